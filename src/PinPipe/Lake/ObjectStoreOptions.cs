@@ -1,0 +1,25 @@
+namespace PinPipe.Lake;
+
+/// <summary>Settings of the bucket (configuration section <c>ObjectStore</c>).</summary>
+public sealed record ObjectStoreOptions
+{
+    /// <summary><c>directory</c> (default) or <c>s3</c>.</summary>
+    public string Kind { get; init; } = "directory";
+
+    /// <summary>Directory store: the folder that holds the buckets. Default <c>.pinpipe/buckets</c>; the bucket is a sub-folder.</summary>
+    public string Root { get; init; } = ".pinpipe/buckets";
+
+    /// <summary>The bucket. Default null: <c>user-&lt;UserId&gt;-bucket</c> (SPEC §1).</summary>
+    public string? Bucket { get; init; }
+
+    /// <summary>S3: endpoint URL for S3-compatible servers (null = AWS). Credentials come from the AWS SDK's usual chain (environment, profile).</summary>
+    public string? ServiceUrl { get; init; }
+
+    /// <summary>S3: region. Default us-east-1.</summary>
+    public string Region { get; init; } = "us-east-1";
+
+    /// <summary>S3: path-style addressing (needed by most S3-compatible servers).</summary>
+    public bool ForcePathStyle { get; init; }
+
+    public static ObjectStoreOptions Default { get; } = new();
+}

@@ -1,0 +1,79 @@
+namespace PinPipe.Log;
+
+/// <summary>
+/// A durable, partitioned, append-only log of records: the Kafka model. Topics have a fixed number of
+/// partitions; each partition is a sequence of records with contiguous offsets starting at the
+/// partition's log-start offset. Consumer groups keep one committed offset per partition.
+/// </summary>
+/// <remarks>
+/// Implementations: <c>Sqlite/SqliteLog</c> (embedded, the default) and <c>Kafka/KafkaLog</c>
+/// (Apache Kafka/MSK through Confluent.Kafka). Both must pass the same contract tests.
+/// Guarantee: when <see cref="AppendAsync"/> completes, every record of the call is durable (fsync'd,
+/// or acknowledged by all in-sync replicas) and the call's records are either all in the log, in
+/// order, or none is.
+/// </remarks>
+public interface ILog : IAsyncDisposable
+{
+    /// <summary>Creates a topic; does nothing when it exists with the same partition count.</summary>
+    /// <exception cref="LogException">code <see cref="LogErrorCode.InvalidTopic"/> for a bad name or partition count.</exception>
+    ValueTask CreateTopicAsync(string topic, int partitions, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a topic and its records; does nothing when it does not exist.</summary>
+    ValueTask DeleteTopicAsync(string topic, CancellationToken cancellationToken = default);
+
+    /// <summary>All topics, ordered by name.</summary>
+    ValueTask<IReadOnlyList<TopicDescription>> ListTopicsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>One topic, or null when it does not exist.</summary>
+    ValueTask<TopicDescription?> DescribeTopicAsync(string topic, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Appends the records atomically and durably. A record's partition is its
+    /// <see cref="LogRecord.Partition"/> when set, else chosen by the key's hash (Kafka's murmur2
+    /// partitioner) or, for records without key, one partition for the whole call (sticky).
+    /// Returns one position per record, in the order of <paramref name="records"/>.
+    /// </summary>
+    /// <exception cref="LogException"><see cref="LogErrorCode.UnknownTopic"/>, <see cref="LogErrorCode.UnknownPartition"/>,
+    /// <see cref="LogErrorCode.RecordTooLarge"/>, or <see cref="LogErrorCode.Unavailable"/> (retriable) when the write failed; in every case nothing was written.</exception>
+    ValueTask<IReadOnlyList<RecordPosition>> AppendAsync(string topic, IReadOnlyList<LogRecord> records, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads up to <paramref name="maxRecords"/> records of one partition starting at
+    /// <paramref name="offset"/> (clamped up to the log-start offset when retention removed it).
+    /// Returns an empty list at the end of the partition; never blocks for new data.
+    /// </summary>
+    ValueTask<IReadOnlyList<ConsumedRecord>> ReadAsync(string topic, int partition, long offset, int maxRecords, CancellationToken cancellationToken = default);
+
+    /// <summary>Completes when the partition's end offset passes <paramref name="offset"/>, the timeout elapses or the token is cancelled.</summary>
+    ValueTask WaitForDataAsync(string topic, int partition, long offset, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>Low (log-start) and high (next offset to be written) watermarks of a partition.</summary>
+    ValueTask<Watermarks> GetWatermarksAsync(string topic, int partition, CancellationToken cancellationToken = default);
+
+    /// <summary>Commits consumer-group offsets (the next offset to read, as in Kafka) atomically.</summary>
+    ValueTask CommitOffsetsAsync(string group, IReadOnlyList<TopicPartitionOffset> offsets, CancellationToken cancellationToken = default);
+
+    /// <summary>The group's committed offset of a partition, or null when it never committed.</summary>
+    ValueTask<long?> GetCommittedOffsetAsync(string group, string topic, int partition, CancellationToken cancellationToken = default);
+
+    /// <summary>Applies the retention settings now (they are also applied periodically). Returns the records removed.</summary>
+    ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>A record to append. <see cref="Key"/> and <see cref="Value"/> are opaque bytes (null = Kafka null).</summary>
+public readonly record struct LogRecord(ReadOnlyMemory<byte>? Key, ReadOnlyMemory<byte>? Value, int? Partition = null, long? TimestampMs = null);
+
+/// <summary>Where an appended record landed.</summary>
+public readonly record struct RecordPosition(int Partition, long Offset);
+
+/// <summary>A record read back from the log.</summary>
+public sealed record ConsumedRecord(string Topic, int Partition, long Offset, long TimestampMs, byte[]? Key, byte[]? Value);
+
+/// <summary>A topic and its partition count.</summary>
+public sealed record TopicDescription(string Name, int Partitions);
+
+/// <summary>Low (first retained) and high (next to be written) offsets of a partition.</summary>
+public readonly record struct Watermarks(long Low, long High);
+
+/// <summary>A consumer position: the next offset the group will read.</summary>
+public readonly record struct TopicPartitionOffset(string Topic, int Partition, long Offset);

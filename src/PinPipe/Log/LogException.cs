@@ -1,0 +1,27 @@
+namespace PinPipe.Log;
+
+/// <summary>Why a log operation failed. The ingest API maps these to REST Proxy error codes.</summary>
+public enum LogErrorCode
+{
+    /// <summary>The topic does not exist.</summary>
+    UnknownTopic,
+    /// <summary>The partition does not exist in the topic.</summary>
+    UnknownPartition,
+    /// <summary>The topic name or partition count is not valid.</summary>
+    InvalidTopic,
+    /// <summary>A record or the whole append is larger than the log accepts.</summary>
+    RecordTooLarge,
+    /// <summary>The log could not take the write now (disk, lock, broker); retrying may succeed.</summary>
+    Unavailable,
+}
+
+/// <summary>The one exception type of the log: a code, whether retrying may help, and a message.</summary>
+public sealed class LogException : Exception
+{
+    public LogException(LogErrorCode code, string message, Exception? inner = null) : base(message, inner) => Code = code;
+
+    public LogErrorCode Code { get; }
+
+    /// <summary>True when the same call may succeed later.</summary>
+    public bool IsRetriable => Code == LogErrorCode.Unavailable;
+}

@@ -1,0 +1,31 @@
+namespace PinPipe.Log;
+
+/// <summary>Settings of the log (configuration section <c>Log</c>).</summary>
+public sealed record LogOptions
+{
+    /// <summary><c>sqlite</c> (embedded, default) or <c>kafka</c>.</summary>
+    public string Kind { get; init; } = "sqlite";
+
+    /// <summary>Embedded log: the SQLite database file. Default <c>.pinpipe/log.db</c>.</summary>
+    public string Path { get; init; } = ".pinpipe/log.db";
+
+    /// <summary>Partitions of the topics PinPipe creates. Default 1 (Kafka's <c>num.partitions</c>).</summary>
+    public int DefaultPartitions { get; init; } = 1;
+
+    /// <summary>Largest single record value in bytes. Default 1 MiB (Kafka's <c>message.max.bytes</c>).</summary>
+    public int MaxRecordBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Records older than this are deleted (Kafka's <c>retention.ms</c>). Default 7 days; null keeps them forever.</summary>
+    public TimeSpan? RetentionTime { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Per partition, the oldest records are deleted once the partition holds more bytes than this (Kafka's <c>retention.bytes</c>). Default null: no size limit.</summary>
+    public long? RetentionBytes { get; init; }
+
+    /// <summary>How often retention runs. Default 5 minutes (Kafka's <c>log.retention.check.interval.ms</c>).</summary>
+    public TimeSpan RetentionCheckInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Kafka log: client settings passed through untouched under their Kafka names (<c>bootstrap.servers</c>, <c>security.protocol</c>, ...).</summary>
+    public Dictionary<string, string> Kafka { get; init; } = new();
+
+    public static LogOptions Default { get; } = new();
+}

@@ -1,0 +1,31 @@
+namespace PinPipe.Sink;
+
+/// <summary>Settings of the S3-sink connector (configuration section <c>Sink</c>), named after Confluent's.</summary>
+public sealed record SinkOptions
+{
+    /// <summary>Topics to sink. Default null: the user's three topics (SPEC §1).</summary>
+    public IReadOnlyList<string>? Topics { get; init; }
+
+    /// <summary>Consumer group whose offsets record what is in the bucket. Default <c>connect-pinpipe-s3-sink</c>.</summary>
+    public string GroupId { get; init; } = "connect-pinpipe-s3-sink";
+
+    /// <summary><c>topics.dir</c>: key prefix. Default <c>topics</c>.</summary>
+    public string TopicsDir { get; init; } = "topics";
+
+    /// <summary><c>flush.size</c>: records per object. Default 1000.</summary>
+    public int FlushSize { get; init; } = 1000;
+
+    /// <summary>
+    /// <c>rotate.schedule.interval.ms</c>: an open object older than this (wall clock) is committed even
+    /// when it holds fewer than <see cref="FlushSize"/> records. Default 10 s; null disables it.
+    /// </summary>
+    public TimeSpan? RotateScheduleInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest wait for new records before checking the rotation schedule. Default 500 ms.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary><c>filename.offset.zero.pad.width</c>. Default 10.</summary>
+    public int OffsetZeroPadWidth { get; init; } = 10;
+
+    public static SinkOptions Default { get; } = new();
+}

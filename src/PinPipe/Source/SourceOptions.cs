@@ -1,0 +1,29 @@
+namespace PinPipe.Source;
+
+/// <summary>Settings of the source database (configuration section <c>Source</c>).</summary>
+public sealed record SourceOptions
+{
+    /// <summary><c>sqlite</c> (default), <c>mysql</c> (also MariaDB) or <c>postgres</c>.</summary>
+    public string Provider { get; init; } = "sqlite";
+
+    /// <summary>
+    /// ADO.NET connection string. Default for SQLite: <c>Data Source=.pinpipe/source.db</c>.
+    /// Keep passwords out of the repository: give it through the environment
+    /// (<c>PINPIPE_Source__ConnectionString</c>) or <see cref="CredentialsFile"/>.
+    /// </summary>
+    public string? ConnectionString { get; init; }
+
+    /// <summary>
+    /// A YAML file in the original project's <c>aws_db_creds.yaml</c> shape (HOST, USER, PASSWORD,
+    /// DATABASE, PORT). When set it gives the connection (with <see cref="Provider"/> mysql by default).
+    /// </summary>
+    public string? CredentialsFile { get; init; }
+
+    /// <summary>Rows <c>pinpipe seed</c> writes. Default 11,000 (the original data set's size).</summary>
+    public long Rows { get; init; } = 11_000;
+
+    /// <summary>Random seed of the synthetic data; the same seed and row count give identical data. Default 42.</summary>
+    public int Seed { get; init; } = 42;
+
+    public static SourceOptions Default { get; } = new();
+}
