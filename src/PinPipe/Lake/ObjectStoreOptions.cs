@@ -6,8 +6,8 @@ public sealed record ObjectStoreOptions
     /// <summary><c>directory</c> (default) or <c>s3</c>.</summary>
     public string Kind { get; init; } = "directory";
 
-    /// <summary>Directory store: the folder that holds the buckets. Default <c>.pinpipe/buckets</c>; the bucket is a sub-folder.</summary>
-    public string Root { get; init; } = ".pinpipe/buckets";
+    /// <summary>Directory store: the folder that holds the buckets. A relative path is under the data folder. Default <c>buckets</c>; the bucket is a sub-folder.</summary>
+    public string Root { get; init; } = "buckets";
 
     /// <summary>The bucket. Default null: <c>user-&lt;UserId&gt;-bucket</c> (SPEC §1).</summary>
     public string? Bucket { get; init; }

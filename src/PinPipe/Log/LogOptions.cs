@@ -6,8 +6,8 @@ public sealed record LogOptions
     /// <summary><c>sqlite</c> (embedded, default) or <c>kafka</c>.</summary>
     public string Kind { get; init; } = "sqlite";
 
-    /// <summary>Embedded log: the SQLite database file. Default <c>.pinpipe/log.db</c>.</summary>
-    public string Path { get; init; } = ".pinpipe/log.db";
+    /// <summary>Embedded log: the SQLite database file; a relative path is under the data folder. Default <c>log.db</c>.</summary>
+    public string Path { get; init; } = "log.db";
 
     /// <summary>Partitions of the topics PinPipe creates. Default 1 (Kafka's <c>num.partitions</c>).</summary>
     public int DefaultPartitions { get; init; } = 1;

@@ -1,0 +1,66 @@
+using Microsoft.Extensions.Configuration;
+
+namespace PinPipe.Configuration;
+
+/// <summary>
+/// Builds <see cref="PinPipeSettings"/> from, in order (later wins): the defaults, a JSON file
+/// (<c>--config</c>, else <c>pinpipe.json</c> in the working folder when present), environment
+/// variables prefixed <c>PINPIPE_</c> (section separator <c>__</c>), and flag overrides given as
+/// configuration keys (<c>Log:Path</c>).
+/// </summary>
+public static class SettingsLoader
+{
+    /// <summary>The file read when no <c>--config</c> is given and it exists.</summary>
+    public const string DefaultFileName = "pinpipe.json";
+
+    /// <summary>The environment variable prefix.</summary>
+    public const string EnvironmentPrefix = "PINPIPE_";
+
+    /// <summary>Loads the layered configuration.</summary>
+    /// <exception cref="SettingsException">the file is missing or malformed, a value has the wrong type, or the settings are invalid (every problem listed).</exception>
+    public static PinPipeSettings Load(string? configFile, IReadOnlyDictionary<string, string?> overrides, IDictionary<string, string?>? environment = null)
+    {
+        var builder = new ConfigurationBuilder();
+        string? file = configFile;
+        if (file is null && File.Exists(DefaultFileName)) file = DefaultFileName;
+        if (file is not null)
+        {
+            if (!File.Exists(file)) throw new SettingsException([$"--config: the file '{file}' does not exist."]);
+            builder.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+        }
+        if (environment is null) builder.AddEnvironmentVariables(EnvironmentPrefix);
+        else builder.AddInMemoryCollection(environment
+            .Where(kv => kv.Key.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+            .Select(kv => new KeyValuePair<string, string?>(kv.Key[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal), kv.Value)));
+        builder.AddInMemoryCollection(overrides);
+
+        PinPipeSettings settings;
+        try
+        {
+            var configuration = builder.Build();
+            settings = configuration.Get<PinPipeSettings>(o => o.ErrorOnUnknownConfiguration = true) ?? new PinPipeSettings();
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new SettingsException([$"{file}: {ex.Message}"], ex);
+        }
+        catch (FormatException ex)
+        {
+            throw new SettingsException([$"{file}: {ex.Message}"], ex);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new SettingsException([ex.InnerException is null ? ex.Message : $"{ex.Message} {ex.InnerException.Message}"], ex);
+        }
+        var errors = settings.Validate();
+        if (errors.Count > 0) throw new SettingsException(errors);
+        return settings;
+    }
+}
+
+/// <summary>Settings that cannot be used; <see cref="Errors"/> names every problem.</summary>
+public sealed class SettingsException(IReadOnlyList<string> errors, Exception? inner = null)
+    : Exception("Invalid settings:" + Environment.NewLine + string.Join(Environment.NewLine, errors.Select(e => "  " + e)), inner)
+{
+    public IReadOnlyList<string> Errors { get; } = errors;
+}

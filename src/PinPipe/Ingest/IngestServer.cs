@@ -1,0 +1,68 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using PinPipe.Log;
+
+namespace PinPipe.Ingest;
+
+/// <summary>
+/// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, <c>/healthz</c>, an optional path base
+/// and request size limits. Built from options and a log so that tests and benchmarks run it in-process.
+/// </summary>
+public sealed class IngestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private IngestServer(WebApplication app) => _app = app;
+
+    /// <summary>The addresses Kestrel listens on (the real port when 0 was asked for), path base included.</summary>
+    public IReadOnlyList<Uri> Addresses { get; private set; } = [];
+
+    /// <summary>The first address: what clients should post to.</summary>
+    public Uri BaseAddress => Addresses[0];
+
+    /// <summary>Builds and starts the server.</summary>
+    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (loggerFactory is not null) builder.Services.AddSingleton(loggerFactory);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            k.Limits.MaxRequestLineSize = 8 * 1024;
+        });
+        builder.Services.AddSingleton(log);
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
+        builder.Services.AddRoutingCore();
+
+        var app = builder.Build();
+        if (!string.IsNullOrEmpty(options.PathBase)) app.UsePathBase(options.PathBase);
+        app.UseRouting();
+        app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapKafkaRest();
+        app.MapFallback((HttpContext c) => RestError.NotFound(c.Request.Path).WriteAsync(c.Response));
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        var server = new IngestServer(app);
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
+        return server;
+    }
+
+    /// <summary>Stops accepting requests, lets those in flight finish, then stops.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}

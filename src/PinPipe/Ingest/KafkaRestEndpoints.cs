@@ -1,0 +1,203 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using PinPipe.Log;
+
+namespace PinPipe.Ingest;
+
+/// <summary>
+/// The Kafka REST Proxy v2 routes of SPEC §6: produce to a topic or a partition, list and describe
+/// topics. A 200 to a produce request means every record is durable in the log, in order; any
+/// error means nothing of the request was written.
+/// </summary>
+public static class KafkaRestEndpoints
+{
+    private static readonly string[] SupportedProduceTypes =
+        ["application/vnd.kafka.json.v2+json", "application/vnd.kafka.binary.v2+json", "application/json"];
+
+    /// <summary>Maps <c>POST /topics/{topic}</c>, <c>POST /topics/{topic}/partitions/{partition}</c>, <c>GET /topics</c>, <c>GET /topics/{topic}</c>.</summary>
+    public static IEndpointRouteBuilder MapKafkaRest(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/topics/{topic}", (HttpContext context, string topic) => ProduceAsync(context, topic, null));
+        app.MapPost("/topics/{topic}/partitions/{partition}", (HttpContext context, string topic, string partition) =>
+            int.TryParse(partition, out int p) && p >= 0
+                ? ProduceAsync(context, topic, p)
+                : RestError.PartitionNotFound(topic, -1).WriteAsync(context.Response));
+        app.MapGet("/topics", ListTopicsAsync);
+        app.MapGet("/topics/{topic}", DescribeTopicAsync);
+        return app;
+    }
+
+    private static async Task ProduceAsync(HttpContext context, string topic, int? pathPartition)
+    {
+        var log = context.RequestServices.GetRequiredService<ILog>();
+        var options = context.RequestServices.GetRequiredService<IOptions<IngestOptions>>().Value;
+        byte[]? rented = null;
+        try
+        {
+            var format = NegotiateFormat(context.Request.ContentType);
+            (rented, int length) = await ReadBodyAsync(context.Request, options.MaxRequestBytes).ConfigureAwait(false);
+            var records = ProduceRequest.Parse(rented.AsMemory(0, length), format, options.MaxRecordsPerRequest, pathPartition);
+            IReadOnlyList<RecordPosition> positions;
+            try
+            {
+                // Not the request's abort token: once the log has the batch it must complete, and the
+                // records' bytes live in the rented buffer until it does.
+                positions = await log.AppendAsync(topic, records, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (LogException ex)
+            {
+                throw ex.Code switch
+                {
+                    LogErrorCode.UnknownTopic => RestError.TopicNotFound(topic),
+                    LogErrorCode.UnknownPartition => RestError.PartitionNotFound(topic, FirstBadPartition(records) ?? -1),
+                    LogErrorCode.RecordTooLarge => RestError.RecordTooLarge(ex.Message),
+                    LogErrorCode.InvalidTopic => new RestError(400, 40002, ex.Message),
+                    LogErrorCode.Unavailable => RestError.LogUnavailable(ex.Message),
+                    _ => RestError.LogFailed(ex.Message),
+                };
+            }
+            catch (ObjectDisposedException)
+            {
+                throw RestError.LogUnavailable("the log is closed (the server is stopping).");
+            }
+            await WriteOffsetsAsync(context.Response, positions).ConfigureAwait(false);
+        }
+        catch (RestError error)
+        {
+            await error.WriteAsync(context.Response).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private static int? FirstBadPartition(List<LogRecord> records)
+    {
+        foreach (var r in records) if (r.Partition is int p) return p;
+        return null;
+    }
+
+    internal static EmbeddedFormat NegotiateFormat(string? contentType)
+    {
+        if (contentType is not null && MediaTypeHeaderValue.TryParse(contentType, out var media))
+        {
+            var type = media.MediaType.Value;
+            if (string.Equals(type, "application/vnd.kafka.json.v2+json", StringComparison.OrdinalIgnoreCase)
+                || string.Equals(type, "application/json", StringComparison.OrdinalIgnoreCase))
+                return EmbeddedFormat.Json;
+            if (string.Equals(type, "application/vnd.kafka.binary.v2+json", StringComparison.OrdinalIgnoreCase))
+                return EmbeddedFormat.Binary;
+        }
+        throw RestError.UnsupportedMediaType(contentType, SupportedProduceTypes);
+    }
+
+    /// <summary>Reads the whole body into a pooled array, refusing more than <paramref name="limit"/> bytes with 413.</summary>
+    internal static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, long limit)
+    {
+        if (request.ContentLength is long declared && declared > limit) throw RestError.BodyTooLarge(limit);
+        var reader = request.BodyReader;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(request.ContentLength ?? 4096, limit) + 1);
+        int length = 0;
+        try
+        {
+            while (true)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await reader.ReadAsync(request.HttpContext.RequestAborted).ConfigureAwait(false);
+                }
+                catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+                {
+                    throw RestError.BodyTooLarge(limit);
+                }
+                var data = result.Buffer;
+                if (length + data.Length > limit) throw RestError.BodyTooLarge(limit);
+                if (length + data.Length > buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(buffer.Length * 2L, length + data.Length), limit + 1));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                data.CopyTo(buffer.AsSpan(length));
+                length += (int)data.Length;
+                reader.AdvanceTo(data.End);
+                if (result.IsCompleted) break;
+            }
+            return (buffer, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private static Task WriteOffsetsAsync(HttpResponse response, IReadOnlyList<RecordPosition> positions)
+    {
+        response.StatusCode = 200;
+        response.ContentType = RestError.ResponseContentType;
+        var buffer = new ArrayBufferWriter<byte>(64 + positions.Count * 64);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteNull("key_schema_id");
+            writer.WriteNull("value_schema_id");
+            writer.WriteStartArray("offsets");
+            foreach (var p in positions)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("partition", p.Partition);
+                writer.WriteNumber("offset", p.Offset);
+                writer.WriteNull("error_code");
+                writer.WriteNull("error");
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        response.ContentLength = buffer.WrittenCount;
+        return response.Body.WriteAsync(buffer.WrittenMemory).AsTask();
+    }
+
+    private static async Task ListTopicsAsync(HttpContext context)
+    {
+        var log = context.RequestServices.GetRequiredService<ILog>();
+        var topics = await log.ListTopicsAsync(context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentType = RestError.ResponseContentType;
+        await JsonSerializer.SerializeAsync(context.Response.Body, topics.Select(t => t.Name).ToArray(), (JsonSerializerOptions?)null, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static async Task DescribeTopicAsync(HttpContext context, string topic)
+    {
+        var log = context.RequestServices.GetRequiredService<ILog>();
+        var description = await log.DescribeTopicAsync(topic, context.RequestAborted).ConfigureAwait(false);
+        if (description is null)
+        {
+            await RestError.TopicNotFound(topic).WriteAsync(context.Response).ConfigureAwait(false);
+            return;
+        }
+        context.Response.ContentType = RestError.ResponseContentType;
+        var body = new
+        {
+            name = description.Name,
+            configs = new Dictionary<string, string>(),
+            partitions = Enumerable.Range(0, description.Partitions).Select(p => new
+            {
+                partition = p,
+                leader = 1,
+                replicas = new[] { new { broker = 1, leader = true, in_sync = true } },
+            }).ToArray(),
+        };
+        await JsonSerializer.SerializeAsync(context.Response.Body, body, (JsonSerializerOptions?)null, context.RequestAborted).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace PinPipe.Ingest;
+
+/// <summary>
+/// A REST-Proxy-shaped error: HTTP status plus <c>{"error_code": &lt;int&gt;, "message": "..."}</c>.
+/// Every error the ingest API returns is one of these, built in one place.
+/// </summary>
+public sealed class RestError : Exception
+{
+    public RestError(int status, int errorCode, string message, Exception? inner = null) : base(message, inner)
+    {
+        Status = status;
+        ErrorCode = errorCode;
+    }
+
+    /// <summary>The HTTP status.</summary>
+    public int Status { get; }
+
+    /// <summary>The REST Proxy error code (HTTP status × 100 + sub-code, or the bare status).</summary>
+    public int ErrorCode { get; }
+
+    public static RestError MalformedJson(string detail) => new(400, 400, $"Malformed JSON: {detail}");
+    public static RestError BadBase64(int index) => new(400, 400, $"Bad Request: records[{index}]: data is not a base64 string.");
+    public static RestError InvalidPayload(string detail) => new(422, 42206, $"Invalid payload: {detail}");
+    public static RestError TopicNotFound(string topic) => new(404, 40401, $"Topic not found: '{topic}'.");
+    public static RestError PartitionNotFound(string topic, int partition) => new(404, 40402, $"Partition not found: topic '{topic}' has no partition {partition}.");
+    public static RestError UnsupportedMediaType(string? contentType, IEnumerable<string> supported) =>
+        new(415, 415, $"HTTP 415 Unsupported Media Type: Content-Type '{contentType ?? "(none)"}' is not accepted here; use one of {string.Join(", ", supported)}.");
+    public static RestError BodyTooLarge(long limit) => new(413, 413, $"Request body is larger than the limit of {limit} bytes.");
+    public static RestError RecordTooLarge(string detail) => new(413, 413, $"Record too large: {detail}");
+    public static RestError TooManyRecords(int count, int limit) => new(422, 42206, $"Invalid payload: {count} records in one request; the limit is {limit}.");
+    public static RestError LogUnavailable(string detail) => new(500, 50003, $"The log could not take the write, nothing was written; retry: {detail}");
+    public static RestError LogFailed(string detail) => new(500, 50002, $"The log failed, nothing was written: {detail}");
+    public static RestError NotFound(string path) => new(404, 404, $"HTTP 404 Not Found: no route for '{path}'.");
+
+    /// <summary>The media type of every REST Proxy v2 answer.</summary>
+    public const string ResponseContentType = "application/vnd.kafka.v2+json";
+
+    /// <summary>Writes this error as the response.</summary>
+    public Task WriteAsync(HttpResponse response)
+    {
+        response.StatusCode = Status;
+        response.ContentType = ResponseContentType;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + Message.Length);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("error_code", ErrorCode);
+            writer.WriteString("message", Message);
+            writer.WriteEndObject();
+        }
+        response.ContentLength = buffer.WrittenCount;
+        return response.Body.WriteAsync(buffer.WrittenMemory).AsTask();
+    }
+}
