@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Logging;
+using PinPipe.Log.Sqlite;
+
+namespace PinPipe.Log;
+
+/// <summary>Opens the log implementation named by <see cref="LogOptions.Kind"/>.</summary>
+public static class LogFactory
+{
+    /// <summary>Opens the log: <c>sqlite</c> gives the embedded <see cref="SqliteLog"/>.</summary>
+    /// <exception cref="ArgumentException">The kind is not one PinPipe knows.</exception>
+    public static async ValueTask<ILog> OpenAsync(LogOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return (options.Kind ?? "").Trim().ToLowerInvariant() switch
+        {
+            "sqlite" => await SqliteLog.OpenAsync(options, loggerFactory?.CreateLogger<SqliteLog>(), null, cancellationToken).ConfigureAwait(false),
+            _ => throw new ArgumentException($"Unknown log kind '{options.Kind}' (Log:Kind); supported kinds: sqlite.", nameof(options)),
+        };
+    }
+}

@@ -1,0 +1,103 @@
+using System.Buffers.Binary;
+
+namespace PinPipe.Log.Sqlite;
+
+/// <summary>
+/// The binary encoding of a batch's records (the <c>payload</c> column). Version 1: one byte <c>1</c>, then per
+/// record: timestamp (int64 LE, ms since the Unix epoch), key length (int32 LE, -1 for null), key bytes,
+/// value length (int32 LE, -1 for null), value bytes. Offsets are not stored: record i of a batch has
+/// <c>base_offset + i</c>.
+/// </summary>
+internal static class BatchCodec
+{
+    public const byte Version1 = 1;
+    private const int RecordOverhead = 8 + 4 + 4;
+
+    /// <summary>The encoded size of one record.</summary>
+    public static int RecordSize(in LogRecord record) =>
+        RecordOverhead + (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0);
+
+    /// <summary>Encodes the records picked by <paramref name="indexes"/> (or all when null), giving each its timestamp or <paramref name="defaultTimestampMs"/>.</summary>
+    public static byte[] Encode(IReadOnlyList<LogRecord> records, List<int>? indexes, long defaultTimestampMs, out long maxTimestampMs)
+    {
+        var count = indexes?.Count ?? records.Count;
+        var size = 1;
+        for (var i = 0; i < count; i++)
+        {
+            var r = records[indexes is null ? i : indexes[i]];
+            size += RecordSize(r);
+        }
+
+        var buffer = new byte[size];
+        buffer[0] = Version1;
+        var span = buffer.AsSpan(1);
+        maxTimestampMs = long.MinValue;
+        for (var i = 0; i < count; i++)
+        {
+            var r = records[indexes is null ? i : indexes[i]];
+            var ts = r.TimestampMs ?? defaultTimestampMs;
+            if (ts > maxTimestampMs) maxTimestampMs = ts;
+            BinaryPrimitives.WriteInt64LittleEndian(span, ts);
+            span = WriteBytes(span[8..], r.Key);
+            span = WriteBytes(span, r.Value);
+        }
+
+        return buffer;
+    }
+
+    private static Span<byte> WriteBytes(Span<byte> span, ReadOnlyMemory<byte>? bytes)
+    {
+        if (bytes is not { } b)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(span, -1);
+            return span[4..];
+        }
+
+        BinaryPrimitives.WriteInt32LittleEndian(span, b.Length);
+        b.Span.CopyTo(span[4..]);
+        return span[(4 + b.Length)..];
+    }
+
+    /// <summary>
+    /// Decodes the records of a batch starting at <paramref name="baseOffset"/>, adding to <paramref name="into"/> those
+    /// at or after <paramref name="fromOffset"/>, at most <paramref name="max"/>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The payload is of an unknown version or truncated.</exception>
+    public static void Decode(byte[] payload, string topic, int partition, long baseOffset, long fromOffset, int max, List<ConsumedRecord> into)
+    {
+        if (payload.Length == 0 || payload[0] != Version1)
+            throw new InvalidDataException($"Batch at offset {baseOffset} of {topic}/{partition} has unknown format version {(payload.Length == 0 ? "(empty)" : payload[0])}; this PinPipe reads version {Version1}.");
+        var pos = 1;
+        var offset = baseOffset;
+        var added = 0;
+        while (pos < payload.Length && added < max)
+        {
+            var ts = BinaryPrimitives.ReadInt64LittleEndian(Slice(payload, pos, 8, baseOffset));
+            pos += 8;
+            var keyLength = BinaryPrimitives.ReadInt32LittleEndian(Slice(payload, pos, 4, baseOffset));
+            pos += 4;
+            var keyStart = pos;
+            if (keyLength > 0) pos += keyLength;
+            var valueLength = BinaryPrimitives.ReadInt32LittleEndian(Slice(payload, pos, 4, baseOffset));
+            pos += 4;
+            var valueStart = pos;
+            if (valueLength > 0) pos += valueLength;
+            if (pos > payload.Length)
+                throw new InvalidDataException($"Batch at offset {baseOffset} of {topic}/{partition} is truncated.");
+            if (offset >= fromOffset)
+            {
+                var key = keyLength < 0 ? null : payload.AsSpan(keyStart, keyLength).ToArray();
+                var value = valueLength < 0 ? null : payload.AsSpan(valueStart, valueLength).ToArray();
+                into.Add(new ConsumedRecord(topic, partition, offset, ts, key, value));
+                added++;
+            }
+
+            offset++;
+        }
+    }
+
+    private static ReadOnlySpan<byte> Slice(byte[] payload, int pos, int length, long baseOffset) =>
+        pos + length <= payload.Length
+            ? payload.AsSpan(pos, length)
+            : throw new InvalidDataException($"Batch at offset {baseOffset} is truncated.");
+}

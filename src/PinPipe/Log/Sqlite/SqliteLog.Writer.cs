@@ -1,0 +1,307 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace PinPipe.Log.Sqlite;
+
+// The writer task: the only user of the write connection. Appends queued together share one transaction.
+public sealed partial class SqliteLog
+{
+    private const int MaxGroupRequests = 4096;
+    private const long MaxGroupBytes = 8L * 1024 * 1024;
+
+    private SqliteCommand _insertBatch = null!;
+    private SqliteParameter _ibTopic = null!, _ibPartition = null!, _ibBase = null!, _ibLast = null!, _ibCount = null!, _ibMaxTs = null!, _ibSize = null!, _ibPayload = null!;
+    private SqliteCommand _updateNext = null!;
+    private SqliteParameter _unTopic = null!, _unPartition = null!, _unNext = null!;
+
+    private void PrepareWriterCommands()
+    {
+        _insertBatch = _writer.CreateCommand();
+        _insertBatch.CommandText = """
+            INSERT INTO batches(topic_id, partition, base_offset, last_offset, record_count, max_timestamp, size_bytes, payload)
+            VALUES ($t, $p, $b, $l, $c, $m, $s, $d)
+            """;
+        _ibTopic = _insertBatch.Parameters.Add("$t", SqliteType.Integer);
+        _ibPartition = _insertBatch.Parameters.Add("$p", SqliteType.Integer);
+        _ibBase = _insertBatch.Parameters.Add("$b", SqliteType.Integer);
+        _ibLast = _insertBatch.Parameters.Add("$l", SqliteType.Integer);
+        _ibCount = _insertBatch.Parameters.Add("$c", SqliteType.Integer);
+        _ibMaxTs = _insertBatch.Parameters.Add("$m", SqliteType.Integer);
+        _ibSize = _insertBatch.Parameters.Add("$s", SqliteType.Integer);
+        _ibPayload = _insertBatch.Parameters.Add("$d", SqliteType.Blob);
+
+        _updateNext = _writer.CreateCommand();
+        _updateNext.CommandText = "UPDATE partitions SET next_offset = $n WHERE topic_id = $t AND partition = $p";
+        _unTopic = _updateNext.Parameters.Add("$t", SqliteType.Integer);
+        _unPartition = _updateNext.Parameters.Add("$p", SqliteType.Integer);
+        _unNext = _updateNext.Parameters.Add("$n", SqliteType.Integer);
+    }
+
+    private void DisposeWriterCommands()
+    {
+        _insertBatch?.Dispose();
+        _updateNext?.Dispose();
+    }
+
+    private async Task WriterLoopAsync()
+    {
+        var reader = _queue.Reader;
+        var group = new List<AppendOp>();
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                long bytes = 0;
+                while (group.Count < MaxGroupRequests && bytes < MaxGroupBytes && reader.TryRead(out var op))
+                {
+                    if (op is AppendOp append)
+                    {
+                        group.Add(append);
+                        bytes += append.Bytes;
+                        continue;
+                    }
+
+                    if (group.Count > 0) ApplyAppends(group);
+                    group.Clear();
+                    bytes = 0;
+                    ((ExclusiveOp)op).Execute();
+                }
+
+                if (group.Count > 0) ApplyAppends(group);
+                group.Clear();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Not expected: every operation catches its own errors. Fail what is pending so no caller hangs.
+            _logger.LogCritical(ex, "The writer of log {Path} stopped", _path);
+            _queue.Writer.TryComplete(ex);
+            foreach (var op in group) op.Completion.TrySetException(LogErrors.Unavailable("write", ex));
+            while (reader.TryRead(out var op))
+            {
+                if (op is AppendOp a) a.Completion.TrySetException(LogErrors.Unavailable("write", ex));
+                else if (op is ExclusiveOp e) e.Execute();
+            }
+        }
+    }
+
+    private void ApplyAppends(List<AppendOp> group)
+    {
+        var accepted = new List<(AppendOp Op, RecordPosition[] Positions)>(group.Count);
+        var touched = new Dictionary<PartitionState, long>();
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        try
+        {
+            using var tx = _writer.BeginTransaction();
+            _insertBatch.Transaction = tx;
+            _updateNext.Transaction = tx;
+            foreach (var op in group)
+            {
+                if (op.Topic.Deleted)
+                {
+                    op.Completion.TrySetException(LogErrors.UnknownTopic(op.Topic.Name));
+                    continue;
+                }
+
+                accepted.Add((op, WriteAppend(op, nowMs, touched)));
+            }
+
+            foreach (var p in touched.Keys)
+            {
+                _unTopic.Value = p.TopicId;
+                _unPartition.Value = p.Partition;
+                _unNext.Value = p.PendingNext;
+                _updateNext.ExecuteNonQuery();
+            }
+
+            BeforeAppendCommit?.Invoke();
+            tx.Commit();
+        }
+        catch (Exception ex)
+        {
+            foreach (var p in touched.Keys) p.Revert();
+            _logger.LogError(ex, "Log {Path}: a group of {Count} appends failed to commit", _path, accepted.Count);
+            var error = LogErrors.Unavailable("commit the append", ex);
+            foreach (var (op, _) in accepted) op.Completion.TrySetException(error);
+            return;
+        }
+        finally
+        {
+            _insertBatch.Transaction = null;
+            _updateNext.Transaction = null;
+        }
+
+        foreach (var (p, added) in touched)
+        {
+            p.SizeBytes += added;
+            p.Publish();
+        }
+
+        foreach (var (op, positions) in accepted) op.Completion.TrySetResult(positions);
+    }
+
+    private RecordPosition[] WriteAppend(AppendOp op, long nowMs, Dictionary<PartitionState, long> touched)
+    {
+        var positions = new RecordPosition[op.Records.Count];
+        if (op.SinglePartition >= 0)
+        {
+            WriteBatch(op, op.SinglePartition, null, nowMs, positions, touched);
+            return positions;
+        }
+
+        var byPartition = new SortedDictionary<int, List<int>>();
+        for (var i = 0; i < op.PartitionOf.Length; i++)
+        {
+            if (!byPartition.TryGetValue(op.PartitionOf[i], out var list)) byPartition[op.PartitionOf[i]] = list = [];
+            list.Add(i);
+        }
+
+        foreach (var (partition, indexes) in byPartition) WriteBatch(op, partition, indexes, nowMs, positions, touched);
+        return positions;
+    }
+
+    private void WriteBatch(AppendOp op, int partition, List<int>? indexes, long nowMs, RecordPosition[] positions, Dictionary<PartitionState, long> touched)
+    {
+        var p = op.Topic.Partitions[partition];
+        var count = indexes?.Count ?? op.Records.Count;
+        var payload = BatchCodec.Encode(op.Records, indexes, nowMs, out var maxTs);
+        var baseOffset = p.PendingNext;
+        _ibTopic.Value = op.Topic.Id;
+        _ibPartition.Value = partition;
+        _ibBase.Value = baseOffset;
+        _ibLast.Value = baseOffset + count - 1;
+        _ibCount.Value = count;
+        _ibMaxTs.Value = maxTs;
+        _ibSize.Value = payload.Length;
+        _ibPayload.Value = payload;
+        _insertBatch.ExecuteNonQuery();
+        _ibPayload.Value = null;
+
+        p.PendingNext = baseOffset + count;
+        touched[p] = touched.GetValueOrDefault(p) + payload.Length;
+        for (var j = 0; j < count; j++) positions[indexes is null ? j : indexes[j]] = new RecordPosition(partition, baseOffset + j);
+    }
+
+    private bool CreateTopic(string topic, int partitions)
+    {
+        if (_topics.TryGetValue(topic, out var existing))
+        {
+            if (existing.Partitions.Length == partitions) return false;
+            throw new LogException(LogErrorCode.InvalidTopic, $"Topic '{topic}' already exists with {existing.Partitions.Length} partitions, not {partitions}.");
+        }
+
+        long id;
+        try
+        {
+            using var tx = _writer.BeginTransaction();
+            using (var cmd = _writer.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "INSERT INTO topics(name, partitions, created_ms) VALUES ($n, $p, $c) RETURNING topic_id";
+                cmd.Parameters.AddWithValue("$n", topic);
+                cmd.Parameters.AddWithValue("$p", partitions);
+                cmd.Parameters.AddWithValue("$c", _time.GetUtcNow().ToUnixTimeMilliseconds());
+                id = Convert.ToInt64(cmd.ExecuteScalar());
+            }
+
+            using (var cmd = _writer.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "INSERT INTO partitions(topic_id, partition, next_offset, log_start_offset) VALUES ($t, $p, 0, 0)";
+                cmd.Parameters.AddWithValue("$t", id);
+                var p = cmd.Parameters.Add("$p", SqliteType.Integer);
+                for (var i = 0; i < partitions; i++)
+                {
+                    p.Value = i;
+                    cmd.ExecuteNonQuery();
+                }
+            }
+
+            tx.Commit();
+        }
+        catch (SqliteException ex)
+        {
+            throw LogErrors.Unavailable($"create topic '{topic}'", ex);
+        }
+
+        var states = new PartitionState[partitions];
+        for (var i = 0; i < partitions; i++) states[i] = new PartitionState(id, i, 0, 0, 0);
+        _topics[topic] = new TopicState(id, topic, states);
+        _logger.LogInformation("Log {Path}: created topic {Topic} with {Partitions} partitions", _path, topic, partitions);
+        return true;
+    }
+
+    private bool DeleteTopic(string topic)
+    {
+        if (!_topics.TryGetValue(topic, out var t)) return false;
+        try
+        {
+            using var tx = _writer.BeginTransaction();
+            foreach (var sql in new[]
+            {
+                "DELETE FROM batches WHERE topic_id = $t",
+                "DELETE FROM partitions WHERE topic_id = $t",
+                "DELETE FROM topics WHERE topic_id = $t",
+                "DELETE FROM group_offsets WHERE topic = $n",
+            })
+            {
+                using var cmd = _writer.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = sql;
+                cmd.Parameters.AddWithValue("$t", t.Id);
+                cmd.Parameters.AddWithValue("$n", topic);
+                cmd.ExecuteNonQuery();
+            }
+
+            tx.Commit();
+        }
+        catch (SqliteException ex)
+        {
+            throw LogErrors.Unavailable($"delete topic '{topic}'", ex);
+        }
+
+        _topics.TryRemove(topic, out _);
+        t.MarkDeleted();
+        _logger.LogInformation("Log {Path}: deleted topic {Topic}", _path, topic);
+        return true;
+    }
+
+    private bool CommitOffsets(string group, IReadOnlyList<TopicPartitionOffset> offsets)
+    {
+        foreach (var o in offsets)
+        {
+            if (!_topics.ContainsKey(o.Topic)) throw LogErrors.UnknownTopic(o.Topic);
+        }
+
+        try
+        {
+            using var tx = _writer.BeginTransaction();
+            using var cmd = _writer.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = """
+                INSERT INTO group_offsets(group_id, topic, partition, next_offset, committed_ms) VALUES ($g, $t, $p, $o, $c)
+                ON CONFLICT(group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, committed_ms = excluded.committed_ms
+                """;
+            cmd.Parameters.AddWithValue("$g", group);
+            var topic = cmd.Parameters.Add("$t", SqliteType.Text);
+            var partition = cmd.Parameters.Add("$p", SqliteType.Integer);
+            var offset = cmd.Parameters.Add("$o", SqliteType.Integer);
+            cmd.Parameters.AddWithValue("$c", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            foreach (var o in offsets)
+            {
+                topic.Value = o.Topic;
+                partition.Value = o.Partition;
+                offset.Value = o.Offset;
+                cmd.ExecuteNonQuery();
+            }
+
+            tx.Commit();
+        }
+        catch (SqliteException ex)
+        {
+            throw LogErrors.Unavailable($"commit the offsets of group '{group}'", ex);
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,417 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace PinPipe.Log.Sqlite;
+
+/// <summary>
+/// The embedded log: one SQLite file in WAL mode with <c>synchronous=FULL</c>. Each append's records of one
+/// partition are one row (a batch, as in Kafka). A single writer task takes every change from a queue and
+/// commits concurrent appends together (group commit: one transaction and one fsync for many callers); a
+/// completed <see cref="AppendAsync"/> is on disk. Reads use their own pooled connections and never wait for
+/// the writer. Only one <see cref="SqliteLog"/> may have a file open at a time (a <c>.lock</c> file beside it).
+/// </summary>
+public sealed partial class SqliteLog : ILog
+{
+    private readonly LogOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly string _path;
+    private readonly string _readConnectionString;
+    private readonly SqliteConnection _writer;
+    private readonly FileStream _lockFile;
+    private readonly ConcurrentDictionary<string, TopicState> _topics;
+    private readonly Channel<WriteOp> _queue = Channel.CreateBounded<WriteOp>(new BoundedChannelOptions(16_384)
+    {
+        SingleReader = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+    private Task _writerTask = Task.CompletedTask;
+    private ITimer? _retentionTimer;
+    private int _retentionQueued;
+    private int _disposed;
+
+    private SqliteLog(LogOptions options, ILogger logger, TimeProvider time, string path, SqliteConnection writer, FileStream lockFile, ConcurrentDictionary<string, TopicState> topics)
+    {
+        _options = options;
+        _logger = logger;
+        _time = time;
+        _path = path;
+        _writer = writer;
+        _lockFile = lockFile;
+        _topics = topics;
+        _readConnectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = true,
+        }.ToString();
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path => _path;
+
+    /// <summary>Test hook: runs inside each append group's transaction just before the commit (throw to make the commit fail).</summary>
+    internal Action? BeforeAppendCommit { get; set; }
+
+    /// <summary>
+    /// Opens (or creates, with its directory) the log file of <paramref name="options"/>.<see cref="LogOptions.Path"/>.
+    /// </summary>
+    /// <exception cref="LogException"><see cref="LogErrorCode.Unavailable"/> when another log has the file open.</exception>
+    /// <exception cref="InvalidOperationException">The file has a newer schema or is not a log database.</exception>
+    public static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.Path)) throw new ArgumentException("Log:Path is empty.", nameof(options));
+        if (options.MaxRecordBytes <= 0) throw new ArgumentException($"Log:MaxRecordBytes must be positive (is {options.MaxRecordBytes}).", nameof(options));
+        if (options.RetentionCheckInterval <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionCheckInterval must be positive (is {options.RetentionCheckInterval}).", nameof(options));
+        if (options.RetentionTime is { } rt && rt <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionTime must be positive or null (is {rt}).", nameof(options));
+        if (options.RetentionBytes is { } rb && rb < 0) throw new ArgumentException($"Log:RetentionBytes must not be negative (is {rb}).", nameof(options));
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var path = System.IO.Path.GetFullPath(options.Path);
+        var dir = System.IO.Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+
+        FileStream lockFile;
+        try
+        {
+            lockFile = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new LogException(LogErrorCode.Unavailable, $"The log '{path}' is already open (by another process or another SqliteLog): {ex.Message}", ex);
+        }
+
+        SqliteConnection? writer = null;
+        try
+        {
+            writer = new SqliteConnection(new SqliteConnectionStringBuilder
+            {
+                DataSource = path,
+                Mode = SqliteOpenMode.ReadWriteCreate,
+                Pooling = false,
+            }.ToString());
+            writer.Open();
+            try
+            {
+                SqliteSchema.Prepare(writer, path);
+            }
+            catch (SqliteException ex)
+            {
+                throw new InvalidOperationException($"The file '{path}' cannot be opened as a log database: {ex.Message}", ex);
+            }
+
+            var topics = LoadState(writer);
+            var log = new SqliteLog(options, logger ?? NullLogger.Instance, time ?? TimeProvider.System, path, writer, lockFile, topics);
+            log.Start();
+            return ValueTask.FromResult(log);
+        }
+        catch
+        {
+            writer?.Dispose();
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    private static ConcurrentDictionary<string, TopicState> LoadState(SqliteConnection connection)
+    {
+        var names = new Dictionary<long, (string Name, PartitionState[] Partitions)>();
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT topic_id, name, partitions FROM topics";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) names[r.GetInt64(0)] = (r.GetString(1), new PartitionState[r.GetInt32(2)]);
+        }
+
+        var sizes = new Dictionary<(long, int), (long Size, long Next)>();
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT topic_id, partition, SUM(size_bytes), MAX(last_offset) FROM batches GROUP BY topic_id, partition";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) sizes[(r.GetInt64(0), r.GetInt32(1))] = (r.GetInt64(2), r.GetInt64(3) + 1);
+        }
+
+        using (var cmd = connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT topic_id, partition, next_offset, log_start_offset FROM partitions";
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                var id = r.GetInt64(0);
+                var p = r.GetInt32(1);
+                if (!names.TryGetValue(id, out var t) || p < 0 || p >= t.Partitions.Length) continue;
+                var (size, next) = sizes.GetValueOrDefault((id, p));
+                t.Partitions[p] = new PartitionState(id, p, Math.Max(next, r.GetInt64(2)), r.GetInt64(3), size);
+            }
+        }
+
+        var topics = new ConcurrentDictionary<string, TopicState>(StringComparer.Ordinal);
+        foreach (var (id, (name, partitions)) in names)
+        {
+            for (var p = 0; p < partitions.Length; p++) partitions[p] ??= new PartitionState(id, p, 0, 0, 0);
+            topics[name] = new TopicState(id, name, partitions);
+        }
+
+        return topics;
+    }
+
+    private void Start()
+    {
+        PrepareWriterCommands();
+        _writerTask = Task.Run(WriterLoopAsync);
+        if (_options.RetentionTime is not null || _options.RetentionBytes is not null)
+            _retentionTimer = _time.CreateTimer(_ => OnRetentionTimer(), null, _options.RetentionCheckInterval, _options.RetentionCheckInterval);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CreateTopicAsync(string topic, int partitions, CancellationToken cancellationToken = default)
+    {
+        TopicRules.Validate(topic, partitions);
+        await RunExclusiveAsync(() => CreateTopic(topic, partitions), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DeleteTopicAsync(string topic, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        await RunExclusiveAsync(() => DeleteTopic(topic), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<TopicDescription>> ListTopicsAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        IReadOnlyList<TopicDescription> list = _topics.Values
+            .Select(t => new TopicDescription(t.Name, t.Partitions.Length))
+            .OrderBy(t => t.Name, StringComparer.Ordinal)
+            .ToList();
+        return ValueTask.FromResult(list);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<TopicDescription?> DescribeTopicAsync(string topic, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(topic);
+        return ValueTask.FromResult(_topics.TryGetValue(topic, out var t) ? new TopicDescription(t.Name, t.Partitions.Length) : null);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<RecordPosition>> AppendAsync(string topic, IReadOnlyList<LogRecord> records, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(topic);
+        ArgumentNullException.ThrowIfNull(records);
+        if (!_topics.TryGetValue(topic, out var t)) throw LogErrors.UnknownTopic(topic);
+        if (records.Count == 0) return [];
+
+        var partitionCount = t.Partitions.Length;
+        var partitionOf = new int[records.Count];
+        var single = -2;
+        var sticky = -1;
+        long bytes = 0;
+        var max = _options.MaxRecordBytes;
+        for (var i = 0; i < records.Count; i++)
+        {
+            var r = records[i];
+            if (r.Value is { Length: var vl } && vl > max) throw LogErrors.RecordTooLarge(topic, i, "value", vl, max);
+            if (r.Key is { Length: var kl } && kl > max) throw LogErrors.RecordTooLarge(topic, i, "key", kl, max);
+            int p;
+            if (r.Partition is { } explicitPartition)
+            {
+                if (explicitPartition < 0 || explicitPartition >= partitionCount) throw LogErrors.UnknownPartition(topic, explicitPartition, partitionCount);
+                p = explicitPartition;
+            }
+            else if (r.Key is { } key)
+            {
+                p = partitionCount == 1 ? 0 : KafkaPartitioner.Partition(key.Span, partitionCount);
+            }
+            else
+            {
+                if (sticky < 0) sticky = t.NextStickyPartition();
+                p = sticky;
+            }
+
+            partitionOf[i] = p;
+            single = single == -2 ? p : single == p ? p : -1;
+            bytes += BatchCodec.RecordSize(r);
+        }
+
+        var op = new AppendOp(t, records, partitionOf, single, bytes);
+        await EnqueueAsync(op, cancellationToken).ConfigureAwait(false);
+        return await op.Completion.Task.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<ConsumedRecord>> ReadAsync(string topic, int partition, long offset, int maxRecords, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        var (t, p) = Resolve(topic, partition);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
+        var from = Math.Max(offset, p.LogStartOffset);
+        var high = p.NextOffset;
+        if (from >= high) return [];
+
+        var result = new List<ConsumedRecord>((int)Math.Min(Math.Min(maxRecords, high - from), 4096));
+        try
+        {
+            await using var connection = new SqliteConnection(_readConnectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = """
+                SELECT base_offset, payload FROM batches
+                WHERE topic_id = $t AND partition = $p AND base_offset >= coalesce(
+                    (SELECT base_offset FROM batches WHERE topic_id = $t AND partition = $p AND base_offset <= $o ORDER BY base_offset DESC LIMIT 1), $o)
+                ORDER BY base_offset
+                """;
+            cmd.Parameters.AddWithValue("$t", t.Id);
+            cmd.Parameters.AddWithValue("$p", partition);
+            cmd.Parameters.AddWithValue("$o", from);
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (result.Count < maxRecords && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var payload = reader.GetFieldValue<byte[]>(1);
+                BatchCodec.Decode(payload, t.Name, partition, reader.GetInt64(0), from, maxRecords - result.Count, result);
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw LogErrors.Unavailable($"read {topic}/{partition} at offset {offset}", ex);
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public async ValueTask WaitForDataAsync(string topic, int partition, long offset, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        var (t, p) = Resolve(topic, partition);
+        var deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        while (true)
+        {
+            var signal = p.Signal; // taken before the check, so a commit between the two still wakes us
+            if (p.NextOffset > offset || t.Deleted || Volatile.Read(ref _disposed) != 0) return;
+            var remaining = _time.GetElapsedTime(_time.GetTimestamp(), deadline);
+            if (remaining <= TimeSpan.Zero) return;
+            try
+            {
+                await signal.WaitAsync(remaining, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<Watermarks> GetWatermarksAsync(string topic, int partition, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        var (_, p) = Resolve(topic, partition);
+        var high = p.NextOffset;
+        return ValueTask.FromResult(new Watermarks(Math.Min(p.LogStartOffset, high), high));
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CommitOffsetsAsync(string group, IReadOnlyList<TopicPartitionOffset> offsets, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        ArgumentNullException.ThrowIfNull(offsets);
+        foreach (var o in offsets)
+        {
+            Resolve(o.Topic, o.Partition);
+            if (o.Offset < 0) throw new ArgumentOutOfRangeException(nameof(offsets), $"Offset {o.Offset} for {o.Topic}/{o.Partition} is negative.");
+        }
+
+        if (offsets.Count == 0) return;
+        await RunExclusiveAsync(() => CommitOffsets(group, offsets), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long?> GetCommittedOffsetAsync(string group, string topic, int partition, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        ArgumentNullException.ThrowIfNull(topic);
+        try
+        {
+            await using var connection = new SqliteConnection(_readConnectionString);
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = "SELECT next_offset FROM group_offsets WHERE group_id = $g AND topic = $t AND partition = $p";
+            cmd.Parameters.AddWithValue("$g", group);
+            cmd.Parameters.AddWithValue("$t", topic);
+            cmd.Parameters.AddWithValue("$p", partition);
+            var value = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            return value is null or DBNull ? null : Convert.ToInt64(value);
+        }
+        catch (SqliteException ex)
+        {
+            throw LogErrors.Unavailable($"read the offset of group '{group}' for {topic}/{partition}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return await RunExclusiveAsync(ApplyRetention, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Finishes the queued writes, then closes the file.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (_retentionTimer is not null) await _retentionTimer.DisposeAsync().ConfigureAwait(false);
+        _queue.Writer.TryComplete();
+        await _writerTask.ConfigureAwait(false);
+        foreach (var t in _topics.Values)
+        {
+            foreach (var p in t.Partitions) p.Wake();
+        }
+
+        DisposeWriterCommands();
+        using (var pooled = new SqliteConnection(_readConnectionString)) SqliteConnection.ClearPool(pooled);
+        await _writer.DisposeAsync().ConfigureAwait(false);
+        await _lockFile.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private (TopicState Topic, PartitionState Partition) Resolve(string topic, int partition)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        if (!_topics.TryGetValue(topic, out var t)) throw LogErrors.UnknownTopic(topic);
+        if (partition < 0 || partition >= t.Partitions.Length) throw LogErrors.UnknownPartition(topic, partition, t.Partitions.Length);
+        return (t, t.Partitions[partition]);
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    private async ValueTask EnqueueAsync(WriteOp op, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            await _queue.Writer.WriteAsync(op, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            throw new ObjectDisposedException(nameof(SqliteLog), $"The log '{_path}' is closed.");
+        }
+    }
+
+    private async ValueTask<T> RunExclusiveAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        var op = new ExclusiveOp<T>(work);
+        await EnqueueAsync(op, cancellationToken).ConfigureAwait(false);
+        return await op.Completion.Task.ConfigureAwait(false);
+    }
+}
