@@ -1,1 +1,3 @@
-return 0;
+using PinPipe.Cli;
+
+return await PinPipeCommandLine.Build().Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -36,7 +36,9 @@ public sealed class IngestServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            // The produce route enforces MaxRequestBytes itself, to answer 413 in the REST Proxy's shape;
+            // Kestrel's own limit is a backstop for other routes.
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 64 * 1024;
             k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             k.Limits.MaxRequestLineSize = 8 * 1024;
         });

@@ -71,6 +71,8 @@ public static class KafkaRestEndpoints
         }
         catch (RestError error)
         {
+            // The rest of an oversized body is not worth reading: close the connection after answering.
+            if (error.Status == StatusCodes.Status413PayloadTooLarge) context.Response.Headers.Connection = "close";
             await error.WriteAsync(context.Response).ConfigureAwait(false);
         }
         finally

@@ -27,6 +27,7 @@ public static class ProduceRequest
     /// <param name="pathPartition">The partition of the <c>/partitions/{p}</c> route, applied to records that name none.</param>
     public static List<LogRecord> Parse(ReadOnlyMemory<byte> body, EmbeddedFormat format, int maxRecords, int? pathPartition = null)
     {
+        if (body.Span.Trim(" \t\r\n"u8).IsEmpty) throw RestError.MalformedJson("the body is empty.");
         var span = body.Span;
         var reader = new Utf8JsonReader(span, ReaderOptions);
         var records = new List<LogRecord>();

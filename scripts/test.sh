@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test of PinPipe. Installs what the tests need when it is missing (Debian's mariadb-server
+# and postgresql, npm's s3rver), starts those services on 127.0.0.1 on private ports, runs
+# `dotnet test`, and stops the services afterwards, whatever the outcome.
+#   scripts/test.sh                      # everything
+#   scripts/test.sh --filter "FullyQualifiedName~Ingest"   # extra arguments go to dotnet test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PINPIPE_SERVICES_DIR="${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+stop_services() {
+  scripts/services/s3rver.sh stop || true
+  scripts/services/stop.sh || true
+}
+trap stop_services EXIT
+
+scripts/services/start.sh
+scripts/services/s3rver.sh start
+# shellcheck disable=SC1091
+source "$PINPIPE_SERVICES_DIR/env"
+# shellcheck disable=SC1091
+source "$PINPIPE_SERVICES_DIR/s3.env"
+
+dotnet build PinPipe.slnx -c Release -warnaserror
+log="$(mktemp)"
+set +e
+dotnet test tests/PinPipe.Tests/PinPipe.Tests.csproj -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line, whatever the runner printed.
+passed=$(grep -oE 'Passed: +[0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+failed=$(grep -oE 'Failed: +[0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+rm -f "$log"
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"

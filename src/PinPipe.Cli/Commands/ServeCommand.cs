@@ -1,0 +1,30 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using PinPipe.Hosting;
+
+namespace PinPipe.Cli.Commands;
+
+internal static class ServeCommand
+{
+    public static Command Create(GlobalOptions global)
+    {
+        var command = new Command("serve", "Run the ingest API (Kafka REST Proxy v2 routes) over the log until Ctrl-C.");
+        var flags = new ConfigFlags();
+        flags.Add<string>(command, "--urls", "Ingest:Urls", "Where to listen, ';'-separated (default http://127.0.0.1:8082).");
+        flags.Add<string>(command, "--path-base", "Ingest:PathBase", "Prefix of every route, e.g. /dev (an API Gateway stage).");
+        flags.Add<long>(command, "--max-request-bytes", "Ingest:MaxRequestBytes", "Largest request body; larger gets 413.");
+        flags.Add<string>(command, "--log-path", "Log:Path", "The embedded log's SQLite file.");
+        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
+        {
+            await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Api, ctx.LoggerFactory, token).ConfigureAwait(false);
+            var logger = ctx.LoggerFactory.CreateLogger("pinpipe.serve");
+            logger.LogInformation("Ingest API listening on {Addresses}; topics {Topics}; log {Log}. Ctrl-C to stop.",
+                string.Join(", ", host.Api!.Addresses), string.Join(", ", ctx.Settings.Names.Topics), ctx.Settings.Log.Path);
+            try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+            logger.LogInformation("Stopping: finishing requests in flight.");
+            return ExitCodes.Ok;
+        }, ct));
+        return command;
+    }
+}

@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
+using PinPipe.Ingest;
+using PinPipe.Log;
+
+namespace PinPipe.Hosting;
+
+/// <summary>Which long-running parts a <see cref="PipelineHost"/> runs.</summary>
+[Flags]
+public enum HostParts
+{
+    /// <summary>The ingest API.</summary>
+    Api = 1,
+    /// <summary>The S3-sink connector.</summary>
+    Sink = 2,
+}
+
+/// <summary>
+/// The running pipeline in one process: the log, and the ingest API and the sink connector over it.
+/// Built from <see cref="PinPipeSettings"/> (resolved) so that the CLI, tests and benchmarks start the
+/// same thing.
+/// </summary>
+public sealed partial class PipelineHost : IAsyncDisposable
+{
+    private readonly ILogger _logger;
+
+    private PipelineHost(PinPipeSettings settings, ILog log, ILogger logger)
+    {
+        Settings = settings;
+        Log = log;
+        _logger = logger;
+    }
+
+    public PinPipeSettings Settings { get; }
+
+    /// <summary>The log every part shares.</summary>
+    public ILog Log { get; }
+
+    /// <summary>The ingest API, when started.</summary>
+    public IngestServer? Api { get; private set; }
+
+    /// <summary>Opens the log, creates the pipeline's topics when missing, and starts the parts asked for.</summary>
+    public static async Task<PipelineHost> StartAsync(PinPipeSettings settings, HostParts parts, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var log = await LogFactory.OpenAsync(settings.Log, loggerFactory, cancellationToken).ConfigureAwait(false);
+        var host = new PipelineHost(settings, log, loggerFactory.CreateLogger("PinPipe.Host"));
+        try
+        {
+            foreach (var topic in settings.Names.Topics)
+                await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
+            if (parts.HasFlag(HostParts.Api))
+                host.Api = await IngestServer.StartAsync(settings.Ingest, log, loggerFactory, cancellationToken).ConfigureAwait(false);
+            if (parts.HasFlag(HostParts.Sink))
+                host.StartSink(loggerFactory);
+            return host;
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Stops the API (finishing requests in flight), then the sink, then closes the log.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Api is not null) await Api.DisposeAsync().ConfigureAwait(false);
+        await StopSinkAsync().ConfigureAwait(false);
+        await Log.DisposeAsync().ConfigureAwait(false);
+        _logger.LogDebug("Pipeline host stopped.");
+    }
+}

@@ -1,0 +1,75 @@
+using System.Net.Http.Headers;
+using System.Text;
+using PinPipe.Ingest;
+using PinPipe.Log;
+using PinPipe.Tests.Support;
+
+namespace PinPipe.Tests.Ingest;
+
+/// <summary>A real ingest API on a loopback port over a real embedded log in a temp folder.</summary>
+internal sealed class IngestApiHarness : IAsyncDisposable
+{
+    public const string JsonV2 = "application/vnd.kafka.json.v2+json";
+    public const string BinaryV2 = "application/vnd.kafka.binary.v2+json";
+
+    private readonly TempDirectory _dir;
+
+    private IngestApiHarness(TempDirectory dir, ILog log, IngestServer server)
+    {
+        _dir = dir;
+        Log = log;
+        Server = server;
+        Client = new HttpClient { BaseAddress = server.BaseAddress };
+    }
+
+    public ILog Log { get; }
+    public IngestServer Server { get; }
+    public HttpClient Client { get; }
+
+    public static async Task<IngestApiHarness> StartAsync(IngestOptions? options = null, params (string Topic, int Partitions)[] topics)
+    {
+        var dir = new TempDirectory("ingest");
+        var log = await LogFactory.OpenAsync(new LogOptions { Path = dir.File("log.db") });
+        foreach (var (topic, partitions) in topics.Length == 0 ? [("t.pin", 1), ("t.geo", 3)] : topics)
+            await log.CreateTopicAsync(topic, partitions);
+        var server = await IngestServer.StartAsync((options ?? new IngestOptions()) with { Urls = "http://127.0.0.1:0" }, log);
+        return new IngestApiHarness(dir, log, server);
+    }
+
+    public Task<HttpResponseMessage> PostAsync(string path, string body, string? contentType = JsonV2)
+    {
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        if (contentType is not null) content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        return Client.PostAsync(path.TrimStart('/'), content);
+    }
+
+    /// <summary>Every record of every partition of the topic, as UTF-8 text of the value.</summary>
+    public async Task<List<ConsumedRecord>> ReadAllAsync(string topic)
+    {
+        var description = await Log.DescribeTopicAsync(topic) ?? throw new InvalidOperationException(topic);
+        var all = new List<ConsumedRecord>();
+        for (int p = 0; p < description.Partitions; p++)
+            all.AddRange(await Log.ReadAsync(topic, p, 0, int.MaxValue));
+        return all;
+    }
+
+    public async Task<long> TotalRecordsAsync()
+    {
+        long total = 0;
+        foreach (var t in await Log.ListTopicsAsync())
+            for (int p = 0; p < t.Partitions; p++)
+            {
+                var w = await Log.GetWatermarksAsync(t.Name, p);
+                total += w.High - w.Low;
+            }
+        return total;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Server.DisposeAsync();
+        await Log.DisposeAsync();
+        _dir.Dispose();
+    }
+}
