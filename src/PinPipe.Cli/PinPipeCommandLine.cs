@@ -11,7 +11,11 @@ internal static class PinPipeCommandLine
         var global = new GlobalOptions();
         var root = new RootCommand("PinPipe: posts from a source database to answers, through a Kafka-REST ingest API, a durable log and an S3-layout bucket.");
         global.AddTo(root);
+        root.Subcommands.Add(UpCommand.Create(global));
+        root.Subcommands.Add(SeedCommand.Create(global));
+        root.Subcommands.Add(EmulateCommand.Create(global));
         root.Subcommands.Add(ServeCommand.Create(global));
+        root.Subcommands.Add(SinkCommand.Create(global));
         return root;
     }
 }

@@ -1,10 +1,88 @@
 using Microsoft.Extensions.Logging;
+using PinPipe.Lake;
+using PinPipe.Sink;
 
 namespace PinPipe.Hosting;
 
 public sealed partial class PipelineHost
 {
-    private void StartSink(ILoggerFactory loggerFactory) => throw new InvalidOperationException("The sink connector is not part of this build yet.");
+    private CancellationTokenSource? _sinkStop;
+    private Task? _sinkRun;
 
-    private Task StopSinkAsync() => Task.CompletedTask;
+    /// <summary>The bucket, when the sink runs.</summary>
+    public IObjectStore Store { get; private set; } = null!;
+
+    /// <summary>The S3-sink connector, when started.</summary>
+    public S3SinkConnector? Sink { get; private set; }
+
+    /// <summary>Why the sink stopped on its own, or null while it runs (or was stopped by the host).</summary>
+    public Exception? SinkFailure => _sinkRun is { IsFaulted: true } t ? t.Exception!.GetBaseException() : null;
+
+    private void StartSink(ILoggerFactory loggerFactory)
+    {
+        Store = ObjectStoreFactory.Create(Settings.ObjectStore, Settings.Names.Bucket);
+        Sink = new S3SinkConnector(Log, Store, Settings.Sink, loggerFactory.CreateLogger<S3SinkConnector>());
+        _sinkStop = new CancellationTokenSource();
+        var token = _sinkStop.Token;
+        _sinkRun = Task.Run(async () =>
+        {
+            try
+            {
+                await Sink.RunAsync(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+            }
+            catch (Exception ex)
+            {
+                _logger.LogError(ex, "The sink connector stopped: {Message}", ex.Message);
+                throw;
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Waits until every record the log holds for the sink's topics is in the bucket (committed), or the
+    /// timeout passes. Returns true when everything landed.
+    /// </summary>
+    public async Task<bool> WaitForSinkAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (Sink is null) throw new InvalidOperationException("The sink is not running in this host.");
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (SinkFailure is { } failure) throw new InvalidOperationException($"The sink connector failed: {failure.Message}", failure);
+            if (await SinkLagAsync(cancellationToken).ConfigureAwait(false) == 0) return true;
+            if (DateTime.UtcNow >= deadline) return false;
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Records in the log that the sink has not yet committed to the bucket.</summary>
+    public async Task<long> SinkLagAsync(CancellationToken cancellationToken = default)
+    {
+        long lag = 0;
+        foreach (var topic in Settings.Sink.Topics ?? Settings.Names.Topics)
+        {
+            var description = await Log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false);
+            if (description is null) continue;
+            for (int p = 0; p < description.Partitions; p++)
+            {
+                var w = await Log.GetWatermarksAsync(topic, p, cancellationToken).ConfigureAwait(false);
+                var committed = await Log.GetCommittedOffsetAsync(Settings.Sink.GroupId, topic, p, cancellationToken).ConfigureAwait(false) ?? w.Low;
+                lag += Math.Max(0, w.High - Math.Max(committed, w.Low));
+            }
+        }
+        return lag;
+    }
+
+    private async Task StopSinkAsync()
+    {
+        if (_sinkStop is null || _sinkRun is null) return;
+        await _sinkStop.CancelAsync().ConfigureAwait(false);
+        try { await _sinkRun.ConfigureAwait(false); }
+        catch (Exception ex) when (ex is not OperationCanceledException) { /* logged when it happened */ }
+        _sinkStop.Dispose();
+        (Store as IDisposable)?.Dispose();
+    }
 }

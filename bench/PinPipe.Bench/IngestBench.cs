@@ -1,0 +1,87 @@
+using System.Globalization;
+using System.Text;
+using PinPipe.Ingest;
+using PinPipe.Log;
+
+namespace PinPipe.Bench;
+
+/// <summary>
+/// wrk against the ingest API (durable acks over the embedded log) and against a no-op Kestrel endpoint,
+/// alternating in one run, for single-record and 500-record requests.
+/// </summary>
+internal static class IngestBench
+{
+    public static async Task<List<string>> RunAsync(BenchArgs args)
+    {
+        Wrk.EnsureInstalled();
+        var lines = new List<string>();
+        using var dir = new BenchDirectory("ingest");
+        var record = RecordSamples.PinRecord();
+        var single = dir.WriteFile("single.json", $$"""{"records":[{"value":{{record}}}]}""");
+        var batch = dir.WriteFile("batch500.json", "{\"records\":[" + string.Join(",", Enumerable.Repeat($$"""{"value":{{record}}}""", 500)) + "]}");
+
+        await using var log = await LogFactory.OpenAsync(new LogOptions { Path = dir.File("log.db"), RetentionBytes = 2L << 30 });
+        await log.CreateTopicAsync("bench.pin", 1);
+        await using var api = await IngestServer.StartAsync(new IngestOptions { Urls = "http://127.0.0.1:0" }, log);
+        await using var noop = await NoOpServer.StartAsync();
+        var apiUrl = new Uri(api.BaseAddress, "topics/bench.pin");
+        var noopUrl = new Uri(noop.Address, "topics/bench.pin");
+
+        foreach (var (name, file, records, connections) in new[] { ("1 record/request", single, 1, args.Connections), ("500 records/request", batch, 500, Math.Min(args.Connections, 16)) })
+        {
+            var noopRuns = new List<WrkResult>();
+            var apiRuns = new List<WrkResult>();
+            for (int round = 0; round < args.Rounds; round++)
+            {
+                Progress($"ingest {name}: round {round + 1}/{args.Rounds}, no-op endpoint");
+                noopRuns.Add(Wrk.Post(noopUrl, file, connections, 2, args.Duration));
+                Progress($"ingest {name}: round {round + 1}/{args.Rounds}, pinpipe serve");
+                apiRuns.Add(Wrk.Post(apiUrl, file, connections, 2, args.Duration));
+                await log.EnforceRetentionAsync();
+            }
+            if (apiRuns.Sum(r => r.Non2xx + r.SocketErrors) > 0)
+                lines.Add($"WARNING: {name}: {apiRuns.Sum(r => r.Non2xx)} non-2xx answers, {apiRuns.Sum(r => r.SocketErrors)} socket errors from pinpipe serve");
+            double apiRps = Median(apiRuns.Select(r => r.RequestsPerSecond)), noopRps = Median(noopRuns.Select(r => r.RequestsPerSecond));
+            lines.Add(Row($"wrk, {name}, {connections} connections", "no-op Kestrel", noopRps, noopRps * records, Median(noopRuns.Select(r => r.P50Ms)), Median(noopRuns.Select(r => r.P99Ms))));
+            lines.Add(Row($"wrk, {name}, {connections} connections", "pinpipe serve (durable)", apiRps, apiRps * records, Median(apiRuns.Select(r => r.P50Ms)), Median(apiRuns.Select(r => r.P99Ms)))
+                + $" ratio to no-op {apiRps / noopRps:0.00}×");
+        }
+        return lines;
+    }
+
+    public static string Row(string load, string target, double requestsPerSecond, double recordsPerSecond, double p50, double p99) =>
+        string.Create(CultureInfo.InvariantCulture, $"| {load} | {target} | {requestsPerSecond:N0} req/s | {recordsPerSecond:N0} records/s | p50 {p50:0.00} ms | p99 {p99:0.00} ms |");
+
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    public static void Progress(string message) => Console.Error.WriteLine($"{DateTime.Now:HH:mm:ss} {message}");
+}
+
+/// <summary>A scratch folder for one benchmark, deleted afterwards.</summary>
+internal sealed class BenchDirectory : IDisposable
+{
+    public BenchDirectory(string name)
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "pinpipe-bench", $"{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public string WriteFile(string name, string content)
+    {
+        var f = File(name);
+        System.IO.File.WriteAllText(f, content, new UTF8Encoding(false));
+        return f;
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using PinPipe.Hosting;
+
+namespace PinPipe.Cli.Commands;
+
+internal static class SinkCommand
+{
+    public static Command Create(GlobalOptions global)
+    {
+        var command = new Command("sink", "Run the S3-sink connector: copy the topics' records into the bucket as topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json objects, exactly once, until Ctrl-C.");
+        var flags = new ConfigFlags();
+        AddSinkFlags(command, flags);
+        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
+        {
+            await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Sink, ctx.LoggerFactory, token).ConfigureAwait(false);
+            var logger = ctx.LoggerFactory.CreateLogger("pinpipe.sink");
+            logger.LogInformation("Sinking {Topics} into {Bucket} (flush size {FlushSize}). Ctrl-C to stop.",
+                string.Join(", ", ctx.Settings.Sink.Topics!), host.Store.Location, ctx.Settings.Sink.FlushSize);
+            try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+            var s = host.Sink!.GetStats();
+            logger.LogInformation("Stopped: {Records:N0} records in {Objects:N0} objects written this run; records of open objects will be rewritten on the next start.", s.RecordsWritten, s.ObjectsWritten);
+            return host.SinkFailure is null ? ExitCodes.Ok : ExitCodes.Failed;
+        }, ct));
+        return command;
+    }
+
+    public static void AddSinkFlags(Command command, ConfigFlags flags)
+    {
+        flags.Add<int>(command, "--flush-size", "Sink:FlushSize", "flush.size: records per object (default 1000).");
+        flags.AddDuration(command, "--rotate-interval", "Sink:RotateScheduleInterval", "rotate.schedule.interval.ms: commit an open object older than this (default 10s).");
+        flags.Add<string>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
+        flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
+        flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
+    }
+}
