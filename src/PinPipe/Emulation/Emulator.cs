@@ -1,0 +1,393 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
+using PinPipe.Source;
+
+namespace PinPipe.Emulation;
+
+/// <summary>
+/// The user posting emulator: the original <c>user_posting_emulation.py</c> made fast and safe. It draws
+/// random source posts (seeded, so the same seed picks the same rows) and posts each post's pin, geo and
+/// user rows as raw JSON records (SPEC §3) to the ingest API (SPEC §6): Kafka REST topics on the
+/// <c>batch</c> lane, the Kinesis proxy's streams on the <c>stream</c> lane. Requests are paced, run
+/// <see cref="EmulatorOptions.Concurrency"/> at a time over one pooled HTTP/1.1 connection pool, and
+/// retried with exponential backoff on 5xx, 429, per-record errors and connection failures.
+/// </summary>
+/// <remarks>
+/// The run ends after <see cref="EmulatorOptions.Count"/> posts, after <see cref="EmulatorOptions.Duration"/>,
+/// or when the token passed to <see cref="RunAsync"/> is cancelled. It then stops taking posts, sends the
+/// records already taken and waits for requests in flight (at most <see cref="DrainTimeout"/> after a
+/// cancellation), and returns the totals: it does not throw on cancellation. An instance runs once.
+/// </remarks>
+public sealed partial class Emulator
+{
+    /// <summary>Longest a run waits for requests in flight once its token is cancelled.</summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+
+    private const int FetchBatch = 128;
+    private const int MaxEmptyFetches = 20;
+    private const int MaxDistinctErrors = 20;
+    private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+
+    private readonly EmulatorOptions _options;
+    private readonly ISourceDatabase _source;
+    private readonly ILogger _logger;
+    private readonly HttpMessageHandler? _handler;
+    private readonly bool _streamLane;
+    private readonly Target[] _targets;
+    private readonly RecordEncoder _encoder = RecordEncoder.Default;
+    private readonly LatencyHistogram _latency = new();
+    private readonly ConcurrentDictionary<string, byte> _errors = new(StringComparer.Ordinal);
+
+    private long _posts;
+    private long _requests;
+    private long _sent;
+    private long _acknowledged;
+    private long _failed;
+    private long _retries;
+    private long _inFlight;
+    private long _missing;
+    private long _startTimestamp;
+    private long _endTimestamp;
+    private int _started;
+
+    /// <summary>Checks <paramref name="options"/> (every problem reported at once) and prepares a run.</summary>
+    /// <param name="options">What to send, where, how fast.</param>
+    /// <param name="source">The source database the posts come from.</param>
+    /// <param name="names">Topic and stream names.</param>
+    /// <param name="logger">Where distinct errors are logged once each.</param>
+    /// <param name="handler">The HTTP handler to send through; null: a pooled <see cref="SocketsHttpHandler"/>. Not disposed.</param>
+    /// <exception cref="ArgumentException">An option is invalid; the message names every bad option.</exception>
+    public Emulator(EmulatorOptions options, ISourceDatabase source, PipelineNames names, ILogger<Emulator>? logger = null, HttpMessageHandler? handler = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(names);
+        Validate(options, names);
+        _options = options;
+        _source = source;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _handler = handler;
+        _streamLane = string.Equals(options.Lane, "stream", StringComparison.OrdinalIgnoreCase);
+        var baseUrl = options.ApiUrl.TrimEnd('/');
+        _targets = _streamLane
+            ? [.. names.Streams.Select(s => Target.ForStream(baseUrl, s, options.RecordsPerRequest == 1))]
+            : [.. names.Topics.Select(t => Target.ForTopic(baseUrl, t))];
+    }
+
+    /// <summary>The counters right now; safe to call from any thread at any time.</summary>
+    public EmulatorStats Snapshot()
+    {
+        var start = Interlocked.Read(ref _startTimestamp);
+        var end = Interlocked.Read(ref _endTimestamp);
+        var elapsed = start == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(start, end != 0 ? end : Stopwatch.GetTimestamp());
+        return new EmulatorStats(
+            Interlocked.Read(ref _posts), _options.Count, Interlocked.Read(ref _requests), Interlocked.Read(ref _sent),
+            Interlocked.Read(ref _acknowledged), Interlocked.Read(ref _failed), Interlocked.Read(ref _retries),
+            Interlocked.Read(ref _inFlight), Interlocked.Read(ref _missing), elapsed);
+    }
+
+    /// <summary>
+    /// Runs until <see cref="EmulatorOptions.Count"/> posts are sent, <see cref="EmulatorOptions.Duration"/>
+    /// has passed or <paramref name="cancellationToken"/> is cancelled, and returns the totals.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// The instance already ran, the source has no posts, or reading the source failed mid-run (after the
+    /// records taken so far were sent).
+    /// </exception>
+    public async Task<EmulatorResult> RunAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("An Emulator runs once; create a new one for another run.");
+        Interlocked.Exchange(ref _startTimestamp, Stopwatch.GetTimestamp());
+        try
+        {
+            if (_options.Count == 0) return Result();
+            var range = await _source.GetIndexRangeAsync(cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException(
+                    $"The source database ({_source.Provider}) has no posts: pinterest_data is empty or missing. Seed it first (pinpipe seed).");
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            if (_options.Duration is { } duration) stop.CancelAfter(duration);
+            using var abort = new CancellationTokenSource();
+            await using var onCancel = cancellationToken.Register(() => abort.CancelAfter(DrainTimeout)).ConfigureAwait(false);
+
+            var ownHandler = _handler is null;
+            var handler = _handler ?? new SocketsHttpHandler
+            {
+                MaxConnectionsPerServer = _options.Concurrency,
+                PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+                ConnectTimeout = TimeSpan.FromSeconds(10),
+                UseCookies = false,
+            };
+            using var client = new HttpClient(handler, disposeHandler: ownHandler) { Timeout = RequestTimeout };
+
+            var posts = Channel.CreateBounded<EncodedPost>(new BoundedChannelOptions(FetchBatch * 2) { SingleWriter = true, SingleReader = true });
+            var requests = Channel.CreateBounded<RequestWork>(new BoundedChannelOptions(_options.Concurrency) { SingleWriter = true });
+
+            var fetch = Task.Run(() => FetchAsync(range.Min, range.Max, posts.Writer, stop.Token), CancellationToken.None);
+            var dispatch = Task.Run(() => DispatchAsync(posts.Reader, requests.Writer, stop.Token, abort.Token), CancellationToken.None);
+            var workers = new Task[_options.Concurrency];
+            for (var i = 0; i < workers.Length; i++)
+            {
+                workers[i] = Task.Run(() => WorkAsync(client, requests.Reader, abort.Token), CancellationToken.None);
+            }
+
+            await dispatch.ConfigureAwait(false);
+            await Task.WhenAll(workers).ConfigureAwait(false);
+            var fetchError = await fetch.ConfigureAwait(false);
+            if (fetchError is not null)
+            {
+                throw new InvalidOperationException($"Reading posts from the source database ({_source.Provider}) failed: {fetchError.Message}", fetchError);
+            }
+
+            return Result();
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _endTimestamp, Stopwatch.GetTimestamp());
+        }
+    }
+
+    private EmulatorResult Result()
+    {
+        var s = Snapshot();
+        return new EmulatorResult(
+            s.Posts, s.Requests, s.RecordsSent, s.RecordsAcknowledged, s.RecordsFailed, s.Retries, s.MissingRows, s.Elapsed,
+            Micros(_latency.ValueAtPercentile(50)), Micros(_latency.ValueAtPercentile(90)),
+            Micros(_latency.ValueAtPercentile(99)), Micros(_latency.Max),
+            [.. _errors.Keys.Order(StringComparer.Ordinal)]);
+
+        static TimeSpan Micros(long us) => TimeSpan.FromTicks(us * (TimeSpan.TicksPerMillisecond / 1000));
+    }
+
+    /// <summary>Draws random indexes, reads their posts in batches and encodes them; returns the error that stopped it, if any.</summary>
+    private async Task<Exception?> FetchAsync(long min, long max, ChannelWriter<EncodedPost> writer, CancellationToken stop)
+    {
+        var random = new Random(_options.Seed);
+        var remaining = _options.Count ?? long.MaxValue;
+        var emptyFetches = 0;
+        try
+        {
+            while (remaining > 0)
+            {
+                var indexes = new long[(int)Math.Min(FetchBatch, remaining)];
+                for (var i = 0; i < indexes.Length; i++) indexes[i] = random.NextInt64(min, max + 1);
+                var found = await _source.GetPostsAsync(indexes, stop).ConfigureAwait(false);
+                if (found.Count == 0)
+                {
+                    if (++emptyFetches >= MaxEmptyFetches)
+                    {
+                        throw new InvalidOperationException(
+                            $"{MaxEmptyFetches} batches of random indexes in [{min}, {max}] found no post; pinterest_data.index is too sparse to sample.");
+                    }
+
+                    continue;
+                }
+
+                emptyFetches = 0;
+                foreach (var post in found)
+                {
+                    if (remaining == 0) break;
+                    var encoded = new EncodedPost(
+                        post.Pin.Index,
+                        _encoder.Pin(post.Pin),
+                        post.Geo is null ? null : _encoder.Geo(post.Geo),
+                        post.User is null ? null : _encoder.User(post.User));
+                    await writer.WriteAsync(encoded, stop).ConfigureAwait(false);
+                    remaining--;
+                }
+            }
+
+            return null;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Reading posts from the source database failed; stopping after the posts already taken.");
+            return ex;
+        }
+        finally
+        {
+            writer.TryComplete();
+        }
+    }
+
+    /// <summary>Paces posts, groups their records per topic into requests and queues them for the workers.</summary>
+    private async Task DispatchAsync(ChannelReader<EncodedPost> posts, ChannelWriter<RequestWork> requests, CancellationToken stop, CancellationToken abort)
+    {
+        var pacer = _options.Rate is > 0 and var rate ? new RatePacer(rate) : null;
+        var size = _options.RecordsPerRequest;
+        var buffers = new List<PendingRecord>?[_targets.Length];
+        var oldest = new long[_targets.Length];
+        var lingerTicks = (long)(Linger.TotalSeconds * Stopwatch.Frequency);
+        try
+        {
+            try
+            {
+                while (true)
+                {
+                    if (!posts.TryRead(out var post))
+                    {
+                        // Nothing waiting: send what is buffered rather than hold it while the source catches up.
+                        await FlushAsync(-1).ConfigureAwait(false);
+                        if (!await posts.WaitToReadAsync(stop).ConfigureAwait(false)) break;
+                        continue;
+                    }
+
+                    if (pacer is not null) await pacer.WaitAsync(stop).ConfigureAwait(false);
+                    Interlocked.Increment(ref _posts);
+                    await AddAsync(0, post.Pin, post.Index).ConfigureAwait(false);
+                    if (post.Geo is { } geo) await AddAsync(1, geo, post.Index).ConfigureAwait(false);
+                    else Interlocked.Increment(ref _missing);
+                    if (post.User is { } user) await AddAsync(2, user, post.Index).ConfigureAwait(false);
+                    else Interlocked.Increment(ref _missing);
+                    if (size > 1) await FlushAsync(Stopwatch.GetTimestamp() - lingerTicks).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // Duration over or cancelled: stop taking posts, send what was taken.
+            }
+
+            await FlushAsync(-1).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            // Drain time over: buffered records stay unsent and count as lost.
+        }
+        finally
+        {
+            requests.TryComplete();
+        }
+
+        async ValueTask AddAsync(int target, byte[] raw, long index)
+        {
+            var buffer = buffers[target] ??= new List<PendingRecord>(size);
+            if (buffer.Count == 0) oldest[target] = Stopwatch.GetTimestamp();
+            buffer.Add(new PendingRecord(raw, index));
+            if (buffer.Count >= size) await EmitAsync(target).ConfigureAwait(false);
+        }
+
+        // Emits every non-empty buffer whose oldest record is older than the cut-off (-1: all).
+        async ValueTask FlushAsync(long cutoff)
+        {
+            for (var t = 0; t < buffers.Length; t++)
+            {
+                if (buffers[t] is { Count: > 0 } && (cutoff < 0 || oldest[t] <= cutoff)) await EmitAsync(t).ConfigureAwait(false);
+            }
+        }
+
+        async ValueTask EmitAsync(int target)
+        {
+            var records = buffers[target]!;
+            buffers[target] = null;
+            Interlocked.Add(ref _sent, records.Count);
+            await requests.WriteAsync(new RequestWork(_targets[target], records), abort).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WorkAsync(HttpClient client, ChannelReader<RequestWork> requests, CancellationToken abort)
+    {
+        while (await requests.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            while (requests.TryRead(out var work))
+            {
+                await SendAsync(client, work, abort).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Sends one request, retrying what failed retriably, until every record is acknowledged or given up on.</summary>
+    private async Task SendAsync(HttpClient client, RequestWork work, CancellationToken abort)
+    {
+        var records = work.Records;
+        for (var attempt = 1; ; attempt++)
+        {
+            var outcome = await AttemptAsync(client, work.Target, records, abort).ConfigureAwait(false);
+            if (outcome.Acknowledged > 0) Interlocked.Add(ref _acknowledged, outcome.Acknowledged);
+            if (outcome.Failed is not { Count: > 0 } failed) return;
+
+            var error = outcome.Error ?? "unknown error";
+            if (!outcome.Retriable || attempt >= _options.MaxAttempts || abort.IsCancellationRequested)
+            {
+                Interlocked.Add(ref _failed, failed.Count);
+                NoteError(outcome.Retriable ? $"{work.Target.Name}: gave up after {attempt} attempt(s): {error}" : $"{work.Target.Name}: {error}");
+                return;
+            }
+
+            Interlocked.Increment(ref _retries);
+            try
+            {
+                await Task.Delay(Backoff(attempt, outcome.RetryAfter), abort).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                Interlocked.Add(ref _failed, failed.Count);
+                NoteError($"{work.Target.Name}: not retried, the run was cancelled: {error}");
+                return;
+            }
+
+            records = failed;
+        }
+    }
+
+    private TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
+    {
+        var ceiling = Math.Min(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1), MaxBackoff.TotalMilliseconds);
+        var delay = TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
+        if (retryAfter is { } after && after > delay) delay = after < RequestTimeout ? after : RequestTimeout;
+        return delay;
+    }
+
+    private void NoteError(string message)
+    {
+        if (_errors.Count < MaxDistinctErrors && _errors.TryAdd(message, 0))
+        {
+            _logger.LogWarning("Emulator: {Error}", message);
+        }
+    }
+
+    private static void Validate(EmulatorOptions o, PipelineNames names)
+    {
+        var problems = new List<(string Option, string Problem)>();
+        if (!Uri.TryCreate(o.ApiUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            problems.Add((nameof(o.ApiUrl), $"must be an absolute http:// or https:// URL (got '{o.ApiUrl}')"));
+        }
+
+        if (!string.Equals(o.Lane, "batch", StringComparison.OrdinalIgnoreCase) && !string.Equals(o.Lane, "stream", StringComparison.OrdinalIgnoreCase))
+        {
+            problems.Add((nameof(o.Lane), $"must be 'batch' or 'stream' (got '{o.Lane}')"));
+        }
+
+        if (o.Count is < 0) problems.Add((nameof(o.Count), $"must be 0 or more (got {o.Count})"));
+        if (o.Duration is { } d && d <= TimeSpan.Zero) problems.Add((nameof(o.Duration), $"must be positive (got {d})"));
+        if (o.Rate is { } r && (double.IsNaN(r) || double.IsInfinity(r) || r < 0)) problems.Add((nameof(o.Rate), $"must be 0 (unthrottled) or a positive number of posts per second (got {r})"));
+        if (o.Concurrency < 1) problems.Add((nameof(o.Concurrency), $"must be at least 1 (got {o.Concurrency})"));
+        if (o.RecordsPerRequest is < 1 or > 10_000) problems.Add((nameof(o.RecordsPerRequest), $"must be between 1 and 10000 (got {o.RecordsPerRequest})"));
+        if (o.MaxAttempts < 1) problems.Add((nameof(o.MaxAttempts), $"must be at least 1 (got {o.MaxAttempts})"));
+        if (o.RetryBaseDelay < TimeSpan.Zero) problems.Add((nameof(o.RetryBaseDelay), $"must not be negative (got {o.RetryBaseDelay})"));
+        if (string.IsNullOrWhiteSpace(names.UserId)) problems.Add(("UserId", "the pipeline's user id is empty"));
+        if (problems.Count == 0) return;
+
+        var message = "Invalid emulator options: " + string.Join("; ", problems.Select(p => $"Emulator:{p.Option} {p.Problem}")) + ".";
+        throw new ArgumentException(message, problems[0].Option);
+    }
+
+    /// <summary>One post's records, encoded (geo or user null when the source lacks the row).</summary>
+    private sealed record EncodedPost(long Index, byte[] Pin, byte[]? Geo, byte[]? User);
+
+    /// <summary>One raw record waiting to be sent.</summary>
+    internal readonly record struct PendingRecord(byte[] Raw, long Index);
+
+    /// <summary>Records for one topic or stream, sent in one request.</summary>
+    private sealed record RequestWork(Target Target, List<PendingRecord> Records);
+}
