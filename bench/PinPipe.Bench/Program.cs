@@ -1,1 +1,53 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using PinPipe.Bench;
+
+// PinPipe's benchmark harness. Usage:
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|all] [--seconds N] [--rounds N] [--connections N] [--records N]
+// Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
+var args2 = BenchArgs.Parse(args);
+var lines = new List<string>
+{
+    $"Machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC",
+    $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
+    "",
+    "| load | target | requests/s | records/s | p50 | p99 |",
+    "|---|---|---|---|---|---|",
+};
+string what = args2.What;
+if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
+if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
+if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
+if (what is "sink" or "all") lines.AddRange(await SinkBench.RunAsync(args2));
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "all"))
+{
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink or all");
+    return 2;
+}
+foreach (var l in lines) Console.WriteLine(l);
 return 0;
+
+namespace PinPipe.Bench
+{
+    internal sealed record BenchArgs(string What, TimeSpan Duration, int Rounds, int Connections, int Records)
+    {
+        public static BenchArgs Parse(string[] args)
+        {
+            string what = "all";
+            int seconds = 10, rounds = 3, connections = 64, records = 1_000_000;
+            for (int i = 0; i < args.Length; i++)
+            {
+                int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
+                switch (args[i])
+                {
+                    case "--seconds": seconds = Next(); break;
+                    case "--rounds": rounds = Next(); break;
+                    case "--connections": connections = Next(); break;
+                    case "--records": records = Next(); break;
+                    default: what = args[i]; break;
+                }
+            }
+            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records);
+        }
+    }
+}

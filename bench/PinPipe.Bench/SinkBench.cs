@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using PinPipe.Lake;
+using PinPipe.Lake.Directory;
+using PinPipe.Log;
+using PinPipe.Sink;
+
+namespace PinPipe.Bench;
+
+/// <summary>The S3-sink connector draining a pre-filled log into a directory bucket.</summary>
+internal static class SinkBench
+{
+    public static async Task<List<string>> RunAsync(BenchArgs args)
+    {
+        var rates = new List<double>();
+        long bytes = 0;
+        for (int round = 0; round < args.Rounds; round++)
+        {
+            using var dir = new BenchDirectory("sink");
+            await using var log = await LogFactory.OpenAsync(new LogOptions { Path = dir.File("log.db"), RetentionTime = null });
+            string[] topics = ["bench.pin", "bench.geo", "bench.user"];
+            foreach (var t in topics) await log.CreateTopicAsync(t, 1);
+            IngestBench.Progress($"sink: round {round + 1}/{args.Rounds}, filling the log with {args.Records:N0} records");
+            var batch = new List<LogRecord>(1000);
+            int next = 0;
+            foreach (var record in RecordSamples.Records(args.Records))
+            {
+                bytes += record.Length;
+                batch.Add(new LogRecord(null, record));
+                if (batch.Count == 1000)
+                {
+                    await log.AppendAsync(topics[next++ % 3], batch);
+                    batch = new List<LogRecord>(1000);
+                }
+            }
+            if (batch.Count > 0) await log.AppendAsync(topics[next % 3], batch);
+
+            var store = new DirectoryObjectStore(dir.File("buckets"), "bench-bucket");
+            var sink = new S3SinkConnector(log, store, new SinkOptions { Topics = topics, FlushSize = 10_000, RotateScheduleInterval = TimeSpan.FromMilliseconds(250) });
+            using var cts = new CancellationTokenSource();
+            IngestBench.Progress($"sink: round {round + 1}/{args.Rounds}, draining");
+            var watch = Stopwatch.StartNew();
+            var run = sink.RunAsync(cts.Token);
+            while (sink.GetStats().RecordsWritten < args.Records)
+            {
+                if (run.IsCompleted) await run;
+                await Task.Delay(20);
+            }
+            watch.Stop();
+            await cts.CancelAsync();
+            try { await run; } catch (OperationCanceledException) { }
+            rates.Add(args.Records / watch.Elapsed.TotalSeconds);
+        }
+        double avgBytes = (double)bytes / args.Records / args.Rounds;
+        return [IngestBench.Row($"sink, {args.Records:N0} records of {avgBytes:0} bytes avg, flush size 10,000", "S3-sink connector → directory bucket", double.NaN, IngestBench.Median(rates), double.NaN, double.NaN)];
+    }
+}
