@@ -1,0 +1,169 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+
+namespace PinPipe.Source.Internal;
+
+/// <summary>What differs between the SQL dialects of the source database.</summary>
+internal sealed record SourceDialect(
+    string Provider,
+    Func<string, string> Quote,
+    string[] CreateTables,
+    string TableExistsSql,
+    bool UtcFromText);
+
+/// <summary>SQL shared by the three implementations: names, reads and the assembly of posts.</summary>
+internal static class SourceSql
+{
+    public const string PinTable = "pinterest_data";
+    public const string GeoTable = "geolocation_data";
+    public const string UserTable = "user_data";
+    public static readonly string[] Tables = [PinTable, GeoTable, UserTable];
+
+    public static readonly string[] PinColumns =
+        ["index", "unique_id", "title", "description", "poster_name", "follower_count", "tag_list", "is_image_or_video", "image_src", "downloaded", "save_location", "category"];
+    public static readonly string[] GeoColumns = ["ind", "timestamp", "latitude", "longitude", "country"];
+    public static readonly string[] UserColumns = ["ind", "first_name", "last_name", "age", "date_joined"];
+
+    public static string ColumnList(SourceDialect d, string[] columns) => string.Join(", ", columns.Select(d.Quote));
+
+    public static string SelectPrefix(SourceDialect d, string table, string[] columns) =>
+        $"SELECT {ColumnList(d, columns)} FROM {d.Quote(table)} WHERE {d.Quote(columns[0])}";
+
+    public static async ValueTask<bool> TableExistsAsync(DbConnection connection, SourceDialect d, string table, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = d.TableExistsSql;
+        AddParameter(command, "@name", table);
+        var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return Convert.ToInt64(result, CultureInfo.InvariantCulture) > 0;
+    }
+
+    public static async ValueTask CreateAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
+    {
+        foreach (var sql in d.CreateTables) await ExecuteAsync(connection, sql, cancellationToken).ConfigureAwait(false);
+    }
+
+    public static async ValueTask DropAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
+    {
+        foreach (var table in Tables) await ExecuteAsync(connection, $"DROP TABLE IF EXISTS {d.Quote(table)}", cancellationToken).ConfigureAwait(false);
+    }
+
+    public static async ValueTask<long> CountAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
+    {
+        if (!await TableExistsAsync(connection, d, PinTable, cancellationToken).ConfigureAwait(false)) return 0;
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT COUNT(*) FROM {d.Quote(PinTable)}";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    public static async ValueTask<(long Min, long Max)?> RangeAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
+    {
+        if (!await TableExistsAsync(connection, d, PinTable, cancellationToken).ConfigureAwait(false)) return null;
+        await using var command = connection.CreateCommand();
+        var index = d.Quote("index");
+        command.CommandText = $"SELECT MIN({index}), MAX({index}) FROM {d.Quote(PinTable)}";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.IsDBNull(0)) return null;
+        return (Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture));
+    }
+
+    public static async ValueTask ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public static DbParameter AddParameter(DbCommand command, string name, object? value)
+    {
+        var p = command.CreateParameter();
+        p.ParameterName = name;
+        p.Value = value ?? DBNull.Value;
+        command.Parameters.Add(p);
+        return p;
+    }
+
+    /// <summary>Appends <c>IN (@p0, @p1, ...)</c> for the distinct indexes and binds them.</summary>
+    public static void AddInList(DbCommand command, string prefix, IReadOnlyList<long> distinct)
+    {
+        var sql = new StringBuilder(prefix.Length + distinct.Count * 7 + 8).Append(prefix).Append(" IN (");
+        for (var i = 0; i < distinct.Count; i++)
+        {
+            if (i > 0) sql.Append(", ");
+            var name = "@p" + i.ToString(CultureInfo.InvariantCulture);
+            sql.Append(name);
+            AddParameter(command, name, distinct[i]);
+        }
+        command.CommandText = sql.Append(')').ToString();
+    }
+
+    public static async ValueTask ReadPinsAsync(DbCommand command, Dictionary<long, PinRow> into, CancellationToken cancellationToken)
+    {
+        await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var row = new PinRow(r.GetInt64(0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), Str(r, 7), Str(r, 8),
+                r.IsDBNull(9) ? null : Convert.ToInt32(r.GetValue(9), CultureInfo.InvariantCulture), Str(r, 10), Str(r, 11));
+            into[row.Index] = row;
+        }
+    }
+
+    public static async ValueTask ReadGeosAsync(DbCommand command, SourceDialect d, Dictionary<long, GeoRow> into, CancellationToken cancellationToken)
+    {
+        await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var row = new GeoRow(r.GetInt64(0), Time(r, 1, d), r.IsDBNull(2) ? null : r.GetDouble(2), r.IsDBNull(3) ? null : r.GetDouble(3), Str(r, 4));
+            into[row.Ind] = row;
+        }
+    }
+
+    public static async ValueTask ReadUsersAsync(DbCommand command, SourceDialect d, Dictionary<long, UserRow> into, CancellationToken cancellationToken)
+    {
+        await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var row = new UserRow(r.GetInt64(0), Str(r, 1), Str(r, 2),
+                r.IsDBNull(3) ? null : Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture), Time(r, 4, d));
+            into[row.Ind] = row;
+        }
+    }
+
+    /// <summary>The posts in the order asked, repeated indexes repeated, indexes without a pin left out.</summary>
+    public static IReadOnlyList<SourcePost> Assemble(IReadOnlyList<long> indexes, Dictionary<long, PinRow> pins, Dictionary<long, GeoRow> geos, Dictionary<long, UserRow> users)
+    {
+        var posts = new List<SourcePost>(indexes.Count);
+        foreach (var index in indexes)
+        {
+            if (!pins.TryGetValue(index, out var pin)) continue;
+            posts.Add(new SourcePost(pin, geos.GetValueOrDefault(index), users.GetValueOrDefault(index)));
+        }
+        return posts;
+    }
+
+    public static long[] Distinct(IReadOnlyList<long> indexes)
+    {
+        var set = new HashSet<long>(indexes);
+        var array = new long[set.Count];
+        set.CopyTo(array);
+        return array;
+    }
+
+    /// <summary>A datetime as stored in SQLite text: <c>YYYY-MM-DD HH:MM:SS</c>.</summary>
+    public static string? TimeText(DateTime? value) => value?.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+
+    private static string? Str(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static DateTime? Time(DbDataReader r, int i, SourceDialect d)
+    {
+        if (r.IsDBNull(i)) return null;
+        if (d.UtcFromText)
+        {
+            var text = r.GetString(i);
+            return DateTime.ParseExact(text, ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm:ss.FFFFFFF", "yyyy-MM-ddTHH:mm:ss.FFFFFFFK"],
+                CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal);
+        }
+        return DateTime.SpecifyKind(r.GetDateTime(i), DateTimeKind.Utc);
+    }
+}

@@ -1,0 +1,167 @@
+using Microsoft.Data.Sqlite;
+using PinPipe.Source.Internal;
+
+namespace PinPipe.Source;
+
+/// <summary>
+/// The source database in a SQLite file (Microsoft.Data.Sqlite, pooled connections, WAL journal).
+/// Datetimes are stored as <c>YYYY-MM-DD HH:MM:SS</c> text (UTC).
+/// </summary>
+public sealed class SqliteSourceDatabase : ISourceDatabase
+{
+    private static readonly SourceDialect Dialect = new(
+        "sqlite",
+        static name => "\"" + name + "\"",
+        [
+            """CREATE TABLE IF NOT EXISTS "pinterest_data" ("index" INTEGER PRIMARY KEY, "unique_id" TEXT, "title" TEXT, "description" TEXT, "poster_name" TEXT, "follower_count" TEXT, "tag_list" TEXT, "is_image_or_video" TEXT, "image_src" TEXT, "downloaded" INTEGER, "save_location" TEXT, "category" TEXT)""",
+            """CREATE TABLE IF NOT EXISTS "geolocation_data" ("ind" INTEGER PRIMARY KEY, "timestamp" DATETIME, "latitude" DOUBLE, "longitude" DOUBLE, "country" TEXT)""",
+            """CREATE TABLE IF NOT EXISTS "user_data" ("ind" INTEGER PRIMARY KEY, "first_name" TEXT, "last_name" TEXT, "age" INTEGER, "date_joined" DATETIME)""",
+        ],
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @name",
+        UtcFromText: true);
+
+    private readonly string _connectionString;
+
+    /// <summary>Opens (lazily) the database of <paramref name="connectionString"/>; the folder of its file is created.</summary>
+    public SqliteSourceDatabase(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var builder = new SqliteConnectionStringBuilder(connectionString) { Pooling = true };
+        var file = builder.DataSource;
+        if (!string.IsNullOrEmpty(file) && file != ":memory:" && !file.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
+            && builder.Mode != SqliteOpenMode.Memory)
+        {
+            var folder = Path.GetDirectoryName(Path.GetFullPath(file));
+            if (!string.IsNullOrEmpty(folder)) Directory.CreateDirectory(folder);
+        }
+        _connectionString = builder.ToString();
+    }
+
+    /// <inheritdoc />
+    public string Provider => "sqlite";
+
+    /// <inheritdoc />
+    public async ValueTask CreateSchemaAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await SourceSql.ExecuteAsync(connection, "PRAGMA journal_mode = WAL", cancellationToken).ConfigureAwait(false);
+        await SourceSql.CreateAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DropSchemaAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await SourceSql.DropAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> CountPostsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await SourceSql.CountAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<(long Min, long Max)?> GetIndexRangeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await SourceSql.RangeAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask InsertAsync(IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(posts);
+        if (posts.Count == 0) return;
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await SourceSql.ExecuteAsync(connection, "PRAGMA synchronous = NORMAL", cancellationToken).ConfigureAwait(false);
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        using var pin = Prepare(connection, transaction, SourceSql.PinTable, SourceSql.PinColumns);
+        using var geo = Prepare(connection, transaction, SourceSql.GeoTable, SourceSql.GeoColumns);
+        using var user = Prepare(connection, transaction, SourceSql.UserTable, SourceSql.UserColumns);
+        var pp = pin.Parameters; var gp = geo.Parameters; var up = user.Parameters;
+        foreach (var post in posts)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var p = post.Pin;
+            pp[0].Value = p.Index; pp[1].Value = Db(p.UniqueId); pp[2].Value = Db(p.Title); pp[3].Value = Db(p.Description);
+            pp[4].Value = Db(p.PosterName); pp[5].Value = Db(p.FollowerCount); pp[6].Value = Db(p.TagList);
+            pp[7].Value = Db(p.IsImageOrVideo); pp[8].Value = Db(p.ImageSrc); pp[9].Value = Db(p.Downloaded);
+            pp[10].Value = Db(p.SaveLocation); pp[11].Value = Db(p.Category);
+            pin.ExecuteNonQuery();
+            if (post.Geo is { } g)
+            {
+                gp[0].Value = g.Ind; gp[1].Value = Db(SourceSql.TimeText(g.Timestamp)); gp[2].Value = Db(g.Latitude);
+                gp[3].Value = Db(g.Longitude); gp[4].Value = Db(g.Country);
+                geo.ExecuteNonQuery();
+            }
+            if (post.User is { } u)
+            {
+                up[0].Value = u.Ind; up[1].Value = Db(u.FirstName); up[2].Value = Db(u.LastName); up[3].Value = Db(u.Age);
+                up[4].Value = Db(SourceSql.TimeText(u.DateJoined));
+                user.ExecuteNonQuery();
+            }
+        }
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<SourcePost>> GetPostsAsync(IReadOnlyList<long> indexes, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(indexes);
+        if (indexes.Count == 0) return [];
+        var distinct = SourceSql.Distinct(indexes);
+        var pins = new Dictionary<long, PinRow>(distinct.Length);
+        var geos = new Dictionary<long, GeoRow>(distinct.Length);
+        var users = new Dictionary<long, UserRow>(distinct.Length);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (var command = connection.CreateCommand())
+        {
+            SourceSql.AddInList(command, SourceSql.SelectPrefix(Dialect, SourceSql.PinTable, SourceSql.PinColumns), distinct);
+            await SourceSql.ReadPinsAsync(command, pins, cancellationToken).ConfigureAwait(false);
+        }
+        await using (var command = connection.CreateCommand())
+        {
+            SourceSql.AddInList(command, SourceSql.SelectPrefix(Dialect, SourceSql.GeoTable, SourceSql.GeoColumns), distinct);
+            await SourceSql.ReadGeosAsync(command, Dialect, geos, cancellationToken).ConfigureAwait(false);
+        }
+        await using (var command = connection.CreateCommand())
+        {
+            SourceSql.AddInList(command, SourceSql.SelectPrefix(Dialect, SourceSql.UserTable, SourceSql.UserColumns), distinct);
+            await SourceSql.ReadUsersAsync(command, Dialect, users, cancellationToken).ConfigureAwait(false);
+        }
+        return SourceSql.Assemble(indexes, pins, geos, users);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static SqliteCommand Prepare(SqliteConnection connection, SqliteTransaction transaction, string table, string[] columns)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        var names = columns.Select((_, i) => "$c" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        command.CommandText = $"INSERT INTO {Dialect.Quote(table)} ({SourceSql.ColumnList(Dialect, columns)}) VALUES ({string.Join(", ", names)})";
+        foreach (var name in names) command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        command.Prepare();
+        return command;
+    }
+
+    private static object Db(object? value) => value ?? DBNull.Value;
+}

@@ -1,0 +1,101 @@
+using PinPipe.Source;
+using PinPipe.Tests.Support;
+
+namespace PinPipe.Tests.Source;
+
+public sealed class SourceDatabaseFactoryTests
+{
+    private const string Good = """
+        # creds for the RDS instance
+        HOST: "pinterest.example.eu-west-1.rds.amazonaws.com"
+        USER: 'project_user'
+        PASSWORD: s3cr#t:pass   # trailing comment
+        DATABASE: pinterest_data
+        PORT: 3306
+        """;
+
+    [Fact]
+    public void A_credentials_file_with_quotes_and_comments_parses()
+    {
+        var c = DatabaseCredentials.Parse(Good);
+        Assert.Equal(new DatabaseCredentials("pinterest.example.eu-west-1.rds.amazonaws.com", "project_user", "s3cr#t:pass", "pinterest_data", 3306), c);
+        Assert.DoesNotContain("s3cr", c.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_missing_key_is_named_in_the_error()
+    {
+        var ex = Assert.Throws<FormatException>(() => DatabaseCredentials.Parse("HOST: h\nUSER: u\nPASSWORD: p\nPORT: 1", "creds.yaml"));
+        Assert.Contains("creds.yaml", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("missing DATABASE", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("HOST: h\nUSER: u\nPASSWORD: p\nDATABASE: d\nPORT: abc", "PORT must be a number")]
+    [InlineData("HOST: h\nUSER u\n", "line 2")]
+    public void Bad_lines_and_bad_ports_are_reported(string text, string expected)
+    {
+        var ex = Assert.Throws<FormatException>(() => DatabaseCredentials.Parse(text));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unreadable_file_is_reported_with_its_path()
+    {
+        using var dir = new TempDirectory("creds");
+        var path = dir.File("nope.yaml");
+        var ex = Assert.Throws<InvalidOperationException>(() => DatabaseCredentials.Load(path));
+        Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Credentials_become_mysql_and_postgres_connection_strings()
+    {
+        var c = DatabaseCredentials.Parse(Good);
+        var mysql = new MySqlConnector.MySqlConnectionStringBuilder(c.ToConnectionString("mysql"));
+        Assert.Equal(("pinterest.example.eu-west-1.rds.amazonaws.com", 3306u, "project_user", "s3cr#t:pass", "pinterest_data"),
+            (mysql.Server, mysql.Port, mysql.UserID, mysql.Password, mysql.Database));
+        var pg = new Npgsql.NpgsqlConnectionStringBuilder(c.ToConnectionString("postgres"));
+        Assert.Equal(("pinterest.example.eu-west-1.rds.amazonaws.com", 3306, "project_user", "s3cr#t:pass", "pinterest_data"),
+            (pg.Host, pg.Port, pg.Username, pg.Password, pg.Database));
+    }
+
+    [Fact]
+    public async Task A_credentials_file_selects_mysql_unless_postgres_is_asked_for()
+    {
+        using var dir = new TempDirectory("creds");
+        var path = dir.File("aws_db_creds.yaml");
+        await File.WriteAllTextAsync(path, Good);
+        await using (var db = SourceDatabaseFactory.Create(new SourceOptions { CredentialsFile = path }))
+            Assert.IsType<MySqlSourceDatabase>(db);
+        await using (var db = SourceDatabaseFactory.Create(new SourceOptions { Provider = "postgres", CredentialsFile = path }))
+            Assert.IsType<PostgresSourceDatabase>(db);
+    }
+
+    [Fact]
+    public async Task Sqlite_is_the_default_and_creates_the_folder_of_its_file()
+    {
+        using var dir = new TempDirectory("factory");
+        var file = Path.Combine(dir.Path, "nested", "source.db");
+        await using var db = SourceDatabaseFactory.Create(new SourceOptions { ConnectionString = $"Data Source={file}" });
+        Assert.Equal("sqlite", db.Provider);
+        Assert.True(Directory.Exists(Path.GetDirectoryName(file)));
+        Assert.Equal(0, await db.CountPostsAsync());
+        Assert.Null(await db.GetIndexRangeAsync());
+    }
+
+    [Fact]
+    public void An_unknown_provider_lists_the_valid_ones()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => SourceDatabaseFactory.Create(new SourceOptions { Provider = "oracle" }));
+        Assert.Contains("'oracle'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("sqlite, mysql, postgres", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_server_provider_without_a_connection_string_is_rejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => SourceDatabaseFactory.Create(new SourceOptions { Provider = "mysql" }));
+        Assert.Contains("ConnectionString", ex.Message, StringComparison.Ordinal);
+    }
+}
