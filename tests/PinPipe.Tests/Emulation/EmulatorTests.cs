@@ -32,9 +32,9 @@ public sealed class EmulatorTests
     private static string Expected(InMemorySourceDatabase source, string target, long index)
     {
         var post = source[index];
-        return target.EndsWith("pin", StringComparison.Ordinal) ? Raw(PythonJson.Pin(post.Pin))
-            : target.EndsWith("geo", StringComparison.Ordinal) ? Raw(PythonJson.Geo(post.Geo!))
-            : Raw(PythonJson.User(post.User!));
+        return target.EndsWith("pin", StringComparison.Ordinal) ? Raw(SourceJson.Pin(post.Pin))
+            : target.EndsWith("geo", StringComparison.Ordinal) ? Raw(SourceJson.Geo(post.Geo!))
+            : Raw(SourceJson.User(post.User!));
     }
 
     [Fact]
