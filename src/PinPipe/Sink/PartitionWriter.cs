@@ -1,0 +1,196 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using PinPipe.Lake;
+using PinPipe.Log;
+
+namespace PinPipe.Sink;
+
+/// <summary>
+/// Writes one topic-partition into objects: reads from the group's committed offset, buffers values in one
+/// pooled buffer, writes an object when it holds <see cref="SinkOptions.FlushSize"/> records (or on the
+/// rotation schedule), then commits. One instance per attempt; a failed attempt is replaced by a new one.
+/// </summary>
+internal sealed class PartitionWriter
+{
+    private const int InitialBufferBytes = 64 * 1024;
+
+    private readonly ILog _log;
+    private readonly IObjectStore _store;
+    private readonly SinkOptions _options;
+    private readonly string _topic;
+    private readonly int _partition;
+    private readonly TopicCounters _counters;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly int _readBatchSize;
+
+    private byte[] _buffer = [];
+    private int _length;
+    private int _count;
+    private long _startOffset;
+    private long _lastWrittenOffset;
+    private DateTimeOffset _openedAt;
+    private long _committed;
+
+    internal PartitionWriter(ILog log, IObjectStore store, SinkOptions options, string topic, int partition,
+        TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize)
+    {
+        _log = log;
+        _store = store;
+        _options = options;
+        _topic = topic;
+        _partition = partition;
+        _counters = counters;
+        _time = time;
+        _logger = logger;
+        _readBatchSize = readBatchSize;
+    }
+
+    /// <summary>Runs until cancelled (throws <see cref="OperationCanceledException"/>) or until the log or store fails.</summary>
+    internal async Task RunAsync(CancellationToken cancellationToken)
+    {
+        _buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
+        try
+        {
+            await RunCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Whatever is buffered is dropped uncommitted, as Confluent's close() does: the next attempt re-reads it.
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
+    }
+
+    /// <summary>True once this attempt committed an offset.</summary>
+    internal bool MadeProgress { get; private set; }
+
+    private async Task RunCoreAsync(CancellationToken cancellationToken)
+    {
+        long? committed = await _log.GetCommittedOffsetAsync(_options.GroupId, _topic, _partition, cancellationToken).ConfigureAwait(false);
+        long next = committed ?? (await _log.GetWatermarksAsync(_topic, _partition, cancellationToken).ConfigureAwait(false)).Low;
+        _committed = next;
+        _logger.LogInformation("Sinking {Topic}[{Partition}] from offset {Offset} ({Source})", _topic, _partition, next,
+            committed is null ? "log start, no committed offset" : "committed offset");
+
+        bool firstObject = true; // the only object that may already exist uncommitted
+        int? recoveredBoundary = null;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            IReadOnlyList<ConsumedRecord> batch = await _log.ReadAsync(_topic, _partition, next, _readBatchSize, cancellationToken).ConfigureAwait(false);
+            if (batch.Count == 0)
+            {
+                if (recoveredBoundary is null && RotationDue())
+                {
+                    await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    firstObject = false;
+                    continue;
+                }
+                if (_count == 0 && next > _committed)
+                {
+                    // Only null values since the last object: nothing to write, move the group past them.
+                    await CommitAsync(next, cancellationToken).ConfigureAwait(false);
+                }
+                await _log.WaitForDataAsync(_topic, _partition, next, WaitTime(), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            foreach (ConsumedRecord record in batch)
+            {
+                if (record.Offset < next) continue;
+                next = record.Offset + 1;
+                Interlocked.Increment(ref _counters.RecordsRead);
+                if (record.Value is null)
+                {
+                    Interlocked.Increment(ref _counters.NullValuesSkipped);
+                    continue;
+                }
+                if (_count == 0)
+                {
+                    _startOffset = record.Offset;
+                    _openedAt = _time.GetUtcNow();
+                    if (firstObject) recoveredBoundary = await RecoverBoundaryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                Append(record.Value);
+                _lastWrittenOffset = record.Offset;
+                if (_count >= (recoveredBoundary ?? _options.FlushSize))
+                {
+                    await FlushAsync(cancellationToken).ConfigureAwait(false);
+                    firstObject = false;
+                    recoveredBoundary = null;
+                }
+            }
+            if (recoveredBoundary is null && RotationDue())
+            {
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
+                firstObject = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// When an object already exists at the key of the first object (written before a crash but not committed),
+    /// its line count becomes this object's boundary, so the rebuilt object is byte-identical to it.
+    /// </summary>
+    private async Task<int?> RecoverBoundaryAsync(CancellationToken cancellationToken)
+    {
+        string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
+        byte[]? existing = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        if (existing is null) return null;
+        int lines = existing.AsSpan().Count((byte)'\n');
+        if (lines == 0) return null;
+        _logger.LogInformation("Object {Key} exists but was not committed; rebuilding it with its {Records} records", key, lines);
+        return lines;
+    }
+
+    private bool RotationDue() =>
+        _count > 0 && _options.RotateScheduleInterval is { } interval && _time.GetUtcNow() - _openedAt >= interval;
+
+    private TimeSpan WaitTime()
+    {
+        TimeSpan wait = _options.PollInterval;
+        if (_count > 0 && _options.RotateScheduleInterval is { } interval)
+        {
+            TimeSpan untilDue = _openedAt + interval - _time.GetUtcNow();
+            if (untilDue < wait) wait = untilDue;
+        }
+        return wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait;
+    }
+
+    private void Append(byte[] value)
+    {
+        int needed = _length + value.Length + 1;
+        if (needed > _buffer.Length)
+        {
+            byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
+            _buffer.AsSpan(0, _length).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = bigger;
+        }
+        value.CopyTo(_buffer.AsSpan(_length));
+        _buffer[_length + value.Length] = (byte)'\n';
+        _length = needed;
+        _count++;
+    }
+
+    private async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
+        await _store.PutAsync(key, _buffer.AsMemory(0, _length), cancellationToken).ConfigureAwait(false);
+        await CommitAsync(_lastWrittenOffset + 1, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _counters.ObjectsWritten);
+        Interlocked.Add(ref _counters.RecordsWritten, _count);
+        Interlocked.Add(ref _counters.BytesWritten, _length);
+        _logger.LogDebug("Wrote {Key}: {Records} records, {Bytes} bytes", key, _count, _length);
+        _count = 0;
+        _length = 0;
+    }
+
+    private async Task CommitAsync(long offset, CancellationToken cancellationToken)
+    {
+        await _log.CommitOffsetsAsync(_options.GroupId, [new TopicPartitionOffset(_topic, _partition, offset)], cancellationToken).ConfigureAwait(false);
+        _committed = offset;
+        MadeProgress = true;
+    }
+}

@@ -1,0 +1,242 @@
+using System.Text;
+using PinPipe.Lake;
+using PinPipe.Lake.Directory;
+using PinPipe.Log;
+using PinPipe.Sink;
+using PinPipe.Tests.Support;
+using static PinPipe.Tests.Sink.SinkTestKit;
+
+namespace PinPipe.Tests.Sink;
+
+public sealed class S3SinkConnectorTests : IDisposable
+{
+    private readonly TempDirectory _dir = new("sink");
+    private readonly DirectoryObjectStore _store;
+
+    public S3SinkConnectorTests() => _store = new DirectoryObjectStore(_dir.Path, "user-test-bucket");
+
+    public void Dispose() => _dir.Dispose();
+
+    private static SinkOptions Options(params string[] topics) =>
+        new() { Topics = topics, FlushSize = 3, RotateScheduleInterval = null, PollInterval = TimeSpan.FromMilliseconds(20) };
+
+    private static string Lines(string topic, int partition, int from, int count) =>
+        string.Concat(Enumerable.Range(from, count).Select(n => Encoding.UTF8.GetString(Json(topic, partition, n)) + "\n"));
+
+    [Fact]
+    public void Object_keys_follow_the_default_partitioner()
+    {
+        Assert.Equal("topics/orders/partition=3/orders+3+0000001500.json", S3SinkConnector.ObjectKey("topics", "orders", 3, 1500));
+        Assert.Equal("orders/partition=0/orders+0+0007.json", S3SinkConnector.ObjectKey("", "orders", 0, 7, 4));
+        Assert.Equal("t/partition=0/t+0+123456.json", S3SinkConnector.ObjectKey(" ", "t", 0, 123456, 3));
+        Assert.Equal("raw/u.pin/partition=12/u.pin+12+12345678901.json", S3SinkConnector.ObjectKey("raw", "u.pin", 12, 12345678901));
+    }
+
+    [Fact]
+    public async Task Keys_and_contents_are_byte_exact_for_several_partitions_and_offsets()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("u.pin", 3);
+        await log.CreateTopicAsync("u.geo", 1);
+        await AppendAsync(log, "u.pin", 0, 0, 12);
+        await AppendAsync(log, "u.pin", 1, 0, 3);
+        await AppendAsync(log, "u.pin", 2, 0, 7);
+        await AppendAsync(log, "u.geo", 0, 0, 4);
+        var sink = new S3SinkConnector(log, _store, Options("u.pin", "u.geo"));
+
+        await RunUntilAsync(sink, async () => await CommittedAsync(log, "u.pin", 0, 12) && await CommittedAsync(log, "u.pin", 1, 3)
+            && await CommittedAsync(log, "u.pin", 2, 6) && await CommittedAsync(log, "u.geo", 0, 3));
+
+        var expected = new List<(string, string)>
+        {
+            ("topics/u.geo/partition=0/u.geo+0+0000000000.json", Lines("u.geo", 0, 0, 3)),
+            ("topics/u.pin/partition=0/u.pin+0+0000000000.json", Lines("u.pin", 0, 0, 3)),
+            ("topics/u.pin/partition=0/u.pin+0+0000000003.json", Lines("u.pin", 0, 3, 3)),
+            ("topics/u.pin/partition=0/u.pin+0+0000000006.json", Lines("u.pin", 0, 6, 3)),
+            ("topics/u.pin/partition=0/u.pin+0+0000000009.json", Lines("u.pin", 0, 9, 3)),
+            ("topics/u.pin/partition=1/u.pin+1+0000000000.json", Lines("u.pin", 1, 0, 3)),
+            ("topics/u.pin/partition=2/u.pin+2+0000000000.json", Lines("u.pin", 2, 0, 3)),
+            ("topics/u.pin/partition=2/u.pin+2+0000000003.json", Lines("u.pin", 2, 3, 3)),
+        };
+        var actual = (await ReadAllAsync(_store)).Select(o => (o.Key, Encoding.UTF8.GetString(o.Content))).ToList();
+        Assert.Equal(expected, actual);
+        Assert.Equal("{\"topic\":\"u.geo\",\"p\":0,\"n\":0}\n{\"topic\":\"u.geo\",\"p\":0,\"n\":1}\n{\"topic\":\"u.geo\",\"p\":0,\"n\":2}\n", actual[0].Item2);
+
+        SinkStats stats = sink.GetStats();
+        Assert.Equal(26, stats.RecordsRead);
+        Assert.Equal(24, stats.RecordsWritten);
+        Assert.Equal(8, stats.ObjectsWritten);
+        Assert.Equal(actual.Sum(a => (long)Encoding.UTF8.GetByteCount(a.Item2)), stats.BytesWritten);
+        Assert.Equal(21, stats.Topics["u.pin"].RecordsWritten);
+        Assert.Equal(4, stats.Topics["u.geo"].RecordsRead);
+        Assert.Equal(0, stats.Failures);
+    }
+
+    [Fact]
+    public async Task Objects_hold_exactly_flush_size_records_and_the_rest_waits_for_more()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 10);
+        var options = Options("t") with { FlushSize = 4, TopicsDir = "raw", OffsetZeroPadWidth = 3 };
+        await RunUntilAsync(new S3SinkConnector(log, _store, options), () => CommittedAsync(log, "t", 0, 8));
+        Assert.Equal(["raw/t/partition=0/t+0+000.json", "raw/t/partition=0/t+0+004.json"], (await ReadAllAsync(_store)).Select(o => o.Key));
+
+        await AppendAsync(log, "t", 0, 10, 2);
+        await RunUntilAsync(new S3SinkConnector(log, _store, options), () => CommittedAsync(log, "t", 0, 12));
+        var all = await ReadAllAsync(_store);
+        Assert.Equal(["raw/t/partition=0/t+0+000.json", "raw/t/partition=0/t+0+004.json", "raw/t/partition=0/t+0+008.json"], all.Select(o => o.Key));
+        Assert.Equal(Lines("t", 0, 8, 4), Encoding.UTF8.GetString(all[2].Content));
+    }
+
+    [Fact]
+    public async Task An_open_object_is_committed_when_the_rotation_schedule_passes()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        var clock = new ManualTimeProvider();
+        var sink = new S3SinkConnector(log, _store, Options("t") with { FlushSize = 100, RotateScheduleInterval = TimeSpan.FromSeconds(10) }, timeProvider: clock);
+        using var cts = new CancellationTokenSource();
+        Task run = sink.RunAsync(cts.Token);
+
+        await AppendAsync(log, "t", 0, 0, 3);
+        await Eventually(() => Task.FromResult(sink.GetStats().RecordsRead == 3));
+        clock.Advance(TimeSpan.FromSeconds(9));
+        await Task.Delay(150);
+        Assert.Empty(await ReadAllAsync(_store));
+        Assert.Null(await log.GetCommittedOffsetAsync(Group, "t", 0));
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await Eventually(() => CommittedAsync(log, "t", 0, 3));
+        await AppendAsync(log, "t", 0, 3, 2);
+        await Eventually(() => Task.FromResult(sink.GetStats().RecordsRead == 5));
+        clock.Advance(TimeSpan.FromSeconds(10));
+        await Eventually(() => CommittedAsync(log, "t", 0, 5));
+        await cts.CancelAsync();
+        await run;
+
+        var all = await ReadAllAsync(_store);
+        Assert.Equal(["topics/t/partition=0/t+0+0000000000.json", "topics/t/partition=0/t+0+0000000003.json"], all.Select(o => o.Key));
+        Assert.Equal(Lines("t", 0, 0, 3), Encoding.UTF8.GetString(all[0].Content));
+        Assert.Equal(Lines("t", 0, 3, 2), Encoding.UTF8.GetString(all[1].Content));
+    }
+
+    [Fact]
+    public async Task Cancelling_discards_the_open_object_without_committing_it()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 5);
+        var sink = new S3SinkConnector(log, _store, Options("t"));
+        await RunUntilAsync(sink, async () => await CommittedAsync(log, "t", 0, 3) && sink.GetStats().RecordsRead == 5);
+        Assert.Equal(3, await log.GetCommittedOffsetAsync(Group, "t", 0));
+        Assert.Single(await ReadAllAsync(_store));
+    }
+
+    [Fact]
+    public async Task Null_values_are_skipped_counted_and_never_start_an_object()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        byte[] V(int n) => Json("t", 0, n);
+        // offsets: 0 null, 1 v1, 2 null, 3 v3, 4 v4, 5 null, 6 v6, 7 null, 8 null
+        ReadOnlyMemory<byte>?[] values = [null, V(1), null, V(3), V(4), null, V(6), null, null];
+        await log.AppendAsync("t", values.Select(v => new LogRecord(null, v, 0)).ToList());
+        var sink = new S3SinkConnector(log, _store, Options("t") with { FlushSize = 2 });
+        await RunUntilAsync(sink, () => CommittedAsync(log, "t", 0, 9));
+
+        var all = await ReadAllAsync(_store);
+        Assert.Equal(["topics/t/partition=0/t+0+0000000001.json", "topics/t/partition=0/t+0+0000000004.json"], all.Select(o => o.Key));
+        Assert.Equal(Encoding.UTF8.GetString(V(1)) + "\n" + Encoding.UTF8.GetString(V(3)) + "\n", Encoding.UTF8.GetString(all[0].Content));
+        Assert.Equal(Encoding.UTF8.GetString(V(4)) + "\n" + Encoding.UTF8.GetString(V(6)) + "\n", Encoding.UTF8.GetString(all[1].Content));
+        Assert.Equal(5, sink.GetStats().NullValuesSkipped);
+        Assert.Equal(4, sink.GetStats().RecordsWritten);
+        Assert.Equal(5, sink.GetStats().Topics["t"].NullValuesSkipped);
+    }
+
+    [Fact]
+    public async Task A_failed_put_commits_nothing_and_the_retry_writes_every_record_once()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 12);
+        var committedAtFailure = new List<long?>();
+        var store = new FailingPutStore(_store, n => n is 2 or 3)
+        {
+            OnFailure = async _ => { lock (committedAtFailure) committedAtFailure.Add(null); committedAtFailure[^1] = await log.GetCommittedOffsetAsync(Group, "t", 0); },
+        };
+        var sink = new S3SinkConnector(log, store, Options("t")) { RetryBackoff = TimeSpan.FromMilliseconds(10) };
+        await RunUntilAsync(sink, () => CommittedAsync(log, "t", 0, 12));
+
+        Assert.Equal([(2, "topics/t/partition=0/t+0+0000000003.json"), (3, "topics/t/partition=0/t+0+0000000003.json")], store.Failed);
+        Assert.Equal([3L, 3L], committedAtFailure);
+        var all = await ReadAllAsync(_store);
+        Assert.Equal(Lines("t", 0, 0, 12), string.Concat(all.Select(o => Encoding.UTF8.GetString(o.Content))));
+        Assert.Equal(4, all.Count);
+        Assert.Equal(2, sink.GetStats().Failures);
+    }
+
+    [Fact]
+    public async Task Too_many_failures_in_a_row_stop_the_sink_and_a_restart_resumes_at_the_committed_offset()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 9);
+        var failing = new FailingPutStore(_store, n => n >= 2);
+        var sink = new S3SinkConnector(log, failing, Options("t")) { RetryBackoff = TimeSpan.FromMilliseconds(5), MaxConsecutiveFailures = 3 };
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => sink.RunAsync());
+        Assert.Contains("injected failure", e.Message, StringComparison.Ordinal);
+        Assert.Equal(3, await log.GetCommittedOffsetAsync(Group, "t", 0));
+        Assert.Equal(3, failing.Failed.Count);
+
+        await RunUntilAsync(new S3SinkConnector(log, _store, Options("t")), () => CommittedAsync(log, "t", 0, 9));
+        var all = await ReadAllAsync(_store);
+        Assert.Equal(3, all.Count);
+        Assert.Equal(Lines("t", 0, 0, 9), string.Concat(all.Select(o => Encoding.UTF8.GetString(o.Content))));
+    }
+
+    [Fact]
+    public async Task A_restart_after_an_uncommitted_object_with_other_boundaries_rebuilds_the_same_object()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 10);
+        // A scheduled rotation wrote offsets 0-2 and the process died before committing.
+        string crashed = "topics/t/partition=0/t+0+0000000000.json";
+        await _store.PutAsync(crashed, Encoding.UTF8.GetBytes(Lines("t", 0, 0, 3)));
+
+        await RunUntilAsync(new S3SinkConnector(log, _store, Options("t") with { FlushSize = 5 }), () => CommittedAsync(log, "t", 0, 8));
+        var all = await ReadAllAsync(_store);
+        Assert.Equal([crashed, "topics/t/partition=0/t+0+0000000003.json"], all.Select(o => o.Key));
+        Assert.Equal(Lines("t", 0, 0, 3), Encoding.UTF8.GetString(all[0].Content));
+        Assert.Equal(Lines("t", 0, 3, 5), Encoding.UTF8.GetString(all[1].Content));
+    }
+
+    [Fact]
+    public async Task A_topic_created_after_the_start_is_picked_up()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        var sink = new S3SinkConnector(log, _store, Options("late")) { DiscoveryInterval = TimeSpan.FromMilliseconds(20) };
+        using var cts = new CancellationTokenSource();
+        Task run = sink.RunAsync(cts.Token);
+        await Task.Delay(50);
+        await log.CreateTopicAsync("late", 2);
+        await AppendAsync(log, "late", 1, 0, 3);
+        await Eventually(() => CommittedAsync(log, "late", 1, 3));
+        await cts.CancelAsync();
+        await run;
+        Assert.Equal(["topics/late/partition=1/late+1+0000000000.json"], (await ReadAllAsync(_store)).Select(o => o.Key));
+    }
+
+    [Fact]
+    public async Task Invalid_options_are_all_reported_at_once()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        var e = Assert.Throws<ArgumentException>(() => new S3SinkConnector(log, _store, new SinkOptions
+        {
+            Topics = null, FlushSize = 0, PollInterval = TimeSpan.Zero, OffsetZeroPadWidth = 0, RotateScheduleInterval = TimeSpan.FromSeconds(-1), TopicsDir = "/abs/",
+        }));
+        foreach (string name in new[] { "Topics", "FlushSize", "PollInterval", "OffsetZeroPadWidth", "RotateScheduleInterval", "TopicsDir" })
+            Assert.Contains("Sink:" + name, e.Message, StringComparison.Ordinal);
+    }
+}
