@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
 using PinPipe.Source;
+using Spectre.Console;
 
 namespace PinPipe.Cli.Commands;
 

@@ -101,7 +101,7 @@ internal static class UpCommand
         private void Refresh()
         {
             foreach (var topic in host.Settings.Sink.Topics!)
-                _logged[topic] = LoggedAsync(host, topic).AsTask().GetAwaiter().GetResult();
+                _logged[topic] = LoggedAsync(host, topic).GetAwaiter().GetResult();
         }
 
         public Table Render()

@@ -257,7 +257,7 @@ public sealed partial class Emulator
 
         public static Target ForStream(string baseUrl, string stream, bool single) => single
             ? new(stream, new Uri($"{baseUrl}/streams/{Uri.EscapeDataString(stream)}/record"), TargetKind.StreamRecord, HttpMethod.Put,
-                Encoding.UTF8.GetBytes($"{{\"StreamName\":{PythonJson.Quote(stream)},\"Data\":"),
+                Encoding.UTF8.GetBytes($"{{\"StreamName\":{System.Text.Json.JsonSerializer.Serialize(stream)},\"Data\":"),
                 Encoding.UTF8.GetBytes($",\"PartitionKey\":\"{OriginalPartitionKey}\"}}"))
             : new(stream, new Uri($"{baseUrl}/streams/{Uri.EscapeDataString(stream)}/records"), TargetKind.StreamRecords, HttpMethod.Put, [], []);
 

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using PinPipe.Configuration;
 using PinPipe.Emulation;
+using PinPipe.Source;
 
 namespace PinPipe.Tests.Emulation;
 
