@@ -23,9 +23,12 @@ namespace PinPipe.Sink;
 /// store has it durably;</item>
 /// <item>each partition resumes at the committed offset, and the next object's key is derived from its first
 /// record's offset, so an object written but not committed before a crash is overwritten by its rebuilt self;</item>
+/// <item>each partition has at most one uncommitted object (the commit follows every put), always at the key of
+/// the committed offset, so no stale object can survive beside the rebuilt ones;</item>
 /// <item>scheduled rotation (wall clock) makes boundaries non-deterministic, so on start, when an object already
-/// exists at the key of the first object, its line count is used as that object's size: the rebuilt object equals
-/// the existing one and no record appears in two objects (Confluent reaches the same end with conditional writes).</item>
+/// exists at the key of the first object, its line count is used as that object's size: the rebuilt object is
+/// byte-identical to the existing one, and an object never changes once written (like Confluent's conditional-write
+/// recovery, which keeps existing files instead of replacing them).</item>
 /// </list>
 /// <para><b>Stopping.</b> On cancellation the open objects are discarded without commit, as Confluent's task
 /// <c>close()</c> does; their records are read again by the next run.</para>
