@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using System.Data.Common;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
 using PinPipe.Log;
@@ -50,20 +51,39 @@ internal static class CliRunner
             // Logs go to stderr: stdout carries results (tables, summaries) that users pipe.
             b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         });
+        // Ctrl-C (SIGINT) and SIGTERM cancel the command; it stops cleanly (in-flight requests answered,
+        // the log closed). A second signal is not caught: it ends the process at once.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        PosixSignalRegistration? sigint = null, sigterm = null;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            sigint?.Dispose();
+            sigterm?.Dispose();
+            stop.Cancel();
+        }
+        sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         try
         {
-            return await body(new CliContext(settings, loggerFactory, Console.Out, error), cancellationToken).ConfigureAwait(false);
+            return await body(new CliContext(settings, loggerFactory, Console.Out, error), stop.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             await error.WriteLineAsync("Cancelled.").ConfigureAwait(false);
             return ExitCodes.Cancelled;
         }
-        catch (Exception ex) when (ex is LogException or DbException or IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or HttpRequestException or TimeoutException)
+        catch (Exception ex) when (ex is LogException or DbException or IOException or UnauthorizedAccessException or ArgumentException
+                                       or InvalidOperationException or HttpRequestException or TimeoutException)
         {
             await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
             if (level <= LogLevel.Debug) await error.WriteLineAsync(ex.ToString()).ConfigureAwait(false);
             return ExitCodes.Failed;
+        }
+        finally
+        {
+            sigint.Dispose();
+            sigterm.Dispose();
         }
     }
 }

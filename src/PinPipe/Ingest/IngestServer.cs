@@ -42,6 +42,9 @@ public sealed class IngestServer : IAsyncDisposable
             k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             k.Limits.MaxRequestLineSize = 8 * 1024;
         });
+        // The process's owner (the CLI, a test, a benchmark) handles Ctrl-C and SIGTERM and disposes this
+        // server; the default console lifetime would swallow those signals.
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, PassiveLifetime>();
         builder.Services.AddSingleton(log);
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddRoutingCore();
@@ -67,4 +70,11 @@ public sealed class IngestServer : IAsyncDisposable
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
+}
+
+/// <summary>A host lifetime that leaves signals to the process's owner.</summary>
+internal sealed class PassiveLifetime : Microsoft.Extensions.Hosting.IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -24,20 +24,20 @@ public static class KafkaRestEndpoints
     /// <summary>Maps <c>POST /topics/{topic}</c>, <c>POST /topics/{topic}/partitions/{partition}</c>, <c>GET /topics</c>, <c>GET /topics/{topic}</c>.</summary>
     public static IEndpointRouteBuilder MapKafkaRest(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/topics/{topic}", (HttpContext context, string topic) => ProduceAsync(context, topic, null));
+        var log = app.ServiceProvider.GetRequiredService<ILog>();
+        var options = app.ServiceProvider.GetRequiredService<IOptions<IngestOptions>>().Value;
+        app.MapPost("/topics/{topic}", (HttpContext context, string topic) => ProduceAsync(context, log, options, topic, null));
         app.MapPost("/topics/{topic}/partitions/{partition}", (HttpContext context, string topic, string partition) =>
             int.TryParse(partition, out int p) && p >= 0
-                ? ProduceAsync(context, topic, p)
+                ? ProduceAsync(context, log, options, topic, p)
                 : RestError.PartitionNotFound(topic, -1).WriteAsync(context.Response));
         app.MapGet("/topics", ListTopicsAsync);
         app.MapGet("/topics/{topic}", DescribeTopicAsync);
         return app;
     }
 
-    private static async Task ProduceAsync(HttpContext context, string topic, int? pathPartition)
+    private static async Task ProduceAsync(HttpContext context, ILog log, IngestOptions options, string topic, int? pathPartition)
     {
-        var log = context.RequestServices.GetRequiredService<ILog>();
-        var options = context.RequestServices.GetRequiredService<IOptions<IngestOptions>>().Value;
         byte[]? rented = null;
         try
         {
@@ -144,31 +144,48 @@ public static class KafkaRestEndpoints
         }
     }
 
-    private static Task WriteOffsetsAsync(HttpResponse response, IReadOnlyList<RecordPosition> positions)
+    private static ReadOnlySpan<byte> OffsetsHead => "{\"key_schema_id\":null,\"value_schema_id\":null,\"offsets\":["u8;
+    private static ReadOnlySpan<byte> PartitionField => "{\"partition\":"u8;
+    private static ReadOnlySpan<byte> OffsetField => ",\"offset\":"u8;
+    private static ReadOnlySpan<byte> ErrorFields => ",\"error_code\":null,\"error\":null}"u8;
+
+    /// <summary>The 200 answer, written straight into the response with its exact Content-Length.</summary>
+    internal static Task WriteOffsetsAsync(HttpResponse response, IReadOnlyList<RecordPosition> positions)
     {
         response.StatusCode = 200;
         response.ContentType = RestError.ResponseContentType;
-        var buffer = new ArrayBufferWriter<byte>(64 + positions.Count * 64);
-        using (var writer = new Utf8JsonWriter(buffer))
+        long length = OffsetsHead.Length + 2 + Math.Max(0, positions.Count - 1);
+        foreach (var p in positions)
+            length += PartitionField.Length + OffsetField.Length + ErrorFields.Length + Digits(p.Partition) + Digits(p.Offset);
+        response.ContentLength = length;
+
+        var writer = response.BodyWriter;
+        var span = writer.GetSpan((int)length);
+        int at = 0;
+        void Put(ReadOnlySpan<byte> bytes, Span<byte> into) { bytes.CopyTo(into[at..]); at += bytes.Length; }
+        Put(OffsetsHead, span);
+        for (int i = 0; i < positions.Count; i++)
         {
-            writer.WriteStartObject();
-            writer.WriteNull("key_schema_id");
-            writer.WriteNull("value_schema_id");
-            writer.WriteStartArray("offsets");
-            foreach (var p in positions)
-            {
-                writer.WriteStartObject();
-                writer.WriteNumber("partition", p.Partition);
-                writer.WriteNumber("offset", p.Offset);
-                writer.WriteNull("error_code");
-                writer.WriteNull("error");
-                writer.WriteEndObject();
-            }
-            writer.WriteEndArray();
-            writer.WriteEndObject();
+            if (i > 0) span[at++] = (byte)',';
+            Put(PartitionField, span);
+            System.Buffers.Text.Utf8Formatter.TryFormat(positions[i].Partition, span[at..], out int w);
+            at += w;
+            Put(OffsetField, span);
+            System.Buffers.Text.Utf8Formatter.TryFormat(positions[i].Offset, span[at..], out w);
+            at += w;
+            Put(ErrorFields, span);
         }
-        response.ContentLength = buffer.WrittenCount;
-        return response.Body.WriteAsync(buffer.WrittenMemory).AsTask();
+        span[at++] = (byte)']';
+        span[at++] = (byte)'}';
+        writer.Advance(at);
+        return Task.CompletedTask;
+    }
+
+    private static int Digits(long value)
+    {
+        int n = value < 0 ? 2 : 1;
+        for (value = Math.Abs(value); value >= 10; value /= 10) n++;
+        return n;
     }
 
     private static async Task ListTopicsAsync(HttpContext context)
