@@ -6,7 +6,10 @@ namespace PinPipe.Log;
 /// <summary>Opens the log implementation named by <see cref="LogOptions.Kind"/>.</summary>
 public static class LogFactory
 {
-    /// <summary>Opens the log: <c>sqlite</c> gives the embedded <see cref="SqliteLog"/>.</summary>
+    /// <summary>
+    /// Opens the log: <c>sqlite</c> gives the embedded <see cref="SqliteLog"/>, as the producer or as a consumer of
+    /// the file according to <see cref="LogOptions.Access"/>.
+    /// </summary>
     /// <exception cref="ArgumentException">The kind is not one PinPipe knows.</exception>
     public static async ValueTask<ILog> OpenAsync(LogOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {

@@ -9,6 +9,12 @@ public sealed record LogOptions
     /// <summary>Embedded log: the SQLite database file; a relative path is under the data folder. Default <c>log.db</c>.</summary>
     public string Path { get; init; } = "log.db";
 
+    /// <summary>
+    /// Embedded log: <see cref="LogAccess.Producer"/> (default) for the one process that appends and manages topics,
+    /// <see cref="LogAccess.Consumer"/> for other processes that only read and commit group offsets.
+    /// </summary>
+    public LogAccess Access { get; init; } = LogAccess.Producer;
+
     /// <summary>Partitions of the topics PinPipe creates. Default 1 (Kafka's <c>num.partitions</c>).</summary>
     public int DefaultPartitions { get; init; } = 1;
 

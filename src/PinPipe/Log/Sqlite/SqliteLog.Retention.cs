@@ -77,27 +77,31 @@ public sealed partial class SqliteLog
             }
 
             if (plan.Count == 0) return 0;
-            using var tx = _writer.BeginTransaction();
-            using var delete = _writer.CreateCommand();
-            delete.Transaction = tx;
-            delete.CommandText = """
-                DELETE FROM batches WHERE topic_id = $t AND partition = $p AND base_offset <= $b;
-                UPDATE partitions SET log_start_offset = $s WHERE topic_id = $t AND partition = $p;
-                """;
-            var dt = delete.Parameters.Add("$t", SqliteType.Integer);
-            var dp = delete.Parameters.Add("$p", SqliteType.Integer);
-            var db = delete.Parameters.Add("$b", SqliteType.Integer);
-            var ds = delete.Parameters.Add("$s", SqliteType.Integer);
-            foreach (var step in plan)
+            SqliteBusy.Run(() =>
             {
-                dt.Value = step.Topic.Id;
-                dp.Value = step.Partition.Partition;
-                db.Value = step.LastBase;
-                ds.Value = step.NewStart;
-                delete.ExecuteNonQuery();
-            }
+                using var tx = _writer.BeginTransaction();
+                using var delete = _writer.CreateCommand();
+                delete.Transaction = tx;
+                delete.CommandText = """
+                    DELETE FROM batches WHERE topic_id = $t AND partition = $p AND base_offset <= $b;
+                    UPDATE partitions SET log_start_offset = $s WHERE topic_id = $t AND partition = $p;
+                    """;
+                var dt = delete.Parameters.Add("$t", SqliteType.Integer);
+                var dp = delete.Parameters.Add("$p", SqliteType.Integer);
+                var db = delete.Parameters.Add("$b", SqliteType.Integer);
+                var ds = delete.Parameters.Add("$s", SqliteType.Integer);
+                foreach (var step in plan)
+                {
+                    dt.Value = step.Topic.Id;
+                    dp.Value = step.Partition.Partition;
+                    db.Value = step.LastBase;
+                    ds.Value = step.NewStart;
+                    delete.ExecuteNonQuery();
+                }
 
-            tx.Commit();
+                tx.Commit();
+                return true;
+            });
         }
         catch (SqliteException ex)
         {

@@ -87,9 +87,21 @@ public sealed partial class SqliteLog
 
     private void ApplyAppends(List<AppendOp> group)
     {
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        for (var attempt = 1; !TryApplyAppends(group, nowMs, attempt); attempt++)
+        {
+            Thread.Sleep(SqliteBusy.Backoff(attempt));
+        }
+    }
+
+    /// <summary>
+    /// Writes and commits the group. False when the database stayed busy (a consumer process held the write lock
+    /// past the busy timeout) and another attempt is allowed; nothing was then written or completed.
+    /// </summary>
+    private bool TryApplyAppends(List<AppendOp> group, long nowMs, int attempt)
+    {
         var accepted = new List<(AppendOp Op, RecordPosition[] Positions)>(group.Count);
         var touched = new Dictionary<PartitionState, long>();
-        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         try
         {
             using var tx = _writer.BeginTransaction();
@@ -120,10 +132,16 @@ public sealed partial class SqliteLog
         catch (Exception ex)
         {
             foreach (var p in touched.Keys) p.Revert();
+            if (SqliteBusy.IsBusy(ex) && attempt < SqliteBusy.MaxAttempts)
+            {
+                _logger.LogWarning("Log {Path}: the database is busy (attempt {Attempt} of {Max}); retrying a group of {Count} appends", _path, attempt, SqliteBusy.MaxAttempts, accepted.Count);
+                return false;
+            }
+
             _logger.LogError(ex, "Log {Path}: a group of {Count} appends failed to commit", _path, accepted.Count);
             var error = LogErrors.Unavailable("commit the append", ex);
             foreach (var (op, _) in accepted) op.Completion.TrySetException(error);
-            return;
+            return true;
         }
         finally
         {
@@ -138,6 +156,7 @@ public sealed partial class SqliteLog
         }
 
         foreach (var (op, positions) in accepted) op.Completion.TrySetResult(positions);
+        return true;
     }
 
     private RecordPosition[] WriteAppend(AppendOp op, long nowMs, Dictionary<PartitionState, long> touched)
@@ -193,31 +212,7 @@ public sealed partial class SqliteLog
         long id;
         try
         {
-            using var tx = _writer.BeginTransaction();
-            using (var cmd = _writer.CreateCommand())
-            {
-                cmd.Transaction = tx;
-                cmd.CommandText = "INSERT INTO topics(name, partitions, created_ms) VALUES ($n, $p, $c) RETURNING topic_id";
-                cmd.Parameters.AddWithValue("$n", topic);
-                cmd.Parameters.AddWithValue("$p", partitions);
-                cmd.Parameters.AddWithValue("$c", _time.GetUtcNow().ToUnixTimeMilliseconds());
-                id = Convert.ToInt64(cmd.ExecuteScalar());
-            }
-
-            using (var cmd = _writer.CreateCommand())
-            {
-                cmd.Transaction = tx;
-                cmd.CommandText = "INSERT INTO partitions(topic_id, partition, next_offset, log_start_offset) VALUES ($t, $p, 0, 0)";
-                cmd.Parameters.AddWithValue("$t", id);
-                var p = cmd.Parameters.Add("$p", SqliteType.Integer);
-                for (var i = 0; i < partitions; i++)
-                {
-                    p.Value = i;
-                    cmd.ExecuteNonQuery();
-                }
-            }
-
-            tx.Commit();
+            id = SqliteBusy.Run(() => InsertTopic(topic, partitions));
         }
         catch (SqliteException ex)
         {
@@ -231,29 +226,43 @@ public sealed partial class SqliteLog
         return true;
     }
 
+    private long InsertTopic(string topic, int partitions)
+    {
+        long id;
+        using var tx = _writer.BeginTransaction();
+        using (var cmd = _writer.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "INSERT INTO topics(name, partitions, created_ms) VALUES ($n, $p, $c) RETURNING topic_id";
+            cmd.Parameters.AddWithValue("$n", topic);
+            cmd.Parameters.AddWithValue("$p", partitions);
+            cmd.Parameters.AddWithValue("$c", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            id = Convert.ToInt64(cmd.ExecuteScalar());
+        }
+
+        using (var cmd = _writer.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = "INSERT INTO partitions(topic_id, partition, next_offset, log_start_offset) VALUES ($t, $p, 0, 0)";
+            cmd.Parameters.AddWithValue("$t", id);
+            var p = cmd.Parameters.Add("$p", SqliteType.Integer);
+            for (var i = 0; i < partitions; i++)
+            {
+                p.Value = i;
+                cmd.ExecuteNonQuery();
+            }
+        }
+
+        tx.Commit();
+        return id;
+    }
+
     private bool DeleteTopic(string topic)
     {
         if (!_topics.TryGetValue(topic, out var t)) return false;
         try
         {
-            using var tx = _writer.BeginTransaction();
-            foreach (var sql in new[]
-            {
-                "DELETE FROM batches WHERE topic_id = $t",
-                "DELETE FROM partitions WHERE topic_id = $t",
-                "DELETE FROM topics WHERE topic_id = $t",
-                "DELETE FROM group_offsets WHERE topic = $n",
-            })
-            {
-                using var cmd = _writer.CreateCommand();
-                cmd.Transaction = tx;
-                cmd.CommandText = sql;
-                cmd.Parameters.AddWithValue("$t", t.Id);
-                cmd.Parameters.AddWithValue("$n", topic);
-                cmd.ExecuteNonQuery();
-            }
-
-            tx.Commit();
+            SqliteBusy.Run(() => RemoveTopic(t));
         }
         catch (SqliteException ex)
         {
@@ -266,6 +275,29 @@ public sealed partial class SqliteLog
         return true;
     }
 
+    private bool RemoveTopic(TopicState t)
+    {
+        using var tx = _writer.BeginTransaction();
+        foreach (var sql in new[]
+        {
+            "DELETE FROM batches WHERE topic_id = $t",
+            "DELETE FROM partitions WHERE topic_id = $t",
+            "DELETE FROM topics WHERE topic_id = $t",
+            "DELETE FROM group_offsets WHERE topic = $n",
+        })
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = sql;
+            cmd.Parameters.AddWithValue("$t", t.Id);
+            cmd.Parameters.AddWithValue("$n", t.Name);
+            cmd.ExecuteNonQuery();
+        }
+
+        tx.Commit();
+        return true;
+    }
+
     private bool CommitOffsets(string group, IReadOnlyList<TopicPartitionOffset> offsets)
     {
         foreach (var o in offsets)
@@ -273,29 +305,16 @@ public sealed partial class SqliteLog
             if (!_topics.ContainsKey(o.Topic)) throw LogErrors.UnknownTopic(o.Topic);
         }
 
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         try
         {
-            using var tx = _writer.BeginTransaction();
-            using var cmd = _writer.CreateCommand();
-            cmd.Transaction = tx;
-            cmd.CommandText = """
-                INSERT INTO group_offsets(group_id, topic, partition, next_offset, committed_ms) VALUES ($g, $t, $p, $o, $c)
-                ON CONFLICT(group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, committed_ms = excluded.committed_ms
-                """;
-            cmd.Parameters.AddWithValue("$g", group);
-            var topic = cmd.Parameters.Add("$t", SqliteType.Text);
-            var partition = cmd.Parameters.Add("$p", SqliteType.Integer);
-            var offset = cmd.Parameters.Add("$o", SqliteType.Integer);
-            cmd.Parameters.AddWithValue("$c", _time.GetUtcNow().ToUnixTimeMilliseconds());
-            foreach (var o in offsets)
+            SqliteBusy.Run(() =>
             {
-                topic.Value = o.Topic;
-                partition.Value = o.Partition;
-                offset.Value = o.Offset;
-                cmd.ExecuteNonQuery();
-            }
-
-            tx.Commit();
+                using var tx = _writer.BeginTransaction();
+                WriteOffsets(_writer, tx, group, offsets, nowMs);
+                tx.Commit();
+                return true;
+            });
         }
         catch (SqliteException ex)
         {
@@ -303,5 +322,28 @@ public sealed partial class SqliteLog
         }
 
         return true;
+    }
+
+    /// <summary>Upserts a group's offsets inside the caller's transaction.</summary>
+    private static void WriteOffsets(SqliteConnection connection, SqliteTransaction tx, string group, IReadOnlyList<TopicPartitionOffset> offsets, long nowMs)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = """
+            INSERT INTO group_offsets(group_id, topic, partition, next_offset, committed_ms) VALUES ($g, $t, $p, $o, $c)
+            ON CONFLICT(group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, committed_ms = excluded.committed_ms
+            """;
+        cmd.Parameters.AddWithValue("$g", group);
+        var topic = cmd.Parameters.Add("$t", SqliteType.Text);
+        var partition = cmd.Parameters.Add("$p", SqliteType.Integer);
+        var offset = cmd.Parameters.Add("$o", SqliteType.Integer);
+        cmd.Parameters.AddWithValue("$c", nowMs);
+        foreach (var o in offsets)
+        {
+            topic.Value = o.Topic;
+            partition.Value = o.Partition;
+            offset.Value = o.Offset;
+            cmd.ExecuteNonQuery();
+        }
     }
 }

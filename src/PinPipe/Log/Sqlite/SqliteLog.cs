@@ -11,7 +11,9 @@ namespace PinPipe.Log.Sqlite;
 /// partition are one row (a batch, as in Kafka). A single writer task takes every change from a queue and
 /// commits concurrent appends together (group commit: one transaction and one fsync for many callers); a
 /// completed <see cref="AppendAsync"/> is on disk. Reads use their own pooled connections and never wait for
-/// the writer. Only one <see cref="SqliteLog"/> may have a file open at a time (a <c>.lock</c> file beside it).
+/// the writer. Only one producer (<see cref="LogAccess.Producer"/>) may have a file open at a time (a <c>.lock</c>
+/// file beside it); any number of consumers (<see cref="LogAccess.Consumer"/>, in this or other processes) may open
+/// it beside the producer to read and commit group offsets: they read the database, not the producer's memory.
 /// </summary>
 public sealed partial class SqliteLog : ILog
 {
@@ -21,7 +23,9 @@ public sealed partial class SqliteLog : ILog
     private readonly string _path;
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
-    private readonly FileStream _lockFile;
+    private readonly FileStream? _lockFile;
+    private readonly bool _consumer;
+    private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly ConcurrentDictionary<string, TopicState> _topics;
     private readonly Channel<WriteOp> _queue = Channel.CreateBounded<WriteOp>(new BoundedChannelOptions(16_384)
     {
@@ -33,9 +37,10 @@ public sealed partial class SqliteLog : ILog
     private int _retentionQueued;
     private int _disposed;
 
-    private SqliteLog(LogOptions options, ILogger logger, TimeProvider time, string path, SqliteConnection writer, FileStream lockFile, ConcurrentDictionary<string, TopicState> topics)
+    private SqliteLog(LogOptions options, ILogger logger, TimeProvider time, string path, SqliteConnection writer, FileStream? lockFile, ConcurrentDictionary<string, TopicState> topics)
     {
         _options = options;
+        _consumer = options.Access == LogAccess.Consumer;
         _logger = logger;
         _time = time;
         _path = path;
@@ -53,13 +58,19 @@ public sealed partial class SqliteLog : ILog
     /// <summary>The database file.</summary>
     public string Path => _path;
 
+    /// <summary>Whether this instance is the producer (appends, holds the lock) or a consumer of the file.</summary>
+    public LogAccess Access => _consumer ? LogAccess.Consumer : LogAccess.Producer;
+
     /// <summary>Test hook: runs inside each append group's transaction just before the commit (throw to make the commit fail).</summary>
     internal Action? BeforeAppendCommit { get; set; }
 
     /// <summary>
-    /// Opens (or creates, with its directory) the log file of <paramref name="options"/>.<see cref="LogOptions.Path"/>.
+    /// Opens the log file of <paramref name="options"/>.<see cref="LogOptions.Path"/> as <see cref="LogOptions.Access"/> says:
+    /// a producer opens (or creates, with its directory) the file and takes its lock; a consumer opens an existing
+    /// file beside its producer, without lock.
     /// </summary>
-    /// <exception cref="LogException"><see cref="LogErrorCode.Unavailable"/> when another log has the file open.</exception>
+    /// <exception cref="LogException"><see cref="LogErrorCode.Unavailable"/> when a producer opens a file another producer has open,
+    /// or a consumer opens a file that does not exist (yet).</exception>
     /// <exception cref="InvalidOperationException">The file has a newer schema or is not a log database.</exception>
     public static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
     {
@@ -72,6 +83,9 @@ public sealed partial class SqliteLog : ILog
         cancellationToken.ThrowIfCancellationRequested();
 
         var path = System.IO.Path.GetFullPath(options.Path);
+        if (options.Access == LogAccess.Consumer) return ValueTask.FromResult(OpenConsumer(options, logger, time, path));
+        if (options.Access != LogAccess.Producer) throw new ArgumentException($"Log:Access '{options.Access}' is not one of Producer, Consumer.", nameof(options));
+
         var dir = System.IO.Path.GetDirectoryName(path);
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
 
@@ -93,10 +107,12 @@ public sealed partial class SqliteLog : ILog
                 DataSource = path,
                 Mode = SqliteOpenMode.ReadWriteCreate,
                 Pooling = false,
+                DefaultTimeout = SqliteBusy.CommandTimeoutSeconds,
             }.ToString());
             writer.Open();
             try
             {
+                SqliteBusy.Configure(writer);
                 SqliteSchema.Prepare(writer, path);
             }
             catch (SqliteException ex)
@@ -170,6 +186,7 @@ public sealed partial class SqliteLog : ILog
     /// <inheritdoc />
     public async ValueTask CreateTopicAsync(string topic, int partitions, CancellationToken cancellationToken = default)
     {
+        ThrowIfConsumer("create topics");
         TopicRules.Validate(topic, partitions);
         await RunExclusiveAsync(() => CreateTopic(topic, partitions), cancellationToken).ConfigureAwait(false);
     }
@@ -177,6 +194,7 @@ public sealed partial class SqliteLog : ILog
     /// <inheritdoc />
     public async ValueTask DeleteTopicAsync(string topic, CancellationToken cancellationToken = default)
     {
+        ThrowIfConsumer("delete topics");
         ArgumentNullException.ThrowIfNull(topic);
         await RunExclusiveAsync(() => DeleteTopic(topic), cancellationToken).ConfigureAwait(false);
     }
@@ -185,6 +203,7 @@ public sealed partial class SqliteLog : ILog
     public ValueTask<IReadOnlyList<TopicDescription>> ListTopicsAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        if (_consumer) return ConsumerListTopicsAsync(cancellationToken);
         IReadOnlyList<TopicDescription> list = _topics.Values
             .Select(t => new TopicDescription(t.Name, t.Partitions.Length))
             .OrderBy(t => t.Name, StringComparer.Ordinal)
@@ -197,6 +216,7 @@ public sealed partial class SqliteLog : ILog
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(topic);
+        if (_consumer) return ConsumerDescribeTopicAsync(topic, cancellationToken);
         return ValueTask.FromResult(_topics.TryGetValue(topic, out var t) ? new TopicDescription(t.Name, t.Partitions.Length) : null);
     }
 
@@ -204,6 +224,7 @@ public sealed partial class SqliteLog : ILog
     public async ValueTask<IReadOnlyList<RecordPosition>> AppendAsync(string topic, IReadOnlyList<LogRecord> records, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        ThrowIfConsumer("append");
         ArgumentNullException.ThrowIfNull(topic);
         ArgumentNullException.ThrowIfNull(records);
         if (!_topics.TryGetValue(topic, out var t)) throw LogErrors.UnknownTopic(topic);
@@ -250,6 +271,7 @@ public sealed partial class SqliteLog : ILog
     public async ValueTask<IReadOnlyList<ConsumedRecord>> ReadAsync(string topic, int partition, long offset, int maxRecords, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        if (_consumer) return await ConsumerReadAsync(topic, partition, offset, maxRecords, cancellationToken).ConfigureAwait(false);
         var (t, p) = Resolve(topic, partition);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
@@ -257,31 +279,37 @@ public sealed partial class SqliteLog : ILog
         var high = p.NextOffset;
         if (from >= high) return [];
 
-        var result = new List<ConsumedRecord>((int)Math.Min(Math.Min(maxRecords, high - from), 4096));
         try
         {
             await using var connection = new SqliteConnection(_readConnectionString);
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var cmd = connection.CreateCommand();
-            cmd.CommandText = """
-                SELECT base_offset, payload FROM batches
-                WHERE topic_id = $t AND partition = $p AND base_offset >= coalesce(
-                    (SELECT base_offset FROM batches WHERE topic_id = $t AND partition = $p AND base_offset <= $o ORDER BY base_offset DESC LIMIT 1), $o)
-                ORDER BY base_offset
-                """;
-            cmd.Parameters.AddWithValue("$t", t.Id);
-            cmd.Parameters.AddWithValue("$p", partition);
-            cmd.Parameters.AddWithValue("$o", from);
-            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (result.Count < maxRecords && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var payload = reader.GetFieldValue<byte[]>(1);
-                BatchCodec.Decode(payload, t.Name, partition, reader.GetInt64(0), from, maxRecords - result.Count, result);
-            }
+            return await ReadBatchesAsync(connection, t.Id, t.Name, partition, from, high, maxRecords, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {
             throw LogErrors.Unavailable($"read {topic}/{partition} at offset {offset}", ex);
+        }
+    }
+
+    /// <summary>Reads the records of one partition from <paramref name="from"/> (at most up to about <paramref name="high"/>, which only sizes the list).</summary>
+    private static async Task<IReadOnlyList<ConsumedRecord>> ReadBatchesAsync(SqliteConnection connection, long topicId, string topic, int partition, long from, long high, int maxRecords, CancellationToken cancellationToken)
+    {
+        var result = new List<ConsumedRecord>((int)Math.Min(Math.Min(maxRecords, high - from), 4096));
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = """
+            SELECT base_offset, payload FROM batches
+            WHERE topic_id = $t AND partition = $p AND base_offset >= coalesce(
+                (SELECT base_offset FROM batches WHERE topic_id = $t AND partition = $p AND base_offset <= $o ORDER BY base_offset DESC LIMIT 1), $o)
+            ORDER BY base_offset
+            """;
+        cmd.Parameters.AddWithValue("$t", topicId);
+        cmd.Parameters.AddWithValue("$p", partition);
+        cmd.Parameters.AddWithValue("$o", from);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (result.Count < maxRecords && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var payload = reader.GetFieldValue<byte[]>(1);
+            BatchCodec.Decode(payload, topic, partition, reader.GetInt64(0), from, maxRecords - result.Count, result);
         }
 
         return result;
@@ -292,6 +320,12 @@ public sealed partial class SqliteLog : ILog
     public async ValueTask WaitForDataAsync(string topic, int partition, long offset, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        if (_consumer)
+        {
+            await ConsumerWaitForDataAsync(topic, partition, offset, timeout, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         var (t, p) = Resolve(topic, partition);
         var deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
         while (true)
@@ -315,6 +349,7 @@ public sealed partial class SqliteLog : ILog
     public ValueTask<Watermarks> GetWatermarksAsync(string topic, int partition, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        if (_consumer) return ConsumerGetWatermarksAsync(topic, partition, cancellationToken);
         var (_, p) = Resolve(topic, partition);
         var high = p.NextOffset;
         return ValueTask.FromResult(new Watermarks(Math.Min(p.LogStartOffset, high), high));
@@ -326,6 +361,12 @@ public sealed partial class SqliteLog : ILog
         ThrowIfDisposed();
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentNullException.ThrowIfNull(offsets);
+        if (_consumer)
+        {
+            await ConsumerCommitOffsetsAsync(group, offsets, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         foreach (var o in offsets)
         {
             Resolve(o.Topic, o.Partition);
@@ -364,6 +405,7 @@ public sealed partial class SqliteLog : ILog
     public async ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        ThrowIfConsumer("apply retention");
         return await RunExclusiveAsync(ApplyRetention, cancellationToken).ConfigureAwait(false);
     }
 
@@ -381,8 +423,10 @@ public sealed partial class SqliteLog : ILog
 
         DisposeWriterCommands();
         using (var pooled = new SqliteConnection(_readConnectionString)) SqliteConnection.ClearPool(pooled);
+        await _commitGate.WaitAsync().ConfigureAwait(false); // a consumer's commit in progress finishes first
         await _writer.DisposeAsync().ConfigureAwait(false);
-        await _lockFile.DisposeAsync().ConfigureAwait(false);
+        if (_lockFile is not null) await _lockFile.DisposeAsync().ConfigureAwait(false);
+        _commitGate.Release(); // commits still waiting now see the log closed
     }
 
     private (TopicState Topic, PartitionState Partition) Resolve(string topic, int partition)
@@ -391,6 +435,11 @@ public sealed partial class SqliteLog : ILog
         if (!_topics.TryGetValue(topic, out var t)) throw LogErrors.UnknownTopic(topic);
         if (partition < 0 || partition >= t.Partitions.Length) throw LogErrors.UnknownPartition(topic, partition, t.Partitions.Length);
         return (t, t.Partitions[partition]);
+    }
+
+    private void ThrowIfConsumer(string what)
+    {
+        if (_consumer) throw LogErrors.ConsumerOnly(what, _path);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);

@@ -52,8 +52,7 @@ internal static class SqliteSchema
         Scalar(connection, "PRAGMA synchronous=FULL;");
 
         var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version;"));
-        if (version > Version)
-            throw new InvalidOperationException($"The log database '{path}' has schema version {version}, newer than the version {Version} this PinPipe understands; use a newer PinPipe or another Log:Path.");
+        if (version > Version) throw Newer(path, version);
         if (version == Version) return;
 
         using var tx = connection.BeginTransaction();
@@ -63,6 +62,22 @@ internal static class SqliteSchema
         cmd.ExecuteNonQuery();
         tx.Commit();
     }
+
+    /// <summary>A consumer's check of a log someone else prepared: WAL and this schema version; it changes nothing.</summary>
+    /// <exception cref="InvalidOperationException">The file has another schema version or is not in WAL mode.</exception>
+    public static void Check(SqliteConnection connection, string path)
+    {
+        var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version;"));
+        if (version > Version) throw Newer(path, version);
+        if (version < Version)
+            throw new InvalidOperationException($"The file '{path}' is not a PinPipe log database (schema version {version}); a consumer (Log:Access=Consumer) never creates or upgrades a log: open it as the producer first.");
+        var mode = Scalar(connection, "PRAGMA journal_mode;") as string;
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"The log database '{path}' is not in WAL mode (journal_mode is '{mode}'); open it as the producer first.");
+    }
+
+    private static InvalidOperationException Newer(string path, int version) =>
+        new($"The log database '{path}' has schema version {version}, newer than the version {Version} this PinPipe understands; use a newer PinPipe or another Log:Path.");
 
     private static object? Scalar(SqliteConnection connection, string sql)
     {
