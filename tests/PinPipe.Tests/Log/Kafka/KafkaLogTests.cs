@@ -152,6 +152,24 @@ public sealed class KafkaLogTests(KafkaMockClusterFixture cluster) : LogContract
         await other.DeleteTopicAsync(NewTopic("never"));
     }
 
+    [Theory]
+    [InlineData(10, LogErrorCode.RecordTooLarge)] // MESSAGE_TOO_LARGE
+    [InlineData(29, LogErrorCode.Unavailable)] // TOPIC_AUTHORIZATION_FAILED
+    public async Task A_broker_refusing_a_produce_request_fails_the_append_with_the_mapped_code(int kafkaError, LogErrorCode expected)
+    {
+        await using var log = await OpenAsync();
+        var topic = NewTopic("refused");
+        await log.CreateTopicAsync(topic, 1);
+        await log.AppendAsync(topic, [Rec("before")]);
+
+        cluster.PushRequestErrors(apiKey: 0, kafkaError);
+        var ex = await Assert.ThrowsAsync<LogException>(() => log.AppendAsync(topic, [Rec("refused")]).AsTask());
+
+        Assert.Equal(expected, ex.Code);
+        Assert.Contains(topic, ex.Message);
+        Assert.Equal(["before"], (await log.ReadAsync(topic, 0, 0, 10)).Select(r => Text(r.Value)));
+    }
+
     [Fact]
     public async Task Calls_after_dispose_throw_ObjectDisposedException()
     {

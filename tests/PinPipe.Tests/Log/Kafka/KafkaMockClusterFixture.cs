@@ -49,6 +49,10 @@ public sealed class KafkaMockClusterFixture : IDisposable
 
     internal IKafkaTopicAdmin TopicAdmin => new MockTopicAdmin(this);
 
+    /// <summary>Makes the cluster answer the next <paramref name="count"/> requests of <paramref name="apiKey"/> with Kafka error <paramref name="error"/>.</summary>
+    public void PushRequestErrors(short apiKey, int error, int count = 1) =>
+        Native.rd_kafka_mock_push_request_errors_array(_cluster, apiKey, (nuint)count, Enumerable.Repeat(error, count).ToArray());
+
     public void Dispose() => _owner.Dispose();
 
     private sealed class MockTopicAdmin(KafkaMockClusterFixture fixture) : IKafkaTopicAdmin
@@ -85,12 +89,17 @@ public sealed class KafkaMockClusterFixture : IDisposable
         private delegate int TopicCreate(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic, int partitionCount, int replicationFactor);
         private delegate void TopicSetError(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic, int err);
 
+        private delegate void PushErrors(IntPtr mcluster, short apiKey, nuint count, int[] errors);
+
         private static T Export<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(Library, name));
 
         public static IntPtr rd_kafka_handle_mock_cluster(IntPtr rk) => Export<HandleMockCluster>(nameof(rd_kafka_handle_mock_cluster))(rk);
 
         public static int rd_kafka_mock_topic_create(IntPtr mcluster, string topic, int partitionCount, int replicationFactor) =>
             Export<TopicCreate>(nameof(rd_kafka_mock_topic_create))(mcluster, topic, partitionCount, replicationFactor);
+
+        public static void rd_kafka_mock_push_request_errors_array(IntPtr mcluster, short apiKey, nuint count, int[] errors) =>
+            Export<PushErrors>(nameof(rd_kafka_mock_push_request_errors_array))(mcluster, apiKey, count, errors);
 
         public static void rd_kafka_mock_topic_set_error(IntPtr mcluster, string topic, int err) =>
             Export<TopicSetError>(nameof(rd_kafka_mock_topic_set_error))(mcluster, topic, err);
