@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PinPipe.Log.Kafka;
 using PinPipe.Log.Sqlite;
 
 namespace PinPipe.Log;
@@ -7,17 +8,19 @@ namespace PinPipe.Log;
 public static class LogFactory
 {
     /// <summary>
-    /// Opens the log: <c>sqlite</c> gives the embedded <see cref="SqliteLog"/>, as the producer or as a consumer of
-    /// the file according to <see cref="LogOptions.Access"/>.
+    /// Opens the log: <c>sqlite</c> gives the embedded <see cref="SqliteLog"/> (as the producer or as a consumer of
+    /// the file, according to <see cref="LogOptions.Access"/>); <c>kafka</c> the <see cref="KafkaLog"/> on the brokers
+    /// of <c>Log:Kafka:bootstrap.servers</c>.
     /// </summary>
-    /// <exception cref="ArgumentException">The kind is not one PinPipe knows.</exception>
+    /// <exception cref="ArgumentException">The kind is not one PinPipe knows, or <c>kafka</c> without <c>Log:Kafka:bootstrap.servers</c>.</exception>
     public static async ValueTask<ILog> OpenAsync(LogOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         return (options.Kind ?? "").Trim().ToLowerInvariant() switch
         {
             "sqlite" => await SqliteLog.OpenAsync(options, loggerFactory?.CreateLogger<SqliteLog>(), null, cancellationToken).ConfigureAwait(false),
-            _ => throw new ArgumentException($"Unknown log kind '{options.Kind}' (Log:Kind); supported kinds: sqlite.", nameof(options)),
+            "kafka" => await KafkaLog.OpenAsync(options, loggerFactory?.CreateLogger<KafkaLog>(), cancellationToken).ConfigureAwait(false),
+            _ => throw new ArgumentException($"Unknown log kind '{options.Kind}' (Log:Kind); supported kinds: sqlite, kafka.", nameof(options)),
         };
     }
 }

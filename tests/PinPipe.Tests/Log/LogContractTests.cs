@@ -92,7 +92,7 @@ public abstract class LogContractTests
     }
 
     [Fact]
-    public async Task A_deleted_topic_is_gone_with_its_records_and_deleting_a_missing_topic_does_nothing()
+    public virtual async Task A_deleted_topic_is_gone_with_its_records_and_deleting_a_missing_topic_does_nothing()
     {
         await using var log = await CreateLogAsync();
         var topic = NewTopic();
