@@ -8,9 +8,9 @@ namespace PinPipe.Source;
 /// The source database in PostgreSQL (Npgsql, pooled data source). Inserts use binary
 /// <c>COPY</c> in one transaction; datetimes are <c>timestamp</c> (without time zone) holding UTC.
 /// </summary>
-public sealed class PostgresSourceDatabase : ISourceDatabase
+public sealed class PostgresSourceDatabase : AdoSourceDatabase<NpgsqlConnection>
 {
-    private static readonly SourceDialect Dialect = new(
+    private static readonly SourceDialect PostgresDialect = new(
         "postgres",
         static name => "\"" + name + "\"",
         [
@@ -25,48 +25,21 @@ public sealed class PostgresSourceDatabase : ISourceDatabase
 
     /// <summary>Connects (lazily, pooled) with <paramref name="connectionString"/>.</summary>
     public PostgresSourceDatabase(string connectionString)
+        : base(PostgresDialect)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _dataSource = NpgsqlDataSource.Create(connectionString);
     }
 
     /// <inheritdoc />
-    public string Provider => "postgres";
+    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
-    /// <inheritdoc />
-    public async ValueTask CreateSchemaAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await SourceSql.CreateAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
+    private protected override ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
+        _dataSource.OpenConnectionAsync(cancellationToken);
 
-    /// <inheritdoc />
-    public async ValueTask DropSchemaAsync(CancellationToken cancellationToken = default)
+    /// <summary>One binary <c>COPY</c> a table, in one transaction.</summary>
+    private protected override async ValueTask InsertCoreAsync(NpgsqlConnection connection, IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await SourceSql.DropAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<long> CountPostsAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return await SourceSql.CountAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<(long Min, long Max)?> GetIndexRangeAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return await SourceSql.RangeAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask InsertAsync(IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(posts);
-        if (posts.Count == 0) return;
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
         await using (var pin = await connection.BeginBinaryImportAsync(CopySql(SourceSql.PinTable, SourceSql.PinColumns), cancellationToken).ConfigureAwait(false))
@@ -121,38 +94,17 @@ public sealed class PostgresSourceDatabase : ISourceDatabase
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<SourcePost>> GetPostsAsync(IReadOnlyList<long> indexes, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(indexes);
-        if (indexes.Count == 0) return [];
-        var distinct = SourceSql.Distinct(indexes);
-        var pins = new Dictionary<long, PinRow>(distinct.Length);
-        var geos = new Dictionary<long, GeoRow>(distinct.Length);
-        var users = new Dictionary<long, UserRow>(distinct.Length);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (var command = Select(connection, SourceSql.PinTable, SourceSql.PinColumns, distinct))
-            await SourceSql.ReadPinsAsync(command, pins, cancellationToken).ConfigureAwait(false);
-        await using (var command = Select(connection, SourceSql.GeoTable, SourceSql.GeoColumns, distinct))
-            await SourceSql.ReadGeosAsync(command, Dialect, geos, cancellationToken).ConfigureAwait(false);
-        await using (var command = Select(connection, SourceSql.UserTable, SourceSql.UserColumns, distinct))
-            await SourceSql.ReadUsersAsync(command, Dialect, users, cancellationToken).ConfigureAwait(false);
-        return SourceSql.Assemble(indexes, pins, geos, users);
-    }
-
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
-
-    private static NpgsqlCommand Select(NpgsqlConnection connection, string table, string[] columns, long[] distinct)
+    /// <summary>One array parameter, <c>= ANY(@ids)</c>, rather than a parameter an index.</summary>
+    private protected override NpgsqlCommand SelectByIndexes(NpgsqlConnection connection, string table, string[] columns, long[] distinct)
     {
         var command = connection.CreateCommand();
-        command.CommandText = SourceSql.SelectPrefix(Dialect, table, columns) + " = ANY(@ids)";
+        command.CommandText = SourceSql.SelectPrefix(PostgresDialect, table, columns) + " = ANY(@ids)";
         command.Parameters.Add(new NpgsqlParameter<long[]>("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = distinct });
         return command;
     }
 
     private static string CopySql(string table, string[] columns) =>
-        $"COPY {Dialect.Quote(table)} ({SourceSql.ColumnList(Dialect, columns)}) FROM STDIN (FORMAT BINARY)";
+        $"COPY {PostgresDialect.Quote(table)} ({SourceSql.ColumnList(PostgresDialect, columns)}) FROM STDIN (FORMAT BINARY)";
 
     private static Task Text(NpgsqlBinaryImporter w, string? value, CancellationToken ct) =>
         value is null ? w.WriteNullAsync(ct) : w.WriteAsync(value, NpgsqlDbType.Text, ct);

@@ -4,11 +4,14 @@ using System.Text;
 
 namespace PinPipe.Source.Internal;
 
-/// <summary>What differs between the SQL dialects of the source database.</summary>
+/// <summary>
+/// What differs between the SQL dialects of the source database. <paramref name="CreateSchema"/> holds the
+/// statements that create the schema, run in order (each idempotent).
+/// </summary>
 internal sealed record SourceDialect(
     string Provider,
     Func<string, string> Quote,
-    string[] CreateTables,
+    string[] CreateSchema,
     string TableExistsSql,
     bool UtcFromText);
 
@@ -41,7 +44,7 @@ internal static class SourceSql
 
     public static async ValueTask CreateAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
     {
-        foreach (var sql in d.CreateTables) await ExecuteAsync(connection, sql, cancellationToken).ConfigureAwait(false);
+        foreach (var sql in d.CreateSchema) await ExecuteAsync(connection, sql, cancellationToken).ConfigureAwait(false);
     }
 
     public static async ValueTask DropAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
