@@ -45,16 +45,14 @@ public sealed class MySqlSourceDatabase : AdoSourceDatabase<MySqlConnection>
     private protected override async ValueTask InsertCoreAsync(MySqlConnection connection, IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        var geos = posts.Where(p => p.Geo is not null).Select(p => p.Geo!).ToList();
-        var users = posts.Where(p => p.User is not null).Select(p => p.User!).ToList();
         await InsertRowsAsync(connection, transaction, SourceSql.PinTable, SourceSql.PinColumns, posts, static p =>
         {
             var r = p.Pin;
             return [r.Index, r.UniqueId, r.Title, r.Description, r.PosterName, r.FollowerCount, r.TagList, r.IsImageOrVideo, r.ImageSrc, r.Downloaded, r.SaveLocation, r.Category];
         }, cancellationToken).ConfigureAwait(false);
-        await InsertRowsAsync(connection, transaction, SourceSql.GeoTable, SourceSql.GeoColumns, geos,
+        await InsertRowsAsync(connection, transaction, SourceSql.GeoTable, SourceSql.GeoColumns, SourceSql.Geos(posts),
             static g => [g.Ind, g.Timestamp, g.Latitude, g.Longitude, g.Country], cancellationToken).ConfigureAwait(false);
-        await InsertRowsAsync(connection, transaction, SourceSql.UserTable, SourceSql.UserColumns, users,
+        await InsertRowsAsync(connection, transaction, SourceSql.UserTable, SourceSql.UserColumns, SourceSql.Users(posts),
             static u => [u.Ind, u.FirstName, u.LastName, u.Age, u.DateJoined], cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }

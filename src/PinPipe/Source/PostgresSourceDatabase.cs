@@ -42,55 +42,37 @@ public sealed class PostgresSourceDatabase : AdoSourceDatabase<NpgsqlConnection>
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
-        await using (var pin = await connection.BeginBinaryImportAsync(CopySql(SourceSql.PinTable, SourceSql.PinColumns), cancellationToken).ConfigureAwait(false))
+        await CopyAsync(connection, SourceSql.PinTable, SourceSql.PinColumns, posts.Select(p => p.Pin), static async (w, p, ct) =>
         {
-            foreach (var post in posts)
-            {
-                var p = post.Pin;
-                await pin.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await pin.WriteAsync(p.Index, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.UniqueId, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.Title, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.Description, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.PosterName, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.FollowerCount, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.TagList, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.IsImageOrVideo, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.ImageSrc, cancellationToken).ConfigureAwait(false);
-                await Int(pin, p.Downloaded, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.SaveLocation, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.Category, cancellationToken).ConfigureAwait(false);
-            }
-            await pin.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await using (var geo = await connection.BeginBinaryImportAsync(CopySql(SourceSql.GeoTable, SourceSql.GeoColumns), cancellationToken).ConfigureAwait(false))
+            await w.WriteAsync(p.Index, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await Text(w, p.UniqueId, ct).ConfigureAwait(false);
+            await Text(w, p.Title, ct).ConfigureAwait(false);
+            await Text(w, p.Description, ct).ConfigureAwait(false);
+            await Text(w, p.PosterName, ct).ConfigureAwait(false);
+            await Text(w, p.FollowerCount, ct).ConfigureAwait(false);
+            await Text(w, p.TagList, ct).ConfigureAwait(false);
+            await Text(w, p.IsImageOrVideo, ct).ConfigureAwait(false);
+            await Text(w, p.ImageSrc, ct).ConfigureAwait(false);
+            await Int(w, p.Downloaded, ct).ConfigureAwait(false);
+            await Text(w, p.SaveLocation, ct).ConfigureAwait(false);
+            await Text(w, p.Category, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        await CopyAsync(connection, SourceSql.GeoTable, SourceSql.GeoColumns, SourceSql.Geos(posts), static async (w, g, ct) =>
         {
-            foreach (var post in posts)
-            {
-                if (post.Geo is not { } g) continue;
-                await geo.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await geo.WriteAsync(g.Ind, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await Time(geo, g.Timestamp, cancellationToken).ConfigureAwait(false);
-                await Double(geo, g.Latitude, cancellationToken).ConfigureAwait(false);
-                await Double(geo, g.Longitude, cancellationToken).ConfigureAwait(false);
-                await Text(geo, g.Country, cancellationToken).ConfigureAwait(false);
-            }
-            await geo.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await using (var user = await connection.BeginBinaryImportAsync(CopySql(SourceSql.UserTable, SourceSql.UserColumns), cancellationToken).ConfigureAwait(false))
+            await w.WriteAsync(g.Ind, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await Time(w, g.Timestamp, ct).ConfigureAwait(false);
+            await Double(w, g.Latitude, ct).ConfigureAwait(false);
+            await Double(w, g.Longitude, ct).ConfigureAwait(false);
+            await Text(w, g.Country, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        await CopyAsync(connection, SourceSql.UserTable, SourceSql.UserColumns, SourceSql.Users(posts), static async (w, u, ct) =>
         {
-            foreach (var post in posts)
-            {
-                if (post.User is not { } u) continue;
-                await user.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await user.WriteAsync(u.Ind, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await Text(user, u.FirstName, cancellationToken).ConfigureAwait(false);
-                await Text(user, u.LastName, cancellationToken).ConfigureAwait(false);
-                await Int(user, u.Age, cancellationToken).ConfigureAwait(false);
-                await Time(user, u.DateJoined, cancellationToken).ConfigureAwait(false);
-            }
-            await user.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
+            await w.WriteAsync(u.Ind, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await Text(w, u.FirstName, ct).ConfigureAwait(false);
+            await Text(w, u.LastName, ct).ConfigureAwait(false);
+            await Int(w, u.Age, ct).ConfigureAwait(false);
+            await Time(w, u.DateJoined, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -103,8 +85,19 @@ public sealed class PostgresSourceDatabase : AdoSourceDatabase<NpgsqlConnection>
         return command;
     }
 
-    private static string CopySql(string table, string[] columns) =>
-        $"COPY {PostgresDialect.Quote(table)} ({SourceSql.ColumnList(PostgresDialect, columns)}) FROM STDIN (FORMAT BINARY)";
+    /// <summary>One binary <c>COPY ... FROM STDIN</c> of <paramref name="rows"/> into <paramref name="table"/>.</summary>
+    private static async Task CopyAsync<T>(NpgsqlConnection connection, string table, string[] columns, IEnumerable<T> rows,
+        Func<NpgsqlBinaryImporter, T, CancellationToken, Task> writeRow, CancellationToken cancellationToken)
+    {
+        var sql = $"COPY {PostgresDialect.Quote(table)} ({SourceSql.ColumnList(PostgresDialect, columns)}) FROM STDIN (FORMAT BINARY)";
+        await using var importer = await connection.BeginBinaryImportAsync(sql, cancellationToken).ConfigureAwait(false);
+        foreach (var row in rows)
+        {
+            await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            await writeRow(importer, row, cancellationToken).ConfigureAwait(false);
+        }
+        await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     private static Task Text(NpgsqlBinaryImporter w, string? value, CancellationToken ct) =>
         value is null ? w.WriteNullAsync(ct) : w.WriteAsync(value, NpgsqlDbType.Text, ct);

@@ -145,6 +145,22 @@ internal static class SourceSql
         return posts;
     }
 
+    /// <summary>The geo rows of the posts that have one, in order.</summary>
+    public static List<GeoRow> Geos(IReadOnlyList<SourcePost> posts)
+    {
+        var rows = new List<GeoRow>(posts.Count);
+        foreach (var post in posts) if (post.Geo is { } geo) rows.Add(geo);
+        return rows;
+    }
+
+    /// <summary>The user rows of the posts that have one, in order.</summary>
+    public static List<UserRow> Users(IReadOnlyList<SourcePost> posts)
+    {
+        var rows = new List<UserRow>(posts.Count);
+        foreach (var post in posts) if (post.User is { } user) rows.Add(user);
+        return rows;
+    }
+
     public static long[] Distinct(IReadOnlyList<long> indexes)
     {
         var set = new HashSet<long>(indexes);
