@@ -16,11 +16,7 @@ public sealed class MySqlSourceDatabase : AdoSourceDatabase<MySqlConnection>
     private static readonly SourceDialect MySqlDialect = new(
         "mysql",
         static name => "`" + name + "`",
-        [
-            "CREATE TABLE IF NOT EXISTS `pinterest_data` (`index` BIGINT NOT NULL PRIMARY KEY, `unique_id` TEXT, `title` TEXT, `description` TEXT, `poster_name` TEXT, `follower_count` TEXT, `tag_list` TEXT, `is_image_or_video` TEXT, `image_src` TEXT, `downloaded` INT, `save_location` TEXT, `category` TEXT) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-            "CREATE TABLE IF NOT EXISTS `geolocation_data` (`ind` BIGINT NOT NULL PRIMARY KEY, `timestamp` DATETIME, `latitude` DOUBLE, `longitude` DOUBLE, `country` TEXT) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-            "CREATE TABLE IF NOT EXISTS `user_data` (`ind` BIGINT NOT NULL PRIMARY KEY, `first_name` TEXT, `last_name` TEXT, `age` INT, `date_joined` DATETIME) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-        ],
+        new("BIGINT NOT NULL PRIMARY KEY", "INT", "DOUBLE", "DATETIME", " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = @name",
         UtcFromText: false);
 

@@ -13,11 +13,7 @@ public sealed class PostgresSourceDatabase : AdoSourceDatabase<NpgsqlConnection>
     private static readonly SourceDialect PostgresDialect = new(
         "postgres",
         static name => "\"" + name + "\"",
-        [
-            """CREATE TABLE IF NOT EXISTS "pinterest_data" ("index" BIGINT PRIMARY KEY, "unique_id" TEXT, "title" TEXT, "description" TEXT, "poster_name" TEXT, "follower_count" TEXT, "tag_list" TEXT, "is_image_or_video" TEXT, "image_src" TEXT, "downloaded" INTEGER, "save_location" TEXT, "category" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "geolocation_data" ("ind" BIGINT PRIMARY KEY, "timestamp" TIMESTAMP, "latitude" DOUBLE PRECISION, "longitude" DOUBLE PRECISION, "country" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "user_data" ("ind" BIGINT PRIMARY KEY, "first_name" TEXT, "last_name" TEXT, "age" INTEGER, "date_joined" TIMESTAMP)""",
-        ],
+        new("BIGINT PRIMARY KEY", "INTEGER", "DOUBLE PRECISION", "TIMESTAMP"),
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = @name",
         UtcFromText: false);
 

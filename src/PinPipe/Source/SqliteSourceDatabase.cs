@@ -12,14 +12,10 @@ public sealed class SqliteSourceDatabase : AdoSourceDatabase<SqliteConnection>
     private static readonly SourceDialect SqliteDialect = new(
         "sqlite",
         static name => "\"" + name + "\"",
-        [
-            "PRAGMA journal_mode = WAL",
-            """CREATE TABLE IF NOT EXISTS "pinterest_data" ("index" INTEGER PRIMARY KEY, "unique_id" TEXT, "title" TEXT, "description" TEXT, "poster_name" TEXT, "follower_count" TEXT, "tag_list" TEXT, "is_image_or_video" TEXT, "image_src" TEXT, "downloaded" INTEGER, "save_location" TEXT, "category" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "geolocation_data" ("ind" INTEGER PRIMARY KEY, "timestamp" DATETIME, "latitude" DOUBLE, "longitude" DOUBLE, "country" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "user_data" ("ind" INTEGER PRIMARY KEY, "first_name" TEXT, "last_name" TEXT, "age" INTEGER, "date_joined" DATETIME)""",
-        ],
+        new("INTEGER PRIMARY KEY", "INTEGER", "DOUBLE", "DATETIME"),
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @name",
-        UtcFromText: true);
+        UtcFromText: true,
+        Prelude: "PRAGMA journal_mode = WAL");
 
     private readonly string _connectionString;
 

@@ -5,15 +5,23 @@ using System.Text;
 namespace PinPipe.Source.Internal;
 
 /// <summary>
-/// What differs between the SQL dialects of the source database. <paramref name="CreateSchema"/> holds the
-/// statements that create the schema, run in order (each idempotent).
+/// What differs between the SQL dialects of the source database. <paramref name="Prelude"/>, when set, runs
+/// before the tables are created (SQLite: the WAL journal).
 /// </summary>
 internal sealed record SourceDialect(
     string Provider,
     Func<string, string> Quote,
-    string[] CreateSchema,
+    SqlTypes Types,
     string TableExistsSql,
-    bool UtcFromText);
+    bool UtcFromText,
+    string? Prelude = null)
+{
+    /// <summary>The statements that create the schema, run in order (each idempotent).</summary>
+    public string[] CreateSchema { get; } = Prelude is null ? SourceSql.CreateTables(Quote, Types) : [Prelude, .. SourceSql.CreateTables(Quote, Types)];
+}
+
+/// <summary>The column types of a dialect (text is <c>TEXT</c> in all), and what follows a table's column list.</summary>
+internal sealed record SqlTypes(string Key, string Integer, string Double, string DateTime, string TableSuffix = "");
 
 /// <summary>SQL shared by the three implementations: names, reads and the assembly of posts.</summary>
 internal static class SourceSql
@@ -27,6 +35,26 @@ internal static class SourceSql
         ["index", "unique_id", "title", "description", "poster_name", "follower_count", "tag_list", "is_image_or_video", "image_src", "downloaded", "save_location", "category"];
     public static readonly string[] GeoColumns = ["ind", "timestamp", "latitude", "longitude", "country"];
     public static readonly string[] UserColumns = ["ind", "first_name", "last_name", "age", "date_joined"];
+
+    /// <summary>
+    /// The <c>CREATE TABLE IF NOT EXISTS</c> statements of the three tables: the first column is the key,
+    /// <c>downloaded</c> and <c>age</c> integers, <c>latitude</c> and <c>longitude</c> doubles,
+    /// <c>timestamp</c> and <c>date_joined</c> datetimes, the rest text.
+    /// </summary>
+    public static string[] CreateTables(Func<string, string> quote, SqlTypes types) =>
+        [CreateTable(quote, types, PinTable, PinColumns), CreateTable(quote, types, GeoTable, GeoColumns), CreateTable(quote, types, UserTable, UserColumns)];
+
+    private static string CreateTable(Func<string, string> quote, SqlTypes types, string table, string[] columns)
+    {
+        var definitions = columns.Select((column, i) => quote(column) + " " + (i == 0 ? types.Key : column switch
+        {
+            "downloaded" or "age" => types.Integer,
+            "latitude" or "longitude" => types.Double,
+            "timestamp" or "date_joined" => types.DateTime,
+            _ => "TEXT",
+        }));
+        return $"CREATE TABLE IF NOT EXISTS {quote(table)} ({string.Join(", ", definitions)}){types.TableSuffix}";
+    }
 
     public static string ColumnList(SourceDialect d, string[] columns) => string.Join(", ", columns.Select(d.Quote));
 
