@@ -8,16 +8,12 @@ namespace PinPipe.Source;
 /// The source database in PostgreSQL (Npgsql, pooled data source). Inserts use binary
 /// <c>COPY</c> in one transaction; datetimes are <c>timestamp</c> (without time zone) holding UTC.
 /// </summary>
-public sealed class PostgresSourceDatabase : ISourceDatabase
+public sealed class PostgresSourceDatabase : AdoSourceDatabase<NpgsqlConnection>
 {
-    private static readonly SourceDialect Dialect = new(
+    private static readonly SourceDialect PostgresDialect = new(
         "postgres",
         static name => "\"" + name + "\"",
-        [
-            """CREATE TABLE IF NOT EXISTS "pinterest_data" ("index" BIGINT PRIMARY KEY, "unique_id" TEXT, "title" TEXT, "description" TEXT, "poster_name" TEXT, "follower_count" TEXT, "tag_list" TEXT, "is_image_or_video" TEXT, "image_src" TEXT, "downloaded" INTEGER, "save_location" TEXT, "category" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "geolocation_data" ("ind" BIGINT PRIMARY KEY, "timestamp" TIMESTAMP, "latitude" DOUBLE PRECISION, "longitude" DOUBLE PRECISION, "country" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "user_data" ("ind" BIGINT PRIMARY KEY, "first_name" TEXT, "last_name" TEXT, "age" INTEGER, "date_joined" TIMESTAMP)""",
-        ],
+        new("BIGINT PRIMARY KEY", "INTEGER", "DOUBLE PRECISION", "TIMESTAMP"),
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = @name",
         UtcFromText: false);
 
@@ -25,134 +21,79 @@ public sealed class PostgresSourceDatabase : ISourceDatabase
 
     /// <summary>Connects (lazily, pooled) with <paramref name="connectionString"/>.</summary>
     public PostgresSourceDatabase(string connectionString)
+        : base(PostgresDialect)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _dataSource = NpgsqlDataSource.Create(connectionString);
     }
 
     /// <inheritdoc />
-    public string Provider => "postgres";
+    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
-    /// <inheritdoc />
-    public async ValueTask CreateSchemaAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await SourceSql.CreateAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
+    private protected override ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
+        _dataSource.OpenConnectionAsync(cancellationToken);
 
-    /// <inheritdoc />
-    public async ValueTask DropSchemaAsync(CancellationToken cancellationToken = default)
+    /// <summary>One binary <c>COPY</c> a table, in one transaction.</summary>
+    private protected override async ValueTask InsertCoreAsync(NpgsqlConnection connection, IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await SourceSql.DropAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<long> CountPostsAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return await SourceSql.CountAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<(long Min, long Max)?> GetIndexRangeAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return await SourceSql.RangeAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask InsertAsync(IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(posts);
-        if (posts.Count == 0) return;
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
-        await using (var pin = await connection.BeginBinaryImportAsync(CopySql(SourceSql.PinTable, SourceSql.PinColumns), cancellationToken).ConfigureAwait(false))
+        await CopyAsync(connection, SourceSql.PinTable, SourceSql.PinColumns, posts.Select(p => p.Pin), static async (w, p, ct) =>
         {
-            foreach (var post in posts)
-            {
-                var p = post.Pin;
-                await pin.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await pin.WriteAsync(p.Index, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.UniqueId, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.Title, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.Description, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.PosterName, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.FollowerCount, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.TagList, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.IsImageOrVideo, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.ImageSrc, cancellationToken).ConfigureAwait(false);
-                await Int(pin, p.Downloaded, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.SaveLocation, cancellationToken).ConfigureAwait(false);
-                await Text(pin, p.Category, cancellationToken).ConfigureAwait(false);
-            }
-            await pin.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await using (var geo = await connection.BeginBinaryImportAsync(CopySql(SourceSql.GeoTable, SourceSql.GeoColumns), cancellationToken).ConfigureAwait(false))
+            await w.WriteAsync(p.Index, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await Text(w, p.UniqueId, ct).ConfigureAwait(false);
+            await Text(w, p.Title, ct).ConfigureAwait(false);
+            await Text(w, p.Description, ct).ConfigureAwait(false);
+            await Text(w, p.PosterName, ct).ConfigureAwait(false);
+            await Text(w, p.FollowerCount, ct).ConfigureAwait(false);
+            await Text(w, p.TagList, ct).ConfigureAwait(false);
+            await Text(w, p.IsImageOrVideo, ct).ConfigureAwait(false);
+            await Text(w, p.ImageSrc, ct).ConfigureAwait(false);
+            await Int(w, p.Downloaded, ct).ConfigureAwait(false);
+            await Text(w, p.SaveLocation, ct).ConfigureAwait(false);
+            await Text(w, p.Category, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        await CopyAsync(connection, SourceSql.GeoTable, SourceSql.GeoColumns, SourceSql.Geos(posts), static async (w, g, ct) =>
         {
-            foreach (var post in posts)
-            {
-                if (post.Geo is not { } g) continue;
-                await geo.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await geo.WriteAsync(g.Ind, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await Time(geo, g.Timestamp, cancellationToken).ConfigureAwait(false);
-                await Double(geo, g.Latitude, cancellationToken).ConfigureAwait(false);
-                await Double(geo, g.Longitude, cancellationToken).ConfigureAwait(false);
-                await Text(geo, g.Country, cancellationToken).ConfigureAwait(false);
-            }
-            await geo.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await using (var user = await connection.BeginBinaryImportAsync(CopySql(SourceSql.UserTable, SourceSql.UserColumns), cancellationToken).ConfigureAwait(false))
+            await w.WriteAsync(g.Ind, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await Time(w, g.Timestamp, ct).ConfigureAwait(false);
+            await Double(w, g.Latitude, ct).ConfigureAwait(false);
+            await Double(w, g.Longitude, ct).ConfigureAwait(false);
+            await Text(w, g.Country, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        await CopyAsync(connection, SourceSql.UserTable, SourceSql.UserColumns, SourceSql.Users(posts), static async (w, u, ct) =>
         {
-            foreach (var post in posts)
-            {
-                if (post.User is not { } u) continue;
-                await user.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await user.WriteAsync(u.Ind, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await Text(user, u.FirstName, cancellationToken).ConfigureAwait(false);
-                await Text(user, u.LastName, cancellationToken).ConfigureAwait(false);
-                await Int(user, u.Age, cancellationToken).ConfigureAwait(false);
-                await Time(user, u.DateJoined, cancellationToken).ConfigureAwait(false);
-            }
-            await user.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
+            await w.WriteAsync(u.Ind, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await Text(w, u.FirstName, ct).ConfigureAwait(false);
+            await Text(w, u.LastName, ct).ConfigureAwait(false);
+            await Int(w, u.Age, ct).ConfigureAwait(false);
+            await Time(w, u.DateJoined, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<SourcePost>> GetPostsAsync(IReadOnlyList<long> indexes, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(indexes);
-        if (indexes.Count == 0) return [];
-        var distinct = SourceSql.Distinct(indexes);
-        var pins = new Dictionary<long, PinRow>(distinct.Length);
-        var geos = new Dictionary<long, GeoRow>(distinct.Length);
-        var users = new Dictionary<long, UserRow>(distinct.Length);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (var command = Select(connection, SourceSql.PinTable, SourceSql.PinColumns, distinct))
-            await SourceSql.ReadPinsAsync(command, pins, cancellationToken).ConfigureAwait(false);
-        await using (var command = Select(connection, SourceSql.GeoTable, SourceSql.GeoColumns, distinct))
-            await SourceSql.ReadGeosAsync(command, Dialect, geos, cancellationToken).ConfigureAwait(false);
-        await using (var command = Select(connection, SourceSql.UserTable, SourceSql.UserColumns, distinct))
-            await SourceSql.ReadUsersAsync(command, Dialect, users, cancellationToken).ConfigureAwait(false);
-        return SourceSql.Assemble(indexes, pins, geos, users);
-    }
-
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
-
-    private static NpgsqlCommand Select(NpgsqlConnection connection, string table, string[] columns, long[] distinct)
+    /// <summary>One array parameter, <c>= ANY(@ids)</c>, rather than a parameter an index.</summary>
+    private protected override NpgsqlCommand SelectByIndexes(NpgsqlConnection connection, string table, string[] columns, long[] distinct)
     {
         var command = connection.CreateCommand();
-        command.CommandText = SourceSql.SelectPrefix(Dialect, table, columns) + " = ANY(@ids)";
+        command.CommandText = SourceSql.SelectPrefix(PostgresDialect, table, columns) + " = ANY(@ids)";
         command.Parameters.Add(new NpgsqlParameter<long[]>("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = distinct });
         return command;
     }
 
-    private static string CopySql(string table, string[] columns) =>
-        $"COPY {Dialect.Quote(table)} ({SourceSql.ColumnList(Dialect, columns)}) FROM STDIN (FORMAT BINARY)";
+    /// <summary>One binary <c>COPY ... FROM STDIN</c> of <paramref name="rows"/> into <paramref name="table"/>.</summary>
+    private static async Task CopyAsync<T>(NpgsqlConnection connection, string table, string[] columns, IEnumerable<T> rows,
+        Func<NpgsqlBinaryImporter, T, CancellationToken, Task> writeRow, CancellationToken cancellationToken)
+    {
+        var sql = $"COPY {PostgresDialect.Quote(table)} ({SourceSql.ColumnList(PostgresDialect, columns)}) FROM STDIN (FORMAT BINARY)";
+        await using var importer = await connection.BeginBinaryImportAsync(sql, cancellationToken).ConfigureAwait(false);
+        foreach (var row in rows)
+        {
+            await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            await writeRow(importer, row, cancellationToken).ConfigureAwait(false);
+        }
+        await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     private static Task Text(NpgsqlBinaryImporter w, string? value, CancellationToken ct) =>
         value is null ? w.WriteNullAsync(ct) : w.WriteAsync(value, NpgsqlDbType.Text, ct);

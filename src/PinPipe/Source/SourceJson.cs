@@ -26,19 +26,19 @@ public static class SourceJson
     {
         ArgumentNullException.ThrowIfNull(row);
         var w = new Writer(output);
-        w.Raw("{\"index\": "); w.Long(row.Index);
-        w.Raw(", \"unique_id\": "); w.String(row.UniqueId);
-        w.Raw(", \"title\": "); w.String(row.Title);
-        w.Raw(", \"description\": "); w.String(row.Description);
-        w.Raw(", \"poster_name\": "); w.String(row.PosterName);
-        w.Raw(", \"follower_count\": "); w.String(row.FollowerCount);
-        w.Raw(", \"tag_list\": "); w.String(row.TagList);
-        w.Raw(", \"is_image_or_video\": "); w.String(row.IsImageOrVideo);
-        w.Raw(", \"image_src\": "); w.String(row.ImageSrc);
-        w.Raw(", \"downloaded\": "); w.Int(row.Downloaded);
-        w.Raw(", \"save_location\": "); w.String(row.SaveLocation);
-        w.Raw(", \"category\": "); w.String(row.Category);
-        w.Raw("}");
+        w.Long("{\"index\": "u8, row.Index);
+        w.String(", \"unique_id\": "u8, row.UniqueId);
+        w.String(", \"title\": "u8, row.Title);
+        w.String(", \"description\": "u8, row.Description);
+        w.String(", \"poster_name\": "u8, row.PosterName);
+        w.String(", \"follower_count\": "u8, row.FollowerCount);
+        w.String(", \"tag_list\": "u8, row.TagList);
+        w.String(", \"is_image_or_video\": "u8, row.IsImageOrVideo);
+        w.String(", \"image_src\": "u8, row.ImageSrc);
+        w.Int(", \"downloaded\": "u8, row.Downloaded);
+        w.String(", \"save_location\": "u8, row.SaveLocation);
+        w.String(", \"category\": "u8, row.Category);
+        w.Raw("}"u8);
     }
 
     /// <summary>Appends the <c>geolocation_data</c> row as JSON to <paramref name="output"/>.</summary>
@@ -46,12 +46,12 @@ public static class SourceJson
     {
         ArgumentNullException.ThrowIfNull(row);
         var w = new Writer(output);
-        w.Raw("{\"ind\": "); w.Long(row.Ind);
-        w.Raw(", \"timestamp\": "); w.DateTime(row.Timestamp);
-        w.Raw(", \"latitude\": "); w.Double(row.Latitude);
-        w.Raw(", \"longitude\": "); w.Double(row.Longitude);
-        w.Raw(", \"country\": "); w.String(row.Country);
-        w.Raw("}");
+        w.Long("{\"ind\": "u8, row.Ind);
+        w.DateTime(", \"timestamp\": "u8, row.Timestamp);
+        w.Double(", \"latitude\": "u8, row.Latitude);
+        w.Double(", \"longitude\": "u8, row.Longitude);
+        w.String(", \"country\": "u8, row.Country);
+        w.Raw("}"u8);
     }
 
     /// <summary>Appends the <c>user_data</c> row as JSON to <paramref name="output"/>.</summary>
@@ -59,12 +59,12 @@ public static class SourceJson
     {
         ArgumentNullException.ThrowIfNull(row);
         var w = new Writer(output);
-        w.Raw("{\"ind\": "); w.Long(row.Ind);
-        w.Raw(", \"first_name\": "); w.String(row.FirstName);
-        w.Raw(", \"last_name\": "); w.String(row.LastName);
-        w.Raw(", \"age\": "); w.Int(row.Age);
-        w.Raw(", \"date_joined\": "); w.DateTime(row.DateJoined);
-        w.Raw("}");
+        w.Long("{\"ind\": "u8, row.Ind);
+        w.String(", \"first_name\": "u8, row.FirstName);
+        w.String(", \"last_name\": "u8, row.LastName);
+        w.Int(", \"age\": "u8, row.Age);
+        w.DateTime(", \"date_joined\": "u8, row.DateJoined);
+        w.Raw("}"u8);
     }
 
     /// <summary>A double as Python's <c>repr</c> writes it: shortest round trip, <c>5.0</c>, <c>1e-05</c>, <c>1e+16</c>.</summary>
@@ -130,33 +130,39 @@ public static class SourceJson
     {
         private readonly IBufferWriter<byte> _output = output;
 
-        public void Raw(string ascii)
+        public void Raw(ReadOnlySpan<byte> bytes)
         {
-            var span = _output.GetSpan(ascii.Length);
-            for (var i = 0; i < ascii.Length; i++) span[i] = (byte)ascii[i];
-            _output.Advance(ascii.Length);
+            bytes.CopyTo(_output.GetSpan(bytes.Length));
+            _output.Advance(bytes.Length);
         }
 
-        public void Long(long value)
+        public void Long(ReadOnlySpan<byte> key, long value)
         {
+            Raw(key);
             var span = _output.GetSpan(20);
             value.TryFormat(span, out var n, default, CultureInfo.InvariantCulture);
             _output.Advance(n);
         }
 
-        public void Int(int? value)
+        public void Int(ReadOnlySpan<byte> key, int? value)
         {
-            if (value is { } v) Long(v); else Raw("null");
+            if (value is { } v) Long(key, v); else Null(key);
         }
 
-        public void Double(double? value)
+        public void Double(ReadOnlySpan<byte> key, double? value)
         {
-            if (value is { } v) Raw(FormatDouble(v)); else Raw("null");
+            if (value is not { } v) { Null(key); return; }
+            Raw(key);
+            var text = FormatDouble(v);
+            var span = _output.GetSpan(text.Length);
+            for (var i = 0; i < text.Length; i++) span[i] = (byte)text[i];
+            _output.Advance(text.Length);
         }
 
-        public void DateTime(DateTime? value)
+        public void DateTime(ReadOnlySpan<byte> key, DateTime? value)
         {
-            if (value is not { } v) { Raw("null"); return; }
+            if (value is not { } v) { Null(key); return; }
+            Raw(key);
             var span = _output.GetSpan(21);
             span[0] = (byte)'"';
             v.TryFormat(span[1..], out var n, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
@@ -164,9 +170,10 @@ public static class SourceJson
             _output.Advance(n + 2);
         }
 
-        public void String(string? value)
+        public void String(ReadOnlySpan<byte> key, string? value)
         {
-            if (value is null) { Raw("null"); return; }
+            if (value is null) { Null(key); return; }
+            Raw(key);
             var span = _output.GetSpan(Encoding.UTF8.GetMaxByteCount(value.Length) + value.Length * 6 + 2);
             var pos = 0;
             span[pos++] = (byte)'"';
@@ -209,6 +216,12 @@ public static class SourceJson
             }
             span[pos++] = (byte)'"';
             _output.Advance(pos);
+        }
+
+        private void Null(ReadOnlySpan<byte> key)
+        {
+            Raw(key);
+            Raw("null"u8);
         }
 
         private static int Escape(Span<byte> span, char c)

@@ -7,23 +7,21 @@ namespace PinPipe.Source;
 /// The source database in a SQLite file (Microsoft.Data.Sqlite, pooled connections, WAL journal).
 /// Datetimes are stored as <c>YYYY-MM-DD HH:MM:SS</c> text (UTC).
 /// </summary>
-public sealed class SqliteSourceDatabase : ISourceDatabase
+public sealed class SqliteSourceDatabase : AdoSourceDatabase<SqliteConnection>
 {
-    private static readonly SourceDialect Dialect = new(
+    private static readonly SourceDialect SqliteDialect = new(
         "sqlite",
         static name => "\"" + name + "\"",
-        [
-            """CREATE TABLE IF NOT EXISTS "pinterest_data" ("index" INTEGER PRIMARY KEY, "unique_id" TEXT, "title" TEXT, "description" TEXT, "poster_name" TEXT, "follower_count" TEXT, "tag_list" TEXT, "is_image_or_video" TEXT, "image_src" TEXT, "downloaded" INTEGER, "save_location" TEXT, "category" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "geolocation_data" ("ind" INTEGER PRIMARY KEY, "timestamp" DATETIME, "latitude" DOUBLE, "longitude" DOUBLE, "country" TEXT)""",
-            """CREATE TABLE IF NOT EXISTS "user_data" ("ind" INTEGER PRIMARY KEY, "first_name" TEXT, "last_name" TEXT, "age" INTEGER, "date_joined" DATETIME)""",
-        ],
+        new("INTEGER PRIMARY KEY", "INTEGER", "DOUBLE", "DATETIME"),
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @name",
-        UtcFromText: true);
+        UtcFromText: true,
+        Prelude: "PRAGMA journal_mode = WAL");
 
     private readonly string _connectionString;
 
     /// <summary>Opens (lazily) the database of <paramref name="connectionString"/>; the folder of its file is created.</summary>
     public SqliteSourceDatabase(string connectionString)
+        : base(SqliteDialect)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var builder = new SqliteConnectionStringBuilder(connectionString) { Pooling = true };
@@ -38,43 +36,26 @@ public sealed class SqliteSourceDatabase : ISourceDatabase
     }
 
     /// <inheritdoc />
-    public string Provider => "sqlite";
+    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    /// <inheritdoc />
-    public async ValueTask CreateSchemaAsync(CancellationToken cancellationToken = default)
+    private protected override async ValueTask<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await SourceSql.ExecuteAsync(connection, "PRAGMA journal_mode = WAL", cancellationToken).ConfigureAwait(false);
-        await SourceSql.CreateAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
-    /// <inheritdoc />
-    public async ValueTask DropSchemaAsync(CancellationToken cancellationToken = default)
+    /// <summary>Prepared single-row inserts, reused for every row, in one transaction.</summary>
+    private protected override async ValueTask InsertCoreAsync(SqliteConnection connection, IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await SourceSql.DropAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<long> CountPostsAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await SourceSql.CountAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<(long Min, long Max)?> GetIndexRangeAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await SourceSql.RangeAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async ValueTask InsertAsync(IReadOnlyList<SourcePost> posts, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(posts);
-        if (posts.Count == 0) return;
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await SourceSql.ExecuteAsync(connection, "PRAGMA synchronous = NORMAL", cancellationToken).ConfigureAwait(false);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         using var pin = Prepare(connection, transaction, SourceSql.PinTable, SourceSql.PinColumns);
@@ -106,58 +87,12 @@ public sealed class SqliteSourceDatabase : ISourceDatabase
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<SourcePost>> GetPostsAsync(IReadOnlyList<long> indexes, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(indexes);
-        if (indexes.Count == 0) return [];
-        var distinct = SourceSql.Distinct(indexes);
-        var pins = new Dictionary<long, PinRow>(distinct.Length);
-        var geos = new Dictionary<long, GeoRow>(distinct.Length);
-        var users = new Dictionary<long, UserRow>(distinct.Length);
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (var command = connection.CreateCommand())
-        {
-            SourceSql.AddInList(command, SourceSql.SelectPrefix(Dialect, SourceSql.PinTable, SourceSql.PinColumns), distinct);
-            await SourceSql.ReadPinsAsync(command, pins, cancellationToken).ConfigureAwait(false);
-        }
-        await using (var command = connection.CreateCommand())
-        {
-            SourceSql.AddInList(command, SourceSql.SelectPrefix(Dialect, SourceSql.GeoTable, SourceSql.GeoColumns), distinct);
-            await SourceSql.ReadGeosAsync(command, Dialect, geos, cancellationToken).ConfigureAwait(false);
-        }
-        await using (var command = connection.CreateCommand())
-        {
-            SourceSql.AddInList(command, SourceSql.SelectPrefix(Dialect, SourceSql.UserTable, SourceSql.UserColumns), distinct);
-            await SourceSql.ReadUsersAsync(command, Dialect, users, cancellationToken).ConfigureAwait(false);
-        }
-        return SourceSql.Assemble(indexes, pins, geos, users);
-    }
-
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
-    private async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
-
     private static SqliteCommand Prepare(SqliteConnection connection, SqliteTransaction transaction, string table, string[] columns)
     {
         var command = connection.CreateCommand();
         command.Transaction = transaction;
         var names = columns.Select((_, i) => "$c" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        command.CommandText = $"INSERT INTO {Dialect.Quote(table)} ({SourceSql.ColumnList(Dialect, columns)}) VALUES ({string.Join(", ", names)})";
+        command.CommandText = $"INSERT INTO {SqliteDialect.Quote(table)} ({SourceSql.ColumnList(SqliteDialect, columns)}) VALUES ({string.Join(", ", names)})";
         foreach (var name in names) command.Parameters.Add(new SqliteParameter { ParameterName = name });
         command.Prepare();
         return command;

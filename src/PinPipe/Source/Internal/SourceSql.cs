@@ -4,13 +4,24 @@ using System.Text;
 
 namespace PinPipe.Source.Internal;
 
-/// <summary>What differs between the SQL dialects of the source database.</summary>
+/// <summary>
+/// What differs between the SQL dialects of the source database. <paramref name="Prelude"/>, when set, runs
+/// before the tables are created (SQLite: the WAL journal).
+/// </summary>
 internal sealed record SourceDialect(
     string Provider,
     Func<string, string> Quote,
-    string[] CreateTables,
+    SqlTypes Types,
     string TableExistsSql,
-    bool UtcFromText);
+    bool UtcFromText,
+    string? Prelude = null)
+{
+    /// <summary>The statements that create the schema, run in order (each idempotent).</summary>
+    public string[] CreateSchema { get; } = Prelude is null ? SourceSql.CreateTables(Quote, Types) : [Prelude, .. SourceSql.CreateTables(Quote, Types)];
+}
+
+/// <summary>The column types of a dialect (text is <c>TEXT</c> in all), and what follows a table's column list.</summary>
+internal sealed record SqlTypes(string Key, string Integer, string Double, string DateTime, string TableSuffix = "");
 
 /// <summary>SQL shared by the three implementations: names, reads and the assembly of posts.</summary>
 internal static class SourceSql
@@ -24,6 +35,26 @@ internal static class SourceSql
         ["index", "unique_id", "title", "description", "poster_name", "follower_count", "tag_list", "is_image_or_video", "image_src", "downloaded", "save_location", "category"];
     public static readonly string[] GeoColumns = ["ind", "timestamp", "latitude", "longitude", "country"];
     public static readonly string[] UserColumns = ["ind", "first_name", "last_name", "age", "date_joined"];
+
+    /// <summary>
+    /// The <c>CREATE TABLE IF NOT EXISTS</c> statements of the three tables: the first column is the key,
+    /// <c>downloaded</c> and <c>age</c> integers, <c>latitude</c> and <c>longitude</c> doubles,
+    /// <c>timestamp</c> and <c>date_joined</c> datetimes, the rest text.
+    /// </summary>
+    public static string[] CreateTables(Func<string, string> quote, SqlTypes types) =>
+        [CreateTable(quote, types, PinTable, PinColumns), CreateTable(quote, types, GeoTable, GeoColumns), CreateTable(quote, types, UserTable, UserColumns)];
+
+    private static string CreateTable(Func<string, string> quote, SqlTypes types, string table, string[] columns)
+    {
+        var definitions = columns.Select((column, i) => quote(column) + " " + (i == 0 ? types.Key : column switch
+        {
+            "downloaded" or "age" => types.Integer,
+            "latitude" or "longitude" => types.Double,
+            "timestamp" or "date_joined" => types.DateTime,
+            _ => "TEXT",
+        }));
+        return $"CREATE TABLE IF NOT EXISTS {quote(table)} ({string.Join(", ", definitions)}){types.TableSuffix}";
+    }
 
     public static string ColumnList(SourceDialect d, string[] columns) => string.Join(", ", columns.Select(d.Quote));
 
@@ -41,7 +72,7 @@ internal static class SourceSql
 
     public static async ValueTask CreateAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
     {
-        foreach (var sql in d.CreateTables) await ExecuteAsync(connection, sql, cancellationToken).ConfigureAwait(false);
+        foreach (var sql in d.CreateSchema) await ExecuteAsync(connection, sql, cancellationToken).ConfigureAwait(false);
     }
 
     public static async ValueTask DropAsync(DbConnection connection, SourceDialect d, CancellationToken cancellationToken)
@@ -140,6 +171,22 @@ internal static class SourceSql
             posts.Add(new SourcePost(pin, geos.GetValueOrDefault(index), users.GetValueOrDefault(index)));
         }
         return posts;
+    }
+
+    /// <summary>The geo rows of the posts that have one, in order.</summary>
+    public static List<GeoRow> Geos(IReadOnlyList<SourcePost> posts)
+    {
+        var rows = new List<GeoRow>(posts.Count);
+        foreach (var post in posts) if (post.Geo is { } geo) rows.Add(geo);
+        return rows;
+    }
+
+    /// <summary>The user rows of the posts that have one, in order.</summary>
+    public static List<UserRow> Users(IReadOnlyList<SourcePost> posts)
+    {
+        var rows = new List<UserRow>(posts.Count);
+        foreach (var post in posts) if (post.User is { } user) rows.Add(user);
+        return rows;
     }
 
     public static long[] Distinct(IReadOnlyList<long> indexes)
