@@ -40,16 +40,23 @@ public sealed partial class PipelineHost : IAsyncDisposable
     /// <summary>The ingest API, when started.</summary>
     public IngestServer? Api { get; private set; }
 
-    /// <summary>Opens the log, creates the pipeline's topics when missing, and starts the parts asked for.</summary>
+    /// <summary>
+    /// Opens the log and starts the parts asked for. A host that runs the API owns the log (it appends, and
+    /// creates the pipeline's topics when missing); a host that only runs the sink opens it as a consumer,
+    /// so that <c>pinpipe serve</c> and <c>pinpipe sink</c> can run as separate processes over one embedded log.
+    /// </summary>
     public static async Task<PipelineHost> StartAsync(PinPipeSettings settings, HostParts parts, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         loggerFactory ??= NullLoggerFactory.Instance;
+        bool producer = parts.HasFlag(HostParts.Api);
+        settings = settings with { Log = settings.Log with { Access = producer ? LogAccess.Producer : LogAccess.Consumer } };
         var log = await LogFactory.OpenAsync(settings.Log, loggerFactory, cancellationToken).ConfigureAwait(false);
         var host = new PipelineHost(settings, log, loggerFactory.CreateLogger("PinPipe.Host"));
         try
         {
-            foreach (var topic in settings.Names.Topics)
-                await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
+            if (producer)
+                foreach (var topic in settings.Names.Topics)
+                    await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Api))
                 host.Api = await IngestServer.StartAsync(settings.Ingest, log, loggerFactory, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Sink))
