@@ -17,29 +17,39 @@ internal static class BatchCodec
     public static int RecordSize(in LogRecord record) =>
         RecordOverhead + (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0);
 
-    /// <summary>Encodes the records picked by <paramref name="indexes"/> (or all when null), giving each its timestamp or <paramref name="defaultTimestampMs"/>.</summary>
-    public static byte[] Encode(IReadOnlyList<LogRecord> records, List<int>? indexes, long defaultTimestampMs, out long maxTimestampMs)
+    /// <summary>Some records of one append: those picked by <see cref="Indexes"/>, or all when it is null.</summary>
+    public readonly record struct Segment(IReadOnlyList<LogRecord> Records, List<int>? Indexes)
     {
-        var count = indexes?.Count ?? records.Count;
+        public int Count => Indexes?.Count ?? Records.Count;
+        public LogRecord this[int i] => Records[Indexes is null ? i : Indexes[i]];
+    }
+
+    /// <summary>Encodes the segments' records, in order, into one batch payload.</summary>
+    public static byte[] Encode(List<Segment> segments, long defaultTimestampMs, out int count, out long maxTimestampMs)
+    {
         var size = 1;
-        for (var i = 0; i < count; i++)
+        count = 0;
+        foreach (var segment in segments)
         {
-            var r = records[indexes is null ? i : indexes[i]];
-            size += RecordSize(r);
+            for (var i = 0; i < segment.Count; i++) size += RecordSize(segment[i]);
+            count += segment.Count;
         }
 
         var buffer = new byte[size];
         buffer[0] = Version1;
         var span = buffer.AsSpan(1);
         maxTimestampMs = long.MinValue;
-        for (var i = 0; i < count; i++)
+        foreach (var segment in segments)
         {
-            var r = records[indexes is null ? i : indexes[i]];
-            var ts = r.TimestampMs ?? defaultTimestampMs;
-            if (ts > maxTimestampMs) maxTimestampMs = ts;
-            BinaryPrimitives.WriteInt64LittleEndian(span, ts);
-            span = WriteBytes(span[8..], r.Key);
-            span = WriteBytes(span, r.Value);
+            for (var i = 0; i < segment.Count; i++)
+            {
+                var r = segment[i];
+                var ts = r.TimestampMs ?? defaultTimestampMs;
+                if (ts > maxTimestampMs) maxTimestampMs = ts;
+                BinaryPrimitives.WriteInt64LittleEndian(span, ts);
+                span = WriteBytes(span[8..], r.Key);
+                span = WriteBytes(span, r.Value);
+            }
         }
 
         return buffer;

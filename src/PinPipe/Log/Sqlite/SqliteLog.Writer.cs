@@ -102,6 +102,7 @@ public sealed partial class SqliteLog
     {
         var accepted = new List<(AppendOp Op, RecordPosition[] Positions)>(group.Count);
         var touched = new Dictionary<PartitionState, long>();
+        var pending = new Dictionary<PartitionState, List<BatchCodec.Segment>>();
         try
         {
             using var tx = _writer.BeginTransaction();
@@ -115,8 +116,12 @@ public sealed partial class SqliteLog
                     continue;
                 }
 
-                accepted.Add((op, WriteAppend(op, nowMs, touched)));
+                accepted.Add((op, PlanAppend(op, pending)));
             }
+
+            // One batch row per partition for the whole group: concurrent single-record appends share a
+            // row as they share the fsync (Kafka's producer batching, done at the log).
+            foreach (var (p, segments) in pending) WriteBatch(p, segments, nowMs, touched);
 
             foreach (var p in touched.Keys)
             {
@@ -159,12 +164,13 @@ public sealed partial class SqliteLog
         return true;
     }
 
-    private RecordPosition[] WriteAppend(AppendOp op, long nowMs, Dictionary<PartitionState, long> touched)
+    /// <summary>Gives the append's records their offsets (after what the group already took) and queues them per partition.</summary>
+    private static RecordPosition[] PlanAppend(AppendOp op, Dictionary<PartitionState, List<BatchCodec.Segment>> pending)
     {
         var positions = new RecordPosition[op.Records.Count];
         if (op.SinglePartition >= 0)
         {
-            WriteBatch(op, op.SinglePartition, null, nowMs, positions, touched);
+            Plan(op, op.SinglePartition, null, positions, pending);
             return positions;
         }
 
@@ -175,18 +181,28 @@ public sealed partial class SqliteLog
             list.Add(i);
         }
 
-        foreach (var (partition, indexes) in byPartition) WriteBatch(op, partition, indexes, nowMs, positions, touched);
+        foreach (var (partition, indexes) in byPartition) Plan(op, partition, indexes, positions, pending);
         return positions;
     }
 
-    private void WriteBatch(AppendOp op, int partition, List<int>? indexes, long nowMs, RecordPosition[] positions, Dictionary<PartitionState, long> touched)
+    private static void Plan(AppendOp op, int partition, List<int>? indexes, RecordPosition[] positions, Dictionary<PartitionState, List<BatchCodec.Segment>> pending)
     {
         var p = op.Topic.Partitions[partition];
         var count = indexes?.Count ?? op.Records.Count;
-        var payload = BatchCodec.Encode(op.Records, indexes, nowMs, out var maxTs);
         var baseOffset = p.PendingNext;
-        _ibTopic.Value = op.Topic.Id;
-        _ibPartition.Value = partition;
+        for (var j = 0; j < count; j++) positions[indexes is null ? j : indexes[j]] = new RecordPosition(partition, baseOffset + j);
+        p.PendingNext = baseOffset + count;
+        if (!pending.TryGetValue(p, out var segments)) pending[p] = segments = [];
+        segments.Add(new BatchCodec.Segment(op.Records, indexes));
+    }
+
+    /// <summary>Inserts one batch row holding the partition's queued segments, ending at its pending next offset.</summary>
+    private void WriteBatch(PartitionState p, List<BatchCodec.Segment> segments, long nowMs, Dictionary<PartitionState, long> touched)
+    {
+        var payload = BatchCodec.Encode(segments, nowMs, out var count, out var maxTs);
+        var baseOffset = p.PendingNext - count;
+        _ibTopic.Value = p.TopicId;
+        _ibPartition.Value = p.Partition;
         _ibBase.Value = baseOffset;
         _ibLast.Value = baseOffset + count - 1;
         _ibCount.Value = count;
@@ -195,10 +211,7 @@ public sealed partial class SqliteLog
         _ibPayload.Value = payload;
         _insertBatch.ExecuteNonQuery();
         _ibPayload.Value = null;
-
-        p.PendingNext = baseOffset + count;
         touched[p] = touched.GetValueOrDefault(p) + payload.Length;
-        for (var j = 0; j < count; j++) positions[indexes is null ? j : indexes[j]] = new RecordPosition(partition, baseOffset + j);
     }
 
     private bool CreateTopic(string topic, int partitions)
