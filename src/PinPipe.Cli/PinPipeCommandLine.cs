@@ -16,6 +16,7 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(EmulateCommand.Create(global));
         root.Subcommands.Add(ServeCommand.Create(global));
         root.Subcommands.Add(SinkCommand.Create(global));
+        root.Subcommands.Add(TopicsCommand.Create(global));
         return root;
     }
 }

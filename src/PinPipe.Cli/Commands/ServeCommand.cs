@@ -13,7 +13,7 @@ internal static class ServeCommand
         flags.Add<string>(command, "--urls", "Ingest:Urls", "Where to listen, ';'-separated (default http://127.0.0.1:8082).");
         flags.Add<string>(command, "--path-base", "Ingest:PathBase", "Prefix of every route, e.g. /dev (an API Gateway stage).");
         flags.Add<long>(command, "--max-request-bytes", "Ingest:MaxRequestBytes", "Largest request body; larger gets 413.");
-        flags.Add<string>(command, "--log-path", "Log:Path", "The embedded log's SQLite file.");
+        AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Api, ctx.LoggerFactory, token).ConfigureAwait(false);
@@ -26,5 +26,14 @@ internal static class ServeCommand
             return ExitCodes.Ok;
         }, ct));
         return command;
+    }
+
+    /// <summary>The flags that choose the log, shared by serve, sink and up.</summary>
+    public static void AddLogFlags(Command command, ConfigFlags flags)
+    {
+        flags.Add<string>(command, "--log", "Log:Kind", "The log: sqlite (embedded, default) or kafka.");
+        flags.Add<string>(command, "--log-path", "Log:Path", "The embedded log's SQLite file (relative to --data-dir).");
+        flags.Add<string>(command, "--bootstrap-servers", "Log:Kafka:bootstrap.servers", "Kafka brokers (host:port,...) when --log kafka; other Kafka client settings go under Log:Kafka in the settings file.");
+        flags.Add<int>(command, "--partitions", "Log:DefaultPartitions", "Partitions of the topics PinPipe creates (default 1).");
     }
 }

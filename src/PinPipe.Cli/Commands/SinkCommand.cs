@@ -11,6 +11,7 @@ internal static class SinkCommand
         var command = new Command("sink", "Run the S3-sink connector: copy the topics' records into the bucket as topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json objects, exactly once, until Ctrl-C.");
         var flags = new ConfigFlags();
         AddSinkFlags(command, flags);
+        ServeCommand.AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Sink, ctx.LoggerFactory, token).ConfigureAwait(false);

@@ -27,6 +27,7 @@ internal static class UpCommand
         flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulator's shape (default).");
         flags.Add<long>(command, "--rows", "Source:Rows", "Posts to seed when the source is empty (default 11000).");
         SinkCommand.AddSinkFlags(command, flags);
+        ServeCommand.AddLogFlags(command, flags);
         SeedCommand.AddSourceFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, (ctx, token) => RunAsync(ctx, parse.GetValue(records), token), ct));
         return command;

@@ -83,9 +83,12 @@ public sealed class CliProcess : IAsyncDisposable
     }
 
     /// <summary>SIGINT, as Ctrl-C, then waits for a clean exit.</summary>
-    public async Task<int> InterruptAsync(TimeSpan timeout)
+    public Task<int> InterruptAsync(TimeSpan timeout) => SignalAsync("INT", timeout);
+
+    /// <summary>Sends a signal (INT, TERM) and waits for the exit.</summary>
+    public async Task<int> SignalAsync(string signal, TimeSpan timeout)
     {
-        using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        using (var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
         using var cts = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cts.Token);
         _process.WaitForExit();

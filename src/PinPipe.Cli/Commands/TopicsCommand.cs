@@ -1,0 +1,58 @@
+using System.CommandLine;
+using PinPipe.Log;
+
+namespace PinPipe.Cli.Commands;
+
+/// <summary><c>pinpipe topics</c>: what kafka-topics.sh does for the log: list (with offsets and lag), create, delete.</summary>
+internal static class TopicsCommand
+{
+    public static Command Create(GlobalOptions global)
+    {
+        var command = new Command("topics", "List the log's topics with their partitions, offsets and the sink's lag; create or delete topics.");
+        var flags = new ConfigFlags();
+        ServeCommand.AddLogFlags(command, flags);
+        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
+        {
+            // A consumer can read while `pinpipe serve` owns the log.
+            await using var log = await LogFactory.OpenAsync(ctx.Settings.Log with { Access = LogAccess.Consumer }, ctx.LoggerFactory, token).ConfigureAwait(false);
+            var group = ctx.Settings.Sink.GroupId;
+            await ctx.Out.WriteLineAsync($"{"topic",-32} {"partition",9} {"low",12} {"high",12} {"records",12} {"sink lag",12}").ConfigureAwait(false);
+            foreach (var topic in await log.ListTopicsAsync(token).ConfigureAwait(false))
+                for (int p = 0; p < topic.Partitions; p++)
+                {
+                    var w = await log.GetWatermarksAsync(topic.Name, p, token).ConfigureAwait(false);
+                    long committed = await log.GetCommittedOffsetAsync(group, topic.Name, p, token).ConfigureAwait(false) ?? w.Low;
+                    await ctx.Out.WriteLineAsync($"{topic.Name,-32} {p,9} {w.Low,12:N0} {w.High,12:N0} {w.High - w.Low,12:N0} {Math.Max(0, w.High - Math.Max(committed, w.Low)),12:N0}").ConfigureAwait(false);
+                }
+            return ExitCodes.Ok;
+        }, ct));
+
+        var name = new Argument<string>("topic") { Description = "The topic's name (Kafka's rules: letters, digits, '.', '_', '-')." };
+        var partitions = new Option<int>("--partitions") { Description = "Partitions of the new topic.", DefaultValueFactory = _ => 1 };
+        var create = new Command("create", "Create a topic (the log must not be open by `pinpipe serve` when it is the embedded one).") { name, partitions };
+        var createFlags = new ConfigFlags();
+        ServeCommand.AddLogFlags(create, createFlags);
+        create.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, createFlags, async (ctx, token) =>
+        {
+            await using var log = await LogFactory.OpenAsync(ctx.Settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
+            await log.CreateTopicAsync(parse.GetValue(name)!, parse.GetValue(partitions), token).ConfigureAwait(false);
+            await ctx.Out.WriteLineAsync($"Topic {parse.GetValue(name)} has {parse.GetValue(partitions)} partitions.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }, ct));
+
+        var delete = new Command("delete", "Delete a topic and its records.") { name };
+        var deleteFlags = new ConfigFlags();
+        ServeCommand.AddLogFlags(delete, deleteFlags);
+        delete.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, deleteFlags, async (ctx, token) =>
+        {
+            await using var log = await LogFactory.OpenAsync(ctx.Settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
+            await log.DeleteTopicAsync(parse.GetValue(name)!, token).ConfigureAwait(false);
+            await ctx.Out.WriteLineAsync($"Topic {parse.GetValue(name)} deleted.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }, ct));
+
+        command.Subcommands.Add(create);
+        command.Subcommands.Add(delete);
+        return command;
+    }
+}

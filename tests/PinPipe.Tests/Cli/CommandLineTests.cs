@@ -1,0 +1,84 @@
+using PinPipe.Tests.Support;
+
+namespace PinPipe.Tests.Cli;
+
+/// <summary>The pinpipe command line as a user meets it: help everywhere, clear errors, non-zero exits.</summary>
+public sealed class CommandLineTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Theory]
+    [InlineData("up")]
+    [InlineData("seed")]
+    [InlineData("emulate")]
+    [InlineData("serve")]
+    [InlineData("sink")]
+    [InlineData("topics")]
+    public async Task Every_command_has_help_naming_its_settings_keys(string command)
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+        Assert.Contains("[config: ", output, StringComparison.Ordinal);
+        Assert.Contains("--data-dir", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Invalid_settings_exit_2_listing_every_problem_and_do_nothing()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "sink", "--flush-size", "0", "--user-id", "no spaces");
+        Assert.Equal(2, code);
+        Assert.Contains("Sink:FlushSize: 0 must be at least 1", output, StringComparison.Ordinal);
+        Assert.Contains("UserId: 'no spaces'", output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")));
+    }
+
+    [Fact]
+    public async Task A_bad_duration_flag_is_a_parse_error()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "emulate", "--duration", "forever");
+        Assert.NotEqual(0, code);
+        Assert.Contains("'forever' is not a duration", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_sink_says_to_start_serve_first_when_the_embedded_log_does_not_exist()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "sink");
+        Assert.Equal(1, code);
+        Assert.Contains("does not exist", output, StringComparison.Ordinal);
+        Assert.Contains("pinpipe serve", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Seed_fills_an_empty_source_once_and_emulate_reports_loss_with_a_non_zero_exit_when_no_api_answers()
+    {
+        using var dir = new TempDirectory("cli");
+        var seeded = await CliProcess.RunAsync(dir.Path, Timeout, "seed", "--rows", "500");
+        Assert.True(seeded.ExitCode == 0, seeded.Output);
+        Assert.Contains("Seeded 500 posts", seeded.Output, StringComparison.Ordinal);
+        var again = await CliProcess.RunAsync(dir.Path, Timeout, "seed", "--rows", "500");
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("already holds 500 posts", again.Output, StringComparison.Ordinal);
+
+        var port = CliProcess.FreePort();
+        var lost = await CliProcess.RunAsync(dir.Path, Timeout, "emulate", "--count", "3", "--api-url", $"http://127.0.0.1:{port}", "--max-attempts", "2");
+        Assert.Equal(1, lost.ExitCode);
+        Assert.Contains("LOST: 9 records", lost.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_stops_cleanly_on_sigterm()
+    {
+        using var dir = new TempDirectory("cli");
+        int port = CliProcess.FreePort();
+        await using var serve = CliProcess.Start(dir.Path, "serve", "--urls", $"http://127.0.0.1:{port}");
+        await serve.WaitHealthyAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Timeout);
+        Assert.Equal(0, await serve.SignalAsync("TERM", Timeout));
+        Assert.Contains("Stopping", serve.Output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,28 @@
+using PinPipe.Cli;
+
+namespace PinPipe.Tests.Cli;
+
+public sealed class DurationsTests
+{
+    [Theory]
+    [InlineData("500ms", 500)]
+    [InlineData("30s", 30_000)]
+    [InlineData("1.5s", 1_500)]
+    [InlineData("5m", 300_000)]
+    [InlineData("2h", 7_200_000)]
+    [InlineData("1d", 86_400_000)]
+    [InlineData("00:01:30", 90_000)]
+    public void Human_durations_parse(string text, long milliseconds)
+    {
+        Assert.True(Durations.TryParse(text, out var value));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("soon")]
+    [InlineData("-5s")]
+    [InlineData("5 parsecs")]
+    [InlineData("10")]
+    public void Anything_else_is_refused(string text) => Assert.False(Durations.TryParse(text, out _));
+}
