@@ -18,7 +18,21 @@ internal static class SinkCommand
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.sink");
             logger.LogInformation("Sinking {Topics} into {Bucket} (flush size {FlushSize}). Ctrl-C to stop.",
                 string.Join(", ", ctx.Settings.Sink.Topics!), host.Store.Location, ctx.Settings.Sink.FlushSize);
-            try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }
+            // Progress every 10 s: what landed, the rate, and what the log holds that is not in the bucket yet.
+            long lastWritten = 0;
+            var lastAt = DateTime.UtcNow;
+            try
+            {
+                while (host.SinkFailure is null)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(10), token).ConfigureAwait(false);
+                    var now = host.Sink!.GetStats();
+                    var at = DateTime.UtcNow;
+                    logger.LogInformation("{Records:N0} records in {Objects:N0} objects ({Rate:N0} records/s); lag {Lag:N0} records",
+                        now.RecordsWritten, now.ObjectsWritten, (now.RecordsWritten - lastWritten) / (at - lastAt).TotalSeconds, await host.SinkLagAsync(token).ConfigureAwait(false));
+                    (lastWritten, lastAt) = (now.RecordsWritten, at);
+                }
+            }
             catch (OperationCanceledException) { }
             var s = host.Sink!.GetStats();
             logger.LogInformation("Stopped: {Records:N0} records in {Objects:N0} objects written this run; records of open objects will be rewritten on the next start.", s.RecordsWritten, s.ObjectsWritten);

@@ -58,10 +58,11 @@ internal static class UpCommand
             result = null!;
         }
 
-        // Ctrl-C stops the emulator; what was acknowledged is still drained into the bucket.
-        var drainTimeout = (settings.Sink.RotateScheduleInterval ?? TimeSpan.Zero) + TimeSpan.FromSeconds(30);
+        // Ctrl-C stops the emulator; what was acknowledged is still drained into the bucket, open objects
+        // committed without waiting for the flush size or the rotation schedule.
+        var drainTimeout = TimeSpan.FromSeconds(30);
         using var drainCts = new CancellationTokenSource(drainTimeout + TimeSpan.FromSeconds(5));
-        bool drained = await LiveDisplay.RunAsync(figures.Render, figures.Line, () => host.WaitForSinkAsync(drainTimeout, drainCts.Token)).ConfigureAwait(false);
+        bool drained = await LiveDisplay.RunAsync(figures.Render, figures.Line, () => host.DrainSinkAsync(drainTimeout, drainCts.Token)).ConfigureAwait(false);
 
         await PrintLandedAsync(ctx.Out, host, result).ConfigureAwait(false);
         if (result is not null) EmulateCommand.PrintSummary(ctx.Out, result);

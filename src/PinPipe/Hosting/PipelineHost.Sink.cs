@@ -42,19 +42,26 @@ public sealed partial class PipelineHost
     }
 
     /// <summary>
-    /// Waits until every record the log holds for the sink's topics is in the bucket (committed), or the
-    /// timeout passes. Returns true when everything landed.
+    /// Drains the sink: asks it to commit its open objects (<see cref="S3SinkConnector.CommitOpenObjects"/>, again
+    /// each second) and waits until every record the log holds for the sink's topics is in the bucket, or the
+    /// timeout passes. Returns true when everything landed. For a clean stop once producers are done.
     /// </summary>
-    public async Task<bool> WaitForSinkAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    public async Task<bool> DrainSinkAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         if (Sink is null) throw new InvalidOperationException("The sink is not running in this host.");
         var deadline = DateTime.UtcNow + timeout;
+        var nextRequest = DateTime.MinValue;
         while (true)
         {
             if (SinkFailure is { } failure) throw new InvalidOperationException($"The sink connector failed: {failure.Message}", failure);
             if (await SinkLagAsync(cancellationToken).ConfigureAwait(false) == 0) return true;
             if (DateTime.UtcNow >= deadline) return false;
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+            if (DateTime.UtcNow >= nextRequest)
+            {
+                Sink.CommitOpenObjects();
+                nextRequest = DateTime.UtcNow.AddSeconds(1);
+            }
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
         }
     }
 

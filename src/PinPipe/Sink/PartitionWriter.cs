@@ -23,6 +23,8 @@ internal sealed class PartitionWriter
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _readBatchSize;
+    private readonly Func<long> _flushRequests;
+    private long _flushRequestsSeen;
 
     private byte[] _buffer = [];
     private int _length;
@@ -33,8 +35,10 @@ internal sealed class PartitionWriter
     private long _committed;
 
     internal PartitionWriter(ILog log, IObjectStore store, SinkOptions options, string topic, int partition,
-        TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize)
+        TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize, Func<long> flushRequests)
     {
+        _flushRequests = flushRequests;
+        _flushRequestsSeen = flushRequests();
         _log = log;
         _store = store;
         _options = options;
@@ -81,7 +85,11 @@ internal sealed class PartitionWriter
             IReadOnlyList<ConsumedRecord> batch = await _log.ReadAsync(_topic, _partition, next, _readBatchSize, cancellationToken).ConfigureAwait(false);
             if (batch.Count == 0)
             {
-                if (recoveredBoundary is null && RotationDue())
+                // Caught up: an open object is committed now when a flush was asked for since it opened.
+                long requests = _flushRequests();
+                bool flushAsked = requests != _flushRequestsSeen;
+                _flushRequestsSeen = requests;
+                if (recoveredBoundary is null && (RotationDue() || (flushAsked && _count > 0)))
                 {
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     firstObject = false;

@@ -86,6 +86,16 @@ public sealed class S3SinkConnector
     }
 
     /// <summary>The counters now.</summary>
+    /// <summary>
+    /// Asks every partition to write and commit its open object once it has read all the records there are,
+    /// without waiting for <see cref="SinkOptions.FlushSize"/> or the rotation schedule; <c>pinpipe up</c> calls
+    /// it when the emulator is done. Exactly once still holds: the object is committed after it is durable,
+    /// and recovery rebuilds any uncommitted object with the boundaries it was written with.
+    /// </summary>
+    public void CommitOpenObjects() => Interlocked.Increment(ref _flushRequests);
+
+    private long _flushRequests;
+
     public SinkStats GetStats()
     {
         var topics = _counters.Values.Select(c => c.Snapshot()).OrderBy(t => t.Topic, StringComparer.Ordinal)
@@ -160,7 +170,7 @@ public sealed class S3SinkConnector
         int failuresInARow = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var writer = new PartitionWriter(_log, _store, _options, topic, partition, counters, _time, _logger, ReadBatchSize);
+            var writer = new PartitionWriter(_log, _store, _options, topic, partition, counters, _time, _logger, ReadBatchSize, () => Interlocked.Read(ref _flushRequests));
             try
             {
                 await writer.RunAsync(cancellationToken).ConfigureAwait(false);

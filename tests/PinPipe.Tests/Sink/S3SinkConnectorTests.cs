@@ -73,6 +73,38 @@ public sealed class S3SinkConnectorTests : IDisposable
     }
 
     [Fact]
+    public async Task Commit_open_objects_writes_partial_objects_once_caught_up_and_a_restart_continues_after_them()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 2);
+        await AppendAsync(log, "t", 0, 0, 5);
+        await AppendAsync(log, "t", 1, 0, 1);
+        var sink = new S3SinkConnector(log, _store, Options("t") with { FlushSize = 1000 });
+        using (var cts = new CancellationTokenSource())
+        {
+            var run = sink.RunAsync(cts.Token);
+            // Nothing reaches the flush size: nothing is written until asked.
+            await Eventually(() => Task.FromResult(sink.GetStats().RecordsRead == 6));
+            Assert.Empty(await ReadAllAsync(_store));
+            sink.CommitOpenObjects();
+            await Eventually(async () => await CommittedAsync(log, "t", 0, 5) && await CommittedAsync(log, "t", 1, 1));
+            await AppendAsync(log, "t", 0, 5, 2);
+            await Eventually(() => Task.FromResult(sink.GetStats().RecordsRead == 8));
+            await Task.Delay(200);
+            Assert.Equal(2, (await ReadAllAsync(_store)).Count); // the request was for the objects open then
+            await cts.CancelAsync();
+            await run;
+        }
+
+        var objects = (await ReadAllAsync(_store)).Select(o => (o.Key, Encoding.UTF8.GetString(o.Content))).ToList();
+        Assert.Equal([("topics/t/partition=0/t+0+0000000000.json", Lines("t", 0, 0, 5)), ("topics/t/partition=1/t+1+0000000000.json", Lines("t", 1, 0, 1))], objects);
+
+        var restarted = new S3SinkConnector(log, _store, Options("t") with { FlushSize = 2 });
+        await RunUntilAsync(restarted, () => CommittedAsync(log, "t", 0, 7));
+        Assert.Equal(Lines("t", 0, 5, 2), Encoding.UTF8.GetString((await _store.GetAsync("topics/t/partition=0/t+0+0000000005.json"))!));
+    }
+
+    [Fact]
     public async Task Objects_hold_exactly_flush_size_records_and_the_rest_waits_for_more()
     {
         ILog log = await TestLogs.CreateAsync();

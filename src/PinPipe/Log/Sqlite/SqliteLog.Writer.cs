@@ -102,7 +102,7 @@ public sealed partial class SqliteLog
     {
         var accepted = new List<(AppendOp Op, RecordPosition[] Positions)>(group.Count);
         var touched = new Dictionary<PartitionState, long>();
-        var pending = new Dictionary<PartitionState, List<BatchCodec.Segment>>();
+        var pending = new Dictionary<PartitionState, PendingBatch>();
         try
         {
             using var tx = _writer.BeginTransaction();
@@ -116,12 +116,10 @@ public sealed partial class SqliteLog
                     continue;
                 }
 
-                accepted.Add((op, PlanAppend(op, pending)));
+                accepted.Add((op, PlanAppend(op, pending, nowMs, touched)));
             }
 
-            // One batch row per partition for the whole group: concurrent single-record appends share a
-            // row as they share the fsync (Kafka's producer batching, done at the log).
-            foreach (var (p, segments) in pending) WriteBatch(p, segments, nowMs, touched);
+            foreach (var (p, batch) in pending) WriteBatch(p, batch, nowMs, touched);
 
             foreach (var p in touched.Keys)
             {
@@ -164,13 +162,28 @@ public sealed partial class SqliteLog
         return true;
     }
 
-    /// <summary>Gives the append's records their offsets (after what the group already took) and queues them per partition.</summary>
-    private static RecordPosition[] PlanAppend(AppendOp op, Dictionary<PartitionState, List<BatchCodec.Segment>> pending)
+    /// <summary>Small appends of one group that go to one partition are written as one batch row, up to this size.</summary>
+    private const long CoalesceBytes = 256 * 1024;
+
+    /// <summary>Records of a group waiting to be written as one batch row of a partition, from <see cref="Base"/> on.</summary>
+    private sealed class PendingBatch(long baseOffset)
+    {
+        public long Base { get; } = baseOffset;
+        public List<BatchCodec.Segment> Segments { get; } = [];
+        public long Bytes { get; set; }
+    }
+
+    /// <summary>
+    /// Gives the append's records their offsets (after what the group already took) and queues them per partition:
+    /// concurrent small appends share a batch row as they share the fsync (Kafka's producer batching, done at
+    /// the log); a row is written once it passes <see cref="CoalesceBytes"/>.
+    /// </summary>
+    private RecordPosition[] PlanAppend(AppendOp op, Dictionary<PartitionState, PendingBatch> pending, long nowMs, Dictionary<PartitionState, long> touched)
     {
         var positions = new RecordPosition[op.Records.Count];
         if (op.SinglePartition >= 0)
         {
-            Plan(op, op.SinglePartition, null, positions, pending);
+            Plan(op, op.SinglePartition, null, positions, pending, nowMs, touched);
             return positions;
         }
 
@@ -181,30 +194,36 @@ public sealed partial class SqliteLog
             list.Add(i);
         }
 
-        foreach (var (partition, indexes) in byPartition) Plan(op, partition, indexes, positions, pending);
+        foreach (var (partition, indexes) in byPartition) Plan(op, partition, indexes, positions, pending, nowMs, touched);
         return positions;
     }
 
-    private static void Plan(AppendOp op, int partition, List<int>? indexes, RecordPosition[] positions, Dictionary<PartitionState, List<BatchCodec.Segment>> pending)
+    private void Plan(AppendOp op, int partition, List<int>? indexes, RecordPosition[] positions, Dictionary<PartitionState, PendingBatch> pending,
+        long nowMs, Dictionary<PartitionState, long> touched)
     {
         var p = op.Topic.Partitions[partition];
         var count = indexes?.Count ?? op.Records.Count;
         var baseOffset = p.PendingNext;
         for (var j = 0; j < count; j++) positions[indexes is null ? j : indexes[j]] = new RecordPosition(partition, baseOffset + j);
         p.PendingNext = baseOffset + count;
-        if (!pending.TryGetValue(p, out var segments)) pending[p] = segments = [];
-        segments.Add(new BatchCodec.Segment(op.Records, indexes));
+        if (!pending.TryGetValue(p, out var batch)) pending[p] = batch = new PendingBatch(baseOffset);
+        batch.Segments.Add(new BatchCodec.Segment(op.Records, indexes));
+        batch.Bytes += indexes is null ? op.Bytes : op.Bytes * count / Math.Max(1, op.Records.Count);
+        if (batch.Bytes >= CoalesceBytes)
+        {
+            WriteBatch(p, batch, nowMs, touched);
+            pending.Remove(p);
+        }
     }
 
-    /// <summary>Inserts one batch row holding the partition's queued segments, ending at its pending next offset.</summary>
-    private void WriteBatch(PartitionState p, List<BatchCodec.Segment> segments, long nowMs, Dictionary<PartitionState, long> touched)
+    /// <summary>Inserts one batch row holding the queued segments.</summary>
+    private void WriteBatch(PartitionState p, PendingBatch batch, long nowMs, Dictionary<PartitionState, long> touched)
     {
-        var payload = BatchCodec.Encode(segments, nowMs, out var count, out var maxTs);
-        var baseOffset = p.PendingNext - count;
+        var payload = BatchCodec.Encode(batch.Segments, nowMs, out var count, out var maxTs);
         _ibTopic.Value = p.TopicId;
         _ibPartition.Value = p.Partition;
-        _ibBase.Value = baseOffset;
-        _ibLast.Value = baseOffset + count - 1;
+        _ibBase.Value = batch.Base;
+        _ibLast.Value = batch.Base + count - 1;
         _ibCount.Value = count;
         _ibMaxTs.Value = maxTs;
         _ibSize.Value = payload.Length;
