@@ -2,8 +2,10 @@ using PinPipe.Emulation;
 using PinPipe.Ingest;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Scheduling;
 using PinPipe.Sink;
 using PinPipe.Source;
+using PinPipe.Transform;
 
 namespace PinPipe.Configuration;
 
@@ -26,6 +28,8 @@ public sealed record PinPipeSettings
     public LogOptions Log { get; init; } = new();
     public SinkOptions Sink { get; init; } = new();
     public ObjectStoreOptions ObjectStore { get; init; } = new();
+    public BatchOptions Batch { get; init; } = new();
+    public ScheduleOptions Schedule { get; init; } = new();
 
     /// <summary>The names of SPEC §1 for <see cref="UserId"/>.</summary>
     public PipelineNames Names => new(UserId);
@@ -47,6 +51,8 @@ public sealed record PinPipeSettings
                 ? Source with { ConnectionString = $"Data Source={Path.Combine(dataDir, "source.db")}" }
                 : Source,
             Sink = Sink with { Topics = Sink.Topics ?? Names.Topics },
+            Batch = Batch with { OutputDir = Under(Batch.OutputDir) },
+            Schedule = Schedule with { HistoryPath = Under(Schedule.HistoryPath) },
         };
     }
 
@@ -90,6 +96,12 @@ public sealed record PinPipeSettings
         Check(Sink.PollInterval > TimeSpan.Zero, $"Sink:PollInterval: {Sink.PollInterval} must be more than 0.");
         Check(Sink.OffsetZeroPadWidth is >= 1 and <= 19, $"Sink:OffsetZeroPadWidth: {Sink.OffsetZeroPadWidth} must be 1 to 19.");
         Check(ObjectStore.Kind is "directory" or "s3", $"ObjectStore:Kind: '{ObjectStore.Kind}' is not one of directory, s3.");
+        Check(!string.IsNullOrWhiteSpace(Batch.TablesPrefix) && !Batch.TablesPrefix.StartsWith('/') && !Batch.TablesPrefix.EndsWith('/'),
+            $"Batch:TablesPrefix: '{Batch.TablesPrefix}' must be a key prefix without leading or trailing '/' (e.g. delta).");
+        Check(Batch.Threads >= 0, $"Batch:Threads: {Batch.Threads} must be zero (all cores) or more.");
+        Check(Schedule.Retries >= 0, $"Schedule:Retries: {Schedule.Retries} must be zero or more.");
+        Check(Schedule.RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {Schedule.RetryDelay} must not be negative.");
+        Check(Cronos.CronExpression.TryParse(Schedule.Cron, out _), $"Schedule:Cron: '{Schedule.Cron}' is not a 5-field cron expression (minute hour day month weekday).");
         return errors;
     }
 }

@@ -1,0 +1,17 @@
+namespace PinPipe.Transform;
+
+/// <summary>Settings of the batch job (configuration section <c>Batch</c>).</summary>
+public sealed record BatchOptions
+{
+    /// <summary>Key prefix in the bucket under which the Delta tables live (<c>delta/pin</c>, <c>delta/pin_rejects</c>, ...). Default <c>delta</c>.</summary>
+    public string TablesPrefix { get; init; } = "delta";
+
+    /// <summary>Folder for each run's outputs (insights as CSV and JSON, the HTML report), one sub-folder per run id. A relative path is under the data folder. Default <c>runs</c>.</summary>
+    public string OutputDir { get; init; } = "runs";
+
+    /// <summary>DuckDB worker threads; 0 (default) = one per core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>DuckDB memory limit (DuckDB syntax, e.g. <c>1GB</c>); beyond it DuckDB spills to disk. Default <c>1GB</c>.</summary>
+    public string MemoryLimit { get; init; } = "1GB";
+}
