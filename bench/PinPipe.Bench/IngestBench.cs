@@ -49,8 +49,13 @@ internal static class IngestBench
         return lines;
     }
 
-    public static string Row(string load, string target, double requestsPerSecond, double recordsPerSecond, double p50, double p99) =>
-        string.Create(CultureInfo.InvariantCulture, $"| {load} | {target} | {requestsPerSecond:N0} req/s | {recordsPerSecond:N0} records/s | p50 {p50:0.00} ms | p99 {p99:0.00} ms |");
+    public static string Row(string load, string target, double requestsPerSecond, double recordsPerSecond, double p50, double p99)
+    {
+        // A figure a benchmark does not measure (NaN) shows as a dash rather than "NaN".
+        static string Or(double value, string text) => double.IsNaN(value) ? "–" : text;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"| {load} | {target} | {Or(requestsPerSecond, $"{requestsPerSecond:N0} req/s")} | {Or(recordsPerSecond, $"{recordsPerSecond:N0} records/s")} | {Or(p50, $"p50 {p50:0.00} ms")} | {Or(p99, $"p99 {p99:0.00} ms")} |");
+    }
 
     public static double Median(IEnumerable<double> values)
     {
