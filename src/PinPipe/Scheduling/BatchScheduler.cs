@@ -56,8 +56,10 @@ public sealed class BatchScheduler
     /// </summary>
     internal TimeSpan ClockCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Lock file held while the scheduler runs, so that a second scheduler on the same history refuses to start.</summary>
-    private string SchedulerLockPath => _options.HistoryPath + ".scheduler.lock";
+    private string SchedulerLockPath => SchedulerLockPathFor(_options.HistoryPath);
+
+    /// <summary>Lock file held while a scheduler runs, so that a second scheduler on the same history refuses to start.</summary>
+    internal static string SchedulerLockPathFor(string historyPath) => Path.GetFullPath(historyPath) + ".scheduler.lock";
 
     /// <summary>When the next attempt starts (a cron occurrence or a retry) while the scheduler waits; null while an attempt runs or the scheduler is stopped.</summary>
     public DateTimeOffset? WaitingUntil

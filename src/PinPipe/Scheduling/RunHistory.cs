@@ -183,7 +183,7 @@ public sealed class RunHistory : IDisposable
     private static string Text(DateTimeOffset t) => t.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 
     private static DateTimeOffset Parse(string text) =>
-        new(DateTime.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind | DateTimeStyles.AdjustToUniversal), TimeSpan.Zero);
+        DateTimeOffset.ParseExact(text, "O", CultureInfo.InvariantCulture, DateTimeStyles.None).ToUniversalTime();
 
     private static object? Scalar(SqliteConnection connection, string sql)
     {
