@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PinPipe.Cli.Commands;
+using PinPipe.Scheduling;
 
 namespace PinPipe.Cli;
 
@@ -17,6 +18,12 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(ServeCommand.Create(global));
         root.Subcommands.Add(SinkCommand.Create(global));
         root.Subcommands.Add(TopicsCommand.Create(global));
+        root.Subcommands.Add(ScheduleCommand.Create(global, RunBatchAsync));
+        root.Subcommands.Add(RunsCommand.Create(global));
         return root;
     }
+
+    /// <summary>The job <c>pinpipe schedule</c> runs: the batch job, once it exists.</summary>
+    private static Task RunBatchAsync(CliContext context, ScheduledRun run, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("batch job not wired");
 }
