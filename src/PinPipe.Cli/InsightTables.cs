@@ -7,7 +7,7 @@ namespace PinPipe.Cli;
 /// <summary>Prints insight results on the terminal, one table each, the longest cut to a number of rows.</summary>
 internal static class InsightTables
 {
-    /// <summary>Writes each insight as a table titled <c>#n title</c>; beyond <paramref name="maxRows"/> rows a note says how many more there are.</summary>
+    /// <summary>Writes each insight as a line <c>#n title</c> and a table; beyond <paramref name="maxRows"/> rows a note says how many more there are.</summary>
     public static void Write(IAnsiConsole console, IReadOnlyList<InsightResult> results, int maxRows = 20)
     {
         ArgumentNullException.ThrowIfNull(console);
@@ -16,9 +16,11 @@ internal static class InsightTables
 
         foreach (var result in results)
         {
-            var table = new Table()
-                .Border(TableBorder.Rounded)
-                .Title(new TableTitle(Markup.Escape($"#{result.Number} {result.Title}")));
+            // The title goes on its own line: as a table title it would wrap to the width of a narrow table.
+            console.WriteLine();
+            console.Write(new Text($"#{result.Number} {result.Title}", new Style(decoration: Decoration.Bold)));
+            console.WriteLine();
+            var table = new Table().Border(TableBorder.Rounded);
             for (var c = 0; c < result.Columns.Count; c++)
             {
                 var column = new TableColumn(new Text(result.Columns[c]));

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 
 namespace PinPipe.Insights;
@@ -206,7 +205,9 @@ public static class HtmlReport
                 var x = startX + s * barW;
                 h.Append("<g><title>").Append(E(series[s])).Append(" · ").Append(E(groups[g])).Append(": ").Append(E(ChartNumber(v))).Append("</title>")
                  .Append("<rect x=\"").Append(F(x)).Append("\" y=\"").Append(F(top + plotH - bh)).Append("\" width=\"").Append(F(barW - 2)).Append("\" height=\"").Append(F(bh))
-                 .Append("\" fill=\"").Append(Palette[s % Palette.Length]).Append("\"/></g>\n");
+                 .Append("\" fill=\"").Append(Palette[s % Palette.Length]).Append("\"/>")
+                 .Append("<text x=\"").Append(F(x + (barW - 2) / 2)).Append("\" y=\"").Append(F(top + plotH - bh - 3)).Append("\" text-anchor=\"middle\" class=\"small\">")
+                 .Append(E(ChartNumber(v))).Append("</text></g>\n");
             }
             h.Append("<text x=\"").Append(F(gx + groupW / 2)).Append("\" y=\"").Append(F(top + plotH + 18)).Append("\" text-anchor=\"middle\">").Append(E(groups[g])).Append("</text>\n");
         }
@@ -255,7 +256,26 @@ public static class HtmlReport
         : d.TotalMinutes >= 1 ? d.ToString(@"m\:ss", Inv)
         : d.TotalSeconds.ToString("0.000", Inv) + " s";
 
-    private static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+    /// <summary>Encodes the five characters that matter in HTML text and quoted attributes; other text (UTF-8) stays as is.</summary>
+    internal static string E(string? s)
+    {
+        if (string.IsNullOrEmpty(s)) return "";
+        if (s.AsSpan().IndexOfAny("<>&\"'") < 0) return s;
+        var sb = new StringBuilder(s.Length + 16);
+        foreach (var c in s)
+        {
+            switch (c)
+            {
+                case '<': sb.Append("&lt;"); break;
+                case '>': sb.Append("&gt;"); break;
+                case '&': sb.Append("&amp;"); break;
+                case '"': sb.Append("&quot;"); break;
+                case '\'': sb.Append("&#39;"); break;
+                default: sb.Append(c); break;
+            }
+        }
+        return sb.ToString();
+    }
 
     private const string Css = """
 
@@ -280,6 +300,7 @@ public static class HtmlReport
         svg.chart{display:block;max-width:100%;height:auto;font-size:12px;margin:6px 0}
         svg.chart text{fill:#333}
         svg.chart .axis{stroke:#999}
+        svg.chart .small{font-size:10px}
 
         """;
 }
