@@ -44,8 +44,9 @@ public static class InsightEngine
                 rows.Add(row);
             }
         }
-        catch (DbException ex) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is DbException or OperationCanceledException && cancellationToken.IsCancellationRequested)
         {
+            // DuckDB.NET reports an interrupted query as an OperationCanceledException without the token.
             throw new OperationCanceledException($"Insight #{query.Number} ({query.Name}) was cancelled.", ex, cancellationToken);
         }
         catch (DbException ex)

@@ -107,4 +107,19 @@ public sealed class InsightEngineTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => InsightEngine.RunAllAsync(db.Connection, cts.Token));
     }
+
+    [Fact]
+    public async Task Cancelling_interrupts_a_running_query()
+    {
+        using var db = new InsightDatabase();
+        // Runs for minutes unless interrupted.
+        var endless = new InsightQuery(1, "endless", "Endless", ["n"], "SELECT count(*) AS n FROM range(1000000000000) a WHERE a.range % 7 = 3");
+        using var cts = new CancellationTokenSource();
+        cts.CancelAfter(TimeSpan.FromMilliseconds(300));
+
+        var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.Run(() => InsightEngine.RunAsync(db.Connection, endless, cts.Token)));
+
+        Assert.Equal(cts.Token, ex.CancellationToken);
+        Assert.Contains("#1 (endless) was cancelled", ex.Message, StringComparison.Ordinal);
+    }
 }
