@@ -17,7 +17,7 @@ public sealed record InsightQuery(int Number, string Name, string Title, IReadOn
 /// <list type="bullet">
 /// <item>Tables are inner-joined on <c>ind</c>; a query that needs one table (#7) reads only that table.</item>
 /// <item>Post year is the UTC year of <c>clean_geo.timestamp</c>, join year the UTC year of <c>clean_user.date_joined</c>,
-/// both taken with <c>timezone('UTC', …)</c> so the session's TimeZone setting does not matter. A null timestamp has
+/// both taken from the instant (<c>year(make_timestamp(epoch_us(…)))</c>) so the session's TimeZone setting does not matter. A null timestamp has
 /// no year and its row is left out.</item>
 /// <item>Age groups <c>18-24</c>, <c>25-35</c>, <c>36-50</c> (inclusive) and <c>+50</c> (51 and over); an age under 18
 /// or a null age has no group and its row is left out of group results.</item>
@@ -36,8 +36,10 @@ public sealed record InsightQuery(int Number, string Name, string Title, IReadOn
 /// </remarks>
 public static class InsightQueries
 {
-    private const string PostYear = "CAST(year(timezone('UTC', g.\"timestamp\")) AS INTEGER)";
-    private const string JoinYear = "CAST(year(timezone('UTC', u.date_joined)) AS INTEGER)";
+    // The UTC year from the instant's microseconds since the epoch: independent of the session's TimeZone and, being
+    // plain arithmetic, some fifteen times faster than converting with timezone('UTC', …) through ICU.
+    private const string PostYear = "CAST(year(make_timestamp(epoch_us(g.\"timestamp\"))) AS INTEGER)";
+    private const string JoinYear = "CAST(year(make_timestamp(epoch_us(u.date_joined))) AS INTEGER)";
     private const string AgeGroup = """
         CASE WHEN u.age BETWEEN 18 AND 24 THEN '18-24'
              WHEN u.age BETWEEN 25 AND 35 THEN '25-35'
@@ -87,11 +89,16 @@ public static class InsightQueries
         3, "top-poster-per-country", "Poster with the most followers per country",
         ["country", "poster_name", "follower_count"],
         """
-        SELECT g.country, p.poster_name, p.follower_count
-        FROM clean_pin p JOIN clean_geo g ON p.ind = g.ind
-        WHERE g.country IS NOT NULL AND p.poster_name IS NOT NULL AND p.follower_count IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY g.country ORDER BY p.follower_count DESC, p.poster_name) = 1
-        ORDER BY g.country
+        WITH candidates AS (
+            SELECT g.country, p.poster_name, p.follower_count
+            FROM clean_pin p JOIN clean_geo g ON p.ind = g.ind
+            WHERE g.country IS NOT NULL AND p.poster_name IS NOT NULL AND p.follower_count IS NOT NULL),
+        top AS (
+            SELECT country, max(follower_count) AS follower_count FROM candidates GROUP BY country)
+        SELECT country, min(c.poster_name) AS poster_name, follower_count
+        FROM candidates c JOIN top USING (country, follower_count)
+        GROUP BY country, follower_count
+        ORDER BY country
         """);
 
     /// <summary>
