@@ -1,0 +1,66 @@
+using System.Data.Common;
+using DuckDB.NET.Data;
+
+namespace PinPipe.Insights;
+
+/// <summary>
+/// Runs the insight queries of <see cref="InsightQueries"/> on a DuckDB connection that holds the clean tables
+/// (<c>clean_pin</c>, <c>clean_geo</c>, <c>clean_user</c>).
+/// </summary>
+public static class InsightEngine
+{
+    /// <summary>Runs the nine insights in SPEC order; cancelling interrupts the running query.</summary>
+    /// <exception cref="InvalidOperationException">A query failed (a clean table missing or of the wrong shape); the message names the insight.</exception>
+    public static async Task<IReadOnlyList<InsightResult>> RunAllAsync(DuckDBConnection connection, CancellationToken cancellationToken = default)
+    {
+        var results = new List<InsightResult>(InsightQueries.All.Count);
+        foreach (var query in InsightQueries.All)
+            results.Add(await RunAsync(connection, query, cancellationToken).ConfigureAwait(false));
+        return results;
+    }
+
+    /// <summary>Runs one insight query and reads all its rows.</summary>
+    /// <exception cref="InvalidOperationException">The query failed or returned other columns than <see cref="InsightQuery.Columns"/>.</exception>
+    public static async Task<InsightResult> RunAsync(DuckDBConnection connection, InsightQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(query);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        using var command = connection.CreateCommand();
+        command.CommandText = query.Sql;
+        // DuckDB.NET's async methods run synchronously; Cancel() interrupts the query from the token's thread.
+        using var registration = cancellationToken.Register(command.Cancel);
+        var rows = new List<object?[]>();
+        try
+        {
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            CheckColumns(query, reader);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var row = new object?[reader.FieldCount];
+                for (var i = 0; i < row.Length; i++)
+                    row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                rows.Add(row);
+            }
+        }
+        catch (Exception ex) when (ex is DbException or OperationCanceledException && cancellationToken.IsCancellationRequested)
+        {
+            // DuckDB.NET reports an interrupted query as an OperationCanceledException without the token.
+            throw new OperationCanceledException($"Insight #{query.Number} ({query.Name}) was cancelled.", ex, cancellationToken);
+        }
+        catch (DbException ex)
+        {
+            throw new InvalidOperationException($"Insight #{query.Number} ({query.Name}) failed: {ex.Message}", ex);
+        }
+        return new InsightResult(query.Number, query.Name, query.Title, query.Columns, rows);
+    }
+
+    private static void CheckColumns(InsightQuery query, DbDataReader reader)
+    {
+        var actual = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray();
+        if (!actual.SequenceEqual(query.Columns, StringComparer.Ordinal))
+            throw new InvalidOperationException(
+                $"Insight #{query.Number} ({query.Name}) returned columns [{string.Join(", ", actual)}], expected [{string.Join(", ", query.Columns)}].");
+    }
+}
