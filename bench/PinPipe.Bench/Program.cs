@@ -11,11 +11,9 @@ var lines = new List<string>
 {
     $"Machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC",
     $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
-    "",
-    "| load | target | requests/s | records/s | p50 | p99 |",
-    "|---|---|---|---|---|---|",
 };
 string what = args2.What;
+if (what is not "batch") lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
