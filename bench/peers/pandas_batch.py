@@ -200,7 +200,7 @@ def to_string(s):
 
 
 def null_blanks_and_markers(s, markers, quality, name):
-    blank = (s.str.len().eq(0) | s.str.isspace()).fillna(False).astype(bool)
+    blank = s.eq("") | s.str.isspace().fillna(False).astype(bool)
     junk = s.isin(markers) if markers else pd.Series(False, index=s.index)
     quality[f"{name}: blank -> null"] = int(blank.sum())
     if markers:
