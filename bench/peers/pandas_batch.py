@@ -187,7 +187,8 @@ def to_timestamp(s):
 def to_string(s):
     """Text values; numbers become their JSON text; booleans, arrays and objects cannot be text."""
     if s.dtype.kind in "iuf":
-        return s.map(lambda v: None if v != v else json.dumps(v)), pd.Series(False, index=s.index)
+        # A float column may be whole numbers widened by a missing value: write those as integers.
+        return s.map(lambda v: None if v != v else json.dumps(int(v) if float(v).is_integer() else v)), pd.Series(False, index=s.index)
     if s.dtype.kind == "b" or s.dtype != object:
         return pd.Series(None, index=s.index, dtype=object), s.notna()
     if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
@@ -384,7 +385,7 @@ def write_clean(folder, clean):
     frame = clean.frame.copy()
     for name in ("timestamp", "date_joined"):
         if name in frame:
-            frame[name] = frame[name].map(timestamp_text)
+            frame[name] = pd.Series([timestamp_text(v) for v in frame[name]], index=frame.index, dtype=object)
     for name in ("follower_count", "age"):
         if name in frame:
             frame[name] = pd.Series([None if pd.isna(v) else int(v) for v in frame[name]], index=frame.index, dtype=object)
