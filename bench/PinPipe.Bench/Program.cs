@@ -3,26 +3,26 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|all] [--seconds N] [--rounds N] [--connections N] [--records N]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N]
+// (batch, pinpipe batch against the pandas port of the notebook, takes minutes per round and is not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
 var lines = new List<string>
 {
     $"Machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC",
     $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
-    "",
-    "| load | target | requests/s | records/s | p50 | p99 |",
-    "|---|---|---|---|---|---|",
 };
 string what = args2.What;
+if (what is not "batch") lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
 if (what is "sink" or "all") lines.AddRange(await SinkBench.RunAsync(args2));
 if (what is "seed" or "all") lines.AddRange(await SeedBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "all"))
+if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "batch" or "all"))
 {
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, batch or all");
     return 2;
 }
 foreach (var l in lines) Console.WriteLine(l);
@@ -30,12 +30,13 @@ return 0;
 
 namespace PinPipe.Bench
 {
-    internal sealed record BenchArgs(string What, TimeSpan Duration, int Rounds, int Connections, int Records)
+    internal sealed record BenchArgs(string What, TimeSpan Duration, int Rounds, int Connections, int Records, long Posts)
     {
         public static BenchArgs Parse(string[] args)
         {
             string what = "all";
             int seconds = 10, rounds = 3, connections = 64, records = 1_000_000;
+            long posts = 1_000_000;
             for (int i = 0; i < args.Length; i++)
             {
                 int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -45,10 +46,11 @@ namespace PinPipe.Bench
                     case "--rounds": rounds = Next(); break;
                     case "--connections": connections = Next(); break;
                     case "--records": records = Next(); break;
+                    case "--posts": posts = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     default: what = args[i]; break;
                 }
             }
-            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records);
+            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts);
         }
     }
 }

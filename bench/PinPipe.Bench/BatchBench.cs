@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text.Json;
+using PinPipe.Configuration;
+
+namespace PinPipe.Bench;
+
+/// <summary>
+/// <c>pinpipe batch</c> (the Release build of src/PinPipe.Cli, as a child process) against the pandas port
+/// of the original notebook (<see cref="PandasPeer"/>), side by side on the same raw objects
+/// (<see cref="BatchData"/>): wall time, raw MB/s and peak RSS of each child, medians of the rounds, the
+/// ratio pandas/pinpipe and the targets.
+/// </summary>
+internal static class BatchBench
+{
+    private const double TargetSpeedup = 20;
+    private const double TargetMegabytesPerSecond = 100;
+    private const long TargetPeakBytes = 2L << 30;
+
+    private sealed record Round(double Seconds, long PeakBytes, IReadOnlyDictionary<string, double> Phases);
+
+    public static async Task<List<string>> RunAsync(BenchArgs args)
+    {
+        var pandasVersion = PandasPeer.EnsureInstalled();
+        var data = await BatchData.EnsureAsync(args.Posts);
+        var (cli, cliError) = await PrepareCliAsync();
+        var pinpipe = new List<Round>();
+        var pandas = new List<Round>();
+        var warnings = new List<string>();
+        string? pandasError = null;
+        for (int round = 0; round < args.Rounds; round++)
+        {
+            if (cliError is null)
+            {
+                IngestBench.Progress($"batch: round {round + 1}/{args.Rounds}, pinpipe batch");
+                (var result, cliError) = await RunPinPipeAsync(cli!, data);
+                if (result is not null) pinpipe.Add(result);
+            }
+            if (pandasError is null)
+            {
+                IngestBench.Progress($"batch: round {round + 1}/{args.Rounds}, pandas port");
+                (var result, pandasError) = await RunPandasAsync(data, warnings);
+                if (result is not null)
+                {
+                    pandas.Add(result);
+                    IngestBench.Progress($"batch: pandas took {result.Seconds:0.0} s, peak {Mib(result.PeakBytes)}");
+                }
+            }
+        }
+
+        var t = data.Totals;
+        double megabytes = t.Bytes / 1e6;
+        var lines = new List<string>
+        {
+            "",
+            string.Create(CultureInfo.InvariantCulture,
+                $"| batch job: {data.Parameters.Posts:N0} posts + {t.Reposts:N0} re-posts = {t.Records:N0} raw records ({t.RejectsPerTopic * 3} to reject), {megabytes:N0} MB in {t.Objects} objects; median of {args.Rounds} | wall | raw MB/s | peak RSS | phases |"),
+            "|---|---|---|---|---|",
+            Row("pinpipe batch (Release)", pinpipe, megabytes, cliError),
+            Row($"pandas {pandasVersion} port of the notebook ({PandasPeer.Python})", pandas, megabytes, pandasError),
+        };
+        double pinSeconds = IngestBench.Median(pinpipe.Select(r => r.Seconds));
+        double pandasSeconds = IngestBench.Median(pandas.Select(r => r.Seconds));
+        double speedup = pandasSeconds / pinSeconds;
+        double pinRate = megabytes / pinSeconds;
+        double pinPeak = IngestBench.Median(pinpipe.Select(r => (double)r.PeakBytes));
+        lines.Add(string.Create(CultureInfo.InvariantCulture,
+            $"| targets for pinpipe batch | pandas/pinpipe {Figure(speedup, "0.0")}× (≥ {TargetSpeedup:0}×) {Check(speedup >= TargetSpeedup)} | {Figure(pinRate, "N0")} (≥ {TargetMegabytesPerSecond:0}) {Check(pinRate >= TargetMegabytesPerSecond)} | {(pinpipe.Count == 0 ? "—" : Mib((long)pinPeak))} (≤ 2 GiB) {Check(pinPeak <= TargetPeakBytes)} | |"));
+        lines.AddRange(warnings.Select(w => "WARNING: " + w));
+        return lines;
+    }
+
+    private static string Row(string name, List<Round> rounds, double megabytes, string? error)
+    {
+        if (rounds.Count == 0) return $"| {name} | ✗ {error ?? "not run"} | — | — | |";
+        double seconds = IngestBench.Median(rounds.Select(r => r.Seconds));
+        long peak = (long)IngestBench.Median(rounds.Select(r => (double)r.PeakBytes));
+        var phases = string.Join(", ", rounds[0].Phases.Keys.Select(k => string.Create(CultureInfo.InvariantCulture, $"{k} {IngestBench.Median(rounds.Select(r => r.Phases[k])):0.0} s")));
+        var note = error is null ? "" : $" (a later round failed: {error})";
+        return string.Create(CultureInfo.InvariantCulture, $"| {name} | {seconds:0.0} s{note} | {megabytes / seconds:N1} | {Mib(peak)} | {phases} |");
+    }
+
+    private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1 << 20):N0} MiB");
+
+    private static string Figure(double value, string format) => double.IsFinite(value) ? value.ToString(format, CultureInfo.InvariantCulture) : "—";
+
+    private static string Check(bool ok) => ok ? "✓" : "✗";
+
+    /// <summary>Builds src/PinPipe.Cli in Release and checks it has a <c>batch</c> command; the error says why not.</summary>
+    private static async Task<(string? Dll, string? Error)> PrepareCliAsync()
+    {
+        var project = Path.Combine(Repo.Root, "src", "PinPipe.Cli");
+        IngestBench.Progress("batch: building src/PinPipe.Cli (Release)");
+        var build = await ChildRun.RunAsync("dotnet", ["build", project, "-c", "Release", "--nologo", "-v", "q", "-clp:ErrorsOnly"], Repo.Root);
+        if (build.ExitCode != 0) return (null, $"the Release build of src/PinPipe.Cli failed: {build.Excerpt()}");
+        var framework = new DirectoryInfo(AppContext.BaseDirectory).Name; // bin/Release/<tfm>/
+        var dll = Path.Combine(project, "bin", "Release", framework, "PinPipe.Cli.dll");
+        if (!File.Exists(dll)) return (null, $"{dll} is missing after the build");
+        var help = await ChildRun.RunAsync("dotnet", [dll, "--help"], Repo.Root);
+        if (help.ExitCode != 0) return (null, $"pinpipe --help exited with {help.ExitCode}: {help.Excerpt()}");
+        if (!help.Stdout.Split('\n').Any(l => l.TrimStart().StartsWith("batch ", StringComparison.Ordinal) && l.StartsWith("  ", StringComparison.Ordinal)))
+            return (null, "src/PinPipe.Cli has no `batch` command yet (not listed by pinpipe --help)");
+        return (dll, null);
+    }
+
+    /// <summary>One run of <c>pinpipe batch</c> on a fresh data folder whose bucket hard-links the cached raw objects.</summary>
+    private static async Task<(Round? Result, string? Error)> RunPinPipeAsync(string dll, BatchDataSet data)
+    {
+        using var dir = new BenchDirectory("batch");
+        var bucket = Path.Combine(dir.Path, "buckets", new PipelineNames(BatchData.UserId).Bucket);
+        Directory.CreateDirectory(bucket);
+        var link = await ChildRun.RunAsync("cp", ["-al", data.TopicsDir, Path.Combine(bucket, "topics")], dir.Path);
+        if (link.ExitCode != 0)
+        {
+            var copy = await ChildRun.RunAsync("cp", ["-a", data.TopicsDir, Path.Combine(bucket, "topics")], dir.Path);
+            if (copy.ExitCode != 0) return (null, $"cannot place the raw objects in {bucket}: {copy.Excerpt()}");
+        }
+        var run = await ChildRun.RunAsync("dotnet", [dll, "batch", "--data-dir", dir.Path, "--user-id", BatchData.UserId], dir.Path);
+        if (run.ExitCode != 0) return (null, $"pinpipe batch exited with {run.ExitCode}: {run.Excerpt()}");
+        return (new Round(run.Wall.TotalSeconds, run.PeakRssBytes, new Dictionary<string, double>()), null);
+    }
+
+    /// <summary>One run of the pandas port; its counts are checked against what the generator wrote.</summary>
+    private static async Task<(Round? Result, string? Error)> RunPandasAsync(BatchDataSet data, List<string> warnings)
+    {
+        using var dir = new BenchDirectory("batch-pandas");
+        var run = await ChildRun.RunAsync(PandasPeer.Python,
+            [PandasPeer.Script, "--bucket", data.BucketDir, "--user-id", BatchData.UserId, "--out", dir.File("out")], dir.Path);
+        if (run.ExitCode != 0) return (null, $"pandas_batch.py exited with {run.ExitCode}: {run.Excerpt()}");
+        var timings = JsonDocument.Parse(run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
+        var phases = new Dictionary<string, double>
+        {
+            ["read"] = timings.GetProperty("read_s").GetDouble(),
+            ["clean"] = timings.GetProperty("clean_s").GetDouble(),
+            ["insights"] = timings.GetProperty("insights_s").GetDouble(),
+        };
+
+        var t = data.Totals;
+        var counts = JsonDocument.Parse(await File.ReadAllTextAsync(dir.File(Path.Combine("out", "counts.json")))).RootElement;
+        foreach (var table in new[] { "pin", "geo", "user" })
+        {
+            var c = counts.GetProperty(table);
+            long read = c.GetProperty("read").GetInt64(), clean = c.GetProperty("clean").GetInt64();
+            long duplicates = c.GetProperty("duplicates").GetInt64(), rejects = c.GetProperty("rejects").GetInt64();
+            long expectedRead = data.Parameters.Posts + t.Reposts + t.RejectsPerTopic;
+            if (read != expectedRead || clean != data.Parameters.Posts || duplicates != t.Reposts || rejects != t.RejectsPerTopic)
+            {
+                warnings.Add($"pandas counted {table}: read {read}, clean {clean}, duplicates {duplicates}, rejects {rejects}; the generator wrote read {expectedRead}, " +
+                    $"clean {data.Parameters.Posts}, duplicates {t.Reposts}, rejects {t.RejectsPerTopic}");
+            }
+        }
+        return (new Round(run.Wall.TotalSeconds, run.PeakRssBytes, phases), null);
+    }
+}
