@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of PinPipe. Installs what the tests need when it is missing (Debian's mariadb-server, postgresql, python3-pandas
-# and postgresql, npm's s3rver), starts those services on 127.0.0.1 on private ports, runs
+# npm's s3rver), starts those services on 127.0.0.1 on private ports, runs
 # `dotnet test`, and stops the services afterwards, whatever the outcome.
 #   scripts/test.sh                      # everything
 #   scripts/test.sh --filter "FullyQualifiedName~Ingest"   # extra arguments go to dotnet test
