@@ -32,6 +32,7 @@ public sealed class DeltaScan : IDisposable
     {
         var metadata = state.Metadata!;
         var schema = metadata.Schema;
+        if (schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table at version {state.Version} has no schema: there are no columns to read.");
         var files = state.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal).ToArray();
         TempFolder? downloads = null;
         try

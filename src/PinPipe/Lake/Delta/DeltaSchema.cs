@@ -167,14 +167,14 @@ public sealed record DeltaField(string Name, DeltaType Type, bool Nullable = tru
 
 /// <summary>
 /// A table's schema (a top-level struct), serialized to and from Spark's JSON <c>schemaString</c>.
-/// Column names are unique ignoring case.
+/// Column names are unique ignoring case. A table's schema may be empty (Spark's default for a table whose
+/// metadata has no <c>schemaString</c>); such a table has no rows to read and cannot be written.
 /// </summary>
 public sealed class DeltaSchema : IEquatable<DeltaSchema>
 {
     public DeltaSchema(IReadOnlyList<DeltaField> fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        if (fields.Count == 0) throw new ArgumentException("A Delta schema needs at least one column.", nameof(fields));
         CheckNames(fields, "");
         Fields = fields.ToArray();
     }

@@ -112,11 +112,11 @@ internal sealed class DeltaState
 
     private static DeltaMetadata ParseMetadata(JsonElement m, string source)
     {
-        string schemaString = RequiredString(m, "schemaString", source);
+        string? schemaString = OptionalString(m, "schemaString");
         DeltaSchema schema;
         try
         {
-            schema = DeltaSchema.FromJson(schemaString);
+            schema = schemaString is null ? new DeltaSchema([]) : DeltaSchema.FromJson(schemaString);
         }
         catch (DeltaException e)
         {

@@ -93,7 +93,7 @@ public sealed partial class DeltaTable
 
     private void ValidateWrite(DeltaWrite write)
     {
-        if (write.Schema is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write has no schema.");
+        if (write.Schema is null || write.Schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write has no schema (at least one column).");
         if (write.Files is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's file list is null.");
         foreach (string file in write.Files)
         {
