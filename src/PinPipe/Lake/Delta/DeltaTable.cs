@@ -10,9 +10,14 @@ namespace PinPipe.Lake.Delta;
 /// so of two writers of one version exactly one wins and the other retries or finds its txn committed.
 /// </summary>
 /// <remarks>
-/// An instance caches the latest state it saw: a commit then reads only the commits written since, never the
+/// <para>An instance caches the latest state it saw: a commit then reads only the commits written since, never the
 /// whole log. Loading a table starts from the checkpoint <c>_last_checkpoint</c> points to and lists the log
-/// only from there. Thread-safe.
+/// only from there. Thread-safe.</para>
+/// <para>Timestamps: DuckDB (1.5) writes a <c>TIMESTAMPTZ</c> column as Parquet INT64
+/// <c>TIMESTAMP(isAdjustedToUTC=true, unit=MICROS)</c>, the protocol's type for <c>timestamp</c> (the instant is
+/// stored, so the session <c>TimeZone</c> does not change the file; use <c>SET TimeZone='UTC'</c> so that casts
+/// from text are UTC). A plain <c>TIMESTAMP</c> is written with <c>isAdjustedToUTC=false</c>, which Delta's
+/// <c>timestamp</c> does not allow, so commits refuse such files. Readers accept INT64 micros or millis and INT96.</para>
 /// </remarks>
 public sealed partial class DeltaTable
 {

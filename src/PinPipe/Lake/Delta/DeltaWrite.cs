@@ -59,7 +59,7 @@ public enum DeltaCommitStatus
 /// <param name="Version">The version written, or (skipped) the table version that holds the txn.</param>
 public sealed record DeltaCommitResult(DeltaCommitStatus Status, long Version)
 {
-    /// <summary>Put attempts: 1, plus one per concurrent commit that took the version first.</summary>
+    /// <summary>Put attempts: 1, plus one per concurrent commit that took the version first; 0 when the txn was found before any attempt.</summary>
     public int Attempts { get; init; }
 
     /// <summary>The files added (empty when skipped).</summary>
