@@ -162,18 +162,3 @@ internal static partial class DeltaCheckpoint
     [GeneratedRegex(@"^(?:interval\s+)?(\d+(?:\.\d+)?)\s*([a-zA-Z]+)$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
     private static partial Regex IntervalPattern();
 }
-
-/// <summary>A fresh folder under the system temp folder, deleted (with its files) on dispose.</summary>
-internal sealed class TempFolder : IDisposable
-{
-    internal TempFolder() => Path = System.IO.Directory.CreateTempSubdirectory("pinpipe-delta-").FullName;
-
-    internal string Path { get; }
-
-    internal string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { System.IO.Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-}

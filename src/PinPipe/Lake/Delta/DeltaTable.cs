@@ -73,9 +73,8 @@ public sealed partial class DeltaTable
         if (pointer is not null && (version is null || pointer.Version <= version))
         {
             listing = await DeltaLogFiles.ListAsync(_store, _logPrefix, pointer.Version, cancellationToken).ConfigureAwait(false);
-            long target = version ?? listing.Latest;
-            checkpoint = listing.BestCheckpoint(target, minVersion: pointer.Version);
-            if (checkpoint is null || target < pointer.Version)
+            checkpoint = listing.BestCheckpoint(version ?? listing.Latest, minVersion: pointer.Version);
+            if (checkpoint is null)
             {
                 _logger.LogWarning("Delta table {Table}: _last_checkpoint names version {Version}, which has no complete checkpoint; listing the whole log.", Location, pointer.Version);
                 listing = null;

@@ -24,7 +24,7 @@ public sealed class DeltaReferenceTablesTests
         Assert.Equal(2, s.Files.Count);
         Assert.All(s.Files, f => Assert.Null(f.Stats));
         var rows = await ReadAllAsync(s);
-        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"{i}|data-0-{i}"), rows.Select(r => $"{r[0]}|{r[1]}").Order(StringComparer.Ordinal).OrderBy(x => int.Parse(x.Split('|')[0])));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (i, $"data-0-{i}")), rows.Select(r => ((int)r[0]!, (string)r[1]!)).OrderBy(r => r.Item1));
         Assert.All(rows, r => Assert.IsType<int>(r[0]));
     }
 
