@@ -198,6 +198,18 @@ public sealed class DeltaReferenceTablesTests
         Assert.Equal(replayed.Files.Select(f => (f.Path, f.Size)), s.Files.Select(f => (f.Path, f.Size)));
         Assert.NotEmpty(s.Files);
         Assert.Equal(replayed.Schema, s.Schema);
+
+        // The shared copy's _last_checkpoint happens to parse; damage it (and point it at a checkpoint that does
+        // not exist): the reader lists the log, finds the checkpoint and reads the same table.
+        await CopyReferenceTableAsync("corrupted-last-checkpoint", copy, "c");
+        foreach (string pointer in new[] { "{\"version\":1", "not json at all", "{\"version\":7,\"size\":3}", "{\"size\":3}" })
+        {
+            await copy.PutAsync("c/_delta_log/_last_checkpoint", System.Text.Encoding.UTF8.GetBytes(pointer));
+            var fallback = await new DeltaTable(copy, "c").LoadAsync();
+            Assert.NotNull(fallback);
+            Assert.Equal(10, fallback.Version);
+            Assert.Equal(s.Files.Select(f => (f.Path, f.Size)), fallback.Files.Select(f => (f.Path, f.Size)));
+        }
     }
 
     [Fact]
