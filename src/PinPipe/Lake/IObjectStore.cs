@@ -30,6 +30,12 @@ public interface IObjectStore
 
     /// <summary>Deletes an object; does nothing when it does not exist.</summary>
     ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The object's path on the local file system when the store keeps objects as files (so DuckDB can scan
+    /// them in place), or null when it does not (S3: download first). The object need not exist.
+    /// </summary>
+    string? LocalPath(string key) => null;
 }
 
 /// <summary>An object's key, size and last modification time.</summary>

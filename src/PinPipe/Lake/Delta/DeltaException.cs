@@ -1,0 +1,26 @@
+namespace PinPipe.Lake.Delta;
+
+/// <summary>Why a Delta table operation failed.</summary>
+public enum DeltaErrorCode
+{
+    /// <summary>The table needs a protocol version, feature or type this implementation does not support.</summary>
+    Unsupported,
+    /// <summary>The log is damaged: a version is missing, an action cannot be parsed, a checkpoint is unreadable.</summary>
+    Corrupt,
+    /// <summary>The requested version does not exist.</summary>
+    VersionNotFound,
+    /// <summary>The data written does not match the table's schema.</summary>
+    SchemaMismatch,
+    /// <summary>The write itself is not valid (missing file, file not in the table, append-only table, ...).</summary>
+    InvalidWrite,
+    /// <summary>A concurrent commit changed what this commit depends on (metadata, protocol, removed files).</summary>
+    Conflict,
+}
+
+/// <summary>The one exception type of the Delta reader and writer: a code and a message naming what is wrong.</summary>
+public sealed class DeltaException : Exception
+{
+    public DeltaException(DeltaErrorCode code, string message, Exception? inner = null) : base(message, inner) => Code = code;
+
+    public DeltaErrorCode Code { get; }
+}

@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Text;
+using DuckDB.NET.Data;
+
+namespace PinPipe.Lake.Delta;
+
+/// <summary>
+/// A snapshot's live files as one DuckDB table expression (<see cref="Sql"/>): <c>read_parquet</c> per group of
+/// files with equal partition values, projected to the schema's columns and types. Dispose it after the
+/// queries that use it: it deletes the files it downloaded (stores without local paths).
+/// </summary>
+public sealed class DeltaScan : IDisposable
+{
+    private readonly TempFolder? _downloads;
+
+    private DeltaScan(string sql, IReadOnlyList<string> paths, TempFolder? downloads)
+    {
+        Sql = sql;
+        Paths = paths;
+        _downloads = downloads;
+    }
+
+    /// <summary>A parenthesized SQL table expression; use as <c>SELECT … FROM {Sql} AS t</c>.</summary>
+    public string Sql { get; }
+
+    /// <summary>The local Parquet files the expression reads.</summary>
+    public IReadOnlyList<string> Paths { get; }
+
+    public void Dispose() => _downloads?.Dispose();
+
+    internal static async Task<DeltaScan> OpenAsync(IObjectStore store, string root, DeltaState state, DuckDBConnection connection, CancellationToken cancellationToken)
+    {
+        var metadata = state.Metadata!;
+        var schema = metadata.Schema;
+        if (schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table at version {state.Version} has no schema: there are no columns to read.");
+        var files = state.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal).ToArray();
+        TempFolder? downloads = null;
+        try
+        {
+            var paths = new string[files.Length];
+            var toDownload = new List<int>();
+            for (int i = 0; i < files.Length; i++)
+            {
+                string? local = LocalPathOf(store, root, files[i], state.Version);
+                if (local is null) toDownload.Add(i);
+                else paths[i] = local;
+            }
+            if (toDownload.Count > 0)
+            {
+                var folder = downloads = new TempFolder();
+                await Parallel.ForEachAsync(toDownload, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
+                {
+                    string key = root + files[i].Path;
+                    byte[] bytes = await store.GetAsync(key, ct).ConfigureAwait(false)
+                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of version {state.Version} is missing from {store.Location}.");
+                    string path = folder.File(i.ToString("D6", CultureInfo.InvariantCulture) + ".parquet");
+                    await File.WriteAllBytesAsync(path, bytes, ct).ConfigureAwait(false);
+                    paths[i] = path;
+                }).ConfigureAwait(false);
+            }
+
+            var canonical = DeltaDuckDb.CanonicalTypes(connection, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
+            string sql;
+            if (files.Length == 0)
+            {
+                sql = "(SELECT " + string.Join(", ", schema.Fields.Select(f => $"CAST(NULL AS {DeltaDuckDb.TypeOf(f.Type)}) AS {DeltaDuckDb.Ident(f.Name)}")) + " LIMIT 0)";
+            }
+            else
+            {
+                var groups = Enumerable.Range(0, files.Length)
+                    .GroupBy(i => string.Join("\u0001", metadata.PartitionColumns.Select(c => Partition(files[i], c) ?? "\u0002")), StringComparer.Ordinal);
+                var selects = new List<string>();
+                foreach (var group in groups)
+                {
+                    var groupPaths = group.Select(i => paths[i]).ToArray();
+                    selects.Add(GroupSelect(connection, schema, metadata.PartitionColumns, files[group.First()], groupPaths, canonical, cancellationToken));
+                }
+                sql = "(" + string.Join(" UNION ALL ", selects) + ")";
+            }
+            return new DeltaScan(sql, paths, downloads);
+        }
+        catch
+        {
+            downloads?.Dispose();
+            throw;
+        }
+    }
+
+    private static string? LocalPathOf(IObjectStore store, string root, DeltaFile file, long version)
+    {
+        string? local;
+        if (Uri.TryCreate(file.RawPath, UriKind.Absolute, out var uri) && uri.Scheme.Length > 1)
+        {
+            if (!uri.IsFile) throw new DeltaException(DeltaErrorCode.Unsupported, $"Data file '{file.RawPath}' has an absolute URI; only relative paths and file: URIs are supported.");
+            local = uri.LocalPath;
+        }
+        else
+        {
+            local = store.LocalPath(root + file.Path);
+            if (local is null) return null;
+        }
+        if (!File.Exists(local)) throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{file.Path}' of version {version} is missing ({local}).");
+        return local;
+    }
+
+    private static string? Partition(DeltaFile file, string column)
+    {
+        foreach (var kv in file.PartitionValues)
+        {
+            if (string.Equals(kv.Key, column, StringComparison.OrdinalIgnoreCase)) return kv.Value;
+        }
+        return null;
+    }
+
+    private static string GroupSelect(DuckDBConnection connection, DeltaSchema schema, IReadOnlyList<string> partitionColumns, DeltaFile sample,
+        IReadOnlyList<string> paths, IReadOnlyList<string> canonical, CancellationToken cancellationToken)
+    {
+        List<(string Name, string Type)> columns;
+        try
+        {
+            columns = DeltaDuckDb.Describe(connection, paths, cancellationToken);
+        }
+        catch (DuckDBException e)
+        {
+            throw new DeltaException(DeltaErrorCode.Corrupt, $"Data files cannot be read ({paths[0]}{(paths.Count > 1 ? ", ..." : "")}): {e.Message}", e);
+        }
+        var sql = new StringBuilder("SELECT ");
+        for (int i = 0; i < schema.Fields.Count; i++)
+        {
+            var field = schema.Fields[i];
+            if (i > 0) sql.Append(", ");
+            string type = DeltaDuckDb.TypeOf(field.Type);
+            if (partitionColumns.Any(c => string.Equals(c, field.Name, StringComparison.OrdinalIgnoreCase)))
+            {
+                sql.Append(DeltaValues.PartitionLiteral(Partition(sample, field.Name), field, sample.Path));
+            }
+            else if (columns.FindIndex(c => string.Equals(c.Name, field.Name, StringComparison.OrdinalIgnoreCase)) is var index and >= 0)
+            {
+                string column = DeltaDuckDb.Ident(columns[index].Name);
+                string fileType = columns[index].Type;
+                if (string.Equals(fileType, canonical[i], StringComparison.OrdinalIgnoreCase)) sql.Append(column);
+                else if (field.Type == DeltaType.Timestamp && fileType == "TIMESTAMP") sql.Append("make_timestamptz(epoch_us(").Append(column).Append("))"); // INT96: UTC
+                else if (field.Type is DeltaArrayType { Element: var e } && e == DeltaType.Timestamp && fileType == "TIMESTAMP[]")
+                    sql.Append("list_transform(").Append(column).Append(", x -> make_timestamptz(epoch_us(x)))");
+                else sql.Append("CAST(").Append(column).Append(" AS ").Append(type).Append(')');
+            }
+            else
+            {
+                sql.Append("CAST(NULL AS ").Append(type).Append(')');
+            }
+            sql.Append(" AS ").Append(DeltaDuckDb.Ident(field.Name));
+        }
+        sql.Append(" FROM read_parquet(").Append(DeltaDuckDb.PathList(paths)).Append(", hive_partitioning = false, union_by_name = true)");
+        return sql.ToString();
+    }
+}

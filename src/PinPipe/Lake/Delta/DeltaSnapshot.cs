@@ -1,0 +1,82 @@
+using System.Runtime.CompilerServices;
+using DuckDB.NET.Data;
+
+namespace PinPipe.Lake.Delta;
+
+/// <summary>
+/// A table at one version: protocol, metadata, live files and application transactions, and its rows
+/// (through DuckDB's Parquet reader, with partition values taken from the log).
+/// </summary>
+public sealed class DeltaSnapshot
+{
+    private readonly IObjectStore _store;
+    private readonly string _root;
+    private IReadOnlyList<DeltaFile>? _files;
+
+    internal DeltaSnapshot(IObjectStore store, string root, DeltaState state)
+    {
+        _store = store;
+        _root = root;
+        State = state;
+        Txns = state.Txns.ToDictionary(kv => kv.Key, kv => kv.Value.Version, StringComparer.Ordinal);
+    }
+
+    internal DeltaState State { get; }
+
+    public long Version => State.Version;
+
+    public DeltaProtocol Protocol => State.Protocol!;
+
+    public DeltaMetadata Metadata => State.Metadata!;
+
+    public DeltaSchema Schema => Metadata.Schema;
+
+    /// <summary>The live files, ordered by path.</summary>
+    public IReadOnlyList<DeltaFile> Files => _files ??= State.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal).ToArray();
+
+    /// <summary>The latest committed version per application id (<c>txn</c> actions).</summary>
+    public IReadOnlyDictionary<string, long> Txns { get; }
+
+    /// <summary>The object key of a live file.</summary>
+    public string KeyOf(DeltaFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        return _root + file.Path;
+    }
+
+    /// <summary>
+    /// A DuckDB table expression over the live files, for queries in the caller's own connection:
+    /// <c>SELECT … FROM {scan.Sql} AS t</c>. Columns are the schema's, in order, with DuckDB types
+    /// (<c>timestamp</c> as TIMESTAMPTZ, read the same whatever the session time zone), partition values applied.
+    /// Files of a store without local paths are downloaded to a temporary folder that disposing the scan deletes.
+    /// </summary>
+    public async Task<DeltaScan> OpenScanAsync(CancellationToken cancellationToken = default)
+    {
+        using var connection = DeltaDuckDb.Open();
+        return await DeltaScan.OpenAsync(_store, _root, State, connection, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The rows of the live files, in schema order: partition values from the log (<c>""</c> and
+    /// <c>__HIVE_DEFAULT_PARTITION__</c> are null), columns missing from a file null, timestamps (INT64 micros or
+    /// millis, or INT96) as UTC <see cref="DateTimeOffset"/>, dates as <see cref="DateOnly"/>, binary as byte[],
+    /// arrays as <see cref="List{T}"/>, structs and maps as dictionaries.
+    /// </summary>
+    public async IAsyncEnumerable<object?[]> ReadRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var connection = DeltaDuckDb.Open();
+        using var scan = await DeltaScan.OpenAsync(_store, _root, State, connection, cancellationToken).ConfigureAwait(false);
+        var fields = Schema.Fields;
+        var readers = fields.Select(f => DeltaValues.ReaderFor(f.Type)).ToArray();
+        using var command = DeltaDuckDb.Command(connection, $"SELECT * FROM {scan.Sql} AS t");
+        using var cancel = cancellationToken.Register(command.Cancel);
+        using var reader = (DuckDBDataReader)command.ExecuteReader();
+        while (reader.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var row = new object?[fields.Count];
+            for (int i = 0; i < row.Length; i++) row[i] = reader.IsDBNull(i) ? null : readers[i](reader, i);
+            yield return row;
+        }
+    }
+}

@@ -1,0 +1,268 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using DuckDB.NET.Data;
+
+namespace PinPipe.Lake.Delta;
+
+/// <summary>
+/// Checks a Parquet data file against the table schema and computes its <c>add.stats</c> the way Spark does
+/// (protocol §1.2 "Stats"): numRecords; minValues/maxValues for numeric, date, timestamp and string columns
+/// (strings truncated to 32 characters, timestamps as ISO strings truncated to milliseconds, UTC);
+/// nullCount for every leaf column; the first <c>delta.dataSkippingNumIndexedCols</c> (32) leaves only.
+/// Values come from one DuckDB aggregate query over the file, so they are exact whatever the footer holds.
+/// </summary>
+internal static partial class DeltaStats
+{
+    internal const int StringPrefixLength = 32;
+
+    /// <summary>What a data file holds: its stats JSON, row count and compression codec (lower case).</summary>
+    internal sealed record FileFacts(string StatsJson, long NumRecords, string Codec);
+
+    private sealed record Leaf(IReadOnlyList<string> Path, DeltaType Type, string? Expression);
+
+    /// <summary>Validates <paramref name="path"/> against <paramref name="schema"/> and computes its stats.</summary>
+    /// <param name="canonicalTypes">DuckDB's names of the schema's top-level types (from <see cref="DeltaDuckDb.CanonicalTypes"/>).</param>
+    internal static FileFacts Compute(DuckDBConnection connection, string path, DeltaSchema schema, IReadOnlyList<string> canonicalTypes,
+        int numIndexedCols, CancellationToken cancellationToken)
+    {
+        List<(string Name, string Type)> columns;
+        try
+        {
+            columns = DeltaDuckDb.Describe(connection, [path], cancellationToken);
+        }
+        catch (DuckDBException e)
+        {
+            throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Data file '{path}' is not a readable Parquet file: {e.Message}", e);
+        }
+        var present = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, type) in columns)
+        {
+            int index = IndexOf(schema, name);
+            if (index < 0)
+                throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has column '{name}', which is not in the table schema ({schema}).");
+            var field = schema.Fields[index];
+            if (!string.Equals(type, canonicalTypes[index], StringComparison.OrdinalIgnoreCase))
+            {
+                string hint = field.Type == DeltaType.Timestamp && type.StartsWith("TIMESTAMP", StringComparison.OrdinalIgnoreCase)
+                    ? " Delta timestamps must be Parquet INT64 TIMESTAMP(isAdjustedToUTC=true): in DuckDB write TIMESTAMPTZ."
+                    : "";
+                throw new DeltaException(DeltaErrorCode.SchemaMismatch,
+                    $"Data file '{path}': column '{name}' is {type} but the table's type {field.Type} needs {canonicalTypes[index]}.{hint}");
+            }
+            present.Add(field.Name);
+        }
+        foreach (var field in schema.Fields)
+        {
+            if (!field.Nullable && !present.Contains(field.Name))
+                throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has no column '{field.Name}', which the schema declares not null.");
+        }
+
+        var leaves = new List<Leaf>();
+        foreach (var field in schema.Fields)
+            CollectLeaves(field, [], present.Contains(field.Name) ? DeltaDuckDb.Ident(field.Name) : null, leaves);
+        if (numIndexedCols >= 0 && leaves.Count > numIndexedCols) leaves.RemoveRange(numIndexedCols, leaves.Count - numIndexedCols);
+
+        var sql = new StringBuilder("SELECT count(*)");
+        foreach (var leaf in leaves.Where(l => l.Expression is not null))
+        {
+            sql.Append(", count(*) - count(").Append(leaf.Expression).Append(')');
+            if (MinMaxKind(leaf.Type) is { } kind)
+            {
+                sql.Append(", ").Append(Aggregate("min", leaf.Expression!, kind));
+                sql.Append(", ").Append(Aggregate("max", leaf.Expression!, kind));
+            }
+        }
+        var notNull = schema.Fields.Where(f => !f.Nullable).ToList();
+        foreach (var field in notNull) sql.Append(", count(*) - count(").Append(DeltaDuckDb.Ident(field.Name)).Append(')');
+        sql.Append(" FROM read_parquet($1, hive_partitioning = false)");
+        var min = new JsonNode();
+        var max = new JsonNode();
+        var nulls = new JsonNode();
+        long numRecords = DeltaDuckDb.Query(connection, sql.ToString(), r =>
+        {
+            long n = r.GetInt64(0);
+            int ordinal = 1;
+            foreach (var leaf in leaves)
+            {
+                if (leaf.Expression is null)
+                {
+                    nulls.Set(leaf.Path, w => w.WriteNumberValue(n)); // a column missing from the file is all nulls
+                    continue;
+                }
+                long nullCount = r.GetInt64(ordinal++);
+                nulls.Set(leaf.Path, w => w.WriteNumberValue(nullCount));
+                if (MinMaxKind(leaf.Type) is not { } kind) continue;
+                for (int side = 0; side < 2; side++, ordinal++)
+                {
+                    if (r.IsDBNull(ordinal)) continue;
+                    var write = kind switch
+                    {
+                        ValueKind.Timestamp => TimestampWriter(r.GetInt64(ordinal)),
+                        ValueKind.String => StringWriter(side == 0 ? TruncateMin(r.GetString(ordinal)) : TruncateMax(r.GetString(ordinal))),
+                        ValueKind.Date => StringWriter(r.GetString(ordinal)),
+                        _ => NumberWriter(r.GetString(ordinal)),
+                    };
+                    if (write is not null) (side == 0 ? min : max).Set(leaf.Path, write);
+                }
+            }
+            foreach (var field in notNull)
+            {
+                long count = r.GetInt64(ordinal++);
+                if (count > 0)
+                    throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has {count} null(s) in column '{field.Name}', which the schema declares not null.");
+            }
+            return n;
+        }, cancellationToken, path)[0];
+
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, DeltaCheckpoint.JsonOptions))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("numRecords", numRecords);
+            w.WritePropertyName("minValues");
+            min.Write(w);
+            w.WritePropertyName("maxValues");
+            max.Write(w);
+            w.WritePropertyName("nullCount");
+            nulls.Write(w);
+            w.WriteEndObject();
+        }
+        string codec = DeltaDuckDb.Query(connection, "SELECT compression FROM parquet_metadata($1) LIMIT 1", r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken, path)
+            .FirstOrDefault() ?? "";
+        return new FileFacts(Encoding.UTF8.GetString(buffer.ToArray()), numRecords, codec.ToLowerInvariant());
+    }
+
+    /// <summary>The codec part of Spark's file name (<c>part-…-c000.snappy.parquet</c>); empty when uncompressed.</summary>
+    internal static string CodecExtension(string codec) => codec switch
+    {
+        "snappy" => ".snappy",
+        "gzip" => ".gz",
+        "zstd" => ".zstd",
+        "lz4_raw" => ".lz4raw",
+        "lz4" => ".lz4hadoop",
+        "brotli" => ".br",
+        "lzo" => ".lzo",
+        _ => "",
+    };
+
+    /// <summary>Spark's <c>truncateMinStringAgg</c>: a 32-character prefix, not splitting a surrogate pair.</summary>
+    internal static string TruncateMin(string value, int prefix = StringPrefixLength)
+    {
+        if (value.Length <= prefix) return value;
+        return char.IsHighSurrogate(value[prefix - 1]) && char.IsLowSurrogate(value[prefix]) ? value[..(prefix + 1)] : value[..prefix];
+    }
+
+    /// <summary>
+    /// Spark's <c>truncateMaxStringAgg</c>: a prefix followed by a tie-breaker (U+007F when the next character is
+    /// below it, else U+10FFFF) so the result is still an upper bound in UTF-8 order; null when no bound fits in
+    /// twice the prefix length.
+    /// </summary>
+    internal static string? TruncateMax(string value, int prefix = StringPrefixLength)
+    {
+        const string utf8Max = "\uDBFF\uDFFF";
+        if (value.Length <= prefix) return value;
+        int length = TruncateMin(value, prefix).Length;
+        while (length <= 2 * prefix)
+        {
+            if (length >= value.Length) return value;
+            if (length + 1 < value.Length && value.AsSpan(length, 2).SequenceEqual(utf8Max)) length += 2;
+            else if (value[length] < '\u007F') return value[..length] + '\u007F';
+            else return value[..length] + utf8Max;
+        }
+        return null;
+    }
+
+    private enum ValueKind { Number, Date, Timestamp, String }
+
+    private static ValueKind? MinMaxKind(DeltaType type) => type switch
+    {
+        DeltaDecimalType => ValueKind.Number,
+        DeltaPrimitiveType { Name: "long" or "integer" or "short" or "byte" or "float" or "double" } => ValueKind.Number,
+        DeltaPrimitiveType { Name: "date" } => ValueKind.Date,
+        DeltaPrimitiveType { Name: "timestamp" } => ValueKind.Timestamp,
+        DeltaPrimitiveType { Name: "string" } => ValueKind.String,
+        _ => null,
+    };
+
+    private static string Aggregate(string function, string expression, ValueKind kind) => kind switch
+    {
+        ValueKind.Timestamp => $"epoch_us({function}({expression}))",
+        ValueKind.String => $"{function}({expression})",
+        _ => $"CAST({function}({expression}) AS VARCHAR)",
+    };
+
+    private static void CollectLeaves(DeltaField field, IReadOnlyList<string> parent, string? expression, List<Leaf> leaves)
+    {
+        var path = parent.Append(field.Name).ToArray();
+        if (field.Type is DeltaStructType s)
+        {
+            foreach (var child in s.Fields)
+                CollectLeaves(child, path, expression is null ? null : $"struct_extract({expression}, {DeltaDuckDb.Literal(child.Name)})", leaves);
+        }
+        else
+        {
+            leaves.Add(new Leaf(path, field.Type, expression));
+        }
+    }
+
+    private static int IndexOf(DeltaSchema schema, string name)
+    {
+        for (int i = 0; i < schema.Fields.Count; i++)
+        {
+            if (string.Equals(schema.Fields[i].Name, name, StringComparison.OrdinalIgnoreCase)) return i;
+        }
+        return -1;
+    }
+
+    private static Action<Utf8JsonWriter> TimestampWriter(long micros)
+    {
+        long millis = Math.DivRem(micros, 1000, out long rest);
+        if (rest < 0) millis--; // truncate down, also before 1970
+        string text = DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        return w => w.WriteStringValue(text);
+    }
+
+    private static Action<Utf8JsonWriter>? StringWriter(string? value) => value is null ? null : w => w.WriteStringValue(value);
+
+    private static Action<Utf8JsonWriter>? NumberWriter(string text) =>
+        JsonNumber().IsMatch(text) ? w => w.WriteRawValue(text, skipInputValidation: true) : null; // NaN and infinities have no JSON form
+
+    [GeneratedRegex(@"^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex JsonNumber();
+
+    /// <summary>A JSON object mirroring the schema's nesting, filled leaf by leaf in schema order.</summary>
+    private sealed class JsonNode
+    {
+        private readonly List<(string Name, object Value)> _members = [];
+
+        internal void Set(IReadOnlyList<string> path, Action<Utf8JsonWriter> value)
+        {
+            var node = this;
+            for (int i = 0; i < path.Count - 1; i++)
+            {
+                var child = node._members.FirstOrDefault(m => m.Name == path[i]).Value as JsonNode;
+                if (child is null)
+                {
+                    child = new JsonNode();
+                    node._members.Add((path[i], child));
+                }
+                node = child;
+            }
+            node._members.Add((path[^1], value));
+        }
+
+        internal void Write(Utf8JsonWriter w)
+        {
+            w.WriteStartObject();
+            foreach (var (name, value) in _members)
+            {
+                w.WritePropertyName(name);
+                if (value is JsonNode node) node.Write(w);
+                else ((Action<Utf8JsonWriter>)value)(w);
+            }
+            w.WriteEndObject();
+        }
+    }
+}

@@ -1,0 +1,260 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace PinPipe.Lake.Delta;
+
+public sealed partial class DeltaTable
+{
+    /// <summary>Default of <c>delta.checkpointInterval</c>, as in Spark.</summary>
+    internal const int DefaultCheckpointInterval = 10;
+
+    private const int MaxAttempts = 100;
+
+    /// <summary>
+    /// Commits <paramref name="write"/> as the next version (protocol §1.5): uploads the files under the table's
+    /// prefix, then creates <c>_delta_log/&lt;v&gt;.json</c> with put-if-absent. When another writer took the
+    /// version first it reads the new commits and: reports <see cref="DeltaCommitStatus.AlreadyCommitted"/> if one
+    /// carries the write's txn at this version or later; fails if the metadata or protocol changed or a file to
+    /// remove is gone; otherwise retries at the next version with the same uploaded files. Writes a checkpoint
+    /// every <c>delta.checkpointInterval</c> (10) versions.
+    /// </summary>
+    /// <exception cref="DeltaException">The write is invalid (schema mismatch, missing file, append-only table),
+    /// conflicts with a concurrent commit, or the table cannot be written by this implementation.</exception>
+    public async Task<DeltaCommitResult> CommitAsync(DeltaWrite write, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        ValidateWrite(write);
+        var state = await LatestStateAsync(cancellationToken).ConfigureAwait(false);
+        if (state is not null && AlreadyHas(state, write.Txn)) return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, state.Version) { Attempts = 0 };
+        if (state is not null) CheckAgainstTable(state, write);
+        else if (write.Removes.Count > 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Delta table {Location} does not exist, so it has no files to remove.");
+
+        var added = await UploadAsync(write, cancellationToken).ConfigureAwait(false);
+        bool done = false;
+        try
+        {
+            for (int attempt = 1; attempt <= MaxAttempts; attempt++)
+            {
+                long version = (state?.Version ?? -1) + 1;
+                byte[] commit = BuildCommit(write, state, added, version);
+                if (await _store.PutIfAbsentAsync(_logPrefix + DeltaLogFiles.Commit(version), commit, cancellationToken).ConfigureAwait(false))
+                {
+                    done = true;
+                    var next = state?.Clone() ?? new DeltaState();
+                    next.ApplyCommit(commit, $"{Location} commit {version}");
+                    next.Version = version;
+                    Remember(next);
+                    bool checkpointed = await MaybeCheckpointAsync(next, cancellationToken).ConfigureAwait(false);
+                    return new DeltaCommitResult(DeltaCommitStatus.Committed, version) { Attempts = attempt, Added = added, Checkpointed = checkpointed };
+                }
+
+                // Another writer took the version: read what it (and any later writer) committed.
+                var newer = await LatestStateAsync(cancellationToken).ConfigureAwait(false)
+                    ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table {Location}: commit {version} exists but the table cannot be loaded.");
+                if (AlreadyHas(newer, write.Txn))
+                {
+                    _logger.LogInformation("Delta table {Table}: txn {AppId} version {TxnVersion} was committed concurrently (table version {Version}).",
+                        Location, write.Txn!.AppId, write.Txn.Version, newer.Version);
+                    await DeleteAsync(added).ConfigureAwait(false);
+                    done = true;
+                    return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, newer.Version) { Attempts = attempt };
+                }
+                if (state is null)
+                {
+                    // The table was created concurrently: go on as an append when it is the table we meant to create.
+                    if (!newer.Metadata!.Schema.Equals(write.Schema) || newer.Metadata.PartitionColumns.Count > 0)
+                        throw new DeltaException(DeltaErrorCode.Conflict, $"Delta table {Location} was created concurrently with another schema ({newer.Metadata.Schema}).");
+                }
+                else
+                {
+                    if (!Equals(newer.Metadata, state.Metadata) || !Equals(newer.Protocol, state.Protocol))
+                        throw new DeltaException(DeltaErrorCode.Conflict,
+                            $"Delta table {Location}: a concurrent commit (versions {state.Version + 1}..{newer.Version}) changed the metadata or protocol; the write was not committed.");
+                }
+                foreach (string path in write.Removes)
+                {
+                    if (!newer.Files.ContainsKey(path))
+                        throw new DeltaException(DeltaErrorCode.Conflict, $"Delta table {Location}: file '{path}' was removed by a concurrent commit; the write was not committed.");
+                }
+                CheckAgainstTable(newer, write);
+                state = newer;
+            }
+            throw new DeltaException(DeltaErrorCode.Conflict, $"Delta table {Location}: gave up after {MaxAttempts} attempts lost to concurrent commits.");
+        }
+        finally
+        {
+            if (!done) await DeleteAsync(added).ConfigureAwait(false);
+        }
+    }
+
+    private static bool AlreadyHas(DeltaState state, DeltaTxn? txn) =>
+        txn is not null && state.Txns.TryGetValue(txn.AppId, out var recorded) && recorded.Version >= txn.Version;
+
+    private void ValidateWrite(DeltaWrite write)
+    {
+        if (write.Schema is null || write.Schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write has no schema (at least one column).");
+        if (write.Files is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's file list is null.");
+        foreach (string file in write.Files)
+        {
+            if (string.IsNullOrEmpty(file) || !File.Exists(file)) throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Data file '{file}' does not exist.");
+        }
+        if (write.Removes.Count > 0 && write.Mode == DeltaWriteMode.Overwrite)
+            throw new DeltaException(DeltaErrorCode.InvalidWrite, "An overwrite removes every live file: do not list Removes with it.");
+        if (write.Txn is { } txn && (string.IsNullOrWhiteSpace(txn.AppId) || txn.Version < 0))
+            throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Invalid txn (appId '{txn.AppId}', version {txn.Version}): the app id must be set and the version 0 or more.");
+        if (string.IsNullOrWhiteSpace(write.Operation)) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's operation name is empty.");
+        if (write.Configuration is { } config)
+        {
+            if (config.TryGetValue("delta.checkpointInterval", out var interval) && (!int.TryParse(interval, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1))
+                throw new DeltaException(DeltaErrorCode.InvalidWrite, $"delta.checkpointInterval must be a positive integer, not '{interval}'.");
+            if (config.TryGetValue("delta.appendOnly", out var appendOnly) && appendOnly is not ("true" or "false"))
+                throw new DeltaException(DeltaErrorCode.InvalidWrite, $"delta.appendOnly must be 'true' or 'false', not '{appendOnly}'.");
+        }
+    }
+
+    /// <summary>Checks the write against an existing table: writable protocol, same schema, files to remove live, append-only.</summary>
+    private void CheckAgainstTable(DeltaState state, DeltaWrite write)
+    {
+        var metadata = state.Metadata!;
+        DeltaProtocolSupport.CheckWritable(state.Protocol!, metadata, Location);
+        if (!metadata.Schema.Equals(write.Schema))
+            throw new DeltaException(DeltaErrorCode.SchemaMismatch,
+                $"Delta table {Location} has schema ({metadata.Schema}) but the write has ({write.Schema}); schema changes are not supported.");
+        if (metadata.PartitionColumns.Count > 0 && write.Files.Count > 0)
+            throw new DeltaException(DeltaErrorCode.Unsupported, $"Delta table {Location} is partitioned by {string.Join(", ", metadata.PartitionColumns)}; writing partitioned tables is not supported.");
+        foreach (string path in write.Removes)
+        {
+            if (!state.Files.ContainsKey(path))
+                throw new DeltaException(DeltaErrorCode.InvalidWrite, $"File '{path}' is not a live file of Delta table {Location} at version {state.Version}.");
+        }
+        bool removesData = write.DataChange && (write.Removes.Count > 0 || (write.Mode == DeltaWriteMode.Overwrite && state.Files.Count > 0));
+        if (removesData && metadata.Get("delta.appendOnly") == "true")
+            throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Delta table {Location} is append-only (delta.appendOnly=true): files cannot be removed.");
+    }
+
+    /// <summary>Computes each file's stats (validating it against the schema) and uploads it under a new Spark-style name.</summary>
+    private async Task<IReadOnlyList<DeltaFile>> UploadAsync(DeltaWrite write, CancellationToken cancellationToken)
+    {
+        if (write.Files.Count == 0) return [];
+        int numIndexedCols = 32;
+        if (write.Configuration?.TryGetValue("delta.dataSkippingNumIndexedCols", out var text) == true && int.TryParse(text, CultureInfo.InvariantCulture, out int n)) numIndexedCols = n;
+        var facts = new List<DeltaStats.FileFacts>();
+        using (var connection = DeltaDuckDb.Open())
+        {
+            var canonical = DeltaDuckDb.CanonicalTypes(connection, write.Schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
+            foreach (string file in write.Files) facts.Add(DeltaStats.Compute(connection, file, write.Schema, canonical, numIndexedCols, cancellationToken));
+        }
+        var added = new List<DeltaFile>();
+        try
+        {
+            for (int i = 0; i < write.Files.Count; i++)
+            {
+                string name = string.Create(CultureInfo.InvariantCulture, $"part-{i:D5}-{Guid.NewGuid()}-c000{DeltaStats.CodecExtension(facts[i].Codec)}.parquet");
+                byte[] bytes = await File.ReadAllBytesAsync(write.Files[i], cancellationToken).ConfigureAwait(false);
+                var file = new DeltaFile(name, new Dictionary<string, string?>(), bytes.Length, _time.GetUtcNow().ToUnixTimeMilliseconds(), facts[i].StatsJson)
+                {
+                    RawPath = DeltaState.EncodePath(name),
+                    DataChange = write.DataChange,
+                };
+                added.Add(file);
+                await _store.PutAsync(_root + name, bytes, cancellationToken).ConfigureAwait(false);
+            }
+            return added;
+        }
+        catch
+        {
+            await DeleteAsync(added).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Best-effort removal of uploaded files no commit references.</summary>
+    private async Task DeleteAsync(IReadOnlyList<DeltaFile> files)
+    {
+        foreach (var f in files)
+        {
+            try
+            {
+                await _store.DeleteAsync(_root + f.Path, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Amazon.Runtime.AmazonServiceException)
+            {
+                _logger.LogWarning(e, "Delta table {Table}: could not delete unreferenced file {Path}.", Location, f.Path);
+            }
+        }
+    }
+
+    private byte[] BuildCommit(DeltaWrite write, DeltaState? state, IReadOnlyList<DeltaFile> added, long version)
+    {
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var removes = write.Mode == DeltaWriteMode.Overwrite ? state?.Files.Values.ToList() ?? [] : write.Removes.Select(p => state!.Files[p]).ToList();
+        using var buffer = new MemoryStream();
+        void Line(Action<Utf8JsonWriter> action)
+        {
+            using (var w = new Utf8JsonWriter(buffer, DeltaCheckpoint.JsonOptions)) action(w);
+            buffer.WriteByte((byte)'\n');
+        }
+
+        Line(w => WriteCommitInfo(w, write, state, added, removes.Count, now));
+        if (state is null)
+        {
+            Line(w => DeltaActionJson.WriteProtocol(w, DeltaProtocol.Simple));
+            var configuration = write.Configuration?.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal) ?? [];
+            Line(w => DeltaActionJson.WriteMetadata(w, new DeltaMetadata(Guid.NewGuid().ToString(), write.Schema, [], configuration, now)));
+        }
+        if (write.Txn is { } txn) Line(w => DeltaActionJson.WriteTxn(w, new DeltaTxnAction(txn.AppId, txn.Version, now)));
+        foreach (var f in removes)
+        {
+            var remove = new DeltaRemove(f.RawPath, f.Path, now, write.DataChange, true, f.PartitionValues, f.Size);
+            Line(w => DeltaActionJson.WriteRemove(w, remove));
+        }
+        foreach (var f in added) Line(w => DeltaActionJson.WriteAdd(w, f));
+        return buffer.ToArray();
+    }
+
+    private static void WriteCommitInfo(Utf8JsonWriter w, DeltaWrite write, DeltaState? state, IReadOnlyList<DeltaFile> added, int removed, long now)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        w.WriteStartObject();
+        w.WriteStartObject("commitInfo");
+        w.WriteNumber("timestamp", now);
+        w.WriteString("operation", write.Operation);
+        w.WriteStartObject("operationParameters");
+        var parameters = write.OperationParameters ?? new Dictionary<string, string>();
+        if (!parameters.ContainsKey("mode")) w.WriteString("mode", write.Mode.ToString());
+        if (!parameters.ContainsKey("partitionBy")) w.WriteString("partitionBy", "[]");
+        foreach (var kv in parameters) w.WriteString(kv.Key, kv.Value);
+        w.WriteEndObject();
+        if (state is not null) w.WriteNumber("readVersion", state.Version);
+        w.WriteString("isolationLevel", "Serializable");
+        w.WriteBoolean("isBlindAppend", write.Mode == DeltaWriteMode.Append && removed == 0);
+        w.WriteStartObject("operationMetrics");
+        w.WriteString("numFiles", added.Count.ToString(inv));
+        w.WriteString("numOutputRows", added.Sum(f => f.NumRecords ?? 0).ToString(inv));
+        w.WriteString("numOutputBytes", added.Sum(f => f.Size).ToString(inv));
+        if (removed > 0) w.WriteString("numRemovedFiles", removed.ToString(inv));
+        w.WriteEndObject();
+        w.WriteString("engineInfo", "PinPipe/" + (typeof(DeltaTable).Assembly.GetName().Version?.ToString(3) ?? "0"));
+        w.WriteString("txnId", Guid.NewGuid().ToString());
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    /// <summary>Writes a checkpoint when the version is a multiple of <c>delta.checkpointInterval</c>; a failure is logged, not thrown (the commit stands).</summary>
+    private async Task<bool> MaybeCheckpointAsync(DeltaState state, CancellationToken cancellationToken)
+    {
+        int interval = int.TryParse(state.Metadata!.Get("delta.checkpointInterval"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : DefaultCheckpointInterval;
+        if (state.Version == 0 || state.Version % interval != 0) return false;
+        try
+        {
+            await DeltaCheckpoint.WriteAsync(_store, _logPrefix, state, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogWarning(e, "Delta table {Table}: checkpoint of version {Version} failed; readers replay the log instead.", Location, state.Version);
+            return false;
+        }
+    }
+}

@@ -1,0 +1,70 @@
+namespace PinPipe.Lake.Delta;
+
+/// <summary>How a commit treats the table's current files.</summary>
+public enum DeltaWriteMode
+{
+    /// <summary>Adds the files; the live files stay.</summary>
+    Append,
+    /// <summary>Adds the files and removes every live file, in the same commit.</summary>
+    Overwrite,
+}
+
+/// <summary>An application transaction id: the commit records it, and a later commit with a version at or
+/// below the recorded one is skipped (exactly-once writes, as Spark's streaming sink does).</summary>
+/// <param name="AppId">A stable id of the writer (pipeline, partition).</param>
+/// <param name="Version">A number that grows with every batch (batch number, source offset).</param>
+public sealed record DeltaTxn(string AppId, long Version);
+
+/// <summary>One commit to a Delta table.</summary>
+/// <param name="Schema">The table's schema: creates the table at version 0, and must equal the table's schema afterwards.</param>
+/// <param name="Files">Local Parquet files written by the caller (e.g. DuckDB <c>COPY … TO '…' (FORMAT parquet)</c>);
+/// the commit uploads them under the table's prefix with new Spark-style names. Their columns must have the
+/// schema's types (timestamps as TIMESTAMPTZ, i.e. Parquet INT64 TIMESTAMP(isAdjustedToUTC=true, MICROS)).</param>
+public sealed record DeltaWrite(DeltaSchema Schema, IReadOnlyList<string> Files)
+{
+    public DeltaWriteMode Mode { get; init; } = DeltaWriteMode.Append;
+
+    /// <summary>Live files to remove in the same commit (<see cref="DeltaFile.Path"/>): compaction removes small
+    /// files and adds their rewrite in one commit. Only with <see cref="DeltaWriteMode.Append"/>.</summary>
+    public IReadOnlyList<string> Removes { get; init; } = [];
+
+    /// <summary>Written with the commit; when the table already holds this app id at this version or later the
+    /// commit is skipped (<see cref="DeltaCommitStatus.AlreadyCommitted"/>) without uploading anything.</summary>
+    public DeltaTxn? Txn { get; init; }
+
+    /// <summary>The <c>dataChange</c> flag of the adds and removes: false for a rewrite that changes no data (compaction).</summary>
+    public bool DataChange { get; init; } = true;
+
+    /// <summary>commitInfo's <c>operation</c> (Spark names: <c>WRITE</c>, <c>OPTIMIZE</c>, <c>STREAMING UPDATE</c>).</summary>
+    public string Operation { get; init; } = "WRITE";
+
+    /// <summary>commitInfo's <c>operationParameters</c>; <c>mode</c> and <c>partitionBy</c> are added when absent.</summary>
+    public IReadOnlyDictionary<string, string>? OperationParameters { get; init; }
+
+    /// <summary>Table properties (<c>delta.checkpointInterval</c>, <c>delta.appendOnly</c>, ...), used when the commit creates the table.</summary>
+    public IReadOnlyDictionary<string, string>? Configuration { get; init; }
+}
+
+/// <summary>Whether a commit happened.</summary>
+public enum DeltaCommitStatus
+{
+    /// <summary>The commit was written at <see cref="DeltaCommitResult.Version"/>.</summary>
+    Committed,
+    /// <summary>The table already holds the write's <see cref="DeltaWrite.Txn"/> (at this version or later): nothing was written.</summary>
+    AlreadyCommitted,
+}
+
+/// <summary>The outcome of <see cref="DeltaTable.CommitAsync"/>.</summary>
+/// <param name="Status">Committed, or skipped because the txn was already committed.</param>
+/// <param name="Version">The version written, or (skipped) the table version that holds the txn.</param>
+public sealed record DeltaCommitResult(DeltaCommitStatus Status, long Version)
+{
+    /// <summary>Put attempts: 1, plus one per concurrent commit that took the version first; 0 when the txn was found before any attempt.</summary>
+    public int Attempts { get; init; }
+
+    /// <summary>The files added (empty when skipped).</summary>
+    public IReadOnlyList<DeltaFile> Added { get; init; } = [];
+
+    /// <summary>True when a checkpoint of this version was written after the commit.</summary>
+    public bool Checkpointed { get; init; }
+}

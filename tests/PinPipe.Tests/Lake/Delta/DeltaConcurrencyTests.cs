@@ -1,0 +1,170 @@
+using PinPipe.Lake;
+using PinPipe.Lake.Delta;
+using PinPipe.Lake.Directory;
+using PinPipe.Tests.Support;
+using static PinPipe.Tests.Lake.Delta.DeltaTestKit;
+
+namespace PinPipe.Tests.Lake.Delta;
+
+/// <summary>Two writers of one version: exactly one wins; the other retries, finds its txn committed, or fails on a conflict.</summary>
+public sealed class DeltaConcurrencyTests : IDisposable
+{
+    private readonly TempDirectory _temp = new("delta-race");
+    private readonly DirectoryObjectStore _store;
+
+    public DeltaConcurrencyTests() => _store = new DirectoryObjectStore(_temp.Path, "lake");
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>The real store, except that the first two put-if-absent calls on <paramref name="gatedKey"/> wait for
+    /// each other, so both writers try the same version at the same time.</summary>
+    private sealed class RaceStore(IObjectStore inner, string gatedKey) : RemoteLikeStore(inner)
+    {
+        private readonly TaskCompletionSource _both = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _arrived;
+
+        public override async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            if (key == gatedKey && Interlocked.Increment(ref _arrived) <= 2)
+            {
+                if (Volatile.Read(ref _arrived) >= 2) _both.TrySetResult();
+                await _both.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            }
+            return await base.PutIfAbsentAsync(key, content, cancellationToken);
+        }
+    }
+
+    /// <summary>The real store, except that just before the first put-if-absent on <paramref name="gatedKey"/> another
+    /// writer commits (<paramref name="interfere"/>), so this writer loses that version after having read the table.</summary>
+    private sealed class InterferingStore(IObjectStore inner, string gatedKey, Func<Task> interfere) : RemoteLikeStore(inner)
+    {
+        private int _done;
+
+        public override async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            if (key == gatedKey && Interlocked.Exchange(ref _done, 1) == 0) await interfere();
+            return await base.PutIfAbsentAsync(key, content, cancellationToken);
+        }
+    }
+
+    private DeltaWrite Write(string tag, DeltaTxn? txn = null, DeltaSchema? schema = null) =>
+        new(schema ?? DeltaTableWriteTests.EventSchema, [DeltaTableWriteTests.EventFile(_temp.Path, tag)]) { Txn = txn };
+
+    private async Task<List<string>> DataFilesAsync() =>
+        (await KeysAsync(_store, "t/")).Where(k => !k.Contains("_delta_log", StringComparison.Ordinal)).ToList();
+
+    [Fact]
+    public async Task Two_blind_appends_of_one_version_both_land_one_after_the_other()
+    {
+        await new DeltaTable(_store, "t").CommitAsync(Write("base"));
+        var race = new RaceStore(_store, "t/_delta_log/00000000000000000001.json");
+        var a = new DeltaTable(race, "t");
+        var b = new DeltaTable(race, "t");
+        Assert.Equal(0, (await a.LoadAsync())!.Version);
+        Assert.Equal(0, (await b.LoadAsync())!.Version);
+
+        var results = await Task.WhenAll(a.CommitAsync(Write("a")), b.CommitAsync(Write("b")));
+        Assert.All(results, r => Assert.Equal(DeltaCommitStatus.Committed, r.Status));
+        Assert.Equal([1L, 2L], results.Select(r => r.Version).Order());
+        Assert.Equal([1, 2], results.OrderBy(r => r.Version).Select(r => r.Attempts)); // the loser retried once
+
+        var s = (await new DeltaTable(_store, "t").LoadAsync())!;
+        Assert.Equal(2, s.Version);
+        Assert.Equal(3, s.Files.Count);
+        var ids = (await ReadAllAsync(s)).Select(r => (string)r[0]!).ToList();
+        Assert.Contains("a1-a", ids);
+        Assert.Contains("a1-b", ids);
+        Assert.Contains("a1-base", ids);
+    }
+
+    [Fact]
+    public async Task Two_writers_of_the_same_txn_commit_it_once()
+    {
+        await new DeltaTable(_store, "t").CommitAsync(Write("base"));
+        var race = new RaceStore(_store, "t/_delta_log/00000000000000000001.json");
+        var a = new DeltaTable(race, "t");
+        var b = new DeltaTable(race, "t");
+        await a.LoadAsync();
+        await b.LoadAsync();
+
+        var results = await Task.WhenAll(a.CommitAsync(Write("a", new DeltaTxn("job", 1))), b.CommitAsync(Write("b", new DeltaTxn("job", 1))));
+        var winner = Assert.Single(results, r => r.Status == DeltaCommitStatus.Committed);
+        var loser = Assert.Single(results, r => r.Status == DeltaCommitStatus.AlreadyCommitted);
+        Assert.Equal(1, winner.Version);
+        Assert.Equal(1, loser.Version);
+        Assert.Empty(loser.Added);
+
+        var s = (await new DeltaTable(_store, "t").LoadAsync())!;
+        Assert.Equal(1, s.Version);
+        Assert.Equal(1, s.Txns["job"]);
+        Assert.Equal(2, s.Files.Count);
+        // The loser's upload was deleted: only referenced data files remain.
+        Assert.Equal(s.Files.Select(f => s.KeyOf(f)).Order(StringComparer.Ordinal), (await DataFilesAsync()).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Creating_a_table_concurrently_with_another_schema_fails_and_with_the_same_schema_appends()
+    {
+        var race = new RaceStore(_store, "t/_delta_log/00000000000000000000.json");
+        var other = new DeltaSchema(new DeltaField("id", DeltaType.Long));
+        string otherFile = WriteParquet(_temp.Path, "SELECT CAST(1 AS BIGINT) AS id");
+        var tasks = new[]
+        {
+            new DeltaTable(race, "t").CommitAsync(Write("a")),
+            new DeltaTable(race, "t").CommitAsync(new DeltaWrite(other, [otherFile])),
+        };
+        await Task.WhenAll(tasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
+        var failed = Assert.Single(tasks, t => t.IsFaulted);
+        var succeeded = Assert.Single(tasks, t => t.IsCompletedSuccessfully);
+        var e = Assert.IsType<DeltaException>(failed.Exception!.InnerException);
+        Assert.Equal(DeltaErrorCode.Conflict, e.Code);
+        Assert.Contains("created concurrently", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, succeeded.Result.Version);
+        var s = (await new DeltaTable(_store, "t").LoadAsync())!;
+        Assert.Equal(0, s.Version);
+        Assert.Equal(s.Files.Select(f => s.KeyOf(f)), await DataFilesAsync());
+
+        var same = new RaceStore(_store, "u/_delta_log/00000000000000000000.json");
+        var both = await Task.WhenAll(new DeltaTable(same, "u").CommitAsync(Write("x")), new DeltaTable(same, "u").CommitAsync(Write("y")));
+        Assert.Equal([0L, 1L], both.Select(r => r.Version).Order());
+        Assert.Equal(2, (await new DeltaTable(_store, "u").LoadAsync())!.Files.Count);
+    }
+
+    [Fact]
+    public async Task A_compaction_whose_files_were_removed_concurrently_fails_with_a_conflict()
+    {
+        var first = await new DeltaTable(_store, "t").CommitAsync(Write("base"));
+        var overwrite = Write("replacement") with { Mode = DeltaWriteMode.Overwrite };
+        var stale = new DeltaTable(new InterferingStore(_store, "t/_delta_log/00000000000000000001.json",
+            () => new DeltaTable(_store, "t").CommitAsync(overwrite)), "t");
+
+        string path = first.Added[0].Path;
+        var e = await Assert.ThrowsAsync<DeltaException>(() => stale.CommitAsync(Write("compacted") with { Removes = [path], DataChange = false }));
+        Assert.Equal(DeltaErrorCode.Conflict, e.Code);
+        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+        var s = (await new DeltaTable(_store, "t").LoadAsync())!;
+        Assert.Equal(1, s.Version);
+        Assert.Equal(s.Files.Select(f => s.KeyOf(f)).Concat([s.KeyOf(first.Added[0])]).Order(StringComparer.Ordinal), (await DataFilesAsync()).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_append_racing_a_metadata_change_fails_with_a_conflict()
+    {
+        await new DeltaTable(_store, "t").CommitAsync(Write("base"));
+        var v0 = (await new DeltaTable(_store, "t").LoadAsync())!;
+        // Another engine changes the table's properties at version 1, while this writer commits.
+        var changed = v0.Metadata with { Configuration = new Dictionary<string, string> { ["delta.appendOnly"] = "true" } };
+        string line = "{\"metaData\":{\"id\":\"" + changed.Id + "\",\"format\":{\"provider\":\"parquet\",\"options\":{}},\"schemaString\":"
+            + System.Text.Json.JsonSerializer.Serialize(changed.Schema.ToJson()) + ",\"partitionColumns\":[],\"configuration\":{\"delta.appendOnly\":\"true\"}}}\n";
+        var stale = new DeltaTable(new InterferingStore(_store, "t/_delta_log/00000000000000000001.json",
+            async () => Assert.True(await _store.PutIfAbsentAsync("t/_delta_log/00000000000000000001.json", System.Text.Encoding.UTF8.GetBytes(line)))), "t");
+
+        var e = await Assert.ThrowsAsync<DeltaException>(() => stale.CommitAsync(Write("late")));
+        Assert.Equal(DeltaErrorCode.Conflict, e.Code);
+        Assert.Contains("changed the metadata or protocol", e.Message, StringComparison.Ordinal);
+        var s = (await new DeltaTable(_store, "t").LoadAsync())!;
+        Assert.Equal(1, s.Version);
+        Assert.Equal("true", s.Metadata.Get("delta.appendOnly"));
+        Assert.Single(s.Files);
+    }
+}
