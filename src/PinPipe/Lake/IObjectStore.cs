@@ -30,6 +30,12 @@ public interface IObjectStore
 
     /// <summary>Deletes an object; does nothing when it does not exist.</summary>
     ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The object's file on the local file system when the store keeps objects as files (so a reader such as
+    /// DuckDB can read it directly), otherwise null (the default). The file may not exist.
+    /// </summary>
+    string? LocalPath(string key) => null;
 }
 
 /// <summary>An object's key, size and last modification time.</summary>

@@ -130,6 +130,9 @@ public sealed class DirectoryObjectStore : IObjectStore
         return ValueTask.CompletedTask;
     }
 
+    /// <inheritdoc />
+    public string? LocalPath(string key) => PathOf(key);
+
     private string PathOf(string key)
     {
         ObjectKeys.Validate(key);
