@@ -61,7 +61,14 @@ internal sealed class TransformTestKit : IDisposable
         while (reader.Read())
         {
             var row = new Dictionary<string, string?>();
-            for (int i = 0; i < reader.FieldCount; i++) row[reader.GetName(i)] = reader.IsDBNull(i) ? null : Canonical(reader.GetValue(i));
+            for (int i = 0; i < reader.FieldCount; i++)
+            {
+                // A DOUBLE[] may hold nulls, which GetValue's List<double> cannot.
+                object? value = reader.IsDBNull(i) ? null
+                    : reader.GetFieldType(i) == typeof(List<double>) ? reader.GetFieldValue<List<double?>>(i)
+                    : reader.GetValue(i);
+                row[reader.GetName(i)] = Canonical(value);
+            }
             rows.Add(row);
         }
         return rows;
