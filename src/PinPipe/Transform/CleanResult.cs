@@ -1,0 +1,50 @@
+namespace PinPipe.Transform;
+
+/// <summary>
+/// What one cleaning run (a batch, or a streaming micro-batch) did with the records of one table.
+/// <see cref="Read"/> = <see cref="Clean"/> + <see cref="Duplicates"/> + <see cref="Rejects"/> always holds.
+/// </summary>
+/// <param name="Kind">The table cleaned.</param>
+/// <param name="Read">Raw records read.</param>
+/// <param name="Clean">Rows written to the clean table (one per key, the first seen).</param>
+/// <param name="Duplicates">Valid records dropped because their key was seen earlier in the run or is already in the target table.</param>
+/// <param name="Rejects">Records written to the reject table (not a JSON object, bad or missing key, a value of the wrong type).</param>
+/// <param name="Quality">Per column and rule, how many values of the clean rows the rule nulled or converted (SPEC §4, quality metrics); every rule of the table is listed, also at zero.</param>
+public sealed record CleanResult(RecordKind Kind, long Read, long Clean, long Duplicates, long Rejects, IReadOnlyList<QualityCount> Quality)
+{
+    /// <summary>The count of one rule; throws when the table has no such rule.</summary>
+    public long QualityOf(string column, string rule) =>
+        Quality.FirstOrDefault(q => q.Column == column && q.Rule == rule)?.Count
+        ?? throw new ArgumentException($"Table {Kind} has no quality rule '{rule}' on column '{column}'.", nameof(rule));
+}
+
+/// <summary>How many values of <paramref name="Column"/> the cleaning rule <paramref name="Rule"/> nulled or converted.</summary>
+/// <param name="Column">The raw column the rule applies to (e.g. <c>title</c>, <c>first_name</c>).</param>
+/// <param name="Rule">The rule, one of the <see cref="QualityRules"/> names.</param>
+/// <param name="Count">Values of the clean rows the rule applied to.</param>
+public sealed record QualityCount(string Column, string Rule, long Count);
+
+/// <summary>Names of the quality rules reported in <see cref="CleanResult.Quality"/>.</summary>
+public static class QualityRules
+{
+    /// <summary>A value that carries no data (<c>No Title Data Available</c>, <c>User Info Error</c>, ...) became null.</summary>
+    public const string JunkNulled = "junk_marker_nulled";
+
+    /// <summary>An empty or all-whitespace string became null.</summary>
+    public const string BlankNulled = "blank_nulled";
+
+    /// <summary>A follower count with a <c>k</c>, <c>M</c> or <c>B</c> suffix became a whole number.</summary>
+    public const string SuffixConverted = "suffix_converted";
+
+    /// <summary>A follower count that is not a number (nor a junk marker, nor blank) became null: a quality violation.</summary>
+    public const string NotANumberNulled = "not_a_number_nulled";
+
+    /// <summary><c>save_location</c> lost its leading <c>Local save in </c>.</summary>
+    public const string PrefixStripped = "prefix_stripped";
+
+    /// <summary><c>user_name</c> made from one name, the other being null.</summary>
+    public const string OneNameOnly = "one_name_only";
+
+    /// <summary><c>user_name</c> null because both names are null.</summary>
+    public const string NoNameNulled = "no_name_nulled";
+}

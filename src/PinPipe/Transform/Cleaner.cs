@@ -1,0 +1,86 @@
+using DuckDB.NET.Data;
+
+namespace PinPipe.Transform;
+
+/// <summary>
+/// Runs the <see cref="CleaningRules"/> of one table over a relation of raw records in DuckDB: the batch lane
+/// over a whole topic (from <see cref="RawLoader"/>), the streaming lane over each micro-batch.
+/// </summary>
+public static class Cleaner
+{
+    /// <summary>
+    /// Cleans the raw records of <paramref name="rawRelation"/> (columns <c>seq BIGINT, origin VARCHAR, line VARCHAR</c>:
+    /// arrival order, where the record came from, its JSON text) into the tables
+    /// <see cref="CleaningRules.CleanTable"/> (schema <see cref="CleaningRules.Schema"/>, one row per key, the first
+    /// seen by seq) and <see cref="CleaningRules.RejectTable"/> (<see cref="CleaningRules.RejectSchema"/>), both
+    /// created or replaced.
+    /// </summary>
+    /// <param name="connection">An open connection; its <c>TimeZone</c> is set to UTC (timestamps are UTC).</param>
+    /// <param name="kind">Which table's rules apply.</param>
+    /// <param name="rawRelation">Table or view of the raw records (<c>name</c> or <c>schema.name</c>).</param>
+    /// <param name="existingKeysRelation">Optional table or view with a column <c>ind</c>: keys already in the target
+    /// table (streaming lane); valid records with such a key count as duplicates.</param>
+    /// <param name="cancellationToken">Interrupts the running query.</param>
+    /// <returns>The counts, which reconcile: read = clean + duplicates + rejects.</returns>
+    public static Task<CleanResult> CleanAsync(
+        DuckDBConnection connection, RecordKind kind, string rawRelation, string? existingKeysRelation,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection.State != System.Data.ConnectionState.Open)
+            throw new InvalidOperationException("The DuckDB connection must be open.");
+        string raw = Sql.Relation(rawRelation, nameof(rawRelation));
+        string? existing = existingKeysRelation is null ? null : Sql.Relation(existingKeysRelation, nameof(existingKeysRelation));
+        _ = CleaningRules.TableName(kind); // validates kind
+        cancellationToken.ThrowIfCancellationRequested();
+        // DuckDB.NET runs queries synchronously: keep the caller's thread free.
+        return Task.Run(() => Clean(connection, kind, raw, rawRelation, existing, existingKeysRelation, cancellationToken), cancellationToken);
+    }
+
+    private static CleanResult Clean(
+        DuckDBConnection connection, RecordKind kind, string raw, string rawName, string? existing, string? existingName,
+        CancellationToken cancellationToken)
+    {
+        var db = new DuckDbRunner(connection, cancellationToken);
+        db.RequireColumns(raw, rawName, "seq", "origin", "line");
+        if (existing is not null) db.RequireColumns(existing, existingName!, "ind");
+
+        string stage = "temp.main." + Sql.Identifier("_pinpipe_stage_" + CleaningRules.TableName(kind));
+        string clean = Sql.Identifier(CleaningRules.CleanTable(kind));
+        string rejects = Sql.Identifier(CleaningRules.RejectTable(kind));
+        string columns = string.Join(", ", CleaningRules.Schema(kind).Select(c => Sql.Identifier(c.Name)));
+        string notExisting = existing is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {existing} e WHERE e.ind = s.ind)";
+        try
+        {
+            db.Execute("SET TimeZone = 'UTC'");
+            db.Execute(CleaningRules.StageSql(kind, raw, stage));
+            db.Execute($"CREATE OR REPLACE TABLE {rejects} AS SELECT origin, raw, reason, ind FROM {stage} WHERE reason IS NOT NULL ORDER BY seq");
+            // SPEC §4 duplicates: one row per ind, the first seen; keys already in the target table are duplicates too.
+            db.Execute($"""
+                CREATE OR REPLACE TABLE {clean} AS
+                SELECT {columns}, {CleaningRules.QualityColumn} FROM {stage} s
+                WHERE reason IS NULL{notExisting}
+                QUALIFY row_number() OVER (PARTITION BY ind ORDER BY seq) = 1
+                """);
+            long[] sums = db.QueryLongs(CleaningRules.QualitySumsSql(kind, clean));
+            db.Execute($"ALTER TABLE {clean} DROP COLUMN {CleaningRules.QualityColumn}");
+
+            long[] stageCounts = db.QueryLongs($"SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM {stage}");
+            long read = stageCounts[0], valid = stageCounts[1];
+            long cleanRows = db.QueryLongs($"SELECT count(*) FROM {clean}")[0];
+            long rejectRows = db.QueryLongs($"SELECT count(*) FROM {rejects}")[0];
+            long duplicates = valid - cleanRows;
+            if (duplicates < 0 || read != cleanRows + duplicates + rejectRows)
+                throw new InvalidOperationException(
+                    $"Cleaning {kind} does not reconcile: read {read} != clean {cleanRows} + duplicates {duplicates} + rejects {rejectRows}.");
+
+            var rules = CleaningRules.QualityRulesOf(kind);
+            var quality = rules.Select((r, i) => new QualityCount(r.Column, r.Rule, sums[i])).ToArray();
+            return new CleanResult(kind, read, cleanRows, duplicates, rejectRows, quality);
+        }
+        finally
+        {
+            db.ExecuteIgnoringCancellation($"DROP TABLE IF EXISTS {stage}");
+        }
+    }
+}

@@ -1,0 +1,374 @@
+using System.Text;
+using PinPipe.Source;
+
+namespace PinPipe.Transform;
+
+/// <summary>A column of a clean or reject table: its name and DuckDB type (for mapping to a Delta schema).</summary>
+public sealed record CleanColumn(string Name, string DuckDbType);
+
+/// <summary>
+/// The cleaning rules of SPEC §4, written once as DuckDB SQL and used by both lanes: the batch lane cleans a
+/// whole topic, the streaming lane each micro-batch (<see cref="Cleaner.CleanAsync"/> runs them).
+/// </summary>
+/// <remarks>
+/// The schema is explicit, never inferred: every raw field is read as text with <c>from_json</c> and a fixed
+/// structure, then coerced to its column type by the rules below. Each rule applies to every value.
+/// Decisions where SPEC is silent:
+/// <list type="bullet">
+/// <item>A key or integer value may be a JSON integer or a string of one (<c>"12"</c>, <c>"50"</c>, optional <c>-</c>);
+/// <c>12.5</c>, <c>"1e3"</c>, <c>"abc"</c> or <c>true</c> are rejects. JSON <c>null</c> and a missing field are the same (null).</item>
+/// <item>A string column takes a string, number or boolean (as its JSON text); an array or object is a reject.</item>
+/// <item>Junk markers match exactly (case and spaces); blank means empty or only ASCII whitespace.</item>
+/// <item>follower_count: digits, or up to 18 digits with an optional decimal part of up to 9 digits followed by
+/// exactly <c>k</c>, <c>M</c> or <c>B</c>, rounded to the nearest whole number; a decimal without a suffix is a violation.</item>
+/// <item>Timestamps: <c>YYYY-MM-DD HH:MM:SS</c> or <c>YYYY-MM-DDTHH:MM:SS</c>, optional fraction, optional <c>Z</c> or
+/// offset (<c>+02:00</c>, <c>+0200</c>, <c>+02</c>); without a zone the time is UTC. Anything else is a reject.</item>
+/// <item>geo coordinates are <c>[latitude, longitude]</c> as in Spark's <c>array()</c>, so a null value stays a null element.</item>
+/// <item>Fields that are not cleaned into a column (<c>downloaded</c>, unknown fields) are ignored.</item>
+/// </list>
+/// </remarks>
+public static class CleaningRules
+{
+    /// <summary>Prefix that save_location loses (SPEC §4 pin rule 4).</summary>
+    public const string SaveLocationPrefix = "Local save in ";
+
+    /// <summary>Columns of the reject tables: where the record came from, its raw text, why, and its key when known.</summary>
+    public static IReadOnlyList<CleanColumn> RejectSchema { get; } =
+        [new("origin", "VARCHAR"), new("raw", "VARCHAR"), new("reason", "VARCHAR"), new("ind", "BIGINT")];
+
+    /// <summary>The clean table's columns, in order (SPEC §4).</summary>
+    public static IReadOnlyList<CleanColumn> Schema(RecordKind kind) => Rules(kind).Schema;
+
+    /// <summary>The table's short name: <c>pin</c>, <c>geo</c> or <c>user</c>.</summary>
+    public static string TableName(RecordKind kind) => kind switch
+    {
+        RecordKind.Pin => "pin",
+        RecordKind.Geo => "geo",
+        RecordKind.User => "user",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown record kind."),
+    };
+
+    /// <summary>The DuckDB table <see cref="Cleaner"/> writes the clean rows to: <c>clean_pin</c>, <c>clean_geo</c>, <c>clean_user</c>.</summary>
+    public static string CleanTable(RecordKind kind) => "clean_" + TableName(kind);
+
+    /// <summary>The DuckDB table <see cref="Cleaner"/> writes the rejects to: <c>rejects_pin</c>, ...</summary>
+    public static string RejectTable(RecordKind kind) => "rejects_" + TableName(kind);
+
+    /// <summary>The key's name in the raw record: <c>index</c> for pin, <c>ind</c> for geo and user.</summary>
+    public static string KeyField(RecordKind kind) => Rules(kind).Key.Name;
+
+    /// <summary>Every (column, rule) pair whose count <see cref="CleanResult.Quality"/> reports, in report order.</summary>
+    public static IReadOnlyList<(string Column, string Rule)> QualityRulesOf(RecordKind kind) =>
+        Rules(kind).Quality.Select(q => (q.Column, q.Rule)).ToArray();
+
+    // ---------------------------------------------------------------- the rules, per table
+
+    // SPEC §4 pin: index renamed ind (rule 1); junk markers and blanks nulled (rule 2); follower_count a whole
+    // number (rule 3); save_location without "Local save in " (rule 4); downloaded dropped.
+    private static readonly TableRules Pin = new(
+        RecordKind.Pin,
+        Key: Field.BigInt("index"),
+        Fields:
+        [
+            Field.Text("unique_id"),
+            Field.Text("title", SyntheticData.NoTitle),
+            Field.Text("description", SyntheticData.NoDescriptionStory, SyntheticData.NoDescription, SyntheticData.Untitled),
+            Field.Text("poster_name", SyntheticData.UserInfoError),
+            Field.Text("follower_count", SyntheticData.UserInfoError),
+            Field.Text("tag_list", SyntheticData.NoTags),
+            Field.Text("is_image_or_video"),
+            Field.Text("image_src", SyntheticData.ImageSrcError),
+            Field.Text("save_location") with { StripPrefix = SaveLocationPrefix },
+            Field.Text("category"),
+        ],
+        Derived:
+        [
+            // SPEC §4 pin rule 3: digits as they are; k ×1,000, M ×1,000,000, B ×1,000,000,000 with an optional
+            // decimal part (1.5k → 1500, rounded to whole); anything else null (counted as a violation). The
+            // length limits keep the DECIMAL product in range; TRY_CAST turns a BIGINT overflow into a violation.
+            ("follower_value", """
+                CASE
+                    WHEN "v_follower_count" IS NULL THEN NULL
+                    WHEN regexp_full_match("v_follower_count", '[0-9]+') THEN TRY_CAST("v_follower_count" AS BIGINT)
+                    WHEN regexp_full_match("v_follower_count", '[0-9]{1,18}(\.[0-9]{1,9})?[kMB]') THEN TRY_CAST(round(
+                        CAST(substr("v_follower_count", 1, length("v_follower_count") - 1) AS DECIMAL(38, 9))
+                        * CASE right("v_follower_count", 1) WHEN 'k' THEN 1000 WHEN 'M' THEN 1000000 ELSE 1000000000 END) AS BIGINT)
+                END
+                """),
+        ],
+        Columns:
+        [
+            new("ind", "BIGINT", "\"v_index\""),
+            new("unique_id", "VARCHAR", "\"v_unique_id\""),
+            new("title", "VARCHAR", "\"v_title\""),
+            new("description", "VARCHAR", "\"v_description\""),
+            new("follower_count", "BIGINT", "\"follower_value\""),
+            new("poster_name", "VARCHAR", "\"v_poster_name\""),
+            new("tag_list", "VARCHAR", "\"v_tag_list\""),
+            new("is_image_or_video", "VARCHAR", "\"v_is_image_or_video\""),
+            new("image_src", "VARCHAR", "\"v_image_src\""),
+            new("save_location", "VARCHAR", "\"v_save_location\""),
+            new("category", "VARCHAR", "\"v_category\""),
+        ],
+        ExtraQuality:
+        [
+            new("follower_count", QualityRules.SuffixConverted,
+                "right(\"v_follower_count\", 1) IN ('k', 'M', 'B') AND \"follower_value\" IS NOT NULL"),
+            new("follower_count", QualityRules.NotANumberNulled,
+                "\"v_follower_count\" IS NOT NULL AND \"follower_value\" IS NULL"),
+        ]);
+
+    // SPEC §4 geo: coordinates = [latitude, longitude] (both dropped), timestamp parsed as UTC.
+    private static readonly TableRules Geo = new(
+        RecordKind.Geo,
+        Key: Field.BigInt("ind"),
+        Fields:
+        [
+            Field.Timestamp("timestamp"),
+            Field.Double("latitude"),
+            Field.Double("longitude"),
+            Field.Text("country"),
+        ],
+        Derived: [],
+        Columns:
+        [
+            new("ind", "BIGINT", "\"v_ind\""),
+            new("country", "VARCHAR", "\"v_country\""),
+            new("coordinates", "DOUBLE[]", "[\"v_latitude\", \"v_longitude\"]"),
+            new("timestamp", "TIMESTAMPTZ", "\"v_timestamp\""),
+        ],
+        ExtraQuality: []);
+
+    // SPEC §4 user: user_name = first_name + " " + last_name (one null: the other alone; both null: null; a blank
+    // name counts as null, as in every string column); both names dropped; date_joined parsed as UTC.
+    private static readonly TableRules User = new(
+        RecordKind.User,
+        Key: Field.BigInt("ind"),
+        Fields:
+        [
+            Field.Text("first_name"),
+            Field.Text("last_name"),
+            Field.Integer("age"),
+            Field.Timestamp("date_joined"),
+        ],
+        Derived: [],
+        Columns:
+        [
+            new("ind", "BIGINT", "\"v_ind\""),
+            new("user_name", "VARCHAR", """
+                CASE
+                    WHEN "v_first_name" IS NULL THEN "v_last_name"
+                    WHEN "v_last_name" IS NULL THEN "v_first_name"
+                    ELSE "v_first_name" || ' ' || "v_last_name"
+                END
+                """),
+            new("age", "INTEGER", "\"v_age\""),
+            new("date_joined", "TIMESTAMPTZ", "\"v_date_joined\""),
+        ],
+        ExtraQuality:
+        [
+            new("user_name", QualityRules.OneNameOnly, "(\"v_first_name\" IS NULL) <> (\"v_last_name\" IS NULL)"),
+            new("user_name", QualityRules.NoNameNulled, "\"v_first_name\" IS NULL AND \"v_last_name\" IS NULL"),
+        ]);
+
+    internal static TableRules Rules(RecordKind kind) => kind switch
+    {
+        RecordKind.Pin => Pin,
+        RecordKind.Geo => Geo,
+        RecordKind.User => User,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown record kind."),
+    };
+
+    // ---------------------------------------------------------------- coercion of one raw value
+
+    // Blank (SPEC §4 pin rule 2, applied to every string column): empty or only ASCII whitespace. Every such
+    // string sorts before '!', so the regex runs only on the rare candidates.
+    private static string Blank(string x) => $"(CASE WHEN {x} < '!' THEN regexp_full_match({x}, '[\\t\\n\\v\\f\\r ]*') ELSE false END)";
+
+    private const string IntegerPattern = "-?[0-9]+";
+    private const string NumberPattern = "[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?";
+    private const string TimestampPattern =
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?";
+
+    /// <summary>A short, quoted excerpt of a raw value for a reject reason.</summary>
+    private static string Excerpt(string f) => $"' (\"' || left({f}, 60) || '\")'";
+
+    internal enum FieldType { Text, Integer, BigInt, Double, Timestamp }
+
+    /// <summary>A field of the raw record with its coercion: text (with junk markers and an optional prefix) or a typed value.</summary>
+    internal sealed record Field(string Name, FieldType Type, IReadOnlyList<string> Junk)
+    {
+        public string? StripPrefix { get; init; }
+
+        public static Field Text(string name, params string[] junk) => new(name, FieldType.Text, junk);
+        public static Field Integer(string name) => new(name, FieldType.Integer, []);
+        public static Field BigInt(string name) => new(name, FieldType.BigInt, []);
+        public static Field Double(string name) => new(name, FieldType.Double, []);
+        public static Field Timestamp(string name) => new(name, FieldType.Timestamp, []);
+
+        /// <summary>The raw text (SQL column of the <c>texts</c> step).</summary>
+        public string F => Sql.Identifier("f_" + Name);
+
+        /// <summary>The coerced value (SQL column of the <c>typed</c> step).</summary>
+        public string V => Sql.Identifier("v_" + Name);
+
+        /// <summary>The problem that makes the record a reject, or null (SQL column of the <c>typed</c> step).</summary>
+        public string P => Sql.Identifier("p_" + Name);
+
+        /// <summary>The text with the prefix stripped (SPEC §4 pin rule 4).</summary>
+        private string Stripped => StripPrefix is null
+            ? F
+            : $"(CASE WHEN prefix({F}, {Sql.Literal(StripPrefix)}) THEN substr({F}, {StripPrefix.Length + 1}) ELSE {F} END)";
+
+        private string JunkTest => $"{F} IN ({string.Join(", ", Junk.Select(Sql.Literal))})";
+
+        /// <summary>SQL of the coerced value.</summary>
+        public string ValueSql() => Type switch
+        {
+            // SPEC §4 pin rule 2: junk markers and blank strings become null (every marker, every value).
+            FieldType.Text => Junk.Count > 0
+                ? $"CASE WHEN {JunkTest} THEN NULL WHEN {Blank(Stripped)} THEN NULL ELSE {Stripped} END"
+                : $"CASE WHEN {Blank(Stripped)} THEN NULL ELSE {Stripped} END",
+            // SPEC §4 rejects: a value that cannot be coerced to its column type. "50" coerces, "1.5" does not.
+            FieldType.Integer => $"CASE WHEN regexp_full_match({F}, '{IntegerPattern}') THEN TRY_CAST({F} AS INTEGER) END",
+            FieldType.BigInt => $"CASE WHEN regexp_full_match({F}, '{IntegerPattern}') THEN TRY_CAST({F} AS BIGINT) END",
+            FieldType.Double => $"CASE WHEN regexp_full_match({F}, '{NumberPattern}') THEN TRY_CAST({F} AS DOUBLE) END",
+            // SPEC §4 geo/user: timestamps parsed as UTC (the session's TimeZone is UTC; an offset converts).
+            FieldType.Timestamp => $"CASE WHEN regexp_full_match({F}, '{TimestampPattern}') THEN TRY_CAST({F} AS TIMESTAMPTZ) END",
+            _ => throw new InvalidOperationException($"Unknown field type {Type}."),
+        };
+
+        /// <summary>SQL of the problem text (names the column), null when the value coerces.</summary>
+        public string ProblemSql(string lineColumn, bool required) => Type switch
+        {
+            // A string column takes any scalar; only an array or object (JSON text starting with [ or {) is a reject.
+            FieldType.Text => $"""
+                CASE WHEN prefix({F}, '[') OR prefix({F}, {Sql.Literal("{")}) THEN
+                    CASE json_type({lineColumn}, {Sql.Literal("$.\"" + Name + "\"")})
+                        WHEN 'ARRAY' THEN {Sql.Literal(Name + ": a JSON array, not a string")}
+                        WHEN 'OBJECT' THEN {Sql.Literal(Name + ": a JSON object, not a string")}
+                    END
+                END
+                """,
+            FieldType.Integer or FieldType.BigInt => $"""
+                CASE
+                    WHEN {F} IS NULL THEN {(required ? Sql.Literal(Name + ": missing or null") : "NULL")}
+                    WHEN NOT regexp_full_match({F}, '{IntegerPattern}') THEN {Sql.Literal(Name + ": not an integer")} || {Excerpt(F)}
+                    WHEN {V} IS NULL THEN {Sql.Literal(Name + ": out of range for " + (Type == FieldType.Integer ? "INTEGER" : "BIGINT"))} || {Excerpt(F)}
+                END
+                """,
+            FieldType.Double => $"""
+                CASE
+                    WHEN {F} IS NULL THEN NULL
+                    WHEN {V} IS NULL OR NOT isfinite({V}) THEN {Sql.Literal(Name + ": not a finite number")} || {Excerpt(F)}
+                END
+                """,
+            FieldType.Timestamp => $"""
+                CASE
+                    WHEN {F} IS NULL THEN NULL
+                    WHEN {V} IS NULL THEN {Sql.Literal(Name + ": not a timestamp (YYYY-MM-DD HH:MM:SS or ISO 8601)")} || {Excerpt(F)}
+                END
+                """,
+            _ => throw new InvalidOperationException($"Unknown field type {Type}."),
+        };
+
+        /// <summary>The quality flags of a text field: junk nulled, blank nulled, prefix stripped.</summary>
+        public IEnumerable<QualityFlag> Flags()
+        {
+            if (Type != FieldType.Text) yield break;
+            if (Junk.Count > 0) yield return new(Name, QualityRules.JunkNulled, JunkTest);
+            yield return new(Name, QualityRules.BlankNulled, Blank(Stripped));
+            if (StripPrefix is not null) yield return new(Name, QualityRules.PrefixStripped, $"prefix({F}, {Sql.Literal(StripPrefix)})");
+        }
+    }
+
+    /// <summary>An output column with the SQL that computes it from the coerced values.</summary>
+    internal sealed record OutputColumn(string Name, string DuckDbType, string Sql);
+
+    /// <summary>A quality rule: a SQL predicate, true when the rule nulled or converted the row's value.</summary>
+    internal sealed record QualityFlag(string Column, string Rule, string Sql);
+
+    /// <summary>The rules of one table.</summary>
+    internal sealed record TableRules(
+        RecordKind Kind,
+        Field Key,
+        IReadOnlyList<Field> Fields,
+        IReadOnlyList<(string Name, string Sql)> Derived,
+        IReadOnlyList<OutputColumn> Columns,
+        IReadOnlyList<QualityFlag> ExtraQuality)
+    {
+        public IReadOnlyList<CleanColumn> Schema { get; } = Columns.Select(c => new CleanColumn(c.Name, c.DuckDbType)).ToArray();
+
+        public IReadOnlyList<QualityFlag> Quality { get; } = Fields.SelectMany(f => f.Flags()).Concat(ExtraQuality).ToArray();
+    }
+
+    // ---------------------------------------------------------------- the SQL
+
+    /// <summary>Name of the stage column holding the rule flags of a row (bit i = <see cref="QualityRulesOf"/>[i] applied).</summary>
+    internal const string QualityColumn = "_quality";
+
+    /// <summary>
+    /// SQL that creates the temporary stage table: one row per raw record with seq, origin, reason (null when
+    /// the record is valid), raw (the text, for rejects only), the clean columns and the quality bits.
+    /// </summary>
+    internal static string StageSql(RecordKind kind, string rawRelationSql, string stageTable)
+    {
+        TableRules rules = Rules(kind);
+        Field[] all = [rules.Key, .. rules.Fields];
+        if (rules.Quality.Count > 62) throw new InvalidOperationException("Too many quality rules for one BIGINT.");
+
+        var sql = new StringBuilder();
+        sql.Append("CREATE OR REPLACE TEMP TABLE ").Append(stageTable).Append(" AS\n");
+
+        // SPEC §4 rejects: a record that is not JSON, or JSON but not an object. The lines that start with '{'
+        // and are valid are objects; only the others need json_type.
+        sql.Append("WITH parsed AS (\n    SELECT seq, origin, CAST(line AS VARCHAR) AS line,\n")
+           .Append("        CASE WHEN json_valid(line) THEN (CASE WHEN prefix(line, '{') THEN 'OBJECT' ELSE json_type(line) END) END AS root\n")
+           .Append("    FROM ").Append(rawRelationSql).Append("\n),\n");
+
+        // The explicit schema: every field read as text, by name; the JSON is parsed once.
+        string structure = "{" + string.Join(",", all.Select(f => $"\"{f.Name}\":\"VARCHAR\"")) + "}";
+        sql.Append("fields AS (\n    SELECT *, CASE WHEN root = 'OBJECT' THEN from_json(line, ").Append(Sql.Literal(structure)).Append(") END AS r FROM parsed\n),\n");
+        sql.Append("texts AS (\n    SELECT *");
+        foreach (Field f in all) sql.Append(",\n        r.").Append(Sql.Identifier(f.Name)).Append(" AS ").Append(f.F);
+        sql.Append("\n    FROM fields\n),\n");
+
+        // Coercion of each field to its type, and the problem when it does not coerce.
+        sql.Append("typed AS (\n    SELECT *");
+        foreach (Field f in all)
+        {
+            sql.Append(",\n        ").Append(f.ValueSql()).Append(" AS ").Append(f.V);
+            sql.Append(",\n        ").Append(f.ProblemSql("line", required: ReferenceEquals(f, rules.Key))).Append(" AS ").Append(f.P);
+        }
+        sql.Append("\n    FROM texts\n),\n");
+
+        sql.Append("derived AS (\n    SELECT *");
+        foreach ((string name, string expression) in rules.Derived) sql.Append(",\n        ").Append(expression).Append(" AS ").Append(Sql.Identifier(name));
+        sql.Append("\n    FROM typed\n),\n");
+
+        // The reject reason: the first failing check of the record, or every failing field joined with "; ".
+        sql.Append("checked AS (\n    SELECT *, CASE\n")
+           .Append("        WHEN root IS NULL THEN 'not valid JSON'\n")
+           .Append("        WHEN root <> 'OBJECT' THEN 'not a JSON object (' || CASE root WHEN 'ARRAY' THEN 'an array' WHEN 'VARCHAR' THEN 'a string' ")
+           .Append("WHEN 'BOOLEAN' THEN 'a boolean' WHEN 'NULL' THEN 'null' ELSE 'a number' END || ')'\n")
+           .Append("        ELSE nullif(concat_ws('; ', ").Append(string.Join(", ", all.Select(f => f.P))).Append("), '')\n")
+           .Append("    END AS reason\n    FROM derived\n)\n");
+
+        sql.Append("SELECT seq, origin, reason, CASE WHEN reason IS NOT NULL THEN line END AS raw");
+        foreach (OutputColumn c in rules.Columns)
+            sql.Append(",\n    CAST(").Append(c.Sql).Append(" AS ").Append(c.DuckDbType).Append(") AS ").Append(Sql.Identifier(c.Name));
+        sql.Append(",\n    CAST(0 AS BIGINT)");
+        for (int i = 0; i < rules.Quality.Count; i++)
+            sql.Append("\n        + CASE WHEN ").Append(rules.Quality[i].Sql).Append(" THEN ").Append(1L << i).Append(" ELSE 0 END");
+        sql.Append(" AS ").Append(QualityColumn).Append("\nFROM checked");
+        return sql.ToString();
+    }
+
+    /// <summary>SQL that sums each quality bit over <paramref name="table"/>, one column per rule, in <see cref="QualityRulesOf"/> order.</summary>
+    internal static string QualitySumsSql(RecordKind kind, string table)
+    {
+        int n = Rules(kind).Quality.Count;
+        var columns = Enumerable.Range(0, n).Select(i => $"coalesce(sum(({QualityColumn} >> {i}) & 1), 0)::BIGINT");
+        return $"SELECT {string.Join(", ", columns)} FROM {table}";
+    }
+}

@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text.Unicode;
+using DuckDB.NET.Data;
+using PinPipe.Lake;
+
+namespace PinPipe.Transform;
+
+/// <summary>
+/// Loads the raw objects of a topic (SPEC §1: <c>topics/&lt;topic&gt;/partition=&lt;p&gt;/&lt;topic&gt;+&lt;p&gt;+&lt;startOffset&gt;.json</c>,
+/// one JSON value per line) into a DuckDB table <c>(seq BIGINT, origin VARCHAR, line VARCHAR)</c>, the input of
+/// <see cref="Cleaner.CleanAsync"/>.
+/// </summary>
+/// <remarks>
+/// Line <c>i</c> (from 0) of the object starting at offset <c>o</c> of partition <c>p</c> gets origin
+/// <c>&lt;topic&gt;/&lt;p&gt;/&lt;o + i&gt;</c>. seq orders records by (partition, offset): it is
+/// <c>(rank of the object by partition and start offset) × 2³² + i</c>, increasing but not contiguous. Every line
+/// is a record (an empty one is rejected by the cleaner) except the empty piece after the last newline, so an
+/// object whose last line lacks a newline loses nothing and an empty object has no records. When the store
+/// has local files (<see cref="IObjectStore.LocalPath"/>) DuckDB reads them itself (<c>read_text</c>, in
+/// parallel); otherwise the loader fetches the objects and hands DuckDB their bytes.
+/// </remarks>
+public static class RawLoader
+{
+    private const string ObjectsTable = "temp.main._pinpipe_raw_objects";
+    private const string PathsVariable = "pinpipe_raw_paths";
+    private const int Fetches = 8;
+
+    /// <summary>
+    /// Loads every object under <c>&lt;topicsDir&gt;/&lt;topic&gt;/</c> into <paramref name="table"/> (created or replaced).
+    /// </summary>
+    public static async Task<RawLoadResult> LoadTopicAsync(
+        DuckDBConnection connection, IObjectStore store, string topic, string table,
+        string topicsDir = "topics", CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ArgumentException.ThrowIfNullOrWhiteSpace(topicsDir);
+        var keys = new List<string>();
+        await foreach (ObjectInfo info in store.ListAsync($"{topicsDir.TrimEnd('/')}/{topic}/", cancellationToken).ConfigureAwait(false))
+            keys.Add(info.Key);
+        return await LoadObjectsAsync(connection, store, topic, keys, table, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Loads the objects <paramref name="keys"/> (any order; each must be an object of <paramref name="topic"/>)
+    /// into <paramref name="table"/> (created or replaced).
+    /// </summary>
+    /// <exception cref="ArgumentException">A key is not <c>.../partition=&lt;p&gt;/&lt;topic&gt;+&lt;p&gt;+&lt;offset&gt;.json</c> of the topic.</exception>
+    /// <exception cref="InvalidDataException">An object is not UTF-8 text.</exception>
+    /// <exception cref="FileNotFoundException">An object does not exist.</exception>
+    public static async Task<RawLoadResult> LoadObjectsAsync(
+        DuckDBConnection connection, IObjectStore store, string topic, IEnumerable<string> keys, string table,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ArgumentNullException.ThrowIfNull(keys);
+        if (connection.State != System.Data.ConnectionState.Open)
+            throw new InvalidOperationException("The DuckDB connection must be open.");
+        string target = Sql.Relation(table, nameof(table));
+
+        RawObject[] objects = keys.Select(k => RawObject.Parse(k, topic)).Order().ToArray();
+        var db = new DuckDbRunner(connection, cancellationToken);
+        db.Execute($"CREATE OR REPLACE TEMP TABLE {ObjectsTable} (ord INTEGER, path VARCHAR, origin_prefix VARCHAR, start_offset BIGINT, content BLOB)");
+        try
+        {
+            long bytes = await StageObjectsAsync(connection, store, objects, cancellationToken).ConfigureAwait(false);
+            bool anyLocal = db.QueryLongs($"SELECT count(*) FROM {ObjectsTable} WHERE path IS NOT NULL")[0] > 0;
+            if (anyLocal)
+                db.Execute($"SET VARIABLE {PathsVariable} = (SELECT list(path ORDER BY ord) FROM {ObjectsTable} WHERE path IS NOT NULL)");
+            string localFiles = $"""
+                SELECT o.ord, o.origin_prefix, o.start_offset, t.content
+                FROM read_text(getvariable('{PathsVariable}')) t JOIN {ObjectsTable} o ON o.path = t.filename
+                UNION ALL
+                """;
+            // One record per line; the piece after the last newline is a record only when it is not empty.
+            db.Execute($"""
+                CREATE OR REPLACE TABLE {target} AS
+                WITH files AS (
+                    {(anyLocal ? localFiles : "")}
+                    SELECT ord, origin_prefix, start_offset, decode(content) AS content FROM {ObjectsTable} WHERE content IS NOT NULL
+                ), lines AS (
+                    SELECT ord, origin_prefix, start_offset, unnest(parts) AS line, unnest(range(len(parts))) AS i, len(parts) AS n
+                    FROM (SELECT ord, origin_prefix, start_offset, string_split(content, chr(10)) AS parts FROM files)
+                )
+                SELECT (CAST(ord AS BIGINT) << 32) + i AS seq, origin_prefix || CAST(start_offset + i AS VARCHAR) AS origin, line
+                FROM lines
+                WHERE i < n - 1 OR line <> ''
+                """);
+            long records = db.QueryLongs($"SELECT count(*) FROM {target}")[0];
+            return new RawLoadResult(table, objects.Length, records, bytes);
+        }
+        finally
+        {
+            db.ExecuteIgnoringCancellation($"DROP TABLE IF EXISTS {ObjectsTable}");
+            db.ExecuteIgnoringCancellation($"RESET VARIABLE {PathsVariable}");
+        }
+    }
+
+    /// <summary>Fills the objects table: local objects by path, the others fetched (a few at a time) as bytes.</summary>
+    private static async Task<long> StageObjectsAsync(DuckDBConnection connection, IObjectStore store, RawObject[] objects, CancellationToken cancellationToken)
+    {
+        long bytes = 0;
+        var remote = new List<int>();
+        using (var appender = connection.CreateAppender("temp", "main", "_pinpipe_raw_objects"))
+        {
+            for (int ord = 0; ord < objects.Length; ord++)
+            {
+                RawObject o = objects[ord];
+                string? path = store.LocalPath(o.Key);
+                if (path is null || path.AsSpan().IndexOfAny("*?[{") >= 0) // read_text would take those as a glob
+                {
+                    remote.Add(ord);
+                    continue;
+                }
+                var file = new FileInfo(path);
+                if (!file.Exists) throw new FileNotFoundException($"Raw object '{o.Key}' does not exist in {store.Location}.", path);
+                bytes += file.Length;
+                appender.CreateRow().AppendValue(ord).AppendValue(path).AppendValue(o.OriginPrefix).AppendValue(o.StartOffset).AppendNullValue().EndRow();
+            }
+
+            for (int start = 0; start < remote.Count; start += Fetches)
+            {
+                int[] window = remote.Skip(start).Take(Fetches).ToArray();
+                byte[]?[] contents = await Task.WhenAll(window.Select(i => store.GetAsync(objects[i].Key, cancellationToken).AsTask())).ConfigureAwait(false);
+                for (int j = 0; j < window.Length; j++)
+                {
+                    RawObject o = objects[window[j]];
+                    byte[] content = contents[j] ?? throw new FileNotFoundException($"Raw object '{o.Key}' does not exist in {store.Location}.", o.Key);
+                    if (!Utf8.IsValid(content)) throw new InvalidDataException($"Raw object '{o.Key}' in {store.Location} is not UTF-8 text.");
+                    bytes += content.Length;
+                    appender.CreateRow().AppendValue(window[j]).AppendNullValue().AppendValue(o.OriginPrefix).AppendValue(o.StartOffset).AppendValue(content).EndRow();
+                }
+            }
+        }
+        return bytes;
+    }
+
+    /// <summary>A raw object's key, partition and start offset; ordered by (partition, start offset).</summary>
+    private sealed record RawObject(string Key, int Partition, long StartOffset, string OriginPrefix) : IComparable<RawObject>
+    {
+        public int CompareTo(RawObject? other) =>
+            other is null ? 1
+            : Partition != other.Partition ? Partition.CompareTo(other.Partition)
+            : StartOffset != other.StartOffset ? StartOffset.CompareTo(other.StartOffset)
+            : string.CompareOrdinal(Key, other.Key);
+
+        /// <summary>Parses <c>.../&lt;topic&gt;/partition=&lt;p&gt;/&lt;topic&gt;+&lt;p&gt;+&lt;startOffset&gt;.json</c>.</summary>
+        public static RawObject Parse(string key, string topic)
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            string[] segments = key.Split('/');
+            string? problem = null;
+            int partition = -1;
+            long start = -1;
+            if (segments.Length < 3) problem = "it has fewer than three segments";
+            else if (segments[^3] != topic) problem = $"its topic folder is '{segments[^3]}', not '{topic}'";
+            else if (!segments[^2].StartsWith("partition=", StringComparison.Ordinal)
+                     || !int.TryParse(segments[^2].AsSpan("partition=".Length), NumberStyles.None, CultureInfo.InvariantCulture, out partition))
+                problem = $"its folder '{segments[^2]}' is not partition=<number>";
+            else
+            {
+                string name = segments[^1];
+                string head = $"{topic}+{partition}+";
+                if (!name.StartsWith(head, StringComparison.Ordinal) || !name.EndsWith(".json", StringComparison.Ordinal)
+                    || !long.TryParse(name.AsSpan(head.Length, name.Length - head.Length - ".json".Length), NumberStyles.None, CultureInfo.InvariantCulture, out start))
+                    problem = $"its file name is not {head}<startOffset>.json";
+            }
+            if (problem is not null)
+                throw new ArgumentException($"'{key}' is not a raw object key of topic '{topic}' (<topic>/partition=<p>/<topic>+<p>+<startOffset>.json): {problem}.", nameof(key));
+            return new RawObject(key, partition, start, $"{topic}/{partition}/");
+        }
+    }
+}
+
+/// <summary>What <see cref="RawLoader"/> loaded: the table, how many objects, records (lines) and bytes of raw JSON.</summary>
+public sealed record RawLoadResult(string Table, int Objects, long Records, long Bytes);
