@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PinPipe.Cli.Commands;
+using PinPipe.Hosting;
 using PinPipe.Scheduling;
 
 namespace PinPipe.Cli;
@@ -18,12 +19,13 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(ServeCommand.Create(global));
         root.Subcommands.Add(SinkCommand.Create(global));
         root.Subcommands.Add(TopicsCommand.Create(global));
+        root.Subcommands.Add(BatchCommand.Create(global));
         root.Subcommands.Add(ScheduleCommand.Create(global, RunBatchAsync));
         root.Subcommands.Add(RunsCommand.Create(global));
         return root;
     }
 
-    /// <summary>The job <c>pinpipe schedule</c> runs: the batch job, once it exists.</summary>
+    /// <summary>The job <c>pinpipe schedule</c> runs: the batch job (the scheduler holds the batch lock around each attempt).</summary>
     private static Task RunBatchAsync(CliContext context, ScheduledRun run, CancellationToken cancellationToken) =>
-        throw new InvalidOperationException("batch job not wired");
+        new BatchJob(context.Settings, context.LoggerFactory).RunAsync(run.RunId, cancellationToken);
 }

@@ -21,6 +21,8 @@ internal static class UpCommand
         var flags = new ConfigFlags();
         var records = new Option<long>("--records") { Description = "Posts to emulate (3 records each); 0 = until Ctrl-C.", DefaultValueFactory = _ => 1000 };
         command.Options.Add(records);
+        var skipBatch = new Option<bool>("--skip-batch") { Description = "Stop after the records land in the bucket; do not run the batch job." };
+        command.Options.Add(skipBatch);
         flags.Add<string>(command, "--urls", "Ingest:Urls", "Where the API listens (default http://127.0.0.1:8082).");
         flags.Add<double>(command, "--rate", "Emulator:Rate", "Target posts per second; 0 = unthrottled (default).");
         flags.Add<int>(command, "--concurrency", "Emulator:Concurrency", "Requests in flight at once (default 8).");
@@ -29,11 +31,12 @@ internal static class UpCommand
         SinkCommand.AddSinkFlags(command, flags);
         ServeCommand.AddLogFlags(command, flags);
         SeedCommand.AddSourceFlags(command, flags);
-        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, (ctx, token) => RunAsync(ctx, parse.GetValue(records), token), ct));
+        BatchCommand.AddBatchFlags(command, flags, withObjectStore: false);
+        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, (ctx, token) => RunAsync(ctx, parse.GetValue(records), parse.GetValue(skipBatch), token), ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(CliContext ctx, long records, CancellationToken token)
+    private static async Task<int> RunAsync(CliContext ctx, long records, bool skipBatch, CancellationToken token)
     {
         if (records < 0) throw new ArgumentException($"--records: {records} must be zero (until Ctrl-C) or more.");
         var logger = ctx.LoggerFactory.CreateLogger("pinpipe.up");
@@ -67,7 +70,13 @@ internal static class UpCommand
         await PrintLandedAsync(ctx.Out, host, result).ConfigureAwait(false);
         if (result is not null) EmulateCommand.PrintSummary(ctx.Out, result);
         if (!drained) await ctx.Error.WriteLineAsync($"error: {await host.SinkLagAsync(CancellationToken.None).ConfigureAwait(false):N0} logged records were not in the bucket after {drainTimeout.TotalSeconds:0} s.").ConfigureAwait(false);
-        return result is null ? ExitCodes.Cancelled : (result.RecordsLost > 0 || !drained ? ExitCodes.Failed : ExitCodes.Ok);
+        if (result is null) return ExitCodes.Cancelled;
+        if (result.RecordsLost > 0 || !drained) return ExitCodes.Failed;
+        if (skipBatch) return ExitCodes.Ok;
+
+        // The batch lane's processing: what landed in the bucket, cleaned into Delta tables and answered.
+        ctx.Out.WriteLine();
+        return await BatchCommand.RunRecordedAsync(ctx, rows: 10, token).ConfigureAwait(false);
     }
 
     private static async Task PrintLandedAsync(TextWriter output, PipelineHost host, EmulatorResult? result)

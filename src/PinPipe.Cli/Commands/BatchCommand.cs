@@ -1,0 +1,94 @@
+using System.CommandLine;
+using PinPipe.Hosting;
+using PinPipe.Scheduling;
+using Spectre.Console;
+
+namespace PinPipe.Cli.Commands;
+
+/// <summary>
+/// <c>pinpipe batch</c>: one run of the batch job (clean the raw objects, write the Delta tables, answer the nine
+/// questions, write the report), recorded in the run history like a scheduled run and never overlapping one.
+/// </summary>
+internal static class BatchCommand
+{
+    public static Command Create(GlobalOptions global)
+    {
+        var command = new Command("batch", "Run the batch job once: clean the bucket's raw objects into Delta tables, answer the nine questions, write CSV, JSON and an HTML report.");
+        var flags = new ConfigFlags();
+        AddBatchFlags(command, flags);
+        ScheduleCommand.AddHistoryFlag(command, flags);
+        var rows = new Option<int>("--rows") { Description = "Rows of each insight to print (the files hold them all).", DefaultValueFactory = _ => 20 };
+        command.Options.Add(rows);
+        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags,
+            (ctx, token) => RunRecordedAsync(ctx, parse.GetValue(rows), token), ct));
+        return command;
+    }
+
+    /// <summary>
+    /// Takes the batch lock (so no scheduled run overlaps), records the run in the history as a manual run, runs the
+    /// job and prints its answers. Exit code: 0, or 1 when the lock is held or the run failed.
+    /// </summary>
+    public static async Task<int> RunRecordedAsync(CliContext ctx, int rows, CancellationToken token)
+    {
+        string lockPath = BatchRunLock.PathFor(ctx.Settings.Schedule.HistoryPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
+        using var gate = BatchRunLock.TryAcquire(lockPath);
+        if (gate is null)
+        {
+            await ctx.Error.WriteLineAsync($"error: another batch run is in progress (lock {lockPath} is held); try again when it ends.").ConfigureAwait(false);
+            return ExitCodes.Failed;
+        }
+        var now = DateTimeOffset.UtcNow;
+        var run = new ScheduledRun(ScheduledRun.IdFor(now, manual: true), now, 1);
+        using var history = RunHistory.Open(ctx.Settings.Schedule.HistoryPath);
+        long id = history.Start(run, now);
+        try
+        {
+            await RunAndPrintAsync(ctx, run.RunId, rows, token).ConfigureAwait(false);
+            history.Finish(id, RunOutcome.Succeeded, DateTimeOffset.UtcNow, null);
+            return ExitCodes.Ok;
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            history.Finish(id, RunOutcome.Cancelled, DateTimeOffset.UtcNow, "cancelled");
+            throw;
+        }
+        catch (Exception ex)
+        {
+            history.Finish(id, RunOutcome.Failed, DateTimeOffset.UtcNow, ex.Message);
+            throw;
+        }
+    }
+
+    /// <summary>Runs the batch job and prints the nine answers, the counts and where the outputs are.</summary>
+    public static async Task<BatchRunResult> RunAndPrintAsync(CliContext ctx, string? runId, int rows, CancellationToken token)
+    {
+        var job = new BatchJob(ctx.Settings, ctx.LoggerFactory);
+        var result = await job.RunAsync(runId, token).ConfigureAwait(false);
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(ctx.Out) });
+        if (Console.IsOutputRedirected) console.Profile.Width = 200;
+        InsightTables.Write(console, result.Insights, rows);
+        ctx.Out.WriteLine();
+        ctx.Out.WriteLine($"Batch run {result.RunId}: {result.Bytes / 1e6:N1} MB of raw JSON in {result.Duration.TotalSeconds:N1} s ({result.MegabytesPerSecond:N1} MB/s).");
+        foreach (var t in result.Tables)
+            ctx.Out.WriteLine($"  {t.Table,-5} read {t.Clean.Read,10:N0} = clean {t.Clean.Clean,10:N0} + duplicates {t.Clean.Duplicates,9:N0} + rejects {t.Clean.Rejects,6:N0}   Delta version {t.Version} (rejects {t.RejectsVersion})");
+        ctx.Out.WriteLine($"Delta tables: {ctx.Settings.Batch.TablesPrefix}/<pin|geo|user>[_rejects] in the bucket.");
+        ctx.Out.WriteLine($"Insights (CSV, JSON): {Path.GetDirectoryName(result.InsightFiles[0])}");
+        ctx.Out.WriteLine($"Report: {result.ReportPath}");
+        return result;
+    }
+
+    public static void AddBatchFlags(Command command, ConfigFlags flags, bool withObjectStore = true)
+    {
+        if (withObjectStore)
+        {
+            flags.Add<string>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
+            flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
+            flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
+        }
+        flags.Add<string>(command, "--tables-prefix", "Batch:TablesPrefix", "Key prefix of the Delta tables in the bucket (default delta).");
+        flags.Add<string>(command, "--output-dir", "Batch:OutputDir", "Folder for each run's insights and report; relative to the data folder (default runs).");
+        flags.Add<int>(command, "--threads", "Batch:Threads", "DuckDB threads; 0 = one per core (default).");
+        flags.Add<string>(command, "--memory-limit", "Batch:MemoryLimit", "DuckDB memory limit, beyond which it spills to disk (default 1GB).");
+    }
+}

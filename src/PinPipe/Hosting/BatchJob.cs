@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using DuckDB.NET.Data;
+using Microsoft.Extensions.Logging;
+using PinPipe.Configuration;
+using PinPipe.Insights;
+using PinPipe.Lake;
+using PinPipe.Lake.Delta;
+using PinPipe.Transform;
+
+namespace PinPipe.Hosting;
+
+/// <summary>One clean table's figures in a batch run.</summary>
+/// <param name="Table">pin, geo or user.</param>
+/// <param name="Topic">The topic its raw objects came from.</param>
+/// <param name="Objects">Raw objects read.</param>
+/// <param name="Bytes">Raw JSON bytes read.</param>
+/// <param name="Clean">The cleaning's counts (read = clean + duplicates + rejects).</param>
+/// <param name="Version">Delta version written for the clean table.</param>
+/// <param name="RejectsVersion">Delta version written for the reject table.</param>
+public sealed record BatchTableResult(string Table, string Topic, int Objects, long Bytes, CleanResult Clean, long Version, long RejectsVersion);
+
+/// <summary>What a batch run did and where its outputs are.</summary>
+public sealed record BatchRunResult(
+    string RunId, DateTimeOffset StartedAt, TimeSpan Duration, IReadOnlyList<BatchTableResult> Tables,
+    IReadOnlyList<InsightResult> Insights, string OutputDirectory, string ReportPath, string SummaryPath,
+    IReadOnlyList<string> InsightFiles)
+{
+    /// <summary>Raw JSON bytes read, all tables.</summary>
+    public long Bytes => Tables.Sum(t => t.Bytes);
+
+    /// <summary>Raw JSON megabytes (10⁶ bytes) per second of the whole run.</summary>
+    public double MegabytesPerSecond => Duration.TotalSeconds > 0 ? Bytes / 1e6 / Duration.TotalSeconds : 0;
+}
+
+/// <summary>
+/// The batch lane's job (<c>pinpipe batch</c>), the original Databricks notebook's work: read the raw objects
+/// of the three topics from the bucket, clean them with the one definition of <see cref="CleaningRules"/>, write
+/// the clean and reject tables as Delta tables (a new version per run), compute the nine insights, and write
+/// them as CSV and JSON with an HTML report and a summary.
+/// </summary>
+/// <remarks>
+/// The job is deterministic: the same raw objects give the same clean rows (first seen by partition and offset),
+/// the same Delta table contents (rows sorted by <c>ind</c>) and the same insights. The Delta tables live in the
+/// bucket under <see cref="BatchOptions.TablesPrefix"/> (<c>delta/pin</c>, <c>delta/pin_rejects</c>, ...), so
+/// Spark, DuckDB or delta-rs can read them where the bucket is. Each run writes its outputs to
+/// <c>&lt;OutputDir&gt;/&lt;run id&gt;/</c>. The job does not take the batch lock: the caller does
+/// (<c>pinpipe batch</c>, or the scheduler around each attempt).
+/// </remarks>
+public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
+{
+    private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
+    private readonly ILogger _logger = loggerFactory.CreateLogger("pinpipe.batch");
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>A new run id: the UTC start time and a short random suffix (<c>20261125T143000Z-3f9a</c>).</summary>
+    public static string NewRunId(DateTimeOffset startedAt) =>
+        $"{startedAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}-{Guid.NewGuid().ToString("N")[..4]}";
+
+    /// <summary>The Delta table of a clean table (<c>delta/pin</c>) or of its rejects (<c>delta/pin_rejects</c>), as a key prefix in the bucket.</summary>
+    public static string TablePrefix(BatchOptions options, RecordKind kind, bool rejects = false) =>
+        $"{options.TablesPrefix}/{CleaningRules.TableName(kind)}{(rejects ? "_rejects" : "")}";
+
+    /// <summary>Runs the job once.</summary>
+    /// <param name="runId">The run's id (a folder name is made of it); null = <see cref="NewRunId"/>.</param>
+    /// <param name="cancellationToken">Stops the run; nothing half-written is committed to the Delta tables.</param>
+    /// <exception cref="InvalidOperationException">No raw objects at all, or a step failed (the message names it).</exception>
+    public async Task<BatchRunResult> RunAsync(string? runId = null, CancellationToken cancellationToken = default)
+    {
+        var startedAt = _time.GetUtcNow();
+        long start = _time.GetTimestamp();
+        runId ??= NewRunId(startedAt);
+        string folder = Path.Combine(settings.Batch.OutputDir, SafeFolderName(runId));
+        string work = Path.Combine(folder, ".work");
+        Directory.CreateDirectory(work);
+        var names = settings.Names;
+        var store = ObjectStoreFactory.Create(settings.ObjectStore, names.Bucket);
+        try
+        {
+            _logger.LogInformation("Batch run {RunId}: reading {Topics} from {Bucket}.", runId, string.Join(", ", names.Topics), store.Location);
+            using var connection = OpenDuckDb(work);
+
+            // 1. Read and clean each table.
+            var loaded = new List<(RecordKind Kind, string Topic, RawLoadResult Raw, CleanResult Clean)>();
+            foreach (var (kind, topic) in Kinds.Zip(names.Topics))
+            {
+                long t0 = _time.GetTimestamp();
+                string rawTable = "raw_" + CleaningRules.TableName(kind);
+                var raw = await RawLoader.LoadTopicAsync(connection, store, topic, rawTable, settings.Sink.TopicsDir, cancellationToken).ConfigureAwait(false);
+                var clean = await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false);
+                Execute(connection, $"DROP TABLE {rawTable}");
+                var took = _time.GetElapsedTime(t0);
+                _logger.LogInformation("{Table}: {Records:N0} records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects.",
+                    topic, raw.Records, raw.Objects, raw.Bytes / 1e6, raw.Bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), clean.Clean, clean.Duplicates, clean.Rejects);
+                loaded.Add((kind, topic, raw, clean));
+            }
+            if (loaded.All(l => l.Raw.Objects == 0))
+                throw new InvalidOperationException(
+                    $"No raw objects under {settings.Sink.TopicsDir}/<topic>/ in {store.Location} for {string.Join(", ", names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
+            foreach (var l in loaded.Where(l => l.Raw.Objects == 0))
+                _logger.LogWarning("No raw objects for {Topic}: its table is empty this run.", l.Topic);
+
+            // 2. The insights, from the clean tables in DuckDB.
+            var insights = await InsightEngine.RunAllAsync(connection, cancellationToken).ConfigureAwait(false);
+
+            // 3. The clean and reject tables as Delta tables: a new version per run (overwrite).
+            var tables = new List<BatchTableResult>();
+            foreach (var (kind, topic, raw, clean) in loaded)
+            {
+                long version = await WriteDeltaAsync(connection, store, work, kind, rejects: false, runId, cancellationToken).ConfigureAwait(false);
+                long rejectsVersion = await WriteDeltaAsync(connection, store, work, kind, rejects: true, runId, cancellationToken).ConfigureAwait(false);
+                tables.Add(new BatchTableResult(CleaningRules.TableName(kind), topic, raw.Objects, raw.Bytes, clean, version, rejectsVersion));
+            }
+
+            // 4. Outputs: insights as CSV and JSON, the HTML report, the summary.
+            var files = await Insights.InsightFiles.WriteAsync(Path.Combine(folder, "insights"), insights, cancellationToken).ConfigureAwait(false);
+            var duration = _time.GetElapsedTime(start);
+            var result = new BatchRunResult(runId, startedAt, duration, tables, insights, folder,
+                Path.Combine(folder, "report.html"), Path.Combine(folder, "summary.json"), files);
+            await HtmlReport.WriteAsync(result.ReportPath, ReportOf(result, store.Location), cancellationToken).ConfigureAwait(false);
+            await File.WriteAllBytesAsync(result.SummaryPath, SummaryJson(result, store.Location), cancellationToken).ConfigureAwait(false);
+            _logger.LogInformation("Batch run {RunId} done in {Seconds:N1} s ({MB:N1} MB/s of raw JSON); report {Report}.",
+                runId, duration.TotalSeconds, result.MegabytesPerSecond, result.ReportPath);
+            return result;
+        }
+        finally
+        {
+            TryDeleteDirectory(work);
+            (store as IDisposable)?.Dispose();
+        }
+    }
+
+    private DuckDBConnection OpenDuckDb(string work)
+    {
+        var connection = new DuckDBConnection("DataSource=:memory:");
+        connection.Open();
+        try
+        {
+            Execute(connection, "SET TimeZone = 'UTC'");
+            Execute(connection, $"SET memory_limit = {Literal(settings.Batch.MemoryLimit)}");
+            Execute(connection, $"SET temp_directory = {Literal(Path.Combine(work, "spill"))}");
+            if (settings.Batch.Threads > 0) Execute(connection, $"SET threads = {settings.Batch.Threads.ToString(CultureInfo.InvariantCulture)}");
+            return connection;
+        }
+        catch (DuckDBException ex)
+        {
+            connection.Dispose();
+            throw new InvalidOperationException($"DuckDB rejected the batch settings (Batch:MemoryLimit '{settings.Batch.MemoryLimit}', Batch:Threads {settings.Batch.Threads}): {ex.Message}", ex);
+        }
+    }
+
+    private async Task<long> WriteDeltaAsync(DuckDBConnection connection, IObjectStore store, string work, RecordKind kind, bool rejects, string runId, CancellationToken cancellationToken)
+    {
+        string source = rejects ? CleaningRules.RejectTable(kind) : CleaningRules.CleanTable(kind);
+        var columns = rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind);
+        string file = Path.Combine(work, source + ".parquet");
+        // Sorted by key (then origin for rejects): the same input gives the same file, and tight min/max stats.
+        string order = rejects ? "origin" : "ind";
+        cancellationToken.ThrowIfCancellationRequested();
+        await Task.Run(() => Execute(connection,
+            $"COPY (SELECT * FROM {source} ORDER BY {order}) TO {Literal(file)} (FORMAT parquet, COMPRESSION zstd)"), cancellationToken).ConfigureAwait(false);
+        var table = new DeltaTable(store, TablePrefix(settings.Batch, kind, rejects), loggerFactory.CreateLogger<DeltaTable>(), _time);
+        var commit = await table.CommitAsync(new DeltaWrite(SchemaOf(columns), [file])
+        {
+            Mode = DeltaWriteMode.Overwrite,
+            Operation = "WRITE",
+            OperationParameters = new Dictionary<string, string> { ["mode"] = "Overwrite", ["pinpipe.runId"] = runId },
+        }, cancellationToken).ConfigureAwait(false);
+        File.Delete(file);
+        return commit.Version;
+    }
+
+    /// <summary>The Delta schema of a clean or reject table, from its DuckDB column types.</summary>
+    public static DeltaSchema SchemaOf(IReadOnlyList<CleanColumn> columns) =>
+        new(columns.Select(c => new DeltaField(c.Name, TypeOf(c.DuckDbType))).ToArray());
+
+    private static DeltaType TypeOf(string duckDbType) => duckDbType.ToUpperInvariant() switch
+    {
+        "VARCHAR" => DeltaType.String,
+        "BIGINT" => DeltaType.Long,
+        "INTEGER" => DeltaType.Integer,
+        "DOUBLE" => DeltaType.Double,
+        "BOOLEAN" => DeltaType.Boolean,
+        "TIMESTAMPTZ" or "TIMESTAMP WITH TIME ZONE" => DeltaType.Timestamp,
+        "DOUBLE[]" => DeltaType.Array(DeltaType.Double),
+        var other => throw new InvalidOperationException($"No Delta type for the DuckDB type '{other}'."),
+    };
+
+    private static ReportModel ReportOf(BatchRunResult r, string bucket) => new(
+        r.RunId, r.StartedAt, r.Duration,
+        r.Tables.Select(t => new TableFigures(t.Table, t.Clean.Read, t.Clean.Clean, t.Clean.Duplicates, t.Clean.Rejects)).ToArray(),
+        r.Tables.SelectMany(t => t.Clean.Quality.Select(q => new QualityFigure(t.Table, q.Column, q.Rule, q.Count))).ToArray(),
+        r.Insights,
+        [
+            new("bucket", bucket),
+            new("raw JSON read", $"{r.Bytes / 1e6:N1} MB in {r.Tables.Sum(t => t.Objects):N0} objects"),
+            new("throughput", $"{r.MegabytesPerSecond:N1} MB/s of raw JSON"),
+            .. r.Tables.Select(t => new KeyValuePair<string, string>($"Delta {t.Table}", $"version {t.Version} (rejects version {t.RejectsVersion})")),
+        ]);
+
+    private static byte[] SummaryJson(BatchRunResult r, string bucket) => JsonSerializer.SerializeToUtf8Bytes(new
+    {
+        runId = r.RunId,
+        startedAt = r.StartedAt,
+        durationSeconds = Math.Round(r.Duration.TotalSeconds, 3),
+        bucket,
+        rawBytes = r.Bytes,
+        megabytesPerSecond = Math.Round(r.MegabytesPerSecond, 1),
+        tables = r.Tables.Select(t => new
+        {
+            table = t.Table, topic = t.Topic, objects = t.Objects, bytes = t.Bytes,
+            read = t.Clean.Read, clean = t.Clean.Clean, duplicates = t.Clean.Duplicates, rejects = t.Clean.Rejects,
+            deltaVersion = t.Version, rejectsDeltaVersion = t.RejectsVersion,
+            quality = t.Clean.Quality.Select(q => new { column = q.Column, rule = q.Rule, count = q.Count }),
+        }),
+        insights = r.InsightFiles.Select(Path.GetFileName),
+        report = Path.GetFileName(r.ReportPath),
+    }, new JsonSerializerOptions { WriteIndented = true });
+
+    private static string SafeFolderName(string runId)
+    {
+        var chars = runId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
+        string name = new string(chars).Trim('.');
+        return name.Length == 0 ? "run" : name;
+    }
+
+    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    private static void Execute(DuckDBConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static void TryDeleteDirectory(string path)
+    {
+        try { if (Directory.Exists(path)) Directory.Delete(path, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}

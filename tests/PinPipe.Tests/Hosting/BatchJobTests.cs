@@ -1,0 +1,184 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
+using PinPipe.Hosting;
+using PinPipe.Lake.Delta;
+using PinPipe.Lake.Directory;
+using PinPipe.Tests.Support;
+using PinPipe.Transform;
+using Xunit;
+
+namespace PinPipe.Tests.Hosting;
+
+/// <summary>
+/// The batch job end to end on real files: the fixtures' raw records as sink objects in a directory bucket →
+/// clean Delta tables, reject tables, nine insights as CSV and JSON, the report and the summary.
+/// </summary>
+public sealed class BatchJobTests : IDisposable
+{
+    private const string User = "u1";
+    private static readonly string[] Tables = ["pin", "geo", "user"];
+    private readonly TempDirectory _dir = new("batch-job");
+    private readonly PinPipeSettings _settings;
+    private readonly DirectoryObjectStore _store;
+
+    public BatchJobTests()
+    {
+        _settings = new PinPipeSettings { UserId = User, DataDir = _dir.Path }.Resolve();
+        _store = new DirectoryObjectStore(_settings.ObjectStore.Root, _settings.ObjectStore.Bucket!);
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Fixtures_give_the_expected_clean_Delta_tables_counts_insights_and_report()
+    {
+        await PutFixturesAsync();
+        var result = await new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync("run-1");
+
+        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedPaths.Fixtures, "counts.json")));
+        foreach (string table in Tables)
+        {
+            var t = Assert.Single(result.Tables, x => x.Table == table);
+            var expected = counts.RootElement.GetProperty(table);
+            Assert.Equal(expected.GetProperty("read").GetInt64(), t.Clean.Read);
+            Assert.Equal(expected.GetProperty("clean").GetInt64(), t.Clean.Clean);
+            Assert.Equal(expected.GetProperty("duplicates").GetInt64(), t.Clean.Duplicates);
+            Assert.Equal(expected.GetProperty("rejects").GetInt64(), t.Clean.Rejects);
+            Assert.Equal(0, t.Version);
+
+            // The Delta table holds exactly the fixtures' clean rows, read back through our Delta reader.
+            var rows = await ReadDeltaAsync($"delta/{table}");
+            var expectedRows = File.ReadAllLines(Path.Combine(SharedPaths.Fixtures, "clean", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
+            Assert.Equal(expectedRows.Length, rows.Rows.Count);
+            foreach (string line in expectedRows)
+            {
+                using var doc = JsonDocument.Parse(line);
+                long ind = doc.RootElement.GetProperty("ind").GetInt64();
+                var row = Assert.Single(rows.Rows, r => (long)r[0]! == ind);
+                foreach (var property in doc.RootElement.EnumerateObject())
+                {
+                    int column = rows.Columns.IndexOf(property.Name);
+                    Assert.True(column >= 0, $"{table}: no column {property.Name}");
+                    Assert.Equal(Text(property.Value), Text(row[column]));
+                }
+            }
+            var rejects = await ReadDeltaAsync($"delta/{table}_rejects");
+            Assert.Equal(t.Clean.Rejects, rejects.Rows.Count);
+            Assert.All(rejects.Rows, r => Assert.StartsWith($"{User}.{table}/", (string)r[rejects.Columns.IndexOf("origin")]!, StringComparison.Ordinal));
+        }
+
+        Assert.Equal(Enumerable.Range(1, 9), result.Insights.Select(i => i.Number));
+        Assert.Equal(18, result.InsightFiles.Count);
+        Assert.All(result.InsightFiles, f => Assert.True(File.Exists(f), f));
+        string report = File.ReadAllText(result.ReportPath);
+        Assert.True(CountOf(report, "<svg") >= 9, "a chart per insight");
+        Assert.DoesNotContain("src=\"http", report, StringComparison.Ordinal);
+        using var summary = JsonDocument.Parse(File.ReadAllText(result.SummaryPath));
+        Assert.Equal("run-1", summary.RootElement.GetProperty("runId").GetString());
+        Assert.Equal(result.Bytes, summary.RootElement.GetProperty("rawBytes").GetInt64());
+        Assert.True(result.Bytes > 0);
+        Assert.False(Directory.Exists(Path.Combine(result.OutputDirectory, ".work")), "the work folder is removed");
+    }
+
+    [Fact]
+    public async Task A_second_run_on_the_same_input_writes_a_new_version_with_the_same_rows_and_answers()
+    {
+        await PutFixturesAsync();
+        var job = new BatchJob(_settings, NullLoggerFactory.Instance);
+        var first = await job.RunAsync("first");
+        var firstRows = await ReadDeltaAsync("delta/pin");
+        var second = await job.RunAsync("second");
+        var secondRows = await ReadDeltaAsync("delta/pin");
+
+        Assert.All(second.Tables, t => Assert.Equal(1, t.Version));
+        Assert.Equal(Dump(firstRows.Rows), Dump(secondRows.Rows));
+        // Overwrite: version 1 removed version 0's file and added one.
+        var snapshot = await new DeltaTable(_store, "delta/pin").LoadAsync();
+        Assert.Single(snapshot!.Files);
+        Assert.Equal(
+            first.InsightFiles.Select(f => (Path.GetFileName(f), File.ReadAllText(f))),
+            second.InsightFiles.Select(f => (Path.GetFileName(f), File.ReadAllText(f))));
+    }
+
+    [Fact]
+    public async Task An_empty_bucket_fails_with_a_message_naming_the_topics_and_the_bucket()
+    {
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync());
+        Assert.Contains("No raw objects", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"{User}.pin", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(_store.Location, ex.Message, StringComparison.Ordinal);
+        Assert.Null(await new DeltaTable(_store, "delta/pin").LoadAsync());
+    }
+
+    [Fact]
+    public void The_Delta_schemas_are_the_clean_schemas_of_SPEC_4()
+    {
+        Assert.Equal(
+            "ind:long unique_id:string title:string description:string follower_count:long poster_name:string tag_list:string is_image_or_video:string image_src:string save_location:string category:string",
+            string.Join(' ', BatchJob.SchemaOf(CleaningRules.Schema(RecordKind.Pin)).Fields.Select(f => $"{f.Name}:{f.Type}")));
+        Assert.Equal("ind:long country:string coordinates:array<double> timestamp:timestamp",
+            string.Join(' ', BatchJob.SchemaOf(CleaningRules.Schema(RecordKind.Geo)).Fields.Select(f => $"{f.Name}:{f.Type}")));
+        Assert.Equal("ind:long user_name:string age:integer date_joined:timestamp",
+            string.Join(' ', BatchJob.SchemaOf(CleaningRules.Schema(RecordKind.User)).Fields.Select(f => $"{f.Name}:{f.Type}")));
+    }
+
+    /// <summary>The fixtures as the sink writes them; pin split over two partitions to read more than one object.</summary>
+    private async Task PutFixturesAsync()
+    {
+        foreach (string table in Tables)
+        {
+            string topic = $"{User}.{table}";
+            var lines = File.ReadAllLines(Path.Combine(SharedPaths.Fixtures, "raw", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
+            if (table == "pin")
+            {
+                await PutAsync(topic, 0, 0, lines[..7]);
+                await PutAsync(topic, 1, 0, lines[7..]);
+            }
+            else
+            {
+                await PutAsync(topic, 0, 0, lines);
+            }
+        }
+    }
+
+    private async Task PutAsync(string topic, int partition, long offset, string[] lines) =>
+        await _store.PutAsync($"topics/{topic}/partition={partition}/{topic}+{partition}+{offset:D10}.json",
+            Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"));
+
+    private async Task<(List<string> Columns, List<object?[]> Rows)> ReadDeltaAsync(string prefix)
+    {
+        var snapshot = await new DeltaTable(_store, prefix).LoadAsync();
+        Assert.NotNull(snapshot);
+        var rows = new List<object?[]>();
+        await foreach (var row in snapshot.ReadRowsAsync()) rows.Add(row);
+        return (snapshot.Schema.Fields.Select(f => f.Name).ToList(), rows);
+    }
+
+    /// <summary>A value as comparable text: JSON fixture values and Delta values alike.</summary>
+    private static string Text(object? value) => value switch
+    {
+        null => "null",
+        JsonElement { ValueKind: JsonValueKind.Null } => "null",
+        JsonElement { ValueKind: JsonValueKind.String } e => e.GetString()!,
+        JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble().ToString("R", CultureInfo.InvariantCulture),
+        JsonElement { ValueKind: JsonValueKind.Array } e => "[" + string.Join(",", e.EnumerateArray().Select(x => Text(x))) + "]",
+        DateTimeOffset t => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+        string s => s,
+        System.Collections.IEnumerable list => "[" + string.Join(",", list.Cast<object?>().Select(Text)) + "]",
+        IConvertible c => c.ToDouble(CultureInfo.InvariantCulture).ToString("R", CultureInfo.InvariantCulture),
+        _ => value.ToString()!,
+    };
+
+    private static string Dump(IEnumerable<object?[]> rows) =>
+        string.Join('\n', rows.Select(r => string.Join('|', r.Select(Text))).Order(StringComparer.Ordinal));
+
+    private static int CountOf(string text, string what)
+    {
+        int n = 0;
+        for (int i = text.IndexOf(what, StringComparison.Ordinal); i >= 0; i = text.IndexOf(what, i + 1, StringComparison.Ordinal)) n++;
+        return n;
+    }
+}
