@@ -14,6 +14,7 @@ public sealed class CommandLineTests
     [InlineData("serve")]
     [InlineData("sink")]
     [InlineData("topics")]
+    [InlineData("batch")]
     [InlineData("schedule")]
     [InlineData("runs")]
     public async Task Every_command_has_help_naming_its_settings_keys(string command)
