@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|all] [--seconds N] [--rounds N] [--connections N] [--records N]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|all] [--seconds N] [--rounds N] [--connections N] [--records N]
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
 var lines = new List<string>
@@ -20,9 +20,10 @@ if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsy
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
 if (what is "sink" or "all") lines.AddRange(await SinkBench.RunAsync(args2));
 if (what is "seed" or "all") lines.AddRange(await SeedBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "all"))
+if (what is "clean" or "all") lines.AddRange(await CleanBench.RunAsync(args2));
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "all"))
 {
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean or all");
     return 2;
 }
 foreach (var l in lines) Console.WriteLine(l);

@@ -159,6 +159,8 @@ public sealed class CleaningRulesTests : IDisposable
     [InlineData("1B", 1_000_000_000L, true)]
     [InlineData("2.5B", 2_500_000_000L, true)]
     [InlineData("1.2345k", 1_235L, true)] // rounded to the nearest whole number
+    [InlineData("0.0005k", 1L, true)]     // half away from zero
+    [InlineData("999999999.999999999B", 999_999_999_999_999_999L, true)]
     [InlineData("9223372036854775807", long.MaxValue, false)]
     public async Task Follower_count_becomes_a_whole_number(string raw, long expected, bool suffix)
     {
@@ -187,7 +189,7 @@ public sealed class CleaningRulesTests : IDisposable
     [InlineData("k")]
     [InlineData("1.k")]
     [InlineData("9223372036854775808")]   // beyond BIGINT
-    [InlineData("9999999999B")]           // beyond BIGINT after the suffix
+    [InlineData("1234567890k")]           // more than 9 digits before the point with a suffix
     [InlineData("1234567890123456789k")]  // too many digits for a suffix
     public async Task Anything_else_becomes_null_and_counts_as_a_violation(string raw)
     {
