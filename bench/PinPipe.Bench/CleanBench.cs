@@ -25,7 +25,7 @@ internal static class CleanBench
         await WriteObjectsAsync(store, args.Records);
 
         var lines = new List<string>();
-        foreach ((string name, IObjectStore s) in new (string, IObjectStore)[] { ("DuckDB reads files", store), ("fetched via GetAsync", new FetchOnly(store)) })
+        foreach ((string name, IObjectStore s) in new (string, IObjectStore)[] { ("DuckDB reads files", store), ("fetched via GetAsync", new FetchingObjectStore(store)) })
         {
             var rates = new List<double>();
             var seconds = new List<double>();
@@ -75,17 +75,5 @@ internal static class CleanBench
             await store.PutAsync($"topics/{Topic}/partition={partition}/{Topic}+{partition}+{next[partition]:D10}.json", buffer.WrittenMemory);
             next[partition] += batch.Length;
         }
-    }
-
-    /// <summary>The store without its local files, so the loader fetches every object.</summary>
-    private sealed class FetchOnly(IObjectStore inner) : IObjectStore
-    {
-        public string Location => inner.Location;
-        public ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => inner.PutAsync(key, content, cancellationToken);
-        public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => inner.PutIfAbsentAsync(key, content, cancellationToken);
-        public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
-        public ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default) => inner.ExistsAsync(key, cancellationToken);
-        public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
-        public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
     }
 }

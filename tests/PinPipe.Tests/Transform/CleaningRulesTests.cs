@@ -528,6 +528,22 @@ public sealed class CleaningRulesTests : IDisposable
     }
 
     [Fact]
+    public async Task Cancelling_interrupts_a_running_clean_and_leaves_no_stage_table()
+    {
+        _kit.Execute("""
+            CREATE TABLE raw_big AS
+            SELECT i AS seq, 'big/' || i AS origin, '{"index": ' || i || ', "title": "t", "follower_count": "1.5k"}' AS line
+            FROM range(3000000) r(i)
+            """);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Cleaner.CleanAsync(_kit.Connection, RecordKind.Pin, "raw_big", null, cts.Token));
+
+        Assert.Empty(_kit.Rows("SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_pinpipe%'"));
+        var (result, _) = await CleanAsync(RecordKind.Pin, Pin(1)); // the connection still works
+        Assert.Equal(1, result.Clean);
+    }
+
+    [Fact]
     public async Task Bad_arguments_are_clear_errors()
     {
         _kit.CreateRaw("raw_ok", [Pin(1)]);
