@@ -19,8 +19,8 @@ public sealed record CleanColumn(string Name, string DuckDbType);
 /// <c>12.5</c>, <c>"1e3"</c>, <c>"abc"</c> or <c>true</c> are rejects. JSON <c>null</c> and a missing field are the same (null).</item>
 /// <item>A string column takes a string, number or boolean (as its JSON text); an array or object is a reject.</item>
 /// <item>Junk markers match exactly (case and spaces); blank means empty or only ASCII whitespace.</item>
-/// <item>follower_count: digits, or up to 18 digits with an optional decimal part of up to 9 digits followed by
-/// exactly <c>k</c>, <c>M</c> or <c>B</c>, rounded to the nearest whole number; a decimal without a suffix is a violation.</item>
+/// <item>follower_count: digits, or up to 9 digits with an optional decimal part of up to 9 digits followed by
+/// exactly <c>k</c>, <c>M</c> or <c>B</c>, rounded half away from zero; a decimal without a suffix is a violation.</item>
 /// <item>Timestamps: <c>YYYY-MM-DD HH:MM:SS</c> or <c>YYYY-MM-DDTHH:MM:SS</c>, optional fraction, optional <c>Z</c> or
 /// offset (<c>+02:00</c>, <c>+0200</c>, <c>+02</c>); without a zone the time is UTC. Anything else is a reject.</item>
 /// <item>geo coordinates are <c>[latitude, longitude]</c> as in Spark's <c>array()</c>, so a null value stays a null element.</item>
@@ -83,18 +83,7 @@ public static class CleaningRules
         ],
         Derived:
         [
-            // SPEC §4 pin rule 3: digits as they are; k ×1,000, M ×1,000,000, B ×1,000,000,000 with an optional
-            // decimal part (1.5k → 1500, rounded to whole); anything else null (counted as a violation). The
-            // length limits keep the DECIMAL product in range; TRY_CAST turns a BIGINT overflow into a violation.
-            ("follower_value", """
-                CASE
-                    WHEN "v_follower_count" IS NULL THEN NULL
-                    WHEN regexp_full_match("v_follower_count", '[0-9]+') THEN TRY_CAST("v_follower_count" AS BIGINT)
-                    WHEN regexp_full_match("v_follower_count", '[0-9]{1,18}(\.[0-9]{1,9})?[kMB]') THEN TRY_CAST(round(
-                        CAST(substr("v_follower_count", 1, length("v_follower_count") - 1) AS DECIMAL(38, 9))
-                        * CASE right("v_follower_count", 1) WHEN 'k' THEN 1000 WHEN 'M' THEN 1000000 ELSE 1000000000 END) AS BIGINT)
-                END
-                """),
+            ("follower_value", FollowerCountSql("\"v_follower_count\"")),
         ],
         Columns:
         [
@@ -170,6 +159,24 @@ public static class CleaningRules
             new("user_name", QualityRules.OneNameOnly, "(\"v_first_name\" IS NULL) <> (\"v_last_name\" IS NULL)"),
             new("user_name", QualityRules.NoNameNulled, "\"v_first_name\" IS NULL AND \"v_last_name\" IS NULL"),
         ]);
+
+    // SPEC §4 pin rule 3: digits as they are; k ×1,000, M ×1,000,000, B ×1,000,000,000 with an optional decimal
+    // part (1.5k → 1500, rounded half away from zero to a whole number); anything else null (counted as a
+    // violation). With a suffix, up to 9 digits before and after the point: exact DECIMAL(18, 9) arithmetic on
+    // the whole part and the fraction apart, and a result well inside BIGINT.
+    private static string FollowerCountSql(string x)
+    {
+        string number = $"CAST(substr({x}, 1, length({x}) - 1) AS DECIMAL(18, 9))";
+        string unit = $"(CASE right({x}, 1) WHEN 'k' THEN 1000 WHEN 'M' THEN 1000000 ELSE 1000000000 END)";
+        return $$"""
+            CASE
+                WHEN {{x}} IS NULL THEN NULL
+                WHEN regexp_full_match({{x}}, '[0-9]+') THEN TRY_CAST({{x}} AS BIGINT)
+                WHEN regexp_full_match({{x}}, '[0-9]{1,9}(\.[0-9]{1,9})?[kMB]') THEN
+                    CAST(floor({{number}}) AS BIGINT) * {{unit}} + CAST(round(({{number}} - floor({{number}})) * {{unit}}) AS BIGINT)
+            END
+            """;
+    }
 
     internal static TableRules Rules(RecordKind kind) => kind switch
     {
@@ -337,13 +344,13 @@ public static class CleaningRules
         sql.Append("typed AS (\n    SELECT *");
         foreach (Field f in all)
         {
-            sql.Append(",\n        ").Append(f.ValueSql()).Append(" AS ").Append(f.V);
-            sql.Append(",\n        ").Append(f.ProblemSql("line", required: ReferenceEquals(f, rules.Key))).Append(" AS ").Append(f.P);
+            sql.Append(",\n        ").Append(Indent(f.ValueSql())).Append(" AS ").Append(f.V);
+            sql.Append(",\n        ").Append(Indent(f.ProblemSql("line", required: ReferenceEquals(f, rules.Key)))).Append(" AS ").Append(f.P);
         }
         sql.Append("\n    FROM texts\n),\n");
 
         sql.Append("derived AS (\n    SELECT *");
-        foreach ((string name, string expression) in rules.Derived) sql.Append(",\n        ").Append(expression).Append(" AS ").Append(Sql.Identifier(name));
+        foreach ((string name, string expression) in rules.Derived) sql.Append(",\n        ").Append(Indent(expression)).Append(" AS ").Append(Sql.Identifier(name));
         sql.Append("\n    FROM typed\n),\n");
 
         // The reject reason: the first failing check of the record, or every failing field joined with "; ".
@@ -356,13 +363,16 @@ public static class CleaningRules
 
         sql.Append("SELECT seq, origin, reason, CASE WHEN reason IS NOT NULL THEN line END AS raw");
         foreach (OutputColumn c in rules.Columns)
-            sql.Append(",\n    CAST(").Append(c.Sql).Append(" AS ").Append(c.DuckDbType).Append(") AS ").Append(Sql.Identifier(c.Name));
+            sql.Append(",\n    CAST(").Append(Indent(c.Sql, "    ")).Append(" AS ").Append(c.DuckDbType).Append(") AS ").Append(Sql.Identifier(c.Name));
         sql.Append(",\n    CAST(0 AS BIGINT)");
         for (int i = 0; i < rules.Quality.Count; i++)
             sql.Append("\n        + CASE WHEN ").Append(rules.Quality[i].Sql).Append(" THEN ").Append(1L << i).Append(" ELSE 0 END");
         sql.Append(" AS ").Append(QualityColumn).Append("\nFROM checked");
         return sql.ToString();
     }
+
+    /// <summary>Indents the second and later lines of a multi-line SQL fragment to sit under its first.</summary>
+    private static string Indent(string fragment, string by = "        ") => fragment.Replace("\n", "\n" + by, StringComparison.Ordinal);
 
     /// <summary>SQL that sums each quality bit over <paramref name="table"/>, one column per rule, in <see cref="QualityRulesOf"/> order.</summary>
     internal static string QualitySumsSql(RecordKind kind, string table)

@@ -42,11 +42,11 @@ public static class RawLoader
     }
 
     /// <summary>
-    /// Loads the objects <paramref name="keys"/> (any order; each must be an object of <paramref name="topic"/>)
+    /// Loads the objects <paramref name="keys"/> (any order, a repeated key counts once; each must be an object of <paramref name="topic"/>)
     /// into <paramref name="table"/> (created or replaced).
     /// </summary>
     /// <exception cref="ArgumentException">A key is not <c>.../partition=&lt;p&gt;/&lt;topic&gt;+&lt;p&gt;+&lt;offset&gt;.json</c> of the topic.</exception>
-    /// <exception cref="InvalidDataException">An object is not UTF-8 text.</exception>
+    /// <exception cref="InvalidDataException">A fetched object is not UTF-8 text (a local one fails in DuckDB, which names the file).</exception>
     /// <exception cref="FileNotFoundException">An object does not exist.</exception>
     public static async Task<RawLoadResult> LoadObjectsAsync(
         DuckDBConnection connection, IObjectStore store, string topic, IEnumerable<string> keys, string table,
@@ -60,7 +60,7 @@ public static class RawLoader
             throw new InvalidOperationException("The DuckDB connection must be open.");
         string target = Sql.Relation(table, nameof(table));
 
-        RawObject[] objects = keys.Select(k => RawObject.Parse(k, topic)).Order().ToArray();
+        RawObject[] objects = keys.Distinct(StringComparer.Ordinal).Select(k => RawObject.Parse(k, topic)).Order().ToArray();
         var db = new DuckDbRunner(connection, cancellationToken);
         db.Execute($"CREATE OR REPLACE TEMP TABLE {ObjectsTable} (ord INTEGER, path VARCHAR, origin_prefix VARCHAR, start_offset BIGINT, content BLOB)");
         try

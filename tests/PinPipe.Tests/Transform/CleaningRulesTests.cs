@@ -159,6 +159,8 @@ public sealed class CleaningRulesTests : IDisposable
     [InlineData("1B", 1_000_000_000L, true)]
     [InlineData("2.5B", 2_500_000_000L, true)]
     [InlineData("1.2345k", 1_235L, true)] // rounded to the nearest whole number
+    [InlineData("0.0005k", 1L, true)]     // half away from zero
+    [InlineData("999999999.999999999B", 999_999_999_999_999_999L, true)]
     [InlineData("9223372036854775807", long.MaxValue, false)]
     public async Task Follower_count_becomes_a_whole_number(string raw, long expected, bool suffix)
     {
@@ -187,7 +189,7 @@ public sealed class CleaningRulesTests : IDisposable
     [InlineData("k")]
     [InlineData("1.k")]
     [InlineData("9223372036854775808")]   // beyond BIGINT
-    [InlineData("9999999999B")]           // beyond BIGINT after the suffix
+    [InlineData("1234567890k")]           // more than 9 digits before the point with a suffix
     [InlineData("1234567890123456789k")]  // too many digits for a suffix
     public async Task Anything_else_becomes_null_and_counts_as_a_violation(string raw)
     {
@@ -523,6 +525,22 @@ public sealed class CleaningRulesTests : IDisposable
         Assert.Equal((0L, 0L, 0L, 0L), (result.Read, result.Clean, result.Duplicates, result.Rejects));
         Assert.Empty(rows);
         Assert.All(result.Quality, q => Assert.Equal(0, q.Count));
+    }
+
+    [Fact]
+    public async Task Cancelling_interrupts_a_running_clean_and_leaves_no_stage_table()
+    {
+        _kit.Execute("""
+            CREATE TABLE raw_big AS
+            SELECT i AS seq, 'big/' || i AS origin, '{"index": ' || i || ', "title": "t", "follower_count": "1.5k"}' AS line
+            FROM range(3000000) r(i)
+            """);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Cleaner.CleanAsync(_kit.Connection, RecordKind.Pin, "raw_big", null, cts.Token));
+
+        Assert.Empty(_kit.Rows("SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_pinpipe%'"));
+        var (result, _) = await CleanAsync(RecordKind.Pin, Pin(1)); // the connection still works
+        Assert.Equal(1, result.Clean);
     }
 
     [Fact]

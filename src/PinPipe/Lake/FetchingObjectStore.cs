@@ -1,0 +1,25 @@
+namespace PinPipe.Lake;
+
+/// <summary>
+/// A view of a store that hides its local files (<see cref="IObjectStore.LocalPath"/> is null), so readers
+/// fetch every object through <see cref="IObjectStore.GetAsync"/> as they would from S3. Tests and the bench
+/// use it to run the fetch path of readers that prefer local files.
+/// </summary>
+internal sealed class FetchingObjectStore(IObjectStore inner) : IObjectStore
+{
+    public string Location => inner.Location;
+
+    public ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
+        inner.PutAsync(key, content, cancellationToken);
+
+    public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
+        inner.PutIfAbsentAsync(key, content, cancellationToken);
+
+    public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
+
+    public ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default) => inner.ExistsAsync(key, cancellationToken);
+
+    public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
+
+    public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
+}
