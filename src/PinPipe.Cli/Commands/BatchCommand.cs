@@ -89,6 +89,6 @@ internal static class BatchCommand
         flags.Add<string>(command, "--tables-prefix", "Batch:TablesPrefix", "Key prefix of the Delta tables in the bucket (default delta).");
         flags.Add<string>(command, "--output-dir", "Batch:OutputDir", "Folder for each run's insights and report; relative to the data folder (default runs).");
         flags.Add<int>(command, "--threads", "Batch:Threads", "DuckDB threads; 0 = one per core (default).");
-        flags.Add<string>(command, "--memory-limit", "Batch:MemoryLimit", "DuckDB memory limit, beyond which it spills to disk (default 1GB).");
+        flags.Add<string>(command, "--memory-limit", "Batch:MemoryLimit", "DuckDB memory limit, beyond which it spills to disk (default 1250MB).");
     }
 }

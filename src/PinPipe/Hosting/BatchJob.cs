@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using DuckDB.NET.Data;
@@ -42,7 +41,9 @@ public sealed record BatchRunResult(
 /// </summary>
 /// <remarks>
 /// The job is deterministic: the same raw objects give the same clean rows (first seen by partition and offset),
-/// the same Delta table contents (rows sorted by <c>ind</c>) and the same insights. The Delta tables live in the
+/// the same Delta table contents and the same insights. The Delta commits happen after every table is cleaned and
+/// every insight computed, so a run that fails before then commits nothing; one that fails among the commits leaves
+/// some tables at the new version and the others at the old one, and the next run overwrites them all. The Delta tables live in the
 /// bucket under <see cref="BatchOptions.TablesPrefix"/> (<c>delta/pin</c>, <c>delta/pin_rejects</c>, ...), so
 /// Spark, DuckDB or delta-rs can read them where the bucket is. Each run writes its outputs to
 /// <c>&lt;OutputDir&gt;/&lt;run id&gt;/</c>. The job does not take the batch lock: the caller does
@@ -64,7 +65,7 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
 
     /// <summary>Runs the job once.</summary>
     /// <param name="runId">The run's id (a folder name is made of it); null = <see cref="NewRunId"/>.</param>
-    /// <param name="cancellationToken">Stops the run; nothing half-written is committed to the Delta tables.</param>
+    /// <param name="cancellationToken">Stops the run; a Delta table is never left half-written (a commit is one put).</param>
     /// <exception cref="InvalidOperationException">No raw objects at all, or a step failed (the message names it).</exception>
     public async Task<BatchRunResult> RunAsync(string? runId = null, CancellationToken cancellationToken = default)
     {
@@ -81,37 +82,43 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
             _logger.LogInformation("Batch run {RunId}: reading {Topics} from {Bucket}.", runId, string.Join(", ", names.Topics), store.Location);
             using var connection = OpenDuckDb(work);
 
-            // 1. Read and clean each table.
-            var loaded = new List<(RecordKind Kind, string Topic, RawLoadResult Raw, CleanResult Clean)>();
+            // 1. Read and clean each table, then spill its clean and reject rows to Parquet (the files the Delta
+            //    commits publish) and let the insights read them from there: DuckDB's memory holds one table's
+            //    records at a time, not all three.
+            await RequireRawObjectsAsync(store, cancellationToken).ConfigureAwait(false);
+            var loaded = new List<(RecordKind Kind, string Topic, RawLoadResult Raw, CleanResult Clean, string CleanFile, string RejectsFile)>();
             foreach (var (kind, topic) in Kinds.Zip(names.Topics))
             {
                 long t0 = _time.GetTimestamp();
                 string rawTable = "raw_" + CleaningRules.TableName(kind);
                 var raw = await RawLoader.LoadTopicAsync(connection, store, topic, rawTable, settings.Sink.TopicsDir, cancellationToken).ConfigureAwait(false);
+                if (raw.Objects == 0) _logger.LogWarning("No raw objects for {Topic}: its table is empty this run.", topic);
                 var clean = await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false);
                 Execute(connection, $"DROP TABLE {rawTable}");
+                string cleanFile = await SpillAsync(connection, CleaningRules.CleanTable(kind), work, cancellationToken).ConfigureAwait(false);
+                string rejectsFile = await SpillAsync(connection, CleaningRules.RejectTable(kind), work, cancellationToken).ConfigureAwait(false);
                 var took = _time.GetElapsedTime(t0);
                 _logger.LogInformation("{Table}: {Records:N0} records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects.",
                     topic, raw.Records, raw.Objects, raw.Bytes / 1e6, raw.Bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), clean.Clean, clean.Duplicates, clean.Rejects);
-                loaded.Add((kind, topic, raw, clean));
+                loaded.Add((kind, topic, raw, clean, cleanFile, rejectsFile));
             }
-            if (loaded.All(l => l.Raw.Objects == 0))
-                throw new InvalidOperationException(
-                    $"No raw objects under {settings.Sink.TopicsDir}/<topic>/ in {store.Location} for {string.Join(", ", names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
-            foreach (var l in loaded.Where(l => l.Raw.Objects == 0))
-                _logger.LogWarning("No raw objects for {Topic}: its table is empty this run.", l.Topic);
 
-            // 2. The insights, from the clean tables in DuckDB.
+            // 2. The insights, from the clean tables.
+            long phase = _time.GetTimestamp();
             var insights = await InsightEngine.RunAllAsync(connection, cancellationToken).ConfigureAwait(false);
+            _logger.LogInformation("Nine insights in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
 
-            // 3. The clean and reject tables as Delta tables: a new version per run (overwrite).
+            // 3. The clean and reject tables as Delta tables: a new version per run (overwrite), committed only
+            //    once every table is cleaned and every insight computed.
+            phase = _time.GetTimestamp();
             var tables = new List<BatchTableResult>();
-            foreach (var (kind, topic, raw, clean) in loaded)
+            foreach (var (kind, topic, raw, clean, cleanFile, rejectsFile) in loaded)
             {
-                long version = await WriteDeltaAsync(connection, store, work, kind, rejects: false, runId, cancellationToken).ConfigureAwait(false);
-                long rejectsVersion = await WriteDeltaAsync(connection, store, work, kind, rejects: true, runId, cancellationToken).ConfigureAwait(false);
+                long version = await CommitAsync(store, kind, rejects: false, cleanFile, runId, cancellationToken).ConfigureAwait(false);
+                long rejectsVersion = await CommitAsync(store, kind, rejects: true, rejectsFile, runId, cancellationToken).ConfigureAwait(false);
                 tables.Add(new BatchTableResult(CleaningRules.TableName(kind), topic, raw.Objects, raw.Bytes, clean, version, rejectsVersion));
             }
+            _logger.LogInformation("Delta tables committed in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
 
             // 4. Outputs: insights as CSV and JSON, the HTML report, the summary.
             var files = await Insights.InsightFiles.WriteAsync(Path.Combine(folder, "insights"), insights, cancellationToken).ConfigureAwait(false);
@@ -150,24 +157,40 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         }
     }
 
-    private async Task<long> WriteDeltaAsync(DuckDBConnection connection, IObjectStore store, string work, RecordKind kind, bool rejects, string runId, CancellationToken cancellationToken)
+    private async Task RequireRawObjectsAsync(IObjectStore store, CancellationToken cancellationToken)
     {
-        string source = rejects ? CleaningRules.RejectTable(kind) : CleaningRules.CleanTable(kind);
-        var columns = rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind);
-        string file = Path.Combine(work, source + ".parquet");
-        // Sorted by key (then origin for rejects): the same input gives the same file, and tight min/max stats.
-        string order = rejects ? "origin" : "ind";
+        foreach (string topic in settings.Names.Topics)
+        {
+            await foreach (var _ in store.ListAsync($"{settings.Sink.TopicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
+                return;
+        }
+        throw new InvalidOperationException(
+            $"No raw objects under {settings.Sink.TopicsDir}/<topic>/ in {store.Location} for {string.Join(", ", settings.Names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
+    }
+
+    /// <summary>Writes a DuckDB table to a Parquet file (snappy, Spark's default codec) and replaces the table by a view over the file.</summary>
+    private static async Task<string> SpillAsync(DuckDBConnection connection, string table, string work, CancellationToken cancellationToken)
+    {
+        string file = Path.Combine(work, table + ".parquet");
         cancellationToken.ThrowIfCancellationRequested();
-        await Task.Run(() => Execute(connection,
-            $"COPY (SELECT * FROM {source} ORDER BY {order}) TO {Literal(file)} (FORMAT parquet, COMPRESSION zstd)"), cancellationToken).ConfigureAwait(false);
+        await Task.Run(() =>
+        {
+            Execute(connection, $"COPY {table} TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            Execute(connection, $"DROP TABLE {table}");
+            Execute(connection, $"CREATE VIEW {table} AS SELECT * FROM read_parquet({Literal(file)})");
+        }, cancellationToken).ConfigureAwait(false);
+        return file;
+    }
+
+    private async Task<long> CommitAsync(IObjectStore store, RecordKind kind, bool rejects, string file, string runId, CancellationToken cancellationToken)
+    {
         var table = new DeltaTable(store, TablePrefix(settings.Batch, kind, rejects), loggerFactory.CreateLogger<DeltaTable>(), _time);
-        var commit = await table.CommitAsync(new DeltaWrite(SchemaOf(columns), [file])
+        var commit = await table.CommitAsync(new DeltaWrite(SchemaOf(rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind)), [file])
         {
             Mode = DeltaWriteMode.Overwrite,
             Operation = "WRITE",
             OperationParameters = new Dictionary<string, string> { ["mode"] = "Overwrite", ["pinpipe.runId"] = runId },
         }, cancellationToken).ConfigureAwait(false);
-        File.Delete(file);
         return commit.Version;
     }
 

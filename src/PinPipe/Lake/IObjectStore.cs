@@ -16,6 +16,14 @@ public interface IObjectStore
     /// <summary>Writes (or replaces) an object durably and atomically.</summary>
     ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Writes (or replaces) an object with the contents of a local file, durably and atomically, as
+    /// <see cref="PutAsync"/>. The file is left in place. Stores that keep objects as files can publish it
+    /// without copying (the directory store hard-links it); the default reads it and calls <see cref="PutAsync"/>.
+    /// </summary>
+    async ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default) =>
+        await PutAsync(key, await File.ReadAllBytesAsync(localPath, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
     /// <summary>Writes an object only when no object has the key. Returns false (and writes nothing) when it exists.</summary>
     ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default);
 

@@ -48,6 +48,29 @@ public abstract class ObjectStoreContract
     }
 
     [Fact]
+    public async Task Put_file_publishes_a_local_file_that_stays_and_replaces_an_existing_object()
+    {
+        string local = Path.Combine(Path.GetTempPath(), $"pinpipe-putfile-{Guid.NewGuid():N}");
+        try
+        {
+            await Store.PutAsync("f/file.bin", Bytes("old contents"));
+            await File.WriteAllBytesAsync(local, Bytes("from a file\n"));
+            await Store.PutFileAsync("f/file.bin", local);
+            Assert.Equal("from a file\n", Encoding.UTF8.GetString((await Store.GetAsync("f/file.bin"))!));
+            Assert.True(File.Exists(local));
+            File.Delete(local); // the object does not depend on the local file
+            Assert.Equal("from a file\n", Encoding.UTF8.GetString((await Store.GetAsync("f/file.bin"))!));
+            Assert.Equal(12, Assert.Single(await ListAsync("f/")).Size);
+            await Assert.ThrowsAsync<FileNotFoundException>(async () => await Store.PutFileAsync("f/none.bin", local));
+            Assert.False(await Store.ExistsAsync("f/none.bin"));
+        }
+        finally
+        {
+            File.Delete(local);
+        }
+    }
+
+    [Fact]
     public async Task Put_if_absent_writes_a_new_object_and_returns_true()
     {
         Assert.True(await Store.PutIfAbsentAsync("fresh/x.json", Bytes("x\n")));

@@ -151,14 +151,14 @@ public sealed partial class DeltaTable
             for (int i = 0; i < write.Files.Count; i++)
             {
                 string name = string.Create(CultureInfo.InvariantCulture, $"part-{i:D5}-{Guid.NewGuid()}-c000{DeltaStats.CodecExtension(facts[i].Codec)}.parquet");
-                byte[] bytes = await File.ReadAllBytesAsync(write.Files[i], cancellationToken).ConfigureAwait(false);
-                var file = new DeltaFile(name, new Dictionary<string, string?>(), bytes.Length, _time.GetUtcNow().ToUnixTimeMilliseconds(), facts[i].StatsJson)
+                long size = new FileInfo(write.Files[i]).Length;
+                var file = new DeltaFile(name, new Dictionary<string, string?>(), size, _time.GetUtcNow().ToUnixTimeMilliseconds(), facts[i].StatsJson)
                 {
                     RawPath = DeltaState.EncodePath(name),
                     DataChange = write.DataChange,
                 };
                 added.Add(file);
-                await _store.PutAsync(_root + name, bytes, cancellationToken).ConfigureAwait(false);
+                await _store.PutFileAsync(_root + name, write.Files[i], cancellationToken).ConfigureAwait(false);
             }
             return added;
         }

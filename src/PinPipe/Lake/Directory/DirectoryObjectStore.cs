@@ -51,6 +51,45 @@ public sealed class DirectoryObjectStore : IObjectStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Hard-links the file under a temporary name in the target's folder (a copy when the file is on another
+    /// file system), fsyncs it, and renames it over the target: no bytes are copied when they can be shared.
+    /// The caller must not change the file afterwards (it would change the object); deleting it is fine.
+    /// </remarks>
+    public async ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default)
+    {
+        string target = PathOf(key);
+        string folder = Path.GetDirectoryName(target)!;
+        System.IO.Directory.CreateDirectory(folder);
+        string temp = Path.Combine(folder, ObjectKeys.TempPrefix + Guid.NewGuid().ToString("N"));
+        try
+        {
+            if (!Native.TryLink(localPath, temp))
+                await CopyAsync(localPath, temp, cancellationToken).ConfigureAwait(false);
+            using (var handle = File.OpenHandle(temp, FileMode.Open, FileAccess.ReadWrite))
+                RandomAccess.FlushToDisk(handle); // fsync
+            File.Move(temp, target, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+        Native.FsyncDirectory(folder);
+    }
+
+    private static async Task CopyAsync(string source, string destination, CancellationToken cancellationToken)
+    {
+        var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        await using (input.ConfigureAwait(false))
+        {
+            var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await using (output.ConfigureAwait(false))
+                await input.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
     public async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         string target = PathOf(key);
@@ -203,6 +242,14 @@ public sealed class DirectoryObjectStore : IObjectStore
             {
                 _ = Close(fd);
             }
+        }
+
+        /// <summary>Links <paramref name="source"/> as <paramref name="target"/>; false when it cannot (another file system, no permission).</summary>
+        internal static bool TryLink(string source, string target)
+        {
+            if (OperatingSystem.IsWindows()) return false;
+            if (!File.Exists(source)) throw new FileNotFoundException($"No file '{source}' to put.", source);
+            return Link(source, target) == 0;
         }
 
         /// <summary>Publishes <paramref name="source"/> as <paramref name="target"/> unless it exists; false when it exists.</summary>
