@@ -6,7 +6,7 @@
 #   scripts/test.sh --filter "FullyQualifiedName~Ingest"   # extra arguments go to dotnet test
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PINPIPE_SERVICES_DIR="${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
+export TEST_PINPIPE_SERVICES_DIR="${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 stop_services() {
@@ -18,9 +18,9 @@ trap stop_services EXIT
 scripts/services/start.sh
 scripts/services/s3rver.sh start
 # shellcheck disable=SC1091
-source "$PINPIPE_SERVICES_DIR/env"
+source "$TEST_PINPIPE_SERVICES_DIR/env"
 # shellcheck disable=SC1091
-source "$PINPIPE_SERVICES_DIR/s3.env"
+source "$TEST_PINPIPE_SERVICES_DIR/s3.env"
 
 dotnet build PinPipe.slnx -c Release -warnaserror
 log="$(mktemp)"

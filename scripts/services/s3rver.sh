@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Starts or stops a local S3-compatible server (npm package s3rver) for PinPipe's S3 tests.
 #   scripts/services/s3rver.sh start   installs s3rver when missing, starts it on 127.0.0.1:14568 and writes
-#                                      ${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env
+#                                      ${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env
 #   scripts/services/s3rver.sh stop    stops it (the data folder is kept)
-# Then: source "${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env" before `dotnet test`.
+# Then: source "${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env" before `dotnet test`.
 # s3rver accepts the access key S3RVER / secret S3RVER; the tests use them.
 set -euo pipefail
 
-DIR="${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
+DIR="${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
 HOST=127.0.0.1
-PORT="${PINPIPE_S3RVER_PORT:-14568}"
+PORT="${TEST_PINPIPE_S3RVER_PORT:-14568}"
 INSTALL="$DIR/s3rver-install"
 DATA="$DIR/s3rver-data"
 PIDFILE="$DIR/s3rver.pid"
@@ -38,7 +38,7 @@ start() {
   exit 1
 }
 
-write_env() { echo "export PINPIPE_TEST_S3=http://$HOST:$PORT" >"$ENVFILE"; }
+write_env() { echo "export TEST_PINPIPE_S3=http://$HOST:$PORT" >"$ENVFILE"; }
 
 stop() {
   if running; then kill "$(cat "$PIDFILE")"; echo "s3rver stopped"; else echo "s3rver not running"; fi

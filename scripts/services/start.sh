@@ -2,19 +2,19 @@
 # Starts a private MariaDB and PostgreSQL for PinPipe's integration tests.
 #
 # Both run as ordinary background processes (not system services), each with its own data
-# directory under $PINPIPE_SERVICES_DIR (default /tmp/pinpipe-services), listening only on
+# directory under $TEST_PINPIPE_SERVICES_DIR (default /tmp/pinpipe-services), listening only on
 # 127.0.0.1 on non-default ports. Each gets a database `pinpipe` owned by user `pinpipe`.
-# Writes $PINPIPE_SERVICES_DIR/env with PINPIPE_TEST_MYSQL and PINPIPE_TEST_POSTGRES; source it
+# Writes $TEST_PINPIPE_SERVICES_DIR/env with TEST_PINPIPE_MYSQL and TEST_PINPIPE_POSTGRES; source it
 # before `dotnet test`. Idempotent: instances already running are reused.
 #
-# Environment: PINPIPE_SERVICES_DIR, PINPIPE_MYSQL_PORT (13306), PINPIPE_POSTGRES_PORT (15432),
-# PINPIPE_SERVICES_PASSWORD (pinpipe-test).
+# Environment: TEST_PINPIPE_SERVICES_DIR, TEST_PINPIPE_MYSQL_PORT (13306), TEST_PINPIPE_POSTGRES_PORT (15432),
+# TEST_PINPIPE_SERVICES_PASSWORD (pinpipe-test).
 set -euo pipefail
 
-DIR="${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
-MYSQL_PORT="${PINPIPE_MYSQL_PORT:-13306}"
-PG_PORT="${PINPIPE_POSTGRES_PORT:-15432}"
-PASSWORD="${PINPIPE_SERVICES_PASSWORD:-pinpipe-test}"
+DIR="${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
+MYSQL_PORT="${TEST_PINPIPE_MYSQL_PORT:-13306}"
+PG_PORT="${TEST_PINPIPE_POSTGRES_PORT:-15432}"
+PASSWORD="${TEST_PINPIPE_SERVICES_PASSWORD:-pinpipe-test}"
 DB=pinpipe
 DB_USER=pinpipe
 
@@ -149,7 +149,7 @@ start_mariadb
 start_postgres
 
 cat >"$DIR/env" <<ENV
-export PINPIPE_TEST_MYSQL='Server=127.0.0.1;Port=$MYSQL_PORT;Database=$DB;User ID=$DB_USER;Password=$PASSWORD'
-export PINPIPE_TEST_POSTGRES='Host=127.0.0.1;Port=$PG_PORT;Database=$DB;Username=$DB_USER;Password=$PASSWORD'
+export TEST_PINPIPE_MYSQL='Server=127.0.0.1;Port=$MYSQL_PORT;Database=$DB;User ID=$DB_USER;Password=$PASSWORD'
+export TEST_PINPIPE_POSTGRES='Host=127.0.0.1;Port=$PG_PORT;Database=$DB;Username=$DB_USER;Password=$PASSWORD'
 ENV
 log "ready; run: source $DIR/env"

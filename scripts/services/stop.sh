@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stops the private MariaDB and PostgreSQL started by start.sh (data directories are kept;
-# pass --purge to delete $PINPIPE_SERVICES_DIR as well).
+# pass --purge to delete $TEST_PINPIPE_SERVICES_DIR as well).
 set -euo pipefail
 
-DIR="${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
+DIR="${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
 log() { printf '[services] %s\n' "$*" >&2; }
 
 MY_DIR="$DIR/mariadb"

@@ -9,7 +9,7 @@ namespace PinPipe.Tests.Lake;
 
 /// <summary>
 /// Runs the object-store contract against a real S3-compatible server (s3rver, started by
-/// <c>scripts/services/s3rver.sh start</c>; its address is read from PINPIPE_TEST_S3).
+/// <c>scripts/services/s3rver.sh start</c>; its address is read from TEST_PINPIPE_S3).
 /// s3rver 3.7 ignores <c>If-None-Match</c> on PutObject (it overwrites), so the conditional-write tests
 /// check what the store sends and how it reads S3's 412; the race itself is S3's guarantee.
 /// </summary>
@@ -21,10 +21,10 @@ public sealed class S3ObjectStoreTests : ObjectStoreContract, IAsyncLifetime, ID
 
     public S3ObjectStoreTests()
     {
-        string endpoint = Environment.GetEnvironmentVariable("PINPIPE_TEST_S3") is { Length: > 0 } e ? e
+        string endpoint = Environment.GetEnvironmentVariable("TEST_PINPIPE_S3") is { Length: > 0 } e ? e
             : throw new InvalidOperationException(
-                "PINPIPE_TEST_S3 is not set: run `scripts/services/s3rver.sh start` and then " +
-                "`source ${PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env` before `dotnet test`.");
+                "TEST_PINPIPE_S3 is not set: run `scripts/services/s3rver.sh start` and then " +
+                "`source ${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env` before `dotnet test`.");
         Options = new ObjectStoreOptions { Kind = "s3", ServiceUrl = endpoint, ForcePathStyle = true };
         _store = new S3ObjectStore(Options, _bucket, S3rverCredentials);
     }

@@ -19,7 +19,7 @@ public abstract class SourceDatabaseContractTests : IAsyncLifetime
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
             ? value
             : throw new InvalidOperationException(
-                $"{name} is not set. Run scripts/services/start.sh and then `source ${{PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}}/env` before dotnet test.");
+                $"{name} is not set. Run scripts/services/start.sh and then `source ${{TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}}/env` before dotnet test.");
 
     public async Task InitializeAsync()
     {
@@ -164,13 +164,13 @@ public sealed class SqliteSourceDatabaseTests : SourceDatabaseContractTests, IDi
 [Collection(SourceDatabaseCollection.Name)]
 public sealed class MySqlSourceDatabaseTests : SourceDatabaseContractTests
 {
-    protected override ISourceDatabase Open() => new MySqlSourceDatabase(RequireEnvironment("PINPIPE_TEST_MYSQL"));
+    protected override ISourceDatabase Open() => new MySqlSourceDatabase(RequireEnvironment("TEST_PINPIPE_MYSQL"));
 }
 
 [Collection(SourceDatabaseCollection.Name)]
 public sealed class PostgresSourceDatabaseTests : SourceDatabaseContractTests
 {
-    protected override ISourceDatabase Open() => new PostgresSourceDatabase(RequireEnvironment("PINPIPE_TEST_POSTGRES"));
+    protected override ISourceDatabase Open() => new PostgresSourceDatabase(RequireEnvironment("TEST_PINPIPE_POSTGRES"));
 }
 
 /// <summary>The database tests own the <c>pinpipe</c> databases: they run one at a time.</summary>
