@@ -6,8 +6,8 @@ public static class SharedPaths
     /// <summary>The repository root: the nearest parent folder holding PinPipe.slnx.</summary>
     public static string RepoRoot { get; } = FindRepoRoot();
 
-    /// <summary><c>../shared</c> beside the repository, or PINPIPE_SHARED when set.</summary>
-    public static string Shared => Environment.GetEnvironmentVariable("PINPIPE_SHARED") is { Length: > 0 } s
+    /// <summary><c>../shared</c> beside the repository, or TEST_PINPIPE_SHARED when set.</summary>
+    public static string Shared => Environment.GetEnvironmentVariable("TEST_PINPIPE_SHARED") is { Length: > 0 } s
         ? s : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
 
     public static string Fixtures => Path.Combine(Shared, "fixtures");
