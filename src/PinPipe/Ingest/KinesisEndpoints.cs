@@ -20,6 +20,7 @@ namespace PinPipe.Ingest;
 public static class KinesisEndpoints
 {
     private const int MaxShards = 10_000;
+    private const string ClosedLog = "the log is closed (the server is stopping).";
 
     /// <summary>Maps <c>GET /streams</c>, <c>GET|POST|DELETE /streams/{stream}</c>, <c>PUT /streams/{stream}/record</c> and <c>PUT /streams/{stream}/records</c>.</summary>
     public static IEndpointRouteBuilder MapKinesisProxy(this IEndpointRouteBuilder app)
@@ -41,8 +42,9 @@ public static class KinesisEndpoints
         {
             await handler().ConfigureAwait(false);
         }
-        catch (KinesisError error)
+        catch (Exception ex) when (ex is KinesisError or LogException or ObjectDisposedException)
         {
+            var error = ex as KinesisError ?? KinesisError.Internal(ex is ObjectDisposedException ? ClosedLog : ex.Message);
             // The rest of an oversized body is not worth reading: close the connection after answering.
             if (error.Status == StatusCodes.Status413PayloadTooLarge) context.Response.Headers.Connection = "close";
             await error.WriteAsync(context.Response).ConfigureAwait(false);
@@ -222,7 +224,7 @@ public static class KinesisEndpoints
                 }
                 catch (Exception ex) when (ex is LogException or ObjectDisposedException)
                 {
-                    var message = ex is ObjectDisposedException ? "the log is closed (the server is stopping)." : ex.Message;
+                    var message = ex is ObjectDisposedException ? ClosedLog : ex.Message;
                     foreach (int i in members) errors[i] = $"The log could not take the records of {KinesisShards.ShardId(shard)}; retry: {message}";
                     failed += members.Count;
                 }
@@ -276,7 +278,7 @@ public static class KinesisEndpoints
         }
         catch (ObjectDisposedException)
         {
-            throw KinesisError.Internal("the log is closed (the server is stopping).");
+            throw KinesisError.Internal(ClosedLog);
         }
     }
 

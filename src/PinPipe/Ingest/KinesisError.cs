@@ -32,7 +32,7 @@ internal sealed class KinesisError : Exception
     public static KinesisError StreamExists(string stream) =>
         new(400, "ResourceInUseException", $"Stream {stream} under account {KinesisShards.Account} already exists.");
     public static KinesisError BodyTooLarge(long limit) => new(413, "ValidationException", $"The request body is larger than the limit of {limit} bytes (Ingest:MaxRequestBytes).");
-    public static KinesisError Internal(string detail) => new(500, "InternalFailure", $"The log could not take the write, nothing was written; retry: {detail}");
+    public static KinesisError Internal(string detail) => new(500, "InternalFailure", $"The log failed, nothing was written; retry: {detail}");
 
     /// <summary>Writes this error as the response.</summary>
     public Task WriteAsync(HttpResponse response)
