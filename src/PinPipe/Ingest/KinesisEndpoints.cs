@@ -200,35 +200,50 @@ public static class KinesisEndpoints
                 members.Add(i);
             }
 
-            var sequences = new string?[entries.Count];
-            var errors = new string?[entries.Count];
-            int failed = 0;
-            bool anyWritten = false;
-            foreach (int shard in order)
+            // One append per shard, all at once (the log commits concurrent appends together). Not the
+            // request's abort token (see PutRecordAsync).
+            var appends = new Task<IReadOnlyList<RecordPosition>>[order.Count];
+            for (int g = 0; g < order.Count; g++)
             {
-                var members = groups[shard];
+                var members = groups[order[g]];
                 var records = new LogRecord[members.Count];
                 for (int j = 0; j < members.Count; j++)
-                    records[j] = new LogRecord(entries[members[j]].Key, entries[members[j]].Data, shard);
+                    records[j] = new LogRecord(entries[members[j]].Key, entries[members[j]].Data, order[g]);
+                appends[g] = AppendAsync(log, stream, records);
+            }
+
+            try
+            {
+                // Every append completes before the rented body buffer that holds the records goes back.
+                await Task.WhenAll(appends).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Each shard's outcome is read below.
+            }
+
+            var sequences = new string?[entries.Count];
+            var errors = new string?[entries.Count];
+            int failed = 0, unknownStream = 0;
+            for (int g = 0; g < order.Count; g++)
+            {
+                var members = groups[order[g]];
                 try
                 {
-                    // Not the request's abort token (see PutRecordAsync).
-                    var positions = await log.AppendAsync(stream, records, CancellationToken.None).ConfigureAwait(false);
+                    var positions = await appends[g].ConfigureAwait(false);
                     for (int j = 0; j < members.Count; j++)
                         sequences[members[j]] = KinesisShards.SequenceNumber(positions[j].Partition, positions[j].Offset);
-                    anyWritten = true;
-                }
-                catch (LogException ex) when (ex.Code == LogErrorCode.UnknownTopic && !anyWritten)
-                {
-                    throw KinesisError.StreamNotFound(stream);
                 }
                 catch (Exception ex) when (ex is LogException or ObjectDisposedException)
                 {
+                    if (ex is LogException { Code: LogErrorCode.UnknownTopic }) unknownStream++;
                     var message = ex is ObjectDisposedException ? ClosedLog : ex.Message;
-                    foreach (int i in members) errors[i] = $"The log could not take the records of {KinesisShards.ShardId(shard)}; retry: {message}";
+                    foreach (int i in members) errors[i] = $"The log could not take the records of {KinesisShards.ShardId(order[g])}; retry: {message}";
                     failed += members.Count;
                 }
             }
+            // The stream was deleted while the request ran: nothing was written.
+            if (unknownStream == order.Count) throw KinesisError.StreamNotFound(stream);
 
             await WriteJsonAsync(context.Response, w =>
             {
@@ -259,6 +274,9 @@ public static class KinesisEndpoints
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    private static async Task<IReadOnlyList<RecordPosition>> AppendAsync(ILog log, string stream, LogRecord[] records) =>
+        await log.AppendAsync(stream, records, CancellationToken.None).ConfigureAwait(false);
 
     /// <summary>Runs a log call, turning its failures into Kinesis errors (nothing was written in every case).</summary>
     private static async Task WithLogErrorsAsync(string stream, Func<Task> call)
