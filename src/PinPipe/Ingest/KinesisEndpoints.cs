@@ -322,7 +322,7 @@ public static class KinesisEndpoints
     private static Task WriteJsonAsync(HttpResponse response, Action<Utf8JsonWriter> write)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, KinesisError.WriterOptions))
             write(writer);
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = KinesisError.ResponseContentType;

@@ -24,6 +24,9 @@ internal sealed class KinesisError : Exception
     /// <summary>The media type of every Kinesis proxy answer (what API Gateway passes back).</summary>
     public const string ResponseContentType = "application/json";
 
+    /// <summary>How the Kinesis routes write JSON: quotes as <c>\"</c>, non-ASCII as is (the answers are JSON, never HTML).</summary>
+    internal static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static KinesisError Validation(string detail) => new(400, "ValidationException", detail);
     public static KinesisError InvalidArgument(string detail) => new(400, "InvalidArgumentException", detail);
     public static KinesisError Serialization(string detail) => new(400, "SerializationException", $"The body is not valid JSON: {detail}");
@@ -41,7 +44,7 @@ internal sealed class KinesisError : Exception
         response.ContentType = ResponseContentType;
         response.Headers["x-amzn-ErrorType"] = Type;
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + Message.Length);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
             writer.WriteStartObject();
             writer.WriteString("__type", Type);
