@@ -8,7 +8,7 @@ internal static class ServeCommand
 {
     public static Command Create(GlobalOptions global)
     {
-        var command = new Command("serve", "Run the ingest API (Kafka REST Proxy v2 routes) over the log until Ctrl-C.");
+        var command = new Command("serve", "Run the ingest API (Kafka REST Proxy v2 routes and the Kinesis proxy's stream routes) over the log until Ctrl-C.");
         var flags = new ConfigFlags();
         flags.Add<string>(command, "--urls", "Ingest:Urls", "Where to listen, ';'-separated (default http://127.0.0.1:8082).");
         flags.Add<string>(command, "--path-base", "Ingest:PathBase", "Prefix of every route, e.g. /dev (an API Gateway stage).");
@@ -18,8 +18,8 @@ internal static class ServeCommand
         {
             await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Api, ctx.LoggerFactory, token).ConfigureAwait(false);
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.serve");
-            logger.LogInformation("Ingest API listening on {Addresses}; topics {Topics}; log {Log}. Ctrl-C to stop.",
-                string.Join(", ", host.Api!.Addresses), string.Join(", ", ctx.Settings.Names.Topics), ctx.Settings.Log.Path);
+            logger.LogInformation("Ingest API listening on {Addresses}; topics {Topics}; streams {Streams}; log {Log}. Ctrl-C to stop.",
+                string.Join(", ", host.Api!.Addresses), string.Join(", ", ctx.Settings.Names.Topics), string.Join(", ", ctx.Settings.Names.Streams), ctx.Settings.Log.Path);
             try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }
             catch (OperationCanceledException) { }
             logger.LogInformation("Stopping: finishing requests in flight.");

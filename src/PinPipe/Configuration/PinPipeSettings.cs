@@ -83,6 +83,7 @@ public sealed record PinPipeSettings
                 $"Ingest:Urls: '{url}' must be an absolute http(s) URL.");
         Check(Ingest.PathBase is null or "" || Ingest.PathBase.StartsWith('/') && !Ingest.PathBase.EndsWith('/'),
             $"Ingest:PathBase: '{Ingest.PathBase}' must start with '/' and not end with one (e.g. /dev).");
+        Check(Ingest.DefaultShardCount is >= 1 and <= 10_000, $"Ingest:DefaultShardCount: {Ingest.DefaultShardCount} must be 1 to 10000.");
         Check(Ingest.MaxRequestBytes is >= 1024 and <= int.MaxValue - 1, $"Ingest:MaxRequestBytes: {Ingest.MaxRequestBytes} must be 1024 to {int.MaxValue - 1}.");
         Check(Ingest.MaxRecordsPerRequest >= 1, $"Ingest:MaxRecordsPerRequest: {Ingest.MaxRecordsPerRequest} must be at least 1.");
         Check(Log.Kind is "sqlite" or "kafka", $"Log:Kind: '{Log.Kind}' is not one of sqlite, kafka.");

@@ -373,6 +373,8 @@ public sealed partial class Emulator
         if (o.Rate is { } r && (double.IsNaN(r) || double.IsInfinity(r) || r < 0)) problems.Add((nameof(o.Rate), $"must be 0 (unthrottled) or a positive number of posts per second (got {r})"));
         if (o.Concurrency < 1) problems.Add((nameof(o.Concurrency), $"must be at least 1 (got {o.Concurrency})"));
         if (o.RecordsPerRequest is < 1 or > 10_000) problems.Add((nameof(o.RecordsPerRequest), $"must be between 1 and 10000 (got {o.RecordsPerRequest})"));
+        else if (o.RecordsPerRequest > 500 && string.Equals(o.Lane, "stream", StringComparison.OrdinalIgnoreCase))
+            problems.Add((nameof(o.RecordsPerRequest), $"must be at most 500 on the stream lane, the most records of one PutRecords (got {o.RecordsPerRequest})"));
         if (o.MaxAttempts < 1) problems.Add((nameof(o.MaxAttempts), $"must be at least 1 (got {o.MaxAttempts})"));
         if (o.RetryBaseDelay < TimeSpan.Zero) problems.Add((nameof(o.RetryBaseDelay), $"must not be negative (got {o.RetryBaseDelay})"));
         if (string.IsNullOrWhiteSpace(names.UserId)) problems.Add(("UserId", "the pipeline's user id is empty"));

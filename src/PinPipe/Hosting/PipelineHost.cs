@@ -42,7 +42,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
 
     /// <summary>
     /// Opens the log and starts the parts asked for. A host that runs the API owns the log (it appends, and
-    /// creates the pipeline's topics when missing); a host that only runs the sink opens it as a consumer,
+    /// creates the pipeline's topics and streams when missing); a host that only runs the sink opens it as a consumer,
     /// so that <c>pinpipe serve</c> and <c>pinpipe sink</c> can run as separate processes over one embedded log.
     /// </summary>
     public static async Task<PipelineHost> StartAsync(PinPipeSettings settings, HostParts parts, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
@@ -55,7 +55,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
         try
         {
             if (producer)
-                foreach (var topic in settings.Names.Topics)
+                foreach (var topic in settings.Names.Topics.Concat(settings.Names.Streams))
                     await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Api))
                 host.Api = await IngestServer.StartAsync(settings.Ingest, log, loggerFactory, cancellationToken).ConfigureAwait(false);

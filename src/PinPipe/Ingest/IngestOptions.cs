@@ -15,5 +15,8 @@ public sealed record IngestOptions
     /// <summary>Most records in one produce request; more gets 422. Default 10,000.</summary>
     public int MaxRecordsPerRequest { get; init; } = 10_000;
 
+    /// <summary>Shards of a stream created by <c>POST /streams/{stream}</c> without a <c>ShardCount</c>. Default 1.</summary>
+    public int DefaultShardCount { get; init; } = 1;
+
     public static IngestOptions Default { get; } = new();
 }

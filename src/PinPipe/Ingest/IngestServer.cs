@@ -10,7 +10,7 @@ using PinPipe.Log;
 namespace PinPipe.Ingest;
 
 /// <summary>
-/// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, <c>/healthz</c>, an optional path base
+/// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, the Kinesis proxy routes, <c>/healthz</c>, an optional path base
 /// and request size limits. Built from options and a log so that tests and benchmarks run it in-process.
 /// </summary>
 public sealed class IngestServer : IAsyncDisposable
@@ -55,6 +55,7 @@ public sealed class IngestServer : IAsyncDisposable
         app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapKafkaRest();
+        app.MapKinesisProxy();
         app.MapFallback((HttpContext c) => RestError.NotFound(c.Request.Path).WriteAsync(c.Response));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 

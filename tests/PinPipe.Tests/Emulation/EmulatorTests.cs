@@ -418,6 +418,7 @@ public sealed class EmulatorTests
         { EmulatorOptions.Default with { RecordsPerRequest = 0 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { RecordsPerRequest = 10_001 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { Lane = "kafka" }, "Lane" },
+        { EmulatorOptions.Default with { Lane = "stream", RecordsPerRequest = 501 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { Rate = -1 }, "Rate" },
         { EmulatorOptions.Default with { Rate = double.NaN }, "Rate" },
         { EmulatorOptions.Default with { ApiUrl = "localhost:8082" }, "ApiUrl" },

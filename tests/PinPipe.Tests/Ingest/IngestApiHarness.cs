@@ -26,10 +26,15 @@ internal sealed class IngestApiHarness : IAsyncDisposable
     public IngestServer Server { get; }
     public HttpClient Client { get; }
 
-    public static async Task<IngestApiHarness> StartAsync(IngestOptions? options = null, params (string Topic, int Partitions)[] topics)
+    public static Task<IngestApiHarness> StartAsync(IngestOptions? options = null, params (string Topic, int Partitions)[] topics) =>
+        StartAsync(null, options, topics);
+
+    /// <summary>As <see cref="StartAsync(IngestOptions?, ValueTuple{string, int}[])"/>, with the log's settings changed by <paramref name="configureLog"/>.</summary>
+    public static async Task<IngestApiHarness> StartAsync(Func<LogOptions, LogOptions>? configureLog, IngestOptions? options = null, params (string Topic, int Partitions)[] topics)
     {
         var dir = new TempDirectory("ingest");
-        var log = await LogFactory.OpenAsync(new LogOptions { Path = dir.File("log.db") });
+        var logOptions = new LogOptions { Path = dir.File("log.db") };
+        var log = await LogFactory.OpenAsync(configureLog?.Invoke(logOptions) ?? logOptions);
         foreach (var (topic, partitions) in topics.Length == 0 ? [("t.pin", 1), ("t.geo", 3)] : topics)
             await log.CreateTopicAsync(topic, partitions);
         var server = await IngestServer.StartAsync((options ?? new IngestOptions()) with { Urls = "http://127.0.0.1:0" }, log);
@@ -41,6 +46,27 @@ internal sealed class IngestApiHarness : IAsyncDisposable
         var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
         if (contentType is not null) content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         return Client.PostAsync(path.TrimStart('/'), content);
+    }
+
+    /// <summary>Sends <paramref name="body"/> (as <c>application/json</c>) with <paramref name="method"/>.</summary>
+    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? body = null)
+    {
+        var request = new HttpRequestMessage(method, path.TrimStart('/'));
+        if (body is not null) request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+        return Client.SendAsync(request);
+    }
+
+    /// <summary>Records of each partition of the topic (high − low watermark).</summary>
+    public async Task<long[]> CountsAsync(string topic)
+    {
+        var description = await Log.DescribeTopicAsync(topic) ?? throw new InvalidOperationException(topic);
+        var counts = new long[description.Partitions];
+        for (int p = 0; p < counts.Length; p++)
+        {
+            var w = await Log.GetWatermarksAsync(topic, p);
+            counts[p] = w.High - w.Low;
+        }
+        return counts;
     }
 
     /// <summary>Every record of every partition of the topic, as UTF-8 text of the value.</summary>

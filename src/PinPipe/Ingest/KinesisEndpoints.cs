@@ -1,0 +1,332 @@
+using System.Buffers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using PinPipe.Log;
+
+namespace PinPipe.Ingest;
+
+/// <summary>
+/// The Kinesis proxy routes of SPEC §6, as API Gateway fronts Kinesis (interop §4): list, describe,
+/// create and delete streams, PutRecord and PutRecords. A stream is a topic of the same log whose name
+/// starts with <c>streaming-</c>, a shard is a partition. A 200 means the acknowledged records are
+/// durable; a rejected request (4xx, Kinesis-shaped <c>{"__type", "message"}</c>) wrote nothing.
+/// PutRecords appends per shard: when a shard's append fails, its records carry an <c>ErrorCode</c>
+/// and count in <c>FailedRecordCount</c>, and the other shards' records are durable.
+/// </summary>
+public static class KinesisEndpoints
+{
+    private const int MaxShards = 10_000;
+    private const string ClosedLog = "the log is closed (the server is stopping).";
+
+    /// <summary>Maps <c>GET /streams</c>, <c>GET|POST|DELETE /streams/{stream}</c>, <c>PUT /streams/{stream}/record</c> and <c>PUT /streams/{stream}/records</c>.</summary>
+    public static IEndpointRouteBuilder MapKinesisProxy(this IEndpointRouteBuilder app)
+    {
+        var log = app.ServiceProvider.GetRequiredService<ILog>();
+        var options = app.ServiceProvider.GetRequiredService<IOptions<IngestOptions>>().Value;
+        app.MapGet("/streams", (HttpContext c) => HandleAsync(c, () => ListStreamsAsync(c, log)));
+        app.MapGet("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DescribeStreamAsync(c, log, stream)));
+        app.MapPost("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => CreateStreamAsync(c, log, options, stream)));
+        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DeleteStreamAsync(c, log, stream)));
+        app.MapPut("/streams/{stream}/record", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordAsync(c, log, options, stream)));
+        app.MapPut("/streams/{stream}/records", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordsAsync(c, log, options, stream)));
+        return app;
+    }
+
+    private static async Task HandleAsync(HttpContext context, Func<Task> handler)
+    {
+        try
+        {
+            await handler().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is KinesisError or LogException or ObjectDisposedException)
+        {
+            var error = ex as KinesisError ?? KinesisError.Internal(ex is ObjectDisposedException ? ClosedLog : ex.Message);
+            // The rest of an oversized body is not worth reading: close the connection after answering.
+            if (error.Status == StatusCodes.Status413PayloadTooLarge) context.Response.Headers.Connection = "close";
+            await error.WriteAsync(context.Response).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task ListStreamsAsync(HttpContext context, ILog log)
+    {
+        var topics = await log.ListTopicsAsync(context.RequestAborted).ConfigureAwait(false);
+        await WriteJsonAsync(context.Response, w =>
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("HasMoreStreams", false);
+            w.WriteStartArray("StreamNames");
+            foreach (var t in topics)
+                if (KinesisShards.IsStream(t.Name)) w.WriteStringValue(t.Name);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }).ConfigureAwait(false);
+    }
+
+    private static async Task<int> ShardsOfAsync(ILog log, string stream, CancellationToken cancellationToken)
+    {
+        if (!KinesisShards.IsStream(stream)) throw KinesisError.StreamNotFound(stream);
+        var description = await log.DescribeTopicAsync(stream, cancellationToken).ConfigureAwait(false)
+            ?? throw KinesisError.StreamNotFound(stream);
+        return description.Partitions;
+    }
+
+    private static async Task DescribeStreamAsync(HttpContext context, ILog log, string stream)
+    {
+        int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
+        var starts = new long[shards];
+        for (int p = 0; p < shards; p++)
+            starts[p] = (await log.GetWatermarksAsync(stream, p, context.RequestAborted).ConfigureAwait(false)).Low;
+        await WriteJsonAsync(context.Response, w =>
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("StreamDescription");
+            w.WriteString("StreamName", stream);
+            w.WriteString("StreamARN", KinesisShards.Arn(stream));
+            w.WriteString("StreamStatus", "ACTIVE");
+            w.WriteStartObject("StreamModeDetails");
+            w.WriteString("StreamMode", "PROVISIONED");
+            w.WriteEndObject();
+            w.WriteStartArray("Shards");
+            for (int p = 0; p < shards; p++)
+            {
+                var (start, end) = KinesisShards.HashKeyRange(p, shards);
+                w.WriteStartObject();
+                w.WriteString("ShardId", KinesisShards.ShardId(p));
+                w.WriteStartObject("HashKeyRange");
+                w.WriteString("StartingHashKey", start.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteString("EndingHashKey", end.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+                w.WriteStartObject("SequenceNumberRange");
+                w.WriteString("StartingSequenceNumber", KinesisShards.SequenceNumber(p, starts[p]));
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteBoolean("HasMoreShards", false);
+            w.WriteNumber("RetentionPeriodHours", KinesisShards.RetentionPeriodHours);
+            w.WriteStartArray("EnhancedMonitoring");
+            w.WriteStartObject();
+            w.WriteStartArray("ShardLevelMetrics");
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteString("EncryptionType", "NONE");
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }).ConfigureAwait(false);
+    }
+
+    private static async Task CreateStreamAsync(HttpContext context, ILog log, IngestOptions options, string stream)
+    {
+        if (!KinesisShards.IsStream(stream))
+            throw KinesisError.InvalidArgument($"Stream name '{stream}' must start with '{KinesisShards.StreamPrefix}': streams share the log with the Kafka topics, and only those topics are streams.");
+        if (stream.Length > KinesisShards.MaxNameLength)
+            throw KinesisError.Validation($"Stream name is {stream.Length} characters long; the limit is {KinesisShards.MaxNameLength}.");
+        int? asked;
+        var (buffer, length) = await ReadBodyAsync(context.Request, options).ConfigureAwait(false);
+        try
+        {
+            asked = KinesisRequest.ParseShardCount(buffer.AsMemory(0, length), MaxShards);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        if (await log.DescribeTopicAsync(stream, context.RequestAborted).ConfigureAwait(false) is not null)
+            throw KinesisError.StreamExists(stream);
+        await WithLogErrorsAsync(stream, () => log.CreateTopicAsync(stream, asked ?? options.DefaultShardCount, CancellationToken.None).AsTask()).ConfigureAwait(false);
+        WriteEmpty(context.Response);
+    }
+
+    private static async Task DeleteStreamAsync(HttpContext context, ILog log, string stream)
+    {
+        await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
+        await WithLogErrorsAsync(stream, () => log.DeleteTopicAsync(stream, CancellationToken.None).AsTask()).ConfigureAwait(false);
+        WriteEmpty(context.Response);
+    }
+
+    private static async Task PutRecordAsync(HttpContext context, ILog log, IngestOptions options, string stream)
+    {
+        var (buffer, length) = await ReadBodyAsync(context.Request, options).ConfigureAwait(false);
+        try
+        {
+            var entry = KinesisRequest.ParsePutRecord(buffer.AsMemory(0, length), stream);
+            int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
+            int shard = KinesisShards.ShardOf(entry.HashKey, shards);
+            IReadOnlyList<RecordPosition> positions = [];
+            // Not the request's abort token: once the log has the record it must complete, and its bytes
+            // live in the rented buffer until it does.
+            await WithLogErrorsAsync(stream, async () =>
+                positions = await log.AppendAsync(stream, [new LogRecord(entry.Key, entry.Data, shard)], CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
+            var position = positions[0];
+            await WriteJsonAsync(context.Response, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("SequenceNumber", KinesisShards.SequenceNumber(position.Partition, position.Offset));
+                w.WriteString("ShardId", KinesisShards.ShardId(position.Partition));
+                w.WriteEndObject();
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task PutRecordsAsync(HttpContext context, ILog log, IngestOptions options, string stream)
+    {
+        var (buffer, length) = await ReadBodyAsync(context.Request, options).ConfigureAwait(false);
+        try
+        {
+            var entries = KinesisRequest.ParsePutRecords(buffer.AsMemory(0, length));
+            int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
+
+            // Group the records by shard, in order of first appearance, keeping request order within a shard.
+            var groups = new Dictionary<int, List<int>>();
+            var order = new List<int>();
+            var shardOf = new int[entries.Count];
+            for (int i = 0; i < entries.Count; i++)
+            {
+                int shard = shardOf[i] = KinesisShards.ShardOf(entries[i].HashKey, shards);
+                if (!groups.TryGetValue(shard, out var members))
+                {
+                    groups[shard] = members = [];
+                    order.Add(shard);
+                }
+                members.Add(i);
+            }
+
+            // One append per shard, all at once (the log commits concurrent appends together). Not the
+            // request's abort token (see PutRecordAsync).
+            var appends = new Task<IReadOnlyList<RecordPosition>>[order.Count];
+            for (int g = 0; g < order.Count; g++)
+            {
+                var members = groups[order[g]];
+                var records = new LogRecord[members.Count];
+                for (int j = 0; j < members.Count; j++)
+                    records[j] = new LogRecord(entries[members[j]].Key, entries[members[j]].Data, order[g]);
+                appends[g] = AppendAsync(log, stream, records);
+            }
+
+            try
+            {
+                // Every append completes before the rented body buffer that holds the records goes back.
+                await Task.WhenAll(appends).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Each shard's outcome is read below.
+            }
+
+            var sequences = new string?[entries.Count];
+            var errors = new string?[entries.Count];
+            int failed = 0, unknownStream = 0;
+            for (int g = 0; g < order.Count; g++)
+            {
+                var members = groups[order[g]];
+                try
+                {
+                    var positions = await appends[g].ConfigureAwait(false);
+                    for (int j = 0; j < members.Count; j++)
+                        sequences[members[j]] = KinesisShards.SequenceNumber(positions[j].Partition, positions[j].Offset);
+                }
+                catch (Exception ex) when (ex is LogException or ObjectDisposedException)
+                {
+                    if (ex is LogException { Code: LogErrorCode.UnknownTopic }) unknownStream++;
+                    var message = ex is ObjectDisposedException ? ClosedLog : ex.Message;
+                    foreach (int i in members) errors[i] = $"The log could not take the records of {KinesisShards.ShardId(order[g])}; retry: {message}";
+                    failed += members.Count;
+                }
+            }
+            // The stream was deleted while the request ran: nothing was written.
+            if (unknownStream == order.Count) throw KinesisError.StreamNotFound(stream);
+
+            await WriteJsonAsync(context.Response, w =>
+            {
+                w.WriteStartObject();
+                w.WriteNumber("FailedRecordCount", failed);
+                w.WriteStartArray("Records");
+                for (int i = 0; i < entries.Count; i++)
+                {
+                    w.WriteStartObject();
+                    if (sequences[i] is { } sequence)
+                    {
+                        w.WriteString("SequenceNumber", sequence);
+                        w.WriteString("ShardId", KinesisShards.ShardId(shardOf[i]));
+                    }
+                    else
+                    {
+                        w.WriteString("ErrorCode", "InternalFailure");
+                        w.WriteString("ErrorMessage", errors[i]);
+                    }
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task<IReadOnlyList<RecordPosition>> AppendAsync(ILog log, string stream, LogRecord[] records) =>
+        await log.AppendAsync(stream, records, CancellationToken.None).ConfigureAwait(false);
+
+    /// <summary>Runs a log call, turning its failures into Kinesis errors (nothing was written in every case).</summary>
+    private static async Task WithLogErrorsAsync(string stream, Func<Task> call)
+    {
+        try
+        {
+            await call().ConfigureAwait(false);
+        }
+        catch (LogException ex)
+        {
+            throw ex.Code switch
+            {
+                LogErrorCode.UnknownTopic or LogErrorCode.UnknownPartition => KinesisError.StreamNotFound(stream),
+                LogErrorCode.InvalidTopic or LogErrorCode.RecordTooLarge => KinesisError.Validation(ex.Message),
+                _ => KinesisError.Internal(ex.Message),
+            };
+        }
+        catch (ObjectDisposedException)
+        {
+            throw KinesisError.Internal(ClosedLog);
+        }
+    }
+
+    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, IngestOptions options)
+    {
+        try
+        {
+            return await KafkaRestEndpoints.ReadBodyAsync(request, options.MaxRequestBytes).ConfigureAwait(false);
+        }
+        catch (RestError error) when (error.Status == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw KinesisError.BodyTooLarge(options.MaxRequestBytes);
+        }
+    }
+
+    private static void WriteEmpty(HttpResponse response)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = KinesisError.ResponseContentType;
+        response.ContentLength = 0;
+    }
+
+    private static Task WriteJsonAsync(HttpResponse response, Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, KinesisError.WriterOptions))
+            write(writer);
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = KinesisError.ResponseContentType;
+        response.ContentLength = buffer.WrittenCount;
+        return response.Body.WriteAsync(buffer.WrittenMemory).AsTask();
+    }
+}

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace PinPipe.Ingest;
+
+/// <summary>
+/// A Kinesis-shaped error of the Kinesis proxy routes: HTTP status plus <c>{"__type": "...", "message": "..."}</c>
+/// (and the <c>x-amzn-ErrorType</c> header), which AWS SDK parsers and the emulator read. Built in one place.
+/// </summary>
+internal sealed class KinesisError : Exception
+{
+    private KinesisError(int status, string type, string message) : base(message)
+    {
+        Status = status;
+        Type = type;
+    }
+
+    /// <summary>The HTTP status.</summary>
+    public int Status { get; }
+
+    /// <summary>The Kinesis error name, e.g. <c>ValidationException</c>.</summary>
+    public string Type { get; }
+
+    /// <summary>The media type of every Kinesis proxy answer (what API Gateway passes back).</summary>
+    public const string ResponseContentType = "application/json";
+
+    /// <summary>How the Kinesis routes write JSON: quotes as <c>\"</c>, non-ASCII as is (the answers are JSON, never HTML).</summary>
+    internal static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static KinesisError Validation(string detail) => new(400, "ValidationException", detail);
+    public static KinesisError InvalidArgument(string detail) => new(400, "InvalidArgumentException", detail);
+    public static KinesisError Serialization(string detail) => new(400, "SerializationException", $"The body is not valid JSON: {detail}");
+    public static KinesisError StreamNotFound(string stream) =>
+        new(400, "ResourceNotFoundException", $"Stream {stream} under account {KinesisShards.Account} not found.");
+    public static KinesisError StreamExists(string stream) =>
+        new(400, "ResourceInUseException", $"Stream {stream} under account {KinesisShards.Account} already exists.");
+    public static KinesisError BodyTooLarge(long limit) => new(413, "ValidationException", $"The request body is larger than the limit of {limit} bytes (Ingest:MaxRequestBytes).");
+    public static KinesisError Internal(string detail) => new(500, "InternalFailure", $"The log failed, nothing was written; retry: {detail}");
+
+    /// <summary>Writes this error as the response.</summary>
+    public Task WriteAsync(HttpResponse response)
+    {
+        response.StatusCode = Status;
+        response.ContentType = ResponseContentType;
+        response.Headers["x-amzn-ErrorType"] = Type;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + Message.Length);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("__type", Type);
+            writer.WriteString("message", Message);
+            writer.WriteEndObject();
+        }
+        response.ContentLength = buffer.WrittenCount;
+        return response.Body.WriteAsync(buffer.WrittenMemory).AsTask();
+    }
+}
