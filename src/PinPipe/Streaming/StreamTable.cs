@@ -68,7 +68,9 @@ internal sealed class StreamTable : IDisposable
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         int partitions = await WaitForStreamAsync(cancellationToken).ConfigureAwait(false);
-        _work = Path.Combine(_settings.DataDir, "stream-work", $"{_name}-{Guid.NewGuid():N}");
+        // One folder per table for the micro-batches' Parquet files; what a killed run left there is never committed.
+        _work = Path.Combine(_settings.DataDir, "stream-work", _name);
+        if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
         Directory.CreateDirectory(_work);
         _db = OpenDuckDb(_work);
         await ResumeAsync(partitions, cancellationToken).ConfigureAwait(false);
@@ -172,6 +174,9 @@ internal sealed class StreamTable : IDisposable
                 int room = Math.Min(ReadChunk, _options.MaxBatchRecords - records.Count);
                 var read = await _log.ReadAsync(_stream, p, next[p], room, cancellationToken).ConfigureAwait(false);
                 if (read.Count == 0) continue;
+                if (read[0].Offset > next[p])
+                    _logger.LogWarning("{Table}: offsets {From}..{To} of {Stream} partition {Partition} are not in the log (removed by retention before they were read, or skipped by the log); the tables do not hold them.",
+                        _name, next[p], read[0].Offset - 1, _stream, p);
                 records.AddRange(read);
                 next[p] = read[^1].Offset + 1;
                 got += read.Count;
