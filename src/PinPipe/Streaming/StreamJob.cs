@@ -21,7 +21,7 @@ namespace PinPipe.Streaming;
 /// a clean table holds one row per <c>ind</c> across micro-batches (keys already committed count as duplicates).</para>
 /// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes at most
 /// <see cref="StreamOptions.Trigger"/> after its first record or at <see cref="StreamOptions.MaxBatchRecords"/>.
-/// A table with <see cref="StreamOptions.CompactEvery"/> live files is rewritten into one file (OPTIMIZE).
+/// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under 32 MiB) has them rewritten into one file (OPTIMIZE).
 /// One job per bucket and tables prefix: two jobs writing the same tables are not supported.</para>
 /// </remarks>
 public sealed class StreamJob
@@ -29,12 +29,20 @@ public sealed class StreamJob
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly StreamTable[] _tables;
 
+    /// <summary>Files below this size are compaction candidates; larger ones stay as they are. 32 MiB.</summary>
+    internal const long DefaultSmallFileBytes = 32L << 20;
+
     /// <param name="settings">Resolved settings: names, <see cref="PinPipeSettings.Stream"/>, <c>Batch:TablesPrefix</c>, <c>DataDir</c> (work files).</param>
     /// <param name="log">The log holding the streams (opened as a consumer when it is the embedded log of another process).</param>
     /// <param name="store">The bucket.</param>
     /// <param name="loggerFactory">Progress per micro-batch goes to category <c>pinpipe.stream</c>.</param>
     /// <param name="time">Clock for the trigger and latencies.</param>
     public StreamJob(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+        : this(settings, log, store, loggerFactory, time, DefaultSmallFileBytes)
+    {
+    }
+
+    internal StreamJob(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory, TimeProvider? time, long smallFileBytes)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(log);
@@ -43,7 +51,7 @@ public sealed class StreamJob
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
         _tables = Kinds.Zip(settings.Names.Streams)
-            .Select(k => new StreamTable(settings, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System))
+            .Select(k => new StreamTable(settings, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes))
             .ToArray();
     }
 

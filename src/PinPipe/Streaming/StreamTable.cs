@@ -26,6 +26,8 @@ internal sealed class StreamTable : IDisposable
     private readonly string _stream;
     private readonly string _name;
     private readonly ILog _log;
+    private readonly IObjectStore _store;
+    private readonly long _smallFileBytes;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly DeltaTable _clean;
@@ -38,12 +40,14 @@ internal sealed class StreamTable : IDisposable
     private string? _work;
     private long[] _cleanNext = [];
     private long[] _rejectsNext = [];
-    private int _cleanFiles, _rejectFiles;
+    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates)
     private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _compactions, _version = -1;
     private TimeSpan _lastLatency;
 
-    public StreamTable(PinPipeSettings settings, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time)
+    public StreamTable(PinPipeSettings settings, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
     {
+        _store = store;
+        _smallFileBytes = smallFileBytes;
         _settings = settings;
         _options = settings.Stream;
         _kind = kind;
@@ -148,8 +152,8 @@ internal sealed class StreamTable : IDisposable
             using var scan = await clean.OpenScanAsync(cancellationToken).ConfigureAwait(false);
             Execute($"INSERT INTO keys SELECT ind FROM {scan.Sql} AS t");
         }
-        _cleanFiles = clean?.Files.Count ?? 0;
-        _rejectFiles = rejects?.Files.Count ?? 0;
+        _cleanFiles = clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
+        _rejectFiles = rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
         long keys = QueryLong("SELECT count(*) FROM keys");
         lock (_statsGate) _version = clean?.Version ?? _version;
         _logger.LogInformation("{Table}: resuming {Stream} at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
@@ -354,30 +358,52 @@ internal sealed class StreamTable : IDisposable
             OperationParameters = new Dictionary<string, string> { ["outputMode"] = "Append", ["queryId"] = "pinpipe-stream", ["pinpipe.step"] = what },
         }, cancellationToken);
 
-    /// <summary>Rewrites the table's live files into one file in one commit (no data change); returns the live file count after.</summary>
+    /// <summary>
+    /// Rewrites the table's small live files (below the small-file size) into one file in one commit (no data change,
+    /// OPTIMIZE); files that are already large stay. Returns the small live files after.
+    /// </summary>
     private async Task<int> CompactAsync(DeltaTable table, CancellationToken cancellationToken)
     {
         var snapshot = await table.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (snapshot is null || snapshot.Files.Count < 2) return snapshot?.Files.Count ?? 0;
+        if (snapshot is null) return 0;
+        var small = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
+        if (small.Length < 2) return small.Length;
         string file = Path.Combine(_work!, $"compact-{Guid.NewGuid():N}.parquet");
+        var downloads = new List<string>();
         try
         {
-            using (var scan = await snapshot.OpenScanAsync(cancellationToken).ConfigureAwait(false))
-                Execute($"COPY (SELECT * FROM {scan.Sql} AS t) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            var paths = new List<string>();
+            foreach (var f in small)
+            {
+                string key = snapshot.KeyOf(f);
+                string? local = _store.LocalPath(key);
+                if (local is null || !File.Exists(local))
+                {
+                    byte[] bytes = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false)
+                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
+                    local = Path.Combine(_work!, $"download-{Guid.NewGuid():N}.parquet");
+                    downloads.Add(local);
+                    await File.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
+                }
+                paths.Add(local);
+            }
+            string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
+            Execute($"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Literal))}])) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
             var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
             {
-                Removes = snapshot.Files.Select(f => f.Path).ToArray(),
+                Removes = small.Select(f => f.Path).ToArray(),
                 DataChange = false,
                 Operation = "OPTIMIZE",
                 OperationParameters = new Dictionary<string, string> { ["predicate"] = "[]", ["zOrderBy"] = "[]" },
             }, cancellationToken).ConfigureAwait(false);
             lock (_statsGate) _compactions++;
-            _logger.LogInformation("{Table}: compacted {Files} files of {Prefix} into one (Delta v{Version}).", _name, snapshot.Files.Count, table.Prefix, result.Version);
-            return 1;
+            _logger.LogInformation("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
+            return new FileInfo(file).Length < _smallFileBytes ? 1 : 0;
         }
         finally
         {
             TryDelete(file);
+            foreach (string d in downloads) TryDelete(d);
         }
     }
 

@@ -207,6 +207,30 @@ public sealed class StreamJobTests
         Assert.Equal(StreamTestKit.Lines(await kit.ReadDuckDbAsync(RecordKind.Pin)), StreamTestKit.Lines(await kit.ReadDeltaAsync(RecordKind.Pin, table: fresh)));
     }
 
+    [Fact]
+    public async Task Compaction_leaves_files_that_are_already_large_and_merges_only_the_small_ones()
+    {
+        var options = new StreamOptions { Trigger = TimeSpan.FromMilliseconds(10), MaxBatchRecords = 4, CompactEvery = 5 };
+        await using var kit = await StreamTestKit.CreateAsync(options: options);
+        await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 1, 40));
+        await kit.RunUntilCaughtUpAsync();
+        var table = kit.Table(RecordKind.Pin);
+        var big = (await table.LoadAsync())!.Files.MaxBy(f => f.Size)!;
+
+        // From now on a file of the size of the largest compacted one is large: it must stay as it is.
+        await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 41, 40));
+        long before = (await table.LoadAsync())!.Version;
+        await kit.RunUntilCaughtUpAsync(kit.NewJob(options: options, smallFileBytes: big.Size));
+
+        var snapshot = (await table.LoadAsync())!;
+        Assert.Contains(snapshot.Files, f => f.Path == big.Path);
+        var optimize = (await ReadCommitsAsync(kit, table.Prefix)).Where(c => c.Version > before && c.Operation == "OPTIMIZE").ToList();
+        Assert.NotEmpty(optimize);
+        Assert.All(optimize, c => Assert.True(c.Removes >= 2 && c.Adds == 1));
+        Assert.True(snapshot.Files.Count < 6, $"{snapshot.Files.Count} live files");
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
+
     internal sealed record Commit(long Version, string? Operation, List<(string AppId, long Version)> Txns, int Adds, int Removes, bool DataChange);
 
     /// <summary>Every commit file of a table, parsed: operation, txns, adds and removes.</summary>

@@ -46,8 +46,8 @@ internal sealed class StreamTestKit : IAsyncDisposable
 
     public string StreamOf(RecordKind kind) => Settings.Names.Streams[Array.IndexOf(Kinds, kind)];
 
-    public StreamJob NewJob(IObjectStore? store = null, StreamOptions? options = null) =>
-        new(options is null ? Settings : Settings with { Stream = options }, Log, store ?? Store);
+    public StreamJob NewJob(IObjectStore? store = null, StreamOptions? options = null, long smallFileBytes = StreamJob.DefaultSmallFileBytes) =>
+        new(options is null ? Settings : Settings with { Stream = options }, Log, store ?? Store, null, null, smallFileBytes);
 
     /// <summary>Appends lines to a kind's stream, one call per line so that keyless records spread over partitions by <paramref name="partition"/>.</summary>
     public async Task AppendAsync(RecordKind kind, IEnumerable<string> lines, int partition = 0)
