@@ -77,6 +77,9 @@ public sealed class StreamCrashTests(ITestOutputHelper output)
                     }
             }
         }
+        // The killed runs' micro-batch files were wiped by the next start; the last run removed its own.
+        string work = Path.Combine(kit.DataDir, "stream-work");
+        Assert.True(!Directory.Exists(work) || !Directory.EnumerateFiles(work, "*", SearchOption.AllDirectories).Any());
         var pin = (await kit.Table(RecordKind.Pin).LoadAsync())!;
         output.WriteLine($"{cycles} cycles ({withBatches} with micro-batches), {appended} records appended; pin table at version {pin.Version} with {pin.Files.Count} live files.");
         Assert.True(appended > 0);
