@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PinPipe.Lake;
+using PinPipe.Lake.Delta;
 using PinPipe.Log;
 using PinPipe.Streaming;
 
@@ -48,7 +49,16 @@ internal static class StreamCommand
                             t.Table, (t.Read - before.Read) / seconds, t.Lag, t.LastBatchRecords, t.LastBatchLatency.TotalMilliseconds, t.Clean, t.Duplicates, t.Rejects);
                     (last, lastAt) = (now, at);
                 }
-                await run.ConfigureAwait(false);
+                try
+                {
+                    await run.ConfigureAwait(false);
+                }
+                catch (DeltaException ex)
+                {
+                    // A table this job cannot write (another schema, a newer protocol): nothing more was committed.
+                    await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+                    return ExitCodes.Failed;
+                }
                 var s = job.GetStats();
                 logger.LogInformation("Stopped: {Read:N0} records read this run; lag {Lag:N0}.", s.Read, s.Lag);
                 return ExitCodes.Ok;

@@ -118,6 +118,8 @@ internal sealed class StreamTable : IDisposable
     {
         var clean = await _clean.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var rejects = await _rejects.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        RequireSchema(_clean, clean, _cleanSchema);
+        RequireSchema(_rejects, rejects, _rejectSchema);
         _cleanNext = new long[partitions];
         _rejectsNext = new long[partitions];
         var cleanStart = new List<DeltaTxn>();
@@ -158,6 +160,13 @@ internal sealed class StreamTable : IDisposable
         lock (_statsGate) _version = clean?.Version ?? _version;
         _logger.LogInformation("{Table}: resuming {Stream} at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
             _name, _stream, string.Join(", ", _cleanNext), string.Join(", ", _rejectsNext), keys);
+    }
+
+    private static void RequireSchema(DeltaTable table, DeltaSnapshot? snapshot, DeltaSchema schema)
+    {
+        if (snapshot is not null && !snapshot.Schema.Equals(schema))
+            throw new DeltaException(DeltaErrorCode.SchemaMismatch,
+                $"Delta table {table.Location} has schema ({snapshot.Schema}) but the stream job writes ({schema}); move the table away or set another Batch:TablesPrefix.");
     }
 
     // ------------------------------------------------------------------ micro-batch

@@ -59,6 +59,25 @@ public sealed class StreamCommandTests
     }
 
     [Fact]
+    public async Task A_table_with_another_schema_stops_the_job_with_an_error_naming_it()
+    {
+        await using var kit = await StreamTestKit.CreateAsync();
+        string file = Path.Combine(kit.DataDir, "other.parquet");
+        using (var duck = new PinPipe.Tests.Transform.TransformTestKit())
+            duck.Execute($"COPY (SELECT 1::BIGINT AS x) TO '{file}' (FORMAT parquet)");
+        var other = new PinPipe.Lake.Delta.DeltaSchema(new PinPipe.Lake.Delta.DeltaField("x", PinPipe.Lake.Delta.DeltaType.Long));
+        await kit.Table(RecordKind.Pin).CommitAsync(new PinPipe.Lake.Delta.DeltaWrite(other, [file]));
+        await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 1, 5));
+
+        var (code, output) = await CliProcess.RunAsync(kit.DataDir, Timeout, "stream", "--data-dir", kit.DataDir, "--trigger", "50ms");
+        Assert.Equal(1, code);
+        Assert.Contains("error: ", output, StringComparison.Ordinal);
+        Assert.Contains(StreamJob.TablePrefix(kit.Settings, RecordKind.Pin), output, StringComparison.Ordinal);
+        Assert.Contains("schema", output, StringComparison.Ordinal);
+        Assert.Equal(0, (await kit.Table(RecordKind.Pin).LoadAsync())!.Version);
+    }
+
+    [Fact]
     public async Task The_process_commits_the_streams_and_stops_cleanly_on_ctrl_c()
     {
         await using var kit = await StreamTestKit.CreateAsync();
