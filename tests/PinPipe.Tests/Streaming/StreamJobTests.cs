@@ -231,6 +231,32 @@ public sealed class StreamJobTests
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
 
+    [Fact]
+    public async Task Over_a_store_without_local_paths_resume_and_compaction_download_the_files()
+    {
+        var options = new StreamOptions { Trigger = TimeSpan.FromMilliseconds(10), MaxBatchRecords = 5, CompactEvery = 3 };
+        await using var kit = await StreamTestKit.CreateAsync(options: options);
+        var remote = new FailingCommitStore(kit.Store, _ => false, 0, hideLocalPaths: true);
+        foreach (var kind in StreamTestKit.Kinds) await kit.AppendAsync(kind, StreamTestKit.Synthetic(kind, 1, 30));
+        var first = kit.NewJob(remote, options);
+        await kit.RunUntilCaughtUpAsync(first);
+        foreach (var kind in StreamTestKit.Kinds) await kit.AppendAsync(kind, [.. StreamTestKit.Synthetic(kind, 20, 30), .. TransformTestKit.FixtureLines("raw", kind)]);
+        var second = kit.NewJob(remote, options);
+        await kit.RunUntilCaughtUpAsync(second); // loads the keys of the table through downloads
+
+        Assert.True(second.GetStats().Tables.All(t => t.Compactions > 0));
+        foreach (var (kind, i) in StreamTestKit.Kinds.Select((k, i) => (k, i)))
+        {
+            // 20..30 count as duplicates after the restart: the keys came from the downloaded table.
+            var expected = (await kit.ExpectedAsync(kind)).Counts;
+            Assert.Equal(0, first.GetStats().Tables[i].Duplicates);
+            Assert.True(second.GetStats().Tables[i].Duplicates >= 11);
+            Assert.Equal(expected.Duplicates, second.GetStats().Tables[i].Duplicates);
+            Assert.Equal(expected.Clean, first.GetStats().Tables[i].Clean + second.GetStats().Tables[i].Clean);
+            await kit.AssertTablesMatchBatchCleaningAsync(kind);
+        }
+    }
+
     internal sealed record Commit(long Version, string? Operation, List<(string AppId, long Version)> Txns, int Adds, int Removes, bool DataChange);
 
     /// <summary>Every commit file of a table, parsed: operation, txns, adds and removes.</summary>
@@ -263,8 +289,11 @@ public sealed class StreamJobTests
     }
 }
 
-/// <summary>A store whose put-if-absent of matching keys fails (as a crash would) once <c>failAfter</c> of them succeeded.</summary>
-internal sealed class FailingCommitStore(IObjectStore inner, Func<string, bool> matches, int failAfter) : IObjectStore
+/// <summary>
+/// A store whose put-if-absent of matching keys fails (as a crash would) once <c>failAfter</c> of them succeeded;
+/// with <c>hideLocalPaths</c> it gives no local paths, as S3 does, so readers must download.
+/// </summary>
+internal sealed class FailingCommitStore(IObjectStore inner, Func<string, bool> matches, int failAfter, bool hideLocalPaths = false) : IObjectStore
 {
     private int _seen;
 
@@ -287,5 +316,5 @@ internal sealed class FailingCommitStore(IObjectStore inner, Func<string, bool> 
     public ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default) => inner.ExistsAsync(key, cancellationToken);
     public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
     public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
-    public string? LocalPath(string key) => inner.LocalPath(key);
+    public string? LocalPath(string key) => hideLocalPaths ? null : inner.LocalPath(key);
 }
