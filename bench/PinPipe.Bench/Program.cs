@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N]
 // (batch, pinpipe batch against the pandas port of the notebook, takes minutes per round and is not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
@@ -20,10 +20,11 @@ if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughpu
 if (what is "sink" or "all") lines.AddRange(await SinkBench.RunAsync(args2));
 if (what is "seed" or "all") lines.AddRange(await SeedBench.RunAsync(args2));
 if (what is "clean" or "all") lines.AddRange(await CleanBench.RunAsync(args2));
+if (what is "stream" or "all") lines.AddRange(await StreamBench.RunAsync(args2));
 if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "batch" or "all"))
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "batch" or "all"))
 {
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, batch or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, batch or all");
     return 2;
 }
 foreach (var l in lines) Console.WriteLine(l);

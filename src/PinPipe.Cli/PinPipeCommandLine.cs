@@ -20,6 +20,7 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(SinkCommand.Create(global));
         root.Subcommands.Add(TopicsCommand.Create(global));
         root.Subcommands.Add(BatchCommand.Create(global));
+        root.Subcommands.Add(StreamCommand.Create(global));
         root.Subcommands.Add(ScheduleCommand.Create(global, RunBatchAsync));
         root.Subcommands.Add(RunsCommand.Create(global));
         return root;

@@ -5,6 +5,7 @@ using PinPipe.Log;
 using PinPipe.Scheduling;
 using PinPipe.Sink;
 using PinPipe.Source;
+using PinPipe.Streaming;
 using PinPipe.Transform;
 
 namespace PinPipe.Configuration;
@@ -30,6 +31,7 @@ public sealed record PinPipeSettings
     public ObjectStoreOptions ObjectStore { get; init; } = new();
     public BatchOptions Batch { get; init; } = new();
     public ScheduleOptions Schedule { get; init; } = new();
+    public StreamOptions Stream { get; init; } = new();
 
     /// <summary>The names of SPEC §1 for <see cref="UserId"/>.</summary>
     public PipelineNames Names => new(UserId);
@@ -102,6 +104,11 @@ public sealed record PinPipeSettings
         Check(Batch.Threads >= 0, $"Batch:Threads: {Batch.Threads} must be zero (all cores) or more.");
         Check(Schedule.Retries >= 0, $"Schedule:Retries: {Schedule.Retries} must be zero or more.");
         Check(Schedule.RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {Schedule.RetryDelay} must not be negative.");
+        Check(Stream.Trigger > TimeSpan.Zero && Stream.Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Stream.Trigger} must be more than 0 and at most 1 hour.");
+        Check(Stream.MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {Stream.MaxBatchRecords} must be 1 to 10000000.");
+        Check(Stream.CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {Stream.CompactEvery} must be 0 (never compact) or at least 2.");
+        Check(Stream.From is "earliest" or "latest", $"Stream:From: '{Stream.From}' is not one of earliest, latest.");
+        Check(!string.IsNullOrWhiteSpace(Stream.MemoryLimit), "Stream:MemoryLimit: must not be empty (DuckDB syntax, e.g. 400MB).");
         Check(Cronos.CronExpression.TryParse(Schedule.Cron, out _), $"Schedule:Cron: '{Schedule.Cron}' is not a 5-field cron expression (minute hour day month weekday).");
         return errors;
     }

@@ -15,6 +15,7 @@ public sealed class CommandLineTests
     [InlineData("sink")]
     [InlineData("topics")]
     [InlineData("batch")]
+    [InlineData("stream")]
     [InlineData("schedule")]
     [InlineData("runs")]
     public async Task Every_command_has_help_naming_its_settings_keys(string command)

@@ -26,7 +26,7 @@ public sealed partial class DeltaTable
         ArgumentNullException.ThrowIfNull(write);
         ValidateWrite(write);
         var state = await LatestStateAsync(cancellationToken).ConfigureAwait(false);
-        if (state is not null && AlreadyHas(state, write.Txn)) return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, state.Version) { Attempts = 0 };
+        if (state is not null && AlreadyHas(state, write)) return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, state.Version) { Attempts = 0 };
         if (state is not null) CheckAgainstTable(state, write);
         else if (write.Removes.Count > 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Delta table {Location} does not exist, so it has no files to remove.");
 
@@ -52,10 +52,11 @@ public sealed partial class DeltaTable
                 // Another writer took the version: read what it (and any later writer) committed.
                 var newer = await LatestStateAsync(cancellationToken).ConfigureAwait(false)
                     ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table {Location}: commit {version} exists but the table cannot be loaded.");
-                if (AlreadyHas(newer, write.Txn))
+                if (AlreadyHas(newer, write))
                 {
+                    var txn = write.AllTxns.First(t => AlreadyHas(newer, t));
                     _logger.LogInformation("Delta table {Table}: txn {AppId} version {TxnVersion} was committed concurrently (table version {Version}).",
-                        Location, write.Txn!.AppId, write.Txn.Version, newer.Version);
+                        Location, txn.AppId, txn.Version, newer.Version);
                     await DeleteAsync(added).ConfigureAwait(false);
                     done = true;
                     return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, newer.Version) { Attempts = attempt };
@@ -88,8 +89,10 @@ public sealed partial class DeltaTable
         }
     }
 
-    private static bool AlreadyHas(DeltaState state, DeltaTxn? txn) =>
-        txn is not null && state.Txns.TryGetValue(txn.AppId, out var recorded) && recorded.Version >= txn.Version;
+    private static bool AlreadyHas(DeltaState state, DeltaWrite write) => write.AllTxns.Any(t => AlreadyHas(state, t));
+
+    private static bool AlreadyHas(DeltaState state, DeltaTxn txn) =>
+        state.Txns.TryGetValue(txn.AppId, out var recorded) && recorded.Version >= txn.Version;
 
     private void ValidateWrite(DeltaWrite write)
     {
@@ -101,8 +104,15 @@ public sealed partial class DeltaTable
         }
         if (write.Removes.Count > 0 && write.Mode == DeltaWriteMode.Overwrite)
             throw new DeltaException(DeltaErrorCode.InvalidWrite, "An overwrite removes every live file: do not list Removes with it.");
-        if (write.Txn is { } txn && (string.IsNullOrWhiteSpace(txn.AppId) || txn.Version < 0))
-            throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Invalid txn (appId '{txn.AppId}', version {txn.Version}): the app id must be set and the version 0 or more.");
+        if (write.Txns is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's txn list is null.");
+        var appIds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var txn in write.AllTxns)
+        {
+            if (txn is null || string.IsNullOrWhiteSpace(txn.AppId) || txn.Version < 0)
+                throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Invalid txn (appId '{txn?.AppId}', version {txn?.Version}): the app id must be set and the version 0 or more.");
+            if (!appIds.Add(txn.AppId))
+                throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Txn app id '{txn.AppId}' appears twice in one write; a commit holds at most one txn per app id.");
+        }
         if (string.IsNullOrWhiteSpace(write.Operation)) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's operation name is empty.");
         if (write.Configuration is { } config)
         {
@@ -203,7 +213,7 @@ public sealed partial class DeltaTable
             var configuration = write.Configuration?.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal) ?? [];
             Line(w => DeltaActionJson.WriteMetadata(w, new DeltaMetadata(Guid.NewGuid().ToString(), write.Schema, [], configuration, now)));
         }
-        if (write.Txn is { } txn) Line(w => DeltaActionJson.WriteTxn(w, new DeltaTxnAction(txn.AppId, txn.Version, now)));
+        foreach (var txn in write.AllTxns) Line(w => DeltaActionJson.WriteTxn(w, new DeltaTxnAction(txn.AppId, txn.Version, now)));
         foreach (var f in removes)
         {
             var remove = new DeltaRemove(f.RawPath, f.Path, now, write.DataChange, true, f.PartitionValues, f.Size);

@@ -32,6 +32,14 @@ public sealed record DeltaWrite(DeltaSchema Schema, IReadOnlyList<string> Files)
     /// commit is skipped (<see cref="DeltaCommitStatus.AlreadyCommitted"/>) without uploading anything.</summary>
     public DeltaTxn? Txn { get; init; }
 
+    /// <summary>More txns written with the same commit (one per source partition of a streaming micro-batch); with
+    /// <see cref="Txn"/> every app id must be distinct. The commit is skipped when the table already holds any of
+    /// them at its version or later: the write overlaps data that is already committed.</summary>
+    public IReadOnlyList<DeltaTxn> Txns { get; init; } = [];
+
+    /// <summary><see cref="Txn"/> and <see cref="Txns"/> together.</summary>
+    internal IEnumerable<DeltaTxn> AllTxns => Txn is null ? Txns : Txns.Prepend(Txn);
+
     /// <summary>The <c>dataChange</c> flag of the adds and removes: false for a rewrite that changes no data (compaction).</summary>
     public bool DataChange { get; init; } = true;
 

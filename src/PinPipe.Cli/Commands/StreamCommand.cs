@@ -1,0 +1,73 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using PinPipe.Lake;
+using PinPipe.Lake.Delta;
+using PinPipe.Log;
+using PinPipe.Streaming;
+
+namespace PinPipe.Cli.Commands;
+
+internal static class StreamCommand
+{
+    public static Command Create(GlobalOptions global)
+    {
+        var command = new Command("stream", "Run the stream job: clean the Kinesis-style streams in micro-batches into the Delta tables <U>_pin_table, <U>_geo_table, <U>_user_table (and <table>_rejects), exactly once, until Ctrl-C.");
+        var flags = new ConfigFlags();
+        flags.Add<string>(command, "--from", "Stream:From", "Where a stream starts when its tables hold no offset yet: earliest (default) or latest.");
+        flags.AddDuration(command, "--trigger", "Stream:Trigger", "A micro-batch closes at most this long after its first record (default 1s).");
+        flags.Add<int>(command, "--max-batch-records", "Stream:MaxBatchRecords", "A micro-batch closes at this many records (default 50000).");
+        flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Rewrite a table into one file once it has this many files; 0 never (default 50).");
+        flags.Add<string>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
+        flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
+        flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
+        ServeCommand.AddLogFlags(command, flags);
+        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
+        {
+            // The embedded log belongs to `pinpipe serve`: this process reads it as a consumer.
+            var settings = ctx.Settings with { Log = ctx.Settings.Log with { Access = LogAccess.Consumer } };
+            await using var log = await LogFactory.OpenAsync(settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
+            var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
+            try
+            {
+                var logger = ctx.LoggerFactory.CreateLogger("pinpipe.stream");
+                var job = new StreamJob(settings, log, store, ctx.LoggerFactory);
+                logger.LogInformation("Streaming {Streams} into {Bucket}/{Prefix}/ (trigger {Trigger}, at most {Max:N0} records a micro-batch, from {From}). Ctrl-C to stop.",
+                    string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, settings.Stream.Trigger, settings.Stream.MaxBatchRecords, settings.Stream.From);
+                var run = job.RunAsync(token);
+                // Progress every 5 s: records/s, lag and the last micro-batch's latency per table.
+                var last = job.GetStats();
+                var lastAt = DateTime.UtcNow;
+                while (!run.IsCompleted)
+                {
+                    await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)).ConfigureAwait(false);
+                    if (run.IsCompleted) break;
+                    var now = job.GetStats();
+                    var at = DateTime.UtcNow;
+                    double seconds = Math.Max((at - lastAt).TotalSeconds, 1e-3);
+                    foreach (var (t, before) in now.Tables.Zip(last.Tables))
+                        logger.LogInformation("{Table}: {Rate:N0} records/s, lag {Lag:N0}, last micro-batch {Records:N0} records in {Ms:N0} ms; {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects so far",
+                            t.Table, (t.Read - before.Read) / seconds, t.Lag, t.LastBatchRecords, t.LastBatchLatency.TotalMilliseconds, t.Clean, t.Duplicates, t.Rejects);
+                    (last, lastAt) = (now, at);
+                }
+                try
+                {
+                    await run.ConfigureAwait(false);
+                }
+                catch (DeltaException ex)
+                {
+                    // A table this job cannot write (another schema, a newer protocol): nothing more was committed.
+                    await ctx.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+                    return ExitCodes.Failed;
+                }
+                var s = job.GetStats();
+                logger.LogInformation("Stopped: {Read:N0} records read this run; lag {Lag:N0}.", s.Read, s.Lag);
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                (store as IDisposable)?.Dispose();
+            }
+        }, ct));
+        return command;
+    }
+}

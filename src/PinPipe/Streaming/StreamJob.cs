@@ -1,0 +1,107 @@
+using System.Runtime.ExceptionServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
+using PinPipe.Lake;
+using PinPipe.Log;
+using PinPipe.Transform;
+
+namespace PinPipe.Streaming;
+
+/// <summary>
+/// The streaming lane's job (<c>pinpipe stream</c>), the original Databricks streaming notebook's work: reads the
+/// three streams <c>streaming-&lt;U&gt;-pin|geo|user</c> from the log in micro-batches, cleans each with the one
+/// definition of <see cref="CleaningRules"/> and appends the rows to the Delta tables <c>&lt;U&gt;_pin_table</c>,
+/// <c>&lt;U&gt;_geo_table</c>, <c>&lt;U&gt;_user_table</c> and their rejects to <c>&lt;table&gt;_rejects</c>, exactly once.
+/// </summary>
+/// <remarks>
+/// <para>Exactly once: each table's commit carries, in the same commit, one Delta <c>txn</c> per stream partition
+/// (<see cref="AppId"/>, version = the next offset to read). A (re)started job resumes each table from its own
+/// offsets, so a crash anywhere (between a table's clean and reject commits too) neither loses nor duplicates a row;
+/// a clean table holds one row per <c>ind</c> across micro-batches (keys already committed count as duplicates).</para>
+/// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes at most
+/// <see cref="StreamOptions.Trigger"/> after its first record or at <see cref="StreamOptions.MaxBatchRecords"/>.
+/// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under 32 MiB) has them rewritten into one file (OPTIMIZE).
+/// One job per bucket and tables prefix: two jobs writing the same tables are not supported.</para>
+/// </remarks>
+public sealed class StreamJob
+{
+    private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
+    private readonly StreamTable[] _tables;
+
+    /// <summary>Files below this size are compaction candidates; larger ones stay as they are. 32 MiB.</summary>
+    internal const long DefaultSmallFileBytes = 32L << 20;
+
+    /// <param name="settings">Resolved settings: names, <see cref="PinPipeSettings.Stream"/>, <c>Batch:TablesPrefix</c>, <c>DataDir</c> (work files).</param>
+    /// <param name="log">The log holding the streams (opened as a consumer when it is the embedded log of another process).</param>
+    /// <param name="store">The bucket.</param>
+    /// <param name="loggerFactory">Progress per micro-batch goes to category <c>pinpipe.stream</c>.</param>
+    /// <param name="time">Clock for the trigger and latencies.</param>
+    public StreamJob(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+        : this(settings, log, store, loggerFactory, time, DefaultSmallFileBytes)
+    {
+    }
+
+    internal StreamJob(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory, TimeProvider? time, long smallFileBytes)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(store);
+        if (settings.Validate() is { Count: > 0 } errors) throw new ArgumentException("Invalid settings: " + string.Join(" ", errors), nameof(settings));
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var logger = loggerFactory.CreateLogger("pinpipe.stream");
+        _tables = Kinds.Zip(settings.Names.Streams)
+            .Select(k => new StreamTable(settings, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes))
+            .ToArray();
+    }
+
+    /// <summary>The Delta <c>txn</c> app id that records a stream partition's next offset: <c>pinpipe-stream:&lt;stream&gt;:&lt;partition&gt;</c>.</summary>
+    public static string AppId(string stream, int partition) => $"pinpipe-stream:{stream}:{partition}";
+
+    /// <summary>The clean table's name (<c>&lt;U&gt;_pin_table</c>), plus <c>_rejects</c> for its reject table.</summary>
+    public static string TableName(string userId, RecordKind kind, bool rejects = false) =>
+        $"{userId}_{CleaningRules.TableName(kind)}_table{(rejects ? "_rejects" : "")}";
+
+    /// <summary>The key prefix of a streaming Delta table in the bucket: <c>&lt;Batch:TablesPrefix&gt;/&lt;table&gt;</c>.</summary>
+    public static string TablePrefix(PinPipeSettings settings, RecordKind kind, bool rejects = false)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return $"{settings.Batch.TablesPrefix}/{TableName(settings.UserId, kind, rejects)}";
+    }
+
+    /// <summary>Progress of each table, now.</summary>
+    public StreamStats GetStats() => new(_tables.Select(t => t.GetStats()).ToArray());
+
+    /// <summary>
+    /// Runs until cancelled: waits for each stream to exist, resumes each table from the offsets its Delta tables
+    /// hold and commits micro-batches. Returns when cancelled (a micro-batch being cleaned is dropped and read again
+    /// on the next start). Throws when a table fails (a log, store or Delta error); the other tables stop too.
+    /// </summary>
+    public async Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var runs = _tables.Select(t => Task.Run(async () =>
+        {
+            try { await t.RunAsync(stop.Token).ConfigureAwait(false); }
+            catch when (!stop.IsCancellationRequested)
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+        }, CancellationToken.None)).ToArray();
+        try
+        {
+            await Task.WhenAll(runs).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            var failure = runs.Where(r => r.IsFaulted).Select(r => r.Exception!.GetBaseException()).FirstOrDefault(e => e is not OperationCanceledException);
+            if (failure is not null) ExceptionDispatchInfo.Throw(failure);
+            if (!cancellationToken.IsCancellationRequested) throw;
+        }
+        finally
+        {
+            foreach (var t in _tables) t.Dispose();
+        }
+    }
+}

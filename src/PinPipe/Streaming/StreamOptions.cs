@@ -1,0 +1,21 @@
+namespace PinPipe.Streaming;
+
+/// <summary>Settings of the stream job, <c>pinpipe stream</c> (configuration section <c>Stream</c>).</summary>
+public sealed record StreamOptions
+{
+    /// <summary>A micro-batch closes at most this long after its first record arrived. Default 1 s.</summary>
+    public TimeSpan Trigger { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A micro-batch closes once it holds this many records, whichever comes first. Default 50,000.</summary>
+    public int MaxBatchRecords { get; init; } = 50_000;
+
+    /// <summary>Once a table holds this many small live files (under 32 MiB; a micro-batch adds one), they are rewritten into one (an <c>OPTIMIZE</c> commit); 0 never compacts. Default 50.</summary>
+    public int CompactEvery { get; init; } = 50;
+
+    /// <summary>Where a stream partition starts when no Delta table holds an offset for it yet: <c>earliest</c>
+    /// (the log's start, default) or <c>latest</c> (the log's end when the job first starts).</summary>
+    public string From { get; init; } = "earliest";
+
+    /// <summary>DuckDB memory limit per table (DuckDB syntax); beyond it DuckDB spills to disk. Default <c>400MB</c>.</summary>
+    public string MemoryLimit { get; init; } = "400MB";
+}

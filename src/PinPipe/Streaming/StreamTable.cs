@@ -1,0 +1,466 @@
+using System.Globalization;
+using System.Text;
+using DuckDB.NET.Data;
+using Microsoft.Extensions.Logging;
+using PinPipe.Configuration;
+using PinPipe.Hosting;
+using PinPipe.Lake;
+using PinPipe.Lake.Delta;
+using PinPipe.Log;
+using PinPipe.Transform;
+
+namespace PinPipe.Streaming;
+
+/// <summary>
+/// One table of the <see cref="StreamJob"/>: its stream, its clean and reject Delta tables, its DuckDB, the keys
+/// already in the clean table and each partition's committed offsets per table.
+/// </summary>
+internal sealed class StreamTable : IDisposable
+{
+    private const int ReadChunk = 10_000;
+    private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
+
+    private readonly PinPipeSettings _settings;
+    private readonly StreamOptions _options;
+    private readonly RecordKind _kind;
+    private readonly string _stream;
+    private readonly string _name;
+    private readonly ILog _log;
+    private readonly IObjectStore _store;
+    private readonly long _smallFileBytes;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly DeltaTable _clean;
+    private readonly DeltaTable _rejects;
+    private readonly DeltaSchema _cleanSchema;
+    private readonly DeltaSchema _rejectSchema;
+    private readonly string _t; // short name: pin, geo, user
+    private readonly Lock _statsGate = new();
+    private DuckDBConnection? _db;
+    private string? _work;
+    private long[] _cleanNext = [];
+    private long[] _rejectsNext = [];
+    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates)
+    private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _compactions, _version = -1;
+    private TimeSpan _lastLatency;
+
+    public StreamTable(PinPipeSettings settings, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
+    {
+        _store = store;
+        _smallFileBytes = smallFileBytes;
+        _settings = settings;
+        _options = settings.Stream;
+        _kind = kind;
+        _stream = stream;
+        _name = StreamJob.TableName(settings.UserId, kind);
+        _t = CleaningRules.TableName(kind);
+        _log = log;
+        _logger = logger;
+        _time = time;
+        _clean = new DeltaTable(store, StreamJob.TablePrefix(settings, kind), loggerFactory.CreateLogger<DeltaTable>(), time);
+        _rejects = new DeltaTable(store, StreamJob.TablePrefix(settings, kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
+        _cleanSchema = BatchJob.SchemaOf(CleaningRules.Schema(kind));
+        _rejectSchema = BatchJob.SchemaOf(CleaningRules.RejectSchema);
+    }
+
+    public StreamTableStats GetStats()
+    {
+        lock (_statsGate)
+            return new StreamTableStats(_name, _stream, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _lastLatency, _compactions, _version);
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        int partitions = await WaitForStreamAsync(cancellationToken).ConfigureAwait(false);
+        // One folder per table for the micro-batches' Parquet files; what a killed run left there is never committed.
+        _work = Path.Combine(_settings.DataDir, "stream-work", _name);
+        if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
+        Directory.CreateDirectory(_work);
+        _db = OpenDuckDb(_work);
+        await ResumeAsync(partitions, cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (records, firstAt) = await CollectAsync(cancellationToken).ConfigureAwait(false);
+            await ProcessAsync(records, firstAt, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        _db?.Dispose();
+        _db = null;
+        if (_work is not null)
+        {
+            try { Directory.Delete(_work, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    // ------------------------------------------------------------------ start
+
+    private async Task<int> WaitForStreamAsync(CancellationToken cancellationToken)
+    {
+        bool logged = false;
+        while (true)
+        {
+            var topic = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false);
+            if (topic is not null) return topic.Partitions;
+            if (!logged) _logger.LogInformation("Waiting for stream {Stream} to be created.", _stream);
+            logged = true;
+            await Task.Delay(IdleWait, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads both tables' offsets and the clean table's keys; with <c>--from latest</c>, records the start offsets first.</summary>
+    private async Task ResumeAsync(int partitions, CancellationToken cancellationToken)
+    {
+        var clean = await _clean.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var rejects = await _rejects.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        RequireSchema(_clean, clean, _cleanSchema);
+        RequireSchema(_rejects, rejects, _rejectSchema);
+        _cleanNext = new long[partitions];
+        _rejectsNext = new long[partitions];
+        var cleanStart = new List<DeltaTxn>();
+        var rejectsStart = new List<DeltaTxn>();
+        bool latest = _options.From == "latest";
+        for (int p = 0; p < partitions; p++)
+        {
+            string appId = StreamJob.AppId(_stream, p);
+            long? c = clean is not null && clean.Txns.TryGetValue(appId, out long cv) ? cv : null;
+            long? r = rejects is not null && rejects.Txns.TryGetValue(appId, out long rv) ? rv : null;
+            if (c is null || r is null)
+            {
+                // A table without an offset for the partition: earliest = the log's start (reading records the other table
+                // already holds is harmless, they are skipped for it); latest = the other table's offset (its start commit)
+                // or, for neither, the log's end now, recorded in both tables before any micro-batch.
+                var w = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
+                long start = latest ? c ?? r ?? w.High : w.Low;
+                if (c is null && latest) cleanStart.Add(new DeltaTxn(appId, start));
+                if (r is null && latest) rejectsStart.Add(new DeltaTxn(appId, start));
+                c ??= start;
+                r ??= start;
+            }
+            _cleanNext[p] = c.Value;
+            _rejectsNext[p] = r.Value;
+        }
+        if (cleanStart.Count > 0) await CommitAsync(_clean, _cleanSchema, [], cleanStart, "start", cancellationToken).ConfigureAwait(false);
+        if (rejectsStart.Count > 0) await CommitAsync(_rejects, _rejectSchema, [], rejectsStart, "start", cancellationToken).ConfigureAwait(false);
+
+        Execute("CREATE OR REPLACE TABLE keys (ind BIGINT)");
+        if (clean is not null && clean.Files.Count > 0)
+        {
+            using var scan = await clean.OpenScanAsync(cancellationToken).ConfigureAwait(false);
+            Execute($"INSERT INTO keys SELECT ind FROM {scan.Sql} AS t");
+        }
+        _cleanFiles = clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
+        _rejectFiles = rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
+        long keys = QueryLong("SELECT count(*) FROM keys");
+        lock (_statsGate) _version = clean?.Version ?? _version;
+        _logger.LogInformation("{Table}: resuming {Stream} at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
+            _name, _stream, string.Join(", ", _cleanNext), string.Join(", ", _rejectsNext), keys);
+    }
+
+    private static void RequireSchema(DeltaTable table, DeltaSnapshot? snapshot, DeltaSchema schema)
+    {
+        if (snapshot is not null && !snapshot.Schema.Equals(schema))
+            throw new DeltaException(DeltaErrorCode.SchemaMismatch,
+                $"Delta table {table.Location} has schema ({snapshot.Schema}) but the stream job writes ({schema}); move the table away or set another Batch:TablesPrefix.");
+    }
+
+    // ------------------------------------------------------------------ micro-batch
+
+    /// <summary>Reads from each partition's position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the first record.</summary>
+    private async Task<(List<ConsumedRecord> Records, long FirstAt)> CollectAsync(CancellationToken cancellationToken)
+    {
+        int partitions = _cleanNext.Length;
+        long[] next = new long[partitions];
+        for (int p = 0; p < partitions; p++) next[p] = Math.Min(_cleanNext[p], _rejectsNext[p]);
+        var records = new List<ConsumedRecord>();
+        long firstAt = 0;
+        while (true)
+        {
+            int got = 0;
+            for (int p = 0; p < partitions && records.Count < _options.MaxBatchRecords; p++)
+            {
+                int room = Math.Min(ReadChunk, _options.MaxBatchRecords - records.Count);
+                var read = await _log.ReadAsync(_stream, p, next[p], room, cancellationToken).ConfigureAwait(false);
+                if (read.Count == 0) continue;
+                if (read[0].Offset > next[p])
+                    _logger.LogWarning("{Table}: offsets {From}..{To} of {Stream} partition {Partition} are not in the log (removed by retention before they were read, or skipped by the log); the tables do not hold them.",
+                        _name, next[p], read[0].Offset - 1, _stream, p);
+                records.AddRange(read);
+                next[p] = read[^1].Offset + 1;
+                got += read.Count;
+            }
+            if (records.Count >= _options.MaxBatchRecords) return (records, firstAt);
+            if (records.Count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
+            TimeSpan left = records.Count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
+            if (records.Count > 0 && left <= TimeSpan.Zero) return (records, firstAt);
+            if (got > 0) continue;
+            if (records.Count == 0) await UpdateLagAsync(next, cancellationToken).ConfigureAwait(false);
+            await WaitForAnyAsync(next, left, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WaitForAnyAsync(long[] next, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (next.Length == 1)
+        {
+            await _log.WaitForDataAsync(_stream, 0, next[0], timeout, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        using var any = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var waits = next.Select((offset, p) => _log.WaitForDataAsync(_stream, p, offset, timeout, any.Token).AsTask()).ToArray();
+        await Task.WhenAny(waits).ConfigureAwait(false);
+        await any.CancelAsync().ConfigureAwait(false);
+        try { await Task.WhenAll(waits).ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private async Task UpdateLagAsync(long[] next, CancellationToken cancellationToken)
+    {
+        long lag = 0;
+        for (int p = 0; p < next.Length; p++)
+        {
+            var w = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
+            lag += Math.Max(0, w.High - Math.Max(next[p], w.Low));
+        }
+        lock (_statsGate) _lag = lag;
+    }
+
+    /// <summary>
+    /// Cleans a micro-batch and commits it: the clean rows with the new offsets, then the rejects with theirs. A
+    /// record below a table's committed offset (left by a crash between the two commits) is skipped for that table.
+    /// </summary>
+    private async Task ProcessAsync(List<ConsumedRecord> records, long firstAt, CancellationToken cancellationToken)
+    {
+        int partitions = _cleanNext.Length;
+        long[] end = (long[])_cleanNext.Clone();
+        for (int p = 0; p < partitions; p++) end[p] = Math.Min(_cleanNext[p], _rejectsNext[p]);
+        foreach (var r in records) end[r.Partition] = r.Offset + 1;
+
+        string raw = "raw_" + _t;
+        bool split = false;
+        Execute($"CREATE OR REPLACE TABLE {raw} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
+        using (var appender = _db!.CreateAppender(raw))
+        {
+            long seq = 0;
+            foreach (var r in records)
+            {
+                bool toClean = r.Offset >= _cleanNext[r.Partition], toRejects = r.Offset >= _rejectsNext[r.Partition];
+                split |= !(toClean && toRejects);
+                string line = r.Value is null ? "" : Encoding.UTF8.GetString(r.Value);
+                appender.CreateRow().AppendValue(seq++).AppendValue($"{_stream}/{r.Partition}/{r.Offset}").AppendValue(line)
+                    .AppendValue(toClean).AppendValue(toRejects).EndRow();
+            }
+        }
+
+        string cleanFile = Path.Combine(_work!, $"clean-{Guid.NewGuid():N}.parquet");
+        string rejectsFile = Path.Combine(_work!, $"rejects-{Guid.NewGuid():N}.parquet");
+        CleanResult forClean, forRejects;
+        try
+        {
+            if (!split)
+            {
+                forClean = forRejects = await Cleaner.CleanAsync(_db, _kind, raw, "keys", cancellationToken).ConfigureAwait(false);
+                Spill(CleaningRules.CleanTable(_kind), cleanFile);
+                Spill(CleaningRules.RejectTable(_kind), rejectsFile);
+            }
+            else
+            {
+                // After a crash between the two commits one table is ahead: clean each table's own records.
+                Execute($"CREATE OR REPLACE VIEW {raw}_c AS SELECT seq, origin, line FROM {raw} WHERE for_clean");
+                Execute($"CREATE OR REPLACE VIEW {raw}_r AS SELECT seq, origin, line FROM {raw} WHERE for_rejects");
+                forClean = await Cleaner.CleanAsync(_db, _kind, raw + "_c", "keys", cancellationToken).ConfigureAwait(false);
+                Spill(CleaningRules.CleanTable(_kind), cleanFile);
+                forRejects = await Cleaner.CleanAsync(_db, _kind, raw + "_r", "keys", cancellationToken).ConfigureAwait(false);
+                Spill(CleaningRules.RejectTable(_kind), rejectsFile);
+            }
+            Execute($"DROP VIEW IF EXISTS {raw}_c");
+            Execute($"DROP VIEW IF EXISTS {raw}_r");
+            Execute($"DROP TABLE {raw}");
+
+            var cleanTxns = Advanced(_cleanNext, end);
+            var rejectTxns = Advanced(_rejectsNext, end);
+            long version = -1, rejectsVersion = -1;
+            if (cleanTxns.Count > 0)
+            {
+                string[] files = forClean.Clean > 0 ? [cleanFile] : [];
+                var result = await CommitAsync(_clean, _cleanSchema, files, cleanTxns, "append", cancellationToken).ConfigureAwait(false);
+                if (result.Status == DeltaCommitStatus.AlreadyCommitted)
+                {
+                    await OverlapAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                Execute($"INSERT INTO keys SELECT ind FROM read_parquet({Literal(cleanFile)})");
+                foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
+                _cleanFiles += files.Length;
+                version = result.Version;
+            }
+            if (rejectTxns.Count > 0)
+            {
+                string[] files = forRejects.Rejects > 0 ? [rejectsFile] : [];
+                var result = await CommitAsync(_rejects, _rejectSchema, files, rejectTxns, "append", cancellationToken).ConfigureAwait(false);
+                if (result.Status == DeltaCommitStatus.AlreadyCommitted)
+                {
+                    await OverlapAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                foreach (var t in rejectTxns) _rejectsNext[PartitionOf(t)] = t.Version;
+                _rejectFiles += files.Length;
+                rejectsVersion = result.Version;
+            }
+
+            var latency = _time.GetElapsedTime(firstAt);
+            lock (_statsGate)
+            {
+                _batches++;
+                _read += records.Count;
+                _cleanRows += cleanTxns.Count > 0 ? forClean.Clean : 0;
+                _duplicates += cleanTxns.Count > 0 ? forClean.Duplicates : 0;
+                _rejectRows += rejectTxns.Count > 0 ? forRejects.Rejects : 0;
+                _lastRecords = records.Count;
+                _lastLatency = latency;
+                if (version >= 0) _version = version;
+            }
+            await UpdateLagAsync(end, cancellationToken).ConfigureAwait(false);
+            var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}"));
+            _logger.LogInformation("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
+                _name, records.Count, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
+
+            if (_options.CompactEvery > 0 && _cleanFiles >= _options.CompactEvery) _cleanFiles = await CompactAsync(_clean, cancellationToken).ConfigureAwait(false);
+            if (_options.CompactEvery > 0 && _rejectFiles >= _options.CompactEvery) _rejectFiles = await CompactAsync(_rejects, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            TryDelete(cleanFile);
+            TryDelete(rejectsFile);
+        }
+    }
+
+    /// <summary>A txn per partition whose end moved past the table's offset.</summary>
+    private List<DeltaTxn> Advanced(long[] committed, long[] end)
+    {
+        var txns = new List<DeltaTxn>();
+        for (int p = 0; p < end.Length; p++)
+            if (end[p] > committed[p]) txns.Add(new DeltaTxn(StreamJob.AppId(_stream, p), end[p]));
+        return txns;
+    }
+
+    private int PartitionOf(DeltaTxn txn) => int.Parse(txn.AppId.AsSpan(txn.AppId.LastIndexOf(':') + 1), CultureInfo.InvariantCulture);
+
+    /// <summary>The table already holds offsets of this micro-batch: another writer is at work. Start over from what the tables hold.</summary>
+    private async Task OverlapAsync(CancellationToken cancellationToken)
+    {
+        _logger.LogWarning("{Table}: the Delta table already holds offsets of this micro-batch (another stream job writes it?); resuming from the table's offsets.", _name);
+        await ResumeAsync(_cleanNext.Length, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, CancellationToken cancellationToken) =>
+        table.CommitAsync(new DeltaWrite(schema, files)
+        {
+            Txns = txns,
+            Operation = "STREAMING UPDATE",
+            OperationParameters = new Dictionary<string, string> { ["outputMode"] = "Append", ["queryId"] = "pinpipe-stream", ["pinpipe.step"] = what },
+        }, cancellationToken);
+
+    /// <summary>
+    /// Rewrites the table's small live files (below the small-file size) into one file in one commit (no data change,
+    /// OPTIMIZE); files that are already large stay. Returns the small live files after.
+    /// </summary>
+    private async Task<int> CompactAsync(DeltaTable table, CancellationToken cancellationToken)
+    {
+        var snapshot = await table.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (snapshot is null) return 0;
+        var small = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
+        if (small.Length < 2) return small.Length;
+        string file = Path.Combine(_work!, $"compact-{Guid.NewGuid():N}.parquet");
+        var downloads = new List<string>();
+        try
+        {
+            var paths = new List<string>();
+            foreach (var f in small)
+            {
+                string key = snapshot.KeyOf(f);
+                string? local = _store.LocalPath(key);
+                if (local is null || !File.Exists(local))
+                {
+                    byte[] bytes = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false)
+                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
+                    local = Path.Combine(_work!, $"download-{Guid.NewGuid():N}.parquet");
+                    downloads.Add(local);
+                    await File.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
+                }
+                paths.Add(local);
+            }
+            string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
+            Execute($"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Literal))}])) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
+            {
+                Removes = small.Select(f => f.Path).ToArray(),
+                DataChange = false,
+                Operation = "OPTIMIZE",
+                OperationParameters = new Dictionary<string, string> { ["predicate"] = "[]", ["zOrderBy"] = "[]" },
+            }, cancellationToken).ConfigureAwait(false);
+            lock (_statsGate) _compactions++;
+            _logger.LogInformation("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
+            return new FileInfo(file).Length < _smallFileBytes ? 1 : 0;
+        }
+        finally
+        {
+            TryDelete(file);
+            foreach (string d in downloads) TryDelete(d);
+        }
+    }
+
+    // ------------------------------------------------------------------ DuckDB
+
+    private DuckDBConnection OpenDuckDb(string work)
+    {
+        var connection = new DuckDBConnection("DataSource=:memory:");
+        connection.Open();
+        _db = connection;
+        try
+        {
+            Execute("SET TimeZone = 'UTC'");
+            Execute($"SET memory_limit = {Literal(_options.MemoryLimit)}");
+            Execute($"SET temp_directory = {Literal(Path.Combine(work, "spill"))}");
+            return connection;
+        }
+        catch (DuckDBException ex)
+        {
+            connection.Dispose();
+            _db = null;
+            throw new InvalidOperationException($"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}'): {ex.Message}", ex);
+        }
+    }
+
+    private void Spill(string table, string file) =>
+        Execute($"COPY {table} TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+
+    private void Execute(string sql)
+    {
+        using var command = _db!.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private long QueryLong(string sql)
+    {
+        using var command = _db!.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    private static void TryDelete(string file)
+    {
+        try { File.Delete(file); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}

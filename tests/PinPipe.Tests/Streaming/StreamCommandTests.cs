@@ -1,0 +1,102 @@
+using PinPipe.Configuration;
+using PinPipe.Streaming;
+using PinPipe.Tests.Support;
+using PinPipe.Transform;
+
+namespace PinPipe.Tests.Streaming;
+
+/// <summary>The Stream settings and <c>pinpipe stream</c> as a user runs it.</summary>
+public sealed class StreamCommandTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public void Stream_defaults_and_table_names_follow_the_spec()
+    {
+        var s = new PinPipeSettings();
+        Assert.Empty(s.Validate());
+        Assert.Equal(TimeSpan.FromSeconds(1), s.Stream.Trigger);
+        Assert.Equal(50_000, s.Stream.MaxBatchRecords);
+        Assert.Equal(50, s.Stream.CompactEvery);
+        Assert.Equal("earliest", s.Stream.From);
+        Assert.Equal("delta/12885f560a0b_pin_table", StreamJob.TablePrefix(s, RecordKind.Pin));
+        Assert.Equal("delta/12885f560a0b_user_table_rejects", StreamJob.TablePrefix(s, RecordKind.User, rejects: true));
+        Assert.Equal("pinpipe-stream:streaming-12885f560a0b-geo:3", StreamJob.AppId(s.Names.GeoStream, 3));
+    }
+
+    [Fact]
+    public void Every_bad_stream_setting_is_reported_naming_its_key()
+    {
+        var errors = new PinPipeSettings
+        {
+            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, From = "middle", MemoryLimit = " " },
+        }.Validate();
+        Assert.Contains(errors, e => e.StartsWith("Stream:Trigger:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Stream:MaxBatchRecords:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Stream:CompactEvery:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Stream:From: 'middle'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Stream:MemoryLimit:", StringComparison.Ordinal));
+        Assert.Equal(5, errors.Count);
+    }
+
+    [Fact]
+    public async Task Bad_flags_exit_2_naming_every_problem()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "stream", "--from", "middle", "--max-batch-records", "0");
+        Assert.Equal(2, code);
+        Assert.Contains("Stream:From: 'middle' is not one of earliest, latest", output, StringComparison.Ordinal);
+        Assert.Contains("Stream:MaxBatchRecords: 0", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_the_embedded_log_it_says_to_start_serve_first()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "stream");
+        Assert.Equal(1, code);
+        Assert.Contains("pinpipe serve", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_table_with_another_schema_stops_the_job_with_an_error_naming_it()
+    {
+        await using var kit = await StreamTestKit.CreateAsync();
+        string file = Path.Combine(kit.DataDir, "other.parquet");
+        using (var duck = new PinPipe.Tests.Transform.TransformTestKit())
+            duck.Execute($"COPY (SELECT 1::BIGINT AS x) TO '{file}' (FORMAT parquet)");
+        var other = new PinPipe.Lake.Delta.DeltaSchema(new PinPipe.Lake.Delta.DeltaField("x", PinPipe.Lake.Delta.DeltaType.Long));
+        await kit.Table(RecordKind.Pin).CommitAsync(new PinPipe.Lake.Delta.DeltaWrite(other, [file]));
+        await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 1, 5));
+
+        var (code, output) = await CliProcess.RunAsync(kit.DataDir, Timeout, "stream", "--data-dir", kit.DataDir, "--trigger", "50ms");
+        Assert.Equal(1, code);
+        Assert.Contains("error: ", output, StringComparison.Ordinal);
+        Assert.Contains(StreamJob.TablePrefix(kit.Settings, RecordKind.Pin), output, StringComparison.Ordinal);
+        Assert.Contains("schema", output, StringComparison.Ordinal);
+        Assert.Equal(0, (await kit.Table(RecordKind.Pin).LoadAsync())!.Version);
+    }
+
+    [Fact]
+    public async Task The_process_commits_the_streams_and_stops_cleanly_on_ctrl_c()
+    {
+        await using var kit = await StreamTestKit.CreateAsync();
+        foreach (var kind in StreamTestKit.Kinds) await kit.AppendAsync(kind, [.. StreamTestKit.Synthetic(kind, 1, 200), .. StreamTestKit.Synthetic(kind, 150, 100)]);
+        await using var process = CliProcess.Start(kit.DataDir, "stream", "--data-dir", kit.DataDir, "--trigger", "200ms");
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!await kit.CaughtUpAsync())
+        {
+            Assert.False(process.HasExited, process.Output);
+            Assert.True(DateTime.UtcNow < deadline, process.Output);
+            await Task.Delay(100);
+        }
+        Assert.Equal(0, await process.InterruptAsync(Timeout));
+        Assert.Contains("micro-batch of", process.Output, StringComparison.Ordinal);
+        Assert.Contains("Stopped:", process.Output, StringComparison.Ordinal);
+        foreach (var kind in StreamTestKit.Kinds)
+        {
+            await kit.AssertTablesMatchBatchCleaningAsync(kind);
+            Assert.Equal(249, (await kit.ReadDeltaAsync(kind)).Count);
+        }
+    }
+}
