@@ -2,41 +2,54 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PinPipe.Emulation;
 using PinPipe.Hosting;
-using PinPipe.Sink;
 using PinPipe.Source;
+using PinPipe.Streaming;
 using Spectre.Console;
 
 namespace PinPipe.Cli.Commands;
 
 /// <summary>
-/// The whole batch-lane ingestion in one process: seed the source when empty, start the API and the
-/// sink, emulate posts with a live display, wait until everything logged is in the bucket, and say
-/// what landed where.
+/// The whole pipeline in one process: seed the source when empty, start the API, the sink and the stream job,
+/// emulate posts to both lanes with a live display, wait until everything logged is in the bucket and in the
+/// streaming Delta tables, say what landed where, then run the batch job and print its answers.
 /// </summary>
 internal static class UpCommand
 {
     public static Command Create(GlobalOptions global)
     {
-        var command = new Command("up", "Run the pipeline on one machine: seed the source when empty, serve the API, run the sink, emulate posts, then show what landed where.");
+        var command = new Command("up", "Run the pipeline on one machine: seed the source when empty, serve the API, run the sink and the stream job, emulate posts to both lanes, show what landed where, then run the batch job.");
         var flags = new ConfigFlags();
-        var records = new Option<long>("--records") { Description = "Posts to emulate (3 records each); 0 = until Ctrl-C.", DefaultValueFactory = _ => 1000 };
+        var records = new Option<long>("--records") { Description = "Posts to emulate per lane (3 records each); 0 = until Ctrl-C.", DefaultValueFactory = _ => 1000 };
         command.Options.Add(records);
-        var skipBatch = new Option<bool>("--skip-batch") { Description = "Stop after the records land in the bucket; do not run the batch job." };
+        var lanes = new Option<string>("--lanes") { Description = "Lanes to run: batch, stream, or batch,stream (default).", DefaultValueFactory = _ => "batch,stream" };
+        command.Options.Add(lanes);
+        var skipBatch = new Option<bool>("--skip-batch") { Description = "Stop after the records land; do not run the batch job." };
         command.Options.Add(skipBatch);
         flags.Add<string>(command, "--urls", "Ingest:Urls", "Where the API listens (default http://127.0.0.1:8082).");
-        flags.Add<double>(command, "--rate", "Emulator:Rate", "Target posts per second; 0 = unthrottled (default).");
-        flags.Add<int>(command, "--concurrency", "Emulator:Concurrency", "Requests in flight at once (default 8).");
-        flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulator's shape (default).");
+        flags.Add<double>(command, "--rate", "Emulator:Rate", "Target posts per second per lane; 0 = unthrottled (default).");
+        flags.Add<int>(command, "--concurrency", "Emulator:Concurrency", "Requests in flight at once per lane (default 8).");
+        flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulators' shape (default).");
         flags.Add<long>(command, "--rows", "Source:Rows", "Posts to seed when the source is empty (default 11000).");
+        flags.AddDuration(command, "--trigger", "Stream:Trigger", "Stream job: a micro-batch closes at most this long after its first record.");
         SinkCommand.AddSinkFlags(command, flags);
         ServeCommand.AddLogFlags(command, flags);
         SeedCommand.AddSourceFlags(command, flags);
         BatchCommand.AddBatchFlags(command, flags, withObjectStore: false);
-        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, (ctx, token) => RunAsync(ctx, parse.GetValue(records), parse.GetValue(skipBatch), token), ct));
+        command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags,
+            (ctx, token) => RunAsync(ctx, parse.GetValue(records), ParseLanes(parse.GetValue(lanes)), parse.GetValue(skipBatch), token), ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(CliContext ctx, long records, bool skipBatch, CancellationToken token)
+    private static (bool Batch, bool Stream) ParseLanes(string? lanes)
+    {
+        var names = (lanes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var unknown = names.Where(n => n is not ("batch" or "stream")).ToArray();
+        if (names.Length == 0 || unknown.Length > 0)
+            throw new ArgumentException($"--lanes: '{lanes}' must be batch, stream or batch,stream.");
+        return (names.Contains("batch"), names.Contains("stream"));
+    }
+
+    private static async Task<int> RunAsync(CliContext ctx, long records, (bool Batch, bool Stream) lanes, bool skipBatch, CancellationToken token)
     {
         if (records < 0) throw new ArgumentException($"--records: {records} must be zero (until Ctrl-C) or more.");
         var logger = ctx.LoggerFactory.CreateLogger("pinpipe.up");
@@ -47,57 +60,73 @@ internal static class UpCommand
         await using var host = await PipelineHost.StartAsync(settings, HostParts.Api | HostParts.Sink, ctx.LoggerFactory, token).ConfigureAwait(false);
         logger.LogInformation("API on {Api}; log {Log}; bucket {Bucket}.", host.Api!.BaseAddress, settings.Log.Path, host.Store.Location);
 
-        var emulatorOptions = settings.Emulator with { ApiUrl = host.Api.BaseAddress.ToString().TrimEnd('/'), Count = records == 0 ? null : records, Lane = "batch" };
-        var emulator = new Emulator(emulatorOptions, db, settings.Names, ctx.LoggerFactory.CreateLogger<Emulator>());
-        var figures = new Figures(host, emulator);
+        // The stream job runs beside the sink, over the same log and bucket, until the records are committed.
+        using var streamStop = new CancellationTokenSource();
+        var streamJob = lanes.Stream ? new StreamJob(settings, host.Log, host.Store, ctx.LoggerFactory) : null;
+        var streamRun = streamJob?.RunAsync(streamStop.Token) ?? Task.CompletedTask;
 
-        EmulatorResult result;
+        Emulator NewEmulator(string lane) => new(
+            settings.Emulator with { ApiUrl = host.Api.BaseAddress.ToString().TrimEnd('/'), Count = records == 0 ? null : records, Lane = lane },
+            db, settings.Names, ctx.LoggerFactory.CreateLogger<Emulator>());
+        var batchEmulator = lanes.Batch ? NewEmulator("batch") : null;
+        var streamEmulator = lanes.Stream ? NewEmulator("stream") : null;
+        var figures = new Figures(host, batchEmulator, streamEmulator, streamJob);
+
+        EmulatorResult?[] results;
         try
         {
-            result = await LiveDisplay.RunAsync(figures.Render, figures.Line, () => emulator.RunAsync(token)).ConfigureAwait(false);
+            results = await LiveDisplay.RunAsync(figures.Render, figures.Line, async () => await Task.WhenAll(
+                batchEmulator?.RunAsync(token) ?? Task.FromResult<EmulatorResult>(null!),
+                streamEmulator?.RunAsync(token) ?? Task.FromResult<EmulatorResult>(null!)).ConfigureAwait(false)).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            result = null!;
+            results = [];
         }
 
-        // Ctrl-C stops the emulator; what was acknowledged is still drained into the bucket, open objects
-        // committed without waiting for the flush size or the rotation schedule.
+        // Ctrl-C stops the emulators; what was acknowledged is still drained into the bucket (open objects
+        // committed without waiting for the flush size or the rotation schedule) and into the Delta tables.
         var drainTimeout = TimeSpan.FromSeconds(30);
         using var drainCts = new CancellationTokenSource(drainTimeout + TimeSpan.FromSeconds(5));
-        bool drained = await LiveDisplay.RunAsync(figures.Render, figures.Line, () => host.DrainSinkAsync(drainTimeout, drainCts.Token)).ConfigureAwait(false);
+        bool drained = await LiveDisplay.RunAsync(figures.Render, figures.Line, async () =>
+        {
+            bool sinkDrained = !lanes.Batch || await host.DrainSinkAsync(drainTimeout, drainCts.Token).ConfigureAwait(false);
+            bool streamDrained = streamJob is null || await figures.DrainStreamAsync(streamRun, drainTimeout, drainCts.Token).ConfigureAwait(false);
+            return sinkDrained && streamDrained;
+        }).ConfigureAwait(false);
+        await streamStop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await streamRun.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await ctx.Error.WriteLineAsync($"error: the stream job failed: {ex.Message}").ConfigureAwait(false);
+            drained = false;
+        }
 
-        await PrintLandedAsync(ctx.Out, host, result).ConfigureAwait(false);
-        if (result is not null) EmulateCommand.PrintSummary(ctx.Out, result);
-        if (!drained) await ctx.Error.WriteLineAsync($"error: {await host.SinkLagAsync(CancellationToken.None).ConfigureAwait(false):N0} logged records were not in the bucket after {drainTimeout.TotalSeconds:0} s.").ConfigureAwait(false);
-        if (result is null) return ExitCodes.Cancelled;
-        if (result.RecordsLost > 0 || !drained) return ExitCodes.Failed;
-        if (skipBatch) return ExitCodes.Ok;
+        await figures.PrintLandedAsync(ctx.Out).ConfigureAwait(false);
+        foreach (var (lane, r) in new[] { "batch", "stream" }.Zip(results).Where(x => x.Second is not null))
+        {
+            ctx.Out.Write($"{lane} lane: ");
+            EmulateCommand.PrintSummary(ctx.Out, r!);
+        }
+        if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {drainTimeout.TotalSeconds:0} s (see the lag above).").ConfigureAwait(false);
+        if (results.Length == 0) return ExitCodes.Cancelled;
+        if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0) || !drained) return ExitCodes.Failed;
+        if (skipBatch || !lanes.Batch) return ExitCodes.Ok;
 
         // The batch lane's processing: what landed in the bucket, cleaned into Delta tables and answered.
         ctx.Out.WriteLine();
         return await BatchCommand.RunRecordedAsync(ctx, rows: 10, token).ConfigureAwait(false);
     }
 
-    private static async Task PrintLandedAsync(TextWriter output, PipelineHost host, EmulatorResult? result)
-    {
-        var stats = host.Sink!.GetStats();
-        output.WriteLine();
-        output.WriteLine($"What landed where (log {host.Settings.Log.Path}, bucket {host.Store.Location}):");
-        foreach (var topic in host.Settings.Sink.Topics!)
-        {
-            long logged = await Figures.LoggedAsync(host, topic).ConfigureAwait(false);
-            stats.Topics.TryGetValue(topic, out var t);
-            output.WriteLine($"  {topic,-24} {logged,12:N0} records in the log   {t?.RecordsWritten ?? 0,12:N0} records in {t?.ObjectsWritten ?? 0:N0} objects under {host.Settings.Sink.TopicsDir}/{topic}/");
-        }
-    }
-
-    /// <summary>The live figures of a run: emulator, log and bucket, one row per topic.</summary>
-    private sealed class Figures(PipelineHost host, Emulator emulator)
+    /// <summary>The live figures of a run, per lane: emulator, log, bucket (batch) and Delta tables (stream).</summary>
+    private sealed class Figures(PipelineHost host, Emulator? batch, Emulator? stream, StreamJob? streamJob)
     {
         private readonly Dictionary<string, long> _logged = [];
 
-        public static async Task<long> LoggedAsync(PipelineHost host, string topic)
+        private static async Task<long> LoggedAsync(PipelineHost host, string topic)
         {
             var d = await host.Log.DescribeTopicAsync(topic).ConfigureAwait(false);
             long n = 0;
@@ -109,34 +138,95 @@ internal static class UpCommand
             return n;
         }
 
+        private IEnumerable<string> Topics => batch is null ? [] : host.Settings.Sink.Topics!;
+        private IEnumerable<string> Streams => stream is null ? [] : host.Settings.Names.Streams;
+
         private void Refresh()
         {
-            foreach (var topic in host.Settings.Sink.Topics!)
+            foreach (var topic in Topics.Concat(Streams))
                 _logged[topic] = LoggedAsync(host, topic).GetAwaiter().GetResult();
+        }
+
+        /// <summary>Waits until the stream job has committed every record of the streams (lag 0 twice in a row).</summary>
+        public async Task<bool> DrainStreamAsync(Task run, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            int zeros = 0;
+            while (DateTime.UtcNow < deadline && !run.IsCompleted)
+            {
+                Refresh();
+                long logged = Streams.Sum(s => _logged[s]);
+                var stats = streamJob!.GetStats();
+                zeros = stats.Lag == 0 && stats.Tables.All(t => t.Version >= 0 || logged == 0) ? zeros + 1 : 0;
+                if (zeros >= 2) return true;
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+            }
+            return false;
         }
 
         public Table Render()
         {
             Refresh();
-            var e = emulator.Snapshot();
-            var sink = host.Sink!.GetStats();
-            var table = LiveDisplay.Table("batch lane", "posted", "acknowledged", "failed", "in log", "in bucket", "objects");
-            table.Caption($"{e.RecordsPerSecond:N0} records/s  ·  {e.Posts:N0} posts  ·  ETA {LiveDisplay.Eta(e.Eta)}");
-            table.AddRow("all topics", LiveDisplay.N(e.RecordsSent), LiveDisplay.N(e.RecordsAcknowledged), LiveDisplay.N(e.RecordsFailed),
-                LiveDisplay.N(_logged.Values.Sum()), LiveDisplay.N(sink.RecordsWritten), LiveDisplay.N(sink.ObjectsWritten));
-            foreach (var topic in host.Settings.Sink.Topics!)
+            var table = LiveDisplay.Table("lane", "posted", "acknowledged", "failed", "in log", "landed", "where");
+            var rates = new List<string>();
+            if (batch is not null)
             {
-                sink.Topics.TryGetValue(topic, out SinkTopicStats? t);
-                table.AddRow(topic, "", "", "", LiveDisplay.N(_logged[topic]), LiveDisplay.N(t?.RecordsWritten ?? 0), LiveDisplay.N(t?.ObjectsWritten ?? 0));
+                var e = batch.Snapshot();
+                var sink = host.Sink!.GetStats();
+                rates.Add($"batch {e.RecordsPerSecond:N0} records/s, ETA {LiveDisplay.Eta(e.Eta)}");
+                table.AddRow("batch", LiveDisplay.N(e.RecordsSent), LiveDisplay.N(e.RecordsAcknowledged), LiveDisplay.N(e.RecordsFailed),
+                    LiveDisplay.N(Topics.Sum(t => _logged[t])), LiveDisplay.N(sink.RecordsWritten), $"bucket, {LiveDisplay.N(sink.ObjectsWritten)} objects");
             }
+            if (stream is not null)
+            {
+                var e = stream.Snapshot();
+                var s = streamJob!.GetStats();
+                rates.Add($"stream {e.RecordsPerSecond:N0} records/s, ETA {LiveDisplay.Eta(e.Eta)}");
+                table.AddRow("stream", LiveDisplay.N(e.RecordsSent), LiveDisplay.N(e.RecordsAcknowledged), LiveDisplay.N(e.RecordsFailed),
+                    LiveDisplay.N(Streams.Sum(t => _logged[t])), LiveDisplay.N(s.Read),
+                    $"Delta, {LiveDisplay.N(s.Tables.Sum(t => t.Clean))} clean rows, lag {LiveDisplay.N(s.Lag)}");
+            }
+            table.Caption(string.Join("  ·  ", rates));
             return table;
         }
 
         public string Line()
         {
             Refresh();
-            var sink = host.Sink!.GetStats();
-            return $"{EmulateCommand.Line(emulator.Snapshot())}; log {_logged.Values.Sum():N0}; bucket {sink.RecordsWritten:N0} records in {sink.ObjectsWritten:N0} objects";
+            var parts = new List<string>();
+            if (batch is not null)
+            {
+                var sink = host.Sink!.GetStats();
+                parts.Add($"batch: {EmulateCommand.Line(batch.Snapshot())}; log {Topics.Sum(t => _logged[t]):N0}; bucket {sink.RecordsWritten:N0} records in {sink.ObjectsWritten:N0} objects");
+            }
+            if (stream is not null)
+            {
+                var s = streamJob!.GetStats();
+                parts.Add($"stream: {EmulateCommand.Line(stream.Snapshot())}; log {Streams.Sum(t => _logged[t]):N0}; Delta {s.Read:N0} records committed, lag {s.Lag:N0}");
+            }
+            return string.Join(" | ", parts);
+        }
+
+        public async Task PrintLandedAsync(TextWriter output)
+        {
+            Refresh();
+            output.WriteLine();
+            output.WriteLine($"What landed where (log {host.Settings.Log.Path}, bucket {host.Store.Location}):");
+            if (batch is not null)
+            {
+                var stats = host.Sink!.GetStats();
+                foreach (var topic in Topics)
+                {
+                    stats.Topics.TryGetValue(topic, out var t);
+                    output.WriteLine($"  {topic,-28} {_logged[topic],12:N0} records in the log   {t?.RecordsWritten ?? 0,12:N0} records in {t?.ObjectsWritten ?? 0:N0} objects under {host.Settings.Sink.TopicsDir}/{topic}/");
+                }
+            }
+            if (streamJob is not null)
+            {
+                foreach (var t in streamJob.GetStats().Tables)
+                    output.WriteLine($"  {t.Stream,-28} {_logged[t.Stream],12:N0} records in the log   {t.Read,12:N0} records committed to Delta {host.Settings.Batch.TablesPrefix}/{t.Table} (version {t.Version}): {t.Clean:N0} clean, {t.Duplicates:N0} duplicates, {t.Rejects:N0} rejects");
+            }
+            await Task.CompletedTask.ConfigureAwait(false);
         }
     }
 }

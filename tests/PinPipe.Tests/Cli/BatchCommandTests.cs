@@ -41,7 +41,7 @@ public sealed class BatchCommandTests
     }
 
     [Fact]
-    public async Task Up_lands_the_records_then_prints_the_nine_answers_and_the_report_and_batch_reruns_to_a_new_Delta_version()
+    public async Task Up_lands_both_lanes_then_prints_the_nine_answers_and_the_report_and_batch_reruns_to_a_new_Delta_version()
     {
         using var dir = new TempDirectory("cli");
         int port = CliProcess.FreePort();
@@ -57,6 +57,17 @@ public sealed class BatchCommandTests
         string bucket = Path.Combine(dir.Path, ".pinpipe", "buckets", "user-u7-bucket");
         foreach (string table in new[] { "pin", "geo", "user", "pin_rejects", "geo_rejects", "user_rejects" })
             Assert.True(File.Exists(Path.Combine(bucket, "delta", table, "_delta_log", "00000000000000000000.json")), table);
+
+        // The streaming lane ran beside it: every record posted to the streams is committed to its Delta table.
+        foreach (string table in new[] { "pin", "geo", "user" })
+        {
+            Assert.Contains($"streaming-u7-{table}", output, StringComparison.Ordinal);
+            string line = output.Split('\n').Single(l => l.Contains($"streaming-u7-{table} ", StringComparison.Ordinal) && l.Contains("records in the log", StringComparison.Ordinal));
+            Assert.Contains("300 records in the log", line, StringComparison.Ordinal);
+            Assert.Contains($"300 records committed to Delta delta/u7_{table}_table", line, StringComparison.Ordinal);
+            Assert.True(Directory.Exists(Path.Combine(bucket, "delta", $"u7_{table}_table", "_delta_log")), table);
+        }
+        Assert.Contains("stream lane: Emulator: 300 posts", output, StringComparison.Ordinal);
 
         var (again, second) = await CliProcess.RunAsync(dir.Path, Timeout, "batch", "--user-id", "u7", "--rows", "3");
         Assert.True(again == 0, second);
