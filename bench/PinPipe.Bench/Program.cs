@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N]
-// (batch, pinpipe batch against the pandas port of the notebook, takes minutes per round and is not part of all)
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N]
+// (batch, pinpipe batch against the pandas port of the notebook, and stream-latency, ack → readable through pinpipe stream at fixed rates, take minutes per round and are not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
 var lines = new List<string>
@@ -13,7 +13,7 @@ var lines = new List<string>
     $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
 };
 string what = args2.What;
-if (what is not "batch") lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is not ("batch" or "stream-latency")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
@@ -21,10 +21,11 @@ if (what is "sink" or "all") lines.AddRange(await SinkBench.RunAsync(args2));
 if (what is "seed" or "all") lines.AddRange(await SeedBench.RunAsync(args2));
 if (what is "clean" or "all") lines.AddRange(await CleanBench.RunAsync(args2));
 if (what is "stream" or "all") lines.AddRange(await StreamBench.RunAsync(args2));
+if (what is "stream-latency") lines.AddRange(await StreamLatencyBench.RunAsync(args2));
 if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "batch" or "all"))
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "all"))
 {
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, batch or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch or all");
     return 2;
 }
 foreach (var l in lines) Console.WriteLine(l);
