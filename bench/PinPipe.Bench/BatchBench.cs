@@ -85,11 +85,11 @@ internal static class BatchBench
 
     private static string Check(bool ok) => ok ? "✓" : "✗";
 
-    /// <summary>Builds src/PinPipe.Cli in Release and checks it has a <c>batch</c> command; the error says why not.</summary>
-    private static async Task<(string? Dll, string? Error)> PrepareCliAsync()
+    /// <summary>Builds src/PinPipe.Cli in Release and checks it has the <paramref name="command"/> command; the error says why not.</summary>
+    internal static async Task<(string? Dll, string? Error)> PrepareCliAsync(string command = "batch")
     {
         var project = Path.Combine(Repo.Root, "src", "PinPipe.Cli");
-        IngestBench.Progress("batch: building src/PinPipe.Cli (Release)");
+        IngestBench.Progress($"{command}: building src/PinPipe.Cli (Release)");
         var build = await ChildRun.RunAsync("dotnet", ["build", project, "-c", "Release", "--nologo", "-v", "q", "-clp:ErrorsOnly"], Repo.Root);
         if (build.ExitCode != 0) return (null, $"the Release build of src/PinPipe.Cli failed: {build.Excerpt()}");
         var framework = new DirectoryInfo(AppContext.BaseDirectory).Name; // bin/Release/<tfm>/
@@ -97,8 +97,8 @@ internal static class BatchBench
         if (!File.Exists(dll)) return (null, $"{dll} is missing after the build");
         var help = await ChildRun.RunAsync("dotnet", [dll, "--help"], Repo.Root);
         if (help.ExitCode != 0) return (null, $"pinpipe --help exited with {help.ExitCode}: {help.Excerpt()}");
-        if (!help.Stdout.Split('\n').Any(l => l.TrimStart().StartsWith("batch ", StringComparison.Ordinal) && l.StartsWith("  ", StringComparison.Ordinal)))
-            return (null, "src/PinPipe.Cli has no `batch` command yet (not listed by pinpipe --help)");
+        if (!help.Stdout.Split('\n').Any(l => l.TrimStart().StartsWith(command + " ", StringComparison.Ordinal) && l.StartsWith("  ", StringComparison.Ordinal)))
+            return (null, $"src/PinPipe.Cli has no `{command}` command yet (not listed by pinpipe --help)");
         return (dll, null);
     }
 

@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N]
-// (batch, pinpipe batch against the pandas port of the notebook, takes minutes per round and is not part of all)
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value]
+// (batch, pinpipe batch against the pandas port of the notebook, and stream-latency, ack → readable through pinpipe stream at fixed rates, take minutes per round and are not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
 var lines = new List<string>
@@ -13,7 +13,7 @@ var lines = new List<string>
     $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
 };
 string what = args2.What;
-if (what is not "batch") lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is not ("batch" or "stream-latency")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
@@ -21,10 +21,11 @@ if (what is "sink" or "all") lines.AddRange(await SinkBench.RunAsync(args2));
 if (what is "seed" or "all") lines.AddRange(await SeedBench.RunAsync(args2));
 if (what is "clean" or "all") lines.AddRange(await CleanBench.RunAsync(args2));
 if (what is "stream" or "all") lines.AddRange(await StreamBench.RunAsync(args2));
+if (what is "stream-latency") lines.AddRange(await StreamLatencyBench.RunAsync(args2));
 if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "batch" or "all"))
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "all"))
 {
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, batch or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch or all");
     return 2;
 }
 foreach (var l in lines) Console.WriteLine(l);
@@ -34,11 +35,23 @@ namespace PinPipe.Bench
 {
     internal sealed record BenchArgs(string What, TimeSpan Duration, int Rounds, int Connections, int Records, long Posts)
     {
+        /// <summary>stream-latency: the total rates to try (records/s), from <c>--rates 1000,10000</c>; null = the bench's own list.</summary>
+        public IReadOnlyList<int>? Rates { get; init; }
+
+        /// <summary>stream-latency: the triggers to try, from <c>--triggers 1s,250ms</c>; null = the bench's own list.</summary>
+        public IReadOnlyList<string>? Triggers { get; init; }
+
+        /// <summary>stream-latency: extra configuration for the <c>pinpipe stream</c> child, from <c>--stream-env Stream__MemoryLimit=100MB</c> (as <c>PINPIPE_</c> variables).</summary>
+        public IReadOnlyList<string> StreamEnv { get; init; } = [];
+
         public static BenchArgs Parse(string[] args)
         {
             string what = "all";
             int seconds = 10, rounds = 3, connections = 64, records = 1_000_000;
             long posts = 1_000_000;
+            List<int>? rates = null;
+            List<string>? triggers = null;
+            var streamEnv = new List<string>();
             for (int i = 0; i < args.Length; i++)
             {
                 int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -49,10 +62,13 @@ namespace PinPipe.Bench
                     case "--connections": connections = Next(); break;
                     case "--records": records = Next(); break;
                     case "--posts": posts = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                    case "--rates": rates = args[++i].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToList(); break;
+                    case "--triggers": triggers = [.. args[++i].Split(',')]; break;
+                    case "--stream-env": streamEnv.Add(args[++i]); break;
                     default: what = args[i]; break;
                 }
             }
-            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts);
+            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts) { Rates = rates, Triggers = triggers, StreamEnv = streamEnv };
         }
     }
 }

@@ -1,0 +1,457 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using PinPipe.Configuration;
+using PinPipe.Ingest;
+using PinPipe.Lake;
+using PinPipe.Log;
+using PinPipe.Source;
+using PinPipe.Streaming;
+using PinPipe.Transform;
+
+namespace PinPipe.Bench;
+
+/// <summary>
+/// The streaming lane's ack-to-readable latency (issue #4): in this process the ingest API over a real embedded log
+/// (durable acks) and an HTTP client that puts records into the three streams at a fixed total rate; <c>pinpipe stream</c>
+/// (Release build) as a child process. Each acknowledged record's SequenceNumber gives its (stream, partition, offset);
+/// the clean tables' <c>_delta_log</c> folders are polled for new commits, and a record is readable once a commit's
+/// <c>txn</c> version (the next offset to read) passes its offset. Reported per trigger and rate: p50/p99 of
+/// readable − ack, the rate achieved, whether the lag stayed bounded, and the child's resident memory (VmRSS) in the steady phase.
+/// </summary>
+internal static class StreamLatencyBench
+{
+    private const string UserId = "bench";
+    private const int InFlight = 64;
+    private static readonly int[] DefaultRates = [1_000, 5_000, 10_000, 25_000, 50_000, 100_000];
+    private static readonly string[] DefaultTriggers = ["1s", "250ms", "100ms"];
+    private static readonly TimeSpan CatchUpTimeout = TimeSpan.FromSeconds(20);
+
+    private sealed record Run(string Trigger, int Rate, double Achieved, int PerRequest, double P50, double P99, double Max,
+        long Unreadable, long Failed, double EarlyP99, double LateP99, double RssMedianMiB, double RssMaxMiB)
+    {
+        /// <summary>
+        /// The rate was appended and every record became readable, with a lag that did not grow through the run: the p99
+        /// of the records acknowledged in the last quarter is at most twice that of the first half plus the trigger.
+        /// </summary>
+        public bool Sustained => Achieved >= 0.95 * Rate && Unreadable == 0 && Failed == 0 && LateP99 <= 2 * EarlyP99 + Seconds(Trigger);
+    }
+
+    public static async Task<List<string>> RunAsync(BenchArgs args)
+    {
+        var (dll, error) = await BatchBench.PrepareCliAsync("stream");
+        if (dll is null) return [$"stream-latency: {error}"];
+        var runs = new List<Run>();
+        var rates = args.Rates ?? DefaultRates;
+        var triggers = args.Triggers ?? DefaultTriggers;
+        foreach (var t in triggers) Seconds(t);
+        for (int round = 0; round < args.Rounds; round++)
+            foreach (int rate in rates)
+                foreach (string trigger in triggers) // side by side: every trigger at a rate before the next rate
+                {
+                    var run = await RunOnceAsync(dll, trigger, rate, args.Duration, args.StreamEnv);
+                    runs.Add(run);
+                    IngestBench.Progress(string.Create(CultureInfo.InvariantCulture,
+                        $"stream-latency: trigger {trigger}, {rate:N0} records/s: appended {run.Achieved:N0}/s, p50 {run.P50 * 1000:N0} ms, p99 {run.P99 * 1000:N0} ms, max {run.Max * 1000:N0} ms, unreadable {run.Unreadable}, p99 first half/last quarter {run.EarlyP99 * 1000:N0}/{run.LateP99 * 1000:N0} ms, RSS {run.RssMedianMiB:N0} MiB (max {run.RssMaxMiB:N0}){(run.Sustained ? "" : " NOT SUSTAINED")}"));
+                }
+
+        var lines = new List<string>
+        {
+            "",
+            $"Ack → readable in the clean Delta table, {args.Duration.TotalSeconds:0} s per run, medians of {args.Rounds} round(s); stream job = `pinpipe stream` child (Release), RSS = its VmRSS in the steady phase (the API and the client run in the bench process):",
+            "",
+            "| trigger | target rate | records/request | appended | p50 | p99 | max | p99 first half / last quarter | lag bounded | stream job RSS (median / max) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        };
+        foreach (string trigger in triggers)
+            foreach (int rate in rates)
+            {
+                var r = runs.Where(x => x.Trigger == trigger && x.Rate == rate).ToList();
+                if (r.Count == 0) continue;
+                int sustained = r.Count(x => x.Sustained);
+                string unreadable = r.Sum(x => x.Unreadable) > 0 ? $", {r.Max(x => x.Unreadable):N0} not readable {CatchUpTimeout.TotalSeconds:0} s after the run" : "";
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"| {trigger} | {rate:N0}/s | {r[0].PerRequest} | {M(r, x => x.Achieved):N0}/s | {M(r, x => x.P50) * 1000:N0} ms | {M(r, x => x.P99) * 1000:N0} ms | {M(r, x => x.Max) * 1000:N0} ms | {M(r, x => x.EarlyP99) * 1000:N0} / {M(r, x => x.LateP99) * 1000:N0} ms | {(sustained == r.Count ? "yes" : sustained == 0 ? "no" : $"{sustained}/{r.Count} rounds")}{unreadable} | {M(r, x => x.RssMedianMiB):N0} / {r.Max(x => x.RssMaxMiB):N0} MiB |"));
+            }
+        lines.Add("");
+        lines.Add("| trigger | p50 ≤ 250 ms at 10k/s | p99 ≤ 1 s at 10k/s | highest sustained rate (≥ 100k/s) | steady RSS ≤ 300 MB |");
+        lines.Add("|---|---|---|---|---|");
+        foreach (string trigger in triggers)
+        {
+            var at10k = runs.Where(x => x.Trigger == trigger && x.Rate == 10_000).ToList();
+            var mine = runs.Where(x => x.Trigger == trigger).ToList();
+            int best = rates.Where(rate => mine.Where(x => x.Rate == rate).All(x => x.Sustained) && mine.Any(x => x.Rate == rate)).DefaultIfEmpty(0).Max();
+            double p50 = M(at10k, x => x.P50), p99 = M(at10k, x => x.P99);
+            double rss = mine.Where(x => x.Sustained).Select(x => x.RssMaxMiB).DefaultIfEmpty(double.NaN).Max();
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"| {trigger} | {(at10k.Count == 0 ? "not run" : $"{p50 * 1000:N0} ms {Mark(p50 <= 0.25)}")} | {(at10k.Count == 0 ? "not run" : $"{p99 * 1000:N0} ms {Mark(p99 <= 1)}")} | {(best == 0 ? "none" : $"{best:N0}/s")} {Mark(best >= 100_000)} | {rss:N0} MiB at most (sustained runs) {Mark(rss * 1.048576 <= 300)} |"));
+        }
+        return lines;
+    }
+
+    /// <summary>A trigger's seconds: <c>250ms</c>, <c>1s</c>.</summary>
+    private static double Seconds(string trigger) => trigger.EndsWith("ms", StringComparison.Ordinal)
+        ? double.Parse(trigger[..^2], CultureInfo.InvariantCulture) / 1000
+        : trigger.EndsWith('s') ? double.Parse(trigger[..^1], CultureInfo.InvariantCulture)
+        : throw new ArgumentException($"trigger '{trigger}': use e.g. 250ms or 1s");
+
+    private static string Mark(bool ok) => ok ? "✓" : "✗";
+
+    private static double M(List<Run> runs, Func<Run, double> f) => IngestBench.Median(runs.Select(f));
+
+    private static async Task<Run> RunOnceAsync(string dll, string trigger, int rate, TimeSpan duration, IReadOnlyList<string> env)
+    {
+        using var dir = new BenchDirectory("stream-latency");
+        var settings = new PinPipeSettings { DataDir = dir.Path, UserId = UserId }.Resolve();
+        var streams = settings.Names.Streams;
+        int perRequest = Math.Clamp(rate / 3 / 200, 1, 500); // ≈ 200 requests a second per stream
+        int posts = (int)Math.Ceiling(rate / 3.0 * duration.TotalSeconds / perRequest) * perRequest;
+        const int WarmPosts = 30;
+
+        // Bodies are built before anything runs, so that building them takes no CPU from the measurement.
+        var warm = Bodies(SyntheticData.FirstIndex, WarmPosts, WarmPosts, settings);
+        var bodies = Bodies(SyntheticData.FirstIndex + WarmPosts, posts, perRequest, settings);
+
+        await using var log = await LogFactory.OpenAsync(settings.Log);
+        foreach (string s in streams) await log.CreateTopicAsync(s, 1);
+        await using var api = await IngestServer.StartAsync(new IngestOptions { Urls = "http://127.0.0.1:0" }, log);
+        var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = InFlight }) { BaseAddress = api.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        using var child = StreamChild.Start(dll, dir.Path, trigger, env);
+        using var stopWatch = new CancellationTokenSource();
+        var watcher = new CommitWatcher(store, settings);
+        var watching = watcher.RunAsync(stopWatch.Token);
+        try
+        {
+            // Warm-up: the child starts (JIT, DuckDB) and commits a first micro-batch before the clock starts.
+            var warmAcks = new Acks();
+            await Task.WhenAll(warm.Select(b => SendAsync(http, b, warmAcks)));
+            if (warmAcks.Failed > 0) throw new InvalidOperationException($"the API refused {warmAcks.Failed} warm-up records");
+            if (!await WaitReadableAsync(watcher, warmAcks, TimeSpan.FromSeconds(90), child))
+                throw new InvalidOperationException("pinpipe stream did not commit the warm-up records in 90 s:\n" + child.Output);
+
+            var acks = new Acks();
+            using var gate = new SemaphoreSlim(InFlight);
+            var pending = new List<Task>(bodies.Count);
+            var rss = new List<long>();
+            var clock = Stopwatch.StartNew();
+            long start = Stopwatch.GetTimestamp();
+            var sampling = Task.Run(async () =>
+            {
+                while (clock.Elapsed < duration)
+                {
+                    long kb = child.RssKb();
+                    if (clock.Elapsed > duration / 4 && kb > 0) lock (rss) rss.Add(kb);
+                    await Task.Delay(200);
+                }
+            });
+            for (int i = 0; i < bodies.Count; i++)
+            {
+                var due = TimeSpan.FromSeconds((double)i * perRequest / rate);
+                while (clock.Elapsed < due) await Task.Delay(1);
+                await gate.WaitAsync();
+                var body = bodies[i];
+                pending.Add(Task.Run(async () =>
+                {
+                    try { await SendAsync(http, body, acks); }
+                    finally { gate.Release(); }
+                }));
+            }
+            await Task.WhenAll(pending);
+            double sent = clock.Elapsed.TotalSeconds;
+            await sampling;
+            await WaitReadableAsync(watcher, acks, CatchUpTimeout, child); // what is still unreadable after counts as such
+
+            // Latency per record: the first commit of its stream whose txn passes its offset.
+            var all = new List<(double At, double Lag)>();
+            long unreadable = 0;
+            for (int k = 0; k < 3; k++)
+            {
+                var commits = watcher.Commits(k);
+                foreach (var (offset, ackAt) in acks.Of(k))
+                {
+                    int c = FirstPassing(commits, offset);
+                    if (c < 0) { unreadable++; continue; }
+                    all.Add(((ackAt - start) / (double)Stopwatch.Frequency, (commits[c].SeenAt - ackAt) / (double)Stopwatch.Frequency));
+                }
+            }
+            if (all.Count == 0) throw new InvalidOperationException("no record became readable:\n" + child.Output);
+            var lags = all.Select(a => a.Lag).Order().ToArray();
+            double span = duration.TotalSeconds;
+            double early = P99(all.Where(a => a.At < span / 2).Select(a => a.Lag));
+            double late = P99(all.Where(a => a.At >= span * 3 / 4).Select(a => a.Lag));
+            long[] samples;
+            lock (rss) samples = [.. rss];
+            return new Run(trigger, rate, acks.Count / sent, perRequest, Percentile(lags, 0.50), Percentile(lags, 0.99), lags[^1],
+                unreadable, acks.Failed, double.IsNaN(early) ? 0 : early, double.IsNaN(late) ? 0 : late,
+                IngestBench.Median(samples.Select(s => s / 1024.0)), samples.DefaultIfEmpty(0).Max() / 1024.0);
+        }
+        finally
+        {
+            await child.StopAsync();
+            await stopWatch.CancelAsync();
+            try { await watching; } catch (OperationCanceledException) { }
+            (store as IDisposable)?.Dispose();
+        }
+    }
+
+    private static double P99(IEnumerable<double> lags)
+    {
+        var sorted = lags.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : Percentile(sorted, 0.99);
+    }
+
+    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+
+    /// <summary>The index of the first commit whose next offset is past <paramref name="offset"/>; -1 when none.</summary>
+    private static int FirstPassing(IReadOnlyList<(long Next, long SeenAt)> commits, long offset)
+    {
+        int lo = 0, hi = commits.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (commits[mid].Next > offset) hi = mid; else lo = mid + 1;
+        }
+        return lo < commits.Count ? lo : -1;
+    }
+
+    private static async Task<bool> WaitReadableAsync(CommitWatcher watcher, Acks acks, TimeSpan timeout, StreamChild child)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            bool all = true;
+            for (int k = 0; k < 3 && all; k++) all = acks.MaxOffset(k) < watcher.Next(k);
+            if (all) return true;
+            if (child.HasExited) throw new InvalidOperationException($"pinpipe stream exited with {child.ExitCode}:\n{child.Output}");
+            await Task.Delay(20);
+        }
+        return false;
+    }
+
+    /// <summary>One request: the stream it goes to (0 pin, 1 geo, 2 user), its route and body.</summary>
+    private sealed record Body(int Stream, string Route, bool Single, int Records, byte[] Content);
+
+    /// <summary>Requests of <paramref name="perRequest"/> records for posts <paramref name="from"/>.., interleaved pin, geo, user.</summary>
+    private static List<Body> Bodies(long from, int posts, int perRequest, PinPipeSettings settings)
+    {
+        var generated = SyntheticData.GenerateBatch(11, from, posts);
+        var buffer = new ArrayBufferWriter<byte>();
+        var result = new List<Body>();
+        for (int start = 0; start < posts; start += perRequest)
+        {
+            var chunk = generated.AsSpan(start, Math.Min(perRequest, posts - start)).ToArray();
+            for (int k = 0; k < 3; k++)
+            {
+                string stream = settings.Names.Streams[k];
+                var json = new StringBuilder();
+                bool single = chunk.Length == 1;
+                json.Append(single ? $"{{\"StreamName\":\"{stream}\",\"Data\":" : "{\"records\":[");
+                for (int i = 0; i < chunk.Length; i++)
+                {
+                    buffer.Clear();
+                    if (k == 0) SourceJson.WritePin(buffer, chunk[i].Pin);
+                    else if (k == 1) SourceJson.WriteGeo(buffer, chunk[i].Geo!);
+                    else SourceJson.WriteUser(buffer, chunk[i].User!);
+                    string key = chunk[i].Pin.Index.ToString(CultureInfo.InvariantCulture);
+                    if (single) json.Append(Encoding.UTF8.GetString(buffer.WrittenSpan)).Append($",\"PartitionKey\":\"{key}\"}}");
+                    else json.Append(i == 0 ? "" : ",").Append("{\"data\":").Append(Encoding.UTF8.GetString(buffer.WrittenSpan)).Append($",\"partition-key\":\"{key}\"}}");
+                }
+                if (!single) json.Append("]}");
+                result.Add(new Body(k, $"streams/{stream}/{(single ? "record" : "records")}", single, chunk.Length, Encoding.UTF8.GetBytes(json.ToString())));
+            }
+        }
+        return result;
+    }
+
+    private static async Task SendAsync(HttpClient http, Body body, Acks acks)
+    {
+        using var content = new ByteArrayContent(body.Content);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        try
+        {
+            using var response = await http.PutAsync(body.Route, content);
+            byte[] answer = await response.Content.ReadAsByteArrayAsync();
+            long at = Stopwatch.GetTimestamp();
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                acks.Fail(body.Records);
+                return;
+            }
+            using var doc = JsonDocument.Parse(answer);
+            if (body.Single)
+            {
+                Record(doc.RootElement);
+                return;
+            }
+            foreach (var r in doc.RootElement.GetProperty("Records").EnumerateArray()) Record(r);
+
+            void Record(JsonElement r)
+            {
+                if (r.TryGetProperty("SequenceNumber", out var s) && KinesisShards.TryParseSequenceNumber(s.GetString()!, out int partition, out long offset))
+                {
+                    if (partition != 0) throw new InvalidOperationException($"a record went to partition {partition}; the bench creates one shard per stream");
+                    acks.Add(body.Stream, offset, at);
+                }
+                else acks.Fail(1);
+            }
+        }
+        catch (HttpRequestException)
+        {
+            acks.Fail(body.Records);
+        }
+    }
+
+    /// <summary>Acknowledged records: (offset, ack timestamp) per stream.</summary>
+    private sealed class Acks
+    {
+        private readonly List<(long Offset, long At)>[] _acks = [[], [], []];
+        private readonly long[] _max = [-1, -1, -1];
+        private long _failed;
+
+        public long Failed => Interlocked.Read(ref _failed);
+
+        public long Count { get { lock (_acks) return _acks.Sum(a => a.Count); } }
+
+        public void Add(int stream, long offset, long at)
+        {
+            lock (_acks)
+            {
+                _acks[stream].Add((offset, at));
+                _max[stream] = Math.Max(_max[stream], offset);
+            }
+        }
+
+        public void Fail(int records) => Interlocked.Add(ref _failed, records);
+
+        public long MaxOffset(int stream) { lock (_acks) return _max[stream]; }
+
+        public List<(long Offset, long At)> Of(int stream) { lock (_acks) return [.. _acks[stream]]; }
+    }
+
+    /// <summary>
+    /// Polls the three clean tables' <c>_delta_log</c> folders (every 2 ms) for the next commit file and notes, per
+    /// stream, each commit's txn version (the next offset to read) and when the commit was first seen.
+    /// </summary>
+    private sealed class CommitWatcher(IObjectStore store, PinPipeSettings settings)
+    {
+        private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
+        private readonly List<(long Next, long SeenAt)>[] _commits = [[], [], []];
+
+        public IReadOnlyList<(long Next, long SeenAt)> Commits(int stream) { lock (_commits) return [.. _commits[stream]]; }
+
+        public long Next(int stream) { lock (_commits) return _commits[stream].Count == 0 ? 0 : _commits[stream][^1].Next; }
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            var folders = Kinds.Select(k => store.LocalPath(StreamJob.TablePrefix(settings, k) + "/_delta_log")
+                ?? throw new InvalidOperationException("the bench needs a directory bucket")).ToArray();
+            var appIds = settings.Names.Streams.Select(s => StreamJob.AppId(s, 0)).ToArray();
+            long[] version = [0, 0, 0];
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                for (int k = 0; k < 3; k++)
+                {
+                    while (true)
+                    {
+                        string file = Path.Combine(folders[k], $"{version[k]:D20}.json");
+                        if (!File.Exists(file)) break;
+                        long seen = Stopwatch.GetTimestamp();
+                        string[] lines;
+                        try { lines = await File.ReadAllLinesAsync(file, CancellationToken.None); }
+                        catch (IOException) { break; }
+                        foreach (string line in lines)
+                        {
+                            if (!line.Contains("\"txn\"", StringComparison.Ordinal)) continue;
+                            using var doc = JsonDocument.Parse(line);
+                            if (!doc.RootElement.TryGetProperty("txn", out var txn) || txn.GetProperty("appId").GetString() != appIds[k]) continue;
+                            lock (_commits) _commits[k].Add((txn.GetProperty("version").GetInt64(), seen));
+                        }
+                        version[k]++;
+                    }
+                }
+                try { await Task.Delay(2, cancellationToken); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+    }
+
+    /// <summary><c>pinpipe stream</c> as a child process over the bench's data folder; stopped with SIGINT.</summary>
+    private sealed class StreamChild : IDisposable
+    {
+        private readonly Process _process;
+        private readonly Queue<string> _tail = new();
+
+        private StreamChild(Process process)
+        {
+            _process = process;
+            process.OutputDataReceived += (_, e) => Keep(e.Data);
+            process.ErrorDataReceived += (_, e) => Keep(e.Data);
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        public bool HasExited => _process.HasExited;
+
+        public int ExitCode => _process.ExitCode;
+
+        /// <summary>The last 40 lines of output.</summary>
+        public string Output { get { lock (_tail) return string.Join('\n', _tail); } }
+
+        public static StreamChild Start(string dll, string dataDir, string trigger, IReadOnlyList<string> env)
+        {
+            var info = new ProcessStartInfo("dotnet") { WorkingDirectory = dataDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { dll, "stream", "--data-dir", dataDir, "--user-id", UserId, "--trigger", trigger }) info.ArgumentList.Add(a);
+            foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
+                info.Environment.Remove(key);
+            foreach (var e in env)
+            {
+                int eq = e.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0) throw new ArgumentException($"--stream-env '{e}': use Section__Key=value");
+                info.Environment["PINPIPE_" + e[..eq]] = e[(eq + 1)..];
+            }
+            return new StreamChild(Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet"));
+        }
+
+        private void Keep(string? line)
+        {
+            if (line is null) return;
+            lock (_tail)
+            {
+                _tail.Enqueue(line);
+                if (_tail.Count > 40) _tail.Dequeue();
+            }
+        }
+
+        /// <summary>VmRSS in kB; 0 when gone.</summary>
+        public long RssKb()
+        {
+            try
+            {
+                foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                        return long.Parse(line["VmRSS:".Length..].Replace("kB", "", StringComparison.Ordinal).Trim(), CultureInfo.InvariantCulture);
+            }
+            catch (IOException) { }
+            return 0;
+        }
+
+        public async Task StopAsync()
+        {
+            if (_process.HasExited) return;
+            using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try { await _process.WaitForExitAsync(timeout.Token); }
+            catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); }
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            _process.Dispose();
+        }
+    }
+}
