@@ -3,8 +3,12 @@ namespace PinPipe.Streaming;
 /// <summary>Settings of the stream job, <c>pinpipe stream</c> (configuration section <c>Stream</c>).</summary>
 public sealed record StreamOptions
 {
-    /// <summary>A micro-batch closes at most this long after its first record arrived. Default 1 s.</summary>
-    public TimeSpan Trigger { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// A micro-batch closes at most this long after its first record arrived. Default 100 ms: a record is readable in
+    /// Delta ≈ 150 ms (p50) and ≈ 350 ms (p99) after its acknowledgement at 10k records/s (BENCHMARKS.md). A longer
+    /// trigger makes fewer, larger commits (an idle stream makes none).
+    /// </summary>
+    public TimeSpan Trigger { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>A micro-batch closes once it holds this many records, whichever comes first. Default 50,000.</summary>
     public int MaxBatchRecords { get; init; } = 50_000;

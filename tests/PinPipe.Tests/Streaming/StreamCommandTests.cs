@@ -15,7 +15,7 @@ public sealed class StreamCommandTests
     {
         var s = new PinPipeSettings();
         Assert.Empty(s.Validate());
-        Assert.Equal(TimeSpan.FromSeconds(1), s.Stream.Trigger);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), s.Stream.Trigger);
         Assert.Equal(50_000, s.Stream.MaxBatchRecords);
         Assert.Equal(50, s.Stream.CompactEvery);
         Assert.Equal("earliest", s.Stream.From);
