@@ -328,7 +328,7 @@ internal sealed class StreamTable : IDisposable
             }
             await UpdateLagAsync(end, cancellationToken).ConfigureAwait(false);
             var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}"));
-            _logger.LogInformation("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
+            _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
                 _name, records.Count, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
 
             if (_options.CompactEvery > 0 && _cleanFiles >= _options.CompactEvery) _cleanFiles = await CompactAsync(_clean, cancellationToken).ConfigureAwait(false);
@@ -406,7 +406,7 @@ internal sealed class StreamTable : IDisposable
                 OperationParameters = new Dictionary<string, string> { ["predicate"] = "[]", ["zOrderBy"] = "[]" },
             }, cancellationToken).ConfigureAwait(false);
             lock (_statsGate) _compactions++;
-            _logger.LogInformation("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
+            _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
             return new FileInfo(file).Length < _smallFileBytes ? 1 : 0;
         }
         finally

@@ -82,7 +82,7 @@ public sealed class StreamCommandTests
     {
         await using var kit = await StreamTestKit.CreateAsync();
         foreach (var kind in StreamTestKit.Kinds) await kit.AppendAsync(kind, [.. StreamTestKit.Synthetic(kind, 1, 200), .. StreamTestKit.Synthetic(kind, 150, 100)]);
-        await using var process = CliProcess.Start(kit.DataDir, "stream", "--data-dir", kit.DataDir, "--trigger", "200ms");
+        await using var process = CliProcess.Start(kit.DataDir, "stream", "--data-dir", kit.DataDir, "--trigger", "200ms", "--verbose"); // --verbose: each micro-batch is logged
         var deadline = DateTime.UtcNow + Timeout;
         while (!await kit.CaughtUpAsync())
         {

@@ -47,7 +47,7 @@ public sealed class StreamCrashTests(ITestOutputHelper output)
         while (clock.Elapsed < TimeSpan.FromSeconds(30) && cycles < 25)
         {
             await using var process = CliProcess.Start(kit.DataDir, "stream", "--data-dir", kit.DataDir,
-                "--trigger", "100ms", "--max-batch-records", "60", "--compact-every", "4");
+                "--trigger", "100ms", "--max-batch-records", "60", "--compact-every", "4", "--verbose");
             await Task.Delay(random.Next(400, 2500));
             Assert.False(process.HasExited, $"pinpipe stream exited on its own:\n{process.Output}");
             process.Kill();
