@@ -175,7 +175,7 @@ internal static class UpCommand
                 var sink = host.Sink!.GetStats();
                 rates.Add($"batch {e.RecordsPerSecond:N0} records/s, ETA {LiveDisplay.Eta(e.Eta)}");
                 table.AddRow("batch", LiveDisplay.N(e.RecordsSent), LiveDisplay.N(e.RecordsAcknowledged), LiveDisplay.N(e.RecordsFailed),
-                    LiveDisplay.N(Topics.Sum(t => _logged[t])), LiveDisplay.N(sink.RecordsWritten), $"bucket, {LiveDisplay.N(sink.ObjectsWritten)} objects");
+                    LiveDisplay.N(Topics.Sum(t => _logged[t])), LiveDisplay.N(sink.RecordsWritten), $"bucket ({LiveDisplay.N(sink.ObjectsWritten)} objects)");
             }
             if (stream is not null)
             {
@@ -184,7 +184,7 @@ internal static class UpCommand
                 rates.Add($"stream {e.RecordsPerSecond:N0} records/s, ETA {LiveDisplay.Eta(e.Eta)}");
                 table.AddRow("stream", LiveDisplay.N(e.RecordsSent), LiveDisplay.N(e.RecordsAcknowledged), LiveDisplay.N(e.RecordsFailed),
                     LiveDisplay.N(Streams.Sum(t => _logged[t])), LiveDisplay.N(s.Read),
-                    $"Delta, {LiveDisplay.N(s.Tables.Sum(t => t.Clean))} clean rows, lag {LiveDisplay.N(s.Lag)}");
+                    $"Delta (lag {LiveDisplay.N(s.Lag)})");
             }
             table.Caption(string.Join("  ·  ", rates));
             return table;
