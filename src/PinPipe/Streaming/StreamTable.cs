@@ -33,6 +33,7 @@ internal sealed class StreamTable : IDisposable
     private readonly TimeProvider _time;
     private readonly DeltaTable _clean;
     private readonly DeltaTable _rejects;
+    private readonly DeltaTable _cleanCompactor, _rejectsCompactor; // the same tables, for the compaction task
     private readonly DeltaSchema _cleanSchema;
     private readonly DeltaSchema _rejectSchema;
     private readonly string _t; // short name: pin, geo, user
@@ -42,7 +43,8 @@ internal sealed class StreamTable : IDisposable
     private string? _work;
     private long[] _cleanNext = [];
     private long[] _rejectsNext = [];
-    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates)
+    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates); the compaction task updates them too
+    private Task? _compaction; // at most one per table, beside the micro-batches
     private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _compactions, _version = -1;
     private TimeSpan _lastLatency;
 
@@ -61,6 +63,8 @@ internal sealed class StreamTable : IDisposable
         _time = time;
         _clean = new DeltaTable(store, StreamJob.TablePrefix(settings, kind), loggerFactory.CreateLogger<DeltaTable>(), time);
         _rejects = new DeltaTable(store, StreamJob.TablePrefix(settings, kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
+        _cleanCompactor = new DeltaTable(store, _clean.Prefix, loggerFactory.CreateLogger<DeltaTable>(), time);
+        _rejectsCompactor = new DeltaTable(store, _rejects.Prefix, loggerFactory.CreateLogger<DeltaTable>(), time);
         _cleanSchema = BatchJob.SchemaOf(CleaningRules.Schema(kind));
         _rejectSchema = BatchJob.SchemaOf(CleaningRules.RejectSchema);
     }
@@ -80,11 +84,27 @@ internal sealed class StreamTable : IDisposable
         Directory.CreateDirectory(_work);
         _db = OpenDuckDb(_work);
         await ResumeAsync(partitions, cancellationToken).ConfigureAwait(false);
-        while (true)
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
-            await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
+                await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+                await StartCompactionAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // A graceful stop: finish the running compaction and leave no table with a compaction due.
+            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+            bool clean = Volatile.Read(ref _cleanFiles) >= _options.CompactEvery, rejects = Volatile.Read(ref _rejectFiles) >= _options.CompactEvery;
+            if (_options.CompactEvery > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            await EndCompactionAsync(throwOnFailure: false).ConfigureAwait(false);
         }
     }
 
@@ -156,8 +176,8 @@ internal sealed class StreamTable : IDisposable
             using var scan = await clean.OpenScanAsync(cancellationToken).ConfigureAwait(false);
             Execute($"INSERT INTO keys SELECT ind FROM {scan.Sql} AS t");
         }
-        _cleanFiles = clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
-        _rejectFiles = rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
+        Volatile.Write(ref _cleanFiles, clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
+        Volatile.Write(ref _rejectFiles, rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
         long keys = QueryLong("SELECT count(*) FROM keys");
         lock (_statsGate) _version = clean?.Version ?? _version;
         _logger.LogInformation("{Table}: resuming {Stream} at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
@@ -305,7 +325,7 @@ internal sealed class StreamTable : IDisposable
                 }
                 Execute($"INSERT INTO keys SELECT ind FROM read_parquet({Literal(cleanFile)})");
                 foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
-                _cleanFiles += files.Length;
+                Interlocked.Add(ref _cleanFiles, files.Length);
                 version = result.Version;
             }
             if (rejectTxns.Count > 0)
@@ -318,7 +338,7 @@ internal sealed class StreamTable : IDisposable
                     return;
                 }
                 foreach (var t in rejectTxns) _rejectsNext[PartitionOf(t)] = t.Version;
-                _rejectFiles += files.Length;
+                Interlocked.Add(ref _rejectFiles, files.Length);
                 rejectsVersion = result.Version;
             }
 
@@ -338,9 +358,6 @@ internal sealed class StreamTable : IDisposable
             var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}"));
             _logger.LogInformation("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
                 _name, batch.Records, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
-
-            if (_options.CompactEvery > 0 && _cleanFiles >= _options.CompactEvery) _cleanFiles = await CompactAsync(_clean, cancellationToken).ConfigureAwait(false);
-            if (_options.CompactEvery > 0 && _rejectFiles >= _options.CompactEvery) _rejectFiles = await CompactAsync(_rejects, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -376,13 +393,57 @@ internal sealed class StreamTable : IDisposable
         }, cancellationToken);
 
     /// <summary>
+    /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
+    /// running: it runs beside the micro-batches (its own DuckDB, one thread, and its own <see cref="DeltaTable"/>: a
+    /// micro-batch commit that loses the race to it retries at the next version), so they do not wait for it.
+    /// </summary>
+    private async Task StartCompactionAsync()
+    {
+        if (_options.CompactEvery <= 0) return;
+        if (_compaction is not null)
+        {
+            if (!_compaction.IsCompleted) return;
+            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+        }
+        bool clean = Volatile.Read(ref _cleanFiles) >= _options.CompactEvery, rejects = Volatile.Read(ref _rejectFiles) >= _options.CompactEvery;
+        if (clean || rejects) _compaction = Task.Run(() => CompactTablesAsync(clean, rejects));
+    }
+
+    private async Task EndCompactionAsync(bool throwOnFailure)
+    {
+        var compaction = _compaction;
+        _compaction = null;
+        if (compaction is null) return;
+        try { await compaction.ConfigureAwait(false); }
+        catch (Exception ex) when (!throwOnFailure)
+        {
+            _logger.LogWarning(ex, "{Table}: a compaction failed while the job stopped; the table keeps its small files.", _name);
+        }
+    }
+
+    /// <summary>
+    /// Compacts the clean and/or reject table. Not cancelled with the job: it reads at most a bounded amount, and a
+    /// stop waits for it rather than throw the work away.
+    /// </summary>
+    private async Task CompactTablesAsync(bool clean, bool rejects)
+    {
+        using var db = new DuckDBConnection("DataSource=:memory:");
+        db.Open();
+        Execute(db, "SET TimeZone = 'UTC'");
+        Execute(db, "SET threads = 1");
+        Execute(db, $"SET memory_limit = {Literal(_options.MemoryLimit)}");
+        Execute(db, $"SET temp_directory = {Literal(Path.Combine(_work!, "compact-spill"))}");
+        if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_cleanCompactor, db, CancellationToken.None).ConfigureAwait(false));
+        if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejectsCompactor, db, CancellationToken.None).ConfigureAwait(false));
+    }
+
+    /// <summary>
     /// Rewrites the table's small live files (below the small-file size, 8 MiB by default) into one file in one commit
     /// (no data change, OPTIMIZE); files that are already large stay, so a compacted file is rewritten again only while
     /// it is small. One compaction reads at most <see cref="CompactBytesFactor"/> × the small-file size (the oldest
-    /// small files first, at least two): the table's micro-batches wait for it, so its length is bounded. Returns the
-    /// small live files after.
+    /// small files first, at least two). Returns the change in the number of small live files.
     /// </summary>
-    private async Task<int> CompactAsync(DeltaTable table, CancellationToken cancellationToken)
+    private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
     {
         var snapshot = await table.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         if (snapshot is null) return 0;
@@ -391,7 +452,7 @@ internal sealed class StreamTable : IDisposable
         int take = 0;
         while (take < candidates.Length && (take < 2 || taken + candidates[take].Size <= budget)) taken += candidates[take++].Size;
         var small = candidates[..take];
-        if (small.Length < 2) return candidates.Length;
+        if (small.Length < 2) return 0;
         string file = Path.Combine(_work!, $"compact-{Guid.NewGuid():N}.parquet");
         var downloads = new List<string>();
         try
@@ -412,7 +473,7 @@ internal sealed class StreamTable : IDisposable
                 paths.Add(local);
             }
             string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
-            Execute($"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Literal))}])) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            Execute(db, $"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Literal))}])) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
             var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
             {
                 Removes = small.Select(f => f.Path).ToArray(),
@@ -422,7 +483,7 @@ internal sealed class StreamTable : IDisposable
             }, cancellationToken).ConfigureAwait(false);
             lock (_statsGate) _compactions++;
             _logger.LogInformation("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
-            return candidates.Length - small.Length + (new FileInfo(file).Length < _smallFileBytes ? 1 : 0);
+            return (new FileInfo(file).Length < _smallFileBytes ? 1 : 0) - small.Length;
         }
         finally
         {
@@ -458,9 +519,11 @@ internal sealed class StreamTable : IDisposable
     private void Spill(string table, string file) =>
         Execute($"COPY {table} TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
 
-    private void Execute(string sql)
+    private void Execute(string sql) => Execute(_db!, sql);
+
+    private static void Execute(DuckDBConnection db, string sql)
     {
-        using var command = _db!.CreateCommand();
+        using var command = db.CreateCommand();
         command.CommandText = sql;
         command.ExecuteNonQuery();
     }
