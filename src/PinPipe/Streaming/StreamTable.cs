@@ -17,8 +17,9 @@ namespace PinPipe.Streaming;
 /// </summary>
 internal sealed class StreamTable : IDisposable
 {
-    private const int ReadChunk = 10_000;
+    private const int ReadChunk = 2_000;
     private const int CompactBytesFactor = 4;
+    private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
 
     private readonly PinPipeSettings _settings;
@@ -431,7 +432,8 @@ internal sealed class StreamTable : IDisposable
         db.Open();
         Execute(db, "SET TimeZone = 'UTC'");
         Execute(db, "SET threads = 1");
-        Execute(db, $"SET memory_limit = {Literal(_options.MemoryLimit)}");
+        Execute(db, $"SET memory_limit = {Literal(CompactMemoryLimit)}");
+        Execute(db, "SET allocator_flush_threshold = '16MB'");
         Execute(db, $"SET temp_directory = {Literal(Path.Combine(_work!, "compact-spill"))}");
         if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_cleanCompactor, db, CancellationToken.None).ConfigureAwait(false));
         if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejectsCompactor, db, CancellationToken.None).ConfigureAwait(false));
