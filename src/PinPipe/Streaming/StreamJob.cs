@@ -29,8 +29,8 @@ public sealed class StreamJob
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly StreamTable[] _tables;
 
-    /// <summary>Files below this size are compaction candidates; larger ones stay as they are. 32 MiB.</summary>
-    internal const long DefaultSmallFileBytes = 32L << 20;
+    /// <summary>Files below this size are compaction candidates; larger ones stay as they are, so a compacted file is not rewritten again and again. 8 MiB.</summary>
+    internal const long DefaultSmallFileBytes = 8L << 20;
 
     /// <param name="settings">Resolved settings: names, <see cref="PinPipeSettings.Stream"/>, <c>Batch:TablesPrefix</c>, <c>DataDir</c> (work files).</param>
     /// <param name="log">The log holding the streams (opened as a consumer when it is the embedded log of another process).</param>

@@ -13,7 +13,11 @@ public sealed record StreamOptions
     /// <summary>A micro-batch closes once it holds this many records, whichever comes first. Default 50,000.</summary>
     public int MaxBatchRecords { get; init; } = 50_000;
 
-    /// <summary>Once a table holds this many small live files (under 32 MiB; a micro-batch adds one), they are rewritten into one (an <c>OPTIMIZE</c> commit); 0 never compacts. Default 50.</summary>
+    /// <summary>
+    /// Once a table holds this many small live files (under 8 MiB; a micro-batch adds one), they are rewritten into one
+    /// (an <c>OPTIMIZE</c> commit; at most 32 MiB read by one), beside the micro-batches, which do not wait for it; 0
+    /// never compacts. Default 50.
+    /// </summary>
     public int CompactEvery { get; init; } = 50;
 
     /// <summary>Where a stream partition starts when no Delta table holds an offset for it yet: <c>earliest</c>

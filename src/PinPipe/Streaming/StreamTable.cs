@@ -17,7 +17,9 @@ namespace PinPipe.Streaming;
 /// </summary>
 internal sealed class StreamTable : IDisposable
 {
-    private const int ReadChunk = 10_000;
+    private const int ReadChunk = 2_000;
+    private const int CompactBytesFactor = 4;
+    private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
 
     private readonly PinPipeSettings _settings;
@@ -32,15 +34,18 @@ internal sealed class StreamTable : IDisposable
     private readonly TimeProvider _time;
     private readonly DeltaTable _clean;
     private readonly DeltaTable _rejects;
+    private readonly DeltaTable _cleanCompactor, _rejectsCompactor; // the same tables, for the compaction task
     private readonly DeltaSchema _cleanSchema;
     private readonly DeltaSchema _rejectSchema;
     private readonly string _t; // short name: pin, geo, user
     private readonly Lock _statsGate = new();
+    private string RawTable => "raw_" + _t;
     private DuckDBConnection? _db;
     private string? _work;
     private long[] _cleanNext = [];
     private long[] _rejectsNext = [];
-    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates)
+    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates); the compaction task updates them too
+    private Task? _compaction; // at most one per table, beside the micro-batches
     private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _compactions, _version = -1;
     private TimeSpan _lastLatency;
 
@@ -59,6 +64,8 @@ internal sealed class StreamTable : IDisposable
         _time = time;
         _clean = new DeltaTable(store, StreamJob.TablePrefix(settings, kind), loggerFactory.CreateLogger<DeltaTable>(), time);
         _rejects = new DeltaTable(store, StreamJob.TablePrefix(settings, kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
+        _cleanCompactor = new DeltaTable(store, _clean.Prefix, loggerFactory.CreateLogger<DeltaTable>(), time);
+        _rejectsCompactor = new DeltaTable(store, _rejects.Prefix, loggerFactory.CreateLogger<DeltaTable>(), time);
         _cleanSchema = BatchJob.SchemaOf(CleaningRules.Schema(kind));
         _rejectSchema = BatchJob.SchemaOf(CleaningRules.RejectSchema);
     }
@@ -78,11 +85,27 @@ internal sealed class StreamTable : IDisposable
         Directory.CreateDirectory(_work);
         _db = OpenDuckDb(_work);
         await ResumeAsync(partitions, cancellationToken).ConfigureAwait(false);
-        while (true)
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var (records, firstAt) = await CollectAsync(cancellationToken).ConfigureAwait(false);
-            await ProcessAsync(records, firstAt, cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
+                await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+                await StartCompactionAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // A graceful stop: finish the running compaction and leave no table with a compaction due.
+            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+            bool clean = Volatile.Read(ref _cleanFiles) >= _options.CompactEvery, rejects = Volatile.Read(ref _rejectFiles) >= _options.CompactEvery;
+            if (_options.CompactEvery > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            await EndCompactionAsync(throwOnFailure: false).ConfigureAwait(false);
         }
     }
 
@@ -154,8 +177,8 @@ internal sealed class StreamTable : IDisposable
             using var scan = await clean.OpenScanAsync(cancellationToken).ConfigureAwait(false);
             Execute($"INSERT INTO keys SELECT ind FROM {scan.Sql} AS t");
         }
-        _cleanFiles = clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
-        _rejectFiles = rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0;
+        Volatile.Write(ref _cleanFiles, clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
+        Volatile.Write(ref _rejectFiles, rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
         long keys = QueryLong("SELECT count(*) FROM keys");
         lock (_statsGate) _version = clean?.Version ?? _version;
         _logger.LogInformation("{Table}: resuming {Stream} at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
@@ -171,35 +194,55 @@ internal sealed class StreamTable : IDisposable
 
     // ------------------------------------------------------------------ micro-batch
 
-    /// <summary>Reads from each partition's position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the first record.</summary>
-    private async Task<(List<ConsumedRecord> Records, long FirstAt)> CollectAsync(CancellationToken cancellationToken)
+    /// <summary>A collected micro-batch: its records are in DuckDB's raw table.</summary>
+    /// <param name="Records">Records read.</param>
+    /// <param name="End">Each partition's next offset after the micro-batch.</param>
+    /// <param name="Split">Some records are for one table only (a crash between the two commits left one table ahead).</param>
+    /// <param name="FirstAt">Timestamp of the first record's arrival.</param>
+    private sealed record Batch(int Records, long[] End, bool Split, long FirstAt);
+
+    /// <summary>
+    /// Reads from each partition's position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
+    /// first record, appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the micro-batch).
+    /// </summary>
+    private async Task<Batch> CollectAsync(CancellationToken cancellationToken)
     {
         int partitions = _cleanNext.Length;
         long[] next = new long[partitions];
         for (int p = 0; p < partitions; p++) next[p] = Math.Min(_cleanNext[p], _rejectsNext[p]);
-        var records = new List<ConsumedRecord>();
+        Execute($"CREATE OR REPLACE TABLE {RawTable} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
+        int count = 0;
+        bool split = false;
         long firstAt = 0;
+        using var appender = _db!.CreateAppender(RawTable);
         while (true)
         {
             int got = 0;
-            for (int p = 0; p < partitions && records.Count < _options.MaxBatchRecords; p++)
+            for (int p = 0; p < partitions && count < _options.MaxBatchRecords; p++)
             {
-                int room = Math.Min(ReadChunk, _options.MaxBatchRecords - records.Count);
+                int room = Math.Min(ReadChunk, _options.MaxBatchRecords - count);
                 var read = await _log.ReadAsync(_stream, p, next[p], room, cancellationToken).ConfigureAwait(false);
                 if (read.Count == 0) continue;
                 if (read[0].Offset > next[p])
                     _logger.LogWarning("{Table}: offsets {From}..{To} of {Stream} partition {Partition} are not in the log (removed by retention before they were read, or skipped by the log); the tables do not hold them.",
                         _name, next[p], read[0].Offset - 1, _stream, p);
-                records.AddRange(read);
+                foreach (var r in read)
+                {
+                    bool toClean = r.Offset >= _cleanNext[p], toRejects = r.Offset >= _rejectsNext[p];
+                    split |= !(toClean && toRejects);
+                    string line = r.Value is null ? "" : Encoding.UTF8.GetString(r.Value);
+                    appender.CreateRow().AppendValue((long)count++).AppendValue($"{_stream}/{p}/{r.Offset}").AppendValue(line)
+                        .AppendValue(toClean).AppendValue(toRejects).EndRow();
+                }
                 next[p] = read[^1].Offset + 1;
                 got += read.Count;
             }
-            if (records.Count >= _options.MaxBatchRecords) return (records, firstAt);
-            if (records.Count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
-            TimeSpan left = records.Count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
-            if (records.Count > 0 && left <= TimeSpan.Zero) return (records, firstAt);
+            if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
+            if (count >= _options.MaxBatchRecords) return new Batch(count, next, split, firstAt);
+            TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
+            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, next, split, firstAt);
             if (got > 0) continue;
-            if (records.Count == 0) await UpdateLagAsync(next, cancellationToken).ConfigureAwait(false);
+            if (count == 0) await UpdateLagAsync(next, cancellationToken).ConfigureAwait(false);
             await WaitForAnyAsync(next, left, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -235,28 +278,11 @@ internal sealed class StreamTable : IDisposable
     /// Cleans a micro-batch and commits it: the clean rows with the new offsets, then the rejects with theirs. A
     /// record below a table's committed offset (left by a crash between the two commits) is skipped for that table.
     /// </summary>
-    private async Task ProcessAsync(List<ConsumedRecord> records, long firstAt, CancellationToken cancellationToken)
+    private async Task ProcessAsync(Batch batch, CancellationToken cancellationToken)
     {
-        int partitions = _cleanNext.Length;
-        long[] end = (long[])_cleanNext.Clone();
-        for (int p = 0; p < partitions; p++) end[p] = Math.Min(_cleanNext[p], _rejectsNext[p]);
-        foreach (var r in records) end[r.Partition] = r.Offset + 1;
-
-        string raw = "raw_" + _t;
-        bool split = false;
-        Execute($"CREATE OR REPLACE TABLE {raw} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
-        using (var appender = _db!.CreateAppender(raw))
-        {
-            long seq = 0;
-            foreach (var r in records)
-            {
-                bool toClean = r.Offset >= _cleanNext[r.Partition], toRejects = r.Offset >= _rejectsNext[r.Partition];
-                split |= !(toClean && toRejects);
-                string line = r.Value is null ? "" : Encoding.UTF8.GetString(r.Value);
-                appender.CreateRow().AppendValue(seq++).AppendValue($"{_stream}/{r.Partition}/{r.Offset}").AppendValue(line)
-                    .AppendValue(toClean).AppendValue(toRejects).EndRow();
-            }
-        }
+        long[] end = batch.End;
+        string raw = RawTable;
+        bool split = batch.Split;
 
         string cleanFile = Path.Combine(_work!, $"clean-{Guid.NewGuid():N}.parquet");
         string rejectsFile = Path.Combine(_work!, $"rejects-{Guid.NewGuid():N}.parquet");
@@ -265,7 +291,7 @@ internal sealed class StreamTable : IDisposable
         {
             if (!split)
             {
-                forClean = forRejects = await Cleaner.CleanAsync(_db, _kind, raw, "keys", cancellationToken).ConfigureAwait(false);
+                forClean = forRejects = await Cleaner.CleanAsync(_db!, _kind, raw, "keys", cancellationToken).ConfigureAwait(false);
                 Spill(CleaningRules.CleanTable(_kind), cleanFile);
                 Spill(CleaningRules.RejectTable(_kind), rejectsFile);
             }
@@ -274,14 +300,17 @@ internal sealed class StreamTable : IDisposable
                 // After a crash between the two commits one table is ahead: clean each table's own records.
                 Execute($"CREATE OR REPLACE VIEW {raw}_c AS SELECT seq, origin, line FROM {raw} WHERE for_clean");
                 Execute($"CREATE OR REPLACE VIEW {raw}_r AS SELECT seq, origin, line FROM {raw} WHERE for_rejects");
-                forClean = await Cleaner.CleanAsync(_db, _kind, raw + "_c", "keys", cancellationToken).ConfigureAwait(false);
+                forClean = await Cleaner.CleanAsync(_db!, _kind, raw + "_c", "keys", cancellationToken).ConfigureAwait(false);
                 Spill(CleaningRules.CleanTable(_kind), cleanFile);
-                forRejects = await Cleaner.CleanAsync(_db, _kind, raw + "_r", "keys", cancellationToken).ConfigureAwait(false);
+                forRejects = await Cleaner.CleanAsync(_db!, _kind, raw + "_r", "keys", cancellationToken).ConfigureAwait(false);
                 Spill(CleaningRules.RejectTable(_kind), rejectsFile);
             }
             Execute($"DROP VIEW IF EXISTS {raw}_c");
             Execute($"DROP VIEW IF EXISTS {raw}_r");
             Execute($"DROP TABLE {raw}");
+            // The micro-batch's tables are in the Parquet files now: free their memory until the next one.
+            Execute($"DROP TABLE IF EXISTS {CleaningRules.CleanTable(_kind)}");
+            Execute($"DROP TABLE IF EXISTS {CleaningRules.RejectTable(_kind)}");
 
             var cleanTxns = Advanced(_cleanNext, end);
             var rejectTxns = Advanced(_rejectsNext, end);
@@ -297,7 +326,7 @@ internal sealed class StreamTable : IDisposable
                 }
                 Execute($"INSERT INTO keys SELECT ind FROM read_parquet({Literal(cleanFile)})");
                 foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
-                _cleanFiles += files.Length;
+                Interlocked.Add(ref _cleanFiles, files.Length);
                 version = result.Version;
             }
             if (rejectTxns.Count > 0)
@@ -310,29 +339,26 @@ internal sealed class StreamTable : IDisposable
                     return;
                 }
                 foreach (var t in rejectTxns) _rejectsNext[PartitionOf(t)] = t.Version;
-                _rejectFiles += files.Length;
+                Interlocked.Add(ref _rejectFiles, files.Length);
                 rejectsVersion = result.Version;
             }
 
-            var latency = _time.GetElapsedTime(firstAt);
+            var latency = _time.GetElapsedTime(batch.FirstAt);
             lock (_statsGate)
             {
                 _batches++;
-                _read += records.Count;
+                _read += batch.Records;
                 _cleanRows += cleanTxns.Count > 0 ? forClean.Clean : 0;
                 _duplicates += cleanTxns.Count > 0 ? forClean.Duplicates : 0;
                 _rejectRows += rejectTxns.Count > 0 ? forRejects.Rejects : 0;
-                _lastRecords = records.Count;
+                _lastRecords = batch.Records;
                 _lastLatency = latency;
                 if (version >= 0) _version = version;
             }
             await UpdateLagAsync(end, cancellationToken).ConfigureAwait(false);
             var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}"));
             _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
-                _name, records.Count, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
-
-            if (_options.CompactEvery > 0 && _cleanFiles >= _options.CompactEvery) _cleanFiles = await CompactAsync(_clean, cancellationToken).ConfigureAwait(false);
-            if (_options.CompactEvery > 0 && _rejectFiles >= _options.CompactEvery) _rejectFiles = await CompactAsync(_rejects, cancellationToken).ConfigureAwait(false);
+                _name, batch.Records, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
         }
         finally
         {
@@ -368,15 +394,67 @@ internal sealed class StreamTable : IDisposable
         }, cancellationToken);
 
     /// <summary>
-    /// Rewrites the table's small live files (below the small-file size) into one file in one commit (no data change,
-    /// OPTIMIZE); files that are already large stay. Returns the small live files after.
+    /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
+    /// running: it runs beside the micro-batches (its own DuckDB, one thread, and its own <see cref="DeltaTable"/>: a
+    /// micro-batch commit that loses the race to it retries at the next version), so they do not wait for it.
     /// </summary>
-    private async Task<int> CompactAsync(DeltaTable table, CancellationToken cancellationToken)
+    private async Task StartCompactionAsync()
+    {
+        if (_options.CompactEvery <= 0) return;
+        if (_compaction is not null)
+        {
+            if (!_compaction.IsCompleted) return;
+            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+        }
+        bool clean = Volatile.Read(ref _cleanFiles) >= _options.CompactEvery, rejects = Volatile.Read(ref _rejectFiles) >= _options.CompactEvery;
+        if (clean || rejects) _compaction = Task.Run(() => CompactTablesAsync(clean, rejects));
+    }
+
+    private async Task EndCompactionAsync(bool throwOnFailure)
+    {
+        var compaction = _compaction;
+        _compaction = null;
+        if (compaction is null) return;
+        try { await compaction.ConfigureAwait(false); }
+        catch (Exception ex) when (!throwOnFailure)
+        {
+            _logger.LogWarning(ex, "{Table}: a compaction failed while the job stopped; the table keeps its small files.", _name);
+        }
+    }
+
+    /// <summary>
+    /// Compacts the clean and/or reject table. Not cancelled with the job: it reads at most a bounded amount, and a
+    /// stop waits for it rather than throw the work away.
+    /// </summary>
+    private async Task CompactTablesAsync(bool clean, bool rejects)
+    {
+        using var db = new DuckDBConnection("DataSource=:memory:");
+        db.Open();
+        Execute(db, "SET TimeZone = 'UTC'");
+        Execute(db, "SET threads = 1");
+        Execute(db, $"SET memory_limit = {Literal(CompactMemoryLimit)}");
+        Execute(db, "SET allocator_flush_threshold = '16MB'");
+        Execute(db, $"SET temp_directory = {Literal(Path.Combine(_work!, "compact-spill"))}");
+        if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_cleanCompactor, db, CancellationToken.None).ConfigureAwait(false));
+        if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejectsCompactor, db, CancellationToken.None).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Rewrites the table's small live files (below the small-file size, 8 MiB by default) into one file in one commit
+    /// (no data change, OPTIMIZE); files that are already large stay, so a compacted file is rewritten again only while
+    /// it is small. One compaction reads at most <see cref="CompactBytesFactor"/> × the small-file size (the oldest
+    /// small files first, at least two). Returns the change in the number of small live files.
+    /// </summary>
+    private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
     {
         var snapshot = await table.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         if (snapshot is null) return 0;
-        var small = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
-        if (small.Length < 2) return small.Length;
+        var candidates = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
+        long budget = _smallFileBytes * CompactBytesFactor, taken = 0;
+        int take = 0;
+        while (take < candidates.Length && (take < 2 || taken + candidates[take].Size <= budget)) taken += candidates[take++].Size;
+        var small = candidates[..take];
+        if (small.Length < 2) return 0;
         string file = Path.Combine(_work!, $"compact-{Guid.NewGuid():N}.parquet");
         var downloads = new List<string>();
         try
@@ -397,7 +475,7 @@ internal sealed class StreamTable : IDisposable
                 paths.Add(local);
             }
             string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
-            Execute($"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Literal))}])) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            Execute(db, $"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Literal))}])) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
             var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
             {
                 Removes = small.Select(f => f.Path).ToArray(),
@@ -407,7 +485,7 @@ internal sealed class StreamTable : IDisposable
             }, cancellationToken).ConfigureAwait(false);
             lock (_statsGate) _compactions++;
             _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
-            return new FileInfo(file).Length < _smallFileBytes ? 1 : 0;
+            return (new FileInfo(file).Length < _smallFileBytes ? 1 : 0) - small.Length;
         }
         finally
         {
@@ -428,6 +506,8 @@ internal sealed class StreamTable : IDisposable
             Execute("SET TimeZone = 'UTC'");
             Execute($"SET memory_limit = {Literal(_options.MemoryLimit)}");
             Execute($"SET temp_directory = {Literal(Path.Combine(work, "spill"))}");
+            // Hand memory freed after each micro-batch back to the system sooner (DuckDB's default flushes above 128 MiB).
+            Execute("SET allocator_flush_threshold = '16MB'");
             return connection;
         }
         catch (DuckDBException ex)
@@ -441,9 +521,11 @@ internal sealed class StreamTable : IDisposable
     private void Spill(string table, string file) =>
         Execute($"COPY {table} TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
 
-    private void Execute(string sql)
+    private void Execute(string sql) => Execute(_db!, sql);
+
+    private static void Execute(DuckDBConnection db, string sql)
     {
-        using var command = _db!.CreateCommand();
+        using var command = db.CreateCommand();
         command.CommandText = sql;
         command.ExecuteNonQuery();
     }

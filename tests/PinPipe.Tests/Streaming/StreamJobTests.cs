@@ -143,7 +143,7 @@ public sealed class StreamJobTests
             var clean = await kit.Table(kind).LoadAsync();
             var rejects = await kit.Table(kind, rejects: true).LoadAsync();
             string appId = StreamJob.AppId(kit.StreamOf(kind), 0);
-            long c = clean!.Txns.GetValueOrDefault(appId), r = rejects?.Txns.GetValueOrDefault(appId) ?? 0;
+            long c = clean?.Txns.GetValueOrDefault(appId) ?? 0, r = rejects?.Txns.GetValueOrDefault(appId) ?? 0; // a table may not have committed before another one failed
             Assert.True(c >= r);
             ahead |= c > r;
         }
@@ -190,11 +190,11 @@ public sealed class StreamJobTests
         var table = kit.Table(RecordKind.Pin);
         var snapshot = (await table.LoadAsync())!;
         Assert.True(snapshot.Files.Count < 5, $"{snapshot.Files.Count} live files");
-        Assert.True(job.GetStats().Tables[0].Compactions >= 2);
-
+        // Compaction runs beside the micro-batches, so how many happen depends on timing; each one is an OPTIMIZE commit.
         var commits = await ReadCommitsAsync(kit, table.Prefix);
         var optimize = commits.Where(c => c.Operation == "OPTIMIZE").ToList();
         Assert.NotEmpty(optimize);
+        Assert.Equal(optimize.Count, job.GetStats().Tables[0].Compactions);
         Assert.All(optimize, c => Assert.True(c.Removes >= 2 && c.Adds == 1 && !c.DataChange && c.Txns.Count == 0));
         // The version before a compaction and the compaction itself hold the same rows.
         long v = optimize[0].Version;
