@@ -61,15 +61,7 @@ internal static class StreamBench
             index += batch.Length;
             for (int k = 0; k < 3; k++)
             {
-                var records = batch.Select(p =>
-                {
-                    buffer.Clear();
-                    if (k == 0) SourceJson.WritePin(buffer, p.Pin);
-                    else if (k == 1) SourceJson.WriteGeo(buffer, p.Geo!);
-                    else SourceJson.WriteUser(buffer, p.User!);
-                    return new LogRecord(null, buffer.WrittenSpan.ToArray(), 0);
-                }).ToList();
-                await log.AppendAsync(streams[k], records);
+                await log.AppendAsync(streams[k], Records(batch, k, buffer));
             }
             appended += batch.Length;
             var stats = job.GetStats();
@@ -91,6 +83,16 @@ internal static class StreamBench
         return (rate, latencies);
     }
 
+    /// <summary>The posts' records of one stream (0 pin, 1 geo, 2 user) as the Kinesis routes store them, on partition 0.</summary>
+    private static List<LogRecord> Records(SourcePost[] batch, int kind, ArrayBufferWriter<byte> buffer) => batch.Select(p =>
+    {
+        buffer.Clear();
+        if (kind == 0) SourceJson.WritePin(buffer, p.Pin);
+        else if (kind == 1) SourceJson.WriteGeo(buffer, p.Geo!);
+        else SourceJson.WriteUser(buffer, p.User!);
+        return new LogRecord(null, buffer.WrittenSpan.ToArray(), 0);
+    }).ToList();
+
     /// <summary>Seconds until the job committed the backlog of the given streams (0 pin, 1 geo, 2 user).</summary>
     private static async Task<double> TimeAsync(int posts, int[] kinds)
     {
@@ -104,15 +106,7 @@ internal static class StreamBench
         {
             foreach (int k in kinds)
             {
-                var records = batch.Select(p =>
-                {
-                    buffer.Clear();
-                    if (k == 0) SourceJson.WritePin(buffer, p.Pin);
-                    else if (k == 1) SourceJson.WriteGeo(buffer, p.Geo!);
-                    else SourceJson.WriteUser(buffer, p.User!);
-                    return new LogRecord(null, buffer.WrittenSpan.ToArray(), 0);
-                }).ToList();
-                await log.AppendAsync(streams[k], records);
+                await log.AppendAsync(streams[k], Records(batch, k, buffer));
             }
         }
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);

@@ -105,7 +105,7 @@ internal static class UpCommand
             drained = false;
         }
 
-        await figures.PrintLandedAsync(ctx.Out).ConfigureAwait(false);
+        figures.PrintLanded(ctx.Out);
         foreach (var (lane, r) in new[] { "batch", "stream" }.Zip(results).Where(x => x.Second is not null))
         {
             ctx.Out.Write($"{lane} lane: ");
@@ -207,7 +207,7 @@ internal static class UpCommand
             return string.Join(" | ", parts);
         }
 
-        public async Task PrintLandedAsync(TextWriter output)
+        public void PrintLanded(TextWriter output)
         {
             Refresh();
             output.WriteLine();
@@ -226,7 +226,6 @@ internal static class UpCommand
                 foreach (var t in streamJob.GetStats().Tables)
                     output.WriteLine($"  {t.Stream,-28} {_logged[t.Stream],12:N0} records in the log   {t.Read,12:N0} records committed to Delta {host.Settings.Batch.TablesPrefix}/{t.Table} (version {t.Version}): {t.Clean:N0} clean, {t.Duplicates:N0} duplicates, {t.Rejects:N0} rejects");
             }
-            await Task.CompletedTask.ConfigureAwait(false);
         }
     }
 }

@@ -145,8 +145,8 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         try
         {
             Execute(connection, "SET TimeZone = 'UTC'");
-            Execute(connection, $"SET memory_limit = {Literal(settings.Batch.MemoryLimit)}");
-            Execute(connection, $"SET temp_directory = {Literal(Path.Combine(work, "spill"))}");
+            Execute(connection, $"SET memory_limit = {Sql.Literal(settings.Batch.MemoryLimit)}");
+            Execute(connection, $"SET temp_directory = {Sql.Literal(Path.Combine(work, "spill"))}");
             if (settings.Batch.Threads > 0) Execute(connection, $"SET threads = {settings.Batch.Threads.ToString(CultureInfo.InvariantCulture)}");
             return connection;
         }
@@ -175,9 +175,9 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         cancellationToken.ThrowIfCancellationRequested();
         await Task.Run(() =>
         {
-            Execute(connection, $"COPY {table} TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            Execute(connection, $"COPY {table} TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
             Execute(connection, $"DROP TABLE {table}");
-            Execute(connection, $"CREATE VIEW {table} AS SELECT * FROM read_parquet({Literal(file)})");
+            Execute(connection, $"CREATE VIEW {table} AS SELECT * FROM read_parquet({Sql.Literal(file)})");
         }, cancellationToken).ConfigureAwait(false);
         return file;
     }
@@ -247,8 +247,6 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         string name = new string(chars).Trim('.');
         return name.Length == 0 ? "run" : name;
     }
-
-    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private static void Execute(DuckDBConnection connection, string sql)
     {

@@ -324,7 +324,7 @@ internal sealed class StreamTable : IDisposable
                     await OverlapAsync(cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                Execute($"INSERT INTO keys SELECT ind FROM read_parquet({Literal(cleanFile)})");
+                Execute($"INSERT INTO keys SELECT ind FROM read_parquet({Sql.Literal(cleanFile)})");
                 foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
                 Interlocked.Add(ref _cleanFiles, files.Length);
                 version = result.Version;
@@ -432,9 +432,9 @@ internal sealed class StreamTable : IDisposable
         db.Open();
         Execute(db, "SET TimeZone = 'UTC'");
         Execute(db, "SET threads = 1");
-        Execute(db, $"SET memory_limit = {Literal(CompactMemoryLimit)}");
+        Execute(db, $"SET memory_limit = {Sql.Literal(CompactMemoryLimit)}");
         Execute(db, "SET allocator_flush_threshold = '16MB'");
-        Execute(db, $"SET temp_directory = {Literal(Path.Combine(_work!, "compact-spill"))}");
+        Execute(db, $"SET temp_directory = {Sql.Literal(Path.Combine(_work!, "compact-spill"))}");
         if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_cleanCompactor, db, CancellationToken.None).ConfigureAwait(false));
         if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejectsCompactor, db, CancellationToken.None).ConfigureAwait(false));
     }
@@ -475,7 +475,7 @@ internal sealed class StreamTable : IDisposable
                 paths.Add(local);
             }
             string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
-            Execute(db, $"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Literal))}])) TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            Execute(db, $"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Sql.Literal))}])) TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
             var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
             {
                 Removes = small.Select(f => f.Path).ToArray(),
@@ -504,8 +504,8 @@ internal sealed class StreamTable : IDisposable
         try
         {
             Execute("SET TimeZone = 'UTC'");
-            Execute($"SET memory_limit = {Literal(_options.MemoryLimit)}");
-            Execute($"SET temp_directory = {Literal(Path.Combine(work, "spill"))}");
+            Execute($"SET memory_limit = {Sql.Literal(_options.MemoryLimit)}");
+            Execute($"SET temp_directory = {Sql.Literal(Path.Combine(work, "spill"))}");
             // Hand memory freed after each micro-batch back to the system sooner (DuckDB's default flushes above 128 MiB).
             Execute("SET allocator_flush_threshold = '16MB'");
             return connection;
@@ -519,7 +519,7 @@ internal sealed class StreamTable : IDisposable
     }
 
     private void Spill(string table, string file) =>
-        Execute($"COPY {table} TO {Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+        Execute($"COPY {table} TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
 
     private void Execute(string sql) => Execute(_db!, sql);
 
@@ -536,8 +536,6 @@ internal sealed class StreamTable : IDisposable
         command.CommandText = sql;
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
-
-    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private static void TryDelete(string file)
     {
