@@ -11,6 +11,8 @@ public enum LogErrorCode
     InvalidTopic,
     /// <summary>A record or the whole append is larger than the log accepts.</summary>
     RecordTooLarge,
+    /// <summary>Creating the topic would pass <see cref="LogOptions.MaxTopics"/> or <see cref="LogOptions.MaxPartitionsPerTopic"/>.</summary>
+    LimitExceeded,
     /// <summary>The log could not take the write now (disk, lock, broker); retrying may succeed.</summary>
     Unavailable,
 }

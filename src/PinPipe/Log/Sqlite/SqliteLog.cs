@@ -79,6 +79,7 @@ public sealed partial class SqliteLog : ILog
         if (options.MaxRecordBytes <= 0) throw new ArgumentException($"Log:MaxRecordBytes must be positive (is {options.MaxRecordBytes}).", nameof(options));
         if (options.RetentionCheckInterval <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionCheckInterval must be positive (is {options.RetentionCheckInterval}).", nameof(options));
         if (options.RetentionTime is { } rt && rt <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionTime must be positive or null (is {rt}).", nameof(options));
+        TopicRules.ValidateLimits(options);
         if (options.RetentionBytes is { } rb && rb < 0) throw new ArgumentException($"Log:RetentionBytes must not be negative (is {rb}).", nameof(options));
         cancellationToken.ThrowIfCancellationRequested();
 
