@@ -19,7 +19,7 @@ public sealed class IngestServer : IAsyncDisposable
 
     private IngestServer(WebApplication app) => _app = app;
 
-    /// <summary>The addresses Kestrel listens on (the real port when 0 was asked for), path base included.</summary>
+    /// <summary>The addresses Kestrel listens on (the real port when 0 was asked for, 127.0.0.1 for all interfaces), path base included.</summary>
     public IReadOnlyList<Uri> Addresses { get; private set; } = [];
 
     /// <summary>The first address: what clients should post to.</summary>
@@ -68,7 +68,7 @@ public sealed class IngestServer : IAsyncDisposable
 
         var server = new IngestServer(app);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
+        server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
         return server;
     }
 

@@ -64,6 +64,9 @@ public sealed partial class SqliteLog : ILog
     /// <summary>Test hook: runs inside each append group's transaction just before the commit (throw to make the commit fail).</summary>
     internal Action? BeforeAppendCommit { get; set; }
 
+    /// <summary>Test hook: the in-memory state the log keeps for a topic (its partitions'), or null when it keeps none.</summary>
+    internal object? StateOf(string topic) => _topics.GetValueOrDefault(topic);
+
     /// <summary>
     /// Opens the log file of <paramref name="options"/>.<see cref="LogOptions.Path"/> as <see cref="LogOptions.Access"/> says:
     /// a producer opens (or creates, with its directory) the file and takes its lock; a consumer opens an existing
