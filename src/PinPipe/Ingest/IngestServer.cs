@@ -11,7 +11,8 @@ namespace PinPipe.Ingest;
 
 /// <summary>
 /// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, the Kinesis proxy routes, <c>/healthz</c>, an optional path base,
-/// request size and connection limits, and the guards against web pages (<see cref="RequestGuard"/>: Host and Origin checks). Built from options and a log so that tests and benchmarks run it in-process.
+/// request size and connection limits, and the guards against web pages (<see cref="RequestGuard"/>: Host and Origin
+/// checks). Built from options and a log so that tests and benchmarks run it in-process.
 /// </summary>
 public sealed class IngestServer : IAsyncDisposable
 {

@@ -13,8 +13,9 @@ namespace PinPipe.Ingest;
 
 /// <summary>
 /// The Kafka REST Proxy v2 routes of SPEC §6: produce to a topic or a partition, list and describe
-/// topics. Streams (<c>streaming-…</c>) are not topics here: they have the Kinesis routes and their limits. A 200 to a produce request means every record is durable in the log, in order; any
-/// error means nothing of the request was written.
+/// topics. A 200 to a produce request means every record is durable in the log, in order; any
+/// error means nothing of the request was written. Streams (<c>streaming-…</c>) are not topics here:
+/// they have the Kinesis routes and their limits.
 /// </summary>
 public static class KafkaRestEndpoints
 {

@@ -60,7 +60,7 @@ internal sealed class RequestGuard
     }
 
     /// <summary>Whether a <c>/streams</c> route answers the request (Kinesis-shaped errors) rather than a REST Proxy one.</summary>
-    public static bool IsKinesisRoute(HttpRequest request) => request.Path.StartsWithSegments("/streams", StringComparison.Ordinal);
+    private static bool IsKinesisRoute(HttpRequest request) => request.Path.StartsWithSegments("/streams", StringComparison.Ordinal);
 
     private static Task Refuse(HttpContext context, int status, string kinesisType, string message)
     {
@@ -104,7 +104,7 @@ internal sealed class RequestGuard
             rules.Add(new HostRule("localhost", port));
         }
         var distinct = rules.Distinct().ToArray();
-        Volatile.Write(ref _listenHosts, distinct);
+        if (distinct.Length > 0) Volatile.Write(ref _listenHosts, distinct);
         return distinct;
     }
 
