@@ -69,6 +69,8 @@ public sealed record PinPipeSettings
 
         Check(UserId.Length is > 0 and <= 64 && UserId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'),
             $"UserId: '{UserId}' must be 1-64 letters, digits, '-' or '_'.");
+        Check(!UserId.StartsWith(KinesisShards.StreamPrefix, StringComparison.Ordinal),
+            $"UserId: '{UserId}' must not start with '{KinesisShards.StreamPrefix}': its topics would be named as streams.");
         Check(!string.IsNullOrWhiteSpace(DataDir), "DataDir: must not be empty.");
         Check(Source.Provider is "sqlite" or "mysql" or "postgres", $"Source:Provider: '{Source.Provider}' is not one of sqlite, mysql, postgres.");
         Check(Source.Rows >= 0, $"Source:Rows: {Source.Rows} must be zero or more.");
@@ -85,11 +87,20 @@ public sealed record PinPipeSettings
                 $"Ingest:Urls: '{url}' must be an absolute http(s) URL.");
         Check(Ingest.PathBase is null or "" || Ingest.PathBase.StartsWith('/') && !Ingest.PathBase.EndsWith('/'),
             $"Ingest:PathBase: '{Ingest.PathBase}' must start with '/' and not end with one (e.g. /dev).");
-        Check(Ingest.DefaultShardCount is >= 1 and <= 10_000, $"Ingest:DefaultShardCount: {Ingest.DefaultShardCount} must be 1 to 10000.");
+        Check(Ingest.DefaultShardCount >= 1 && Ingest.DefaultShardCount <= Log.MaxPartitionsPerTopic,
+            $"Ingest:DefaultShardCount: {Ingest.DefaultShardCount} must be 1 to Log:MaxPartitionsPerTopic ({Log.MaxPartitionsPerTopic}).");
+        foreach (var host in RequestGuard.Split(Ingest.AllowedHosts))
+            Check(host == "*" || RequestGuard.TryParseHost(host, out _, out _), $"Ingest:AllowedHosts: '{host}' is not a host name, host:port or *.");
+        foreach (var origin in RequestGuard.Split(Ingest.AllowedOrigins))
+            Check(origin == "*" || RequestGuard.TryNormalizeOrigin(origin, out _), $"Ingest:AllowedOrigins: '{origin}' is not an origin (http(s)://host[:port], no path) or *.");
+        Check(Ingest.MaxConcurrentConnections is >= 1 and <= 1_000_000, $"Ingest:MaxConcurrentConnections: {Ingest.MaxConcurrentConnections} must be 1 to 1000000.");
         Check(Ingest.MaxRequestBytes is >= 1024 and <= int.MaxValue - 1, $"Ingest:MaxRequestBytes: {Ingest.MaxRequestBytes} must be 1024 to {int.MaxValue - 1}.");
         Check(Ingest.MaxRecordsPerRequest >= 1, $"Ingest:MaxRecordsPerRequest: {Ingest.MaxRecordsPerRequest} must be at least 1.");
         Check(Log.Kind is "sqlite" or "kafka", $"Log:Kind: '{Log.Kind}' is not one of sqlite, kafka.");
-        Check(Log.DefaultPartitions is >= 1 and <= 10_000, $"Log:DefaultPartitions: {Log.DefaultPartitions} must be 1 to 10000.");
+        Check(Log.MaxTopics >= 1, $"Log:MaxTopics: {Log.MaxTopics} must be at least 1.");
+        Check(Log.MaxPartitionsPerTopic is >= 1 and <= 10_000, $"Log:MaxPartitionsPerTopic: {Log.MaxPartitionsPerTopic} must be 1 to 10000.");
+        Check(Log.DefaultPartitions >= 1 && Log.DefaultPartitions <= Log.MaxPartitionsPerTopic,
+            $"Log:DefaultPartitions: {Log.DefaultPartitions} must be 1 to Log:MaxPartitionsPerTopic ({Log.MaxPartitionsPerTopic}).");
         Check(Log.MaxRecordBytes >= 1, $"Log:MaxRecordBytes: {Log.MaxRecordBytes} must be at least 1.");
         Check(Log.RetentionBytes is null or > 0, $"Log:RetentionBytes: {Log.RetentionBytes} must be more than 0 (or unset).");
         Check(Log.RetentionTime is null || Log.RetentionTime > TimeSpan.Zero, $"Log:RetentionTime: {Log.RetentionTime} must be more than 0 (or unset).");

@@ -18,5 +18,21 @@ public sealed record IngestOptions
     /// <summary>Shards of a stream created by <c>POST /streams/{stream}</c> without a <c>ShardCount</c>. Default 1.</summary>
     public int DefaultShardCount { get; init; } = 1;
 
+    /// <summary>
+    /// Host headers the server answers to, <c>;</c>-separated: <c>name</c> (any port) or <c>name:port</c>; <c>*</c> accepts any.
+    /// Default (null): the addresses it listens on and <c>localhost</c>, with their ports (on all interfaces, any IP address).
+    /// Any other Host gets 400: a web page reaching the server through its own DNS name (DNS rebinding) is refused.
+    /// </summary>
+    public string? AllowedHosts { get; init; }
+
+    /// <summary>
+    /// Browser origins (<c>scheme://host[:port]</c>, <c>;</c>-separated, or <c>*</c>) whose requests are served, with CORS.
+    /// Default (null): none but the server's own origin. A request whose <c>Origin</c> header is not allowed gets 403.
+    /// </summary>
+    public string? AllowedOrigins { get; init; }
+
+    /// <summary>Most connections Kestrel keeps open at once; more are closed at once. Default 10,000.</summary>
+    public long MaxConcurrentConnections { get; init; } = 10_000;
+
     public static IngestOptions Default { get; } = new();
 }

@@ -10,8 +10,9 @@ using PinPipe.Log;
 namespace PinPipe.Ingest;
 
 /// <summary>
-/// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, the Kinesis proxy routes, <c>/healthz</c>, an optional path base
-/// and request size limits. Built from options and a log so that tests and benchmarks run it in-process.
+/// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, the Kinesis proxy routes, <c>/healthz</c>, an optional path base,
+/// request size and connection limits, and the guards against web pages (<see cref="RequestGuard"/>: Host and Origin
+/// checks). Built from options and a log so that tests and benchmarks run it in-process.
 /// </summary>
 public sealed class IngestServer : IAsyncDisposable
 {
@@ -19,7 +20,7 @@ public sealed class IngestServer : IAsyncDisposable
 
     private IngestServer(WebApplication app) => _app = app;
 
-    /// <summary>The addresses Kestrel listens on (the real port when 0 was asked for), path base included.</summary>
+    /// <summary>The addresses Kestrel listens on (the real port when 0 was asked for, 127.0.0.1 for all interfaces), path base included.</summary>
     public IReadOnlyList<Uri> Addresses { get; private set; } = [];
 
     /// <summary>The first address: what clients should post to.</summary>
@@ -41,6 +42,7 @@ public sealed class IngestServer : IAsyncDisposable
             k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 64 * 1024;
             k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             k.Limits.MaxRequestLineSize = 8 * 1024;
+            k.Limits.MaxConcurrentConnections = options.MaxConcurrentConnections;
         });
         // The process's owner (the CLI, a test, a benchmark) handles Ctrl-C and SIGTERM and disposes this
         // server; the default console lifetime would swallow those signals.
@@ -48,9 +50,15 @@ public sealed class IngestServer : IAsyncDisposable
         builder.Services.AddSingleton(log);
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton(new SlowBodyLog((loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<IngestServer>(), TimeProvider.System));
+        builder.Services.AddCors();
 
         var app = builder.Build();
         if (!string.IsNullOrEmpty(options.PathBase)) app.UsePathBase(options.PathBase);
+        var guard = new RequestGuard(options, app.Services.GetRequiredService<IServer>());
+        app.Use(guard.InvokeAsync);
+        if (guard.HasAllowedOrigins)
+            app.UseCors(p => p.SetIsOriginAllowed(guard.IsListedOrigin).AllowAnyHeader().WithMethods("GET", "POST", "PUT", "DELETE").WithExposedHeaders("x-amzn-ErrorType"));
         app.UseRouting();
         app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
         app.MapGet("/healthz", () => Results.Text("ok"));
@@ -61,7 +69,7 @@ public sealed class IngestServer : IAsyncDisposable
 
         var server = new IngestServer(app);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
+        server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
         return server;
     }
 

@@ -14,7 +14,8 @@ namespace PinPipe.Ingest;
 /// <summary>
 /// The Kafka REST Proxy v2 routes of SPEC §6: produce to a topic or a partition, list and describe
 /// topics. A 200 to a produce request means every record is durable in the log, in order; any
-/// error means nothing of the request was written.
+/// error means nothing of the request was written. Streams (<c>streaming-…</c>) are not topics here:
+/// they have the Kinesis routes and their limits.
 /// </summary>
 public static class KafkaRestEndpoints
 {
@@ -41,6 +42,8 @@ public static class KafkaRestEndpoints
         byte[]? rented = null;
         try
         {
+            // Streams have their own routes and limits: the Kafka routes do not reach them.
+            if (IsStreamName(topic)) throw RestError.StreamNotTopic(topic);
             var format = NegotiateFormat(context.Request.ContentType);
             (rented, int length) = await ReadBodyAsync(context.Request, options.MaxRequestBytes).ConfigureAwait(false);
             var records = ProduceRequest.Parse(rented.AsMemory(0, length), format, options.MaxRecordsPerRequest, pathPartition);
@@ -71,8 +74,8 @@ public static class KafkaRestEndpoints
         }
         catch (RestError error)
         {
-            // The rest of an oversized body is not worth reading: close the connection after answering.
-            if (error.Status == StatusCodes.Status413PayloadTooLarge) context.Response.Headers.Connection = "close";
+            // The rest of an oversized or stalled body is not worth reading: close the connection after answering.
+            if (error.Status is StatusCodes.Status413PayloadTooLarge or StatusCodes.Status408RequestTimeout) context.Response.Headers.Connection = "close";
             await error.WriteAsync(context.Response).ConfigureAwait(false);
         }
         finally
@@ -80,6 +83,9 @@ public static class KafkaRestEndpoints
             if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
         }
     }
+
+    /// <summary>A name of the streams' namespace (<c>streaming-…</c>), which the Kafka routes neither list nor address.</summary>
+    private static bool IsStreamName(string topic) => topic.StartsWith(KinesisShards.StreamPrefix, StringComparison.Ordinal);
 
     private static int? FirstBadPartition(List<LogRecord> records)
     {
@@ -120,6 +126,12 @@ public static class KafkaRestEndpoints
                 catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
                 {
                     throw RestError.BodyTooLarge(limit);
+                }
+                catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status408RequestTimeout)
+                {
+                    // Kestrel's minimum data rate: a slow client, not a failure of the server. One line, rate-limited.
+                    request.HttpContext.RequestServices.GetService<SlowBodyLog>()?.Report(request);
+                    throw RestError.RequestTimeout();
                 }
                 var data = result.Buffer;
                 if (length + data.Length > limit) throw RestError.BodyTooLarge(limit);
@@ -193,16 +205,16 @@ public static class KafkaRestEndpoints
         var log = context.RequestServices.GetRequiredService<ILog>();
         var topics = await log.ListTopicsAsync(context.RequestAborted).ConfigureAwait(false);
         context.Response.ContentType = RestError.ResponseContentType;
-        await JsonSerializer.SerializeAsync(context.Response.Body, topics.Select(t => t.Name).ToArray(), (JsonSerializerOptions?)null, context.RequestAborted).ConfigureAwait(false);
+        await JsonSerializer.SerializeAsync(context.Response.Body, topics.Select(t => t.Name).Where(n => !IsStreamName(n)).ToArray(), (JsonSerializerOptions?)null, context.RequestAborted).ConfigureAwait(false);
     }
 
     private static async Task DescribeTopicAsync(HttpContext context, string topic)
     {
         var log = context.RequestServices.GetRequiredService<ILog>();
-        var description = await log.DescribeTopicAsync(topic, context.RequestAborted).ConfigureAwait(false);
+        var description = IsStreamName(topic) ? null : await log.DescribeTopicAsync(topic, context.RequestAborted).ConfigureAwait(false);
         if (description is null)
         {
-            await RestError.TopicNotFound(topic).WriteAsync(context.Response).ConfigureAwait(false);
+            await (IsStreamName(topic) ? RestError.StreamNotTopic(topic) : RestError.TopicNotFound(topic)).WriteAsync(context.Response).ConfigureAwait(false);
             return;
         }
         context.Response.ContentType = RestError.ResponseContentType;

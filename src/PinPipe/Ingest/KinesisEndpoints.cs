@@ -19,7 +19,7 @@ namespace PinPipe.Ingest;
 /// </summary>
 public static class KinesisEndpoints
 {
-    private const int MaxShards = 10_000;
+    private const int MaxShards = TopicRules.MaxPartitions;
     private const string ClosedLog = "the log is closed (the server is stopping).";
 
     /// <summary>Maps <c>GET /streams</c>, <c>GET|POST|DELETE /streams/{stream}</c>, <c>PUT /streams/{stream}/record</c> and <c>PUT /streams/{stream}/records</c>.</summary>
@@ -45,8 +45,8 @@ public static class KinesisEndpoints
         catch (Exception ex) when (ex is KinesisError or LogException or ObjectDisposedException)
         {
             var error = ex as KinesisError ?? KinesisError.Internal(ex is ObjectDisposedException ? ClosedLog : ex.Message);
-            // The rest of an oversized body is not worth reading: close the connection after answering.
-            if (error.Status == StatusCodes.Status413PayloadTooLarge) context.Response.Headers.Connection = "close";
+            // The rest of an oversized or stalled body is not worth reading: close the connection after answering.
+            if (error.Status is StatusCodes.Status413PayloadTooLarge or StatusCodes.Status408RequestTimeout) context.Response.Headers.Connection = "close";
             await error.WriteAsync(context.Response).ConfigureAwait(false);
         }
     }
@@ -144,6 +144,7 @@ public static class KinesisEndpoints
 
     private static async Task DeleteStreamAsync(HttpContext context, ILog log, string stream)
     {
+        RequireJsonBody(context.Request);
         await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
         await WithLogErrorsAsync(stream, () => log.DeleteTopicAsync(stream, CancellationToken.None).AsTask()).ConfigureAwait(false);
         WriteEmpty(context.Response);
@@ -291,6 +292,7 @@ public static class KinesisEndpoints
             {
                 LogErrorCode.UnknownTopic or LogErrorCode.UnknownPartition => KinesisError.StreamNotFound(stream),
                 LogErrorCode.InvalidTopic or LogErrorCode.RecordTooLarge => KinesisError.Validation(ex.Message),
+                LogErrorCode.LimitExceeded => KinesisError.LimitExceeded(ex.Message),
                 _ => KinesisError.Internal(ex.Message),
             };
         }
@@ -300,8 +302,27 @@ public static class KinesisEndpoints
         }
     }
 
+    /// <summary>
+    /// The Content-Types of a body to the state-changing routes: the API Gateway tutorial's <c>application/json</c>, and
+    /// <c>application/x-amz-json-1.1</c>, which Kinesis itself takes. A request without body may have none.
+    /// </summary>
+    private static readonly string[] JsonContentTypes = ["application/json", "application/x-amz-json-1.1"];
+
+    /// <summary>Refuses (415) a body whose Content-Type is not JSON, so a web form or a text/plain post cannot change a stream.</summary>
+    private static void RequireJsonBody(HttpRequest request)
+    {
+        if (request.ContentType is null && (request.ContentLength == 0
+            || request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false))
+            return;
+        if (request.ContentType is { } type && Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(type, out var media)
+            && JsonContentTypes.Contains(media.MediaType.Value, StringComparer.OrdinalIgnoreCase))
+            return;
+        throw KinesisError.UnsupportedMediaType(request.ContentType, JsonContentTypes);
+    }
+
     private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, IngestOptions options)
     {
+        RequireJsonBody(request);
         try
         {
             return await KafkaRestEndpoints.ReadBodyAsync(request, options.MaxRequestBytes).ConfigureAwait(false);
@@ -309,6 +330,10 @@ public static class KinesisEndpoints
         catch (RestError error) when (error.Status == StatusCodes.Status413PayloadTooLarge)
         {
             throw KinesisError.BodyTooLarge(options.MaxRequestBytes);
+        }
+        catch (RestError error) when (error.Status == StatusCodes.Status408RequestTimeout)
+        {
+            throw KinesisError.RequestTimeout();
         }
     }
 

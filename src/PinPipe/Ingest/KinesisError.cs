@@ -27,6 +27,9 @@ internal sealed class KinesisError : Exception
     /// <summary>How the Kinesis routes write JSON: quotes as <c>\"</c>, non-ASCII as is (the answers are JSON, never HTML).</summary>
     internal static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>An error of any status and type (the request guards').</summary>
+    internal static KinesisError Of(int status, string type, string message) => new(status, type, message);
+
     public static KinesisError Validation(string detail) => new(400, "ValidationException", detail);
     public static KinesisError InvalidArgument(string detail) => new(400, "InvalidArgumentException", detail);
     public static KinesisError Serialization(string detail) => new(400, "SerializationException", $"The body is not valid JSON: {detail}");
@@ -35,6 +38,10 @@ internal sealed class KinesisError : Exception
     public static KinesisError StreamExists(string stream) =>
         new(400, "ResourceInUseException", $"Stream {stream} under account {KinesisShards.Account} already exists.");
     public static KinesisError BodyTooLarge(long limit) => new(413, "ValidationException", $"The request body is larger than the limit of {limit} bytes (Ingest:MaxRequestBytes).");
+    public static KinesisError UnsupportedMediaType(string? contentType, IEnumerable<string> supported) =>
+        new(415, "UnsupportedMediaTypeException", $"Content-Type '{contentType ?? "(none)"}' is not accepted here; use one of {string.Join(", ", supported)}.");
+    public static KinesisError LimitExceeded(string detail) => new(400, "LimitExceededException", detail);
+    public static KinesisError RequestTimeout() => new(408, "RequestTimeoutException", "The request body arrived too slowly and was not read; nothing was written.");
     public static KinesisError Internal(string detail) => new(500, "InternalFailure", $"The log failed, nothing was written; retry: {detail}");
 
     /// <summary>Writes this error as the response.</summary>

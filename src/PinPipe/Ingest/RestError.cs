@@ -33,6 +33,9 @@ public sealed class RestError : Exception
     public static RestError TooManyRecords(int count, int limit) => new(422, 42206, $"Invalid payload: {count} records in one request; the limit is {limit}.");
     public static RestError LogUnavailable(string detail) => new(500, 50003, $"The log could not take the write, nothing was written; retry: {detail}");
     public static RestError LogFailed(string detail) => new(500, 50002, $"The log failed, nothing was written: {detail}");
+    public static RestError StreamNotTopic(string topic) =>
+        new(404, 40401, $"Topic not found: '{topic}' is a stream (its name starts with '{KinesisShards.StreamPrefix}'); put its records through PUT /streams/{topic}/record or /records.");
+    public static RestError RequestTimeout() => new(408, 408, "Request Timeout: the request body arrived too slowly and was not read; nothing was written.");
     public static RestError NotFound(string path) => new(404, 404, $"HTTP 404 Not Found: no route for '{path}'.");
 
     /// <summary>The media type of every REST Proxy v2 answer.</summary>

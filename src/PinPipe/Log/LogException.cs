@@ -13,6 +13,8 @@ public enum LogErrorCode
     RecordTooLarge,
     /// <summary>The log could not take the write now (disk, lock, broker); retrying may succeed.</summary>
     Unavailable,
+    /// <summary>Creating the topic would pass <see cref="LogOptions.MaxTopics"/> or <see cref="LogOptions.MaxPartitionsPerTopic"/>.</summary>
+    LimitExceeded,
 }
 
 /// <summary>The one exception type of the log: a code, whether retrying may help, and a message.</summary>

@@ -18,6 +18,16 @@ public sealed record LogOptions
     /// <summary>Partitions of the topics PinPipe creates. Default 1 (Kafka's <c>num.partitions</c>).</summary>
     public int DefaultPartitions { get; init; } = 1;
 
+    /// <summary>
+    /// Most topics (streams included) the log holds; creating one more is refused. Default 200. Each partition costs the
+    /// producer about 200 bytes of memory for as long as its topic exists, so this and <see cref="MaxPartitionsPerTopic"/>
+    /// bound what clients of the API can make the server hold.
+    /// </summary>
+    public int MaxTopics { get; init; } = 200;
+
+    /// <summary>Most partitions (a stream's shards) of a topic created from now on. Default 1,000; at most 10,000.</summary>
+    public int MaxPartitionsPerTopic { get; init; } = 1_000;
+
     /// <summary>Largest single record value in bytes. Default 1 MiB (Kafka's <c>message.max.bytes</c>).</summary>
     public int MaxRecordBytes { get; init; } = 1024 * 1024;
 

@@ -30,14 +30,21 @@ internal sealed class IngestApiHarness : IAsyncDisposable
         StartAsync(null, options, topics);
 
     /// <summary>As <see cref="StartAsync(IngestOptions?, ValueTuple{string, int}[])"/>, with the log's settings changed by <paramref name="configureLog"/>.</summary>
-    public static async Task<IngestApiHarness> StartAsync(Func<LogOptions, LogOptions>? configureLog, IngestOptions? options = null, params (string Topic, int Partitions)[] topics)
+    public static Task<IngestApiHarness> StartAsync(Func<LogOptions, LogOptions>? configureLog, IngestOptions? options = null, params (string Topic, int Partitions)[] topics) =>
+        StartAsync(configureLog, options, null, topics);
+
+    /// <summary>As <see cref="StartAsync(Func{LogOptions, LogOptions}?, IngestOptions?, ValueTuple{string, int}[])"/>, the server logging to <paramref name="loggerFactory"/>.</summary>
+    public static async Task<IngestApiHarness> StartAsync(Func<LogOptions, LogOptions>? configureLog, IngestOptions? options, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory, params (string Topic, int Partitions)[] topics)
     {
         var dir = new TempDirectory("ingest");
         var logOptions = new LogOptions { Path = dir.File("log.db") };
         var log = await LogFactory.OpenAsync(configureLog?.Invoke(logOptions) ?? logOptions);
         foreach (var (topic, partitions) in topics.Length == 0 ? [("t.pin", 1), ("t.geo", 3)] : topics)
             await log.CreateTopicAsync(topic, partitions);
-        var server = await IngestServer.StartAsync((options ?? new IngestOptions()) with { Urls = "http://127.0.0.1:0" }, log);
+        // A free loopback port unless the test chose where to listen.
+        options ??= new IngestOptions();
+        if (options.Urls == IngestOptions.Default.Urls) options = options with { Urls = "http://127.0.0.1:0" };
+        var server = await IngestServer.StartAsync(options, log, loggerFactory);
         return new IngestApiHarness(dir, log, server);
     }
 

@@ -9,7 +9,7 @@ namespace PinPipe.Tests.Ingest;
 /// <summary>Every error of SPEC §6: the right status, a REST-Proxy-shaped body, and nothing written.</summary>
 public sealed class KafkaRestErrorTests
 {
-    private static async Task AssertRestErrorAsync(HttpResponseMessage response, HttpStatusCode status, int errorCode, string messagePart)
+    internal static async Task AssertRestErrorAsync(HttpResponseMessage response, HttpStatusCode status, int errorCode, string messagePart)
     {
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"expected {status}, got {response.StatusCode}: {body}");

@@ -11,7 +11,7 @@ public sealed class KinesisErrorTests
     private const string Pin = "streaming-t-pin";
     private const string Geo = "streaming-t-geo";
 
-    private static async Task AssertKinesisErrorAsync(HttpResponseMessage response, HttpStatusCode status, string type, string messagePart)
+    internal static async Task AssertKinesisErrorAsync(HttpResponseMessage response, HttpStatusCode status, string type, string messagePart)
     {
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"expected {status}, got {response.StatusCode}: {body}");

@@ -92,6 +92,33 @@ public abstract class LogContractTests
     }
 
     [Fact]
+    public async Task A_topic_past_MaxPartitionsPerTopic_or_MaxTopics_is_refused_as_LimitExceeded_until_one_is_deleted()
+    {
+        int existing;
+        await using (var probe = await CreateLogAsync()) existing = (await probe.ListTopicsAsync()).Count;
+        await using var log = await CreateLogAsync(new LogOptions { MaxTopics = existing + 1, MaxPartitionsPerTopic = 4 });
+        var wide = NewTopic("wide");
+        var ex = await Assert.ThrowsAsync<LogException>(() => log.CreateTopicAsync(wide, 5).AsTask());
+        Assert.Equal(LogErrorCode.LimitExceeded, ex.Code);
+        Assert.Contains($"Topic '{wide}' would have 5 partitions (shards); the limit is 4 (Log:MaxPartitionsPerTopic).", ex.Message, StringComparison.Ordinal);
+        Assert.False(ex.IsRetriable);
+        Assert.Null(await log.DescribeTopicAsync(wide));
+
+        var first = NewTopic("first");
+        await log.CreateTopicAsync(first, 4);
+        await log.CreateTopicAsync(first, 4);
+        var second = NewTopic("second");
+        ex = await Assert.ThrowsAsync<LogException>(() => log.CreateTopicAsync(second, 1).AsTask());
+        Assert.Equal(LogErrorCode.LimitExceeded, ex.Code);
+        Assert.Contains($"limit of {existing + 1} topics and streams (Log:MaxTopics)", ex.Message, StringComparison.Ordinal);
+        Assert.Null(await log.DescribeTopicAsync(second));
+
+        await log.DeleteTopicAsync(first);
+        await log.CreateTopicAsync(second, 1);
+        Assert.Equal(new TopicDescription(second, 1), await log.DescribeTopicAsync(second));
+    }
+
+    [Fact]
     public virtual async Task A_deleted_topic_is_gone_with_its_records_and_deleting_a_missing_topic_does_nothing()
     {
         await using var log = await CreateLogAsync();

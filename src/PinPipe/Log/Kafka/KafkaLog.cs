@@ -78,6 +78,7 @@ public sealed class KafkaLog : ILog
             throw new ArgumentException("The Kafka log needs the brokers' addresses in Log:Kafka:bootstrap.servers (host:port[,host:port...]).", nameof(options));
         if (options.MaxRecordBytes < 1)
             throw new ArgumentException($"Log:MaxRecordBytes is {options.MaxRecordBytes}; it must be at least 1.", nameof(options));
+        TopicRules.ValidateLimits(options);
 
         var settings = new Dictionary<string, string>(options.Kafka, StringComparer.Ordinal);
         var producerConfig = new ProducerConfig(new Dictionary<string, string>(settings)) { Acks = Acks.All, EnableIdempotence = true };
@@ -124,6 +125,7 @@ public sealed class KafkaLog : ILog
         ThrowIfDisposed();
         TopicRules.Validate(topic, partitions);
         if (await ExistingAsync(topic, partitions, cancellationToken).ConfigureAwait(false)) return;
+        TopicRules.CheckLimits(topic, partitions, _topics.Partitions.Count, _options);
 
         var configs = new Dictionary<string, string>(StringComparer.Ordinal)
         {

@@ -240,6 +240,7 @@ public sealed partial class SqliteLog
             if (existing.Partitions.Length == partitions) return false;
             throw new LogException(LogErrorCode.InvalidTopic, $"Topic '{topic}' already exists with {existing.Partitions.Length} partitions, not {partitions}.");
         }
+        TopicRules.CheckLimits(topic, partitions, _topics.Count, _options);
 
         long id;
         try

@@ -64,6 +64,9 @@ public sealed partial class SqliteLog : ILog
     /// <summary>Test hook: runs inside each append group's transaction just before the commit (throw to make the commit fail).</summary>
     internal Action? BeforeAppendCommit { get; set; }
 
+    /// <summary>Test hook: the in-memory state the log keeps for a topic (its partitions'), or null when it keeps none.</summary>
+    internal object? StateOf(string topic) => _topics.GetValueOrDefault(topic);
+
     /// <summary>
     /// Opens the log file of <paramref name="options"/>.<see cref="LogOptions.Path"/> as <see cref="LogOptions.Access"/> says:
     /// a producer opens (or creates, with its directory) the file and takes its lock; a consumer opens an existing
@@ -79,6 +82,7 @@ public sealed partial class SqliteLog : ILog
         if (options.MaxRecordBytes <= 0) throw new ArgumentException($"Log:MaxRecordBytes must be positive (is {options.MaxRecordBytes}).", nameof(options));
         if (options.RetentionCheckInterval <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionCheckInterval must be positive (is {options.RetentionCheckInterval}).", nameof(options));
         if (options.RetentionTime is { } rt && rt <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionTime must be positive or null (is {rt}).", nameof(options));
+        TopicRules.ValidateLimits(options);
         if (options.RetentionBytes is { } rb && rb < 0) throw new ArgumentException($"Log:RetentionBytes must not be negative (is {rb}).", nameof(options));
         cancellationToken.ThrowIfCancellationRequested();
 
