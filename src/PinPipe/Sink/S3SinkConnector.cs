@@ -212,6 +212,7 @@ public sealed class S3SinkConnector
         if (options.FlushSize < 1) problems.Add($"Sink:FlushSize must be at least 1 (got {options.FlushSize})");
         if (options.RotateScheduleInterval is { } r && r <= TimeSpan.Zero) problems.Add($"Sink:RotateScheduleInterval must be positive or null (got {r})");
         if (options.PollInterval <= TimeSpan.Zero) problems.Add($"Sink:PollInterval must be positive (got {options.PollInterval})");
+        if (options.Reset is not (null or "earliest")) problems.Add($"Sink:Reset must be unset or earliest (got '{options.Reset}')");
         if (options.OffsetZeroPadWidth is < 1 or > 19) problems.Add($"Sink:OffsetZeroPadWidth must be between 1 and 19 (got {options.OffsetZeroPadWidth})");
         if (options.TopicsDir is { } dir && (dir.StartsWith('/') || dir.EndsWith('/') || dir.Contains('\\', StringComparison.Ordinal)))
             problems.Add($"Sink:TopicsDir must be a relative key prefix without leading or trailing '/' (got '{dir}')");
