@@ -24,9 +24,12 @@ internal static class SinkCommand
             var lastAt = DateTime.UtcNow;
             try
             {
+                var nextProgress = DateTime.UtcNow.AddSeconds(10);
                 while (host.SinkFailure is null)
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(10), token).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), token).ConfigureAwait(false);
+                    if (DateTime.UtcNow < nextProgress) continue;
+                    nextProgress = DateTime.UtcNow.AddSeconds(10);
                     var now = host.Sink!.GetStats();
                     var at = DateTime.UtcNow;
                     logger.LogInformation("{Records:N0} records in {Objects:N0} objects ({Rate:N0} records/s); lag {Lag:N0} records",
