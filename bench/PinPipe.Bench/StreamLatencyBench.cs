@@ -122,7 +122,9 @@ internal static class StreamLatencyBench
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = InFlight }) { BaseAddress = api.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         using var child = StreamChild.Start(dll, dir.Path, trigger, env);
         using var stopWatch = new CancellationTokenSource();
-        var watcher = new CommitWatcher(store, settings);
+        var topicIds = new List<string?>();
+        foreach (string s in streams) topicIds.Add((await log.DescribeTopicAsync(s))!.TopicId);
+        var watcher = new CommitWatcher(store, settings, topicIds);
         var watching = watcher.RunAsync(stopWatch.Token);
         try
         {
@@ -336,7 +338,7 @@ internal static class StreamLatencyBench
     /// Polls the three clean tables' <c>_delta_log</c> folders (every 2 ms) for the next commit file and notes, per
     /// stream, each commit's txn version (the next offset to read) and when the commit was first seen.
     /// </summary>
-    private sealed class CommitWatcher(IObjectStore store, PinPipeSettings settings)
+    private sealed class CommitWatcher(IObjectStore store, PinPipeSettings settings, IReadOnlyList<string?> topicIds)
     {
         private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
         private readonly List<(long Next, long SeenAt)>[] _commits = [[], [], []];
@@ -349,7 +351,7 @@ internal static class StreamLatencyBench
         {
             var folders = Kinds.Select(k => store.LocalPath(StreamJob.TablePrefix(settings, k) + "/_delta_log")
                 ?? throw new InvalidOperationException("the bench needs a directory bucket")).ToArray();
-            var appIds = settings.Names.Streams.Select(s => StreamJob.AppId(s, 0)).ToArray();
+            var appIds = settings.Names.Streams.Select((s, k) => StreamJob.AppId(s, 0, topicIds[k])).ToArray();
             long[] version = [0, 0, 0];
             while (!cancellationToken.IsCancellationRequested)
             {

@@ -11,6 +11,7 @@ internal static class SinkCommand
         var command = new Command("sink", "Run the S3-sink connector: copy the topics' records into the bucket as topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json objects, exactly once, until Ctrl-C.");
         var flags = new ConfigFlags();
         AddSinkFlags(command, flags);
+        flags.Add<string>(command, "--reset", "Sink:Reset", "earliest: a topic deleted and created again (or truncated) since the committed offsets is sunk from its start, deliberately, once its earlier objects are moved out of topics/<topic>/; without it the sink stops on such a topic.");
         ServeCommand.AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
@@ -23,9 +24,12 @@ internal static class SinkCommand
             var lastAt = DateTime.UtcNow;
             try
             {
+                var nextProgress = DateTime.UtcNow.AddSeconds(10);
                 while (host.SinkFailure is null)
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(10), token).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), token).ConfigureAwait(false);
+                    if (DateTime.UtcNow < nextProgress) continue;
+                    nextProgress = DateTime.UtcNow.AddSeconds(10);
                     var now = host.Sink!.GetStats();
                     var at = DateTime.UtcNow;
                     logger.LogInformation("{Records:N0} records in {Objects:N0} objects ({Rate:N0} records/s); lag {Lag:N0} records",
@@ -36,7 +40,12 @@ internal static class SinkCommand
             catch (OperationCanceledException) { }
             var s = host.Sink!.GetStats();
             logger.LogInformation("Stopped: {Records:N0} records in {Objects:N0} objects written this run; records of open objects will be rewritten on the next start.", s.RecordsWritten, s.ObjectsWritten);
-            return host.SinkFailure is null ? ExitCodes.Ok : ExitCodes.Failed;
+            if (host.SinkFailure is { } failure)
+            {
+                await ctx.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
+                return ExitCodes.Failed;
+            }
+            return ExitCodes.Ok;
         }, ct));
         return command;
     }

@@ -14,6 +14,7 @@ internal static class StreamCommand
         var command = new Command("stream", "Run the stream job: clean the Kinesis-style streams in micro-batches into the Delta tables <U>_pin_table, <U>_geo_table, <U>_user_table (and <table>_rejects), exactly once, until Ctrl-C.");
         var flags = new ConfigFlags();
         flags.Add<string>(command, "--from", "Stream:From", "Where a stream starts when its tables hold no offset yet: earliest (default) or latest.");
+        flags.Add<string>(command, "--reset", "Stream:Reset", "earliest: a stream deleted and created again (or truncated) since the tables' offsets is read from its start, deliberately; without it the job stops on such a stream. Streams whose offsets are theirs are not touched.");
         flags.AddDuration(command, "--trigger", "Stream:Trigger", "A micro-batch closes at most this long after its first record (default 100ms).");
         flags.Add<int>(command, "--max-batch-records", "Stream:MaxBatchRecords", "A micro-batch closes at this many records (default 50000).");
         flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Rewrite a table into one file once it has this many files; 0 never (default 50).");

@@ -40,14 +40,30 @@ internal static class TopicsCommand
             return ExitCodes.Ok;
         }, ct));
 
-        var delete = new Command("delete", "Delete a topic and its records.") { name };
+        var force = new Option<bool>("--force") { Description = "Delete even when the sink (Sink:GroupId, for the sink's topics) or the stream job (Stream:GroupId, for the streams) has not consumed every record: those records are lost." };
+        var delete = new Command("delete", "Delete a topic and its records; refused while its consumer (the sink or the stream job) has not consumed them all, unless --force (the log must not be open by `pinpipe serve` when it is the embedded one).") { name, force };
         var deleteFlags = new ConfigFlags();
         ServeCommand.AddLogFlags(delete, deleteFlags);
         delete.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, deleteFlags, async (ctx, token) =>
         {
+            string topic = parse.GetValue(name)!;
             await using var log = await LogFactory.OpenAsync(ctx.Settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
-            await log.DeleteTopicAsync(parse.GetValue(name)!, token).ConfigureAwait(false);
-            await ctx.Out.WriteLineAsync($"Topic {parse.GetValue(name)} deleted.").ConfigureAwait(false);
+            bool deleted;
+            try
+            {
+                deleted = await log.DeleteTopicAsync(topic, parse.GetValue(force) ? [] : ctx.Settings.Consumers().Of(topic), token).ConfigureAwait(false);
+            }
+            catch (LogException ex) when (ex.Code == LogErrorCode.NotConsumed)
+            {
+                await ctx.Error.WriteLineAsync($"error: {ex.Message} Add --force to delete it anyway: those records are lost.").ConfigureAwait(false);
+                return ExitCodes.Failed;
+            }
+            if (!deleted)
+            {
+                await ctx.Error.WriteLineAsync($"error: Topic '{topic}' does not exist; nothing was deleted.").ConfigureAwait(false);
+                return ExitCodes.Failed;
+            }
+            await ctx.Out.WriteLineAsync($"Topic {topic} deleted.").ConfigureAwait(false);
             return ExitCodes.Ok;
         }, ct));
 

@@ -37,6 +37,14 @@ public sealed record PinPipeSettings
     public PipelineNames Names => new(UserId);
 
     /// <summary>
+    /// Which consumer groups read which topics: <c>Sink:GroupId</c> the sink's topics, <c>Stream:GroupId</c> the streams.
+    /// A topic or stream holding records its group has not consumed is deleted only when forced.
+    /// </summary>
+    public TopicConsumers Consumers() => new(
+        (Sink.Topics ?? Names.Topics).Select(t => KeyValuePair.Create(t, (IReadOnlyCollection<string>)[Sink.GroupId]))
+            .Concat(Names.Streams.Select(s => KeyValuePair.Create(s, (IReadOnlyCollection<string>)[Stream.GroupId]))));
+
+    /// <summary>
     /// The settings with every relative file location made absolute under <see cref="DataDir"/>, the
     /// SQLite source's default connection string filled in and the bucket named: what the parts use.
     /// </summary>
@@ -108,6 +116,8 @@ public sealed record PinPipeSettings
         Check(Sink.FlushSize >= 1, $"Sink:FlushSize: {Sink.FlushSize} must be at least 1.");
         Check(Sink.RotateScheduleInterval is null || Sink.RotateScheduleInterval > TimeSpan.Zero, $"Sink:RotateScheduleInterval: {Sink.RotateScheduleInterval} must be more than 0 (or unset).");
         Check(Sink.PollInterval > TimeSpan.Zero, $"Sink:PollInterval: {Sink.PollInterval} must be more than 0.");
+        Check(!string.IsNullOrWhiteSpace(Sink.GroupId), "Sink:GroupId: must not be empty.");
+        Check(Sink.Reset is null or "earliest", $"Sink:Reset: '{Sink.Reset}' is not earliest (or unset).");
         Check(Sink.OffsetZeroPadWidth is >= 1 and <= 19, $"Sink:OffsetZeroPadWidth: {Sink.OffsetZeroPadWidth} must be 1 to 19.");
         Check(ObjectStore.Kind is "directory" or "s3", $"ObjectStore:Kind: '{ObjectStore.Kind}' is not one of directory, s3.");
         Check(!string.IsNullOrWhiteSpace(Batch.TablesPrefix) && !Batch.TablesPrefix.StartsWith('/') && !Batch.TablesPrefix.EndsWith('/'),
@@ -119,6 +129,8 @@ public sealed record PinPipeSettings
         Check(Stream.MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {Stream.MaxBatchRecords} must be 1 to 10000000.");
         Check(Stream.CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {Stream.CompactEvery} must be 0 (never compact) or at least 2.");
         Check(Stream.From is "earliest" or "latest", $"Stream:From: '{Stream.From}' is not one of earliest, latest.");
+        Check(!string.IsNullOrWhiteSpace(Stream.GroupId), "Stream:GroupId: must not be empty.");
+        Check(Stream.Reset is null or "earliest", $"Stream:Reset: '{Stream.Reset}' is not earliest (or unset).");
         Check(!string.IsNullOrWhiteSpace(Stream.MemoryLimit), "Stream:MemoryLimit: must not be empty (DuckDB syntax, e.g. 400MB).");
         Check(Cronos.CronExpression.TryParse(Schedule.Cron, out _), $"Schedule:Cron: '{Schedule.Cron}' is not a 5-field cron expression (minute hour day month weekday).");
         return errors;

@@ -58,7 +58,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
                 foreach (var topic in settings.Names.Topics.Concat(settings.Names.Streams))
                     await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Api))
-                host.Api = await IngestServer.StartAsync(settings.Ingest, log, loggerFactory, cancellationToken).ConfigureAwait(false);
+                host.Api = await IngestServer.StartAsync(settings.Ingest, log, settings.Consumers(), loggerFactory, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Sink))
                 host.StartSink(loggerFactory);
             return host;

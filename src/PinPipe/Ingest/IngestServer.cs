@@ -26,9 +26,17 @@ public sealed class IngestServer : IAsyncDisposable
     /// <summary>The first address: what clients should post to.</summary>
     public Uri BaseAddress => Addresses[0];
 
-    /// <summary>Builds and starts the server.</summary>
-    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    /// <summary>Builds and starts the server; no topic has consumers (a stream is deleted whatever it holds).</summary>
+    public static Task<IngestServer> StartAsync(IngestOptions options, ILog log, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options, log, TopicConsumers.None, loggerFactory, cancellationToken);
+
+    /// <summary>
+    /// Builds and starts the server. <paramref name="consumers"/> says which consumer groups read which streams: a stream
+    /// holding records one of its groups has not consumed is deleted only with <c>?force=true</c>.
+    /// </summary>
+    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(consumers);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         if (loggerFactory is not null) builder.Services.AddSingleton(loggerFactory);
@@ -48,6 +56,7 @@ public sealed class IngestServer : IAsyncDisposable
         // server; the default console lifetime would swallow those signals.
         builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, PassiveLifetime>();
         builder.Services.AddSingleton(log);
+        builder.Services.AddSingleton(consumers);
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddRoutingCore();
         builder.Services.AddSingleton(new SlowBodyLog((loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<IngestServer>(), TimeProvider.System));

@@ -27,10 +27,11 @@ public static class KinesisEndpoints
     {
         var log = app.ServiceProvider.GetRequiredService<ILog>();
         var options = app.ServiceProvider.GetRequiredService<IOptions<IngestOptions>>().Value;
+        var consumers = app.ServiceProvider.GetService<TopicConsumers>() ?? TopicConsumers.None;
         app.MapGet("/streams", (HttpContext c) => HandleAsync(c, () => ListStreamsAsync(c, log)));
         app.MapGet("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DescribeStreamAsync(c, log, stream)));
         app.MapPost("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => CreateStreamAsync(c, log, options, stream)));
-        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DeleteStreamAsync(c, log, stream)));
+        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DeleteStreamAsync(c, log, consumers, stream)));
         app.MapPut("/streams/{stream}/record", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordAsync(c, log, options, stream)));
         app.MapPut("/streams/{stream}/records", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordsAsync(c, log, options, stream)));
         return app;
@@ -142,11 +143,26 @@ public static class KinesisEndpoints
         WriteEmpty(context.Response);
     }
 
-    private static async Task DeleteStreamAsync(HttpContext context, ILog log, string stream)
+    /// <summary>
+    /// Deletes the stream unless its consumer groups (the stream job's) have not read all of its records:
+    /// 400 <c>ResourceInUseException</c> naming them, unless <c>?force=true</c>.
+    /// </summary>
+    private static async Task DeleteStreamAsync(HttpContext context, ILog log, TopicConsumers consumers, string stream)
     {
         RequireJsonBody(context.Request);
+        bool force = context.Request.Query["force"] is { Count: > 0 } values
+            ? values.ToString().ToLowerInvariant() switch
+            {
+                "true" => true,
+                "false" => false,
+                _ => throw KinesisError.Validation($"The query parameter force is '{values}'; it must be true or false."),
+            }
+            : false;
         await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
-        await WithLogErrorsAsync(stream, () => log.DeleteTopicAsync(stream, CancellationToken.None).AsTask()).ConfigureAwait(false);
+        bool deleted = false;
+        await WithLogErrorsAsync(stream, async () =>
+            deleted = await log.DeleteTopicAsync(stream, force ? [] : consumers.Of(stream), CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
+        if (!deleted) throw KinesisError.StreamNotFound(stream); // deleted by someone else meanwhile
         WriteEmpty(context.Response);
     }
 
@@ -293,6 +309,7 @@ public static class KinesisEndpoints
                 LogErrorCode.UnknownTopic or LogErrorCode.UnknownPartition => KinesisError.StreamNotFound(stream),
                 LogErrorCode.InvalidTopic or LogErrorCode.RecordTooLarge => KinesisError.Validation(ex.Message),
                 LogErrorCode.LimitExceeded => KinesisError.LimitExceeded(ex.Message),
+                LogErrorCode.NotConsumed => KinesisError.StreamInUse($"{ex.Message} Add ?force=true to delete it anyway: those records are lost."),
                 _ => KinesisError.Internal(ex.Message),
             };
         }

@@ -37,6 +37,7 @@ internal sealed class KinesisError : Exception
         new(400, "ResourceNotFoundException", $"Stream {stream} under account {KinesisShards.Account} not found.");
     public static KinesisError StreamExists(string stream) =>
         new(400, "ResourceInUseException", $"Stream {stream} under account {KinesisShards.Account} already exists.");
+    public static KinesisError StreamInUse(string detail) => new(400, "ResourceInUseException", detail);
     public static KinesisError BodyTooLarge(long limit) => new(413, "ValidationException", $"The request body is larger than the limit of {limit} bytes (Ingest:MaxRequestBytes).");
     public static KinesisError UnsupportedMediaType(string? contentType, IEnumerable<string> supported) =>
         new(415, "UnsupportedMediaTypeException", $"Content-Type '{contentType ?? "(none)"}' is not accepted here; use one of {string.Join(", ", supported)}.");

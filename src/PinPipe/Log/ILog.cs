@@ -18,8 +18,22 @@ public interface ILog : IAsyncDisposable
     /// <exception cref="LogException">code <see cref="LogErrorCode.InvalidTopic"/> for a bad name or partition count.</exception>
     ValueTask CreateTopicAsync(string topic, int partitions, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes a topic and its records; does nothing when it does not exist.</summary>
-    ValueTask DeleteTopicAsync(string topic, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Deletes a topic, its records and every consumer group's committed offsets of it (as Kafka does). Returns false,
+    /// having done nothing, when the topic does not exist.
+    /// </summary>
+    ValueTask<bool> DeleteTopicAsync(string topic, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// As <see cref="DeleteTopicAsync(string, CancellationToken)"/>, but only when each of the consumer groups
+    /// <paramref name="consumers"/> has consumed every record the topic holds (its committed offset is the high
+    /// watermark of every partition; a group that never committed has consumed nothing). The embedded log checks and
+    /// deletes in one step (no append or commit comes between); Kafka has no conditional delete, so an append
+    /// between its check and its delete is deleted with the topic.
+    /// </summary>
+    /// <exception cref="LogException"><see cref="LogErrorCode.NotConsumed"/> when a group has not consumed every record:
+    /// nothing was deleted, and the message names the group, the partitions and the records not consumed.</exception>
+    ValueTask<bool> DeleteTopicAsync(string topic, IReadOnlyCollection<string> consumers, CancellationToken cancellationToken = default);
 
     /// <summary>All topics, ordered by name.</summary>
     ValueTask<IReadOnlyList<TopicDescription>> ListTopicsAsync(CancellationToken cancellationToken = default);
@@ -69,8 +83,13 @@ public readonly record struct RecordPosition(int Partition, long Offset);
 /// <summary>A record read back from the log.</summary>
 public sealed record ConsumedRecord(string Topic, int Partition, long Offset, long TimestampMs, byte[]? Key, byte[]? Value);
 
-/// <summary>A topic and its partition count.</summary>
-public sealed record TopicDescription(string Name, int Partitions);
+/// <summary>A topic, its partition count and the id of its incarnation.</summary>
+/// <param name="TopicId">
+/// The id given to the topic when it was created, as Kafka's topic id (a random UUID written in URL-safe base64 without
+/// padding, as Kafka prints it): a topic deleted and created again under the same name has another id, so a consumer
+/// that keeps the id with its checkpoint can tell. Null when the log cannot tell (a Kafka cluster older than 2.8).
+/// </param>
+public sealed record TopicDescription(string Name, int Partitions, string? TopicId = null);
 
 /// <summary>Low (first retained) and high (next to be written) offsets of a partition.</summary>
 public readonly record struct Watermarks(long Low, long High);

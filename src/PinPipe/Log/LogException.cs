@@ -15,6 +15,13 @@ public enum LogErrorCode
     Unavailable,
     /// <summary>Creating the topic would pass <see cref="LogOptions.MaxTopics"/> or <see cref="LogOptions.MaxPartitionsPerTopic"/>.</summary>
     LimitExceeded,
+    /// <summary>A topic was not deleted because a consumer group has not consumed all of its records.</summary>
+    NotConsumed,
+    /// <summary>
+    /// A consumer's checkpoint is for another incarnation of the topic, or past its end: the topic was deleted, created
+    /// again (another topic id) or truncated. The consumer stops rather than skip records; the message names the way forward.
+    /// </summary>
+    CheckpointMismatch,
 }
 
 /// <summary>The one exception type of the log: a code, whether retrying may help, and a message.</summary>

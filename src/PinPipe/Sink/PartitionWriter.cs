@@ -58,6 +58,11 @@ internal sealed class PartitionWriter
         {
             await RunCoreAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (LogException e) when (e.Code == LogErrorCode.UnknownTopic)
+        {
+            await Incarnation().ConfigureAwait(false); // deleted (or created again): say so; else a passing error, retried
+            throw;
+        }
         finally
         {
             // Whatever is buffered is dropped uncommitted, as Confluent's close() does: the next attempt re-reads it.
@@ -65,6 +70,9 @@ internal sealed class PartitionWriter
             _buffer = [];
         }
     }
+
+    /// <summary>Throws when the topic is no longer the incarnation the sink verified (deleted or created again); run before each object is written.</summary>
+    internal Func<Task> Incarnation { get; init; } = () => Task.CompletedTask;
 
     /// <summary>True once this attempt committed an offset.</summary>
     internal bool MadeProgress { get; private set; }
@@ -185,6 +193,8 @@ internal sealed class PartitionWriter
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
         string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
+        // Every record of the object was read before this check: a topic created again before a read shows here.
+        await Incarnation().ConfigureAwait(false);
         await _store.PutAsync(key, _buffer.AsMemory(0, _length), cancellationToken).ConfigureAwait(false);
         await CommitAsync(_lastWrittenOffset + 1, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _counters.ObjectsWritten);

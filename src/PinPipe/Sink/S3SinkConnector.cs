@@ -43,6 +43,7 @@ public sealed class S3SinkConnector
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, TopicCounters> _counters = new(StringComparer.Ordinal);
+    private readonly TopicIncarnations _incarnations;
 
     /// <summary>Creates the connector; <see cref="SinkOptions.Topics"/> must name the topics (the host fills it from <c>PipelineNames.Topics</c>).</summary>
     /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
@@ -57,6 +58,7 @@ public sealed class S3SinkConnector
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
+        _incarnations = new TopicIncarnations(log, store, options, _logger);
         foreach (string topic in options.Topics!) _counters.TryAdd(topic, new TopicCounters(topic));
     }
 
@@ -116,10 +118,13 @@ public sealed class S3SinkConnector
     /// picked up when they appear.
     /// </summary>
     /// <exception cref="Exception">A partition failed <see cref="MaxConsecutiveFailures"/> times in a row (the last error is rethrown).</exception>
+    /// <exception cref="LogException"><see cref="LogErrorCode.CheckpointMismatch"/> at once: a topic was deleted, created again
+    /// or truncated (<see cref="TopicIncarnations"/>); the message names it and the way forward.</exception>
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var workers = new Dictionary<(string Topic, int Partition), Task>();
+        var verified = new Dictionary<string, string?>(StringComparer.Ordinal); // the incarnation each topic is sunk for
         var fatal = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         var missingLogged = new HashSet<string>(StringComparer.Ordinal);
         _logger.LogInformation("S3 sink starting: topics {Topics} into {Location}, flush.size {FlushSize}", string.Join(", ", _options.Topics!), _store.Location, _options.FlushSize);
@@ -132,14 +137,21 @@ public sealed class S3SinkConnector
                     TopicDescription? description = await _log.DescribeTopicAsync(topic, stop.Token).ConfigureAwait(false);
                     if (description is null)
                     {
+                        if (verified.ContainsKey(topic)) throw _incarnations.Deleted(topic);
                         if (missingLogged.Add(topic)) _logger.LogWarning("Topic {Topic} does not exist yet; waiting for it", topic);
                         continue;
                     }
+                    if (!verified.TryGetValue(topic, out string? topicId))
+                    {
+                        await _incarnations.VerifyAsync(description, stop.Token).ConfigureAwait(false);
+                        verified[topic] = topicId = description.TopicId;
+                    }
+                    else if (topicId != description.TopicId) await _incarnations.RequireSameAsync(topic, topicId, stop.Token).ConfigureAwait(false);
                     for (int p = 0; p < description.Partitions; p++)
                     {
                         if (workers.ContainsKey((topic, p))) continue;
                         int partition = p;
-                        workers[(topic, p)] = Task.Run(() => RunPartitionAsync(topic, partition, fatal, stop.Token), CancellationToken.None);
+                        workers[(topic, p)] = Task.Run(() => RunPartitionAsync(topic, partition, topicId, fatal, stop.Token), CancellationToken.None);
                     }
                 }
                 Task delay = Task.Delay(DiscoveryInterval, _time, stop.Token);
@@ -159,24 +171,34 @@ public sealed class S3SinkConnector
         if (fatal.Task.IsCompleted)
         {
             Exception error = await fatal.Task.ConfigureAwait(false);
+            if (error is LogException { Code: LogErrorCode.CheckpointMismatch }) throw error;
             throw new InvalidOperationException($"The S3 sink stopped: {error.Message}", error);
         }
         _logger.LogInformation("S3 sink stopped; open objects left uncommitted");
     }
 
-    private async Task RunPartitionAsync(string topic, int partition, TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
+    private async Task RunPartitionAsync(string topic, int partition, string? topicId, TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
     {
         TopicCounters counters = _counters.GetOrAdd(topic, static t => new TopicCounters(t));
         int failuresInARow = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var writer = new PartitionWriter(_log, _store, _options, topic, partition, counters, _time, _logger, ReadBatchSize, () => Interlocked.Read(ref _flushRequests));
+            var writer = new PartitionWriter(_log, _store, _options, topic, partition, counters, _time, _logger, ReadBatchSize, () => Interlocked.Read(ref _flushRequests))
+            {
+                Incarnation = () => _incarnations.RequireSameAsync(topic, topicId, cancellationToken),
+            };
             try
             {
                 await writer.RunAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
+                return;
+            }
+            catch (LogException e) when (e.Code == LogErrorCode.CheckpointMismatch)
+            {
+                _logger.LogError("{Topic}[{Partition}]: {Message}", topic, partition, e.Message);
+                fatal.TrySetResult(e);
                 return;
             }
             catch (Exception e)
@@ -212,6 +234,7 @@ public sealed class S3SinkConnector
         if (options.FlushSize < 1) problems.Add($"Sink:FlushSize must be at least 1 (got {options.FlushSize})");
         if (options.RotateScheduleInterval is { } r && r <= TimeSpan.Zero) problems.Add($"Sink:RotateScheduleInterval must be positive or null (got {r})");
         if (options.PollInterval <= TimeSpan.Zero) problems.Add($"Sink:PollInterval must be positive (got {options.PollInterval})");
+        if (options.Reset is not (null or "earliest")) problems.Add($"Sink:Reset must be unset or earliest (got '{options.Reset}')");
         if (options.OffsetZeroPadWidth is < 1 or > 19) problems.Add($"Sink:OffsetZeroPadWidth must be between 1 and 19 (got {options.OffsetZeroPadWidth})");
         if (options.TopicsDir is { } dir && (dir.StartsWith('/') || dir.EndsWith('/') || dir.Contains('\\', StringComparison.Ordinal)))
             problems.Add($"Sink:TopicsDir must be a relative key prefix without leading or trailing '/' (got '{dir}')");

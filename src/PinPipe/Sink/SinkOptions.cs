@@ -24,6 +24,14 @@ public sealed record SinkOptions
     /// <summary>Longest wait for new records before checking the rotation schedule. Default 500 ms.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// <c>earliest</c> moves the checkpoint of a topic that was deleted and created again (or truncated below the
+    /// committed offset) to the new incarnation's start, deliberately; the sink refuses to run on such a topic otherwise.
+    /// The earlier incarnation's objects must first be moved out of <c>&lt;topics.dir&gt;/&lt;topic&gt;/</c>: the new
+    /// incarnation's offsets start again at 0 and would take their keys. Default null: no reset.
+    /// </summary>
+    public string? Reset { get; init; }
+
     /// <summary><c>filename.offset.zero.pad.width</c>. Default 10.</summary>
     public int OffsetZeroPadWidth { get; init; } = 10;
 

@@ -16,7 +16,9 @@ namespace PinPipe.Streaming;
 /// </summary>
 /// <remarks>
 /// <para>Exactly once: each table's commit carries, in the same commit, one Delta <c>txn</c> per stream partition
-/// (<see cref="AppId"/>, version = the next offset to read). A (re)started job resumes each table from its own
+/// (<see cref="AppId"/>, version = the next offset to read), keyed by the stream's topic id: a stream deleted and created
+/// again, or behind the tables' offsets, stops the job (<see cref="LogErrorCode.CheckpointMismatch"/>) unless
+/// <see cref="StreamOptions.Reset"/> moves the checkpoint to its start. A (re)started job resumes each table from its own
 /// offsets, so a crash anywhere (between a table's clean and reject commits too) neither loses nor duplicates a row;
 /// a clean table holds one row per <c>ind</c> across micro-batches (keys already committed count as duplicates).</para>
 /// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes at most
@@ -55,8 +57,13 @@ public sealed class StreamJob
             .ToArray();
     }
 
-    /// <summary>The Delta <c>txn</c> app id that records a stream partition's next offset: <c>pinpipe-stream:&lt;stream&gt;:&lt;partition&gt;</c>.</summary>
-    public static string AppId(string stream, int partition) => $"pinpipe-stream:{stream}:{partition}";
+    /// <summary>
+    /// The Delta <c>txn</c> app id that records a stream partition's next offset for the stream's incarnation
+    /// <paramref name="topicId"/> (<see cref="TopicDescription.TopicId"/>): <c>pinpipe-stream:&lt;stream&gt;@&lt;topic id&gt;:&lt;partition&gt;</c>
+    /// (<c>@&lt;topic id&gt;.&lt;n&gt;</c> after the n-th <c>--reset earliest</c> of one incarnation; without topic id,
+    /// <c>pinpipe-stream:&lt;stream&gt;:&lt;partition&gt;</c>, as tables written before topic ids have it).
+    /// </summary>
+    public static string AppId(string stream, int partition, string? topicId = null) => StreamCheckpoint.AppId(stream, partition, topicId);
 
     /// <summary>The clean table's name (<c>&lt;U&gt;_pin_table</c>), plus <c>_rejects</c> for its reject table.</summary>
     public static string TableName(string userId, RecordKind kind, bool rejects = false) =>

@@ -24,6 +24,20 @@ public sealed record StreamOptions
     /// (the log's start, default) or <c>latest</c> (the log's end when the job first starts).</summary>
     public string From { get; init; } = "earliest";
 
+    /// <summary>
+    /// The consumer group under which the job also commits each stream partition's position to the log (after the Delta
+    /// commits that hold it, at most once a second): the Delta tables stay the checkpoint; the group lets the log refuse
+    /// to delete a stream holding records the job has not read. Default <c>pinpipe-stream</c>.
+    /// </summary>
+    public string GroupId { get; init; } = "pinpipe-stream";
+
+    /// <summary>
+    /// <c>earliest</c> moves the checkpoint of a stream whose tables hold offsets of another incarnation (the stream was
+    /// deleted and created again) or past its end (truncated) to the stream's start, deliberately; the job refuses to
+    /// run on such a stream otherwise. Streams whose checkpoint is theirs are not touched. Default null: no reset.
+    /// </summary>
+    public string? Reset { get; init; }
+
     /// <summary>DuckDB memory limit per table (DuckDB syntax); beyond it DuckDB spills to disk. Default <c>400MB</c>.</summary>
     public string MemoryLimit { get; init; } = "400MB";
 }

@@ -21,6 +21,7 @@ internal sealed class StreamTable : IDisposable
     private const int CompactBytesFactor = 4;
     private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan PositionInterval = TimeSpan.FromSeconds(1);
 
     private readonly PinPipeSettings _settings;
     private readonly StreamOptions _options;
@@ -44,6 +45,10 @@ internal sealed class StreamTable : IDisposable
     private string? _work;
     private long[] _cleanNext = [];
     private long[] _rejectsNext = [];
+    private string? _topicId; // the incarnation of the stream the tables' offsets are for
+    private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
+    private long[] _position = []; // what was last committed to the log as the group's offsets
+    private long _positionAt;
     private int _cleanFiles, _rejectFiles; // small live files (compaction candidates); the compaction task updates them too
     private Task? _compaction; // at most one per table, beside the micro-batches
     private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _compactions, _version = -1;
@@ -78,13 +83,13 @@ internal sealed class StreamTable : IDisposable
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        int partitions = await WaitForStreamAsync(cancellationToken).ConfigureAwait(false);
+        var topic = await WaitForStreamAsync(cancellationToken).ConfigureAwait(false);
         // One folder per table for the micro-batches' Parquet files; what a killed run left there is never committed.
         _work = Path.Combine(_settings.DataDir, "stream-work", _name);
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
         Directory.CreateDirectory(_work);
         _db = OpenDuckDb(_work);
-        await ResumeAsync(partitions, cancellationToken).ConfigureAwait(false);
+        await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
         try
         {
             while (true)
@@ -95,8 +100,13 @@ internal sealed class StreamTable : IDisposable
                 await StartCompactionAsync().ConfigureAwait(false);
             }
         }
+        catch (LogException ex) when (ex.Code == LogErrorCode.UnknownTopic)
+        {
+            throw Deleted();
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            await CommitPositionAsync(force: true, CancellationToken.None).ConfigureAwait(false);
             // A graceful stop: finish the running compaction and leave no table with a compaction due.
             await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
             bool clean = Volatile.Read(ref _cleanFiles) >= _options.CompactEvery, rejects = Volatile.Read(ref _rejectFiles) >= _options.CompactEvery;
@@ -123,26 +133,42 @@ internal sealed class StreamTable : IDisposable
 
     // ------------------------------------------------------------------ start
 
-    private async Task<int> WaitForStreamAsync(CancellationToken cancellationToken)
+    private async Task<TopicDescription> WaitForStreamAsync(CancellationToken cancellationToken)
     {
         bool logged = false;
         while (true)
         {
             var topic = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false);
-            if (topic is not null) return topic.Partitions;
+            if (topic is not null) return topic;
             if (!logged) _logger.LogInformation("Waiting for stream {Stream} to be created.", _stream);
             logged = true;
             await Task.Delay(IdleWait, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Reads both tables' offsets and the clean table's keys; with <c>--from latest</c>, records the start offsets first.</summary>
-    private async Task ResumeAsync(int partitions, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads both tables' offsets and the clean table's keys. Offsets of another incarnation of the stream (deleted and
+    /// created again) or past its end (truncated) stop the job, unless <c>--reset earliest</c> moves them to the stream's
+    /// start; a new checkpoint (a first start with <c>--from latest</c>, a reset, offsets adopted from txns without topic
+    /// id) is recorded in the tables first.
+    /// </summary>
+    /// <exception cref="LogException"><see cref="LogErrorCode.CheckpointMismatch"/>: the tables' offsets are not this stream's.</exception>
+    private async Task ResumeAsync(TopicDescription topic, CancellationToken cancellationToken)
     {
         var clean = await _clean.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var rejects = await _rejects.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         RequireSchema(_clean, clean, _cleanSchema);
         RequireSchema(_rejects, rejects, _rejectSchema);
+        int partitions = topic.Partitions;
+        _topicId = topic.TopicId;
+        var marks = new Watermarks[partitions];
+        for (int p = 0; p < partitions; p++) marks[p] = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
+        var c = StreamCheckpoint.Read(clean?.Txns, _stream, _topicId, partitions);
+        var r = StreamCheckpoint.Read(rejects?.Txns, _stream, _topicId, partitions);
+        bool accepted = c.Current || r.Current; // one table already moved to this incarnation: the other follows
+        bool cleanMoved = Reconcile(c, _clean, marks, accepted), rejectsMoved = Reconcile(r, _rejects, marks, accepted);
+        bool cleanRecord = cleanMoved || (c.Legacy && c.Key is not null), rejectsRecord = rejectsMoved || (r.Legacy && r.Key is not null);
+
         _cleanNext = new long[partitions];
         _rejectsNext = new long[partitions];
         var cleanStart = new List<DeltaTxn>();
@@ -150,24 +176,19 @@ internal sealed class StreamTable : IDisposable
         bool latest = _options.From == "latest";
         for (int p = 0; p < partitions; p++)
         {
-            string appId = StreamJob.AppId(_stream, p);
-            long? c = clean is not null && clean.Txns.TryGetValue(appId, out long cv) ? cv : null;
-            long? r = rejects is not null && rejects.Txns.TryGetValue(appId, out long rv) ? rv : null;
-            if (c is null || r is null)
-            {
-                // A table without an offset for the partition: earliest = the log's start (reading records the other table
-                // already holds is harmless, they are skipped for it); latest = the other table's offset (its start commit)
-                // or, for neither, the log's end now, recorded in both tables before any micro-batch.
-                var w = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
-                long start = latest ? c ?? r ?? w.High : w.Low;
-                if (c is null && latest) cleanStart.Add(new DeltaTxn(appId, start));
-                if (r is null && latest) rejectsStart.Add(new DeltaTxn(appId, start));
-                c ??= start;
-                r ??= start;
-            }
-            _cleanNext[p] = c.Value;
-            _rejectsNext[p] = r.Value;
+            long? cv = cleanMoved ? marks[p].Low : c.Offsets[p];
+            long? rv = rejectsMoved ? marks[p].Low : r.Offsets[p];
+            // A table without an offset for the partition: earliest = the log's start (reading records the other table
+            // already holds is harmless, they are skipped for it); latest = the other table's offset (its start commit)
+            // or, for neither, the log's end now, recorded in both tables before any micro-batch.
+            long start = latest ? cv ?? rv ?? marks[p].High : marks[p].Low;
+            if (cleanRecord || (cv is null && latest)) cleanStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, c.Key), cv ?? start));
+            if (rejectsRecord || (rv is null && latest)) rejectsStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, r.Key), rv ?? start));
+            _cleanNext[p] = cv ?? start;
+            _rejectsNext[p] = rv ?? start;
         }
+        _cleanKey = c.Key;
+        _rejectsKey = r.Key;
         if (cleanStart.Count > 0) await CommitAsync(_clean, _cleanSchema, [], cleanStart, "start", cancellationToken).ConfigureAwait(false);
         if (rejectsStart.Count > 0) await CommitAsync(_rejects, _rejectSchema, [], rejectsStart, "start", cancellationToken).ConfigureAwait(false);
 
@@ -181,8 +202,82 @@ internal sealed class StreamTable : IDisposable
         Volatile.Write(ref _rejectFiles, rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
         long keys = QueryLong("SELECT count(*) FROM keys");
         lock (_statsGate) _version = clean?.Version ?? _version;
-        _logger.LogInformation("{Table}: resuming {Stream} at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
-            _name, _stream, string.Join(", ", _cleanNext), string.Join(", ", _rejectsNext), keys);
+        _logger.LogInformation("{Table}: resuming {Stream} (topic id {TopicId}) at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
+            _name, _stream, _topicId ?? "unknown", string.Join(", ", _cleanNext), string.Join(", ", _rejectsNext), keys);
+        _position = new long[partitions];
+        Array.Fill(_position, -1);
+        await CommitPositionAsync(force: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Checks a table's checkpoint against the stream: offsets of another incarnation (unless the other table already
+    /// moved to this one) or past a partition's end throw, or with <c>--reset earliest</c> move the checkpoint to a new
+    /// key. Returns true when the checkpoint moved (its offsets are then the stream's start).
+    /// </summary>
+    private bool Reconcile(StreamCheckpoint checkpoint, DeltaTable table, Watermarks[] marks, bool accepted)
+    {
+        string? problem = null;
+        if (checkpoint.ForeignKey is { } foreign)
+        {
+            if (accepted)
+            {
+                _logger.LogInformation("{Table}: {Location} holds offsets of an earlier incarnation of {Stream}; the other table already reads this one, so it starts at the stream's start too.", _name, table.Location, _stream);
+                checkpoint.Reset(_stream, _topicId);
+                return true;
+            }
+            problem = $"Stream '{_stream}' was deleted and created again: Delta table {table.Location} holds offsets of its earlier incarnation (topic id {StreamCheckpoint.BaseOf(foreign)}), not of this one (topic id {_topicId}); reading on would skip this incarnation's records below those offsets.";
+        }
+        for (int p = 0; problem is null && p < marks.Length; p++)
+        {
+            if (checkpoint.Offsets[p] is { } offset && offset > marks[p].High)
+                problem = $"Stream '{_stream}' is behind Delta table {table.Location}: partition {p} ends at offset {marks[p].High}, but the table has read it up to offset {offset} (the stream was truncated or its log replaced); reading on would skip the records the stream takes at offsets {marks[p].High} to {offset - 1}.";
+        }
+        if (problem is null) return false;
+        if (_options.Reset != "earliest")
+            throw new LogException(LogErrorCode.CheckpointMismatch,
+                $"{problem} Nothing was read. To read the stream from its start, deliberately, run the job once with --reset earliest (Stream:Reset); rows already in the tables stay (an ind already there counts as a duplicate).");
+        _logger.LogWarning("{Table}: {Problem} Reset to the stream's start (--reset earliest).", _name, problem);
+        checkpoint.Reset(_stream, _topicId);
+        return true;
+    }
+
+    /// <summary>Throws when the stream is gone or is another incarnation than the one the job resumed.</summary>
+    private async Task CheckIncarnationAsync(CancellationToken cancellationToken)
+    {
+        var now = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted();
+        if (now.TopicId != _topicId)
+            throw new LogException(LogErrorCode.CheckpointMismatch,
+                $"Stream '{_stream}' was deleted and created again while the job read it (topic id {_topicId} → {now.TopicId}); nothing of the new incarnation was committed. Run the job again with --reset earliest (Stream:Reset) to read the new incarnation from its start, deliberately.");
+    }
+
+    private LogException Deleted() => new(LogErrorCode.CheckpointMismatch,
+        $"Stream '{_stream}' was deleted while the job read it; the tables keep what was committed before. Once it exists again, run the job with --reset earliest (Stream:Reset) to read the new incarnation from its start.");
+
+    /// <summary>
+    /// Commits each partition's position (what both tables hold) to the log as the group <see cref="StreamOptions.GroupId"/>,
+    /// when it moved and at most once per <see cref="PositionInterval"/> unless <paramref name="force"/>d. Advisory: the
+    /// Delta txns are the checkpoint; the group lets the log refuse to delete records the job has not read. A failure is logged.
+    /// </summary>
+    private async Task CommitPositionAsync(bool force, CancellationToken cancellationToken)
+    {
+        if (_position.Length == 0 || (!force && _time.GetElapsedTime(_positionAt) < PositionInterval)) return;
+        var offsets = new List<TopicPartitionOffset>();
+        for (int p = 0; p < _position.Length; p++)
+        {
+            long at = Math.Min(_cleanNext[p], _rejectsNext[p]);
+            if (at != _position[p]) offsets.Add(new TopicPartitionOffset(_stream, p, at));
+        }
+        if (offsets.Count == 0) return;
+        try
+        {
+            await _log.CommitOffsetsAsync(_options.GroupId, offsets, cancellationToken).ConfigureAwait(false);
+            foreach (var o in offsets) _position[o.Partition] = o.Offset;
+            _positionAt = _time.GetTimestamp();
+        }
+        catch (Exception ex) when (ex is LogException or ObjectDisposedException)
+        {
+            _logger.LogWarning("{Table}: could not commit the position of {Stream} to the log as group {Group}: {Message}", _name, _stream, _options.GroupId, ex.Message);
+        }
     }
 
     private static void RequireSchema(DeltaTable table, DeltaSnapshot? snapshot, DeltaSchema schema)
@@ -242,7 +337,12 @@ internal sealed class StreamTable : IDisposable
             TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
             if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, next, split, firstAt);
             if (got > 0) continue;
-            if (count == 0) await UpdateLagAsync(next, cancellationToken).ConfigureAwait(false);
+            if (count == 0)
+            {
+                await CheckIncarnationAsync(cancellationToken).ConfigureAwait(false);
+                await UpdateLagAsync(next, cancellationToken).ConfigureAwait(false);
+                await CommitPositionAsync(force: false, cancellationToken).ConfigureAwait(false);
+            }
             await WaitForAnyAsync(next, left, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -283,6 +383,8 @@ internal sealed class StreamTable : IDisposable
         long[] end = batch.End;
         string raw = RawTable;
         bool split = batch.Split;
+        // Every record of the micro-batch was read before this check: a stream created again before a read shows here.
+        await CheckIncarnationAsync(cancellationToken).ConfigureAwait(false);
 
         string cleanFile = Path.Combine(_work!, $"clean-{Guid.NewGuid():N}.parquet");
         string rejectsFile = Path.Combine(_work!, $"rejects-{Guid.NewGuid():N}.parquet");
@@ -312,8 +414,8 @@ internal sealed class StreamTable : IDisposable
             Execute($"DROP TABLE IF EXISTS {CleaningRules.CleanTable(_kind)}");
             Execute($"DROP TABLE IF EXISTS {CleaningRules.RejectTable(_kind)}");
 
-            var cleanTxns = Advanced(_cleanNext, end);
-            var rejectTxns = Advanced(_rejectsNext, end);
+            var cleanTxns = Advanced(_cleanNext, end, _cleanKey);
+            var rejectTxns = Advanced(_rejectsNext, end, _rejectsKey);
             long version = -1, rejectsVersion = -1;
             if (cleanTxns.Count > 0)
             {
@@ -356,6 +458,7 @@ internal sealed class StreamTable : IDisposable
                 if (version >= 0) _version = version;
             }
             await UpdateLagAsync(end, cancellationToken).ConfigureAwait(false);
+            await CommitPositionAsync(force: false, cancellationToken).ConfigureAwait(false);
             var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}"));
             _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
                 _name, batch.Records, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
@@ -368,11 +471,11 @@ internal sealed class StreamTable : IDisposable
     }
 
     /// <summary>A txn per partition whose end moved past the table's offset.</summary>
-    private List<DeltaTxn> Advanced(long[] committed, long[] end)
+    private List<DeltaTxn> Advanced(long[] committed, long[] end, string? key)
     {
         var txns = new List<DeltaTxn>();
         for (int p = 0; p < end.Length; p++)
-            if (end[p] > committed[p]) txns.Add(new DeltaTxn(StreamJob.AppId(_stream, p), end[p]));
+            if (end[p] > committed[p]) txns.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, key), end[p]));
         return txns;
     }
 
@@ -382,7 +485,7 @@ internal sealed class StreamTable : IDisposable
     private async Task OverlapAsync(CancellationToken cancellationToken)
     {
         _logger.LogWarning("{Table}: the Delta table already holds offsets of this micro-batch (another stream job writes it?); resuming from the table's offsets.", _name);
-        await ResumeAsync(_cleanNext.Length, cancellationToken).ConfigureAwait(false);
+        await ResumeAsync(await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted(), cancellationToken).ConfigureAwait(false);
     }
 
     private Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, CancellationToken cancellationToken) =>

@@ -90,7 +90,7 @@ public sealed class StreamingEndToEndTests
                 {
                     long high = (await log.GetWatermarksAsync(stream, p)).High;
                     if (high == 0) return false; // the emulator posted to every stream
-                    if (snapshot is null || !snapshot.Txns.TryGetValue(StreamJob.AppId(stream, p), out long v) || v != high) return false;
+                    if (snapshot is null || !snapshot.Txns.TryGetValue(StreamJob.AppId(stream, p, topic.TopicId), out long v) || v != high) return false;
                 }
             }
         }

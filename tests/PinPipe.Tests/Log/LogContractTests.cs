@@ -34,10 +34,33 @@ public abstract class LogContractTests
 
         var topics = await log.ListTopicsAsync();
         var ours = topics.Where(t => t.Name == a || t.Name == b).ToList();
-        Assert.Equal([new TopicDescription(a, 1), new TopicDescription(b, 3)], ours);
+        Assert.Equal([(a, 1), (b, 3)], ours.Select(t => (t.Name, t.Partitions)));
         Assert.Equal(topics.OrderBy(t => t.Name, StringComparer.Ordinal), topics);
-        Assert.Equal(new TopicDescription(b, 3), await log.DescribeTopicAsync(b));
+        Assert.Equal(ours[1], await log.DescribeTopicAsync(b));
         Assert.Null(await log.DescribeTopicAsync(NewTopic("missing")));
+    }
+
+    [Fact]
+    public async Task Every_topic_has_an_id_in_Kafkas_format_that_stays_while_it_lives()
+    {
+        await using var log = await CreateLogAsync();
+        var a = NewTopic("a");
+        var b = NewTopic("b");
+        await log.CreateTopicAsync(a, 1);
+        await log.CreateTopicAsync(b, 2);
+        await log.AppendAsync(a, [Rec("v")]);
+
+        var idA = (await log.DescribeTopicAsync(a))!.TopicId;
+        var idB = (await log.DescribeTopicAsync(b))!.TopicId;
+        Assert.NotNull(idA);
+        Assert.NotNull(idB);
+        Assert.NotEqual(idA, idB);
+        // 16 bytes in URL-safe base64 without padding, as Kafka prints topic ids.
+        Assert.Matches("^[A-Za-z0-9_-]{22}$", idA);
+        Assert.Equal(16, Convert.FromBase64String(idA.Replace('-', '+').Replace('_', '/') + "==").Length);
+        await log.CreateTopicAsync(a, 1);
+        Assert.Equal(idA, (await log.DescribeTopicAsync(a))!.TopicId);
+        Assert.Equal([idA, idB], (await log.ListTopicsAsync()).Where(t => t.Name == a || t.Name == b).Select(t => t.TopicId));
     }
 
     [Fact]
@@ -48,7 +71,7 @@ public abstract class LogContractTests
         await log.CreateTopicAsync(topic, 2);
         var ex = await Assert.ThrowsAsync<LogException>(() => log.CreateTopicAsync(topic, 3).AsTask());
         Assert.Equal(LogErrorCode.InvalidTopic, ex.Code);
-        Assert.Equal(new TopicDescription(topic, 2), await log.DescribeTopicAsync(topic));
+        Assert.Equal(2, (await log.DescribeTopicAsync(topic))!.Partitions);
     }
 
     [Theory]
@@ -115,27 +138,77 @@ public abstract class LogContractTests
 
         await log.DeleteTopicAsync(first);
         await log.CreateTopicAsync(second, 1);
-        Assert.Equal(new TopicDescription(second, 1), await log.DescribeTopicAsync(second));
+        var created = await log.DescribeTopicAsync(second);
+        Assert.NotNull(created);
+        Assert.Equal((second, 1), (created.Name, created.Partitions));
     }
 
     [Fact]
-    public virtual async Task A_deleted_topic_is_gone_with_its_records_and_deleting_a_missing_topic_does_nothing()
+    public async Task A_deleted_topic_is_gone_with_its_records_and_offsets_and_created_again_is_a_new_incarnation_with_a_new_id()
     {
         await using var log = await CreateLogAsync();
         var topic = NewTopic();
         await log.CreateTopicAsync(topic, 1);
-        await log.AppendAsync(topic, [Rec("v")]);
-        await log.DeleteTopicAsync(topic);
-        await log.DeleteTopicAsync(topic);
+        await log.AppendAsync(topic, [Rec("v"), Rec("w")]);
+        await log.CommitOffsetsAsync("g", [new(topic, 0, 2)]);
+        var before = (await log.DescribeTopicAsync(topic))!.TopicId;
+        Assert.True(await log.DeleteTopicAsync(topic));
+        Assert.False(await log.DeleteTopicAsync(topic));
+        Assert.False(await log.DeleteTopicAsync(NewTopic("never"), ["g"]));
 
         Assert.Null(await log.DescribeTopicAsync(topic));
         Assert.DoesNotContain(await log.ListTopicsAsync(), t => t.Name == topic);
         var ex = await Assert.ThrowsAsync<LogException>(() => log.AppendAsync(topic, [Rec("v")]).AsTask());
         Assert.Equal(LogErrorCode.UnknownTopic, ex.Code);
+        Assert.Equal(LogErrorCode.UnknownTopic, (await Assert.ThrowsAsync<LogException>(() => log.ReadAsync(topic, 0, 0, 10).AsTask())).Code);
+        Assert.Equal(LogErrorCode.UnknownTopic, (await Assert.ThrowsAsync<LogException>(() => log.GetWatermarksAsync(topic, 0).AsTask())).Code);
 
         await log.CreateTopicAsync(topic, 1);
         Assert.Empty(await log.ReadAsync(topic, 0, 0, 10));
         Assert.Equal(new Watermarks(0, 0), await log.GetWatermarksAsync(topic, 0));
+        Assert.Null(await log.GetCommittedOffsetAsync("g", topic, 0)); // as Kafka: a group's offsets go with the topic
+        var after = (await log.DescribeTopicAsync(topic))!.TopicId;
+        Assert.NotNull(after);
+        Assert.NotEqual(before, after);
+    }
+
+    [Fact]
+    public async Task A_delete_guarded_by_consumer_groups_is_refused_while_one_has_not_consumed_every_record_and_deletes_nothing()
+    {
+        await using var log = await CreateLogAsync();
+        var topic = NewTopic();
+        await log.CreateTopicAsync(topic, 3);
+        await log.AppendAsync(topic, [Rec("a", partition: 0), Rec("b", partition: 0), Rec("c", partition: 0), Rec("d", partition: 2)]);
+        await log.CommitOffsetsAsync("sink", [new(topic, 0, 3), new(topic, 2, 1)]);
+        await log.CommitOffsetsAsync("stream", [new(topic, 0, 1)]);
+
+        var ex = await Assert.ThrowsAsync<LogException>(() => log.DeleteTopicAsync(topic, ["sink", "stream"]).AsTask());
+        Assert.Equal(LogErrorCode.NotConsumed, ex.Code);
+        Assert.False(ex.IsRetriable);
+        Assert.Equal($"Topic '{topic}' holds 3 records consumer group 'stream' has not consumed: 2 in partition 0 (offsets 1 to 2), 1 in partition 2 (offsets 0 to 0); it was not deleted.", ex.Message);
+        var never = await Assert.ThrowsAsync<LogException>(() => log.DeleteTopicAsync(topic, ["new-group"]).AsTask());
+        Assert.Contains("4 records consumer group 'new-group' has not consumed", never.Message);
+        Assert.Equal(new Watermarks(0, 3), await log.GetWatermarksAsync(topic, 0));
+        Assert.Equal(3, await log.GetCommittedOffsetAsync("sink", topic, 0));
+
+        Assert.True(await log.DeleteTopicAsync(topic, ["sink"]));
+        Assert.Null(await log.DescribeTopicAsync(topic));
+    }
+
+    [Fact]
+    public async Task A_guarded_delete_of_an_empty_topic_or_without_groups_goes_through()
+    {
+        await using var log = await CreateLogAsync();
+        var empty = NewTopic("empty");
+        var full = NewTopic("full");
+        await log.CreateTopicAsync(empty, 2);
+        await log.CreateTopicAsync(full, 1);
+        await log.AppendAsync(full, [Rec("x")]);
+
+        Assert.True(await log.DeleteTopicAsync(empty, ["never-committed"]));
+        Assert.True(await log.DeleteTopicAsync(full, []));
+        Assert.Null(await log.DescribeTopicAsync(empty));
+        Assert.Null(await log.DescribeTopicAsync(full));
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
         cmd.CommandText = "PRAGMA journal_mode";
         Assert.Equal("wal", await cmd.ExecuteScalarAsync());
         cmd.CommandText = "PRAGMA user_version";
-        Assert.Equal(1L, await cmd.ExecuteScalarAsync());
+        Assert.Equal(2L, await cmd.ExecuteScalarAsync());
     }
 
     [Fact]
@@ -70,9 +70,11 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
     public async Task Reopening_keeps_topics_records_next_offsets_and_group_offsets()
     {
         var options = Options();
+        string? id;
         await using (var log = await SqliteLog.OpenAsync(options))
         {
             await log.CreateTopicAsync("keep", 2);
+            id = (await log.DescribeTopicAsync("keep"))!.TopicId;
             await log.AppendAsync("keep", [Rec("a", partition: 1), Rec("b", partition: 1)]);
             await log.AppendAsync("keep", [Rec("c", partition: 0)]);
             await log.CommitOffsetsAsync("g", [new("keep", 1, 2)]);
@@ -80,7 +82,8 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
 
         await using (var log = await SqliteLog.OpenAsync(options))
         {
-            Assert.Equal([new TopicDescription("keep", 2)], await log.ListTopicsAsync());
+            Assert.Equal([new TopicDescription("keep", 2, id)], await log.ListTopicsAsync());
+            Assert.NotNull(id);
             Assert.Equal(new Watermarks(0, 2), await log.GetWatermarksAsync("keep", 1));
             Assert.Equal(["a", "b"], (await log.ReadAsync("keep", 1, 0, 10)).Select(r => Text(r.Value)));
             Assert.Equal(2, await log.GetCommittedOffsetAsync("g", "keep", 1));
@@ -132,6 +135,45 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
         var ex = await Assert.ThrowsAsync<LogException>(() => SqliteLog.OpenAsync(options).AsTask());
         Assert.Equal(LogErrorCode.Unavailable, ex.Code);
         Assert.Contains("already open", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_version_1_log_is_upgraded_in_place_giving_each_topic_an_id_and_keeping_records_and_offsets()
+    {
+        var options = Options();
+        await using (var db = new SqliteConnection($"Data Source={options.Path};Pooling=False"))
+        {
+            // The version 1 schema, as PinPipe wrote it before topics had ids, with one topic, a record and a group offset.
+            await db.OpenAsync();
+            await using var cmd = db.CreateCommand();
+            cmd.CommandText = """
+                PRAGMA journal_mode=WAL;
+                CREATE TABLE topics(topic_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, partitions INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+                CREATE TABLE partitions(topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL, log_start_offset INTEGER NOT NULL, PRIMARY KEY(topic_id, partition)) WITHOUT ROWID;
+                CREATE TABLE batches(topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL, record_count INTEGER NOT NULL,
+                    max_timestamp INTEGER NOT NULL, size_bytes INTEGER NOT NULL, payload BLOB NOT NULL, PRIMARY KEY(topic_id, partition, base_offset)) WITHOUT ROWID;
+                CREATE TABLE group_offsets(group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL, committed_ms INTEGER NOT NULL,
+                    PRIMARY KEY(group_id, topic, partition)) WITHOUT ROWID;
+                INSERT INTO topics(name, partitions, created_ms) VALUES ('old', 1, 0), ('older', 2, 0);
+                INSERT INTO partitions VALUES (1, 0, 7, 0), (2, 0, 0, 0), (2, 1, 0, 0);
+                INSERT INTO group_offsets VALUES ('g', 'old', 0, 5, 0);
+                PRAGMA user_version = 1;
+                """;
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        string?[] ids;
+        await using (var log = await SqliteLog.OpenAsync(options))
+        {
+            ids = (await log.ListTopicsAsync()).Select(t => t.TopicId).ToArray();
+            Assert.Equal(["old", "older"], (await log.ListTopicsAsync()).Select(t => t.Name));
+            Assert.Equal(new Watermarks(0, 7), await log.GetWatermarksAsync("old", 0));
+            Assert.Equal(5, await log.GetCommittedOffsetAsync("g", "old", 0));
+        }
+        Assert.All(ids, id => Assert.Matches("^[A-Za-z0-9_-]{22}$", id));
+        Assert.NotEqual(ids[0], ids[1]);
+        await using (var log = await SqliteLog.OpenAsync(options))
+            Assert.Equal(ids, (await log.ListTopicsAsync()).Select(t => t.TopicId)); // given once, kept
     }
 
     [Fact]

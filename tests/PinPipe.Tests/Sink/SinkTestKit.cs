@@ -86,10 +86,12 @@ internal static class SinkTestKit
     public static async Task<bool> CommittedAsync(ILog log, string topic, int partition, long offset) =>
         await log.GetCommittedOffsetAsync(Group, topic, partition) == offset;
 
+    /// <summary>The records' objects under <paramref name="prefix"/> (not the sink's records of topic ids, <c>&lt;topic&gt;+topic-id.json</c>).</summary>
     public static async Task<List<(string Key, byte[] Content)>> ReadAllAsync(IObjectStore store, string prefix = "")
     {
         var all = new List<(string, byte[])>();
-        await foreach (ObjectInfo o in store.ListAsync(prefix)) all.Add((o.Key, (await store.GetAsync(o.Key))!));
+        await foreach (ObjectInfo o in store.ListAsync(prefix))
+            if (!o.Key.EndsWith("+topic-id.json", StringComparison.Ordinal)) all.Add((o.Key, (await store.GetAsync(o.Key))!));
         return all;
     }
 }

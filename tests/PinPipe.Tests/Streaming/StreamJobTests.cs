@@ -85,7 +85,7 @@ public sealed class StreamJobTests
             foreach (var (appId, version) in commit.Txns)
             {
                 int p = int.Parse(appId[(appId.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
-                Assert.Equal(StreamJob.AppId(kit.StreamOf(RecordKind.Pin), p), appId);
+                Assert.Equal(await kit.AppIdAsync(RecordKind.Pin, p), appId);
                 Assert.True(version > last[p], $"txn of partition {p} went from {last[p]} to {version}");
                 last[p] = version;
             }
@@ -142,7 +142,7 @@ public sealed class StreamJobTests
         {
             var clean = await kit.Table(kind).LoadAsync();
             var rejects = await kit.Table(kind, rejects: true).LoadAsync();
-            string appId = StreamJob.AppId(kit.StreamOf(kind), 0);
+            string appId = await kit.AppIdAsync(kind, 0);
             long c = clean?.Txns.GetValueOrDefault(appId) ?? 0, r = rejects?.Txns.GetValueOrDefault(appId) ?? 0; // a table may not have committed before another one failed
             Assert.True(c >= r);
             ahead |= c > r;
@@ -162,7 +162,7 @@ public sealed class StreamJobTests
         foreach (var kind in StreamTestKit.Kinds)
         {
             Assert.Empty(await kit.ReadDeltaAsync(kind));
-            Assert.Equal(10, (await kit.Table(kind).LoadAsync())!.Txns[StreamJob.AppId(kit.StreamOf(kind), 0)]);
+            Assert.Equal(10, (await kit.Table(kind).LoadAsync())!.Txns[await kit.AppIdAsync(kind, 0)]);
         }
 
         foreach (var kind in StreamTestKit.Kinds) await kit.AppendAsync(kind, StreamTestKit.Synthetic(kind, 11, 5));

@@ -46,6 +46,10 @@ internal sealed class StreamTestKit : IAsyncDisposable
 
     public string StreamOf(RecordKind kind) => Settings.Names.Streams[Array.IndexOf(Kinds, kind)];
 
+    /// <summary>The app id of the kind's stream partition's txns, for the stream's incarnation now.</summary>
+    public async Task<string> AppIdAsync(RecordKind kind, int partition) =>
+        StreamJob.AppId(StreamOf(kind), partition, (await Log.DescribeTopicAsync(StreamOf(kind)))!.TopicId);
+
     public StreamJob NewJob(IObjectStore? store = null, StreamOptions? options = null, long smallFileBytes = StreamJob.DefaultSmallFileBytes) =>
         new(options is null ? Settings : Settings with { Stream = options }, Log, store ?? Store, null, null, smallFileBytes);
 
@@ -76,7 +80,8 @@ internal sealed class StreamTestKit : IAsyncDisposable
         foreach (var kind in Kinds)
         {
             string stream = StreamOf(kind);
-            int partitions = (await Log.DescribeTopicAsync(stream))!.Partitions;
+            var topic = (await Log.DescribeTopicAsync(stream))!;
+            int partitions = topic.Partitions;
             foreach (bool rejects in new[] { false, true })
             {
                 var snapshot = await Table(kind, rejects).LoadAsync();
@@ -84,7 +89,7 @@ internal sealed class StreamTestKit : IAsyncDisposable
                 {
                     long high = (await Log.GetWatermarksAsync(stream, p)).High;
                     if (high == 0) continue;
-                    if (snapshot is null || !snapshot.Txns.TryGetValue(StreamJob.AppId(stream, p), out long v) || v != high) return false;
+                    if (snapshot is null || !snapshot.Txns.TryGetValue(StreamJob.AppId(stream, p, topic.TopicId), out long v) || v != high) return false;
                 }
             }
         }

@@ -157,17 +157,36 @@ public sealed class KafkaLog : ILog
     }
 
     /// <inheritdoc />
-    public async ValueTask DeleteTopicAsync(string topic, CancellationToken cancellationToken = default)
+    public ValueTask<bool> DeleteTopicAsync(string topic, CancellationToken cancellationToken = default) =>
+        DeleteTopicAsync(topic, [], cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>Kafka has no conditional delete: the groups' offsets are checked first, then the topic is deleted.</remarks>
+    public async ValueTask<bool> DeleteTopicAsync(string topic, IReadOnlyCollection<string> consumers, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        if (await PartitionCountAsync(topic, cancellationToken).ConfigureAwait(false) is null) return;
+        ArgumentNullException.ThrowIfNull(consumers);
+        _topics = _topics with { TakenUtc = DateTime.MinValue };
+        if (await PartitionCountAsync(topic, cancellationToken).ConfigureAwait(false) is not { } partitions) return false;
+        if (consumers.Count > 0)
+        {
+            var marks = new List<Watermarks>(partitions);
+            var committed = new Dictionary<(string Group, int Partition), long?>();
+            for (int p = 0; p < partitions; p++)
+            {
+                marks.Add(await GetWatermarksAsync(topic, p, cancellationToken).ConfigureAwait(false));
+                foreach (string group in consumers)
+                    committed[(group, p)] = await GetCommittedOffsetAsync(group, topic, p, cancellationToken).ConfigureAwait(false);
+            }
+            if (TopicConsumers.Unconsumed(topic, consumers, marks, (g, p) => committed[(g, p)]) is { } refused) throw refused;
+        }
         await _topicAdmin.DeleteAsync(topic, cancellationToken).ConfigureAwait(false);
         _nextPartition.TryRemove(topic, out _);
         var deadline = DateTime.UtcNow + MetadataTimeout;
         while (true)
         {
             _topics = _topics with { TakenUtc = DateTime.MinValue };
-            if (await PartitionCountAsync(topic, cancellationToken).ConfigureAwait(false) is null) return;
+            if (await PartitionCountAsync(topic, cancellationToken).ConfigureAwait(false) is null) return true;
             if (DateTime.UtcNow > deadline)
                 throw new LogException(LogErrorCode.Unavailable, $"Topic '{topic}' was deleted but still shows in the cluster metadata after {MetadataTimeout.TotalSeconds:0} s.");
             await Task.Delay(WaitPollInterval, cancellationToken).ConfigureAwait(false);
@@ -179,7 +198,8 @@ public sealed class KafkaLog : ILog
     {
         ThrowIfDisposed();
         var snapshot = await RefreshAsync(DateTime.UtcNow, cancellationToken).ConfigureAwait(false);
-        return snapshot.Partitions.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => new TopicDescription(t.Key, t.Value)).ToList();
+        var ids = await TopicIdsAsync(snapshot.Partitions.Keys, cancellationToken).ConfigureAwait(false);
+        return snapshot.Partitions.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => new TopicDescription(t.Key, t.Value, ids.GetValueOrDefault(t.Key))).ToList();
     }
 
     /// <inheritdoc />
@@ -187,7 +207,41 @@ public sealed class KafkaLog : ILog
     {
         ThrowIfDisposed();
         var snapshot = await RefreshAsync(DateTime.UtcNow, cancellationToken).ConfigureAwait(false);
-        return snapshot.Partitions.TryGetValue(topic, out var count) ? new TopicDescription(topic, count) : null;
+        if (!snapshot.Partitions.TryGetValue(topic, out var count)) return null;
+        var ids = await TopicIdsAsync([topic], cancellationToken).ConfigureAwait(false);
+        // Deleted between the two requests: gone.
+        return ids.TryGetValue(topic, out var id) ? new TopicDescription(topic, count, id) : null;
+    }
+
+    /// <summary>
+    /// The topic ids of existing topics (Admin API DescribeTopics, which never creates a topic); a topic missing from
+    /// the answer no longer exists, one mapped to null has no id (a cluster older than Kafka 2.8).
+    /// </summary>
+    private async Task<Dictionary<string, string?>> TopicIdsAsync(IEnumerable<string> topics, CancellationToken cancellationToken)
+    {
+        var names = topics.ToList();
+        var ids = new Dictionary<string, string?>(StringComparer.Ordinal);
+        if (names.Count == 0) return ids;
+        IEnumerable<Confluent.Kafka.Admin.TopicDescription> described;
+        try
+        {
+            var result = await _admin.DescribeTopicsAsync(TopicCollection.OfTopicNames(names), new Confluent.Kafka.Admin.DescribeTopicsOptions { RequestTimeout = MetadataTimeout })
+                .WaitAsync(cancellationToken).ConfigureAwait(false);
+            described = result.TopicDescriptions;
+        }
+        catch (Confluent.Kafka.Admin.DescribeTopicsException ex)
+        {
+            if (ex.Results.TopicDescriptions.FirstOrDefault(d => d.Error.IsError && d.Error.Code != ErrorCode.UnknownTopicOrPart) is { } failed)
+                throw LogErrors.Unavailable($"describe topic '{failed.Name}'", new KafkaException(failed.Error));
+            described = ex.Results.TopicDescriptions;
+        }
+        catch (KafkaException ex)
+        {
+            throw LogErrors.Unavailable("describe the topics", ex);
+        }
+        foreach (var d in described)
+            if (!d.Error.IsError) ids[d.Name] = d.TopicId is { } u ? TopicIds.FromHalves(u.MostSignificantBits, u.LeastSignificantBits) : null;
+        return ids;
     }
 
     /// <inheritdoc />

@@ -1,7 +1,7 @@
 namespace PinPipe.Log.Sqlite;
 
 /// <summary>In-memory state of a topic. Its partitions never change; <see cref="Deleted"/> is set once the topic is gone.</summary>
-internal sealed class TopicState(long id, string name, PartitionState[] partitions)
+internal sealed class TopicState(long id, string name, PartitionState[] partitions, string uuid)
 {
     private int _roundRobin = -1;
     private volatile bool _deleted;
@@ -9,6 +9,11 @@ internal sealed class TopicState(long id, string name, PartitionState[] partitio
     public long Id { get; } = id;
 
     public string Name { get; } = name;
+
+    /// <summary>The incarnation's id (<see cref="TopicDescription.TopicId"/>).</summary>
+    public string Uuid { get; } = uuid;
+
+    public TopicDescription Describe() => new(Name, Partitions.Length, Uuid);
 
     public PartitionState[] Partitions { get; } = partitions;
 

@@ -53,9 +53,9 @@ public sealed partial class SqliteLog
         {
             await using var connection = await OpenReadAsync(cancellationToken).ConfigureAwait(false);
             await using var cmd = connection.CreateCommand();
-            cmd.CommandText = "SELECT name, partitions FROM topics";
+            cmd.CommandText = "SELECT name, partitions, uuid FROM topics";
             await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false)) list.Add(new TopicDescription(r.GetString(0), r.GetInt32(1)));
+            while (await r.ReadAsync(cancellationToken).ConfigureAwait(false)) list.Add(new TopicDescription(r.GetString(0), r.GetInt32(1), r.GetString(2)));
         }
         catch (SqliteException ex)
         {
@@ -72,10 +72,10 @@ public sealed partial class SqliteLog
         {
             await using var connection = await OpenReadAsync(cancellationToken).ConfigureAwait(false);
             await using var cmd = connection.CreateCommand();
-            cmd.CommandText = "SELECT partitions FROM topics WHERE name = $n";
+            cmd.CommandText = "SELECT partitions, uuid FROM topics WHERE name = $n";
             cmd.Parameters.AddWithValue("$n", topic);
-            var partitions = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            return partitions is null or DBNull ? null : new TopicDescription(topic, Convert.ToInt32(partitions));
+            await using var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await r.ReadAsync(cancellationToken).ConfigureAwait(false) ? new TopicDescription(topic, r.GetInt32(0), r.GetString(1)) : null;
         }
         catch (SqliteException ex)
         {

@@ -243,9 +243,10 @@ public sealed partial class SqliteLog
         TopicRules.CheckLimits(topic, partitions, _topics.Count, _options);
 
         long id;
+        string uuid = TopicIds.New();
         try
         {
-            id = SqliteBusy.Run(() => InsertTopic(topic, partitions));
+            id = SqliteBusy.Run(() => InsertTopic(topic, partitions, uuid));
         }
         catch (SqliteException ex)
         {
@@ -254,20 +255,21 @@ public sealed partial class SqliteLog
 
         var states = new PartitionState[partitions];
         for (var i = 0; i < partitions; i++) states[i] = new PartitionState(id, i, 0, 0, 0);
-        _topics[topic] = new TopicState(id, topic, states);
+        _topics[topic] = new TopicState(id, topic, states, uuid);
         _logger.LogInformation("Log {Path}: created topic {Topic} with {Partitions} partitions", _path, topic, partitions);
         return true;
     }
 
-    private long InsertTopic(string topic, int partitions)
+    private long InsertTopic(string topic, int partitions, string uuid)
     {
         long id;
         using var tx = _writer.BeginTransaction();
         using (var cmd = _writer.CreateCommand())
         {
             cmd.Transaction = tx;
-            cmd.CommandText = "INSERT INTO topics(name, partitions, created_ms) VALUES ($n, $p, $c) RETURNING topic_id";
+            cmd.CommandText = "INSERT INTO topics(name, partitions, created_ms, uuid) VALUES ($n, $p, $c, $u) RETURNING topic_id";
             cmd.Parameters.AddWithValue("$n", topic);
+            cmd.Parameters.AddWithValue("$u", uuid);
             cmd.Parameters.AddWithValue("$p", partitions);
             cmd.Parameters.AddWithValue("$c", _time.GetUtcNow().ToUnixTimeMilliseconds());
             id = Convert.ToInt64(cmd.ExecuteScalar());
@@ -290,12 +292,12 @@ public sealed partial class SqliteLog
         return id;
     }
 
-    private bool DeleteTopic(string topic)
+    private bool DeleteTopic(string topic, IReadOnlyCollection<string> consumers)
     {
         if (!_topics.TryGetValue(topic, out var t)) return false;
         try
         {
-            SqliteBusy.Run(() => RemoveTopic(t));
+            SqliteBusy.Run(() => RemoveTopic(t, consumers));
         }
         catch (SqliteException ex)
         {
@@ -308,9 +310,29 @@ public sealed partial class SqliteLog
         return true;
     }
 
-    private bool RemoveTopic(TopicState t)
+    /// <summary>
+    /// One transaction: checks that the consumer groups consumed every record (the writer task runs no append meanwhile,
+    /// and the transaction's write lock keeps consumer processes' offset commits out), then deletes.
+    /// </summary>
+    /// <exception cref="LogException"><see cref="LogErrorCode.NotConsumed"/>.</exception>
+    private bool RemoveTopic(TopicState t, IReadOnlyCollection<string> consumers)
     {
         using var tx = _writer.BeginTransaction();
+        if (consumers.Count > 0)
+        {
+            var committed = new Dictionary<(string Group, int Partition), long>();
+            using (var cmd = _writer.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "SELECT group_id, partition, next_offset FROM group_offsets WHERE topic = $n";
+                cmd.Parameters.AddWithValue("$n", t.Name);
+                using var r = cmd.ExecuteReader();
+                while (r.Read()) committed[(r.GetString(0), r.GetInt32(1))] = r.GetInt64(2);
+            }
+            var marks = t.Partitions.Select(p => new Watermarks(Math.Min(p.LogStartOffset, p.NextOffset), p.NextOffset)).ToList();
+            if (TopicConsumers.Unconsumed(t.Name, consumers, marks, (g, p) => committed.TryGetValue((g, p), out long o) ? o : null) is { } refused)
+                throw refused;
+        }
         foreach (var sql in new[]
         {
             "DELETE FROM batches WHERE topic_id = $t",

@@ -139,12 +139,12 @@ public sealed partial class SqliteLog : ILog
 
     private static ConcurrentDictionary<string, TopicState> LoadState(SqliteConnection connection)
     {
-        var names = new Dictionary<long, (string Name, PartitionState[] Partitions)>();
+        var names = new Dictionary<long, (string Name, PartitionState[] Partitions, string Uuid)>();
         using (var cmd = connection.CreateCommand())
         {
-            cmd.CommandText = "SELECT topic_id, name, partitions FROM topics";
+            cmd.CommandText = "SELECT topic_id, name, partitions, uuid FROM topics";
             using var r = cmd.ExecuteReader();
-            while (r.Read()) names[r.GetInt64(0)] = (r.GetString(1), new PartitionState[r.GetInt32(2)]);
+            while (r.Read()) names[r.GetInt64(0)] = (r.GetString(1), new PartitionState[r.GetInt32(2)], r.GetString(3));
         }
 
         var sizes = new Dictionary<(long, int), (long Size, long Next)>();
@@ -170,10 +170,10 @@ public sealed partial class SqliteLog : ILog
         }
 
         var topics = new ConcurrentDictionary<string, TopicState>(StringComparer.Ordinal);
-        foreach (var (id, (name, partitions)) in names)
+        foreach (var (id, (name, partitions, uuid)) in names)
         {
             for (var p = 0; p < partitions.Length; p++) partitions[p] ??= new PartitionState(id, p, 0, 0, 0);
-            topics[name] = new TopicState(id, name, partitions);
+            topics[name] = new TopicState(id, name, partitions, uuid);
         }
 
         return topics;
@@ -196,11 +196,17 @@ public sealed partial class SqliteLog : ILog
     }
 
     /// <inheritdoc />
-    public async ValueTask DeleteTopicAsync(string topic, CancellationToken cancellationToken = default)
+    public ValueTask<bool> DeleteTopicAsync(string topic, CancellationToken cancellationToken = default) =>
+        DeleteTopicAsync(topic, [], cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>The check and the delete run as one writer operation in one transaction: no append or offset commit comes between them.</remarks>
+    public async ValueTask<bool> DeleteTopicAsync(string topic, IReadOnlyCollection<string> consumers, CancellationToken cancellationToken = default)
     {
         ThrowIfConsumer("delete topics");
         ArgumentNullException.ThrowIfNull(topic);
-        await RunExclusiveAsync(() => DeleteTopic(topic), cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(consumers);
+        return await RunExclusiveAsync(() => DeleteTopic(topic, consumers), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -209,7 +215,7 @@ public sealed partial class SqliteLog : ILog
         ThrowIfDisposed();
         if (_consumer) return ConsumerListTopicsAsync(cancellationToken);
         IReadOnlyList<TopicDescription> list = _topics.Values
-            .Select(t => new TopicDescription(t.Name, t.Partitions.Length))
+            .Select(t => t.Describe())
             .OrderBy(t => t.Name, StringComparer.Ordinal)
             .ToList();
         return ValueTask.FromResult(list);
@@ -221,7 +227,7 @@ public sealed partial class SqliteLog : ILog
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(topic);
         if (_consumer) return ConsumerDescribeTopicAsync(topic, cancellationToken);
-        return ValueTask.FromResult(_topics.TryGetValue(topic, out var t) ? new TopicDescription(t.Name, t.Partitions.Length) : null);
+        return ValueTask.FromResult(_topics.TryGetValue(topic, out var t) ? t.Describe() : null);
     }
 
     /// <inheritdoc />

@@ -6,14 +6,16 @@ namespace PinPipe.Log.Sqlite;
 internal static class SqliteSchema
 {
     /// <summary>The schema version this code writes and reads.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
-    private const string CreateV1 = """
+    // Version 2 added topics.uuid: the id of the topic's incarnation (Kafka's topic id), given at creation.
+    private const string Create = """
         CREATE TABLE topics(
             topic_id INTEGER PRIMARY KEY AUTOINCREMENT,
             name TEXT NOT NULL UNIQUE,
             partitions INTEGER NOT NULL,
-            created_ms INTEGER NOT NULL);
+            created_ms INTEGER NOT NULL,
+            uuid TEXT NOT NULL);
         CREATE TABLE partitions(
             topic_id INTEGER NOT NULL,
             partition INTEGER NOT NULL,
@@ -37,10 +39,10 @@ internal static class SqliteSchema
             next_offset INTEGER NOT NULL,
             committed_ms INTEGER NOT NULL,
             PRIMARY KEY(group_id, topic, partition)) WITHOUT ROWID;
-        PRAGMA user_version = 1;
+        PRAGMA user_version = 2;
         """;
 
-    /// <summary>Sets WAL and full sync, then creates the schema or checks its version.</summary>
+    /// <summary>Sets WAL and full sync, then creates the schema, upgrades a version 1 file or checks its version.</summary>
     /// <exception cref="InvalidOperationException">The file has a newer schema or is not in WAL mode.</exception>
     public static void Prepare(SqliteConnection connection, string path)
     {
@@ -58,8 +60,28 @@ internal static class SqliteSchema
         using var tx = connection.BeginTransaction();
         using var cmd = connection.CreateCommand();
         cmd.Transaction = tx;
-        cmd.CommandText = CreateV1;
+        cmd.CommandText = version == 0 ? Create : "ALTER TABLE topics ADD COLUMN uuid TEXT NOT NULL DEFAULT ''";
         cmd.ExecuteNonQuery();
+        if (version == 1)
+        {
+            // The topics of a version 1 file get their ids now, as Kafka gave ids to the topics of a cluster upgraded to 2.8.
+            var ids = new List<long>();
+            cmd.CommandText = "SELECT topic_id FROM topics";
+            using (var r = cmd.ExecuteReader())
+                while (r.Read()) ids.Add(r.GetInt64(0));
+            cmd.CommandText = "UPDATE topics SET uuid = $u WHERE topic_id = $t";
+            var uuid = cmd.Parameters.Add("$u", SqliteType.Text);
+            var topic = cmd.Parameters.Add("$t", SqliteType.Integer);
+            foreach (long id in ids)
+            {
+                uuid.Value = TopicIds.New();
+                topic.Value = id;
+                cmd.ExecuteNonQuery();
+            }
+            cmd.Parameters.Clear();
+            cmd.CommandText = "PRAGMA user_version = 2";
+            cmd.ExecuteNonQuery();
+        }
         tx.Commit();
     }
 

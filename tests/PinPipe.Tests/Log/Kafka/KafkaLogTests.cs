@@ -124,34 +124,6 @@ public sealed class KafkaLogTests(KafkaMockClusterFixture cluster) : LogContract
         Assert.Contains("Log:Kafka:bootstrap.servers", blank.Message);
     }
 
-    /// <summary>
-    /// Overridden because of the test cluster, not of Kafka: librdkafka's mock broker has no DeleteTopics (nor
-    /// CreateTopics); its control API can only make a topic answer UNKNOWN_TOPIC_OR_PART, as a real broker does
-    /// for a deleted topic, and keeps its records, so the contract's "create the name again and find it empty"
-    /// cannot be run here (on a real cluster <see cref="KafkaLog.DeleteTopicAsync"/> goes through the Admin API).
-    /// What is asserted instead: after a delete the topic is gone for every call, and deleting again does nothing.
-    /// </summary>
-    [Fact]
-    public override async Task A_deleted_topic_is_gone_with_its_records_and_deleting_a_missing_topic_does_nothing()
-    {
-        await using var log = await CreateLogAsync();
-        var topic = NewTopic();
-        await log.CreateTopicAsync(topic, 1);
-        await log.AppendAsync(topic, [Rec("v")]);
-        await log.DeleteTopicAsync(topic);
-        await log.DeleteTopicAsync(topic);
-
-        Assert.Null(await log.DescribeTopicAsync(topic));
-        Assert.DoesNotContain(await log.ListTopicsAsync(), t => t.Name == topic);
-        Assert.Equal(LogErrorCode.UnknownTopic, (await Assert.ThrowsAsync<LogException>(() => log.AppendAsync(topic, [Rec("v")]).AsTask())).Code);
-        Assert.Equal(LogErrorCode.UnknownTopic, (await Assert.ThrowsAsync<LogException>(() => log.ReadAsync(topic, 0, 0, 10).AsTask())).Code);
-        Assert.Equal(LogErrorCode.UnknownTopic, (await Assert.ThrowsAsync<LogException>(() => log.GetWatermarksAsync(topic, 0).AsTask())).Code);
-
-        await using var other = await CreateLogAsync();
-        Assert.Null(await other.DescribeTopicAsync(topic));
-        await other.DeleteTopicAsync(NewTopic("never"));
-    }
-
     [Theory]
     [InlineData(10, LogErrorCode.RecordTooLarge)] // MESSAGE_TOO_LARGE
     [InlineData(29, LogErrorCode.Unavailable)] // TOPIC_AUTHORIZATION_FAILED

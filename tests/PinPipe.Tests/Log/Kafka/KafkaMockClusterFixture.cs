@@ -11,11 +11,11 @@ namespace PinPipe.Tests.Log.Kafka;
 /// <c>test.mock.num.brokers</c> and alive as long as that owner client. Real Kafka protocol on real sockets:
 /// produce, fetch, list offsets, metadata, offset commit/fetch, idempotent and transactional producers.
 /// It has no CreateTopics/DeleteTopics (librdkafka's rdkafka_mock.h: "The Topic Admin API (CreateTopics) is not
-/// supported by the mock broker"), so topics are created through its control API instead.
+/// supported by the mock broker"), so topics are created and deleted through its control API instead; its controller
+/// is set (it reports none by default), so that the Admin API's DescribeTopics, which asks the controller, answers.
 /// </summary>
 public sealed class KafkaMockClusterFixture : IDisposable
 {
-    private const int UnknownTopicOrPartition = 3;
     private readonly IAdminClient _owner;
     private readonly IntPtr _cluster;
 
@@ -37,6 +37,7 @@ public sealed class KafkaMockClusterFixture : IDisposable
             ?? throw new InvalidOperationException("Confluent.Kafka's Handle has no LibrdkafkaHandle; the mock cluster cannot be reached.");
         _cluster = Native.rd_kafka_handle_mock_cluster(((SafeHandle)member).DangerousGetHandle());
         if (_cluster == IntPtr.Zero) throw new InvalidOperationException("The owner client has no mock cluster.");
+        Native.rd_kafka_mock_set_controller_id(_cluster, brokers[0].BrokerId);
     }
 
     /// <summary>The mock brokers, <c>host:port,...</c>.</summary>
@@ -65,11 +66,10 @@ public sealed class KafkaMockClusterFixture : IDisposable
             return Task.CompletedTask;
         }
 
-        // The mock has no topic deletion; it can only make a topic answer UNKNOWN_TOPIC_OR_PART, as a real
-        // broker does for a deleted topic. Its records stay, so a deleted name cannot be created again here.
+        // As a broker does: the topic, its records and the groups' committed offsets of it are gone.
         public Task DeleteAsync(string topic, CancellationToken cancellationToken)
         {
-            Native.rd_kafka_mock_topic_set_error(fixture._cluster, topic, UnknownTopicOrPartition);
+            Native.rd_kafka_mock_topic_delete(fixture._cluster, topic);
             return Task.CompletedTask;
         }
     }
@@ -87,7 +87,8 @@ public sealed class KafkaMockClusterFixture : IDisposable
 
         private delegate IntPtr HandleMockCluster(IntPtr rk);
         private delegate int TopicCreate(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic, int partitionCount, int replicationFactor);
-        private delegate void TopicSetError(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic, int err);
+        private delegate int TopicDelete(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic);
+        private delegate int SetControllerId(IntPtr mcluster, int brokerId);
 
         private delegate void PushErrors(IntPtr mcluster, short apiKey, nuint count, int[] errors);
 
@@ -101,8 +102,12 @@ public sealed class KafkaMockClusterFixture : IDisposable
         public static void rd_kafka_mock_push_request_errors_array(IntPtr mcluster, short apiKey, nuint count, int[] errors) =>
             Export<PushErrors>(nameof(rd_kafka_mock_push_request_errors_array))(mcluster, apiKey, count, errors);
 
-        public static void rd_kafka_mock_topic_set_error(IntPtr mcluster, string topic, int err) =>
-            Export<TopicSetError>(nameof(rd_kafka_mock_topic_set_error))(mcluster, topic, err);
+        public static int rd_kafka_mock_topic_delete(IntPtr mcluster, string topic) =>
+            Export<TopicDelete>(nameof(rd_kafka_mock_topic_delete))(mcluster, topic);
+
+        // Not in rdkafka_mock.h (an internal test hook), but exported by the librdkafka that Confluent.Kafka ships.
+        public static void rd_kafka_mock_set_controller_id(IntPtr mcluster, int brokerId) =>
+            Export<SetControllerId>(nameof(rd_kafka_mock_set_controller_id))(mcluster, brokerId);
     }
 }
 
