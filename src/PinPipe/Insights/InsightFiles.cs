@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using PinPipe.Files;
 
 namespace PinPipe.Insights;
 
@@ -23,7 +24,7 @@ public static class InsightFiles
     private static readonly SearchValues<char> FormulaStarts = SearchValues.Create("=+-@\t\r");
     private static readonly JsonWriterOptions JsonOptions = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Writes the CSV and JSON files of every result into <paramref name="directory"/> (created if missing).</summary>
+    /// <summary>Writes the CSV and JSON files (0600) of every result into <paramref name="directory"/> (created 0700 if missing).</summary>
     /// <returns>The paths written, CSV then JSON for each insight in order.</returns>
     /// <exception cref="ArgumentException">A row does not have one value per column.</exception>
     public static async Task<IReadOnlyList<string>> WriteAsync(string directory, IReadOnlyList<InsightResult> results, CancellationToken cancellationToken = default)
@@ -32,16 +33,16 @@ public static class InsightFiles
         ArgumentNullException.ThrowIfNull(results);
         foreach (var result in results) CheckShape(result);
 
-        Directory.CreateDirectory(directory);
+        OwnerOnly.CreateDirectory(directory);
         var paths = new List<string>(results.Count * 2);
         foreach (var result in results)
         {
             var csv = Path.Combine(directory, result.FileStem + ".csv");
-            await File.WriteAllTextAsync(csv, ToCsv(result), Utf8, cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllTextAsync(csv, ToCsv(result), Utf8, cancellationToken).ConfigureAwait(false);
             paths.Add(csv);
 
             var json = Path.Combine(directory, result.FileStem + ".json");
-            await File.WriteAllBytesAsync(json, ToJson(result), cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllBytesAsync(json, ToJson(result), cancellationToken).ConfigureAwait(false);
             paths.Add(json);
         }
         return paths;
