@@ -31,7 +31,6 @@ internal static class BatchCommand
     public static async Task<int> RunRecordedAsync(CliContext ctx, int rows, CancellationToken token)
     {
         string lockPath = BatchRunLock.PathFor(ctx.Settings.Schedule.HistoryPath);
-        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
         using var gate = BatchRunLock.TryAcquire(lockPath);
         if (gate is null)
         {

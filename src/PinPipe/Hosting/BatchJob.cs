@@ -3,6 +3,7 @@ using System.Text.Json;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
+using PinPipe.Files;
 using PinPipe.Insights;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -74,7 +75,7 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         runId ??= NewRunId(startedAt);
         string folder = Path.Combine(settings.Batch.OutputDir, SafeFolderName(runId));
         string work = Path.Combine(folder, ".work");
-        Directory.CreateDirectory(work);
+        OwnerOnly.CreateDirectory(work);
         var names = settings.Names;
         var store = ObjectStoreFactory.Create(settings.ObjectStore, names.Bucket);
         try
@@ -126,7 +127,7 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
             var result = new BatchRunResult(runId, startedAt, duration, tables, insights, folder,
                 Path.Combine(folder, "report.html"), Path.Combine(folder, "summary.json"), files);
             await HtmlReport.WriteAsync(result.ReportPath, ReportOf(result, store.Location), cancellationToken).ConfigureAwait(false);
-            await File.WriteAllBytesAsync(result.SummaryPath, SummaryJson(result, store.Location), cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllBytesAsync(result.SummaryPath, SummaryJson(result, store.Location), cancellationToken).ConfigureAwait(false);
             _logger.LogInformation("Batch run {RunId} done in {Seconds:N1} s ({MB:N1} MB/s of raw JSON); report {Report}.",
                 runId, duration.TotalSeconds, result.MegabytesPerSecond, result.ReportPath);
             return result;

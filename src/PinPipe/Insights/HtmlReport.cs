@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using PinPipe.Files;
 
 namespace PinPipe.Insights;
 
@@ -23,14 +24,13 @@ public static class HtmlReport
     private static readonly string[] Palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"];
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    /// <summary>Writes the report to <paramref name="path"/> (UTF-8; its folder is created if missing).</summary>
+    /// <summary>Writes the report to <paramref name="path"/> (UTF-8, 0600; its folder is created 0700 if missing).</summary>
     public static async Task WriteAsync(string path, ReportModel model, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var html = Render(model);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        await File.WriteAllTextAsync(path, html, new UTF8Encoding(false), cancellationToken).ConfigureAwait(false);
+        OwnerOnly.CreateParentDirectory(path);
+        await OwnerOnly.WriteAllTextAsync(path, html, new UTF8Encoding(false), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The report's HTML text.</summary>

@@ -1,7 +1,9 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using PinPipe.Files;
 
 namespace PinPipe.Insights;
 
@@ -9,15 +11,20 @@ namespace PinPipe.Insights;
 /// <remarks>
 /// CSV follows RFC 4180: a header row, CRLF line ends, a field quoted when it holds a comma, a quote, CR or LF (quotes
 /// doubled); a null is an empty field and an empty string a quoted empty field (<c>""</c>), so the two stay apart.
+/// A text cell starting with <c>=</c>, <c>+</c>, <c>-</c>, <c>@</c>, a tab or a CR is written with a leading <c>'</c>
+/// so that a spreadsheet shows it as text instead of running it as a formula (OWASP's CSV injection advice); numeric
+/// cells (a negative count) are numbers in the data and are written as they are.
 /// JSON is an array of objects, one per row, keyed by column name; numbers as numbers, null as null. Both UTF-8
 /// without a byte order mark.
 /// </remarks>
 public static class InsightFiles
 {
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+    /// <summary>First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).</summary>
+    private static readonly SearchValues<char> FormulaStarts = SearchValues.Create("=+-@\t\r");
     private static readonly JsonWriterOptions JsonOptions = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Writes the CSV and JSON files of every result into <paramref name="directory"/> (created if missing).</summary>
+    /// <summary>Writes the CSV and JSON files (0600) of every result into <paramref name="directory"/> (created 0700 if missing).</summary>
     /// <returns>The paths written, CSV then JSON for each insight in order.</returns>
     /// <exception cref="ArgumentException">A row does not have one value per column.</exception>
     public static async Task<IReadOnlyList<string>> WriteAsync(string directory, IReadOnlyList<InsightResult> results, CancellationToken cancellationToken = default)
@@ -26,16 +33,16 @@ public static class InsightFiles
         ArgumentNullException.ThrowIfNull(results);
         foreach (var result in results) CheckShape(result);
 
-        Directory.CreateDirectory(directory);
+        OwnerOnly.CreateDirectory(directory);
         var paths = new List<string>(results.Count * 2);
         foreach (var result in results)
         {
             var csv = Path.Combine(directory, result.FileStem + ".csv");
-            await File.WriteAllTextAsync(csv, ToCsv(result), Utf8, cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllTextAsync(csv, ToCsv(result), Utf8, cancellationToken).ConfigureAwait(false);
             paths.Add(csv);
 
             var json = Path.Combine(directory, result.FileStem + ".json");
-            await File.WriteAllBytesAsync(json, ToJson(result), cancellationToken).ConfigureAwait(false);
+            await OwnerOnly.WriteAllBytesAsync(json, ToJson(result), cancellationToken).ConfigureAwait(false);
             paths.Add(json);
         }
         return paths;
@@ -99,6 +106,7 @@ public static class InsightFiles
             first = false;
             if (value is null) continue;
             var text = Format(value);
+            if (!IsNumber(value) && text.Length > 0 && FormulaStarts.Contains(text[0])) text = "'" + text;
             if (text.Length == 0 || text.AsSpan().IndexOfAny(",\"\r\n") >= 0)
                 sb.Append('"').Append(text.Replace("\"", "\"\"", StringComparison.Ordinal)).Append('"');
             else
@@ -106,6 +114,9 @@ public static class InsightFiles
         }
         sb.Append("\r\n");
     }
+
+    private static bool IsNumber(object value) =>
+        value is sbyte or byte or short or ushort or int or uint or long or ulong or float or double or decimal;
 
     private static void WriteJsonValue(Utf8JsonWriter writer, object? value)
     {

@@ -1,3 +1,5 @@
+using PinPipe.Files;
+
 namespace PinPipe.Scheduling;
 
 /// <summary>
@@ -30,11 +32,10 @@ public sealed class BatchRunLock : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         path = System.IO.Path.GetFullPath(path);
-        var dir = System.IO.Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        OwnerOnly.CreateParentDirectory(path);
         try
         {
-            return new BatchRunLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None), path);
+            return new BatchRunLock(new FileStream(path, OwnerOnly.Options(FileMode.OpenOrCreate, FileAccess.ReadWrite)), path);
         }
         catch (IOException) when (File.Exists(path))
         {

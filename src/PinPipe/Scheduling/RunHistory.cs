@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using PinPipe.Files;
 
 namespace PinPipe.Scheduling;
 
@@ -46,8 +47,8 @@ public sealed class RunHistory : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         path = System.IO.Path.GetFullPath(path);
-        var dir = System.IO.Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        OwnerOnly.CreateParentDirectory(path);
+        OwnerOnly.CreateFileIfMissing(path); // 0600; SQLite gives its journal files the same mode
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
             DataSource = path,

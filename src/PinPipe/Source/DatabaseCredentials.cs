@@ -7,13 +7,14 @@ namespace PinPipe.Source;
 /// <summary>
 /// Database credentials in the original project's <c>aws_db_creds.yaml</c> shape: flat
 /// <c>KEY: value</c> lines with HOST, USER, PASSWORD, DATABASE and PORT (values may be quoted;
-/// <c>#</c> comments and blank lines are ignored).
+/// <c>#</c> comments and blank lines are ignored). Errors name the file, the line and at most a known key
+/// (HOST, USER, ...), never a value: a malformed line may hold the password.
 /// </summary>
 public sealed record DatabaseCredentials(string Host, string User, string Password, string Database, int Port)
 {
     private static readonly string[] Required = ["HOST", "USER", "PASSWORD", "DATABASE", "PORT"];
 
-    /// <summary>Reads and parses the file; errors name the file and the missing or bad key.</summary>
+    /// <summary>Reads and parses the file; errors (<see cref="InvalidOperationException"/>) name the file and the missing or bad key, never a value.</summary>
     public static DatabaseCredentials Load(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -26,10 +27,17 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
         {
             throw new InvalidOperationException($"Cannot read the database credentials file '{path}': {ex.Message}", ex);
         }
-        return Parse(text, path);
+        try
+        {
+            return Parse(text, path);
+        }
+        catch (FormatException ex)
+        {
+            throw new InvalidOperationException(ex.Message, ex);
+        }
     }
 
-    /// <summary>Parses the text of a credentials file (<paramref name="source"/> names it in errors).</summary>
+    /// <summary>Parses the text of a credentials file (<paramref name="source"/> names it in errors, which never quote a value).</summary>
     public static DatabaseCredentials Parse(string text, string source = "credentials")
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -42,7 +50,7 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
             if (line.Length == 0 || line[0] == '#' || line == "---") continue;
             var colon = line.IndexOf(':', StringComparison.Ordinal);
             if (colon <= 0)
-                throw new FormatException($"{source}, line {lineNumber}: expected 'KEY: value', found '{line}'.");
+                throw new FormatException($"{source}, line {lineNumber}: expected 'KEY: value'{KnownKeyHint(line)}.");
             var key = line[..colon].Trim().Trim('"', '\'');
             values[key] = Unquote(line[(colon + 1)..].Trim());
         }
@@ -50,7 +58,7 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
         if (missing.Count > 0)
             throw new FormatException($"{source}: missing {string.Join(", ", missing)} (expected keys: {string.Join(", ", Required)}).");
         if (!int.TryParse(values["PORT"], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is <= 0 or > 65535)
-            throw new FormatException($"{source}: PORT must be a number from 1 to 65535, found '{values["PORT"]}'.");
+            throw new FormatException($"{source}: PORT must be a number from 1 to 65535.");
         return new DatabaseCredentials(values["HOST"], values["USER"], values["PASSWORD"], values["DATABASE"], port);
     }
 
@@ -70,6 +78,18 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
 
     /// <summary>The credentials without the password.</summary>
     public override string ToString() => $"{User}@{Host}:{Port}/{Database}";
+
+    /// <summary>
+    /// Names the line's key when it starts with one of the known keys (<c>PASSWORD=...</c>, <c>PORT 3306</c>):
+    /// a known name is no secret, while anything else on a malformed line may be one.
+    /// </summary>
+    private static string KnownKeyHint(string line)
+    {
+        var end = line.AsSpan().IndexOfAny('=', ' ', '\t');
+        var word = (end < 0 ? line : line[..end]).Trim('"', '\'');
+        var known = Required.FirstOrDefault(k => k.Equals(word, StringComparison.OrdinalIgnoreCase));
+        return known is null ? "" : $" (the {known} line has no ':')";
+    }
 
     private static string Unquote(string value)
     {

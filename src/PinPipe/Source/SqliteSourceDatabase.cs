@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using PinPipe.Files;
 using PinPipe.Source.Internal;
 
 namespace PinPipe.Source;
@@ -19,7 +20,8 @@ public sealed class SqliteSourceDatabase : AdoSourceDatabase<SqliteConnection>
 
     private readonly string _connectionString;
 
-    /// <summary>Opens (lazily) the database of <paramref name="connectionString"/>; the folder of its file is created.</summary>
+    /// <summary>Opens (lazily) the database of <paramref name="connectionString"/>; the folder of its file (0700) and
+    /// the file (0600, so are SQLite's -wal and -shm files) are created when the mode allows it.</summary>
     public SqliteSourceDatabase(string connectionString)
         : base(SqliteDialect)
     {
@@ -29,8 +31,8 @@ public sealed class SqliteSourceDatabase : AdoSourceDatabase<SqliteConnection>
         if (!string.IsNullOrEmpty(file) && file != ":memory:" && !file.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
             && builder.Mode != SqliteOpenMode.Memory)
         {
-            var folder = Path.GetDirectoryName(Path.GetFullPath(file));
-            if (!string.IsNullOrEmpty(folder)) Directory.CreateDirectory(folder);
+            OwnerOnly.CreateParentDirectory(file);
+            if (builder.Mode == SqliteOpenMode.ReadWriteCreate) OwnerOnly.CreateFileIfMissing(Path.GetFullPath(file));
         }
         _connectionString = builder.ToString();
     }

@@ -3,6 +3,7 @@ using System.Text;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
+using PinPipe.Files;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -87,7 +88,7 @@ internal sealed class StreamTable : IDisposable
         // One folder per table for the micro-batches' Parquet files; what a killed run left there is never committed.
         _work = Path.Combine(_settings.DataDir, "stream-work", _name);
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
-        Directory.CreateDirectory(_work);
+        OwnerOnly.CreateDirectory(_work);
         _db = OpenDuckDb(_work);
         await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
         try
@@ -573,7 +574,7 @@ internal sealed class StreamTable : IDisposable
                         ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
                     local = Path.Combine(_work!, $"download-{Guid.NewGuid():N}.parquet");
                     downloads.Add(local);
-                    await File.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
+                    await OwnerOnly.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
                 }
                 paths.Add(local);
             }

@@ -104,6 +104,32 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
+    public async Task Text_a_spreadsheet_would_run_as_a_formula_reaches_the_insight_CSVs_as_text()
+    {
+        const string Category = "=HYPERLINK(\"http://evil\")";
+        await PutAsync($"{User}.pin", 0, 0,
+        [
+            JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["index"] = 1, ["unique_id"] = "u-1", ["title"] = "t", ["description"] = "d", ["poster_name"] = "@SUM(1+1)",
+                ["follower_count"] = "12", ["tag_list"] = "a,b", ["is_image_or_video"] = "image", ["image_src"] = "https://i.example/1.jpg",
+                ["downloaded"] = 1, ["save_location"] = "Local save in /data/x", ["category"] = Category,
+            }),
+        ]);
+        await PutAsync($"{User}.geo", 0, 0, ["""{"ind": 1, "timestamp": "2020-01-01 00:00:00", "latitude": 1.5, "longitude": 2.5, "country": "+Evil"}"""]);
+        await PutAsync($"{User}.user", 0, 0, ["""{"ind": 1, "first_name": "-Ann", "last_name": "Lee", "age": 30, "date_joined": "2016-01-01 00:00:00"}"""]);
+
+        var result = await new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync("run-formula");
+
+        string Csv(string stem) => File.ReadAllText(Assert.Single(result.InsightFiles, f => Path.GetFileName(f) == stem + ".csv"));
+        Assert.Equal("country,category,category_count\r\n'+Evil,\"'=HYPERLINK(\"\"http://evil\"\")\",1\r\n", Csv("01-popular-category-per-country"));
+        Assert.Equal("country,poster_name,follower_count\r\n'+Evil,'@SUM(1+1),12\r\n", Csv("03-top-poster-per-country"));
+        // The JSON files and the Delta tables keep the data as it was.
+        string json = File.ReadAllText(Assert.Single(result.InsightFiles, f => Path.GetFileName(f) == "01-popular-category-per-country.json"));
+        Assert.Equal(Category, JsonDocument.Parse(json).RootElement[0].GetProperty("category").GetString());
+    }
+
+    [Fact]
     public async Task An_empty_bucket_fails_with_a_message_naming_the_topics_and_the_bucket()
     {
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync());

@@ -34,6 +34,30 @@ public sealed class InsightFilesTests
     }
 
     [Fact]
+    public void Csv_prefixes_text_cells_a_spreadsheet_would_run_as_a_formula_but_leaves_numbers_alone()
+    {
+        var hostile = new InsightResult(3, "most-followed-per-country", "Most followed user per country",
+            ["country", "poster_name", "follower_count"],
+            [
+                ["=HYPERLINK(\"http://evil\")", "+1", -5L],
+                ["-2+3", "@SUM(A1)", -1.5],
+                ["\tTab", "\rCR", -7],
+                ["a=b", "-", 0L],
+            ]);
+
+        Assert.Equal(
+            "country,poster_name,follower_count\r\n" +
+            "\"'=HYPERLINK(\"\"http://evil\"\")\",'+1,-5\r\n" +
+            "'-2+3,'@SUM(A1),-1.5\r\n" +
+            "'\tTab,\"'\rCR\",-7\r\n" +
+            "a=b,'-,0\r\n",
+            InsightFiles.ToCsv(hostile));
+        // JSON is data, not a spreadsheet: values stay as they are.
+        using var doc = JsonDocument.Parse(InsightFiles.ToJson(hostile));
+        Assert.Equal("=HYPERLINK(\"http://evil\")", doc.RootElement[0].GetProperty("country").GetString());
+    }
+
+    [Fact]
     public void Json_is_an_array_of_objects_with_numbers_as_numbers_and_nulls_as_null()
     {
         using var doc = JsonDocument.Parse(InsightFiles.ToJson(Countries));

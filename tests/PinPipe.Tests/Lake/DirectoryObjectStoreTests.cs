@@ -1,3 +1,5 @@
+using System.Runtime.Versioning;
+using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Directory;
 using PinPipe.Tests.Support;
@@ -22,6 +24,26 @@ public sealed class DirectoryObjectStoreTests : ConditionalWriteObjectStoreContr
         string file = Path.Combine(_root.Path, "user-test-bucket", "topics", "t", "partition=1", "t+1+0000000005.json");
         Assert.Equal(Bytes("{}\n"), await File.ReadAllBytesAsync(file));
         Assert.Equal(new Uri(Path.Combine(_root.Path, "user-test-bucket")).AbsoluteUri, _store.Location);
+    }
+
+    [Fact]
+    [UnsupportedOSPlatform("windows")]
+    public async Task Objects_are_0600_and_folders_0700_also_a_file_put_from_a_world_readable_local_file()
+    {
+        string local = Path.Combine(_root.Path, "local.parquet");
+        await File.WriteAllBytesAsync(local, Bytes("PAR1"));
+        File.SetUnixFileMode(local, (UnixFileMode)Convert.ToInt32("666", 8)); // as DuckDB writes under umask 000
+
+        await _store.PutFileAsync("delta/pin/part-0.parquet", local);
+        await _store.PutAsync("topics/t/partition=0/t+0+0000000000.json", Bytes("{}\n"));
+        Assert.True(await _store.PutIfAbsentAsync("delta/pin/_delta_log/00000000000000000000.json", Bytes("{}\n")));
+
+        string bucket = Path.Combine(_root.Path, "user-test-bucket");
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 };
+        Assert.All(Directory.GetDirectories(bucket, "*", options).Append(bucket), d => Assert.Equal(OwnerOnly.FolderMode, File.GetUnixFileMode(d)));
+        var files = Directory.GetFiles(bucket, "*", options);
+        Assert.Equal(3, files.Length);
+        Assert.All(files, f => Assert.Equal(OwnerOnly.FileMode, File.GetUnixFileMode(f)));
     }
 
     [Fact]

@@ -39,6 +39,29 @@ public sealed class SourceDatabaseFactoryTests
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("HOST: h\nUSER: u\nPASSWORD SeCrEt123\nDATABASE: d\nPORT: 1", "creds.yaml, line 3: expected 'KEY: value' (the PASSWORD line has no ':').")]
+    [InlineData("HOST: h\nUSER: u\npassword=SeCrEt123\nDATABASE: d\nPORT: 1", "creds.yaml, line 3: expected 'KEY: value' (the PASSWORD line has no ':').")]
+    [InlineData("HOST: h\nUSER: u\nPASSWORD: x\n\n  SeCrEt123\nDATABASE: d\nPORT: 1", "creds.yaml, line 5: expected 'KEY: value'.")]
+    [InlineData("HOST: h\nUSER: u\nPASSWORD: p\nDATABASE: d\nPORT: SeCrEt123", "creds.yaml: PORT must be a number from 1 to 65535.")]
+    public void Errors_name_the_file_line_and_key_but_never_a_value(string text, string expected)
+    {
+        var ex = Assert.Throws<FormatException>(() => DatabaseCredentials.Parse(text, "creds.yaml"));
+        Assert.Equal(expected, ex.Message);
+        Assert.DoesNotContain("SeCrEt123", ex.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Loading_a_malformed_file_names_the_file_and_line_without_its_values()
+    {
+        using var dir = new TempDirectory("creds");
+        var path = dir.File("aws_db_creds.yaml");
+        await File.WriteAllTextAsync(path, "HOST: h\nUSER: u\nPASSWORD SeCrEt123\n");
+        var ex = Assert.Throws<InvalidOperationException>(() => DatabaseCredentials.Load(path));
+        Assert.Equal($"{path}, line 3: expected 'KEY: value' (the PASSWORD line has no ':').", ex.Message);
+        Assert.DoesNotContain("SeCrEt123", ex.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
     [Fact]
     public void An_unreadable_file_is_reported_with_its_path()
     {

@@ -27,9 +27,14 @@ public sealed class CliProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static CliProcess Start(string workingDirectory, params string[] args)
+    public static CliProcess Start(string workingDirectory, params string[] args) => StartCore(workingDirectory, null, args);
+
+    /// <summary>Starts the CLI with the file creation mask <paramref name="umask"/> (octal, e.g. <c>000</c>), through <c>sh</c> as a user's shell would.</summary>
+    public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, args);
+
+    private static CliProcess StartCore(string workingDirectory, string? umask, string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -37,6 +42,13 @@ public sealed class CliProcess : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (umask is not null)
+        {
+            if (umask.Length == 0 || !umask.All(c => c is >= '0' and <= '7')) throw new ArgumentException($"umask '{umask}' is not octal digits.", nameof(umask));
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"umask {umask} && exec dotnet \"$@\""); // exec: the CLI keeps the shell's pid (signals reach it)
+            info.ArgumentList.Add("sh");
+        }
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "PinPipe.Cli.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         // The child must not pick up the developer's settings.
@@ -46,9 +58,16 @@ public sealed class CliProcess : IAsyncDisposable
     }
 
     /// <summary>Runs the CLI to completion and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args)
+    public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunToEndAsync(Start(workingDirectory, args), timeout);
+
+    /// <summary>Runs the CLI to completion with the file creation mask <paramref name="umask"/>.</summary>
+    public static Task<(int ExitCode, string Output)> RunWithUmaskAsync(string umask, string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunToEndAsync(StartWithUmask(umask, workingDirectory, args), timeout);
+
+    private static async Task<(int ExitCode, string Output)> RunToEndAsync(CliProcess started, TimeSpan timeout)
     {
-        await using var p = Start(workingDirectory, args);
+        await using var p = started;
         using var cts = new CancellationTokenSource(timeout);
         await p._process.WaitForExitAsync(cts.Token);
         p._process.WaitForExit(); // flush the output readers

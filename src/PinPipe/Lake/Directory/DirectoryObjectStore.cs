@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using PinPipe.Files;
 
 namespace PinPipe.Lake.Directory;
 
@@ -13,6 +14,7 @@ namespace PinPipe.Lake.Directory;
 /// which fails atomically when the target exists, so of two concurrent writers exactly one wins.
 /// Temporary files start with <c>.pinpipe-tmp-</c>, are never listed, and keys cannot name them.
 /// A crash can leave a temporary file behind; it is invisible and harmless.
+/// Folders are created 0700 and objects 0600 (<see cref="OwnerOnly"/>), whatever the umask.
 /// </remarks>
 public sealed class DirectoryObjectStore : IObjectStore
 {
@@ -26,7 +28,7 @@ public sealed class DirectoryObjectStore : IObjectStore
         if (bucket.Contains('/', StringComparison.Ordinal) || bucket.Contains('\\', StringComparison.Ordinal) || bucket is "." or "..")
             throw new ArgumentException($"Invalid bucket name '{bucket}': it must be a single folder name.", nameof(bucket));
         _bucketPath = Path.GetFullPath(Path.Combine(root, bucket));
-        System.IO.Directory.CreateDirectory(_bucketPath);
+        OwnerOnly.CreateDirectory(_bucketPath);
     }
 
     /// <inheritdoc />
@@ -60,12 +62,12 @@ public sealed class DirectoryObjectStore : IObjectStore
     {
         string target = PathOf(key);
         string folder = Path.GetDirectoryName(target)!;
-        System.IO.Directory.CreateDirectory(folder);
+        OwnerOnly.CreateDirectory(folder);
         string temp = Path.Combine(folder, ObjectKeys.TempPrefix + Guid.NewGuid().ToString("N"));
         try
         {
-            if (!Native.TryLink(localPath, temp))
-                await CopyAsync(localPath, temp, cancellationToken).ConfigureAwait(false);
+            if (Native.TryLink(localPath, temp)) OwnerOnly.Restrict(temp); // a link has the writer's (DuckDB's) mode, made under the umask
+            else await CopyAsync(localPath, temp, cancellationToken).ConfigureAwait(false);
             using (var handle = File.OpenHandle(temp, FileMode.Open, FileAccess.ReadWrite))
                 RandomAccess.FlushToDisk(handle); // fsync
             File.Move(temp, target, overwrite: true);
@@ -83,7 +85,9 @@ public sealed class DirectoryObjectStore : IObjectStore
         var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
         await using (input.ConfigureAwait(false))
         {
-            var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            var options = OwnerOnly.Options(FileMode.CreateNew, FileAccess.Write, options: FileOptions.Asynchronous);
+            options.BufferSize = 1 << 16;
+            var output = new FileStream(destination, options);
             await using (output.ConfigureAwait(false))
                 await input.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
         }
@@ -180,18 +184,11 @@ public sealed class DirectoryObjectStore : IObjectStore
 
     private static async Task<string> WriteTempAsync(string folder, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
-        System.IO.Directory.CreateDirectory(folder);
+        OwnerOnly.CreateDirectory(folder);
         string temp = Path.Combine(folder, ObjectKeys.TempPrefix + Guid.NewGuid().ToString("N"));
         try
         {
-            var stream = new FileStream(temp, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                Options = FileOptions.Asynchronous,
-                PreallocationSize = content.Length,
-            });
+            var stream = new FileStream(temp, OwnerOnly.Options(FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous, content.Length));
             await using (stream.ConfigureAwait(false))
             {
                 await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);

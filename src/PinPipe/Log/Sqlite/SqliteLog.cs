@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Files;
 
 namespace PinPipe.Log.Sqlite;
 
@@ -90,13 +91,12 @@ public sealed partial class SqliteLog : ILog
         if (options.Access == LogAccess.Consumer) return ValueTask.FromResult(OpenConsumer(options, logger, time, path));
         if (options.Access != LogAccess.Producer) throw new ArgumentException($"Log:Access '{options.Access}' is not one of Producer, Consumer.", nameof(options));
 
-        var dir = System.IO.Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        OwnerOnly.CreateParentDirectory(path);
 
         FileStream lockFile;
         try
         {
-            lockFile = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            lockFile = new FileStream(path + ".lock", OwnerOnly.Options(FileMode.OpenOrCreate, FileAccess.ReadWrite));
         }
         catch (IOException ex)
         {
@@ -106,6 +106,7 @@ public sealed partial class SqliteLog : ILog
         SqliteConnection? writer = null;
         try
         {
+            OwnerOnly.CreateFileIfMissing(path); // 0600; SQLite gives its -wal and -shm files the same mode
             writer = new SqliteConnection(new SqliteConnectionStringBuilder
             {
                 DataSource = path,
