@@ -38,7 +38,7 @@ public sealed class KinesisDeleteStreamTests : IAsyncLifetime
     {
         for (int i = 0; i < count; i++)
         {
-            using var put = await _client.PutAsync($"streams/{Pin}/record", new StringContent($$"""{"Data":{"i":{{i}}},"PartitionKey":"k{{i}}"}"""));
+            using var put = await _client.PutAsync($"streams/{Pin}/record", new StringContent($$"""{"Data":{"i":{{i}}},"PartitionKey":"k{{i}}"}""", System.Text.Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         }
     }
