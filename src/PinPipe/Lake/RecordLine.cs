@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
-using System.Text.Json;
 using System.Text.Unicode;
 
 namespace PinPipe.Lake;
@@ -21,7 +20,6 @@ public static class RecordLine
 
     private static ReadOnlySpan<byte> EnvelopeHead => "{\"pinpipe_binary_base64\":\""u8;
     private static ReadOnlySpan<byte> EnvelopeTail => "\"}"u8;
-    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow };
 
     /// <summary>How <see cref="Classify"/> found a value.</summary>
     public enum Shape
@@ -37,7 +35,7 @@ public static class RecordLine
     /// <summary>Whether <paramref name="value"/> is one JSON line, JSON over several lines, or neither.</summary>
     public static Shape Classify(ReadOnlySpan<byte> value)
     {
-        if (!IsJson(value) || !Utf8.IsValid(value)) return Shape.Binary;
+        if (!Utf8.IsValid(value) || !IsJson(value)) return Shape.Binary;
         return value.IndexOfAny((byte)'\n', (byte)'\r') < 0 ? Shape.JsonLine : Shape.JsonLines;
     }
 
@@ -115,21 +113,152 @@ public static class RecordLine
         return read;
     }
 
-    /// <summary>True when <paramref name="value"/> is exactly one JSON value (optionally surrounded by whitespace).</summary>
-    private static bool IsJson(ReadOnlySpan<byte> value)
+    /// <summary>
+    /// True when <paramref name="value"/> is exactly one JSON value (RFC 8259 grammar, optionally surrounded by
+    /// whitespace, at most <see cref="MaxDepth"/> nested arrays and objects). A validator of its own rather than
+    /// <see cref="System.Text.Json.Utf8JsonReader"/>: the sink checks every record, and string contents (most of a record) are
+    /// skipped with a vectorized search. UTF-8 is checked apart (<see cref="Utf8.IsValid"/>).
+    /// </summary>
+    internal static bool IsJson(ReadOnlySpan<byte> value)
     {
-        if (value.IsEmpty) return false;
-        var reader = new Utf8JsonReader(value, ReaderOptions);
-        try
+        // Usually no control character at all: strings are then searched for their two other stops only.
+        var stops = value.IndexOfAnyInRange((byte)0, (byte)0x1F) < 0 ? QuoteOrBackslash : StringStops;
+        int i = SkipWhitespace(value, 0);
+        return ParseValue(value, ref i, 0, stops) && SkipWhitespace(value, i) == value.Length;
+    }
+
+    /// <summary>Most nested arrays and objects in a value written as JSON (as the API's reader allows).</summary>
+    public const int MaxDepth = 64;
+
+    private static readonly SearchValues<byte> QuoteOrBackslash = SearchValues.Create("\"\\"u8);
+    private static readonly SearchValues<byte> StringStops = SearchValues.Create(
+        [.. Enumerable.Range(0, 0x20).Select(b => (byte)b), (byte)'"', (byte)'\\']);
+
+    private static int SkipWhitespace(ReadOnlySpan<byte> s, int i)
+    {
+        while (i < s.Length && s[i] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') i++;
+        return i;
+    }
+
+    private static bool ParseValue(ReadOnlySpan<byte> s, ref int i, int depth, SearchValues<byte> stops)
+    {
+        if (i >= s.Length) return false;
+        switch (s[i])
         {
-            if (!reader.Read()) return false;
-            reader.Skip();
-            return !reader.Read();
+            case (byte)'{':
+            case (byte)'[':
+                return ParseContainer(s, ref i, depth, stops);
+            case (byte)'"':
+                return ParseString(s, ref i, stops);
+            case (byte)'t':
+                return ParseLiteral(s, ref i, "true"u8);
+            case (byte)'f':
+                return ParseLiteral(s, ref i, "false"u8);
+            case (byte)'n':
+                return ParseLiteral(s, ref i, "null"u8);
+            default:
+                return ParseNumber(s, ref i);
         }
-        catch (JsonException)
+    }
+
+    private static bool ParseContainer(ReadOnlySpan<byte> s, ref int i, int depth, SearchValues<byte> stops)
+    {
+        if (depth >= MaxDepth) return false;
+        bool isObject = s[i] == (byte)'{';
+        byte close = isObject ? (byte)'}' : (byte)']';
+        i = SkipWhitespace(s, i + 1);
+        if (i < s.Length && s[i] == close)
         {
-            return false;
+            i++;
+            return true;
         }
+        while (true)
+        {
+            if (isObject)
+            {
+                if (i >= s.Length || s[i] != (byte)'"' || !ParseString(s, ref i, stops)) return false;
+                i = SkipWhitespace(s, i);
+                if (i >= s.Length || s[i] != (byte)':') return false;
+                i = SkipWhitespace(s, i + 1);
+            }
+            if (!ParseValue(s, ref i, depth + 1, stops)) return false;
+            i = SkipWhitespace(s, i);
+            if (i >= s.Length) return false;
+            if (s[i] == close)
+            {
+                i++;
+                return true;
+            }
+            if (s[i] != (byte)',') return false;
+            i = SkipWhitespace(s, i + 1);
+        }
+    }
+
+    private static bool ParseString(ReadOnlySpan<byte> s, ref int i, SearchValues<byte> stops)
+    {
+        i++; // the opening quote
+        while (true)
+        {
+            int k = s[i..].IndexOfAny(stops);
+            if (k < 0) return false;
+            i += k;
+            byte b = s[i];
+            if (b == (byte)'"')
+            {
+                i++;
+                return true;
+            }
+            if (b != (byte)'\\' || i + 1 >= s.Length) return false; // a control character, or a backslash at the end
+            switch (s[i + 1])
+            {
+                case (byte)'"' or (byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t':
+                    i += 2;
+                    break;
+                case (byte)'u':
+                    if (i + 6 > s.Length || !IsHex(s[i + 2]) || !IsHex(s[i + 3]) || !IsHex(s[i + 4]) || !IsHex(s[i + 5])) return false;
+                    i += 6;
+                    break;
+                default:
+                    return false;
+            }
+        }
+    }
+
+    private static bool IsHex(byte b) => char.IsAsciiHexDigit((char)b);
+
+    private static bool ParseLiteral(ReadOnlySpan<byte> s, ref int i, ReadOnlySpan<byte> literal)
+    {
+        if (!s[i..].StartsWith(literal)) return false;
+        i += literal.Length;
+        return true;
+    }
+
+    private static bool ParseNumber(ReadOnlySpan<byte> s, ref int i)
+    {
+        if (i < s.Length && s[i] == (byte)'-') i++;
+        if (i >= s.Length) return false;
+        if (s[i] == (byte)'0') i++;
+        else if (!SkipDigits(s, ref i)) return false;
+        if (i < s.Length && s[i] == (byte)'.')
+        {
+            i++;
+            if (!SkipDigits(s, ref i)) return false;
+        }
+        if (i < s.Length && s[i] is (byte)'e' or (byte)'E')
+        {
+            i++;
+            if (i < s.Length && s[i] is (byte)'+' or (byte)'-') i++;
+            if (!SkipDigits(s, ref i)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Skips one or more digits; false when there is none.</summary>
+    private static bool SkipDigits(ReadOnlySpan<byte> s, ref int i)
+    {
+        int start = i;
+        while (i < s.Length && char.IsAsciiDigit((char)s[i])) i++;
+        return i > start;
     }
 
     /// <summary>Copies JSON text (already validated) into <paramref name="into"/> without the whitespace outside its strings; returns the length.</summary>

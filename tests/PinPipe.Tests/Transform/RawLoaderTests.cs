@@ -75,7 +75,7 @@ public sealed class RawLoaderTests : IDisposable
 
         CleanResult clean = await Cleaner.CleanAsync(_kit.Connection, RecordKind.Pin, "raw_pin", null);
         Assert.Equal((4L, 2L, 2L), (clean.Read, clean.Clean, clean.Rejects));
-        Assert.Equal([("U.pin/0/8", "not valid JSON"), ("U.pin/1/0", "not valid JSON")],
+        Assert.Equal([("U.pin/0/8", "not_json"), ("U.pin/1/0", "not_json")],
             _kit.RejectRows(RecordKind.Pin).Select(r => (r["origin"]!, r["reason"]!)));
     }
 
