@@ -289,8 +289,7 @@ public sealed class S3SinkConnectorTests : IDisposable
 
         await RunUntilAsync(new S3SinkConnector(log, _store, Options("t") with { FlushSize = 5 }), () => CommittedAsync(log, "t", 0, 5));
         string content = Encoding.UTF8.GetString(Assert.Single(await ReadAllAsync(_store)).Content);
-        string Envelope(byte[] v) => "{\"pinpipe_binary_base64\":\"" + Convert.ToBase64String(v) + "\"}";
-        Assert.Equal(string.Concat(new[] { "{\"a\":1}", "{\"a\":1,\"b\":\"x y\"}", Envelope(values[2]), Envelope(values[3]), Envelope(values[4]) }.Select(l => l + "\n")), content);
+        Assert.Equal(string.Concat(new[] { "{\"a\":1}", "{\"a\":1,\"b\":\"x y\"}", RecordLine.Envelope(values[2]), RecordLine.Envelope(values[3]), RecordLine.Envelope(values[4]) }.Select(l => l + "\n")), content);
         foreach (string line in content.TrimEnd('\n').Split('\n')) System.Text.Json.JsonDocument.Parse(line).Dispose();
     }
 
@@ -303,8 +302,7 @@ public sealed class S3SinkConnectorTests : IDisposable
         await log.AppendAsync("t", new[] { multiLine, twoValues, Json("t", 0, 2), twoValues, Json("t", 0, 4), Json("t", 0, 5) }.Select(v => new LogRecord(null, v, 0)).ToList());
         // A rotation wrote offsets 0-3 and the process died before committing; the values' own newlines do not move the boundary.
         string crashed = "topics/t/partition=0/t+0+0000000000.json";
-        string Envelope(byte[] v) => "{\"pinpipe_binary_base64\":\"" + Convert.ToBase64String(v) + "\"}";
-        string first = $"{{\"a\":1}}\n{Envelope(twoValues)}\n{Encoding.UTF8.GetString(Json("t", 0, 2))}\n{Envelope(twoValues)}\n";
+        string first = $"{{\"a\":1}}\n{RecordLine.Envelope(twoValues)}\n{Encoding.UTF8.GetString(Json("t", 0, 2))}\n{RecordLine.Envelope(twoValues)}\n";
         await _store.PutAsync(crashed, Encoding.UTF8.GetBytes(first));
 
         await RunUntilAsync(new S3SinkConnector(log, _store, Options("t") with { FlushSize = 2 }), () => CommittedAsync(log, "t", 0, 6));
