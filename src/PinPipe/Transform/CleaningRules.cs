@@ -26,6 +26,9 @@ public sealed record CleanColumn(string Name, string DuckDbType);
 /// offset (<c>+02:00</c>, <c>+0200</c>, <c>+02</c>); without a zone the time is UTC. Anything else is a reject.</item>
 /// <item>geo coordinates are <c>[latitude, longitude]</c> as in Spark's <c>array()</c>, so a null value stays a null element.</item>
 /// <item>Fields that are not cleaned into a column (<c>downloaded</c>, unknown fields) are ignored.</item>
+/// <item>A key that appears twice in a record takes its last value (as Python's json and Spark; DuckDB's from_json keeps the first).</item>
+/// <item>A line that is not JSON is a reject <see cref="NotJson"/>; the envelope of <see cref="RecordLine"/> (bytes the sink could not
+/// write as JSON, or a line a reader found not UTF-8) is a reject <see cref="InvalidUtf8"/> or <see cref="NotJson"/> by its bytes.</item>
 /// </list>
 /// </remarks>
 public static class CleaningRules

@@ -17,7 +17,9 @@ namespace PinPipe.Transform;
 /// is a record (an empty one is rejected by the cleaner) except the empty piece after the last newline, so an
 /// object whose last line lacks a newline loses nothing and an empty object has no records. When the store
 /// has local files (<see cref="IObjectStore.LocalPath"/>) DuckDB reads them itself (<c>read_text</c>, in
-/// parallel); otherwise the loader fetches the objects and hands DuckDB their bytes.
+/// parallel); otherwise the loader fetches the objects and hands DuckDB their bytes. An object that is not UTF-8
+/// (written by an older sink or another writer) is split into lines here, each line that is not UTF-8 replaced by
+/// the envelope of its bytes (<see cref="RecordLine"/>), which the cleaner rejects as <c>invalid_utf8</c>.
 /// </remarks>
 public static class RawLoader
 {
