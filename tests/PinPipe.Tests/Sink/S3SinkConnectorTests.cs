@@ -324,7 +324,12 @@ public sealed class S3SinkConnectorTests : IDisposable
         await _store.PutAsync(crashed, foreign);
 
         var sink = new S3SinkConnector(log, _store, Options("t")) { RetryBackoff = TimeSpan.FromMilliseconds(1) };
-        var e = await Assert.ThrowsAnyAsync<Exception>(() => sink.RunAsync(CancellationToken.None));
+        using var cts = new CancellationTokenSource();
+        Task run = sink.RunAsync(cts.Token);
+        // Until the sink gives up, or (the failure this guards against) commits an object in the foreign one's place.
+        await Eventually(async () => run.IsCompleted || await log.GetCommittedOffsetAsync(Group, "t", 0) is not null);
+        await cts.CancelAsync();
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => run);
         Assert.Contains($"Object {crashed} exists but was not committed, and the log's records from offset 0 do not rebuild it", e.Message, StringComparison.Ordinal);
         Assert.Equal(foreign, await _store.GetAsync(crashed));
         Assert.Null(await log.GetCommittedOffsetAsync(Group, "t", 0));
