@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using PinPipe.Lake;
 
 namespace PinPipe.Ingest;
 
@@ -238,14 +239,27 @@ internal static class KinesisRequest
     {
         if (reader.TokenType == JsonTokenType.Null) throw KinesisError.Validation($"{what} must not be null.");
         int start = checked((int)reader.TokenStartIndex);
+        if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) reader.Skip();
+        var text = body[start..checked((int)reader.BytesConsumed)];
+        // The reader does not check the UTF-8 inside strings: JSON text must be UTF-8 (RFC 8259), and the stored
+        // text is cleaned as such, so a value with invalid bytes is refused (nothing written).
+        if (RecordLine.InvalidUtf8At(text.Span) is int bad and >= 0)
+            throw KinesisError.Serialization($"{what} is not valid UTF-8 JSON (an invalid UTF-8 sequence at byte {bad} of the value).");
         if (reader.TokenType == JsonTokenType.String && !keepQuotes)
         {
-            return reader.ValueIsEscaped
-                ? Encoding.UTF8.GetBytes(reader.GetString()!)
-                : body.Slice(start + 1, reader.ValueSpan.Length);
+            try
+            {
+                return reader.ValueIsEscaped
+                    ? Encoding.UTF8.GetBytes(reader.GetString()!)
+                    : body.Slice(start + 1, reader.ValueSpan.Length);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // An escaped lone surrogate (\ud800) has no UTF-8 form.
+                throw KinesisError.Serialization($"{what} is a string that has no UTF-8 form: {ex.Message}");
+            }
         }
-        if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) reader.Skip();
-        return Compact(body[start..checked((int)reader.BytesConsumed)]);
+        return RecordLine.Compact(text);
     }
 
     private static string ReadPartitionKey(ref Utf8JsonReader reader, string what)
@@ -265,40 +279,5 @@ internal static class KinesisRequest
             && UInt128.TryParse(reader.GetString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var hash))
             return hash;
         throw KinesisError.InvalidArgument($"{what} must be a decimal string from 0 to 2^128 - 1.");
-    }
-
-    /// <summary>The JSON text without whitespace outside strings (the text is already validated); the same memory when there is none.</summary>
-    internal static ReadOnlyMemory<byte> Compact(ReadOnlyMemory<byte> json)
-    {
-        var span = json.Span;
-        byte[]? copy = null;
-        int n = 0;
-        bool inString = false, escaped = false;
-        for (int i = 0; i < span.Length; i++)
-        {
-            byte b = span[i];
-            if (inString)
-            {
-                if (escaped) escaped = false;
-                else if (b == (byte)'\\') escaped = true;
-                else if (b == (byte)'"') inString = false;
-            }
-            else if (b == (byte)'"')
-            {
-                inString = true;
-            }
-            else if (b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r')
-            {
-                if (copy is null)
-                {
-                    copy = new byte[span.Length];
-                    span[..i].CopyTo(copy);
-                    n = i;
-                }
-                continue;
-            }
-            if (copy is not null) copy[n++] = b;
-        }
-        return copy is null ? json : copy.AsMemory(0, n);
     }
 }

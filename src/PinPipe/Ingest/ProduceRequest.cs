@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text.Json;
+using PinPipe.Lake;
 using PinPipe.Log;
 
 namespace PinPipe.Ingest;
@@ -81,12 +82,12 @@ public static class ProduceRequest
             if (reader.ValueTextEquals("value"u8))
             {
                 reader.Read();
-                value = ReadEmbedded(ref reader, body, format, index);
+                value = ReadEmbedded(ref reader, body, format, index, "value");
             }
             else if (reader.ValueTextEquals("key"u8))
             {
                 reader.Read();
-                key = ReadEmbedded(ref reader, body, format, index);
+                key = ReadEmbedded(ref reader, body, format, index, "key");
             }
             else if (reader.ValueTextEquals("partition"u8))
             {
@@ -105,7 +106,7 @@ public static class ProduceRequest
         return new LogRecord(key, value, partition);
     }
 
-    private static ReadOnlyMemory<byte>? ReadEmbedded(ref Utf8JsonReader reader, ReadOnlyMemory<byte> body, EmbeddedFormat format, int index)
+    private static ReadOnlyMemory<byte>? ReadEmbedded(ref Utf8JsonReader reader, ReadOnlyMemory<byte> body, EmbeddedFormat format, int index, string field)
     {
         if (reader.TokenType == JsonTokenType.Null) return null;
         if (format == EmbeddedFormat.Binary)
@@ -120,6 +121,8 @@ public static class ProduceRequest
         if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) reader.Skip();
         int end = checked((int)reader.BytesConsumed);
         var slice = body[start..end];
+        // The reader does not check the UTF-8 inside strings; a JSON value must be UTF-8 (RFC 8259): refused, nothing written.
+        if (RecordLine.InvalidUtf8At(slice.Span) is int bad and >= 0) throw RestError.InvalidUtf8(index, field, bad);
         return slice.Span.IndexOfAny((byte)'\n', (byte)'\r') < 0 ? slice : Compact(slice);
     }
 

@@ -23,6 +23,8 @@ public sealed class RestError : Exception
 
     public static RestError MalformedJson(string detail) => new(400, 400, $"Malformed JSON: {detail}");
     public static RestError BadBase64(int index) => new(400, 400, $"Bad Request: records[{index}]: data is not a base64 string.");
+    public static RestError InvalidUtf8(int index, string field, int at) =>
+        new(400, 400, $"Malformed JSON: records[{index}].{field} is not valid UTF-8 JSON (an invalid UTF-8 sequence at byte {at} of the {field}); nothing was written.");
     public static RestError InvalidPayload(string detail) => new(422, 42206, $"Invalid payload: {detail}");
     public static RestError TopicNotFound(string topic) => new(404, 40401, $"Topic not found: '{topic}'.");
     public static RestError PartitionNotFound(string topic, int partition) => new(404, 40402, $"Partition not found: topic '{topic}' has no partition {partition}.");

@@ -33,6 +33,7 @@ internal sealed class PartitionWriter
     private long _lastWrittenOffset;
     private DateTimeOffset _openedAt;
     private long _committed;
+    private byte[]? _recovering; // the uncommitted object being rebuilt, or null
 
     internal PartitionWriter(ILog log, IObjectStore store, SinkOptions options, string topic, int partition,
         TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize, Func<long> flushRequests)
@@ -86,7 +87,6 @@ internal sealed class PartitionWriter
             committed is null ? "log start, no committed offset" : "committed offset");
 
         bool firstObject = true; // the only object that may already exist uncommitted
-        int? recoveredBoundary = null;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -97,7 +97,7 @@ internal sealed class PartitionWriter
                 long requests = _flushRequests();
                 bool flushAsked = requests != _flushRequestsSeen;
                 _flushRequestsSeen = requests;
-                if (recoveredBoundary is null && (RotationDue() || (flushAsked && _count > 0)))
+                if (_recovering is null && (RotationDue() || (flushAsked && _count > 0)))
                 {
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     firstObject = false;
@@ -126,18 +126,18 @@ internal sealed class PartitionWriter
                 {
                     _startOffset = record.Offset;
                     _openedAt = _time.GetUtcNow();
-                    if (firstObject) recoveredBoundary = await RecoverBoundaryAsync(cancellationToken).ConfigureAwait(false);
+                    if (firstObject) _recovering = await RecoverBoundaryAsync(cancellationToken).ConfigureAwait(false);
                 }
                 Append(record.Value);
                 _lastWrittenOffset = record.Offset;
-                if (_count >= (recoveredBoundary ?? _options.FlushSize))
+                if (_recovering is not null ? Recovered(record.Offset) : _count >= _options.FlushSize)
                 {
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     firstObject = false;
-                    recoveredBoundary = null;
+                    _recovering = null;
                 }
             }
-            if (recoveredBoundary is null && RotationDue())
+            if (_recovering is null && RotationDue())
             {
                 await FlushAsync(cancellationToken).ConfigureAwait(false);
                 firstObject = false;
@@ -147,17 +147,35 @@ internal sealed class PartitionWriter
 
     /// <summary>
     /// When an object already exists at the key of the first object (written before a crash but not committed),
-    /// its line count becomes this object's boundary, so the rebuilt object is byte-identical to it.
+    /// it is rebuilt byte for byte: the records are encoded again from the log and the object ends where the
+    /// bytes end (<see cref="Recovered"/>). Nothing in a value can move that boundary; an object the records do
+    /// not rebuild exactly stops the sink rather than being overwritten.
     /// </summary>
-    private async Task<int?> RecoverBoundaryAsync(CancellationToken cancellationToken)
+    private async Task<byte[]?> RecoverBoundaryAsync(CancellationToken cancellationToken)
     {
         string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
         byte[]? existing = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false);
-        if (existing is null) return null;
-        int lines = existing.AsSpan().Count((byte)'\n');
-        if (lines == 0) return null;
-        _logger.LogInformation("Object {Key} exists but was not committed; rebuilding it with its {Records} records", key, lines);
-        return lines;
+        if (existing is null || existing.Length == 0) return null;
+        _logger.LogInformation("Object {Key} exists but was not committed; rebuilding it ({Bytes} bytes) from the log", key, existing.Length);
+        return existing;
+    }
+
+    /// <summary>
+    /// While rebuilding an uncommitted object: true once the buffer holds exactly its bytes; throws when the
+    /// buffer stops being a prefix of them.
+    /// </summary>
+    private bool Recovered(long offset)
+    {
+        byte[] existing = _recovering!;
+        var built = _buffer.AsSpan(0, _length);
+        if (built.Length <= existing.Length && built.SequenceEqual(existing.AsSpan(0, built.Length)))
+            return built.Length == existing.Length;
+        string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
+        int at = built.CommonPrefixLength(existing);
+        throw new InvalidDataException(
+            $"Object {key} exists but was not committed, and the log's records from offset {_startOffset} do not rebuild it: " +
+            $"they differ at byte {at} (record at offset {offset}; the object has {existing.Length} bytes). The sink stops rather " +
+            $"than overwrite it; move the object away (it was written by another writer or another version) and restart the sink.");
     }
 
     private bool RotationDue() =>
@@ -174,9 +192,10 @@ internal sealed class PartitionWriter
         return wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait;
     }
 
+    /// <summary>Appends the value as one line of valid JSON (<see cref="RecordLine"/>).</summary>
     private void Append(byte[] value)
     {
-        int needed = _length + value.Length + 1;
+        int needed = _length + RecordLine.MaxLineLength(value);
         if (needed > _buffer.Length)
         {
             byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
@@ -184,9 +203,7 @@ internal sealed class PartitionWriter
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = bigger;
         }
-        value.CopyTo(_buffer.AsSpan(_length));
-        _buffer[_length + value.Length] = (byte)'\n';
-        _length = needed;
+        _length += RecordLine.Write(value, _buffer.AsSpan(_length));
         _count++;
     }
 

@@ -326,7 +326,8 @@ internal sealed class StreamTable : IDisposable
                 {
                     bool toClean = r.Offset >= _cleanNext[p], toRejects = r.Offset >= _rejectsNext[p];
                     split |= !(toClean && toRejects);
-                    string line = r.Value is null ? "" : Encoding.UTF8.GetString(r.Value);
+                    // Bytes that are not UTF-8 become the envelope the cleaning rules reject as invalid_utf8 (never U+FFFD text).
+                    string line = r.Value is null ? "" : RecordLine.ToText(r.Value);
                     appender.CreateRow().AppendValue((long)count++).AppendValue($"{_stream}/{p}/{r.Offset}").AppendValue(line)
                         .AppendValue(toClean).AppendValue(toRejects).EndRow();
                 }

@@ -1,4 +1,5 @@
 using System.Text;
+using PinPipe.Lake;
 using PinPipe.Source;
 
 namespace PinPipe.Transform;
@@ -25,10 +26,19 @@ public sealed record CleanColumn(string Name, string DuckDbType);
 /// offset (<c>+02:00</c>, <c>+0200</c>, <c>+02</c>); without a zone the time is UTC. Anything else is a reject.</item>
 /// <item>geo coordinates are <c>[latitude, longitude]</c> as in Spark's <c>array()</c>, so a null value stays a null element.</item>
 /// <item>Fields that are not cleaned into a column (<c>downloaded</c>, unknown fields) are ignored.</item>
+/// <item>A key that appears twice in a record takes its last value (as Python's json and Spark; DuckDB's from_json keeps the first).</item>
+/// <item>A line that is not JSON is a reject <see cref="NotJson"/>; the envelope of <see cref="RecordLine"/> (bytes the sink could not
+/// write as JSON, or a line a reader found not UTF-8) is a reject <see cref="InvalidUtf8"/> or <see cref="NotJson"/> by its bytes.</item>
 /// </list>
 /// </remarks>
 public static class CleaningRules
 {
+    /// <summary>Reject reason of a record whose bytes are not UTF-8 (an envelope of the sink, or a line a reader found invalid).</summary>
+    public const string InvalidUtf8 = "invalid_utf8";
+
+    /// <summary>Reject reason of a record that is UTF-8 text but not JSON.</summary>
+    public const string NotJson = "not_json";
+
     /// <summary>Prefix that save_location loses (SPEC §4 pin rule 4).</summary>
     public const string SaveLocationPrefix = "Local save in ";
 
@@ -105,7 +115,10 @@ public static class CleaningRules
                 "right(\"v_follower_count\", 1) IN ('k', 'M', 'B') AND \"follower_value\" IS NOT NULL"),
             new("follower_count", QualityRules.NotANumberNulled,
                 "\"v_follower_count\" IS NOT NULL AND \"follower_value\" IS NULL"),
-        ]);
+        ])
+    {
+        Unread = ["downloaded"],
+    };
 
     // SPEC §4 geo: coordinates = [latitude, longitude] (both dropped), timestamp parsed as UTC.
     private static readonly TableRules Geo = new(
@@ -304,6 +317,9 @@ public static class CleaningRules
         IReadOnlyList<OutputColumn> Columns,
         IReadOnlyList<QualityFlag> ExtraQuality)
     {
+        /// <summary>Fields of the raw record that no column takes (read only to count a record's keys; see <see cref="StageSql"/>).</summary>
+        public IReadOnlyList<string> Unread { get; init; } = [];
+
         public IReadOnlyList<CleanColumn> Schema { get; } = Columns.Select(c => new CleanColumn(c.Name, c.DuckDbType)).ToArray();
 
         public IReadOnlyList<QualityFlag> Quality { get; } = Fields.SelectMany(f => f.Flags()).Concat(ExtraQuality).ToArray();
@@ -327,15 +343,25 @@ public static class CleaningRules
         var sql = new StringBuilder();
         sql.Append("CREATE OR REPLACE TEMP TABLE ").Append(stageTable).Append(" AS\n");
 
-        // SPEC §4 rejects: a record that is not JSON, or JSON but not an object. The lines that start with '{'
-        // and are valid are objects; only the others need json_type.
-        sql.Append("WITH parsed AS (\n    SELECT seq, origin, CAST(line AS VARCHAR) AS line,\n")
-           .Append("        CASE WHEN json_valid(line) THEN (CASE WHEN prefix(line, '{') THEN 'OBJECT' ELSE json_type(line) END) END AS root\n")
+        // SPEC §4 rejects: a record that is not JSON, or JSON but not an object. The keys of an object are read
+        // once (json_keys fails on text that is not JSON, so it also validates the lines that start with '{');
+        // only the other lines need json_valid and json_type.
+        sql.Append("WITH src AS (\n    SELECT seq, origin, CAST(line AS VARCHAR) AS src,\n")
+           .Append("        CASE WHEN prefix(line, '{') THEN try(json_keys(line)) WHEN json_valid(line) AND json_type(line) = 'OBJECT' THEN json_keys(line) END AS keys\n")
            .Append("    FROM ").Append(rawRelationSql).Append("\n),\n");
+        sql.Append("parsed AS (\n    SELECT *, CASE WHEN keys IS NOT NULL THEN 'OBJECT' WHEN NOT prefix(src, '{') AND json_valid(src) THEN json_type(src) END AS root FROM src\n),\n");
 
-        // The explicit schema: every field read as text, by name; the JSON is parsed once.
-        string structure = "{" + string.Join(",", all.Select(f => $"\"{f.Name}\":\"VARCHAR\"")) + "}";
-        sql.Append("fields AS (\n    SELECT *, CASE WHEN root = 'OBJECT' THEN from_json(line, ").Append(Sql.Literal(structure)).Append(") END AS r FROM parsed\n),\n");
+        // The explicit schema: every field read as text, by name; the JSON is parsed once. A key that appears twice
+        // in a record: the last value wins, as in Python's json and Spark (from_json keeps the first). A record can
+        // hold a duplicate only when it has more keys than the fields read found non-null values; only those few
+        // records have their keys checked, and a record with a duplicate is rewritten with each key once, at its last value.
+        string[] read = [.. all.Select(f => f.Name), .. rules.Unread];
+        string structure = "{" + string.Join(",", read.Select(n => $"\"{n}\":\"VARCHAR\"")) + "}";
+        string present = string.Join(" + ", read.Select(n => $"(r0.{Sql.Identifier(n)} IS NOT NULL)::INTEGER"));
+        sql.Append("fields0 AS (\n    SELECT *, CASE WHEN root = 'OBJECT' THEN from_json(src, ").Append(Sql.Literal(structure)).Append(") END AS r0 FROM parsed\n),\n");
+        sql.Append("deduplicated AS (\n    SELECT *, coalesce(len(keys) > ").Append(present).Append(" AND len(keys) > list_unique(keys), false) AS has_duplicate_key FROM fields0\n),\n");
+        sql.Append("fields AS (\n    SELECT * EXCLUDE (r0), CASE WHEN has_duplicate_key THEN from_json(line, ").Append(Sql.Literal(structure)).Append(") ELSE r0 END AS r\n")
+           .Append("    FROM (SELECT *, CASE WHEN has_duplicate_key THEN ").Append(LastValueWinsSql("src", "keys")).Append(" ELSE src END AS line FROM deduplicated)\n),\n");
         sql.Append("texts AS (\n    SELECT *");
         foreach (Field f in all) sql.Append(",\n        r.").Append(Sql.Identifier(f.Name)).Append(" AS ").Append(f.F);
         sql.Append("\n    FROM fields\n),\n");
@@ -353,15 +379,19 @@ public static class CleaningRules
         foreach ((string name, string expression) in rules.Derived) sql.Append(",\n        ").Append(Indent(expression)).Append(" AS ").Append(Sql.Identifier(name));
         sql.Append("\n    FROM typed\n),\n");
 
-        // The reject reason: the first failing check of the record, or every failing field joined with "; ".
+        // The reject reason: the first failing check of the record, or every failing field joined with "; ". A value
+        // the sink could not write as JSON arrives as the envelope (RecordLine): invalid_utf8 or not_json by its bytes.
+        string envelope = Sql.Literal(RecordLine.EnvelopeField);
         sql.Append("checked AS (\n    SELECT *, CASE\n")
-           .Append("        WHEN root IS NULL THEN 'not valid JSON'\n")
+           .Append("        WHEN root IS NULL THEN ").Append(Sql.Literal(NotJson)).Append('\n')
+           .Append("        WHEN len(keys) = 1 AND keys[1] = ").Append(envelope).Append(" THEN CASE WHEN try(decode(from_base64(json_extract_string(src, ")
+           .Append(Sql.Literal("$." + RecordLine.EnvelopeField)).Append(")))) IS NULL THEN ").Append(Sql.Literal(InvalidUtf8)).Append(" ELSE ").Append(Sql.Literal(NotJson)).Append(" END\n")
            .Append("        WHEN root <> 'OBJECT' THEN 'not a JSON object (' || CASE root WHEN 'ARRAY' THEN 'an array' WHEN 'VARCHAR' THEN 'a string' ")
            .Append("WHEN 'BOOLEAN' THEN 'a boolean' WHEN 'NULL' THEN 'null' ELSE 'a number' END || ')'\n")
            .Append("        ELSE nullif(concat_ws('; ', ").Append(string.Join(", ", all.Select(f => f.P))).Append("), '')\n")
            .Append("    END AS reason\n    FROM derived\n)\n");
 
-        sql.Append("SELECT seq, origin, reason, CASE WHEN reason IS NOT NULL THEN line END AS raw");
+        sql.Append("SELECT seq, origin, reason, CASE WHEN reason IS NOT NULL THEN src END AS raw");
         foreach (OutputColumn c in rules.Columns)
             sql.Append(",\n    CAST(").Append(Indent(c.Sql, "    ")).Append(" AS ").Append(c.DuckDbType).Append(") AS ").Append(Sql.Identifier(c.Name));
         sql.Append(",\n    CAST(0 AS BIGINT)");
@@ -370,6 +400,14 @@ public static class CleaningRules
         sql.Append(" AS ").Append(QualityColumn).Append("\nFROM checked");
         return sql.ToString();
     }
+
+    /// <summary>
+    /// SQL of the object text <paramref name="text"/> with each of its keys (<paramref name="keys"/>, from json_keys)
+    /// once, at its last value, in the order of those last occurrences.
+    /// </summary>
+    private static string LastValueWinsSql(string text, string keys) =>
+        $"'{{' || array_to_string(list_transform(list_filter(range(1, len({keys}) + 1), i -> NOT list_contains({keys}[i + 1:], {keys}[i])), " +
+        $"i -> to_json({keys}[i]) || ':' || json_extract({text}, '$.*')[i]), ',') || '}}'";
 
     /// <summary>Indents the second and later lines of a multi-line SQL fragment to sit under its first.</summary>
     private static string Indent(string fragment, string by = "        ") => fragment.Replace("\n", "\n" + by, StringComparison.Ordinal);

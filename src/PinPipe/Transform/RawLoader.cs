@@ -17,7 +17,9 @@ namespace PinPipe.Transform;
 /// is a record (an empty one is rejected by the cleaner) except the empty piece after the last newline, so an
 /// object whose last line lacks a newline loses nothing and an empty object has no records. When the store
 /// has local files (<see cref="IObjectStore.LocalPath"/>) DuckDB reads them itself (<c>read_text</c>, in
-/// parallel); otherwise the loader fetches the objects and hands DuckDB their bytes.
+/// parallel); otherwise the loader fetches the objects and hands DuckDB their bytes. An object that is not UTF-8
+/// (written by an older sink or another writer) is split into lines here, each line that is not UTF-8 replaced by
+/// the envelope of its bytes (<see cref="RecordLine"/>), which the cleaner rejects as <c>invalid_utf8</c>.
 /// </remarks>
 public static class RawLoader
 {
@@ -46,7 +48,6 @@ public static class RawLoader
     /// into <paramref name="table"/> (created or replaced).
     /// </summary>
     /// <exception cref="ArgumentException">A key is not <c>.../partition=&lt;p&gt;/&lt;topic&gt;+&lt;p&gt;+&lt;offset&gt;.json</c> of the topic.</exception>
-    /// <exception cref="InvalidDataException">A fetched object is not UTF-8 text (a local one fails in DuckDB, which names the file).</exception>
     /// <exception cref="FileNotFoundException">An object does not exist.</exception>
     public static async Task<RawLoadResult> LoadObjectsAsync(
         DuckDBConnection connection, IObjectStore store, string topic, IEnumerable<string> keys, string table,
@@ -66,28 +67,21 @@ public static class RawLoader
         try
         {
             long bytes = await StageObjectsAsync(connection, store, objects, cancellationToken).ConfigureAwait(false);
-            bool anyLocal = db.QueryLongs($"SELECT count(*) FROM {ObjectsTable} WHERE path IS NOT NULL")[0] > 0;
-            if (anyLocal)
-                db.Execute($"SET VARIABLE {PathsVariable} = (SELECT list(path ORDER BY ord) FROM {ObjectsTable} WHERE path IS NOT NULL)");
-            string localFiles = $"""
-                SELECT o.ord, o.origin_prefix, o.start_offset, t.content
-                FROM read_text(getvariable('{PathsVariable}')) t JOIN {ObjectsTable} o ON o.path = t.filename
-                UNION ALL
-                """;
-            // One record per line; the piece after the last newline is a record only when it is not empty.
-            db.Execute($"""
-                CREATE OR REPLACE TABLE {target} AS
-                WITH files AS (
-                    {(anyLocal ? localFiles : "")}
-                    SELECT ord, origin_prefix, start_offset, decode(content) AS content FROM {ObjectsTable} WHERE content IS NOT NULL
-                ), lines AS (
-                    SELECT ord, origin_prefix, start_offset, unnest(parts) AS line, unnest(range(len(parts))) AS i, len(parts) AS n
-                    FROM (SELECT ord, origin_prefix, start_offset, string_split(content, chr(10)) AS parts FROM files)
-                )
-                SELECT (CAST(ord AS BIGINT) << 32) + i AS seq, origin_prefix || CAST(start_offset + i AS VARCHAR) AS origin, line
-                FROM lines
-                WHERE i < n - 1 OR line <> ''
-                """);
+            bool loaded;
+            try
+            {
+                LoadLines(db, target);
+                loaded = true;
+            }
+            catch (DuckDBException)
+            {
+                // DuckDB's read_text refuses a whole file that is not UTF-8 (an object of an older sink or another
+                // writer): such objects are split into lines here instead, each invalid line an envelope. Any
+                // other failure is DuckDB's to report.
+                if (StageInvalidLocalObjects(connection, db, cancellationToken) == 0) throw;
+                loaded = false;
+            }
+            if (!loaded) LoadLines(db, target);
             long records = db.QueryLongs($"SELECT count(*) FROM {target}")[0];
             return new RawLoadResult(table, objects.Length, records, bytes);
         }
@@ -96,6 +90,83 @@ public static class RawLoader
             db.ExecuteIgnoringCancellation($"DROP TABLE IF EXISTS {ObjectsTable}");
             db.ExecuteIgnoringCancellation($"RESET VARIABLE {PathsVariable}");
         }
+    }
+
+    /// <summary>Fills <paramref name="target"/> with one row per line of the staged objects (local files read by DuckDB, in parallel).</summary>
+    private static void LoadLines(DuckDbRunner db, string target)
+    {
+        bool anyLocal = db.QueryLongs($"SELECT count(*) FROM {ObjectsTable} WHERE path IS NOT NULL")[0] > 0;
+        if (anyLocal)
+            db.Execute($"SET VARIABLE {PathsVariable} = (SELECT list(path ORDER BY ord) FROM {ObjectsTable} WHERE path IS NOT NULL)");
+        string localFiles = $"""
+            SELECT o.ord, o.origin_prefix, o.start_offset, t.content
+            FROM read_text(getvariable('{PathsVariable}')) t JOIN {ObjectsTable} o ON o.path = t.filename
+            UNION ALL
+            """;
+        // One record per line; the piece after the last newline is a record only when it is not empty.
+        db.Execute($"""
+            CREATE OR REPLACE TABLE {target} AS
+            WITH files AS (
+                {(anyLocal ? localFiles : "")}
+                SELECT ord, origin_prefix, start_offset, decode(content) AS content FROM {ObjectsTable} WHERE content IS NOT NULL
+            ), lines AS (
+                SELECT ord, origin_prefix, start_offset, unnest(parts) AS line, unnest(range(len(parts))) AS i, len(parts) AS n
+                FROM (SELECT ord, origin_prefix, start_offset, string_split(content, chr(10)) AS parts FROM files)
+            )
+            SELECT (CAST(ord AS BIGINT) << 32) + i AS seq, origin_prefix || CAST(start_offset + i AS VARCHAR) AS origin, line
+            FROM lines
+            WHERE i < n - 1 OR line <> ''
+            """);
+    }
+
+    /// <summary>
+    /// Finds the local objects that are not UTF-8 and stages their lines instead (<see cref="Utf8Lines"/>), as
+    /// fetched content; returns how many there were.
+    /// </summary>
+    private static int StageInvalidLocalObjects(DuckDBConnection connection, DuckDbRunner db, CancellationToken cancellationToken)
+    {
+        var local = new List<(int Ord, string Path)>();
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = $"SELECT ord, path FROM {ObjectsTable} WHERE path IS NOT NULL ORDER BY ord";
+            using var reader = command.ExecuteReader();
+            while (reader.Read()) local.Add((reader.GetInt32(0), reader.GetString(1)));
+        }
+        var invalid = new System.Collections.Concurrent.ConcurrentBag<(int Ord, byte[] Content)>();
+        Parallel.ForEach(local, new ParallelOptions { CancellationToken = cancellationToken }, o =>
+        {
+            byte[] content = File.ReadAllBytes(o.Path);
+            if (!Utf8.IsValid(content)) invalid.Add((o.Ord, Utf8Lines(content)));
+        });
+        foreach (var (ord, content) in invalid)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = $"UPDATE {ObjectsTable} SET path = NULL, content = $content WHERE ord = $ord";
+            command.Parameters.Add(new DuckDBParameter("content", content));
+            command.Parameters.Add(new DuckDBParameter("ord", ord));
+            command.ExecuteNonQuery();
+        }
+        db.ExecuteIgnoringCancellation($"RESET VARIABLE {PathsVariable}");
+        return invalid.Count;
+    }
+
+    /// <summary>
+    /// An object's content with every line that is not UTF-8 replaced by the envelope of its bytes
+    /// (<see cref="RecordLine.ToText"/>, which the cleaning rules reject as <c>invalid_utf8</c>); the lines stay where they were.
+    /// </summary>
+    internal static byte[] Utf8Lines(ReadOnlySpan<byte> content)
+    {
+        using var result = new MemoryStream(content.Length + 64);
+        bool first = true;
+        foreach (var range in content.Split((byte)'\n'))
+        {
+            if (!first) result.WriteByte((byte)'\n');
+            first = false;
+            var line = content[range];
+            if (Utf8.IsValid(line)) result.Write(line);
+            else result.Write(System.Text.Encoding.UTF8.GetBytes(RecordLine.ToText(line)));
+        }
+        return result.ToArray();
     }
 
     /// <summary>Fills the objects table: local objects by path, the others fetched (a few at a time) as bytes.</summary>
@@ -128,7 +199,7 @@ public static class RawLoader
                 {
                     RawObject o = objects[window[j]];
                     byte[] content = contents[j] ?? throw new FileNotFoundException($"Raw object '{o.Key}' does not exist in {store.Location}.", o.Key);
-                    if (!Utf8.IsValid(content)) throw new InvalidDataException($"Raw object '{o.Key}' in {store.Location} is not UTF-8 text.");
+                    if (!Utf8.IsValid(content)) content = Utf8Lines(content);
                     bytes += content.Length;
                     appender.CreateRow().AppendValue(window[j]).AppendNullValue().AppendValue(o.OriginPrefix).AppendValue(o.StartOffset).AppendValue(content).EndRow();
                 }

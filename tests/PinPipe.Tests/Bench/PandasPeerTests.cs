@@ -77,6 +77,36 @@ public sealed class PandasPeerTests
     }
 
     [Fact]
+    public async Task A_key_that_appears_twice_in_a_record_takes_its_last_value_in_the_peer_and_in_pinpipe()
+    {
+        using var dir = new TempDirectory("pandas-peer");
+        string[] pins =
+        [
+            """{"index": 1, "title": "first", "category": "art", "title": "last"}""",
+            """{"index": 7, "index": 2, "title": "x", "category": {"a": 1}, "category": "kept"}""",
+        ];
+        var bucket = dir.File("bucket");
+        await WriteObjectAsync(bucket, "pin", 0, pins);
+        await WriteObjectAsync(bucket, "geo", 0, ["""{"ind": 1, "country": "X", "latitude": 1.5, "longitude": 2.5, "timestamp": "2020-01-01 00:00:00"}"""]);
+        await WriteObjectAsync(bucket, "user", 0, ["""{"ind": 1, "first_name": "A", "last_name": "B", "age": 30, "date_joined": "2020-01-01 00:00:00"}"""]);
+        var output = dir.File("out");
+        var (code, text) = await RunAsync([Script, "--bucket", bucket, "--user-id", UserId, "--out", output, "--write-clean"]);
+        Assert.True(code == 0, $"pandas_batch.py exited with {code}:\n{text}");
+        var peer = ReadRows(Path.Combine(output, "clean", "pin.jsonl"));
+
+        using var kit = new Transform.TransformTestKit();
+        await kit.CleanAsync(PinPipe.Transform.RecordKind.Pin, pins);
+        var ours = kit.CleanRows(PinPipe.Transform.RecordKind.Pin);
+
+        Assert.Equal([1L, 2L], peer.Keys.Order());
+        Assert.Equal(peer.Keys.Order(), ours.Keys.Order());
+        foreach (var (ind, row) in peer)
+            foreach (string field in new[] { "title", "category" })
+                Assert.Equal((string?)row[field], ours[ind][field]);
+        Assert.Equal(("last", "kept"), ((string?)peer[1]["title"], (string?)peer[2]["category"]));
+    }
+
+    [Fact]
     public async Task A_missing_bucket_is_reported_by_name()
     {
         using var dir = new TempDirectory("pandas-peer");

@@ -155,4 +155,37 @@ public sealed class KafkaRestErrorTests
         using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         Assert.Equal(50003, doc.RootElement.GetProperty("error_code").GetInt32());
     }
+
+    /// <summary>Posts raw bytes: <paramref name="head"/>, then <paramref name="poison"/>, then <paramref name="tail"/>.</summary>
+    private static Task<HttpResponseMessage> PostBytesAsync(IngestApiHarness api, string path, string head, byte[] poison, string tail, string contentType)
+    {
+        var content = new ByteArrayContent([.. Encoding.UTF8.GetBytes(head), .. poison, .. Encoding.UTF8.GetBytes(tail)]);
+        content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        return api.Client.PostAsync(path, content);
+    }
+
+    [Theory]
+    [InlineData(IngestApiHarness.JsonV2)]
+    [InlineData("application/json")]
+    public async Task A_JSON_value_holding_bytes_that_are_not_UTF8_is_400_naming_the_record_and_writes_nothing(string contentType)
+    {
+        await using var api = await StartWithOneRecordAsync();
+        // Raw 0xFF 0xFE inside a JSON string of the second record (the JSON reader alone accepts it).
+        using var value = await PostBytesAsync(api, "topics/t.pin", "{\"records\":[{\"value\":{\"ok\":1}},{\"value\":{\"index\":7,\"title\":\"a", [0xFF, 0xFE], "\"}}]}", contentType);
+        await AssertRestErrorAsync(value, HttpStatusCode.BadRequest, 400, "records[1].value is not valid UTF-8 JSON (an invalid UTF-8 sequence at byte 21 of the value)");
+        using var key = await PostBytesAsync(api, "topics/t.pin", "{\"records\":[{\"key\":\"k", [0xC3], "\",\"value\":1}]}", contentType);
+        await AssertRestErrorAsync(key, HttpStatusCode.BadRequest, 400, "records[0].key is not valid UTF-8 JSON");
+        Assert.Equal(1, await api.TotalRecordsAsync());
+    }
+
+    [Fact]
+    public async Task A_binary_value_of_any_bytes_is_200_and_stored_decoded()
+    {
+        await using var api = await StartWithOneRecordAsync();
+        byte[] bytes = [0xFF, 0xFE, (byte)'{', (byte)'\n', 0x00];
+        using var response = await api.PostAsync("/topics/t.pin", $$"""{"records":[{"value":"{{Convert.ToBase64String(bytes)}}"}]}""", IngestApiHarness.BinaryV2);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var all = await api.ReadAllAsync("t.pin");
+        Assert.Equal(bytes, all[^1].Value);
+    }
 }

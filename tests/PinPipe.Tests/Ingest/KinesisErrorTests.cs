@@ -236,4 +236,18 @@ public sealed class KinesisErrorTests
         using (var list = await api.Client.GetAsync("streams"))
             await AssertKinesisErrorAsync(list, HttpStatusCode.InternalServerError, "InternalFailure", "the log is closed");
     }
+
+    [Theory]
+    [InlineData("record", "{\"PartitionKey\":\"p\",\"Data\":{\"title\":\"a", "\"}}", "Data is not valid UTF-8 JSON (an invalid UTF-8 sequence at byte 11 of the value)")]
+    [InlineData("records", "{\"records\":[{\"data\":1,\"partition-key\":\"p\"},{\"partition-key\":\"p\",\"data\":{\"title\":\"a", "\"}}]}", "records[1].data is not valid UTF-8 JSON")]
+    [InlineData("records", "{\"records\":[{\"partition-key\":\"p\",\"data\":\"bare ", "\"}]}", "records[0].data is not valid UTF-8 JSON")]
+    public async Task Data_holding_bytes_that_are_not_UTF8_is_400_SerializationException_naming_the_record_and_writes_nothing(string route, string head, string tail, string message)
+    {
+        await using var api = await StartWithOneRecordAsync();
+        var content = new ByteArrayContent([.. Encoding.UTF8.GetBytes(head), 0xFF, 0xFE, .. Encoding.UTF8.GetBytes(tail)]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var response = await api.Client.PutAsync($"streams/{Pin}/{route}", content);
+        await AssertKinesisErrorAsync(response, HttpStatusCode.BadRequest, "SerializationException", message);
+        await AssertNothingWrittenAsync(api);
+    }
 }

@@ -271,4 +271,67 @@ public sealed class S3SinkConnectorTests : IDisposable
         foreach (string name in new[] { "Topics", "FlushSize", "PollInterval", "OffsetZeroPadWidth", "RotateScheduleInterval", "TopicsDir" })
             Assert.Contains("Sink:" + name, e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Every_record_is_one_line_of_valid_JSON_whatever_its_bytes()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        byte[][] values =
+        [
+            "{\"a\":1}"u8.ToArray(),                       // one JSON line: as it is
+            "{\"a\": 1,\n  \"b\": \"x y\"}\r\n"u8.ToArray(),  // JSON over lines: compacted
+            "{\"a\":1}\n{\"a\":2}"u8.ToArray(),              // two values with a newline: not one JSON value
+            [0xff, 0xfe, (byte)'{'],                        // not UTF-8
+            "plain text"u8.ToArray(),
+        ];
+        await log.AppendAsync("t", values.Select(v => new LogRecord(null, v, 0)).ToList());
+
+        await RunUntilAsync(new S3SinkConnector(log, _store, Options("t") with { FlushSize = 5 }), () => CommittedAsync(log, "t", 0, 5));
+        string content = Encoding.UTF8.GetString(Assert.Single(await ReadAllAsync(_store)).Content);
+        Assert.Equal(string.Concat(new[] { "{\"a\":1}", "{\"a\":1,\"b\":\"x y\"}", RecordLine.Envelope(values[2]), RecordLine.Envelope(values[3]), RecordLine.Envelope(values[4]) }.Select(l => l + "\n")), content);
+        foreach (string line in content.TrimEnd('\n').Split('\n')) System.Text.Json.JsonDocument.Parse(line).Dispose();
+    }
+
+    [Fact]
+    public async Task Recovery_rebuilds_an_uncommitted_object_whose_values_hold_newlines_with_the_same_records()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        byte[] multiLine = "{\"a\":\n1}"u8.ToArray(), twoValues = "1\n2\n3"u8.ToArray();
+        await log.AppendAsync("t", new[] { multiLine, twoValues, Json("t", 0, 2), twoValues, Json("t", 0, 4), Json("t", 0, 5) }.Select(v => new LogRecord(null, v, 0)).ToList());
+        // A rotation wrote offsets 0-3 and the process died before committing; the values' own newlines do not move the boundary.
+        string crashed = "topics/t/partition=0/t+0+0000000000.json";
+        string first = $"{{\"a\":1}}\n{RecordLine.Envelope(twoValues)}\n{Encoding.UTF8.GetString(Json("t", 0, 2))}\n{RecordLine.Envelope(twoValues)}\n";
+        await _store.PutAsync(crashed, Encoding.UTF8.GetBytes(first));
+
+        await RunUntilAsync(new S3SinkConnector(log, _store, Options("t") with { FlushSize = 2 }), () => CommittedAsync(log, "t", 0, 6));
+        var all = await ReadAllAsync(_store);
+        Assert.Equal([crashed, "topics/t/partition=0/t+0+0000000004.json"], all.Select(o => o.Key));
+        Assert.Equal(first, Encoding.UTF8.GetString(all[0].Content));
+        Assert.Equal(Lines("t", 0, 4, 2), Encoding.UTF8.GetString(all[1].Content));
+    }
+
+    [Fact]
+    public async Task An_uncommitted_object_the_log_does_not_rebuild_stops_the_sink_and_is_not_overwritten()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 4);
+        // Written by another writer (an older sink kept a binary value's raw newline): not what this sink writes.
+        string crashed = "topics/t/partition=0/t+0+0000000000.json";
+        byte[] foreign = Encoding.UTF8.GetBytes(Lines("t", 0, 0, 1) + "1\n2\n");
+        await _store.PutAsync(crashed, foreign);
+
+        var sink = new S3SinkConnector(log, _store, Options("t")) { RetryBackoff = TimeSpan.FromMilliseconds(1) };
+        using var cts = new CancellationTokenSource();
+        Task run = sink.RunAsync(cts.Token);
+        // Until the sink gives up, or (the failure this guards against) commits an object in the foreign one's place.
+        await Eventually(async () => run.IsCompleted || await log.GetCommittedOffsetAsync(Group, "t", 0) is not null);
+        await cts.CancelAsync();
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => run);
+        Assert.Contains($"Object {crashed} exists but was not committed, and the log's records from offset 0 do not rebuild it", e.Message, StringComparison.Ordinal);
+        Assert.Equal(foreign, await _store.GetAsync(crashed));
+        Assert.Null(await log.GetCommittedOffsetAsync(Group, "t", 0));
+    }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
+using PinPipe.Log;
 using PinPipe.Streaming;
 using PinPipe.Tests.Support;
 using PinPipe.Tests.Transform;
@@ -55,6 +56,26 @@ public sealed class StreamJobTests
             }
             await kit.AssertTablesMatchBatchCleaningAsync(kind);
         }
+    }
+
+    [Fact]
+    public async Task A_value_that_is_not_UTF8_is_a_reject_invalid_utf8_with_its_origin_never_a_clean_row()
+    {
+        await using var kit = await StreamTestKit.CreateAsync();
+        // Bytes that decode lossily to a valid pin record ({"index":7,"title":"\uFFFD"}) must not become one.
+        byte[] notUtf8 = [.. "{\"index\":7,\"title\":\""u8, 0xFF, .. "\"}"u8];
+        await kit.AppendAsync(RecordKind.Pin, ["{\"index\":1,\"title\":\"ok\"}"]);
+        await kit.Log.AppendAsync(kit.StreamOf(RecordKind.Pin), [new LogRecord(null, notUtf8, 0), new LogRecord(null, "not json"u8.ToArray(), 0)]);
+        var job = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(job);
+
+        Assert.Equal(["1"], (await kit.ReadDeltaAsync(RecordKind.Pin)).Select(r => r["ind"]));
+        var rejects = await kit.ReadDeltaAsync(RecordKind.Pin, rejects: true);
+        string stream = kit.StreamOf(RecordKind.Pin);
+        Assert.Equal([($"{stream}/0/1", "invalid_utf8", RecordLine.Envelope(notUtf8)), ($"{stream}/0/2", "not_json", "not json")],
+            rejects.Select(r => (r["origin"], r["reason"], r["raw"])).OrderBy(r => r.Item1, StringComparer.Ordinal));
+        var t = job.GetStats().Tables.Single(s => s.Table == StreamJob.TableName(kit.Settings.UserId, RecordKind.Pin));
+        Assert.Equal((3L, 1L, 2L), (t.Read, t.Clean, t.Rejects));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using PinPipe.Lake;
 using PinPipe.Transform;
 
 namespace PinPipe.Tests.Transform;
@@ -261,9 +262,9 @@ public sealed class CleaningRulesTests : IDisposable
     [InlineData("42", "not a JSON object (a number)")]
     [InlineData("true", "not a JSON object (a boolean)")]
     [InlineData("null", "not a JSON object (null)")]
-    [InlineData("not json at all", "not valid JSON")]
-    [InlineData("{\"index\": 1, ", "not valid JSON")]
-    [InlineData("", "not valid JSON")]
+    [InlineData("not json at all", "not_json")]
+    [InlineData("{\"index\": 1, ", "not_json")]
+    [InlineData("", "not_json")]
     [InlineData("{}", "index: missing or null")]
     [InlineData("{\"index\": null, \"title\": \"t\"}", "index: missing or null")]
     [InlineData("{\"ind\": 5}", "index: missing or null")] // pin's key is index
@@ -277,6 +278,36 @@ public sealed class CleaningRulesTests : IDisposable
     {
         Assert.Equal(reason, await RejectReasonAsync(RecordKind.Pin, line));
         Assert.Empty(_kit.CleanRows(RecordKind.Pin));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0xff, 0xfe, 0x7b }, "invalid_utf8")]
+    [InlineData(new byte[] { (byte)'{', (byte)'"', (byte)'a', 0xc3 }, "invalid_utf8")]
+    [InlineData(new byte[] { (byte)'h', (byte)'i' }, "not_json")]
+    [InlineData(new byte[] { (byte)'{', (byte)'}', (byte)'\n', (byte)'{', (byte)'}' }, "not_json")]
+    [InlineData(new byte[0], "not_json")]
+    public async Task A_value_the_sink_wrote_as_the_envelope_is_a_reject_for_what_its_bytes_are(byte[] value, string reason)
+    {
+        string line = RecordLine.Envelope(value);
+        Assert.Equal(reason, await RejectReasonAsync(RecordKind.Pin, line));
+        Assert.Equal(line, Assert.Single(_kit.RejectRows(RecordKind.Pin))["raw"]);
+    }
+
+    [Fact]
+    public async Task A_key_that_appears_twice_in_a_record_takes_its_last_value_as_Python_and_Spark_do()
+    {
+        var (result, rows) = await CleanAsync(RecordKind.Pin,
+            "{\"index\": 1, \"title\": \"first\", \"category\": \"art\", \"title\": \"last\"}",
+            "{\"index\": 5, \"index\": 2, \"ti\\u0074le\": \"escaped\", \"title\": null, \"category\": {\"a\": 1}, \"category\": \"kept\"}",
+            "{\"index\": 3, \"downloaded\": 1, \"downloaded\": 0, \"title\": \"x\"}",
+            "{\"index\": 4, \"follower_count\": \"1k\", \"follower_count\": \"2k\", \"title\": \"a\", \"title\": [1]}");
+        Assert.Equal((4L, 3L, 1L), (result.Read, result.Clean, result.Rejects));
+        Assert.Equal(("last", "art"), (rows[1]["title"], rows[1]["category"]));
+        Assert.False(rows.ContainsKey(5));
+        Assert.Equal((null, "kept"), (rows[2]["title"], rows[2]["category"]));
+        Assert.Equal("x", rows[3]["title"]);
+        var reject = Assert.Single(_kit.RejectRows(RecordKind.Pin));
+        Assert.Equal(("4", "title: a JSON array, not a string"), (reject["ind"], reject["reason"]));
     }
 
     [Fact]
