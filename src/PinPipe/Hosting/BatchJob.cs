@@ -214,7 +214,8 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
     private static ReportModel ReportOf(BatchRunResult r, string bucket) => new(
         r.RunId, r.StartedAt, r.Duration,
         r.Tables.Select(t => new TableFigures(t.Table, t.Clean.Read, t.Clean.Clean, t.Clean.Duplicates, t.Clean.Rejects)).ToArray(),
-        r.Tables.SelectMany(t => t.Clean.Quality.Select(q => new QualityFigure(t.Table, q.Column, q.Rule, q.Count))).ToArray(),
+        r.Tables.SelectMany(t => t.Clean.Quality.Select(q => new QualityFigure(t.Table, q.Column, q.Rule, q.Count))
+            .Concat(t.Clean.RejectReasons.Select(k => new QualityFigure(t.Table, "(record)", "rejected: " + k.Kind, k.Count)))).ToArray(),
         r.Insights,
         [
             new("bucket", bucket),
@@ -237,6 +238,7 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
             read = t.Clean.Read, clean = t.Clean.Clean, duplicates = t.Clean.Duplicates, rejects = t.Clean.Rejects,
             deltaVersion = t.Version, rejectsDeltaVersion = t.RejectsVersion,
             quality = t.Clean.Quality.Select(q => new { column = q.Column, rule = q.Rule, count = q.Count }),
+            rejectReasons = t.Clean.RejectReasons.Select(k => new { reason = k.Kind, count = k.Count }),
         }),
         insights = r.InsightFiles.Select(Path.GetFileName),
         report = Path.GetFileName(r.ReportPath),

@@ -88,7 +88,7 @@ public static class HtmlReport
 
     private static void AppendQuality(StringBuilder h, IReadOnlyList<QualityFigure> quality)
     {
-        h.Append("<section id=\"quality\"><h2>Quality</h2>\n<p>Values each cleaning rule nulled or converted, per table and column.</p>\n")
+        h.Append("<section id=\"quality\"><h2>Quality</h2>\n<p>Values each cleaning rule nulled or converted, per table and column; rows <code>(record)</code> count the records rejected, by kind of reason (the reject tables hold each one with its reason and origin).</p>\n")
          .Append("<table><thead><tr><th>table</th><th>column</th><th>rule</th><th>count</th></tr></thead><tbody>\n");
         foreach (var q in quality)
             h.Append("<tr><td>").Append(E(q.Table)).Append("</td><td>").Append(E(q.Column)).Append("</td><td>").Append(E(q.Rule))

@@ -461,7 +461,8 @@ internal sealed class StreamTable : IDisposable
             }
             await UpdateLagAsync(end, cancellationToken).ConfigureAwait(false);
             await CommitPositionAsync(force: false, cancellationToken).ConfigureAwait(false);
-            var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}"));
+            var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}")
+                .Concat(forRejects.RejectReasons.Where(k => k.Count > 0).Select(k => $"rejected {k.Kind} {k.Count}")));
             _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
                 _name, batch.Records, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
         }

@@ -76,7 +76,10 @@ public static class Cleaner
 
             var rules = CleaningRules.QualityRulesOf(kind);
             var quality = rules.Select((r, i) => new QualityCount(r.Column, r.Rule, sums[i])).ToArray();
-            return new CleanResult(kind, read, cleanRows, duplicates, rejectRows, quality);
+            string byKind = string.Join(", ", RejectKinds.All.Select(k => $"count(*) FILTER (WHERE kind = {Sql.Literal(k)})"));
+            long[] kinds = db.QueryLongs($"SELECT {byKind} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {rejects})");
+            var reasons = RejectKinds.All.Select((k, i) => new RejectCount(k, kinds[i])).ToArray();
+            return new CleanResult(kind, read, cleanRows, duplicates, rejectRows, quality, reasons);
         }
         finally
         {

@@ -294,6 +294,23 @@ public sealed class CleaningRulesTests : IDisposable
     }
 
     [Fact]
+    public async Task Rejects_are_counted_by_kind_of_reason_and_the_kinds_add_up_to_the_rejects()
+    {
+        var (result, _) = await CleanAsync(RecordKind.Pin,
+            RecordLine.Envelope([0xff, 0xfe, 0x7b]), RecordLine.Envelope([0xc3]),
+            "not json at all", "{\"index\": 1,", "[1, 2]", "\"a string\"",
+            "{\"title\": \"no key\"}", "{\"index\": \"x\"}", "{\"index\": 3, \"title\": [1]}",
+            Pin(4));
+        Assert.Equal((10L, 1L, 9L), (result.Read, result.Clean, result.Rejects));
+        Assert.Equal(
+            [("invalid_utf8", 2L), ("not_json", 2L), ("not_an_object", 2L), ("bad_fields", 3L)],
+            result.RejectReasons.Select(k => (k.Kind, k.Count)));
+        Assert.Equal(result.Rejects, result.RejectReasons.Sum(k => k.Count));
+        Assert.Equal(2, result.RejectsOf(RejectKinds.InvalidUtf8));
+        Assert.Throws<ArgumentException>(() => result.RejectsOf("nonsense"));
+    }
+
+    [Fact]
     public async Task A_key_that_appears_twice_in_a_record_takes_its_last_value_as_Python_and_Spark_do()
     {
         var (result, rows) = await CleanAsync(RecordKind.Pin,
