@@ -43,7 +43,7 @@ public sealed class TopicConsumers
                 total += high - from;
                 parts.Add($"{high - from:N0} in partition {p} (offsets {from} to {high - 1})");
             }
-            if (total > 0) problems.Add($"{total:N0} records consumer group '{group}' has not consumed: {string.Join(", ", parts)}");
+            if (total > 0) problems.Add($"{total:N0} {(total == 1 ? "record" : "records")} consumer group '{group}' has not consumed: {string.Join(", ", parts)}");
         }
         return problems.Count == 0 ? null
             : new LogException(LogErrorCode.NotConsumed, $"Topic '{topic}' holds {string.Join("; ", problems)}; it was not deleted.");
