@@ -14,14 +14,14 @@ public sealed class PandasPeerTests
     private const string UserId = "fixtureuser";
     private static readonly string[] Tables = ["pin", "geo", "user"];
 
-    private static string Script => Path.Combine(SharedPaths.RepoRoot, "bench", "peers", "pandas_batch.py");
+    private static string Script => Path.Combine(TestData.RepoRoot, "bench", "peers", "pandas_batch.py");
 
     [Fact]
     public async Task Clean_counts_equal_the_fixtures_counts()
     {
         using var dir = new TempDirectory("pandas-peer");
         var output = await RunOnFixturesAsync(dir);
-        var expected = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(SharedPaths.Fixtures, "counts.json")))!;
+        var expected = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(TestData.Fixtures, "counts.json")))!;
         var actual = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(output, "counts.json")))!;
         foreach (var table in Tables)
         {
@@ -38,7 +38,7 @@ public sealed class PandasPeerTests
         var output = await RunOnFixturesAsync(dir, "--write-clean");
         foreach (var table in Tables)
         {
-            var expected = ReadRows(Path.Combine(SharedPaths.Fixtures, "clean", table + ".jsonl"));
+            var expected = ReadRows(Path.Combine(TestData.Fixtures, "clean", table + ".jsonl"));
             var actual = ReadRows(Path.Combine(output, "clean", table + ".jsonl"));
             Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
             foreach (var (ind, row) in expected)
@@ -122,7 +122,7 @@ public sealed class PandasPeerTests
         var bucket = dir.File("bucket");
         foreach (var table in Tables)
         {
-            var lines = await File.ReadAllLinesAsync(Path.Combine(SharedPaths.Fixtures, "raw", table + ".jsonl"));
+            var lines = await File.ReadAllLinesAsync(Path.Combine(TestData.Fixtures, "raw", table + ".jsonl"));
             // pin spans two objects of partition 0 (offsets 0 and 7), as the sink rolls objects.
             var split = table == "pin" ? 7 : lines.Length;
             await WriteObjectAsync(bucket, table, 0, lines[..split]);

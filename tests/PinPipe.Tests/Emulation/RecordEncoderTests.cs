@@ -9,7 +9,7 @@ namespace PinPipe.Tests.Emulation;
 
 public sealed class RecordEncoderTests
 {
-    private static IEnumerable<string> Lines(string table) => File.ReadLines(Path.Combine(SharedPaths.Fixtures, "raw", table + ".jsonl"));
+    private static IEnumerable<string> Lines(string table) => File.ReadLines(Path.Combine(TestData.Fixtures, "raw", table + ".jsonl"));
 
     private static string? S(JsonElement e, string name) => e.GetProperty(name).ValueKind == JsonValueKind.Null ? null : e.GetProperty(name).GetString();
 

@@ -38,7 +38,7 @@ public sealed class BatchJobTests : IDisposable
         await PutFixturesAsync();
         var result = await new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync("run-1");
 
-        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedPaths.Fixtures, "counts.json")));
+        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
         foreach (string table in Tables)
         {
             var t = Assert.Single(result.Tables, x => x.Table == table);
@@ -51,7 +51,7 @@ public sealed class BatchJobTests : IDisposable
 
             // The Delta table holds exactly the fixtures' clean rows, read back through our Delta reader.
             var rows = await ReadDeltaAsync($"delta/{table}");
-            var expectedRows = File.ReadAllLines(Path.Combine(SharedPaths.Fixtures, "clean", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
+            var expectedRows = File.ReadAllLines(Path.Combine(TestData.Fixtures, "clean", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
             Assert.Equal(expectedRows.Length, rows.Rows.Count);
             foreach (string line in expectedRows)
             {
@@ -157,7 +157,7 @@ public sealed class BatchJobTests : IDisposable
         foreach (string table in Tables)
         {
             string topic = $"{User}.{table}";
-            var lines = File.ReadAllLines(Path.Combine(SharedPaths.Fixtures, "raw", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
+            var lines = File.ReadAllLines(Path.Combine(TestData.Fixtures, "raw", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
             if (table == "pin")
             {
                 await PutAsync(topic, 0, 0, lines[..7]);

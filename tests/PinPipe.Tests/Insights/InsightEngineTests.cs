@@ -34,7 +34,7 @@ public sealed class InsightEngineTests
     public async Task The_clean_fixture_rows_give_the_insights_worked_out_by_hand()
     {
         using var db = new InsightDatabase();
-        string Json(string table) => "'" + Path.Combine(SharedPaths.Fixtures, "clean", table + ".jsonl").Replace("'", "''", StringComparison.Ordinal) + "'";
+        string Json(string table) => "'" + Path.Combine(TestData.Fixtures, "clean", table + ".jsonl").Replace("'", "''", StringComparison.Ordinal) + "'";
         db.Execute($"""
             INSERT INTO clean_pin SELECT * FROM read_json({Json("pin")}, format = 'newline_delimited', columns = {"{"}
                 ind: 'BIGINT', unique_id: 'VARCHAR', title: 'VARCHAR', description: 'VARCHAR', follower_count: 'BIGINT',

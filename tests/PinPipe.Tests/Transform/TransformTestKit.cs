@@ -19,7 +19,7 @@ internal sealed class TransformTestKit : IDisposable
     public DuckDBConnection Connection { get; }
 
     public static string FixtureFile(string folder, RecordKind kind) =>
-        Path.Combine(SharedPaths.Fixtures, folder, CleaningRules.TableName(kind) + ".jsonl");
+        Path.Combine(TestData.Fixtures, folder, CleaningRules.TableName(kind) + ".jsonl");
 
     public static string[] FixtureLines(string folder, RecordKind kind) =>
         File.ReadAllLines(FixtureFile(folder, kind)).Where(l => l.Length > 0).ToArray();

@@ -6,7 +6,7 @@ using static PinPipe.Tests.Lake.Delta.DeltaTestKit;
 
 namespace PinPipe.Tests.Lake.Delta;
 
-/// <summary>Every reference table written by Spark (shared/delta, see its README) reads to its expected result.</summary>
+/// <summary>Every reference table written by Spark (Data/delta, see its README) reads to its expected result.</summary>
 public sealed class DeltaReferenceTablesTests
 {
     private readonly DirectoryObjectStore _store = ReferenceStore();

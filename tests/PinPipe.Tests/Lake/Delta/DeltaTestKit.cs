@@ -9,13 +9,13 @@ namespace PinPipe.Tests.Lake.Delta;
 /// <summary>Helpers of the Delta tests: the reference tables, Parquet files written by DuckDB, store wrappers.</summary>
 internal static class DeltaTestKit
 {
-    /// <summary>The reference tables (/work/shared/delta) as a read-only store: bucket <c>delta</c> of the shared folder.</summary>
-    internal static DirectoryObjectStore ReferenceStore() => new(SharedPaths.Shared, "delta");
+    /// <summary>The reference tables (Data/delta) as a read-only store: bucket <c>delta</c> of the test data folder.</summary>
+    internal static DirectoryObjectStore ReferenceStore() => new(TestData.Root, "delta");
 
     /// <summary>Copies reference table <paramref name="name"/> into <paramref name="store"/> under <paramref name="prefix"/>.</summary>
     internal static async Task CopyReferenceTableAsync(string name, IObjectStore store, string prefix)
     {
-        string root = Path.Combine(SharedPaths.Shared, "delta", name);
+        string root = Path.Combine(TestData.Root, "delta", name);
         foreach (string file in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
         {
             string key = prefix + "/" + Path.GetRelativePath(root, file).Replace(Path.DirectorySeparatorChar, '/');
