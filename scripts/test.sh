@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of PinPipe. Installs what the tests need when it is missing (Debian's mariadb-server, postgresql, python3-pandas
 # npm's s3rver), starts those services on 127.0.0.1 on private ports, runs
-# `dotnet test`, and stops the services afterwards, whatever the outcome.
+# `dotnet test`, and stops the services afterwards, whatever the outcome. Before the tests, scripts/tool-check.sh
+# packs the `pinpipe` .NET tool, installs it into a temporary tool path and runs it (silent when it works).
 #   scripts/test.sh                      # everything
 #   scripts/test.sh --filter "FullyQualifiedName~Ingest"   # extra arguments go to dotnet test
 set -euo pipefail
@@ -23,6 +24,7 @@ source "$TEST_PINPIPE_SERVICES_DIR/env"
 source "$TEST_PINPIPE_SERVICES_DIR/s3.env"
 
 dotnet build PinPipe.slnx -c Release -warnaserror
+scripts/tool-check.sh
 log="$(mktemp)"
 set +e
 dotnet test tests/PinPipe.Tests/PinPipe.Tests.csproj -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"

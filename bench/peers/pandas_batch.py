@@ -345,7 +345,9 @@ def insights(pin, geo, user):
     q3["follower_count"] = q3["follower_count"].astype("int64")
     results["3_top_poster_per_country"] = q3
 
-    q4 = q3.sort_values(["follower_count", "country"], ascending=[False, True], kind="mergesort").head(1)
+    # Every country whose top poster has the overall maximum, one row each (q3 has one row per country, by
+    # country), as the notebook's filter(follower_count == max) keeps every row at the maximum.
+    q4 = q3[q3["follower_count"] == q3["follower_count"].max()]
     results["4_country_of_top_poster"] = q4[["country", "follower_count"]].reset_index(drop=True)
 
     results["5_popular_category_per_age_group"] = most_popular(pin_user, "age_group")

@@ -96,7 +96,7 @@ internal sealed class GlobalOptions
     public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Folder for the embedded parts' files (default .pinpipe). [config: DataDir]", Recursive = true };
     public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Debug logging and full error details.", Recursive = true };
 
-    public void AddTo(RootCommand root)
+    public void AddTo(Command root)
     {
         root.Options.Add(Config);
         root.Options.Add(UserId);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using PinPipe.Cli.Commands;
 using PinPipe.Hosting;
 using PinPipe.Scheduling;
@@ -8,10 +9,21 @@ namespace PinPipe.Cli;
 /// <summary>The <c>pinpipe</c> command tree.</summary>
 internal static class PinPipeCommandLine
 {
-    public static RootCommand Build()
+    /// <summary>The command's name: the tool's <c>ToolCommandName</c>, and what help's usage lines show.</summary>
+    public const string Name = "pinpipe";
+
+    /// <summary>
+    /// The root command. Not a <see cref="RootCommand"/>: that one is named after the running assembly (<c>PinPipe.Cli</c>,
+    /// under <c>dotnet run</c> and as the installed tool alike), and its name cannot be set; so the root is a command
+    /// named <c>pinpipe</c> with the options a <see cref="RootCommand"/> adds, <c>--help</c> and <c>--version</c>.
+    /// </summary>
+    public static Command Build()
     {
         var global = new GlobalOptions();
-        var root = new RootCommand("PinPipe: posts from a source database to answers, through a Kafka-REST ingest API, a durable log and an S3-layout bucket.");
+        var root = new Command(Name, "PinPipe: posts from a source database to answers, through a Kafka-REST ingest API, a durable log and an S3-layout bucket.")
+        {
+            Options = { new HelpOption(), new VersionOption() },
+        };
         global.AddTo(root);
         root.Subcommands.Add(UpCommand.Create(global));
         root.Subcommands.Add(SeedCommand.Create(global));

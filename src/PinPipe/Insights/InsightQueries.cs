@@ -102,19 +102,24 @@ public static class InsightQueries
         """);
 
     /// <summary>
-    /// #4, country of the poster with the most followers overall: one row, the top of #3. The same pins as #3 count
-    /// (null country, poster_name or follower_count left out). Ties on follower_count go to the alphabetically first
-    /// poster_name, then, for one poster in several countries, to the alphabetically first country. No pins: no row.
+    /// #4, country of the poster with the most followers overall: every country whose top poster (#3) has the overall
+    /// maximum follower_count, one row per country, ordered by country, as the original notebook's
+    /// <c>filter(follower_count == max)</c> keeps every row at the maximum. The same pins as #3 count (null country,
+    /// poster_name or follower_count left out); several posters of one country at the maximum give that country one
+    /// row. No pins: no row.
     /// </summary>
     public static InsightQuery TopPosterCountry { get; } = new(
         4, "top-poster-country", "Country of the poster with the most followers overall",
         ["country", "follower_count"],
         """
-        SELECT g.country, p.follower_count
-        FROM clean_pin p JOIN clean_geo g ON p.ind = g.ind
-        WHERE g.country IS NOT NULL AND p.poster_name IS NOT NULL AND p.follower_count IS NOT NULL
-        ORDER BY p.follower_count DESC, p.poster_name, g.country
-        LIMIT 1
+        WITH candidates AS (
+            SELECT g.country, p.follower_count
+            FROM clean_pin p JOIN clean_geo g ON p.ind = g.ind
+            WHERE g.country IS NOT NULL AND p.poster_name IS NOT NULL AND p.follower_count IS NOT NULL)
+        SELECT DISTINCT country, follower_count
+        FROM candidates
+        WHERE follower_count = (SELECT max(follower_count) FROM candidates)
+        ORDER BY country
         """);
 
     /// <summary>#5, most popular category per age group.</summary>

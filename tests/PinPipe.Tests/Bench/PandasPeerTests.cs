@@ -107,6 +107,38 @@ public sealed class PandasPeerTests
     }
 
     [Fact]
+    public async Task Insight_4_keeps_every_country_at_the_maximum_in_the_peer_and_in_pinpipe()
+    {
+        using var dir = new TempDirectory("pandas-peer");
+        // Peru (lea), Brazil (mia and zed: a tie inside one country) and Chile (lea again) reach the overall
+        // maximum, 2M; Argentina's top poster has 1.9M: three rows, by country, one per country.
+        (long Ind, string Country, string Poster, string Followers)[] posts =
+        [
+            (1, "Peru", "lea", "2M"), (2, "Brazil", "mia", "2000000"), (3, "Brazil", "zed", "2M"),
+            (4, "Brazil", "abe", "10"), (5, "Chile", "lea", "2M"), (6, "Argentina", "ann", "1.9M"),
+        ];
+        string[] pins = [.. posts.Select(p => $$"""{"index": {{p.Ind}}, "poster_name": "{{p.Poster}}", "follower_count": "{{p.Followers}}", "category": "art"}""")];
+        string[] geos = [.. posts.Select(p => $$"""{"ind": {{p.Ind}}, "country": "{{p.Country}}", "latitude": 1.5, "longitude": 2.5, "timestamp": "2020-01-01 00:00:00"}""")];
+        string[] users = ["""{"ind": 1, "first_name": "A", "last_name": "B", "age": 30, "date_joined": "2020-01-01 00:00:00"}"""];
+        var bucket = dir.File("bucket");
+        await WriteObjectAsync(bucket, "pin", 0, pins);
+        await WriteObjectAsync(bucket, "geo", 0, geos);
+        await WriteObjectAsync(bucket, "user", 0, users);
+        var output = dir.File("out");
+        var (code, text) = await RunAsync([Script, "--bucket", bucket, "--user-id", UserId, "--out", output]);
+        Assert.True(code == 0, $"pandas_batch.py exited with {code}:\n{text}");
+        var peer = await File.ReadAllLinesAsync(Path.Combine(output, "insights", "4_country_of_top_poster.csv"));
+
+        using var kit = new Transform.TransformTestKit();
+        await kit.CleanAsync(PinPipe.Transform.RecordKind.Pin, pins);
+        await kit.CleanAsync(PinPipe.Transform.RecordKind.Geo, geos);
+        var ours = await PinPipe.Insights.InsightEngine.RunAsync(kit.Connection, PinPipe.Insights.InsightQueries.TopPosterCountry);
+
+        Assert.Equal(["country,follower_count", "Brazil,2000000", "Chile,2000000", "Peru,2000000"], peer);
+        Assert.Equal(peer.Skip(1), ours.Rows.Select(r => FormattableString.Invariant($"{r[0]},{r[1]}")));
+    }
+
+    [Fact]
     public async Task A_missing_bucket_is_reported_by_name()
     {
         using var dir = new TempDirectory("pandas-peer");

@@ -29,6 +29,19 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Help_names_the_command_pinpipe_in_its_usage_lines()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "--help");
+        var (seedCode, seedOutput) = await CliProcess.RunAsync(dir.Path, Timeout, "seed", "--help");
+
+        Assert.Equal((0, 0), (code, seedCode));
+        Assert.Contains("Usage:\n  pinpipe [command] [options]", output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Contains("Usage:\n  pinpipe seed [options]", seedOutput.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.DoesNotContain("PinPipe.Cli", output + seedOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Invalid_settings_exit_2_listing_every_problem_and_do_nothing()
     {
         using var dir = new TempDirectory("cli");

@@ -166,23 +166,45 @@ public sealed class InsightQueriesTests
     }
 
     [Fact]
-    public async Task Q4_country_of_the_top_poster_breaks_ties_by_poster_then_country()
+    public async Task Q4_keeps_every_country_whose_top_poster_has_the_overall_maximum_one_row_each()
     {
         using var db = new InsightDatabase();
-        // mia (Brazil) and lea tie at 2M -> lea; lea has 2M in Peru and in Chile -> Chile.
-        // Nameless (9M), countryless (5M) and countless pins are left out.
-        Poster(db, 1, "Brazil", "mia", 2_000_000);
+        // The overall maximum is 2M (nameless 9M, countryless 5M and countless pins are left out). Peru's, Brazil's,
+        // Chile's and Åland's top posters have it: four rows, by country in ordinal order ('Å' after ASCII).
+        // Brazil has two posters at 2M (mia, zed) and Peru one poster twice (lea): still one row each.
+        // Argentina's top poster is 1 short: no row.
+        Poster(db, 1, "Peru", "lea", 2_000_000);
         Poster(db, 2, "Peru", "lea", 2_000_000);
-        Poster(db, 3, "Chile", "lea", 2_000_000);
-        Poster(db, 4, "Argentina", "ann", 1_999_999);
-        Poster(db, 5, "Brazil", null, 9_000_000);
-        Poster(db, 6, null, "ann", 5_000_000);
-        Poster(db, 7, "Brazil", "kim", null);
+        Poster(db, 3, "Brazil", "mia", 2_000_000);
+        Poster(db, 4, "Brazil", "zed", 2_000_000);
+        Poster(db, 5, "Brazil", "abe", 10);
+        Poster(db, 6, "Åland Islands", "zoe", 2_000_000);
+        Poster(db, 7, "Chile", "lea", 2_000_000);
+        Poster(db, 8, "Argentina", "ann", 1_999_999);
+        Poster(db, 9, "Argentina", null, 9_000_000);
+        Poster(db, 10, null, "ann", 5_000_000);
+        Poster(db, 11, "Argentina", "kim", null);
 
         var result = await db.RunAsync(InsightQueries.TopPosterCountry);
 
         Assert.Equal(["country", "follower_count"], result.Columns);
-        AssertRows(result, ["Chile", 2_000_000L]);
+        AssertRows(result,
+            ["Brazil", 2_000_000L],
+            ["Chile", 2_000_000L],
+            ["Peru", 2_000_000L],
+            ["Åland Islands", 2_000_000L]);
+    }
+
+    [Fact]
+    public async Task Q4_gives_one_row_when_the_maximum_is_in_one_country_even_with_a_tie_inside_it()
+    {
+        using var db = new InsightDatabase();
+        // Chile's ann and bob share the overall maximum (700); Peru's top poster has less: one row, Chile.
+        Poster(db, 1, "Chile", "bob", 700);
+        Poster(db, 2, "Chile", "ann", 700);
+        Poster(db, 3, "Peru", "cy", 699);
+
+        AssertRows(await db.RunAsync(InsightQueries.TopPosterCountry), ["Chile", 700L]);
     }
 
     [Fact]
