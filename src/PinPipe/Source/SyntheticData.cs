@@ -16,14 +16,17 @@ public static class SyntheticData
     /// <summary>The first index the generator uses.</summary>
     public const long FirstIndex = 1;
 
-    /// <summary>Values the cleaning rules null (SPEC §4), at a few percent each.</summary>
-    public const string NoTitle = "No Title Data Available";
-    public const string NoDescriptionStory = "No description available Story format";
-    public const string NoDescription = "No description available";
-    public const string Untitled = "Untitled";
-    public const string UserInfoError = "User Info Error";
-    public const string NoTags = "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e";
-    public const string ImageSrcError = "Image src error.";
+    // The placeholders of the original project's real data, written at a few percent each (SPEC §2): the junk markers
+    // of the cleaning rules, PinPipe.Transform.JunkMarkers. Source comes before Transform (DESIGN.md: a stage uses only
+    // the stages before it), so the generator writes the data's values and SyntheticDataTests check they are
+    // exactly Transform's markers, each in its column.
+    private const string NoTitle = "No Title Data Available";
+    private const string NoDescriptionStory = "No description available Story format";
+    private const string NoDescription = "No description available";
+    private const string Untitled = "Untitled";
+    private const string UserInfoError = "User Info Error";
+    private const string NoTags = "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e";
+    private const string ImageSrcError = "Image src error.";
 
     /// <summary>Rate of each junk marker (title, description, poster/follower, tags, image) per row.</summary>
     public const double JunkRate = 0.03;

@@ -14,13 +14,12 @@ namespace PinPipe.Streaming;
 
 /// <summary>
 /// One table of the <see cref="StreamJob"/>: its stream, its clean and reject Delta tables, its DuckDB, the keys
-/// already in the clean table and each partition's committed offsets per table.
+/// already in the clean table and each partition's committed offsets per table; its <see cref="StreamCompactor"/>
+/// compacts the two tables beside the micro-batches.
 /// </summary>
 internal sealed class StreamTable : IDisposable
 {
     private const int ReadChunk = 2_000;
-    private const int CompactBytesFactor = 4;
-    private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan PositionInterval = TimeSpan.FromSeconds(1);
 
@@ -30,13 +29,11 @@ internal sealed class StreamTable : IDisposable
     private readonly string _stream;
     private readonly string _name;
     private readonly ILog _log;
-    private readonly IObjectStore _store;
-    private readonly long _smallFileBytes;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly DeltaTable _clean;
     private readonly DeltaTable _rejects;
-    private readonly DeltaTable _cleanCompactor, _rejectsCompactor; // the same tables, for the compaction task
+    private readonly StreamCompactor _compactor;
     private readonly DeltaSchema _cleanSchema;
     private readonly DeltaSchema _rejectSchema;
     private readonly string _t; // short name: pin, geo, user
@@ -50,15 +47,11 @@ internal sealed class StreamTable : IDisposable
     private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
     private long[] _position = []; // what was last committed to the log as the group's offsets
     private long _positionAt;
-    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates); the compaction task updates them too
-    private Task? _compaction; // at most one per table, beside the micro-batches
-    private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _compactions, _version = -1;
+    private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1;
     private TimeSpan _lastLatency;
 
     public StreamTable(PinPipeSettings settings, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
     {
-        _store = store;
-        _smallFileBytes = smallFileBytes;
         _settings = settings;
         _options = settings.Stream;
         _kind = kind;
@@ -70,8 +63,7 @@ internal sealed class StreamTable : IDisposable
         _time = time;
         _clean = new DeltaTable(store, StreamJob.TablePrefix(settings, kind), loggerFactory.CreateLogger<DeltaTable>(), time);
         _rejects = new DeltaTable(store, StreamJob.TablePrefix(settings, kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
-        _cleanCompactor = new DeltaTable(store, _clean.Prefix, loggerFactory.CreateLogger<DeltaTable>(), time);
-        _rejectsCompactor = new DeltaTable(store, _rejects.Prefix, loggerFactory.CreateLogger<DeltaTable>(), time);
+        _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
         _cleanSchema = BatchJob.SchemaOf(CleaningRules.Schema(kind));
         _rejectSchema = BatchJob.SchemaOf(CleaningRules.RejectSchema);
     }
@@ -79,14 +71,17 @@ internal sealed class StreamTable : IDisposable
     public StreamTableStats GetStats()
     {
         lock (_statsGate)
-            return new StreamTableStats(_name, _stream, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _lastLatency, _compactions, _version);
+            return new StreamTableStats(_name, _stream, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _lastLatency, _compactor.Compactions, _version);
     }
+
+    /// <summary>The table's folder for the micro-batches' and the compactions' work files.</summary>
+    private string WorkFolder => Path.Combine(_settings.DataDir, "stream-work", _name);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var topic = await WaitForStreamAsync(cancellationToken).ConfigureAwait(false);
         // One folder per table for the micro-batches' Parquet files; what a killed run left there is never committed.
-        _work = Path.Combine(_settings.DataDir, "stream-work", _name);
+        _work = WorkFolder;
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
         OwnerOnly.CreateDirectory(_work);
         _db = OpenDuckDb(_work);
@@ -98,7 +93,7 @@ internal sealed class StreamTable : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
                 await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
-                await StartCompactionAsync().ConfigureAwait(false);
+                await _compactor.StartAsync().ConfigureAwait(false);
             }
         }
         catch (LogException ex) when (ex.Code == LogErrorCode.UnknownTopic)
@@ -109,14 +104,12 @@ internal sealed class StreamTable : IDisposable
         {
             await CommitPositionAsync(force: true, CancellationToken.None).ConfigureAwait(false);
             // A graceful stop: finish the running compaction and leave no table with a compaction due.
-            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
-            bool clean = Volatile.Read(ref _cleanFiles) >= _options.CompactEvery, rejects = Volatile.Read(ref _rejectFiles) >= _options.CompactEvery;
-            if (_options.CompactEvery > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
+            await _compactor.FinishAsync().ConfigureAwait(false);
             throw;
         }
         finally
         {
-            await EndCompactionAsync(throwOnFailure: false).ConfigureAwait(false);
+            await _compactor.EndAsync().ConfigureAwait(false);
         }
     }
 
@@ -199,8 +192,7 @@ internal sealed class StreamTable : IDisposable
             using var scan = await clean.OpenScanAsync(cancellationToken).ConfigureAwait(false);
             Execute($"INSERT INTO keys SELECT ind FROM {scan.Sql} AS t");
         }
-        Volatile.Write(ref _cleanFiles, clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
-        Volatile.Write(ref _rejectFiles, rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
+        _compactor.Resumed(clean, rejects);
         long keys = QueryLong("SELECT count(*) FROM keys");
         lock (_statsGate) _version = clean?.Version ?? _version;
         _logger.LogInformation("{Table}: resuming {Stream} (topic id {TopicId}) at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
@@ -430,7 +422,7 @@ internal sealed class StreamTable : IDisposable
                 }
                 Execute($"INSERT INTO keys SELECT ind FROM read_parquet({Sql.Literal(cleanFile)})");
                 foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
-                Interlocked.Add(ref _cleanFiles, files.Length);
+                _compactor.CleanAppended(files.Length);
                 version = result.Version;
             }
             if (rejectTxns.Count > 0)
@@ -443,7 +435,7 @@ internal sealed class StreamTable : IDisposable
                     return;
                 }
                 foreach (var t in rejectTxns) _rejectsNext[PartitionOf(t)] = t.Version;
-                Interlocked.Add(ref _rejectFiles, files.Length);
+                _compactor.RejectsAppended(files.Length);
                 rejectsVersion = result.Version;
             }
 
@@ -499,107 +491,6 @@ internal sealed class StreamTable : IDisposable
             OperationParameters = new Dictionary<string, string> { ["outputMode"] = "Append", ["queryId"] = "pinpipe-stream", ["pinpipe.step"] = what },
         }, cancellationToken);
 
-    /// <summary>
-    /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
-    /// running: it runs beside the micro-batches (its own DuckDB, one thread, and its own <see cref="DeltaTable"/>: a
-    /// micro-batch commit that loses the race to it retries at the next version), so they do not wait for it.
-    /// </summary>
-    private async Task StartCompactionAsync()
-    {
-        if (_options.CompactEvery <= 0) return;
-        if (_compaction is not null)
-        {
-            if (!_compaction.IsCompleted) return;
-            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
-        }
-        bool clean = Volatile.Read(ref _cleanFiles) >= _options.CompactEvery, rejects = Volatile.Read(ref _rejectFiles) >= _options.CompactEvery;
-        if (clean || rejects) _compaction = Task.Run(() => CompactTablesAsync(clean, rejects));
-    }
-
-    private async Task EndCompactionAsync(bool throwOnFailure)
-    {
-        var compaction = _compaction;
-        _compaction = null;
-        if (compaction is null) return;
-        try { await compaction.ConfigureAwait(false); }
-        catch (Exception ex) when (!throwOnFailure)
-        {
-            _logger.LogWarning(ex, "{Table}: a compaction failed while the job stopped; the table keeps its small files.", _name);
-        }
-    }
-
-    /// <summary>
-    /// Compacts the clean and/or reject table. Not cancelled with the job: it reads at most a bounded amount, and a
-    /// stop waits for it rather than throw the work away.
-    /// </summary>
-    private async Task CompactTablesAsync(bool clean, bool rejects)
-    {
-        using var db = new DuckDBConnection("DataSource=:memory:");
-        db.Open();
-        Execute(db, "SET TimeZone = 'UTC'");
-        Execute(db, "SET threads = 1");
-        Execute(db, $"SET memory_limit = {Sql.Literal(CompactMemoryLimit)}");
-        Execute(db, "SET allocator_flush_threshold = '16MB'");
-        Execute(db, $"SET temp_directory = {Sql.Literal(Path.Combine(_work!, "compact-spill"))}");
-        if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_cleanCompactor, db, CancellationToken.None).ConfigureAwait(false));
-        if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejectsCompactor, db, CancellationToken.None).ConfigureAwait(false));
-    }
-
-    /// <summary>
-    /// Rewrites the table's small live files (below the small-file size, 8 MiB by default) into one file in one commit
-    /// (no data change, OPTIMIZE); files that are already large stay, so a compacted file is rewritten again only while
-    /// it is small. One compaction reads at most <see cref="CompactBytesFactor"/> × the small-file size (the oldest
-    /// small files first, at least two). Returns the change in the number of small live files.
-    /// </summary>
-    private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
-    {
-        var snapshot = await table.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (snapshot is null) return 0;
-        var candidates = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
-        long budget = _smallFileBytes * CompactBytesFactor, taken = 0;
-        int take = 0;
-        while (take < candidates.Length && (take < 2 || taken + candidates[take].Size <= budget)) taken += candidates[take++].Size;
-        var small = candidates[..take];
-        if (small.Length < 2) return 0;
-        string file = Path.Combine(_work!, $"compact-{Guid.NewGuid():N}.parquet");
-        var downloads = new List<string>();
-        try
-        {
-            var paths = new List<string>();
-            foreach (var f in small)
-            {
-                string key = snapshot.KeyOf(f);
-                string? local = _store.LocalPath(key);
-                if (local is null || !File.Exists(local))
-                {
-                    byte[] bytes = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false)
-                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
-                    local = Path.Combine(_work!, $"download-{Guid.NewGuid():N}.parquet");
-                    downloads.Add(local);
-                    await OwnerOnly.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
-                }
-                paths.Add(local);
-            }
-            string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
-            Execute(db, $"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Sql.Literal))}])) TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
-            var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
-            {
-                Removes = small.Select(f => f.Path).ToArray(),
-                DataChange = false,
-                Operation = "OPTIMIZE",
-                OperationParameters = new Dictionary<string, string> { ["predicate"] = "[]", ["zOrderBy"] = "[]" },
-            }, cancellationToken).ConfigureAwait(false);
-            lock (_statsGate) _compactions++;
-            _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
-            return (new FileInfo(file).Length < _smallFileBytes ? 1 : 0) - small.Length;
-        }
-        finally
-        {
-            TryDelete(file);
-            foreach (string d in downloads) TryDelete(d);
-        }
-    }
-
     // ------------------------------------------------------------------ DuckDB
 
     private DuckDBConnection OpenDuckDb(string work)
@@ -629,7 +520,7 @@ internal sealed class StreamTable : IDisposable
 
     private void Execute(string sql) => Execute(_db!, sql);
 
-    private static void Execute(DuckDBConnection db, string sql)
+    internal static void Execute(DuckDBConnection db, string sql)
     {
         using var command = db.CreateCommand();
         command.CommandText = sql;
@@ -643,7 +534,7 @@ internal sealed class StreamTable : IDisposable
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
-    private static void TryDelete(string file)
+    internal static void TryDelete(string file)
     {
         try { File.Delete(file); }
         catch (IOException) { }

@@ -60,7 +60,7 @@ public static class RejectKinds
 /// <summary>Names of the quality rules reported in <see cref="CleanResult.Quality"/>.</summary>
 public static class QualityRules
 {
-    /// <summary>A value that carries no data (<c>No Title Data Available</c>, <c>User Info Error</c>, ...) became null.</summary>
+    /// <summary>A value that carries no data (a <see cref="JunkMarkers"/> marker: <c>No Title Data Available</c>, <c>User Info Error</c>, ...) became null.</summary>
     public const string JunkNulled = "junk_marker_nulled";
 
     /// <summary>An empty or all-whitespace string became null.</summary>

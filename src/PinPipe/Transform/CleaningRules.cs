@@ -1,6 +1,5 @@
 using System.Text;
 using PinPipe.Lake;
-using PinPipe.Source;
 
 namespace PinPipe.Transform;
 
@@ -19,7 +18,7 @@ public sealed record CleanColumn(string Name, string DuckDbType);
 /// <item>A key or integer value may be a JSON integer or a string of one (<c>"12"</c>, <c>"50"</c>, optional <c>-</c>);
 /// <c>12.5</c>, <c>"1e3"</c>, <c>"abc"</c> or <c>true</c> are rejects. JSON <c>null</c> and a missing field are the same (null).</item>
 /// <item>A string column takes a string, number or boolean (as its JSON text); an array or object is a reject.</item>
-/// <item>Junk markers match exactly (case and spaces); blank means empty or only ASCII whitespace.</item>
+/// <item>Junk markers (<see cref="JunkMarkers"/>) match exactly (case and spaces); blank means empty or only ASCII whitespace.</item>
 /// <item>follower_count: digits, or up to 9 digits with an optional decimal part of up to 9 digits followed by
 /// exactly <c>k</c>, <c>M</c> or <c>B</c>, rounded half away from zero; a decimal without a suffix is a violation.</item>
 /// <item>Timestamps: <c>YYYY-MM-DD HH:MM:SS</c> or <c>YYYY-MM-DDTHH:MM:SS</c>, optional fraction, optional <c>Z</c> or
@@ -81,13 +80,13 @@ public static class CleaningRules
         Fields:
         [
             Field.Text("unique_id"),
-            Field.Text("title", SyntheticData.NoTitle),
-            Field.Text("description", SyntheticData.NoDescriptionStory, SyntheticData.NoDescription, SyntheticData.Untitled),
-            Field.Text("poster_name", SyntheticData.UserInfoError),
-            Field.Text("follower_count", SyntheticData.UserInfoError),
-            Field.Text("tag_list", SyntheticData.NoTags),
+            Field.Text("title", JunkMarkers.NoTitle),
+            Field.Text("description", JunkMarkers.NoDescriptionStory, JunkMarkers.NoDescription, JunkMarkers.Untitled),
+            Field.Text("poster_name", JunkMarkers.UserInfoError),
+            Field.Text("follower_count", JunkMarkers.UserInfoError),
+            Field.Text("tag_list", JunkMarkers.NoTags),
             Field.Text("is_image_or_video"),
-            Field.Text("image_src", SyntheticData.ImageSrcError),
+            Field.Text("image_src", JunkMarkers.ImageSrcError),
             Field.Text("save_location") with { StripPrefix = SaveLocationPrefix },
             Field.Text("category"),
         ],

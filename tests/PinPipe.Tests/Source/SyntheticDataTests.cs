@@ -1,5 +1,7 @@
 using System.Text;
 using PinPipe.Source;
+using PinPipe.Tests.Transform;
+using PinPipe.Transform;
 
 namespace PinPipe.Tests.Source;
 
@@ -65,36 +67,33 @@ public sealed class SyntheticDataTests
         Assert.Throws<ArgumentOutOfRangeException>(() => SyntheticData.Post(42, 0));
     }
 
-    [Theory]
-    [InlineData("title", SyntheticData.NoTitle)]
-    [InlineData("description", SyntheticData.NoDescriptionStory)]
-    [InlineData("description", SyntheticData.NoDescription)]
-    [InlineData("description", SyntheticData.Untitled)]
-    [InlineData("poster_name", SyntheticData.UserInfoError)]
-    [InlineData("tag_list", SyntheticData.NoTags)]
-    [InlineData("image_src", SyntheticData.ImageSrcError)]
-    public void Each_junk_marker_appears_at_a_few_percent(string column, string marker)
+    private static string? PinValue(SourcePost p, string column) => column switch
     {
-        var share = Share(p => column switch
-        {
-            "title" => p.Pin.Title,
-            "description" => p.Pin.Description,
-            "poster_name" => p.Pin.PosterName,
-            "tag_list" => p.Pin.TagList,
-            _ => p.Pin.ImageSrc,
-        } == marker);
-        Assert.InRange(share, 0.002, 0.05);
+        "title" => p.Pin.Title,
+        "description" => p.Pin.Description,
+        "poster_name" => p.Pin.PosterName,
+        "follower_count" => p.Pin.FollowerCount,
+        "tag_list" => p.Pin.TagList,
+        "image_src" => p.Pin.ImageSrc,
+        _ => throw new ArgumentOutOfRangeException(nameof(column), column, "Not a pin column with junk markers."),
+    };
+
+    [Theory]
+    [MemberData(nameof(JunkMarkersTests.Pairs), MemberType = typeof(JunkMarkersTests))] // Transform's list
+    public void Each_junk_marker_of_the_cleaning_rules_appears_in_its_column_at_a_few_percent(string column, string marker)
+    {
+        Assert.InRange(Share(p => PinValue(p, column) == marker), 0.002, 0.05);
     }
 
     [Fact]
     public void Poster_and_follower_count_are_junk_together_and_downloaded_is_zero_on_junk_rows()
     {
-        Assert.All(Sample, p => Assert.Equal(p.Pin.PosterName == SyntheticData.UserInfoError, p.Pin.FollowerCount == SyntheticData.UserInfoError));
+        Assert.All(Sample, p => Assert.Equal(p.Pin.PosterName == JunkMarkers.UserInfoError, p.Pin.FollowerCount == JunkMarkers.UserInfoError));
+        // The generator's junk is exactly the cleaning rules' markers: a row it made junk (downloaded 0) holds one of
+        // Transform's markers in its column, and every other row none.
         Assert.All(Sample, p =>
         {
-            var junk = p.Pin.Title == SyntheticData.NoTitle || p.Pin.PosterName == SyntheticData.UserInfoError
-                || p.Pin.TagList == SyntheticData.NoTags || p.Pin.ImageSrc == SyntheticData.ImageSrcError
-                || p.Pin.Description is SyntheticData.NoDescription or SyntheticData.NoDescriptionStory or SyntheticData.Untitled;
+            var junk = JunkMarkers.ByColumn.Any(c => c.Value.Contains(PinValue(p, c.Key)));
             Assert.Equal(junk ? 0 : 1, p.Pin.Downloaded);
         });
         Assert.InRange(Share(p => p.Pin.Downloaded == 0), 0.08, 0.2);
@@ -111,7 +110,7 @@ public sealed class SyntheticDataTests
     [Fact]
     public void Follower_counts_are_digits_k_m_and_some_decimals()
     {
-        var counts = Sample.Select(p => p.Pin.FollowerCount!).Where(c => c != SyntheticData.UserInfoError).ToList();
+        var counts = Sample.Select(p => p.Pin.FollowerCount!).Where(c => c != JunkMarkers.UserInfoError).ToList();
         Assert.All(counts, c => Assert.Matches(@"^(0|[1-9][0-9]*)(\.[0-9])?[kM]?$", c));
         Assert.Contains(counts, c => c.All(char.IsAsciiDigit));
         Assert.Contains("0", counts);
@@ -181,7 +180,7 @@ public sealed class SyntheticDataTests
     {
         static (int Top, int Bottom) Spread(IEnumerable<string?> values)
         {
-            var counts = values.Where(v => v is not null && v != SyntheticData.UserInfoError).GroupBy(v => v).Select(g => g.Count()).OrderDescending().ToList();
+            var counts = values.Where(v => v is not null && v != JunkMarkers.UserInfoError).GroupBy(v => v).Select(g => g.Count()).OrderDescending().ToList();
             return (counts[0], counts[^1]);
         }
         var categories = Spread(Sample.Select(p => p.Pin.Category));

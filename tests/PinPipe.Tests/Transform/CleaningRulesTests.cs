@@ -13,7 +13,7 @@ public sealed class CleaningRulesTests : IDisposable
 
     // ------------------------------------------------------------------ records
 
-    private static string Pin(long index, Action<JsonObject>? change = null)
+    internal static string Pin(long index, Action<JsonObject>? change = null)
     {
         var o = new JsonObject
         {

@@ -1,0 +1,196 @@
+using DuckDB.NET.Data;
+using Microsoft.Extensions.Logging;
+using PinPipe.Files;
+using PinPipe.Lake;
+using PinPipe.Lake.Delta;
+using PinPipe.Transform;
+
+namespace PinPipe.Streaming;
+
+/// <summary>
+/// The compaction of one <see cref="StreamTable"/>'s clean and reject Delta tables: counts their small live files (below
+/// the small-file size) and, once a table has <see cref="StreamOptions.CompactEvery"/> of them, rewrites them into
+/// one file in an <c>OPTIMIZE</c> commit, tiered and bounded (at most <see cref="CompactBytesFactor"/> × the small-file
+/// size read by one compaction, so a compacted file is rewritten again only while it is small).
+/// </summary>
+/// <remarks>
+/// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time, on its own DuckDB (one
+/// thread, <see cref="CompactMemoryLimit"/>) and its own <see cref="DeltaTable"/> instances of the tables (a micro-batch
+/// commit that loses the race to it retries at the next version). Not cancelled with the job: a compaction reads at most
+/// a bounded amount, and a graceful stop (<see cref="FinishAsync"/>) waits for it rather than throw the work away.
+/// The table calls <see cref="StartAsync"/> after each micro-batch and <see cref="EndAsync"/> when it stops.
+/// </remarks>
+internal sealed class StreamCompactor
+{
+    private const int CompactBytesFactor = 4;
+    private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
+
+    private readonly string _name;
+    private readonly IObjectStore _store;
+    private readonly DeltaTable _clean, _rejects; // the stream table's tables, own instances for the compaction task
+    private readonly string _work;
+    private readonly int _every;
+    private readonly long _smallFileBytes;
+    private readonly ILogger _logger;
+    private int _cleanFiles, _rejectFiles; // small live files (compaction candidates): the micro-batches and the compaction task update them
+    private long _compactions;
+    private Task? _compaction; // at most one per table, beside the micro-batches
+
+    /// <param name="name">The clean table's name, for log lines.</param>
+    /// <param name="store">The bucket.</param>
+    /// <param name="cleanPrefix">The clean table's key prefix.</param>
+    /// <param name="rejectsPrefix">The reject table's key prefix.</param>
+    /// <param name="work">The table's work folder (spill and rewritten files); it must exist while compactions run.</param>
+    /// <param name="compactEvery"><see cref="StreamOptions.CompactEvery"/>: small live files that make a compaction due; 0 never compacts.</param>
+    /// <param name="smallFileBytes">Files below this size are compaction candidates.</param>
+    /// <param name="logger">Where each compaction is logged (Debug) and a failure while stopping (Warning).</param>
+    /// <param name="loggerFactory">For the compaction's own <see cref="DeltaTable"/> instances.</param>
+    /// <param name="time">Clock of the Delta commits.</param>
+    public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
+        ILogger logger, ILoggerFactory loggerFactory, TimeProvider time)
+    {
+        _name = name;
+        _store = store;
+        _clean = new DeltaTable(store, cleanPrefix, loggerFactory.CreateLogger<DeltaTable>(), time);
+        _rejects = new DeltaTable(store, rejectsPrefix, loggerFactory.CreateLogger<DeltaTable>(), time);
+        _work = work;
+        _every = compactEvery;
+        _smallFileBytes = smallFileBytes;
+        _logger = logger;
+    }
+
+    /// <summary>Compaction commits since the job started (clean and reject table).</summary>
+    public long Compactions => Interlocked.Read(ref _compactions);
+
+    /// <summary>Small live files of the clean table, as last counted.</summary>
+    public int CleanSmallFiles => Volatile.Read(ref _cleanFiles);
+
+    /// <summary>Small live files of the reject table, as last counted.</summary>
+    public int RejectSmallFiles => Volatile.Read(ref _rejectFiles);
+
+    /// <summary>Counts the small live files of the tables as the stream table (re)loaded them.</summary>
+    public void Resumed(DeltaSnapshot? clean, DeltaSnapshot? rejects)
+    {
+        Volatile.Write(ref _cleanFiles, clean?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
+        Volatile.Write(ref _rejectFiles, rejects?.Files.Count(f => f.Size < _smallFileBytes) ?? 0);
+    }
+
+    /// <summary>A micro-batch committed <paramref name="files"/> files to the clean table.</summary>
+    public void CleanAppended(int files) => Interlocked.Add(ref _cleanFiles, files);
+
+    /// <summary>A micro-batch committed <paramref name="files"/> files to the reject table.</summary>
+    public void RejectsAppended(int files) => Interlocked.Add(ref _rejectFiles, files);
+
+    /// <summary>
+    /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
+    /// running; throws the failure of the one that ran before.
+    /// </summary>
+    public async Task StartAsync()
+    {
+        if (_every <= 0) return;
+        if (_compaction is not null)
+        {
+            if (!_compaction.IsCompleted) return;
+            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+        }
+        var (clean, rejects) = Due();
+        if (clean || rejects) _compaction = Task.Run(() => CompactTablesAsync(clean, rejects));
+    }
+
+    /// <summary>A graceful stop: finishes the running compaction (throwing its failure) and leaves no table with a compaction due.</summary>
+    public async Task FinishAsync()
+    {
+        await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+        var (clean, rejects) = Due();
+        if (_every > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for the running compaction, if any; its failure is logged (the job is stopping), not thrown.</summary>
+    public Task EndAsync() => EndCompactionAsync(throwOnFailure: false);
+
+    private (bool Clean, bool Rejects) Due() => (Volatile.Read(ref _cleanFiles) >= _every, Volatile.Read(ref _rejectFiles) >= _every);
+
+    private async Task EndCompactionAsync(bool throwOnFailure)
+    {
+        var compaction = _compaction;
+        _compaction = null;
+        if (compaction is null) return;
+        try { await compaction.ConfigureAwait(false); }
+        catch (Exception ex) when (!throwOnFailure)
+        {
+            _logger.LogWarning(ex, "{Table}: a compaction failed while the job stopped; the table keeps its small files.", _name);
+        }
+    }
+
+    /// <summary>Compacts the clean and/or reject table.</summary>
+    private async Task CompactTablesAsync(bool clean, bool rejects)
+    {
+        using var db = new DuckDBConnection("DataSource=:memory:");
+        db.Open();
+        Execute(db, "SET TimeZone = 'UTC'");
+        Execute(db, "SET threads = 1");
+        Execute(db, $"SET memory_limit = {Sql.Literal(CompactMemoryLimit)}");
+        Execute(db, "SET allocator_flush_threshold = '16MB'");
+        Execute(db, $"SET temp_directory = {Sql.Literal(Path.Combine(_work, "compact-spill"))}");
+        if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_clean, db, CancellationToken.None).ConfigureAwait(false));
+        if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejects, db, CancellationToken.None).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Rewrites the table's small live files (below the small-file size, 8 MiB by default) into one file in one commit
+    /// (no data change, OPTIMIZE); files that are already large stay, so a compacted file is rewritten again only while
+    /// it is small. One compaction reads at most <see cref="CompactBytesFactor"/> × the small-file size (the small
+    /// files in the snapshot's order, by path, so in no particular age order; at least two). Returns the change in the
+    /// number of small live files.
+    /// </summary>
+    private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
+    {
+        var snapshot = await table.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (snapshot is null) return 0;
+        var candidates = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
+        long budget = _smallFileBytes * CompactBytesFactor, taken = 0;
+        int take = 0;
+        while (take < candidates.Length && (take < 2 || taken + candidates[take].Size <= budget)) taken += candidates[take++].Size;
+        var small = candidates[..take];
+        if (small.Length < 2) return 0;
+        string file = Path.Combine(_work, $"compact-{Guid.NewGuid():N}.parquet");
+        var downloads = new List<string>();
+        try
+        {
+            var paths = new List<string>();
+            foreach (var f in small)
+            {
+                string key = snapshot.KeyOf(f);
+                string? local = _store.LocalPath(key);
+                if (local is null || !File.Exists(local))
+                {
+                    byte[] bytes = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false)
+                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
+                    local = Path.Combine(_work, $"download-{Guid.NewGuid():N}.parquet");
+                    downloads.Add(local);
+                    await OwnerOnly.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
+                }
+                paths.Add(local);
+            }
+            string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
+            Execute(db, $"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Sql.Literal))}])) TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
+            {
+                Removes = small.Select(f => f.Path).ToArray(),
+                DataChange = false,
+                Operation = "OPTIMIZE",
+                OperationParameters = new Dictionary<string, string> { ["predicate"] = "[]", ["zOrderBy"] = "[]" },
+            }, cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _compactions);
+            _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
+            return (new FileInfo(file).Length < _smallFileBytes ? 1 : 0) - small.Length;
+        }
+        finally
+        {
+            StreamTable.TryDelete(file);
+            foreach (string d in downloads) StreamTable.TryDelete(d);
+        }
+    }
+
+    private static void Execute(DuckDBConnection db, string sql) => StreamTable.Execute(db, sql);
+}

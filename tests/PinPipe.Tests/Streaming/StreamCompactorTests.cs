@@ -1,0 +1,155 @@
+using Microsoft.Extensions.Logging;
+using PinPipe.Lake.Delta;
+using PinPipe.Lake.Directory;
+using PinPipe.Streaming;
+using PinPipe.Tests.Lake.Delta;
+using PinPipe.Tests.Support;
+
+namespace PinPipe.Tests.Streaming;
+
+/// <summary>
+/// The stream job's compaction on its own: real Delta tables in a directory bucket, real Parquet files written by
+/// DuckDB, and <see cref="StreamCompactor"/> as <see cref="StreamTable"/> drives it.
+/// </summary>
+public sealed class StreamCompactorTests : IDisposable
+{
+    private static readonly DeltaSchema Schema = new([new DeltaField("ind", DeltaType.Long), new DeltaField("name", DeltaType.String)]);
+
+    private readonly TempDirectory _dir = new("compactor");
+    private readonly DirectoryObjectStore _store;
+    private readonly CapturedLogs _logs = new();
+    private readonly ILoggerFactory _loggers;
+
+    public StreamCompactorTests()
+    {
+        _store = new DirectoryObjectStore(_dir.File("bucket"), "b");
+        _loggers = _logs.Factory();
+        Directory.CreateDirectory(Work);
+    }
+
+    private string Work => _dir.File("work");
+
+    public void Dispose()
+    {
+        _loggers.Dispose();
+        _dir.Dispose();
+    }
+
+    private StreamCompactor NewCompactor(int compactEvery, long smallFileBytes = 8L << 20) =>
+        new("t_pin_table", _store, "delta/clean", "delta/rejects", Work, compactEvery, smallFileBytes, _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System);
+
+    /// <summary>Appends one file of <paramref name="rows"/> rows per call, as a micro-batch does, and returns the table.</summary>
+    private async Task<DeltaTable> AppendAsync(string prefix, params int[] rows)
+    {
+        var table = new DeltaTable(_store, prefix);
+        int first = 0;
+        foreach (int n in rows)
+        {
+            string file = DeltaTestKit.WriteParquet(_dir.Path, $"SELECT i::BIGINT AS ind, 'name ' || i AS name FROM range({first}, {first + n}) t(i)");
+            await table.CommitAsync(new DeltaWrite(Schema, [file]));
+            first += n;
+        }
+        return table;
+    }
+
+    private static async Task<List<string>> RowsAsync(DeltaSnapshot snapshot) =>
+        (await DeltaTestKit.ReadAllAsync(snapshot)).Select(r => $"{r[0]}|{r[1]}").Order(StringComparer.Ordinal).ToList();
+
+    [Fact]
+    public async Task Finish_compacts_each_due_table_into_one_file_with_the_same_rows_and_counts_it()
+    {
+        var clean = await AppendAsync("delta/clean", 3, 4, 5);
+        var rejects = await AppendAsync("delta/rejects", 1, 2, 3, 4);
+        var cleanBefore = (await clean.LoadAsync())!;
+        var rejectsBefore = (await rejects.LoadAsync())!;
+        var compactor = NewCompactor(compactEvery: 3);
+        compactor.Resumed(cleanBefore, rejectsBefore);
+        Assert.Equal((3, 4), (compactor.CleanSmallFiles, compactor.RejectSmallFiles));
+
+        await compactor.FinishAsync();
+
+        foreach (var (table, before) in new[] { (clean, cleanBefore), (rejects, rejectsBefore) })
+        {
+            var after = (await table.LoadAsync())!;
+            Assert.Single(after.Files);
+            Assert.Equal(before.Version + 1, after.Version);
+            Assert.Equal(await RowsAsync(before), await RowsAsync(after));
+        }
+        Assert.Equal(2, compactor.Compactions);
+        Assert.Equal((1, 1), (compactor.CleanSmallFiles, compactor.RejectSmallFiles));
+        Assert.Contains(_logs.Entries, e => e.Level == LogLevel.Debug && e.Message.StartsWith("t_pin_table: compacted 3 small files of delta/clean into one", StringComparison.Ordinal));
+        Assert.Empty(Directory.EnumerateFiles(Work, "*.parquet")); // the rewritten file is in the bucket, not left in the work folder
+    }
+
+    [Fact]
+    public async Task A_compaction_reads_at_most_four_small_file_sizes_and_leaves_large_files()
+    {
+        var table = await AppendAsync("delta/clean", 5_000, 10, 10, 10, 10, 10, 10);
+        var before = (await table.LoadAsync())!;
+        var large = before.Files.MaxBy(f => f.Size)!;
+        var small = before.Files.Where(f => f != large).ToArray(); // in the snapshot's order, the order the compaction takes them
+        long smallFileBytes = small.Max(f => f.Size) + 1;
+        Assert.True(large.Size > smallFileBytes && 5 * small.Min(f => f.Size) > 4 * smallFileBytes, $"the test needs a large file and small ones of about one size: {string.Join(", ", before.Files.Select(f => f.Size))}");
+        var compactor = NewCompactor(compactEvery: 6, smallFileBytes);
+        compactor.Resumed(before, null);
+        Assert.Equal(6, compactor.CleanSmallFiles);
+
+        await compactor.FinishAsync();
+
+        var after = (await table.LoadAsync())!;
+        // The first four small files became one (larger than a small file); the large one and the other two stayed.
+        var kept = after.Files.Where(f => before.Files.Any(b => b.Path == f.Path)).Select(f => f.Path).Order(StringComparer.Ordinal);
+        Assert.Equal(new[] { large.Path, small[4].Path, small[5].Path }.Order(StringComparer.Ordinal), kept);
+        var written = Assert.Single(after.Files, f => before.Files.All(b => b.Path != f.Path));
+        Assert.True(written.Size >= smallFileBytes, $"the compacted file has {written.Size} bytes");
+        Assert.Equal(await RowsAsync(before), await RowsAsync(after));
+        Assert.Equal(1, compactor.Compactions);
+        Assert.Equal(2, compactor.CleanSmallFiles); // 6 - 4, and the new file is not small
+    }
+
+    [Fact]
+    public async Task Nothing_is_compacted_below_the_threshold_or_with_compact_every_0()
+    {
+        var table = await AppendAsync("delta/clean", 1, 1, 1);
+        var before = (await table.LoadAsync())!;
+        foreach (var compactor in new[] { NewCompactor(compactEvery: 4), NewCompactor(compactEvery: 0) })
+        {
+            compactor.Resumed(before, null);
+            await compactor.StartAsync();
+            await compactor.EndAsync();
+            await compactor.FinishAsync();
+            Assert.Equal(0, compactor.Compactions);
+        }
+        var appended = NewCompactor(compactEvery: 4);
+        appended.Resumed(before, null);
+        appended.CleanAppended(1); // a micro-batch's file makes it due
+        await appended.FinishAsync();
+        Assert.Equal(1, appended.Compactions);
+        Assert.Equal(before.Version + 1, (await table.LoadAsync())!.Version);
+    }
+
+    [Fact]
+    public async Task A_missing_data_file_fails_the_compaction_naming_it_and_the_table_keeps_its_files()
+    {
+        var table = await AppendAsync("delta/clean", 2, 2, 2);
+        var before = (await table.LoadAsync())!;
+        string missing = before.KeyOf(before.Files[1]);
+        File.Delete(_store.LocalPath(missing)!);
+        var compactor = NewCompactor(compactEvery: 3);
+        compactor.Resumed(before, null);
+
+        var ex = await Assert.ThrowsAsync<DeltaException>(compactor.FinishAsync);
+        Assert.Equal(DeltaErrorCode.Corrupt, ex.Code);
+        Assert.Contains(missing, ex.Message, StringComparison.Ordinal);
+        Assert.Equal(before.Version, (await table.LoadAsync())!.Version);
+        Assert.Equal(0, compactor.Compactions);
+
+        // Beside the micro-batches, the failure surfaces at the next start; when the job stops it is logged instead.
+        var running = NewCompactor(compactEvery: 3);
+        running.Resumed(before, null);
+        await running.StartAsync();
+        await running.EndAsync();
+        Assert.Contains(_logs.Entries, e => e.Level == LogLevel.Warning && e.Exception is DeltaException
+            && e.Message == "t_pin_table: a compaction failed while the job stopped; the table keeps its small files.");
+    }
+}
