@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Diagnostics;
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Log;

@@ -4,7 +4,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Ingest;
 using PinPipe.Lake;

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Lake.Delta;
 using PinPipe.Lake.Directory;

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;

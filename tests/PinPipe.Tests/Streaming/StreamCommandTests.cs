@@ -1,4 +1,3 @@
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Streaming;
 using PinPipe.Tests.Support;

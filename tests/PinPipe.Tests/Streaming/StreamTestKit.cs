@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
