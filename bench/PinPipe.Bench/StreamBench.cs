@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
-using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Log;
 using PinPipe.Source;
@@ -47,7 +47,7 @@ internal static class StreamBench
         var streams = settings.Names.Streams;
         foreach (string s in streams) await log.CreateTopicAsync(s, 1);
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
-        var job = new StreamJob(settings, log, store);
+        var job = PipelineJobs.Stream(settings, log, store);
         using var stop = new CancellationTokenSource();
         var run = job.RunAsync(stop.Token);
         var buffer = new ArrayBufferWriter<byte>();
@@ -110,7 +110,7 @@ internal static class StreamBench
             }
         }
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
-        var job = new StreamJob(settings, log, store);
+        var job = PipelineJobs.Stream(settings, log, store);
         using var stop = new CancellationTokenSource();
         var clock = Stopwatch.StartNew();
         var run = job.RunAsync(stop.Token);

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Ingest;
 using PinPipe.Lake;
 using PinPipe.Log;
@@ -349,7 +349,7 @@ internal static class StreamLatencyBench
 
         public async Task RunAsync(CancellationToken cancellationToken)
         {
-            var folders = Kinds.Select(k => store.LocalPath(StreamJob.TablePrefix(settings, k) + "/_delta_log")
+            var folders = Kinds.Select(k => store.LocalPath(PipelineJobs.StreamTarget(settings).TablePrefix(k) + "/_delta_log")
                 ?? throw new InvalidOperationException("the bench needs a directory bucket")).ToArray();
             var appIds = settings.Names.Streams.Select((s, k) => StreamJob.AppId(s, 0, topicIds[k])).ToArray();
             long[] version = [0, 0, 0];

@@ -4,6 +4,7 @@ using System.Data.Common;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Log;
 
 namespace PinPipe.Cli;

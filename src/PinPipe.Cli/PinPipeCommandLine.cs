@@ -40,5 +40,5 @@ internal static class PinPipeCommandLine
 
     /// <summary>The job <c>pinpipe schedule</c> runs: the batch job (the scheduler holds the batch lock around each attempt).</summary>
     private static Task RunBatchAsync(CliContext context, ScheduledRun run, CancellationToken cancellationToken) =>
-        new BatchJob(context.Settings, context.LoggerFactory).RunAsync(run.RunId, cancellationToken);
+        PipelineJobs.Batch(context.Settings, context.LoggerFactory).RunAsync(run.RunId, cancellationToken);
 }

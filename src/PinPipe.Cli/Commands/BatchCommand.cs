@@ -1,4 +1,5 @@
 using System.CommandLine;
+using PinPipe.Batch;
 using PinPipe.Hosting;
 using PinPipe.Scheduling;
 using Spectre.Console;
@@ -62,7 +63,7 @@ internal static class BatchCommand
     /// <summary>Runs the batch job and prints the nine answers, the counts and where the outputs are.</summary>
     public static async Task<BatchRunResult> RunAndPrintAsync(CliContext ctx, string? runId, int rows, CancellationToken token)
     {
-        var job = new BatchJob(ctx.Settings, ctx.LoggerFactory);
+        var job = PipelineJobs.Batch(ctx.Settings, ctx.LoggerFactory);
         var result = await job.RunAsync(runId, token).ConfigureAwait(false);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(ctx.Out) });
         if (Console.IsOutputRedirected) console.Profile.Width = 200;

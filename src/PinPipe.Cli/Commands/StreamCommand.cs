@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
+using PinPipe.Hosting;
 using PinPipe.Log;
 using PinPipe.Streaming;
 
@@ -31,7 +32,7 @@ internal static class StreamCommand
             try
             {
                 var logger = ctx.LoggerFactory.CreateLogger("pinpipe.stream");
-                var job = new StreamJob(settings, log, store, ctx.LoggerFactory);
+                var job = PipelineJobs.Stream(settings, log, store, ctx.LoggerFactory);
                 logger.LogInformation("Streaming {Streams} into {Bucket}/{Prefix}/ (trigger {Trigger}, at most {Max:N0} records a micro-batch, from {From}). Ctrl-C to stop.",
                     string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, settings.Stream.Trigger, settings.Stream.MaxBatchRecords, settings.Stream.From);
                 var run = job.RunAsync(token);

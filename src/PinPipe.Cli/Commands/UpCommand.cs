@@ -62,7 +62,7 @@ internal static class UpCommand
 
         // The stream job runs beside the sink, over the same log and bucket, until the records are committed.
         using var streamStop = new CancellationTokenSource();
-        var streamJob = lanes.Stream ? new StreamJob(settings, host.Log, host.Store, ctx.LoggerFactory) : null;
+        var streamJob = lanes.Stream ? PipelineJobs.Stream(settings, host.Log, host.Store, ctx.LoggerFactory) : null;
         var streamRun = streamJob?.RunAsync(streamStop.Token) ?? Task.CompletedTask;
 
         Emulator NewEmulator(string lane) => new(

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using PinPipe.Configuration;
 using PinPipe.Ingest;
 using PinPipe.Log;
 

@@ -1,7 +1,6 @@
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Log;
 using PinPipe.Transform;
@@ -34,26 +33,27 @@ public sealed class StreamJob
     /// <summary>Files below this size are compaction candidates; larger ones stay as they are, so a compacted file is not rewritten again and again. 8 MiB.</summary>
     internal const long DefaultSmallFileBytes = 8L << 20;
 
-    /// <param name="settings">Resolved settings: names, <see cref="PinPipeSettings.Stream"/>, <c>Batch:TablesPrefix</c>, <c>DataDir</c> (work files).</param>
+    /// <param name="options">The job's settings (configuration section <c>Stream</c>), valid.</param>
+    /// <param name="target">The user id of the streams and tables, the tables' key prefix and the folder for work files.</param>
     /// <param name="log">The log holding the streams (opened as a consumer when it is the embedded log of another process).</param>
     /// <param name="store">The bucket.</param>
     /// <param name="loggerFactory">Progress per micro-batch goes to category <c>pinpipe.stream</c>.</param>
     /// <param name="time">Clock for the trigger and latencies.</param>
-    public StreamJob(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
-        : this(settings, log, store, loggerFactory, time, DefaultSmallFileBytes)
+    public StreamJob(StreamOptions options, StreamTarget target, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+        : this(options, target, log, store, loggerFactory, time, DefaultSmallFileBytes)
     {
     }
 
-    internal StreamJob(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory, TimeProvider? time, long smallFileBytes)
+    internal StreamJob(StreamOptions options, StreamTarget target, ILog log, IObjectStore store, ILoggerFactory? loggerFactory, TimeProvider? time, long smallFileBytes)
     {
-        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(store);
-        if (settings.Validate() is { Count: > 0 } errors) throw new ArgumentException("Invalid settings: " + string.Join(" ", errors), nameof(settings));
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
-        _tables = Kinds.Zip(settings.Names.Streams)
-            .Select(k => new StreamTable(settings, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes))
+        _tables = Kinds.Zip(target.Names.Streams)
+            .Select(k => new StreamTable(options, target, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes))
             .ToArray();
     }
 
@@ -68,13 +68,6 @@ public sealed class StreamJob
     /// <summary>The clean table's name (<c>&lt;U&gt;_pin_table</c>), plus <c>_rejects</c> for its reject table.</summary>
     public static string TableName(string userId, RecordKind kind, bool rejects = false) =>
         $"{userId}_{CleaningRules.TableName(kind)}_table{(rejects ? "_rejects" : "")}";
-
-    /// <summary>The key prefix of a streaming Delta table in the bucket: <c>&lt;Batch:TablesPrefix&gt;/&lt;table&gt;</c>.</summary>
-    public static string TablePrefix(PinPipeSettings settings, RecordKind kind, bool rejects = false)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        return $"{settings.Batch.TablesPrefix}/{TableName(settings.UserId, kind, rejects)}";
-    }
 
     /// <summary>Progress of each table, now.</summary>
     public StreamStats GetStats() => new(_tables.Select(t => t.GetStats()).ToArray());

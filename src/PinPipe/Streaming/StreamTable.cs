@@ -2,9 +2,7 @@ using System.Globalization;
 using System.Text;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
-using PinPipe.Configuration;
 using PinPipe.Files;
-using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
@@ -23,7 +21,7 @@ internal sealed class StreamTable : IDisposable
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan PositionInterval = TimeSpan.FromSeconds(1);
 
-    private readonly PinPipeSettings _settings;
+    private readonly StreamTarget _target;
     private readonly StreamOptions _options;
     private readonly RecordKind _kind;
     private readonly string _stream;
@@ -50,22 +48,22 @@ internal sealed class StreamTable : IDisposable
     private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1;
     private TimeSpan _lastLatency;
 
-    public StreamTable(PinPipeSettings settings, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
+    public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
     {
-        _settings = settings;
-        _options = settings.Stream;
+        _target = target;
+        _options = options;
         _kind = kind;
         _stream = stream;
-        _name = StreamJob.TableName(settings.UserId, kind);
+        _name = StreamJob.TableName(target.UserId, kind);
         _t = CleaningRules.TableName(kind);
         _log = log;
         _logger = logger;
         _time = time;
-        _clean = new DeltaTable(store, StreamJob.TablePrefix(settings, kind), loggerFactory.CreateLogger<DeltaTable>(), time);
-        _rejects = new DeltaTable(store, StreamJob.TablePrefix(settings, kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
+        _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time);
+        _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
-        _cleanSchema = BatchJob.SchemaOf(CleaningRules.Schema(kind));
-        _rejectSchema = BatchJob.SchemaOf(CleaningRules.RejectSchema);
+        _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
+        _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
     }
 
     public StreamTableStats GetStats()
@@ -75,7 +73,7 @@ internal sealed class StreamTable : IDisposable
     }
 
     /// <summary>The table's folder for the micro-batches' and the compactions' work files.</summary>
-    private string WorkFolder => Path.Combine(_settings.DataDir, "stream-work", _name);
+    private string WorkFolder => Path.Combine(_target.DataDir, "stream-work", _name);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {

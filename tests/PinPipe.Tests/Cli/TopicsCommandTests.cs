@@ -1,5 +1,5 @@
 using System.Text;
-using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Log;
 using PinPipe.Tests.Support;
 

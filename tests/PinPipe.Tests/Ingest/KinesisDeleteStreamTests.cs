@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json;
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Log;
 using PinPipe.Tests.Support;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
@@ -85,7 +85,7 @@ public sealed class StreamingEndToEndTests
             if (topic is null) return false;
             foreach (bool rejects in new[] { false, true })
             {
-                var snapshot = await new DeltaTable(store, StreamJob.TablePrefix(settings, StreamTestKit.Kinds[k], rejects)).LoadAsync();
+                var snapshot = await new DeltaTable(store, PipelineJobs.StreamTarget(settings).TablePrefix(StreamTestKit.Kinds[k], rejects)).LoadAsync();
                 for (int p = 0; p < topic.Partitions; p++)
                 {
                     long high = (await log.GetWatermarksAsync(stream, p)).High;
@@ -120,7 +120,7 @@ public sealed class StreamingEndToEndTests
         Assert.Equal(records.Count, counts.Clean + counts.Duplicates);
         var expected = StreamTestKit.Lines(duck.Rows($"SELECT * FROM {CleaningRules.CleanTable(kind)}"));
 
-        var snapshot = await new DeltaTable(store, StreamJob.TablePrefix(settings, kind)).LoadAsync();
+        var snapshot = await new DeltaTable(store, PipelineJobs.StreamTarget(settings).TablePrefix(kind)).LoadAsync();
         Assert.NotNull(snapshot);
         var names = snapshot.Schema.Fields.Select(f => f.Name).ToArray();
         var delta = new List<Dictionary<string, string?>>();
@@ -138,7 +138,7 @@ public sealed class StreamingEndToEndTests
         Assert.Equal(expected, StreamTestKit.Lines(duck.Rows($"SELECT * FROM read_parquet([{list}])")));
 
         // Nothing was rejected.
-        var rejects = await new DeltaTable(store, StreamJob.TablePrefix(settings, kind, rejects: true)).LoadAsync();
+        var rejects = await new DeltaTable(store, PipelineJobs.StreamTarget(settings).TablePrefix(kind, rejects: true)).LoadAsync();
         Assert.NotNull(rejects);
         Assert.Empty(rejects.Files);
     }

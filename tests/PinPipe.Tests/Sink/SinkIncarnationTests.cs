@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Log;
 using PinPipe.Tests.Support;
 

@@ -1,4 +1,4 @@
-using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Streaming;
 using PinPipe.Tests.Support;
 using PinPipe.Transform;
@@ -19,8 +19,8 @@ public sealed class StreamCommandTests
         Assert.Equal(50_000, s.Stream.MaxBatchRecords);
         Assert.Equal(50, s.Stream.CompactEvery);
         Assert.Equal("earliest", s.Stream.From);
-        Assert.Equal("delta/12885f560a0b_pin_table", StreamJob.TablePrefix(s, RecordKind.Pin));
-        Assert.Equal("delta/12885f560a0b_user_table_rejects", StreamJob.TablePrefix(s, RecordKind.User, rejects: true));
+        Assert.Equal("delta/12885f560a0b_pin_table", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.Pin));
+        Assert.Equal("delta/12885f560a0b_user_table_rejects", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.User, rejects: true));
         Assert.Equal("pinpipe-stream:streaming-12885f560a0b-geo:3", StreamJob.AppId(s.Names.GeoStream, 3));
     }
 
@@ -72,7 +72,7 @@ public sealed class StreamCommandTests
         var (code, output) = await CliProcess.RunAsync(kit.DataDir, Timeout, "stream", "--data-dir", kit.DataDir, "--trigger", "50ms");
         Assert.Equal(1, code);
         Assert.Contains("error: ", output, StringComparison.Ordinal);
-        Assert.Contains(StreamJob.TablePrefix(kit.Settings, RecordKind.Pin), output, StringComparison.Ordinal);
+        Assert.Contains(kit.Target.TablePrefix(RecordKind.Pin), output, StringComparison.Ordinal);
         Assert.Contains("schema", output, StringComparison.Ordinal);
         Assert.Equal(0, (await kit.Table(RecordKind.Pin).LoadAsync())!.Version);
     }

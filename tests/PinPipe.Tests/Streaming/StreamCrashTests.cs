@@ -67,7 +67,7 @@ public sealed class StreamCrashTests(ITestOutputHelper output)
             await kit.AssertTablesMatchBatchCleaningAsync(kind);
             foreach (bool rejects in new[] { false, true })
             {
-                var commits = await StreamJobTests.ReadCommitsAsync(kit, StreamJob.TablePrefix(kit.Settings, kind, rejects));
+                var commits = await StreamJobTests.ReadCommitsAsync(kit, kit.Target.TablePrefix(kind, rejects));
                 var last = new Dictionary<string, long>();
                 foreach (var commit in commits)
                     foreach (var (appId, version) in commit.Txns)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using PinPipe.Hosting;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
 using PinPipe.Streaming;
@@ -152,7 +151,7 @@ public sealed class StreamIncarnationTests
     }
 
     private static async Task CommitTxnAsync(StreamTestKit kit, RecordKind kind, bool rejects, string appId, long version) =>
-        await kit.Table(kind, rejects).CommitAsync(new DeltaWrite(BatchJob.SchemaOf(rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind)), [])
+        await kit.Table(kind, rejects).CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind)), [])
         {
             Txns = [new DeltaTxn(appId, version)],
             Operation = "STREAMING UPDATE",

@@ -98,7 +98,7 @@ public sealed class StreamJobTests
             Assert.Equal($"{u.GetProperty("first_name").GetString()} {u.GetProperty("last_name").GetString()}".Trim(), users[u.GetProperty("ind").GetInt64().ToString(CultureInfo.InvariantCulture)]["user_name"]);
 
         // Many micro-batches, and each commit's txns name the partitions' next offsets.
-        var log = await ReadCommitsAsync(kit, StreamJob.TablePrefix(kit.Settings, RecordKind.Pin));
+        var log = await ReadCommitsAsync(kit, kit.Target.TablePrefix(RecordKind.Pin));
         Assert.True(log.Count >= 80 / 9, $"only {log.Count} commits");
         long[] last = [0, 0];
         foreach (var commit in log)

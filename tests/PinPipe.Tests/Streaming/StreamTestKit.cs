@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
@@ -26,6 +26,8 @@ internal sealed class StreamTestKit : IAsyncDisposable
     private StreamTestKit() { }
 
     public PinPipeSettings Settings { get; private set; } = null!;
+    /// <summary>What the job of <see cref="Settings"/> writes where (its tables' prefixes).</summary>
+    public StreamTarget Target => PipelineJobs.StreamTarget(Settings);
     public ILog Log { get; private set; } = null!;
     public IObjectStore Store { get; private set; } = null!;
     public string DataDir => _dir.Path;
@@ -51,7 +53,7 @@ internal sealed class StreamTestKit : IAsyncDisposable
         StreamJob.AppId(StreamOf(kind), partition, (await Log.DescribeTopicAsync(StreamOf(kind)))!.TopicId);
 
     public StreamJob NewJob(IObjectStore? store = null, StreamOptions? options = null, long smallFileBytes = StreamJob.DefaultSmallFileBytes) =>
-        new(options is null ? Settings : Settings with { Stream = options }, Log, store ?? Store, null, null, smallFileBytes);
+        new(options ?? Settings.Stream, Target, Log, store ?? Store, null, null, smallFileBytes);
 
     /// <summary>Appends lines to a kind's stream, one call per line so that keyless records spread over partitions by <paramref name="partition"/>.</summary>
     public async Task AppendAsync(RecordKind kind, IEnumerable<string> lines, int partition = 0)
@@ -113,7 +115,7 @@ internal sealed class StreamTestKit : IAsyncDisposable
         await run;
     }
 
-    public DeltaTable Table(RecordKind kind, bool rejects = false) => new(Store, StreamJob.TablePrefix(Settings, kind, rejects));
+    public DeltaTable Table(RecordKind kind, bool rejects = false) => new(Store, Target.TablePrefix(kind, rejects));
 
     /// <summary>The table's rows read with our Delta reader, as column → canonical text.</summary>
     public async Task<List<Dictionary<string, string?>>> ReadDeltaAsync(RecordKind kind, bool rejects = false, long? version = null, DeltaTable? table = null)

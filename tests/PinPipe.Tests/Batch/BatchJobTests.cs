@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
-using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Lake.Delta;
 using PinPipe.Lake.Directory;
@@ -10,7 +9,7 @@ using PinPipe.Tests.Support;
 using PinPipe.Transform;
 using Xunit;
 
-namespace PinPipe.Tests.Hosting;
+namespace PinPipe.Tests.Batch;
 
 /// <summary>
 /// The batch job end to end on real files: the fixtures' raw records as sink objects in a directory bucket →
@@ -36,7 +35,7 @@ public sealed class BatchJobTests : IDisposable
     public async Task Fixtures_give_the_expected_clean_Delta_tables_counts_insights_and_report()
     {
         await PutFixturesAsync();
-        var result = await new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync("run-1");
+        var result = await PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync("run-1");
 
         using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
         foreach (string table in Tables)
@@ -87,7 +86,7 @@ public sealed class BatchJobTests : IDisposable
     public async Task A_second_run_on_the_same_input_writes_a_new_version_with_the_same_rows_and_answers()
     {
         await PutFixturesAsync();
-        var job = new BatchJob(_settings, NullLoggerFactory.Instance);
+        var job = PipelineJobs.Batch(_settings, NullLoggerFactory.Instance);
         var first = await job.RunAsync("first");
         var firstRows = await ReadDeltaAsync("delta/pin");
         var second = await job.RunAsync("second");
@@ -119,7 +118,7 @@ public sealed class BatchJobTests : IDisposable
         await PutAsync($"{User}.geo", 0, 0, ["""{"ind": 1, "timestamp": "2020-01-01 00:00:00", "latitude": 1.5, "longitude": 2.5, "country": "+Evil"}"""]);
         await PutAsync($"{User}.user", 0, 0, ["""{"ind": 1, "first_name": "-Ann", "last_name": "Lee", "age": 30, "date_joined": "2016-01-01 00:00:00"}"""]);
 
-        var result = await new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync("run-formula");
+        var result = await PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync("run-formula");
 
         string Csv(string stem) => File.ReadAllText(Assert.Single(result.InsightFiles, f => Path.GetFileName(f) == stem + ".csv"));
         Assert.Equal("country,category,category_count\r\n'+Evil,\"'=HYPERLINK(\"\"http://evil\"\")\",1\r\n", Csv("01-popular-category-per-country"));
@@ -132,23 +131,11 @@ public sealed class BatchJobTests : IDisposable
     [Fact]
     public async Task An_empty_bucket_fails_with_a_message_naming_the_topics_and_the_bucket()
     {
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => new BatchJob(_settings, NullLoggerFactory.Instance).RunAsync());
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync());
         Assert.Contains("No raw objects", ex.Message, StringComparison.Ordinal);
         Assert.Contains($"{User}.pin", ex.Message, StringComparison.Ordinal);
         Assert.Contains(_store.Location, ex.Message, StringComparison.Ordinal);
         Assert.Null(await new DeltaTable(_store, "delta/pin").LoadAsync());
-    }
-
-    [Fact]
-    public void The_Delta_schemas_are_the_clean_schemas_of_SPEC_4()
-    {
-        Assert.Equal(
-            "ind:long unique_id:string title:string description:string follower_count:long poster_name:string tag_list:string is_image_or_video:string image_src:string save_location:string category:string",
-            string.Join(' ', BatchJob.SchemaOf(CleaningRules.Schema(RecordKind.Pin)).Fields.Select(f => $"{f.Name}:{f.Type}")));
-        Assert.Equal("ind:long country:string coordinates:array<double> timestamp:timestamp",
-            string.Join(' ', BatchJob.SchemaOf(CleaningRules.Schema(RecordKind.Geo)).Fields.Select(f => $"{f.Name}:{f.Type}")));
-        Assert.Equal("ind:long user_name:string age:integer date_joined:timestamp",
-            string.Join(' ', BatchJob.SchemaOf(CleaningRules.Schema(RecordKind.User)).Fields.Select(f => $"{f.Name}:{f.Type}")));
     }
 
     /// <summary>The fixtures as the sink writes them; pin split over two partitions to read more than one object.</summary>

@@ -9,7 +9,7 @@ using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Transform;
 
-namespace PinPipe.Hosting;
+namespace PinPipe.Batch;
 
 /// <summary>One clean table's figures in a batch run.</summary>
 /// <param name="Table">pin, geo or user.</param>
@@ -50,7 +50,13 @@ public sealed record BatchRunResult(
 /// <c>&lt;OutputDir&gt;/&lt;run id&gt;/</c>. The job does not take the batch lock: the caller does
 /// (<c>pinpipe batch</c>, or the scheduler around each attempt).
 /// </remarks>
-public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
+/// <param name="options">The job's settings (configuration section <c>Batch</c>), resolved: <see cref="BatchOptions.OutputDir"/> is the folder each run's folder goes in.</param>
+/// <param name="names">The names of SPEC §1: the topics whose raw objects it reads and the default bucket.</param>
+/// <param name="objectStore">The bucket the raw objects are in and the Delta tables go to.</param>
+/// <param name="topicsDir">The key prefix under which the sink writes each topic's raw objects (<c>Sink:TopicsDir</c>).</param>
+/// <param name="loggerFactory">Progress goes to category <c>pinpipe.batch</c>.</param>
+/// <param name="time">Clock for the run id and durations.</param>
+public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectStoreOptions objectStore, string topicsDir, ILoggerFactory loggerFactory, TimeProvider? time = null)
 {
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly ILogger _logger = loggerFactory.CreateLogger("pinpipe.batch");
@@ -73,11 +79,10 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         var startedAt = _time.GetUtcNow();
         long start = _time.GetTimestamp();
         runId ??= NewRunId(startedAt);
-        string folder = Path.Combine(settings.Batch.OutputDir, SafeFolderName(runId));
+        string folder = Path.Combine(options.OutputDir, SafeFolderName(runId));
         string work = Path.Combine(folder, ".work");
         OwnerOnly.CreateDirectory(work);
-        var names = settings.Names;
-        var store = ObjectStoreFactory.Create(settings.ObjectStore, names.Bucket);
+        var store = ObjectStoreFactory.Create(objectStore, names.Bucket);
         try
         {
             _logger.LogInformation("Batch run {RunId}: reading {Topics} from {Bucket}.", runId, string.Join(", ", names.Topics), store.Location);
@@ -92,7 +97,7 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
             {
                 long t0 = _time.GetTimestamp();
                 string rawTable = "raw_" + CleaningRules.TableName(kind);
-                var raw = await RawLoader.LoadTopicAsync(connection, store, topic, rawTable, settings.Sink.TopicsDir, cancellationToken).ConfigureAwait(false);
+                var raw = await RawLoader.LoadTopicAsync(connection, store, topic, rawTable, topicsDir, cancellationToken).ConfigureAwait(false);
                 if (raw.Objects == 0) _logger.LogWarning("No raw objects for {Topic}: its table is empty this run.", topic);
                 var clean = await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false);
                 Execute(connection, $"DROP TABLE {rawTable}");
@@ -146,27 +151,27 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         try
         {
             Execute(connection, "SET TimeZone = 'UTC'");
-            Execute(connection, $"SET memory_limit = {Sql.Literal(settings.Batch.MemoryLimit)}");
+            Execute(connection, $"SET memory_limit = {Sql.Literal(options.MemoryLimit)}");
             Execute(connection, $"SET temp_directory = {Sql.Literal(Path.Combine(work, "spill"))}");
-            if (settings.Batch.Threads > 0) Execute(connection, $"SET threads = {settings.Batch.Threads.ToString(CultureInfo.InvariantCulture)}");
+            if (options.Threads > 0) Execute(connection, $"SET threads = {options.Threads.ToString(CultureInfo.InvariantCulture)}");
             return connection;
         }
         catch (DuckDBException ex)
         {
             connection.Dispose();
-            throw new InvalidOperationException($"DuckDB rejected the batch settings (Batch:MemoryLimit '{settings.Batch.MemoryLimit}', Batch:Threads {settings.Batch.Threads}): {ex.Message}", ex);
+            throw new InvalidOperationException($"DuckDB rejected the batch settings (Batch:MemoryLimit '{options.MemoryLimit}', Batch:Threads {options.Threads}): {ex.Message}", ex);
         }
     }
 
     private async Task RequireRawObjectsAsync(IObjectStore store, CancellationToken cancellationToken)
     {
-        foreach (string topic in settings.Names.Topics)
+        foreach (string topic in names.Topics)
         {
-            await foreach (var _ in store.ListAsync($"{settings.Sink.TopicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
+            await foreach (var _ in store.ListAsync($"{topicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
                 return;
         }
         throw new InvalidOperationException(
-            $"No raw objects under {settings.Sink.TopicsDir}/<topic>/ in {store.Location} for {string.Join(", ", settings.Names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
+            $"No raw objects under {topicsDir}/<topic>/ in {store.Location} for {string.Join(", ", names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
     }
 
     /// <summary>Writes a DuckDB table to a Parquet file (snappy, Spark's default codec) and replaces the table by a view over the file.</summary>
@@ -185,8 +190,8 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
 
     private async Task<long> CommitAsync(IObjectStore store, RecordKind kind, bool rejects, string file, string runId, CancellationToken cancellationToken)
     {
-        var table = new DeltaTable(store, TablePrefix(settings.Batch, kind, rejects), loggerFactory.CreateLogger<DeltaTable>(), _time);
-        var commit = await table.CommitAsync(new DeltaWrite(SchemaOf(rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind)), [file])
+        var table = new DeltaTable(store, TablePrefix(options, kind, rejects), loggerFactory.CreateLogger<DeltaTable>(), _time);
+        var commit = await table.CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind)), [file])
         {
             Mode = DeltaWriteMode.Overwrite,
             Operation = "WRITE",
@@ -194,22 +199,6 @@ public sealed class BatchJob(PinPipeSettings settings, ILoggerFactory loggerFact
         }, cancellationToken).ConfigureAwait(false);
         return commit.Version;
     }
-
-    /// <summary>The Delta schema of a clean or reject table, from its DuckDB column types.</summary>
-    public static DeltaSchema SchemaOf(IReadOnlyList<CleanColumn> columns) =>
-        new(columns.Select(c => new DeltaField(c.Name, TypeOf(c.DuckDbType))).ToArray());
-
-    private static DeltaType TypeOf(string duckDbType) => duckDbType.ToUpperInvariant() switch
-    {
-        "VARCHAR" => DeltaType.String,
-        "BIGINT" => DeltaType.Long,
-        "INTEGER" => DeltaType.Integer,
-        "DOUBLE" => DeltaType.Double,
-        "BOOLEAN" => DeltaType.Boolean,
-        "TIMESTAMPTZ" or "TIMESTAMP WITH TIME ZONE" => DeltaType.Timestamp,
-        "DOUBLE[]" => DeltaType.Array(DeltaType.Double),
-        var other => throw new InvalidOperationException($"No Delta type for the DuckDB type '{other}'."),
-    };
 
     private static ReportModel ReportOf(BatchRunResult r, string bucket) => new(
         r.RunId, r.StartedAt, r.Duration,

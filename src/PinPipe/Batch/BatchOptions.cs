@@ -1,4 +1,4 @@
-namespace PinPipe.Transform;
+namespace PinPipe.Batch;
 
 /// <summary>Settings of the batch job (configuration section <c>Batch</c>).</summary>
 public sealed record BatchOptions

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
+using PinPipe.Configuration;
 
-namespace PinPipe.Configuration;
+namespace PinPipe.Hosting;
 
 /// <summary>
 /// Builds <see cref="PinPipeSettings"/> from, in order (later wins): the defaults, a JSON file
@@ -56,11 +57,4 @@ public static class SettingsLoader
         if (errors.Count > 0) throw new SettingsException(errors);
         return settings;
     }
-}
-
-/// <summary>Settings that cannot be used; <see cref="Errors"/> names every problem.</summary>
-public sealed class SettingsException(IReadOnlyList<string> errors, Exception? inner = null)
-    : Exception("Invalid settings:" + Environment.NewLine + string.Join(Environment.NewLine, errors.Select(e => "  " + e)), inner)
-{
-    public IReadOnlyList<string> Errors { get; } = errors;
 }

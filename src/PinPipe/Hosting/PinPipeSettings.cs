@@ -1,3 +1,5 @@
+using PinPipe.Batch;
+using PinPipe.Configuration;
 using PinPipe.Emulation;
 using PinPipe.Ingest;
 using PinPipe.Lake;
@@ -6,9 +8,8 @@ using PinPipe.Scheduling;
 using PinPipe.Sink;
 using PinPipe.Source;
 using PinPipe.Streaming;
-using PinPipe.Transform;
 
-namespace PinPipe.Configuration;
+namespace PinPipe.Hosting;
 
 /// <summary>
 /// Every setting of PinPipe, one section per stage. Loaded by <see cref="SettingsLoader"/> from

@@ -1,6 +1,7 @@
 using PinPipe.Configuration;
+using PinPipe.Hosting;
 
-namespace PinPipe.Tests.Configuration;
+namespace PinPipe.Tests.Hosting;
 
 /// <summary>The settings of the API's guards and limits: defaults, and every bad value named by its key.</summary>
 public sealed class IngestSettingsTests

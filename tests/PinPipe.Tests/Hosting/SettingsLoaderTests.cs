@@ -1,7 +1,8 @@
 using PinPipe.Configuration;
+using PinPipe.Hosting;
 using PinPipe.Tests.Support;
 
-namespace PinPipe.Tests.Configuration;
+namespace PinPipe.Tests.Hosting;
 
 public sealed class SettingsLoaderTests
 {

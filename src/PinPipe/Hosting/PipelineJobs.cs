@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+using PinPipe.Batch;
+using PinPipe.Lake;
+using PinPipe.Log;
+using PinPipe.Streaming;
+
+namespace PinPipe.Hosting;
+
+/// <summary>
+/// Builds the jobs from <see cref="PinPipeSettings"/> (resolved): each gets its own options section and the few shared
+/// values it needs (names, the bucket, the tables' prefix, the data folder), not the whole settings.
+/// </summary>
+public static class PipelineJobs
+{
+    /// <summary>The batch job (<c>pinpipe batch</c>) of the settings.</summary>
+    public static BatchJob Batch(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new BatchJob(settings.Batch, settings.Names, settings.ObjectStore, settings.Sink.TopicsDir, loggerFactory, time);
+    }
+
+    /// <summary>What the stream job of the settings writes where: user id, <c>Batch:TablesPrefix</c>, <c>DataDir</c>.</summary>
+    public static StreamTarget StreamTarget(PinPipeSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new StreamTarget(settings.UserId, settings.Batch.TablesPrefix, settings.DataDir);
+    }
+
+    /// <summary>The stream job (<c>pinpipe stream</c>) of the settings, over <paramref name="log"/> and <paramref name="store"/>.</summary>
+    /// <exception cref="ArgumentException">The settings are invalid (every problem named).</exception>
+    public static StreamJob Stream(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Validate() is { Count: > 0 } errors) throw new ArgumentException("Invalid settings: " + string.Join(" ", errors), nameof(settings));
+        return new StreamJob(settings.Stream, StreamTarget(settings), log, store, loggerFactory, time);
+    }
+}
