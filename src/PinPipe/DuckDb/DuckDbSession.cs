@@ -56,13 +56,17 @@ public static class DuckDbSession
     /// Runs a statement. A token cancelled before or while it runs interrupts it and throws
     /// <see cref="OperationCanceledException"/>; <see cref="CancellationToken.None"/> runs it to the end (clean-up).
     /// </summary>
-    public static void Execute(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default, params object?[] parameters) =>
+    public static void Execute(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default) =>
+        connection.Execute(sql, [], cancellationToken);
+
+    /// <summary>Runs a statement with positional parameters (<c>$1</c>, <c>$2</c>, ...); cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
+    public static void Execute(this DuckDBConnection connection, string sql, object?[] parameters, CancellationToken cancellationToken = default) =>
         Run(connection, sql, parameters, static cmd => cmd.ExecuteNonQuery(), cancellationToken);
 
-    /// <summary>The first row of a query, every column as a long (null as 0); cancelled as <see cref="Execute"/>.</summary>
+    /// <summary>The first row of a query, every column as a long (null as 0); cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
     /// <exception cref="InvalidOperationException">The query returned no row.</exception>
-    public static long[] QueryLongs(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default, params object?[] parameters) =>
-        Run(connection, sql, parameters, static cmd =>
+    public static long[] QueryLongs(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default) =>
+        Run(connection, sql, [], static cmd =>
         {
             using var reader = cmd.ExecuteReader();
             if (!reader.Read()) throw new InvalidOperationException("The query returned no row.");
@@ -71,8 +75,12 @@ public static class DuckDbSession
             return values;
         }, cancellationToken);
 
-    /// <summary>Every row of a query, each mapped by <paramref name="map"/>; cancelled as <see cref="Execute"/>.</summary>
-    public static List<T> Query<T>(this DuckDBConnection connection, string sql, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken = default, params object?[] parameters)
+    /// <summary>Every row of a query, each mapped by <paramref name="map"/>; cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
+    public static List<T> Query<T>(this DuckDBConnection connection, string sql, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken = default) =>
+        connection.Query(sql, [], map, cancellationToken);
+
+    /// <summary>Every row of a query with positional parameters (<c>$1</c>, ...), each mapped by <paramref name="map"/>.</summary>
+    public static List<T> Query<T>(this DuckDBConnection connection, string sql, object?[] parameters, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(map);
         return Run(connection, sql, parameters, cmd =>
@@ -136,20 +144,70 @@ public static class DuckDbSession
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var command = connection.Command(sql, parameters);
+        using var interrupter = new Interrupter(command);
         T result;
-        using (cancellationToken.Register(static c => ((DuckDBCommand)c!).Cancel(), command))
+        using (cancellationToken.Register(static i => ((Interrupter)i!).Start(), interrupter))
         {
             try
             {
                 result = run(command);
             }
-            catch (DuckDBException e) when (cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (e is DuckDBException or OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
+                // DuckDB.NET reports the interrupt as its own OperationCanceledException (no token): name the caller's.
                 throw new OperationCanceledException("The DuckDB query was interrupted.", e, cancellationToken);
+            }
+            finally
+            {
+                interrupter.Stop();
             }
         }
         // Cancelled as the statement ended: the caller asked to stop, so it does not go on as if it had not.
         cancellationToken.ThrowIfCancellationRequested();
         return result;
+    }
+
+    /// <summary>
+    /// Interrupts a command once its token is cancelled, and again every <see cref="RetryPeriod"/> until it returns:
+    /// DuckDB clears a connection's interrupt when it starts preparing or running a statement, so an interrupt that
+    /// lands just before would be lost and the statement would run to its end.
+    /// </summary>
+    private sealed class Interrupter(DuckDBCommand command) : IDisposable
+    {
+        private static readonly TimeSpan RetryPeriod = TimeSpan.FromMilliseconds(50);
+        private readonly Lock _gate = new();
+        private bool _stopped;
+        private Timer? _timer;
+
+        public void Start()
+        {
+            lock (_gate)
+            {
+                if (_stopped) return;
+                command.Cancel();
+                _timer = new Timer(static i => ((Interrupter)i!).Interrupt(), this, RetryPeriod, RetryPeriod);
+            }
+        }
+
+        /// <summary>The command returned: no interrupt after this one, which would hit the connection's next statement.</summary>
+        public void Stop()
+        {
+            lock (_gate)
+            {
+                _stopped = true;
+                _timer?.Dispose();
+                _timer = null;
+            }
+        }
+
+        public void Dispose() => Stop();
+
+        private void Interrupt()
+        {
+            lock (_gate)
+            {
+                if (!_stopped) command.Cancel();
+            }
+        }
     }
 }

@@ -68,6 +68,6 @@ public static partial class Sql
         }
     }
 
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")]
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}\z")] // \z: $ would also match before a final newline
     private static partial Regex RelationName();
 }

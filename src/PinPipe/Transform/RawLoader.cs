@@ -134,7 +134,7 @@ public static class RawLoader
             if (!Utf8.IsValid(content)) invalid.Add((o.Ord, Utf8Lines(content)));
         });
         foreach (var (ord, content) in invalid)
-            connection.Execute($"UPDATE {ObjectsTable} SET path = NULL, content = $1 WHERE ord = $2", cancellationToken, content, ord);
+            connection.Execute($"UPDATE {ObjectsTable} SET path = NULL, content = $1 WHERE ord = $2", [content, ord], cancellationToken);
         connection.Execute($"RESET VARIABLE {PathsVariable}", CancellationToken.None);
         return invalid.Count;
     }

@@ -69,7 +69,7 @@ internal static partial class DeltaCheckpoint
             List<string> rows;
             try
             {
-                rows = connection.Query("SELECT to_json(t) FROM read_parquet($1, hive_partitioning = false) AS t", r => r.GetString(0), cancellationToken, paths[i]);
+                rows = connection.Query("SELECT to_json(t) FROM read_parquet($1, hive_partitioning = false) AS t", [paths[i]], r => r.GetString(0), cancellationToken);
             }
             catch (DuckDB.NET.Data.DuckDBException e)
             {

@@ -81,7 +81,7 @@ internal static partial class DeltaStats
         var min = new JsonNode();
         var max = new JsonNode();
         var nulls = new JsonNode();
-        long numRecords = connection.Query(sql.ToString(), r =>
+        long numRecords = connection.Query(sql.ToString(), [path], r =>
         {
             long n = r.GetInt64(0);
             int ordinal = 1;
@@ -115,7 +115,7 @@ internal static partial class DeltaStats
                     throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has {count} null(s) in column '{field.Name}', which the schema declares not null.");
             }
             return n;
-        }, cancellationToken, path)[0];
+        }, cancellationToken)[0];
 
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, DeltaCheckpoint.JsonOptions))
@@ -130,7 +130,7 @@ internal static partial class DeltaStats
             nulls.Write(w);
             w.WriteEndObject();
         }
-        string codec = connection.Query("SELECT compression FROM parquet_metadata($1) LIMIT 1", r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken, path)
+        string codec = connection.Query("SELECT compression FROM parquet_metadata($1) LIMIT 1", [path], r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken)
             .FirstOrDefault() ?? "";
         return new FileFacts(Encoding.UTF8.GetString(buffer.ToArray()), numRecords, codec.ToLowerInvariant());
     }
