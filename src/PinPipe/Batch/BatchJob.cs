@@ -3,6 +3,7 @@ using System.Text.Json;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
+using PinPipe.DuckDb;
 using PinPipe.Files;
 using PinPipe.Insights;
 using PinPipe.Lake;
@@ -100,7 +101,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
                 var raw = await RawLoader.LoadTopicAsync(connection, store, topic, rawTable, topicsDir, cancellationToken).ConfigureAwait(false);
                 if (raw.Objects == 0) _logger.LogWarning("No raw objects for {Topic}: its table is empty this run.", topic);
                 var clean = await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false);
-                Execute(connection, $"DROP TABLE {rawTable}");
+                connection.Execute($"DROP TABLE {rawTable}");
                 string cleanFile = await SpillAsync(connection, CleaningRules.CleanTable(kind), work, cancellationToken).ConfigureAwait(false);
                 string rejectsFile = await SpillAsync(connection, CleaningRules.RejectTable(kind), work, cancellationToken).ConfigureAwait(false);
                 var took = _time.GetElapsedTime(t0);
@@ -146,19 +147,17 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
 
     private DuckDBConnection OpenDuckDb(string work)
     {
-        var connection = new DuckDBConnection("DataSource=:memory:");
-        connection.Open();
         try
         {
-            Execute(connection, "SET TimeZone = 'UTC'");
-            Execute(connection, $"SET memory_limit = {Sql.Literal(options.MemoryLimit)}");
-            Execute(connection, $"SET temp_directory = {Sql.Literal(Path.Combine(work, "spill"))}");
-            if (options.Threads > 0) Execute(connection, $"SET threads = {options.Threads.ToString(CultureInfo.InvariantCulture)}");
-            return connection;
+            return DuckDbSession.Open(new DuckDbSettings
+            {
+                MemoryLimit = options.MemoryLimit,
+                TempDirectory = Path.Combine(work, "spill"),
+                Threads = options.Threads,
+            });
         }
         catch (DuckDBException ex)
         {
-            connection.Dispose();
             throw new InvalidOperationException($"DuckDB rejected the batch settings (Batch:MemoryLimit '{options.MemoryLimit}', Batch:Threads {options.Threads}): {ex.Message}", ex);
         }
     }
@@ -174,16 +173,16 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             $"No raw objects under {topicsDir}/<topic>/ in {store.Location} for {string.Join(", ", names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
     }
 
-    /// <summary>Writes a DuckDB table to a Parquet file (snappy, Spark's default codec) and replaces the table by a view over the file.</summary>
+    /// <summary>Writes a DuckDB table to a Parquet file (<see cref="DuckDbSession.CopyToParquet"/>) and replaces the table by a view over the file.</summary>
     private static async Task<string> SpillAsync(DuckDBConnection connection, string table, string work, CancellationToken cancellationToken)
     {
         string file = Path.Combine(work, table + ".parquet");
         cancellationToken.ThrowIfCancellationRequested();
         await Task.Run(() =>
         {
-            Execute(connection, $"COPY {table} TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
-            Execute(connection, $"DROP TABLE {table}");
-            Execute(connection, $"CREATE VIEW {table} AS SELECT * FROM read_parquet({Sql.Literal(file)})");
+            connection.CopyToParquet(table, file);
+            connection.Execute($"DROP TABLE {table}");
+            connection.Execute($"CREATE VIEW {table} AS SELECT * FROM read_parquet({Sql.Literal(file)})");
         }, cancellationToken).ConfigureAwait(false);
         return file;
     }
@@ -238,13 +237,6 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         var chars = runId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
         string name = new string(chars).Trim('.');
         return name.Length == 0 ? "run" : name;
-    }
-
-    private static void Execute(DuckDBConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 
     private static void TryDeleteDirectory(string path)

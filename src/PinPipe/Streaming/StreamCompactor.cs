@@ -1,9 +1,9 @@
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
+using PinPipe.DuckDb;
 using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
-using PinPipe.Transform;
 
 namespace PinPipe.Streaming;
 
@@ -125,13 +125,13 @@ internal sealed class StreamCompactor
     /// <summary>Compacts the clean and/or reject table.</summary>
     private async Task CompactTablesAsync(bool clean, bool rejects)
     {
-        using var db = new DuckDBConnection("DataSource=:memory:");
-        db.Open();
-        Execute(db, "SET TimeZone = 'UTC'");
-        Execute(db, "SET threads = 1");
-        Execute(db, $"SET memory_limit = {Sql.Literal(CompactMemoryLimit)}");
-        Execute(db, "SET allocator_flush_threshold = '16MB'");
-        Execute(db, $"SET temp_directory = {Sql.Literal(Path.Combine(_work, "compact-spill"))}");
+        using var db = DuckDbSession.Open(new DuckDbSettings
+        {
+            Threads = 1,
+            MemoryLimit = CompactMemoryLimit,
+            AllocatorFlushThreshold = "16MB",
+            TempDirectory = Path.Combine(_work, "compact-spill"),
+        });
         if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_clean, db, CancellationToken.None).ConfigureAwait(false));
         if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejects, db, CancellationToken.None).ConfigureAwait(false));
     }
@@ -172,8 +172,8 @@ internal sealed class StreamCompactor
                 }
                 paths.Add(local);
             }
-            string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => DeltaDuckDb.Ident(c.Name)));
-            Execute(db, $"COPY (SELECT {columns} FROM read_parquet([{string.Join(", ", paths.Select(Sql.Literal))}])) TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+            string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => Sql.Identifier(c.Name)));
+            db.CopyToParquet($"(SELECT {columns} FROM read_parquet({Sql.List(paths)}))", file, cancellationToken);
             var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
             {
                 Removes = small.Select(f => f.Path).ToArray(),
@@ -191,6 +191,4 @@ internal sealed class StreamCompactor
             foreach (string d in downloads) StreamTable.TryDelete(d);
         }
     }
-
-    private static void Execute(DuckDBConnection db, string sql) => StreamTable.Execute(db, sql);
 }

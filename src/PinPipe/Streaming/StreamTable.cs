@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
+using PinPipe.DuckDb;
 using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -493,44 +494,27 @@ internal sealed class StreamTable : IDisposable
 
     private DuckDBConnection OpenDuckDb(string work)
     {
-        var connection = new DuckDBConnection("DataSource=:memory:");
-        connection.Open();
-        _db = connection;
         try
         {
-            Execute("SET TimeZone = 'UTC'");
-            Execute($"SET memory_limit = {Sql.Literal(_options.MemoryLimit)}");
-            Execute($"SET temp_directory = {Sql.Literal(Path.Combine(work, "spill"))}");
-            // Hand memory freed after each micro-batch back to the system sooner (DuckDB's default flushes above 128 MiB).
-            Execute("SET allocator_flush_threshold = '16MB'");
-            return connection;
+            return DuckDbSession.Open(new DuckDbSettings
+            {
+                MemoryLimit = _options.MemoryLimit,
+                TempDirectory = Path.Combine(work, "spill"),
+                // Hand memory freed after each micro-batch back to the system sooner (DuckDB's default flushes above 128 MiB).
+                AllocatorFlushThreshold = "16MB",
+            });
         }
         catch (DuckDBException ex)
         {
-            connection.Dispose();
-            _db = null;
             throw new InvalidOperationException($"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}'): {ex.Message}", ex);
         }
     }
 
-    private void Spill(string table, string file) =>
-        Execute($"COPY {table} TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION snappy)");
+    private void Spill(string table, string file) => _db!.CopyToParquet(table, file);
 
-    private void Execute(string sql) => Execute(_db!, sql);
+    private void Execute(string sql) => _db!.Execute(sql);
 
-    internal static void Execute(DuckDBConnection db, string sql)
-    {
-        using var command = db.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private long QueryLong(string sql)
-    {
-        using var command = _db!.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
+    private long QueryLong(string sql) => _db!.QueryLongs(sql)[0];
 
     internal static void TryDelete(string file)
     {

@@ -1,3 +1,5 @@
+using PinPipe.DuckDb;
+
 namespace PinPipe.Transform;
 
 /// <summary>

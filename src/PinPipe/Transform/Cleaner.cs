@@ -1,4 +1,5 @@
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
 
 namespace PinPipe.Transform;
 
@@ -41,9 +42,8 @@ public static class Cleaner
         DuckDBConnection connection, RecordKind kind, string raw, string rawName, string? existing, string? existingName,
         CancellationToken cancellationToken)
     {
-        var db = new DuckDbRunner(connection, cancellationToken);
-        db.RequireColumns(raw, rawName, "seq", "origin", "line");
-        if (existing is not null) db.RequireColumns(existing, existingName!, "ind");
+        connection.RequireColumns(raw, rawName, ["seq", "origin", "line"], cancellationToken);
+        if (existing is not null) connection.RequireColumns(existing, existingName!, ["ind"], cancellationToken);
 
         string stage = "temp.main." + Sql.Identifier("_pinpipe_stage_" + CleaningRules.TableName(kind));
         string clean = Sql.Identifier(CleaningRules.CleanTable(kind));
@@ -52,23 +52,23 @@ public static class Cleaner
         string notExisting = existing is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {existing} e WHERE e.ind = s.ind)";
         try
         {
-            db.Execute("SET TimeZone = 'UTC'");
-            db.Execute(CleaningRules.StageSql(kind, raw, stage));
-            db.Execute($"CREATE OR REPLACE TABLE {rejects} AS SELECT origin, raw, reason, ind FROM {stage} WHERE reason IS NOT NULL ORDER BY seq");
+            connection.Execute("SET TimeZone = 'UTC'", cancellationToken);
+            connection.Execute(CleaningRules.StageSql(kind, raw, stage), cancellationToken);
+            connection.Execute($"CREATE OR REPLACE TABLE {rejects} AS SELECT origin, raw, reason, ind FROM {stage} WHERE reason IS NOT NULL ORDER BY seq", cancellationToken);
             // SPEC §4 duplicates: one row per ind, the first seen; keys already in the target table are duplicates too.
-            db.Execute($"""
+            connection.Execute($"""
                 CREATE OR REPLACE TABLE {clean} AS
                 SELECT {columns}, {CleaningRules.QualityColumn} FROM {stage} s
                 WHERE reason IS NULL{notExisting}
                 QUALIFY row_number() OVER (PARTITION BY ind ORDER BY seq) = 1
-                """);
-            long[] sums = db.QueryLongs(CleaningRules.QualitySumsSql(kind, clean));
-            db.Execute($"ALTER TABLE {clean} DROP COLUMN {CleaningRules.QualityColumn}");
+                """, cancellationToken);
+            long[] sums = connection.QueryLongs(CleaningRules.QualitySumsSql(kind, clean), cancellationToken);
+            connection.Execute($"ALTER TABLE {clean} DROP COLUMN {CleaningRules.QualityColumn}", cancellationToken);
 
-            long[] stageCounts = db.QueryLongs($"SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM {stage}");
+            long[] stageCounts = connection.QueryLongs($"SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM {stage}", cancellationToken);
             long read = stageCounts[0], valid = stageCounts[1];
-            long cleanRows = db.QueryLongs($"SELECT count(*) FROM {clean}")[0];
-            long rejectRows = db.QueryLongs($"SELECT count(*) FROM {rejects}")[0];
+            long cleanRows = connection.QueryLongs($"SELECT count(*) FROM {clean}", cancellationToken)[0];
+            long rejectRows = connection.QueryLongs($"SELECT count(*) FROM {rejects}", cancellationToken)[0];
             long duplicates = valid - cleanRows;
             if (duplicates < 0 || read != cleanRows + duplicates + rejectRows)
                 throw new InvalidOperationException(
@@ -77,13 +77,13 @@ public static class Cleaner
             var rules = CleaningRules.QualityRulesOf(kind);
             var quality = rules.Select((r, i) => new QualityCount(r.Column, r.Rule, sums[i])).ToArray();
             string byKind = string.Join(", ", RejectKinds.All.Select(k => $"count(*) FILTER (WHERE kind = {Sql.Literal(k)})"));
-            long[] kinds = db.QueryLongs($"SELECT {byKind} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {rejects})");
+            long[] kinds = connection.QueryLongs($"SELECT {byKind} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {rejects})", cancellationToken);
             var reasons = RejectKinds.All.Select((k, i) => new RejectCount(k, kinds[i])).ToArray();
             return new CleanResult(kind, read, cleanRows, duplicates, rejectRows, quality, reasons);
         }
         finally
         {
-            db.ExecuteIgnoringCancellation($"DROP TABLE IF EXISTS {stage}");
+            connection.Execute($"DROP TABLE IF EXISTS {stage}", CancellationToken.None); // clean-up, also when cancelled
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using PinPipe.DuckDb;
 using PinPipe.Lake;
 
 namespace PinPipe.Transform;

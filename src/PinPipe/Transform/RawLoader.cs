@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Unicode;
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
 using PinPipe.Lake;
 
 namespace PinPipe.Transform;
@@ -62,15 +63,14 @@ public static class RawLoader
         string target = Sql.Relation(table, nameof(table));
 
         RawObject[] objects = keys.Distinct(StringComparer.Ordinal).Select(k => RawObject.Parse(k, topic)).Order().ToArray();
-        var db = new DuckDbRunner(connection, cancellationToken);
-        db.Execute($"CREATE OR REPLACE TEMP TABLE {ObjectsTable} (ord INTEGER, path VARCHAR, origin_prefix VARCHAR, start_offset BIGINT, content BLOB)");
+        connection.Execute($"CREATE OR REPLACE TEMP TABLE {ObjectsTable} (ord INTEGER, path VARCHAR, origin_prefix VARCHAR, start_offset BIGINT, content BLOB)", cancellationToken);
         try
         {
             long bytes = await StageObjectsAsync(connection, store, objects, cancellationToken).ConfigureAwait(false);
             bool loaded;
             try
             {
-                LoadLines(db, target);
+                LoadLines(connection, target, cancellationToken);
                 loaded = true;
             }
             catch (DuckDBException)
@@ -78,33 +78,34 @@ public static class RawLoader
                 // DuckDB's read_text refuses a whole file that is not UTF-8 (an object of an older sink or another
                 // writer): such objects are split into lines here instead, each invalid line an envelope. Any
                 // other failure is DuckDB's to report.
-                if (StageInvalidLocalObjects(connection, db, cancellationToken) == 0) throw;
+                if (StageInvalidLocalObjects(connection, cancellationToken) == 0) throw;
                 loaded = false;
             }
-            if (!loaded) LoadLines(db, target);
-            long records = db.QueryLongs($"SELECT count(*) FROM {target}")[0];
+            if (!loaded) LoadLines(connection, target, cancellationToken);
+            long records = connection.QueryLongs($"SELECT count(*) FROM {target}", cancellationToken)[0];
             return new RawLoadResult(table, objects.Length, records, bytes);
         }
         finally
         {
-            db.ExecuteIgnoringCancellation($"DROP TABLE IF EXISTS {ObjectsTable}");
-            db.ExecuteIgnoringCancellation($"RESET VARIABLE {PathsVariable}");
+            // Clean-up, also when cancelled.
+            connection.Execute($"DROP TABLE IF EXISTS {ObjectsTable}", CancellationToken.None);
+            connection.Execute($"RESET VARIABLE {PathsVariable}", CancellationToken.None);
         }
     }
 
     /// <summary>Fills <paramref name="target"/> with one row per line of the staged objects (local files read by DuckDB, in parallel).</summary>
-    private static void LoadLines(DuckDbRunner db, string target)
+    private static void LoadLines(DuckDBConnection connection, string target, CancellationToken cancellationToken)
     {
-        bool anyLocal = db.QueryLongs($"SELECT count(*) FROM {ObjectsTable} WHERE path IS NOT NULL")[0] > 0;
+        bool anyLocal = connection.QueryLongs($"SELECT count(*) FROM {ObjectsTable} WHERE path IS NOT NULL", cancellationToken)[0] > 0;
         if (anyLocal)
-            db.Execute($"SET VARIABLE {PathsVariable} = (SELECT list(path ORDER BY ord) FROM {ObjectsTable} WHERE path IS NOT NULL)");
+            connection.Execute($"SET VARIABLE {PathsVariable} = (SELECT list(path ORDER BY ord) FROM {ObjectsTable} WHERE path IS NOT NULL)", cancellationToken);
         string localFiles = $"""
             SELECT o.ord, o.origin_prefix, o.start_offset, t.content
             FROM read_text(getvariable('{PathsVariable}')) t JOIN {ObjectsTable} o ON o.path = t.filename
             UNION ALL
             """;
         // One record per line; the piece after the last newline is a record only when it is not empty.
-        db.Execute($"""
+        connection.Execute($"""
             CREATE OR REPLACE TABLE {target} AS
             WITH files AS (
                 {(anyLocal ? localFiles : "")}
@@ -116,22 +117,16 @@ public static class RawLoader
             SELECT (CAST(ord AS BIGINT) << 32) + i AS seq, origin_prefix || CAST(start_offset + i AS VARCHAR) AS origin, line
             FROM lines
             WHERE i < n - 1 OR line <> ''
-            """);
+            """, cancellationToken);
     }
 
     /// <summary>
     /// Finds the local objects that are not UTF-8 and stages their lines instead (<see cref="Utf8Lines"/>), as
     /// fetched content; returns how many there were.
     /// </summary>
-    private static int StageInvalidLocalObjects(DuckDBConnection connection, DuckDbRunner db, CancellationToken cancellationToken)
+    private static int StageInvalidLocalObjects(DuckDBConnection connection, CancellationToken cancellationToken)
     {
-        var local = new List<(int Ord, string Path)>();
-        using (var command = connection.CreateCommand())
-        {
-            command.CommandText = $"SELECT ord, path FROM {ObjectsTable} WHERE path IS NOT NULL ORDER BY ord";
-            using var reader = command.ExecuteReader();
-            while (reader.Read()) local.Add((reader.GetInt32(0), reader.GetString(1)));
-        }
+        var local = connection.Query($"SELECT ord, path FROM {ObjectsTable} WHERE path IS NOT NULL ORDER BY ord", r => (Ord: r.GetInt32(0), Path: r.GetString(1)), cancellationToken);
         var invalid = new System.Collections.Concurrent.ConcurrentBag<(int Ord, byte[] Content)>();
         Parallel.ForEach(local, new ParallelOptions { CancellationToken = cancellationToken }, o =>
         {
@@ -139,14 +134,8 @@ public static class RawLoader
             if (!Utf8.IsValid(content)) invalid.Add((o.Ord, Utf8Lines(content)));
         });
         foreach (var (ord, content) in invalid)
-        {
-            using var command = connection.CreateCommand();
-            command.CommandText = $"UPDATE {ObjectsTable} SET path = NULL, content = $content WHERE ord = $ord";
-            command.Parameters.Add(new DuckDBParameter("content", content));
-            command.Parameters.Add(new DuckDBParameter("ord", ord));
-            command.ExecuteNonQuery();
-        }
-        db.ExecuteIgnoringCancellation($"RESET VARIABLE {PathsVariable}");
+            connection.Execute($"UPDATE {ObjectsTable} SET path = NULL, content = $1 WHERE ord = $2", [content, ord], cancellationToken);
+        connection.Execute($"RESET VARIABLE {PathsVariable}", CancellationToken.None);
         return invalid.Count;
     }
 

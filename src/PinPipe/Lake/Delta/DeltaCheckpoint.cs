@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using PinPipe.DuckDb;
 
 namespace PinPipe.Lake.Delta;
 
@@ -62,13 +63,13 @@ internal static partial class DeltaCheckpoint
             }
             paths.Add(local);
         }
-        using var connection = DeltaDuckDb.Open();
+        using var connection = DuckDbSession.Open();
         for (int i = 0; i < parts.Count; i++)
         {
             List<string> rows;
             try
             {
-                rows = DeltaDuckDb.Query(connection, "SELECT to_json(t) FROM read_parquet($1, hive_partitioning = false) AS t", r => r.GetString(0), cancellationToken, paths[i]);
+                rows = connection.Query("SELECT to_json(t) FROM read_parquet($1, hive_partitioning = false) AS t", [paths[i]], r => r.GetString(0), cancellationToken);
             }
             catch (DuckDB.NET.Data.DuckDBException e)
             {
@@ -105,11 +106,11 @@ internal static partial class DeltaCheckpoint
                 rows++;
             }
         }
-        using (var connection = DeltaDuckDb.Open())
+        using (var connection = DuckDbSession.Open())
         {
-            DeltaDuckDb.Execute(connection,
-                $"COPY (SELECT txn, \"add\", remove, metaData, protocol FROM read_json({DeltaDuckDb.Literal(json)}, format = 'newline_delimited', maximum_object_size = 268435456, {Columns})) " +
-                $"TO {DeltaDuckDb.Literal(parquet)} (FORMAT parquet, COMPRESSION snappy)", cancellationToken);
+            connection.CopyToParquet(
+                $"(SELECT txn, \"add\", remove, metaData, protocol FROM read_json({Sql.Literal(json)}, format = 'newline_delimited', maximum_object_size = 268435456, {Columns}))",
+                parquet, cancellationToken);
         }
         byte[] bytes = await File.ReadAllBytesAsync(parquet, cancellationToken).ConfigureAwait(false);
         await store.PutAsync(logPrefix + DeltaLogFiles.Checkpoint(state.Version), bytes, cancellationToken).ConfigureAwait(false);

@@ -1,67 +1,13 @@
 using System.Globalization;
 using System.Text;
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
 
 namespace PinPipe.Lake.Delta;
 
-/// <summary>DuckDB plumbing shared by the Delta reader and writer: connections, quoting, type names.</summary>
+/// <summary>The Delta reader's and writer's view of DuckDB: the DuckDB types of Delta types, and the columns of Parquet files.</summary>
 internal static class DeltaDuckDb
 {
-    /// <summary>An open in-memory DuckDB connection with the session time zone set to UTC.</summary>
-    internal static DuckDBConnection Open()
-    {
-        var connection = new DuckDBConnection("DataSource=:memory:");
-        try
-        {
-            connection.Open();
-            Execute(connection, "SET TimeZone = 'UTC'", CancellationToken.None);
-            return connection;
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>A command with positional parameters (<c>$1</c>, <c>$2</c>, ...).</summary>
-    internal static DuckDBCommand Command(DuckDBConnection connection, string sql, params object?[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (object? p in parameters) command.Parameters.Add(new DuckDBParameter(p ?? DBNull.Value));
-        return command;
-    }
-
-    internal static void Execute(DuckDBConnection connection, string sql, CancellationToken cancellationToken, params object?[] parameters)
-    {
-        using var command = Command(connection, sql, parameters);
-        using var cancel = cancellationToken.Register(command.Cancel);
-        command.ExecuteNonQuery();
-        cancellationToken.ThrowIfCancellationRequested();
-    }
-
-    /// <summary>Runs a query and maps each row.</summary>
-    internal static List<T> Query<T>(DuckDBConnection connection, string sql, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken, params object?[] parameters)
-    {
-        using var command = Command(connection, sql, parameters);
-        using var cancel = cancellationToken.Register(command.Cancel);
-        using var reader = (DuckDBDataReader)command.ExecuteReader();
-        var rows = new List<T>();
-        while (reader.Read()) rows.Add(map(reader));
-        cancellationToken.ThrowIfCancellationRequested();
-        return rows;
-    }
-
-    /// <summary>A SQL string literal: single quotes doubled.</summary>
-    internal static string Literal(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
-
-    /// <summary>A quoted identifier: double quotes doubled.</summary>
-    internal static string Ident(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
-
-    /// <summary>A list literal of file paths for <c>read_parquet</c>.</summary>
-    internal static string PathList(IEnumerable<string> paths) => "[" + string.Join(", ", paths.Select(Literal)) + "]";
-
     /// <summary>The DuckDB type a Delta type reads as (<c>timestamp</c> is <c>TIMESTAMPTZ</c>).</summary>
     internal static string TypeOf(DeltaType type) => type switch
     {
@@ -83,7 +29,7 @@ internal static class DeltaDuckDb
         DeltaDecimalType d => string.Create(CultureInfo.InvariantCulture, $"DECIMAL({d.Precision},{d.Scale})"),
         DeltaArrayType a => TypeOf(a.Element) + "[]",
         DeltaMapType m => $"MAP({TypeOf(m.Key)}, {TypeOf(m.Value)})",
-        DeltaStructType s => "STRUCT(" + string.Join(", ", s.Fields.Select(f => Ident(f.Name) + " " + TypeOf(f.Type))) + ")",
+        DeltaStructType s => "STRUCT(" + string.Join(", ", s.Fields.Select(f => Sql.Identifier(f.Name) + " " + TypeOf(f.Type))) + ")",
         _ => throw new DeltaException(DeltaErrorCode.Unsupported, $"Type '{type}' has no DuckDB equivalent."),
     };
 
@@ -97,11 +43,11 @@ internal static class DeltaDuckDb
             if (i > 0) sql.Append(", ");
             sql.Append("typeof(CAST(NULL AS ").Append(TypeOf(types[i])).Append("))");
         }
-        return Query(connection, sql.ToString(), r => Enumerable.Range(0, types.Count).Select(r.GetString).ToList(), cancellationToken)[0];
+        return connection.Query(sql.ToString(), r => Enumerable.Range(0, types.Count).Select(r.GetString).ToList(), cancellationToken)[0];
     }
 
     /// <summary>Columns (name, DuckDB type) of <c>read_parquet</c> over <paramref name="paths"/>.</summary>
     internal static List<(string Name, string Type)> Describe(DuckDBConnection connection, IReadOnlyList<string> paths, CancellationToken cancellationToken) =>
-        Query(connection, $"DESCRIBE SELECT * FROM read_parquet({PathList(paths)}, hive_partitioning = false, union_by_name = true)",
+        connection.Query($"DESCRIBE SELECT * FROM read_parquet({Sql.List(paths)}, hive_partitioning = false, union_by_name = true)",
             r => (r.GetString(0), r.GetString(1)), cancellationToken);
 }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
+using DuckSql = PinPipe.DuckDb.Sql;
 
 namespace PinPipe.Lake.Delta;
 
@@ -63,7 +65,7 @@ public sealed class DeltaScan : IDisposable
             string sql;
             if (files.Length == 0)
             {
-                sql = "(SELECT " + string.Join(", ", schema.Fields.Select(f => $"CAST(NULL AS {DeltaDuckDb.TypeOf(f.Type)}) AS {DeltaDuckDb.Ident(f.Name)}")) + " LIMIT 0)";
+                sql = "(SELECT " + string.Join(", ", schema.Fields.Select(f => $"CAST(NULL AS {DeltaDuckDb.TypeOf(f.Type)}) AS {DuckSql.Identifier(f.Name)}")) + " LIMIT 0)";
             }
             else
             {
@@ -136,7 +138,7 @@ public sealed class DeltaScan : IDisposable
             }
             else if (columns.FindIndex(c => string.Equals(c.Name, field.Name, StringComparison.OrdinalIgnoreCase)) is var index and >= 0)
             {
-                string column = DeltaDuckDb.Ident(columns[index].Name);
+                string column = DuckSql.Identifier(columns[index].Name);
                 string fileType = columns[index].Type;
                 if (string.Equals(fileType, canonical[i], StringComparison.OrdinalIgnoreCase)) sql.Append(column);
                 else if (field.Type == DeltaType.Timestamp && fileType == "TIMESTAMP") sql.Append("make_timestamptz(epoch_us(").Append(column).Append("))"); // INT96: UTC
@@ -148,9 +150,9 @@ public sealed class DeltaScan : IDisposable
             {
                 sql.Append("CAST(NULL AS ").Append(type).Append(')');
             }
-            sql.Append(" AS ").Append(DeltaDuckDb.Ident(field.Name));
+            sql.Append(" AS ").Append(DuckSql.Identifier(field.Name));
         }
-        sql.Append(" FROM read_parquet(").Append(DeltaDuckDb.PathList(paths)).Append(", hive_partitioning = false, union_by_name = true)");
+        sql.Append(" FROM read_parquet(").Append(DuckSql.List(paths)).Append(", hive_partitioning = false, union_by_name = true)");
         return sql.ToString();
     }
 }

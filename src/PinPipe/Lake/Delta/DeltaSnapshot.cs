@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
 
 namespace PinPipe.Lake.Delta;
 
@@ -52,7 +53,7 @@ public sealed class DeltaSnapshot
     /// </summary>
     public async Task<DeltaScan> OpenScanAsync(CancellationToken cancellationToken = default)
     {
-        using var connection = DeltaDuckDb.Open();
+        using var connection = DuckDbSession.Open();
         return await DeltaScan.OpenAsync(_store, _root, State, connection, cancellationToken).ConfigureAwait(false);
     }
 
@@ -64,11 +65,11 @@ public sealed class DeltaSnapshot
     /// </summary>
     public async IAsyncEnumerable<object?[]> ReadRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var connection = DeltaDuckDb.Open();
+        using var connection = DuckDbSession.Open();
         using var scan = await DeltaScan.OpenAsync(_store, _root, State, connection, cancellationToken).ConfigureAwait(false);
         var fields = Schema.Fields;
         var readers = fields.Select(f => DeltaValues.ReaderFor(f.Type)).ToArray();
-        using var command = DeltaDuckDb.Command(connection, $"SELECT * FROM {scan.Sql} AS t");
+        using var command = connection.Command($"SELECT * FROM {scan.Sql} AS t");
         using var cancel = cancellationToken.Register(command.Cancel);
         using var reader = (DuckDBDataReader)command.ExecuteReader();
         while (reader.Read())

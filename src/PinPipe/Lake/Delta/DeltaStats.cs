@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
 
 namespace PinPipe.Lake.Delta;
 
@@ -61,7 +62,7 @@ internal static partial class DeltaStats
 
         var leaves = new List<Leaf>();
         foreach (var field in schema.Fields)
-            CollectLeaves(field, [], present.Contains(field.Name) ? DeltaDuckDb.Ident(field.Name) : null, leaves);
+            CollectLeaves(field, [], present.Contains(field.Name) ? Sql.Identifier(field.Name) : null, leaves);
         if (numIndexedCols >= 0 && leaves.Count > numIndexedCols) leaves.RemoveRange(numIndexedCols, leaves.Count - numIndexedCols);
 
         var sql = new StringBuilder("SELECT count(*)");
@@ -75,12 +76,12 @@ internal static partial class DeltaStats
             }
         }
         var notNull = schema.Fields.Where(f => !f.Nullable).ToList();
-        foreach (var field in notNull) sql.Append(", count(*) - count(").Append(DeltaDuckDb.Ident(field.Name)).Append(')');
+        foreach (var field in notNull) sql.Append(", count(*) - count(").Append(Sql.Identifier(field.Name)).Append(')');
         sql.Append(" FROM read_parquet($1, hive_partitioning = false)");
         var min = new JsonNode();
         var max = new JsonNode();
         var nulls = new JsonNode();
-        long numRecords = DeltaDuckDb.Query(connection, sql.ToString(), r =>
+        long numRecords = connection.Query(sql.ToString(), [path], r =>
         {
             long n = r.GetInt64(0);
             int ordinal = 1;
@@ -114,7 +115,7 @@ internal static partial class DeltaStats
                     throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has {count} null(s) in column '{field.Name}', which the schema declares not null.");
             }
             return n;
-        }, cancellationToken, path)[0];
+        }, cancellationToken)[0];
 
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, DeltaCheckpoint.JsonOptions))
@@ -129,7 +130,7 @@ internal static partial class DeltaStats
             nulls.Write(w);
             w.WriteEndObject();
         }
-        string codec = DeltaDuckDb.Query(connection, "SELECT compression FROM parquet_metadata($1) LIMIT 1", r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken, path)
+        string codec = connection.Query("SELECT compression FROM parquet_metadata($1) LIMIT 1", [path], r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken)
             .FirstOrDefault() ?? "";
         return new FileFacts(Encoding.UTF8.GetString(buffer.ToArray()), numRecords, codec.ToLowerInvariant());
     }
@@ -199,7 +200,7 @@ internal static partial class DeltaStats
         if (field.Type is DeltaStructType s)
         {
             foreach (var child in s.Fields)
-                CollectLeaves(child, path, expression is null ? null : $"struct_extract({expression}, {DeltaDuckDb.Literal(child.Name)})", leaves);
+                CollectLeaves(child, path, expression is null ? null : $"struct_extract({expression}, {Sql.Literal(child.Name)})", leaves);
         }
         else
         {

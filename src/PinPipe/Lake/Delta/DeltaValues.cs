@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Reflection;
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
 
 namespace PinPipe.Lake.Delta;
 
@@ -19,16 +20,21 @@ internal static class DeltaValues
         string type = DeltaDuckDb.TypeOf(field.Type);
         if (value is null || value.Length == 0 || value == HiveDefaultPartition) return $"CAST(NULL AS {type})";
         string Bad() => throw new DeltaException(DeltaErrorCode.Corrupt, $"File '{file}': partition value '{value}' of column '{field.Name}' is not a valid {field.Type}.");
+        string Text()
+        {
+            try { return Sql.Literal(value); }
+            catch (ArgumentException e) { throw new DeltaException(DeltaErrorCode.Unsupported, $"File '{file}': partition value of column '{field.Name}' cannot be read: {e.Message}", e); }
+        }
         var inv = CultureInfo.InvariantCulture;
         switch (field.Type)
         {
             case DeltaPrimitiveType { Name: "string" }:
-                return DeltaDuckDb.Literal(value);
+                return Text();
             case DeltaPrimitiveType { Name: "long" or "integer" or "short" or "byte" }:
                 return long.TryParse(value, NumberStyles.AllowLeadingSign, inv, out long n) ? $"CAST({n.ToString(inv)} AS {type})" : Bad();
             case DeltaPrimitiveType { Name: "float" or "double" }:
                 return double.TryParse(value, NumberStyles.Float, inv, out _) || value is "NaN" or "Infinity" or "-Infinity"
-                    ? $"CAST({DeltaDuckDb.Literal(value)} AS {type})" : Bad();
+                    ? $"CAST({Sql.Literal(value)} AS {type})" : Bad();
             case DeltaPrimitiveType { Name: "boolean" }:
                 return bool.TryParse(value, out bool b) ? (b ? "TRUE" : "FALSE") : Bad();
             case DeltaPrimitiveType { Name: "date" }:
@@ -36,9 +42,9 @@ internal static class DeltaValues
             case DeltaPrimitiveType { Name: "timestamp" }:
                 return ParseTimestamp(value) is { } ts ? $"make_timestamptz(CAST({Micros(ts).ToString(inv)} AS BIGINT))" : Bad();
             case DeltaPrimitiveType { Name: "binary" }:
-                return $"encode({DeltaDuckDb.Literal(value)})";
+                return $"encode({Text()})";
             case DeltaDecimalType:
-                return decimal.TryParse(value, NumberStyles.Number, inv, out _) ? $"CAST({DeltaDuckDb.Literal(value)} AS {type})" : Bad();
+                return decimal.TryParse(value, NumberStyles.Number, inv, out _) ? $"CAST({Sql.Literal(value)} AS {type})" : Bad();
             default:
                 throw new DeltaException(DeltaErrorCode.Unsupported, $"Partition column '{field.Name}' has type {field.Type}, which cannot be a partition column.");
         }

@@ -117,6 +117,23 @@ public sealed class DeltaErrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_partition_value_DuckDB_SQL_cannot_carry_is_a_clear_error()
+    {
+        // A string partition value holding a NUL (valid JSON, \u0000) cannot be quoted into DuckDB's SQL text, which
+        // ends at a NUL: reading names the column instead of running a statement cut short.
+        const string partSchema = """{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}},{\"name\":\"part\",\"type\":\"string\",\"nullable\":true,\"metadata\":{}}]}""";
+        await _store.PutAsync("pt/part=x/a.parquet", await File.ReadAllBytesAsync(IdFile()));
+        await CommitRawAsync("pt", 0, """{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}""",
+            "{\"metaData\":{\"id\":\"x\",\"format\":{\"provider\":\"parquet\",\"options\":{}},\"schemaString\":\"" + partSchema + "\",\"partitionColumns\":[\"part\"],\"configuration\":{}}}",
+            """{"add":{"path":"part=x/a.parquet","partitionValues":{"part":"a\u0000b"},"size":1,"modificationTime":1,"dataChange":true}}""");
+        var snapshot = (await new DeltaTable(_store, "pt").LoadAsync())!;
+        var e = await Assert.ThrowsAsync<DeltaException>(async () => { await foreach (var _ in snapshot.ReadRowsAsync()) { } });
+        Assert.Equal(DeltaErrorCode.Unsupported, e.Code);
+        Assert.Contains("column 'part'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("NUL", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_append_with_another_schema_is_refused()
     {
         await new DeltaTable(_store, "t").CommitAsync(new DeltaWrite(IdSchema, [IdFile()]));

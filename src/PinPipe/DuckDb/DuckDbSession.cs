@@ -1,0 +1,213 @@
+using System.Globalization;
+using DuckDB.NET.Data;
+
+namespace PinPipe.DuckDb;
+
+/// <summary>
+/// The one way PinPipe opens and runs DuckDB: an in-memory connection set up from <see cref="DuckDbSettings"/>,
+/// statements with positional parameters (<c>$1</c>, <c>$2</c>, ...), a cancellation token that interrupts the
+/// running query (<see cref="DuckDBCommand.Cancel"/>), and the Parquet spill statement (<see cref="CopyToParquet"/>).
+/// Names and text that cannot be parameters are quoted with <see cref="Sql"/>.
+/// </summary>
+public static class DuckDbSession
+{
+    /// <summary>
+    /// The compression of every Parquet file PinPipe writes: snappy, Spark's default codec, so Spark, delta-rs and
+    /// DuckDB read the files of the Delta tables alike.
+    /// </summary>
+    public const string ParquetCompression = "snappy";
+
+    /// <summary>An open in-memory DuckDB connection with <paramref name="settings"/> applied (DuckDB's defaults when null, time zone UTC).</summary>
+    /// <exception cref="DuckDBException">DuckDB refused a setting (its message names it); nothing stays open.</exception>
+    public static DuckDBConnection Open(DuckDbSettings? settings = null)
+    {
+        settings ??= new DuckDbSettings();
+        ArgumentOutOfRangeException.ThrowIfNegative(settings.Threads, nameof(settings));
+        var connection = new DuckDBConnection("DataSource=:memory:");
+        try
+        {
+            connection.Open();
+            connection.Execute($"SET TimeZone = {Sql.Literal(settings.TimeZone)}");
+            if (settings.Threads > 0) connection.Execute($"SET threads = {settings.Threads.ToString(CultureInfo.InvariantCulture)}");
+            if (settings.MemoryLimit is not null) connection.Execute($"SET memory_limit = {Sql.Literal(settings.MemoryLimit)}");
+            if (settings.AllocatorFlushThreshold is not null) connection.Execute($"SET allocator_flush_threshold = {Sql.Literal(settings.AllocatorFlushThreshold)}");
+            if (settings.TempDirectory is not null) connection.Execute($"SET temp_directory = {Sql.Literal(settings.TempDirectory)}");
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A command with positional parameters (<c>$1</c>, <c>$2</c>, ...; null as SQL NULL); the caller disposes it.</summary>
+    public static DuckDBCommand Command(this DuckDBConnection connection, string sql, params object?[] parameters)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(parameters);
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (object? p in parameters) command.Parameters.Add(new DuckDBParameter(p ?? DBNull.Value));
+        return command;
+    }
+
+    /// <summary>
+    /// Runs a statement. A token cancelled before or while it runs interrupts it and throws
+    /// <see cref="OperationCanceledException"/>; <see cref="CancellationToken.None"/> runs it to the end (clean-up).
+    /// </summary>
+    public static void Execute(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default) =>
+        connection.Execute(sql, [], cancellationToken);
+
+    /// <summary>Runs a statement with positional parameters (<c>$1</c>, <c>$2</c>, ...); cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
+    public static void Execute(this DuckDBConnection connection, string sql, object?[] parameters, CancellationToken cancellationToken = default) =>
+        Run(connection, sql, parameters, static cmd => cmd.ExecuteNonQuery(), cancellationToken);
+
+    /// <summary>The first row of a query, every column as a long (null as 0); cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
+    /// <exception cref="InvalidOperationException">The query returned no row.</exception>
+    public static long[] QueryLongs(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default) =>
+        Run(connection, sql, [], static cmd =>
+        {
+            using var reader = cmd.ExecuteReader();
+            if (!reader.Read()) throw new InvalidOperationException("The query returned no row.");
+            var values = new long[reader.FieldCount];
+            for (int i = 0; i < values.Length; i++) values[i] = reader.IsDBNull(i) ? 0 : Convert.ToInt64(reader.GetValue(i), CultureInfo.InvariantCulture);
+            return values;
+        }, cancellationToken);
+
+    /// <summary>Every row of a query, each mapped by <paramref name="map"/>; cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
+    public static List<T> Query<T>(this DuckDBConnection connection, string sql, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken = default) =>
+        connection.Query(sql, [], map, cancellationToken);
+
+    /// <summary>Every row of a query with positional parameters (<c>$1</c>, ...), each mapped by <paramref name="map"/>.</summary>
+    public static List<T> Query<T>(this DuckDBConnection connection, string sql, object?[] parameters, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        return Run(connection, sql, parameters, cmd =>
+        {
+            using var reader = (DuckDBDataReader)cmd.ExecuteReader();
+            var rows = new List<T>();
+            while (reader.Read()) rows.Add(map(reader));
+            return rows;
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> naming the relation when it cannot be read or lacks one of
+    /// <paramref name="columns"/> (compared case-insensitively, as DuckDB does).
+    /// </summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="relationSql">The relation as quoted SQL (<see cref="Sql.Relation"/>).</param>
+    /// <param name="relationName">The relation as the caller named it, for the message.</param>
+    /// <param name="columns">The columns it must have.</param>
+    /// <param name="cancellationToken">Interrupts the query.</param>
+    public static void RequireColumns(this DuckDBConnection connection, string relationSql, string relationName, IReadOnlyCollection<string> columns,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        string[] present;
+        try
+        {
+            present = Run(connection, $"SELECT * FROM {relationSql} LIMIT 0", [], static cmd =>
+            {
+                using var reader = cmd.ExecuteReader();
+                return Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray();
+            }, cancellationToken);
+        }
+        catch (DuckDBException e)
+        {
+            throw new ArgumentException($"Cannot read relation '{relationName}': {e.Message}", nameof(relationName), e);
+        }
+        string[] missing = columns.Where(c => !present.Contains(c, StringComparer.OrdinalIgnoreCase)).ToArray();
+        if (missing.Length > 0)
+            throw new ArgumentException(
+                $"Relation '{relationName}' lacks column(s) {string.Join(", ", missing)}; it has: {string.Join(", ", present)}.", nameof(relationName));
+    }
+
+    /// <summary>
+    /// Writes the rows of <paramref name="source"/> to the Parquet file <paramref name="file"/> (created or replaced),
+    /// compressed with <see cref="ParquetCompression"/>: <c>COPY source TO 'file' (FORMAT parquet, COMPRESSION snappy)</c>.
+    /// </summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="source">A table or view as SQL (a plain name or <see cref="Sql.Relation"/>), or a query in parentheses,
+    /// <c>(SELECT …)</c>; the caller builds it with <see cref="Sql"/>.</param>
+    /// <param name="file">The local path of the file.</param>
+    /// <param name="cancellationToken">Interrupts the copy (a partly written file may remain).</param>
+    public static void CopyToParquet(this DuckDBConnection connection, string source, string file, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(source);
+        ArgumentException.ThrowIfNullOrWhiteSpace(file);
+        connection.Execute($"COPY {source} TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION {ParquetCompression})", cancellationToken);
+    }
+
+    private static T Run<T>(DuckDBConnection connection, string sql, object?[] parameters, Func<DuckDBCommand, T> run, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using var command = connection.Command(sql, parameters);
+        using var interrupter = new Interrupter(command);
+        T result;
+        using (cancellationToken.Register(static i => ((Interrupter)i!).Start(), interrupter))
+        {
+            try
+            {
+                result = run(command);
+            }
+            catch (Exception e) when (e is DuckDBException or OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                // DuckDB.NET reports the interrupt as its own OperationCanceledException (no token): name the caller's.
+                throw new OperationCanceledException("The DuckDB query was interrupted.", e, cancellationToken);
+            }
+            finally
+            {
+                interrupter.Stop();
+            }
+        }
+        // Cancelled as the statement ended: the caller asked to stop, so it does not go on as if it had not.
+        cancellationToken.ThrowIfCancellationRequested();
+        return result;
+    }
+
+    /// <summary>
+    /// Interrupts a command once its token is cancelled, and again every <see cref="RetryPeriod"/> until it returns:
+    /// DuckDB clears a connection's interrupt when it starts preparing or running a statement, so an interrupt that
+    /// lands just before would be lost and the statement would run to its end.
+    /// </summary>
+    private sealed class Interrupter(DuckDBCommand command) : IDisposable
+    {
+        private static readonly TimeSpan RetryPeriod = TimeSpan.FromMilliseconds(50);
+        private readonly Lock _gate = new();
+        private bool _stopped;
+        private Timer? _timer;
+
+        public void Start()
+        {
+            lock (_gate)
+            {
+                if (_stopped) return;
+                command.Cancel();
+                _timer = new Timer(static i => ((Interrupter)i!).Interrupt(), this, RetryPeriod, RetryPeriod);
+            }
+        }
+
+        /// <summary>The command returned: no interrupt after this one, which would hit the connection's next statement.</summary>
+        public void Stop()
+        {
+            lock (_gate)
+            {
+                _stopped = true;
+                _timer?.Dispose();
+                _timer = null;
+            }
+        }
+
+        public void Dispose() => Stop();
+
+        private void Interrupt()
+        {
+            lock (_gate)
+            {
+                if (!_stopped) command.Cancel();
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using DuckDB.NET.Data;
+using PinPipe.DuckDb;
+using PinPipe.Tests.Support;
+
+namespace PinPipe.Tests.DuckDb;
+
+/// <summary>The one DuckDB helper: settings, statements, parameters, cancellation and the Parquet spill, on a real DuckDB.</summary>
+public sealed class DuckDbSessionTests : IDisposable
+{
+    private readonly TempDirectory _dir = new("duckdb");
+    private readonly DuckDBConnection _db = DuckDbSession.Open();
+
+    private static string Setting(DuckDBConnection db, string name) =>
+        db.Query("SELECT current_setting($1)::VARCHAR", [name], r => r.GetString(0)).Single();
+
+    /// <summary>What DuckDB shows for <paramref name="name"/> after <c>SET name = 'value'</c> on a plain connection.</summary>
+    private static string SettingAfterSet(string name, string value)
+    {
+        using var plain = new DuckDBConnection("DataSource=:memory:");
+        plain.Open();
+        using (var command = plain.CreateCommand())
+        {
+            command.CommandText = $"SET {name} = '{value}'";
+            command.ExecuteNonQuery();
+        }
+        return Setting(plain, name);
+    }
+
+    [Fact]
+    public void Open_applies_every_setting()
+    {
+        string spill = Path.Combine(_dir.Path, "it's ünï spill");
+        using var db = DuckDbSession.Open(new DuckDbSettings
+        {
+            MemoryLimit = "100MB",
+            Threads = 1,
+            TempDirectory = spill,
+            TimeZone = "Europe/Paris",
+            AllocatorFlushThreshold = "16MB",
+        });
+        Assert.Equal("1", Setting(db, "threads"));
+        Assert.Equal("Europe/Paris", Setting(db, "TimeZone"));
+        Assert.Equal(spill, Setting(db, "temp_directory"));
+        Assert.Equal(SettingAfterSet("memory_limit", "100MB"), Setting(db, "memory_limit"));
+        Assert.Equal(SettingAfterSet("allocator_flush_threshold", "16MB"), Setting(db, "allocator_flush_threshold"));
+        Assert.NotEqual(Setting(_db, "memory_limit"), Setting(db, "memory_limit"));
+    }
+
+    [Fact]
+    public void Unset_settings_keep_DuckDBs_defaults_and_the_time_zone_is_UTC()
+    {
+        using var plain = new DuckDBConnection("DataSource=:memory:");
+        plain.Open();
+        foreach (string name in new[] { "threads", "memory_limit", "allocator_flush_threshold" })
+            Assert.Equal(Setting(plain, name), Setting(_db, name));
+        Assert.Equal("UTC", Setting(_db, "TimeZone"));
+        Assert.Equal(new DateTime(2024, 1, 2, 3, 4, 5), _db.Query("SELECT TIMESTAMPTZ '2024-01-02 03:04:05+00'::TIMESTAMP", r => r.GetDateTime(0)).Single());
+    }
+
+    [Fact]
+    public void A_setting_DuckDB_refuses_is_DuckDBs_error()
+    {
+        var e = Assert.Throws<DuckDBException>(() => DuckDbSession.Open(new DuckDbSettings { MemoryLimit = "lots" }));
+        Assert.Contains("Memory", e.Message, StringComparison.OrdinalIgnoreCase);
+        e = Assert.Throws<DuckDBException>(() => DuckDbSession.Open(new DuckDbSettings { TimeZone = "Mars/Olympus_Mons" }));
+        Assert.Contains("Mars/Olympus_Mons", e.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => DuckDbSession.Open(new DuckDbSettings { Threads = -1 }));
+        Assert.Throws<ArgumentException>(() => DuckDbSession.Open(new DuckDbSettings { TempDirectory = "a\0b" }));
+    }
+
+    [Fact]
+    public void Parameters_are_bound_not_spliced()
+    {
+        _db.Execute("CREATE TABLE p (s VARCHAR, n BIGINT, b BLOB)");
+        _db.Execute("INSERT INTO p VALUES ($1, $2, $3)", ["it's'); DROP TABLE p; --", null, new byte[] { 0, 1, 0xFF }]);
+        var rows = _db.Query("SELECT s, n, b FROM p WHERE s = $1", ["it's'); DROP TABLE p; --"],
+            r => (r.GetString(0), r.IsDBNull(1), r.GetFieldValue<Stream>(2)));
+        var (s, nIsNull, b) = Assert.Single(rows);
+        Assert.Equal("it's'); DROP TABLE p; --", s);
+        Assert.True(nIsNull);
+        using var bytes = new MemoryStream();
+        b.CopyTo(bytes);
+        Assert.Equal(new byte[] { 0, 1, 0xFF }, bytes.ToArray());
+    }
+
+    [Fact]
+    public void QueryLongs_reads_the_first_row_nulls_as_zero()
+    {
+        Assert.Equal([3L, 0L, -7L, 2L], _db.QueryLongs("SELECT 3, NULL, -7::INTEGER, count(*) FROM range(2) UNION ALL SELECT 9, 9, 9, 9 ORDER BY 1 LIMIT 1"));
+        var e = Assert.Throws<InvalidOperationException>(() => _db.QueryLongs("SELECT 1 WHERE false"));
+        Assert.Contains("no row", e.Message, StringComparison.Ordinal);
+        Assert.Equal([0L, 1L, 2L], _db.Query("SELECT * FROM range(3)", r => r.GetInt64(0)));
+    }
+
+    [Fact]
+    public async Task Cancelling_the_token_interrupts_the_running_query_and_the_connection_goes_on()
+    {
+        using var running = new ManualResetEventSlim();
+        // A function DuckDB calls for every chunk of rows: it tells the test the query is running.
+#pragma warning disable DuckDBNET001 // DuckDB.NET marks scalar functions experimental
+        _db.RegisterScalarFunction<long, long>("running", (readers, writer, rows) =>
+        {
+            running.Set();
+            for (ulong i = 0; i < rows; i++) writer.WriteValue(readers[0].GetValue<long>(i), i);
+        });
+#pragma warning restore DuckDBNET001
+        using var cts = new CancellationTokenSource();
+        // 10^13 rows through a .NET function: hours of work, which only the interrupt ends.
+        var query = Task.Run(() => _db.QueryLongs("SELECT count(running(i)) FROM range(10000000000000) t(i)", cts.Token));
+        Assert.True(running.Wait(TimeSpan.FromMinutes(2)), "The query did not start.");
+
+        await cts.CancelAsync();
+        var e = await Assert.ThrowsAsync<OperationCanceledException>(() => query.WaitAsync(TimeSpan.FromMinutes(2)));
+        // DuckDB stopped it (what DuckDB.NET threw is inside: not a check before or after the query), and the exception
+        // carries the caller's token, so `catch (OperationCanceledException) when (token.IsCancellationRequested)` is theirs.
+        Assert.True(e.InnerException is OperationCanceledException or DuckDBException, e.ToString());
+        Assert.Equal(cts.Token, e.CancellationToken);
+
+        // The interrupt does not reach the statements after it.
+        Assert.Equal([20_000_000L], _db.QueryLongs("SELECT count(*) FROM range(20000000)"));
+        _db.Execute("CREATE TABLE after_cancel AS SELECT * FROM range(3)", CancellationToken.None);
+        Assert.Equal([3L], _db.QueryLongs("SELECT count(*) FROM after_cancel"));
+    }
+
+    [Fact]
+    public void A_cancelled_token_runs_nothing_and_None_runs_clean_up()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => _db.Execute("CREATE TABLE never AS SELECT 1", cts.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => _db.QueryLongs("SELECT 1", cts.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => _db.Query("SELECT 1", r => r.GetInt32(0), cts.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => _db.CopyToParquet("(SELECT 1)", _dir.File("never.parquet"), cts.Token));
+        Assert.Equal([0L], _db.QueryLongs("SELECT count(*) FROM information_schema.tables WHERE table_name = 'never'"));
+        Assert.False(File.Exists(_dir.File("never.parquet")));
+        _db.Execute("CREATE TABLE cleanup AS SELECT 1", CancellationToken.None);
+        Assert.Equal([1L], _db.QueryLongs("SELECT count(*) FROM cleanup"));
+    }
+
+    [Fact]
+    public void RequireColumns_names_the_relation_and_what_it_lacks()
+    {
+        _db.Execute("CREATE TABLE rc (seq BIGINT, Origin VARCHAR)");
+        _db.RequireColumns(Sql.Relation("rc", "r"), "rc", ["seq", "origin"]); // case-insensitive, as DuckDB
+        var e = Assert.Throws<ArgumentException>(() => _db.RequireColumns(Sql.Relation("rc", "r"), "rc", ["seq", "line", "ind"]));
+        Assert.Contains("Relation 'rc' lacks column(s) line, ind; it has: seq, Origin.", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<ArgumentException>(() => _db.RequireColumns(Sql.Relation("nowhere", "r"), "nowhere", ["seq"]));
+        Assert.Contains("Cannot read relation 'nowhere'", e.Message, StringComparison.Ordinal);
+        Assert.IsType<DuckDBException>(e.InnerException);
+    }
+
+    [Fact]
+    public void CopyToParquet_writes_a_snappy_file_DuckDB_reads_back_as_the_rows()
+    {
+        _db.Execute("""
+            CREATE TABLE spill AS
+            SELECT i AS id,
+                   CASE WHEN i % 3 = 0 THEN NULL ELSE 'row ' || i || ' it''s ünï 😀' END AS text,
+                   i / 7.0 AS ratio,
+                   TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i) AS at,
+                   [i, i + 0.5] AS pair
+            FROM range(5000) r(i)
+            """);
+        string file = Path.Combine(_dir.Path, "it's ünï", "spill.parquet");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+
+        _db.CopyToParquet("spill", file);
+
+        string read = $"read_parquet({Sql.Literal(file)})";
+        Assert.Equal([5000L], _db.QueryLongs($"SELECT count(*) FROM {read}"));
+        Assert.Equal([0L, 0L], _db.QueryLongs($"SELECT (SELECT count(*) FROM (SELECT * FROM spill EXCEPT ALL SELECT * FROM {read})), (SELECT count(*) FROM (SELECT * FROM {read} EXCEPT ALL SELECT * FROM spill))"));
+        Assert.Equal(
+            _db.Query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'spill' ORDER BY ordinal_position", r => (r.GetString(0), r.GetString(1))),
+            _db.Query($"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {read})", r => (r.GetString(0), r.GetString(1))));
+        Assert.Equal(["SNAPPY"], _db.Query($"SELECT DISTINCT compression::VARCHAR FROM parquet_metadata({Sql.Literal(file)})", r => r.GetString(0)));
+    }
+
+    [Fact]
+    public void CopyToParquet_takes_a_query_and_replaces_an_existing_file()
+    {
+        string file = _dir.File("query.parquet");
+        File.WriteAllText(file, "not parquet");
+        _db.CopyToParquet("(SELECT i AS n, 'x' AS s FROM range(3) r(i) WHERE i > 0)", file);
+        Assert.Equal([1L, 2L], _db.Query($"SELECT n FROM read_parquet({Sql.Literal(file)}) ORDER BY n", r => r.GetInt64(0)));
+
+        Assert.Throws<DuckDBException>(() => _db.CopyToParquet("no_such_table", _dir.File("none.parquet")));
+        Assert.Throws<ArgumentException>(() => _db.CopyToParquet(" ", _dir.File("none.parquet")));
+        Assert.Throws<ArgumentException>(() => _db.CopyToParquet("(SELECT 1)", ""));
+    }
+
+    public void Dispose()
+    {
+        _db.Dispose();
+        _dir.Dispose();
+    }
+}
