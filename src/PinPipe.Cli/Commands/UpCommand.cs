@@ -65,11 +65,11 @@ internal static class UpCommand
         var streamJob = lanes.Stream ? PipelineJobs.Stream(settings, host.Log, host.Store, ctx.LoggerFactory) : null;
         var streamRun = streamJob?.RunAsync(streamStop.Token) ?? Task.CompletedTask;
 
-        Emulator NewEmulator(string lane) => new(
+        Emulator NewEmulator(EmulatorLane lane) => new(
             settings.Emulator with { ApiUrl = host.Api.BaseAddress.ToString().TrimEnd('/'), Count = records == 0 ? null : records, Lane = lane },
             db, settings.Names, ctx.LoggerFactory.CreateLogger<Emulator>());
-        var batchEmulator = lanes.Batch ? NewEmulator("batch") : null;
-        var streamEmulator = lanes.Stream ? NewEmulator("stream") : null;
+        var batchEmulator = lanes.Batch ? NewEmulator(EmulatorLane.Batch) : null;
+        var streamEmulator = lanes.Stream ? NewEmulator(EmulatorLane.Stream) : null;
         var figures = new Figures(host, batchEmulator, streamEmulator, streamJob);
 
         EmulatorResult?[] results;
