@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using PinPipe.Configuration;
 using PinPipe.Emulation;
 using PinPipe.Hosting;
 using PinPipe.Source;
@@ -54,6 +55,12 @@ internal static class UpCommand
         if (records < 0) throw new ArgumentException($"--records: {records} must be zero (until Ctrl-C) or more.");
         var logger = ctx.LoggerFactory.CreateLogger("pinpipe.up");
         var settings = ctx.Settings;
+        // The settings were checked for Emulator:Lane; up also runs the stream lane, whose emulator has its own limits.
+        if (lanes.Stream && (settings.Emulator with { Lane = EmulatorLane.Stream }).Validate() is { Count: > 0 } problems)
+        {
+            await ctx.Error.WriteLineAsync(new SettingsException(problems).Message).ConfigureAwait(false);
+            return ExitCodes.BadSettings;
+        }
         await using var db = SourceDatabaseFactory.Create(settings.Source);
         await SeedCommand.SeedAsync(ctx, db, force: false, token).ConfigureAwait(false);
 
