@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using PinPipe.Configuration;
 
 namespace PinPipe.Cli;
 
@@ -17,6 +18,20 @@ internal sealed class ConfigFlags
         var option = new Option<T>(name) { Description = $"{description} [config: {key}]" };
         command.Options.Add(option);
         _flags.Add((option, key, v => v is null ? null : format is not null ? format((T)v) : Convert.ToString(v, CultureInfo.InvariantCulture)));
+        return option;
+    }
+
+    /// <summary>
+    /// A flag whose value is one of <typeparamref name="TEnum"/>'s names (<c>--log sqlite|kafka</c>), in any case; help shows the
+    /// names. Its value goes to the settings as given: a bad one is reported there with every other bad setting, naming
+    /// the key and the valid values (exit code 2).
+    /// </summary>
+    public Option<string> AddChoice<TEnum>(Command command, string name, string key, string description) where TEnum : struct, Enum
+    {
+        var names = SettingChoices.Names<TEnum>();
+        var option = Add<string>(command, name, key, description);
+        option.HelpName = string.Join('|', names);
+        option.CompletionSources.Add(names.ToArray());
         return option;
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PinPipe.Batch;
 using PinPipe.Hosting;
+using PinPipe.Lake;
 using PinPipe.Scheduling;
 using Spectre.Console;
 
@@ -82,7 +83,7 @@ internal static class BatchCommand
     {
         if (withObjectStore)
         {
-            flags.Add<string>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
+            flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
             flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
             flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
         }

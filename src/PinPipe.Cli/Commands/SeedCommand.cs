@@ -29,7 +29,7 @@ internal static class SeedCommand
     /// <summary>The flags that choose the source database, shared by seed, emulate and up.</summary>
     public static void AddSourceFlags(Command command, ConfigFlags flags)
     {
-        flags.Add<string>(command, "--provider", "Source:Provider", "Source database: sqlite (default), mysql (also MariaDB) or postgres.");
+        flags.AddChoice<SourceProvider>(command, "--provider", "Source:Provider", "Source database: sqlite (default), mysql (also MariaDB) or postgres.");
         flags.Add<string>(command, "--connection-string", "Source:ConnectionString", "ADO.NET connection string of the source (prefer PINPIPE_Source__ConnectionString for passwords).");
         flags.Add<string>(command, "--credentials-file", "Source:CredentialsFile", "aws_db_creds.yaml-style file (HOST, USER, PASSWORD, DATABASE, PORT) giving the connection.");
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PinPipe.Hosting;
+using PinPipe.Log;
 
 namespace PinPipe.Cli.Commands;
 
@@ -34,7 +35,7 @@ internal static class ServeCommand
     /// <summary>The flags that choose the log, shared by serve, sink and up.</summary>
     public static void AddLogFlags(Command command, ConfigFlags flags)
     {
-        flags.Add<string>(command, "--log", "Log:Kind", "The log: sqlite (embedded, default) or kafka.");
+        flags.AddChoice<LogKind>(command, "--log", "Log:Kind", "The log: sqlite (embedded, default) or kafka.");
         flags.Add<string>(command, "--log-path", "Log:Path", "The embedded log's SQLite file (relative to --data-dir).");
         flags.Add<string>(command, "--bootstrap-servers", "Log:Kafka:bootstrap.servers", "Kafka brokers (host:port,...) when --log kafka; other Kafka client settings go under Log:Kafka in the settings file.");
         flags.Add<int>(command, "--partitions", "Log:DefaultPartitions", "Partitions of the topics PinPipe creates (default 1).");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PinPipe.Hosting;
+using PinPipe.Lake;
 
 namespace PinPipe.Cli.Commands;
 
@@ -54,7 +55,7 @@ internal static class SinkCommand
     {
         flags.Add<int>(command, "--flush-size", "Sink:FlushSize", "flush.size: records per object (default 1000).");
         flags.AddDuration(command, "--rotate-interval", "Sink:RotateScheduleInterval", "rotate.schedule.interval.ms: commit an open object older than this (default 10s).");
-        flags.Add<string>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
+        flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
         flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
     }

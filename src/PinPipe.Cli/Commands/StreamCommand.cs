@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Hosting;
@@ -14,12 +15,12 @@ internal static class StreamCommand
     {
         var command = new Command("stream", "Run the stream job: clean the Kinesis-style streams in micro-batches into the Delta tables <U>_pin_table, <U>_geo_table, <U>_user_table (and <table>_rejects), exactly once, until Ctrl-C.");
         var flags = new ConfigFlags();
-        flags.Add<string>(command, "--from", "Stream:From", "Where a stream starts when its tables hold no offset yet: earliest (default) or latest.");
+        flags.AddChoice<StreamStart>(command, "--from", "Stream:From", "Where a stream starts when its tables hold no offset yet: earliest (default) or latest.");
         flags.Add<string>(command, "--reset", "Stream:Reset", "earliest: a stream deleted and created again (or truncated) since the tables' offsets is read from its start, deliberately; without it the job stops on such a stream. Streams whose offsets are theirs are not touched.");
         flags.AddDuration(command, "--trigger", "Stream:Trigger", "A micro-batch closes at most this long after its first record (default 100ms).");
         flags.Add<int>(command, "--max-batch-records", "Stream:MaxBatchRecords", "A micro-batch closes at this many records (default 50000).");
         flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Rewrite a table into one file once it has this many files; 0 never (default 50).");
-        flags.Add<string>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
+        flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
         flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
         ServeCommand.AddLogFlags(command, flags);
@@ -34,7 +35,7 @@ internal static class StreamCommand
                 var logger = ctx.LoggerFactory.CreateLogger("pinpipe.stream");
                 var job = PipelineJobs.Stream(settings, log, store, ctx.LoggerFactory);
                 logger.LogInformation("Streaming {Streams} into {Bucket}/{Prefix}/ (trigger {Trigger}, at most {Max:N0} records a micro-batch, from {From}). Ctrl-C to stop.",
-                    string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, settings.Stream.Trigger, settings.Stream.MaxBatchRecords, settings.Stream.From);
+                    string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, settings.Stream.Trigger, settings.Stream.MaxBatchRecords, SettingChoices.Name(settings.Stream.From));
                 var run = job.RunAsync(token);
                 // Progress every 5 s: records/s, lag and the last micro-batch's latency per table.
                 var last = job.GetStats();

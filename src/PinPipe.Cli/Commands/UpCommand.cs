@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using PinPipe.Configuration;
 using PinPipe.Emulation;
 using PinPipe.Hosting;
 using PinPipe.Source;
@@ -54,6 +55,12 @@ internal static class UpCommand
         if (records < 0) throw new ArgumentException($"--records: {records} must be zero (until Ctrl-C) or more.");
         var logger = ctx.LoggerFactory.CreateLogger("pinpipe.up");
         var settings = ctx.Settings;
+        // The settings were checked for Emulator:Lane; up also runs the stream lane, whose emulator has its own limits.
+        if (lanes.Stream && (settings.Emulator with { Lane = EmulatorLane.Stream }).Validate() is { Count: > 0 } problems)
+        {
+            await ctx.Error.WriteLineAsync(new SettingsException(problems).Message).ConfigureAwait(false);
+            return ExitCodes.BadSettings;
+        }
         await using var db = SourceDatabaseFactory.Create(settings.Source);
         await SeedCommand.SeedAsync(ctx, db, force: false, token).ConfigureAwait(false);
 
@@ -65,11 +72,11 @@ internal static class UpCommand
         var streamJob = lanes.Stream ? PipelineJobs.Stream(settings, host.Log, host.Store, ctx.LoggerFactory) : null;
         var streamRun = streamJob?.RunAsync(streamStop.Token) ?? Task.CompletedTask;
 
-        Emulator NewEmulator(string lane) => new(
+        Emulator NewEmulator(EmulatorLane lane) => new(
             settings.Emulator with { ApiUrl = host.Api.BaseAddress.ToString().TrimEnd('/'), Count = records == 0 ? null : records, Lane = lane },
             db, settings.Names, ctx.LoggerFactory.CreateLogger<Emulator>());
-        var batchEmulator = lanes.Batch ? NewEmulator("batch") : null;
-        var streamEmulator = lanes.Stream ? NewEmulator("stream") : null;
+        var batchEmulator = lanes.Batch ? NewEmulator(EmulatorLane.Batch) : null;
+        var streamEmulator = lanes.Stream ? NewEmulator(EmulatorLane.Stream) : null;
         var figures = new Figures(host, batchEmulator, streamEmulator, streamJob);
 
         EmulatorResult?[] results;

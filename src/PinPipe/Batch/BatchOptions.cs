@@ -1,3 +1,5 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Batch;
 
 /// <summary>Settings of the batch job (configuration section <c>Batch</c>).</summary>
@@ -14,4 +16,11 @@ public sealed record BatchOptions
 
     /// <summary>DuckDB memory limit (DuckDB syntax, e.g. <c>2GB</c>); beyond it DuckDB spills to disk. Default <c>1250MB</c>: a million posts (0.9 GB of raw JSON) clean without spilling much and the process peaks under 2 GB.</summary>
     public string MemoryLimit { get; init; } = "1250MB";
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .Check(!string.IsNullOrWhiteSpace(TablesPrefix) && !TablesPrefix.StartsWith('/') && !TablesPrefix.EndsWith('/'),
+            $"Batch:TablesPrefix: '{TablesPrefix}' must be a key prefix without leading or trailing '/' (e.g. delta).")
+        .Check(Threads >= 0, $"Batch:Threads: {Threads} must be zero (all cores) or more.")
+        .ToList();
 }

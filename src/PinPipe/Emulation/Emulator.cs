@@ -68,12 +68,13 @@ public sealed partial class Emulator
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(names);
-        Validate(options, names);
+        SettingsProblems.ThrowIfAny(new SettingsProblems().Add(options.Validate())
+            .Check(!string.IsNullOrWhiteSpace(names.UserId), "UserId: the pipeline's user id is empty.").ToList(), nameof(options));
         _options = options;
         _source = source;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _handler = handler;
-        _streamLane = string.Equals(options.Lane, "stream", StringComparison.OrdinalIgnoreCase);
+        _streamLane = options.Lane == EmulatorLane.Stream;
         var baseUrl = options.ApiUrl.TrimEnd('/');
         _targets = _streamLane
             ? [.. names.Streams.Select(s => Target.ForStream(baseUrl, s, options.RecordsPerRequest == 1))]
@@ -353,35 +354,6 @@ public sealed partial class Emulator
         {
             _logger.LogWarning("Emulator: {Error}", message);
         }
-    }
-
-    private static void Validate(EmulatorOptions o, PipelineNames names)
-    {
-        var problems = new List<(string Option, string Problem)>();
-        if (!Uri.TryCreate(o.ApiUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-        {
-            problems.Add((nameof(o.ApiUrl), $"must be an absolute http:// or https:// URL (got '{o.ApiUrl}')"));
-        }
-
-        if (!string.Equals(o.Lane, "batch", StringComparison.OrdinalIgnoreCase) && !string.Equals(o.Lane, "stream", StringComparison.OrdinalIgnoreCase))
-        {
-            problems.Add((nameof(o.Lane), $"must be 'batch' or 'stream' (got '{o.Lane}')"));
-        }
-
-        if (o.Count is < 0) problems.Add((nameof(o.Count), $"must be 0 or more (got {o.Count})"));
-        if (o.Duration is { } d && d <= TimeSpan.Zero) problems.Add((nameof(o.Duration), $"must be positive (got {d})"));
-        if (o.Rate is { } r && (double.IsNaN(r) || double.IsInfinity(r) || r < 0)) problems.Add((nameof(o.Rate), $"must be 0 (unthrottled) or a positive number of posts per second (got {r})"));
-        if (o.Concurrency < 1) problems.Add((nameof(o.Concurrency), $"must be at least 1 (got {o.Concurrency})"));
-        if (o.RecordsPerRequest is < 1 or > 10_000) problems.Add((nameof(o.RecordsPerRequest), $"must be between 1 and 10000 (got {o.RecordsPerRequest})"));
-        else if (o.RecordsPerRequest > 500 && string.Equals(o.Lane, "stream", StringComparison.OrdinalIgnoreCase))
-            problems.Add((nameof(o.RecordsPerRequest), $"must be at most 500 on the stream lane, the most records of one PutRecords (got {o.RecordsPerRequest})"));
-        if (o.MaxAttempts < 1) problems.Add((nameof(o.MaxAttempts), $"must be at least 1 (got {o.MaxAttempts})"));
-        if (o.RetryBaseDelay < TimeSpan.Zero) problems.Add((nameof(o.RetryBaseDelay), $"must not be negative (got {o.RetryBaseDelay})"));
-        if (string.IsNullOrWhiteSpace(names.UserId)) problems.Add(("UserId", "the pipeline's user id is empty"));
-        if (problems.Count == 0) return;
-
-        var message = "Invalid emulator options: " + string.Join("; ", problems.Select(p => $"Emulator:{p.Option} {p.Problem}")) + ".";
-        throw new ArgumentException(message, problems[0].Option);
     }
 
     /// <summary>One post's records, encoded (geo or user null when the source lacks the row).</summary>

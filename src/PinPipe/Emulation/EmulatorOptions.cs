@@ -1,3 +1,5 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Emulation;
 
 /// <summary>Settings of <c>pinpipe emulate</c> (configuration section <c>Emulator</c>).</summary>
@@ -6,8 +8,11 @@ public sealed record EmulatorOptions
     /// <summary>The ingest API's base URL, path base included (e.g. an API Gateway stage). Default <c>http://127.0.0.1:8082</c>.</summary>
     public string ApiUrl { get; init; } = "http://127.0.0.1:8082";
 
-    /// <summary><c>batch</c> (Kafka REST topics) or <c>stream</c> (Kinesis routes).</summary>
-    public string Lane { get; init; } = "batch";
+    /// <summary>The most records of one Kinesis <c>PutRecords</c> request: <see cref="RecordsPerRequest"/>'s limit on the stream lane.</summary>
+    public const int MaxStreamRecordsPerRequest = 500;
+
+    /// <summary><c>batch</c> (Kafka REST topics, default) or <c>stream</c> (Kinesis routes).</summary>
+    public EmulatorLane Lane { get; init; } = EmulatorLane.Batch;
 
     /// <summary>Posts (source rows) to send; each gives three records. Null: until <see cref="Duration"/> or Ctrl-C.</summary>
     public long? Count { get; init; }
@@ -34,4 +39,20 @@ public sealed record EmulatorOptions
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 
     public static EmulatorOptions Default { get; } = new();
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .Check(Uri.TryCreate(ApiUrl, UriKind.Absolute, out var api) && api.Scheme is "http" or "https",
+            $"Emulator:ApiUrl: '{ApiUrl}' must be an absolute http(s) URL.")
+        .OneOf("Emulator:Lane", Lane)
+        .Check(Count is null or >= 0, $"Emulator:Count: {Count} must be zero or more.")
+        .Check(Duration is null || Duration > TimeSpan.Zero, $"Emulator:Duration: {Duration} must be more than 0 (or unset).")
+        .Check(Rate is null or (>= 0 and < double.PositiveInfinity), $"Emulator:Rate: {Rate} must be zero (unthrottled) or more.")
+        .Check(Concurrency >= 1, $"Emulator:Concurrency: {Concurrency} must be at least 1.")
+        .Check(RecordsPerRequest is >= 1 and <= 10_000, $"Emulator:RecordsPerRequest: {RecordsPerRequest} must be 1 to 10000.")
+        .Check(Lane != EmulatorLane.Stream || RecordsPerRequest <= MaxStreamRecordsPerRequest,
+            $"Emulator:RecordsPerRequest: {RecordsPerRequest} must be at most {MaxStreamRecordsPerRequest} on the stream lane, the most records of one PutRecords.")
+        .Check(MaxAttempts >= 1, $"Emulator:MaxAttempts: {MaxAttempts} must be at least 1.")
+        .Check(RetryBaseDelay >= TimeSpan.Zero, $"Emulator:RetryBaseDelay: {RetryBaseDelay} must not be negative.")
+        .ToList();
 }

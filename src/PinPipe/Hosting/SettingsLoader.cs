@@ -36,9 +36,10 @@ public static class SettingsLoader
         builder.AddInMemoryCollection(overrides);
 
         PinPipeSettings settings;
+        var choiceErrors = new List<string>();
         try
         {
-            var configuration = builder.Build();
+            var configuration = UnsetBadChoices(builder.Build(), choiceErrors);
             settings = configuration.Get<PinPipeSettings>(o => o.ErrorOnUnknownConfiguration = true) ?? new PinPipeSettings();
         }
         catch (InvalidDataException ex)
@@ -53,8 +54,38 @@ public static class SettingsLoader
         {
             throw new SettingsException([ex.InnerException is null ? ex.Message : $"{ex.Message} {ex.InnerException.Message}"], ex);
         }
-        var errors = settings.Validate();
-        if (errors.Count > 0) throw new SettingsException(errors);
+        var errors = choiceErrors.Concat(settings.Validate()).ToArray();
+        if (errors.Length > 0) throw new SettingsException(errors);
         return settings;
     }
+
+    /// <summary>
+    /// Checks every setting whose type is an enum (<c>Log:Kind</c>, <c>Stream:From</c>, ...) against the enum's names,
+    /// ignoring case (the binder would also take numbers), and reports each bad one in <paramref name="errors"/> naming
+    /// the valid values. The configuration returned leaves the bad ones unset, so that binding goes on and every other
+    /// problem is reported with them.
+    /// </summary>
+    private static IConfiguration UnsetBadChoices(IConfiguration configuration, List<string> errors)
+    {
+        var unset = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, type) in ChoiceKeys)
+        {
+            var text = configuration[key];
+            if (text is null || SettingChoices.IsName(type, text)) continue;
+            errors.Add(SettingChoices.NotOneOf(key, text, type));
+            unset[key] = null;
+        }
+        return unset.Count == 0 ? configuration : new ConfigurationBuilder().AddConfiguration(configuration).AddInMemoryCollection(unset).Build();
+    }
+
+    /// <summary>The keys of the settings whose type is an enum, with the enum: <c>Section:Property</c>.</summary>
+    private static readonly (string Key, Type Type)[] ChoiceKeys =
+    [
+        .. from section in typeof(PinPipeSettings).GetProperties()
+           where section.CanWrite && section.PropertyType.IsClass
+           from property in section.PropertyType.GetProperties()
+           let type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType
+           where property.CanWrite && type.IsEnum
+           select ($"{section.Name}:{property.Name}", type),
+    ];
 }

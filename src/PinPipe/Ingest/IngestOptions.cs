@@ -1,3 +1,5 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Ingest;
 
 /// <summary>Settings of the ingest API (configuration section <c>Ingest</c>).</summary>
@@ -35,4 +37,29 @@ public sealed record IngestOptions
     public long MaxConcurrentConnections { get; init; } = 10_000;
 
     public static IngestOptions Default { get; } = new();
+
+    /// <summary>
+    /// Every problem of these settings, each naming its key; empty when all is well. <paramref name="maxPartitionsPerTopic"/>
+    /// is the log's <c>Log:MaxPartitionsPerTopic</c>, the most shards <see cref="DefaultShardCount"/> may give.
+    /// </summary>
+    public IReadOnlyList<string> Validate(int maxPartitionsPerTopic)
+    {
+        var problems = new SettingsProblems();
+        foreach (var url in Urls.Split(';', StringSplitOptions.RemoveEmptyEntries))
+            problems.Check(Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https",
+                $"Ingest:Urls: '{url}' must be an absolute http(s) URL.");
+        problems.Check(PathBase is null or "" || PathBase.StartsWith('/') && !PathBase.EndsWith('/'),
+            $"Ingest:PathBase: '{PathBase}' must start with '/' and not end with one (e.g. /dev).");
+        problems.Check(DefaultShardCount >= 1 && DefaultShardCount <= maxPartitionsPerTopic,
+            $"Ingest:DefaultShardCount: {DefaultShardCount} must be 1 to Log:MaxPartitionsPerTopic ({maxPartitionsPerTopic}).");
+        foreach (var host in RequestGuard.Split(AllowedHosts))
+            problems.Check(host == "*" || RequestGuard.TryParseHost(host, out _, out _), $"Ingest:AllowedHosts: '{host}' is not a host name, host:port or *.");
+        foreach (var origin in RequestGuard.Split(AllowedOrigins))
+            problems.Check(origin == "*" || RequestGuard.TryNormalizeOrigin(origin, out _), $"Ingest:AllowedOrigins: '{origin}' is not an origin (http(s)://host[:port], no path) or *.");
+        return problems
+            .Check(MaxConcurrentConnections is >= 1 and <= 1_000_000, $"Ingest:MaxConcurrentConnections: {MaxConcurrentConnections} must be 1 to 1000000.")
+            .Check(MaxRequestBytes is >= 1024 and <= int.MaxValue - 1, $"Ingest:MaxRequestBytes: {MaxRequestBytes} must be 1024 to {int.MaxValue - 1}.")
+            .Check(MaxRecordsPerRequest >= 1, $"Ingest:MaxRecordsPerRequest: {MaxRecordsPerRequest} must be at least 1.")
+            .ToList();
+    }
 }

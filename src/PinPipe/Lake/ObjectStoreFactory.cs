@@ -1,3 +1,4 @@
+using PinPipe.Configuration;
 using PinPipe.Lake.Directory;
 using PinPipe.Lake.S3;
 
@@ -17,11 +18,11 @@ public static class ObjectStoreFactory
         string bucket = string.IsNullOrWhiteSpace(options.Bucket) ? defaultBucket : options.Bucket;
         if (string.IsNullOrWhiteSpace(bucket))
             throw new ArgumentException("No bucket: set ObjectStore:Bucket or pass a default bucket.", nameof(defaultBucket));
-        return options.Kind.Trim().ToLowerInvariant() switch
+        return options.Kind switch
         {
-            "directory" => new DirectoryObjectStore(options.Root, bucket),
-            "s3" => new S3ObjectStore(options, bucket),
-            _ => throw new ArgumentException($"Unknown ObjectStore:Kind '{options.Kind}': use 'directory' or 's3'.", nameof(options)),
+            ObjectStoreKind.Directory => new DirectoryObjectStore(options.Root, bucket),
+            ObjectStoreKind.S3 => new S3ObjectStore(options, bucket),
+            _ => throw new ArgumentException(SettingChoices.NotOneOf<ObjectStoreKind>("ObjectStore:Kind", options.Kind.ToString()), nameof(options)),
         };
     }
 }

@@ -1,10 +1,12 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Lake;
 
 /// <summary>Settings of the bucket (configuration section <c>ObjectStore</c>).</summary>
 public sealed record ObjectStoreOptions
 {
     /// <summary><c>directory</c> (default) or <c>s3</c>.</summary>
-    public string Kind { get; init; } = "directory";
+    public ObjectStoreKind Kind { get; init; } = ObjectStoreKind.Directory;
 
     /// <summary>Directory store: the folder that holds the buckets. A relative path is under the data folder. Default <c>buckets</c>; the bucket is a sub-folder.</summary>
     public string Root { get; init; } = "buckets";
@@ -22,4 +24,7 @@ public sealed record ObjectStoreOptions
     public bool ForcePathStyle { get; init; }
 
     public static ObjectStoreOptions Default { get; } = new();
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems().OneOf("ObjectStore:Kind", Kind).ToList();
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PinPipe.Configuration;
 using PinPipe.Log.Kafka;
 using PinPipe.Log.Sqlite;
 
@@ -16,11 +17,11 @@ public static class LogFactory
     public static async ValueTask<ILog> OpenAsync(LogOptions options, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return (options.Kind ?? "").Trim().ToLowerInvariant() switch
+        return options.Kind switch
         {
-            "sqlite" => await SqliteLog.OpenAsync(options, loggerFactory?.CreateLogger<SqliteLog>(), null, cancellationToken).ConfigureAwait(false),
-            "kafka" => await KafkaLog.OpenAsync(options, loggerFactory?.CreateLogger<KafkaLog>(), cancellationToken).ConfigureAwait(false),
-            _ => throw new ArgumentException($"Unknown log kind '{options.Kind}' (Log:Kind); supported kinds: sqlite, kafka.", nameof(options)),
+            LogKind.Sqlite => await SqliteLog.OpenAsync(options, loggerFactory?.CreateLogger<SqliteLog>(), null, cancellationToken).ConfigureAwait(false),
+            LogKind.Kafka => await KafkaLog.OpenAsync(options, loggerFactory?.CreateLogger<KafkaLog>(), cancellationToken).ConfigureAwait(false),
+            _ => throw new ArgumentException(SettingChoices.NotOneOf<LogKind>("Log:Kind", options.Kind.ToString()), nameof(options)),
         };
     }
 }

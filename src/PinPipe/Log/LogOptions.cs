@@ -1,10 +1,12 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Log;
 
 /// <summary>Settings of the log (configuration section <c>Log</c>).</summary>
 public sealed record LogOptions
 {
     /// <summary><c>sqlite</c> (embedded, default) or <c>kafka</c>.</summary>
-    public string Kind { get; init; } = "sqlite";
+    public LogKind Kind { get; init; } = LogKind.Sqlite;
 
     /// <summary>Embedded log: the SQLite database file; a relative path is under the data folder. Default <c>log.db</c>.</summary>
     public string Path { get; init; } = "log.db";
@@ -44,4 +46,19 @@ public sealed record LogOptions
     public Dictionary<string, string> Kafka { get; init; } = new();
 
     public static LogOptions Default { get; } = new();
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .OneOf("Log:Kind", Kind)
+        .Check(!string.IsNullOrWhiteSpace(Path), "Log:Path: must not be empty.")
+        .OneOf("Log:Access", Access)
+        .Check(MaxTopics >= 1, $"Log:MaxTopics: {MaxTopics} must be at least 1.")
+        .Check(MaxPartitionsPerTopic is >= 1 and <= TopicRules.MaxPartitions, $"Log:MaxPartitionsPerTopic: {MaxPartitionsPerTopic} must be 1 to {TopicRules.MaxPartitions}.")
+        .Check(DefaultPartitions >= 1 && DefaultPartitions <= MaxPartitionsPerTopic,
+            $"Log:DefaultPartitions: {DefaultPartitions} must be 1 to Log:MaxPartitionsPerTopic ({MaxPartitionsPerTopic}).")
+        .Check(MaxRecordBytes >= 1, $"Log:MaxRecordBytes: {MaxRecordBytes} must be at least 1.")
+        .Check(RetentionBytes is null or > 0, $"Log:RetentionBytes: {RetentionBytes} must be more than 0 (or unset).")
+        .Check(RetentionTime is null || RetentionTime > TimeSpan.Zero, $"Log:RetentionTime: {RetentionTime} must be more than 0 (or unset).")
+        .Check(RetentionCheckInterval > TimeSpan.Zero, $"Log:RetentionCheckInterval: {RetentionCheckInterval} must be more than 0.")
+        .ToList();
 }

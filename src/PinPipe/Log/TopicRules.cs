@@ -17,14 +17,6 @@ internal static class TopicRules
             throw new LogException(LogErrorCode.InvalidTopic, $"Topic '{topic}': partition count {partitions} is out of range; it must be between 1 and {MaxPartitions}.");
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> when <see cref="LogOptions.MaxTopics"/> or <see cref="LogOptions.MaxPartitionsPerTopic"/> is out of range.</summary>
-    public static void ValidateLimits(LogOptions options)
-    {
-        if (options.MaxTopics < 1) throw new ArgumentException($"Log:MaxTopics must be at least 1 (is {options.MaxTopics}).", nameof(options));
-        if (options.MaxPartitionsPerTopic is < 1 or > MaxPartitions)
-            throw new ArgumentException($"Log:MaxPartitionsPerTopic must be 1 to {MaxPartitions} (is {options.MaxPartitionsPerTopic}).", nameof(options));
-    }
-
     /// <summary>
     /// Throws <see cref="LogException"/> (<see cref="LogErrorCode.LimitExceeded"/>) when a new topic with
     /// <paramref name="partitions"/> partitions, beside <paramref name="topics"/> existing ones, would pass the log's limits.

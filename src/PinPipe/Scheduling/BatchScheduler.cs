@@ -1,6 +1,7 @@
 using Cronos;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
 
 namespace PinPipe.Scheduling;
 
@@ -38,11 +39,8 @@ public sealed class BatchScheduler
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(job);
-        if (!CronExpression.TryParse(options.Cron, out var cron))
-            throw new ArgumentException($"Schedule:Cron: '{options.Cron}' is not a 5-field cron expression (minute hour day month weekday).", nameof(options));
-        if (options.Retries < 0) throw new ArgumentException($"Schedule:Retries: {options.Retries} must be zero or more.", nameof(options));
-        if (options.RetryDelay < TimeSpan.Zero) throw new ArgumentException($"Schedule:RetryDelay: {options.RetryDelay} must not be negative.", nameof(options));
-        ArgumentException.ThrowIfNullOrWhiteSpace(options.HistoryPath);
+        SettingsProblems.ThrowIfAny(options.Validate(), nameof(options));
+        var cron = CronExpression.Parse(options.Cron);
         _options = options with { HistoryPath = Path.GetFullPath(options.HistoryPath) };
         _cron = cron;
         _job = job;

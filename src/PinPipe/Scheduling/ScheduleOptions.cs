@@ -1,3 +1,5 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Scheduling;
 
 /// <summary>Settings of <c>pinpipe schedule</c> (configuration section <c>Schedule</c>), the original Airflow DAG's.</summary>
@@ -14,4 +16,12 @@ public sealed record ScheduleOptions
 
     /// <summary>SQLite file holding the run history shown by <c>pinpipe runs</c>. A relative path is under the data folder. Default <c>runs.db</c>.</summary>
     public string HistoryPath { get; init; } = "runs.db";
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .Check(Retries >= 0, $"Schedule:Retries: {Retries} must be zero or more.")
+        .Check(RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {RetryDelay} must not be negative.")
+        .Check(Cronos.CronExpression.TryParse(Cron, out _), $"Schedule:Cron: '{Cron}' is not a 5-field cron expression (minute hour day month weekday).")
+        .Check(!string.IsNullOrWhiteSpace(HistoryPath), "Schedule:HistoryPath: must not be empty.")
+        .ToList();
 }

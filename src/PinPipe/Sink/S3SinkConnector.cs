@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Log;
 
@@ -225,19 +226,8 @@ public sealed class S3SinkConnector
         }
     }
 
-    private static void Validate(SinkOptions options)
-    {
-        var problems = new List<string>();
-        if (options.Topics is null || options.Topics.Count == 0) problems.Add("Sink:Topics must name at least one topic (the host fills it from PipelineNames.Topics)");
-        else if (options.Topics.Any(string.IsNullOrWhiteSpace)) problems.Add("Sink:Topics contains a blank topic name");
-        if (string.IsNullOrWhiteSpace(options.GroupId)) problems.Add("Sink:GroupId must not be blank");
-        if (options.FlushSize < 1) problems.Add($"Sink:FlushSize must be at least 1 (got {options.FlushSize})");
-        if (options.RotateScheduleInterval is { } r && r <= TimeSpan.Zero) problems.Add($"Sink:RotateScheduleInterval must be positive or null (got {r})");
-        if (options.PollInterval <= TimeSpan.Zero) problems.Add($"Sink:PollInterval must be positive (got {options.PollInterval})");
-        if (options.Reset is not (null or "earliest")) problems.Add($"Sink:Reset must be unset or earliest (got '{options.Reset}')");
-        if (options.OffsetZeroPadWidth is < 1 or > 19) problems.Add($"Sink:OffsetZeroPadWidth must be between 1 and 19 (got {options.OffsetZeroPadWidth})");
-        if (options.TopicsDir is { } dir && (dir.StartsWith('/') || dir.EndsWith('/') || dir.Contains('\\', StringComparison.Ordinal)))
-            problems.Add($"Sink:TopicsDir must be a relative key prefix without leading or trailing '/' (got '{dir}')");
-        if (problems.Count > 0) throw new ArgumentException("Invalid sink options: " + string.Join("; ", problems) + ".", nameof(options));
-    }
+    private static void Validate(SinkOptions options) =>
+        SettingsProblems.ThrowIfAny(new SettingsProblems()
+            .Check(options.Topics is { Count: > 0 }, "Sink:Topics: must name at least one topic (the host fills it from PipelineNames.Topics).")
+            .Add(options.Validate()).ToList(), nameof(options));
 }

@@ -1,3 +1,5 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Sink;
 
 /// <summary>Settings of the S3-sink connector (configuration section <c>Sink</c>), named after Confluent's.</summary>
@@ -36,4 +38,17 @@ public sealed record SinkOptions
     public int OffsetZeroPadWidth { get; init; } = 10;
 
     public static SinkOptions Default { get; } = new();
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .Check(Topics is null || !Topics.Any(string.IsNullOrWhiteSpace), "Sink:Topics: contains a blank topic name.")
+        .Check(TopicsDir is null || !TopicsDir.StartsWith('/') && !TopicsDir.EndsWith('/') && !TopicsDir.Contains('\\', StringComparison.Ordinal),
+            $"Sink:TopicsDir: '{TopicsDir}' must be a relative key prefix without leading or trailing '/' (e.g. topics).")
+        .Check(FlushSize >= 1, $"Sink:FlushSize: {FlushSize} must be at least 1.")
+        .Check(RotateScheduleInterval is null || RotateScheduleInterval > TimeSpan.Zero, $"Sink:RotateScheduleInterval: {RotateScheduleInterval} must be more than 0 (or unset).")
+        .Check(PollInterval > TimeSpan.Zero, $"Sink:PollInterval: {PollInterval} must be more than 0.")
+        .Check(!string.IsNullOrWhiteSpace(GroupId), "Sink:GroupId: must not be empty.")
+        .Check(Reset is null or "earliest", $"Sink:Reset: '{Reset}' is not earliest (or unset).")
+        .Check(OffsetZeroPadWidth is >= 1 and <= 19, $"Sink:OffsetZeroPadWidth: {OffsetZeroPadWidth} must be 1 to 19.")
+        .ToList();
 }

@@ -1,10 +1,12 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Source;
 
 /// <summary>Settings of the source database (configuration section <c>Source</c>).</summary>
 public sealed record SourceOptions
 {
     /// <summary><c>sqlite</c> (default), <c>mysql</c> (also MariaDB) or <c>postgres</c>.</summary>
-    public string Provider { get; init; } = "sqlite";
+    public SourceProvider Provider { get; init; } = SourceProvider.Sqlite;
 
     /// <summary>
     /// ADO.NET connection string. Default for SQLite: <c>Data Source=.pinpipe/source.db</c>.
@@ -26,4 +28,10 @@ public sealed record SourceOptions
     public int Seed { get; init; } = 42;
 
     public static SourceOptions Default { get; } = new();
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .OneOf("Source:Provider", Provider)
+        .Check(Rows >= 0, $"Source:Rows: {Rows} must be zero or more.")
+        .ToList();
 }

@@ -1,3 +1,5 @@
+using PinPipe.Configuration;
+
 namespace PinPipe.Streaming;
 
 /// <summary>Settings of the stream job, <c>pinpipe stream</c> (configuration section <c>Stream</c>).</summary>
@@ -22,7 +24,7 @@ public sealed record StreamOptions
 
     /// <summary>Where a stream partition starts when no Delta table holds an offset for it yet: <c>earliest</c>
     /// (the log's start, default) or <c>latest</c> (the log's end when the job first starts).</summary>
-    public string From { get; init; } = "earliest";
+    public StreamStart From { get; init; } = StreamStart.Earliest;
 
     /// <summary>
     /// The consumer group under which the job also commits each stream partition's position to the log (after the Delta
@@ -40,4 +42,15 @@ public sealed record StreamOptions
 
     /// <summary>DuckDB memory limit per table (DuckDB syntax); beyond it DuckDB spills to disk. Default <c>400MB</c>.</summary>
     public string MemoryLimit { get; init; } = "400MB";
+
+    /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Trigger} must be more than 0 and at most 1 hour.")
+        .Check(MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {MaxBatchRecords} must be 1 to 10000000.")
+        .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
+        .OneOf("Stream:From", From)
+        .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
+        .Check(Reset is null or "earliest", $"Stream:Reset: '{Reset}' is not earliest (or unset).")
+        .Check(!string.IsNullOrWhiteSpace(MemoryLimit), "Stream:MemoryLimit: must not be empty (DuckDB syntax, e.g. 400MB).")
+        .ToList();
 }

@@ -166,7 +166,7 @@ internal sealed class StreamTable : IDisposable
         _rejectsNext = new long[partitions];
         var cleanStart = new List<DeltaTxn>();
         var rejectsStart = new List<DeltaTxn>();
-        bool latest = _options.From == "latest";
+        bool latest = _options.From == StreamStart.Latest;
         for (int p = 0; p < partitions; p++)
         {
             long? cv = cleanMoved ? marks[p].Low : c.Offsets[p];

@@ -10,7 +10,7 @@ public sealed class EmulatorTests
 {
     private static readonly PipelineNames Names = new("u1");
 
-    private static EmulatorOptions Options(IngestTestServer server, long count, string lane = "batch", int perRequest = 1, int concurrency = 1) => new()
+    private static EmulatorOptions Options(IngestTestServer server, long count, EmulatorLane lane = EmulatorLane.Batch, int perRequest = 1, int concurrency = 1) => new()
     {
         ApiUrl = server.BaseUrl,
         Lane = lane,
@@ -112,7 +112,7 @@ public sealed class EmulatorTests
         await using var server = await IngestTestServer.StartAsync();
         var source = InMemorySourceDatabase.Generate(30);
 
-        var result = await new Emulator(Options(server, 4, lane: "stream"), source, Names).RunAsync();
+        var result = await new Emulator(Options(server, 4, lane: EmulatorLane.Stream), source, Names).RunAsync();
 
         var requests = server.Requests;
         Assert.Equal(12, requests.Count);
@@ -138,7 +138,7 @@ public sealed class EmulatorTests
         await using var server = await IngestTestServer.StartAsync();
         var source = InMemorySourceDatabase.Generate(30);
 
-        var result = await new Emulator(Options(server, 9, lane: "stream", perRequest: 3), source, Names).RunAsync();
+        var result = await new Emulator(Options(server, 9, lane: EmulatorLane.Stream, perRequest: 3), source, Names).RunAsync();
 
         var requests = server.Requests;
         Assert.All(requests, r => Assert.Equal("PUT", r.Method));
@@ -378,7 +378,7 @@ public sealed class EmulatorTests
             : null);
         await using var _ = server;
 
-        var result = await new Emulator(Options(server, 2, lane: "stream", perRequest: 2), InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        var result = await new Emulator(Options(server, 2, lane: EmulatorLane.Stream, perRequest: 2), InMemorySourceDatabase.Generate(10), Names).RunAsync();
 
         var first = server.Requests[0];
         var retry = server.Requests.Skip(1).First(r => r.Path == first.Path);
@@ -395,7 +395,7 @@ public sealed class EmulatorTests
         await using var server = await IngestTestServer.StartAsync(_ => new Reply(200,
             "{\"__type\":\"com.amazonaws.kinesis#ResourceNotFoundException\",\"message\":\"Stream not found\"}"));
 
-        var result = await new Emulator(Options(server, 1, lane: "stream"), InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        var result = await new Emulator(Options(server, 1, lane: EmulatorLane.Stream), InMemorySourceDatabase.Generate(10), Names).RunAsync();
 
         Assert.Equal(3, result.Requests);
         Assert.Equal(0, result.Retries);
@@ -417,8 +417,8 @@ public sealed class EmulatorTests
         { EmulatorOptions.Default with { Concurrency = 0 }, "Concurrency" },
         { EmulatorOptions.Default with { RecordsPerRequest = 0 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { RecordsPerRequest = 10_001 }, "RecordsPerRequest" },
-        { EmulatorOptions.Default with { Lane = "kafka" }, "Lane" },
-        { EmulatorOptions.Default with { Lane = "stream", RecordsPerRequest = 501 }, "RecordsPerRequest" },
+        { EmulatorOptions.Default with { Lane = (EmulatorLane)7 }, "Lane" },
+        { EmulatorOptions.Default with { Lane = EmulatorLane.Stream, RecordsPerRequest = 501 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { Rate = -1 }, "Rate" },
         { EmulatorOptions.Default with { Rate = double.NaN }, "Rate" },
         { EmulatorOptions.Default with { ApiUrl = "localhost:8082" }, "ApiUrl" },
@@ -435,18 +435,18 @@ public sealed class EmulatorTests
     public void A_bad_option_is_rejected_by_name(EmulatorOptions options, string option)
     {
         var ex = Assert.Throws<ArgumentException>(() => new Emulator(options, InMemorySourceDatabase.Generate(1), Names));
-        Assert.Equal(option, ex.ParamName);
-        Assert.Contains($"Emulator:{option} ", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("options", ex.ParamName);
+        Assert.Contains($"Emulator:{option}: ", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Every_bad_option_is_reported_at_once()
     {
-        var options = EmulatorOptions.Default with { Concurrency = 0, Lane = "x", RecordsPerRequest = 0 };
+        var options = EmulatorOptions.Default with { Concurrency = 0, Lane = (EmulatorLane)7, RecordsPerRequest = 0 };
         var ex = Assert.Throws<ArgumentException>(() => new Emulator(options, InMemorySourceDatabase.Generate(1), Names));
-        Assert.Contains("Emulator:Lane must be 'batch' or 'stream' (got 'x')", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("Emulator:Concurrency must be at least 1 (got 0)", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("Emulator:RecordsPerRequest must be between 1 and 10000 (got 0)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Emulator:Lane: '7' is not one of: batch, stream.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Emulator:Concurrency: 0 must be at least 1.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Emulator:RecordsPerRequest: 0 must be 1 to 10000.", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

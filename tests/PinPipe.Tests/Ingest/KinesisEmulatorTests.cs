@@ -20,7 +20,7 @@ public sealed class KinesisEmulatorTests
     private static EmulatorOptions Options(IngestApiHarness api, long count, int perRequest, int concurrency) => new()
     {
         ApiUrl = api.Server.BaseAddress.ToString(),
-        Lane = "stream",
+        Lane = EmulatorLane.Stream,
         Count = count,
         RecordsPerRequest = perRequest,
         Concurrency = concurrency,

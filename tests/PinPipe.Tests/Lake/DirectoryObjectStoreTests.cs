@@ -87,10 +87,10 @@ public sealed class DirectoryObjectStoreTests : ConditionalWriteObjectStoreContr
         Assert.EndsWith("/user-abc-bucket", store.Location, StringComparison.Ordinal);
         var named = ObjectStoreFactory.Create(new ObjectStoreOptions { Root = _root.Path, Bucket = "other" }, "user-abc-bucket");
         Assert.EndsWith("/other", named.Location, StringComparison.Ordinal);
-        var s3 = ObjectStoreFactory.Create(new ObjectStoreOptions { Kind = "s3", ServiceUrl = "http://127.0.0.1:1", ForcePathStyle = true }, "b");
+        var s3 = ObjectStoreFactory.Create(new ObjectStoreOptions { Kind = ObjectStoreKind.S3, ServiceUrl = "http://127.0.0.1:1", ForcePathStyle = true }, "b");
         Assert.Equal("s3://b", s3.Location);
-        var e = Assert.Throws<ArgumentException>(() => ObjectStoreFactory.Create(new ObjectStoreOptions { Kind = "ftp" }, "b"));
-        Assert.Contains("ftp", e.Message, StringComparison.Ordinal);
+        var e = Assert.Throws<ArgumentException>(() => ObjectStoreFactory.Create(new ObjectStoreOptions { Kind = (ObjectStoreKind)7 }, "b"));
+        Assert.Contains("ObjectStore:Kind: '7' is not one of: directory, s3.", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => ObjectStoreFactory.Create(new ObjectStoreOptions { Root = _root.Path }, ""));
     }
 }

@@ -25,7 +25,7 @@ public sealed class S3ObjectStoreTests : ObjectStoreContract, IAsyncLifetime, ID
             : throw new InvalidOperationException(
                 "TEST_PINPIPE_S3 is not set: run `scripts/services/s3rver.sh start` and then " +
                 "`source ${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env` before `dotnet test`.");
-        Options = new ObjectStoreOptions { Kind = "s3", ServiceUrl = endpoint, ForcePathStyle = true };
+        Options = new ObjectStoreOptions { Kind = ObjectStoreKind.S3, ServiceUrl = endpoint, ForcePathStyle = true };
         _store = new S3ObjectStore(Options, _bucket, S3rverCredentials);
     }
 

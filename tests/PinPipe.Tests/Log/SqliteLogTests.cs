@@ -324,10 +324,10 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
     [Fact]
     public async Task LogFactory_opens_the_sqlite_log_and_names_an_unknown_kind()
     {
-        await using (var log = await LogFactory.OpenAsync(Options() with { Kind = "sqlite" }))
+        await using (var log = await LogFactory.OpenAsync(Options() with { Kind = LogKind.Sqlite }))
             Assert.IsType<SqliteLog>(log);
 
-        var ex = await Assert.ThrowsAsync<ArgumentException>(() => LogFactory.OpenAsync(Options() with { Kind = "rabbit" }).AsTask());
-        Assert.Contains("rabbit", ex.Message);
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => LogFactory.OpenAsync(Options() with { Kind = (LogKind)7 }).AsTask());
+        Assert.Contains("Log:Kind: '7' is not one of: sqlite, kafka.", ex.Message, StringComparison.Ordinal);
     }
 }

@@ -91,7 +91,7 @@ public sealed class SourceDatabaseFactoryTests
         await File.WriteAllTextAsync(path, Good);
         await using (var db = SourceDatabaseFactory.Create(new SourceOptions { CredentialsFile = path }))
             Assert.IsType<MySqlSourceDatabase>(db);
-        await using (var db = SourceDatabaseFactory.Create(new SourceOptions { Provider = "postgres", CredentialsFile = path }))
+        await using (var db = SourceDatabaseFactory.Create(new SourceOptions { Provider = SourceProvider.Postgres, CredentialsFile = path }))
             Assert.IsType<PostgresSourceDatabase>(db);
     }
 
@@ -110,15 +110,14 @@ public sealed class SourceDatabaseFactoryTests
     [Fact]
     public void An_unknown_provider_lists_the_valid_ones()
     {
-        var ex = Assert.Throws<ArgumentException>(() => SourceDatabaseFactory.Create(new SourceOptions { Provider = "oracle" }));
-        Assert.Contains("'oracle'", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("sqlite, mysql, postgres", ex.Message, StringComparison.Ordinal);
+        var ex = Assert.Throws<ArgumentException>(() => SourceDatabaseFactory.Create(new SourceOptions { Provider = (SourceProvider)7 }));
+        Assert.Contains("Source:Provider: '7' is not one of: sqlite, mysql, postgres.", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_server_provider_without_a_connection_string_is_rejected()
     {
-        var ex = Assert.Throws<ArgumentException>(() => SourceDatabaseFactory.Create(new SourceOptions { Provider = "mysql" }));
+        var ex = Assert.Throws<ArgumentException>(() => SourceDatabaseFactory.Create(new SourceOptions { Provider = SourceProvider.MySql }));
         Assert.Contains("ConnectionString", ex.Message, StringComparison.Ordinal);
     }
 }

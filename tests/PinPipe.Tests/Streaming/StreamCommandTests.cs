@@ -18,7 +18,7 @@ public sealed class StreamCommandTests
         Assert.Equal(TimeSpan.FromMilliseconds(100), s.Stream.Trigger);
         Assert.Equal(50_000, s.Stream.MaxBatchRecords);
         Assert.Equal(50, s.Stream.CompactEvery);
-        Assert.Equal("earliest", s.Stream.From);
+        Assert.Equal(StreamStart.Earliest, s.Stream.From);
         Assert.Equal("delta/12885f560a0b_pin_table", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.Pin));
         Assert.Equal("delta/12885f560a0b_user_table_rejects", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.User, rejects: true));
         Assert.Equal("pinpipe-stream:streaming-12885f560a0b-geo:3", StreamJob.AppId(s.Names.GeoStream, 3));
@@ -29,12 +29,12 @@ public sealed class StreamCommandTests
     {
         var errors = new PinPipeSettings
         {
-            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, From = "middle", MemoryLimit = " " },
+            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, From = (StreamStart)7, MemoryLimit = " " },
         }.Validate();
         Assert.Contains(errors, e => e.StartsWith("Stream:Trigger:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MaxBatchRecords:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:CompactEvery:", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.StartsWith("Stream:From: 'middle'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Stream:From: '7' is not one of: earliest, latest.", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MemoryLimit:", StringComparison.Ordinal));
         Assert.Equal(5, errors.Count);
     }
@@ -45,7 +45,7 @@ public sealed class StreamCommandTests
         using var dir = new TempDirectory("cli");
         var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "stream", "--from", "middle", "--max-batch-records", "0");
         Assert.Equal(2, code);
-        Assert.Contains("Stream:From: 'middle' is not one of earliest, latest", output, StringComparison.Ordinal);
+        Assert.Contains("Stream:From: 'middle' is not one of: earliest, latest.", output, StringComparison.Ordinal);
         Assert.Contains("Stream:MaxBatchRecords: 0", output, StringComparison.Ordinal);
     }
 

@@ -177,7 +177,7 @@ public sealed class StreamJobTests
     [Fact]
     public async Task From_latest_starts_at_the_end_of_the_stream_at_first_start_and_resumes_from_the_txns_after()
     {
-        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), From = "latest" });
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), From = StreamStart.Latest });
         foreach (var kind in StreamTestKit.Kinds) await kit.AppendAsync(kind, StreamTestKit.Synthetic(kind, 1, 10));
         await kit.RunUntilCaughtUpAsync(); // records the start offsets only
         foreach (var kind in StreamTestKit.Kinds)

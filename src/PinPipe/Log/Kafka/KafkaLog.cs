@@ -3,6 +3,7 @@ using System.Globalization;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
 using KafkaTopicPartitionOffset = Confluent.Kafka.TopicPartitionOffset;
 
 namespace PinPipe.Log.Kafka;
@@ -76,9 +77,7 @@ public sealed class KafkaLog : ILog
         ArgumentNullException.ThrowIfNull(options);
         if (!options.Kafka.TryGetValue("bootstrap.servers", out var servers) || string.IsNullOrWhiteSpace(servers))
             throw new ArgumentException("The Kafka log needs the brokers' addresses in Log:Kafka:bootstrap.servers (host:port[,host:port...]).", nameof(options));
-        if (options.MaxRecordBytes < 1)
-            throw new ArgumentException($"Log:MaxRecordBytes is {options.MaxRecordBytes}; it must be at least 1.", nameof(options));
-        TopicRules.ValidateLimits(options);
+        SettingsProblems.ThrowIfAny(options.Validate(), nameof(options));
 
         var settings = new Dictionary<string, string>(options.Kafka, StringComparer.Ordinal);
         var producerConfig = new ProducerConfig(new Dictionary<string, string>(settings)) { Acks = Acks.All, EnableIdempotence = true };

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Configuration;
 using PinPipe.Files;
 
 namespace PinPipe.Log.Sqlite;
@@ -79,12 +80,7 @@ public sealed partial class SqliteLog : ILog
     public static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (string.IsNullOrWhiteSpace(options.Path)) throw new ArgumentException("Log:Path is empty.", nameof(options));
-        if (options.MaxRecordBytes <= 0) throw new ArgumentException($"Log:MaxRecordBytes must be positive (is {options.MaxRecordBytes}).", nameof(options));
-        if (options.RetentionCheckInterval <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionCheckInterval must be positive (is {options.RetentionCheckInterval}).", nameof(options));
-        if (options.RetentionTime is { } rt && rt <= TimeSpan.Zero) throw new ArgumentException($"Log:RetentionTime must be positive or null (is {rt}).", nameof(options));
-        TopicRules.ValidateLimits(options);
-        if (options.RetentionBytes is { } rb && rb < 0) throw new ArgumentException($"Log:RetentionBytes must not be negative (is {rb}).", nameof(options));
+        SettingsProblems.ThrowIfAny(options.Validate(), nameof(options));
         cancellationToken.ThrowIfCancellationRequested();
 
         var path = System.IO.Path.GetFullPath(options.Path);

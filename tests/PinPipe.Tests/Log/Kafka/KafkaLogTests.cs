@@ -13,7 +13,7 @@ public sealed class KafkaLogTests(KafkaMockClusterFixture cluster) : LogContract
 
     private async Task<KafkaLog> OpenAsync(LogOptions? options = null)
     {
-        var o = (options ?? new LogOptions()) with { Kind = "kafka", Kafka = new() { ["bootstrap.servers"] = cluster.BootstrapServers } };
+        var o = (options ?? new LogOptions()) with { Kind = LogKind.Kafka, Kafka = new() { ["bootstrap.servers"] = cluster.BootstrapServers } };
         return await KafkaLog.OpenAsync(o, null, _ => cluster.TopicAdmin, default);
     }
 
@@ -115,12 +115,12 @@ public sealed class KafkaLogTests(KafkaMockClusterFixture cluster) : LogContract
     [Fact]
     public async Task LogFactory_opens_the_Kafka_log_and_names_the_missing_bootstrap_servers_setting()
     {
-        await using (var log = await LogFactory.OpenAsync(new LogOptions { Kind = "kafka", Kafka = Client() }))
+        await using (var log = await LogFactory.OpenAsync(new LogOptions { Kind = LogKind.Kafka, Kafka = Client() }))
             Assert.IsType<KafkaLog>(log);
 
-        var ex = await Assert.ThrowsAsync<ArgumentException>(() => LogFactory.OpenAsync(new LogOptions { Kind = "kafka" }).AsTask());
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => LogFactory.OpenAsync(new LogOptions { Kind = LogKind.Kafka }).AsTask());
         Assert.Contains("Log:Kafka:bootstrap.servers", ex.Message);
-        var blank = await Assert.ThrowsAsync<ArgumentException>(() => LogFactory.OpenAsync(new LogOptions { Kind = "Kafka", Kafka = new() { ["bootstrap.servers"] = " " } }).AsTask());
+        var blank = await Assert.ThrowsAsync<ArgumentException>(() => LogFactory.OpenAsync(new LogOptions { Kind = LogKind.Kafka, Kafka = new() { ["bootstrap.servers"] = " " } }).AsTask());
         Assert.Contains("Log:Kafka:bootstrap.servers", blank.Message);
     }
 
