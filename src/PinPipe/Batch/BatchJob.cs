@@ -243,7 +243,9 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
     private static void Execute(DuckDBConnection connection, string sql)
     {
         using var command = connection.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by Sql.Identifier/values by Sql.Literal
         command.CommandText = sql;
+#pragma warning restore CA2100
         command.ExecuteNonQuery();
     }
 

@@ -521,14 +521,18 @@ internal sealed class StreamTable : IDisposable
     internal static void Execute(DuckDBConnection db, string sql)
     {
         using var command = db.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by Sql.Identifier/values by Sql.Literal
         command.CommandText = sql;
+#pragma warning restore CA2100
         command.ExecuteNonQuery();
     }
 
     private long QueryLong(string sql)
     {
         using var command = _db!.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by Sql.Identifier/values by Sql.Literal
         command.CommandText = sql;
+#pragma warning restore CA2100
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 

@@ -12,7 +12,9 @@ internal sealed class DuckDbRunner(DuckDBConnection connection, CancellationToke
     public void ExecuteIgnoringCancellation(string sql)
     {
         using var command = connection.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by Sql.Identifier/values by Sql.Literal
         command.CommandText = sql;
+#pragma warning restore CA2100
         command.ExecuteNonQuery();
     }
 
@@ -44,7 +46,9 @@ internal sealed class DuckDbRunner(DuckDBConnection connection, CancellationToke
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var command = connection.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by Sql.Identifier/values by Sql.Literal
         command.CommandText = sql;
+#pragma warning restore CA2100
         using var registration = cancellationToken.Register(static c => ((DuckDBCommand)c!).Cancel(), command);
         try
         {

@@ -28,7 +28,9 @@ internal static class DeltaDuckDb
     internal static DuckDBCommand Command(DuckDBConnection connection, string sql, params object?[] parameters)
     {
         var command = connection.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by Sql.Identifier/values by Sql.Literal
         command.CommandText = sql;
+#pragma warning restore CA2100
         foreach (object? p in parameters) command.Parameters.Add(new DuckDBParameter(p ?? DBNull.Value));
         return command;
     }
