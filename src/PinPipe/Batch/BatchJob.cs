@@ -238,7 +238,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         }),
         insights = r.InsightFiles.Select(Path.GetFileName),
         report = Path.GetFileName(r.ReportPath),
-    }, new JsonSerializerOptions { WriteIndented = true });
+    }, IndentedJson);
 
     private static string SafeFolderName(string runId)
     {
@@ -246,6 +246,8 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         string name = new string(chars).Trim('.');
         return name.Length == 0 ? "run" : name;
     }
+
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 
     private static void Execute(DuckDBConnection connection, string sql)
     {
