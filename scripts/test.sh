@@ -24,6 +24,11 @@ source "$TEST_PINPIPE_SERVICES_DIR/env"
 source "$TEST_PINPIPE_SERVICES_DIR/s3.env"
 
 dotnet build PinPipe.slnx -c Release -warnaserror
+# Formatting (whitespace and code style as the SDK's defaults and .editorconfig set them), offline.
+if ! { dotnet format whitespace PinPipe.slnx --verify-no-changes && dotnet format style PinPipe.slnx --verify-no-changes; }; then
+  echo "error: the code is not formatted; fix it with: dotnet format PinPipe.slnx" >&2
+  exit 1
+fi
 scripts/tool-check.sh
 log="$(mktemp)"
 set +e

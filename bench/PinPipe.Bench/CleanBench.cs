@@ -57,7 +57,7 @@ internal static class CleanBench
         return lines;
     }
 
-    private static async Task WriteObjectsAsync(IObjectStore store, int records)
+    private static async Task WriteObjectsAsync(DirectoryObjectStore store, int records)
     {
         var buffer = new ArrayBufferWriter<byte>(1 << 20);
         long[] next = new long[3];

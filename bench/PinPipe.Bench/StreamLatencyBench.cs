@@ -119,7 +119,8 @@ internal static class StreamLatencyBench
         foreach (string s in streams) await log.CreateTopicAsync(s, 1);
         await using var api = await IngestServer.StartAsync(new IngestOptions { Urls = "http://127.0.0.1:0" }, log);
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = InFlight }) { BaseAddress = api.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = InFlight };
+        using var http = new HttpClient(handler) { BaseAddress = api.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         using var child = StreamChild.Start(dll, dir.Path, trigger, env);
         using var stopWatch = new CancellationTokenSource();
         var topicIds = new List<string?>();

@@ -16,6 +16,8 @@ namespace PinPipe.Cli.Commands;
 /// </summary>
 internal static class UpCommand
 {
+    private static readonly string[] Lanes = ["batch", "stream"];
+
     public static Command Create(GlobalOptions global)
     {
         var command = new Command("up", "Run the pipeline on one machine: seed the source when empty, serve the API, run the sink and the stream job, emulate posts to both lanes, show what landed where, then run the batch job.");
@@ -113,7 +115,7 @@ internal static class UpCommand
         }
 
         figures.PrintLanded(ctx.Out);
-        foreach (var (lane, r) in new[] { "batch", "stream" }.Zip(results).Where(x => x.Second is not null))
+        foreach (var (lane, r) in Lanes.Zip(results).Where(x => x.Second is not null))
         {
             ctx.Out.Write($"{lane} lane: ");
             EmulateCommand.PrintSummary(ctx.Out, r!);

@@ -101,7 +101,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
                 var raw = await RawLoader.LoadTopicAsync(connection, store, topic, rawTable, topicsDir, cancellationToken).ConfigureAwait(false);
                 if (raw.Objects == 0) _logger.LogWarning("No raw objects for {Topic}: its table is empty this run.", topic);
                 var clean = await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false);
-                connection.Execute($"DROP TABLE {rawTable}");
+                connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
                 string cleanFile = await SpillAsync(connection, CleaningRules.CleanTable(kind), work, cancellationToken).ConfigureAwait(false);
                 string rejectsFile = await SpillAsync(connection, CleaningRules.RejectTable(kind), work, cancellationToken).ConfigureAwait(false);
                 var took = _time.GetElapsedTime(t0);
@@ -222,15 +222,22 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         megabytesPerSecond = Math.Round(r.MegabytesPerSecond, 1),
         tables = r.Tables.Select(t => new
         {
-            table = t.Table, topic = t.Topic, objects = t.Objects, bytes = t.Bytes,
-            read = t.Clean.Read, clean = t.Clean.Clean, duplicates = t.Clean.Duplicates, rejects = t.Clean.Rejects,
-            deltaVersion = t.Version, rejectsDeltaVersion = t.RejectsVersion,
+            table = t.Table,
+            topic = t.Topic,
+            objects = t.Objects,
+            bytes = t.Bytes,
+            read = t.Clean.Read,
+            clean = t.Clean.Clean,
+            duplicates = t.Clean.Duplicates,
+            rejects = t.Clean.Rejects,
+            deltaVersion = t.Version,
+            rejectsDeltaVersion = t.RejectsVersion,
             quality = t.Clean.Quality.Select(q => new { column = q.Column, rule = q.Rule, count = q.Count }),
             rejectReasons = t.Clean.RejectReasons.Select(k => new { reason = k.Kind, count = k.Count }),
         }),
         insights = r.InsightFiles.Select(Path.GetFileName),
         report = Path.GetFileName(r.ReportPath),
-    }, new JsonSerializerOptions { WriteIndented = true });
+    }, IndentedJson);
 
     private static string SafeFolderName(string runId)
     {
@@ -238,6 +245,8 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         string name = new string(chars).Trim('.');
         return name.Length == 0 ? "run" : name;
     }
+
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 
     private static void TryDeleteDirectory(string path)
     {

@@ -12,6 +12,7 @@ namespace PinPipe.DuckDb;
 /// unpaired UTF-16 surrogate would reach DuckDB as U+FFFD, so both are refused (<see cref="ArgumentException"/>)
 /// rather than quoted into something other than what was meant.
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1724:Type names should not match namespaces", Justification = "PinPipe.DuckDb.Sql is never used beside System.Data.Sql (a SQL Server namespace PinPipe does not use); the short name reads best at its many call sites.")]
 public static partial class Sql
 {
     /// <summary>A quoted identifier: <c>"name"</c>, inner double quotes doubled.</summary>

@@ -118,6 +118,7 @@ public sealed partial class Emulator
             await using var onCancel = cancellationToken.Register(() => abort.CancelAfter(DrainTimeout)).ConfigureAwait(false);
 
             var ownHandler = _handler is null;
+#pragma warning disable CA2000 // an own handler is disposed by the client (disposeHandler: ownHandler); a given one is the caller's
             var handler = _handler ?? new SocketsHttpHandler
             {
                 MaxConnectionsPerServer = _options.Concurrency,
@@ -125,6 +126,7 @@ public sealed partial class Emulator
                 ConnectTimeout = TimeSpan.FromSeconds(10),
                 UseCookies = false,
             };
+#pragma warning restore CA2000
             using var client = new HttpClient(handler, disposeHandler: ownHandler) { Timeout = RequestTimeout };
 
             var posts = Channel.CreateBounded<EncodedPost>(new BoundedChannelOptions(FetchBatch * 2) { SingleWriter = true, SingleReader = true });

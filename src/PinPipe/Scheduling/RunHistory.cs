@@ -189,14 +189,18 @@ public sealed class RunHistory : IDisposable
     private static object? Scalar(SqliteConnection connection, string sql)
     {
         using var cmd = connection.CreateCommand();
+#pragma warning disable CA2100 // only called with constant PRAGMA statements
         cmd.CommandText = sql;
+#pragma warning restore CA2100
         return cmd.ExecuteScalar();
     }
 
     private static void Execute(SqliteConnection connection, string sql)
     {
         using var cmd = connection.CreateCommand();
+#pragma warning disable CA2100 // only called with constant PRAGMA statements
         cmd.CommandText = sql;
+#pragma warning restore CA2100
         cmd.ExecuteNonQuery();
     }
 }

@@ -67,11 +67,19 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
     {
         "mysql" => new MySqlConnectionStringBuilder
         {
-            Server = Host, Port = (uint)Port, UserID = User, Password = Password, Database = Database,
+            Server = Host,
+            Port = (uint)Port,
+            UserID = User,
+            Password = Password,
+            Database = Database,
         }.ConnectionString,
         "postgres" => new NpgsqlConnectionStringBuilder
         {
-            Host = Host, Port = Port, Username = User, Password = Password, Database = Database,
+            Host = Host,
+            Port = Port,
+            Username = User,
+            Password = Password,
+            Database = Database,
         }.ConnectionString,
         _ => throw new ArgumentException($"Credentials files serve the mysql and postgres providers, not '{provider}'.", nameof(provider)),
     };

@@ -66,7 +66,9 @@ public sealed class MySqlSourceDatabase : AdoSourceDatabase<MySqlConnection>
                 if (command is null || commandRows != count)
                 {
                     if (command is not null) await command.DisposeAsync().ConfigureAwait(false);
+#pragma warning disable CA2000 // disposed before it is replaced and in the finally below
                     command = CreateInsert(connection, transaction, table, columns, count);
+#pragma warning restore CA2000
                     commandRows = count;
                 }
                 var parameters = command.Parameters;
@@ -101,7 +103,9 @@ public sealed class MySqlSourceDatabase : AdoSourceDatabase<MySqlConnection>
             }
             sql.Append(')');
         }
+#pragma warning disable CA2100 // identifiers quoted by the dialect, values bound as parameters
         command.CommandText = sql.ToString();
+#pragma warning restore CA2100
         return command;
     }
 }

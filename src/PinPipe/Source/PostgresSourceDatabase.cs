@@ -76,7 +76,9 @@ public sealed class PostgresSourceDatabase : AdoSourceDatabase<NpgsqlConnection>
     private protected override NpgsqlCommand SelectByIndexes(NpgsqlConnection connection, string table, string[] columns, long[] distinct)
     {
         var command = connection.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by the dialect, values bound as parameters
         command.CommandText = SourceSql.SelectPrefix(PostgresDialect, table, columns) + " = ANY(@ids)";
+#pragma warning restore CA2100
         command.Parameters.Add(new NpgsqlParameter<long[]>("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = distinct });
         return command;
     }

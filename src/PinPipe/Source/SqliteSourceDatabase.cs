@@ -94,7 +94,9 @@ public sealed class SqliteSourceDatabase : AdoSourceDatabase<SqliteConnection>
         var command = connection.CreateCommand();
         command.Transaction = transaction;
         var names = columns.Select((_, i) => "$c" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+#pragma warning disable CA2100 // identifiers quoted by the dialect, values bound as parameters
         command.CommandText = $"INSERT INTO {SqliteDialect.Quote(table)} ({SourceSql.ColumnList(SqliteDialect, columns)}) VALUES ({string.Join(", ", names)})";
+#pragma warning restore CA2100
         foreach (var name in names) command.Parameters.Add(new SqliteParameter { ParameterName = name });
         command.Prepare();
         return command;

@@ -473,7 +473,7 @@ internal sealed class StreamTable : IDisposable
         return txns;
     }
 
-    private int PartitionOf(DeltaTxn txn) => int.Parse(txn.AppId.AsSpan(txn.AppId.LastIndexOf(':') + 1), CultureInfo.InvariantCulture);
+    private static int PartitionOf(DeltaTxn txn) => int.Parse(txn.AppId.AsSpan(txn.AppId.LastIndexOf(':') + 1), CultureInfo.InvariantCulture);
 
     /// <summary>The table already holds offsets of this micro-batch: another writer is at work. Start over from what the tables hold.</summary>
     private async Task OverlapAsync(CancellationToken cancellationToken)
@@ -482,7 +482,7 @@ internal sealed class StreamTable : IDisposable
         await ResumeAsync(await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted(), cancellationToken).ConfigureAwait(false);
     }
 
-    private Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, CancellationToken cancellationToken) =>
+    private static Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, CancellationToken cancellationToken) =>
         table.CommitAsync(new DeltaWrite(schema, files)
         {
             Txns = txns,

@@ -18,7 +18,7 @@ public sealed class SeedCommandTests
     {
         using var dir = new TempDirectory("cli");
         // A listening "database": the CLI must not even connect to it.
-        var listener = new TcpListener(IPAddress.Loopback, 0);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         try
         {

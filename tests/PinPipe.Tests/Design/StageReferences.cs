@@ -35,7 +35,9 @@ internal static partial class StageReferences
     {
         using var pe = new PEReader(File.OpenRead(assemblyPath));
         var md = pe.GetMetadataReader();
+#pragma warning disable CA2000 // the provider owns the stream (MetadataStreamOptions.Default) and disposes it with itself
         using var pdbProvider = MetadataReaderProvider.FromPortablePdbStream(File.OpenRead(Path.ChangeExtension(assemblyPath, ".pdb")));
+#pragma warning restore CA2000
         var pdb = pdbProvider.GetMetadataReader();
         var provider = new TypeCollector();
         var found = new HashSet<StageReference>();

@@ -42,7 +42,7 @@ public sealed class EmulatorTests
     public async Task Batch_lane_with_one_record_per_request_posts_each_row_to_its_topic_in_the_original_shape()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var source = InMemorySourceDatabase.Generate(50);
+        await using var source = InMemorySourceDatabase.Generate(50);
         var options = Options(server, 5) with { ApiUrl = server.BaseUrl + "/dev/" };
 
         var result = await new Emulator(options, source, Names).RunAsync();
@@ -81,7 +81,7 @@ public sealed class EmulatorTests
     public async Task Batch_lane_with_many_records_per_request_groups_records_per_topic_up_to_the_limit()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var source = InMemorySourceDatabase.Generate(100);
+        await using var source = InMemorySourceDatabase.Generate(100);
 
         var result = await new Emulator(Options(server, 40, perRequest: 4), source, Names).RunAsync();
 
@@ -110,7 +110,7 @@ public sealed class EmulatorTests
     public async Task Stream_lane_with_one_record_per_request_puts_the_original_streaming_body()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var source = InMemorySourceDatabase.Generate(30);
+        await using var source = InMemorySourceDatabase.Generate(30);
 
         var result = await new Emulator(Options(server, 4, lane: EmulatorLane.Stream), source, Names).RunAsync();
 
@@ -136,7 +136,7 @@ public sealed class EmulatorTests
     public async Task Stream_lane_with_many_records_per_request_puts_records_keyed_by_post_index()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var source = InMemorySourceDatabase.Generate(30);
+        await using var source = InMemorySourceDatabase.Generate(30);
 
         var result = await new Emulator(Options(server, 9, lane: EmulatorLane.Stream, perRequest: 3), source, Names).RunAsync();
 
@@ -167,7 +167,7 @@ public sealed class EmulatorTests
     public async Task Count_is_respected_exactly_with_many_requests_in_flight()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var source = InMemorySourceDatabase.Generate(11_000);
+        await using var source = InMemorySourceDatabase.Generate(11_000);
 
         var emulator = new Emulator(Options(server, 300, concurrency: 8), source, Names);
         var result = await emulator.RunAsync();
@@ -190,7 +190,7 @@ public sealed class EmulatorTests
     [Fact]
     public async Task The_same_seed_picks_the_same_rows_and_another_seed_other_rows()
     {
-        var source = InMemorySourceDatabase.Generate(11_000);
+        await using var source = InMemorySourceDatabase.Generate(11_000);
 
         async Task<List<long>> PinIndexes(int seed)
         {
@@ -213,8 +213,8 @@ public sealed class EmulatorTests
     public async Task Indexes_the_source_lacks_are_skipped_and_missing_rows_are_counted()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var evens = InMemorySourceDatabase.Generate(1000, i => i % 2 == 0);
-        var gap = new InMemorySourceDatabase([InMemorySourceDatabase.Post(1) with { Geo = null }]);
+        await using var evens = InMemorySourceDatabase.Generate(1000, i => i % 2 == 0);
+        await using var gap = new InMemorySourceDatabase([InMemorySourceDatabase.Post(1) with { Geo = null }]);
 
         var result = await new Emulator(Options(server, 50), evens, Names).RunAsync();
         Assert.Equal(50, result.Posts);
@@ -242,7 +242,7 @@ public sealed class EmulatorTests
     public async Task The_rate_limit_is_roughly_honoured()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var source = InMemorySourceDatabase.Generate(1000);
+        await using var source = InMemorySourceDatabase.Generate(1000);
         var options = Options(server, 0) with { Count = null, Duration = TimeSpan.FromSeconds(1), Rate = 40, Concurrency = 4 };
 
         var result = await new Emulator(options, source, Names).RunAsync();
@@ -257,7 +257,7 @@ public sealed class EmulatorTests
     public async Task A_run_until_cancelled_stops_cleanly_and_loses_nothing()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var source = InMemorySourceDatabase.Generate(1000);
+        await using var source = InMemorySourceDatabase.Generate(1000);
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
 
         var result = await new Emulator(Options(server, 0) with { Count = null, Concurrency = 4, RecordsPerRequest = 5 }, source, Names).RunAsync(cts.Token);
@@ -275,7 +275,8 @@ public sealed class EmulatorTests
             ? new Reply(503, "{\"error_code\":50302,\"message\":\"Broker not available\"}")
             : null);
 
-        var result = await new Emulator(Options(server, 1), InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 1), source, Names).RunAsync();
 
         Assert.Equal(5, server.Requests.Count);
         Assert.Equal(server.Requests[0].Body, server.Requests[2].Body); // the same request again
@@ -291,7 +292,8 @@ public sealed class EmulatorTests
     {
         await using var server = await IngestTestServer.StartAsync(r => r.Number == 1 ? Reply.Dropped : null);
 
-        var result = await new Emulator(Options(server, 1), InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 1), source, Names).RunAsync();
 
         Assert.Equal(4, server.Requests.Count);
         Assert.Equal(server.Requests[0].Body, server.Requests[1].Body);
@@ -305,7 +307,8 @@ public sealed class EmulatorTests
     {
         await using var server = await IngestTestServer.StartAsync(_ => new Reply(500, "{\"error_code\":50002,\"message\":\"Kafka error\"}"));
 
-        var result = await new Emulator(Options(server, 1) with { MaxAttempts = 3 }, InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 1) with { MaxAttempts = 3 }, source, Names).RunAsync();
 
         Assert.Equal(9, server.Requests.Count);
         Assert.Equal(6, result.Retries);
@@ -319,7 +322,8 @@ public sealed class EmulatorTests
     {
         await using var server = await IngestTestServer.StartAsync(_ => new Reply(422, "{\"error_code\":42206,\"message\":\"Invalid payload\"}"));
 
-        var result = await new Emulator(Options(server, 2), InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 2), source, Names).RunAsync();
 
         Assert.Equal(6, server.Requests.Count);
         Assert.Equal(0, result.Retries);
@@ -339,7 +343,7 @@ public sealed class EmulatorTests
                 + "{\"partition\":null,\"offset\":null,\"error_code\":50003,\"error\":\"Topic not present in metadata\"}]}")
             : null);
         await using var _ = server;
-        var source = InMemorySourceDatabase.Generate(10);
+        await using var source = InMemorySourceDatabase.Generate(10);
 
         var result = await new Emulator(Options(server, 2, perRequest: 2), source, Names).RunAsync();
 
@@ -360,7 +364,8 @@ public sealed class EmulatorTests
         await using var server = await IngestTestServer.StartAsync(_ => new Reply(200,
             "{\"offsets\":[{\"partition\":null,\"offset\":null,\"error_code\":50002,\"error\":\"Kafka error\"}]}"));
 
-        var result = await new Emulator(Options(server, 1) with { MaxAttempts = 2 }, InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 1) with { MaxAttempts = 2 }, source, Names).RunAsync();
 
         Assert.Equal(6, result.Requests);
         Assert.Equal(3, result.Retries);
@@ -378,7 +383,8 @@ public sealed class EmulatorTests
             : null);
         await using var _ = server;
 
-        var result = await new Emulator(Options(server, 2, lane: EmulatorLane.Stream, perRequest: 2), InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 2, lane: EmulatorLane.Stream, perRequest: 2), source, Names).RunAsync();
 
         var first = server.Requests[0];
         var retry = server.Requests.Skip(1).First(r => r.Path == first.Path);
@@ -395,7 +401,8 @@ public sealed class EmulatorTests
         await using var server = await IngestTestServer.StartAsync(_ => new Reply(200,
             "{\"__type\":\"com.amazonaws.kinesis#ResourceNotFoundException\",\"message\":\"Stream not found\"}"));
 
-        var result = await new Emulator(Options(server, 1, lane: EmulatorLane.Stream), InMemorySourceDatabase.Generate(10), Names).RunAsync();
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 1, lane: EmulatorLane.Stream), source, Names).RunAsync();
 
         Assert.Equal(3, result.Requests);
         Assert.Equal(0, result.Retries);
@@ -407,7 +414,8 @@ public sealed class EmulatorTests
     public async Task An_emulator_runs_once()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var emulator = new Emulator(Options(server, 1), InMemorySourceDatabase.Generate(10), Names);
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var emulator = new Emulator(Options(server, 1), source, Names);
         await emulator.RunAsync();
         await Assert.ThrowsAsync<InvalidOperationException>(() => emulator.RunAsync());
     }
@@ -450,9 +458,10 @@ public sealed class EmulatorTests
     }
 
     [Fact]
-    public void The_defaults_are_valid_and_stats_start_at_zero()
+    public async Task The_defaults_are_valid_and_stats_start_at_zero()
     {
-        var emulator = new Emulator(EmulatorOptions.Default, InMemorySourceDatabase.Generate(1), Names);
+        await using var source = InMemorySourceDatabase.Generate(1);
+        var emulator = new Emulator(EmulatorOptions.Default, source, Names);
         var stats = emulator.Snapshot();
         Assert.Equal(0, stats.Posts);
         Assert.Equal(TimeSpan.Zero, stats.Elapsed);

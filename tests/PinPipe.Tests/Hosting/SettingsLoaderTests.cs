@@ -56,7 +56,11 @@ public sealed class SettingsLoaderTests
     {
         var flags = new Dictionary<string, string?>
         {
-            ["UserId"] = "bad id!", ["Sink:FlushSize"] = "0", ["Emulator:Lane"] = "sideways", ["Ingest:PathBase"] = "dev/", ["Log:Kind"] = "zookeeper",
+            ["UserId"] = "bad id!",
+            ["Sink:FlushSize"] = "0",
+            ["Emulator:Lane"] = "sideways",
+            ["Ingest:PathBase"] = "dev/",
+            ["Log:Kind"] = "zookeeper",
         };
         var ex = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, flags, NoEnvironment));
         Assert.Equal(5, ex.Errors.Count);

@@ -48,19 +48,19 @@ internal sealed class IngestApiHarness : IAsyncDisposable
         return new IngestApiHarness(dir, log, server);
     }
 
-    public Task<HttpResponseMessage> PostAsync(string path, string body, string? contentType = JsonV2)
+    public async Task<HttpResponseMessage> PostAsync(string path, string body, string? contentType = JsonV2)
     {
-        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
         if (contentType is not null) content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-        return Client.PostAsync(path.TrimStart('/'), content);
+        return await Client.PostAsync(path.TrimStart('/'), content);
     }
 
     /// <summary>Sends <paramref name="body"/> (as <c>application/json</c>) with <paramref name="method"/>.</summary>
-    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? body = null)
+    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? body = null)
     {
-        var request = new HttpRequestMessage(method, path.TrimStart('/'));
+        using var request = new HttpRequestMessage(method, path.TrimStart('/'));
         if (body is not null) request.Content = new StringContent(body, Encoding.UTF8, "application/json");
-        return Client.SendAsync(request);
+        return await Client.SendAsync(request);
     }
 
     /// <summary>Records of each partition of the topic (high − low watermark).</summary>

@@ -157,11 +157,11 @@ public sealed class KafkaRestErrorTests
     }
 
     /// <summary>Posts raw bytes: <paramref name="head"/>, then <paramref name="poison"/>, then <paramref name="tail"/>.</summary>
-    private static Task<HttpResponseMessage> PostBytesAsync(IngestApiHarness api, string path, string head, byte[] poison, string tail, string contentType)
+    private static async Task<HttpResponseMessage> PostBytesAsync(IngestApiHarness api, string path, string head, byte[] poison, string tail, string contentType)
     {
-        var content = new ByteArrayContent([.. Encoding.UTF8.GetBytes(head), .. poison, .. Encoding.UTF8.GetBytes(tail)]);
+        using var content = new ByteArrayContent([.. Encoding.UTF8.GetBytes(head), .. poison, .. Encoding.UTF8.GetBytes(tail)]);
         content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-        return api.Client.PostAsync(path, content);
+        return await api.Client.PostAsync(path, content);
     }
 
     [Theory]

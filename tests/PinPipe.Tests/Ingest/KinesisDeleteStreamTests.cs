@@ -10,6 +10,7 @@ namespace PinPipe.Tests.Ingest;
 /// <c>DELETE /streams/{stream}</c> on the API as <c>pinpipe serve</c> composes it (the stream job's consumer group from
 /// the settings): a stream holding records the stream job has not read is refused unless <c>?force=true</c>.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "xunit disposes the fields through IAsyncLifetime.DisposeAsync.")]
 public sealed class KinesisDeleteStreamTests : IAsyncLifetime
 {
     private readonly TempDirectory _dir = new("delete-stream");
@@ -37,7 +38,8 @@ public sealed class KinesisDeleteStreamTests : IAsyncLifetime
     {
         for (int i = 0; i < count; i++)
         {
-            using var put = await _client.PutAsync($"streams/{Pin}/record", new StringContent($$"""{"Data":{"i":{{i}}},"PartitionKey":"k{{i}}"}""", System.Text.Encoding.UTF8, "application/json"));
+            using var body = new StringContent($$"""{"Data":{"i":{{i}}},"PartitionKey":"k{{i}}"}""", System.Text.Encoding.UTF8, "application/json");
+            using var put = await _client.PutAsync($"streams/{Pin}/record", body);
             Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         }
     }

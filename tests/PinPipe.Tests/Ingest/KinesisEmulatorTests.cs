@@ -61,7 +61,7 @@ public sealed class KinesisEmulatorTests
     {
         const int Posts = 60;
         await using var api = await StartAsync(shards);
-        var source = InMemorySourceDatabase.Generate(200);
+        await using var source = InMemorySourceDatabase.Generate(200);
 
         var result = await new Emulator(Options(api, Posts, perRequest, concurrency), source, Names).RunAsync();
 
@@ -104,7 +104,7 @@ public sealed class KinesisEmulatorTests
     {
         await using var api = await StartAsync(1);
         await api.Log.DeleteTopicAsync(Names.GeoStream);
-        var source = InMemorySourceDatabase.Generate(50);
+        await using var source = InMemorySourceDatabase.Generate(50);
 
         var result = await new Emulator(Options(api, 10, 4, 2), source, Names).RunAsync();
 

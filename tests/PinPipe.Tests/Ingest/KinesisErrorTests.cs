@@ -244,7 +244,7 @@ public sealed class KinesisErrorTests
     public async Task Data_holding_bytes_that_are_not_UTF8_is_400_SerializationException_naming_the_record_and_writes_nothing(string route, string head, string tail, string message)
     {
         await using var api = await StartWithOneRecordAsync();
-        var content = new ByteArrayContent([.. Encoding.UTF8.GetBytes(head), 0xFF, 0xFE, .. Encoding.UTF8.GetBytes(tail)]);
+        using var content = new ByteArrayContent([.. Encoding.UTF8.GetBytes(head), 0xFF, 0xFE, .. Encoding.UTF8.GetBytes(tail)]);
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
         using var response = await api.Client.PutAsync($"streams/{Pin}/{route}", content);
         await AssertKinesisErrorAsync(response, HttpStatusCode.BadRequest, "SerializationException", message);

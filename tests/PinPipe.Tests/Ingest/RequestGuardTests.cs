@@ -23,10 +23,10 @@ public sealed class RequestGuardTests
         IngestApiHarness.StartAsync(options, (Topic, 1), (Stream, 1));
 
     /// <summary>A request as a browser or a careless client would send it: any method, body type, Origin and Host.</summary>
-    private static Task<HttpResponseMessage> SendAsync(IngestApiHarness api, HttpMethod method, string path, string? body = null,
+    private static async Task<HttpResponseMessage> SendAsync(IngestApiHarness api, HttpMethod method, string path, string? body = null,
         string? contentType = null, string? origin = null, string? host = null)
     {
-        var request = new HttpRequestMessage(method, path.TrimStart('/'));
+        using var request = new HttpRequestMessage(method, path.TrimStart('/'));
         if (body is not null)
         {
             request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
@@ -34,7 +34,7 @@ public sealed class RequestGuardTests
         }
         if (origin is not null) request.Headers.TryAddWithoutValidation("Origin", origin);
         if (host is not null) request.Headers.Host = host;
-        return api.Client.SendAsync(request);
+        return await api.Client.SendAsync(request);
     }
 
     private static string Port(IngestApiHarness api) => api.Server.BaseAddress.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -146,7 +146,7 @@ public sealed class RequestGuardTests
         }
 
         // A browser asks before a PUT of JSON from another origin: a listed one is told yes, any other is refused.
-        var preflight = new HttpRequestMessage(HttpMethod.Options, $"streams/{Stream}/record");
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, $"streams/{Stream}/record");
         preflight.Headers.TryAddWithoutValidation("Origin", "http://localhost:3000");
         preflight.Headers.TryAddWithoutValidation("Access-Control-Request-Method", "PUT");
         preflight.Headers.TryAddWithoutValidation("Access-Control-Request-Headers", "content-type");

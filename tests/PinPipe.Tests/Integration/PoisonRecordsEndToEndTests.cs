@@ -25,7 +25,7 @@ public sealed class PoisonRecordsEndToEndTests
 
     private static async Task<HttpResponseMessage> PostAsync(HttpClient client, string topic, byte[] body, string contentType)
     {
-        var content = new ByteArrayContent(body);
+        using var content = new ByteArrayContent(body);
         content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         return await client.PostAsync($"topics/{topic}", content);
     }

@@ -266,7 +266,12 @@ public sealed class S3SinkConnectorTests : IDisposable
         ILog log = await TestLogs.CreateAsync();
         var e = Assert.Throws<ArgumentException>(() => new S3SinkConnector(log, _store, new SinkOptions
         {
-            Topics = null, FlushSize = 0, PollInterval = TimeSpan.Zero, OffsetZeroPadWidth = 0, RotateScheduleInterval = TimeSpan.FromSeconds(-1), TopicsDir = "/abs/",
+            Topics = null,
+            FlushSize = 0,
+            PollInterval = TimeSpan.Zero,
+            OffsetZeroPadWidth = 0,
+            RotateScheduleInterval = TimeSpan.FromSeconds(-1),
+            TopicsDir = "/abs/",
         }));
         foreach (string name in new[] { "Topics", "FlushSize", "PollInterval", "OffsetZeroPadWidth", "RotateScheduleInterval", "TopicsDir" })
             Assert.Contains("Sink:" + name, e.Message, StringComparison.Ordinal);

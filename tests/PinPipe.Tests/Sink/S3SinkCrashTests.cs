@@ -25,7 +25,10 @@ public sealed class S3SinkCrashTests : IDisposable
         var clock = new ManualTimeProvider();
         var options = new SinkOptions
         {
-            Topics = ["t"], FlushSize = 7, RotateScheduleInterval = TimeSpan.FromSeconds(10), PollInterval = TimeSpan.FromMilliseconds(5),
+            Topics = ["t"],
+            FlushSize = 7,
+            RotateScheduleInterval = TimeSpan.FromSeconds(10),
+            PollInterval = TimeSpan.FromMilliseconds(5),
         };
         var random = new Random(20240601);
         int[] appended = new int[partitions];

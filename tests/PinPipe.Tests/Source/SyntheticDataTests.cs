@@ -102,9 +102,9 @@ public sealed class SyntheticDataTests
     [Fact]
     public void Empty_and_blank_strings_occur_now_and_then()
     {
-        Assert.InRange(Share(p => p.Pin.Title == ""), 0.001, 0.01);
+        Assert.InRange(Share(p => p.Pin.Title is { Length: 0 }), 0.001, 0.01);
         Assert.InRange(Share(p => p.Pin.Description is { Length: > 0 } d && string.IsNullOrWhiteSpace(d)), 0.0005, 0.01);
-        Assert.InRange(Share(p => p.Pin.TagList == ""), 0.001, 0.01);
+        Assert.InRange(Share(p => p.Pin.TagList is { Length: 0 }), 0.001, 0.01);
     }
 
     [Fact]

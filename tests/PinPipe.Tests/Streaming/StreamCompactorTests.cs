@@ -32,6 +32,7 @@ public sealed class StreamCompactorTests : IDisposable
     public void Dispose()
     {
         _loggers.Dispose();
+        _logs.Dispose();
         _dir.Dispose();
     }
 

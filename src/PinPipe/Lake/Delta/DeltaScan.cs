@@ -115,7 +115,7 @@ public sealed class DeltaScan : IDisposable
     }
 
     private static string GroupSelect(DuckDBConnection connection, DeltaSchema schema, IReadOnlyList<string> partitionColumns, DeltaFile sample,
-        IReadOnlyList<string> paths, IReadOnlyList<string> canonical, CancellationToken cancellationToken)
+        string[] paths, List<string> canonical, CancellationToken cancellationToken)
     {
         List<(string Name, string Type)> columns;
         try
@@ -124,7 +124,7 @@ public sealed class DeltaScan : IDisposable
         }
         catch (DuckDBException e)
         {
-            throw new DeltaException(DeltaErrorCode.Corrupt, $"Data files cannot be read ({paths[0]}{(paths.Count > 1 ? ", ..." : "")}): {e.Message}", e);
+            throw new DeltaException(DeltaErrorCode.Corrupt, $"Data files cannot be read ({paths[0]}{(paths.Length > 1 ? ", ..." : "")}): {e.Message}", e);
         }
         var sql = new StringBuilder("SELECT ");
         for (int i = 0; i < schema.Fields.Count; i++)

@@ -135,7 +135,8 @@ internal sealed class DeltaState
             && provider.GetString() is { } p && !p.Equals("parquet", StringComparison.OrdinalIgnoreCase))
             throw new DeltaException(DeltaErrorCode.Unsupported, $"{source}: data file format '{p}' is not supported (only parquet).");
         return new DeltaMetadata(RequiredString(m, "id", source), schema, partitionColumns, configuration, OptionalLong(m, "createdTime"),
-            OptionalString(m, "name"), OptionalString(m, "description")) { FormatJson = format };
+            OptionalString(m, "name"), OptionalString(m, "description"))
+        { FormatJson = format };
     }
 
     private static DeltaProtocol ParseProtocol(JsonElement p, string source) =>

@@ -95,7 +95,7 @@ public sealed partial class DeltaTable
     private static bool AlreadyHas(DeltaState state, DeltaTxn txn) =>
         state.Txns.TryGetValue(txn.AppId, out var recorded) && recorded.Version >= txn.Version;
 
-    private void ValidateWrite(DeltaWrite write)
+    private static void ValidateWrite(DeltaWrite write)
     {
         if (write.Schema is null || write.Schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write has no schema (at least one column).");
         if (write.Files is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's file list is null.");

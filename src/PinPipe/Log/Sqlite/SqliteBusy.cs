@@ -28,7 +28,9 @@ internal static class SqliteBusy
     public static void Configure(SqliteConnection connection)
     {
         using var cmd = connection.CreateCommand();
+#pragma warning disable CA2100 // constant statements
         cmd.CommandText = $"PRAGMA busy_timeout = {TimeoutMs}; PRAGMA synchronous = FULL;";
+#pragma warning restore CA2100
         cmd.ExecuteNonQuery();
     }
 

@@ -343,7 +343,9 @@ public sealed partial class SqliteLog
         {
             using var cmd = _writer.CreateCommand();
             cmd.Transaction = tx;
+#pragma warning disable CA2100 // constant statements (the array above), values bound as parameters
             cmd.CommandText = sql;
+#pragma warning restore CA2100
             cmd.Parameters.AddWithValue("$t", t.Id);
             cmd.Parameters.AddWithValue("$n", t.Name);
             cmd.ExecuteNonQuery();

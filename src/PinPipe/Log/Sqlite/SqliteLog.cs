@@ -27,6 +27,7 @@ public sealed partial class SqliteLog : ILog
     private readonly SqliteConnection _writer;
     private readonly FileStream? _lockFile;
     private readonly bool _consumer;
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed on purpose: commits still waiting when the log closes must get the gate and see the log closed; it holds no wait handle.")]
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly ConcurrentDictionary<string, TopicState> _topics;
     private readonly Channel<WriteOp> _queue = Channel.CreateBounded<WriteOp>(new BoundedChannelOptions(16_384)
@@ -84,7 +85,9 @@ public sealed partial class SqliteLog : ILog
         cancellationToken.ThrowIfCancellationRequested();
 
         var path = System.IO.Path.GetFullPath(options.Path);
+#pragma warning disable CA2000 // the opened log is the caller's to dispose
         if (options.Access == LogAccess.Consumer) return ValueTask.FromResult(OpenConsumer(options, logger, time, path));
+#pragma warning restore CA2000
         if (options.Access != LogAccess.Producer) throw new ArgumentException($"Log:Access '{options.Access}' is not one of Producer, Consumer.", nameof(options));
 
         OwnerOnly.CreateParentDirectory(path);
@@ -122,7 +125,9 @@ public sealed partial class SqliteLog : ILog
             }
 
             var topics = LoadState(writer);
+#pragma warning disable CA2000 // the opened log is the caller's to dispose (it owns writer and lockFile from here on)
             var log = new SqliteLog(options, logger ?? NullLogger.Instance, time ?? TimeProvider.System, path, writer, lockFile, topics);
+#pragma warning restore CA2000
             log.Start();
             return ValueTask.FromResult(log);
         }

@@ -64,7 +64,9 @@ internal static class SourceSql
     public static async ValueTask<bool> TableExistsAsync(DbConnection connection, SourceDialect d, string table, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
+#pragma warning disable CA2100 // the dialect's constant statements; values bound as parameters
         command.CommandText = d.TableExistsSql;
+#pragma warning restore CA2100
         AddParameter(command, "@name", table);
         var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return Convert.ToInt64(result, CultureInfo.InvariantCulture) > 0;
@@ -84,7 +86,9 @@ internal static class SourceSql
     {
         if (!await TableExistsAsync(connection, d, PinTable, cancellationToken).ConfigureAwait(false)) return 0;
         await using var command = connection.CreateCommand();
+#pragma warning disable CA2100 // identifiers quoted by the dialect, values bound as parameters
         command.CommandText = $"SELECT COUNT(*) FROM {d.Quote(PinTable)}";
+#pragma warning restore CA2100
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
@@ -93,7 +97,9 @@ internal static class SourceSql
         if (!await TableExistsAsync(connection, d, PinTable, cancellationToken).ConfigureAwait(false)) return null;
         await using var command = connection.CreateCommand();
         var index = d.Quote("index");
+#pragma warning disable CA2100 // identifiers quoted by the dialect, values bound as parameters
         command.CommandText = $"SELECT MIN({index}), MAX({index}) FROM {d.Quote(PinTable)}";
+#pragma warning restore CA2100
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.IsDBNull(0)) return null;
         return (Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture));
@@ -102,7 +108,9 @@ internal static class SourceSql
     public static async ValueTask ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
+#pragma warning disable CA2100 // callers pass the dialect's constant DDL or identifiers quoted by the dialect
         command.CommandText = sql;
+#pragma warning restore CA2100
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -126,7 +134,9 @@ internal static class SourceSql
             sql.Append(name);
             AddParameter(command, name, distinct[i]);
         }
+#pragma warning disable CA2100 // the caller's prefix has identifiers quoted by the dialect; values bound as parameters
         command.CommandText = sql.Append(')').ToString();
+#pragma warning restore CA2100
     }
 
     public static async ValueTask ReadPinsAsync(DbCommand command, Dictionary<long, PinRow> into, CancellationToken cancellationToken)

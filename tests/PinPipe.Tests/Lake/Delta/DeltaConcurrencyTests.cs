@@ -119,7 +119,7 @@ public sealed class DeltaConcurrencyTests : IDisposable
         var e = Assert.IsType<DeltaException>(failed.Exception!.InnerException);
         Assert.Equal(DeltaErrorCode.Conflict, e.Code);
         Assert.Contains("created concurrently", e.Message, StringComparison.Ordinal);
-        Assert.Equal(0, succeeded.Result.Version);
+        Assert.Equal(0, (await succeeded).Version);
         var s = (await new DeltaTable(_store, "t").LoadAsync())!;
         Assert.Equal(0, s.Version);
         Assert.Equal(s.Files.Select(f => s.KeyOf(f)), await DataFilesAsync());

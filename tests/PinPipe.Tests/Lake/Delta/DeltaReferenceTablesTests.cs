@@ -9,6 +9,8 @@ namespace PinPipe.Tests.Lake.Delta;
 /// <summary>Every reference table written by Spark (Data/delta, see its README) reads to its expected result.</summary>
 public sealed class DeltaReferenceTablesTests
 {
+    private static readonly int[] GroupStarts = [0, 10, 20, 30, 40];
+
     private readonly DirectoryObjectStore _store = ReferenceStore();
 
     private async Task<DeltaSnapshot> LoadAsync(string name, long? version = null) =>
@@ -73,7 +75,7 @@ public sealed class DeltaReferenceTablesTests
         var s = await LoadAsync("basic-with-inserts-deletes-checkpoint");
         Assert.Equal(13, s.Version);
         var ids = (await ReadAllAsync(s)).Select(r => (long)r[0]!).Order().ToList();
-        var expected = new[] { 0, 10, 20, 30, 40 }.SelectMany(b => Enumerable.Range(b, 5)).Concat(Enumerable.Range(50, 16)).Select(i => (long)i).ToList();
+        var expected = GroupStarts.SelectMany(b => Enumerable.Range(b, 5)).Concat(Enumerable.Range(50, 16)).Select(i => (long)i).ToList();
         Assert.Equal(expected, ids);
         // Every add has stats; their record counts add up to the rows read.
         Assert.All(s.Files, f => Assert.NotNull(f.NumRecords));
