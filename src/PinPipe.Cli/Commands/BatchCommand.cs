@@ -1,5 +1,4 @@
 using System.CommandLine;
-using PinPipe.Batch;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Scheduling;
@@ -62,16 +61,17 @@ internal static class BatchCommand
     }
 
     /// <summary>Runs the batch job and prints the nine answers, the counts and where the outputs are.</summary>
-    public static async Task<BatchRunResult> RunAndPrintAsync(CliContext ctx, string? runId, int rows, CancellationToken token)
+    public static async Task<BatchLaneResult> RunAndPrintAsync(CliContext ctx, string? runId, int rows, CancellationToken token)
     {
-        var job = PipelineJobs.Batch(ctx.Settings, ctx.LoggerFactory);
-        var result = await job.RunAsync(runId, token).ConfigureAwait(false);
+        var lane = PipelineJobs.Batch(ctx.Settings, ctx.LoggerFactory);
+        var result = await lane.RunAsync(runId, token).ConfigureAwait(false);
+        var run = result.Run;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(ctx.Out) });
         if (Console.IsOutputRedirected) console.Profile.Width = 200;
         InsightTables.Write(console, result.Insights, rows);
         ctx.Out.WriteLine();
-        ctx.Out.WriteLine($"Batch run {result.RunId}: {result.Bytes / 1e6:N1} MB of raw JSON in {result.Duration.TotalSeconds:N1} s ({result.MegabytesPerSecond:N1} MB/s).");
-        foreach (var t in result.Tables)
+        ctx.Out.WriteLine($"Batch run {run.RunId}: {run.Bytes / 1e6:N1} MB of raw JSON in {run.Duration.TotalSeconds:N1} s ({run.MegabytesPerSecond:N1} MB/s).");
+        foreach (var t in run.Tables)
             ctx.Out.WriteLine($"  {t.Table,-5} read {t.Clean.Read,10:N0} = clean {t.Clean.Clean,10:N0} + duplicates {t.Clean.Duplicates,9:N0} + rejects {t.Clean.Rejects,6:N0}   Delta version {t.Version} (rejects {t.RejectsVersion})");
         ctx.Out.WriteLine($"Delta tables: {ctx.Settings.Batch.TablesPrefix}/<pin|geo|user>[_rejects] in the bucket.");
         ctx.Out.WriteLine($"Insights (CSV, JSON): {Path.GetDirectoryName(result.InsightFiles[0])}");

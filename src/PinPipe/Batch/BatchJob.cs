@@ -1,11 +1,9 @@
 using System.Globalization;
-using System.Text.Json;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
 using PinPipe.DuckDb;
 using PinPipe.Files;
-using PinPipe.Insights;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Transform;
@@ -22,11 +20,15 @@ namespace PinPipe.Batch;
 /// <param name="RejectsVersion">Delta version written for the reject table.</param>
 public sealed record BatchTableResult(string Table, string Topic, int Objects, long Bytes, CleanResult Clean, long Version, long RejectsVersion);
 
-/// <summary>What a batch run did and where its outputs are.</summary>
+/// <summary>What a batch run did and where its outputs go.</summary>
+/// <param name="RunId">The run's id.</param>
+/// <param name="StartedAt">When the run started.</param>
+/// <param name="Duration">How long it took, from its start to its last Delta commit.</param>
+/// <param name="Tables">Each clean table's figures and Delta versions.</param>
+/// <param name="OutputDirectory">The run's folder (<c>&lt;OutputDir&gt;/&lt;run id&gt;</c>), created, for the run's outputs.</param>
+/// <param name="Bucket">The bucket the raw objects were read from and the Delta tables written to (its location).</param>
 public sealed record BatchRunResult(
-    string RunId, DateTimeOffset StartedAt, TimeSpan Duration, IReadOnlyList<BatchTableResult> Tables,
-    IReadOnlyList<InsightResult> Insights, string OutputDirectory, string ReportPath, string SummaryPath,
-    IReadOnlyList<string> InsightFiles)
+    string RunId, DateTimeOffset StartedAt, TimeSpan Duration, IReadOnlyList<BatchTableResult> Tables, string OutputDirectory, string Bucket)
 {
     /// <summary>Raw JSON bytes read, all tables.</summary>
     public long Bytes => Tables.Sum(t => t.Bytes);
@@ -38,17 +40,18 @@ public sealed record BatchRunResult(
 /// <summary>
 /// The batch lane's job (<c>pinpipe batch</c>), the original Databricks notebook's work: read the raw objects
 /// of the three topics from the bucket, clean them with the one definition of <see cref="CleaningRules"/>, write
-/// the clean and reject tables as Delta tables (a new version per run), compute the nine insights, and write
-/// them as CSV and JSON with an HTML report and a summary.
+/// the clean and reject tables as Delta tables (a new version per run). A step given to <see cref="RunAsync"/> runs on
+/// the cleaned tables before the commits (the composition computes the nine insights there, and writes them with the
+/// report and the summary into the run's folder afterwards).
 /// </summary>
 /// <remarks>
 /// The job is deterministic: the same raw objects give the same clean rows (first seen by partition and offset),
-/// the same Delta table contents and the same insights. The Delta commits happen after every table is cleaned and
-/// every insight computed, so a run that fails before then commits nothing; one that fails among the commits leaves
+/// the same Delta table contents. The Delta commits happen after every table is cleaned and the step before them
+/// has run, so a run that fails before then (the step failing too) commits nothing; one that fails among the commits leaves
 /// some tables at the new version and the others at the old one, and the next run overwrites them all. The Delta tables live in the
 /// bucket under <see cref="BatchOptions.TablesPrefix"/> (<c>delta/pin</c>, <c>delta/pin_rejects</c>, ...), so
-/// Spark, DuckDB or delta-rs can read them where the bucket is. Each run writes its outputs to
-/// <c>&lt;OutputDir&gt;/&lt;run id&gt;/</c>. The job does not take the batch lock: the caller does
+/// Spark, DuckDB or delta-rs can read them where the bucket is. Each run has its folder
+/// <c>&lt;OutputDir&gt;/&lt;run id&gt;/</c> for its outputs (its DuckDB work files go in <c>.work/</c> there while it runs). The job does not take the batch lock: the caller does
 /// (<c>pinpipe batch</c>, or the scheduler around each attempt).
 /// </remarks>
 /// <param name="options">The job's settings (configuration section <c>Batch</c>), resolved: <see cref="BatchOptions.OutputDir"/> is the folder each run's folder goes in.</param>
@@ -73,9 +76,12 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
 
     /// <summary>Runs the job once.</summary>
     /// <param name="runId">The run's id (a folder name is made of it); null = <see cref="NewRunId"/>.</param>
+    /// <param name="beforeCommit">Runs once every table is cleaned and before the Delta commits, on the DuckDB connection
+    /// where <c>clean_pin</c>, <c>clean_geo</c> and <c>clean_user</c> (and their <c>rejects_</c> tables) can be read; when it
+    /// throws, the run fails with its exception and commits nothing. Null = none.</param>
     /// <param name="cancellationToken">Stops the run; a Delta table is never left half-written (a commit is one put).</param>
     /// <exception cref="InvalidOperationException">No raw objects at all, or a step failed (the message names it).</exception>
-    public async Task<BatchRunResult> RunAsync(string? runId = null, CancellationToken cancellationToken = default)
+    public async Task<BatchRunResult> RunAsync(string? runId = null, Func<DuckDBConnection, CancellationToken, Task>? beforeCommit = null, CancellationToken cancellationToken = default)
     {
         var startedAt = _time.GetUtcNow();
         long start = _time.GetTimestamp();
@@ -90,7 +96,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             using var connection = OpenDuckDb(work);
 
             // 1. Read and clean each table, then spill its clean and reject rows to Parquet (the files the Delta
-            //    commits publish) and let the insights read them from there: DuckDB's memory holds one table's
+            //    commits publish) and let the step before the commits read them from there: DuckDB's memory holds one table's
             //    records at a time, not all three.
             await RequireRawObjectsAsync(store, cancellationToken).ConfigureAwait(false);
             var loaded = new List<(RecordKind Kind, string Topic, RawLoadResult Raw, CleanResult Clean, string CleanFile, string RejectsFile)>();
@@ -110,14 +116,12 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
                 loaded.Add((kind, topic, raw, clean, cleanFile, rejectsFile));
             }
 
-            // 2. The insights, from the clean tables.
-            long phase = _time.GetTimestamp();
-            var insights = await InsightEngine.RunAllAsync(connection, cancellationToken).ConfigureAwait(false);
-            _logger.LogInformation("Nine insights in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
+            // 2. The caller's step on the clean tables (the insights): its failure fails the run before any commit.
+            if (beforeCommit is not null) await beforeCommit(connection, cancellationToken).ConfigureAwait(false);
 
             // 3. The clean and reject tables as Delta tables: a new version per run (overwrite), committed only
-            //    once every table is cleaned and every insight computed.
-            phase = _time.GetTimestamp();
+            //    once every table is cleaned and the step before them has run.
+            long phase = _time.GetTimestamp();
             var tables = new List<BatchTableResult>();
             foreach (var (kind, topic, raw, clean, cleanFile, rejectsFile) in loaded)
             {
@@ -127,16 +131,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             }
             _logger.LogInformation("Delta tables committed in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
 
-            // 4. Outputs: insights as CSV and JSON, the HTML report, the summary.
-            var files = await Insights.InsightFiles.WriteAsync(Path.Combine(folder, "insights"), insights, cancellationToken).ConfigureAwait(false);
-            var duration = _time.GetElapsedTime(start);
-            var result = new BatchRunResult(runId, startedAt, duration, tables, insights, folder,
-                Path.Combine(folder, "report.html"), Path.Combine(folder, "summary.json"), files);
-            await HtmlReport.WriteAsync(result.ReportPath, ReportOf(result, store.Location), cancellationToken).ConfigureAwait(false);
-            await OwnerOnly.WriteAllBytesAsync(result.SummaryPath, SummaryJson(result, store.Location), cancellationToken).ConfigureAwait(false);
-            _logger.LogInformation("Batch run {RunId} done in {Seconds:N1} s ({MB:N1} MB/s of raw JSON); report {Report}.",
-                runId, duration.TotalSeconds, result.MegabytesPerSecond, result.ReportPath);
-            return result;
+            return new BatchRunResult(runId, startedAt, _time.GetElapsedTime(start), tables, folder, store.Location);
         }
         finally
         {
@@ -199,54 +194,12 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         return commit.Version;
     }
 
-    private static ReportModel ReportOf(BatchRunResult r, string bucket) => new(
-        r.RunId, r.StartedAt, r.Duration,
-        r.Tables.Select(t => new TableFigures(t.Table, t.Clean.Read, t.Clean.Clean, t.Clean.Duplicates, t.Clean.Rejects)).ToArray(),
-        r.Tables.SelectMany(t => t.Clean.Quality.Select(q => new QualityFigure(t.Table, q.Column, q.Rule, q.Count))
-            .Concat(t.Clean.RejectReasons.Select(k => new QualityFigure(t.Table, "(record)", "rejected: " + k.Kind, k.Count)))).ToArray(),
-        r.Insights,
-        [
-            new("bucket", bucket),
-            new("raw JSON read", $"{r.Bytes / 1e6:N1} MB in {r.Tables.Sum(t => t.Objects):N0} objects"),
-            new("throughput", $"{r.MegabytesPerSecond:N1} MB/s of raw JSON"),
-            .. r.Tables.Select(t => new KeyValuePair<string, string>($"Delta {t.Table}", $"version {t.Version} (rejects version {t.RejectsVersion})")),
-        ]);
-
-    private static byte[] SummaryJson(BatchRunResult r, string bucket) => JsonSerializer.SerializeToUtf8Bytes(new
-    {
-        runId = r.RunId,
-        startedAt = r.StartedAt,
-        durationSeconds = Math.Round(r.Duration.TotalSeconds, 3),
-        bucket,
-        rawBytes = r.Bytes,
-        megabytesPerSecond = Math.Round(r.MegabytesPerSecond, 1),
-        tables = r.Tables.Select(t => new
-        {
-            table = t.Table,
-            topic = t.Topic,
-            objects = t.Objects,
-            bytes = t.Bytes,
-            read = t.Clean.Read,
-            clean = t.Clean.Clean,
-            duplicates = t.Clean.Duplicates,
-            rejects = t.Clean.Rejects,
-            deltaVersion = t.Version,
-            rejectsDeltaVersion = t.RejectsVersion,
-            quality = t.Clean.Quality.Select(q => new { column = q.Column, rule = q.Rule, count = q.Count }),
-            rejectReasons = t.Clean.RejectReasons.Select(k => new { reason = k.Kind, count = k.Count }),
-        }),
-        insights = r.InsightFiles.Select(Path.GetFileName),
-        report = Path.GetFileName(r.ReportPath),
-    }, IndentedJson);
-
     private static string SafeFolderName(string runId)
     {
         var chars = runId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
         string name = new string(chars).Trim('.');
         return name.Length == 0 ? "run" : name;
     }
-
-    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 
     private static void TryDeleteDirectory(string path)
     {

@@ -12,11 +12,11 @@ namespace PinPipe.Hosting;
 /// </summary>
 public static class PipelineJobs
 {
-    /// <summary>The batch job (<c>pinpipe batch</c>) of the settings.</summary>
-    public static BatchJob Batch(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    /// <summary>The batch lane (<c>pinpipe batch</c>, each scheduled run) of the settings: the batch job with the insights before its commits, then the run's outputs.</summary>
+    public static BatchLane Batch(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        return new BatchJob(settings.Batch, settings.Names, settings.ObjectStore, settings.Sink.TopicsDir, loggerFactory, time);
+        return new BatchLane(new BatchJob(settings.Batch, settings.Names, settings.ObjectStore, settings.Sink.TopicsDir, loggerFactory, time), loggerFactory, time);
     }
 
     /// <summary>What the stream job of the settings writes where: user id, <c>Batch:TablesPrefix</c>, <c>DataDir</c>.</summary>

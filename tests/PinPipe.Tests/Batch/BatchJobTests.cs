@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Batch;
+using PinPipe.DuckDb;
 using PinPipe.Hosting;
 using PinPipe.Lake.Delta;
 using PinPipe.Lake.Directory;
@@ -13,7 +15,8 @@ namespace PinPipe.Tests.Batch;
 
 /// <summary>
 /// The batch job end to end on real files: the fixtures' raw records as sink objects in a directory bucket →
-/// clean Delta tables, reject tables, nine insights as CSV and JSON, the report and the summary.
+/// clean Delta tables, reject tables, nine insights as CSV and JSON, the report and the summary (the batch lane of
+/// <see cref="PipelineJobs.Batch"/>), and the <see cref="BatchJob"/> alone with the step it runs before its commits.
 /// </summary>
 public sealed class BatchJobTests : IDisposable
 {
@@ -40,7 +43,7 @@ public sealed class BatchJobTests : IDisposable
         using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
         foreach (string table in Tables)
         {
-            var t = Assert.Single(result.Tables, x => x.Table == table);
+            var t = Assert.Single(result.Run.Tables, x => x.Table == table);
             var expected = counts.RootElement.GetProperty(table);
             Assert.Equal(expected.GetProperty("read").GetInt64(), t.Clean.Read);
             Assert.Equal(expected.GetProperty("clean").GetInt64(), t.Clean.Clean);
@@ -76,10 +79,20 @@ public sealed class BatchJobTests : IDisposable
         Assert.True(CountOf(report, "<svg") >= 9, "a chart per insight");
         Assert.DoesNotContain("src=\"http", report, StringComparison.Ordinal);
         using var summary = JsonDocument.Parse(File.ReadAllText(result.SummaryPath));
+        Assert.Equal(
+            ["runId", "startedAt", "durationSeconds", "bucket", "rawBytes", "megabytesPerSecond", "tables", "insights", "report"],
+            summary.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(
+            ["table", "topic", "objects", "bytes", "read", "clean", "duplicates", "rejects", "deltaVersion", "rejectsDeltaVersion", "quality", "rejectReasons"],
+            summary.RootElement.GetProperty("tables")[0].EnumerateObject().Select(p => p.Name));
+        Assert.Equal(result.InsightFiles.Select(Path.GetFileName), summary.RootElement.GetProperty("insights").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("report.html", summary.RootElement.GetProperty("report").GetString());
+        Assert.Equal(_store.Location, summary.RootElement.GetProperty("bucket").GetString());
+        Assert.Equal(Path.Combine(result.Run.OutputDirectory, "summary.json"), result.SummaryPath);
         Assert.Equal("run-1", summary.RootElement.GetProperty("runId").GetString());
-        Assert.Equal(result.Bytes, summary.RootElement.GetProperty("rawBytes").GetInt64());
-        Assert.True(result.Bytes > 0);
-        Assert.False(Directory.Exists(Path.Combine(result.OutputDirectory, ".work")), "the work folder is removed");
+        Assert.Equal(result.Run.Bytes, summary.RootElement.GetProperty("rawBytes").GetInt64());
+        Assert.True(result.Run.Bytes > 0);
+        Assert.False(Directory.Exists(Path.Combine(result.Run.OutputDirectory, ".work")), "the work folder is removed");
     }
 
     [Fact]
@@ -92,7 +105,7 @@ public sealed class BatchJobTests : IDisposable
         var second = await job.RunAsync("second");
         var secondRows = await ReadDeltaAsync("delta/pin");
 
-        Assert.All(second.Tables, t => Assert.Equal(1, t.Version));
+        Assert.All(second.Run.Tables, t => Assert.Equal(1, t.Version));
         Assert.Equal(Dump(firstRows.Rows), Dump(secondRows.Rows));
         // Overwrite: version 1 removed version 0's file and added one.
         var snapshot = await new DeltaTable(_store, "delta/pin").LoadAsync();
@@ -129,6 +142,58 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
+    public async Task The_step_before_the_commits_reads_every_cleaned_table_before_any_commit_and_the_job_alone_writes_no_insights()
+    {
+        await PutFixturesAsync();
+        var seen = new Dictionary<string, long>();
+        var result = await NewJob().RunAsync("stepped", async (connection, token) =>
+        {
+            foreach (var kind in Kinds)
+            {
+                seen[CleaningRules.CleanTable(kind)] = connection.QueryLongs($"SELECT count(*) FROM {CleaningRules.CleanTable(kind)}", token)[0];
+                seen[CleaningRules.RejectTable(kind)] = connection.QueryLongs($"SELECT count(*) FROM {CleaningRules.RejectTable(kind)}", token)[0];
+            }
+            foreach (string table in Tables)
+                Assert.Null(await new DeltaTable(_store, $"delta/{table}").LoadAsync(cancellationToken: token)); // not committed yet
+        });
+
+        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
+        foreach (var kind in Kinds)
+        {
+            var expected = counts.RootElement.GetProperty(CleaningRules.TableName(kind));
+            Assert.Equal(expected.GetProperty("clean").GetInt64(), seen[CleaningRules.CleanTable(kind)]);
+            Assert.Equal(expected.GetProperty("rejects").GetInt64(), seen[CleaningRules.RejectTable(kind)]);
+        }
+        Assert.All(result.Tables, t => Assert.Equal(0, t.Version));
+        Assert.Equal(Path.Combine(_settings.Batch.OutputDir, "stepped"), result.OutputDirectory);
+        Assert.Equal(_store.Location, result.Bucket);
+        // The job writes no insights, report or summary: those are the lane's (and its work folder is gone).
+        Assert.Empty(Directory.EnumerateFileSystemEntries(result.OutputDirectory));
+    }
+
+    [Fact]
+    public async Task A_step_that_fails_before_the_commits_fails_the_run_and_no_table_gets_a_new_version()
+    {
+        await PutFixturesAsync();
+        var first = await NewJob().RunAsync("first");
+        Assert.All(first.Tables, t => Assert.Equal(0, t.Version));
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => NewJob().RunAsync("second", async (_, _) =>
+        {
+            await Task.Yield();
+            throw new InvalidOperationException("Insight #4 (top-poster) failed: no such column");
+        }));
+
+        Assert.Equal("Insight #4 (top-poster) failed: no such column", ex.Message);
+        foreach (string table in Tables)
+        {
+            Assert.Equal(0, (await new DeltaTable(_store, $"delta/{table}").LoadAsync())!.Version);
+            Assert.Equal(0, (await new DeltaTable(_store, $"delta/{table}_rejects").LoadAsync())!.Version);
+        }
+        Assert.False(Directory.Exists(Path.Combine(_settings.Batch.OutputDir, "second", ".work")), "the work folder is removed");
+    }
+
+    [Fact]
     public async Task An_empty_bucket_fails_with_a_message_naming_the_topics_and_the_bucket()
     {
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync());
@@ -137,6 +202,11 @@ public sealed class BatchJobTests : IDisposable
         Assert.Contains(_store.Location, ex.Message, StringComparison.Ordinal);
         Assert.Null(await new DeltaTable(_store, "delta/pin").LoadAsync());
     }
+
+    private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
+
+    /// <summary>The batch job alone, as <see cref="PipelineJobs.Batch"/> builds it for the lane.</summary>
+    private BatchJob NewJob() => new(_settings.Batch, _settings.Names, _settings.ObjectStore, _settings.Sink.TopicsDir, NullLoggerFactory.Instance);
 
     /// <summary>The fixtures as the sink writes them; pin split over two partitions to read more than one object.</summary>
     private async Task PutFixturesAsync()
