@@ -219,7 +219,9 @@ public sealed partial class Emulator
         {
             return null;
         }
+#pragma warning disable CA1031 // the error is handed to RunAsync, which ends the run and rethrows it wrapped
         catch (Exception ex)
+#pragma warning restore CA1031
         {
             _logger.LogError(ex, "Reading posts from the source database failed; stopping after the posts already taken.");
             return ex;
