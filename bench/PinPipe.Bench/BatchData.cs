@@ -89,7 +89,9 @@ internal static class BatchData
         var names = new PipelineNames(UserId);
         string[] tables = ["pin", "geo", "user"];
         string[] topics = [names.PinTopic, names.GeoTopic, names.UserTopic];
+#pragma warning disable CA1814 // a full 3 x Partitions grid (topic, partition), every cell used: a rectangular array fits
         var writers = new ObjectWriter[3, Partitions];
+#pragma warning restore CA1814
         for (int t = 0; t < 3; t++)
             for (int p = 0; p < Partitions; p++)
                 writers[t, p] = new ObjectWriter(Path.Combine(bucket, "topics", topics[t]), topics[t], p);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using DuckDB.NET.Data;
 
@@ -78,10 +79,12 @@ public static class DuckDbSession
         }, cancellationToken);
 
     /// <summary>Every row of a query, each mapped by <paramref name="map"/>; cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
+    [SuppressMessage("Design", "CA1002:Do not expose generic lists", Justification = "A fresh list the caller owns (and may add to or sort); not a collection of an object's state.")]
     public static List<T> Query<T>(this DuckDBConnection connection, string sql, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken = default) =>
         connection.Query(sql, [], map, cancellationToken);
 
     /// <summary>Every row of a query with positional parameters (<c>$1</c>, ...), each mapped by <paramref name="map"/>.</summary>
+    [SuppressMessage("Design", "CA1002:Do not expose generic lists", Justification = "A fresh list the caller owns (and may add to or sort); not a collection of an object's state.")]
     public static List<T> Query<T>(this DuckDBConnection connection, string sql, object?[] parameters, Func<DuckDBDataReader, T> map, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(map);

@@ -137,12 +137,19 @@ public sealed partial class Emulator
             var workers = new Task[_options.Concurrency];
             for (var i = 0; i < workers.Length; i++)
             {
+#pragma warning disable CA2025 // every worker is awaited below (Task.WhenAll(workers)) before the client is disposed, also when the dispatcher faults
                 workers[i] = Task.Run(() => WorkAsync(client, requests.Reader, abort.Token), CancellationToken.None);
+#pragma warning restore CA2025
             }
 
-            await dispatch.ConfigureAwait(false);
-            await Task.WhenAll(workers).ConfigureAwait(false);
+            // Every task ends before the client and the token sources are disposed, even when one faults: a faulted
+            // dispatcher completes the request queue (the workers send what it holds) and the fetch is stopped.
+            await dispatch.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (dispatch.IsFaulted) await stop.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(workers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             var fetchError = await fetch.ConfigureAwait(false);
+            await dispatch.ConfigureAwait(false); // the first failure, if any, is the dispatcher's
+            await Task.WhenAll(workers).ConfigureAwait(false);
             if (fetchError is not null)
             {
                 throw new InvalidOperationException($"Reading posts from the source database ({_source.Provider}) failed: {fetchError.Message}", fetchError);
@@ -212,7 +219,9 @@ public sealed partial class Emulator
         {
             return null;
         }
+#pragma warning disable CA1031 // the error is handed to RunAsync, which ends the run and rethrows it wrapped
         catch (Exception ex)
+#pragma warning restore CA1031
         {
             _logger.LogError(ex, "Reading posts from the source database failed; stopping after the posts already taken.");
             return ex;

@@ -234,7 +234,9 @@ public static class KinesisEndpoints
                 // Every append completes before the rented body buffer that holds the records goes back.
                 await Task.WhenAll(appends).ConfigureAwait(false);
             }
+#pragma warning disable CA1031 // each append's own outcome (result or error) is read from its task below
             catch (Exception)
+#pragma warning restore CA1031
             {
                 // Each shard's outcome is read below.
             }

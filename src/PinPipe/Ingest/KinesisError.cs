@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
@@ -7,6 +8,7 @@ namespace PinPipe.Ingest;
 /// A Kinesis-shaped error of the Kinesis proxy routes: HTTP status plus <c>{"__type": "...", "message": "..."}</c>
 /// (and the <c>x-amzn-ErrorType</c> header), which AWS SDK parsers and the emulator read. Built in one place.
 /// </summary>
+[SuppressMessage("Design", "CA1064:Exceptions should be public", Justification = "Never leaves the Kinesis routes: they catch it and write it as the HTTP answer.")]
 internal sealed class KinesisError : Exception
 {
     private KinesisError(int status, string type, string message) : base(message)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using PinPipe.Lake;
 using PinPipe.Log;
@@ -26,6 +27,7 @@ public static class ProduceRequest
 
     /// <summary>Parses <paramref name="body"/>; throws <see cref="RestError"/> naming what is wrong.</summary>
     /// <param name="pathPartition">The partition of the <c>/partitions/{p}</c> route, applied to records that name none.</param>
+    [SuppressMessage("Design", "CA1002:Do not expose generic lists", Justification = "A fresh list the caller owns; the produce route hands it to the log as is (a hot path).")]
     public static List<LogRecord> Parse(ReadOnlyMemory<byte> body, EmbeddedFormat format, int maxRecords, int? pathPartition = null)
     {
         if (body.Span.Trim(" \t\r\n"u8).IsEmpty) throw RestError.MalformedJson("the body is empty.");

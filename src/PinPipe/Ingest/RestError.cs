@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
@@ -7,6 +8,7 @@ namespace PinPipe.Ingest;
 /// A REST-Proxy-shaped error: HTTP status plus <c>{"error_code": &lt;int&gt;, "message": "..."}</c>.
 /// Every error the ingest API returns is one of these, built in one place.
 /// </summary>
+[SuppressMessage("Naming", "CA1710:Identifiers should have correct suffix", Justification = "Named after what it is on the wire: the REST Proxy's error answer (status, error_code, message).")]
 public sealed class RestError : Exception
 {
     public RestError(int status, int errorCode, string message, Exception? inner = null) : base(message, inner)

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace PinPipe.Log;
 
 /// <summary>
@@ -81,6 +83,7 @@ public readonly record struct LogRecord(ReadOnlyMemory<byte>? Key, ReadOnlyMemor
 public readonly record struct RecordPosition(int Partition, long Offset);
 
 /// <summary>A record read back from the log.</summary>
+[SuppressMessage("Performance", "CA1819:Properties should not return arrays", Justification = "The bytes read from the log, owned by the consumer and passed on without a copy (the consume path is hot).")]
 public sealed record ConsumedRecord(string Topic, int Partition, long Offset, long TimestampMs, byte[]? Key, byte[]? Value);
 
 /// <summary>A topic, its partition count and the id of its incarnation.</summary>

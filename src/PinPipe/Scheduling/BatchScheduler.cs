@@ -179,7 +179,9 @@ public sealed class BatchScheduler
             outcome = RunOutcome.Cancelled;
             error = ex.Message;
         }
+#pragma warning disable CA1031 // any failure of a run is recorded in the history and retried; the scheduler must outlive it
         catch (Exception ex)
+#pragma warning restore CA1031
         {
             outcome = RunOutcome.Failed;
             error = ex.Message;

@@ -202,7 +202,9 @@ public sealed class S3SinkConnector
                 fatal.TrySetResult(e);
                 return;
             }
+#pragma warning disable CA1031 // a partition's failure is counted and retried; the sink stops after MaxConsecutiveFailures in a row
             catch (Exception e)
+#pragma warning restore CA1031
             {
                 Interlocked.Increment(ref counters.Failures);
                 if (writer.MadeProgress) failuresInARow = 0;

@@ -41,7 +41,9 @@ public static class Seeder
                     await batches.Writer.WriteAsync(batch, stop.Token).ConfigureAwait(false);
                 batches.Writer.Complete();
             }
+#pragma warning disable CA1031 // the error completes the channel, so the reader rethrows it
             catch (Exception ex)
+#pragma warning restore CA1031
             {
                 batches.Writer.TryComplete(ex);
             }

@@ -40,7 +40,7 @@ public sealed class BatchJobTests : IDisposable
         await PutFixturesAsync();
         var result = await PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync("run-1");
 
-        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
+        using var counts = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(TestData.Fixtures, "counts.json")));
         foreach (string table in Tables)
         {
             var t = Assert.Single(result.Run.Tables, x => x.Table == table);
@@ -53,7 +53,7 @@ public sealed class BatchJobTests : IDisposable
 
             // The Delta table holds exactly the fixtures' clean rows, read back through our Delta reader.
             var rows = await ReadDeltaAsync($"delta/{table}");
-            var expectedRows = File.ReadAllLines(Path.Combine(TestData.Fixtures, "clean", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
+            var expectedRows = (await File.ReadAllLinesAsync(Path.Combine(TestData.Fixtures, "clean", table + ".jsonl"))).Where(l => l.Length > 0).ToArray();
             Assert.Equal(expectedRows.Length, rows.Rows.Count);
             foreach (string line in expectedRows)
             {
@@ -75,10 +75,10 @@ public sealed class BatchJobTests : IDisposable
         Assert.Equal(Enumerable.Range(1, 9), result.Insights.Select(i => i.Number));
         Assert.Equal(18, result.InsightFiles.Count);
         Assert.All(result.InsightFiles, f => Assert.True(File.Exists(f), f));
-        string report = File.ReadAllText(result.ReportPath);
+        string report = await File.ReadAllTextAsync(result.ReportPath);
         Assert.True(CountOf(report, "<svg") >= 9, "a chart per insight");
         Assert.DoesNotContain("src=\"http", report, StringComparison.Ordinal);
-        using var summary = JsonDocument.Parse(File.ReadAllText(result.SummaryPath));
+        using var summary = JsonDocument.Parse(await File.ReadAllTextAsync(result.SummaryPath));
         Assert.Equal(
             ["runId", "startedAt", "durationSeconds", "bucket", "rawBytes", "megabytesPerSecond", "tables", "insights", "report"],
             summary.RootElement.EnumerateObject().Select(p => p.Name));
@@ -137,7 +137,7 @@ public sealed class BatchJobTests : IDisposable
         Assert.Equal("country,category,category_count\r\n'+Evil,\"'=HYPERLINK(\"\"http://evil\"\")\",1\r\n", Csv("01-popular-category-per-country"));
         Assert.Equal("country,poster_name,follower_count\r\n'+Evil,'@SUM(1+1),12\r\n", Csv("03-top-poster-per-country"));
         // The JSON files and the Delta tables keep the data as it was.
-        string json = File.ReadAllText(Assert.Single(result.InsightFiles, f => Path.GetFileName(f) == "01-popular-category-per-country.json"));
+        string json = await File.ReadAllTextAsync(Assert.Single(result.InsightFiles, f => Path.GetFileName(f) == "01-popular-category-per-country.json"));
         Assert.Equal(Category, JsonDocument.Parse(json).RootElement[0].GetProperty("category").GetString());
     }
 
@@ -214,7 +214,7 @@ public sealed class BatchJobTests : IDisposable
         foreach (string table in Tables)
         {
             string topic = $"{User}.{table}";
-            var lines = File.ReadAllLines(Path.Combine(TestData.Fixtures, "raw", table + ".jsonl")).Where(l => l.Length > 0).ToArray();
+            var lines = (await File.ReadAllLinesAsync(Path.Combine(TestData.Fixtures, "raw", table + ".jsonl"))).Where(l => l.Length > 0).ToArray();
             if (table == "pin")
             {
                 await PutAsync(topic, 0, 0, lines[..7]);

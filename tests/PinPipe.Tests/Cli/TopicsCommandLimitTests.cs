@@ -17,7 +17,7 @@ public sealed class TopicsCommandLimitTests
 
         var first = await CliProcess.RunAsync(dir.Path, Timeout, "topics", "create", "first", "--partitions", "2");
         Assert.True(first.ExitCode == 0, first.Output);
-        File.WriteAllText(dir.File("one-topic.json"), """{"Log": {"MaxTopics": 1}}""");
+        await File.WriteAllTextAsync(dir.File("one-topic.json"), """{"Log": {"MaxTopics": 1}}""");
         var second = await CliProcess.RunAsync(dir.Path, Timeout, "topics", "create", "second", "--config", "one-topic.json");
         Assert.Equal(1, second.ExitCode);
         Assert.Contains("limit of 1 topics and streams (Log:MaxTopics)", second.Output, StringComparison.Ordinal);

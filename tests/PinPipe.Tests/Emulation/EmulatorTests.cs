@@ -411,6 +411,38 @@ public sealed class EmulatorTests
     }
 
     [Fact]
+    public async Task A_failing_dispatcher_ends_the_run_only_after_the_requests_in_flight_are_answered()
+    {
+        // A rate of one post in ~30 years: the first post goes out at once, the pacer then fails to wait for the
+        // second (longer than a timer can wait), which faults the dispatcher while the first post's three
+        // requests are held by the server.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var received = 0;
+        await using var server = await IngestTestServer.StartAsync(hold: _ =>
+        {
+            if (Interlocked.Increment(ref received) == 3) held.SetResult();
+            return release.Task;
+        });
+        await using var source = InMemorySourceDatabase.Generate(50);
+        var emulator = new Emulator(Options(server, 10, concurrency: 3) with { Rate = 1e-9 }, source, Names);
+
+        var run = emulator.RunAsync();
+        // Before the fix the run ended (and disposed its HTTP client) as soon as the dispatcher failed.
+        await Task.WhenAny(held.Task, run);
+        release.SetResult();
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => run);
+        var stats = emulator.Snapshot();
+        Assert.Equal(1, stats.Posts);
+        Assert.Equal(3, stats.Requests);
+        Assert.Equal(0, stats.InFlight);
+        Assert.Equal(3, stats.RecordsAcknowledged);
+        Assert.Equal(0, stats.RecordsFailed);
+        Assert.Equal(3, server.Requests.Count);
+    }
+
+    [Fact]
     public async Task An_emulator_runs_once()
     {
         await using var server = await IngestTestServer.StartAsync();

@@ -39,14 +39,16 @@ public sealed class IngestTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly Func<ReceivedRequest, Reply?> _respond;
+    private readonly Func<ReceivedRequest, Task>? _hold;
     private readonly ConcurrentQueue<ReceivedRequest> _requests = new();
     private int _count;
     private long _offset;
 
-    private IngestTestServer(WebApplication app, Func<ReceivedRequest, Reply?> respond)
+    private IngestTestServer(WebApplication app, Func<ReceivedRequest, Reply?> respond, Func<ReceivedRequest, Task>? hold)
     {
         _app = app;
         _respond = respond;
+        _hold = hold;
     }
 
     public string BaseUrl { get; private set; } = "";
@@ -54,13 +56,14 @@ public sealed class IngestTestServer : IAsyncDisposable
     public IReadOnlyList<ReceivedRequest> Requests => [.. _requests.OrderBy(r => r.Number)];
 
     /// <param name="respond">Answers a request; null from it (or no function): the normal answer.</param>
-    public static async Task<IngestTestServer> StartAsync(Func<ReceivedRequest, Reply?>? respond = null)
+    /// <param name="hold">Awaited once a request is received, before it is answered (none: answered at once).</param>
+    public static async Task<IngestTestServer> StartAsync(Func<ReceivedRequest, Reply?>? respond = null, Func<ReceivedRequest, Task>? hold = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         var app = builder.Build();
         app.Urls.Add("http://127.0.0.1:0");
-        var server = new IngestTestServer(app, respond ?? (_ => null));
+        var server = new IngestTestServer(app, respond ?? (_ => null), hold);
         app.Run(server.HandleAsync);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
@@ -76,6 +79,7 @@ public sealed class IngestTestServer : IAsyncDisposable
             Interlocked.Increment(ref _count), context.Request.Method, context.Request.Path.Value ?? "",
             context.Request.ContentType, context.Request.Headers.Accept.ToString(), body);
         _requests.Enqueue(request);
+        if (_hold is not null) await _hold(request);
 
         var reply = _respond(request) ?? Normal(request);
         if (reply.Drop)

@@ -83,12 +83,12 @@ public sealed class PoisonRecordsEndToEndTests
         Assert.Matches(@"read\s+5 = clean\s+3 ", output);
         // The run's quality figures count them by reason.
         string summary = Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, ".pinpipe", "runs"), "summary.json", SearchOption.AllDirectories));
-        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(summary));
+        using var doc = System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(summary));
         var pin = doc.RootElement.GetProperty("tables").EnumerateArray().Single(t => t.GetProperty("table").GetString() == "pin");
         Assert.Equal(
             [("invalid_utf8", 1L), ("not_json", 1L), ("not_an_object", 0L), ("bad_fields", 0L)],
             pin.GetProperty("rejectReasons").EnumerateArray().Select(r => (r.GetProperty("reason").GetString(), r.GetProperty("count").GetInt64())));
-        string report = File.ReadAllText(Path.Combine(Path.GetDirectoryName(summary)!, "report.html"));
+        string report = await File.ReadAllTextAsync(Path.Combine(Path.GetDirectoryName(summary)!, "report.html"));
         Assert.Contains("<td>pin</td><td>(record)</td><td>rejected: invalid_utf8</td><td class=\"num\">1</td>", report, StringComparison.Ordinal);
     }
 

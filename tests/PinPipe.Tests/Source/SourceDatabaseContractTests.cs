@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using PinPipe.Source;
 using PinPipe.Tests.Support;
 
@@ -175,6 +176,7 @@ public sealed class PostgresSourceDatabaseTests : SourceDatabaseContractTests
 
 /// <summary>The database tests own the <c>pinpipe</c> databases: they run one at a time.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "xUnit's convention for a collection definition.")]
 public sealed class SourceDatabaseCollection
 {
     public const string Name = "source databases";

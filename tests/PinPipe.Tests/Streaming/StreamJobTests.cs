@@ -22,7 +22,7 @@ public sealed class StreamJobTests
         var job = kit.NewJob();
         await kit.RunUntilCaughtUpAsync(job);
 
-        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
+        using var counts = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(TestData.Fixtures, "counts.json")));
         var stats = job.GetStats();
         foreach (var kind in StreamTestKit.Kinds)
         {

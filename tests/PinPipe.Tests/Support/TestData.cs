@@ -10,7 +10,7 @@ public static class TestData
     public static string Root => Directory.Exists(Path.Combine(AppContext.BaseDirectory, "Data", "fixtures"))
         && Directory.Exists(Path.Combine(AppContext.BaseDirectory, "Data", "delta"))
         ? Path.Combine(AppContext.BaseDirectory, "Data")
-        : throw new DirectoryNotFoundException(
+        : throw new InvalidOperationException(
             $"The test data is missing from {Path.Combine(AppContext.BaseDirectory, "Data")}: build tests/PinPipe.Tests, which copies tests/PinPipe.Tests/Data there.");
 
     /// <summary>The record fixtures: raw/, clean/, counts.json.</summary>

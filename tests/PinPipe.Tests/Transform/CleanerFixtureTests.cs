@@ -41,7 +41,7 @@ public sealed class CleanerFixtureTests : IDisposable
     {
         CleanResult result = await _kit.CleanAsync(kind, TransformTestKit.FixtureLines("raw", kind));
 
-        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
+        using var counts = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(TestData.Fixtures, "counts.json")));
         JsonElement expected = counts.RootElement.GetProperty(CleaningRules.TableName(kind));
         Assert.Equal(kind, result.Kind);
         Assert.Equal(expected.GetProperty("read").GetInt64(), result.Read);

@@ -90,7 +90,7 @@ public sealed class RawLoaderTests : IDisposable
         RawLoadResult load = await RawLoader.LoadTopicAsync(_kit.Connection, Store(local), Topic, "raw_pin");
         CleanResult clean = await Cleaner.CleanAsync(_kit.Connection, RecordKind.Pin, "raw_pin", null);
 
-        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
+        using var counts = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(TestData.Fixtures, "counts.json")));
         JsonElement expected = counts.RootElement.GetProperty("pin");
         Assert.Equal(lines.Length, load.Records);
         Assert.Equal(

@@ -14,6 +14,7 @@ public abstract record DeltaType
 {
     private protected DeltaType() { }
 
+#pragma warning disable CA1720 // the names are Delta's own type names (string, long, integer, ...), as written in schemaString
     public static DeltaPrimitiveType String { get; } = new("string");
     public static DeltaPrimitiveType Long { get; } = new("long");
     public static DeltaPrimitiveType Integer { get; } = new("integer");
@@ -21,6 +22,7 @@ public abstract record DeltaType
     public static DeltaPrimitiveType Byte { get; } = new("byte");
     public static DeltaPrimitiveType Float { get; } = new("float");
     public static DeltaPrimitiveType Double { get; } = new("double");
+#pragma warning restore CA1720
     public static DeltaPrimitiveType Boolean { get; } = new("boolean");
     public static DeltaPrimitiveType Binary { get; } = new("binary");
     public static DeltaPrimitiveType Date { get; } = new("date");
@@ -28,7 +30,9 @@ public abstract record DeltaType
     public static DeltaPrimitiveType Timestamp { get; } = new("timestamp");
 
     /// <summary><c>decimal(precision, scale)</c>, 1 &lt;= precision &lt;= 38, 0 &lt;= scale &lt;= precision.</summary>
+#pragma warning disable CA1720 // Delta's own type name decimal(p,s)
     public static DeltaDecimalType Decimal(int precision, int scale) => new(precision, scale);
+#pragma warning restore CA1720
 
     /// <summary>An array of <paramref name="element"/>.</summary>
     public static DeltaArrayType Array(DeltaType element, bool containsNull = true) => new(element, containsNull);

@@ -214,15 +214,19 @@ public sealed class DirectoryObjectStore : IObjectStore
         private const int EEXIST = 17;
 
         [DllImport("libc", SetLastError = true, EntryPoint = "open")]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.System32)]
         private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
 
         [DllImport("libc", SetLastError = true, EntryPoint = "fsync")]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.System32)]
         private static extern int Fsync(int fd);
 
         [DllImport("libc", SetLastError = true, EntryPoint = "close")]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.System32)]
         private static extern int Close(int fd);
 
         [DllImport("libc", SetLastError = true, EntryPoint = "link")]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.System32)]
         private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string oldPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
 
         /// <summary>Makes a rename or link in <paramref name="folder"/> durable (no-op on Windows, where NTFS journals it).</summary>

@@ -24,7 +24,9 @@ public sealed partial class SqliteLog
         {
             // Closed while the check was queued.
         }
+#pragma warning disable CA1031 // a background check: any failure is logged and retried at the next check, never lost in an unobserved task
         catch (Exception ex)
+#pragma warning restore CA1031
         {
             _logger.LogWarning(ex, "Log {Path}: retention failed; it will be retried at the next check", _path);
         }

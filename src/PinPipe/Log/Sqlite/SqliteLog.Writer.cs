@@ -71,7 +71,9 @@ public sealed partial class SqliteLog
                 group.Clear();
             }
         }
+#pragma warning disable CA1031 // last resort of the writer loop: every pending caller is failed with the error instead of hanging
         catch (Exception ex)
+#pragma warning restore CA1031
         {
             // Not expected: every operation catches its own errors. Fail what is pending so no caller hangs.
             _logger.LogCritical(ex, "The writer of log {Path} stopped", _path);
@@ -132,7 +134,9 @@ public sealed partial class SqliteLog
             BeforeAppendCommit?.Invoke();
             tx.Commit();
         }
+#pragma warning disable CA1031 // the group is reverted and each append's caller gets the error (or the group is retried when busy)
         catch (Exception ex)
+#pragma warning restore CA1031
         {
             foreach (var p in touched.Keys) p.Revert();
             if (SqliteBusy.IsBusy(ex) && attempt < SqliteBusy.MaxAttempts)

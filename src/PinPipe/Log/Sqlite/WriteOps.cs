@@ -37,7 +37,9 @@ internal sealed class ExclusiveOp<T>(Func<T> work) : ExclusiveOp
         {
             Completion.TrySetResult(work());
         }
+#pragma warning disable CA1031 // the error is handed to the caller awaiting Completion
         catch (Exception ex)
+#pragma warning restore CA1031
         {
             Completion.TrySetException(ex);
         }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Confluent.Kafka;
@@ -113,6 +114,7 @@ public sealed class KafkaMockClusterFixture : IDisposable
 
 /// <summary>The Kafka tests share one mock cluster.</summary>
 [CollectionDefinition(Name)]
+[SuppressMessage("Naming", "CA1711:Identifiers should not have incorrect suffix", Justification = "xUnit's convention for a collection definition.")]
 public sealed class KafkaClusterCollection : ICollectionFixture<KafkaMockClusterFixture>
 {
     public const string Name = "kafka-mock-cluster";
