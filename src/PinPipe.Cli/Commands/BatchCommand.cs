@@ -69,6 +69,7 @@ internal static class BatchCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(ctx.Out) });
         if (Console.IsOutputRedirected) console.Profile.Width = 200;
         InsightTables.Write(console, result.Insights, rows);
+#pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
         ctx.Out.WriteLine();
         ctx.Out.WriteLine($"Batch run {run.RunId}: {run.Bytes / 1e6:N1} MB of raw JSON in {run.Duration.TotalSeconds:N1} s ({run.MegabytesPerSecond:N1} MB/s).");
         foreach (var t in run.Tables)
@@ -76,6 +77,7 @@ internal static class BatchCommand
         ctx.Out.WriteLine($"Delta tables: {ctx.Settings.Batch.TablesPrefix}/<pin|geo|user>[_rejects] in the bucket.");
         ctx.Out.WriteLine($"Insights (CSV, JSON): {Path.GetDirectoryName(result.InsightFiles[0])}");
         ctx.Out.WriteLine($"Report: {result.ReportPath}");
+#pragma warning restore CA1849
         return result;
     }
 

@@ -117,7 +117,9 @@ internal static class UpCommand
         figures.PrintLanded(ctx.Out);
         foreach (var (lane, r) in Lanes.Zip(results).Where(x => x.Second is not null))
         {
+#pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
             ctx.Out.Write($"{lane} lane: ");
+#pragma warning restore CA1849
             EmulateCommand.PrintSummary(ctx.Out, r!);
         }
         if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {drainTimeout.TotalSeconds:0} s (see the lag above).").ConfigureAwait(false);
@@ -126,7 +128,9 @@ internal static class UpCommand
         if (skipBatch || !lanes.Batch) return ExitCodes.Ok;
 
         // The batch lane's processing: what landed in the bucket, cleaned into Delta tables and answered.
+#pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
         ctx.Out.WriteLine();
+#pragma warning restore CA1849
         return await BatchCommand.RunRecordedAsync(ctx, rows: 10, token).ConfigureAwait(false);
     }
 

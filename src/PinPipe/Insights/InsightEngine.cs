@@ -42,7 +42,9 @@ public static class InsightEngine
             {
                 var row = new object?[reader.FieldCount];
                 for (var i = 0; i < row.Length; i++)
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
                     row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+#pragma warning restore CA1849
                 rows.Add(row);
             }
         }

@@ -72,18 +72,24 @@ public sealed class SqliteSourceDatabase : AdoSourceDatabase<SqliteConnection>
             pp[4].Value = Db(p.PosterName); pp[5].Value = Db(p.FollowerCount); pp[6].Value = Db(p.TagList);
             pp[7].Value = Db(p.IsImageOrVideo); pp[8].Value = Db(p.ImageSrc); pp[9].Value = Db(p.Downloaded);
             pp[10].Value = Db(p.SaveLocation); pp[11].Value = Db(p.Category);
+#pragma warning disable CA1849 // Microsoft.Data.Sqlite has no real async: its *Async methods run synchronously
             pin.ExecuteNonQuery();
+#pragma warning restore CA1849
             if (post.Geo is { } g)
             {
                 gp[0].Value = g.Ind; gp[1].Value = Db(SourceSql.TimeText(g.Timestamp)); gp[2].Value = Db(g.Latitude);
                 gp[3].Value = Db(g.Longitude); gp[4].Value = Db(g.Country);
+#pragma warning disable CA1849 // Microsoft.Data.Sqlite has no real async: its *Async methods run synchronously
                 geo.ExecuteNonQuery();
+#pragma warning restore CA1849
             }
             if (post.User is { } u)
             {
                 up[0].Value = u.Ind; up[1].Value = Db(u.FirstName); up[2].Value = Db(u.LastName); up[3].Value = Db(u.Age);
                 up[4].Value = Db(SourceSql.TimeText(u.DateJoined));
+#pragma warning disable CA1849 // Microsoft.Data.Sqlite has no real async: its *Async methods run synchronously
                 user.ExecuteNonQuery();
+#pragma warning restore CA1849
             }
         }
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);

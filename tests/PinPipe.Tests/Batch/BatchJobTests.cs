@@ -157,7 +157,7 @@ public sealed class BatchJobTests : IDisposable
                 Assert.Null(await new DeltaTable(_store, $"delta/{table}").LoadAsync(cancellationToken: token)); // not committed yet
         });
 
-        using var counts = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestData.Fixtures, "counts.json")));
+        using var counts = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(TestData.Fixtures, "counts.json")));
         foreach (var kind in Kinds)
         {
             var expected = counts.RootElement.GetProperty(CleaningRules.TableName(kind));

@@ -70,7 +70,9 @@ public sealed class CliProcess : IAsyncDisposable
         await using var p = started;
         using var cts = new CancellationTokenSource(timeout);
         await p._process.WaitForExitAsync(cts.Token);
+#pragma warning disable CA1849 // the process has exited (awaited above); the parameterless WaitForExit only waits for the output readers to drain
         p._process.WaitForExit(); // flush the output readers
+#pragma warning restore CA1849
         return (p.ExitCode, p.Output);
     }
 
@@ -110,7 +112,9 @@ public sealed class CliProcess : IAsyncDisposable
         using (var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
         using var cts = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cts.Token);
+#pragma warning disable CA1849 // the process has exited (awaited above); the parameterless WaitForExit only waits for the output readers to drain
         _process.WaitForExit();
+#pragma warning restore CA1849
         return _process.ExitCode;
     }
 

@@ -71,12 +71,18 @@ public sealed class DeltaSnapshot
         var readers = fields.Select(f => DeltaValues.ReaderFor(f.Type)).ToArray();
         using var command = connection.Command($"SELECT * FROM {scan.Sql} AS t");
         using var cancel = cancellationToken.Register(command.Cancel);
+#pragma warning disable CA1849 // DuckDB.NET has no real async: its *Async methods run synchronously
         using var reader = (DuckDBDataReader)command.ExecuteReader();
+#pragma warning restore CA1849
+#pragma warning disable CA1849 // DuckDB.NET has no real async: its *Async methods run synchronously
         while (reader.Read())
+#pragma warning restore CA1849
         {
             cancellationToken.ThrowIfCancellationRequested();
             var row = new object?[fields.Count];
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
             for (int i = 0; i < row.Length; i++) row[i] = reader.IsDBNull(i) ? null : readers[i](reader, i);
+#pragma warning restore CA1849
             yield return row;
         }
     }

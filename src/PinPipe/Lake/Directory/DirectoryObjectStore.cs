@@ -192,7 +192,9 @@ public sealed class DirectoryObjectStore : IObjectStore
             await using (stream.ConfigureAwait(false))
             {
                 await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+#pragma warning disable CA1849 // Flush(flushToDisk: true) is the fsync; FlushAsync has no way to ask for it
                 stream.Flush(flushToDisk: true); // fsync
+#pragma warning restore CA1849
             }
             return temp;
         }

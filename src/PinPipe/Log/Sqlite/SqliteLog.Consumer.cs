@@ -253,7 +253,9 @@ public sealed partial class SqliteLog
         await using var r = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await r.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
         var count = r.GetInt32(1);
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
         if (partition < 0 || partition >= count || r.IsDBNull(3)) throw LogErrors.UnknownPartition(topic, partition, count);
+#pragma warning restore CA1849
         var high = r.GetInt64(3);
         return new PartitionRow(r.GetInt64(0), Math.Min(r.GetInt64(2), high), high);
     }

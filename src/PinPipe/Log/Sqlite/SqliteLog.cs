@@ -134,7 +134,9 @@ public sealed partial class SqliteLog : ILog
         catch
         {
             writer?.Dispose();
+#pragma warning disable CA1849 // a lock file on the failure path of a synchronous open; nothing to flush
             lockFile.Dispose();
+#pragma warning restore CA1849
             throw;
         }
     }
@@ -320,7 +322,9 @@ public sealed partial class SqliteLog : ILog
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (result.Count < maxRecords && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
             var payload = reader.GetFieldValue<byte[]>(1);
+#pragma warning restore CA1849
             BatchCodec.Decode(payload, topic, partition, reader.GetInt64(0), from, maxRecords - result.Count, result);
         }
 

@@ -101,7 +101,9 @@ internal static class SourceSql
         command.CommandText = $"SELECT MIN({index}), MAX({index}) FROM {d.Quote(PinTable)}";
 #pragma warning restore CA2100
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.IsDBNull(0)) return null;
+#pragma warning restore CA1849
         return (Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture));
     }
 
@@ -145,7 +147,9 @@ internal static class SourceSql
         while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var row = new PinRow(r.GetInt64(0), Str(r, 1), Str(r, 2), Str(r, 3), Str(r, 4), Str(r, 5), Str(r, 6), Str(r, 7), Str(r, 8),
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
                 r.IsDBNull(9) ? null : Convert.ToInt32(r.GetValue(9), CultureInfo.InvariantCulture), Str(r, 10), Str(r, 11));
+#pragma warning restore CA1849
             into[row.Index] = row;
         }
     }
@@ -155,7 +159,9 @@ internal static class SourceSql
         await using var r = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
             var row = new GeoRow(r.GetInt64(0), Time(r, 1, d), r.IsDBNull(2) ? null : r.GetDouble(2), r.IsDBNull(3) ? null : r.GetDouble(3), Str(r, 4));
+#pragma warning restore CA1849
             into[row.Ind] = row;
         }
     }
@@ -166,7 +172,9 @@ internal static class SourceSql
         while (await r.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var row = new UserRow(r.GetInt64(0), Str(r, 1), Str(r, 2),
+#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
                 r.IsDBNull(3) ? null : Convert.ToInt32(r.GetValue(3), CultureInfo.InvariantCulture), Time(r, 4, d));
+#pragma warning restore CA1849
             into[row.Ind] = row;
         }
     }
