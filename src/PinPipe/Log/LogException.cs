@@ -1,3 +1,5 @@
+using PinPipe.Errors;
+
 namespace PinPipe.Log;
 
 /// <summary>Why a log operation failed. The ingest API maps these to REST Proxy error codes.</summary>
@@ -25,12 +27,31 @@ public enum LogErrorCode
 }
 
 /// <summary>The one exception type of the log: a code, whether retrying may help, and a message.</summary>
-public sealed class LogException : Exception
+public sealed class LogException : PinPipeException
 {
-    public LogException(LogErrorCode code, string message, Exception? inner = null) : base(message, inner) => Code = code;
+    public LogException(LogErrorCode code, string message, Exception? inner = null, string? where = null)
+        : base(CodeName(code), KindOf(code), message, inner, where) => Code = code;
 
+    /// <summary>Why the operation failed, as the log's own code.</summary>
     public LogErrorCode Code { get; }
 
-    /// <summary>True when the same call may succeed later.</summary>
-    public bool IsRetriable => Code == LogErrorCode.Unavailable;
+    private static string CodeName(LogErrorCode code) => code switch
+    {
+        LogErrorCode.UnknownTopic => "log.unknown_topic",
+        LogErrorCode.UnknownPartition => "log.unknown_partition",
+        LogErrorCode.InvalidTopic => "log.invalid_topic",
+        LogErrorCode.RecordTooLarge => "log.record_too_large",
+        LogErrorCode.Unavailable => "log.unavailable",
+        LogErrorCode.LimitExceeded => "log.limit_exceeded",
+        LogErrorCode.NotConsumed => "log.not_consumed",
+        LogErrorCode.CheckpointMismatch => "log.checkpoint_mismatch",
+        _ => "log.error",
+    };
+
+    private static ErrorKind KindOf(LogErrorCode code) => code switch
+    {
+        LogErrorCode.Unavailable => ErrorKind.Unavailable,
+        LogErrorCode.InvalidTopic or LogErrorCode.RecordTooLarge or LogErrorCode.LimitExceeded => ErrorKind.BadInput,
+        _ => ErrorKind.Failed,
+    };
 }

@@ -11,12 +11,12 @@ namespace PinPipe.Tests.Design;
 public sealed class StageDirectionTests
 {
     /// <summary>
-    /// The stages, upstream first (DESIGN.md). <c>Files</c> (owner-only file modes) is a leaf that every stage writing
+    /// The stages, upstream first (DESIGN.md). <c>Errors</c> (the exception root every stage derives from) is the first leaf. <c>Files</c> (owner-only file modes) is a leaf that every stage writing
     /// files uses, so it comes right after Configuration. Folders not present yet are fine.
     /// </summary>
     public static readonly IReadOnlyList<string> Stages =
     [
-        "Configuration", "Files", "Observability", "DuckDb", "Lake", "Log", "Source", "Transform", "Emulation", "Ingest",
+        "Errors", "Configuration", "Files", "Observability", "DuckDb", "Lake", "Log", "Source", "Transform", "Emulation", "Ingest",
         "Sink", "Streaming", "Batch", "Insights", "Maintenance", "Verify", "Scheduling", "Hosting",
     ];
 

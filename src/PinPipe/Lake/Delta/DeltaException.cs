@@ -1,3 +1,5 @@
+using PinPipe.Errors;
+
 namespace PinPipe.Lake.Delta;
 
 /// <summary>Why a Delta table operation failed.</summary>
@@ -18,9 +20,25 @@ public enum DeltaErrorCode
 }
 
 /// <summary>The one exception type of the Delta reader and writer: a code and a message naming what is wrong.</summary>
-public sealed class DeltaException : Exception
+public sealed class DeltaException : PinPipeException
 {
-    public DeltaException(DeltaErrorCode code, string message, Exception? inner = null) : base(message, inner) => Code = code;
+    public DeltaException(DeltaErrorCode code, string message, Exception? inner = null, string? where = null)
+        : base(CodeName(code), ErrorKind.Failed, message, inner, where) => Code = code;
 
+    /// <summary>Why the operation failed, as the Delta reader's and writer's own code.</summary>
     public DeltaErrorCode Code { get; }
+
+    /// <summary>A <see cref="DeltaErrorCode.Conflict"/> may succeed when retried on the new version.</summary>
+    public override bool IsRetriable => Code == DeltaErrorCode.Conflict;
+
+    private static string CodeName(DeltaErrorCode code) => code switch
+    {
+        DeltaErrorCode.Unsupported => "delta.unsupported",
+        DeltaErrorCode.Corrupt => "delta.corrupt",
+        DeltaErrorCode.VersionNotFound => "delta.version_not_found",
+        DeltaErrorCode.SchemaMismatch => "delta.schema_mismatch",
+        DeltaErrorCode.InvalidWrite => "delta.invalid_write",
+        DeltaErrorCode.Conflict => "delta.conflict",
+        _ => "delta.error",
+    };
 }
