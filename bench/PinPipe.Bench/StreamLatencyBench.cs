@@ -294,7 +294,7 @@ internal static class StreamLatencyBench
 
             void Record(JsonElement r)
             {
-                if (r.TryGetProperty("SequenceNumber", out var s) && KinesisShards.TryParseSequenceNumber(s.GetString()!, out int partition, out long offset))
+                if (r.TryGetProperty("SequenceNumber", out var s) && KinesisShards.TryParseSequenceNumber(s.GetString()!, out _, out int partition, out long offset))
                 {
                     if (partition != 0) throw new InvalidOperationException($"a record went to partition {partition}; the bench creates one shard per stream");
                     acks.Add(body.Stream, offset, at);

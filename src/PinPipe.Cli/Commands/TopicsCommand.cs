@@ -8,21 +8,28 @@ internal static class TopicsCommand
 {
     public static Command Create(GlobalOptions global)
     {
-        var command = new Command("topics", "List the log's topics with their partitions, offsets and the sink's lag; create or delete topics.");
+        var command = new Command("topics", "List the log's topics with their partitions, offsets, consumer group and its lag (the sink's, Sink:GroupId, for the topics it reads; the stream job's, Stream:GroupId, for the streams; '-' for a topic no stage reads); create or delete topics.");
         var flags = new ConfigFlags();
         ServeCommand.AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             // A consumer can read while `pinpipe serve` owns the log.
             await using var log = await LogFactory.OpenAsync(ctx.Settings.Log with { Access = LogAccess.Consumer }, ctx.LoggerFactory, token).ConfigureAwait(false);
-            var group = ctx.Settings.Sink.GroupId;
-            await ctx.Out.WriteLineAsync($"{"topic",-32} {"partition",9} {"low",12} {"high",12} {"records",12} {"sink lag",12}").ConfigureAwait(false);
+            // Each topic's lag is its consumer's: the sink's (Sink:GroupId) for the topics it reads, the stream job's
+            // (Stream:GroupId) for the streams; a topic no stage reads has none ("-").
+            var consumers = ctx.Settings.Consumers();
+            await ctx.Out.WriteLineAsync($"{"topic",-32} {"partition",9} {"low",12} {"high",12} {"records",12}  {"consumer group",-28} {"lag",12}").ConfigureAwait(false);
             foreach (var topic in await log.ListTopicsAsync(token).ConfigureAwait(false))
                 for (int p = 0; p < topic.Partitions; p++)
                 {
                     var w = await log.GetWatermarksAsync(topic.Name, p, token).ConfigureAwait(false);
-                    long committed = await log.GetCommittedOffsetAsync(group, topic.Name, p, token).ConfigureAwait(false) ?? w.Low;
-                    await ctx.Out.WriteLineAsync($"{topic.Name,-32} {p,9} {w.Low,12:N0} {w.High,12:N0} {w.High - w.Low,12:N0} {Math.Max(0, w.High - Math.Max(committed, w.Low)),12:N0}").ConfigureAwait(false);
+                    string row = $"{topic.Name,-32} {p,9} {w.Low,12:N0} {w.High,12:N0} {w.High - w.Low,12:N0}";
+                    if (consumers.Of(topic.Name).Count == 0) await ctx.Out.WriteLineAsync($"{row}  {"-",-28} {"-",12}").ConfigureAwait(false);
+                    foreach (string group in consumers.Of(topic.Name))
+                    {
+                        long committed = await log.GetCommittedOffsetAsync(group, topic.Name, p, token).ConfigureAwait(false) ?? w.Low;
+                        await ctx.Out.WriteLineAsync($"{row}  {group,-28} {Math.Max(0, w.High - Math.Max(committed, w.Low)),12:N0}").ConfigureAwait(false);
+                    }
                 }
             return ExitCodes.Ok;
         }, ct));

@@ -66,6 +66,9 @@ public sealed class IngestServer : IAsyncDisposable
         if (!string.IsNullOrEmpty(options.PathBase)) app.UsePathBase(options.PathBase);
         var guard = new RequestGuard(options, app.Services.GetRequiredService<IServer>());
         app.Use(guard.InvokeAsync);
+        // UsePathBase also serves the paths without the base; an API Gateway stage does not: they are 404.
+        if (!string.IsNullOrEmpty(options.PathBase))
+            app.Use((context, next) => context.Request.PathBase.HasValue ? next(context) : NotFoundAsync(context, options.PathBase));
         if (guard.HasAllowedOrigins)
             app.UseCors(p => p.SetIsOriginAllowed(guard.IsListedOrigin).AllowAnyHeader().WithMethods("GET", "POST", "PUT", "DELETE").WithExposedHeaders("x-amzn-ErrorType"));
         app.UseRouting();
@@ -73,13 +76,31 @@ public sealed class IngestServer : IAsyncDisposable
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapKafkaRest();
         app.MapKinesisProxy();
-        app.MapFallback((HttpContext c) => RestError.NotFound(c.Request.Path).WriteAsync(c.Response));
+        // Every path, also one whose last segment has a dot (the default fallback pattern leaves those to an empty 404).
+        app.MapFallback("{*path}", (HttpContext c) => NotFoundAsync(c, null));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
         var server = new IngestServer(app);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
         return server;
+    }
+
+    /// <summary>
+    /// 404 in the route family's shape (Kinesis's under <c>/streams</c>, the REST Proxy's elsewhere), naming the path and,
+    /// for a path outside <paramref name="pathBase"/>, the base the routes are under.
+    /// </summary>
+    private static Task NotFoundAsync(HttpContext context, string? pathBase)
+    {
+        var request = context.Request;
+        string path = request.Path.Value ?? "/";
+        string message = pathBase is null
+            ? $"HTTP 404 Not Found: no route for '{request.Method} {request.PathBase}{path}'."
+            : $"HTTP 404 Not Found: no route for '{request.Method} {path}': the routes are under the path base '{pathBase}' " +
+              $"(Ingest:PathBase, --path-base), e.g. '{pathBase}{path}'.";
+        return RequestGuard.IsKinesisRoute(request)
+            ? KinesisError.Of(404, "UnknownOperationException", message).WriteAsync(context.Response)
+            : new RestError(404, 404, message).WriteAsync(context.Response);
     }
 
     /// <summary>Stops accepting requests, lets those in flight finish, then stops.</summary>

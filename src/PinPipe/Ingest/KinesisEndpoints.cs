@@ -102,7 +102,7 @@ public static class KinesisEndpoints
                 w.WriteString("EndingHashKey", end.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 w.WriteEndObject();
                 w.WriteStartObject("SequenceNumberRange");
-                w.WriteString("StartingSequenceNumber", KinesisShards.SequenceNumber(p, starts[p]));
+                w.WriteString("StartingSequenceNumber", KinesisShards.SequenceNumber(stream, p, starts[p]));
                 w.WriteEndObject();
                 w.WriteEndObject();
             }
@@ -183,7 +183,7 @@ public static class KinesisEndpoints
             await WriteJsonAsync(context.Response, w =>
             {
                 w.WriteStartObject();
-                w.WriteString("SequenceNumber", KinesisShards.SequenceNumber(position.Partition, position.Offset));
+                w.WriteString("SequenceNumber", KinesisShards.SequenceNumber(stream, position.Partition, position.Offset));
                 w.WriteString("ShardId", KinesisShards.ShardId(position.Partition));
                 w.WriteEndObject();
             }).ConfigureAwait(false);
@@ -241,6 +241,7 @@ public static class KinesisEndpoints
                 // Each shard's outcome is read below.
             }
 
+            var tag = KinesisShards.StreamTag(stream);
             var sequences = new string?[entries.Count];
             var errors = new string?[entries.Count];
             int failed = 0, unknownStream = 0;
@@ -251,7 +252,7 @@ public static class KinesisEndpoints
                 {
                     var positions = await appends[g].ConfigureAwait(false);
                     for (int j = 0; j < members.Count; j++)
-                        sequences[members[j]] = KinesisShards.SequenceNumber(positions[j].Partition, positions[j].Offset);
+                        sequences[members[j]] = KinesisShards.SequenceNumber(tag, positions[j].Partition, positions[j].Offset);
                 }
                 catch (Exception ex) when (ex is LogException or ObjectDisposedException)
                 {

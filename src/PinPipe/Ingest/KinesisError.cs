@@ -26,7 +26,11 @@ internal sealed class KinesisError : Exception
     /// <summary>The media type of every Kinesis proxy answer (what API Gateway passes back).</summary>
     public const string ResponseContentType = "application/json";
 
-    /// <summary>How the Kinesis routes write JSON: quotes as <c>\"</c>, non-ASCII as is (the answers are JSON, never HTML).</summary>
+    /// <summary>
+    /// How the API writes JSON (the Kinesis routes' answers and every error body): quotes as <c>\"</c>, apostrophes, <c>+</c>,
+    /// <c>&lt;</c> and non-ASCII as they are, no <c>\u0027</c>-style escapes. The answers are JSON, never HTML, and error
+    /// answers carry <c>X-Content-Type-Options: nosniff</c>.
+    /// </summary>
     internal static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>An error of any status and type (the request guards').</summary>
@@ -35,6 +39,8 @@ internal sealed class KinesisError : Exception
     public static KinesisError Validation(string detail) => new(400, "ValidationException", detail);
     public static KinesisError InvalidArgument(string detail) => new(400, "InvalidArgumentException", detail);
     public static KinesisError Serialization(string detail) => new(400, "SerializationException", $"The body is not valid JSON: {detail}");
+    /// <summary>The body is not JSON: where and why, in our words (<see cref="JsonSyntax"/>).</summary>
+    public static KinesisError MalformedJson(JsonException error, ReadOnlySpan<byte> body) => new(400, "SerializationException", JsonSyntax.Describe(error, body));
     public static KinesisError StreamNotFound(string stream) =>
         new(400, "ResourceNotFoundException", $"Stream {stream} under account {KinesisShards.Account} not found.");
     public static KinesisError StreamExists(string stream) =>
@@ -53,6 +59,7 @@ internal sealed class KinesisError : Exception
         response.StatusCode = Status;
         response.ContentType = ResponseContentType;
         response.Headers["x-amzn-ErrorType"] = Type;
+        response.Headers.XContentTypeOptions = "nosniff";
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + Message.Length);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {

@@ -81,7 +81,7 @@ internal static class KinesisRequest
         }
         catch (JsonException ex)
         {
-            throw Malformed(ex);
+            throw KinesisError.MalformedJson(ex, body.Span);
         }
         if (named is not null && !string.Equals(named, stream, StringComparison.Ordinal))
             throw KinesisError.InvalidArgument($"The body's StreamName '{named}' does not match the stream of the path, '{stream}'.");
@@ -134,7 +134,7 @@ internal static class KinesisRequest
         }
         catch (JsonException ex)
         {
-            throw Malformed(ex);
+            throw KinesisError.MalformedJson(ex, body.Span);
         }
         if (!sawRecords)
             throw KinesisError.Validation(sawOtherCase
@@ -170,7 +170,7 @@ internal static class KinesisRequest
         }
         catch (JsonException ex)
         {
-            throw Malformed(ex);
+            throw KinesisError.MalformedJson(ex, body.Span);
         }
         return count;
     }
@@ -220,7 +220,7 @@ internal static class KinesisRequest
         }
         catch (JsonException ex)
         {
-            throw Malformed(ex);
+            throw KinesisError.MalformedJson(ex, body.Span);
         }
         if (reader.TokenType != JsonTokenType.StartObject) throw KinesisError.Validation($"The body must be a JSON object {shape}.");
         return reader;
@@ -231,9 +231,6 @@ internal static class KinesisRequest
         if (reader.TokenType != JsonTokenType.EndObject) throw KinesisError.Serialization("unexpected end of the body.");
         if (reader.Read()) throw KinesisError.Serialization("data after the end of the JSON object.");
     }
-
-    private static KinesisError Malformed(JsonException ex) =>
-        KinesisError.Serialization($"{ex.Message.TrimEnd('.')} (byte {ex.BytePositionInLine}).");
 
     private static ReadOnlyMemory<byte> ReadData(ref Utf8JsonReader reader, ReadOnlyMemory<byte> body, bool keepQuotes, string what)
     {
@@ -253,10 +250,10 @@ internal static class KinesisRequest
                     ? Encoding.UTF8.GetBytes(reader.GetString()!)
                     : body.Slice(start + 1, reader.ValueSpan.Length);
             }
-            catch (InvalidOperationException ex)
+            catch (InvalidOperationException)
             {
                 // An escaped lone surrogate (\ud800) has no UTF-8 form.
-                throw KinesisError.Serialization($"{what} is a string that has no UTF-8 form: {ex.Message}");
+                throw KinesisError.Serialization($"{what} is a string with an escaped lone surrogate (a \\uD800-\\uDFFF escape without its pair), which has no UTF-8 form.");
             }
         }
         return RecordLine.Compact(text);

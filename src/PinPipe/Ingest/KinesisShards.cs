@@ -8,8 +8,8 @@ namespace PinPipe.Ingest;
 /// <summary>
 /// How a stream maps onto the log: a stream is a topic named <c>streaming-…</c>, a shard is a partition.
 /// As in Kinesis, a record's shard is the one whose hash key range holds the MD5 of its partition key
-/// (a 128-bit big-endian number), the ranges splitting 0 … 2^128−1 evenly; sequence numbers encode the
-/// partition and the offset, so they increase within a shard and are unique within a stream.
+/// (a 128-bit big-endian number), the ranges splitting 0 … 2^128−1 evenly; sequence numbers have the shape of
+/// Kinesis's (56 digits) and encode the stream, the partition and the offset, so they increase within a shard.
 /// </summary>
 internal static class KinesisShards
 {
@@ -31,19 +31,48 @@ internal static class KinesisShards
 
     public static string ShardId(int partition) => $"shardId-{partition.ToString("D12", CultureInfo.InvariantCulture)}";
 
-    /// <summary><c>49</c>, the offset (20 digits), the partition (5 digits): 27 decimal digits.</summary>
-    public static string SequenceNumber(int partition, long offset) =>
-        string.Create(CultureInfo.InvariantCulture, $"49{offset:D20}{partition:D5}");
+    /// <summary>Digits of a sequence number, as Kinesis's own (e.g. <c>49590338271490256608559692538361571095921575989136588898</c>).</summary>
+    public const int SequenceNumberLength = 56;
 
-    /// <summary>The partition and offset of a sequence number made by <see cref="SequenceNumber"/>.</summary>
-    public static bool TryParseSequenceNumber(string text, out int partition, out long offset)
+    /// <summary>
+    /// A Kinesis-shaped sequence number, 56 decimal digits: <c>49</c>, the stream's tag (<see cref="StreamTag"/>, 29 digits),
+    /// the partition (5 digits) and the offset (20 digits). Within a shard it increases with the offset; within the log
+    /// it names one record of one stream.
+    /// </summary>
+    public static string SequenceNumber(UInt128 streamTag, int partition, long offset) =>
+        string.Create(CultureInfo.InvariantCulture, $"49{streamTag:D29}{partition:D5}{offset:D20}");
+
+    /// <inheritdoc cref="SequenceNumber(UInt128, int, long)"/>
+    public static string SequenceNumber(string stream, int partition, long offset) => SequenceNumber(StreamTag(stream), partition, offset);
+
+    /// <summary>The 96-bit tag of a stream in its sequence numbers: the first 12 bytes of the SHA-256 of its name (UTF-8), big-endian.</summary>
+    public static UInt128 StreamTag(string stream)
     {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(stream), hash);
+        Span<byte> tag = stackalloc byte[16];
+        hash[..12].CopyTo(tag[4..]);
+        return BinaryPrimitives.ReadUInt128BigEndian(tag);
+    }
+
+    /// <summary>
+    /// The stream tag, partition and offset of a sequence number made by <see cref="SequenceNumber(UInt128, int, long)"/>;
+    /// false for anything else (the 27-digit numbers of earlier versions included).
+    /// </summary>
+    public static bool TryParseSequenceNumber(string text, out UInt128 streamTag, out int partition, out long offset)
+    {
+        streamTag = 0;
         partition = 0;
         offset = 0;
-        return text.Length == 27 && text.StartsWith("49", StringComparison.Ordinal)
-            && long.TryParse(text.AsSpan(2, 20), NumberStyles.None, CultureInfo.InvariantCulture, out offset)
-            && int.TryParse(text.AsSpan(22, 5), NumberStyles.None, CultureInfo.InvariantCulture, out partition);
+        return text is { Length: SequenceNumberLength } && text.StartsWith("49", StringComparison.Ordinal)
+            && UInt128.TryParse(text.AsSpan(2, 29), NumberStyles.None, CultureInfo.InvariantCulture, out streamTag)
+            && int.TryParse(text.AsSpan(31, 5), NumberStyles.None, CultureInfo.InvariantCulture, out partition)
+            && long.TryParse(text.AsSpan(36, 20), NumberStyles.None, CultureInfo.InvariantCulture, out offset);
     }
+
+    /// <summary>The partition and offset of a sequence number of <paramref name="stream"/>; false for any other text, another stream's included.</summary>
+    public static bool TryParseSequenceNumber(string text, string stream, out int partition, out long offset) =>
+        TryParseSequenceNumber(text, out var tag, out partition, out offset) && tag == StreamTag(stream);
 
     /// <summary>floor(2^128 / shards): the size of every shard's range but the last (which takes the rest).</summary>
     private static UInt128 Width(int shards)

@@ -66,7 +66,7 @@ public static class ProduceRequest
         }
         catch (JsonException ex)
         {
-            throw RestError.MalformedJson($"{ex.Message.TrimEnd('.')} (byte {ex.BytePositionInLine}).");
+            throw RestError.MalformedJson(ex, span);
         }
         if (!sawRecords) throw RestError.InvalidPayload("the body has no \"records\" field.");
         if (records.Count == 0) throw RestError.InvalidPayload("\"records\" may not be empty.");

@@ -60,7 +60,7 @@ internal sealed class RequestGuard
     }
 
     /// <summary>Whether a <c>/streams</c> route answers the request (Kinesis-shaped errors) rather than a REST Proxy one.</summary>
-    private static bool IsKinesisRoute(HttpRequest request) => request.Path.StartsWithSegments("/streams", StringComparison.Ordinal);
+    internal static bool IsKinesisRoute(HttpRequest request) => request.Path.StartsWithSegments("/streams", StringComparison.Ordinal);
 
     private static Task Refuse(HttpContext context, int status, string kinesisType, string message)
     {

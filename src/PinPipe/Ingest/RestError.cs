@@ -24,6 +24,8 @@ public sealed class RestError : Exception
     public int ErrorCode { get; }
 
     public static RestError MalformedJson(string detail) => new(400, 400, $"Malformed JSON: {detail}");
+    /// <summary>The body is not JSON: where and why, in our words (<see cref="JsonSyntax"/>).</summary>
+    public static RestError MalformedJson(JsonException error, ReadOnlySpan<byte> body) => new(400, 400, JsonSyntax.Describe(error, body));
     public static RestError BadBase64(int index) => new(400, 400, $"Bad Request: records[{index}]: data is not a base64 string.");
     public static RestError InvalidUtf8(int index, string field, int at) =>
         new(400, 400, $"Malformed JSON: records[{index}].{field} is not valid UTF-8 JSON (an invalid UTF-8 sequence at byte {at} of the {field}); nothing was written.");
@@ -40,7 +42,6 @@ public sealed class RestError : Exception
     public static RestError StreamNotTopic(string topic) =>
         new(404, 40401, $"Topic not found: '{topic}' is a stream (its name starts with '{KinesisShards.StreamPrefix}'); put its records through PUT /streams/{topic}/record or /records.");
     public static RestError RequestTimeout() => new(408, 408, "Request Timeout: the request body arrived too slowly and was not read; nothing was written.");
-    public static RestError NotFound(string path) => new(404, 404, $"HTTP 404 Not Found: no route for '{path}'.");
 
     /// <summary>The media type of every REST Proxy v2 answer.</summary>
     public const string ResponseContentType = "application/vnd.kafka.v2+json";
@@ -50,8 +51,10 @@ public sealed class RestError : Exception
     {
         response.StatusCode = Status;
         response.ContentType = ResponseContentType;
+        response.Headers.XContentTypeOptions = "nosniff";
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + Message.Length);
-        using (var writer = new Utf8JsonWriter(buffer))
+        // As the Kinesis routes write: quotes as \", apostrophes, '+' and non-ASCII as they are (no \u0027-style escapes).
+        using (var writer = new Utf8JsonWriter(buffer, KinesisError.WriterOptions))
         {
             writer.WriteStartObject();
             writer.WriteNumber("error_code", ErrorCode);

@@ -53,10 +53,10 @@ public sealed class KafkaRestErrorTests
     }
 
     [Theory]
-    [InlineData("{\"records\": [{\"value\": 1}", "Malformed JSON")]
-    [InlineData("not json", "Malformed JSON")]
+    [InlineData("{\"records\": [{\"value\": 1}", "Malformed JSON at byte 25: unexpected end of the body (an object or array is not closed).")]
+    [InlineData("not json", "Malformed JSON at byte 1: invalid value (expected the literal 'null').")]
     [InlineData("", "empty")]
-    [InlineData("{\"records\":[{\"value\":1}]} trailing", "invalid after")]
+    [InlineData("{\"records\":[{\"value\":1}]} trailing", "Malformed JSON at byte 26: data after the end of the JSON value, starting with 't'.")]
     public async Task A_body_that_is_not_json_is_400(string body, string message)
     {
         await using var api = await StartWithOneRecordAsync();

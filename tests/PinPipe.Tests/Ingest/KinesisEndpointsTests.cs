@@ -249,15 +249,4 @@ public sealed class KinesisEndpointsTests
         Assert.EndsWith("/dev/", api.Server.BaseAddress.ToString(), StringComparison.Ordinal);
         Assert.Equal(["""{"a":1}"""], (await api.ReadAllAsync(Pin)).Select(Value));
     }
-
-    [Fact]
-    public void Sequence_numbers_increase_with_the_offset_and_give_back_partition_and_offset()
-    {
-        var a = KinesisShards.SequenceNumber(2, 9);
-        var b = KinesisShards.SequenceNumber(2, 10);
-        Assert.True(BigInteger.Parse(a) < BigInteger.Parse(b));
-        Assert.True(KinesisShards.TryParseSequenceNumber(KinesisShards.SequenceNumber(9999, long.MaxValue), out int p, out long o));
-        Assert.Equal((9999, long.MaxValue), (p, o));
-        Assert.False(KinesisShards.TryParseSequenceNumber("12", out _, out _));
-    }
 }

@@ -121,11 +121,11 @@ public sealed class KinesisErrorTests
     }
 
     [Theory]
-    [InlineData("record", "not json", "not valid JSON")]
-    [InlineData("record", "{\"Data\":1,", "not valid JSON")]
+    [InlineData("record", "not json", "Malformed JSON at byte 1: invalid value (expected the literal 'null')")]
+    [InlineData("record", "{\"Data\":1,", "Malformed JSON at byte 10: unexpected end of the body")]
     [InlineData("record", "", "empty")]
-    [InlineData("record", "{\"Data\":1,\"PartitionKey\":\"p\"} trailing", "not valid JSON")]
-    [InlineData("records", "{\"records\":[{\"data\":1,\"partition-key\":\"p\"}", "not valid JSON")]
+    [InlineData("record", "{\"Data\":1,\"PartitionKey\":\"p\"} trailing", "Malformed JSON at byte 30: data after the end of the JSON value, starting with 't'")]
+    [InlineData("records", "{\"records\":[{\"data\":1,\"partition-key\":\"p\"}", "Malformed JSON at byte 42: unexpected end of the body (an object or array is not closed)")]
     [InlineData("records", "   ", "empty")]
     public async Task A_body_that_is_not_json_is_400_SerializationException_and_writes_nothing(string route, string body, string message)
     {
@@ -195,7 +195,7 @@ public sealed class KinesisErrorTests
     [InlineData("t.other", "{}", "InvalidArgumentException", "must start with 'streaming-'")]
     [InlineData("streaming-x", "{\"ShardCount\":0}", "InvalidArgumentException", "ShardCount must be a whole number from 1 to 10000")]
     [InlineData("streaming-x", "{\"ShardCount\":\"two\"}", "InvalidArgumentException", "ShardCount")]
-    [InlineData("streaming-x", "{\"ShardCount\":", "SerializationException", "not valid JSON")]
+    [InlineData("streaming-x", "{\"ShardCount\":", "SerializationException", "Malformed JSON at byte 14: unexpected end of the body")]
     [InlineData("streaming-a+b", "{}", "ValidationException", "contains '+'")]
     public async Task A_bad_create_request_is_400_and_creates_nothing(string stream, string body, string type, string message)
     {
