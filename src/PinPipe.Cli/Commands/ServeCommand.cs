@@ -12,7 +12,7 @@ internal static class ServeCommand
         var command = new Command("serve", "Run the ingest API (Kafka REST Proxy v2 routes and the Kinesis proxy's stream routes) over the log until Ctrl-C.");
         var flags = new ConfigFlags();
         flags.Add<string>(command, "--urls", "Ingest:Urls", "Where to listen, ';'-separated (default http://127.0.0.1:8082).");
-        flags.Add<string>(command, "--path-base", "Ingest:PathBase", "Prefix of every route, e.g. /dev (an API Gateway stage).");
+        flags.Add<string>(command, "--path-base", "Ingest:PathBase", "Prefix of every route, e.g. /dev (an API Gateway stage); a path without it is 404.");
         flags.Add<long>(command, "--max-request-bytes", "Ingest:MaxRequestBytes", "Largest request body; larger gets 413.");
         flags.Add<string>(command, "--allowed-hosts", "Ingest:AllowedHosts", "Host headers served, ';'-separated name or name:port, * for any (default: the listen addresses and localhost); others get 400.");
         flags.Add<string>(command, "--allowed-origins", "Ingest:AllowedOrigins", "Browser origins served with CORS, ';'-separated scheme://host[:port], * for any (default: none but the server's own); others get 403.");

@@ -8,7 +8,7 @@ public sealed record IngestOptions
     /// <summary>Where Kestrel listens. Default <c>http://127.0.0.1:8082</c> (the Kafka REST Proxy's port).</summary>
     public string Urls { get; init; } = "http://127.0.0.1:8082";
 
-    /// <summary>A prefix of every route, e.g. <c>/dev</c> for an API Gateway stage. Default none.</summary>
+    /// <summary>A prefix of every route, e.g. <c>/dev</c> for an API Gateway stage: a path without it is 404, as on a stage. Default none.</summary>
     public string? PathBase { get; init; }
 
     /// <summary>Largest request body in bytes; larger gets 413. Default 16 MiB.</summary>

@@ -60,6 +60,7 @@ public sealed class ErrorBodyTests
     [InlineData("GET", "/nosuch/file.json")]
     [InlineData("GET", "/topics/t.pin/offsets")]
     [InlineData("PUT", "/topics/t.pin/records")]
+    [InlineData("DELETE", "/topics/t.pin")]
     public async Task A_path_no_route_serves_is_404_in_the_rest_proxys_shape(string method, string path)
     {
         await using var api = await IngestApiHarness.StartAsync();
