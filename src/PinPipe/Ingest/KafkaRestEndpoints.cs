@@ -200,7 +200,24 @@ public static class KafkaRestEndpoints
         return n;
     }
 
-    private static async Task ListTopicsAsync(HttpContext context)
+    /// <summary>Runs a read of the log, answering 500/50003 in the REST Proxy's shape when the log fails or is closed.</summary>
+    private static async Task ReadingAsync(HttpContext context, Func<Task> read)
+    {
+        try
+        {
+            await read().ConfigureAwait(false);
+        }
+        catch (Exception ex) when ((ex is LogException or ObjectDisposedException) && !context.Response.HasStarted)
+        {
+            await RestError.LogUnreadable(ex is ObjectDisposedException ? "the log is closed (the server is stopping)." : ex.Message).WriteAsync(context.Response).ConfigureAwait(false);
+        }
+    }
+
+    private static Task ListTopicsAsync(HttpContext context) => ReadingAsync(context, () => ListTopicsCoreAsync(context));
+
+    private static Task DescribeTopicAsync(HttpContext context, string topic) => ReadingAsync(context, () => DescribeTopicCoreAsync(context, topic));
+
+    private static async Task ListTopicsCoreAsync(HttpContext context)
     {
         var log = context.RequestServices.GetRequiredService<ILog>();
         var topics = await log.ListTopicsAsync(context.RequestAborted).ConfigureAwait(false);
@@ -208,7 +225,7 @@ public static class KafkaRestEndpoints
         await JsonSerializer.SerializeAsync(context.Response.Body, topics.Select(t => t.Name).Where(n => !IsStreamName(n)).ToArray(), (JsonSerializerOptions?)null, context.RequestAborted).ConfigureAwait(false);
     }
 
-    private static async Task DescribeTopicAsync(HttpContext context, string topic)
+    private static async Task DescribeTopicCoreAsync(HttpContext context, string topic)
     {
         var log = context.RequestServices.GetRequiredService<ILog>();
         var description = IsStreamName(topic) ? null : await log.DescribeTopicAsync(topic, context.RequestAborted).ConfigureAwait(false);

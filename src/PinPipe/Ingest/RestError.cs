@@ -38,6 +38,7 @@ public sealed class RestError : Exception
     public static RestError RecordTooLarge(string detail) => new(413, 413, $"Record too large: {detail}");
     public static RestError TooManyRecords(int count, int limit) => new(422, 42206, $"Invalid payload: {count} records in one request; the limit is {limit}.");
     public static RestError LogUnavailable(string detail) => new(500, 50003, $"The log could not take the write, nothing was written; retry: {detail}");
+    public static RestError LogUnreadable(string detail) => new(500, 50003, $"The log could not be read; retry: {detail}");
     public static RestError LogFailed(string detail) => new(500, 50002, $"The log failed, nothing was written: {detail}");
     public static RestError StreamNotTopic(string topic) =>
         new(404, 40401, $"Topic not found: '{topic}' is a stream (its name starts with '{KinesisShards.StreamPrefix}'); put its records through PUT /streams/{topic}/record or /records.");

@@ -57,6 +57,18 @@ public sealed class ErrorBodyTests
     }
 
     [Theory]
+    [InlineData("topics")]
+    [InlineData("topics/t.pin")]
+    public async Task A_kafka_read_route_over_a_closed_log_is_500_50003_in_the_rest_proxys_shape(string path)
+    {
+        await using var api = await IngestApiHarness.StartAsync();
+        await api.Log.DisposeAsync();
+        using var response = await api.Client.GetAsync(path);
+        var e = await AssertRelaxedAsync(response, HttpStatusCode.InternalServerError, "The log could not be read; retry: the log is closed");
+        Assert.Equal(50003, e.GetProperty("error_code").GetInt32());
+    }
+
+    [Theory]
     [InlineData("GET", "/nosuch/file.json")]
     [InlineData("GET", "/topics/t.pin/offsets")]
     [InlineData("PUT", "/topics/t.pin/records")]
