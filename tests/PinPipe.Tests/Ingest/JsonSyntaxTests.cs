@@ -71,6 +71,20 @@ public sealed class JsonSyntaxTests
     }
 
     [Fact]
+    public async Task A_value_nested_deeper_than_the_limit_is_named_as_such()
+    {
+        await using var api = await IngestApiHarness.StartAsync();
+        string body = "{\"records\":[{\"value\":" + new string('[', 70) + new string(']', 70) + "}]}";
+        using var response = await api.PostAsync("/topics/t.pin", body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        foreach (var foreign in Foreign) Assert.DoesNotContain(foreign, text, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(text);
+        Assert.Matches("^Malformed JSON at byte [0-9]+: nested more than 64 levels deep\\.$", doc.RootElement.GetProperty("message").GetString());
+        Assert.Equal(0, await api.TotalRecordsAsync());
+    }
+
+    [Fact]
     public async Task Creating_a_stream_with_a_body_that_is_not_json_says_where_and_why()
     {
         await using var api = await IngestApiHarness.StartAsync(null, ("t.pin", 1));
