@@ -46,7 +46,7 @@ public static class ObjectStoreFactory
         {
             string where = store is S3ObjectStore s3 ? s3.Where : store.Location;
             bool created = await Retry.TransientAsync(token => store.CheckBucketAsync(options.CreateBucket, token), logger,
-                $"Checking {where}", StartAttempts, TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                "Checking the bucket", StartAttempts, TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
             if (created) logger.LogInformation("Created the missing {Where}.", where);
             return store;
         }
