@@ -44,7 +44,7 @@ internal static class SinkCommand
             logger.LogInformation("Stopped: {Records:N0} records in {Objects:N0} objects written this run; records of open objects will be rewritten on the next start.", s.RecordsWritten, s.ObjectsWritten);
             if (host.SinkFailure is { } failure)
             {
-                await ctx.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
+                await ctx.Error.WriteLineAsync($"error: {PinPipe.Errors.Retry.Describe(failure)}").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
             return ExitCodes.Ok;
