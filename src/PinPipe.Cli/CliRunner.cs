@@ -4,6 +4,7 @@ using System.Data.Common;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
+using PinPipe.Errors;
 using PinPipe.Hosting;
 using PinPipe.Log;
 
@@ -74,10 +75,10 @@ internal static class CliRunner
             await error.WriteLineAsync("Cancelled.").ConfigureAwait(false);
             return ExitCodes.Cancelled;
         }
-        catch (Exception ex) when (ex is LogException or DbException or IOException or UnauthorizedAccessException or ArgumentException
+        catch (Exception ex) when (ex is PinPipeException or DbException or IOException or UnauthorizedAccessException or ArgumentException
                                        or InvalidOperationException or HttpRequestException or TimeoutException)
         {
-            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: {Retry.Describe(ex)}").ConfigureAwait(false);
             if (level <= LogLevel.Debug) await error.WriteLineAsync(ex.ToString()).ConfigureAwait(false);
             return ExitCodes.Failed;
         }

@@ -12,6 +12,7 @@ internal static class SinkCommand
         var command = new Command("sink", "Run the S3-sink connector: copy the topics' records into the bucket as topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json objects, exactly once, until Ctrl-C.");
         var flags = new ConfigFlags();
         AddSinkFlags(command, flags);
+        AddCreateBucketFlag(command, flags);
         flags.Add<string>(command, "--reset", "Sink:Reset", "earliest: a topic deleted and created again (or truncated) since the committed offsets is sunk from its start, deliberately, once its earlier objects are moved out of topics/<topic>/; without it the sink stops on such a topic.");
         ServeCommand.AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
@@ -43,13 +44,17 @@ internal static class SinkCommand
             logger.LogInformation("Stopped: {Records:N0} records in {Objects:N0} objects written this run; records of open objects will be rewritten on the next start.", s.RecordsWritten, s.ObjectsWritten);
             if (host.SinkFailure is { } failure)
             {
-                await ctx.Error.WriteLineAsync($"error: {failure.Message}").ConfigureAwait(false);
+                await ctx.Error.WriteLineAsync($"error: {PinPipe.Errors.Retry.Describe(failure)}").ConfigureAwait(false);
                 return ExitCodes.Failed;
             }
             return ExitCodes.Ok;
         }, ct));
         return command;
     }
+
+    /// <summary><c>--create-bucket</c>: opt-in, as Kafka Connect's S3 sink never creates the bucket (<c>pinpipe up</c> always does).</summary>
+    public static void AddCreateBucketFlag(Command command, ConfigFlags flags) =>
+        flags.Add<bool>(command, "--create-bucket", "ObjectStore:CreateBucket", "S3: create the bucket when it is missing (default: stop, naming it).");
 
     public static void AddSinkFlags(Command command, ConfigFlags flags)
     {

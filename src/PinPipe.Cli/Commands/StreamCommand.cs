@@ -23,16 +23,17 @@ internal static class StreamCommand
         flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
         flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
+        SinkCommand.AddCreateBucketFlag(command, flags);
         ServeCommand.AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             // The embedded log belongs to `pinpipe serve`: this process reads it as a consumer.
             var settings = ctx.Settings with { Log = ctx.Settings.Log with { Access = LogAccess.Consumer } };
             await using var log = await LogFactory.OpenAsync(settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
-            var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
+            var logger = ctx.LoggerFactory.CreateLogger("pinpipe.stream");
+            var store = await ObjectStoreFactory.OpenAsync(settings.ObjectStore, settings.Names.Bucket, logger, token).ConfigureAwait(false);
             try
             {
-                var logger = ctx.LoggerFactory.CreateLogger("pinpipe.stream");
                 var job = PipelineJobs.Stream(settings, log, store, ctx.LoggerFactory);
                 logger.LogInformation("Streaming {Streams} into {Bucket}/{Prefix}/ (trigger {Trigger}, at most {Max:N0} records a micro-batch, from {From}). Ctrl-C to stop.",
                     string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, settings.Stream.Trigger, settings.Stream.MaxBatchRecords, SettingChoices.Name(settings.Stream.From));

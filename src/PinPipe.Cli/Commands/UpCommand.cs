@@ -56,7 +56,8 @@ internal static class UpCommand
     {
         if (records < 0) throw new ArgumentException($"--records: {records} must be zero (until Ctrl-C) or more.");
         var logger = ctx.LoggerFactory.CreateLogger("pinpipe.up");
-        var settings = ctx.Settings;
+        // The one-command demo creates the bucket when it is missing (the sink and the stream job only with --create-bucket).
+        var settings = ctx.Settings with { ObjectStore = ctx.Settings.ObjectStore with { CreateBucket = true } };
         // The settings were checked for Emulator:Lane; up also runs the stream lane, whose emulator has its own limits.
         if (lanes.Stream && (settings.Emulator with { Lane = EmulatorLane.Stream }).Validate() is { Count: > 0 } problems)
         {

@@ -88,8 +88,9 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         runId ??= NewRunId(startedAt);
         string folder = Path.Combine(options.OutputDir, SafeFolderName(runId));
         string work = Path.Combine(folder, ".work");
+        // The bucket is checked once before any work: a missing one stops the run here, naming it.
+        var store = await ObjectStoreFactory.OpenAsync(objectStore, names.Bucket, _logger, cancellationToken).ConfigureAwait(false);
         OwnerOnly.CreateDirectory(work);
-        var store = ObjectStoreFactory.Create(objectStore, names.Bucket);
         try
         {
             _logger.LogInformation("Batch run {RunId}: reading {Topics} from {Bucket}.", runId, string.Join(", ", names.Topics), store.Location);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PinPipe.Errors;
 using PinPipe.Lake;
 using PinPipe.Sink;
 
@@ -18,9 +19,10 @@ public sealed partial class PipelineHost
     /// <summary>Why the sink stopped on its own, or null while it runs (or was stopped by the host).</summary>
     public Exception? SinkFailure => _sinkRun is { IsFaulted: true } t ? t.Exception!.GetBaseException() : null;
 
-    private void StartSink(ILoggerFactory loggerFactory)
+    private async Task StartSinkAsync(ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
-        Store = ObjectStoreFactory.Create(Settings.ObjectStore, Settings.Names.Bucket);
+        // The bucket is checked once, before the sink starts: a missing one stops here with one line, not in its retries.
+        Store = await ObjectStoreFactory.OpenAsync(Settings.ObjectStore, Settings.Names.Bucket, _logger, cancellationToken).ConfigureAwait(false);
         Sink = new S3SinkConnector(Log, Store, Settings.Sink, loggerFactory.CreateLogger<S3SinkConnector>());
         _sinkStop = new CancellationTokenSource();
         var token = _sinkStop.Token;
@@ -35,7 +37,9 @@ public sealed partial class PipelineHost
             }
             catch (Exception ex)
             {
-                _logger.LogError(ex, "The sink connector stopped: {Message}", ex.Message);
+                // One line; the stack trace only with --verbose. The command reports the failure itself.
+                _logger.LogError("The sink connector stopped: {Message}", Retry.Describe(ex));
+                _logger.LogDebug(ex, "The sink connector stopped with:");
                 throw;
             }
         }, CancellationToken.None);

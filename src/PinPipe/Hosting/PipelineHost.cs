@@ -59,7 +59,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
             if (parts.HasFlag(HostParts.Api))
                 host.Api = await IngestServer.StartAsync(settings.Ingest, log, settings.Consumers(), loggerFactory, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Sink))
-                host.StartSink(loggerFactory);
+                await host.StartSinkAsync(loggerFactory, cancellationToken).ConfigureAwait(false);
             return host;
         }
         catch

@@ -21,5 +21,7 @@ internal sealed class FetchingObjectStore(IObjectStore inner) : IObjectStore
 
     public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
 
+    public ValueTask<bool> CheckBucketAsync(bool create, CancellationToken cancellationToken = default) => inner.CheckBucketAsync(create, cancellationToken);
+
     public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
 }

@@ -40,6 +40,14 @@ public interface IObjectStore
     ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Checks once that the bucket exists and can be listed, before any work: a missing bucket, denied access or bad
+    /// credentials throw a permanent <see cref="ObjectStoreException"/> at once, naming the bucket and the endpoint;
+    /// an unreachable endpoint throws a transient one. With <paramref name="create"/> a missing bucket is created.
+    /// Returns true when it created the bucket. The default (a folder, made when the store opens) does nothing.
+    /// </summary>
+    ValueTask<bool> CheckBucketAsync(bool create, CancellationToken cancellationToken = default) => ValueTask.FromResult(false);
+
+    /// <summary>
     /// The object's path on the local file system when the store keeps objects as files (so DuckDB can scan
     /// them in place), or null when it does not (S3: download first). The object need not exist.
     /// </summary>

@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
+using PinPipe.Errors;
 using PinPipe.Lake.Directory;
 using PinPipe.Lake.S3;
 
@@ -24,5 +26,34 @@ public static class ObjectStoreFactory
             ObjectStoreKind.S3 => new S3ObjectStore(options, bucket),
             _ => throw new ArgumentException(SettingChoices.NotOneOf<ObjectStoreKind>("ObjectStore:Kind", options.Kind.ToString()), nameof(options)),
         };
+    }
+
+    /// <summary>Attempts of the start check when the endpoint cannot be reached (waits 1, 2, 4, 8 s between them).</summary>
+    internal const int StartAttempts = 5;
+
+    /// <summary>
+    /// <see cref="Create"/>s the store and checks its bucket once (<see cref="IObjectStore.CheckBucketAsync"/>) before any
+    /// work: a missing bucket (unless <see cref="ObjectStoreOptions.CreateBucket"/>, which creates it and logs one line),
+    /// denied access or bad credentials throw a permanent <see cref="ObjectStoreException"/> at once; an unreachable
+    /// endpoint is tried <see cref="StartAttempts"/> times, one warning line per retry.
+    /// </summary>
+    /// <exception cref="ObjectStoreException">The bucket cannot be used; the message says why and how to fix it.</exception>
+    public static async Task<IObjectStore> OpenAsync(ObjectStoreOptions options, string defaultBucket, ILogger logger, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        IObjectStore store = Create(options, defaultBucket);
+        try
+        {
+            string where = store is S3ObjectStore s3 ? s3.Where : store.Location;
+            bool created = await Retry.TransientAsync(token => store.CheckBucketAsync(options.CreateBucket, token), logger,
+                "Checking the bucket", StartAttempts, TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            if (created) logger.LogInformation("Created the missing {Where}.", where);
+            return store;
+        }
+        catch
+        {
+            (store as IDisposable)?.Dispose();
+            throw;
+        }
     }
 }

@@ -23,6 +23,13 @@ public sealed record ObjectStoreOptions
     /// <summary>S3: path-style addressing (needed by most S3-compatible servers).</summary>
     public bool ForcePathStyle { get; init; }
 
+    /// <summary>
+    /// S3: create the bucket when it is missing, at start (<c>--create-bucket</c>). Default false: a missing bucket stops the
+    /// sink, the stream job and the batch job at once, naming it (as Kafka Connect's S3 sink, which never creates one).
+    /// <c>pinpipe up</c> always creates it.
+    /// </summary>
+    public bool CreateBucket { get; init; }
+
     public static ObjectStoreOptions Default { get; } = new();
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>

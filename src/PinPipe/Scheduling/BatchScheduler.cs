@@ -2,6 +2,7 @@ using Cronos;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Configuration;
+using PinPipe.Errors;
 
 namespace PinPipe.Scheduling;
 
@@ -17,7 +18,8 @@ namespace PinPipe.Scheduling;
 /// <see cref="BatchRunLock"/> next to the history (a held lock fails the attempt, which is retried), and a second
 /// scheduler on the same history refuses to start.</item>
 /// <item>A failed attempt is retried <see cref="ScheduleOptions.Retries"/> times, <see cref="ScheduleOptions.RetryDelay"/>
-/// after it ended; every attempt is a row in the <see cref="RunHistory"/>.</item>
+/// after it ended, unless retrying cannot help (<see cref="Retry.IsPermanent"/>: a missing bucket, denied access): then the
+/// occurrence fails at once and the next one runs as scheduled; every attempt is a row in the <see cref="RunHistory"/>.</item>
 /// <item>Cancellation stops the scheduler between attempts at once and within one by cancelling the job's token; the
 /// attempt is recorded as <see cref="RunOutcome.Cancelled"/>.</item>
 /// </list>
@@ -129,7 +131,7 @@ public sealed class BatchScheduler
         for (int attempt = 1; attempt <= attempts; attempt++)
         {
             var current = run with { Attempt = attempt };
-            var (outcome, error) = await AttemptAsync(history, current, cancellationToken).ConfigureAwait(false);
+            var (outcome, error, permanent) = await AttemptAsync(history, current, cancellationToken).ConfigureAwait(false);
             switch (outcome)
             {
                 case RunOutcome.Succeeded:
@@ -138,6 +140,12 @@ public sealed class BatchScheduler
                 case RunOutcome.Cancelled:
                     _logger.LogWarning("Batch run {RunId} cancelled during attempt {Attempt}.", current.RunId, attempt);
                     return;
+            }
+            if (permanent && attempt < attempts)
+            {
+                // A missing bucket, denied access: the same attempt in RetryDelay would fail the same way.
+                _logger.LogError("Batch run {RunId} failed and retrying cannot help, so its {Left} remaining attempt(s) are not made: {Error}", current.RunId, attempts - attempt, error);
+                return;
             }
             if (attempt == attempts)
             {
@@ -151,7 +159,8 @@ public sealed class BatchScheduler
         }
     }
 
-    private async Task<(RunOutcome Outcome, string? Error)> AttemptAsync(RunHistory history, ScheduledRun run, CancellationToken cancellationToken)
+    /// <returns>The outcome, the error's message, and whether the error is permanent (<see cref="Retry.IsPermanent"/>: retrying cannot help).</returns>
+    private async Task<(RunOutcome Outcome, string? Error, bool Permanent)> AttemptAsync(RunHistory history, ScheduledRun run, CancellationToken cancellationToken)
     {
         var lockPath = BatchRunLock.PathFor(history.Path);
         using var runLock = BatchRunLock.TryAcquire(lockPath);
@@ -160,7 +169,7 @@ public sealed class BatchScheduler
         {
             var busy = $"another batch run is in progress (it holds '{lockPath}')";
             history.Finish(history.Start(run, started), RunOutcome.Failed, started, busy);
-            return (RunOutcome.Failed, busy);
+            return (RunOutcome.Failed, busy, false);
         }
         int stale = history.MarkInterrupted(started);
         if (stale > 0) _logger.LogWarning("{Count} attempt(s) left running by a stopped process marked interrupted in {History}.", stale, history.Path);
@@ -169,6 +178,7 @@ public sealed class BatchScheduler
         _logger.LogInformation("Batch run {RunId} attempt {Attempt} started.", run.RunId, run.Attempt);
         RunOutcome outcome;
         string? error = null;
+        bool permanent = false;
         try
         {
             await _job(run, cancellationToken).ConfigureAwait(false);
@@ -184,11 +194,12 @@ public sealed class BatchScheduler
 #pragma warning restore CA1031
         {
             outcome = RunOutcome.Failed;
-            error = ex.Message;
+            error = Retry.Describe(ex);
+            permanent = Retry.IsPermanent(ex);
             _logger.LogDebug(ex, "Batch run {RunId} attempt {Attempt} failed.", run.RunId, run.Attempt);
         }
         history.Finish(id, outcome, _time.GetUtcNow(), error);
-        return (outcome, error);
+        return (outcome, error, permanent);
     }
 
     /// <summary>Marks attempts left running by a killed process as interrupted, when no batch run holds the lock now.</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Configuration;
+using PinPipe.Errors;
 using PinPipe.Lake;
 using PinPipe.Log;
 
@@ -33,8 +34,11 @@ namespace PinPipe.Sink;
 /// </list>
 /// <para><b>Stopping.</b> On cancellation the open objects are discarded without commit, as Confluent's task
 /// <c>close()</c> does; their records are read again by the next run.</para>
-/// <para><b>Failures.</b> When the store or the log fails, the partition restarts from its committed offset after
-/// <see cref="RetryBackoff"/>; after <see cref="MaxConsecutiveFailures"/> failures in a row <see cref="RunAsync"/> fails.</para>
+/// <para><b>Failures.</b> When the store or the log fails, the partition restarts from its committed offset after a
+/// backoff (<see cref="RetryBackoff"/>, doubled after each failure in a row, at most 30 s), one warning line each. A
+/// permanent failure (<see cref="Retry.IsPermanent"/>: a missing bucket, denied access) fails <see cref="RunAsync"/> at
+/// once; a transient one (<see cref="Retry.IsTransient"/>: the endpoint down or overloaded) is retried while it lasts;
+/// after <see cref="MaxConsecutiveFailures"/> other failures in a row <see cref="RunAsync"/> fails.</para>
 /// </remarks>
 public sealed class S3SinkConnector
 {
@@ -63,10 +67,10 @@ public sealed class S3SinkConnector
         foreach (string topic in options.Topics!) _counters.TryAdd(topic, new TopicCounters(topic));
     }
 
-    /// <summary>Wait before a failed partition restarts. Default 1 s.</summary>
+    /// <summary>Wait before a failed partition restarts the first time; doubled after each failure in a row, at most 30 s. Default 1 s.</summary>
     internal TimeSpan RetryBackoff { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Failures in a row (without a commit between them) after which <see cref="RunAsync"/> fails. Default 10.</summary>
+    /// <summary>Failures in a row (without a commit between them) after which <see cref="RunAsync"/> fails; transient store failures do not count. Default 10.</summary>
     internal int MaxConsecutiveFailures { get; init; } = 10;
 
     /// <summary>How often topics are described again to find new topics and partitions. Default 10 s.</summary>
@@ -118,7 +122,8 @@ public sealed class S3SinkConnector
     /// cancelled; then completes normally, leaving open objects uncommitted. Topics that do not exist yet are
     /// picked up when they appear.
     /// </summary>
-    /// <exception cref="Exception">A partition failed <see cref="MaxConsecutiveFailures"/> times in a row (the last error is rethrown).</exception>
+    /// <exception cref="ObjectStoreException">The bucket cannot be used (missing, access denied): at the first such failure.</exception>
+    /// <exception cref="InvalidOperationException">A partition failed <see cref="MaxConsecutiveFailures"/> times in a row (the last error is its inner exception).</exception>
     /// <exception cref="LogException"><see cref="LogErrorCode.CheckpointMismatch"/> at once: a topic was deleted, created again
     /// or truncated (<see cref="TopicIncarnations"/>); the message names it and the way forward.</exception>
     public async Task RunAsync(CancellationToken cancellationToken = default)
@@ -131,34 +136,27 @@ public sealed class S3SinkConnector
         _logger.LogInformation("S3 sink starting: topics {Topics} into {Location}, flush.size {FlushSize}", string.Join(", ", _options.Topics!), _store.Location, _options.FlushSize);
         try
         {
+            int discoveryFailures = 0;
             while (!stop.IsCancellationRequested)
             {
-                foreach (string topic in _options.Topics!)
+                try
                 {
-                    TopicDescription? description = await _log.DescribeTopicAsync(topic, stop.Token).ConfigureAwait(false);
-                    if (description is null)
-                    {
-                        if (verified.ContainsKey(topic)) throw _incarnations.Deleted(topic);
-                        if (missingLogged.Add(topic)) _logger.LogWarning("Topic {Topic} does not exist yet; waiting for it", topic);
-                        continue;
-                    }
-                    if (!verified.TryGetValue(topic, out string? topicId))
-                    {
-                        await _incarnations.VerifyAsync(description, stop.Token).ConfigureAwait(false);
-                        verified[topic] = topicId = description.TopicId;
-                    }
-                    else if (topicId != description.TopicId) await _incarnations.RequireSameAsync(topic, topicId, stop.Token).ConfigureAwait(false);
-                    for (int p = 0; p < description.Partitions; p++)
-                    {
-                        if (workers.ContainsKey((topic, p))) continue;
-                        int partition = p;
-                        workers[(topic, p)] = Task.Run(() => RunPartitionAsync(topic, partition, topicId, fatal, stop.Token), CancellationToken.None);
-                    }
+                    await DiscoverAsync(verified, missingLogged, workers, fatal, stop.Token).ConfigureAwait(false);
+                    discoveryFailures = 0;
                 }
-                Task delay = Task.Delay(DiscoveryInterval, _time, stop.Token);
-                Task done = await Task.WhenAny(fatal.Task, delay).ConfigureAwait(false);
+                catch (Exception e) when (Retry.IsTransient(e) && !stop.IsCancellationRequested)
+                {
+                    // The log or the bucket cannot be reached now: discovery is tried again after a backoff.
+                    TimeSpan delay = Retry.Delay(++discoveryFailures, RetryBackoff);
+                    Retry.LogRetry(_logger, "Discovering the topics", e, discoveryFailures, delay);
+                    await Task.WhenAny(fatal.Task, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
+                    if (fatal.Task.IsCompleted) break;
+                    continue;
+                }
+                Task next = Task.Delay(DiscoveryInterval, _time, stop.Token);
+                Task done = await Task.WhenAny(fatal.Task, next).ConfigureAwait(false);
                 if (done == fatal.Task) break;
-                if (delay.IsCanceled) break;
+                if (next.IsCanceled) break;
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -172,10 +170,38 @@ public sealed class S3SinkConnector
         if (fatal.Task.IsCompleted)
         {
             Exception error = await fatal.Task.ConfigureAwait(false);
-            if (error is LogException { Code: LogErrorCode.CheckpointMismatch }) throw error;
+            if (error is LogException { Code: LogErrorCode.CheckpointMismatch } or ObjectStoreException) throw error;
             throw new InvalidOperationException($"The S3 sink stopped: {error.Message}", error);
         }
         _logger.LogInformation("S3 sink stopped; open objects left uncommitted");
+    }
+
+    /// <summary>Describes the topics; verifies each topic's incarnation once and starts a worker for each partition not yet sunk.</summary>
+    private async Task DiscoverAsync(Dictionary<string, string?> verified, HashSet<string> missingLogged, Dictionary<(string Topic, int Partition), Task> workers,
+        TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
+    {
+        foreach (string topic in _options.Topics!)
+        {
+            TopicDescription? description = await _log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false);
+            if (description is null)
+            {
+                if (verified.ContainsKey(topic)) throw _incarnations.Deleted(topic);
+                if (missingLogged.Add(topic)) _logger.LogWarning("Topic {Topic} does not exist yet; waiting for it", topic);
+                continue;
+            }
+            if (!verified.TryGetValue(topic, out string? topicId))
+            {
+                await _incarnations.VerifyAsync(description, cancellationToken).ConfigureAwait(false);
+                verified[topic] = topicId = description.TopicId;
+            }
+            else if (topicId != description.TopicId) await _incarnations.RequireSameAsync(topic, topicId, cancellationToken).ConfigureAwait(false);
+            for (int p = 0; p < description.Partitions; p++)
+            {
+                if (workers.ContainsKey((topic, p))) continue;
+                int partition = p;
+                workers[(topic, p)] = Task.Run(() => RunPartitionAsync(topic, partition, topicId, fatal, cancellationToken), CancellationToken.None);
+            }
+        }
     }
 
     private async Task RunPartitionAsync(string topic, int partition, string? topicId, TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
@@ -202,23 +228,28 @@ public sealed class S3SinkConnector
                 fatal.TrySetResult(e);
                 return;
             }
-#pragma warning disable CA1031 // a partition's failure is counted and retried; the sink stops after MaxConsecutiveFailures in a row
+#pragma warning disable CA1031 // a partition's failure is counted and retried; the sink stops on a permanent one or after MaxConsecutiveFailures in a row
             catch (Exception e)
 #pragma warning restore CA1031
             {
                 Interlocked.Increment(ref counters.Failures);
                 if (writer.MadeProgress) failuresInARow = 0;
                 failuresInARow++;
-                if (failuresInARow >= MaxConsecutiveFailures)
+                bool permanent = IsPermanent(e);
+                // Transient failures (an endpoint down or overloaded) are retried for as long as they last; others count.
+                if (permanent || (!Retry.IsTransient(e) && failuresInARow >= MaxConsecutiveFailures))
                 {
-                    _logger.LogError(e, "{Topic}[{Partition}] failed {Failures} times in a row; stopping the sink", topic, partition, failuresInARow);
+                    _logger.LogError("{Topic}[{Partition}] {Why}; stopping the sink: {Error}", topic, partition,
+                        permanent ? "failed and retrying cannot help" : $"failed {failuresInARow} times in a row", Retry.Describe(e));
+                    _logger.LogDebug(e, "{Topic}[{Partition}] failed with:", topic, partition);
                     fatal.TrySetResult(e);
                     return;
                 }
-                _logger.LogWarning(e, "{Topic}[{Partition}] failed ({Failures} in a row); restarting from the committed offset in {Backoff}", topic, partition, failuresInARow, RetryBackoff);
+                TimeSpan delay = Retry.Delay(failuresInARow, RetryBackoff);
+                Retry.LogRetry(_logger, $"{topic}[{partition}]", e, failuresInARow, delay);
                 try
                 {
-                    await Task.Delay(RetryBackoff, _time, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -227,6 +258,13 @@ public sealed class S3SinkConnector
             }
         }
     }
+
+    /// <summary>
+    /// A failure retrying cannot help (<see cref="Retry.IsPermanent"/>: a missing bucket, denied access, bad credentials),
+    /// except a partition or topic the log no longer knows: the topic's deletion is told apart by discovery (<see cref="TopicIncarnations"/>).
+    /// </summary>
+    private static bool IsPermanent(Exception e) =>
+        Retry.IsPermanent(e) && e is not LogException { Code: LogErrorCode.UnknownTopic or LogErrorCode.UnknownPartition };
 
     private static void Validate(SinkOptions options) =>
         SettingsProblems.ThrowIfAny(new SettingsProblems()

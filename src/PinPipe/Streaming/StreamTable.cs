@@ -3,6 +3,7 @@ using System.Text;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.DuckDb;
+using PinPipe.Errors;
 using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -21,6 +22,8 @@ internal sealed class StreamTable : IDisposable
     private const int ReadChunk = 2_000;
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan PositionInterval = TimeSpan.FromSeconds(1);
+    /// <summary>Wait before a table resumes after a transient failure, doubled after each one in a row (at most 30 s).</summary>
+    private static readonly TimeSpan RetryBackoff = TimeSpan.FromSeconds(1);
 
     private readonly StreamTarget _target;
     private readonly StreamOptions _options;
@@ -84,15 +87,35 @@ internal sealed class StreamTable : IDisposable
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
         OwnerOnly.CreateDirectory(_work);
         _db = OpenDuckDb(_work);
-        await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
         try
         {
+            bool resume = true;
+            int failures = 0;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
-                await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
-                await _compactor.StartAsync().ConfigureAwait(false);
+                try
+                {
+                    if (resume)
+                    {
+                        if (failures > 0) topic = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted();
+                        await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
+                        resume = false;
+                    }
+                    var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
+                    await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+                    await _compactor.StartAsync().ConfigureAwait(false);
+                    failures = 0;
+                }
+                catch (Exception ex) when (Retry.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+                {
+                    // The bucket or the log cannot be reached now: the micro-batch is dropped, and after a backoff the table
+                    // resumes from the offsets its Delta tables hold (a commit that landed is not repeated). Permanent failures stop the job.
+                    TimeSpan delay = Retry.Delay(++failures, RetryBackoff);
+                    Retry.LogRetry(_logger, _name, ex, failures, delay);
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                    resume = true;
+                }
             }
         }
         catch (LogException ex) when (ex.Code == LogErrorCode.UnknownTopic)

@@ -2,6 +2,7 @@ using System.Net;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
+using PinPipe.Errors;
 using PinPipe.Lake;
 using PinPipe.Lake.S3;
 
@@ -77,11 +78,87 @@ public sealed class S3ObjectStoreTests : ObjectStoreContract, IAsyncLifetime, ID
     }
 
     [Fact]
-    public async Task A_missing_bucket_is_an_error_not_an_empty_answer()
+    public async Task A_missing_bucket_is_a_permanent_error_naming_the_bucket_and_the_endpoint_not_an_empty_answer()
     {
-        using var missing = new S3ObjectStore(Options, "pinpipe-no-such-bucket-" + Guid.NewGuid().ToString("N")[..8], S3rverCredentials);
-        var e = await Assert.ThrowsAsync<AmazonS3Exception>(() => missing.PutAsync("x.json", Bytes("x")).AsTask());
-        Assert.Equal(HttpStatusCode.NotFound, e.StatusCode);
-        Assert.Equal("NoSuchBucket", e.ErrorCode);
+        string name = "pinpipe-no-such-bucket-" + Guid.NewGuid().ToString("N")[..8];
+        using var missing = new S3ObjectStore(Options, name, S3rverCredentials);
+        var put = await Assert.ThrowsAsync<ObjectStoreException>(() => missing.PutAsync("x.json", Bytes("x")).AsTask());
+        var get = await Assert.ThrowsAsync<ObjectStoreException>(() => missing.GetAsync("x.json").AsTask());
+        var list = await Assert.ThrowsAsync<ObjectStoreException>(() => ListAsync(missing, ""));
+        foreach (var e in new[] { put, get, list })
+        {
+            Assert.Equal(ObjectStoreErrorCode.BucketMissing, e.Code);
+            Assert.Equal("store.bucket_missing", e.ErrorCode);
+            Assert.Equal(ErrorKind.BadInput, e.Kind);
+            Assert.False(e.IsRetriable);
+            Assert.Equal($"bucket '{name}' at {Options.ServiceUrl}", e.Where);
+            Assert.Contains($"aws s3 mb s3://{name} --endpoint-url {Options.ServiceUrl}", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Check_bucket_fails_on_a_missing_bucket_and_creates_it_when_asked()
+    {
+        string name = "pinpipe-check-" + Guid.NewGuid().ToString("N")[..8];
+        using var store = new S3ObjectStore(Options, name, S3rverCredentials);
+        var e = await Assert.ThrowsAsync<ObjectStoreException>(() => store.CheckBucketAsync(create: false).AsTask());
+        Assert.Equal(ObjectStoreErrorCode.BucketMissing, e.Code);
+
+        Assert.True(await store.CheckBucketAsync(create: true));
+        Assert.False(await store.CheckBucketAsync(create: true));
+        Assert.False(await store.CheckBucketAsync(create: false));
+        await store.PutAsync("a.json", Bytes("a"));
+        Assert.Equal(Bytes("a"), await store.GetAsync("a.json"));
+        Assert.False(await _store.CheckBucketAsync(create: false));
+    }
+
+    [Fact]
+    public async Task Wrong_credentials_are_a_permanent_error_naming_what_to_check()
+    {
+        using var store = new S3ObjectStore(Options, _bucket, new BasicAWSCredentials("NOT-S3RVER", "wrong"));
+        var e = await Assert.ThrowsAsync<ObjectStoreException>(() => store.CheckBucketAsync(create: false).AsTask());
+        Assert.Equal(ObjectStoreErrorCode.BadCredentials, e.Code);
+        Assert.False(e.IsRetriable);
+        Assert.Contains("AWS_ACCESS_KEY_ID", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_endpoint_that_refuses_connections_is_a_transient_error()
+    {
+        string endpoint = $"http://127.0.0.1:{PinPipe.Tests.Support.CliProcess.FreePort()}";
+        using var store = new S3ObjectStore(Options with { ServiceUrl = endpoint }, _bucket, S3rverCredentials);
+        var e = await Assert.ThrowsAsync<ObjectStoreException>(() => store.GetAsync("a.json").AsTask());
+        Assert.Equal(ObjectStoreErrorCode.Unavailable, e.Code);
+        Assert.Equal(ErrorKind.Unavailable, e.Kind);
+        Assert.True(e.IsRetriable);
+        Assert.Equal($"bucket '{_bucket}' at {endpoint}", e.Where);
+        Assert.StartsWith("cannot reach the object store (could not read object 'a.json'): ", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void S3_answers_map_to_permanent_or_transient_failures()
+    {
+        using var store = new S3ObjectStore(Options, _bucket, S3rverCredentials);
+        ObjectStoreException Map(string code, HttpStatusCode status) =>
+            store.Translate(new AmazonS3Exception(code, ErrorType.Sender, code, "req", status), "doing");
+        Assert.Equal(ObjectStoreErrorCode.BucketMissing, Map("NoSuchBucket", HttpStatusCode.NotFound).Code);
+        Assert.Equal(ObjectStoreErrorCode.AccessDenied, Map("AccessDenied", HttpStatusCode.Forbidden).Code);
+        Assert.Equal(ObjectStoreErrorCode.BadCredentials, Map("InvalidAccessKeyId", HttpStatusCode.Forbidden).Code);
+        Assert.Equal(ObjectStoreErrorCode.BadCredentials, Map("SignatureDoesNotMatch", HttpStatusCode.Forbidden).Code);
+        Assert.Equal(ObjectStoreErrorCode.Unavailable, Map("ServiceUnavailable", HttpStatusCode.ServiceUnavailable).Code);
+        Assert.Equal(ObjectStoreErrorCode.Unavailable, Map("InternalError", HttpStatusCode.InternalServerError).Code);
+        Assert.Equal(ObjectStoreErrorCode.Unavailable, Map("SlowDown", HttpStatusCode.ServiceUnavailable).Code);
+        Assert.Equal(ObjectStoreErrorCode.Unavailable, Map("RequestTimeout", HttpStatusCode.BadRequest).Code);
+        Assert.Equal(ObjectStoreErrorCode.Failed, Map("InvalidArgument", HttpStatusCode.BadRequest).Code);
+        Assert.Equal(ObjectStoreErrorCode.Unavailable, store.Translate(new HttpRequestException("Connection refused"), "doing").Code);
+        Assert.Equal(ErrorKind.Failed, Map("InvalidArgument", HttpStatusCode.BadRequest).Kind);
+        Assert.Equal(ErrorKind.BadInput, Map("AccessDenied", HttpStatusCode.Forbidden).Kind);
+    }
+
+    private static async Task<List<ObjectInfo>> ListAsync(S3ObjectStore store, string prefix)
+    {
+        var all = new List<ObjectInfo>();
+        await foreach (var o in store.ListAsync(prefix)) all.Add(o);
+        return all;
     }
 }

@@ -1,3 +1,4 @@
+using PinPipe.Lake;
 using PinPipe.Scheduling;
 using PinPipe.Tests.Support;
 
@@ -110,6 +111,29 @@ public sealed class BatchSchedulerTests
         h.Job = (_, _) => Task.CompletedTask;
         h.MoveTo(Utc(2024, 1, 3));
         await h.Called(4);
+        await h.WaitingFor(Utc(2024, 1, 4));
+        Assert.Equal(RunOutcome.Succeeded, h.History(1)[0].Outcome);
+    }
+
+    [Fact]
+    public async Task A_permanent_failure_is_not_retried_and_the_next_occurrence_runs_as_scheduled()
+    {
+        await using var h = new SchedulerHarness(Utc(2024, 1, 1, 12), new ScheduleOptions { Retries = 3, RetryDelay = TimeSpan.FromSeconds(30) });
+        h.Job = (_, _) => throw new ObjectStoreException(ObjectStoreErrorCode.BucketMissing, "the bucket does not exist", "bucket 'b' at http://s3.test");
+        h.Start();
+
+        await h.WaitingFor(Utc(2024, 1, 2));
+        h.MoveTo(Utc(2024, 1, 2));
+        await h.WaitingFor(Utc(2024, 1, 3)); // no retry 30 s later: the next occurrence
+
+        Assert.Equal(1, h.CallCount);
+        var failed = Assert.Single(h.History());
+        Assert.Equal(RunOutcome.Failed, failed.Outcome);
+        Assert.Equal("the bucket does not exist (bucket 'b' at http://s3.test)", failed.Error);
+
+        h.Job = (_, _) => Task.CompletedTask;
+        h.MoveTo(Utc(2024, 1, 3));
+        await h.Called(2);
         await h.WaitingFor(Utc(2024, 1, 4));
         Assert.Equal(RunOutcome.Succeeded, h.History(1)[0].Outcome);
     }

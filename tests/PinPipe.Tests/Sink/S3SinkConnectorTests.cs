@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Logging;
 using PinPipe.Lake;
 using PinPipe.Lake.Directory;
 using PinPipe.Log;
@@ -225,6 +226,58 @@ public sealed class S3SinkConnectorTests : IDisposable
         var all = await ReadAllAsync(_store);
         Assert.Equal(3, all.Count);
         Assert.Equal(Lines("t", 0, 0, 9), string.Concat(all.Select(o => Encoding.UTF8.GetString(o.Content))));
+    }
+
+    [Fact]
+    public async Task A_permanent_store_failure_stops_the_sink_at_once_without_retrying()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 9);
+        var failing = new FailingPutStore(_store, n => n >= 2)
+        {
+            Failure = (_, _) => new ObjectStoreException(ObjectStoreErrorCode.BucketMissing, "the bucket does not exist", "bucket 'b' at http://s3.test"),
+        };
+        using var logs = new CapturedLogs();
+        using var factory = logs.Factory();
+        var sink = new S3SinkConnector(log, failing, Options("t"), factory.CreateLogger<S3SinkConnector>()) { RetryBackoff = TimeSpan.FromMilliseconds(1) };
+
+        var e = await Assert.ThrowsAsync<ObjectStoreException>(() => sink.RunAsync());
+        Assert.Equal(ObjectStoreErrorCode.BucketMissing, e.Code);
+        Assert.Single(failing.Failed);
+        Assert.Equal(3, await log.GetCommittedOffsetAsync(Group, "t", 0));
+        Assert.DoesNotContain(logs.Entries, x => x.Message.Contains("retrying in", StringComparison.Ordinal));
+        var error = Assert.Single(logs.Entries, x => x.Level == LogLevel.Error);
+        Assert.Null(error.Exception);
+        Assert.Contains("the bucket does not exist (bucket 'b' at http://s3.test)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Transient_store_failures_are_retried_past_the_failure_limit_one_warning_line_each_the_exception_only_at_debug()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 9);
+        var failing = new FailingPutStore(_store, n => n is >= 2 and <= 6)
+        {
+            Failure = (n, _) => new ObjectStoreException(ObjectStoreErrorCode.Unavailable, $"the object store cannot serve the request now: HTTP 503 (put #{n})", "bucket 'b' at http://s3.test"),
+        };
+        using var logs = new CapturedLogs();
+        using var factory = logs.Factory();
+        var sink = new S3SinkConnector(log, failing, Options("t"), factory.CreateLogger<S3SinkConnector>())
+        {
+            RetryBackoff = TimeSpan.FromMilliseconds(1),
+            MaxConsecutiveFailures = 3,
+        };
+        await RunUntilAsync(sink, () => CommittedAsync(log, "t", 0, 9));
+
+        Assert.Equal(5, failing.Failed.Count);
+        Assert.Equal(Lines("t", 0, 0, 9), string.Concat((await ReadAllAsync(_store)).Select(o => Encoding.UTF8.GetString(o.Content))));
+        var retries = logs.AssertRetries(5, "HTTP 503");
+        Assert.All(retries, r => Assert.Contains("t[0] failed (attempt ", r.Message, StringComparison.Ordinal));
+        Assert.All(retries, r => Assert.Contains("(bucket 'b' at http://s3.test); retrying in ", r.Message, StringComparison.Ordinal));
+        Assert.Equal(["1ms", "2ms", "4ms", "8ms", "16ms"], retries.Select(r => r.Message[(r.Message.LastIndexOf(' ') + 1)..].TrimEnd('.')));
+        Assert.DoesNotContain(logs.Entries, x => x.Level >= LogLevel.Error);
     }
 
     [Fact]

@@ -24,6 +24,9 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
 
     public Func<string, ValueTask>? OnFailure { get; init; }
 
+    /// <summary>What a failed put throws, given its number and key (default: an <see cref="IOException"/>).</summary>
+    public Func<int, string, Exception>? Failure { get; init; }
+
     public string Location => inner.Location;
 
     public async ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
@@ -33,7 +36,7 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
         {
             lock (Failed) Failed.Add((n, key));
             if (OnFailure is not null) await OnFailure(key);
-            throw new IOException($"injected failure of put #{n} ({key})");
+            throw Failure?.Invoke(n, key) ?? new IOException($"injected failure of put #{n} ({key})");
         }
         await inner.PutAsync(key, content, cancellationToken);
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
@@ -141,16 +142,22 @@ public sealed class StreamJobTests
         Assert.True((await kit.Table(RecordKind.Pin).LoadAsync())!.Version > pinVersion);
     }
 
-    [Fact]
-    public async Task A_crash_between_the_clean_and_the_rejects_commit_neither_loses_nor_duplicates()
+    /// <summary>Each stream: the fixture's raw records, 20 synthetic rows, the fixture again (duplicates and rejects in several micro-batches).</summary>
+    private static async Task AppendFixturesAroundSyntheticRowsAsync(StreamTestKit kit)
     {
-        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 6 });
         foreach (var kind in StreamTestKit.Kinds)
         {
             await kit.AppendAsync(kind, TransformTestKit.FixtureLines("raw", kind));
             await kit.AppendAsync(kind, StreamTestKit.Synthetic(kind, 1, 20));
             await kit.AppendAsync(kind, TransformTestKit.FixtureLines("raw", kind));
         }
+    }
+
+    [Fact]
+    public async Task A_crash_between_the_clean_and_the_rejects_commit_neither_loses_nor_duplicates()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 6 });
+        await AppendFixturesAroundSyntheticRowsAsync(kit);
         // The third commit of each reject table fails after its clean commit went through: the process "dies" there.
         var crashing = new FailingCommitStore(kit.Store, key => key.Contains("_rejects/_delta_log/", StringComparison.Ordinal) && key.EndsWith(".json", StringComparison.Ordinal), failAfter: 2 * 3);
         using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
@@ -172,6 +179,26 @@ public sealed class StreamJobTests
 
         await kit.RunUntilCaughtUpAsync();
         foreach (var kind in StreamTestKit.Kinds) await kit.AssertTablesMatchBatchCleaningAsync(kind);
+    }
+
+    [Fact]
+    public async Task A_transient_store_failure_is_retried_one_warning_line_each_and_the_tables_end_as_if_it_never_happened()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 6 });
+        await AppendFixturesAroundSyntheticRowsAsync(kit);
+        // Two reject commits, after the clean commits of their micro-batches went through, meet an endpoint answering 503.
+        var flaky = new FailingCommitStore(kit.Store, key => key.Contains("_rejects/_delta_log/", StringComparison.Ordinal) && key.EndsWith(".json", StringComparison.Ordinal), failAfter: 2 * 3)
+        {
+            Failures = 2,
+            Failure = key => new ObjectStoreException(ObjectStoreErrorCode.Unavailable, $"the object store cannot serve the request now (could not write object '{key}'): HTTP 503", "bucket 'b' at http://s3.test"),
+        };
+        using var logs = new CapturedLogs();
+        using var factory = logs.Factory();
+        await kit.RunUntilCaughtUpAsync(new StreamJob(kit.Settings.Stream, kit.Target, kit.Log, flaky, factory), TimeSpan.FromSeconds(60));
+
+        Assert.True(flaky.Failed);
+        foreach (var kind in StreamTestKit.Kinds) await kit.AssertTablesMatchBatchCleaningAsync(kind);
+        logs.AssertRetries(2, "HTTP 503 (bucket 'b' at http://s3.test)");
     }
 
     [Fact]
@@ -321,16 +348,23 @@ internal sealed class FailingCommitStore(IObjectStore inner, Func<string, bool> 
     private int _seen;
 
     public bool Failed { get; private set; }
+
+    /// <summary>How many matching commits fail once <c>failAfter</c> went through (default: every later one).</summary>
+    public int Failures { get; init; } = int.MaxValue;
+
+    /// <summary>What a failed commit throws (default: an <see cref="IOException"/>, a simulated crash).</summary>
+    public Func<string, Exception>? Failure { get; init; }
+
     public string Location => inner.Location;
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => inner.PutAsync(key, content, cancellationToken);
     public ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default) => inner.PutFileAsync(key, localPath, cancellationToken);
 
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
-        if (matches(key) && Interlocked.Increment(ref _seen) > failAfter)
+        if (matches(key) && Interlocked.Increment(ref _seen) is int seen && seen > failAfter && seen - failAfter <= Failures)
         {
             Failed = true;
-            throw new IOException($"simulated crash before {key} was written");
+            throw Failure?.Invoke(key) ?? new IOException($"simulated crash before {key} was written");
         }
         return inner.PutIfAbsentAsync(key, content, cancellationToken);
     }

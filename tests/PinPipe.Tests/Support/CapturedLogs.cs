@@ -17,6 +17,25 @@ internal sealed class CapturedLogs : ILoggerProvider
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
+    /// <summary>
+    /// Asserts that <paramref name="count"/> retries were logged as <c>Retry.LogRetry</c> logs them: each one warning line
+    /// (containing <paramref name="containing"/>) without the exception, and the exception at Debug, once per retry.
+    /// </summary>
+    public List<Entry> AssertRetries(int count, string containing)
+    {
+        var retries = Entries.Where(e => e.Message.Contains("retrying in", StringComparison.Ordinal)).ToList();
+        Assert.Equal(count, retries.Count);
+        Assert.All(retries, r =>
+        {
+            Assert.Equal(LogLevel.Warning, r.Level);
+            Assert.Null(r.Exception);
+            Assert.Contains("failed (attempt ", r.Message, StringComparison.Ordinal);
+            Assert.Contains(containing, r.Message, StringComparison.Ordinal);
+        });
+        Assert.Equal(count, Entries.Count(e => e.Level == LogLevel.Debug && e.Message.Contains("failed with", StringComparison.Ordinal) && e.Exception is not null));
+        return retries;
+    }
+
     public void Dispose() { }
 
     private sealed class Logger(CapturedLogs owner, string category) : ILogger

@@ -25,6 +25,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly AmazonS3Client _client;
     private readonly string _bucket;
     private readonly bool _useChunkEncoding;
+    private readonly string _endpoint;
 
     /// <summary>Connects to <paramref name="bucket"/> with the SDK's default credentials.</summary>
     public S3ObjectStore(ObjectStoreOptions options, string bucket) : this(options, bucket, credentials: null) { }
@@ -36,14 +37,23 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(bucket);
         _bucket = bucket;
         _useChunkEncoding = string.IsNullOrWhiteSpace(options.ServiceUrl);
+        _endpoint = string.IsNullOrWhiteSpace(options.ServiceUrl) ? $"AWS S3 ({options.Region})" : options.ServiceUrl;
+        _createCommand = string.IsNullOrWhiteSpace(options.ServiceUrl)
+            ? $"aws s3 mb s3://{bucket} --region {options.Region}"
+            : $"aws s3 mb s3://{bucket} --endpoint-url {options.ServiceUrl}";
         _client = credentials is null ? new AmazonS3Client(CreateConfig(options)) : new AmazonS3Client(credentials, CreateConfig(options));
     }
 
     /// <summary>The SDK client, for tests that watch requests.</summary>
     internal AmazonS3Client Client => _client;
 
+    private readonly string _createCommand;
+
     /// <inheritdoc />
     public string Location => $"s3://{_bucket}";
+
+    /// <summary>What the store's errors are about: <c>bucket 'b' at http://127.0.0.1:4568</c> (or <c>at AWS S3 (us-east-1)</c>).</summary>
+    public string Where => $"bucket '{_bucket}' at {_endpoint}";
 
     internal static AmazonS3Config CreateConfig(ObjectStoreOptions options)
     {
@@ -67,7 +77,14 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     {
         ObjectKeys.Validate(key);
         using var body = AsStream(content);
-        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = body, AutoCloseStream = false, UseChunkEncoding = _useChunkEncoding }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = body, AutoCloseStream = false, UseChunkEncoding = _useChunkEncoding }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, $"could not write object '{key}'");
+        }
     }
 
     /// <inheritdoc />
@@ -99,6 +116,10 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                 // Another conditional write to the key was in flight; S3 asks to retry.
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), cancellationToken).ConfigureAwait(false);
             }
+            catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+            {
+                throw Translate(e, $"could not write object '{key}'");
+            }
         }
     }
 
@@ -122,9 +143,13 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             await response.ResponseStream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
             return buffer.ToArray();
         }
-        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
         {
             return null;
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, $"could not read object '{key}'");
         }
     }
 
@@ -137,9 +162,13 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             await _client.GetObjectMetadataAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
         {
             return false;
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, $"could not look up object '{key}'");
         }
     }
 
@@ -150,7 +179,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = prefix.Length == 0 ? null : prefix };
         while (true)
         {
-            ListObjectsV2Response response = await _client.ListObjectsV2Async(request, cancellationToken).ConfigureAwait(false);
+            ListObjectsV2Response response = await ListPageAsync(request, cancellationToken).ConfigureAwait(false);
             // S3 lists keys in ascending UTF-8 byte order, which is ordinal order for keys without surrogate pairs;
             // sort each page anyway so servers that do not keep the order still meet the contract within a page.
             var page = (response.S3Objects ?? []).Select(o => new ObjectInfo(
@@ -166,7 +195,112 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        await _client.DeleteObjectAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _client.DeleteObjectAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, $"could not delete object '{key}'");
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One cheap request (a listing of at most one key), then, when asked and the bucket is missing, PutBucket in the client's region.</remarks>
+    public async ValueTask<bool> CheckBucketAsync(bool create, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, MaxKeys = 1 }, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            ObjectStoreException error = Translate(e, "could not list the bucket");
+            if (!create || error.Code != ObjectStoreErrorCode.BucketMissing) throw error;
+        }
+        try
+        {
+            await _client.PutBucketAsync(new PutBucketRequest { BucketName = _bucket }, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode is "BucketAlreadyOwnedByYou")
+        {
+            return false; // created meanwhile by another process of ours
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, "could not create the bucket");
+        }
+    }
+
+    private async Task<ListObjectsV2Response> ListPageAsync(ListObjectsV2Request request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _client.ListObjectsV2Async(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, $"could not list '{request.Prefix}'");
+        }
+    }
+
+    /// <summary>True for what the SDK throws when a request fails (not a cancellation the caller asked for).</summary>
+    private static bool IsStoreFailure(Exception e, CancellationToken cancellationToken) =>
+        e is AmazonServiceException or AmazonClientException or HttpRequestException or IOException or TimeoutException
+        || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested); // the HTTP client's timeout
+
+    private static readonly HashSet<string> CredentialCodes = new(StringComparer.Ordinal)
+    {
+        "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "InvalidSecurity",
+    };
+
+    private static readonly HashSet<string> TransientCodes = new(StringComparer.Ordinal)
+    {
+        "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "OperationAborted", "TooManyRequests", "Throttling",
+    };
+
+    /// <summary>
+    /// The failure as an <see cref="ObjectStoreException"/> naming the bucket and the endpoint: a missing bucket, denied
+    /// access and rejected or missing credentials are permanent; 5xx answers, throttling, timeouts and connection
+    /// failures are transient (<see cref="ObjectStoreErrorCode.Unavailable"/>); any other refusal is permanent.
+    /// </summary>
+    /// <param name="e">What the SDK threw.</param>
+    /// <param name="doing">What the store was doing, for messages: <c>could not write object 'k'</c>.</param>
+    internal ObjectStoreException Translate(Exception e, string doing)
+    {
+        if (e is AmazonServiceException service)
+        {
+            string? code = service.ErrorCode;
+            int status = (int)service.StatusCode;
+            if (code == "NoSuchBucket")
+                return new(ObjectStoreErrorCode.BucketMissing,
+                    $"the bucket does not exist: create it with `{_createCommand}` (`pinpipe up`, and `pinpipe sink` or `stream` with --create-bucket, create it), or name another with --bucket",
+                    Where, e);
+            if (code is not null && CredentialCodes.Contains(code))
+                return new(ObjectStoreErrorCode.BadCredentials,
+                    $"the endpoint rejects the AWS credentials ({code}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the profile in AWS_PROFILE) and the region (ObjectStore:Region)",
+                    Where, e);
+            if (code is "AccessDenied" or "AllAccessDisabled" || service.StatusCode == HttpStatusCode.Forbidden)
+                return new(ObjectStoreErrorCode.AccessDenied,
+                    $"access denied ({doing}): the AWS credentials in use may not use this bucket; grant them s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on it",
+                    Where, e);
+            if (status >= 500 || status is 408 or 429 || (code is not null && TransientCodes.Contains(code)))
+                return new(ObjectStoreErrorCode.Unavailable, $"the object store cannot serve the request now ({doing}): HTTP {status}{(string.IsNullOrEmpty(code) ? "" : " " + code)}", Where, e);
+            return new(ObjectStoreErrorCode.Failed, $"the object store refused the request ({doing}): HTTP {status}{(string.IsNullOrEmpty(code) ? "" : " " + code)}: {service.Message}", Where, e);
+        }
+        if (e is AmazonClientException && e.InnerException is null && e.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase))
+            return new(ObjectStoreErrorCode.BadCredentials,
+                "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile in ~/.aws/credentials (the AWS SDK's usual chain; on AWS, an instance or task role)",
+                Where, e);
+        return new(ObjectStoreErrorCode.Unavailable, $"cannot reach the object store ({doing}): {Innermost(e).Message}", Where, e);
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
     }
 
     /// <inheritdoc />
