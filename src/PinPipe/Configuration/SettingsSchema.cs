@@ -72,7 +72,7 @@ public sealed class SettingsSchema
     {
         ArgumentNullException.ThrowIfNull(key);
         var node = Find(key);
-        if (node is null) return $"{key}: no such setting{Suggest(key)}.";
+        if (node is null) return $"{key}: no such setting{Suggest(key)}";
         if (value is null) return null;
         switch (node.Kind)
         {
@@ -101,7 +101,7 @@ public sealed class SettingsSchema
                     value = n.ToString(CultureInfo.InvariantCulture);
                     return null;
                 }
-                return decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var d) && decimal.Truncate(d) == d
+                return text.TrimStart('-', '+').Length > 0 && text.TrimStart('-', '+').All(char.IsAsciiDigit) && text.Count(c => c is '-' or '+') <= 1
                     ? $"{node.Key}: {text} is out of range ({min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)})."
                     : $"{node.Key}: '{value}' is not a whole number.";
             case Kind.Number:
@@ -145,14 +145,14 @@ public sealed class SettingsSchema
         return node;
     }
 
-    /// <summary><c>; did you mean Sink:FlushSize?</c> for a key close to a real one (a typo, or the right name in another section), else empty.</summary>
+    /// <summary><c>; did you mean Sink:FlushSize?</c> for a key close to a real one (a typo, or the right name in another section), else <c>.</c>.</summary>
     private string Suggest(string key)
     {
         string leaf = key[(key.LastIndexOf(':') + 1)..];
         var sameName = _leafKeys.Where(k => string.Equals(k[(k.LastIndexOf(':') + 1)..], leaf, StringComparison.OrdinalIgnoreCase)).Take(3).ToList();
         if (sameName.Count > 0) return $"; did you mean {string.Join(" or ", sameName)}?";
         var (best, distance) = _leafKeys.Select(k => (k, Distance(k.ToUpperInvariant(), key.ToUpperInvariant()))).MinBy(c => c.Item2);
-        return best is not null && distance <= Math.Max(1, Math.Min(3, leaf.Length / 3)) ? $"; did you mean {best}?" : "";
+        return best is not null && distance <= Math.Max(1, Math.Min(3, leaf.Length / 3)) ? $"; did you mean {best}?" : ".";
     }
 
     /// <summary>The edit distance (insertions, deletions, substitutions and swaps of neighbours) between two keys.</summary>

@@ -27,12 +27,12 @@ public sealed class CliProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static CliProcess Start(string workingDirectory, params string[] args) => StartCore(workingDirectory, null, args);
+    public static CliProcess Start(string workingDirectory, params string[] args) => StartCore(workingDirectory, null, null, args);
 
     /// <summary>Starts the CLI with the file creation mask <paramref name="umask"/> (octal, e.g. <c>000</c>), through <c>sh</c> as a user's shell would.</summary>
-    public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, args);
+    public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, null, args);
 
-    private static CliProcess StartCore(string workingDirectory, string? umask, string[] args)
+    private static CliProcess StartCore(string workingDirectory, string? umask, IReadOnlyDictionary<string, string>? environment, string[] args)
     {
         var info = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
@@ -54,12 +54,17 @@ public sealed class CliProcess : IAsyncDisposable
         // The child must not pick up the developer's settings.
         foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
             info.Environment.Remove(key);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         return new CliProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start dotnet"));
     }
 
     /// <summary>Runs the CLI to completion and returns its exit code and output.</summary>
     public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args) =>
         RunToEndAsync(Start(workingDirectory, args), timeout);
+
+    /// <summary>Runs the CLI to completion with <paramref name="environment"/>'s variables set (<c>PINPIPE_Sink__FlushSize</c>).</summary>
+    public static Task<(int ExitCode, string Output)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunToEndAsync(StartCore(workingDirectory, null, environment, args), timeout);
 
     /// <summary>Runs the CLI to completion with the file creation mask <paramref name="umask"/>.</summary>
     public static Task<(int ExitCode, string Output)> RunWithUmaskAsync(string umask, string workingDirectory, TimeSpan timeout, params string[] args) =>
