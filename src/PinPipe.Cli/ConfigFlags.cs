@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Numerics;
 using PinPipe.Configuration;
 
 namespace PinPipe.Cli;
@@ -59,4 +61,27 @@ internal sealed class ConfigFlags
     /// <summary>The flag of each settings key (<c>Sink:FlushSize</c> → <c>--flush-size</c>), named in settings problems.</summary>
     public Dictionary<string, string> FlagNames() =>
         _flags.GroupBy(f => f.Key, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.First().Option.Name, StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>
+/// Options of a command that are not settings but take a whole number (<c>up --records</c>, <c>batch --rows</c>): a value that
+/// is not one, or one below <c>min</c>, is refused in PinPipe's words (<c>--records: 'abc' is not a whole number.</c>, exit code 2),
+/// not with .NET's type name.
+/// </summary>
+internal static class WholeNumberOption
+{
+    public static Option<T> Create<T>(string name, string description, T defaultValue, T min, string atLeast, params string[] aliases) where T : struct, IBinaryInteger<T>
+    {
+        var option = new Option<T>(name, aliases) { Description = description, DefaultValueFactory = _ => defaultValue };
+        option.CustomParser = r =>
+        {
+            if (r.Tokens.Count == 0) return defaultValue;
+            string text = r.Tokens[^1].Value;
+            if (!T.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)) r.AddError($"{name}: '{text}' is not a whole number.");
+            else if (n < min) r.AddError($"{name}: {text} must be {atLeast}.");
+            else return n;
+            return defaultValue;
+        };
+        return option;
+    }
 }

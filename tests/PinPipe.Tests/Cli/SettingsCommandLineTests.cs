@@ -110,12 +110,14 @@ public sealed class SettingsCommandLineTests
     [Theory]
     [InlineData("--records", "-3", "--records: -3 must be zero (until Ctrl-C) or more.")]
     [InlineData("--lanes", "sideways", "--lanes: 'sideways' must be batch, stream or batch,stream.")]
+    [InlineData("--records", "many", "--records: 'many' is not a whole number.")]
     public async Task A_bad_up_flag_exits_2_before_anything_is_done(string flag, string value, string message)
     {
         using var dir = new TempDirectory("cli");
         var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "up", flag, value, "--urls", $"http://127.0.0.1:{CliProcess.FreePort()}");
         Assert.True(code == 2, output);
         Assert.Contains(message, output, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")));
     }
 

@@ -71,14 +71,11 @@ public sealed class DuckDbSessionTests : IDisposable
         Assert.Throws<ArgumentException>(() => DuckDbSession.Open(new DuckDbSettings { TempDirectory = "a\0b" }));
     }
 
+    /// <summary>Memory limits in each form the settings accept (<c>Batch:MemoryLimit</c>, <c>Stream:MemoryLimit</c>).</summary>
+    public static TheoryData<string> MemoryLimits => ["4GB", "1250MB", "512MiB", "1.5 GB", "2gib", "80%", "10%"];
+
     [Theory]
-    [InlineData("4GB")]
-    [InlineData("1250MB")]
-    [InlineData("512MiB")]
-    [InlineData("1.5 GB")]
-    [InlineData("2gib")]
-    [InlineData("80%")]
-    [InlineData("10%")]
+    [MemberData(nameof(MemoryLimits))]
     public void Every_memory_limit_the_settings_accept_DuckDB_takes(string limit)
     {
         Assert.True(SettingFormats.IsMemoryLimit(limit));

@@ -1,5 +1,6 @@
 using PinPipe.Configuration;
 using PinPipe.Hosting;
+using PinPipe.Tests.DuckDb;
 using PinPipe.Tests.Support;
 
 namespace PinPipe.Tests.Hosting;
@@ -250,12 +251,7 @@ public sealed class SettingsLoaderTests
     }
 
     [Theory]
-    [InlineData("4GB")]
-    [InlineData("1250MB")]
-    [InlineData("512MiB")]
-    [InlineData("1.5 GB")]
-    [InlineData("2gib")]
-    [InlineData("80%")]
+    [MemberData(nameof(DuckDbSessionTests.MemoryLimits), MemberType = typeof(DuckDbSessionTests))]
     public void Memory_limits_in_duckdbs_form_are_accepted(string limit)
     {
         var s = SettingsLoader.Load(null, new Dictionary<string, string?> { ["Batch:MemoryLimit"] = limit, ["Stream:MemoryLimit"] = limit }, NoEnvironment);
