@@ -118,6 +118,7 @@ public sealed class SettingsCommandLineTests
         Assert.True(code == 2, output);
         Assert.Contains(message, output, StringComparison.Ordinal);
         Assert.DoesNotContain("System.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter '", output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")));
     }
 
