@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Ingest;
 using PinPipe.Lake;
@@ -92,11 +93,8 @@ internal static class StreamLatencyBench
         return lines;
     }
 
-    /// <summary>A trigger's seconds: <c>250ms</c>, <c>1s</c>.</summary>
-    private static double Seconds(string trigger) => trigger.EndsWith("ms", StringComparison.Ordinal)
-        ? double.Parse(trigger[..^2], CultureInfo.InvariantCulture) / 1000
-        : trigger.EndsWith('s') ? double.Parse(trigger[..^1], CultureInfo.InvariantCulture)
-        : throw new ArgumentException($"trigger '{trigger}': use e.g. 250ms or 1s");
+    /// <summary>A trigger's seconds: <c>250ms</c>, <c>1s</c> (the durations of flags and settings).</summary>
+    private static double Seconds(string trigger) => Durations.Parse(trigger).TotalSeconds;
 
     private static string Mark(bool ok) => ok ? "✓" : "✗";
 

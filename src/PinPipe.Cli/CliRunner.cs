@@ -37,7 +37,7 @@ internal static class CliRunner
         {
             var overrides = flags.Overrides(parse);
             foreach (var (k, v) in global.Overrides(parse)) overrides[k] = v;
-            settings = SettingsLoader.Load(parse.GetValue(global.Config), overrides).Resolve();
+            settings = SettingsLoader.Load(parse.GetValue(global.Config), overrides, flagNames: flags.FlagNames().Concat(GlobalOptions.FlagNames).ToDictionary()).Resolve();
         }
         catch (SettingsException ex)
         {
@@ -105,6 +105,9 @@ internal sealed class GlobalOptions
         root.Options.Add(DataDir);
         root.Options.Add(Verbose);
     }
+
+    /// <summary>The flag of each settings key these options set, named in settings problems.</summary>
+    public static IReadOnlyDictionary<string, string> FlagNames { get; } = new Dictionary<string, string> { ["UserId"] = "--user-id", ["DataDir"] = "--data-dir" };
 
     public Dictionary<string, string?> Overrides(ParseResult parse)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Numerics;
 using PinPipe.Configuration;
 
 namespace PinPipe.Cli;
@@ -11,13 +12,18 @@ namespace PinPipe.Cli;
 /// </summary>
 internal sealed class ConfigFlags
 {
-    private readonly List<(Option Option, string Key, Func<object?, string?> Format)> _flags = [];
+    private readonly List<(Option<string> Option, string Key)> _flags = [];
 
-    public Option<T> Add<T>(Command command, string name, string key, string description, Func<T, string?>? format = null)
+    /// <summary>
+    /// A flag setting <paramref name="key"/>, whose value is of type <typeparamref name="T"/>. The parser takes its text as
+    /// typed: the settings check it with every other setting, so that a bad value (<c>--threads abc</c>) is reported with
+    /// every other problem, naming the flag and the key (exit code 2).
+    /// </summary>
+    public Option<string> Add<T>(Command command, string name, string key, string description)
     {
-        var option = new Option<T>(name) { Description = $"{description} [config: {key}]" };
+        var option = new Option<string>(name) { Description = $"{description} [config: {key}]" };
         command.Options.Add(option);
-        _flags.Add((option, key, v => v is null ? null : format is not null ? format((T)v) : Convert.ToString(v, CultureInfo.InvariantCulture)));
+        _flags.Add((option, key));
         return option;
     }
 
@@ -29,63 +35,53 @@ internal sealed class ConfigFlags
     public Option<string> AddChoice<TEnum>(Command command, string name, string key, string description) where TEnum : struct, Enum
     {
         var names = SettingChoices.Names<TEnum>();
-        var option = Add<string>(command, name, key, description);
+        var option = Add<TEnum>(command, name, key, description);
         option.HelpName = string.Join('|', names);
         option.CompletionSources.Add(names.ToArray());
         return option;
     }
 
-    /// <summary>A duration flag: accepts <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>2h</c>, <c>1d</c> or <c>hh:mm:ss</c>.</summary>
-    public Option<string> AddDuration(Command command, string name, string key, string description)
-    {
-        var option = Add<string>(command, name, key, description + " (e.g. 30s, 5m, 1h)", v => Durations.Parse(v).ToString("c", CultureInfo.InvariantCulture));
-        option.Validators.Add(r =>
-        {
-            var text = r.GetValueOrDefault<string>();
-            if (text is not null && !Durations.TryParse(text, out _))
-                r.AddError($"{name}: '{text}' is not a duration; use e.g. 500ms, 30s, 5m, 2h, 1d or hh:mm:ss.");
-        });
-        return option;
-    }
+    /// <summary>A duration flag: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>2h</c>, <c>1d</c> or <c>hh:mm:ss</c>, as in the settings file and the environment.</summary>
+    public Option<string> AddDuration(Command command, string name, string key, string description) =>
+        Add<TimeSpan>(command, name, key, description + " (e.g. 30s, 5m, 1h)");
 
     /// <summary>The configuration overrides of the flags given on this command line.</summary>
     public Dictionary<string, string?> Overrides(ParseResult result)
     {
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (option, key, format) in _flags)
+        foreach (var (option, key) in _flags)
         {
             var r = result.GetResult(option);
             if (r is null || r.Implicit) continue;
-            overrides[key] = format(r.GetValueOrDefault<object?>());
+            overrides[key] = r.GetValueOrDefault<string?>();
         }
         return overrides;
     }
+
+    /// <summary>The flag of each settings key (<c>Sink:FlushSize</c> → <c>--flush-size</c>), named in settings problems.</summary>
+    public Dictionary<string, string> FlagNames() =>
+        _flags.GroupBy(f => f.Key, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.First().Option.Name, StringComparer.OrdinalIgnoreCase);
 }
 
-/// <summary>Human durations for flags.</summary>
-internal static class Durations
+/// <summary>
+/// Options of a command that are not settings but take a whole number (<c>up --records</c>, <c>batch --rows</c>): a value that
+/// is not one, or one below <c>min</c>, is refused in PinPipe's words (<c>--records: 'abc' is not a whole number.</c>, exit code 2),
+/// not with .NET's type name.
+/// </summary>
+internal static class WholeNumberOption
 {
-    public static TimeSpan Parse(string text) =>
-        TryParse(text, out var value) ? value : throw new FormatException($"'{text}' is not a duration.");
-
-    public static bool TryParse(string text, out TimeSpan value)
+    public static Option<T> Create<T>(string name, string description, T defaultValue, T min, string atLeast, params string[] aliases) where T : struct, IBinaryInteger<T>
     {
-        text = text.Trim();
-        value = default;
-        if (TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value) && text.Contains(':', StringComparison.Ordinal)) return value >= TimeSpan.Zero;
-        (string unit, double scale)[] units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)];
-        foreach (var (unit, scale) in units)
+        var option = new Option<T>(name, aliases) { Description = description, DefaultValueFactory = _ => defaultValue };
+        option.CustomParser = r =>
         {
-            if (!text.EndsWith(unit, StringComparison.OrdinalIgnoreCase)) continue;
-            var number = text[..^unit.Length];
-            if (unit == "s" && number.EndsWith('m')) continue; // "ms" handled first
-            if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0 && !double.IsInfinity(n))
-            {
-                value = TimeSpan.FromMilliseconds(n * scale);
-                return true;
-            }
-            return false;
-        }
-        return false;
+            if (r.Tokens.Count == 0) return defaultValue;
+            string text = r.Tokens[^1].Value;
+            if (!T.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)) r.AddError($"{name}: '{text}' is not a whole number.");
+            else if (n < min) r.AddError($"{name}: {text} must be {atLeast}.");
+            else return n;
+            return defaultValue;
+        };
+        return option;
     }
 }

@@ -3,6 +3,8 @@ using PinPipe.Cli;
 
 // Signals are handled by CliRunner (Ctrl-C and SIGTERM cancel the command, which then stops cleanly),
 // not by System.CommandLine's default, which gives up on the command after a timeout.
-return await PinPipeCommandLine.Build().Parse(args)
-    .InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null })
-    .ConfigureAwait(false);
+var parse = PinPipeCommandLine.Build().Parse(args);
+int code = await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
+// A command line the parser refuses (an unknown flag, a value a flag's check refuses) is bad input, as invalid settings
+// are: exit code 2, nothing done. System.CommandLine itself answers those with 1.
+return parse.Errors.Count > 0 && code == ExitCodes.Failed ? ExitCodes.BadSettings : code;

@@ -18,7 +18,7 @@ internal static class BatchCommand
         var flags = new ConfigFlags();
         AddBatchFlags(command, flags);
         ScheduleCommand.AddHistoryFlag(command, flags);
-        var rows = new Option<int>("--rows") { Description = "Rows of each insight to print (the files hold them all).", DefaultValueFactory = _ => 20 };
+        var rows = WholeNumberOption.Create("--rows", "Rows of each insight to print (the files hold them all).", 20, 0, "zero or more");
         command.Options.Add(rows);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags,
             (ctx, token) => RunRecordedAsync(ctx, parse.GetValue(rows), token), ct));

@@ -13,11 +13,7 @@ internal static class RunsCommand
         var command = new Command("runs", "Show the latest attempts of the scheduled batch runs (`pinpipe schedule`), newest first.");
         var flags = new ConfigFlags();
         ScheduleCommand.AddHistoryFlag(command, flags);
-        var limit = new Option<int>("--limit", "-n") { Description = "How many attempts to show.", DefaultValueFactory = _ => 20 };
-        limit.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 1) r.AddError($"--limit: {r.GetValueOrDefault<int>()} must be at least 1.");
-        });
+        var limit = WholeNumberOption.Create("--limit", "How many attempts to show.", 20, 1, "at least 1", "-n");
         command.Options.Add(limit);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {

@@ -22,9 +22,13 @@ internal static class UpCommand
     {
         var command = new Command("up", "Run the pipeline on one machine: seed the source when empty, serve the API, run the sink and the stream job, emulate posts to both lanes, show what landed where, then run the batch job.");
         var flags = new ConfigFlags();
-        var records = new Option<long>("--records") { Description = "Posts to emulate per lane (3 records each); 0 = until Ctrl-C.", DefaultValueFactory = _ => 1000 };
+        var records = WholeNumberOption.Create<long>("--records", "Posts to emulate per lane (3 records each); 0 = until Ctrl-C.", 1000, 0, "zero (until Ctrl-C) or more");
         command.Options.Add(records);
         var lanes = new Option<string>("--lanes") { Description = "Lanes to run: batch, stream, or batch,stream (default).", DefaultValueFactory = _ => "batch,stream" };
+        lanes.Validators.Add(r =>
+        {
+            if (TryParseLanes(r.GetValueOrDefault<string>()) is null) r.AddError($"--lanes: '{r.GetValueOrDefault<string>()}' must be batch, stream or batch,stream.");
+        });
         command.Options.Add(lanes);
         var skipBatch = new Option<bool>("--skip-batch") { Description = "Stop after the records land; do not run the batch job." };
         command.Options.Add(skipBatch);
@@ -39,22 +43,20 @@ internal static class UpCommand
         SeedCommand.AddSourceFlags(command, flags);
         BatchCommand.AddBatchFlags(command, flags, withObjectStore: false);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags,
-            (ctx, token) => RunAsync(ctx, parse.GetValue(records), ParseLanes(parse.GetValue(lanes)), parse.GetValue(skipBatch), token), ct));
+            (ctx, token) => RunAsync(ctx, parse.GetValue(records), TryParseLanes(parse.GetValue(lanes))!.Value, parse.GetValue(skipBatch), token), ct));
         return command;
     }
 
-    private static (bool Batch, bool Stream) ParseLanes(string? lanes)
+    /// <summary>The lanes <c>--lanes</c> names, or null when it names none or another (its validator reports it, exit code 2).</summary>
+    private static (bool Batch, bool Stream)? TryParseLanes(string? lanes)
     {
         var names = (lanes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var unknown = names.Where(n => n is not ("batch" or "stream")).ToArray();
-        if (names.Length == 0 || unknown.Length > 0)
-            throw new ArgumentException($"--lanes: '{lanes}' must be batch, stream or batch,stream.");
+        if (names.Length == 0 || names.Any(n => n is not ("batch" or "stream"))) return null;
         return (names.Contains("batch"), names.Contains("stream"));
     }
 
     private static async Task<int> RunAsync(CliContext ctx, long records, (bool Batch, bool Stream) lanes, bool skipBatch, CancellationToken token)
     {
-        if (records < 0) throw new ArgumentException($"--records: {records} must be zero (until Ctrl-C) or more.");
         var logger = ctx.LoggerFactory.CreateLogger("pinpipe.up");
         // The one-command demo creates the bucket when it is missing (the sink and the stream job only with --create-bucket).
         var settings = ctx.Settings with { ObjectStore = ctx.Settings.ObjectStore with { CreateBucket = true } };

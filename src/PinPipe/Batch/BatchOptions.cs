@@ -11,16 +11,18 @@ public sealed record BatchOptions
     /// <summary>Folder for each run's outputs (insights as CSV and JSON, the HTML report), one sub-folder per run id. A relative path is under the data folder. Default <c>runs</c>.</summary>
     public string OutputDir { get; init; } = "runs";
 
-    /// <summary>DuckDB worker threads; 0 (default) = one per core.</summary>
+    /// <summary>DuckDB worker threads; 0 (default) = one per core; at most <see cref="SettingFormats.MaxThreads"/>.</summary>
     public int Threads { get; init; }
 
-    /// <summary>DuckDB memory limit (DuckDB syntax, e.g. <c>2GB</c>); beyond it DuckDB spills to disk. Default <c>1250MB</c>: a million posts (0.9 GB of raw JSON) clean without spilling much and the process peaks under 2 GB.</summary>
+    /// <summary>DuckDB memory limit (<c>2GB</c>, <c>512MiB</c>, <c>80%</c>: <see cref="SettingFormats.IsMemoryLimit"/>); beyond it DuckDB spills to disk. Default <c>1250MB</c>: a million posts (0.9 GB of raw JSON) clean without spilling much and the process peaks under 2 GB.</summary>
     public string MemoryLimit { get; init; } = "1250MB";
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
-        .Check(!string.IsNullOrWhiteSpace(TablesPrefix) && !TablesPrefix.StartsWith('/') && !TablesPrefix.EndsWith('/'),
-            $"Batch:TablesPrefix: '{TablesPrefix}' must be a key prefix without leading or trailing '/' (e.g. delta).")
-        .Check(Threads >= 0, $"Batch:Threads: {Threads} must be zero (all cores) or more.")
+        .Check(SettingFormats.IsKeyPrefix(TablesPrefix), SettingFormats.NotKeyPrefix("Batch:TablesPrefix", TablesPrefix, "delta"))
+        .Check(!string.IsNullOrWhiteSpace(OutputDir), "Batch:OutputDir: must not be empty.")
+        .Check(Threads is >= 0 and <= SettingFormats.MaxThreads,
+            $"Batch:Threads: {Threads} must be 0 (one per core) to {SettingFormats.MaxThreads}: more threads than cores only adds contention, and each holds its own memory.")
+        .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Batch:MemoryLimit", MemoryLimit))
         .ToList();
 }

@@ -31,12 +31,16 @@ public sealed class SettingsProblems
 
     /// <summary>
     /// For a part given its options directly (not through the settings): throws <see cref="ArgumentException"/> listing
-    /// every problem of <paramref name="problems"/>, for the parameter <paramref name="paramName"/>.
+    /// every problem of <paramref name="problems"/>. Its message is the problems alone, without .NET's
+    /// <c>(Parameter '...')</c>: the settings keys name what is wrong, and a user may read it.
     /// </summary>
     /// <exception cref="ArgumentException">There is at least one problem.</exception>
     public static void ThrowIfAny(IReadOnlyList<string> problems, string paramName)
     {
         ArgumentNullException.ThrowIfNull(problems);
-        if (problems.Count > 0) throw new ArgumentException("Invalid settings: " + string.Join(" ", problems), paramName);
+        ArgumentException.ThrowIfNullOrEmpty(paramName);
+#pragma warning disable CA2208 // the settings keys in the message name what is wrong; a parameter name would only add .NET's "(Parameter 'options')"
+        if (problems.Count > 0) throw new ArgumentException("Invalid settings: " + string.Join(" ", problems));
+#pragma warning restore CA2208
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using DuckDB.NET.Data;
+using PinPipe.Configuration;
 
 namespace PinPipe.DuckDb;
 
@@ -30,7 +31,7 @@ public static class DuckDbSession
             connection.Open();
             connection.Execute($"SET TimeZone = {Sql.Literal(settings.TimeZone)}");
             if (settings.Threads > 0) connection.Execute($"SET threads = {settings.Threads.ToString(CultureInfo.InvariantCulture)}");
-            if (settings.MemoryLimit is not null) connection.Execute($"SET memory_limit = {Sql.Literal(settings.MemoryLimit)}");
+            if (settings.MemoryLimit is not null) connection.Execute($"SET memory_limit = {Sql.Literal(SettingFormats.ToDuckDbMemoryLimit(settings.MemoryLimit) ?? settings.MemoryLimit)}");
             if (settings.AllocatorFlushThreshold is not null) connection.Execute($"SET allocator_flush_threshold = {Sql.Literal(settings.AllocatorFlushThreshold)}");
             if (settings.TempDirectory is not null) connection.Execute($"SET temp_directory = {Sql.Literal(settings.TempDirectory)}");
             return connection;

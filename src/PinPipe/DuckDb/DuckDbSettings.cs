@@ -6,7 +6,7 @@ namespace PinPipe.DuckDb;
 /// </summary>
 public sealed record DuckDbSettings
 {
-    /// <summary>DuckDB's <c>memory_limit</c> (<c>1250MB</c>, <c>2GiB</c>, ...); null = DuckDB's default (80% of the RAM).</summary>
+    /// <summary>DuckDB's <c>memory_limit</c> (<c>1250MB</c>, <c>2GiB</c>, ..., or a percentage of the memory, <c>80%</c>); null = DuckDB's default (80% of the RAM).</summary>
     public string? MemoryLimit { get; init; }
 
     /// <summary>Worker threads; 0 (default) = DuckDB's default, one per core.</summary>

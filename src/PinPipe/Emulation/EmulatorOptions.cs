@@ -23,7 +23,10 @@ public sealed record EmulatorOptions
     /// <summary>Target posts per second; null or 0 = unthrottled.</summary>
     public double? Rate { get; init; }
 
-    /// <summary>Requests in flight at once. Default 8.</summary>
+    /// <summary>The most requests in flight a setting may ask for: each holds a connection (and a port of the machine's).</summary>
+    public const int MaxConcurrency = 1024;
+
+    /// <summary>Requests in flight at once. Default 8; at most <see cref="MaxConcurrency"/>.</summary>
     public int Concurrency { get; init; } = 8;
 
     /// <summary>Records per request (1 = the original emulator's shape). Default 1.</summary>
@@ -48,11 +51,11 @@ public sealed record EmulatorOptions
         .Check(Count is null or >= 0, $"Emulator:Count: {Count} must be zero or more.")
         .Check(Duration is null || Duration > TimeSpan.Zero, $"Emulator:Duration: {Duration} must be more than 0 (or unset).")
         .Check(Rate is null or (>= 0 and < double.PositiveInfinity), $"Emulator:Rate: {Rate} must be zero (unthrottled) or more.")
-        .Check(Concurrency >= 1, $"Emulator:Concurrency: {Concurrency} must be at least 1.")
+        .Check(Concurrency is >= 1 and <= MaxConcurrency, $"Emulator:Concurrency: {Concurrency} must be 1 to {MaxConcurrency}: each request in flight holds a connection.")
         .Check(RecordsPerRequest is >= 1 and <= 10_000, $"Emulator:RecordsPerRequest: {RecordsPerRequest} must be 1 to 10000.")
         .Check(Lane != EmulatorLane.Stream || RecordsPerRequest <= MaxStreamRecordsPerRequest,
             $"Emulator:RecordsPerRequest: {RecordsPerRequest} must be at most {MaxStreamRecordsPerRequest} on the stream lane, the most records of one PutRecords.")
-        .Check(MaxAttempts >= 1, $"Emulator:MaxAttempts: {MaxAttempts} must be at least 1.")
+        .Check(MaxAttempts is >= 1 and <= 100, $"Emulator:MaxAttempts: {MaxAttempts} must be 1 to 100.")
         .Check(RetryBaseDelay >= TimeSpan.Zero, $"Emulator:RetryBaseDelay: {RetryBaseDelay} must not be negative.")
         .ToList();
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using PinPipe.Batch;
+using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Log;
 using PinPipe.Streaming;
@@ -31,7 +32,7 @@ public static class PipelineJobs
     public static StreamJob Stream(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        if (settings.Validate() is { Count: > 0 } errors) throw new ArgumentException("Invalid settings: " + string.Join(" ", errors), nameof(settings));
+        SettingsProblems.ThrowIfAny(settings.Validate(), nameof(settings));
         return new StreamJob(settings.Stream, StreamTarget(settings), log, store, loggerFactory, time);
     }
 }

@@ -33,5 +33,14 @@ public sealed record ObjectStoreOptions
     public static ObjectStoreOptions Default { get; } = new();
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
-    public IReadOnlyList<string> Validate() => new SettingsProblems().OneOf("ObjectStore:Kind", Kind).ToList();
+    public IReadOnlyList<string> Validate() => new SettingsProblems()
+        .OneOf("ObjectStore:Kind", Kind)
+        .Check(Bucket is null || SettingFormats.IsBucketName(Bucket, Kind == ObjectStoreKind.S3), Kind == ObjectStoreKind.S3
+            ? $"ObjectStore:Bucket: '{Bucket}' is not an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit."
+            : $"ObjectStore:Bucket: '{Bucket}' must be one folder name: letters, digits, '.', '_' and '-', not '.' or '..'.")
+        .Check(!string.IsNullOrWhiteSpace(Root), "ObjectStore:Root: must not be empty.")
+        .Check(ServiceUrl is null or "" || Uri.TryCreate(ServiceUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https",
+            $"ObjectStore:ServiceUrl: '{ServiceUrl}' must be an absolute http(s) URL (e.g. http://127.0.0.1:9000).")
+        .Check(!string.IsNullOrWhiteSpace(Region), "ObjectStore:Region: must not be empty (e.g. us-east-1).")
+        .ToList();
 }

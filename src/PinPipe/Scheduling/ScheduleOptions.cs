@@ -19,7 +19,7 @@ public sealed record ScheduleOptions
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
-        .Check(Retries >= 0, $"Schedule:Retries: {Retries} must be zero or more.")
+        .Check(Retries is >= 0 and <= 100, $"Schedule:Retries: {Retries} must be 0 to 100.")
         .Check(RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {RetryDelay} must not be negative.")
         .Check(Cronos.CronExpression.TryParse(Cron, out _), $"Schedule:Cron: '{Cron}' is not a 5-field cron expression (minute hour day month weekday).")
         .Check(!string.IsNullOrWhiteSpace(HistoryPath), "Schedule:HistoryPath: must not be empty.")

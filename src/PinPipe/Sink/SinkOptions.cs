@@ -42,8 +42,7 @@ public sealed record SinkOptions
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Topics is null || !Topics.Any(string.IsNullOrWhiteSpace), "Sink:Topics: contains a blank topic name.")
-        .Check(TopicsDir is null || !TopicsDir.StartsWith('/') && !TopicsDir.EndsWith('/') && !TopicsDir.Contains('\\', StringComparison.Ordinal),
-            $"Sink:TopicsDir: '{TopicsDir}' must be a relative key prefix without leading or trailing '/' (e.g. topics).")
+        .Check(SettingFormats.IsKeyPrefix(TopicsDir), SettingFormats.NotKeyPrefix("Sink:TopicsDir", TopicsDir, "topics"))
         .Check(FlushSize >= 1, $"Sink:FlushSize: {FlushSize} must be at least 1.")
         .Check(RotateScheduleInterval is null || RotateScheduleInterval > TimeSpan.Zero, $"Sink:RotateScheduleInterval: {RotateScheduleInterval} must be more than 0 (or unset).")
         .Check(PollInterval > TimeSpan.Zero, $"Sink:PollInterval: {PollInterval} must be more than 0.")

@@ -37,6 +37,6 @@ public static class SourceDatabaseFactory
 
     private static string RequireConnectionString(string? connectionString, SourceProvider provider) =>
         string.IsNullOrWhiteSpace(connectionString)
-            ? throw new ArgumentException($"The {SettingChoices.Name(provider)} source database needs Source:ConnectionString or Source:CredentialsFile.", nameof(connectionString))
+            ? throw new ArgumentException($"The {SettingChoices.Name(provider)} source database needs Source:ConnectionString or Source:CredentialsFile.")
             : connectionString;
 }

@@ -33,5 +33,35 @@ public sealed record SourceOptions
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .OneOf("Source:Provider", Provider)
         .Check(Rows >= 0, $"Source:Rows: {Rows} must be zero or more.")
+        .Check(Provider == SourceProvider.Sqlite || !string.IsNullOrWhiteSpace(ConnectionString) || !string.IsNullOrWhiteSpace(CredentialsFile),
+            $"Source:ConnectionString: the {SettingChoices.Name(Provider)} source database needs Source:ConnectionString (--connection-string, or PINPIPE_Source__ConnectionString for a password) or Source:CredentialsFile (--credentials-file).")
+        .Add(ConnectionStringProblems())
         .ToList();
+
+    /// <summary>
+    /// The problem of a <see cref="ConnectionString"/> the provider's driver cannot read (a misspelt keyword, a missing '='),
+    /// in the driver's words without the string itself: it may hold a password.
+    /// </summary>
+    private IEnumerable<string> ConnectionStringProblems()
+    {
+        if (string.IsNullOrWhiteSpace(ConnectionString) || !string.IsNullOrWhiteSpace(CredentialsFile) || !Enum.IsDefined(Provider)) yield break;
+        string? problem = null;
+        try
+        {
+            _ = Provider switch
+            {
+                SourceProvider.MySql => new MySqlConnector.MySqlConnectionStringBuilder(ConnectionString).ConnectionString,
+                SourceProvider.Postgres => new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString).ConnectionString,
+                _ => new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(ConnectionString).ConnectionString,
+            };
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or KeyNotFoundException)
+        {
+            problem = ex is ArgumentException { ParamName: { } name } && ex.Message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal)
+                ? ex.Message[..^$" (Parameter '{name}')".Length]
+                : ex.Message;
+        }
+        if (problem is not null)
+            yield return $"Source:ConnectionString: not a {SettingChoices.Name(Provider)} connection string (key=value;...): {problem}";
+    }
 }

@@ -40,7 +40,7 @@ public sealed record StreamOptions
     /// </summary>
     public string? Reset { get; init; }
 
-    /// <summary>DuckDB memory limit per table (DuckDB syntax); beyond it DuckDB spills to disk. Default <c>400MB</c>.</summary>
+    /// <summary>DuckDB memory limit per table (<c>400MB</c>, <c>512MiB</c>, <c>10%</c>: <see cref="SettingFormats.IsMemoryLimit"/>); beyond it DuckDB spills to disk. Default <c>400MB</c>.</summary>
     public string MemoryLimit { get; init; } = "400MB";
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
@@ -51,6 +51,6 @@ public sealed record StreamOptions
         .OneOf("Stream:From", From)
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
         .Check(Reset is null or "earliest", $"Stream:Reset: '{Reset}' is not earliest (or unset).")
-        .Check(!string.IsNullOrWhiteSpace(MemoryLimit), "Stream:MemoryLimit: must not be empty (DuckDB syntax, e.g. 400MB).")
+        .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Stream:MemoryLimit", MemoryLimit))
         .ToList();
 }

@@ -39,7 +39,7 @@ public sealed class SettingsChoicesTests
 
         var ex = Assert.Throws<SettingsException>(() => SettingsLoader.Load(file, NoOverrides, NoEnvironment));
 
-        Assert.Equal([message], ex.Errors);
+        Assert.Equal([$"{file}:1: {message}"], ex.Errors);
     }
 
     [Theory]
@@ -48,7 +48,7 @@ public sealed class SettingsChoicesTests
     {
         var env = new Dictionary<string, string?> { [$"PINPIPE_{section}__{key}"] = "kafak" };
         var ex = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, NoOverrides, env));
-        Assert.Equal([message], ex.Errors);
+        Assert.Equal([$"environment PINPIPE_{section}__{key}: {message}"], ex.Errors);
     }
 
     [Theory]
@@ -66,7 +66,7 @@ public sealed class SettingsChoicesTests
     {
         using var dir = new TempDirectory("settings");
         var file = dir.File("pinpipe.json");
-        File.WriteAllText(file, """{"Log": {"Kind": "Kafka"}, "Source": {"Provider": "MySQL", "ConnectionString": "Server=h"}, "Stream": {"From": "LATEST"}}""");
+        File.WriteAllText(file, """{"Log": {"Kind": "Kafka", "Kafka": {"bootstrap.servers": "b:9092"}}, "Source": {"Provider": "MySQL", "ConnectionString": "Server=h"}, "Stream": {"From": "LATEST"}}""");
         var env = new Dictionary<string, string?> { ["PINPIPE_ObjectStore__Kind"] = "S3" };
         var flags = new Dictionary<string, string?> { ["Emulator:Lane"] = "Stream" };
 
@@ -77,7 +77,7 @@ public sealed class SettingsChoicesTests
         Assert.Equal(StreamStart.Latest, s.Stream.From);
         Assert.Equal(ObjectStoreKind.S3, s.ObjectStore.Kind);
         Assert.Equal(EmulatorLane.Stream, s.Emulator.Lane);
-        var lower = SettingsLoader.Load(null, new Dictionary<string, string?> { ["Source:Provider"] = "postgres", ["Log:Kind"] = "sqlite" }, NoEnvironment);
+        var lower = SettingsLoader.Load(null, new Dictionary<string, string?> { ["Source:Provider"] = "postgres", ["Source:ConnectionString"] = "Host=h", ["Log:Kind"] = "sqlite" }, NoEnvironment);
         Assert.Equal((SourceProvider.Postgres, LogKind.Sqlite), (lower.Source.Provider, lower.Log.Kind));
     }
 

@@ -27,16 +27,16 @@ public sealed class CliProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static CliProcess Start(string workingDirectory, params string[] args) => StartCore(workingDirectory, null, args);
+    public static CliProcess Start(string workingDirectory, params string[] args) => StartCore(workingDirectory, null, null, args);
 
     /// <summary>Starts the CLI with these environment variables set (after the developer's <c>PINPIPE_</c> ones are removed).</summary>
     public static CliProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
-        StartCore(workingDirectory, null, args, environment);
+        StartCore(workingDirectory, null, environment, args);
 
     /// <summary>Starts the CLI with the file creation mask <paramref name="umask"/> (octal, e.g. <c>000</c>), through <c>sh</c> as a user's shell would.</summary>
-    public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, args);
+    public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, null, args);
 
-    private static CliProcess StartCore(string workingDirectory, string? umask, string[] args, IReadOnlyDictionary<string, string>? environment = null)
+    private static CliProcess StartCore(string workingDirectory, string? umask, IReadOnlyDictionary<string, string>? environment, string[] args)
     {
         var info = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
@@ -69,6 +69,10 @@ public sealed class CliProcess : IAsyncDisposable
     /// <summary>Runs the CLI to completion with these environment variables set.</summary>
     public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan timeout, params string[] args) =>
         RunToEndAsync(Start(workingDirectory, environment, args), timeout);
+
+    /// <summary>Runs the CLI to completion with <paramref name="environment"/>'s variables set (<c>PINPIPE_Sink__FlushSize</c>).</summary>
+    public static Task<(int ExitCode, string Output)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunAsync(workingDirectory, environment, timeout, args);
 
     /// <summary>Runs the CLI to completion with the file creation mask <paramref name="umask"/>.</summary>
     public static Task<(int ExitCode, string Output)> RunWithUmaskAsync(string umask, string workingDirectory, TimeSpan timeout, params string[] args) =>

@@ -1,6 +1,6 @@
-using PinPipe.Cli;
+using PinPipe.Configuration;
 
-namespace PinPipe.Tests.Cli;
+namespace PinPipe.Tests.Configuration;
 
 public sealed class DurationsTests
 {
