@@ -31,6 +31,20 @@ internal static class BatchCommand
     /// </summary>
     public static async Task<int> RunRecordedAsync(CliContext ctx, int rows, CancellationToken token)
     {
+        var created = NewFolders.Before(ctx.Settings);
+        try
+        {
+            return await RunRecordedCoreAsync(ctx, rows, token).ConfigureAwait(false);
+        }
+        catch
+        {
+            created.RemoveAfterFailure();
+            throw;
+        }
+    }
+
+    private static async Task<int> RunRecordedCoreAsync(CliContext ctx, int rows, CancellationToken token)
+    {
         string lockPath = BatchRunLock.PathFor(ctx.Settings.Schedule.HistoryPath);
         using var gate = BatchRunLock.TryAcquire(lockPath);
         if (gate is null)
@@ -93,5 +107,65 @@ internal static class BatchCommand
         flags.Add<string>(command, "--output-dir", "Batch:OutputDir", "Folder for each run's insights and report; relative to the data folder (default runs).");
         flags.Add<int>(command, "--threads", "Batch:Threads", "DuckDB threads; 0 = one per core (default).");
         flags.Add<string>(command, "--memory-limit", "Batch:MemoryLimit", "DuckDB memory limit, beyond which it spills to disk (default 1250MB).");
+    }
+}
+
+/// <summary>
+/// The folders a batch run creates when missing (the data folder, the bucket's, the output folder, the history's), noted
+/// before the run. When the run fails, the ones it created are removed again while they hold nothing but empty folders
+/// and the run history of this failed run (made by the run): a failed <c>pinpipe batch</c> in a folder without a
+/// pipeline leaves nothing behind. Folders that existed before are never touched.
+/// </summary>
+internal sealed class NewFolders
+{
+    private readonly List<string> _missing;
+    private readonly string _historyPath;
+
+    private NewFolders(List<string> missing, string historyPath) => (_missing, _historyPath) = (missing, historyPath);
+
+    public static NewFolders Before(PinPipeSettings settings)
+    {
+        var folders = new List<string> { settings.DataDir, settings.Batch.OutputDir, Path.GetDirectoryName(Path.GetFullPath(settings.Schedule.HistoryPath))! };
+        if (settings.ObjectStore.Kind == ObjectStoreKind.Directory)
+            folders.Add(Path.Combine(settings.ObjectStore.Root, settings.ObjectStore.Bucket ?? settings.Names.Bucket));
+        var missing = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var folder in folders)
+        {
+            // The folder and each missing parent: creating it creates them.
+            for (var f = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)); !string.IsNullOrEmpty(f) && !Directory.Exists(f); f = Path.GetDirectoryName(f))
+                missing.Add(f);
+        }
+        // Deepest first, so that a parent is empty when its turn comes.
+        return new NewFolders([.. missing.OrderByDescending(f => f.Length)], Path.GetFullPath(settings.Schedule.HistoryPath));
+    }
+
+    public void RemoveAfterFailure()
+    {
+        foreach (var folder in _missing)
+        {
+            try
+            {
+                if (!Directory.Exists(folder)) continue;
+                if (string.Equals(Path.GetDirectoryName(_historyPath), folder, StringComparison.Ordinal))
+                {
+                    // The history was made by this run (its folder was): it holds only this failed run.
+                    foreach (var suffix in new[] { "", "-wal", "-shm", "-journal", ".lock" }) File.Delete(_historyPath + suffix);
+                }
+                RemoveIfEmpty(folder);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Tidying only: the run's own error is what the user needs to see.
+            }
+        }
+    }
+
+    /// <summary>Removes <paramref name="folder"/> when it holds nothing but (recursively) empty folders.</summary>
+    private static bool RemoveIfEmpty(string folder)
+    {
+        bool empty = Directory.EnumerateDirectories(folder).ToList().Aggregate(true, (all, sub) => RemoveIfEmpty(sub) && all)
+                     && !Directory.EnumerateFileSystemEntries(folder).Any();
+        if (empty) Directory.Delete(folder);
+        return empty;
     }
 }

@@ -21,7 +21,7 @@ public sealed record ScheduleOptions
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Retries >= 0, $"Schedule:Retries: {Retries} must be zero or more.")
         .Check(RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {RetryDelay} must not be negative.")
-        .Check(Cronos.CronExpression.TryParse(Cron, out _), $"Schedule:Cron: '{Cron}' is not a 5-field cron expression (minute hour day month weekday).")
+        .Add(CronCheck.Problem(Cron) is { } cronProblem ? [cronProblem] : Array.Empty<string>())
         .Check(!string.IsNullOrWhiteSpace(HistoryPath), "Schedule:HistoryPath: must not be empty.")
         .ToList();
 }
