@@ -111,17 +111,19 @@ internal static class BatchCommand
 }
 
 /// <summary>
-/// The folders a batch run creates when missing (the data folder, the bucket's, the output folder, the history's), noted
-/// before the run. When the run fails, the ones it created are removed again while they hold nothing but empty folders
-/// and the run history of this failed run (made by the run): a failed <c>pinpipe batch</c> in a folder without a
-/// pipeline leaves nothing behind. Folders that existed before are never touched.
+/// The folders a batch run creates when missing (the data folder, the bucket's, the output folder and the run's own
+/// folder in it, the history's), noted before the run. When the run fails, those it created are removed again while
+/// they hold nothing but empty folders: a failed <c>pinpipe batch</c> leaves no empty folders behind (the run history,
+/// which records the failed run for <c>pinpipe runs</c>, stays). Folders that existed before are never touched.
 /// </summary>
 internal sealed class NewFolders
 {
     private readonly List<string> _missing;
-    private readonly string _historyPath;
+    private readonly string _outputDir;
+    private readonly HashSet<string> _runFoldersBefore;
 
-    private NewFolders(List<string> missing, string historyPath) => (_missing, _historyPath) = (missing, historyPath);
+    private NewFolders(List<string> missing, string outputDir, HashSet<string> runFoldersBefore) =>
+        (_missing, _outputDir, _runFoldersBefore) = (missing, outputDir, runFoldersBefore);
 
     public static NewFolders Before(PinPipeSettings settings)
     {
@@ -135,35 +137,33 @@ internal sealed class NewFolders
             for (var f = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)); !string.IsNullOrEmpty(f) && !Directory.Exists(f); f = Path.GetDirectoryName(f))
                 missing.Add(f);
         }
+        string outputDir = Path.GetFullPath(settings.Batch.OutputDir);
+        var runFolders = Directory.Exists(outputDir) ? Directory.GetDirectories(outputDir).ToHashSet(StringComparer.Ordinal) : [];
         // Deepest first, so that a parent is empty when its turn comes.
-        return new NewFolders([.. missing.OrderByDescending(f => f.Length)], Path.GetFullPath(settings.Schedule.HistoryPath));
+        return new NewFolders([.. missing.OrderByDescending(f => f.Length)], outputDir, runFolders);
     }
 
     public void RemoveAfterFailure()
     {
-        foreach (var folder in _missing)
+        try
         {
-            try
+            // The run's own folder (<output>/<run id>) in an output folder that existed before.
+            if (Directory.Exists(_outputDir))
             {
-                if (!Directory.Exists(folder)) continue;
-                if (string.Equals(Path.GetDirectoryName(_historyPath), folder, StringComparison.Ordinal))
-                {
-                    // The history was made by this run (its folder was): it holds only this failed run.
-                    foreach (var suffix in new[] { "", "-wal", "-shm", "-journal", ".lock" }) File.Delete(_historyPath + suffix);
-                }
-                RemoveIfEmpty(folder);
+                foreach (var folder in Directory.GetDirectories(_outputDir).Where(f => !_runFoldersBefore.Contains(f))) RemoveIfEmpty(folder);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Tidying only: the run's own error is what the user needs to see.
-            }
+            foreach (var folder in _missing.Where(Directory.Exists)) RemoveIfEmpty(folder);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Tidying only: the run's own error is what the user needs to see.
         }
     }
 
     /// <summary>Removes <paramref name="folder"/> when it holds nothing but (recursively) empty folders.</summary>
     private static bool RemoveIfEmpty(string folder)
     {
-        bool empty = Directory.EnumerateDirectories(folder).ToList().Aggregate(true, (all, sub) => RemoveIfEmpty(sub) && all)
+        bool empty = Directory.GetDirectories(folder).Aggregate(true, (all, sub) => RemoveIfEmpty(sub) && all)
                      && !Directory.EnumerateFileSystemEntries(folder).Any();
         if (empty) Directory.Delete(folder);
         return empty;

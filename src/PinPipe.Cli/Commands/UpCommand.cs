@@ -256,7 +256,7 @@ internal static class UpCommand
             {
                 SinkTopicStats? t = null;
                 sink?.Topics.TryGetValue(topic, out t);
-                lines.Add($"    {topic,-32} {_logged[topic] - _loggedBefore.GetValueOrDefault(topic),10:N0} records logged   {t?.RecordsWritten ?? 0,10:N0} records written to the bucket in {t?.ObjectsWritten ?? 0:N0} objects");
+                lines.Add($"    {topic,-32} {_logged[topic] - _loggedBefore.GetValueOrDefault(topic),10:N0} records logged   {t?.RecordsWritten ?? 0,10:N0} records written to the bucket in {Objects(t?.ObjectsWritten ?? 0)}");
             }
             foreach (var t in tables)
                 lines.Add($"    {t.Stream,-32} {_logged[t.Stream] - _loggedBefore.GetValueOrDefault(t.Stream),10:N0} records logged   {t.Read,10:N0} records committed to Delta: {t.Clean:N0} clean, {t.Duplicates:N0} duplicates, {t.Rejects:N0} rejects");
@@ -271,7 +271,7 @@ internal static class UpCommand
                 long objects = 0;
                 await foreach (var o in host.Store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
                     if (o.Key.EndsWith(".json", StringComparison.Ordinal)) objects++;
-                lines.Add($"    {topic,-32} {_logged[topic],10:N0} records in the log      {sunk,10:N0} records in the bucket, {objects:N0} objects under {prefix}");
+                lines.Add($"    {topic,-32} {_logged[topic],10:N0} records in the log      {sunk,10:N0} records in the bucket, {Objects(objects)} under {prefix}");
             }
             foreach (var t in tables)
             {
@@ -282,5 +282,7 @@ internal static class UpCommand
             }
             foreach (var line in lines) await output.WriteLineAsync(line).ConfigureAwait(false);
         }
+
+        private static string Objects(long n) => n == 1 ? "1 object" : $"{n:N0} objects";
     }
 }
