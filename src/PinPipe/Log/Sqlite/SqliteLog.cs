@@ -99,9 +99,9 @@ public sealed partial class SqliteLog : ILog
         }
         catch (IOException ex)
         {
-            var owner = OwnerOf(path);
+            string owner = OwnerOf(path) is { } pid ? pid == Environment.ProcessId ? "another SqliteLog of this process" : $"process {pid}" : "another process";
             throw new LogException(LogErrorCode.Unavailable,
-                $"The log '{path}' is in use by {(owner is { } pid ? $"process {pid}" : "another process")} (a `pinpipe serve` or `pinpipe up`, which writes it): only one process writes the embedded log at a time. Stop that process first, or give this one its own --data-dir.",
+                $"The log '{path}' is already open by {owner} (a `pinpipe serve` or `pinpipe up`, which writes it): one process at a time writes the embedded log. Stop that process first, or give this one its own --data-dir.",
                 ex, where: path);
         }
         WriteOwner(path);
