@@ -32,19 +32,6 @@ internal static class BatchCommand
     public static async Task<int> RunRecordedAsync(CliContext ctx, int rows, CancellationToken token)
     {
         var created = NewFolders.Before(ctx.Settings);
-        try
-        {
-            return await RunRecordedCoreAsync(ctx, rows, token).ConfigureAwait(false);
-        }
-        catch
-        {
-            created.RemoveAfterFailure();
-            throw;
-        }
-    }
-
-    private static async Task<int> RunRecordedCoreAsync(CliContext ctx, int rows, CancellationToken token)
-    {
         string lockPath = BatchRunLock.PathFor(ctx.Settings.Schedule.HistoryPath);
         using var gate = BatchRunLock.TryAcquire(lockPath);
         if (gate is null)
@@ -65,11 +52,13 @@ internal static class BatchCommand
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             history.Finish(id, RunOutcome.Cancelled, DateTimeOffset.UtcNow, "cancelled");
+            created.RemoveAfterFailure(); // under the batch lock: no other run is making its folders
             throw;
         }
         catch (Exception ex)
         {
             history.Finish(id, RunOutcome.Failed, DateTimeOffset.UtcNow, ex.Message);
+            created.RemoveAfterFailure();
             throw;
         }
     }
