@@ -38,6 +38,55 @@ internal static class PinPipeCommandLine
         return root;
     }
 
+    /// <summary>
+    /// When the command line names a command that does not exist (<c>pinpipe srve</c>): the message saying so, with the
+    /// near commands, instead of System.CommandLine's errors (which add "Required command was not provided" and the
+    /// whole help); else null.
+    /// </summary>
+    public static string? UnknownCommand(ParseResult parse)
+    {
+        var command = parse.CommandResult.Command;
+        if (parse.Errors.Count == 0 || command.Subcommands.Count == 0) return null;
+        if (parse.UnmatchedTokens.Count == 0 || parse.UnmatchedTokens[0] is not { } typed || typed.StartsWith('-')) return null;
+        var names = command.Subcommands.Where(c => !c.Hidden).SelectMany(c => c.Aliases.Prepend(c.Name)).ToArray();
+        var near = names
+            .Select(n => (Name: n, Distance: EditDistance(typed.ToLowerInvariant(), n)))
+            .Where(x => x.Distance <= Math.Max(2, typed.Length / 3) || x.Name.StartsWith(typed, StringComparison.OrdinalIgnoreCase))
+            .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
+            .Select(x => x.Name).Take(3).ToArray();
+        string path = CommandPath(parse.CommandResult);
+        var message = new System.Text.StringBuilder($"error: '{typed}' is not a command of `{path}`.");
+        if (near.Length > 0) message.Append(near.Length == 1 ? $" Did you mean `{path} {near[0]}`?" : $" Did you mean one of: {string.Join(", ", near)}?");
+        message.Append($" `{path} --help` lists the commands: {string.Join(", ", command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))}.");
+        return message.ToString();
+    }
+
+    /// <summary>The command as typed from the root: <c>pinpipe topics</c>.</summary>
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
+        return string.Join(' ', names);
+    }
+
+    /// <summary>Levenshtein distance: the edits (insert, delete, replace) that turn <paramref name="a"/> into <paramref name="b"/>.</summary>
+    private static int EditDistance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
+    }
+
     /// <summary>The job <c>pinpipe schedule</c> runs: the batch job (the scheduler holds the batch lock around each attempt).</summary>
     private static Task RunBatchAsync(CliContext context, ScheduledRun run, CancellationToken cancellationToken) =>
         PipelineJobs.Batch(context.Settings, context.LoggerFactory).RunAsync(run.RunId, cancellationToken);

@@ -4,6 +4,11 @@ using PinPipe.Cli;
 // Signals are handled by CliRunner (Ctrl-C and SIGTERM cancel the command, which then stops cleanly),
 // not by System.CommandLine's default, which gives up on the command after a timeout.
 var parse = PinPipeCommandLine.Build().Parse(args);
+if (PinPipeCommandLine.UnknownCommand(parse) is { } unknown)
+{
+    await Console.Error.WriteLineAsync(unknown).ConfigureAwait(false);
+    return ExitCodes.BadSettings;
+}
 int code = await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
 // A command line the parser refuses (an unknown flag, a value a flag's check refuses) is bad input, as invalid settings
 // are: exit code 2, nothing done. System.CommandLine itself answers those with 1.

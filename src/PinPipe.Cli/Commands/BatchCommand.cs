@@ -31,6 +31,7 @@ internal static class BatchCommand
     /// </summary>
     public static async Task<int> RunRecordedAsync(CliContext ctx, int rows, CancellationToken token)
     {
+        var created = NewFolders.Before(ctx.Settings);
         string lockPath = BatchRunLock.PathFor(ctx.Settings.Schedule.HistoryPath);
         using var gate = BatchRunLock.TryAcquire(lockPath);
         if (gate is null)
@@ -51,11 +52,13 @@ internal static class BatchCommand
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
             history.Finish(id, RunOutcome.Cancelled, DateTimeOffset.UtcNow, "cancelled");
+            created.RemoveAfterFailure(); // under the batch lock: no other run is making its folders
             throw;
         }
         catch (Exception ex)
         {
             history.Finish(id, RunOutcome.Failed, DateTimeOffset.UtcNow, ex.Message);
+            created.RemoveAfterFailure();
             throw;
         }
     }
@@ -93,5 +96,65 @@ internal static class BatchCommand
         flags.Add<string>(command, "--output-dir", "Batch:OutputDir", "Folder for each run's insights and report; relative to the data folder (default runs).");
         flags.Add<int>(command, "--threads", "Batch:Threads", "DuckDB threads; 0 = one per core (default).");
         flags.Add<string>(command, "--memory-limit", "Batch:MemoryLimit", "DuckDB memory limit, beyond which it spills to disk (default 1250MB).");
+    }
+}
+
+/// <summary>
+/// The folders a batch run creates when missing (the data folder, the bucket's, the output folder and the run's own
+/// folder in it, the history's), noted before the run. When the run fails, those it created are removed again while
+/// they hold nothing but empty folders: a failed <c>pinpipe batch</c> leaves no empty folders behind (the run history,
+/// which records the failed run for <c>pinpipe runs</c>, stays). Folders that existed before are never touched.
+/// </summary>
+internal sealed class NewFolders
+{
+    private readonly List<string> _missing;
+    private readonly string _outputDir;
+    private readonly HashSet<string> _runFoldersBefore;
+
+    private NewFolders(List<string> missing, string outputDir, HashSet<string> runFoldersBefore) =>
+        (_missing, _outputDir, _runFoldersBefore) = (missing, outputDir, runFoldersBefore);
+
+    public static NewFolders Before(PinPipeSettings settings)
+    {
+        var folders = new List<string> { settings.DataDir, settings.Batch.OutputDir, Path.GetDirectoryName(Path.GetFullPath(settings.Schedule.HistoryPath))! };
+        if (settings.ObjectStore.Kind == ObjectStoreKind.Directory)
+            folders.Add(Path.Combine(settings.ObjectStore.Root, settings.ObjectStore.Bucket ?? settings.Names.Bucket));
+        var missing = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var folder in folders)
+        {
+            // The folder and each missing parent: creating it creates them.
+            for (var f = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)); !string.IsNullOrEmpty(f) && !Directory.Exists(f); f = Path.GetDirectoryName(f))
+                missing.Add(f);
+        }
+        string outputDir = Path.GetFullPath(settings.Batch.OutputDir);
+        var runFolders = Directory.Exists(outputDir) ? Directory.GetDirectories(outputDir).ToHashSet(StringComparer.Ordinal) : [];
+        // Deepest first, so that a parent is empty when its turn comes.
+        return new NewFolders([.. missing.OrderByDescending(f => f.Length)], outputDir, runFolders);
+    }
+
+    public void RemoveAfterFailure()
+    {
+        try
+        {
+            // The run's own folder (<output>/<run id>) in an output folder that existed before.
+            if (Directory.Exists(_outputDir))
+            {
+                foreach (var folder in Directory.GetDirectories(_outputDir).Where(f => !_runFoldersBefore.Contains(f))) RemoveIfEmpty(folder);
+            }
+            foreach (var folder in _missing.Where(Directory.Exists)) RemoveIfEmpty(folder);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Tidying only: the run's own error is what the user needs to see.
+        }
+    }
+
+    /// <summary>Removes <paramref name="folder"/> when it holds nothing but (recursively) empty folders.</summary>
+    private static bool RemoveIfEmpty(string folder)
+    {
+        bool empty = Directory.GetDirectories(folder).Aggregate(true, (all, sub) => RemoveIfEmpty(sub) && all)
+                     && !Directory.EnumerateFileSystemEntries(folder).Any();
+        if (empty) Directory.Delete(folder);
+        return empty;
     }
 }

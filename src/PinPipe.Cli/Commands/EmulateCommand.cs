@@ -20,6 +20,7 @@ internal static class EmulateCommand
             var emulator = new Emulator(ctx.Settings.Emulator, db, ctx.Settings.Names, ctx.LoggerFactory.CreateLogger<Emulator>());
             var result = await RunWithDisplayAsync(emulator, token).ConfigureAwait(false);
             PrintSummary(ctx.Out, result);
+            await ctx.Out.WriteLineAsync($"Emulator seed {emulator.Seed}: `--emulator-seed {emulator.Seed}` posts the same rows again.").ConfigureAwait(false);
             return result.RecordsLost > 0 ? ExitCodes.Failed : ExitCodes.Ok;
         }, ct));
         return command;
@@ -34,7 +35,7 @@ internal static class EmulateCommand
         flags.Add<double>(command, "--rate", "Emulator:Rate", "Target posts per second; 0 = unthrottled (default).");
         flags.Add<int>(command, "--concurrency", "Emulator:Concurrency", "Requests in flight at once (default 8).");
         flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulator's shape (default).");
-        flags.Add<int>(command, "--emulator-seed", "Emulator:Seed", "Seed of the random row choice (default 1).");
+        flags.Add<int>(command, "--emulator-seed", "Emulator:Seed", "Seed of the random row choice: the seed a run printed posts the same rows again (default: a fresh seed each run).");
         flags.Add<int>(command, "--max-attempts", "Emulator:MaxAttempts", "Attempts per request on 5xx and connection errors (default 5).");
     }
 

@@ -5,12 +5,12 @@ using Spectre.Console;
 
 namespace PinPipe.Cli.Commands;
 
-/// <summary><c>pinpipe runs</c>: the latest attempts of scheduled batch runs, newest first, as a table.</summary>
+/// <summary><c>pinpipe runs</c>: the latest attempts of batch runs, scheduled and manual, newest first, as a table.</summary>
 internal static class RunsCommand
 {
     public static Command Create(GlobalOptions global)
     {
-        var command = new Command("runs", "Show the latest attempts of the scheduled batch runs (`pinpipe schedule`), newest first.");
+        var command = new Command("runs", "Show the latest batch runs, newest first: scheduled runs (`pinpipe schedule`: run id scheduled__<time>, one row per attempt) and manual runs (`pinpipe batch` and the batch job of `pinpipe up`: run id manual__<time>), with their outcome and error.");
         var flags = new ConfigFlags();
         ScheduleCommand.AddHistoryFlag(command, flags);
         var limit = WholeNumberOption.Create("--limit", "How many attempts to show.", 20, 1, "at least 1", "-n");

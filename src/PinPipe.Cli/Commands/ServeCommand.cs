@@ -32,12 +32,15 @@ internal static class ServeCommand
         return command;
     }
 
-    /// <summary>The flags that choose the log, shared by serve, sink and up.</summary>
-    public static void AddLogFlags(Command command, ConfigFlags flags)
+    /// <summary>
+    /// The flags that choose the log, shared by serve, sink and up; <paramref name="withDefaultPartitions"/> false leaves out
+    /// <c>--partitions</c> (Log:DefaultPartitions) for commands with their own <c>--partitions</c> (topics create).
+    /// </summary>
+    public static void AddLogFlags(Command command, ConfigFlags flags, bool withDefaultPartitions = true)
     {
         flags.AddChoice<LogKind>(command, "--log", "Log:Kind", "The log: sqlite (embedded, default) or kafka.");
         flags.Add<string>(command, "--log-path", "Log:Path", "The embedded log's SQLite file (relative to --data-dir).");
         flags.Add<string>(command, "--bootstrap-servers", "Log:Kafka:bootstrap.servers", "Kafka brokers (host:port,...) when --log kafka; other Kafka client settings go under Log:Kafka in the settings file.");
-        flags.Add<int>(command, "--partitions", "Log:DefaultPartitions", "Partitions of the topics PinPipe creates (default 1).");
+        if (withDefaultPartitions) flags.Add<int>(command, "--partitions", "Log:DefaultPartitions", "Partitions of the topics PinPipe creates (default 1).");
     }
 }

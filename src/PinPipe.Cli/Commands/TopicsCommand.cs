@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PinPipe.Log;
+using PinPipe.Log.Sqlite;
 
 namespace PinPipe.Cli.Commands;
 
@@ -36,25 +37,25 @@ internal static class TopicsCommand
 
         var name = new Argument<string>("topic") { Description = "The topic's name (Kafka's rules: letters, digits, '.', '_', '-')." };
         var partitions = new Option<int>("--partitions") { Description = "Partitions of the new topic.", DefaultValueFactory = _ => 1 };
-        var create = new Command("create", "Create a topic (the log must not be open by `pinpipe serve` when it is the embedded one).") { name, partitions };
+        var create = new Command("create", "Create a topic. The embedded log is written by one process at a time: stop a running `pinpipe serve` or `pinpipe up` first (a stream can be created through its API: POST /streams/<name>).") { name, partitions };
         var createFlags = new ConfigFlags();
-        ServeCommand.AddLogFlags(create, createFlags);
+        ServeCommand.AddLogFlags(create, createFlags, withDefaultPartitions: false);
         create.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, createFlags, async (ctx, token) =>
         {
-            await using var log = await LogFactory.OpenAsync(ctx.Settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
+            await using var log = await OpenToChangeAsync(ctx, "create", token).ConfigureAwait(false);
             await log.CreateTopicAsync(parse.GetValue(name)!, parse.GetValue(partitions), token).ConfigureAwait(false);
             await ctx.Out.WriteLineAsync($"Topic {parse.GetValue(name)} has {parse.GetValue(partitions)} partitions.").ConfigureAwait(false);
             return ExitCodes.Ok;
         }, ct));
 
         var force = new Option<bool>("--force") { Description = "Delete even when the sink (Sink:GroupId, for the sink's topics) or the stream job (Stream:GroupId, for the streams) has not consumed every record: those records are lost." };
-        var delete = new Command("delete", "Delete a topic and its records; refused while its consumer (the sink or the stream job) has not consumed them all, unless --force (the log must not be open by `pinpipe serve` when it is the embedded one).") { name, force };
+        var delete = new Command("delete", "Delete a topic and its records; refused while its consumer (the sink or the stream job) has not consumed them all, unless --force. The embedded log is written by one process at a time: stop a running `pinpipe serve` or `pinpipe up` first (a stream can be deleted through its API: DELETE /streams/<name>).") { name, force };
         var deleteFlags = new ConfigFlags();
-        ServeCommand.AddLogFlags(delete, deleteFlags);
+        ServeCommand.AddLogFlags(delete, deleteFlags, withDefaultPartitions: false);
         delete.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, deleteFlags, async (ctx, token) =>
         {
             string topic = parse.GetValue(name)!;
-            await using var log = await LogFactory.OpenAsync(ctx.Settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
+            await using var log = await OpenToChangeAsync(ctx, "delete", token).ConfigureAwait(false);
             bool deleted;
             try
             {
@@ -77,5 +78,42 @@ internal static class TopicsCommand
         command.Subcommands.Add(create);
         command.Subcommands.Add(delete);
         return command;
+    }
+
+    /// <summary>
+    /// Opens the log to create or delete a topic. The embedded log has one writer, the process serving it; while one
+    /// holds it the error names that process and the ways forward (a dependency that is unavailable now, not bad input).
+    /// </summary>
+    private static async Task<ILog> OpenToChangeAsync(CliContext ctx, string action, CancellationToken token)
+    {
+        var options = ctx.Settings.Log;
+        try
+        {
+            return await LogFactory.OpenAsync(options, ctx.LoggerFactory, token).ConfigureAwait(false);
+        }
+        catch (LogException ex) when (options.Kind == LogKind.Sqlite && ex.Code == LogErrorCode.Unavailable && ex.InnerException is IOException)
+        {
+            int? pid = SqliteLog.OwnerOf(options.Path);
+            string holder = pid is { } p ? $"{ProcessName(p)} (pid {p})" : "another PinPipe process (`pinpipe serve` or `pinpipe up`)";
+            string api = action == "create" ? "POST /streams/<name> (CreateStream)" : "DELETE /streams/<name> (DeleteStream)";
+            throw new LogException(LogErrorCode.Unavailable,
+                $"Cannot {action} a topic: the embedded log '{options.Path}' is held by {holder}, the one process that writes it. " +
+                $"Stop it (Ctrl-C{(pid is { } q ? $", or kill -INT {q}" : "")}) and run `pinpipe topics {action}` again; " +
+                $"while it runs, a stream can be {action}d through its API: {api}.",
+                ex, where: options.Path);
+        }
+    }
+
+    /// <summary>The PinPipe command a process runs (<c>`pinpipe serve`</c>), from its command line where the system shows it (Linux), else "process".</summary>
+    private static string ProcessName(int pid)
+    {
+        try
+        {
+            var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            string[] writers = ["serve", "up"];
+            if (args.FirstOrDefault(a => writers.Contains(a, StringComparer.Ordinal)) is { } command) return $"`pinpipe {command}`";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+        return "process";
     }
 }

@@ -3,6 +3,8 @@ using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
 using PinPipe.Emulation;
 using PinPipe.Hosting;
+using PinPipe.Lake.Delta;
+using PinPipe.Sink;
 using PinPipe.Source;
 using PinPipe.Streaming;
 using Spectre.Console;
@@ -38,6 +40,7 @@ internal static class UpCommand
         flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulators' shape (default).");
         flags.Add<long>(command, "--rows", "Source:Rows", "Posts to seed when the source is empty (default 11000).");
         flags.AddDuration(command, "--trigger", "Stream:Trigger", "Stream job: a micro-batch closes at most this long after its first record.");
+        flags.Add<int>(command, "--emulator-seed", "Emulator:Seed", "Seed of the emulators' random row choice: the seed a run printed posts the same rows again (default: a fresh seed each run).");
         SinkCommand.AddSinkFlags(command, flags);
         ServeCommand.AddLogFlags(command, flags);
         SeedCommand.AddSourceFlags(command, flags);
@@ -71,6 +74,10 @@ internal static class UpCommand
 
         await using var host = await PipelineHost.StartAsync(settings, HostParts.Api | HostParts.Sink, ctx.LoggerFactory, token).ConfigureAwait(false);
         logger.LogInformation("API on {Api}; log {Log}; bucket {Bucket}.", host.Api!.BaseAddress, settings.Log.Path, host.Store.Location);
+        // A fresh seed each run posts other rows than the last run (the same seed would post the same rows again);
+        // the seed is printed so that a run can be repeated.
+        int seed = settings.Emulator.Seed ?? Random.Shared.Next();
+        logger.LogInformation("Emulator seed {Seed} ({How}).", seed, settings.Emulator.Seed is null ? "fresh this run" : "Emulator:Seed");
 
         // The stream job runs beside the sink, over the same log and bucket, until the records are committed.
         using var streamStop = new CancellationTokenSource();
@@ -78,11 +85,12 @@ internal static class UpCommand
         var streamRun = streamJob?.RunAsync(streamStop.Token) ?? Task.CompletedTask;
 
         Emulator NewEmulator(EmulatorLane lane) => new(
-            settings.Emulator with { ApiUrl = host.Api.BaseAddress.ToString().TrimEnd('/'), Count = records == 0 ? null : records, Lane = lane },
+            settings.Emulator with { ApiUrl = host.Api.BaseAddress.ToString().TrimEnd('/'), Count = records == 0 ? null : records, Lane = lane, Seed = seed },
             db, settings.Names, ctx.LoggerFactory.CreateLogger<Emulator>());
         var batchEmulator = lanes.Batch ? NewEmulator(EmulatorLane.Batch) : null;
         var streamEmulator = lanes.Stream ? NewEmulator(EmulatorLane.Stream) : null;
-        var figures = new Figures(host, batchEmulator, streamEmulator, streamJob);
+        var figures = new Figures(host, batchEmulator, streamEmulator, streamJob, seed);
+        figures.MarkStart();
 
         EmulatorResult?[] results;
         try
@@ -117,7 +125,7 @@ internal static class UpCommand
             drained = false;
         }
 
-        figures.PrintLanded(ctx.Out);
+        await figures.PrintLandedAsync(ctx.Out, CancellationToken.None).ConfigureAwait(false);
         foreach (var (lane, r) in Lanes.Zip(results).Where(x => x.Second is not null))
         {
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
@@ -125,7 +133,7 @@ internal static class UpCommand
 #pragma warning restore CA1849
             EmulateCommand.PrintSummary(ctx.Out, r!);
         }
-        if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {drainTimeout.TotalSeconds:0} s (see the lag above).").ConfigureAwait(false);
+        if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {DurationText.Format(drainTimeout)} (see the lag above).").ConfigureAwait(false);
         if (results.Length == 0) return ExitCodes.Cancelled;
         if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0) || !drained) return ExitCodes.Failed;
         if (skipBatch || !lanes.Batch) return ExitCodes.Ok;
@@ -138,9 +146,17 @@ internal static class UpCommand
     }
 
     /// <summary>The live figures of a run, per lane: emulator, log, bucket (batch) and Delta tables (stream).</summary>
-    private sealed class Figures(PipelineHost host, Emulator? batch, Emulator? stream, StreamJob? streamJob)
+    private sealed class Figures(PipelineHost host, Emulator? batch, Emulator? stream, StreamJob? streamJob, int seed)
     {
         private readonly Dictionary<string, long> _logged = [];
+        private Dictionary<string, long> _loggedBefore = [];
+
+        /// <summary>Notes what the log holds before this run posts anything: earlier runs' records.</summary>
+        public void MarkStart()
+        {
+            Refresh();
+            _loggedBefore = new Dictionary<string, long>(_logged);
+        }
 
         private static async Task<long> LoggedAsync(PipelineHost host, string topic)
         {
@@ -223,25 +239,53 @@ internal static class UpCommand
             return string.Join(" | ", parts);
         }
 
-        public void PrintLanded(TextWriter output)
+        /// <summary>
+        /// What this run moved (records logged since it started, records the sink and the stream job wrote) and, apart,
+        /// the totals of every run so far in the log, the bucket and the Delta tables.
+        /// </summary>
+        public async Task PrintLandedAsync(TextWriter output, CancellationToken cancellationToken)
         {
             Refresh();
-            output.WriteLine();
-            output.WriteLine($"What landed where (log {host.Settings.Log.Path}, bucket {host.Store.Location}):");
-            if (batch is not null)
+            var settings = host.Settings;
+            var lines = new List<string>
             {
-                var stats = host.Sink!.GetStats();
-                foreach (var topic in Topics)
-                {
-                    stats.Topics.TryGetValue(topic, out var t);
-                    output.WriteLine($"  {topic,-28} {_logged[topic],12:N0} records in the log   {t?.RecordsWritten ?? 0,12:N0} records in {t?.ObjectsWritten ?? 0:N0} objects under {host.Settings.Sink.TopicsDir}/{topic}/");
-                }
-            }
-            if (streamJob is not null)
+                "",
+                $"What landed where (log {settings.Log.Path}, bucket {host.Store.Location}):",
+                $"  this run (emulator seed {seed}; `pinpipe up --emulator-seed {seed}` posts the same rows again):",
+            };
+            var sink = batch is null ? null : host.Sink!.GetStats();
+            var tables = streamJob?.GetStats().Tables ?? [];
+            foreach (var topic in Topics)
             {
-                foreach (var t in streamJob.GetStats().Tables)
-                    output.WriteLine($"  {t.Stream,-28} {_logged[t.Stream],12:N0} records in the log   {t.Read,12:N0} records committed to Delta {host.Settings.Batch.TablesPrefix}/{t.Table} (version {t.Version}): {t.Clean:N0} clean, {t.Duplicates:N0} duplicates, {t.Rejects:N0} rejects");
+                SinkTopicStats? t = null;
+                sink?.Topics.TryGetValue(topic, out t);
+                lines.Add($"    {topic,-32} {_logged[topic] - _loggedBefore.GetValueOrDefault(topic),10:N0} records logged   {t?.RecordsWritten ?? 0,10:N0} records written to the bucket in {Objects(t?.ObjectsWritten ?? 0)}");
             }
+            foreach (var t in tables)
+                lines.Add($"    {t.Stream,-32} {_logged[t.Stream] - _loggedBefore.GetValueOrDefault(t.Stream),10:N0} records logged   {t.Read,10:N0} records committed to Delta: {t.Clean:N0} clean, {t.Duplicates:N0} duplicates, {t.Rejects:N0} rejects");
+            lines.Add("  totals in the log, the bucket and the Delta tables (every run so far):");
+            foreach (var topic in Topics)
+            {
+                long sunk = 0;
+                var d = await host.Log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false);
+                for (int p = 0; p < (d?.Partitions ?? 0); p++)
+                    sunk += await host.Log.GetCommittedOffsetAsync(settings.Sink.GroupId, topic, p, cancellationToken).ConfigureAwait(false) ?? 0;
+                string prefix = $"{settings.Sink.TopicsDir}/{topic}/";
+                long objects = 0;
+                await foreach (var o in host.Store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+                    if (o.Key.EndsWith(".json", StringComparison.Ordinal)) objects++;
+                lines.Add($"    {topic,-32} {_logged[topic],10:N0} records in the log      {sunk,10:N0} records in the bucket, {Objects(objects)} under {prefix}");
+            }
+            foreach (var t in tables)
+            {
+                string table = $"{settings.Batch.TablesPrefix}/{t.Table}";
+                var snapshot = await new DeltaTable(host.Store, table).LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                long rows = snapshot?.Files.Sum(f => f.NumRecords ?? 0) ?? 0;
+                lines.Add($"    {t.Stream,-32} {_logged[t.Stream],10:N0} records in the log      {rows,10:N0} rows in the Delta table {table} (version {t.Version})");
+            }
+            foreach (var line in lines) await output.WriteLineAsync(line).ConfigureAwait(false);
         }
+
+        private static string Objects(long n) => n == 1 ? "1 object" : $"{n:N0} objects";
     }
 }

@@ -71,6 +71,7 @@ public sealed partial class Emulator
         SettingsProblems.ThrowIfAny(new SettingsProblems().Add(options.Validate())
             .Check(!string.IsNullOrWhiteSpace(names.UserId), "UserId: the pipeline's user id is empty.").ToList(), nameof(options));
         _options = options;
+        Seed = options.Seed ?? Random.Shared.Next();
         _source = source;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _handler = handler;
@@ -80,6 +81,9 @@ public sealed partial class Emulator
             ? [.. names.Streams.Select(s => Target.ForStream(baseUrl, s, options.RecordsPerRequest == 1))]
             : [.. names.Topics.Select(t => Target.ForTopic(baseUrl, t))];
     }
+
+    /// <summary>The seed of this run's random row choice: <see cref="EmulatorOptions.Seed"/>, or a fresh one when that is null. The same seed posts the same rows again.</summary>
+    public int Seed { get; }
 
     /// <summary>The counters right now; safe to call from any thread at any time.</summary>
     public EmulatorStats Snapshot()
@@ -178,7 +182,7 @@ public sealed partial class Emulator
     /// <summary>Draws random indexes, reads their posts in batches and encodes them; returns the error that stopped it, if any.</summary>
     private async Task<Exception?> FetchAsync(long min, long max, ChannelWriter<EncodedPost> writer, CancellationToken stop)
     {
-        var random = new Random(_options.Seed);
+        var random = new Random(Seed);
         var remaining = _options.Count ?? long.MaxValue;
         var emptyFetches = 0;
         try

@@ -32,8 +32,8 @@ public sealed record EmulatorOptions
     /// <summary>Records per request (1 = the original emulator's shape). Default 1.</summary>
     public int RecordsPerRequest { get; init; } = 1;
 
-    /// <summary>Seed of the random row choice. Default 1.</summary>
-    public int Seed { get; init; } = 1;
+    /// <summary>Seed of the random row choice: the same seed over the same source posts the same rows. Null (default): a fresh seed each run (<see cref="Emulator.Seed"/> says which).</summary>
+    public int? Seed { get; init; }
 
     /// <summary>Attempts per request on 5xx and connection errors, with exponential backoff. Default 5.</summary>
     public int MaxAttempts { get; init; } = 5;

@@ -21,7 +21,7 @@ public sealed record ScheduleOptions
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Retries is >= 0 and <= 100, $"Schedule:Retries: {Retries} must be 0 to 100.")
         .Check(RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {RetryDelay} must not be negative.")
-        .Check(Cronos.CronExpression.TryParse(Cron, out _), $"Schedule:Cron: '{Cron}' is not a 5-field cron expression (minute hour day month weekday).")
+        .Add(CronCheck.Problem(Cron) is { } cronProblem ? [cronProblem] : Array.Empty<string>())
         .Check(!string.IsNullOrWhiteSpace(HistoryPath), "Schedule:HistoryPath: must not be empty.")
         .ToList();
 }

@@ -68,7 +68,7 @@ public sealed class ScheduleCommandTests
         using var dir = new TempDirectory("cli");
         var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "schedule", "--cron", "bad");
         Assert.True(code == 2, output);
-        Assert.Contains("Schedule:Cron: 'bad' is not a 5-field cron expression", output, StringComparison.Ordinal);
+        Assert.Contains("Schedule:Cron: 'bad' has 1 field; a cron expression has 5 fields: minute (0-59) hour (0-23)", output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")));
     }
 

@@ -134,7 +134,8 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
         await using var first = await SqliteLog.OpenAsync(options);
         var ex = await Assert.ThrowsAsync<LogException>(() => SqliteLog.OpenAsync(options).AsTask());
         Assert.Equal(LogErrorCode.Unavailable, ex.Code);
-        Assert.Contains("already open", ex.Message);
+        Assert.Contains("already open by another SqliteLog of this process", ex.Message);
+        Assert.Equal(Environment.ProcessId, SqliteLog.OwnerOf(options.Path));
     }
 
     [Fact]

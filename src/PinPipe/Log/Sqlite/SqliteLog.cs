@@ -99,8 +99,12 @@ public sealed partial class SqliteLog : ILog
         }
         catch (IOException ex)
         {
-            throw new LogException(LogErrorCode.Unavailable, $"The log '{path}' is already open (by another process or another SqliteLog): {ex.Message}", ex);
+            string owner = OwnerOf(path) is { } pid ? pid == Environment.ProcessId ? "another SqliteLog of this process" : $"process {pid}" : "another process";
+            throw new LogException(LogErrorCode.Unavailable,
+                $"The log '{path}' is already open by {owner} (a `pinpipe serve` or `pinpipe up`, which writes it): one process at a time writes the embedded log. Stop that process first, or give this one its own --data-dir.",
+                ex, where: path);
         }
+        WriteOwner(path);
 
         SqliteConnection? writer = null;
         try
@@ -138,6 +142,41 @@ public sealed partial class SqliteLog : ILog
             lockFile.Dispose();
 #pragma warning restore CA1849
             throw;
+        }
+    }
+
+    /// <summary>The file beside the log where its producer writes its process id while it holds the lock.</summary>
+    private static string OwnerPath(string path) => path + ".lock.pid";
+
+    /// <summary>
+    /// The process id of the producer that holds the log at <paramref name="path"/> (written beside the log when it took
+    /// the lock), or null when no producer wrote one or it is not running. Meaningful while the lock is held.
+    /// </summary>
+    public static int? OwnerOf(string path)
+    {
+        try
+        {
+            var text = File.ReadAllText(OwnerPath(System.IO.Path.GetFullPath(path))).Trim();
+            if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)) return null;
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return process.HasExited ? null : pid;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static void WriteOwner(string path)
+    {
+        try
+        {
+            using var owner = new FileStream(OwnerPath(path), OwnerOnly.Options(FileMode.Create, FileAccess.Write, FileShare.Read));
+            owner.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Only for messages: a log that cannot record its owner still works.
         }
     }
 
@@ -441,7 +480,12 @@ public sealed partial class SqliteLog : ILog
         using (var pooled = new SqliteConnection(_readConnectionString)) SqliteConnection.ClearPool(pooled);
         await _commitGate.WaitAsync().ConfigureAwait(false); // a consumer's commit in progress finishes first
         await _writer.DisposeAsync().ConfigureAwait(false);
-        if (_lockFile is not null) await _lockFile.DisposeAsync().ConfigureAwait(false);
+        if (_lockFile is not null)
+        {
+            try { File.Delete(OwnerPath(_path)); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { } // only for messages; a stale one is checked against running processes
+            await _lockFile.DisposeAsync().ConfigureAwait(false);
+        }
         _commitGate.Release(); // commits still waiting now see the log closed
     }
 
