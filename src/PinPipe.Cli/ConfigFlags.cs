@@ -22,6 +22,12 @@ internal sealed class ConfigFlags
     public Option<string> Add<T>(Command command, string name, string key, string description)
     {
         var option = new Option<string>(name) { Description = $"{description} [config: {key}]" };
+        if (typeof(T) == typeof(bool))
+        {
+            // A switch, as users expect: `--create-bucket` alone is true; `--create-bucket false` is also taken.
+            option.Arity = ArgumentArity.ZeroOrOne;
+            option.CustomParser = r => r.Tokens.Count == 0 ? "true" : r.Tokens[^1].Value;
+        }
         command.Options.Add(option);
         _flags.Add((option, key));
         return option;
