@@ -72,9 +72,9 @@ public sealed class SettingsCommandLineTests
         var (badCode, badOutput) = await CliProcess.RunWithEnvironmentAsync(bad, dir.Path, Timeout, "up", "--config", config, "--trigger", "2h", "--urls", $"http://127.0.0.1:{CliProcess.FreePort()}");
         Assert.True(badCode == 2, badOutput);
         var lines = badOutput.Split('\n', StringSplitOptions.TrimEntries);
-        Assert.Contains($"{config}:1: Sink:RotateScheduleInterval: 00:00:00 must be more than 0 (or unset).", lines);
-        Assert.Contains("environment PINPIPE_Emulator__Duration: Emulator:Duration: 00:00:00 must be more than 0 (or unset).", lines);
-        Assert.Contains("flag --trigger: Stream:Trigger: 02:00:00 must be more than 0 and at most 1 hour.", lines);
+        Assert.Contains($"{config}:1: Sink:RotateScheduleInterval: 0s must be more than 0 (or unset).", lines);
+        Assert.Contains("environment PINPIPE_Emulator__Duration: Emulator:Duration: 0s must be more than 0 (or unset).", lines);
+        Assert.Contains("flag --trigger: Stream:Trigger: 2h must be more than 0 and at most 1 hour.", lines);
         Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")));
         Assert.DoesNotContain("Failed to convert", badOutput, StringComparison.Ordinal);
     }
