@@ -3,6 +3,7 @@ using System.Text;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.DuckDb;
+using PinPipe.Errors;
 using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -506,7 +507,7 @@ internal sealed class StreamTable : IDisposable
         }
         catch (DuckDBException ex)
         {
-            throw new InvalidOperationException($"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}'): {ex.Message}", ex);
+            throw new StreamException("stream.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}'): {ex.Message}", ex);
         }
     }
 

@@ -57,7 +57,7 @@ public sealed class SourceDatabaseFactoryTests
         using var dir = new TempDirectory("creds");
         var path = dir.File("aws_db_creds.yaml");
         await File.WriteAllTextAsync(path, "HOST: h\nUSER: u\nPASSWORD SeCrEt123\n");
-        var ex = Assert.Throws<InvalidOperationException>(() => DatabaseCredentials.Load(path));
+        var ex = Assert.Throws<SourceException>(() => DatabaseCredentials.Load(path));
         Assert.Equal($"{path}, line 3: expected 'KEY: value' (the PASSWORD line has no ':').", ex.Message);
         Assert.DoesNotContain("SeCrEt123", ex.ToString(), StringComparison.OrdinalIgnoreCase);
     }
@@ -67,7 +67,7 @@ public sealed class SourceDatabaseFactoryTests
     {
         using var dir = new TempDirectory("creds");
         var path = dir.File("nope.yaml");
-        var ex = Assert.Throws<InvalidOperationException>(() => DatabaseCredentials.Load(path));
+        var ex = Assert.Throws<SourceException>(() => DatabaseCredentials.Load(path));
         Assert.Contains(path, ex.Message, StringComparison.Ordinal);
     }
 
