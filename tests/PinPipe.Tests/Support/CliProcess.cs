@@ -32,7 +32,11 @@ public sealed class CliProcess : IAsyncDisposable
     /// <summary>Starts the CLI with the file creation mask <paramref name="umask"/> (octal, e.g. <c>000</c>), through <c>sh</c> as a user's shell would.</summary>
     public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, args);
 
-    private static CliProcess StartCore(string workingDirectory, string? umask, string[] args)
+    /// <summary>Starts the CLI with <paramref name="environment"/> set in its environment (a null value removes the variable).</summary>
+    public static CliProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, string workingDirectory, params string[] args) =>
+        StartCore(workingDirectory, null, args, environment);
+
+    private static CliProcess StartCore(string workingDirectory, string? umask, string[] args, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var info = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
@@ -54,12 +58,21 @@ public sealed class CliProcess : IAsyncDisposable
         // The child must not pick up the developer's settings.
         foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
             info.Environment.Remove(key);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null) info.Environment.Remove(key);
+            else info.Environment[key] = value;
+        }
         return new CliProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start dotnet"));
     }
 
     /// <summary>Runs the CLI to completion and returns its exit code and output.</summary>
     public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args) =>
         RunToEndAsync(Start(workingDirectory, args), timeout);
+
+    /// <summary>Runs the CLI to completion with <paramref name="environment"/> set (a null value removes the variable).</summary>
+    public static Task<(int ExitCode, string Output)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string?> environment, string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunToEndAsync(StartWithEnvironment(environment, workingDirectory, args), timeout);
 
     /// <summary>Runs the CLI to completion with the file creation mask <paramref name="umask"/>.</summary>
     public static Task<(int ExitCode, string Output)> RunWithUmaskAsync(string umask, string workingDirectory, TimeSpan timeout, params string[] args) =>
