@@ -12,7 +12,7 @@ namespace PinPipe.Cli;
 internal sealed record CliError(string Message, string? Where, int ExitCode)
 {
     /// <summary>The one line: <c>error: what went wrong (where)</c>.</summary>
-    public string Line => Where is null ? $"error: {Message}" : $"error: {Message} ({Where})";
+    public string Line => Where is null ? $"error: {Message}" : $"error: {Message.TrimEnd('.')} ({Where})";
 }
 
 /// <summary>
@@ -113,7 +113,7 @@ internal static class CliErrors
         string message = e.Message;
         if (e is ArgumentException { ParamName: { } name })
             message = message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal);
-        return OneLine(message).TrimEnd('.');
+        return OneLine(message);
     }
 
     private static string OneLine(string text) =>
