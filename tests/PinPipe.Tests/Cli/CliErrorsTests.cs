@@ -49,6 +49,7 @@ public sealed class CliErrorsTests
         var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "batch");
         Assert.True(code == 1, output);
         Assert.StartsWith("error: No raw objects under topics/<topic>/", OneErrorLine(output), StringComparison.Ordinal);
+        await VerboseOutputAsync(dir.Path, null, 1, "batch");
     }
 
     [Fact]
@@ -122,6 +123,8 @@ public sealed class CliErrorsTests
         Assert.DoesNotContain("%3|", output, StringComparison.Ordinal);
         Assert.DoesNotContain("rdkafka", output, StringComparison.Ordinal);
         Assert.Single(output.ReplaceLineEndings("\n").Trim().Split('\n'));
+        // With --verbose, librdkafka's lines are there as debug lines, and the trace follows the error line.
+        Assert.Contains("librdkafka", await VerboseOutputAsync(dir.Path, null, 3, "topics", "--log", "kafka", "--bootstrap-servers", $"127.0.0.1:{port}"), StringComparison.Ordinal);
     }
 
     [Theory]
