@@ -1,12 +1,10 @@
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
-using System.Data.Common;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
 using PinPipe.Errors;
 using PinPipe.Hosting;
-using PinPipe.Log;
 
 namespace PinPipe.Cli;
 
@@ -21,6 +19,8 @@ internal static class ExitCodes
     public const int Failed = 1;
     /// <summary>The settings or flags are invalid; nothing was done.</summary>
     public const int BadSettings = 2;
+    /// <summary>A dependency (a broker, a database, the object store, a port) cannot be reached or used now.</summary>
+    public const int Unavailable = 3;
     /// <summary>Cancelled by Ctrl-C / SIGTERM before finishing.</summary>
     public const int Cancelled = 130;
 }
@@ -49,6 +49,8 @@ internal static class CliRunner
         using var loggerFactory = LoggerFactory.Create(b =>
         {
             b.SetMinimumLevel(level).AddFilter("Microsoft", LogLevel.Warning);
+            // The host logs a failed start (a port in use) with its stack trace; the error line below says it once.
+            b.AddFilter("Microsoft.Extensions.Hosting", level <= LogLevel.Debug ? LogLevel.Warning : LogLevel.None);
             b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
             // Logs go to stderr: stdout carries results (tables, summaries) that users pipe.
             b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
@@ -75,12 +77,12 @@ internal static class CliRunner
             await error.WriteLineAsync("Cancelled.").ConfigureAwait(false);
             return ExitCodes.Cancelled;
         }
-        catch (Exception ex) when (ex is PinPipeException or DbException or IOException or UnauthorizedAccessException or ArgumentException
-                                       or InvalidOperationException or HttpRequestException or TimeoutException)
+        catch (Exception ex) when (CliErrors.Describe(ex, settings) is { } failure)
         {
-            await error.WriteLineAsync($"error: {Retry.Describe(ex)}").ConfigureAwait(false);
+            // One line; the stack trace only with --verbose.
+            await error.WriteLineAsync(failure.Line).ConfigureAwait(false);
             if (level <= LogLevel.Debug) await error.WriteLineAsync(ex.ToString()).ConfigureAwait(false);
-            return ExitCodes.Failed;
+            return failure.ExitCode;
         }
         finally
         {

@@ -20,7 +20,8 @@ internal static class PinPipeCommandLine
     public static Command Build()
     {
         var global = new GlobalOptions();
-        var root = new Command(Name, "PinPipe: posts from a source database to answers, through a Kafka-REST ingest API, a durable log and an S3-layout bucket.")
+        var root = new Command(Name, "PinPipe: posts from a source database to answers, through a Kafka-REST ingest API, a durable log and an S3-layout bucket. "
+            + "Exit codes: 0 done, 1 failed, 2 bad usage or settings, 3 a dependency (broker, database, object store, port) unavailable, 130 interrupted (Ctrl-C).")
         {
             Options = { new HelpOption(), new VersionOption() },
         };

@@ -29,9 +29,9 @@ internal static class SeedCommand
     /// <summary>The flags that choose the source database, shared by seed, emulate and up.</summary>
     public static void AddSourceFlags(Command command, ConfigFlags flags)
     {
-        flags.AddChoice<SourceProvider>(command, "--provider", "Source:Provider", "Source database: sqlite (default), mysql (also MariaDB) or postgres.");
+        flags.AddChoice<SourceProvider>(command, "--provider", "Source:Provider", "Source database: sqlite (default), mysql (also MariaDB) or postgres; with --credentials-file and no --provider, mysql.");
         flags.Add<string>(command, "--connection-string", "Source:ConnectionString", "ADO.NET connection string of the source (prefer PINPIPE_Source__ConnectionString for passwords).");
-        flags.Add<string>(command, "--credentials-file", "Source:CredentialsFile", "aws_db_creds.yaml-style file (HOST, USER, PASSWORD, DATABASE, PORT) giving the connection.");
+        flags.Add<string>(command, "--credentials-file", "Source:CredentialsFile", "aws_db_creds.yaml-style file (HOST, USER, PASSWORD, DATABASE, PORT) giving the connection; MySQL unless --provider postgres.");
     }
 
     /// <summary>Seeds when the tables are empty (or always, with <paramref name="force"/>); returns null when the rows were already there.</summary>

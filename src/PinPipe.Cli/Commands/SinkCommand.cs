@@ -44,8 +44,10 @@ internal static class SinkCommand
             logger.LogInformation("Stopped: {Records:N0} records in {Objects:N0} objects written this run; records of open objects will be rewritten on the next start.", s.RecordsWritten, s.ObjectsWritten);
             if (host.SinkFailure is { } failure)
             {
-                await ctx.Error.WriteLineAsync($"error: {PinPipe.Errors.Retry.Describe(failure)}").ConfigureAwait(false);
-                return ExitCodes.Failed;
+                // The exit code of the failure's root cause: 3 when the object store or the log is unavailable.
+                var error = CliErrors.Describe(failure, ctx.Settings) ?? new CliError(failure.Message, null, ExitCodes.Failed);
+                await ctx.Error.WriteLineAsync(error.Line).ConfigureAwait(false);
+                return error.ExitCode;
             }
             return ExitCodes.Ok;
         }, ct));

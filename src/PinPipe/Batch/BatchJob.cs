@@ -3,6 +3,7 @@ using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
 using PinPipe.DuckDb;
+using PinPipe.Errors;
 using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -80,7 +81,8 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
     /// where <c>clean_pin</c>, <c>clean_geo</c> and <c>clean_user</c> (and their <c>rejects_</c> tables) can be read; when it
     /// throws, the run fails with its exception and commits nothing. Null = none.</param>
     /// <param name="cancellationToken">Stops the run; a Delta table is never left half-written (a commit is one put).</param>
-    /// <exception cref="InvalidOperationException">No raw objects at all, or a step failed (the message names it).</exception>
+    /// <exception cref="BatchException">No raw objects at all (<c>batch.no_raw_objects</c>) or DuckDB refused the settings.</exception>
+    /// <exception cref="InvalidOperationException">A step failed (the message names it).</exception>
     public async Task<BatchRunResult> RunAsync(string? runId = null, Func<DuckDBConnection, CancellationToken, Task>? beforeCommit = null, CancellationToken cancellationToken = default)
     {
         var startedAt = _time.GetUtcNow();
@@ -154,7 +156,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         }
         catch (DuckDBException ex)
         {
-            throw new InvalidOperationException($"DuckDB rejected the batch settings (Batch:MemoryLimit '{options.MemoryLimit}', Batch:Threads {options.Threads}): {ex.Message}", ex);
+            throw new BatchException("batch.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the batch settings (Batch:MemoryLimit '{options.MemoryLimit}', Batch:Threads {options.Threads}): {ex.Message}", ex);
         }
     }
 
@@ -165,7 +167,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             await foreach (var _ in store.ListAsync($"{topicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
                 return;
         }
-        throw new InvalidOperationException(
+        throw new BatchException("batch.no_raw_objects", ErrorKind.Failed,
             $"No raw objects under {topicsDir}/<topic>/ in {store.Location} for {string.Join(", ", names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
     }
 

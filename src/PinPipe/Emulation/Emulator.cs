@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Configuration;
+using PinPipe.Errors;
 using PinPipe.Source;
 
 namespace PinPipe.Emulation;
@@ -101,9 +102,9 @@ public sealed partial class Emulator
     /// Runs until <see cref="EmulatorOptions.Count"/> posts are sent, <see cref="EmulatorOptions.Duration"/>
     /// has passed or <paramref name="cancellationToken"/> is cancelled, and returns the totals.
     /// </summary>
+    /// <exception cref="SourceException">The source has no posts (<c>source.empty</c>) or cannot be reached.</exception>
     /// <exception cref="InvalidOperationException">
-    /// The instance already ran, the source has no posts, or reading the source failed mid-run (after the
-    /// records taken so far were sent).
+    /// The instance already ran, or reading the source failed mid-run (after the records taken so far were sent).
     /// </exception>
     public async Task<EmulatorResult> RunAsync(CancellationToken cancellationToken = default)
     {
@@ -113,7 +114,7 @@ public sealed partial class Emulator
         {
             if (_options.Count == 0) return Result();
             var range = await _source.GetIndexRangeAsync(cancellationToken).ConfigureAwait(false)
-                ?? throw new InvalidOperationException(
+                ?? throw new SourceException("source.empty", ErrorKind.Failed,
                     $"The source database ({_source.Provider}) has no posts: pinterest_data is empty or missing. Seed it first (pinpipe seed).");
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -1,10 +1,12 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using PinPipe.Errors;
 using PinPipe.Log;
 
 namespace PinPipe.Ingest;
@@ -78,7 +80,15 @@ public sealed class IngestServer : IAsyncDisposable
         app.MapKinesisProxy();
         // Every path, also one whose last segment has a dot (the default fallback pattern leaves those to an empty 404).
         app.MapFallback("{*path}", (HttpContext c) => NotFoundAsync(c, null));
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex) when (ex.InnerException is AddressInUseException)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw AddressInUse(options.Urls, ex);
+        }
 
         var server = new IngestServer(app);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
@@ -101,6 +111,16 @@ public sealed class IngestServer : IAsyncDisposable
         return RequestGuard.IsKinesisRoute(request)
             ? KinesisError.Of(404, "UnknownOperationException", message).WriteAsync(context.Response)
             : new RestError(404, 404, message).WriteAsync(context.Response);
+    }
+
+    /// <summary>Kestrel's "Failed to bind to address http://127.0.0.1:8082: address already in use." as one line naming the flag.</summary>
+    private static IngestException AddressInUse(string urls, IOException ex)
+    {
+        var addresses = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var taken = addresses.FirstOrDefault(a => ex.Message.Contains(a.TrimEnd('/'), StringComparison.OrdinalIgnoreCase)) ?? string.Join(";", addresses);
+        string address = Uri.TryCreate(taken, UriKind.Absolute, out var uri) ? uri.Authority : taken;
+        return new IngestException("ingest.address_in_use", ErrorKind.Unavailable,
+            $"{address} is already in use; stop what listens there or choose another address with --urls", ex, "Ingest:Urls");
     }
 
     /// <summary>Stops accepting requests, lets those in flight finish, then stops.</summary>

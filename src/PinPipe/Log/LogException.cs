@@ -24,6 +24,8 @@ public enum LogErrorCode
     /// again (another topic id) or truncated. The consumer stops rather than skip records; the message names the way forward.
     /// </summary>
     CheckpointMismatch,
+    /// <summary>The log's file cannot be used as a log: not a database, another schema version, not in WAL mode.</summary>
+    Unreadable,
 }
 
 /// <summary>The one exception type of the log: a code, whether retrying may help, and a message.</summary>
@@ -45,6 +47,7 @@ public sealed class LogException : PinPipeException
         LogErrorCode.LimitExceeded => "log.limit_exceeded",
         LogErrorCode.NotConsumed => "log.not_consumed",
         LogErrorCode.CheckpointMismatch => "log.checkpoint_mismatch",
+        LogErrorCode.Unreadable => "log.unreadable",
         _ => "log.error",
     };
 

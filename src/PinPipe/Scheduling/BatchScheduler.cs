@@ -80,15 +80,16 @@ public sealed class BatchScheduler
     /// normal way to stop; it does not throw). With <paramref name="runNow"/>, runs once at start before waiting for
     /// the first occurrence. A run that fails all its attempts is recorded and logged; the schedule goes on.
     /// </summary>
-    /// <exception cref="InvalidOperationException">This scheduler is already running, another scheduler holds this
-    /// history, the history cannot be opened, or the cron expression has no further occurrence.</exception>
+    /// <exception cref="InvalidOperationException">This scheduler is already running.</exception>
+    /// <exception cref="ScheduleException">Another scheduler holds this history, the history cannot be opened, or the
+    /// cron expression has no further occurrence.</exception>
     public async Task RunAsync(bool runNow = false, CancellationToken cancellationToken = default)
     {
         if (Interlocked.Exchange(ref _running, 1) != 0) throw new InvalidOperationException("This BatchScheduler is already running.");
         try
         {
             using var schedulerLock = BatchRunLock.TryAcquire(SchedulerLockPath)
-                ?? throw new InvalidOperationException($"Another `pinpipe schedule` is running with the run history '{_options.HistoryPath}' (it holds '{SchedulerLockPath}'); stop it first or use another Schedule:HistoryPath.");
+                ?? throw new ScheduleException("schedule.locked", ErrorKind.Failed, $"Another `pinpipe schedule` is running with the run history '{_options.HistoryPath}' (it holds '{SchedulerLockPath}'); stop it first or use another Schedule:HistoryPath.");
             using var history = RunHistory.Open(_options.HistoryPath);
             MarkInterruptedIfIdle(history);
 
@@ -102,7 +103,7 @@ public sealed class BatchScheduler
             {
                 var now = _time.GetUtcNow();
                 var next = NextOccurrence(now)
-                    ?? throw new InvalidOperationException($"Schedule:Cron: '{_options.Cron}' has no occurrence after {now.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z.");
+                    ?? throw new ScheduleException("schedule.cron_never", ErrorKind.BadInput, $"Schedule:Cron: '{_options.Cron}' has no occurrence after {now.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z.");
                 _logger.LogInformation("Next batch run at {Next:yyyy-MM-dd HH:mm:ss}Z (cron '{Cron}', UTC).", next.UtcDateTime, _options.Cron);
                 if (!await WaitUntilAsync(next, cancellationToken).ConfigureAwait(false)) break;
 

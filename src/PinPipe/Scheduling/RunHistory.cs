@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using PinPipe.Errors;
 using PinPipe.Files;
 
 namespace PinPipe.Scheduling;
@@ -42,7 +43,7 @@ public sealed class RunHistory : IDisposable
     public string Path { get; }
 
     /// <summary>Opens the history at <paramref name="path"/>, creating the file (and its folder) and the table when missing.</summary>
-    /// <exception cref="InvalidOperationException">The file is not a run history this PinPipe understands.</exception>
+    /// <exception cref="ScheduleException">The file is not a run history this PinPipe understands.</exception>
     public static RunHistory Open(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -65,7 +66,7 @@ public sealed class RunHistory : IDisposable
         catch (SqliteException ex)
         {
             connection.Dispose();
-            throw new InvalidOperationException($"The file '{path}' cannot be opened as a run history (Schedule:HistoryPath): {ex.Message}", ex);
+            throw new ScheduleException("schedule.history_unreadable", ErrorKind.Failed, $"The file '{path}' cannot be opened as a run history (Schedule:HistoryPath): {ex.Message}", ex);
         }
         catch
         {
@@ -79,12 +80,12 @@ public sealed class RunHistory : IDisposable
         Execute(connection, "PRAGMA busy_timeout = 5000;");
         var mode = Scalar(connection, "PRAGMA journal_mode=WAL;") as string;
         if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"The run history '{path}' could not be switched to WAL mode (journal_mode is '{mode}').");
+            throw new ScheduleException("schedule.history_unreadable", ErrorKind.Failed, $"The run history '{path}' could not be switched to WAL mode (journal_mode is '{mode}').");
         Execute(connection, "PRAGMA synchronous = FULL;");
         var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version;"), CultureInfo.InvariantCulture);
         if (version == Version) return;
         if (version != 0)
-            throw new InvalidOperationException($"The run history '{path}' has schema version {version}, not the version {Version} this PinPipe understands; use another Schedule:HistoryPath.");
+            throw new ScheduleException("schedule.history_unreadable", ErrorKind.Failed, $"The run history '{path}' has schema version {version}, not the version {Version} this PinPipe understands; use another Schedule:HistoryPath.");
         using var tx = connection.BeginTransaction();
         using var cmd = connection.CreateCommand();
         cmd.Transaction = tx;

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using PinPipe.Errors;
 using PinPipe.Source.Internal;
 
 namespace PinPipe.Source;
@@ -22,28 +23,28 @@ public abstract class AdoSourceDatabase<TConnection> : ISourceDatabase
     /// <inheritdoc />
     public async ValueTask CreateSchemaAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         await SourceSql.CreateAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask DropSchemaAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         await SourceSql.DropAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask<long> CountPostsAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         return await SourceSql.CountAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async ValueTask<(long Min, long Max)?> GetIndexRangeAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         return await SourceSql.RangeAsync(connection, Dialect, cancellationToken).ConfigureAwait(false);
     }
 
@@ -52,7 +53,7 @@ public abstract class AdoSourceDatabase<TConnection> : ISourceDatabase
     {
         ArgumentNullException.ThrowIfNull(posts);
         if (posts.Count == 0) return;
-        await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         await InsertCoreAsync(connection, posts, cancellationToken).ConfigureAwait(false);
     }
 
@@ -65,7 +66,7 @@ public abstract class AdoSourceDatabase<TConnection> : ISourceDatabase
         var pins = new Dictionary<long, PinRow>(distinct.Length);
         var geos = new Dictionary<long, GeoRow>(distinct.Length);
         var users = new Dictionary<long, UserRow>(distinct.Length);
-        await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         await using (var command = SelectByIndexes(connection, SourceSql.PinTable, SourceSql.PinColumns, distinct))
             await SourceSql.ReadPinsAsync(command, pins, cancellationToken).ConfigureAwait(false);
         await using (var command = SelectByIndexes(connection, SourceSql.GeoTable, SourceSql.GeoColumns, distinct))
@@ -77,6 +78,36 @@ public abstract class AdoSourceDatabase<TConnection> : ISourceDatabase
 
     /// <inheritdoc />
     public abstract ValueTask DisposeAsync();
+
+    /// <summary>
+    /// Where the connection settings came from, for errors (<c>--credentials-file creds.yaml</c>), and what to say about the
+    /// provider; set by <see cref="SourceDatabaseFactory"/>.
+    /// </summary>
+    internal string? Origin { get; init; }
+
+    /// <summary>A hint appended to a connection failure (e.g. that a credentials file without a provider means MySQL).</summary>
+    internal string? Hint { get; init; }
+
+    /// <summary>What the connection string points at: <c>host:port</c> of a server, or the SQLite file.</summary>
+    private protected abstract string Endpoint { get; }
+
+    /// <summary>
+    /// An open connection; a connection that cannot be made is a <see cref="SourceException"/> (<c>source.unreachable</c>)
+    /// naming the provider, <see cref="Endpoint"/> and where the settings came from.
+    /// </summary>
+    private async ValueTask<TConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex)
+        {
+            string where = Origin is null ? Endpoint : $"{Endpoint}, {Origin}";
+            throw new SourceException("source.unreachable", ErrorKind.Unavailable,
+                $"cannot connect to the {Provider} source database at {Endpoint}: {ex.GetBaseException().Message.TrimEnd('.')}{Hint}", ex, where);
+        }
+    }
 
     /// <summary>An open connection from the provider's pool; the caller disposes it.</summary>
     private protected abstract ValueTask<TConnection> OpenConnectionAsync(CancellationToken cancellationToken);

@@ -1,23 +1,30 @@
 using System.Globalization;
 using MySqlConnector;
 using Npgsql;
+using PinPipe.Errors;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 
 namespace PinPipe.Source;
 
 /// <summary>
-/// Database credentials in the original project's <c>aws_db_creds.yaml</c> shape: flat
-/// <c>KEY: value</c> lines with HOST, USER, PASSWORD, DATABASE and PORT (values may be quoted;
-/// <c>#</c> comments and blank lines are ignored). Errors name the file, the line and at most a known key
-/// (HOST, USER, ...), never a value: a malformed line may hold the password.
+/// Database credentials in the original project's <c>aws_db_creds.yaml</c> shape: a flat YAML mapping of
+/// HOST, USER, PASSWORD, DATABASE and PORT, read with YamlDotNet (values plain, <c>'single'</c> or <c>"double"</c>
+/// quoted with YAML's escapes; <c>#</c> comments and blank lines are ignored). Errors name the file, the line and at
+/// most a known key (HOST, USER, ...), never a value: a malformed line may hold the password.
 /// </summary>
 public sealed record DatabaseCredentials(string Host, string User, string Password, string Database, int Port)
 {
     private static readonly string[] Required = ["HOST", "USER", "PASSWORD", "DATABASE", "PORT"];
 
-    /// <summary>Reads and parses the file; errors (<see cref="InvalidOperationException"/>) name the file and the missing or bad key, never a value.</summary>
+    /// <summary>
+    /// Reads and parses the file; errors are <see cref="SourceException"/>s (bad input, exit code 2) naming the file and the
+    /// missing or bad key, never a value.
+    /// </summary>
     public static DatabaseCredentials Load(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        const string where = "--credentials-file, Source:CredentialsFile";
         string text;
         try
         {
@@ -25,7 +32,8 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new InvalidOperationException($"Cannot read the database credentials file '{path}': {ex.Message}", ex);
+            throw new SourceException("source.credentials_unreadable", ErrorKind.BadInput,
+                $"cannot read the database credentials file '{path}': {ex.Message}", ex, where);
         }
         try
         {
@@ -33,26 +41,38 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
         }
         catch (FormatException ex)
         {
-            throw new InvalidOperationException(ex.Message, ex);
+            throw new SourceException("source.credentials_invalid", ErrorKind.BadInput, ex.Message.TrimEnd('.'), ex, where);
         }
     }
 
     /// <summary>Parses the text of a credentials file (<paramref name="source"/> names it in errors, which never quote a value).</summary>
+    /// <exception cref="FormatException">The text is not a flat mapping of the five keys.</exception>
     public static DatabaseCredentials Parse(string text, string source = "credentials")
     {
         ArgumentNullException.ThrowIfNull(text);
+        CheckLines(text, source);
         var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        var lineNumber = 0;
-        foreach (var rawLine in text.Split('\n'))
+        var yaml = new YamlStream();
+        try
         {
-            lineNumber++;
-            var line = rawLine.TrimEnd('\r').Trim();
-            if (line.Length == 0 || line[0] == '#' || line == "---") continue;
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0)
-                throw new FormatException($"{source}, line {lineNumber}: expected 'KEY: value'{KnownKeyHint(line)}.");
-            var key = line[..colon].Trim().Trim('"', '\'');
-            values[key] = Unquote(line[(colon + 1)..].Trim());
+            yaml.Load(new StringReader(text));
+        }
+        catch (YamlException ex)
+        {
+            // YamlDotNet's own text is left out: it may quote part of the line.
+            throw new FormatException($"{source}, line {ex.Start.Line}: not a valid YAML 'KEY: value' line (check its quotes).");
+        }
+        if (yaml.Documents.Count > 0 && yaml.Documents[0].RootNode is not YamlMappingNode)
+            throw new FormatException($"{source}: expected 'KEY: value' lines ({string.Join(", ", Required)}).");
+        if (yaml.Documents.Count > 0)
+        {
+            foreach (var (keyNode, valueNode) in ((YamlMappingNode)yaml.Documents[0].RootNode).Children)
+            {
+                string key = (keyNode as YamlScalarNode)?.Value ?? "";
+                if (valueNode is not YamlScalarNode scalar)
+                    throw new FormatException($"{source}, line {keyNode.Start.Line}: {KnownKey(key) ?? "a key"} must have a single value.");
+                values[key] = scalar.Value ?? "";
+            }
         }
         var missing = Required.Where(k => !values.TryGetValue(k, out var v) || v.Length == 0 && k != "PASSWORD").ToList();
         if (missing.Count > 0)
@@ -60,6 +80,23 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
         if (!int.TryParse(values["PORT"], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is <= 0 or > 65535)
             throw new FormatException($"{source}: PORT must be a number from 1 to 65535.");
         return new DatabaseCredentials(values["HOST"], values["USER"], values["PASSWORD"], values["DATABASE"], port);
+    }
+
+    /// <summary>
+    /// Every line that is not blank, a comment or a document marker must be a <c>KEY: value</c> line: YAML would join an
+    /// indented line without ':' to the value above it (a password broken over two lines), which is refused instead.
+    /// </summary>
+    private static void CheckLines(string text, string source)
+    {
+        var lineNumber = 0;
+        foreach (var rawLine in text.Split('\n'))
+        {
+            lineNumber++;
+            var line = rawLine.TrimEnd('\r').Trim();
+            if (line.Length == 0 || line[0] == '#' || line is "---" or "...") continue;
+            if (line.IndexOf(':', StringComparison.Ordinal) <= 0)
+                throw new FormatException($"{source}, line {lineNumber}: expected 'KEY: value'{KnownKeyHint(line)}.");
+        }
     }
 
     /// <summary>An ADO.NET connection string for <c>mysql</c> (MySqlConnector) or <c>postgres</c> (Npgsql).</summary>
@@ -95,18 +132,8 @@ public sealed record DatabaseCredentials(string Host, string User, string Passwo
     {
         var end = line.AsSpan().IndexOfAny('=', ' ', '\t');
         var word = (end < 0 ? line : line[..end]).Trim('"', '\'');
-        var known = Required.FirstOrDefault(k => k.Equals(word, StringComparison.OrdinalIgnoreCase));
-        return known is null ? "" : $" (the {known} line has no ':')";
+        return KnownKey(word) is { } known ? $" (the {known} line has no ':')" : "";
     }
 
-    private static string Unquote(string value)
-    {
-        if (value.Length >= 2 && (value[0] == '"' || value[0] == '\''))
-        {
-            var end = value.IndexOf(value[0], 1);
-            if (end > 0) return value[1..end];
-        }
-        var comment = value.IndexOf(" #", StringComparison.Ordinal);
-        return (comment >= 0 ? value[..comment] : value).Trim();
-    }
+    private static string? KnownKey(string word) => Required.FirstOrDefault(k => k.Equals(word, StringComparison.OrdinalIgnoreCase));
 }

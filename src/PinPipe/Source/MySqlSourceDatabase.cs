@@ -29,7 +29,10 @@ public sealed class MySqlSourceDatabase : AdoSourceDatabase<MySqlConnection>
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var builder = new MySqlConnectionStringBuilder(connectionString) { CharacterSet = "utf8mb4" };
         _dataSource = new MySqlDataSource(builder.ConnectionString);
+        Endpoint = $"{builder.Server}:{builder.Port}";
     }
+
+    private protected override string Endpoint { get; }
 
     /// <inheritdoc />
     public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();

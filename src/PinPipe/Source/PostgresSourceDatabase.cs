@@ -25,7 +25,11 @@ public sealed class PostgresSourceDatabase : AdoSourceDatabase<NpgsqlConnection>
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _dataSource = NpgsqlDataSource.Create(connectionString);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        Endpoint = $"{builder.Host}:{builder.Port}";
     }
+
+    private protected override string Endpoint { get; }
 
     /// <inheritdoc />
     public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();

@@ -35,7 +35,10 @@ public sealed class SqliteSourceDatabase : AdoSourceDatabase<SqliteConnection>
             if (builder.Mode == SqliteOpenMode.ReadWriteCreate) OwnerOnly.CreateFileIfMissing(Path.GetFullPath(file));
         }
         _connectionString = builder.ToString();
+        Endpoint = string.IsNullOrEmpty(file) ? "an in-memory database" : file;
     }
+
+    private protected override string Endpoint { get; }
 
     /// <inheritdoc />
     public override ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -529,7 +529,7 @@ internal sealed class StreamTable : IDisposable
         }
         catch (DuckDBException ex)
         {
-            throw new InvalidOperationException($"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}'): {ex.Message}", ex);
+            throw new StreamException("stream.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}'): {ex.Message}", ex);
         }
     }
 

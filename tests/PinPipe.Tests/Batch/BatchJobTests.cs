@@ -196,7 +196,7 @@ public sealed class BatchJobTests : IDisposable
     [Fact]
     public async Task An_empty_bucket_fails_with_a_message_naming_the_topics_and_the_bucket()
     {
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync());
+        var ex = await Assert.ThrowsAsync<BatchException>(() => PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync());
         Assert.Contains("No raw objects", ex.Message, StringComparison.Ordinal);
         Assert.Contains($"{User}.pin", ex.Message, StringComparison.Ordinal);
         Assert.Contains(_store.Location, ex.Message, StringComparison.Ordinal);

@@ -67,8 +67,8 @@ public sealed class ObjectStoreFailureTests : IDisposable
 
         var (code, output) = await RunAsync([command, .. S3Flags(_endpoint)]);
 
-        // A missing bucket is a settings/environment problem, not a failed run: exit code 2 once the CLI maps kinds (any non-zero today).
-        Assert.True(code != 0, output);
+        // A missing bucket is a settings/environment problem that retrying cannot fix, not a failed run: exit code 2.
+        Assert.True(code == 2, output);
         string line = Assert.Single(Lines(output, "does not exist"));
         Assert.StartsWith("error: the bucket does not exist", line, StringComparison.Ordinal);
         Assert.Contains($"aws s3 mb s3://{_bucket} --endpoint-url {_endpoint}", line, StringComparison.Ordinal);
@@ -146,7 +146,7 @@ public sealed class ObjectStoreFailureTests : IDisposable
         // An empty bucket: once through, the batch job stops on its missing raw objects; what matters is the retry's log.
         var (code, output) = await RunAsync(["batch", "--verbose", .. S3Flags(proxy.Url)]);
 
-        Assert.True(code != 0, output);
+        Assert.True(code == 1, output);
         Assert.Contains("No raw objects", output, StringComparison.Ordinal);
         Assert.NotEmpty(Lines(output, "retrying in"));
         Assert.NotEmpty(Lines(output, "   at "));

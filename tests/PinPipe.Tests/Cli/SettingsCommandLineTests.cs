@@ -24,7 +24,7 @@ public sealed class SettingsCommandLineTests
               "Batch": { "MemoryLimit": "lots" }
             }
             """);
-        var env = new Dictionary<string, string> { ["PINPIPE_Bogus"] = "1", ["PINPIPE_Stream__Trigger"] = "soon" };
+        var env = new Dictionary<string, string?> { ["PINPIPE_Bogus"] = "1", ["PINPIPE_Stream__Trigger"] = "soon" };
 
         var (code, output) = await CliProcess.RunWithEnvironmentAsync(env, dir.Path, Timeout, "batch", "--threads", "100000", "--tables-prefix", "x");
 
@@ -59,7 +59,7 @@ public sealed class SettingsCommandLineTests
         using var dir = new TempDirectory("cli");
         string config = Path.Combine(dir.Path, "settings.json");
         await File.WriteAllTextAsync(config, """{"Sink": {"RotateScheduleInterval": "10s"}, "Schedule": {"RetryDelay": "00:00:10"}}""");
-        var env = new Dictionary<string, string> { ["PINPIPE_Sink__RotateScheduleInterval"] = "5m", ["PINPIPE_Emulator__Duration"] = "1h" };
+        var env = new Dictionary<string, string?> { ["PINPIPE_Sink__RotateScheduleInterval"] = "5m", ["PINPIPE_Emulator__Duration"] = "1h" };
 
         // Valid in every layer: the settings load and `runs` answers (it reads the history only when it exists).
         var (code, output) = await CliProcess.RunWithEnvironmentAsync(env, dir.Path, Timeout, "runs", "--config", config);
@@ -68,7 +68,7 @@ public sealed class SettingsCommandLineTests
 
         // Read in every layer: a duration the settings refuse is named with its value, read from each form.
         await File.WriteAllTextAsync(config, """{"Sink": {"RotateScheduleInterval": "0s"}}""");
-        var bad = new Dictionary<string, string> { ["PINPIPE_Emulator__Duration"] = "00:00:00" };
+        var bad = new Dictionary<string, string?> { ["PINPIPE_Emulator__Duration"] = "00:00:00" };
         var (badCode, badOutput) = await CliProcess.RunWithEnvironmentAsync(bad, dir.Path, Timeout, "up", "--config", config, "--trigger", "2h", "--urls", $"http://127.0.0.1:{CliProcess.FreePort()}");
         Assert.True(badCode == 2, badOutput);
         var lines = badOutput.Split('\n', StringSplitOptions.TrimEntries);

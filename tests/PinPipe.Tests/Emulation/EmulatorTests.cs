@@ -233,7 +233,7 @@ public sealed class EmulatorTests
     public async Task An_empty_source_is_reported_clearly()
     {
         await using var server = await IngestTestServer.StartAsync();
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => new Emulator(Options(server, 5), new InMemorySourceDatabase([]), Names).RunAsync());
+        var ex = await Assert.ThrowsAsync<SourceException>(() => new Emulator(Options(server, 5), new InMemorySourceDatabase([]), Names).RunAsync());
         Assert.Contains("no posts", ex.Message, StringComparison.Ordinal);
         Assert.Empty(server.Requests);
     }

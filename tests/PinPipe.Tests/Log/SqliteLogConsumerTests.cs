@@ -301,7 +301,7 @@ public sealed class SqliteLogConsumerTests : IDisposable
             await cmd.ExecuteNonQueryAsync();
         }
 
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => SqliteLog.OpenAsync(options).AsTask());
+        var ex = await Assert.ThrowsAsync<LogException>(() => SqliteLog.OpenAsync(options).AsTask());
         Assert.Contains(Path.GetFullPath(options.Path), ex.Message);
         Assert.Contains("not a PinPipe log database", ex.Message);
     }

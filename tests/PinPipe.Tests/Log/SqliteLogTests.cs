@@ -189,7 +189,7 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
             await cmd.ExecuteNonQueryAsync();
         }
 
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => SqliteLog.OpenAsync(options).AsTask());
+        var ex = await Assert.ThrowsAsync<LogException>(() => SqliteLog.OpenAsync(options).AsTask());
         Assert.Contains("schema version 99", ex.Message);
         Assert.Contains("newer", ex.Message);
     }
@@ -199,7 +199,7 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
     {
         var options = Options("junk.db");
         await File.WriteAllTextAsync(options.Path, new string('x', 4096));
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => SqliteLog.OpenAsync(options).AsTask());
+        var ex = await Assert.ThrowsAsync<LogException>(() => SqliteLog.OpenAsync(options).AsTask());
         Assert.Contains(options.Path, ex.Message);
     }
 

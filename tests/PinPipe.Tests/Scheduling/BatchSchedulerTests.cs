@@ -293,7 +293,7 @@ public sealed class BatchSchedulerTests
         await h.WaitingFor(Utc(2024, 1, 2));
 
         var second = new BatchScheduler(h.Options, (_, _) => Task.CompletedTask);
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => second.RunAsync(runNow: true));
+        var ex = await Assert.ThrowsAsync<ScheduleException>(() => second.RunAsync(runNow: true));
         Assert.Contains("Another `pinpipe schedule` is running", ex.Message, StringComparison.Ordinal);
         Assert.Equal(0, h.CallCount);
     }

@@ -82,7 +82,7 @@ public sealed class RunHistoryTests
         using var dir = new TempDirectory("history");
         var path = dir.File("runs.db");
         File.WriteAllText(path, "this is not a database, it is a text file that is long enough to have a header of its own.");
-        var ex = Assert.Throws<InvalidOperationException>(() => RunHistory.Open(path));
+        var ex = Assert.Throws<ScheduleException>(() => RunHistory.Open(path));
         Assert.Contains(path, ex.Message, StringComparison.Ordinal);
         Assert.Contains("Schedule:HistoryPath", ex.Message, StringComparison.Ordinal);
     }

@@ -22,6 +22,30 @@ public sealed class SourceDatabaseFactoryTests
         Assert.DoesNotContain("s3cr", c.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    // YAML's double quotes with escapes, single quotes with '' for ', and a block without quotes: each gives the same password.
+    [InlineData("PASSWORD: \" p\\\"w'd:x #y\"", " p\"w'd:x #y")]
+    [InlineData("PASSWORD: ' p\"w''d:x #y'", " p\"w'd:x #y")]
+    [InlineData("PASSWORD: p\"w'd:x#y   # a comment", "p\"w'd:x#y")]
+    [InlineData("PASSWORD: \"\"", "")]
+    public void A_password_with_quotes_colons_hashes_and_a_leading_space_is_read_as_yaml_reads_it(string line, string password)
+    {
+        var c = DatabaseCredentials.Parse($"HOST: h\nUSER: u\n{line}\nDATABASE: d\nPORT: 5432\n", "creds.yaml");
+        Assert.Equal(new DatabaseCredentials("h", "u", password, "d", 5432), c);
+        var pg = new Npgsql.NpgsqlConnectionStringBuilder(c.ToConnectionString("postgres"));
+        Assert.Equal(password, pg.Password ?? "");
+        var mysql = new MySqlConnector.MySqlConnectionStringBuilder(c.ToConnectionString("mysql"));
+        Assert.Equal(password, mysql.Password);
+    }
+
+    [Fact]
+    public void An_unterminated_quote_names_the_line_but_not_the_value()
+    {
+        var ex = Assert.Throws<FormatException>(() => DatabaseCredentials.Parse("HOST: h\nUSER: u\nPASSWORD: \"SeCrEt123\nDATABASE: d\nPORT: 1\n", "creds.yaml"));
+        Assert.StartsWith("creds.yaml, line ", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("SeCrEt123", ex.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_missing_key_is_named_in_the_error()
     {
@@ -57,8 +81,8 @@ public sealed class SourceDatabaseFactoryTests
         using var dir = new TempDirectory("creds");
         var path = dir.File("aws_db_creds.yaml");
         await File.WriteAllTextAsync(path, "HOST: h\nUSER: u\nPASSWORD SeCrEt123\n");
-        var ex = Assert.Throws<InvalidOperationException>(() => DatabaseCredentials.Load(path));
-        Assert.Equal($"{path}, line 3: expected 'KEY: value' (the PASSWORD line has no ':').", ex.Message);
+        var ex = Assert.Throws<SourceException>(() => DatabaseCredentials.Load(path));
+        Assert.Equal($"{path}, line 3: expected 'KEY: value' (the PASSWORD line has no ':')", ex.Message);
         Assert.DoesNotContain("SeCrEt123", ex.ToString(), StringComparison.OrdinalIgnoreCase);
     }
 
@@ -67,7 +91,7 @@ public sealed class SourceDatabaseFactoryTests
     {
         using var dir = new TempDirectory("creds");
         var path = dir.File("nope.yaml");
-        var ex = Assert.Throws<InvalidOperationException>(() => DatabaseCredentials.Load(path));
+        var ex = Assert.Throws<SourceException>(() => DatabaseCredentials.Load(path));
         Assert.Contains(path, ex.Message, StringComparison.Ordinal);
     }
 

@@ -31,12 +31,16 @@ public sealed class CliProcess : IAsyncDisposable
 
     /// <summary>Starts the CLI with these environment variables set (after the developer's <c>PINPIPE_</c> ones are removed).</summary>
     public static CliProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
-        StartCore(workingDirectory, null, environment, args);
+        StartCore(workingDirectory, null, environment.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), args);
 
     /// <summary>Starts the CLI with the file creation mask <paramref name="umask"/> (octal, e.g. <c>000</c>), through <c>sh</c> as a user's shell would.</summary>
     public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, null, args);
 
-    private static CliProcess StartCore(string workingDirectory, string? umask, IReadOnlyDictionary<string, string>? environment, string[] args)
+    /// <summary>Starts the CLI with <paramref name="environment"/> set in its environment (a null value removes the variable).</summary>
+    public static CliProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, string workingDirectory, params string[] args) =>
+        StartCore(workingDirectory, null, environment, args);
+
+    private static CliProcess StartCore(string workingDirectory, string? umask, IReadOnlyDictionary<string, string?>? environment, string[] args)
     {
         var info = new ProcessStartInfo(umask is null ? "dotnet" : "/bin/sh")
         {
@@ -58,7 +62,11 @@ public sealed class CliProcess : IAsyncDisposable
         // The child must not pick up the developer's settings.
         foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
             info.Environment.Remove(key);
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null) info.Environment.Remove(key);
+            else info.Environment[key] = value;
+        }
         return new CliProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start dotnet"));
     }
 
@@ -70,9 +78,9 @@ public sealed class CliProcess : IAsyncDisposable
     public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan timeout, params string[] args) =>
         RunToEndAsync(Start(workingDirectory, environment, args), timeout);
 
-    /// <summary>Runs the CLI to completion with <paramref name="environment"/>'s variables set (<c>PINPIPE_Sink__FlushSize</c>).</summary>
-    public static Task<(int ExitCode, string Output)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, string workingDirectory, TimeSpan timeout, params string[] args) =>
-        RunAsync(workingDirectory, environment, timeout, args);
+    /// <summary>Runs the CLI to completion with <paramref name="environment"/> set (a null value removes the variable).</summary>
+    public static Task<(int ExitCode, string Output)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string?> environment, string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunToEndAsync(StartWithEnvironment(environment, workingDirectory, args), timeout);
 
     /// <summary>Runs the CLI to completion with the file creation mask <paramref name="umask"/>.</summary>
     public static Task<(int ExitCode, string Output)> RunWithUmaskAsync(string umask, string workingDirectory, TimeSpan timeout, params string[] args) =>

@@ -97,26 +97,43 @@ public sealed class KafkaLog : ILog
         IConsumer<byte[]?, byte[]?>? watermarks = null;
         try
         {
-            producer = new ProducerBuilder<byte[]?, byte[]?>(producerConfig).Build();
-            admin = new AdminClientBuilder(new AdminClientConfig(new Dictionary<string, string>(settings))).Build();
-            watermarks = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig).Build();
+            var log = logger ?? NullLogger.Instance;
+            producer = new ProducerBuilder<byte[]?, byte[]?>(producerConfig).SetLogHandler((_, m) => ClientLog(log, m)).SetErrorHandler((_, e) => ClientError(log, e)).Build();
+            admin = new AdminClientBuilder(new AdminClientConfig(new Dictionary<string, string>(settings))).SetLogHandler((_, m) => ClientLog(log, m)).SetErrorHandler((_, e) => ClientError(log, e)).Build();
+            watermarks = NewConsumer(consumerConfig, log);
             var client = admin;
             var metadata = await Task.Run(() => client.GetMetadata(MetadataTimeout), cancellationToken).ConfigureAwait(false);
             var brokers = Math.Max(1, metadata.Brokers.Count);
-            var log = new KafkaLog(options, logger ?? NullLogger.Instance, producer, admin, watermarks, consumerConfig,
+            var kafkaLog = new KafkaLog(options, log, producer, admin, watermarks, consumerConfig,
                 topicAdmin?.Invoke(admin) ?? new AdminClientTopicAdmin(admin, MetadataTimeout), (short)Math.Min(3, brokers));
-            log._logger.LogInformation("Kafka log connected to {Servers}: {Brokers} brokers.", servers, brokers);
-            return log;
+            log.LogInformation("Kafka log connected to {Servers}: {Brokers} brokers.", servers, brokers);
+            return kafkaLog;
         }
         catch (Exception ex)
         {
             watermarks?.Dispose();
             admin?.Dispose();
             producer?.Dispose();
-            if (ex is KafkaException kafka) throw LogErrors.Unavailable($"reach the Kafka cluster at {servers}", kafka);
+            if (ex is KafkaException kafka)
+            {
+                throw new LogException(LogErrorCode.Unavailable,
+                    $"no Kafka broker answered at {servers} within {MetadataTimeout.TotalSeconds:0} s ({kafka.Message}); start the brokers or give their addresses with --bootstrap-servers",
+                    kafka, "Log:Kafka:bootstrap.servers");
+            }
             throw;
         }
     }
+
+    private static IConsumer<byte[]?, byte[]?> NewConsumer(ConsumerConfig config, ILogger logger) =>
+        new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, m) => ClientLog(logger, m)).SetErrorHandler((_, e) => ClientError(logger, e)).Build();
+
+    /// <summary>librdkafka's own log lines (one per failed connection attempt, and more) are details: Debug only (<c>--verbose</c>).</summary>
+    private static void ClientLog(ILogger logger, LogMessage message) =>
+        logger.LogDebug("librdkafka {Facility} {Name}: {Message}", message.Facility, message.Name, message.Message);
+
+    /// <summary>Client errors (a broker down, retried by librdkafka) surface through the operations that fail; Debug only.</summary>
+    private static void ClientError(ILogger logger, Error error) =>
+        logger.LogDebug("librdkafka error {Code}: {Reason}", error.Code, error.Reason);
 
     /// <inheritdoc />
     public async ValueTask CreateTopicAsync(string topic, int partitions, CancellationToken cancellationToken = default)
@@ -310,7 +327,7 @@ public sealed class KafkaLog : ILog
     private List<ConsumedRecord> Read(string topic, int partition, long offset, int maxRecords, CancellationToken cancellationToken)
     {
         var tp = new TopicPartition(topic, new Partition(partition));
-        var consumer = _readers.TryTake(out var pooled) ? pooled : new ConsumerBuilder<byte[]?, byte[]?>(_consumerConfig).Build();
+        var consumer = _readers.TryTake(out var pooled) ? pooled : NewConsumer(_consumerConfig, _logger);
         var records = new List<ConsumedRecord>();
         try
         {

@@ -33,7 +33,7 @@ public sealed partial class SqliteLog
             }
             catch (SqliteException ex)
             {
-                throw new InvalidOperationException($"The file '{path}' cannot be opened as a log database: {ex.Message}", ex);
+                throw new LogException(LogErrorCode.Unreadable, $"The file '{path}' cannot be opened as a log database: {ex.Message}", ex, "--log-path, Log:Path");
             }
 
             return new SqliteLog(options, logger ?? NullLogger.Instance, time ?? TimeProvider.System, path, connection, null,

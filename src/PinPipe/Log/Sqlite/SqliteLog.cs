@@ -125,7 +125,7 @@ public sealed partial class SqliteLog : ILog
             }
             catch (SqliteException ex)
             {
-                throw new InvalidOperationException($"The file '{path}' cannot be opened as a log database: {ex.Message}", ex);
+                throw new LogException(LogErrorCode.Unreadable, $"The file '{path}' cannot be opened as a log database: {ex.Message}", ex, "--log-path, Log:Path");
             }
 
             var topics = LoadState(writer);

@@ -43,14 +43,14 @@ internal static class SqliteSchema
         """;
 
     /// <summary>Sets WAL and full sync, then creates the schema, upgrades a version 1 file or checks its version.</summary>
-    /// <exception cref="InvalidOperationException">The file has a newer schema or is not in WAL mode.</exception>
+    /// <exception cref="LogException">The file has a newer schema or is not in WAL mode.</exception>
     public static void Prepare(SqliteConnection connection, string path)
     {
         // 16 KiB pages suit batches of many records (fewer overflow pages per row); it only takes effect on a new file.
         Scalar(connection, "PRAGMA page_size=16384;");
         var mode = Scalar(connection, "PRAGMA journal_mode=WAL;") as string;
         if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"The log database '{path}' could not be switched to WAL mode (journal_mode is '{mode}').");
+            throw new LogException(LogErrorCode.Unreadable, $"The log database '{path}' could not be switched to WAL mode (journal_mode is '{mode}').");
         Scalar(connection, "PRAGMA synchronous=FULL;");
 
         var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version;"));
@@ -88,20 +88,20 @@ internal static class SqliteSchema
     }
 
     /// <summary>A consumer's check of a log someone else prepared: WAL and this schema version; it changes nothing.</summary>
-    /// <exception cref="InvalidOperationException">The file has another schema version or is not in WAL mode.</exception>
+    /// <exception cref="LogException">The file has another schema version or is not in WAL mode.</exception>
     public static void Check(SqliteConnection connection, string path)
     {
         var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version;"));
         if (version > Version) throw Newer(path, version);
         if (version < Version)
-            throw new InvalidOperationException($"The file '{path}' is not a PinPipe log database (schema version {version}); a consumer (Log:Access=Consumer) never creates or upgrades a log: open it as the producer first.");
+            throw new LogException(LogErrorCode.Unreadable, $"The file '{path}' is not a PinPipe log database (schema version {version}); a consumer (Log:Access=Consumer) never creates or upgrades a log: open it as the producer first.");
         var mode = Scalar(connection, "PRAGMA journal_mode;") as string;
         if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"The log database '{path}' is not in WAL mode (journal_mode is '{mode}'); open it as the producer first.");
+            throw new LogException(LogErrorCode.Unreadable, $"The log database '{path}' is not in WAL mode (journal_mode is '{mode}'); open it as the producer first.");
     }
 
-    private static InvalidOperationException Newer(string path, int version) =>
-        new($"The log database '{path}' has schema version {version}, newer than the version {Version} this PinPipe understands; use a newer PinPipe or another Log:Path.");
+    private static LogException Newer(string path, int version) =>
+        new(LogErrorCode.Unreadable, $"The log database '{path}' has schema version {version}, newer than the version {Version} this PinPipe understands; use a newer PinPipe or another Log:Path.");
 
     private static object? Scalar(SqliteConnection connection, string sql)
     {
