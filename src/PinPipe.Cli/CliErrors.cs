@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using PinPipe.Configuration;
 using PinPipe.Errors;
 using PinPipe.Hosting;
+using PinPipe.Lake.S3;
 
 namespace PinPipe.Cli;
 
@@ -42,7 +43,7 @@ internal static class CliErrors
                     return new($"S3 answered {(int)s.StatusCode} {s.ErrorCode}: {OneLine(s.Message)}", S3Where(settings),
                         (int)s.StatusCode >= 500 ? ExitCodes.Unavailable : ExitCodes.Failed);
                 case AmazonClientException c when c.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase):
-                    return new(NoAwsCredentials(), S3Where(settings), ExitCodes.BadSettings);
+                    return new(S3ObjectStore.NoCredentialsMessage(), S3Where(settings), ExitCodes.BadSettings);
                 case KafkaException k:
                     return new($"Kafka: {OneLine(k.Message)}", KafkaWhere(settings), ExitCodes.Unavailable);
                 case IOException io when io.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException:
@@ -71,17 +72,6 @@ internal static class CliErrors
         ErrorKind.Unavailable => ExitCodes.Unavailable,
         _ => ExitCodes.Failed,
     };
-
-    /// <summary>Where the AWS SDK looks for credentials, in its order, as one sentence.</summary>
-    private static string NoAwsCredentials()
-    {
-        string profile = Environment.GetEnvironmentVariable("AWS_PROFILE") is { Length: > 0 } p ? p : "default";
-        string file = Environment.GetEnvironmentVariable("AWS_SHARED_CREDENTIALS_FILE") is { Length: > 0 } f ? f
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".aws", "credentials");
-        return "no AWS credentials found for the S3 object store: they are looked for in the environment (AWS_ACCESS_KEY_ID and "
-            + $"AWS_SECRET_ACCESS_KEY), then in the profile '{profile}' (AWS_PROFILE) of {file} (AWS_SHARED_CREDENTIALS_FILE) and "
-            + "~/.aws/config, then from the EC2 instance; set one of them";
-    }
 
     private static string S3Where(PinPipeSettings? settings) => settings is null ? "S3"
         : $"bucket '{settings.ObjectStore.Bucket ?? settings.Names.Bucket}' at {settings.ObjectStore.ServiceUrl ?? "AWS S3"}";

@@ -182,7 +182,7 @@ public sealed class CliErrorsTests
             ["AWS_EC2_METADATA_DISABLED"] = "true",
         };
         int port = ClosedPort();
-        string[] args = ["batch", "--object-store", "s3", "--s3-endpoint", $"http://127.0.0.1:{port}", "--bucket", "b"];
+        string[] args = ["batch", "--object-store", "s3", "--s3-endpoint", $"http://127.0.0.1:{port}", "--bucket", "pinpipe-b"];
 
         var (code, output) = await CliProcess.RunWithEnvironmentAsync(environment, dir.Path, Timeout, args);
 
@@ -190,7 +190,7 @@ public sealed class CliErrorsTests
         string line = OneErrorLine(output);
         Assert.StartsWith("error: no AWS credentials found for the S3 object store: they are looked for in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", line, StringComparison.Ordinal);
         Assert.Contains($"the profile 'default' (AWS_PROFILE) of {Path.Combine(home.Path, ".aws", "credentials")}", line, StringComparison.Ordinal);
-        Assert.EndsWith($"(bucket 'b' at http://127.0.0.1:{port})", line, StringComparison.Ordinal);
+        Assert.EndsWith($"(bucket 'pinpipe-b' at http://127.0.0.1:{port})", line, StringComparison.Ordinal);
         await VerboseOutputAsync(dir.Path, environment, 2, args);
     }
 

@@ -292,9 +292,19 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }
         if (e is AmazonClientException && e.InnerException is null && e.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase))
             return new(ObjectStoreErrorCode.BadCredentials,
-                "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile in ~/.aws/credentials (the AWS SDK's usual chain; on AWS, an instance or task role)",
-                Where, e);
+                NoCredentialsMessage(), Where, e);
         return new(ObjectStoreErrorCode.Unavailable, $"cannot reach the object store ({doing}): {Innermost(e).Message}", Where, e);
+    }
+
+    /// <summary>"No AWS credentials", naming where the AWS SDK looks for them, in its order, with this process's profile and file.</summary>
+    public static string NoCredentialsMessage()
+    {
+        string profile = Environment.GetEnvironmentVariable("AWS_PROFILE") is { Length: > 0 } p ? p : "default";
+        string file = Environment.GetEnvironmentVariable("AWS_SHARED_CREDENTIALS_FILE") is { Length: > 0 } f ? f
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".aws", "credentials");
+        return "no AWS credentials found for the S3 object store: they are looked for in the environment (AWS_ACCESS_KEY_ID and "
+            + $"AWS_SECRET_ACCESS_KEY), then in the profile '{profile}' (AWS_PROFILE) of {file} (AWS_SHARED_CREDENTIALS_FILE) and "
+            + "~/.aws/config, then from the EC2 instance or task role; set one of them";
     }
 
     private static Exception Innermost(Exception e)
