@@ -97,8 +97,8 @@ internal static class TopicsCommand
             string holder = pid is { } p ? $"{ProcessName(p)} (pid {p})" : "another PinPipe process (`pinpipe serve` or `pinpipe up`)";
             string api = action == "create" ? "POST /streams/<name> (CreateStream)" : "DELETE /streams/<name> (DeleteStream)";
             throw new LogException(LogErrorCode.Unavailable,
-                $"Cannot {action} a topic: the embedded log '{options.Path}' is held by {holder}, the one process that writes it. " +
-                $"Stop it (Ctrl-C{(pid is { } q ? $", or kill -INT {q}" : "")}) and run `pinpipe topics {action}` again; " +
+                $"Cannot {action} a topic: the embedded log is held by {holder}, the one process that writes it. " +
+                $"Stop it (Ctrl-C{(pid is { } q ? $", or kill {q}" : "")}) and run `pinpipe topics {action}` again; " +
                 $"while it runs, a stream can be {action}d through its API: {api}.",
                 ex, where: options.Path);
         }
