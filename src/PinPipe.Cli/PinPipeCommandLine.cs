@@ -62,6 +62,57 @@ internal static class PinPipeCommandLine
         return message.ToString();
     }
 
+    /// <summary>
+    /// A command line the parser refuses, other than a command without its subcommand (<c>pinpipe</c>, which shows the help):
+    /// the unknown command (<see cref="UnknownCommand"/>), or one <c>error:</c> line per problem (an unknown flag with the
+    /// near ones, a value a flag refuses) and where the flags are listed, instead of the errors followed by the whole help;
+    /// else null.
+    /// </summary>
+    public static string? UsageErrors(ParseResult parse)
+    {
+        if (UnknownCommand(parse) is { } unknown) return unknown;
+        var command = parse.CommandResult.Command;
+        if (parse.Errors.Count == 0 || command.Action is null || parse.Action is HelpAction) return null;
+        var lines = new List<string>();
+        var flags = FlagsOf(parse.CommandResult);
+        var unmatched = parse.UnmatchedTokens.ToHashSet(StringComparer.Ordinal);
+        string path = CommandPath(parse.CommandResult);
+        foreach (string token in parse.UnmatchedTokens)
+        {
+            if (!token.StartsWith('-'))
+            {
+                lines.Add($"error: unexpected argument '{token}' for `{path}`.");
+                continue;
+            }
+            string name = token.Split('=', 2)[0];
+            var near = flags.Select(f => (Name: f, Distance: EditDistance(name.ToLowerInvariant(), f)))
+                .Where(x => x.Distance <= Math.Max(2, name.Length / 3))
+                .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal).Select(x => x.Name).Take(3).ToArray();
+            lines.Add($"error: '{name}' is not a flag of `{path}`." + (near.Length switch
+            {
+                0 => "",
+                1 => $" Did you mean {near[0]}?",
+                _ => $" Did you mean one of: {string.Join(", ", near)}?",
+            }));
+        }
+        foreach (var error in parse.Errors)
+        {
+            if (unmatched.Any(t => error.Message.Contains($"'{t}'", StringComparison.Ordinal))) continue;
+            lines.Add(error.Message.StartsWith("error:", StringComparison.Ordinal) ? error.Message : $"error: {error.Message}");
+        }
+        lines.Add($"`{path} --help` lists its flags.");
+        return string.Join(Environment.NewLine, lines);
+    }
+
+    /// <summary>The flags <paramref name="result"/>'s command takes: its own and its parents' recursive ones.</summary>
+    private static string[] FlagsOf(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>(result.Command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)));
+        for (var r = result.Parent as System.CommandLine.Parsing.CommandResult; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.AddRange(r.Command.Options.Where(o => o.Recursive).SelectMany(o => o.Aliases.Prepend(o.Name)));
+        return [.. names.Where(n => n.StartsWith("--", StringComparison.Ordinal)).Distinct(StringComparer.Ordinal)];
+    }
+
     /// <summary>The command as typed from the root: <c>pinpipe topics</c>.</summary>
     private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
     {

@@ -4,9 +4,9 @@ using PinPipe.Cli;
 // Signals are handled by CliRunner (Ctrl-C and SIGTERM cancel the command, which then stops cleanly),
 // not by System.CommandLine's default, which gives up on the command after a timeout.
 var parse = PinPipeCommandLine.Build().Parse(args);
-if (PinPipeCommandLine.UnknownCommand(parse) is { } unknown)
+if (PinPipeCommandLine.UsageErrors(parse) is { } usage)
 {
-    await Console.Error.WriteLineAsync(unknown).ConfigureAwait(false);
+    await Console.Error.WriteLineAsync(usage).ConfigureAwait(false);
     return ExitCodes.BadSettings;
 }
 int code = await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);

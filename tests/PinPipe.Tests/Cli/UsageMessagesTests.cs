@@ -25,6 +25,28 @@ public sealed class UsageMessagesTests
     }
 
     [Fact]
+    public async Task An_unknown_flag_or_a_bad_value_is_one_error_line_each_with_the_near_flag_not_the_whole_help()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "sink", "--flsh-size", "3");
+        Assert.True(code == 2, output);
+        Assert.Equal(
+            [
+                "error: '--flsh-size' is not a flag of `pinpipe sink`. Did you mean --flush-size?",
+                "error: unexpected argument '3' for `pinpipe sink`.",
+                "`pinpipe sink --help` lists its flags.",
+            ],
+            output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+        var (valueCode, value) = await CliProcess.RunAsync(dir.Path, Timeout, "up", "--records", "abc");
+        Assert.True(valueCode == 2, value);
+        Assert.Equal("error: --records: 'abc' is not a whole number.", value.Split('\n')[0].Trim());
+        Assert.DoesNotContain("Description:", value, StringComparison.Ordinal);
+        Assert.DoesNotContain("Usage:", value, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")));
+    }
+
+    [Fact]
     public async Task Runs_help_says_it_shows_manual_runs_beside_scheduled_ones()
     {
         using var dir = new TempDirectory("cli");
