@@ -54,8 +54,9 @@ internal static class UpCommand
     private static (bool Batch, bool Stream)? TryParseLanes(string? lanes)
     {
         var names = (lanes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (names.Length == 0 || names.Any(n => n is not ("batch" or "stream"))) return null;
-        return (names.Contains("batch"), names.Contains("stream"));
+        static bool Is(string name, string lane) => string.Equals(name, lane, StringComparison.OrdinalIgnoreCase);
+        if (names.Length == 0 || names.Any(n => !Is(n, "batch") && !Is(n, "stream"))) return null;
+        return (names.Any(n => Is(n, "batch")), names.Any(n => Is(n, "stream")));
     }
 
     private static async Task<int> RunAsync(CliContext ctx, long records, (bool Batch, bool Stream) lanes, bool skipBatch, CancellationToken token)

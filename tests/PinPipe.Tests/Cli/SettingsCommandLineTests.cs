@@ -107,6 +107,17 @@ public sealed class SettingsCommandLineTests
         Assert.Equal(before, Directory.GetFileSystemEntries(Path.Combine(dir.Path, ".pinpipe"), "*", SearchOption.AllDirectories).Order().ToArray());
     }
 
+    [Fact]
+    public async Task Up_lanes_are_read_in_any_case_as_the_other_choices_are()
+    {
+        using var dir = new TempDirectory("cli");
+        // The lanes are accepted; the one problem left is the records count, so nothing runs.
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "up", "--lanes", "Batch,STREAM", "--records", "-3");
+        Assert.True(code == 2, output);
+        Assert.Equal(["error: --records: -3 must be zero (until Ctrl-C) or more.", "`pinpipe up --help` lists its flags."],
+            output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
     [Theory]
     [InlineData("--records", "-3", "--records: -3 must be zero (until Ctrl-C) or more.")]
     [InlineData("--lanes", "sideways", "--lanes: 'sideways' must be batch, stream or batch,stream.")]
