@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using PinPipe.Cli.Commands;
+using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Scheduling;
 
@@ -50,14 +51,10 @@ internal static class PinPipeCommandLine
         if (parse.Errors.Count == 0 || command.Subcommands.Count == 0) return null;
         if (parse.UnmatchedTokens.Count == 0 || parse.UnmatchedTokens[0] is not { } typed || typed.StartsWith('-')) return null;
         var names = command.Subcommands.Where(c => !c.Hidden).SelectMany(c => c.Aliases.Prepend(c.Name)).ToArray();
-        var near = names
-            .Select(n => (Name: n, Distance: EditDistance(typed.ToLowerInvariant(), n)))
-            .Where(x => x.Distance <= Math.Max(2, typed.Length / 3) || x.Name.StartsWith(typed, StringComparison.OrdinalIgnoreCase))
-            .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
-            .Select(x => x.Name).Take(3).ToArray();
+        var near = NearNames.Near(typed, names, MaxTypo(typed), prefixes: true);
         string path = CommandPath(parse.CommandResult);
         var message = new System.Text.StringBuilder($"error: '{typed}' is not a command of `{path}`.");
-        if (near.Length > 0) message.Append(near.Length == 1 ? $" Did you mean `{path} {near[0]}`?" : $" Did you mean one of: {string.Join(", ", near)}?");
+        if (near.Count > 0) message.Append(near.Count == 1 ? $" Did you mean `{path} {near[0]}`?" : $" Did you mean one of: {string.Join(", ", near)}?");
         message.Append($" `{path} --help` lists the commands: {string.Join(", ", command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name))}.");
         return message.ToString();
     }
@@ -85,10 +82,8 @@ internal static class PinPipeCommandLine
                 continue;
             }
             string name = token.Split('=', 2)[0];
-            var near = flags.Select(f => (Name: f, Distance: EditDistance(name.ToLowerInvariant(), f)))
-                .Where(x => x.Distance <= Math.Max(2, name.Length / 3))
-                .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal).Select(x => x.Name).Take(3).ToArray();
-            lines.Add($"error: '{name}' is not a flag of `{path}`." + (near.Length switch
+            var near = NearNames.Near(name, flags, MaxTypo(name));
+            lines.Add($"error: '{name}' is not a flag of `{path}`." + (near.Count switch
             {
                 0 => "",
                 1 => $" Did you mean {near[0]}?",
@@ -121,23 +116,8 @@ internal static class PinPipeCommandLine
         return string.Join(' ', names);
     }
 
-    /// <summary>Levenshtein distance: the edits (insert, delete, replace) that turn <paramref name="a"/> into <paramref name="b"/>.</summary>
-    private static int EditDistance(string a, string b)
-    {
-        var row = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (int i = 1; i <= a.Length; i++)
-        {
-            int diagonal = row[0];
-            row[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int above = row[j];
-                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
-                diagonal = above;
-            }
-        }
-        return row[b.Length];
-    }
+    /// <summary>How many edits a typo of a command or flag may have for the near names to be suggested.</summary>
+    private static int MaxTypo(string typed) => Math.Max(2, typed.Length / 3);
 
     /// <summary>The job <c>pinpipe schedule</c> runs: the batch job (the scheduler holds the batch lock around each attempt).</summary>
     private static Task RunBatchAsync(CliContext context, ScheduledRun run, CancellationToken cancellationToken) =>

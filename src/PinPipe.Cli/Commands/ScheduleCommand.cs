@@ -27,7 +27,7 @@ internal static class ScheduleCommand
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.schedule");
             var scheduler = new BatchScheduler(options, (run, t) => runBatch(ctx, run, t), ctx.LoggerFactory.CreateLogger<BatchScheduler>());
             logger.LogInformation("Scheduling the batch job: cron '{Cron}' (UTC), {Retries} retries {Delay} apart; history {History}. Ctrl-C to stop.",
-                options.Cron, options.Retries, DurationText.Format(options.RetryDelay), options.HistoryPath);
+                options.Cron, options.Retries, Durations.Text(options.RetryDelay), options.HistoryPath);
             await scheduler.RunAsync(parse.GetValue(runNow), token).ConfigureAwait(false);
             logger.LogInformation("Stopped.");
             return ExitCodes.Ok;

@@ -36,7 +36,7 @@ internal static class StreamCommand
             {
                 var job = PipelineJobs.Stream(settings, log, store, ctx.LoggerFactory);
                 logger.LogInformation("Streaming {Streams} into {Bucket}/{Prefix}/ (trigger {Trigger}, at most {Max:N0} records a micro-batch, from {From}). Ctrl-C to stop.",
-                    string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, DurationText.Format(settings.Stream.Trigger), settings.Stream.MaxBatchRecords, SettingChoices.Name(settings.Stream.From));
+                    string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, Durations.Text(settings.Stream.Trigger), settings.Stream.MaxBatchRecords, SettingChoices.Name(settings.Stream.From));
                 var run = job.RunAsync(token);
                 // Progress every 5 s: records/s, lag and the last micro-batch's latency per table.
                 var last = job.GetStats();

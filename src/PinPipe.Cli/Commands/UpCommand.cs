@@ -134,7 +134,7 @@ internal static class UpCommand
 #pragma warning restore CA1849
             EmulateCommand.PrintSummary(ctx.Out, r!);
         }
-        if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {DurationText.Format(drainTimeout)} (see the lag above).").ConfigureAwait(false);
+        if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {Durations.Text(drainTimeout)} (see the lag above).").ConfigureAwait(false);
         if (results.Length == 0) return ExitCodes.Cancelled;
         if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0) || !drained) return ExitCodes.Failed;
         if (skipBatch || !lanes.Batch) return ExitCodes.Ok;

@@ -43,5 +43,32 @@ public static class Durations
     }
 
     /// <summary>The duration as <see cref="TryParse"/> reads it back and .NET's settings binder reads it: <c>00:00:10</c>.</summary>
-    public static string Format(TimeSpan value) => value.ToString("c", CultureInfo.InvariantCulture);
+    public static string ForBinder(TimeSpan value) => value.ToString("c", CultureInfo.InvariantCulture);
+
+    private static readonly (string Unit, long Ticks)[] TextUnits =
+    [
+        ("d", TimeSpan.TicksPerDay), ("h", TimeSpan.TicksPerHour), ("m", TimeSpan.TicksPerMinute),
+        ("s", TimeSpan.TicksPerSecond), ("ms", TimeSpan.TicksPerMillisecond),
+    ];
+
+    /// <summary>
+    /// The duration as logs and messages show it, in the forms <see cref="TryParse"/> reads (<c>100ms</c>, not .NET's
+    /// <c>00:00:00.1000000</c>): the largest unit in which <paramref name="duration"/> is at least 1 with at most three decimals (<c>1500 ms</c> is
+    /// <c>1.5s</c>, <c>90 min</c> is <c>1.5h</c>, <c>25 h</c> is <c>25h</c>); below a millisecond, fractional milliseconds.
+    /// </summary>
+    public static string Text(TimeSpan duration)
+    {
+        if (duration == TimeSpan.Zero) return "0s";
+        if (duration < TimeSpan.Zero) return "-" + Text(duration.Duration());
+        long ticks = duration.Ticks;
+        foreach (var (unit, unitTicks) in TextUnits)
+        {
+            if (ticks >= unitTicks && ticks % unitTicks * 1000 % unitTicks == 0)
+                return ((decimal)ticks / unitTicks).ToString("0.###", CultureInfo.InvariantCulture) + unit;
+        }
+        return ((decimal)ticks / TimeSpan.TicksPerMillisecond).ToString("0.####", CultureInfo.InvariantCulture) + "ms";
+    }
+
+    /// <summary><see cref="Text(TimeSpan)"/>, or <paramref name="none"/> when there is no duration.</summary>
+    public static string Text(TimeSpan? duration, string none) => duration is { } d ? Text(d) : none;
 }

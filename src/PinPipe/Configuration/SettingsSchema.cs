@@ -112,7 +112,7 @@ public sealed class SettingsSchema
                 }
                 return $"{node.Key}: '{value}' is not a number.";
             case Kind.Duration:
-                if (Durations.TryParse(text, out var span)) { value = Durations.Format(span); return null; }
+                if (Durations.TryParse(text, out var span)) { value = Durations.ForBinder(span); return null; }
                 return $"{node.Key}: '{value}' is not a duration; use e.g. {Durations.Forms}.";
             case Kind.Choice:
                 return SettingChoices.IsName(node.Type, value) ? null : SettingChoices.NotOneOf(node.Key, value, node.Type);
@@ -151,29 +151,7 @@ public sealed class SettingsSchema
         string leaf = key[(key.LastIndexOf(':') + 1)..];
         var sameName = _leafKeys.Where(k => string.Equals(k[(k.LastIndexOf(':') + 1)..], leaf, StringComparison.OrdinalIgnoreCase)).Take(3).ToList();
         if (sameName.Count > 0) return $"; did you mean {string.Join(" or ", sameName)}?";
-        var (best, distance) = _leafKeys.Select(k => (k, Distance(k.ToUpperInvariant(), key.ToUpperInvariant()))).MinBy(c => c.Item2);
-        return best is not null && distance <= Math.Max(1, Math.Min(3, leaf.Length / 3)) ? $"; did you mean {best}?" : ".";
-    }
-
-    /// <summary>The edit distance (insertions, deletions, substitutions and swaps of neighbours) between two keys.</summary>
-    private static int Distance(string a, string b)
-    {
-        // Three rows of the table: the row before the previous one (for swaps), the previous one and the current one.
-        var before = new int[b.Length + 1];
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++) previous[j] = j;
-        for (int i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(previous[j] + 1, current[j - 1] + 1), previous[j - 1] + cost);
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) current[j] = Math.Min(current[j], before[j - 2] + 1);
-            }
-            (before, previous, current) = (previous, current, before);
-        }
-        return previous[b.Length];
+        var near = NearNames.Near(key, _leafKeys, Math.Max(1, Math.Min(3, leaf.Length / 3)), take: 1);
+        return near.Count > 0 ? $"; did you mean {near[0]}?" : ".";
     }
 }

@@ -49,13 +49,13 @@ public sealed record EmulatorOptions
             $"Emulator:ApiUrl: '{ApiUrl}' must be an absolute http(s) URL.")
         .OneOf("Emulator:Lane", Lane)
         .Check(Count is null or >= 0, $"Emulator:Count: {Count} must be zero or more.")
-        .Check(Duration is null || Duration > TimeSpan.Zero, $"Emulator:Duration: {DurationText.Format(Duration, "unset")} must be more than 0 (or unset).")
+        .Check(Duration is null || Duration > TimeSpan.Zero, $"Emulator:Duration: {Durations.Text(Duration, "unset")} must be more than 0 (or unset).")
         .Check(Rate is null or (>= 0 and < double.PositiveInfinity), $"Emulator:Rate: {Rate} must be zero (unthrottled) or more.")
         .Check(Concurrency is >= 1 and <= MaxConcurrency, $"Emulator:Concurrency: {Concurrency} must be 1 to {MaxConcurrency}: each request in flight holds a connection.")
         .Check(RecordsPerRequest is >= 1 and <= 10_000, $"Emulator:RecordsPerRequest: {RecordsPerRequest} must be 1 to 10000.")
         .Check(Lane != EmulatorLane.Stream || RecordsPerRequest <= MaxStreamRecordsPerRequest,
             $"Emulator:RecordsPerRequest: {RecordsPerRequest} must be at most {MaxStreamRecordsPerRequest} on the stream lane, the most records of one PutRecords.")
         .Check(MaxAttempts is >= 1 and <= 100, $"Emulator:MaxAttempts: {MaxAttempts} must be 1 to 100.")
-        .Check(RetryBaseDelay >= TimeSpan.Zero, $"Emulator:RetryBaseDelay: {DurationText.Format(RetryBaseDelay)} must not be negative.")
+        .Check(RetryBaseDelay >= TimeSpan.Zero, $"Emulator:RetryBaseDelay: {Durations.Text(RetryBaseDelay)} must not be negative.")
         .ToList();
 }

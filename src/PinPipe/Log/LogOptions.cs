@@ -58,8 +58,8 @@ public sealed record LogOptions
             $"Log:DefaultPartitions: {DefaultPartitions} must be 1 to Log:MaxPartitionsPerTopic ({MaxPartitionsPerTopic}).")
         .Check(MaxRecordBytes >= 1, $"Log:MaxRecordBytes: {MaxRecordBytes} must be at least 1.")
         .Check(RetentionBytes is null or > 0, $"Log:RetentionBytes: {RetentionBytes} must be more than 0 (or unset).")
-        .Check(RetentionTime is null || RetentionTime > TimeSpan.Zero, $"Log:RetentionTime: {DurationText.Format(RetentionTime, "unset")} must be more than 0 (or unset).")
-        .Check(RetentionCheckInterval > TimeSpan.Zero, $"Log:RetentionCheckInterval: {DurationText.Format(RetentionCheckInterval)} must be more than 0.")
+        .Check(RetentionTime is null || RetentionTime > TimeSpan.Zero, $"Log:RetentionTime: {Durations.Text(RetentionTime, "unset")} must be more than 0 (or unset).")
+        .Check(RetentionCheckInterval > TimeSpan.Zero, $"Log:RetentionCheckInterval: {Durations.Text(RetentionCheckInterval)} must be more than 0.")
         .Check(Kind != LogKind.Kafka || Kafka.TryGetValue("bootstrap.servers", out var brokers) && !string.IsNullOrWhiteSpace(brokers),
             "Log:Kafka:bootstrap.servers: the Kafka log needs the brokers' addresses (host:port[,host:port...]): --bootstrap-servers, or Log:Kafka:bootstrap.servers in the settings.")
         .ToList();

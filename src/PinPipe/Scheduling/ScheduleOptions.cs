@@ -20,7 +20,7 @@ public sealed record ScheduleOptions
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Retries is >= 0 and <= 100, $"Schedule:Retries: {Retries} must be 0 to 100.")
-        .Check(RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {DurationText.Format(RetryDelay)} must not be negative.")
+        .Check(RetryDelay >= TimeSpan.Zero, $"Schedule:RetryDelay: {Durations.Text(RetryDelay)} must not be negative.")
         .Add(CronCheck.Problem(Cron) is { } cronProblem ? [cronProblem] : Array.Empty<string>())
         .Check(!string.IsNullOrWhiteSpace(HistoryPath), "Schedule:HistoryPath: must not be empty.")
         .ToList();

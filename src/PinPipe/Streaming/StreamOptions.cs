@@ -45,7 +45,7 @@ public sealed record StreamOptions
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
-        .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {DurationText.Format(Trigger)} must be more than 0 and at most 1 hour.")
+        .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
         .Check(MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {MaxBatchRecords} must be 1 to 10000000.")
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
         .OneOf("Stream:From", From)

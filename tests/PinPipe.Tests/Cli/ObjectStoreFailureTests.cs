@@ -27,7 +27,7 @@ public sealed class ObjectStoreFailureTests : IDisposable
         _s3 = new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"), new AmazonS3Config { ServiceURL = _endpoint, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
 
     /// <summary>s3rver's credentials and path-style addressing, as a user gives them: the AWS SDK's environment variables and a PINPIPE_ setting.</summary>
-    private static Dictionary<string, string> S3Environment() => new()
+    private static Dictionary<string, string?> S3Environment() => new()
     {
         ["AWS_ACCESS_KEY_ID"] = "S3RVER",
         ["AWS_SECRET_ACCESS_KEY"] = "S3RVER",
@@ -37,7 +37,7 @@ public sealed class ObjectStoreFailureTests : IDisposable
 
     private string[] S3Flags(string endpoint) => ["--object-store", "s3", "--s3-endpoint", endpoint, "--bucket", _bucket, "--user-id", "s3u"];
 
-    private Task<(int ExitCode, string Output)> RunAsync(params string[] args) => CliProcess.RunAsync(_dir.Path, S3Environment(), Timeout, args);
+    private Task<(int ExitCode, string Output)> RunAsync(params string[] args) => CliProcess.RunWithEnvironmentAsync(S3Environment(), _dir.Path, Timeout, args);
 
     private static string[] Lines(string output, string containing) =>
         output.Split('\n').Where(l => l.Contains(containing, StringComparison.Ordinal)).ToArray();
@@ -87,7 +87,7 @@ public sealed class ObjectStoreFailureTests : IDisposable
         var (created, createOutput) = await RunAsync("topics", "create", "s3u.pin", "--user-id", "s3u");
         Assert.True(created == 0, createOutput);
 
-        await using var sink = CliProcess.Start(_dir.Path, S3Environment(), ["sink", "--create-bucket", .. S3Flags(_endpoint)]);
+        await using var sink = CliProcess.StartWithEnvironment(S3Environment(), _dir.Path, ["sink", "--create-bucket", .. S3Flags(_endpoint)]);
         var deadline = DateTime.UtcNow + Timeout;
         while (!sink.Output.Contains("Ctrl-C to stop", StringComparison.Ordinal) && !sink.HasExited && DateTime.UtcNow < deadline) await Task.Delay(100);
         Assert.False(sink.HasExited, sink.Output);

@@ -29,10 +29,6 @@ public sealed class CliProcess : IAsyncDisposable
 
     public static CliProcess Start(string workingDirectory, params string[] args) => StartCore(workingDirectory, null, null, args);
 
-    /// <summary>Starts the CLI with these environment variables set (after the developer's <c>PINPIPE_</c> ones are removed).</summary>
-    public static CliProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
-        StartCore(workingDirectory, null, environment.ToDictionary(kv => kv.Key, kv => (string?)kv.Value), args);
-
     /// <summary>Starts the CLI with the file creation mask <paramref name="umask"/> (octal, e.g. <c>000</c>), through <c>sh</c> as a user's shell would.</summary>
     public static CliProcess StartWithUmask(string umask, string workingDirectory, params string[] args) => StartCore(workingDirectory, umask, null, args);
 
@@ -73,10 +69,6 @@ public sealed class CliProcess : IAsyncDisposable
     /// <summary>Runs the CLI to completion and returns its exit code and output.</summary>
     public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args) =>
         RunToEndAsync(Start(workingDirectory, args), timeout);
-
-    /// <summary>Runs the CLI to completion with these environment variables set.</summary>
-    public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment, TimeSpan timeout, params string[] args) =>
-        RunToEndAsync(Start(workingDirectory, environment, args), timeout);
 
     /// <summary>Runs the CLI to completion with <paramref name="environment"/> set (a null value removes the variable).</summary>
     public static Task<(int ExitCode, string Output)> RunWithEnvironmentAsync(IReadOnlyDictionary<string, string?> environment, string workingDirectory, TimeSpan timeout, params string[] args) =>

@@ -3,7 +3,7 @@ using PinPipe.Configuration;
 namespace PinPipe.Tests.Configuration;
 
 /// <summary>Durations as logs and messages show them: in the forms the duration flags take, not .NET's <c>00:00:00.1000000</c>.</summary>
-public sealed class DurationTextTests
+public sealed class DurationsTextTests
 {
     [Theory]
     [InlineData(100, "100ms")]
@@ -18,12 +18,12 @@ public sealed class DurationTextTests
     [InlineData(0, "0s")]
     [InlineData(-250, "-250ms")]
     public void Formats_in_the_largest_unit_that_reads_exactly(long milliseconds, string expected) =>
-        Assert.Equal(expected, DurationText.Format(TimeSpan.FromMilliseconds(milliseconds)));
+        Assert.Equal(expected, Durations.Text(TimeSpan.FromMilliseconds(milliseconds)));
 
     [Fact]
     public void Below_a_millisecond_it_shows_fractional_milliseconds_and_null_shows_the_fallback()
     {
-        Assert.Equal("0.5ms", DurationText.Format(TimeSpan.FromTicks(5_000)));
-        Assert.Equal("none", DurationText.Format(null, "none"));
+        Assert.Equal("0.5ms", Durations.Text(TimeSpan.FromTicks(5_000)));
+        Assert.Equal("none", Durations.Text(null, "none"));
     }
 }
