@@ -146,6 +146,49 @@ public static class DuckDbSession
         connection.Execute($"COPY {source} TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION {ParquetCompression})", cancellationToken);
     }
 
+    /// <summary>
+    /// The size a Parquet file PinPipe writes for a Delta table stays near (Delta's OPTIMIZE target, 128 MiB): below .NET's
+    /// 2 GB array limit and S3's 5 GB single-PUT limit, large enough to keep the file count low.
+    /// </summary>
+    public const long TargetFileBytes = 128L << 20;
+
+    /// <summary>
+    /// Writes the rows of <paramref name="source"/> to Parquet files of about <paramref name="maxFileBytes"/> each (DuckDB
+    /// starts a new file once one reaches the size, at a row-group boundary) in the new folder <paramref name="folder"/>,
+    /// compressed with <see cref="ParquetCompression"/>. Returns the files; one file (possibly without rows) when the rows fit
+    /// in one. DuckDB's threads write row groups in parallel: with several files, a file holds runs of the source's order,
+    /// not one contiguous range of it.
+    /// </summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="source">A table or view as SQL, or a query in parentheses (see <see cref="CopyToParquet"/>).</param>
+    /// <param name="folder">A folder that does not exist yet (or is empty); created.</param>
+    /// <param name="maxFileBytes">About the largest a file gets (<see cref="TargetFileBytes"/> by default).</param>
+    /// <param name="cancellationToken">Interrupts the copy.</param>
+    [SuppressMessage("Design", "CA1002:Do not expose generic lists", Justification = "A fresh list the caller owns.")]
+    public static List<string> CopyToParquetFiles(this DuckDBConnection connection, string source, string folder, long maxFileBytes = TargetFileBytes,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(source);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxFileBytes, 1);
+        if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+            throw new ArgumentException($"Folder '{folder}' is not empty.", nameof(folder));
+        Directory.CreateDirectory(folder);
+        string size = maxFileBytes.ToString(CultureInfo.InvariantCulture);
+        connection.Execute($"COPY {source} TO {Sql.Literal(folder)} (FORMAT parquet, COMPRESSION {ParquetCompression}, FILE_SIZE_BYTES {size}, FILENAME_PATTERN 'part_{{i}}', OVERWRITE_OR_IGNORE)", cancellationToken);
+        var files = Directory.GetFiles(folder, "part_*.parquet")
+            .OrderBy(f => int.Parse(Path.GetFileNameWithoutExtension(f).AsSpan("part_".Length), CultureInfo.InvariantCulture))
+            .ToList();
+        if (files.Count == 0)
+        {
+            // No rows: DuckDB writes no file to a folder; one empty file keeps the schema.
+            string empty = Path.Combine(folder, "part_0.parquet");
+            connection.CopyToParquet($"(SELECT * FROM {source} LIMIT 0)", empty, cancellationToken);
+            files.Add(empty);
+        }
+        return files;
+    }
+
     private static T Run<T>(DuckDBConnection connection, string sql, object?[] parameters, Func<DuckDBCommand, T> run, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();

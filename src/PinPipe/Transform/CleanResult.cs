@@ -24,6 +24,12 @@ public sealed record CleanResult(RecordKind Kind, long Read, long Clean, long Du
     public long QualityOf(string column, string rule) =>
         Quality.FirstOrDefault(q => q.Column == column && q.Rule == rule)?.Count
         ?? throw new ArgumentException($"Table {Kind} has no quality rule '{rule}' on column '{column}'.", nameof(rule));
+
+    /// <summary>Files of the target Delta table whose <c>ind</c> column was read to find keys already there (<see cref="Cleaner.CleanAgainstAsync"/>).</summary>
+    public int KeyFilesRead { get; init; }
+
+    /// <summary>Files of the target Delta table its <c>ind</c> stats ruled out: not read.</summary>
+    public int KeyFilesSkipped { get; init; }
 }
 
 /// <summary>How many values of <paramref name="Column"/> the cleaning rule <paramref name="Rule"/> nulled or converted.</summary>

@@ -1,5 +1,6 @@
 using DuckDB.NET.Data;
 using PinPipe.DuckDb;
+using PinPipe.Lake.Delta;
 
 namespace PinPipe.Transform;
 
@@ -35,11 +36,36 @@ public static class Cleaner
         _ = CleaningRules.TableName(kind); // validates kind
         cancellationToken.ThrowIfCancellationRequested();
         // DuckDB.NET runs queries synchronously: keep the caller's thread free.
-        return Task.Run(() => Clean(connection, kind, raw, rawRelation, existing, existingKeysRelation, cancellationToken), cancellationToken);
+        return Task.Run(() => Clean(connection, kind, raw, rawRelation, existing, existingKeysRelation, null, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>
+    /// Cleans as <see cref="CleanAsync"/>, checking the valid records' keys against the rows already in the Delta table
+    /// <paramref name="table"/> (the table this run appends to) through the table itself: the files whose <c>ind</c>
+    /// stats cannot hold one of the new keys are not read, and of the others only the <c>ind</c> column
+    /// (<see cref="DeltaSnapshot.OpenKeyScanAsync"/>). A valid record whose key is in the table counts as a duplicate.
+    /// </summary>
+    /// <param name="connection">An open connection; its <c>TimeZone</c> is set to UTC (timestamps are UTC).</param>
+    /// <param name="kind">Which table's rules apply.</param>
+    /// <param name="rawRelation">Table or view of the raw records (<c>name</c> or <c>schema.name</c>).</param>
+    /// <param name="table">The target table's snapshot; null = no table yet (only duplicates within the records count).</param>
+    /// <param name="cancellationToken">Interrupts the running query.</param>
+    /// <returns>The counts, which reconcile: read = clean + duplicates + rejects; <see cref="CleanResult.KeyFilesRead"/>
+    /// tells how many of the table's files the check read.</returns>
+    public static Task<CleanResult> CleanAgainstAsync(
+        DuckDBConnection connection, RecordKind kind, string rawRelation, DeltaSnapshot? table, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection.State != System.Data.ConnectionState.Open)
+            throw new InvalidOperationException("The DuckDB connection must be open.");
+        string raw = Sql.Relation(rawRelation, nameof(rawRelation));
+        _ = CleaningRules.TableName(kind); // validates kind
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.Run(() => Clean(connection, kind, raw, rawRelation, null, null, table, cancellationToken), cancellationToken);
     }
 
     private static CleanResult Clean(
-        DuckDBConnection connection, RecordKind kind, string raw, string rawName, string? existing, string? existingName,
+        DuckDBConnection connection, RecordKind kind, string raw, string rawName, string? existing, string? existingName, DeltaSnapshot? table,
         CancellationToken cancellationToken)
     {
         connection.RequireColumns(raw, rawName, ["seq", "origin", "line"], cancellationToken);
@@ -49,11 +75,21 @@ public static class Cleaner
         string clean = Sql.Identifier(CleaningRules.CleanTable(kind));
         string rejects = Sql.Identifier(CleaningRules.RejectTable(kind));
         string columns = string.Join(", ", CleaningRules.Schema(kind).Select(c => Sql.Identifier(c.Name)));
-        string notExisting = existing is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {existing} e WHERE e.ind = s.ind)";
+        DeltaKeyScan? keyScan = null;
         try
         {
             connection.Execute("SET TimeZone = 'UTC'", cancellationToken);
             connection.Execute(CleaningRules.StageSql(kind, raw, stage), cancellationToken);
+            if (table is not null && table.Files.Count > 0)
+            {
+                // The new keys, then only the table's files whose ind range holds one of them, only their ind column.
+                var keys = connection.Query($"SELECT DISTINCT ind FROM {stage} WHERE reason IS NULL AND ind IS NOT NULL ORDER BY ind", r => r.GetInt64(0), cancellationToken);
+#pragma warning disable CA2000 // disposed in finally
+                keyScan = table.OpenKeyScanAsync("ind", keys, cancellationToken).GetAwaiter().GetResult();
+#pragma warning restore CA2000
+                existing = keyScan.FilesRead > 0 ? keyScan.Sql : null;
+            }
+            string notExisting = existing is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {existing} e WHERE e.ind = s.ind)";
             connection.Execute($"CREATE OR REPLACE TABLE {rejects} AS SELECT origin, raw, reason, ind FROM {stage} WHERE reason IS NOT NULL ORDER BY seq", cancellationToken);
             // SPEC §4 duplicates: one row per ind, the first seen; keys already in the target table are duplicates too.
             connection.Execute($"""
@@ -79,10 +115,11 @@ public static class Cleaner
             string byKind = string.Join(", ", RejectKinds.All.Select(k => $"count(*) FILTER (WHERE kind = {Sql.Literal(k)})"));
             long[] kinds = connection.QueryLongs($"SELECT {byKind} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {rejects})", cancellationToken);
             var reasons = RejectKinds.All.Select((k, i) => new RejectCount(k, kinds[i])).ToArray();
-            return new CleanResult(kind, read, cleanRows, duplicates, rejectRows, quality, reasons);
+            return new CleanResult(kind, read, cleanRows, duplicates, rejectRows, quality, reasons) { KeyFilesRead = keyScan?.FilesRead ?? 0, KeyFilesSkipped = keyScan?.FilesSkipped ?? 0 };
         }
         finally
         {
+            keyScan?.Dispose();
             connection.Execute($"DROP TABLE IF EXISTS {stage}", CancellationToken.None); // clean-up, also when cancelled
         }
     }

@@ -174,6 +174,22 @@ public sealed class DuckDbSessionTests : IDisposable
     }
 
     [Fact]
+    public void CopyToParquetFiles_splits_rows_into_files_of_about_the_size_given()
+    {
+        _db.Execute("CREATE TABLE big AS SELECT i AS id, md5(i::VARCHAR) || md5((i * 7)::VARCHAR) AS text FROM range(400000) r(i)");
+        var files = _db.CopyToParquetFiles("(SELECT * FROM big ORDER BY id)", Path.Combine(_dir.Path, "big"), maxFileBytes: 4L << 20);
+
+        Assert.True(files.Count >= 3, $"{files.Count} file(s)");
+        foreach (string f in files) Assert.True(new FileInfo(f).Length < (4L << 20) * 3, $"{f}: {new FileInfo(f).Length} bytes");
+        string all = $"read_parquet({Sql.List(files)})";
+        Assert.Equal([400000L, 0L], _db.QueryLongs($"SELECT count(*), (SELECT count(*) FROM (SELECT * FROM big EXCEPT ALL SELECT * FROM {all})) FROM {all}"));
+
+        var empty = _db.CopyToParquetFiles("(SELECT * FROM big WHERE id < 0)", Path.Combine(_dir.Path, "empty"));
+        Assert.Equal([0L], _db.QueryLongs($"SELECT count(*) FROM read_parquet({Sql.Literal(Assert.Single(empty))})"));
+        Assert.Throws<ArgumentException>(() => _db.CopyToParquetFiles("big", Path.Combine(_dir.Path, "big")));
+    }
+
+    [Fact]
     public void CopyToParquet_writes_a_snappy_file_DuckDB_reads_back_as_the_rows()
     {
         _db.Execute("""

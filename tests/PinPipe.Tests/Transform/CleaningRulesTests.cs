@@ -1,5 +1,9 @@
 using System.Text.Json.Nodes;
+using PinPipe.DuckDb;
 using PinPipe.Lake;
+using PinPipe.Lake.Delta;
+using PinPipe.Lake.Directory;
+using PinPipe.Tests.Support;
 using PinPipe.Transform;
 
 namespace PinPipe.Tests.Transform;
@@ -400,6 +404,41 @@ public sealed class CleaningRulesTests : IDisposable
         Assert.Equal([2L], _kit.CleanRows(RecordKind.Geo).Keys);
         Assert.Equal(rows[2], _kit.CleanRows(RecordKind.Geo)[2]);
         Assert.Equal("4", Assert.Single(_kit.RejectRows(RecordKind.Geo))["ind"]); // a reject stays a reject
+    }
+
+    [Fact]
+    public async Task Keys_already_in_a_Delta_table_count_as_duplicates_and_files_whose_stats_rule_them_out_are_not_read()
+    {
+        using var folder = new TempDirectory("clean-against");
+        var store = new DirectoryObjectStore(folder.Path, "bucket");
+        var table = new DeltaTable(store, "delta/geo");
+        var schema = CleanSchemas.ToDelta(CleaningRules.Schema(RecordKind.Geo));
+        foreach (int[] inds in new[] { new[] { 1, 2, 3 }, new[] { 100, 101, 102 } })
+        {
+            await _kit.CleanAsync(RecordKind.Geo, inds.Select(i => Geo(i)));
+            string file = Path.Combine(folder.Path, $"geo-{inds[0]}.parquet");
+            _kit.Connection.CopyToParquet(CleaningRules.CleanTable(RecordKind.Geo), file);
+            await table.CommitAsync(new DeltaWrite(schema, [file]));
+        }
+        var snapshot = await table.LoadAsync();
+
+        _kit.CreateRaw("raw_input", [Geo(2), Geo(50), Geo(50), Geo(4, o => o["timestamp"] = "soon")]);
+        var result = await Cleaner.CleanAgainstAsync(_kit.Connection, RecordKind.Geo, "raw_input", snapshot);
+        Assert.Equal((4L, 1L, 2L, 1L), (result.Read, result.Clean, result.Duplicates, result.Rejects));
+        Assert.Equal([50L], _kit.CleanRows(RecordKind.Geo).Keys);
+        Assert.Equal((1, 1), (result.KeyFilesRead, result.KeyFilesSkipped)); // [100, 102] holds neither 2 nor 50
+
+        _kit.CreateRaw("raw_input", [Geo(60)]);
+        result = await Cleaner.CleanAgainstAsync(_kit.Connection, RecordKind.Geo, "raw_input", snapshot);
+        Assert.Equal((1L, 1L, 0L), (result.Read, result.Clean, result.Duplicates));
+        Assert.Equal((0, 2), (result.KeyFilesRead, result.KeyFilesSkipped));
+
+        _kit.CreateRaw("raw_input", [Geo(101), Geo(3)]);
+        result = await Cleaner.CleanAgainstAsync(_kit.Connection, RecordKind.Geo, "raw_input", null);
+        Assert.Equal((2L, 2L, 0L), (result.Read, result.Clean, result.Duplicates)); // no table: nothing is already there
+        result = await Cleaner.CleanAgainstAsync(_kit.Connection, RecordKind.Geo, "raw_input", snapshot);
+        Assert.Equal((2L, 0L, 2L), (result.Read, result.Clean, result.Duplicates));
+        Assert.Equal((2, 0), (result.KeyFilesRead, result.KeyFilesSkipped));
     }
 
     // ------------------------------------------------------------------ geo

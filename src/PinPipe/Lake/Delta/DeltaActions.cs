@@ -70,6 +70,26 @@ public sealed record DeltaFile(string Path, IReadOnlyDictionary<string, string?>
             catch (JsonException) { return null; }
         }
     }
+
+    /// <summary>
+    /// The minimum and maximum of the integer column <paramref name="column"/> (a top-level column) from <see cref="Stats"/>;
+    /// false when the file has no stats for it (a reader must then assume any value may be in the file).
+    /// </summary>
+    public bool TryGetRange(string column, out long min, out long max)
+    {
+        min = max = 0;
+        if (Stats is null) return false;
+        try
+        {
+            using var doc = JsonDocument.Parse(Stats);
+            var root = doc.RootElement;
+            return root.TryGetProperty("minValues", out var mins) && mins.ValueKind == JsonValueKind.Object
+                && mins.TryGetProperty(column, out var lo) && lo.ValueKind == JsonValueKind.Number && lo.TryGetInt64(out min)
+                && root.TryGetProperty("maxValues", out var maxes) && maxes.ValueKind == JsonValueKind.Object
+                && maxes.TryGetProperty(column, out var hi) && hi.ValueKind == JsonValueKind.Number && hi.TryGetInt64(out max);
+        }
+        catch (JsonException) { return false; }
+    }
 }
 
 /// <summary>A <c>remove</c> action kept as a tombstone (only VACUUM uses it; checkpoints keep unexpired ones).</summary>

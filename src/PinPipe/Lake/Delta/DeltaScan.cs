@@ -30,12 +30,23 @@ public sealed class DeltaScan : IDisposable
 
     public void Dispose() => _downloads?.Dispose();
 
-    internal static async Task<DeltaScan> OpenAsync(IObjectStore store, string root, DeltaState state, DuckDBConnection connection, CancellationToken cancellationToken)
+    internal static Task<DeltaScan> OpenAsync(IObjectStore store, string root, DeltaState state, DuckDBConnection connection, CancellationToken cancellationToken) =>
+        OpenAsync(store, root, state, state.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal).ToArray(), null, connection, cancellationToken);
+
+    /// <summary>A scan of <paramref name="files"/> (live files of <paramref name="state"/>) projected to <paramref name="columns"/> (null: every column of the schema).</summary>
+    internal static async Task<DeltaScan> OpenAsync(IObjectStore store, string root, DeltaState state, DeltaFile[] files, IReadOnlyList<string>? columns,
+        DuckDBConnection connection, CancellationToken cancellationToken)
     {
         var metadata = state.Metadata!;
         var schema = metadata.Schema;
         if (schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table at version {state.Version} has no schema: there are no columns to read.");
-        var files = state.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal).ToArray();
+        if (columns is not null)
+        {
+            var unknown = columns.Where(c => !schema.Fields.Any(f => string.Equals(f.Name, c, StringComparison.OrdinalIgnoreCase))).ToList();
+            if (unknown.Count > 0 || columns.Count == 0)
+                throw new ArgumentException($"The table has no column(s) {string.Join(", ", unknown)}; it has: {string.Join(", ", schema.Fields.Select(f => f.Name))}.", nameof(columns));
+            schema = new DeltaSchema(schema.Fields.Where(f => columns.Contains(f.Name, StringComparer.OrdinalIgnoreCase)).ToList());
+        }
         TempFolder? downloads = null;
         try
         {

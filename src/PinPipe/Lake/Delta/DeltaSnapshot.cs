@@ -58,6 +58,47 @@ public sealed class DeltaSnapshot
     }
 
     /// <summary>
+    /// A scan of only the integer column <paramref name="column"/> of the live files that may hold one of
+    /// <paramref name="sortedKeys"/>: a file whose <c>minValues</c>/<c>maxValues</c> stats show that no key lies in its
+    /// range is not read at all (files without stats for the column are). For checking new rows against the rows already
+    /// in a table through the table itself (<c>… WHERE NOT EXISTS (SELECT 1 FROM {scan.Sql} e WHERE e.ind = s.ind)</c>), in
+    /// the caller's connection, with no set of every key ever written kept anywhere.
+    /// </summary>
+    /// <param name="column">A top-level integer column of the schema (<c>ind</c>).</param>
+    /// <param name="sortedKeys">The keys to look for, ascending (duplicates allowed).</param>
+    /// <param name="cancellationToken">Stops the downloads (stores without local paths).</param>
+    /// <returns>The scan (dispose it after the queries that use it); <see cref="DeltaKeyScan.FilesRead"/> and
+    /// <see cref="DeltaKeyScan.FilesSkipped"/> tell how much the stats pruned.</returns>
+    public async Task<DeltaKeyScan> OpenKeyScanAsync(string column, IReadOnlyList<long> sortedKeys, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(column);
+        ArgumentNullException.ThrowIfNull(sortedKeys);
+        var candidates = new List<DeltaFile>();
+        int skipped = 0;
+        foreach (var file in Files)
+        {
+            if (sortedKeys.Count == 0 || (file.TryGetRange(column, out long min, out long max) && !AnyInRange(sortedKeys, min, max))) skipped++;
+            else candidates.Add(file);
+        }
+        using var connection = DuckDbSession.Open();
+        var scan = await DeltaScan.OpenAsync(_store, _root, State, candidates.ToArray(), [column], connection, cancellationToken).ConfigureAwait(false);
+        return new DeltaKeyScan(scan, candidates.Count, skipped);
+    }
+
+    /// <summary>True when a key of the ascending list lies in [min, max] (a binary search for the first key ≥ min).</summary>
+    private static bool AnyInRange(IReadOnlyList<long> sortedKeys, long min, long max)
+    {
+        int lo = 0, hi = sortedKeys.Count;
+        while (lo < hi)
+        {
+            int mid = lo + ((hi - lo) >> 1);
+            if (sortedKeys[mid] < min) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo < sortedKeys.Count && sortedKeys[lo] <= max;
+    }
+
+    /// <summary>
     /// The rows of the live files, in schema order: partition values from the log (<c>""</c> and
     /// <c>__HIVE_DEFAULT_PARTITION__</c> are null), columns missing from a file null, timestamps (INT64 micros or
     /// millis, or INT96) as UTC <see cref="DateTimeOffset"/>, dates as <see cref="DateOnly"/>, binary as byte[],
@@ -86,4 +127,28 @@ public sealed class DeltaSnapshot
             yield return row;
         }
     }
+}
+
+/// <summary>A <see cref="DeltaSnapshot.OpenKeyScanAsync"/> scan: one key column of the files the stats could not rule out.</summary>
+public sealed class DeltaKeyScan : IDisposable
+{
+    private readonly DeltaScan _scan;
+
+    internal DeltaKeyScan(DeltaScan scan, int filesRead, int filesSkipped)
+    {
+        _scan = scan;
+        FilesRead = filesRead;
+        FilesSkipped = filesSkipped;
+    }
+
+    /// <summary>A parenthesized SQL table expression with the one column; use as <c>SELECT … FROM {Sql} AS t</c>.</summary>
+    public string Sql => _scan.Sql;
+
+    /// <summary>Live files the scan reads (their stats do not rule out a key).</summary>
+    public int FilesRead { get; }
+
+    /// <summary>Live files the stats ruled out: not read.</summary>
+    public int FilesSkipped { get; }
+
+    public void Dispose() => _scan.Dispose();
 }
