@@ -15,7 +15,14 @@ namespace PinPipe.Streaming;
 /// <param name="Version">The clean table's Delta version after the last commit (-1: no table yet).</param>
 public sealed record StreamTableStats(
     string Table, string Stream, long Batches, long Read, long Clean, long Duplicates, long Rejects, long Lag,
-    long LastBatchRecords, TimeSpan LastBatchLatency, long Compactions, long Version);
+    long LastBatchRecords, TimeSpan LastBatchLatency, long Compactions, long Version)
+{
+    /// <summary>Clean-table files whose <c>ind</c> column the micro-batches' key checks read (their ind stats could hold a new key), summed over the micro-batches.</summary>
+    public long KeyFilesRead { get; init; }
+
+    /// <summary>Clean-table files the micro-batches' key checks did not read (their ind stats rule out every new key), summed over the micro-batches.</summary>
+    public long KeyFilesSkipped { get; init; }
+}
 
 /// <summary>A snapshot of a <see cref="StreamJob"/>'s progress: one entry per table.</summary>
 public sealed record StreamStats(IReadOnlyList<StreamTableStats> Tables)

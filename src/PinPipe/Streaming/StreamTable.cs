@@ -13,8 +13,8 @@ using PinPipe.Transform;
 namespace PinPipe.Streaming;
 
 /// <summary>
-/// One table of the <see cref="StreamJob"/>: its stream, its clean and reject Delta tables, its DuckDB, the keys
-/// already in the clean table and each partition's committed offsets per table; its <see cref="StreamCompactor"/>
+/// One table of the <see cref="StreamJob"/>: its stream, its clean and reject Delta tables, its DuckDB and each
+/// partition's committed offsets per table (the keys already in the clean table are checked through the table itself); its <see cref="StreamCompactor"/>
 /// compacts the two tables beside the micro-batches.
 /// </summary>
 internal sealed class StreamTable : IDisposable
@@ -49,7 +49,7 @@ internal sealed class StreamTable : IDisposable
     private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
     private long[] _position = []; // what was last committed to the log as the group's offsets
     private long _positionAt;
-    private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1;
+    private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
     private TimeSpan _lastLatency;
 
     public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
@@ -73,7 +73,11 @@ internal sealed class StreamTable : IDisposable
     public StreamTableStats GetStats()
     {
         lock (_statsGate)
-            return new StreamTableStats(_name, _stream, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _lastLatency, _compactor.Compactions, _version);
+            return new StreamTableStats(_name, _stream, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _lastLatency, _compactor.Compactions, _version)
+            {
+                KeyFilesRead = _keyFilesRead,
+                KeyFilesSkipped = _keyFilesSkipped,
+            };
     }
 
     /// <summary>The table's folder for the micro-batches' and the compactions' work files.</summary>
@@ -208,17 +212,11 @@ internal sealed class StreamTable : IDisposable
         if (cleanStart.Count > 0) await CommitAsync(_clean, _cleanSchema, [], cleanStart, "start", cancellationToken).ConfigureAwait(false);
         if (rejectsStart.Count > 0) await CommitAsync(_rejects, _rejectSchema, [], rejectsStart, "start", cancellationToken).ConfigureAwait(false);
 
-        Execute("CREATE OR REPLACE TABLE keys (ind BIGINT)");
-        if (clean is not null && clean.Files.Count > 0)
-        {
-            using var scan = await clean.OpenScanAsync(cancellationToken).ConfigureAwait(false);
-            Execute($"INSERT INTO keys SELECT ind FROM {scan.Sql} AS t");
-        }
+        // No key is read here: each micro-batch checks its keys against the clean table itself (Cleaner.CleanAgainstAsync).
         _compactor.Resumed(clean, rejects);
-        long keys = QueryLong("SELECT count(*) FROM keys");
         lock (_statsGate) _version = clean?.Version ?? _version;
-        _logger.LogInformation("{Table}: resuming {Stream} (topic id {TopicId}) at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Keys:N0} rows in the table.",
-            _name, _stream, _topicId ?? "unknown", string.Join(", ", _cleanNext), string.Join(", ", _rejectsNext), keys);
+        _logger.LogInformation("{Table}: resuming {Stream} (topic id {TopicId}) at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Files:N0} files in the table.",
+            _name, _stream, _topicId ?? "unknown", string.Join(", ", _cleanNext), string.Join(", ", _rejectsNext), clean?.Files.Count ?? 0);
         _position = new long[partitions];
         Array.Fill(_position, -1);
         await CommitPositionAsync(force: true, cancellationToken).ConfigureAwait(false);
@@ -407,10 +405,13 @@ internal sealed class StreamTable : IDisposable
         CleanResult forClean, forRejects;
         try
         {
+            // The keys already committed are found through the clean table itself (files whose ind stats rule out
+            // every new key are not read); the cached latest version costs one GET when no commit came in between.
+            var table = await _clean.LatestAsync(cancellationToken).ConfigureAwait(false);
             if (!split)
             {
-                forClean = forRejects = await Cleaner.CleanAsync(_db!, _kind, raw, "keys", cancellationToken).ConfigureAwait(false);
-                Spill(CleaningRules.CleanTable(_kind), cleanFile);
+                forClean = forRejects = await CleanAsync(raw, table, cancellationToken).ConfigureAwait(false);
+                SpillClean(cleanFile);
                 Spill(CleaningRules.RejectTable(_kind), rejectsFile);
             }
             else
@@ -418,9 +419,9 @@ internal sealed class StreamTable : IDisposable
                 // After a crash between the two commits one table is ahead: clean each table's own records.
                 Execute($"CREATE OR REPLACE VIEW {raw}_c AS SELECT seq, origin, line FROM {raw} WHERE for_clean");
                 Execute($"CREATE OR REPLACE VIEW {raw}_r AS SELECT seq, origin, line FROM {raw} WHERE for_rejects");
-                forClean = await Cleaner.CleanAsync(_db!, _kind, raw + "_c", "keys", cancellationToken).ConfigureAwait(false);
-                Spill(CleaningRules.CleanTable(_kind), cleanFile);
-                forRejects = await Cleaner.CleanAsync(_db!, _kind, raw + "_r", "keys", cancellationToken).ConfigureAwait(false);
+                forClean = await CleanAsync(raw + "_c", table, cancellationToken).ConfigureAwait(false);
+                SpillClean(cleanFile);
+                forRejects = await CleanAsync(raw + "_r", table, cancellationToken).ConfigureAwait(false);
                 Spill(CleaningRules.RejectTable(_kind), rejectsFile);
             }
             Execute($"DROP VIEW IF EXISTS {raw}_c");
@@ -442,7 +443,6 @@ internal sealed class StreamTable : IDisposable
                     await OverlapAsync(cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                Execute($"INSERT INTO keys SELECT ind FROM read_parquet({Sql.Literal(cleanFile)})");
                 foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
                 _compactor.CleanAppended(files.Length);
                 version = result.Version;
@@ -535,9 +535,21 @@ internal sealed class StreamTable : IDisposable
 
     private void Spill(string table, string file) => _db!.CopyToParquet(table, file);
 
-    private void Execute(string sql) => _db!.Execute(sql);
+    /// <summary>The clean rows sorted by <c>ind</c>: a file's row groups then cover narrow ind ranges that a key check can skip.</summary>
+    private void SpillClean(string file) => Spill($"(SELECT * FROM {Sql.Identifier(CleaningRules.CleanTable(_kind))} ORDER BY ind)", file);
 
-    private long QueryLong(string sql) => _db!.QueryLongs(sql)[0];
+    private async Task<CleanResult> CleanAsync(string raw, DeltaSnapshot? table, CancellationToken cancellationToken)
+    {
+        var result = await Cleaner.CleanAgainstAsync(_db!, _kind, raw, table, cancellationToken).ConfigureAwait(false);
+        lock (_statsGate)
+        {
+            _keyFilesRead += result.KeyFilesRead;
+            _keyFilesSkipped += result.KeyFilesSkipped;
+        }
+        return result;
+    }
+
+    private void Execute(string sql) => _db!.Execute(sql);
 
     internal static void TryDelete(string file)
     {

@@ -64,6 +64,18 @@ public sealed partial class DeltaTable
         return new DeltaSnapshot(_store, _root, state);
     }
 
+    /// <summary>
+    /// The latest version, cheaply: the state this instance cached (from a load or its own commits) brought up to date
+    /// by reading only the commits written since (one GET each, plus one that finds nothing); a full
+    /// <see cref="LoadAsync"/> only when nothing is cached. Null when there is no table.
+    /// </summary>
+    /// <exception cref="DeltaException">As <see cref="LoadAsync"/>.</exception>
+    public async Task<DeltaSnapshot?> LatestAsync(CancellationToken cancellationToken = default)
+    {
+        var state = await LatestStateAsync(cancellationToken).ConfigureAwait(false);
+        return state is null ? null : new DeltaSnapshot(_store, _root, state);
+    }
+
     /// <summary>Replays the log (protocol §1.4) from the newest usable checkpoint.</summary>
     private async Task<DeltaState?> LoadStateAsync(long? version, CancellationToken cancellationToken)
     {

@@ -1,0 +1,68 @@
+using System.Globalization;
+using PinPipe.Streaming;
+using PinPipe.Transform;
+
+namespace PinPipe.Tests.Streaming;
+
+/// <summary>The stream job checks new keys against the clean table itself: no set of every key, no scan at start.</summary>
+public sealed class StreamKeyCheckTests
+{
+    private static IEnumerable<string> Pins(int from, int count) =>
+        Enumerable.Range(from, count).Select(i => string.Create(CultureInfo.InvariantCulture, $"{{\"index\":{i},\"title\":\"pin {i}\"}}"));
+
+    [Fact]
+    public async Task A_restart_reads_no_key_and_checks_new_rows_only_against_the_files_whose_ind_range_can_hold_them()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 10, CompactEvery = 0 });
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 30)); // three micro-batches: files of ind 1..10, 11..20, 21..30
+        var first = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(first);
+        var pin = first.GetStats().Tables[0];
+        Assert.Equal((30L, 0L), (pin.Clean, pin.Duplicates));
+        Assert.Equal((0L, 3L), (pin.KeyFilesRead, pin.KeyFilesSkipped)); // 11..20 skipped the file of 1..10; 21..30 skipped both
+
+        // Spoil the files that cannot hold a new key: a start that read the table's keys fails on them.
+        var snapshot = (await kit.Table(RecordKind.Pin).LoadAsync())!;
+        Assert.Equal(3, snapshot.Files.Count);
+        int spoiled = 0;
+        foreach (var file in snapshot.Files)
+        {
+            Assert.True(file.TryGetRange("ind", out _, out long max));
+            if (max > 20) continue;
+            await File.WriteAllTextAsync(kit.Store.LocalPath(snapshot.KeyOf(file))!, "not parquet");
+            spoiled++;
+        }
+        Assert.Equal(2, spoiled);
+
+        await kit.AppendAsync(RecordKind.Pin, Pins(25, 10)); // 25..30 are already in the table, 31..34 are new
+        var second = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(second);
+
+        pin = second.GetStats().Tables[0];
+        Assert.Equal((10L, 4L, 6L), (pin.Read, pin.Clean, pin.Duplicates));
+        Assert.Equal((1L, 2L), (pin.KeyFilesRead, pin.KeyFilesSkipped));
+        var latest = (await kit.Table(RecordKind.Pin).LoadAsync())!;
+        var added = latest.Files.Single(f => !snapshot.Files.Any(s => s.Path == f.Path));
+        Assert.True(added.TryGetRange("ind", out long lo, out long hi));
+        Assert.Equal((31L, 34L), (lo, hi));
+    }
+
+    [Fact]
+    public async Task Duplicates_in_later_micro_batches_and_after_a_restart_are_found_through_the_table()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 10, CompactEvery = 0 });
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 10));
+        await kit.AppendAsync(RecordKind.Pin, Pins(5, 10)); // 5..10 again, in the second micro-batch
+        var first = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(first);
+        Assert.Equal((14L, 6L), (first.GetStats().Tables[0].Clean, first.GetStats().Tables[0].Duplicates));
+
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 20)); // 1..14 after the restart
+        var second = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(second);
+        var pin = second.GetStats().Tables[0];
+        Assert.Equal((6L, 14L), (pin.Clean, pin.Duplicates));
+        Assert.True(pin.KeyFilesRead > 0);
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
+}
