@@ -3,7 +3,8 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|soak|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --rate N --records-per-request N] [--prefill-rows N]
+// (soak: serve, stream and emulate --lane stream as separate processes for --minutes, RSS every 15 s, CSV and SVG chart in bench/results/)
 // (batch, pinpipe batch against the pandas port of the notebook, and stream-latency, ack → readable through pinpipe stream at fixed rates, take minutes per round and are not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
@@ -13,7 +14,7 @@ var lines = new List<string>
     $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
 };
 string what = args2.What;
-if (what is not ("batch" or "stream-latency")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is not ("batch" or "stream-latency" or "soak")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
@@ -23,10 +24,11 @@ if (what is "clean" or "all") lines.AddRange(await CleanBench.RunAsync(args2));
 if (what is "stream" or "all") lines.AddRange(await StreamBench.RunAsync(args2));
 if (what is "stream-latency") lines.AddRange(await StreamLatencyBench.RunAsync(args2));
 if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "all"))
+if (what is "soak") lines.AddRange(await SoakBench.RunAsync(args2));
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "soak" or "all"))
 {
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch, soak or all");
 #pragma warning restore CA1849
     return 2;
 }
@@ -46,6 +48,18 @@ namespace PinPipe.Bench
         /// <summary>stream-latency: extra configuration for the <c>pinpipe stream</c> child, from <c>--stream-env Stream__MemoryLimit=100MB</c> (as <c>PINPIPE_</c> variables).</summary>
         public IReadOnlyList<string> StreamEnv { get; init; } = [];
 
+        /// <summary>soak: minutes to run, from <c>--minutes</c> (default 60).</summary>
+        public double Minutes { get; init; } = 60;
+
+        /// <summary>soak: the emulator's posts per second (3 records each), from <c>--rate</c> (default 2,000).</summary>
+        public int Rate { get; init; } = 2_000;
+
+        /// <summary>soak: the emulator's records per request, from <c>--records-per-request</c> (default 10).</summary>
+        public int RecordsPerRequest { get; init; } = 10;
+
+        /// <summary>stream-latency: clean rows each stream table holds before the job starts, from <c>--prefill-rows</c> (default 0).</summary>
+        public long PrefillRows { get; init; }
+
         public static BenchArgs Parse(string[] args)
         {
             string what = "all";
@@ -54,6 +68,9 @@ namespace PinPipe.Bench
             List<int>? rates = null;
             List<string>? triggers = null;
             var streamEnv = new List<string>();
+            double minutes = 60;
+            int rate = 2_000, perRequest = 10;
+            long prefill = 0;
             for (int i = 0; i < args.Length; i++)
             {
                 int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -67,10 +84,14 @@ namespace PinPipe.Bench
                     case "--rates": rates = args[++i].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToList(); break;
                     case "--triggers": triggers = [.. args[++i].Split(',')]; break;
                     case "--stream-env": streamEnv.Add(args[++i]); break;
+                    case "--minutes": minutes = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                    case "--rate": rate = Next(); break;
+                    case "--records-per-request": perRequest = Next(); break;
+                    case "--prefill-rows": prefill = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     default: what = args[i]; break;
                 }
             }
-            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts) { Rates = rates, Triggers = triggers, StreamEnv = streamEnv };
+            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts) { Rates = rates, Triggers = triggers, StreamEnv = streamEnv, Minutes = minutes, Rate = rate, RecordsPerRequest = perRequest, PrefillRows = prefill };
         }
     }
 }

@@ -43,6 +43,44 @@ public static class DuckDbSession
         }
     }
 
+    /// <summary>The memory limit of the process's shared helper DuckDB (<see cref="OpenShared"/>): 256 MB, beyond which it spills to disk.</summary>
+    public const string SharedMemoryLimit = "256MB";
+
+    /// <summary>The worker threads of the process's shared helper DuckDB (<see cref="OpenShared"/>): 2.</summary>
+    public const int SharedThreads = 2;
+
+    private static readonly Lazy<DuckDBConnection> Shared = new(() => Open(new DuckDbSettings
+    {
+        MemoryLimit = SharedMemoryLimit,
+        Threads = SharedThreads,
+        AllocatorFlushThreshold = "16MB",
+        TempDirectory = Path.Combine(Path.GetTempPath(), $"pinpipe-duckdb-{Environment.ProcessId}"),
+    }), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>
+    /// A new connection to the process's one shared, small in-memory DuckDB (<see cref="SharedMemoryLimit"/>,
+    /// <see cref="SharedThreads"/> threads, time zone UTC), for short helper queries such as a Delta commit's file
+    /// stats, a checkpoint or a scan's file schemas. Opening and closing DuckDB instances in a loop does not hand all of
+    /// their memory back to the system, so a long-running job must not open one per commit; connections are cheap.
+    /// Use a connection on one thread at a time and dispose it; create no tables in it (other connections share the
+    /// database), only temporary ones.
+    /// </summary>
+    public static DuckDBConnection OpenShared()
+    {
+        var connection = Shared.Value.Duplicate();
+        try
+        {
+            connection.Open();
+            connection.Execute("SET TimeZone = 'UTC'"); // a connection's own setting, not the database's
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>A command with positional parameters (<c>$1</c>, <c>$2</c>, ...; null as SQL NULL); the caller disposes it.</summary>
     public static DuckDBCommand Command(this DuckDBConnection connection, string sql, params object?[] parameters)
     {

@@ -43,6 +43,13 @@ public sealed record StreamOptions
     /// <summary>DuckDB memory limit per table (<c>400MB</c>, <c>512MiB</c>, <c>10%</c>: <see cref="SettingFormats.IsMemoryLimit"/>); beyond it DuckDB spills to disk. Default <c>400MB</c>.</summary>
     public string MemoryLimit { get; init; } = "400MB";
 
+    /// <summary>
+    /// DuckDB worker threads per table (the three tables run side by side, each with its own DuckDB); 0 = one per core.
+    /// Default 1: a micro-batch is small, and more threads only add contention and per-thread memory. At most
+    /// <see cref="SettingFormats.MaxThreads"/>.
+    /// </summary>
+    public int Threads { get; init; } = 1;
+
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
@@ -52,5 +59,7 @@ public sealed record StreamOptions
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
         .Check(Reset is null or "earliest", $"Stream:Reset: '{Reset}' is not earliest (or unset).")
         .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Stream:MemoryLimit", MemoryLimit))
+        .Check(Threads is >= 0 and <= SettingFormats.MaxThreads,
+            $"Stream:Threads: {Threads} must be 0 (one per core) to {SettingFormats.MaxThreads}: more threads than cores only adds contention, and each holds its own memory.")
         .ToList();
 }

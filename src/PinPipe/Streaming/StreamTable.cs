@@ -522,6 +522,7 @@ internal sealed class StreamTable : IDisposable
             return DuckDbSession.Open(new DuckDbSettings
             {
                 MemoryLimit = _options.MemoryLimit,
+                Threads = _options.Threads,
                 TempDirectory = Path.Combine(work, "spill"),
                 // Hand memory freed after each micro-batch back to the system sooner (DuckDB's default flushes above 128 MiB).
                 AllocatorFlushThreshold = "16MB",
@@ -529,7 +530,7 @@ internal sealed class StreamTable : IDisposable
         }
         catch (DuckDBException ex)
         {
-            throw new StreamException("stream.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}'): {ex.Message}", ex);
+            throw new StreamException("stream.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}', Stream:Threads {_options.Threads}): {ex.Message}", ex);
         }
     }
 

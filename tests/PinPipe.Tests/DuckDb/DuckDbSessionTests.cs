@@ -30,6 +30,28 @@ public sealed class DuckDbSessionTests : IDisposable
     }
 
     [Fact]
+    public void OpenShared_gives_connections_to_one_small_bounded_database()
+    {
+        using var a = DuckDbSession.OpenShared();
+        using var b = DuckDbSession.OpenShared();
+        // One database: a table one connection makes is seen by the other (no instance per helper query).
+        string table = "shared_probe_" + Guid.NewGuid().ToString("N");
+        a.Execute($"CREATE TABLE {table} AS SELECT 42 AS x");
+        try
+        {
+            Assert.Equal(42, b.QueryLongs($"SELECT x FROM {table}")[0]);
+        }
+        finally
+        {
+            b.Execute($"DROP TABLE {table}");
+        }
+        Assert.Equal(SettingAfterSet("memory_limit", DuckDbSession.SharedMemoryLimit), Setting(b, "memory_limit"));
+        Assert.Equal(DuckDbSession.SharedThreads.ToString(System.Globalization.CultureInfo.InvariantCulture), Setting(b, "threads"));
+        Assert.Equal("UTC", Setting(b, "TimeZone"));
+        Assert.NotEqual(Setting(_db, "memory_limit"), Setting(b, "memory_limit"));
+    }
+
+    [Fact]
     public void Open_applies_every_setting()
     {
         string spill = Path.Combine(_dir.Path, "it's ünï spill");

@@ -19,6 +19,7 @@ public sealed class StreamCommandTests
         Assert.Equal(50_000, s.Stream.MaxBatchRecords);
         Assert.Equal(50, s.Stream.CompactEvery);
         Assert.Equal(StreamStart.Earliest, s.Stream.From);
+        Assert.Equal((1, "400MB"), (s.Stream.Threads, s.Stream.MemoryLimit));
         Assert.Equal("delta/12885f560a0b_pin_table", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.Pin));
         Assert.Equal("delta/12885f560a0b_user_table_rejects", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.User, rejects: true));
         Assert.Equal("pinpipe-stream:streaming-12885f560a0b-geo:3", StreamJob.AppId(s.Names.GeoStream, 3));
@@ -29,14 +30,16 @@ public sealed class StreamCommandTests
     {
         var errors = new PinPipeSettings
         {
-            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, From = (StreamStart)7, MemoryLimit = " " },
+            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, From = (StreamStart)7, MemoryLimit = " ", Threads = 257 },
         }.Validate();
         Assert.Contains(errors, e => e.StartsWith("Stream:Trigger:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MaxBatchRecords:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:CompactEvery:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:From: '7' is not one of: earliest, latest.", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MemoryLimit:", StringComparison.Ordinal));
-        Assert.Equal(5, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("Stream:Threads: 257 must be 0 (one per core) to 256", StringComparison.Ordinal));
+        Assert.Equal(6, errors.Count);
+        Assert.Empty(new PinPipeSettings { Stream = new StreamOptions { Threads = 0 } }.Validate());
     }
 
     [Fact]

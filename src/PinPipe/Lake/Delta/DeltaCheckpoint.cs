@@ -63,7 +63,7 @@ internal static partial class DeltaCheckpoint
             }
             paths.Add(local);
         }
-        using var connection = DuckDbSession.Open();
+        using var connection = DuckDbSession.OpenShared();
         for (int i = 0; i < parts.Count; i++)
         {
             List<string> rows;
@@ -106,10 +106,10 @@ internal static partial class DeltaCheckpoint
                 rows++;
             }
         }
-        using (var connection = DuckDbSession.Open())
+        using (var connection = DuckDbSession.OpenShared())
         {
             connection.CopyToParquet(
-                $"(SELECT txn, \"add\", remove, metaData, protocol FROM read_json({Sql.Literal(json)}, format = 'newline_delimited', maximum_object_size = 268435456, {Columns}))",
+                $"(SELECT txn, \"add\", remove, metaData, protocol FROM read_json({Sql.Literal(json)}, format = 'newline_delimited', maximum_object_size = 16777216, {Columns}))",
                 parquet, cancellationToken);
         }
         byte[] bytes = await File.ReadAllBytesAsync(parquet, cancellationToken).ConfigureAwait(false);

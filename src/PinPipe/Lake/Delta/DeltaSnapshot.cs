@@ -53,7 +53,7 @@ public sealed class DeltaSnapshot
     /// </summary>
     public async Task<DeltaScan> OpenScanAsync(CancellationToken cancellationToken = default)
     {
-        using var connection = DuckDbSession.Open();
+        using var connection = DuckDbSession.OpenShared();
         return await DeltaScan.OpenAsync(_store, _root, State, connection, cancellationToken).ConfigureAwait(false);
     }
 
@@ -80,7 +80,7 @@ public sealed class DeltaSnapshot
             if (sortedKeys.Count == 0 || (file.TryGetRange(column, out long min, out long max) && !AnyInRange(sortedKeys, min, max))) skipped++;
             else candidates.Add(file);
         }
-        using var connection = DuckDbSession.Open();
+        using var connection = DuckDbSession.OpenShared();
         var scan = await DeltaScan.OpenAsync(_store, _root, State, candidates.ToArray(), [column], connection, cancellationToken).ConfigureAwait(false);
         return new DeltaKeyScan(scan, candidates.Count, skipped);
     }
@@ -106,7 +106,7 @@ public sealed class DeltaSnapshot
     /// </summary>
     public async IAsyncEnumerable<object?[]> ReadRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var connection = DuckDbSession.Open();
+        using var connection = DuckDbSession.OpenShared();
         using var scan = await DeltaScan.OpenAsync(_store, _root, State, connection, cancellationToken).ConfigureAwait(false);
         var fields = Schema.Fields;
         var readers = fields.Select(f => DeltaValues.ReaderFor(f.Type)).ToArray();

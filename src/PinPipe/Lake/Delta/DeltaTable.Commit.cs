@@ -151,7 +151,7 @@ public sealed partial class DeltaTable
         int numIndexedCols = 32;
         if (write.Configuration?.TryGetValue("delta.dataSkippingNumIndexedCols", out var text) == true && int.TryParse(text, CultureInfo.InvariantCulture, out int n)) numIndexedCols = n;
         var facts = new List<DeltaStats.FileFacts>();
-        using (var connection = DuckDbSession.Open())
+        using (var connection = DuckDbSession.OpenShared())
         {
             var canonical = DeltaDuckDb.CanonicalTypes(connection, write.Schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
             foreach (string file in write.Files) facts.Add(DeltaStats.Compute(connection, file, write.Schema, canonical, numIndexedCols, cancellationToken));
