@@ -42,13 +42,13 @@ internal static class SoakBench
 
         var seed = await ChildRun.RunAsync("dotnet", [dll, "seed", .. common], dir.Path);
         if (seed.ExitCode != 0) return [$"soak: pinpipe seed exited with {seed.ExitCode}: {seed.Excerpt()}"];
-        using var serve = Child.Start(dll, dir.Path, ["serve", "--urls", url, .. common]);
+        using var serve = PinPipeChild.Start(dll, dir.Path, ["serve", "--urls", url, .. common]);
         await WaitHealthyAsync(url, serve);
-        using var stream = Child.Start(dll, dir.Path, ["stream", .. common]);
-        using var emulate = Child.Start(dll, dir.Path, ["emulate", "--lane", "stream", "--api-url", url,
+        using var stream = PinPipeChild.Start(dll, dir.Path, ["stream", .. common]);
+        using var emulate = PinPipeChild.Start(dll, dir.Path, ["emulate", "--lane", "stream", "--api-url", url,
             "--rate", args.Rate.ToString(CultureInfo.InvariantCulture), "--records-per-request", args.RecordsPerRequest.ToString(CultureInfo.InvariantCulture),
             "--duration", string.Create(CultureInfo.InvariantCulture, $"{(int)duration.TotalSeconds}s"), .. common]);
-        Child[] children = [serve, stream, emulate];
+        PinPipeChild[] children = [serve, stream, emulate];
 
         var settings = new PinPipeSettings { DataDir = dir.Path, UserId = "soak" }.Resolve();
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
@@ -108,13 +108,15 @@ internal static class SoakBench
             bool pass = low >= -Tolerance && high <= Tolerance;
             lines.Add("");
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"Stream job RSS after its first {warmup.TotalMinutes:0.#} min: median {median:N0} MiB, range {low * 100:+0.0;-0.0}% / {high * 100:+0.0;-0.0}% of the median → {(pass ? "PASS" : "FAIL")} (±{Tolerance * 100:0}%); committed {IngestBench.Median(rates):N0} records/s (median; min {rates.Min():N0}, max {rates.Max():N0})."));
+                $"Stream job RSS after its first {warmup.TotalMinutes:0.#} min: median {median:N0} MiB, range {Percent(low)} / {Percent(high)} of the median → {(pass ? "PASS" : "FAIL")} (±{Tolerance * 100:0}%); committed {IngestBench.Median(rates):N0} records/s (median; min {rates.Min():N0}, max {rates.Max():N0})."));
         }
         return lines;
     }
 
-    private static string Range(List<double> values, double median) =>
-        string.Create(CultureInfo.InvariantCulture, $"{(values.Min() - median) / median * 100:+0.0;-0.0}% / {(values.Max() - median) / median * 100:+0.0;-0.0}%");
+    private static string Range(List<double> values, double median) => $"{Percent((values.Min() - median) / median)} / {Percent((values.Max() - median) / median)}";
+
+    /// <summary>A signed percentage with one decimal (<c>-5.1%</c>, <c>+0.0%</c>).</summary>
+    private static string Percent(double fraction) => Math.Round(fraction * 100, 1).ToString("+0.0;-0.0;+0.0", CultureInfo.InvariantCulture) + "%";
 
     private static string Mib(long kb) => string.Create(CultureInfo.InvariantCulture, $"{kb / 1024.0:N0} MiB");
 
@@ -184,7 +186,7 @@ internal static class SoakBench
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static async Task WaitHealthyAsync(string url, Child serve)
+    private static async Task WaitHealthyAsync(string url, PinPipeChild serve)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var deadline = Stopwatch.StartNew();
@@ -201,88 +203,5 @@ internal static class SoakBench
             await Task.Delay(250);
         }
         throw new InvalidOperationException($"pinpipe serve did not answer /healthz in 120 s:\n{serve.Output}");
-    }
-
-    /// <summary>A <c>pinpipe</c> child process (Release build), its output's tail kept; stopped with SIGINT.</summary>
-    internal sealed class Child : IDisposable
-    {
-        private readonly Process _process;
-        private readonly Queue<string> _tail = new();
-
-        private Child(string name, Process process)
-        {
-            Name = name;
-            _process = process;
-            process.OutputDataReceived += (_, e) => Keep(e.Data);
-            process.ErrorDataReceived += (_, e) => Keep(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-        }
-
-        public string Name { get; }
-
-        public bool HasExited => _process.HasExited;
-
-        public int ExitCode => _process.ExitCode;
-
-        public int Id => _process.Id;
-
-        /// <summary>The last 40 lines of output.</summary>
-        public string Output { get { lock (_tail) return string.Join('\n', _tail); } }
-
-        public static Child Start(string dll, string workingDirectory, IReadOnlyList<string> args, IReadOnlyList<string>? env = null)
-        {
-            var info = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            info.ArgumentList.Add(dll);
-            foreach (var a in args) info.ArgumentList.Add(a);
-            foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
-                info.Environment.Remove(key);
-            foreach (var e in env ?? [])
-            {
-                int eq = e.IndexOf('=', StringComparison.Ordinal);
-                if (eq <= 0) throw new ArgumentException($"--stream-env '{e}': use Section__Key=value");
-                info.Environment["PINPIPE_" + e[..eq]] = e[(eq + 1)..];
-            }
-            return new Child(args[0], Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet"));
-        }
-
-        private void Keep(string? line)
-        {
-            if (line is null) return;
-            lock (_tail)
-            {
-                _tail.Enqueue(line);
-                if (_tail.Count > 40) _tail.Dequeue();
-            }
-        }
-
-        /// <summary>VmRSS in kB; 0 when gone.</summary>
-        public long RssKb()
-        {
-            try
-            {
-                foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
-                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                        return long.Parse(line["VmRSS:".Length..].Replace("kB", "", StringComparison.Ordinal).Trim(), CultureInfo.InvariantCulture);
-            }
-            catch (IOException) { }
-            catch (InvalidOperationException) { }
-            return 0;
-        }
-
-        public async Task StopAsync()
-        {
-            if (_process.HasExited) return;
-            using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try { await _process.WaitForExitAsync(timeout.Token); }
-            catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); }
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.Dispose();
-        }
     }
 }

@@ -141,7 +141,7 @@ internal static class StreamLatencyBench
         await Task.WhenAll(warm.Select(b => SendAsync(http, b, warmAcks)));
         if (warmAcks.Failed > 0) throw new InvalidOperationException($"the API refused {warmAcks.Failed} warm-up records");
         long childStart = Stopwatch.GetTimestamp();
-        using var child = StreamChild.Start(dll, dir.Path, trigger, env);
+        using var child = PinPipeChild.Start(dll, dir.Path, ["stream", "--data-dir", dir.Path, "--user-id", UserId, "--trigger", trigger], env);
         using var stopWatch = new CancellationTokenSource();
         var watcher = new CommitWatcher(store, settings, topicIds);
         var watching = watcher.RunAsync(stopWatch.Token);
@@ -237,7 +237,7 @@ internal static class StreamLatencyBench
         return lo < commits.Count ? lo : -1;
     }
 
-    private static async Task<bool> WaitReadableAsync(CommitWatcher watcher, Acks acks, TimeSpan timeout, StreamChild child)
+    private static async Task<bool> WaitReadableAsync(CommitWatcher watcher, Acks acks, TimeSpan timeout, PinPipeChild child)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
@@ -397,82 +397,6 @@ internal static class StreamLatencyBench
                 try { await Task.Delay(2, cancellationToken); }
                 catch (OperationCanceledException) { return; }
             }
-        }
-    }
-
-    /// <summary><c>pinpipe stream</c> as a child process over the bench's data folder; stopped with SIGINT.</summary>
-    private sealed class StreamChild : IDisposable
-    {
-        private readonly Process _process;
-        private readonly Queue<string> _tail = new();
-
-        private StreamChild(Process process)
-        {
-            _process = process;
-            process.OutputDataReceived += (_, e) => Keep(e.Data);
-            process.ErrorDataReceived += (_, e) => Keep(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-        }
-
-        public bool HasExited => _process.HasExited;
-
-        public int ExitCode => _process.ExitCode;
-
-        /// <summary>The last 40 lines of output.</summary>
-        public string Output { get { lock (_tail) return string.Join('\n', _tail); } }
-
-        public static StreamChild Start(string dll, string dataDir, string trigger, IReadOnlyList<string> env)
-        {
-            var info = new ProcessStartInfo("dotnet") { WorkingDirectory = dataDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { dll, "stream", "--data-dir", dataDir, "--user-id", UserId, "--trigger", trigger }) info.ArgumentList.Add(a);
-            foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
-                info.Environment.Remove(key);
-            foreach (var e in env)
-            {
-                int eq = e.IndexOf('=', StringComparison.Ordinal);
-                if (eq <= 0) throw new ArgumentException($"--stream-env '{e}': use Section__Key=value");
-                info.Environment["PINPIPE_" + e[..eq]] = e[(eq + 1)..];
-            }
-            return new StreamChild(Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet"));
-        }
-
-        private void Keep(string? line)
-        {
-            if (line is null) return;
-            lock (_tail)
-            {
-                _tail.Enqueue(line);
-                if (_tail.Count > 40) _tail.Dequeue();
-            }
-        }
-
-        /// <summary>VmRSS in kB; 0 when gone.</summary>
-        public long RssKb()
-        {
-            try
-            {
-                foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
-                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                        return long.Parse(line["VmRSS:".Length..].Replace("kB", "", StringComparison.Ordinal).Trim(), CultureInfo.InvariantCulture);
-            }
-            catch (IOException) { }
-            return 0;
-        }
-
-        public async Task StopAsync()
-        {
-            if (_process.HasExited) return;
-            using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try { await _process.WaitForExitAsync(timeout.Token); }
-            catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); }
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.Dispose();
         }
     }
 }

@@ -34,6 +34,7 @@ public static class DuckDbSession
             if (settings.MemoryLimit is not null) connection.Execute($"SET memory_limit = {Sql.Literal(SettingFormats.ToDuckDbMemoryLimit(settings.MemoryLimit) ?? settings.MemoryLimit)}");
             if (settings.AllocatorFlushThreshold is not null) connection.Execute($"SET allocator_flush_threshold = {Sql.Literal(settings.AllocatorFlushThreshold)}");
             if (settings.TempDirectory is not null) connection.Execute($"SET temp_directory = {Sql.Literal(settings.TempDirectory)}");
+            if (!settings.ExternalFileCache) connection.Execute("SET enable_external_file_cache = false");
             return connection;
         }
         catch
@@ -43,8 +44,8 @@ public static class DuckDbSession
         }
     }
 
-    /// <summary>The memory limit of the process's shared helper DuckDB (<see cref="OpenShared"/>): 256 MB, beyond which it spills to disk.</summary>
-    public const string SharedMemoryLimit = "256MB";
+    /// <summary>The memory limit of the process's shared helper DuckDB (<see cref="OpenShared"/>): 128 MB, beyond which it spills to disk.</summary>
+    public const string SharedMemoryLimit = "128MB";
 
     /// <summary>The worker threads of the process's shared helper DuckDB (<see cref="OpenShared"/>): 2.</summary>
     public const int SharedThreads = 2;
@@ -54,6 +55,7 @@ public static class DuckDbSession
         MemoryLimit = SharedMemoryLimit,
         Threads = SharedThreads,
         AllocatorFlushThreshold = "16MB",
+        ExternalFileCache = false,
         TempDirectory = Path.Combine(Path.GetTempPath(), $"pinpipe-duckdb-{Environment.ProcessId}"),
     }), LazyThreadSafetyMode.ExecutionAndPublication);
 

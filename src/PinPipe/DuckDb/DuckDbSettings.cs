@@ -23,4 +23,11 @@ public sealed record DuckDbSettings
     /// for long-running jobs); null = DuckDB's default (128 MiB).
     /// </summary>
     public string? AllocatorFlushThreshold { get; init; }
+
+    /// <summary>
+    /// DuckDB's <c>enable_external_file_cache</c>: file data it reads stays cached in its buffer pool, up to the memory
+    /// limit. True (default) keeps DuckDB's default; long-running jobs that read ever new files turn it off, so that their
+    /// memory does not fill up with files they will not read again.
+    /// </summary>
+    public bool ExternalFileCache { get; init; } = true;
 }

@@ -526,6 +526,8 @@ internal sealed class StreamTable : IDisposable
                 TempDirectory = Path.Combine(work, "spill"),
                 // Hand memory freed after each micro-batch back to the system sooner (DuckDB's default flushes above 128 MiB).
                 AllocatorFlushThreshold = "16MB",
+                // Each micro-batch reads other files (its key check): caching them would fill the memory limit.
+                ExternalFileCache = false,
             });
         }
         catch (DuckDBException ex)

@@ -48,6 +48,7 @@ public sealed class DuckDbSessionTests : IDisposable
         Assert.Equal(SettingAfterSet("memory_limit", DuckDbSession.SharedMemoryLimit), Setting(b, "memory_limit"));
         Assert.Equal(DuckDbSession.SharedThreads.ToString(System.Globalization.CultureInfo.InvariantCulture), Setting(b, "threads"));
         Assert.Equal("UTC", Setting(b, "TimeZone"));
+        Assert.Equal("false", Setting(b, "enable_external_file_cache"));
         Assert.NotEqual(Setting(_db, "memory_limit"), Setting(b, "memory_limit"));
     }
 

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace PinPipe.Bench;
+
+/// <summary>A <c>pinpipe</c> child process (Release build), its output's tail kept; stopped with SIGINT.</summary>
+internal sealed class PinPipeChild : IDisposable
+{
+    private readonly Process _process;
+    private readonly Queue<string> _tail = new();
+
+    private PinPipeChild(string name, Process process)
+    {
+        Name = name;
+        _process = process;
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Name { get; }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public int Id => _process.Id;
+
+    /// <summary>The last 40 lines of output.</summary>
+    public string Output { get { lock (_tail) return string.Join('\n', _tail); } }
+
+    public static PinPipeChild Start(string dll, string workingDirectory, IReadOnlyList<string> args, IReadOnlyList<string>? env = null)
+    {
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(dll);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
+            info.Environment.Remove(key);
+        foreach (var e in env ?? [])
+        {
+            int eq = e.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new ArgumentException($"--stream-env '{e}': use Section__Key=value");
+            info.Environment["PINPIPE_" + e[..eq]] = e[(eq + 1)..];
+        }
+        return new PinPipeChild(args[0], Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet"));
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null) return;
+        lock (_tail)
+        {
+            _tail.Enqueue(line);
+            if (_tail.Count > 40) _tail.Dequeue();
+        }
+    }
+
+    /// <summary>VmRSS in kB; 0 when gone.</summary>
+    public long RssKb()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                    return long.Parse(line["VmRSS:".Length..].Replace("kB", "", StringComparison.Ordinal).Trim(), CultureInfo.InvariantCulture);
+        }
+        catch (IOException) { }
+        catch (InvalidOperationException) { }
+        return 0;
+    }
+
+    public async Task StopAsync()
+    {
+        if (_process.HasExited) return;
+        using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try { await _process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); }
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+}
