@@ -206,7 +206,10 @@ internal static class StreamLatencyBench
             lock (rss) samples = [.. rss];
             return new Run(trigger, rate, acks.Count / sent, perRequest, Percentile(lags, 0.50), Percentile(lags, 0.99), lags[^1],
                 unreadable, acks.Failed, double.IsNaN(early) ? 0 : early, double.IsNaN(late) ? 0 : late,
-                IngestBench.Median(samples.Select(s => s / 1024.0)), samples.DefaultIfEmpty(0).Max() / 1024.0) { StartSeconds = startSeconds };
+                IngestBench.Median(samples.Select(s => s / 1024.0)), samples.DefaultIfEmpty(0).Max() / 1024.0)
+            {
+                StartSeconds = startSeconds,
+            };
         }
         finally
         {
