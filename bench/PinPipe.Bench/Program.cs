@@ -3,8 +3,10 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value]
-// (batch, pinpipe batch against the pandas port of the notebook, and stream-latency, ack → readable through pinpipe stream at fixed rates, take minutes per round and are not part of all)
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value]
+//   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
+// (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
+// history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
 var lines = new List<string>
@@ -13,7 +15,14 @@ var lines = new List<string>
     $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
 };
 string what = args2.What;
-if (what is not ("batch" or "stream-latency")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is "history" && HistoryBench.Validate(args2) is { } usage)
+{
+#pragma warning disable CA1849 // console output of a command line tool
+    Console.Error.WriteLine($"error: {usage}");
+#pragma warning restore CA1849
+    return 2;
+}
+if (what is not ("batch" or "stream-latency" or "history")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
@@ -23,10 +32,11 @@ if (what is "clean" or "all") lines.AddRange(await CleanBench.RunAsync(args2));
 if (what is "stream" or "all") lines.AddRange(await StreamBench.RunAsync(args2));
 if (what is "stream-latency") lines.AddRange(await StreamLatencyBench.RunAsync(args2));
 if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "all"))
+if (what is "history") lines.AddRange(await HistoryBench.RunAsync(args2));
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "history" or "all"))
 {
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch, history or all");
 #pragma warning restore CA1849
     return 2;
 }
@@ -46,6 +56,24 @@ namespace PinPipe.Bench
         /// <summary>stream-latency: extra configuration for the <c>pinpipe stream</c> child, from <c>--stream-env Stream__MemoryLimit=100MB</c> (as <c>PINPIPE_</c> variables).</summary>
         public IReadOnlyList<string> StreamEnv { get; init; } = [];
 
+        /// <summary>history: days of landings (<c>--days</c>, default 30).</summary>
+        public int Days { get; init; } = 30;
+
+        /// <summary>history: new posts a day (<c>--posts-per-day</c>, default 100,000).</summary>
+        public long PostsPerDay { get; init; } = 100_000;
+
+        /// <summary>history: the days with a full rebuild and the pandas port beside the incremental run (<c>--full-days 1,10,20,30</c>); null = <see cref="HistoryBench.FullDays"/>'s default.</summary>
+        public IReadOnlyList<int>? FullDays { get; init; }
+
+        /// <summary>history: the output folder (<c>--out</c>); null = <c>bench/results/history-&lt;UTC time&gt;</c>.</summary>
+        public string? Out { get; init; }
+
+        /// <summary>history: keep the data folder (bucket, tables, runs) in the output folder (<c>--keep-data</c>).</summary>
+        public bool KeepData { get; init; }
+
+        /// <summary>history: only land the days (kept in <c>&lt;out&gt;/data</c>, described in <c>landings.json</c>), no <c>pinpipe</c> run (<c>--land-only</c>).</summary>
+        public bool LandOnly { get; init; }
+
         public static BenchArgs Parse(string[] args)
         {
             string what = "all";
@@ -54,6 +82,11 @@ namespace PinPipe.Bench
             List<int>? rates = null;
             List<string>? triggers = null;
             var streamEnv = new List<string>();
+            int days = 30;
+            long postsPerDay = 100_000;
+            List<int>? fullDays = null;
+            string? outDir = null;
+            bool keepData = false, landOnly = false;
             for (int i = 0; i < args.Length; i++)
             {
                 int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -67,10 +100,19 @@ namespace PinPipe.Bench
                     case "--rates": rates = args[++i].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToList(); break;
                     case "--triggers": triggers = [.. args[++i].Split(',')]; break;
                     case "--stream-env": streamEnv.Add(args[++i]); break;
+                    case "--days": days = Next(); break;
+                    case "--posts-per-day": postsPerDay = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                    case "--full-days": fullDays = args[++i].Split(',').Select(d => int.Parse(d, CultureInfo.InvariantCulture)).Distinct().Order().ToList(); break;
+                    case "--out": outDir = Path.GetFullPath(args[++i]); break;
+                    case "--keep-data": keepData = true; break;
+                    case "--land-only": landOnly = true; break;
                     default: what = args[i]; break;
                 }
             }
-            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts) { Rates = rates, Triggers = triggers, StreamEnv = streamEnv };
+            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts) {
+                Rates = rates, Triggers = triggers, StreamEnv = streamEnv,
+                Days = days, PostsPerDay = postsPerDay, FullDays = fullDays, Out = outDir, KeepData = keepData, LandOnly = landOnly,
+            };
         }
     }
 }
