@@ -320,9 +320,11 @@ internal static class HistoryBench
         var text = new StringBuilder(string.Create(CultureInfo.InvariantCulture,
             $"{tables.Sum(t => t.Listed)} data files in {tables.Count} tables, {tables.Sum(t => t.Live)} referenced by the latest versions, {tables.Sum(t => t.Unreferenced.Count)} unreferenced, {tables.Sum(t => t.Missing.Count)} referenced but missing"));
         foreach (var t in tables.Where(t => t.Unreferenced.Count > 0 || t.Missing.Count > 0))
-            text.Append(CultureInfo.InvariantCulture, $"; {t.Table} v{t.Version}: {t.Unreferenced.Count} unreferenced (e.g. {(t.Unreferenced.Count > 0 ? t.Unreferenced[0] : "—")}), {t.Missing.Count} missing (e.g. {(t.Missing.Count > 0 ? t.Missing[0] : "—")})");
+            text.Append(CultureInfo.InvariantCulture, $"; {t.Table} v{t.Version}: {Files(t.Unreferenced, "unreferenced")}, {Files(t.Missing, "missing")}");
         return text.ToString();
     }
+
+    private static string Files(IReadOnlyList<string> keys, string what) => keys.Count == 0 ? $"0 {what}" : $"{keys.Count} {what} (e.g. {keys[0]})";
 
     /// <summary>Writes <c>history.csv</c> and <c>history.svg</c> into <paramref name="outDir"/>.</summary>
     private static async Task WriteOutputsAsync(string outDir, List<DayRow> rows)

@@ -7,10 +7,10 @@ namespace PinPipe.Bench;
 /// <summary>A curve of the history chart: its points, (day, seconds).</summary>
 internal sealed record ChartSeries(string Name, string Color, IReadOnlyList<(int Day, double Seconds)> Points);
 
-/// <summary>A line chart as standalone SVG: days 1..D on x, seconds on y from 0, a polyline and dots per series, a legend.</summary>
+/// <summary>A line chart as standalone SVG: days 1..D on x, seconds on y from 0, a polyline and dots per series, a legend below.</summary>
 internal static class HistoryChart
 {
-    private const int Width = 800, Height = 440, Left = 70, Right = 20, Top = 40, Bottom = 60;
+    private const int Width = 800, Height = 440, Left = 70, Right = 20, Top = 40, Bottom = 80;
 
     public static string Svg(string title, int days, IReadOnlyList<ChartSeries> series)
     {
@@ -38,7 +38,7 @@ internal static class HistoryChart
             svg.Append(CultureInfo.InvariantCulture, $"""<text x="{F(X(d))}" y="{Top + plotH + 18}" text-anchor="middle">{d}</text>""").Append('\n');
         }
         svg.Append(CultureInfo.InvariantCulture, $"""<line x1="{Left}" y1="{Top + plotH}" x2="{Width - Right}" y2="{Top + plotH}" stroke="black"/><line x1="{Left}" y1="{Top}" x2="{Left}" y2="{Top + plotH}" stroke="black"/>""").Append('\n');
-        svg.Append(CultureInfo.InvariantCulture, $"""<text x="{Left + plotW / 2}" y="{Height - 22}" text-anchor="middle">day</text>""");
+        svg.Append(CultureInfo.InvariantCulture, $"""<text x="{Left + plotW / 2}" y="{Top + plotH + 36}" text-anchor="middle">day</text>""");
         svg.Append(CultureInfo.InvariantCulture, $"""<text x="16" y="{Top + plotH / 2}" text-anchor="middle" transform="rotate(-90 16 {Top + plotH / 2})">seconds</text>""").Append('\n');
 
         for (int i = 0; i < series.Count; i++)
@@ -49,8 +49,8 @@ internal static class HistoryChart
                 svg.Append(CultureInfo.InvariantCulture, $"""<polyline fill="none" stroke="{s.Color}" stroke-width="2" points="{string.Join(' ', points.Select(p => $"{F(X(p.Day))},{F(Y(p.Seconds))}"))}"/>""").Append('\n');
             foreach (var p in points)
                 svg.Append(CultureInfo.InvariantCulture, $"""<circle cx="{F(X(p.Day))}" cy="{F(Y(p.Seconds))}" r="3.5" fill="{s.Color}"><title>{WebUtility.HtmlEncode(s.Name)}, day {p.Day}: {p.Seconds.ToString("0.0", CultureInfo.InvariantCulture)} s</title></circle>""").Append('\n');
-            double ly = Top + 12 + i * 18;
-            svg.Append(CultureInfo.InvariantCulture, $"""<line x1="{Left + 12}" y1="{F(ly)}" x2="{Left + 36}" y2="{F(ly)}" stroke="{s.Color}" stroke-width="2"/><text x="{Left + 42}" y="{F(ly + 4)}">{WebUtility.HtmlEncode(s.Name)}{(points.Length == 0 ? " (not run)" : "")}</text>""").Append('\n');
+            double lx = Left + i * plotW / series.Count, ly = Height - 16;
+            svg.Append(CultureInfo.InvariantCulture, $"""<line x1="{F(lx)}" y1="{F(ly)}" x2="{F(lx + 24)}" y2="{F(ly)}" stroke="{s.Color}" stroke-width="2"/><text x="{F(lx + 30)}" y="{F(ly + 4)}">{WebUtility.HtmlEncode(s.Name)}{(points.Length == 0 ? " (not run)" : "")}</text>""").Append('\n');
         }
         svg.Append("</svg>\n");
         return svg.ToString();
