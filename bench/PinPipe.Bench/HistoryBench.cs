@@ -24,7 +24,7 @@ internal static class HistoryBench
 {
     private const double TargetIncrementalRatio = 1.5;
     private const double TargetRssBand = 0.20;
-    private const string VacuumRetention = "0";
+    private const string VacuumRetention = "0s"; // a duration (the issue writes `--retention 0`; the CLI reads durations with a unit)
     private static readonly JsonSerializerOptions ManifestJson = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>One day's figures; null where not run.</summary>
