@@ -37,6 +37,8 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(StreamCommand.Create(global));
         root.Subcommands.Add(ScheduleCommand.Create(global, RunBatchAsync));
         root.Subcommands.Add(RunsCommand.Create(global));
+        root.Subcommands.Add(VacuumCommand.Create(global));
+        root.Subcommands.Add(OptimizeCommand.Create(global));
         return root;
     }
 
