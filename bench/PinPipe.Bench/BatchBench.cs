@@ -109,7 +109,7 @@ internal static class BatchBench
         return null;
     }
 
-    /// <summary>One run of <c>pinpipe batch</c> on a fresh data folder whose bucket hard-links the cached raw objects.</summary>
+    /// <summary>One run of <c>pinpipe batch --full</c> (the full rebuild, whose cost grows with the history) on a fresh data folder whose bucket hard-links the cached raw objects.</summary>
     private static async Task<(Round? Result, string? Error)> RunPinPipeAsync(string dll, BatchDataSet data)
     {
         using var dir = new BenchDirectory("batch");
@@ -121,7 +121,7 @@ internal static class BatchBench
             var copy = await ChildRun.RunAsync("cp", ["-a", data.TopicsDir, Path.Combine(bucket, "topics")], dir.Path);
             if (copy.ExitCode != 0) return (null, $"cannot place the raw objects in {bucket}: {copy.Excerpt()}");
         }
-        var run = await ChildRun.RunAsync("dotnet", [dll, "batch", "--data-dir", dir.Path, "--user-id", BatchData.UserId], dir.Path);
+        var run = await ChildRun.RunAsync("dotnet", [dll, "batch", "--full", "--data-dir", dir.Path, "--user-id", BatchData.UserId], dir.Path);
         if (run.ExitCode != 0) return (null, $"pinpipe batch exited with {run.ExitCode}: {run.Excerpt()}");
         return (new Round(run.Wall.TotalSeconds, run.PeakRssBytes, new Dictionary<string, double>()), null);
     }

@@ -15,7 +15,7 @@ namespace PinPipe.Hosting;
 /// </summary>
 public static class PipelineJobs
 {
-    /// <summary>The batch lane (<c>pinpipe batch</c>, each scheduled run) of the settings: the batch job with the insights before its commits, then the run's outputs.</summary>
+    /// <summary>The batch lane (<c>pinpipe batch</c>, each scheduled run) of the settings: the batch job (incremental, or a full rebuild with <c>Batch:Full</c>), the insights over its tables after its commits, then the run's outputs.</summary>
     public static BatchLane Batch(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
