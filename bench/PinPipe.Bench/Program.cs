@@ -109,9 +109,17 @@ namespace PinPipe.Bench
                     default: what = args[i]; break;
                 }
             }
-            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts) {
-                Rates = rates, Triggers = triggers, StreamEnv = streamEnv,
-                Days = days, PostsPerDay = postsPerDay, FullDays = fullDays, Out = outDir, KeepData = keepData, LandOnly = landOnly,
+            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts)
+            {
+                Rates = rates,
+                Triggers = triggers,
+                StreamEnv = streamEnv,
+                Days = days,
+                PostsPerDay = postsPerDay,
+                FullDays = fullDays,
+                Out = outDir,
+                KeepData = keepData,
+                LandOnly = landOnly,
             };
         }
     }
