@@ -16,7 +16,7 @@ internal static class BatchBench
     private const double TargetMegabytesPerSecond = 100;
     private const long TargetPeakBytes = 2L << 30;
 
-    private sealed record Round(double Seconds, long PeakBytes, IReadOnlyDictionary<string, double> Phases);
+    internal sealed record Round(double Seconds, long PeakBytes, IReadOnlyDictionary<string, double> Phases);
 
     public static async Task<List<string>> RunAsync(BenchArgs args)
     {
@@ -79,11 +79,11 @@ internal static class BatchBench
         return string.Create(CultureInfo.InvariantCulture, $"| {name} | {seconds:0.0} s{note} | {megabytes / seconds:N1} | {Mib(peak)} | {phases} |");
     }
 
-    private static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1 << 20):N0} MiB");
+    internal static string Mib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1 << 20):N0} MiB");
 
-    private static string Figure(double value, string format) => double.IsFinite(value) ? value.ToString(format, CultureInfo.InvariantCulture) : "—";
+    internal static string Figure(double value, string format) => double.IsFinite(value) ? value.ToString(format, CultureInfo.InvariantCulture) : "—";
 
-    private static string Check(bool ok) => ok ? "✓" : "✗";
+    internal static string Check(bool ok) => ok ? "✓" : "✗";
 
     /// <summary>Builds src/PinPipe.Cli in Release and checks it has the <paramref name="command"/> command; the error says why not.</summary>
     internal static async Task<(string? Dll, string? Error)> PrepareCliAsync(string command = "batch")
@@ -95,14 +95,21 @@ internal static class BatchBench
         var framework = new DirectoryInfo(AppContext.BaseDirectory).Name; // bin/Release/<tfm>/
         var dll = Path.Combine(project, "bin", "Release", framework, "PinPipe.Cli.dll");
         if (!File.Exists(dll)) return (null, $"{dll} is missing after the build");
-        var help = await ChildRun.RunAsync("dotnet", [dll, "--help"], Repo.Root);
-        if (help.ExitCode != 0) return (null, $"pinpipe --help exited with {help.ExitCode}: {help.Excerpt()}");
-        if (!help.Stdout.Split('\n').Any(l => l.TrimStart().StartsWith(command + " ", StringComparison.Ordinal) && l.StartsWith("  ", StringComparison.Ordinal)))
-            return (null, $"src/PinPipe.Cli has no `{command}` command yet (not listed by pinpipe --help)");
-        return (dll, null);
+        var missing = await MissingCommandAsync(dll, command);
+        return missing is null ? (dll, null) : (null, missing);
     }
 
-    /// <summary>One run of <c>pinpipe batch</c> on a fresh data folder whose bucket hard-links the cached raw objects.</summary>
+    /// <summary>Null when the built CLI <paramref name="dll"/> lists <paramref name="command"/> in its help, else why not.</summary>
+    internal static async Task<string?> MissingCommandAsync(string dll, string command)
+    {
+        var help = await ChildRun.RunAsync("dotnet", [dll, "--help"], Repo.Root);
+        if (help.ExitCode != 0) return $"pinpipe --help exited with {help.ExitCode}: {help.Excerpt()}";
+        if (!help.Stdout.Split('\n').Any(l => l.TrimStart().StartsWith(command + " ", StringComparison.Ordinal) && l.StartsWith("  ", StringComparison.Ordinal)))
+            return $"src/PinPipe.Cli has no `{command}` command yet (not listed by pinpipe --help)";
+        return null;
+    }
+
+    /// <summary>One run of <c>pinpipe batch --full</c> (the full rebuild, whose cost grows with the history) on a fresh data folder whose bucket hard-links the cached raw objects.</summary>
     private static async Task<(Round? Result, string? Error)> RunPinPipeAsync(string dll, BatchDataSet data)
     {
         using var dir = new BenchDirectory("batch");
@@ -114,17 +121,27 @@ internal static class BatchBench
             var copy = await ChildRun.RunAsync("cp", ["-a", data.TopicsDir, Path.Combine(bucket, "topics")], dir.Path);
             if (copy.ExitCode != 0) return (null, $"cannot place the raw objects in {bucket}: {copy.Excerpt()}");
         }
-        var run = await ChildRun.RunAsync("dotnet", [dll, "batch", "--data-dir", dir.Path, "--user-id", BatchData.UserId], dir.Path);
+        var run = await ChildRun.RunAsync("dotnet", [dll, "batch", "--full", "--data-dir", dir.Path, "--user-id", BatchData.UserId], dir.Path);
         if (run.ExitCode != 0) return (null, $"pinpipe batch exited with {run.ExitCode}: {run.Excerpt()}");
         return (new Round(run.Wall.TotalSeconds, run.PeakRssBytes, new Dictionary<string, double>()), null);
     }
 
     /// <summary>One run of the pandas port; its counts are checked against what the generator wrote.</summary>
-    private static async Task<(Round? Result, string? Error)> RunPandasAsync(BatchDataSet data, List<string> warnings)
+    private static Task<(Round? Result, string? Error)> RunPandasAsync(BatchDataSet data, List<string> warnings)
+    {
+        var t = data.Totals;
+        return RunPandasAsync(data.BucketDir, new TopicCounts(data.Parameters.Posts + t.Reposts + t.RejectsPerTopic, data.Parameters.Posts, t.Reposts, t.RejectsPerTopic), warnings);
+    }
+
+    /// <summary>
+    /// One run of the pandas port on the bucket folder <paramref name="bucketDir"/>; its counts (every topic) are checked against
+    /// <paramref name="expected"/>, a difference added to <paramref name="warnings"/>.
+    /// </summary>
+    internal static async Task<(Round? Result, string? Error)> RunPandasAsync(string bucketDir, TopicCounts expected, List<string> warnings)
     {
         using var dir = new BenchDirectory("batch-pandas");
         var run = await ChildRun.RunAsync(PandasPeer.Python,
-            [PandasPeer.Script, "--bucket", data.BucketDir, "--user-id", BatchData.UserId, "--out", dir.File("out")], dir.Path);
+            [PandasPeer.Script, "--bucket", bucketDir, "--user-id", BatchData.UserId, "--out", dir.File("out")], dir.Path);
         if (run.ExitCode != 0) return (null, $"pandas_batch.py exited with {run.ExitCode}: {run.Excerpt()}");
         var timings = JsonDocument.Parse(run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
         var phases = new Dictionary<string, double>
@@ -134,20 +151,22 @@ internal static class BatchBench
             ["insights"] = timings.GetProperty("insights_s").GetDouble(),
         };
 
-        var t = data.Totals;
         var counts = JsonDocument.Parse(await File.ReadAllTextAsync(dir.File(Path.Combine("out", "counts.json")))).RootElement;
         foreach (var table in new[] { "pin", "geo", "user" })
         {
-            var c = counts.GetProperty(table);
-            long read = c.GetProperty("read").GetInt64(), clean = c.GetProperty("clean").GetInt64();
-            long duplicates = c.GetProperty("duplicates").GetInt64(), rejects = c.GetProperty("rejects").GetInt64();
-            long expectedRead = data.Parameters.Posts + t.Reposts + t.RejectsPerTopic;
-            if (read != expectedRead || clean != data.Parameters.Posts || duplicates != t.Reposts || rejects != t.RejectsPerTopic)
-            {
-                warnings.Add($"pandas counted {table}: read {read}, clean {clean}, duplicates {duplicates}, rejects {rejects}; the generator wrote read {expectedRead}, " +
-                    $"clean {data.Parameters.Posts}, duplicates {t.Reposts}, rejects {t.RejectsPerTopic}");
-            }
+            if (TopicCounts.Of(counts.GetProperty(table)) is var actual && actual != expected)
+                warnings.Add($"pandas counted {table}: {actual}; the generator wrote {expected}");
         }
         return (new Round(run.Wall.TotalSeconds, run.PeakRssBytes, phases), null);
     }
+}
+
+/// <summary>A topic's records as a batch run counts them: read = clean + duplicates + rejects.</summary>
+internal sealed record TopicCounts(long Read, long Clean, long Duplicates, long Rejects)
+{
+    /// <summary>The counts of a <c>counts.json</c> or <c>summary.json</c> table entry (<c>read</c>, <c>clean</c>, <c>duplicates</c>, <c>rejects</c>).</summary>
+    public static TopicCounts Of(JsonElement c) =>
+        new(c.GetProperty("read").GetInt64(), c.GetProperty("clean").GetInt64(), c.GetProperty("duplicates").GetInt64(), c.GetProperty("rejects").GetInt64());
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"read {Read}, clean {Clean}, duplicates {Duplicates}, rejects {Rejects}");
 }

@@ -3,9 +3,11 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|soak|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --rate N --records-per-request N] [--prefill-rows N]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --rate N --records-per-request N] [--prefill-rows N]
+//   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
 // (soak: serve, stream and emulate --lane stream as separate processes for --minutes, RSS every 15 s, CSV and SVG chart in bench/results/)
-// (batch, pinpipe batch against the pandas port of the notebook, and stream-latency, ack → readable through pinpipe stream at fixed rates, take minutes per round and are not part of all)
+// (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
+// history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
 var lines = new List<string>
@@ -14,7 +16,14 @@ var lines = new List<string>
     $"Command: dotnet run --project bench/PinPipe.Bench -c Release -- {string.Join(' ', args)}",
 };
 string what = args2.What;
-if (what is not ("batch" or "stream-latency" or "soak")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is "history" && HistoryBench.Validate(args2) is { } usage)
+{
+#pragma warning disable CA1849 // console output of a command line tool
+    Console.Error.WriteLine($"error: {usage}");
+#pragma warning restore CA1849
+    return 2;
+}
+if (what is not ("batch" or "stream-latency" or "soak" or "history")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
@@ -25,10 +34,11 @@ if (what is "stream" or "all") lines.AddRange(await StreamBench.RunAsync(args2))
 if (what is "stream-latency") lines.AddRange(await StreamLatencyBench.RunAsync(args2));
 if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
 if (what is "soak") lines.AddRange(await SoakBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "soak" or "all"))
+if (what is "history") lines.AddRange(await HistoryBench.RunAsync(args2));
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "soak" or "history" or "all"))
 {
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch, soak or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch, soak, history or all");
 #pragma warning restore CA1849
     return 2;
 }
@@ -60,6 +70,24 @@ namespace PinPipe.Bench
         /// <summary>stream-latency: clean rows each stream table holds before the job starts, from <c>--prefill-rows</c> (default 0).</summary>
         public long PrefillRows { get; init; }
 
+        /// <summary>history: days of landings (<c>--days</c>, default 30).</summary>
+        public int Days { get; init; } = 30;
+
+        /// <summary>history: new posts a day (<c>--posts-per-day</c>, default 100,000).</summary>
+        public long PostsPerDay { get; init; } = 100_000;
+
+        /// <summary>history: the days with a full rebuild and the pandas port beside the incremental run (<c>--full-days 1,10,20,30</c>); null = <see cref="HistoryBench.FullDays"/>'s default.</summary>
+        public IReadOnlyList<int>? FullDays { get; init; }
+
+        /// <summary>history: the output folder (<c>--out</c>); null = <c>bench/results/history-&lt;UTC time&gt;</c>.</summary>
+        public string? Out { get; init; }
+
+        /// <summary>history: keep the data folder (bucket, tables, runs) in the output folder (<c>--keep-data</c>).</summary>
+        public bool KeepData { get; init; }
+
+        /// <summary>history: only land the days (kept in <c>&lt;out&gt;/data</c>, described in <c>landings.json</c>), no <c>pinpipe</c> run (<c>--land-only</c>).</summary>
+        public bool LandOnly { get; init; }
+
         public static BenchArgs Parse(string[] args)
         {
             string what = "all";
@@ -71,6 +99,11 @@ namespace PinPipe.Bench
             double minutes = 60;
             int rate = 2_000, perRequest = 10;
             long prefill = 0;
+            int days = 30;
+            long postsPerDay = 100_000;
+            List<int>? fullDays = null;
+            string? outDir = null;
+            bool keepData = false, landOnly = false;
             for (int i = 0; i < args.Length; i++)
             {
                 int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -88,10 +121,31 @@ namespace PinPipe.Bench
                     case "--rate": rate = Next(); break;
                     case "--records-per-request": perRequest = Next(); break;
                     case "--prefill-rows": prefill = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                    case "--days": days = Next(); break;
+                    case "--posts-per-day": postsPerDay = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                    case "--full-days": fullDays = args[++i].Split(',').Select(d => int.Parse(d, CultureInfo.InvariantCulture)).Distinct().Order().ToList(); break;
+                    case "--out": outDir = Path.GetFullPath(args[++i]); break;
+                    case "--keep-data": keepData = true; break;
+                    case "--land-only": landOnly = true; break;
                     default: what = args[i]; break;
                 }
             }
-            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts) { Rates = rates, Triggers = triggers, StreamEnv = streamEnv, Minutes = minutes, Rate = rate, RecordsPerRequest = perRequest, PrefillRows = prefill };
+            return new BenchArgs(what, TimeSpan.FromSeconds(seconds), rounds, connections, records, posts)
+            {
+                Rates = rates,
+                Triggers = triggers,
+                StreamEnv = streamEnv,
+                Minutes = minutes,
+                Rate = rate,
+                RecordsPerRequest = perRequest,
+                PrefillRows = prefill,
+                Days = days,
+                PostsPerDay = postsPerDay,
+                FullDays = fullDays,
+                Out = outDir,
+                KeepData = keepData,
+                LandOnly = landOnly,
+            };
         }
     }
 }

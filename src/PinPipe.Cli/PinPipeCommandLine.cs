@@ -4,6 +4,7 @@ using PinPipe.Cli.Commands;
 using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Scheduling;
+using Microsoft.Extensions.Logging;
 
 namespace PinPipe.Cli;
 
@@ -35,8 +36,10 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(TopicsCommand.Create(global));
         root.Subcommands.Add(BatchCommand.Create(global));
         root.Subcommands.Add(StreamCommand.Create(global));
-        root.Subcommands.Add(ScheduleCommand.Create(global, RunBatchAsync));
+        root.Subcommands.Add(ScheduleCommand.Create(global, RunBatchAsync, RunMaintenanceAsync));
         root.Subcommands.Add(RunsCommand.Create(global));
+        root.Subcommands.Add(VacuumCommand.Create(global));
+        root.Subcommands.Add(OptimizeCommand.Create(global));
         return root;
     }
 
@@ -122,4 +125,16 @@ internal static class PinPipeCommandLine
     /// <summary>The job <c>pinpipe schedule</c> runs: the batch job (the scheduler holds the batch lock around each attempt).</summary>
     private static Task RunBatchAsync(CliContext context, ScheduledRun run, CancellationToken cancellationToken) =>
         PipelineJobs.Batch(context.Settings, context.LoggerFactory).RunAsync(run.RunId, cancellationToken);
+
+    /// <summary>The maintenance <c>pinpipe schedule</c> runs on <c>Maintenance:Cron</c>: OPTIMIZE, VACUUM and the log cleanup of every table, logged per table.</summary>
+    private static async Task RunMaintenanceAsync(CliContext context, ScheduledRun run, CancellationToken cancellationToken)
+    {
+        var logger = context.LoggerFactory.CreateLogger("pinpipe.maintenance");
+        foreach (var r in await PipelineJobs.MaintainAsync(context.Settings, context.LoggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (!r.Exists) continue;
+            logger.LogInformation("{Run}: {Table}: compacted {Compacted} files; vacuum deleted {Deleted} files ({Bytes} bytes); log cleanup deleted {LogFiles} log files.",
+                run.RunId, r.Table, r.Optimize?.FilesCompacted ?? 0, r.Vacuum?.Deleted.Count ?? 0, r.Vacuum?.DeletedBytes ?? 0, r.Log?.Deleted.Count ?? 0);
+        }
+    }
 }

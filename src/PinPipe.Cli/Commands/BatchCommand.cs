@@ -14,9 +14,10 @@ internal static class BatchCommand
 {
     public static Command Create(GlobalOptions global)
     {
-        var command = new Command("batch", "Run the batch job once: clean the bucket's raw objects into Delta tables, answer the nine questions, write CSV, JSON and an HTML report.");
+        var command = new Command("batch", "Run the batch job once: clean the raw objects landed since the last run into the Delta tables (--full: all of them), answer the nine questions over the whole tables, write CSV, JSON and an HTML report.");
         var flags = new ConfigFlags();
         AddBatchFlags(command, flags);
+        flags.Add<bool>(command, "--full", "Batch:Full", "Rebuild every table from all raw objects (a new version by overwrite), e.g. after the cleaning rules changed; default: incremental, only the raw objects landed since the last run.");
         ScheduleCommand.AddHistoryFlag(command, flags);
         var rows = WholeNumberOption.Create("--rows", "Rows of each insight to print (the files hold them all).", 20, 0, "zero or more");
         command.Options.Add(rows);
@@ -74,9 +75,10 @@ internal static class BatchCommand
         InsightTables.Write(console, result.Insights, rows);
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
         ctx.Out.WriteLine();
-        ctx.Out.WriteLine($"Batch run {run.RunId}: {run.Bytes / 1e6:N1} MB of raw JSON in {run.Duration.TotalSeconds:N1} s ({run.MegabytesPerSecond:N1} MB/s).");
+        string mode = run.Full ? "full rebuild" : run.NothingNew ? "incremental, nothing new since the last run: nothing committed" : "incremental";
+        ctx.Out.WriteLine($"Batch run {run.RunId} ({mode}): {run.Bytes / 1e6:N1} MB of raw JSON in {run.Duration.TotalSeconds:N1} s ({run.MegabytesPerSecond:N1} MB/s).");
         foreach (var t in run.Tables)
-            ctx.Out.WriteLine($"  {t.Table,-5} read {t.Clean.Read,10:N0} = clean {t.Clean.Clean,10:N0} + duplicates {t.Clean.Duplicates,9:N0} + rejects {t.Clean.Rejects,6:N0}   Delta version {t.Version} (rejects {t.RejectsVersion})");
+            ctx.Out.WriteLine($"  {t.Table,-5} read {t.Clean.Read,10:N0} = clean {t.Clean.Clean,10:N0} + duplicates {t.Clean.Duplicates,9:N0} + rejects {t.Clean.Rejects,6:N0}   table {t.Rows,10:N0} rows, Delta version {t.Version}{(t.Committed ? "" : " (unchanged)")} (rejects {t.RejectsVersion})");
         ctx.Out.WriteLine($"Delta tables: {ctx.Settings.Batch.TablesPrefix}/<pin|geo|user>[_rejects] in the bucket.");
         ctx.Out.WriteLine($"Insights (CSV, JSON): {Path.GetDirectoryName(result.InsightFiles[0])}");
         ctx.Out.WriteLine($"Report: {result.ReportPath}");

@@ -7,6 +7,7 @@ using PinPipe.Errors;
 using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
+using PinPipe.Sink;
 using PinPipe.Transform;
 
 namespace PinPipe.Batch;
@@ -14,12 +15,25 @@ namespace PinPipe.Batch;
 /// <summary>One clean table's figures in a batch run.</summary>
 /// <param name="Table">pin, geo or user.</param>
 /// <param name="Topic">The topic its raw objects came from.</param>
-/// <param name="Objects">Raw objects read.</param>
+/// <param name="Objects">Raw objects read (an incremental run reads only those holding offsets it has not read yet).</param>
 /// <param name="Bytes">Raw JSON bytes read.</param>
-/// <param name="Clean">The cleaning's counts (read = clean + duplicates + rejects).</param>
-/// <param name="Version">Delta version written for the clean table.</param>
-/// <param name="RejectsVersion">Delta version written for the reject table.</param>
-public sealed record BatchTableResult(string Table, string Topic, int Objects, long Bytes, CleanResult Clean, long Version, long RejectsVersion);
+/// <param name="Clean">The cleaning's counts of this run's new records (read = clean + duplicates + rejects).</param>
+/// <param name="Version">The clean table's Delta version after the run (-1: no table); a new one only when <see cref="Committed"/>.</param>
+/// <param name="RejectsVersion">The reject table's Delta version after the run (-1: no table).</param>
+public sealed record BatchTableResult(string Table, string Topic, int Objects, long Bytes, CleanResult Clean, long Version, long RejectsVersion)
+{
+    /// <summary>The run committed a new version of the clean table (rows, or only offsets that advanced).</summary>
+    public bool Committed { get; init; }
+
+    /// <summary>The run committed a new version of the reject table.</summary>
+    public bool RejectsCommitted { get; init; }
+
+    /// <summary>Rows in the clean table after the run (every run's).</summary>
+    public long Rows { get; init; }
+
+    /// <summary>Rows in the reject table after the run.</summary>
+    public long RejectRows { get; init; }
+}
 
 /// <summary>What a batch run did and where its outputs go.</summary>
 /// <param name="RunId">The run's id.</param>
@@ -31,6 +45,15 @@ public sealed record BatchTableResult(string Table, string Topic, int Objects, l
 public sealed record BatchRunResult(
     string RunId, DateTimeOffset StartedAt, TimeSpan Duration, IReadOnlyList<BatchTableResult> Tables, string OutputDirectory, string Bucket)
 {
+    /// <summary>The run rebuilt every table from all raw objects (<c>--full</c>); otherwise it was incremental.</summary>
+    public bool Full { get; init; }
+
+    /// <summary>The identity of the cleaning rules the run wrote with (<see cref="BatchRules.Hash"/>).</summary>
+    public string Rules { get; init; } = BatchRules.Hash;
+
+    /// <summary>An incremental run that found nothing new: it committed nothing.</summary>
+    public bool NothingNew => !Full && Tables.All(t => !t.Committed && !t.RejectsCommitted);
+
     /// <summary>Raw JSON bytes read, all tables.</summary>
     public long Bytes => Tables.Sum(t => t.Bytes);
 
@@ -38,22 +61,38 @@ public sealed record BatchRunResult(
     public double MegabytesPerSecond => Duration.TotalSeconds > 0 ? Bytes / 1e6 / Duration.TotalSeconds : 0;
 }
 
+/// <summary>A step the batch job runs after its commits, on views <c>clean_pin</c>, <c>clean_geo</c> and <c>clean_user</c> over the clean Delta tables.</summary>
+/// <param name="Run">The step; the run fails with its exception (the commits stand).</param>
+public sealed record BatchTablesStep(Func<DuckDBConnection, CancellationToken, Task> Run)
+{
+    /// <summary>The columns each view needs, by view name (<c>clean_pin</c>): only those are read (a columnar scan). A view not listed has every column.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? Columns { get; init; }
+}
+
 /// <summary>
-/// The batch lane's job (<c>pinpipe batch</c>), the original Databricks notebook's work: read the raw objects
-/// of the three topics from the bucket, clean them with the one definition of <see cref="CleaningRules"/>, write
-/// the clean and reject tables as Delta tables (a new version per run). A step given to <see cref="RunAsync"/> runs on
-/// the cleaned tables before the commits (the composition computes the nine insights there, and writes them with the
-/// report and the summary into the run's folder afterwards).
+/// The batch lane's job (<c>pinpipe batch</c>), the original Databricks notebook's work made incremental: read the raw
+/// objects of the three topics landed since the tables' last commits, clean them with the one definition of
+/// <see cref="CleaningRules"/> (an <c>ind</c> already in the table counts as a duplicate), append the clean rows and the
+/// rejects to the Delta tables with each partition's next offset as a <c>txn</c> in the same commit. With
+/// <see cref="BatchOptions.Full"/> it rebuilds every table from all raw objects instead (an overwrite). A step given to
+/// <see cref="RunAsync"/> runs after the commits on the whole clean tables (the composition computes the nine insights
+/// there, and writes them with the report and the summary into the run's folder afterwards).
 /// </summary>
 /// <remarks>
-/// The job is deterministic: the same raw objects give the same clean rows (first seen by partition and offset),
-/// the same Delta table contents. The Delta commits happen after every table is cleaned and the step before them
-/// has run, so a run that fails before then (the step failing too) commits nothing; one that fails among the commits leaves
-/// some tables at the new version and the others at the old one, and the next run overwrites them all. The Delta tables live in the
-/// bucket under <see cref="BatchOptions.TablesPrefix"/> (<c>delta/pin</c>, <c>delta/pin_rejects</c>, ...), so
-/// Spark, DuckDB or delta-rs can read them where the bucket is. Each run has its folder
-/// <c>&lt;OutputDir&gt;/&lt;run id&gt;/</c> for its outputs (its DuckDB work files go in <c>.work/</c> there while it runs). The job does not take the batch lock: the caller does
-/// (<c>pinpipe batch</c>, or the scheduler around each attempt).
+/// <para>Each table (each clean table and each reject table) keeps, per topic partition, the next offset to read as a
+/// Delta <c>txn</c> (<see cref="BatchCheckpoint"/>) committed with its rows, so tables are independent: a run that fails
+/// or is killed at any moment leaves every table at its last commit, and the next run reads from there. A raw object
+/// (<c>&lt;topic&gt;+&lt;p&gt;+&lt;first offset&gt;.json</c>) holds the contiguous offsets from the one in its key, one record a line;
+/// a run reads the objects at or past a partition's next offset, and the last one before it (which may straddle it, e.g.
+/// an object the sink wrote again, longer, after a crash): of that one only the records at or after the offset count.
+/// A partition whose offsets advanced but gave no row still gets its txn (a commit of offsets only).</para>
+/// <para>The cleaning rules' identity (<see cref="BatchRules.Hash"/>) is recorded in each commit; an incremental run
+/// refuses a table whose newest batch commit records other rules, or none (<c>--full</c> rebuilds it).</para>
+/// <para>The Delta tables live in the bucket under <see cref="BatchOptions.TablesPrefix"/> (<c>delta/pin</c>,
+/// <c>delta/pin_rejects</c>, ...), so Spark, DuckDB or delta-rs can read them where the bucket is. Each run has its folder
+/// <c>&lt;OutputDir&gt;/&lt;run id&gt;/</c> for its outputs (its DuckDB work files go in <c>.work/</c> there while it runs; a
+/// run removes the work folders killed runs left). The job does not take the batch lock: the caller does (<c>pinpipe
+/// batch</c>, or the scheduler around each attempt).</para>
 /// </remarks>
 /// <param name="options">The job's settings (configuration section <c>Batch</c>), resolved: <see cref="BatchOptions.OutputDir"/> is the folder each run's folder goes in.</param>
 /// <param name="names">The names of SPEC §1: the topics whose raw objects it reads and the default bucket.</param>
@@ -64,6 +103,9 @@ public sealed record BatchRunResult(
 public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectStoreOptions objectStore, string topicsDir, ILoggerFactory loggerFactory, TimeProvider? time = null)
 {
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
+    private const string MarksTable = "temp.main._pinpipe_batch_marks";
+    private const string OriginPartition = "CAST(string_split(origin, '/')[-2] AS INTEGER)";
+    private const string OriginOffset = "CAST(string_split(origin, '/')[-1] AS BIGINT)";
     private readonly ILogger _logger = loggerFactory.CreateLogger("pinpipe.batch");
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -75,15 +117,20 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
     public static string TablePrefix(BatchOptions options, RecordKind kind, bool rejects = false) =>
         $"{options.TablesPrefix}/{CleaningRules.TableName(kind)}{(rejects ? "_rejects" : "")}";
 
+    /// <summary>One topic's tables and raw objects, as the run found them before reading any.</summary>
+    private sealed record TopicPlan(RecordKind Kind, string Topic, string? TopicId, IReadOnlyList<RawLoader.RawObject> Objects,
+        DeltaTable CleanTable, DeltaSnapshot? Clean, DeltaTable RejectsTable, DeltaSnapshot? Rejects);
+
     /// <summary>Runs the job once.</summary>
     /// <param name="runId">The run's id (a folder name is made of it); null = <see cref="NewRunId"/>.</param>
-    /// <param name="beforeCommit">Runs once every table is cleaned and before the Delta commits, on the DuckDB connection
-    /// where <c>clean_pin</c>, <c>clean_geo</c> and <c>clean_user</c> (and their <c>rejects_</c> tables) can be read; when it
-    /// throws, the run fails with its exception and commits nothing. Null = none.</param>
+    /// <param name="afterCommit">Runs once every table is committed, on the DuckDB connection where the views <c>clean_pin</c>,
+    /// <c>clean_geo</c> and <c>clean_user</c> read the clean Delta tables (every row of every run); when it throws, the run
+    /// fails with its exception (the commits stand). Null = none.</param>
     /// <param name="cancellationToken">Stops the run; a Delta table is never left half-written (a commit is one put).</param>
-    /// <exception cref="BatchException">No raw objects at all (<c>batch.no_raw_objects</c>) or DuckDB refused the settings.</exception>
+    /// <exception cref="BatchException">No raw objects and no tables (<c>batch.no_raw_objects</c>), a table written under other
+    /// cleaning rules or none recorded (<c>batch.rules_changed</c>, <c>batch.rules_unknown</c>: run with --full), or DuckDB refused the settings.</exception>
     /// <exception cref="InvalidOperationException">A step failed (the message names it).</exception>
-    public async Task<BatchRunResult> RunAsync(string? runId = null, Func<DuckDBConnection, CancellationToken, Task>? beforeCommit = null, CancellationToken cancellationToken = default)
+    public async Task<BatchRunResult> RunAsync(string? runId = null, BatchTablesStep? afterCommit = null, CancellationToken cancellationToken = default)
     {
         var startedAt = _time.GetUtcNow();
         long start = _time.GetTimestamp();
@@ -92,54 +139,284 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         string work = Path.Combine(folder, ".work");
         // The bucket is checked once before any work: a missing one stops the run here, naming it.
         var store = await ObjectStoreFactory.OpenAsync(objectStore, names.Bucket, _logger, cancellationToken).ConfigureAwait(false);
+        RemoveWorkOfKilledRuns(folder);
         OwnerOnly.CreateDirectory(work);
         try
         {
-            _logger.LogInformation("Batch run {RunId}: reading {Topics} from {Bucket}.", runId, string.Join(", ", names.Topics), store.Location);
-            using var connection = OpenDuckDb(work);
+            bool full = options.Full;
+            _logger.LogInformation("Batch run {RunId} ({Mode}): reading {Topics} from {Bucket}.", runId, full ? "full rebuild" : "incremental", string.Join(", ", names.Topics), store.Location);
 
-            // 1. Read and clean each table, then spill its clean and reject rows to Parquet (the files the Delta
-            //    commits publish) and let the step before the commits read them from there: DuckDB's memory holds one table's
-            //    records at a time, not all three.
-            await RequireRawObjectsAsync(store, cancellationToken).ConfigureAwait(false);
-            var loaded = new List<(RecordKind Kind, string Topic, RawLoadResult Raw, CleanResult Clean, string CleanFile, string RejectsFile)>();
+            // 1. Every table's state and every topic's objects, and the rules check, before reading any record: a refusal writes nothing.
+            var plans = new List<TopicPlan>();
             foreach (var (kind, topic) in Kinds.Zip(names.Topics))
-            {
-                long t0 = _time.GetTimestamp();
-                string rawTable = "raw_" + CleaningRules.TableName(kind);
-                var raw = await RawLoader.LoadTopicAsync(connection, store, topic, rawTable, topicsDir, cancellationToken).ConfigureAwait(false);
-                if (raw.Objects == 0) _logger.LogWarning("No raw objects for {Topic}: its table is empty this run.", topic);
-                var clean = await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false);
-                connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
-                string cleanFile = await SpillAsync(connection, CleaningRules.CleanTable(kind), work, cancellationToken).ConfigureAwait(false);
-                string rejectsFile = await SpillAsync(connection, CleaningRules.RejectTable(kind), work, cancellationToken).ConfigureAwait(false);
-                var took = _time.GetElapsedTime(t0);
-                _logger.LogInformation("{Table}: {Records:N0} records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects.",
-                    topic, raw.Records, raw.Objects, raw.Bytes / 1e6, raw.Bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), clean.Clean, clean.Duplicates, clean.Rejects);
-                loaded.Add((kind, topic, raw, clean, cleanFile, rejectsFile));
-            }
+                plans.Add(await PlanAsync(store, kind, topic, full, cancellationToken).ConfigureAwait(false));
+            if (plans.All(p => p.Objects.Count == 0) && (full || plans.All(p => p.Clean is null && p.Rejects is null)))
+                throw new BatchException("batch.no_raw_objects", ErrorKind.Failed,
+                    $"No raw objects under {topicsDir}/<topic>/ in {store.Location} for {string.Join(", ", names.Topics)}{(full ? " (a full rebuild would leave every table empty)" : "")}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
 
-            // 2. The caller's step on the clean tables (the insights): its failure fails the run before any commit.
-            if (beforeCommit is not null) await beforeCommit(connection, cancellationToken).ConfigureAwait(false);
-
-            // 3. The clean and reject tables as Delta tables: a new version per run (overwrite), committed only
-            //    once every table is cleaned and the step before them has run.
-            long phase = _time.GetTimestamp();
+            // 2. Per topic: read the new records, clean them against the clean table, commit the clean rows and the rejects, each with its offsets.
+            using var connection = OpenDuckDb(work);
             var tables = new List<BatchTableResult>();
-            foreach (var (kind, topic, raw, clean, cleanFile, rejectsFile) in loaded)
-            {
-                long version = await CommitAsync(store, kind, rejects: false, cleanFile, runId, cancellationToken).ConfigureAwait(false);
-                long rejectsVersion = await CommitAsync(store, kind, rejects: true, rejectsFile, runId, cancellationToken).ConfigureAwait(false);
-                tables.Add(new BatchTableResult(CleaningRules.TableName(kind), topic, raw.Objects, raw.Bytes, clean, version, rejectsVersion));
-            }
-            _logger.LogInformation("Delta tables committed in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
+            foreach (var plan in plans)
+                tables.Add(await RunTopicAsync(connection, store, plan, full, runId, work, cancellationToken).ConfigureAwait(false));
+            var run = new BatchRunResult(runId, startedAt, _time.GetElapsedTime(start), tables, folder, store.Location) { Full = full };
+            if (run.NothingNew) _logger.LogInformation("Nothing new since the tables' last commits: nothing committed.");
 
-            return new BatchRunResult(runId, startedAt, _time.GetElapsedTime(start), tables, folder, store.Location);
+            // 3. The caller's step on the whole clean tables (the insights).
+            if (afterCommit is not null) await RunOnTablesAsync(connection, plans, afterCommit, cancellationToken).ConfigureAwait(false);
+            return run;
         }
         finally
         {
             TryDeleteDirectory(work);
             (store as IDisposable)?.Dispose();
+        }
+    }
+
+    private async Task<TopicPlan> PlanAsync(IObjectStore store, RecordKind kind, string topic, bool full, CancellationToken cancellationToken)
+    {
+        var cleanTable = NewTable(store, kind, rejects: false);
+        var rejectsTable = NewTable(store, kind, rejects: true);
+        var clean = await cleanTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        var rejects = await rejectsTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!full)
+        {
+            await RequireSameRulesAsync(store, cleanTable, clean, cancellationToken).ConfigureAwait(false);
+            await RequireSameRulesAsync(store, rejectsTable, rejects, cancellationToken).ConfigureAwait(false);
+        }
+        var objects = new List<RawLoader.RawObject>();
+        await foreach (ObjectInfo info in store.ListAsync($"{topicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
+            objects.Add(RawLoader.RawObject.Parse(info.Key, topic));
+        objects.Sort();
+        string? topicId = await TopicIncarnations.ReadTopicIdAsync(store, TopicIncarnations.MarkerKey(topicsDir, topic), cancellationToken).ConfigureAwait(false);
+        return new TopicPlan(kind, topic, topicId, objects, cleanTable, clean, rejectsTable, rejects);
+    }
+
+    /// <summary>Refuses a table whose newest batch commit records other cleaning rules than today's, or none.</summary>
+    private static async Task RequireSameRulesAsync(IObjectStore store, DeltaTable table, DeltaSnapshot? snapshot, CancellationToken cancellationToken)
+    {
+        if (snapshot is null) return; // a new table: this run creates it
+        var recorded = await BatchRules.RecordedAsync(store, table.Prefix, snapshot, cancellationToken).ConfigureAwait(false);
+        if (recorded is null)
+            throw new BatchException("batch.rules_unknown", ErrorKind.BadInput,
+                $"Delta table {table.Location} has no batch commit recording the cleaning rules its rows were cleaned with ({BatchRules.Parameter} in commitInfo): " +
+                $"an earlier PinPipe (which rewrote every table each run) or another writer wrote it, or its log no longer reaches back to such a commit. " +
+                $"An incremental run cannot tell whether those rows match today's rules ({BatchRules.Hash}); nothing was written. Run `pinpipe batch --full` once to rebuild the tables from all raw objects.",
+                where: table.Location);
+        if (recorded.Value.Hash != BatchRules.Hash)
+            throw new BatchException("batch.rules_changed", ErrorKind.BadInput,
+                $"The cleaning rules changed: Delta table {table.Location} was written (version {recorded.Value.Version}) under rules {recorded.Value.Hash}, this PinPipe cleans under rules {BatchRules.Hash}; " +
+                $"appending would mix rows cleaned both ways, so nothing was written. Run `pinpipe batch --full` to rebuild every table from all raw objects under the new rules.",
+                where: table.Location);
+    }
+
+    private DeltaTable NewTable(IObjectStore store, RecordKind kind, bool rejects) =>
+        new(store, TablePrefix(options, kind, rejects), loggerFactory.CreateLogger<DeltaTable>(), _time);
+
+    private async Task<BatchTableResult> RunTopicAsync(DuckDBConnection connection, IObjectStore store, TopicPlan plan, bool full, string runId, string work, CancellationToken cancellationToken)
+    {
+        long t0 = _time.GetTimestamp();
+        var (kind, topic) = (plan.Kind, plan.Topic);
+        string t = CleaningRules.TableName(kind);
+        var cleanMark = BatchCheckpoint.Read(plan.Clean?.Txns, topic, plan.TopicId);
+        var rejectsMark = BatchCheckpoint.Read(plan.Rejects?.Txns, topic, plan.TopicId);
+        // Where reading starts in each partition: a full rebuild reads everything; an incremental run from the table that is behind.
+        var from = plan.Objects.Select(o => o.Partition).Distinct()
+            .ToDictionary(p => p, p => full ? 0 : Math.Min(cleanMark.NextOf(p), rejectsMark.NextOf(p)));
+        var objects = Unread(plan.Objects, from);
+
+        string rawTable = "raw_" + t;
+        var raw = await RawLoader.LoadObjectsAsync(connection, store, topic, objects.Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
+        var ends = KeepNewRecords(connection, rawTable, topic, from, cancellationToken);
+        var clean = full
+            ? await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false)
+            : await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, cancellationToken).ConfigureAwait(false);
+        connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
+        if (!full) clean = DropRejectsAlreadyHeld(connection, clean, rejectsMark, from, cancellationToken);
+
+        // A partition gets a txn in a table when its end moved past the table's offset (a full rebuild: past the offset the table
+        // already holds, which an overwrite keeps); the rows go with them. Nothing moved: no commit (a full rebuild commits anyway).
+        var cleanTxns = Advanced(topic, plan.TopicId, ends, cleanMark);
+        var rejectsTxns = Advanced(topic, plan.TopicId, ends, rejectsMark);
+        string[] cleanFiles = Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(work, t + "-clean"), cancellationToken);
+        string[] rejectsFiles = Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(work, t + "-rejects"), cancellationToken);
+        var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, full, runId, cancellationToken).ConfigureAwait(false);
+        var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, full, runId, cancellationToken).ConfigureAwait(false);
+        TryDeleteDirectory(Path.Combine(work, t + "-clean"));
+        TryDeleteDirectory(Path.Combine(work, t + "-rejects"));
+
+        long rows = RowsOf(await plan.CleanTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
+        long rejectRows = RowsOf(await plan.RejectsTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
+        var took = _time.GetElapsedTime(t0);
+        _logger.LogInformation("{Table}: {Records:N0} new records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects; {Commit}; the table holds {Rows:N0} rows.",
+            topic, clean.Read, raw.Objects, raw.Bytes / 1e6, raw.Bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), clean.Clean, clean.Duplicates, clean.Rejects,
+            committed || rejectsCommitted ? $"Delta version {version} (rejects {rejectsVersion})" : "nothing new to commit", rows);
+        return new BatchTableResult(t, topic, raw.Objects, raw.Bytes, clean, version, rejectsVersion)
+        {
+            Committed = committed, RejectsCommitted = rejectsCommitted, Rows = rows, RejectRows = rejectRows,
+        };
+    }
+
+    /// <summary>
+    /// The objects that may hold offsets at or past each partition's start: those starting there or later, and the last one
+    /// starting before it unless the next one starts at or before it (then the earlier one ends before the start).
+    /// </summary>
+    private static List<RawLoader.RawObject> Unread(IReadOnlyList<RawLoader.RawObject> sorted, Dictionary<int, long> from)
+    {
+        var unread = new List<RawLoader.RawObject>();
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            var o = sorted[i];
+            long start = from[o.Partition];
+            bool lastOfPartition = i + 1 == sorted.Count || sorted[i + 1].Partition != o.Partition;
+            if (o.StartOffset >= start || lastOfPartition || sorted[i + 1].StartOffset > start) unread.Add(o);
+        }
+        return unread;
+    }
+
+    /// <summary>
+    /// Removes from the loaded records those below their partition's start (an object that straddles it) and returns each
+    /// partition's end: the offset after the last record loaded.
+    /// </summary>
+    private Dictionary<int, long> KeepNewRecords(DuckDBConnection connection, string rawTable, string topic, Dictionary<int, long> from, CancellationToken cancellationToken)
+    {
+        var ranges = connection.Query($"SELECT {OriginPartition} AS p, min({OriginOffset}), max({OriginOffset}) FROM {rawTable} GROUP BY p",
+            r => (Partition: r.GetInt32(0), First: r.GetInt64(1), Last: r.GetInt64(2)), cancellationToken);
+        foreach (var (p, first, _) in ranges.Where(r => r.First > from[r.Partition]))
+            _logger.LogWarning("Offsets {From}..{To} of {Topic} partition {Partition} are in no raw object (deleted or never written); the tables do not hold them.", from[p], first - 1, topic, p);
+        if (ranges.Any(r => r.First < from[r.Partition]))
+        {
+            FillMarks(connection, from, cancellationToken);
+            connection.Execute($"DELETE FROM {rawTable} WHERE {OriginOffset} < (SELECT m.next FROM {MarksTable} m WHERE m.p = {OriginPartition})", cancellationToken);
+        }
+        return ranges.ToDictionary(r => r.Partition, r => r.Last + 1);
+    }
+
+    /// <summary>
+    /// Drops the rejects a reject table already holds (it is ahead of the clean table in their partition, which happens only
+    /// when the clean table lost commits): they are not appended again, nor counted as read this run.
+    /// </summary>
+    private static CleanResult DropRejectsAlreadyHeld(DuckDBConnection connection, CleanResult clean, BatchCheckpoint rejectsMark, Dictionary<int, long> from, CancellationToken cancellationToken)
+    {
+        if (!from.Any(kv => rejectsMark.NextOf(kv.Key) > kv.Value)) return clean;
+        FillMarks(connection, from.ToDictionary(kv => kv.Key, kv => rejectsMark.NextOf(kv.Key)), cancellationToken);
+        string rejects = Sql.Identifier(CleaningRules.RejectTable(clean.Kind));
+        long held = connection.QueryLongs($"SELECT count(*) FROM {rejects} WHERE {OriginOffset} < (SELECT m.next FROM {MarksTable} m WHERE m.p = {OriginPartition})", cancellationToken)[0];
+        if (held == 0) return clean;
+        connection.Execute($"DELETE FROM {rejects} WHERE {OriginOffset} < (SELECT m.next FROM {MarksTable} m WHERE m.p = {OriginPartition})", cancellationToken);
+        string byKind = string.Join(", ", RejectKinds.All.Select(k => $"count(*) FILTER (WHERE kind = {Sql.Literal(k)})"));
+        long[] kinds = connection.QueryLongs($"SELECT {byKind} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {rejects})", cancellationToken);
+        return clean with
+        {
+            Read = clean.Read - held,
+            Rejects = clean.Rejects - held,
+            RejectReasons = RejectKinds.All.Select((k, i) => new RejectCount(k, kinds[i])).ToArray(),
+        };
+    }
+
+    /// <summary>Fills the temporary table of (partition, offset) marks the record filters compare with.</summary>
+    private static void FillMarks(DuckDBConnection connection, IReadOnlyDictionary<int, long> marks, CancellationToken cancellationToken)
+    {
+        connection.Execute($"CREATE OR REPLACE TEMP TABLE {MarksTable} (p INTEGER, next BIGINT)", cancellationToken);
+        foreach (var (p, next) in marks) connection.Execute($"INSERT INTO {MarksTable} VALUES ($1, $2)", [p, next], cancellationToken);
+    }
+
+    private static List<DeltaTxn> Advanced(string topic, string? topicId, Dictionary<int, long> ends, BatchCheckpoint mark)
+    {
+        var txns = ends.Where(e => e.Value > mark.NextOf(e.Key)).Select(e => new DeltaTxn(BatchCheckpoint.AppId(topic, topicId, e.Key), e.Value)).ToList();
+        // Offsets kept without topic id are recorded under it with the first commit (every partition, not only those that moved).
+        if (mark.Adopted && txns.Count > 0)
+            txns.AddRange(mark.Next.Where(kv => !ends.TryGetValue(kv.Key, out long end) || end <= kv.Value).Select(kv => new DeltaTxn(BatchCheckpoint.AppId(topic, topicId, kv.Key), kv.Value)));
+        return txns.OrderBy(x => x.AppId, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Writes a cleaned table to Parquet files of at most about 128 MiB (none when it has no rows) and drops it.</summary>
+    private static string[] Spill(DuckDBConnection connection, string table, string folder, CancellationToken cancellationToken)
+    {
+        string name = Sql.Identifier(table);
+        bool any = connection.QueryLongs($"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT 1)", cancellationToken)[0] > 0;
+        string[] files = any ? [.. connection.CopyToParquetFiles(name, folder, cancellationToken: cancellationToken)] : [];
+        connection.Execute($"DROP TABLE {name}", cancellationToken);
+        return files;
+    }
+
+    private static async Task<(long Version, bool Committed)> CommitAsync(DeltaTable table, DeltaSnapshot? before, IReadOnlyList<CleanColumn> schema, string[] files,
+        List<DeltaTxn> txns, bool full, string runId, CancellationToken cancellationToken)
+    {
+        if (!full && txns.Count == 0) return (before?.Version ?? -1, false);
+        var mode = full ? DeltaWriteMode.Overwrite : DeltaWriteMode.Append;
+        var commit = await table.CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(schema), files)
+        {
+            Mode = mode,
+            Txns = txns,
+            Operation = "WRITE",
+            OperationParameters = new Dictionary<string, string>
+            {
+                ["mode"] = mode.ToString(), ["pinpipe.runId"] = runId, ["pinpipe.batch"] = full ? "full" : "incremental", [BatchRules.Parameter] = BatchRules.Hash,
+            },
+        }, cancellationToken).ConfigureAwait(false);
+        if (commit.Status == DeltaCommitStatus.AlreadyCommitted)
+            throw new BatchException("batch.concurrent_write", ErrorKind.Failed,
+                $"Delta table {table.Location} already holds offsets this run was about to commit: another batch job wrote it meanwhile (runs exclude each other only through the same Schedule:HistoryPath lock); this table got nothing from this run. Run again.",
+                where: table.Location);
+        return (commit.Version, true);
+    }
+
+    private static long RowsOf(DeltaSnapshot? snapshot) => snapshot?.Files.Sum(f => f.NumRecords ?? 0) ?? 0;
+
+    /// <summary>Runs <paramref name="step"/> with views <c>clean_pin</c>, ... over the clean tables' latest versions (only the columns it needs).</summary>
+    private static async Task RunOnTablesAsync(DuckDBConnection connection, IReadOnlyList<TopicPlan> plans, BatchTablesStep step, CancellationToken cancellationToken)
+    {
+        var scans = new List<DeltaScan>();
+        try
+        {
+            foreach (var plan in plans)
+            {
+                string view = CleaningRules.CleanTable(plan.Kind);
+                var schema = CleaningRules.Schema(plan.Kind);
+                IReadOnlyList<string>? columns = step.Columns is { } c && c.TryGetValue(view, out var wanted) ? wanted : null;
+                var snapshot = await plan.CleanTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                string relation;
+                if (snapshot is null)
+                {
+                    // No table yet (its topic never had an object): an empty relation of the schema's columns.
+                    relation = "(SELECT " + string.Join(", ", schema.Where(s => columns is null || columns.Contains(s.Name, StringComparer.Ordinal))
+                        .Select(s => $"CAST(NULL AS {s.DuckDbType}) AS {Sql.Identifier(s.Name)}")) + " LIMIT 0)";
+                }
+                else
+                {
+                    var scan = columns is null
+                        ? await snapshot.OpenScanAsync(cancellationToken).ConfigureAwait(false)
+                        : await snapshot.OpenScanAsync(columns, cancellationToken).ConfigureAwait(false);
+                    scans.Add(scan);
+                    relation = scan.Sql;
+                }
+                connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(view)} AS SELECT * FROM {relation} AS t", cancellationToken);
+            }
+            await step.Run(connection, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var scan in scans) scan.Dispose();
+        }
+    }
+
+    /// <summary>Removes the work folders of runs that were killed (under the batch lock the callers hold, no other run is at work), and their run folder when nothing else is in it.</summary>
+    private void RemoveWorkOfKilledRuns(string current)
+    {
+        if (!Directory.Exists(options.OutputDir)) return;
+        foreach (string folder in Directory.GetDirectories(options.OutputDir))
+        {
+            string work = Path.Combine(folder, ".work");
+            if (Path.GetFullPath(folder) == Path.GetFullPath(current) || !Directory.Exists(work)) continue;
+            _logger.LogInformation("Removing the work files a killed run left in {Folder}.", work);
+            TryDeleteDirectory(work);
+            try
+            {
+                if (!Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
     }
 
@@ -158,43 +435,6 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         {
             throw new BatchException("batch.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the batch settings (Batch:MemoryLimit '{options.MemoryLimit}', Batch:Threads {options.Threads}): {ex.Message}", ex);
         }
-    }
-
-    private async Task RequireRawObjectsAsync(IObjectStore store, CancellationToken cancellationToken)
-    {
-        foreach (string topic in names.Topics)
-        {
-            await foreach (var _ in store.ListAsync($"{topicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
-                return;
-        }
-        throw new BatchException("batch.no_raw_objects", ErrorKind.Failed,
-            $"No raw objects under {topicsDir}/<topic>/ in {store.Location} for {string.Join(", ", names.Topics)}: run the sink (pinpipe sink or pinpipe up) first, or check UserId and ObjectStore settings.");
-    }
-
-    /// <summary>Writes a DuckDB table to a Parquet file (<see cref="DuckDbSession.CopyToParquet"/>) and replaces the table by a view over the file.</summary>
-    private static async Task<string> SpillAsync(DuckDBConnection connection, string table, string work, CancellationToken cancellationToken)
-    {
-        string file = Path.Combine(work, table + ".parquet");
-        cancellationToken.ThrowIfCancellationRequested();
-        await Task.Run(() =>
-        {
-            connection.CopyToParquet(table, file);
-            connection.Execute($"DROP TABLE {table}");
-            connection.Execute($"CREATE VIEW {table} AS SELECT * FROM read_parquet({Sql.Literal(file)})");
-        }, cancellationToken).ConfigureAwait(false);
-        return file;
-    }
-
-    private async Task<long> CommitAsync(IObjectStore store, RecordKind kind, bool rejects, string file, string runId, CancellationToken cancellationToken)
-    {
-        var table = new DeltaTable(store, TablePrefix(options, kind, rejects), loggerFactory.CreateLogger<DeltaTable>(), _time);
-        var commit = await table.CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(rejects ? CleaningRules.RejectSchema : CleaningRules.Schema(kind)), [file])
-        {
-            Mode = DeltaWriteMode.Overwrite,
-            Operation = "WRITE",
-            OperationParameters = new Dictionary<string, string> { ["mode"] = "Overwrite", ["pinpipe.runId"] = runId },
-        }, cancellationToken).ConfigureAwait(false);
-        return commit.Version;
     }
 
     private static string SafeFolderName(string runId)

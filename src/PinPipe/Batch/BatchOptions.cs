@@ -17,6 +17,13 @@ public sealed record BatchOptions
     /// <summary>DuckDB memory limit (<c>2GB</c>, <c>512MiB</c>, <c>80%</c>: <see cref="SettingFormats.IsMemoryLimit"/>); beyond it DuckDB spills to disk. Default <c>1250MB</c>: a million posts (0.9 GB of raw JSON) clean without spilling much and the process peaks under 2 GB.</summary>
     public string MemoryLimit { get; init; } = "1250MB";
 
+    /// <summary>
+    /// Rebuild every table from all raw objects (<c>pinpipe batch --full</c>): each table is overwritten (a new version) and
+    /// its offsets set to the ends read, so that the next incremental run continues after them. Default false: an
+    /// incremental run, which reads only the raw objects landed since the tables' last commits.
+    /// </summary>
+    public bool Full { get; init; }
+
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(SettingFormats.IsKeyPrefix(TablesPrefix), SettingFormats.NotKeyPrefix("Batch:TablesPrefix", TablesPrefix, "delta"))

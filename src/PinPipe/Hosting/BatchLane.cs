@@ -16,10 +16,11 @@ public sealed record BatchLaneResult(
     BatchRunResult Run, IReadOnlyList<InsightResult> Insights, IReadOnlyList<string> InsightFiles, string ReportPath, string SummaryPath);
 
 /// <summary>
-/// The batch lane (<c>pinpipe batch</c>, and each scheduled run): the <see cref="BatchJob"/> with the nine insights
-/// computed on its cleaned tables before its Delta commits (an insight that fails fails the run, which then commits
-/// nothing), then the insights as CSV and JSON, the HTML report and the summary in the run's folder
-/// (<c>&lt;OutputDir&gt;/&lt;run id&gt;/</c>).
+/// The batch lane (<c>pinpipe batch</c>, and each scheduled run): the <see cref="BatchJob"/>, then the nine insights
+/// computed after its Delta commits from the whole clean tables (a scan of only the columns they read), so they cover every
+/// run's rows however little this one added (an insight that fails fails the run; its commits stand, and the next run,
+/// finding nothing new, computes them again), then the insights as CSV and JSON, the HTML report and the summary in the
+/// run's folder (<c>&lt;OutputDir&gt;/&lt;run id&gt;/</c>).
 /// </summary>
 /// <param name="job">The batch job.</param>
 /// <param name="loggerFactory">Progress goes to category <c>pinpipe.batch</c>, as the job's.</param>
@@ -38,13 +39,14 @@ public sealed class BatchLane(BatchJob job, ILoggerFactory loggerFactory, TimePr
     {
         long start = _time.GetTimestamp();
         IReadOnlyList<InsightResult>? insights = null;
-        var run = await job.RunAsync(runId, async (connection, token) =>
+        var run = await job.RunAsync(runId, new BatchTablesStep(async (connection, token) =>
         {
             long phase = _time.GetTimestamp();
             insights = await InsightEngine.RunAllAsync(connection, token).ConfigureAwait(false);
-            _logger.LogInformation("Nine insights in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
-        }, cancellationToken).ConfigureAwait(false);
-        if (insights is null) throw new InvalidOperationException("The batch job did not run the insights before its commits.");
+            _logger.LogInformation("Nine insights over the whole tables in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
+        })
+        { Columns = InsightQueries.Columns }, cancellationToken).ConfigureAwait(false);
+        if (insights is null) throw new InvalidOperationException("The batch job did not run the insights after its commits.");
 
         // The outputs, once the Delta tables are committed: insights as CSV and JSON, the HTML report, the summary.
         var files = await InsightFiles.WriteAsync(Path.Combine(run.OutputDirectory, "insights"), insights, cancellationToken).ConfigureAwait(false);
@@ -67,10 +69,13 @@ public sealed class BatchLane(BatchJob job, ILoggerFactory loggerFactory, TimePr
                 .Concat(t.Clean.RejectReasons.Select(k => new QualityFigure(t.Table, "(record)", "rejected: " + k.Kind, k.Count)))).ToArray(),
             lane.Insights,
             [
+                new("run", r.Full ? "full rebuild of every table (--full)" : r.NothingNew ? "incremental: nothing new since the last commits, nothing committed" : "incremental: the raw objects landed since the last commits"),
+                new("cleaning rules", r.Rules),
                 new("bucket", r.Bucket),
                 new("raw JSON read", $"{r.Bytes / 1e6:N1} MB in {r.Tables.Sum(t => t.Objects):N0} objects"),
                 new("throughput", $"{r.MegabytesPerSecond:N1} MB/s of raw JSON"),
-                .. r.Tables.Select(t => new KeyValuePair<string, string>($"Delta {t.Table}", $"version {t.Version} (rejects version {t.RejectsVersion})")),
+                .. r.Tables.Select(t => new KeyValuePair<string, string>($"Delta {t.Table}",
+                    $"{t.Rows:N0} rows, {t.RejectRows:N0} rejects in all; version {t.Version}{(t.Committed ? "" : " (unchanged)")}, rejects version {t.RejectsVersion}{(t.RejectsCommitted ? "" : " (unchanged)")}")),
             ]);
     }
 
@@ -80,6 +85,9 @@ public sealed class BatchLane(BatchJob job, ILoggerFactory loggerFactory, TimePr
         return JsonSerializer.SerializeToUtf8Bytes(new
         {
             runId = r.RunId,
+            mode = r.Full ? "full" : "incremental",
+            nothingNew = r.NothingNew,
+            rules = r.Rules,
             startedAt = r.StartedAt,
             durationSeconds = Math.Round(r.Duration.TotalSeconds, 3),
             bucket = r.Bucket,
@@ -97,6 +105,10 @@ public sealed class BatchLane(BatchJob job, ILoggerFactory loggerFactory, TimePr
                 rejects = t.Clean.Rejects,
                 deltaVersion = t.Version,
                 rejectsDeltaVersion = t.RejectsVersion,
+                committed = t.Committed,
+                rejectsCommitted = t.RejectsCommitted,
+                tableRows = t.Rows,
+                tableRejects = t.RejectRows,
                 quality = t.Clean.Quality.Select(q => new { column = q.Column, rule = q.Rule, count = q.Count }),
                 rejectReasons = t.Clean.RejectReasons.Select(k => new { reason = k.Kind, count = k.Count }),
             }),

@@ -4,6 +4,7 @@ using PinPipe.Emulation;
 using PinPipe.Ingest;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Maintenance;
 using PinPipe.Scheduling;
 using PinPipe.Sink;
 using PinPipe.Source;
@@ -33,6 +34,7 @@ public sealed record PinPipeSettings
     public BatchOptions Batch { get; init; } = new();
     public ScheduleOptions Schedule { get; init; } = new();
     public StreamOptions Stream { get; init; } = new();
+    public MaintenanceOptions Maintenance { get; init; } = new();
 
     /// <summary>The names of SPEC §1 for <see cref="UserId"/>.</summary>
     public PipelineNames Names => new(UserId);
@@ -86,5 +88,6 @@ public sealed record PinPipeSettings
         .Add(Batch.Validate())
         .Add(Schedule.Validate())
         .Add(Stream.Validate())
+        .Add(Maintenance.Validate())
         .ToList();
 }

@@ -3,6 +3,8 @@ using PinPipe.Batch;
 using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Maintenance;
+using PinPipe.DuckDb;
 using PinPipe.Streaming;
 
 namespace PinPipe.Hosting;
@@ -13,7 +15,7 @@ namespace PinPipe.Hosting;
 /// </summary>
 public static class PipelineJobs
 {
-    /// <summary>The batch lane (<c>pinpipe batch</c>, each scheduled run) of the settings: the batch job with the insights before its commits, then the run's outputs.</summary>
+    /// <summary>The batch lane (<c>pinpipe batch</c>, each scheduled run) of the settings: the batch job (incremental, or a full rebuild with <c>Batch:Full</c>), the insights over its tables after its commits, then the run's outputs.</summary>
     public static BatchLane Batch(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -34,5 +36,52 @@ public static class PipelineJobs
         ArgumentNullException.ThrowIfNull(settings);
         SettingsProblems.ThrowIfAny(settings.Validate(), nameof(settings));
         return new StreamJob(settings.Stream, StreamTarget(settings), log, store, loggerFactory, time);
+    }
+    /// <summary>The key prefixes of every Delta table the settings' batch and stream jobs write (<c>Batch:TablesPrefix</c>/...).</summary>
+    public static IReadOnlyList<string> TablePrefixes(PinPipeSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return TableMaintenance.TablePrefixes(settings.Batch, settings.UserId);
+    }
+
+    /// <summary>The folder of OPTIMIZE's work files (rewritten files, DuckDB's spill): <c>&lt;DataDir&gt;/maintenance-work</c>.</summary>
+    public static string MaintenanceWorkFolder(PinPipeSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return Path.Combine(settings.DataDir, "maintenance-work");
+    }
+
+    /// <summary>The DuckDB of OPTIMIZE: the batch job's threads and memory limit (<c>Batch:Threads</c>, <c>Batch:MemoryLimit</c>).</summary>
+    public static DuckDbSettings MaintenanceDuckDb(PinPipeSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new DuckDbSettings { Threads = settings.Batch.Threads, MemoryLimit = settings.Batch.MemoryLimit, TempDirectory = Path.Combine(MaintenanceWorkFolder(settings), "spill") };
+    }
+
+    /// <summary>
+    /// The maintenance <c>pinpipe schedule</c> runs on <c>Maintenance:Cron</c>: OPTIMIZE (<c>Maintenance:Optimize</c>), VACUUM with
+    /// <c>Maintenance:Retention</c> and the expired log cleanup of every table the settings' jobs write.
+    /// </summary>
+    public static async Task<IReadOnlyList<TableMaintenanceResult>> MaintainAsync(PinPipeSettings settings, ILoggerFactory loggerFactory, TimeProvider? time = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var store = await ObjectStoreFactory.OpenAsync(settings.ObjectStore, settings.Names.Bucket, loggerFactory.CreateLogger("pinpipe.maintenance"), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            string work = MaintenanceWorkFolder(settings);
+            try
+            {
+                return await new TableMaintenance(store, loggerFactory, time).RunAsync(settings.Maintenance, TablePrefixes(settings), work, MaintenanceDuckDb(settings), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
+            }
+        }
+        finally
+        {
+            (store as IDisposable)?.Dispose();
+        }
     }
 }

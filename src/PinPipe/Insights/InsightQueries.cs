@@ -191,6 +191,17 @@ public static class InsightQueries
         ORDER BY age_group, post_year
         """);
 
+    /// <summary>
+    /// The columns the nine queries read, by clean table (<c>clean_pin</c>, <c>clean_geo</c>, <c>clean_user</c>): a scan of only
+    /// these is all they need.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> Columns { get; } = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal)
+    {
+        ["clean_pin"] = ["ind", "category", "poster_name", "follower_count"],
+        ["clean_geo"] = ["ind", "country", "timestamp"],
+        ["clean_user"] = ["ind", "age", "date_joined"],
+    };
+
     /// <summary>The nine queries in SPEC order.</summary>
     public static IReadOnlyList<InsightQuery> All { get; } =
     [

@@ -56,10 +56,31 @@ public sealed class BatchScheduler
     /// </summary>
     internal TimeSpan ClockCheckInterval { get; init; } = TimeSpan.FromSeconds(30);
 
-    private string SchedulerLockPath => SchedulerLockPathFor(_options.HistoryPath);
+    /// <summary>How often an attempt that waits for the run lock (<see cref="WaitForRunLock"/>) tries it again.</summary>
+    internal TimeSpan RunLockPoll { get; init; } = TimeSpan.FromSeconds(1);
+
+    private string SchedulerLockPath => SchedulerLockPathFor(_options.HistoryPath, Job);
+
+    /// <summary>
+    /// What the scheduler runs, for its log lines, its run ids and its lock: <c>batch</c> (default; run ids <c>scheduled__…</c>)
+    /// or another job sharing the history, such as <c>maintenance</c> (run ids <c>maintenance__scheduled__…</c>). Schedulers of
+    /// different jobs run side by side on one history, and their attempts never overlap (they share its run lock).
+    /// </summary>
+    public string Job { get; init; } = "batch";
+
+    /// <summary>
+    /// When true, an attempt that finds the run lock held (a run of another job is in progress) waits for it to be released
+    /// and then runs, instead of failing: the maintenance runs after a batch run that is still going. Default false.
+    /// </summary>
+    public bool WaitForRunLock { get; init; }
+
+    private string Title => char.ToUpperInvariant(Job[0]) + Job[1..];
+
+    private string RunIdFor(DateTimeOffset at, bool manual) => Job == "batch" ? ScheduledRun.IdFor(at, manual) : $"{Job}__{ScheduledRun.IdFor(at, manual)}";
 
     /// <summary>Lock file held while a scheduler runs, so that a second scheduler on the same history refuses to start.</summary>
-    internal static string SchedulerLockPathFor(string historyPath) => Path.GetFullPath(historyPath) + ".scheduler.lock";
+    internal static string SchedulerLockPathFor(string historyPath, string job = "batch") =>
+        Path.GetFullPath(historyPath) + (job == "batch" ? "" : "." + job) + ".scheduler.lock";
 
     /// <summary>When the next attempt starts (a cron occurrence or a retry) while the scheduler waits; null while an attempt runs or the scheduler is stopped.</summary>
     public DateTimeOffset? WaitingUntil
@@ -89,14 +110,14 @@ public sealed class BatchScheduler
         try
         {
             using var schedulerLock = BatchRunLock.TryAcquire(SchedulerLockPath)
-                ?? throw new ScheduleException("schedule.locked", ErrorKind.Failed, $"Another `pinpipe schedule` is running with the run history '{_options.HistoryPath}' (it holds '{SchedulerLockPath}'); stop it first or use another Schedule:HistoryPath.");
+                ?? throw new ScheduleException("schedule.locked", ErrorKind.Failed, $"Another `pinpipe schedule` is running the {Job} runs with the run history '{_options.HistoryPath}' (it holds '{SchedulerLockPath}'); stop it first or use another Schedule:HistoryPath.");
             using var history = RunHistory.Open(_options.HistoryPath);
             MarkInterruptedIfIdle(history);
 
             if (runNow)
             {
                 var now = _time.GetUtcNow();
-                await RunWithRetriesAsync(history, new ScheduledRun(ScheduledRun.IdFor(now, manual: true), now, 1), cancellationToken).ConfigureAwait(false);
+                await RunWithRetriesAsync(history, new ScheduledRun(RunIdFor(now, manual: true), now, 1), cancellationToken).ConfigureAwait(false);
             }
 
             while (!cancellationToken.IsCancellationRequested)
@@ -104,7 +125,7 @@ public sealed class BatchScheduler
                 var now = _time.GetUtcNow();
                 var next = NextOccurrence(now)
                     ?? throw new ScheduleException("schedule.cron_never", ErrorKind.BadInput, $"Schedule:Cron: '{_options.Cron}' has no occurrence after {now.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z.");
-                _logger.LogInformation("Next batch run at {Next:yyyy-MM-dd HH:mm:ss}Z (cron '{Cron}', UTC).", next.UtcDateTime, _options.Cron);
+                _logger.LogInformation("Next {Job} run at {Next:yyyy-MM-dd HH:mm:ss}Z (cron '{Cron}', UTC).", Job, next.UtcDateTime, _options.Cron);
                 if (!await WaitUntilAsync(next, cancellationToken).ConfigureAwait(false)) break;
 
                 // Woken late (paused, suspended, clock stepped): run once, for the latest occurrence passed.
@@ -112,7 +133,7 @@ public sealed class BatchScheduler
                 var due = _cron.GetPreviousOccurrence(woke.UtcDateTime, inclusive: true) is { } p && p > next.UtcDateTime ? new DateTimeOffset(p, TimeSpan.Zero) : next;
                 if (due > next) WarnMissed(next, due, "the scheduler was paused");
 
-                await RunWithRetriesAsync(history, new ScheduledRun(ScheduledRun.IdFor(due, manual: false), due, 1), cancellationToken).ConfigureAwait(false);
+                await RunWithRetriesAsync(history, new ScheduledRun(RunIdFor(due, manual: false), due, 1), cancellationToken).ConfigureAwait(false);
 
                 var ended = _time.GetUtcNow();
                 if (NextOccurrence(due) is { } first && first <= ended)
@@ -136,25 +157,25 @@ public sealed class BatchScheduler
             switch (outcome)
             {
                 case RunOutcome.Succeeded:
-                    _logger.LogInformation("Batch run {RunId} succeeded (attempt {Attempt} of {Attempts}).", current.RunId, attempt, attempts);
+                    _logger.LogInformation("{Job} run {RunId} succeeded (attempt {Attempt} of {Attempts}).", Title, current.RunId, attempt, attempts);
                     return;
                 case RunOutcome.Cancelled:
-                    _logger.LogWarning("Batch run {RunId} cancelled during attempt {Attempt}.", current.RunId, attempt);
+                    _logger.LogWarning("{Job} run {RunId} cancelled during attempt {Attempt}.", Title, current.RunId, attempt);
                     return;
             }
             if (permanent && attempt < attempts)
             {
                 // A missing bucket, denied access: the same attempt in RetryDelay would fail the same way.
-                _logger.LogError("Batch run {RunId} failed and retrying cannot help, so its {Left} remaining attempt(s) are not made: {Error}", current.RunId, attempts - attempt, error);
+                _logger.LogError("{Job} run {RunId} failed and retrying cannot help, so its {Left} remaining attempt(s) are not made: {Error}", Title, current.RunId, attempts - attempt, error);
                 return;
             }
             if (attempt == attempts)
             {
-                _logger.LogError("Batch run {RunId} failed: all {Attempts} attempts failed; the last with: {Error}", current.RunId, attempts, error);
+                _logger.LogError("{Job} run {RunId} failed: all {Attempts} attempts failed; the last with: {Error}", Title, current.RunId, attempts, error);
                 return;
             }
             var retryAt = _time.GetUtcNow() + _options.RetryDelay;
-            _logger.LogWarning("Batch run {RunId} attempt {Attempt} of {Attempts} failed: {Error}. Retrying at {RetryAt:yyyy-MM-dd HH:mm:ss}Z.",
+            _logger.LogWarning("{Job} run {RunId} attempt {Attempt} of {Attempts} failed: {Error}. Retrying at {RetryAt:yyyy-MM-dd HH:mm:ss}Z.", Title,
                 current.RunId, attempt, attempts, error, retryAt.UtcDateTime);
             if (!await WaitUntilAsync(retryAt, cancellationToken).ConfigureAwait(false)) return;
         }
@@ -164,7 +185,8 @@ public sealed class BatchScheduler
     private async Task<(RunOutcome Outcome, string? Error, bool Permanent)> AttemptAsync(RunHistory history, ScheduledRun run, CancellationToken cancellationToken)
     {
         var lockPath = BatchRunLock.PathFor(history.Path);
-        using var runLock = BatchRunLock.TryAcquire(lockPath);
+        using var runLock = await TakeRunLockAsync(lockPath, cancellationToken).ConfigureAwait(false);
+        if (runLock is null && WaitForRunLock) return (RunOutcome.Cancelled, "cancelled while waiting for the run lock", false);
         var started = _time.GetUtcNow();
         if (runLock is null)
         {
@@ -176,7 +198,7 @@ public sealed class BatchScheduler
         if (stale > 0) _logger.LogWarning("{Count} attempt(s) left running by a stopped process marked interrupted in {History}.", stale, history.Path);
 
         long id = history.Start(run, started);
-        _logger.LogInformation("Batch run {RunId} attempt {Attempt} started.", run.RunId, run.Attempt);
+        _logger.LogInformation("{Job} run {RunId} attempt {Attempt} started.", Title, run.RunId, run.Attempt);
         RunOutcome outcome;
         string? error = null;
         bool permanent = false;
@@ -197,10 +219,22 @@ public sealed class BatchScheduler
             outcome = RunOutcome.Failed;
             error = Retry.Describe(ex);
             permanent = Retry.IsPermanent(ex);
-            _logger.LogDebug(ex, "Batch run {RunId} attempt {Attempt} failed.", run.RunId, run.Attempt);
+            _logger.LogDebug(ex, "{Job} run {RunId} attempt {Attempt} failed.", Title, run.RunId, run.Attempt);
         }
         history.Finish(id, outcome, _time.GetUtcNow(), error);
         return (outcome, error, permanent);
+    }
+
+    /// <summary>The run lock; null when it is held (and, with <see cref="WaitForRunLock"/>, only when cancelled while waiting for it).</summary>
+    private async Task<BatchRunLock?> TakeRunLockAsync(string lockPath, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+#pragma warning disable CA2000 // the lock is returned to the caller, who disposes it
+            if (BatchRunLock.TryAcquire(lockPath) is { } taken) return taken;
+#pragma warning restore CA2000
+            if (!WaitForRunLock || !await WaitUntilAsync(_time.GetUtcNow() + RunLockPoll, cancellationToken).ConfigureAwait(false)) return null;
+        }
     }
 
     /// <summary>Marks attempts left running by a killed process as interrupted, when no batch run holds the lock now.</summary>

@@ -78,7 +78,11 @@ internal sealed class TopicIncarnations(ILog log, IObjectStore store, SinkOption
     public LogException Deleted(string topic) => new(LogErrorCode.CheckpointMismatch,
         $"Topic '{topic}' was deleted while the sink ran; the bucket keeps what was committed. Once it exists again, move the earlier objects out of {Prefix(topic)} and run the sink once with --reset earliest (Sink:Reset).");
 
-    private async Task<string?> ReadAsync(string key, CancellationToken cancellationToken)
+    private Task<string?> ReadAsync(string key, CancellationToken cancellationToken) => ReadTopicIdAsync(store, key, cancellationToken);
+
+    /// <summary>The topic id recorded at <paramref name="key"/> (<see cref="MarkerKey"/>), or null when nothing is recorded there.</summary>
+    /// <exception cref="InvalidOperationException">The record is not <c>{"topic": ..., "topicId": ...}</c>.</exception>
+    internal static async Task<string?> ReadTopicIdAsync(IObjectStore store, string key, CancellationToken cancellationToken)
     {
         byte[]? bytes = await store.GetAsync(key, cancellationToken).ConfigureAwait(false);
         if (bytes is null) return null;

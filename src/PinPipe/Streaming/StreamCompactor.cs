@@ -1,7 +1,6 @@
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.DuckDb;
-using PinPipe.Files;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 
@@ -11,7 +10,8 @@ namespace PinPipe.Streaming;
 /// The compaction of one <see cref="StreamTable"/>'s clean and reject Delta tables: counts their small live files (below
 /// the small-file size) and, once a table has <see cref="StreamOptions.CompactEvery"/> of them, rewrites them into
 /// one file in an <c>OPTIMIZE</c> commit, tiered and bounded (at most <see cref="CompactBytesFactor"/> × the small-file
-/// size read by one compaction, so a compacted file is rewritten again only while it is small).
+/// size of small files, and one target-sized file's worth of a tier of larger ones, read by one compaction), so files
+/// grow tier by tier to the target size (128 MiB, <see cref="DuckDbSession.TargetFileBytes"/>) and are then left alone.
 /// </summary>
 /// <remarks>
 /// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time, on its own DuckDB (one
@@ -31,6 +31,7 @@ internal sealed class StreamCompactor
     private readonly string _work;
     private readonly int _every;
     private readonly long _smallFileBytes;
+    private readonly long _targetFileBytes;
     private readonly ILogger _logger;
     private int _cleanFiles, _rejectFiles; // small live files (compaction candidates): the micro-batches and the compaction task update them
     private long _compactions;
@@ -46,8 +47,9 @@ internal sealed class StreamCompactor
     /// <param name="logger">Where each compaction is logged (Debug) and a failure while stopping (Warning).</param>
     /// <param name="loggerFactory">For the compaction's own <see cref="DeltaTable"/> instances.</param>
     /// <param name="time">Clock of the Delta commits.</param>
+    /// <param name="targetFileBytes">The size compacted files grow to, tier by tier (<see cref="DuckDbSession.TargetFileBytes"/>, 128 MiB).</param>
     public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
-        ILogger logger, ILoggerFactory loggerFactory, TimeProvider time)
+        ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes)
     {
         _name = name;
         _store = store;
@@ -56,6 +58,7 @@ internal sealed class StreamCompactor
         _work = work;
         _every = compactEvery;
         _smallFileBytes = smallFileBytes;
+        _targetFileBytes = Math.Max(targetFileBytes, smallFileBytes);
         _logger = logger;
     }
 
@@ -137,11 +140,17 @@ internal sealed class StreamCompactor
     }
 
     /// <summary>
-    /// Rewrites the table's small live files (below the small-file size, 8 MiB by default) into one file in one commit
-    /// (no data change, OPTIMIZE); files that are already large stay, so a compacted file is rewritten again only while
-    /// it is small. One compaction reads at most <see cref="CompactBytesFactor"/> × the small-file size (the small
-    /// files in the snapshot's order, by path, so in no particular age order; at least two). Returns the change in the
-    /// number of small live files.
+    /// One compaction of the table, in one <c>OPTIMIZE</c> commit (no data change) through <see cref="DeltaTable.RewriteAsync"/>:
+    /// <list type="bullet">
+    /// <item>its small live files (below the small-file size, 8 MiB by default), at most <see cref="CompactBytesFactor"/> × the
+    /// small-file size of them (in the snapshot's order, by path, so in no particular age order; at least two);</item>
+    /// <item>and the lowest tier of larger files that holds <see cref="CompactBytesFactor"/> files or more: tier k holds the files
+    /// of [small × 4^(k-1), small × 4^k), below the target file size (128 MiB); as many of its files as fit in one target-sized
+    /// file (at least two), rewritten into one.</item>
+    /// </list>
+    /// So a file is rewritten about once per tier (8 → 32 → 128 MiB) until it reaches the target size, and never after: the
+    /// tables end with files of about 128 MiB, each byte rewritten a few times, however long the job runs. Returns the change
+    /// in the number of small live files.
     /// </summary>
     private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
     {
@@ -152,43 +161,27 @@ internal sealed class StreamCompactor
         int take = 0;
         while (take < candidates.Length && (take < 2 || taken + candidates[take].Size <= budget)) taken += candidates[take++].Size;
         var small = candidates[..take];
-        if (small.Length < 2) return 0;
-        string file = Path.Combine(_work, $"compact-{Guid.NewGuid():N}.parquet");
-        var downloads = new List<string>();
-        try
+        var bins = new List<IReadOnlyList<DeltaFile>>();
+        if (small.Length >= 2) bins.Add(small);
+        for (long low = _smallFileBytes; low < _targetFileBytes; low *= CompactBytesFactor)
         {
-            var paths = new List<string>();
-            foreach (var f in small)
-            {
-                string key = snapshot.KeyOf(f);
-                string? local = _store.LocalPath(key);
-                if (local is null || !File.Exists(local))
-                {
-                    byte[] bytes = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false)
-                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
-                    local = Path.Combine(_work, $"download-{Guid.NewGuid():N}.parquet");
-                    downloads.Add(local);
-                    await OwnerOnly.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
-                }
-                paths.Add(local);
-            }
-            string columns = string.Join(", ", snapshot.Schema.Fields.Select(c => Sql.Identifier(c.Name)));
-            db.CopyToParquet($"(SELECT {columns} FROM read_parquet({Sql.List(paths)}))", file, cancellationToken);
-            var result = await table.CommitAsync(new DeltaWrite(snapshot.Schema, [file])
-            {
-                Removes = small.Select(f => f.Path).ToArray(),
-                DataChange = false,
-                Operation = "OPTIMIZE",
-                OperationParameters = new Dictionary<string, string> { ["predicate"] = "[]", ["zOrderBy"] = "[]" },
-            }, cancellationToken).ConfigureAwait(false);
-            Interlocked.Increment(ref _compactions);
-            _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one (Delta v{Version}).", _name, small.Length, table.Prefix, result.Version);
-            return (new FileInfo(file).Length < _smallFileBytes ? 1 : 0) - small.Length;
+            long high = Math.Min(low * CompactBytesFactor, _targetFileBytes);
+            var tier = snapshot.Files.Where(f => f.Size >= low && f.Size < high).ToArray();
+            if (tier.Length < CompactBytesFactor) continue;
+            var planned = DeltaTable.PlanBins(tier, _targetFileBytes);
+            if (planned.Count == 0) continue;
+            bins.Add(planned[0]);
+            break;
         }
-        finally
-        {
-            StreamTable.TryDelete(file);
-            foreach (string d in downloads) StreamTable.TryDelete(d);
-        }
+        if (bins.Count == 0) return 0;
+        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _compactions);
+        int smallTaken = small.Length >= 2 ? small.Length : 0, largerTaken = bins.Skip(smallTaken > 0 ? 1 : 0).Sum(b => b.Count);
+        if (smallTaken > 0)
+            _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one{Larger} (Delta v{Version}).",
+                _name, smallTaken, table.Prefix, largerTaken > 0 ? $" and {largerTaken} larger files into one" : "", result!.Version);
+        else
+            _logger.LogDebug("{Table}: compacted {Files} larger files of {Prefix} into one (Delta v{Version}).", _name, largerTaken, table.Prefix, result!.Version);
+        return result.Added.Count(f => f.Size < _smallFileBytes) - smallTaken;
     }
 }

@@ -198,7 +198,7 @@ public static class RawLoader
     }
 
     /// <summary>A raw object's key, partition and start offset; ordered by (partition, start offset).</summary>
-    private sealed record RawObject(string Key, int Partition, long StartOffset, string OriginPrefix) : IComparable<RawObject>
+    internal sealed record RawObject(string Key, int Partition, long StartOffset, string OriginPrefix) : IComparable<RawObject>
     {
         public int CompareTo(RawObject? other) =>
             other is null ? 1

@@ -16,7 +16,7 @@ namespace PinPipe.Tests.Batch;
 /// <summary>
 /// The batch job end to end on real files: the fixtures' raw records as sink objects in a directory bucket →
 /// clean Delta tables, reject tables, nine insights as CSV and JSON, the report and the summary (the batch lane of
-/// <see cref="PipelineJobs.Batch"/>), and the <see cref="BatchJob"/> alone with the step it runs before its commits.
+/// <see cref="PipelineJobs.Batch"/>), and the <see cref="BatchJob"/> alone with the step it runs after its commits.
 /// </summary>
 public sealed class BatchJobTests : IDisposable
 {
@@ -80,10 +80,10 @@ public sealed class BatchJobTests : IDisposable
         Assert.DoesNotContain("src=\"http", report, StringComparison.Ordinal);
         using var summary = JsonDocument.Parse(await File.ReadAllTextAsync(result.SummaryPath));
         Assert.Equal(
-            ["runId", "startedAt", "durationSeconds", "bucket", "rawBytes", "megabytesPerSecond", "tables", "insights", "report"],
+            ["runId", "mode", "nothingNew", "rules", "startedAt", "durationSeconds", "bucket", "rawBytes", "megabytesPerSecond", "tables", "insights", "report"],
             summary.RootElement.EnumerateObject().Select(p => p.Name));
         Assert.Equal(
-            ["table", "topic", "objects", "bytes", "read", "clean", "duplicates", "rejects", "deltaVersion", "rejectsDeltaVersion", "quality", "rejectReasons"],
+            ["table", "topic", "objects", "bytes", "read", "clean", "duplicates", "rejects", "deltaVersion", "rejectsDeltaVersion", "committed", "rejectsCommitted", "tableRows", "tableRejects", "quality", "rejectReasons"],
             summary.RootElement.GetProperty("tables")[0].EnumerateObject().Select(p => p.Name));
         Assert.Equal(result.InsightFiles.Select(Path.GetFileName), summary.RootElement.GetProperty("insights").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal("report.html", summary.RootElement.GetProperty("report").GetString());
@@ -96,7 +96,7 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
-    public async Task A_second_run_on_the_same_input_writes_a_new_version_with_the_same_rows_and_answers()
+    public async Task A_second_run_on_the_same_input_finds_nothing_new_commits_nothing_and_writes_the_same_answers()
     {
         await PutFixturesAsync();
         var job = PipelineJobs.Batch(_settings, NullLoggerFactory.Instance);
@@ -105,14 +105,21 @@ public sealed class BatchJobTests : IDisposable
         var second = await job.RunAsync("second");
         var secondRows = await ReadDeltaAsync("delta/pin");
 
-        Assert.All(second.Run.Tables, t => Assert.Equal(1, t.Version));
+        Assert.True(second.Run.NothingNew);
+        Assert.All(second.Run.Tables, t => Assert.Equal((0L, 0L, 0L, false, false), (t.Version, t.Clean.Read, t.RejectsVersion, t.Committed, t.RejectsCommitted)));
+        foreach (string table in Tables)
+        {
+            Assert.Equal(0, (await new DeltaTable(_store, $"delta/{table}").LoadAsync())!.Version);
+            Assert.Equal(0, (await new DeltaTable(_store, $"delta/{table}_rejects").LoadAsync())!.Version);
+        }
         Assert.Equal(Dump(firstRows.Rows), Dump(secondRows.Rows));
-        // Overwrite: version 1 removed version 0's file and added one.
-        var snapshot = await new DeltaTable(_store, "delta/pin").LoadAsync();
-        Assert.Single(snapshot!.Files);
         Assert.Equal(
             first.InsightFiles.Select(f => (Path.GetFileName(f), File.ReadAllText(f))),
             second.InsightFiles.Select(f => (Path.GetFileName(f), File.ReadAllText(f))));
+        using var summary = JsonDocument.Parse(await File.ReadAllTextAsync(second.SummaryPath));
+        Assert.True(summary.RootElement.GetProperty("nothingNew").GetBoolean());
+        Assert.Equal("incremental", summary.RootElement.GetProperty("mode").GetString());
+        Assert.Contains("nothing new", await File.ReadAllTextAsync(second.ReportPath), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -142,27 +149,30 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
-    public async Task The_step_before_the_commits_reads_every_cleaned_table_before_any_commit_and_the_job_alone_writes_no_insights()
+    public async Task The_step_after_the_commits_reads_the_committed_clean_tables_through_views_of_the_columns_it_asks_for_and_the_job_alone_writes_no_insights()
     {
         await PutFixturesAsync();
         var seen = new Dictionary<string, long>();
-        var result = await NewJob().RunAsync("stepped", async (connection, token) =>
+        var columns = new Dictionary<string, IReadOnlyList<string>> { ["clean_pin"] = ["ind", "category"] };
+        var result = await NewJob().RunAsync("stepped", new BatchTablesStep(async (connection, token) =>
         {
             foreach (var kind in Kinds)
             {
                 seen[CleaningRules.CleanTable(kind)] = connection.QueryLongs($"SELECT count(*) FROM {CleaningRules.CleanTable(kind)}", token)[0];
-                seen[CleaningRules.RejectTable(kind)] = connection.QueryLongs($"SELECT count(*) FROM {CleaningRules.RejectTable(kind)}", token)[0];
+                Assert.Equal(0, (await new DeltaTable(_store, $"delta/{CleaningRules.TableName(kind)}").LoadAsync(cancellationToken: token))!.Version); // committed already
             }
-            foreach (string table in Tables)
-                Assert.Null(await new DeltaTable(_store, $"delta/{table}").LoadAsync(cancellationToken: token)); // not committed yet
-        });
+            Assert.Equal(["ind", "category"], connection.Query("SELECT column_name FROM (DESCRIBE clean_pin)", r => r.GetString(0), token));
+            Assert.Equal(CleaningRules.Schema(RecordKind.Geo).Select(c => c.Name), connection.Query("SELECT column_name FROM (DESCRIBE clean_geo)", r => r.GetString(0), token));
+        })
+        { Columns = columns });
 
         using var counts = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(TestData.Fixtures, "counts.json")));
         foreach (var kind in Kinds)
         {
             var expected = counts.RootElement.GetProperty(CleaningRules.TableName(kind));
             Assert.Equal(expected.GetProperty("clean").GetInt64(), seen[CleaningRules.CleanTable(kind)]);
-            Assert.Equal(expected.GetProperty("rejects").GetInt64(), seen[CleaningRules.RejectTable(kind)]);
+            var t = Assert.Single(result.Tables, x => x.Table == CleaningRules.TableName(kind));
+            Assert.Equal((expected.GetProperty("clean").GetInt64(), expected.GetProperty("rejects").GetInt64()), (t.Rows, t.RejectRows));
         }
         Assert.All(result.Tables, t => Assert.Equal(0, t.Version));
         Assert.Equal(Path.Combine(_settings.Batch.OutputDir, "stepped"), result.OutputDirectory);
@@ -172,25 +182,30 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
-    public async Task A_step_that_fails_before_the_commits_fails_the_run_and_no_table_gets_a_new_version()
+    public async Task A_step_that_fails_after_the_commits_fails_the_run_and_the_next_run_finds_nothing_new_and_runs_it_again()
     {
         await PutFixturesAsync();
-        var first = await NewJob().RunAsync("first");
-        Assert.All(first.Tables, t => Assert.Equal(0, t.Version));
-
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => NewJob().RunAsync("second", async (_, _) =>
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => NewJob().RunAsync("first", new BatchTablesStep(async (_, _) =>
         {
             await Task.Yield();
             throw new InvalidOperationException("Insight #4 (top-poster) failed: no such column");
-        }));
-
+        })));
         Assert.Equal("Insight #4 (top-poster) failed: no such column", ex.Message);
+        Assert.False(Directory.Exists(Path.Combine(_settings.Batch.OutputDir, "first", ".work")), "the work folder is removed");
+
+        long ran = 0;
+        var second = await NewJob().RunAsync("second", new BatchTablesStep((connection, token) =>
+        {
+            ran = connection.QueryLongs("SELECT count(*) FROM clean_user", token)[0];
+            return Task.CompletedTask;
+        }));
+        Assert.True(second.NothingNew);
+        Assert.True(ran > 0);
         foreach (string table in Tables)
         {
             Assert.Equal(0, (await new DeltaTable(_store, $"delta/{table}").LoadAsync())!.Version);
             Assert.Equal(0, (await new DeltaTable(_store, $"delta/{table}_rejects").LoadAsync())!.Version);
         }
-        Assert.False(Directory.Exists(Path.Combine(_settings.Batch.OutputDir, "second", ".work")), "the work folder is removed");
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public sealed class BatchCommandTests
     }
 
     [Fact]
-    public async Task Up_lands_both_lanes_then_prints_the_nine_answers_and_the_report_and_batch_reruns_to_a_new_Delta_version()
+    public async Task Up_lands_both_lanes_then_prints_the_nine_answers_and_the_report_and_batch_reruns_with_nothing_new_and_full_rebuilds()
     {
         using var dir = new TempDirectory("cli");
         int port = CliProcess.FreePort();
@@ -70,12 +70,20 @@ public sealed class BatchCommandTests
         }
         Assert.Contains("stream lane: Emulator: 300 posts", output, StringComparison.Ordinal);
 
+        // A second run finds nothing new (incremental): it commits nothing and still prints the answers over the whole tables.
         var (again, second) = await CliProcess.RunAsync(dir.Path, Timeout, "batch", "--user-id", "u7", "--rows", "3");
         Assert.True(again == 0, second);
-        Assert.Contains("Delta version 1", second, StringComparison.Ordinal);
+        Assert.Contains("nothing new since the last run: nothing committed", second, StringComparison.Ordinal);
+        Assert.Contains("Delta version 0 (unchanged)", second, StringComparison.Ordinal);
+        for (int n = 1; n <= 9; n++) Assert.Contains($"#{n} ", second, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(bucket, "delta", "pin", "_delta_log", "00000000000000000001.json")));
+        // --full rebuilds every table: a new version by overwrite.
+        var (rebuilt, third) = await CliProcess.RunAsync(dir.Path, Timeout, "batch", "--user-id", "u7", "--rows", "3", "--full");
+        Assert.True(rebuilt == 0, third);
+        Assert.Contains("(full rebuild)", third, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(bucket, "delta", "pin", "_delta_log", "00000000000000000001.json")));
 
         var (_, runs) = await CliProcess.RunAsync(dir.Path, Timeout, "runs");
-        Assert.Equal(2, runs.Split('\n').Count(l => l.Contains("succeeded", StringComparison.Ordinal)));
+        Assert.Equal(3, runs.Split('\n').Count(l => l.Contains("succeeded", StringComparison.Ordinal)));
     }
 }

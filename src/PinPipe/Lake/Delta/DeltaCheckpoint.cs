@@ -141,12 +141,15 @@ internal static partial class DeltaCheckpoint
     }
 
     /// <summary><c>delta.deletedFileRetentionDuration</c> (Spark's <c>interval N unit</c>), default one week.</summary>
-    internal static TimeSpan TombstoneRetention(DeltaMetadata metadata)
+    internal static TimeSpan TombstoneRetention(DeltaMetadata metadata) =>
+        Interval(metadata.Get("delta.deletedFileRetentionDuration")) ?? DeltaTable.DefaultDeletedFileRetention;
+
+    /// <summary>A table property's duration in Spark's form (<c>interval 30 days</c>, <c>7 days</c>, <c>1 week</c>), or null when absent or not one.</summary>
+    internal static TimeSpan? Interval(string? text)
     {
-        var week = TimeSpan.FromDays(7);
-        if (metadata.Get("delta.deletedFileRetentionDuration") is not { } text) return week;
+        if (text is null) return null;
         var m = IntervalPattern().Match(text.Trim());
-        if (!m.Success) return week;
+        if (!m.Success) return null;
         double n = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         return m.Groups[2].Value.ToLowerInvariant().TrimEnd('s') switch
         {
@@ -156,7 +159,7 @@ internal static partial class DeltaCheckpoint
             "minute" => TimeSpan.FromMinutes(n),
             "second" => TimeSpan.FromSeconds(n),
             "millisecond" => TimeSpan.FromMilliseconds(n),
-            _ => week,
+            _ => null,
         };
     }
 

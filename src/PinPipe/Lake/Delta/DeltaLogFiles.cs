@@ -16,6 +16,19 @@ internal static partial class DeltaLogFiles
 
     internal static string Checkpoint(long version) => version.ToString("D20", CultureInfo.InvariantCulture) + ".checkpoint.parquet";
 
+    /// <summary>The version a log file is of (<c>&lt;20 digits&gt;.…</c>: commit, checkpoint, .crc), or null for other names.</summary>
+    internal static long? VersionOf(string key, string logPrefix)
+    {
+        if (!key.StartsWith(logPrefix, StringComparison.Ordinal)) return null;
+        var name = key.AsSpan(logPrefix.Length);
+        if (name.Length < 22 || name[20] != '.' || name.Contains('/')) return null;
+        return long.TryParse(name[..20], NumberStyles.None, CultureInfo.InvariantCulture, out long v) ? v : null;
+    }
+
+    /// <summary>True for a commit file (<c>&lt;v&gt;.json</c>).</summary>
+    internal static bool IsCommit(string key, string logPrefix) =>
+        key.StartsWith(logPrefix, StringComparison.Ordinal) && CommitName().IsMatch(key.AsSpan(logPrefix.Length));
+
     [GeneratedRegex(@"^(\d{20})\.json$", RegexOptions.CultureInvariant)]
     private static partial Regex CommitName();
 
@@ -93,6 +106,11 @@ internal static partial class DeltaLogFiles
             }
             return null;
         }
+
+        /// <summary>The oldest complete checkpoint at or above <paramref name="minVersion"/>, or null.</summary>
+        internal long? EarliestCheckpoint(long minVersion) =>
+            ClassicCheckpoints.Keys.Concat(MultiPartCheckpoints.Keys).Where(v => v >= minVersion).Distinct().Order()
+                .Select(v => (long?)v).FirstOrDefault(v => CheckpointAt(v!.Value) is not null);
 
         /// <summary>The parts of a complete checkpoint at <paramref name="version"/>, or null.</summary>
         internal IReadOnlyList<ObjectInfo>? CheckpointAt(long version, int? expectedParts = null)

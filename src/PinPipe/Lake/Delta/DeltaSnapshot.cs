@@ -58,6 +58,18 @@ public sealed class DeltaSnapshot
     }
 
     /// <summary>
+    /// As <see cref="OpenScanAsync(CancellationToken)"/>, of only the columns <paramref name="columns"/> (in schema order): a columnar
+    /// read of the live files that touches no other column.
+    /// </summary>
+    /// <exception cref="ArgumentException">A column is not in the schema, or none is given.</exception>
+    public async Task<DeltaScan> OpenScanAsync(IReadOnlyList<string> columns, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        using var connection = DuckDbSession.Open();
+        return await DeltaScan.OpenAsync(_store, _root, State, Files.ToArray(), columns, connection, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// A scan of only the integer column <paramref name="column"/> of the live files that may hold one of
     /// <paramref name="sortedKeys"/>: a file whose <c>minValues</c>/<c>maxValues</c> stats show that no key lies in its
     /// range is not read at all (files without stats for the column are). For checking new rows against the rows already

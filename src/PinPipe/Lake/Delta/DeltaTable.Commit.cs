@@ -18,7 +18,8 @@ public sealed partial class DeltaTable
     /// version first it reads the new commits and: reports <see cref="DeltaCommitStatus.AlreadyCommitted"/> if one
     /// carries the write's txn at this version or later; fails if the metadata or protocol changed or a file to
     /// remove is gone; otherwise retries at the next version with the same uploaded files. Writes a checkpoint
-    /// every <c>delta.checkpointInterval</c> (10) versions.
+    /// every <c>delta.checkpointInterval</c> (10) versions, and after it deletes the expired log files the checkpoint
+    /// makes unnecessary (<see cref="CleanUpLogAsync"/>, at most once an hour).
     /// </summary>
     /// <exception cref="DeltaException">The write is invalid (schema mismatch, missing file, append-only table),
     /// conflicts with a concurrent commit, or the table cannot be written by this implementation.</exception>
@@ -260,12 +261,13 @@ public sealed partial class DeltaTable
         try
         {
             await DeltaCheckpoint.WriteAsync(_store, _logPrefix, state, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-            return true;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _logger.LogWarning(e, "Delta table {Table}: checkpoint of version {Version} failed; readers replay the log instead.", Location, state.Version);
             return false;
         }
+        await CleanUpLogAfterCheckpointAsync(cancellationToken).ConfigureAwait(false);
+        return true;
     }
 }

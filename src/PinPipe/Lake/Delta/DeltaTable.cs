@@ -108,6 +108,9 @@ public sealed partial class DeltaTable
         for (long v = start; v <= end; v++)
         {
             if (listing.Commits.ContainsKey(v)) continue;
+            if (start == 0 && v == 0 && listing.Commits.Count > 0 && version is { } wanted && listing.EarliestCheckpoint(wanted + 1) is { } earliest)
+                throw new DeltaException(DeltaErrorCode.VersionNotFound,
+                    $"Delta table {Location} no longer has version {wanted}: the log cleanup (delta.logRetentionDuration) deleted the log before version {earliest}, the earliest version that can be read.");
             if (start == 0 && v == 0 && listing.Commits.Count > 0)
                 throw new DeltaException(DeltaErrorCode.Corrupt,
                     $"Delta log of {Location} starts at version {listing.Commits.Keys.First()} and has no checkpoint to start from: versions before it are missing.");

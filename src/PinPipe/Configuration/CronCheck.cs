@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace PinPipe.Scheduling;
+namespace PinPipe.Configuration;
 
 /// <summary>
 /// Says what is wrong with a cron expression Cronos refuses, naming the field: its own messages name neither the field
@@ -17,19 +17,19 @@ public static class CronCheck
         ("day of week", 0, 7, ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]),
     ];
 
-    /// <summary>The problem of <paramref name="cron"/> for <c>Schedule:Cron</c>, or null when it is a valid 5-field expression.</summary>
-    public static string? Problem(string? cron)
+    /// <summary>The problem of <paramref name="cron"/> for the setting <paramref name="key"/> (<c>Schedule:Cron</c>, <c>Maintenance:Cron</c>), or null when it is a valid 5-field expression.</summary>
+    public static string? Problem(string? cron, string key = "Schedule:Cron")
     {
         if (cron is not null && Cronos.CronExpression.TryParse(cron, out _)) return null;
         const string Shape = "5 fields: minute (0-59) hour (0-23) day-of-month (1-31) month (1-12) day-of-week (0-6, Sunday 0 or 7), e.g. '0 0 * * *'";
         var fields = (cron ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
         if (fields.Length != Fields.Length)
-            return $"Schedule:Cron: '{cron}' has {fields.Length} field{(fields.Length == 1 ? "" : "s")}; a cron expression has {Shape}.";
+            return $"{key}: '{cron}' has {fields.Length} field{(fields.Length == 1 ? "" : "s")}; a cron expression has {Shape}.";
         for (int i = 0; i < fields.Length; i++)
         {
-            if (FieldProblem(fields[i], Fields[i]) is { } problem) return $"Schedule:Cron: '{cron}': {problem}.";
+            if (FieldProblem(fields[i], Fields[i]) is { } problem) return $"{key}: '{cron}': {problem}.";
         }
-        return $"Schedule:Cron: '{cron}' is not a cron expression of {Shape}.";
+        return $"{key}: '{cron}' is not a cron expression of {Shape}.";
     }
 
     /// <summary>What is wrong with one field (lists, ranges and steps of numbers or names, <c>*</c>, <c>?</c>), or null when its numbers are in range.</summary>

@@ -1,6 +1,6 @@
-using PinPipe.Scheduling;
+using PinPipe.Configuration;
 
-namespace PinPipe.Tests.Scheduling;
+namespace PinPipe.Tests.Configuration;
 
 /// <summary>What is wrong with a cron expression, naming the field and its range.</summary>
 public sealed class CronCheckTests
