@@ -253,7 +253,10 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             committed || rejectsCommitted ? $"Delta version {version} (rejects {rejectsVersion})" : "nothing new to commit", rows);
         return new BatchTableResult(t, topic, raw.Objects, raw.Bytes, clean, version, rejectsVersion)
         {
-            Committed = committed, RejectsCommitted = rejectsCommitted, Rows = rows, RejectRows = rejectRows,
+            Committed = committed,
+            RejectsCommitted = rejectsCommitted,
+            Rows = rows,
+            RejectRows = rejectRows,
         };
     }
 
@@ -352,7 +355,10 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             Operation = "WRITE",
             OperationParameters = new Dictionary<string, string>
             {
-                ["mode"] = mode.ToString(), ["pinpipe.runId"] = runId, ["pinpipe.batch"] = full ? "full" : "incremental", [BatchRules.Parameter] = BatchRules.Hash,
+                ["mode"] = mode.ToString(),
+                ["pinpipe.runId"] = runId,
+                ["pinpipe.batch"] = full ? "full" : "incremental",
+                [BatchRules.Parameter] = BatchRules.Hash,
             },
         }, cancellationToken).ConfigureAwait(false);
         if (commit.Status == DeltaCommitStatus.AlreadyCommitted)

@@ -263,9 +263,18 @@ public sealed class IncrementalBatchTests : IDisposable
 
     internal static string Pin(long ind, string category = "art") => JsonSerializer.Serialize(new Dictionary<string, object>
     {
-        ["index"] = ind, ["unique_id"] = $"u-{ind}", ["title"] = "t", ["description"] = "d", ["poster_name"] = $"poster {ind % 7}",
-        ["follower_count"] = (ind * 13 % 1000).ToString(System.Globalization.CultureInfo.InvariantCulture), ["tag_list"] = "a,b", ["is_image_or_video"] = "image",
-        ["image_src"] = "https://i.example/1.jpg", ["downloaded"] = 1, ["save_location"] = "Local save in /data/x", ["category"] = category,
+        ["index"] = ind,
+        ["unique_id"] = $"u-{ind}",
+        ["title"] = "t",
+        ["description"] = "d",
+        ["poster_name"] = $"poster {ind % 7}",
+        ["follower_count"] = (ind * 13 % 1000).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["tag_list"] = "a,b",
+        ["is_image_or_video"] = "image",
+        ["image_src"] = "https://i.example/1.jpg",
+        ["downloaded"] = 1,
+        ["save_location"] = "Local save in /data/x",
+        ["category"] = category,
     });
 
     internal static string Geo(long ind) => $$"""{"ind": {{ind}}, "timestamp": "2020-01-01 00:00:00", "latitude": 1.5, "longitude": 2.5, "country": "Country {{ind % 5}}"}""";
