@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using PinPipe.Configuration;
 using PinPipe.Log;
 using PinPipe.Log.Sqlite;
 
@@ -19,6 +21,7 @@ internal static class TopicsCommand
             // Each topic's lag is its consumer's: the sink's (Sink:GroupId) for the topics it reads, the stream job's
             // (Stream:GroupId) for the streams; a topic no stage reads has none ("-").
             var consumers = ctx.Settings.Consumers();
+            await ctx.Out.WriteLineAsync(Retention(ctx.Settings.Log)).ConfigureAwait(false);
             await ctx.Out.WriteLineAsync($"{"topic",-32} {"partition",9} {"low",12} {"high",12} {"records",12}  {"consumer group",-28} {"lag",12}").ConfigureAwait(false);
             foreach (var topic in await log.ListTopicsAsync(token).ConfigureAwait(false))
                 for (int p = 0; p < topic.Partitions; p++)
@@ -78,6 +81,15 @@ internal static class TopicsCommand
         command.Subcommands.Add(create);
         command.Subcommands.Add(delete);
         return command;
+    }
+
+    /// <summary>The log's retention, the header of the listing: the embedded log's settings (every topic), or the brokers' for Kafka.</summary>
+    internal static string Retention(LogOptions options)
+    {
+        if (options.Kind == LogKind.Kafka) return "Retention: each topic's retention.ms and retention.bytes on the brokers.";
+        string time = options.RetentionTime is { } t ? $"once older than {Durations.Text(t)}" : "never by age";
+        string bytes = options.RetentionBytes is { } b ? $"once a partition holds more than {b.ToString("N0", CultureInfo.InvariantCulture)} bytes" : "never by size";
+        return $"Retention (every topic of the embedded log): records are deleted {time} (Log:RetentionTime) and {bytes} (Log:RetentionBytes), checked every {Durations.Text(options.RetentionCheckInterval)} by the process that serves the log.";
     }
 
     /// <summary>

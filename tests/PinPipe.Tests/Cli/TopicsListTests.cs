@@ -48,4 +48,22 @@ public sealed class TopicsListTests
         Assert.Equal(["scratch", "0", "0", "5", "5", "-", "-"], Row(output, "scratch"));
         Assert.Equal([settings.Names.Streams[1], "0", "0", "0", "0", "pinpipe-stream", "0"], Row(output, settings.Names.Streams[1]));
     }
+
+    [Fact]
+    public async Task The_listing_starts_with_the_embedded_logs_retention_by_time_and_size()
+    {
+        using var dir = new TempDirectory("cli");
+        var settings = new PinPipeSettings { DataDir = Path.Combine(dir.Path, ".pinpipe") }.Resolve();
+        await using (var log = await LogFactory.OpenAsync(settings.Log)) await log.CreateTopicAsync("scratch", 1);
+
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "topics");
+        Assert.True(code == 0, output);
+        Assert.Contains("Retention (every topic of the embedded log): records are deleted once older than 7d (Log:RetentionTime) and never by size (Log:RetentionBytes), checked every 5m", output, StringComparison.Ordinal);
+
+        var env = new Dictionary<string, string?> { ["PINPIPE_Log__RetentionTime"] = "2d", ["PINPIPE_Log__RetentionBytes"] = "1000000" };
+        var (setCode, set) = await CliProcess.RunWithEnvironmentAsync(env, dir.Path, Timeout, "topics");
+        Assert.True(setCode == 0, set);
+        Assert.Contains("records are deleted once older than 2d (Log:RetentionTime) and once a partition holds more than 1,000,000 bytes (Log:RetentionBytes)", set, StringComparison.Ordinal);
+        Assert.Single(set.Split('\n'), l => l.StartsWith("scratch ", StringComparison.Ordinal));
+    }
 }

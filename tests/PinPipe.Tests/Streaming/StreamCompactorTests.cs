@@ -36,8 +36,8 @@ public sealed class StreamCompactorTests : IDisposable
         _dir.Dispose();
     }
 
-    private StreamCompactor NewCompactor(int compactEvery, long smallFileBytes = 8L << 20) =>
-        new("t_pin_table", _store, "delta/clean", "delta/rejects", Work, compactEvery, smallFileBytes, _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System);
+    private StreamCompactor NewCompactor(int compactEvery, long smallFileBytes = 8L << 20, long targetFileBytes = 128L << 20) =>
+        new("t_pin_table", _store, "delta/clean", "delta/rejects", Work, compactEvery, smallFileBytes, _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System, targetFileBytes);
 
     /// <summary>Appends one file of <paramref name="rows"/> rows per call, as a micro-batch does, and returns the table.</summary>
     private async Task<DeltaTable> AppendAsync(string prefix, params int[] rows)
@@ -152,5 +152,34 @@ public sealed class StreamCompactorTests : IDisposable
         await running.EndAsync();
         Assert.Contains(_logs.Entries, e => e.Level == LogLevel.Warning && e.Exception is DeltaException
             && e.Message == "t_pin_table: a compaction failed while the job stopped; the table keeps its small files.");
+    }
+
+    [Fact]
+    public async Task Larger_files_are_compacted_tier_by_tier_up_to_the_target_size_and_files_at_the_target_are_left_alone()
+    {
+        // Four medium files (one tier above the small ones), two small ones and one file at the target size.
+        var table = await AppendAsync("delta/clean", 60, 60, 60, 60, 5, 5, 3_000);
+        var before = (await table.LoadAsync())!;
+        var bySize = before.Files.OrderBy(f => f.Size).ToArray();
+        var small = bySize[..2];
+        var medium = bySize[2..6];
+        var target = bySize[6];
+        long smallFileBytes = small.Max(f => f.Size) + 1;
+        long targetFileBytes = target.Size;
+        Assert.True(medium.All(f => f.Size >= smallFileBytes && f.Size < 4 * smallFileBytes) && medium.Sum(f => f.Size) <= targetFileBytes,
+            $"the test needs four files of the tier above the small ones that fit in one target-sized file: {string.Join(", ", before.Files.Select(f => f.Size))}");
+        var compactor = NewCompactor(compactEvery: 2, smallFileBytes, targetFileBytes);
+        compactor.Resumed(before, null);
+
+        await compactor.FinishAsync();
+
+        var after = (await table.LoadAsync())!;
+        Assert.Equal(before.Version + 1, after.Version); // one OPTIMIZE commit for both tiers
+        Assert.Equal(3, after.Files.Count); // the small ones into one, the medium ones into one, the large one as it was
+        Assert.Contains(after.Files, f => f.Path == target.Path);
+        Assert.DoesNotContain(after.Files, f => small.Concat(medium).Any(b => b.Path == f.Path));
+        Assert.Equal(await RowsAsync(before), await RowsAsync(after));
+        Assert.Contains(_logs.Entries, e => e.Message.StartsWith("t_pin_table: compacted 2 small files of delta/clean into one and 4 larger files into one", StringComparison.Ordinal));
+        Assert.Equal(1, compactor.Compactions);
     }
 }
