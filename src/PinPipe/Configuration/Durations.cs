@@ -25,6 +25,11 @@ public static class Durations
         value = default;
         if (text is null) return false;
         text = text.Trim();
+        if (text == "0")
+        {
+            // Zero needs no unit (vacuum --retention 0); any other number without one is refused as ambiguous.
+            return true;
+        }
         if (text.Contains(':', StringComparison.Ordinal))
             return TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value) && value >= TimeSpan.Zero;
         foreach (var (unit, scale) in Units)

@@ -12,6 +12,8 @@ public sealed class DurationsTests
     [InlineData("2h", 7_200_000)]
     [InlineData("1d", 86_400_000)]
     [InlineData("00:01:30", 90_000)]
+    [InlineData("0", 0)]
+    [InlineData("0s", 0)]
     public void Human_durations_parse(string text, long milliseconds)
     {
         Assert.True(Durations.TryParse(text, out var value));
