@@ -164,11 +164,10 @@ internal sealed class StreamCompactor
                 string? local = _store.LocalPath(key);
                 if (local is null || !File.Exists(local))
                 {
-                    byte[] bytes = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false)
-                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
                     local = Path.Combine(_work, $"download-{Guid.NewGuid():N}.parquet");
                     downloads.Add(local);
-                    await OwnerOnly.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
+                    if (!await _store.GetFileAsync(key, local, cancellationToken).ConfigureAwait(false))
+                        throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of {table.Location} version {snapshot.Version} is missing.");
                 }
                 paths.Add(local);
             }
