@@ -32,11 +32,7 @@ public sealed class LargeObjectTests : IAsyncLifetime, IDisposable
 
     public LargeObjectTests()
     {
-        string endpoint = Environment.GetEnvironmentVariable("TEST_PINPIPE_S3") is { Length: > 0 } e ? e
-            : throw new InvalidOperationException(
-                "TEST_PINPIPE_S3 is not set: run `scripts/services/s3rver.sh start` and then " +
-                "`source ${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env` before `dotnet test`.");
-        _options = new ObjectStoreOptions { Kind = ObjectStoreKind.S3, ServiceUrl = endpoint, ForcePathStyle = true };
+        _options = S3ObjectStoreTests.S3rverOptions();
         _s3 = Open(_options);
     }
 
