@@ -211,6 +211,14 @@ public sealed class LargeObjectTests : IAsyncLifetime, IDisposable
         var problems = new ObjectStoreOptions { MultipartThreshold = 1024, MultipartPartSize = 6L << 30 }.Validate();
         Assert.Contains(problems, p => p.StartsWith("ObjectStore:MultipartThreshold: 1024 bytes must be 5 MiB", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("ObjectStore:MultipartPartSize: 6442450944 bytes must be 5 MiB", StringComparison.Ordinal));
+
+        // They are settings: read from the environment (and the file, and flags), checked with the others.
+        var env = new Dictionary<string, string?> { ["PINPIPE_ObjectStore__MultipartThreshold"] = "134217728", ["PINPIPE_ObjectStore__MultipartPartSize"] = "33554432" };
+        var settings = PinPipe.Hosting.SettingsLoader.Load(null, new Dictionary<string, string?>(), env);
+        Assert.Equal((128 * MiB, 32 * MiB), (settings.ObjectStore.MultipartThreshold, settings.ObjectStore.MultipartPartSize));
+        env["PINPIPE_ObjectStore__MultipartThreshold"] = "1024";
+        var e = Assert.ThrowsAny<Exception>(() => PinPipe.Hosting.SettingsLoader.Load(null, new Dictionary<string, string?>(), env));
+        Assert.Contains("ObjectStore:MultipartThreshold: 1024 bytes must be 5 MiB", e.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Writes <paramref name="size"/> pseudo-random bytes, 1 MiB at a time; returns the path and their SHA-256.</summary>
