@@ -185,7 +185,7 @@ internal sealed class PartitionWriter
         return new Recovery(existing);
     }
 
-    /// <summary>The uncommitted object being rebuilt: its bytes (a local copy) and how many of them the rebuilt lines matched.</summary>
+    /// <summary>The uncommitted object being rebuilt: a local copy of its bytes, against which each rebuilt line is compared.</summary>
     private sealed class Recovery(FileStream existing) : IDisposable
     {
         private byte[] _chunk = [];
