@@ -61,6 +61,32 @@ public static class OwnerOnly
             await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Streams <paramref name="content"/> into <paramref name="path"/> (0600, created or replaced): written under a
+    /// temporary name in the same folder and renamed when whole, so the path never holds a part; the temporary file is
+    /// deleted when the copy fails or is cancelled.
+    /// </summary>
+    public static async Task WriteStreamAsync(string path, Stream content, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.part");
+        try
+        {
+            var options = Options(System.IO.FileMode.CreateNew, FileAccess.Write, options: FileOptions.Asynchronous);
+            options.BufferSize = 1 << 16;
+            var output = new FileStream(temp, options);
+            await using (output.ConfigureAwait(false))
+                await content.CopyToAsync(output, 1 << 16, cancellationToken).ConfigureAwait(false);
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
     /// <summary>Creates (0600) or truncates <paramref name="path"/> and writes <paramref name="text"/> (no byte order mark).</summary>
     public static Task WriteAllTextAsync(string path, string text, Encoding encoding, CancellationToken cancellationToken = default) =>
         WriteAllBytesAsync(path, encoding.GetBytes(text), cancellationToken);

@@ -2,7 +2,7 @@ namespace PinPipe.Lake;
 
 /// <summary>
 /// A view of a store that hides its local files (<see cref="IObjectStore.LocalPath"/> is null), so readers
-/// fetch every object through <see cref="IObjectStore.GetAsync"/> as they would from S3. Tests and the bench
+/// fetch every object (<see cref="IObjectStore.GetFileAsync"/>, <see cref="IObjectStore.GetAsync"/>) as they would from S3. Tests and the bench
 /// use it to run the fetch path of readers that prefer local files.
 /// </summary>
 internal sealed class FetchingObjectStore(IObjectStore inner) : IObjectStore
@@ -15,7 +15,13 @@ internal sealed class FetchingObjectStore(IObjectStore inner) : IObjectStore
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
         inner.PutIfAbsentAsync(key, content, cancellationToken);
 
+    public ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default) => inner.PutFileAsync(key, localPath, cancellationToken);
+
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
+
+    public ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default) => inner.OpenReadAsync(key, cancellationToken);
+
+    public ValueTask<bool> GetFileAsync(string key, string localPath, CancellationToken cancellationToken = default) => inner.GetFileAsync(key, localPath, cancellationToken);
 
     public ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default) => inner.ExistsAsync(key, cancellationToken);
 

@@ -1,3 +1,5 @@
+using PinPipe.Files;
+
 namespace PinPipe.Lake;
 
 /// <summary>
@@ -18,17 +20,42 @@ public interface IObjectStore
 
     /// <summary>
     /// Writes (or replaces) an object with the contents of a local file, durably and atomically, as
-    /// <see cref="PutAsync"/>. The file is left in place. Stores that keep objects as files can publish it
-    /// without copying (the directory store hard-links it); the default reads it and calls <see cref="PutAsync"/>.
+    /// <see cref="PutAsync"/>, streaming it: the file is never read into memory whole, so an object can be larger than
+    /// the memory (the directory store hard-links the file; S3 sends one PutObject up to
+    /// <see cref="ObjectStoreOptions.MultipartThreshold"/>, a multipart upload above it). The file is left in place;
+    /// a missing file throws <see cref="FileNotFoundException"/> and writes nothing.
     /// </summary>
-    async ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default) =>
-        await PutAsync(key, await File.ReadAllBytesAsync(localPath, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+    ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default);
 
     /// <summary>Writes an object only when no object has the key. Returns false (and writes nothing) when it exists.</summary>
     ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default);
 
-    /// <summary>The object's bytes, or null when there is none.</summary>
+    /// <summary>
+    /// The object's bytes, or null when there is none. For small objects only (Delta commits, pointers): the whole
+    /// object is in memory; read data objects with <see cref="GetFileAsync"/> or <see cref="OpenReadAsync"/>.
+    /// </summary>
     ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The object's content as a stream read from the store as it is consumed (never buffered whole), or null when
+    /// there is none. Dispose it when done.
+    /// </summary>
+    ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Streams the object into the local file <paramref name="localPath"/> (created or replaced; its folder must
+    /// exist): written under a temporary name beside it and renamed when whole, so the path never holds a part of
+    /// the object. Returns false, and writes nothing, when there is no object. The object is never held in memory whole.
+    /// </summary>
+    async ValueTask<bool> GetFileAsync(string key, string localPath, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(localPath);
+        Stream? content = await OpenReadAsync(key, cancellationToken).ConfigureAwait(false);
+        if (content is null) return false;
+        await using (content.ConfigureAwait(false))
+            await OwnerOnly.WriteStreamAsync(localPath, content, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
 
     /// <summary>True when an object has the key.</summary>
     ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default);

@@ -30,6 +30,24 @@ public sealed record ObjectStoreOptions
     /// </summary>
     public bool CreateBucket { get; init; }
 
+    /// <summary>The smallest part S3 accepts (every part but the last): 5 MiB.</summary>
+    public const long MinPartSize = 5L << 20;
+
+    /// <summary>The largest object one PutObject (and one part) may carry in S3: 5 GiB.</summary>
+    public const long MaxSinglePutSize = 5L << 30;
+
+    /// <summary>
+    /// S3: a file larger than this many bytes is uploaded as a multipart upload (parts of <see cref="MultipartPartSize"/>,
+    /// streamed from the file); up to it, as one PutObject streamed from the file. Default 64 MiB; 5 MiB to 5 GiB.
+    /// </summary>
+    public long MultipartThreshold { get; init; } = 64L << 20;
+
+    /// <summary>
+    /// S3: the size of each part of a multipart upload (the last may be smaller). Default 16 MiB; 5 MiB to 5 GiB. A file
+    /// of more than 10,000 parts gets larger parts (S3 takes at most 10,000).
+    /// </summary>
+    public long MultipartPartSize { get; init; } = 16L << 20;
+
     public static ObjectStoreOptions Default { get; } = new();
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
@@ -42,5 +60,9 @@ public sealed record ObjectStoreOptions
         .Check(ServiceUrl is null or "" || Uri.TryCreate(ServiceUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https",
             $"ObjectStore:ServiceUrl: '{ServiceUrl}' must be an absolute http(s) URL (e.g. http://127.0.0.1:9000).")
         .Check(!string.IsNullOrWhiteSpace(Region), "ObjectStore:Region: must not be empty (e.g. us-east-1).")
+        .Check(MultipartThreshold is >= MinPartSize and <= MaxSinglePutSize,
+            $"ObjectStore:MultipartThreshold: {MultipartThreshold} bytes must be 5 MiB ({MinPartSize}) to 5 GiB ({MaxSinglePutSize}), the sizes S3 allows for one PutObject.")
+        .Check(MultipartPartSize is >= MinPartSize and <= MaxSinglePutSize,
+            $"ObjectStore:MultipartPartSize: {MultipartPartSize} bytes must be 5 MiB ({MinPartSize}) to 5 GiB ({MaxSinglePutSize}), the part sizes S3 allows.")
         .ToList();
 }

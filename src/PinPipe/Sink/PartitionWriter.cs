@@ -1,18 +1,25 @@
 using System.Buffers;
 using Microsoft.Extensions.Logging;
+using PinPipe.Files;
 using PinPipe.Lake;
+using PinPipe.Lake.Delta;
 using PinPipe.Log;
 
 namespace PinPipe.Sink;
 
 /// <summary>
-/// Writes one topic-partition into objects: reads from the group's committed offset, buffers values in one
-/// pooled buffer, writes an object when it holds <see cref="SinkOptions.FlushSize"/> records (or on the
-/// rotation schedule), then commits. One instance per attempt; a failed attempt is replaced by a new one.
+/// Writes one topic-partition into objects: reads from the group's committed offset, spools the open object's
+/// lines to a local file (so an object's size is bounded by the disk, not the memory), uploads the file as the object
+/// (<see cref="IObjectStore.PutFileAsync"/>: streamed, S3 multipart above the threshold) when it holds
+/// <see cref="SinkOptions.FlushSize"/> records (or on the rotation schedule), then commits. One instance per attempt;
+/// a failed attempt is replaced by a new one.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001:Types that own disposable fields should be disposable",
+    Justification = "The spool file and its folder live only while RunAsync runs, which disposes them when it ends.")]
 internal sealed class PartitionWriter
 {
-    private const int InitialBufferBytes = 64 * 1024;
+    private const int InitialLineBytes = 64 * 1024;
+    private const int SpoolBufferBytes = 64 * 1024;
 
     private readonly ILog _log;
     private readonly IObjectStore _store;
@@ -26,14 +33,17 @@ internal sealed class PartitionWriter
     private readonly Func<long> _flushRequests;
     private long _flushRequestsSeen;
 
-    private byte[] _buffer = [];
-    private int _length;
+    private byte[] _line = [];  // one encoded record
+    private TempFolder? _folder; // the attempt's spool files
+    private string _spoolPath = "";
+    private FileStream? _spool;  // the open object's bytes so far
+    private long _length;
     private int _count;
     private long _startOffset;
     private long _lastWrittenOffset;
     private DateTimeOffset _openedAt;
     private long _committed;
-    private byte[]? _recovering; // the uncommitted object being rebuilt, or null
+    private Recovery? _recovering; // the uncommitted object being rebuilt, or null
 
     internal PartitionWriter(ILog log, IObjectStore store, SinkOptions options, string topic, int partition,
         TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize, Func<long> flushRequests)
@@ -54,7 +64,8 @@ internal sealed class PartitionWriter
     /// <summary>Runs until cancelled (throws <see cref="OperationCanceledException"/>) or until the log or store fails.</summary>
     internal async Task RunAsync(CancellationToken cancellationToken)
     {
-        _buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
+        _line = ArrayPool<byte>.Shared.Rent(InitialLineBytes);
+        _folder = new TempFolder("pinpipe-sink-");
         try
         {
             await RunCoreAsync(cancellationToken).ConfigureAwait(false);
@@ -67,8 +78,14 @@ internal sealed class PartitionWriter
         finally
         {
             // Whatever is buffered is dropped uncommitted, as Confluent's close() does: the next attempt re-reads it.
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = [];
+            ArrayPool<byte>.Shared.Return(_line);
+            _line = [];
+            if (_spool is not null) await _spool.DisposeAsync().ConfigureAwait(false);
+            _spool = null;
+            _recovering?.Dispose();
+            _recovering = null;
+            _folder.Dispose();
+            _folder = null;
         }
     }
 
@@ -128,12 +145,13 @@ internal sealed class PartitionWriter
                     _openedAt = _time.GetUtcNow();
                     if (firstObject) _recovering = await RecoverBoundaryAsync(cancellationToken).ConfigureAwait(false);
                 }
-                Append(record.Value);
+                await AppendAsync(record.Value, cancellationToken).ConfigureAwait(false);
                 _lastWrittenOffset = record.Offset;
                 if (_recovering is not null ? Recovered(record.Offset) : _count >= _options.FlushSize)
                 {
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     firstObject = false;
+                    _recovering?.Dispose();
                     _recovering = null;
                 }
             }
@@ -149,34 +167,61 @@ internal sealed class PartitionWriter
     /// When an object already exists at the key of the first object (written before a crash but not committed),
     /// it is rebuilt byte for byte: the records are encoded again from the log and the object ends where the
     /// bytes end (<see cref="Recovered"/>). Nothing in a value can move that boundary; an object the records do
-    /// not rebuild exactly stops the sink rather than being overwritten.
+    /// not rebuild exactly stops the sink rather than being overwritten. The existing object is downloaded to a
+    /// local file (streamed) and compared as the lines are written.
     /// </summary>
-    private async Task<byte[]?> RecoverBoundaryAsync(CancellationToken cancellationToken)
+    private async Task<Recovery?> RecoverBoundaryAsync(CancellationToken cancellationToken)
     {
         string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
-        byte[]? existing = await _store.GetAsync(key, cancellationToken).ConfigureAwait(false);
-        if (existing is null || existing.Length == 0) return null;
+        string path = _folder!.File("existing-" + Guid.NewGuid().ToString("N"));
+        if (!await _store.GetFileAsync(key, path, cancellationToken).ConfigureAwait(false)) return null;
+        var existing = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, SpoolBufferBytes, FileOptions.SequentialScan | FileOptions.DeleteOnClose);
+        if (existing.Length == 0)
+        {
+            await existing.DisposeAsync().ConfigureAwait(false);
+            return null;
+        }
         _logger.LogInformation("Object {Key} exists but was not committed; rebuilding it ({Bytes} bytes) from the log", key, existing.Length);
-        return existing;
+        return new Recovery(existing);
+    }
+
+    /// <summary>The uncommitted object being rebuilt: a local copy of its bytes, against which each rebuilt line is compared.</summary>
+    private sealed class Recovery(FileStream existing) : IDisposable
+    {
+        private byte[] _chunk = [];
+
+        internal long Length { get; } = existing.Length;
+
+        /// <summary>The position of the first byte where <paramref name="line"/>, written at <paramref name="at"/>, differs from the object; -1 when it matches (the line may not go past the object's end).</summary>
+        internal int Mismatch(ReadOnlySpan<byte> line, long at, out long firstDifferent)
+        {
+            int available = (int)Math.Min(line.Length, Math.Max(0, Length - at));
+            if (_chunk.Length < available) _chunk = new byte[Math.Max(available, 2 * _chunk.Length)];
+            existing.Position = at;
+            existing.ReadExactly(_chunk, 0, available);
+            int common = line[..available].CommonPrefixLength(_chunk.AsSpan(0, available));
+            firstDifferent = at + common;
+            return common == line.Length ? -1 : common;
+        }
+
+        public void Dispose() => existing.Dispose();
     }
 
     /// <summary>
-    /// While rebuilding an uncommitted object: true once the buffer holds exactly its bytes; throws when the
-    /// buffer stops being a prefix of them.
+    /// While rebuilding an uncommitted object: true once the spooled lines are exactly its bytes; throws when they
+    /// stop being a prefix of them (<see cref="AppendAsync"/> compares each line as it is written).
     /// </summary>
     private bool Recovered(long offset)
     {
-        byte[] existing = _recovering!;
-        var built = _buffer.AsSpan(0, _length);
-        if (built.Length <= existing.Length && built.SequenceEqual(existing.AsSpan(0, built.Length)))
-            return built.Length == existing.Length;
+        if (_mismatchAt < 0) return _length == _recovering!.Length;
         string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
-        int at = built.CommonPrefixLength(existing);
         throw new InvalidDataException(
             $"Object {key} exists but was not committed, and the log's records from offset {_startOffset} do not rebuild it: " +
-            $"they differ at byte {at} (record at offset {offset}; the object has {existing.Length} bytes). The sink stops rather " +
+            $"they differ at byte {_mismatchAt} (record at offset {offset}; the object has {_recovering!.Length} bytes). The sink stops rather " +
             $"than overwrite it; move the object away (it was written by another writer or another version) and restart the sink.");
     }
+
+    private long _mismatchAt = -1;
 
     private bool RotationDue() =>
         _count > 0 && _options.RotateScheduleInterval is { } interval && _time.GetUtcNow() - _openedAt >= interval;
@@ -192,18 +237,26 @@ internal sealed class PartitionWriter
         return wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait;
     }
 
-    /// <summary>Appends the value as one line of valid JSON (<see cref="RecordLine"/>).</summary>
-    private void Append(byte[] value)
+    /// <summary>Appends the value as one line of valid JSON (<see cref="RecordLine"/>) to the spool file (opened for the object's first line).</summary>
+    private async Task AppendAsync(byte[] value, CancellationToken cancellationToken)
     {
-        int needed = _length + RecordLine.MaxLineLength(value);
-        if (needed > _buffer.Length)
+        int needed = RecordLine.MaxLineLength(value);
+        if (needed > _line.Length)
         {
-            byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
-            _buffer.AsSpan(0, _length).CopyTo(bigger);
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = bigger;
+            ArrayPool<byte>.Shared.Return(_line);
+            _line = ArrayPool<byte>.Shared.Rent(needed);
         }
-        _length += RecordLine.Write(value, _buffer.AsSpan(_length));
+        int n = RecordLine.Write(value, _line);
+        if (_spool is null)
+        {
+            _spoolPath = _folder!.File("object-" + Guid.NewGuid().ToString("N"));
+            var options = OwnerOnly.Options(FileMode.CreateNew, FileAccess.Write, options: FileOptions.Asynchronous);
+            options.BufferSize = SpoolBufferBytes;
+            _spool = new FileStream(_spoolPath, options);
+        }
+        if (_recovering is not null && _mismatchAt < 0 && _recovering.Mismatch(_line.AsSpan(0, n), _length, out long at) >= 0) _mismatchAt = at;
+        await _spool.WriteAsync(_line.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+        _length += n;
         _count++;
     }
 
@@ -212,7 +265,19 @@ internal sealed class PartitionWriter
         string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
         // Every record of the object was read before this check: a topic created again before a read shows here.
         await Incarnation().ConfigureAwait(false);
-        await _store.PutAsync(key, _buffer.AsMemory(0, _length), cancellationToken).ConfigureAwait(false);
+        // The spool file is closed and handed to the store whole; a store may keep it as the object (a hard link), so it
+        // is never written again: the next object gets a new one.
+        FileStream spool = _spool!;
+        _spool = null;
+        await spool.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await _store.PutFileAsync(key, _spoolPath, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            File.Delete(_spoolPath);
+        }
         await CommitAsync(_lastWrittenOffset + 1, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _counters.ObjectsWritten);
         Interlocked.Add(ref _counters.RecordsWritten, _count);
@@ -220,6 +285,7 @@ internal sealed class PartitionWriter
         _logger.LogDebug("Wrote {Key}: {Records} records, {Bytes} bytes", key, _count, _length);
         _count = 0;
         _length = 0;
+        _mismatchAt = -1;
     }
 
     private async Task CommitAsync(long offset, CancellationToken cancellationToken)

@@ -3,6 +3,7 @@ using System.Text.Unicode;
 using DuckDB.NET.Data;
 using PinPipe.DuckDb;
 using PinPipe.Lake;
+using PinPipe.Lake.Delta;
 
 namespace PinPipe.Transform;
 
@@ -18,7 +19,7 @@ namespace PinPipe.Transform;
 /// is a record (an empty one is rejected by the cleaner) except the empty piece after the last newline, so an
 /// object whose last line lacks a newline loses nothing and an empty object has no records. When the store
 /// has local files (<see cref="IObjectStore.LocalPath"/>) DuckDB reads them itself (<c>read_text</c>, in
-/// parallel); otherwise the loader fetches the objects and hands DuckDB their bytes. An object that is not UTF-8
+/// parallel); otherwise the loader streams the objects into temporary files first (<see cref="IObjectStore.GetFileAsync"/>), never holding one in memory. An object that is not UTF-8
 /// (written by an older sink or another writer) is split into lines here, each line that is not UTF-8 replaced by
 /// the envelope of its bytes (<see cref="RecordLine"/>), which the cleaner rejects as <c>invalid_utf8</c>.
 /// </remarks>
@@ -64,9 +65,11 @@ public static class RawLoader
 
         RawObject[] objects = keys.Distinct(StringComparer.Ordinal).Select(k => RawObject.Parse(k, topic)).Order().ToArray();
         connection.Execute($"CREATE OR REPLACE TEMP TABLE {ObjectsTable} (ord INTEGER, path VARCHAR, origin_prefix VARCHAR, start_offset BIGINT, content BLOB)", cancellationToken);
+        TempFolder? downloads = null;
         try
         {
-            long bytes = await StageObjectsAsync(connection, store, objects, cancellationToken).ConfigureAwait(false);
+            long bytes;
+            (bytes, downloads) = await StageObjectsAsync(connection, store, objects, cancellationToken).ConfigureAwait(false);
             bool loaded;
             try
             {
@@ -90,6 +93,7 @@ public static class RawLoader
             // Clean-up, also when cancelled.
             connection.Execute($"DROP TABLE IF EXISTS {ObjectsTable}", CancellationToken.None);
             connection.Execute($"RESET VARIABLE {PathsVariable}", CancellationToken.None);
+            downloads?.Dispose();
         }
     }
 
@@ -158,13 +162,20 @@ public static class RawLoader
         return result.ToArray();
     }
 
-    /// <summary>Fills the objects table: local objects by path, the others fetched (a few at a time) as bytes.</summary>
-    private static async Task<long> StageObjectsAsync(DuckDBConnection connection, IObjectStore store, RawObject[] objects, CancellationToken cancellationToken)
+    /// <summary>
+    /// Fills the objects table with each object's local file: the store's own (DuckDB reads it in place) or, for
+    /// stores without local files, a download streamed into a temporary folder (a few at a time), which the caller
+    /// deletes once the lines are loaded. Returns the bytes staged and that folder (null when nothing was downloaded).
+    /// </summary>
+    private static async Task<(long Bytes, TempFolder? Downloads)> StageObjectsAsync(DuckDBConnection connection, IObjectStore store, RawObject[] objects,
+        CancellationToken cancellationToken)
     {
         long bytes = 0;
         var remote = new List<int>();
-        using (var appender = connection.CreateAppender("temp", "main", "_pinpipe_raw_objects"))
+        TempFolder? downloads = null;
+        try
         {
+            using var appender = connection.CreateAppender("temp", "main", "_pinpipe_raw_objects");
             for (int ord = 0; ord < objects.Length; ord++)
             {
                 RawObject o = objects[ord];
@@ -180,21 +191,29 @@ public static class RawLoader
                 appender.CreateRow().AppendValue(ord).AppendValue(path).AppendValue(o.OriginPrefix).AppendValue(o.StartOffset).AppendNullValue().EndRow();
             }
 
+#pragma warning disable CA2000 // returned to the caller, who deletes it; deleted here on failure
+            if (remote.Count > 0) downloads = new TempFolder();
+#pragma warning restore CA2000
             for (int start = 0; start < remote.Count; start += Fetches)
             {
                 int[] window = remote.Skip(start).Take(Fetches).ToArray();
-                byte[]?[] contents = await Task.WhenAll(window.Select(i => store.GetAsync(objects[i].Key, cancellationToken).AsTask())).ConfigureAwait(false);
+                string[] paths = window.Select(i => downloads!.File(i.ToString("D8", CultureInfo.InvariantCulture) + ".json")).ToArray();
+                bool[] found = await Task.WhenAll(window.Select((i, j) => store.GetFileAsync(objects[i].Key, paths[j], cancellationToken).AsTask())).ConfigureAwait(false);
                 for (int j = 0; j < window.Length; j++)
                 {
                     RawObject o = objects[window[j]];
-                    byte[] content = contents[j] ?? throw new FileNotFoundException($"Raw object '{o.Key}' does not exist in {store.Location}.", o.Key);
-                    if (!Utf8.IsValid(content)) content = Utf8Lines(content);
-                    bytes += content.Length;
-                    appender.CreateRow().AppendValue(window[j]).AppendNullValue().AppendValue(o.OriginPrefix).AppendValue(o.StartOffset).AppendValue(content).EndRow();
+                    if (!found[j]) throw new FileNotFoundException($"Raw object '{o.Key}' does not exist in {store.Location}.", o.Key);
+                    bytes += new FileInfo(paths[j]).Length;
+                    appender.CreateRow().AppendValue(window[j]).AppendValue(paths[j]).AppendValue(o.OriginPrefix).AppendValue(o.StartOffset).AppendNullValue().EndRow();
                 }
             }
+            return (bytes, downloads);
         }
-        return bytes;
+        catch
+        {
+            downloads?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A raw object's key, partition and start offset; ordered by (partition, start offset).</summary>

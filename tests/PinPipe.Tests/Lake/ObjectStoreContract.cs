@@ -71,6 +71,63 @@ public abstract class ObjectStoreContract
     }
 
     [Fact]
+    public async Task Get_file_streams_the_object_into_a_local_file_replacing_one_there_and_leaves_no_temporary_file()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"pinpipe-getfile-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            byte[] content = Enumerable.Range(0, 300_000).Select(i => (byte)(i * 7)).ToArray();
+            await Store.PutAsync("g/data.parquet", content);
+            string local = Path.Combine(folder, "data.parquet");
+            await File.WriteAllBytesAsync(local, Bytes("an older download, longer than nothing"));
+            Assert.True(await Store.GetFileAsync("g/data.parquet", local));
+            Assert.Equal(content, await File.ReadAllBytesAsync(local));
+            Assert.Equal([local], Directory.GetFiles(folder));
+
+            await Store.PutAsync("g/empty.json", ReadOnlyMemory<byte>.Empty);
+            Assert.True(await Store.GetFileAsync("g/empty.json", Path.Combine(folder, "empty.json")));
+            Assert.Equal(0, new FileInfo(Path.Combine(folder, "empty.json")).Length);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_missing_object_gets_no_file_and_opens_as_null()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"pinpipe-getfile-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            Assert.False(await Store.GetFileAsync("no/such/object.parquet", Path.Combine(folder, "x.parquet")));
+            Assert.Empty(Directory.GetFileSystemEntries(folder));
+            Assert.Null(await Store.OpenReadAsync("no/such/object.parquet"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Open_read_streams_the_object()
+    {
+        byte[] content = Enumerable.Range(0, 200_000).Select(i => (byte)(i * 13)).ToArray();
+        await Store.PutAsync("o/data.bin", content);
+        Stream? stream = await Store.OpenReadAsync("o/data.bin");
+        Assert.NotNull(stream);
+        await using (stream)
+        {
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            Assert.Equal(content, copy.ToArray());
+        }
+    }
+
+    [Fact]
     public async Task Put_if_absent_writes_a_new_object_and_returns_true()
     {
         Assert.True(await Store.PutIfAbsentAsync("fresh/x.json", Bytes("x\n")));
@@ -121,6 +178,8 @@ public abstract class ObjectStoreContract
         Assert.Contains("Invalid object key", put.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<ArgumentException>(() => Store.PutIfAbsentAsync(key, Bytes("x")).AsTask());
         await Assert.ThrowsAsync<ArgumentException>(() => Store.GetAsync(key).AsTask());
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.OpenReadAsync(key).AsTask());
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.GetFileAsync(key, Path.Combine(Path.GetTempPath(), "pinpipe-never-written")).AsTask());
         await Assert.ThrowsAsync<ArgumentException>(() => Store.ExistsAsync(key).AsTask());
         await Assert.ThrowsAsync<ArgumentException>(() => Store.DeleteAsync(key).AsTask());
     }

@@ -22,12 +22,18 @@ public sealed class S3ObjectStoreTests : ObjectStoreContract, IAsyncLifetime, ID
 
     public S3ObjectStoreTests()
     {
+        Options = S3rverOptions();
+        _store = new S3ObjectStore(Options, _bucket, S3rverCredentials);
+    }
+
+    /// <summary>The options of a store on the s3rver at TEST_PINPIPE_S3; throws, saying how to start it, when it is not set.</summary>
+    internal static ObjectStoreOptions S3rverOptions()
+    {
         string endpoint = Environment.GetEnvironmentVariable("TEST_PINPIPE_S3") is { Length: > 0 } e ? e
             : throw new InvalidOperationException(
                 "TEST_PINPIPE_S3 is not set: run `scripts/services/s3rver.sh start` and then " +
                 "`source ${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}/s3.env` before `dotnet test`.");
-        Options = new ObjectStoreOptions { Kind = ObjectStoreKind.S3, ServiceUrl = endpoint, ForcePathStyle = true };
-        _store = new S3ObjectStore(Options, _bucket, S3rverCredentials);
+        return new ObjectStoreOptions { Kind = ObjectStoreKind.S3, ServiceUrl = endpoint, ForcePathStyle = true };
     }
 
     private ObjectStoreOptions Options { get; }

@@ -122,6 +122,17 @@ internal sealed class CrashAfterPutStore(PinPipe.Lake.IObjectStore inner, Random
     public async ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         await inner.PutAsync(key, content, cancellationToken);
+        AfterPut(key, content);
+    }
+
+    public async ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default)
+    {
+        await inner.PutFileAsync(key, localPath, cancellationToken);
+        AfterPut(key, await File.ReadAllBytesAsync(localPath, cancellationToken)); // the test's objects are small
+    }
+
+    private void AfterPut(string key, ReadOnlyMemory<byte> content)
+    {
         lock (_firstContent)
         {
             if (_firstContent.TryGetValue(key, out byte[]? first))
@@ -145,6 +156,7 @@ internal sealed class CrashAfterPutStore(PinPipe.Lake.IObjectStore inner, Random
 
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => inner.PutIfAbsentAsync(key, content, cancellationToken);
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
+    public ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default) => inner.OpenReadAsync(key, cancellationToken);
     public ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default) => inner.ExistsAsync(key, cancellationToken);
     public IAsyncEnumerable<PinPipe.Lake.ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
     public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);

@@ -31,6 +31,18 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
 
     public async ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
+        await FailOrPassAsync(key);
+        await inner.PutAsync(key, content, cancellationToken);
+    }
+
+    public async ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default)
+    {
+        await FailOrPassAsync(key);
+        await inner.PutFileAsync(key, localPath, cancellationToken);
+    }
+
+    private async ValueTask FailOrPassAsync(string key)
+    {
         int n = Interlocked.Increment(ref _puts);
         if (failPut(n))
         {
@@ -38,11 +50,11 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
             if (OnFailure is not null) await OnFailure(key);
             throw Failure?.Invoke(n, key) ?? new IOException($"injected failure of put #{n} ({key})");
         }
-        await inner.PutAsync(key, content, cancellationToken);
     }
 
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => inner.PutIfAbsentAsync(key, content, cancellationToken);
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
+    public ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default) => inner.OpenReadAsync(key, cancellationToken);
     public ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default) => inner.ExistsAsync(key, cancellationToken);
     public IAsyncEnumerable<ObjectInfo> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
     public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);

@@ -64,10 +64,9 @@ public sealed class DeltaScan : IDisposable
                 await Parallel.ForEachAsync(toDownload, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
                 {
                     string key = root + files[i].Path;
-                    byte[] bytes = await store.GetAsync(key, ct).ConfigureAwait(false)
-                        ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of version {state.Version} is missing from {store.Location}.");
                     string path = folder.File(i.ToString("D6", CultureInfo.InvariantCulture) + ".parquet");
-                    await File.WriteAllBytesAsync(path, bytes, ct).ConfigureAwait(false);
+                    if (!await store.GetFileAsync(key, path, ct).ConfigureAwait(false))
+                        throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of version {state.Version} is missing from {store.Location}.");
                     paths[i] = path;
                 }).ConfigureAwait(false);
             }

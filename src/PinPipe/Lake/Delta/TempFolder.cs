@@ -3,7 +3,7 @@ namespace PinPipe.Lake.Delta;
 /// <summary>A fresh folder under the system temp folder, deleted (with its files) on dispose.</summary>
 internal sealed class TempFolder : IDisposable
 {
-    internal TempFolder() => Path = System.IO.Directory.CreateTempSubdirectory("pinpipe-delta-").FullName;
+    internal TempFolder(string prefix = "pinpipe-delta-") => Path = System.IO.Directory.CreateTempSubdirectory(prefix).FullName;
 
     internal string Path { get; }
 

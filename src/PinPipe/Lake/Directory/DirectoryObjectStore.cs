@@ -125,6 +125,26 @@ public sealed class DirectoryObjectStore : IObjectStore
     }
 
     /// <inheritdoc />
+    /// <remarks>The object's file, opened for reading; a put that replaces the object meanwhile does not change what the stream reads.</remarks>
+    public ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default)
+    {
+        string path = PathOf(key);
+#pragma warning disable CA2000 // the caller disposes the stream
+        return ValueTask.FromResult<Stream?>(TryOpenRead(path));
+#pragma warning restore CA2000
+    }
+
+    private static FileStream? TryOpenRead(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    /// <inheritdoc />
     public ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(File.Exists(PathOf(key)));
 

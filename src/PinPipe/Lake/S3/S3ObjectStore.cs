@@ -26,6 +26,8 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly string _bucket;
     private readonly bool _useChunkEncoding;
     private readonly string _endpoint;
+    private readonly long _multipartThreshold;
+    private readonly long _partSize;
 
     /// <summary>Connects to <paramref name="bucket"/> with the SDK's default credentials.</summary>
     public S3ObjectStore(ObjectStoreOptions options, string bucket) : this(options, bucket, credentials: null) { }
@@ -36,6 +38,8 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(bucket);
         _bucket = bucket;
+        _multipartThreshold = options.MultipartThreshold;
+        _partSize = options.MultipartPartSize;
         _useChunkEncoding = string.IsNullOrWhiteSpace(options.ServiceUrl);
         _endpoint = string.IsNullOrWhiteSpace(options.ServiceUrl) ? $"AWS S3 ({options.Region})" : options.ServiceUrl;
         _createCommand = string.IsNullOrWhiteSpace(options.ServiceUrl)
@@ -84,6 +88,106 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         catch (Exception e) when (IsStoreFailure(e, cancellationToken))
         {
             throw Translate(e, $"could not write object '{key}'");
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Up to <see cref="ObjectStoreOptions.MultipartThreshold"/> bytes, one PutObject whose body is read from the file as
+    /// it is sent (atomic, as <see cref="PutAsync"/>); above it a multipart upload, one part of
+    /// <see cref="ObjectStoreOptions.MultipartPartSize"/> at a time, each read from its range of the file as it is sent.
+    /// S3 publishes the object whole when the upload completes. When a part, the completion or the caller's cancellation
+    /// stops the upload, it is aborted, so S3 frees (and bills no longer) the parts already sent; a server that cannot
+    /// abort keeps them until the bucket's lifecycle rule for incomplete multipart uploads removes them.
+    /// </remarks>
+    public async ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default)
+    {
+        ObjectKeys.Validate(key);
+        ArgumentException.ThrowIfNullOrWhiteSpace(localPath);
+        var file = new FileInfo(localPath);
+        if (!file.Exists) throw new FileNotFoundException($"No file '{localPath}' to put.", localPath);
+        if (file.Length > _multipartThreshold)
+        {
+            await PutMultipartAsync(key, localPath, file.Length, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var body = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        await using (body.ConfigureAwait(false))
+        {
+            try
+            {
+                await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = body, AutoCloseStream = false, UseChunkEncoding = _useChunkEncoding }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+            {
+                throw Translate(e, $"could not write object '{key}'");
+            }
+        }
+    }
+
+    /// <summary>The part size for a file of <paramref name="length"/> bytes: the configured one, larger when the file would need more than 10,000 parts.</summary>
+    internal static long PartSizeFor(long length, long partSize) => Math.Max(partSize, (length + MaxParts - 1) / MaxParts);
+
+    private const int MaxParts = 10_000;
+
+    private async Task PutMultipartAsync(string key, string localPath, long length, CancellationToken cancellationToken)
+    {
+        string doing = $"could not write object '{key}' (multipart upload)";
+        string uploadId;
+        try
+        {
+            var started = await _client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = _bucket, Key = key }, cancellationToken).ConfigureAwait(false);
+            uploadId = started.UploadId;
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, doing);
+        }
+        try
+        {
+            long partSize = PartSizeFor(length, _partSize);
+            var parts = new List<PartETag>();
+            for (long position = 0; position < length; position += partSize)
+            {
+                long size = Math.Min(partSize, length - position);
+                int number = parts.Count + 1;
+                UploadPartResponse part = await _client.UploadPartAsync(new UploadPartRequest
+                {
+                    BucketName = _bucket,
+                    Key = key,
+                    UploadId = uploadId,
+                    PartNumber = number,
+                    FilePath = localPath,
+                    FilePosition = position,
+                    PartSize = size,
+                    IsLastPart = position + size >= length,
+                    UseChunkEncoding = _useChunkEncoding,
+                }, cancellationToken).ConfigureAwait(false);
+                parts.Add(new PartETag(number, part.ETag));
+            }
+            var complete = new CompleteMultipartUploadRequest { BucketName = _bucket, Key = key, UploadId = uploadId };
+            complete.AddPartETags(parts);
+            await _client.CompleteMultipartUploadAsync(complete, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            await AbortQuietlyAsync(key, uploadId).ConfigureAwait(false);
+            if (IsStoreFailure(e, cancellationToken)) throw Translate(e, doing);
+            throw;
+        }
+    }
+
+    /// <summary>Aborts a multipart upload that failed or was cancelled, so its parts do not stay behind; a failure to abort is not the caller's error.</summary>
+    private async Task AbortQuietlyAsync(string key, string uploadId)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _client.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = _bucket, Key = key, UploadId = uploadId }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsStoreFailure(e, CancellationToken.None) || e is OperationCanceledException)
+        {
+            // The original failure is what the caller needs; S3's lifecycle rule for incomplete uploads clears what stays.
         }
     }
 
@@ -150,6 +254,86 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         catch (Exception e) when (IsStoreFailure(e, cancellationToken))
         {
             throw Translate(e, $"could not read object '{key}'");
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The stream is the HTTP response's body, read from the network as it is consumed.</remarks>
+    public async ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ObjectKeys.Validate(key);
+        GetObjectResponse response;
+        try
+        {
+            response = await _client.GetObjectAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+        {
+            return null;
+        }
+        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        {
+            throw Translate(e, $"could not read object '{key}'");
+        }
+        return new ResponseStream(response, this, key);
+    }
+
+    /// <summary>
+    /// A GetObject response's body that disposes the response with it and reports a failure while reading
+    /// (a connection reset mid-object) as an <see cref="ObjectStoreException"/>, as the other operations do.
+    /// </summary>
+    private sealed class ResponseStream(GetObjectResponse response, S3ObjectStore store, string key) : Stream
+    {
+        private readonly Stream _body = response.ResponseStream;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => response.ContentLength;
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return _body.Read(buffer);
+            }
+            catch (Exception e) when (IsStoreFailure(e, CancellationToken.None))
+            {
+                throw store.Translate(e, $"could not read object '{key}'");
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await _body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+            {
+                throw store.Translate(e, $"could not read object '{key}'");
+            }
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _body.Dispose();
+                response.Dispose();
+            }
+            base.Dispose(disposing);
         }
     }
 
