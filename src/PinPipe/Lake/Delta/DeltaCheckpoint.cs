@@ -56,10 +56,10 @@ internal static partial class DeltaCheckpoint
             string? local = store.LocalPath(part.Key);
             if (local is null || !File.Exists(local))
             {
-                byte[] bytes = await store.GetAsync(part.Key, cancellationToken).ConfigureAwait(false)
-                    ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Checkpoint part '{part.Key}' was listed but cannot be read.");
+                // Streamed to a file: a checkpoint grows with the table's live files.
                 local = temp.File(Path.GetFileName(part.Key));
-                await File.WriteAllBytesAsync(local, bytes, cancellationToken).ConfigureAwait(false);
+                if (!await store.GetFileAsync(part.Key, local, cancellationToken).ConfigureAwait(false))
+                    throw new DeltaException(DeltaErrorCode.Corrupt, $"Checkpoint part '{part.Key}' was listed but cannot be read.");
             }
             paths.Add(local);
         }
@@ -112,8 +112,8 @@ internal static partial class DeltaCheckpoint
                 $"(SELECT txn, \"add\", remove, metaData, protocol FROM read_json({Sql.Literal(json)}, format = 'newline_delimited', maximum_object_size = 16777216, {Columns}))",
                 parquet, cancellationToken);
         }
-        byte[] bytes = await File.ReadAllBytesAsync(parquet, cancellationToken).ConfigureAwait(false);
-        await store.PutAsync(logPrefix + DeltaLogFiles.Checkpoint(state.Version), bytes, cancellationToken).ConfigureAwait(false);
+        long size = new FileInfo(parquet).Length;
+        await store.PutFileAsync(logPrefix + DeltaLogFiles.Checkpoint(state.Version), parquet, cancellationToken).ConfigureAwait(false);
 
         using var pointer = new MemoryStream();
         await using (var w = new Utf8JsonWriter(pointer, JsonOptions))
@@ -121,7 +121,7 @@ internal static partial class DeltaCheckpoint
             w.WriteStartObject();
             w.WriteNumber("version", state.Version);
             w.WriteNumber("size", rows);
-            w.WriteNumber("sizeInBytes", bytes.Length);
+            w.WriteNumber("sizeInBytes", size);
             w.WriteNumber("numOfAddFiles", state.Files.Count);
             w.WriteEndObject();
         }
