@@ -44,8 +44,8 @@ public static class DuckDbSession
         }
     }
 
-    /// <summary>The memory limit of the process's shared helper DuckDB (<see cref="OpenShared"/>): 128 MB, beyond which it spills to disk.</summary>
-    public const string SharedMemoryLimit = "128MB";
+    /// <summary>The memory limit of the process's shared helper DuckDB (<see cref="OpenShared"/>): 512 MB, beyond which it spills to disk where it can. A limit, not a reservation: the statistics of a 128 MiB data file (row groups of long strings on two threads) need more than 128 MB; a micro-batch's small files need a few MB.</summary>
+    public const string SharedMemoryLimit = "512MB";
 
     /// <summary>The worker threads of the process's shared helper DuckDB (<see cref="OpenShared"/>): 2.</summary>
     public const int SharedThreads = 2;
