@@ -158,7 +158,19 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             using var connection = OpenDuckDb(work);
             var tables = new List<BatchTableResult>();
             foreach (var plan in plans)
-                tables.Add(await RunTopicAsync(connection, store, plan, full, runId, work, cancellationToken).ConfigureAwait(false));
+            {
+                try
+                {
+                    tables.Add(await RunTopicAsync(connection, store, plan, full, runId, work, cancellationToken).ConfigureAwait(false));
+                }
+                catch (DuckDBException ex) when (ex.Message.StartsWith("Out of Memory Error", StringComparison.Ordinal))
+                {
+                    // One topic's new records are read into DuckDB at once: a full rebuild (or a large backlog) can outgrow the limit.
+                    throw new BatchException("batch.out_of_memory", ErrorKind.Failed,
+                        $"{plan.Topic}: the records to read this run do not fit in Batch:MemoryLimit '{options.MemoryLimit}' ({(full ? "a full rebuild reads every raw object of a topic at once" : "an incremental run reads every raw object landed since the last run at once")}); " +
+                        $"nothing more was committed for it. Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 1.5 × the topic's raw JSON), or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}", ex);
+                }
+            }
             var run = new BatchRunResult(runId, startedAt, _time.GetElapsedTime(start), tables, folder, store.Location) { Full = full };
             if (run.NothingNew) _logger.LogInformation("Nothing new since the tables' last commits: nothing committed.");
 

@@ -115,6 +115,22 @@ public sealed class BatchCommandIncrementalTests(ITestOutputHelper output)
         Assert.Contains("nothing new since the last run", next, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Records_that_outgrow_the_memory_limit_are_one_error_line_naming_the_setting_and_nothing_is_committed()
+    {
+        using var dir = new TempDirectory("batch-oom");
+        new Landing(Bucket(dir.Path)).Land(new Random(3), posts: 3000);
+
+        var (code, output) = await CliProcess.RunWithEnvironmentAsync(
+            new Dictionary<string, string?> { ["PINPIPE_Batch__MemoryLimit"] = "2MB" }, dir.Path, Timeout, "batch", "--user-id", User);
+
+        Assert.True(code == 1, output);
+        string line = Assert.Single(output.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains("do not fit in Batch:MemoryLimit '2MB'", line, StringComparison.Ordinal);
+        Assert.Contains("Raise Batch:MemoryLimit", line, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(Bucket(dir.Path), "delta", "pin")), "nothing may be committed for the topic that did not fit");
+    }
+
     private static string Bucket(string dir) => Path.Combine(dir, ".pinpipe", "buckets", $"user-{User}-bucket");
 
     private static DirectoryObjectStore Store(string dir) => new(Path.Combine(dir, ".pinpipe", "buckets"), $"user-{User}-bucket");
