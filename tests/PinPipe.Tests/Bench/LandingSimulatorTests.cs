@@ -143,15 +143,7 @@ public sealed class LandingSimulatorTests(LandedHistory history) : IClassFixture
         var framework = new DirectoryInfo(AppContext.BaseDirectory);
         var dll = Path.Combine(TestData.RepoRoot, "bench", "PinPipe.Bench", "bin", framework.Parent!.Name, framework.Name, "PinPipe.Bench.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: build the solution (dotnet build PinPipe.slnx -c {framework.Parent.Name}), which builds the harness beside the tests.");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(timeout.Token);
-        return (p.ExitCode, await stdout + await stderr);
+        return await BenchProcess.RunAsync("dotnet", [dll, .. args]);
     }
 }
 

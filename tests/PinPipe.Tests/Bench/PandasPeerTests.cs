@@ -181,14 +181,7 @@ public sealed class PandasPeerTests
     {
         EnsurePandas();
         if (args.Length == 0 || args[0] != Script) args = [Script, .. args];
-        var info = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await p.WaitForExitAsync(timeout.Token);
-        return (p.ExitCode, await stdout + await stderr);
+        return await BenchProcess.RunAsync(Python, args);
     }
 
     private static void EnsurePandas()
