@@ -50,29 +50,74 @@ public static class DuckDbSession
     /// <summary>The worker threads of the process's shared helper DuckDB (<see cref="OpenShared"/>): 2.</summary>
     public const int SharedThreads = 2;
 
-    private static readonly Lazy<DuckDBConnection> Shared = new(() => Open(new DuckDbSettings
+    /// <summary>
+    /// After this many <see cref="OpenShared"/> connections the shared helper DuckDB is replaced by a new instance (the old one
+    /// closes once its last connection is disposed). DuckDB keeps an entry in its buffer pool's eviction queues for every
+    /// block a query ever unpinned, and purges dead entries only once a queue holds tens of thousands of them: a
+    /// long-running job's helper queries (a few per commit) would otherwise hold tens of MB that no query uses.
+    /// </summary>
+    public const int SharedRecycleEvery = 1_000;
+
+    private static readonly Lock SharedGate = new();
+    private static DuckDBConnection? _sharedRoot;
+    private static int _sharedOpens;
+    private static long _sharedGeneration;
+
+    /// <summary>How many times the shared helper DuckDB was (re)created in this process; for tests and diagnostics.</summary>
+    public static long SharedGeneration
+    {
+        get
+        {
+            lock (SharedGate) return _sharedGeneration;
+        }
+    }
+
+    private static DuckDBConnection OpenSharedRoot() => Open(new DuckDbSettings
     {
         MemoryLimit = SharedMemoryLimit,
         Threads = SharedThreads,
         AllocatorFlushThreshold = "16MB",
         ExternalFileCache = false,
         TempDirectory = Path.Combine(Path.GetTempPath(), $"pinpipe-duckdb-{Environment.ProcessId}"),
-    }), LazyThreadSafetyMode.ExecutionAndPublication);
+    });
 
     /// <summary>
     /// A new connection to the process's one shared, small in-memory DuckDB (<see cref="SharedMemoryLimit"/>,
     /// <see cref="SharedThreads"/> threads, time zone UTC), for short helper queries such as a Delta commit's file
-    /// stats, a checkpoint or a scan's file schemas. Opening and closing DuckDB instances in a loop does not hand all of
-    /// their memory back to the system, so a long-running job must not open one per commit; connections are cheap.
-    /// Use a connection on one thread at a time and dispose it; create no tables in it (other connections share the
-    /// database), only temporary ones.
+    /// stats, a checkpoint or a scan's file schemas. Opening and closing DuckDB instances at every commit does not hand
+    /// their memory back to the system, so a long-running job must not open one per commit; connections are cheap, and
+    /// the instance itself is replaced every <see cref="SharedRecycleEvery"/> connections. Use a connection on one thread
+    /// at a time and dispose it; create no tables in it (other connections share the database, and a later connection
+    /// may be to a new instance), only temporary ones.
     /// </summary>
     public static DuckDBConnection OpenShared()
     {
-        var connection = Shared.Value.Duplicate();
+        DuckDBConnection connection;
+        lock (SharedGate)
+        {
+            if (_sharedRoot is null || _sharedOpens >= SharedRecycleEvery)
+            {
+                var root = OpenSharedRoot();
+                _sharedRoot?.Dispose(); // the instance closes when its last open connection is disposed
+                _sharedRoot = root;
+                _sharedOpens = 0;
+                _sharedGeneration++;
+            }
+            _sharedOpens++;
+            connection = _sharedRoot.Duplicate();
+            try
+            {
+                // Opening takes the reference to the instance: under the lock, so that the root is not replaced in between.
+                connection.Open();
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
         try
         {
-            connection.Open();
             connection.Execute("SET TimeZone = 'UTC'"); // a connection's own setting, not the database's
             return connection;
         }

@@ -50,6 +50,12 @@ public sealed record StreamOptions
     /// </summary>
     public int Threads { get; init; } = 1;
 
+    /// <summary>
+    /// Each table's DuckDB is replaced by a new instance after this many micro-batches (default 500), which bounds what
+    /// DuckDB's buffer pool keeps of blocks freed long ago; not a user setting (tests lower it).
+    /// </summary>
+    internal int ReopenDuckDbEvery { get; init; } = 500;
+
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
@@ -59,6 +65,7 @@ public sealed record StreamOptions
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
         .Check(Reset is null or "earliest", $"Stream:Reset: '{Reset}' is not earliest (or unset).")
         .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Stream:MemoryLimit", MemoryLimit))
+        .Check(ReopenDuckDbEvery >= 1, $"Stream ReopenDuckDbEvery: {ReopenDuckDbEvery} must be 1 or more.")
         .Check(Threads is >= 0 and <= SettingFormats.MaxThreads,
             $"Stream:Threads: {Threads} must be 0 (one per core) to {SettingFormats.MaxThreads}: more threads than cores only adds contention, and each holds its own memory.")
         .ToList();

@@ -22,6 +22,9 @@ public sealed record StreamTableStats(
 
     /// <summary>Clean-table files the micro-batches' key checks did not read (their ind stats rule out every new key), summed over the micro-batches.</summary>
     public long KeyFilesSkipped { get; init; }
+
+    /// <summary>DuckDB instances the table has opened since the job started (one, then one more every <c>ReopenDuckDbEvery</c> micro-batches).</summary>
+    public long DuckDbOpens { get; init; }
 }
 
 /// <summary>A snapshot of a <see cref="StreamJob"/>'s progress: one entry per table.</summary>

@@ -42,6 +42,7 @@ internal sealed class StreamTable : IDisposable
     private readonly Lock _statsGate = new();
     private string RawTable => "raw_" + _t;
     private DuckDBConnection? _db;
+    private int _batchesSinceOpen;
     private string? _work;
     private long[] _cleanNext = [];
     private long[] _rejectsNext = [];
@@ -49,7 +50,7 @@ internal sealed class StreamTable : IDisposable
     private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
     private long[] _position = []; // what was last committed to the log as the group's offsets
     private long _positionAt;
-    private long _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
+    private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
     private TimeSpan _lastLatency;
 
     public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
@@ -77,6 +78,7 @@ internal sealed class StreamTable : IDisposable
             {
                 KeyFilesRead = _keyFilesRead,
                 KeyFilesSkipped = _keyFilesSkipped,
+                DuckDbOpens = _duckDbOpens,
             };
     }
 
@@ -108,6 +110,7 @@ internal sealed class StreamTable : IDisposable
                     }
                     var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
                     await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+                    ReopenDuckDbWhenDue();
                     await _compactor.StartAsync().ConfigureAwait(false);
                     failures = 0;
                 }
@@ -534,6 +537,22 @@ internal sealed class StreamTable : IDisposable
         {
             throw new StreamException("stream.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}', Stream:Threads {_options.Threads}): {ex.Message}", ex);
         }
+    }
+
+    /// <summary>
+    /// Replaces the table's DuckDB every <see cref="StreamOptions.ReopenDuckDbEvery"/> micro-batches, between micro-batches
+    /// (when it holds nothing). DuckDB keeps an entry in its buffer pool's eviction queues for every block a query unpinned
+    /// (a micro-batch's joins unpin about a hundred) and purges dead entries only once a queue holds tens of thousands of
+    /// them: without the reopen, a job running for hours holds tens of MB per table that no query uses.
+    /// </summary>
+    private void ReopenDuckDbWhenDue()
+    {
+        if (++_batchesSinceOpen < _options.ReopenDuckDbEvery) return;
+        _db?.Dispose();
+        _db = null;
+        _db = OpenDuckDb(_work!);
+        _batchesSinceOpen = 0;
+        lock (_statsGate) _duckDbOpens++;
     }
 
     private void Spill(string table, string file) => _db!.CopyToParquet(table, file);
