@@ -32,8 +32,19 @@ public sealed class DuckDbSessionTests : IDisposable
     [Fact]
     public void OpenShared_gives_connections_to_one_small_bounded_database()
     {
-        using var a = DuckDbSession.OpenShared();
-        using var b = DuckDbSession.OpenShared();
+        // Other tests open shared connections in parallel: take a pair opened within one instance (no recycle between).
+        DuckDBConnection a, b;
+        while (true)
+        {
+            long generation = DuckDbSession.SharedGeneration;
+            a = DuckDbSession.OpenShared();
+            b = DuckDbSession.OpenShared();
+            if (DuckDbSession.SharedGeneration == generation || generation == 0) break;
+            a.Dispose();
+            b.Dispose();
+        }
+        using var aa = a;
+        using var bb = b;
         // One database: a table one connection makes is seen by the other (no instance per helper query).
         string table = "shared_probe_" + Guid.NewGuid().ToString("N");
         a.Execute($"CREATE TABLE {table} AS SELECT 42 AS x");
@@ -50,6 +61,28 @@ public sealed class DuckDbSessionTests : IDisposable
         Assert.Equal("UTC", Setting(b, "TimeZone"));
         Assert.Equal("false", Setting(b, "enable_external_file_cache"));
         Assert.NotEqual(Setting(_db, "memory_limit"), Setting(b, "memory_limit"));
+    }
+
+    [Fact]
+    public void OpenShared_replaces_the_instance_every_SharedRecycleEvery_connections_and_earlier_connections_keep_working()
+    {
+        using var early = DuckDbSession.OpenShared();
+        string table = "early_probe_" + Guid.NewGuid().ToString("N");
+        early.Execute($"CREATE TABLE {table} AS SELECT 7 AS x");
+        long before = DuckDbSession.SharedGeneration;
+        for (int i = 0; i < DuckDbSession.SharedRecycleEvery + 1; i++)
+        {
+            using var c = DuckDbSession.OpenShared();
+            Assert.Equal("UTC", Setting(c, "TimeZone"));
+        }
+        Assert.True(DuckDbSession.SharedGeneration > before, $"generation {DuckDbSession.SharedGeneration} after {before}");
+        // A new instance: the early connection's instance stays open until the connection is disposed.
+        using var late = DuckDbSession.OpenShared();
+        Assert.Equal(7, early.QueryLongs($"SELECT x FROM {table}")[0]);
+        Assert.Throws<DuckDBException>(() => late.QueryLongs($"SELECT x FROM {table}"));
+        early.Execute($"DROP TABLE {table}");
+        Assert.Equal(SettingAfterSet("memory_limit", DuckDbSession.SharedMemoryLimit), Setting(late, "memory_limit"));
+        Assert.Equal("false", Setting(late, "enable_external_file_cache"));
     }
 
     [Fact]

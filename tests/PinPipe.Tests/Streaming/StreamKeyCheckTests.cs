@@ -65,4 +65,21 @@ public sealed class StreamKeyCheckTests
         Assert.True(pin.KeyFilesRead > 0);
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
+
+    [Fact]
+    public async Task The_tables_DuckDB_is_reopened_every_ReopenDuckDbEvery_micro_batches_and_the_rows_stay_exact()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions
+        {
+            Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 10, CompactEvery = 0, ReopenDuckDbEvery = 2,
+        });
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 30));
+        await kit.AppendAsync(RecordKind.Pin, Pins(21, 20)); // 21..30 again, then 31..40
+        var job = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(job);
+        var pin = job.GetStats().Tables[0];
+        Assert.Equal((5L, 50L, 40L, 10L), (pin.Batches, pin.Read, pin.Clean, pin.Duplicates));
+        Assert.Equal(3L, pin.DuckDbOpens); // opened at start, reopened after micro-batches 2 and 4
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
 }
