@@ -71,7 +71,10 @@ public sealed class StreamKeyCheckTests
     {
         await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions
         {
-            Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 10, CompactEvery = 0, ReopenDuckDbEvery = 2,
+            Trigger = TimeSpan.FromMilliseconds(20),
+            MaxBatchRecords = 10,
+            CompactEvery = 0,
+            ReopenDuckDbEvery = 2,
         });
         await kit.AppendAsync(RecordKind.Pin, Pins(1, 30));
         await kit.AppendAsync(RecordKind.Pin, Pins(21, 20)); // 21..30 again, then 31..40
