@@ -17,15 +17,28 @@ internal sealed class DeltaState
     internal Dictionary<string, DeltaRemove> Tombstones { get; private init; } = new(StringComparer.Ordinal);
     internal Dictionary<string, DeltaTxnAction> Txns { get; private init; } = new(StringComparer.Ordinal);
 
-    internal DeltaState Clone() => new()
+    /// <summary>
+    /// A copy to apply newer commits to, without the tombstones deleted at or before <paramref name="tombstoneExpiry"/> (Unix
+    /// ms): a checkpoint drops those too (<c>delta.deletedFileRetentionDuration</c>), so a long-running writer's cached state
+    /// holds what a fresh load would, not every file ever removed.
+    /// </summary>
+    internal DeltaState Clone(long tombstoneExpiry)
     {
-        Version = Version,
-        Protocol = Protocol,
-        Metadata = Metadata,
-        Files = new Dictionary<string, DeltaFile>(Files, StringComparer.Ordinal),
-        Tombstones = new Dictionary<string, DeltaRemove>(Tombstones, StringComparer.Ordinal),
-        Txns = new Dictionary<string, DeltaTxnAction>(Txns, StringComparer.Ordinal),
-    };
+        var tombstones = new Dictionary<string, DeltaRemove>(StringComparer.Ordinal);
+        foreach (var (path, remove) in Tombstones)
+        {
+            if ((remove.DeletionTimestamp ?? 0) > tombstoneExpiry) tombstones[path] = remove;
+        }
+        return new DeltaState
+        {
+            Version = Version,
+            Protocol = Protocol,
+            Metadata = Metadata,
+            Files = new Dictionary<string, DeltaFile>(Files, StringComparer.Ordinal),
+            Tombstones = tombstones,
+            Txns = new Dictionary<string, DeltaTxnAction>(Txns, StringComparer.Ordinal),
+        };
+    }
 
     /// <summary>Applies every action of a commit file (newline-delimited JSON, one action per line).</summary>
     internal void ApplyCommit(ReadOnlySpan<byte> content, string source)

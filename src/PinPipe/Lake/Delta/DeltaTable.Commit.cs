@@ -43,7 +43,7 @@ public sealed partial class DeltaTable
                 if (await _store.PutIfAbsentAsync(_logPrefix + DeltaLogFiles.Commit(version), commit, cancellationToken).ConfigureAwait(false))
                 {
                     done = true;
-                    var next = state?.Clone() ?? new DeltaState();
+                    var next = state?.Clone(TombstoneExpiry(state)) ?? new DeltaState();
                     next.ApplyCommit(commit, $"{Location} commit {version}");
                     next.Version = version;
                     Remember(next);

@@ -157,7 +157,7 @@ public sealed partial class DeltaTable
             long v = (next ?? cached).Version + 1;
             byte[]? bytes = await _store.GetAsync(_logPrefix + DeltaLogFiles.Commit(v), cancellationToken).ConfigureAwait(false);
             if (bytes is null) break;
-            next ??= cached.Clone();
+            next ??= cached.Clone(TombstoneExpiry(cached));
             next.ApplyCommit(bytes, $"{Location} commit {v}");
             next.Version = v;
         }
@@ -166,6 +166,10 @@ public sealed partial class DeltaTable
         Remember(next);
         return next;
     }
+
+    /// <summary>The Unix ms at or before which a tombstone of <paramref name="state"/> has expired (<see cref="DeltaCheckpoint.TombstoneRetention"/>).</summary>
+    private long TombstoneExpiry(DeltaState state) =>
+        _time.GetUtcNow().ToUnixTimeMilliseconds() - (long)(state.Metadata is null ? DefaultDeletedFileRetention : DeltaCheckpoint.TombstoneRetention(state.Metadata)).TotalMilliseconds;
 
     private void Validate(DeltaState state)
     {

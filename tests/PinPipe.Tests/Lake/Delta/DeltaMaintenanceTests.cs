@@ -222,6 +222,34 @@ public sealed class DeltaMaintenanceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_long_running_writer_drops_expired_tombstones_from_the_state_it_caches()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var writer = Table(time: clock);
+        await AppendsAsync(writer, 3);
+        await writer.CommitAsync(new DeltaWrite(Schema, [Rows(2)]) { Mode = DeltaWriteMode.Overwrite }); // v3: 3 tombstones
+        Assert.Equal(3, (await writer.LatestAsync())!.State.Tombstones.Count);
+
+        clock.Advance(TimeSpan.FromDays(6)); // within the week: kept
+        await writer.CommitAsync(new DeltaWrite(Schema, [Rows(2)]));
+        Assert.Equal(3, (await writer.LatestAsync())!.State.Tombstones.Count);
+
+        clock.Advance(TimeSpan.FromDays(2)); // past delta.deletedFileRetentionDuration (a week): dropped, as a checkpoint drops them
+        await writer.CommitAsync(new DeltaWrite(Schema, [Rows(2)]));
+        var cached = (await writer.LatestAsync())!;
+        Assert.Empty(cached.State.Tombstones);
+        Assert.Equal(3, cached.Files.Count);
+
+        // Another writer's commit read through LatestAsync drops them too.
+        var reader = Table(time: clock);
+        Assert.Equal(3, (await reader.LoadAsync())!.State.Tombstones.Count); // a fresh load replays the removes (no checkpoint yet)
+        await writer.CommitAsync(new DeltaWrite(Schema, [Rows(2)]));
+        var read = (await reader.LatestAsync())!;
+        Assert.Empty(read.State.Tombstones);
+        Assert.Equal(4, read.Files.Count);
+    }
+
+    [Fact]
     public async Task Optimize_bin_packs_small_files_into_one_commit_without_changing_the_rows()
     {
         var table = Table();
