@@ -74,7 +74,8 @@ public sealed record BatchTablesStep(Func<DuckDBConnection, CancellationToken, T
 /// objects of the three topics landed since the tables' last commits, clean them with the one definition of
 /// <see cref="CleaningRules"/> (an <c>ind</c> already in the table counts as a duplicate), append the clean rows and the
 /// rejects to the Delta tables with each partition's next offset as a <c>txn</c> in the same commit. With
-/// <see cref="BatchOptions.Full"/> it rebuilds every table from all raw objects instead (an overwrite). A step given to
+/// <see cref="BatchOptions.Full"/> it rebuilds every table from all raw objects instead, a chunk at a time, in one overwrite
+/// commit per table (see BatchJob.Rebuild.cs). A step given to
 /// <see cref="RunAsync"/> runs after the commits on the whole clean tables (the composition computes the nine insights
 /// there, and writes them with the report and the summary into the run's folder afterwards).
 /// </summary>
