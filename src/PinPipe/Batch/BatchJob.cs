@@ -176,7 +176,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
                     throw new BatchException("batch.out_of_memory", ErrorKind.Failed,
                         full
                             ? $"{plan.Topic}: a chunk of the full rebuild (Batch:ChunkSize, {options.ChunkBytes / 1e6:N0} MB of raw JSON at a time) does not fit in Batch:MemoryLimit '{options.MemoryLimit}'; " +
-                              $"nothing was committed for it (its tables keep their previous version). Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 3 × the chunk), lower Batch:ChunkSize, or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}"
+                              $"nothing was committed for it (its tables keep their previous version). Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 6 × the chunk), lower Batch:ChunkSize, or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}"
                             : $"{plan.Topic}: the records to read this run do not fit in Batch:MemoryLimit '{options.MemoryLimit}' (an incremental run reads every raw object landed since the last run at once); " +
                               $"nothing more was committed for it. Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 1.5 × the topic's raw JSON), or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}", ex);
                 }

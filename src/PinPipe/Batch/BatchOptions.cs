@@ -19,8 +19,9 @@ public sealed record BatchOptions
 
     /// <summary>
     /// How much raw JSON a full rebuild (<see cref="Full"/>) reads and cleans at a time: a size (<c>400MB</c>, <c>256MiB</c>,
-    /// units as <see cref="MemoryLimit"/>'s). Null (default): a third of <see cref="MemoryLimit"/> (about 416 MB at 1250MB), which
-    /// the cleaning of one chunk (about 1.5 × its raw JSON) and the check of its keys against the chunks before it fit in.
+    /// units as <see cref="MemoryLimit"/>'s). Null (default): a sixth of <see cref="MemoryLimit"/> (about 208 MB at 1250MB): the
+    /// process's peak (DuckDB's buffers and what it allocates beside them, about 4 × the chunk, and some 500 MB of its own)
+    /// then stays near the limit.
     /// Chunks are whole raw objects, so one larger than this is a chunk of its own.
     /// </summary>
     public string? ChunkSize { get; init; }
@@ -40,11 +41,11 @@ public sealed record BatchOptions
             $"Batch:Threads: {Threads} must be 0 (one per core) to {SettingFormats.MaxThreads}: more threads than cores only adds contention, and each holds its own memory.")
         .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Batch:MemoryLimit", MemoryLimit))
         .Check(ChunkSize is null || (SettingFormats.IsMemoryLimit(ChunkSize) && !ChunkSize.Contains('%', StringComparison.Ordinal)),
-            $"Batch:ChunkSize: '{ChunkSize}' is not a size; use a number and a unit (e.g. 400MB, 256MiB), or leave it unset for a third of Batch:MemoryLimit.")
+            $"Batch:ChunkSize: '{ChunkSize}' is not a size; use a number and a unit (e.g. 400MB, 256MiB), or leave it unset for a sixth of Batch:MemoryLimit.")
         .ToList();
 
-    /// <summary>The raw JSON bytes a full rebuild reads at a time: <see cref="ChunkSize"/>, or a third of <see cref="MemoryLimit"/> (at least 1 MB).</summary>
+    /// <summary>The raw JSON bytes a full rebuild reads at a time: <see cref="ChunkSize"/>, or a sixth of <see cref="MemoryLimit"/> (at least 1 MB).</summary>
     public long ChunkBytes => ChunkSize is not null && SettingFormats.ToBytes(ChunkSize) is { } size
         ? Math.Max(size, 1)
-        : Math.Max((SettingFormats.ToBytes(MemoryLimit) ?? 1_250_000_000) / 3, 1_000_000);
+        : Math.Max((SettingFormats.ToBytes(MemoryLimit) ?? 1_250_000_000) / 6, 1_000_000);
 }
