@@ -17,7 +17,8 @@ internal static class BatchCommand
         var command = new Command("batch", "Run the batch job once: clean the raw objects landed since the last run into the Delta tables (--full: all of them), answer the nine questions over the whole tables, write CSV, JSON and an HTML report.");
         var flags = new ConfigFlags();
         AddBatchFlags(command, flags);
-        flags.Add<bool>(command, "--full", "Batch:Full", "Rebuild every table from all raw objects (a new version by overwrite), e.g. after the cleaning rules changed; default: incremental, only the raw objects landed since the last run.");
+        flags.Add<bool>(command, "--full", "Batch:Full", "Rebuild every table from all raw objects (a new version by overwrite, which may change the tables' columns), e.g. after the cleaning rules changed; default: incremental, only the raw objects landed since the last run.");
+        flags.Add<string>(command, "--chunk-size", "Batch:ChunkSize", "Raw JSON a full rebuild reads and cleans at a time, e.g. 400MB (default: a sixth of Batch:MemoryLimit).");
         ScheduleCommand.AddHistoryFlag(command, flags);
         var rows = WholeNumberOption.Create("--rows", "Rows of each insight to print (the files hold them all).", 20, 0, "zero or more");
         command.Options.Add(rows);

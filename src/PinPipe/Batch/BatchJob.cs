@@ -74,7 +74,8 @@ public sealed record BatchTablesStep(Func<DuckDBConnection, CancellationToken, T
 /// objects of the three topics landed since the tables' last commits, clean them with the one definition of
 /// <see cref="CleaningRules"/> (an <c>ind</c> already in the table counts as a duplicate), append the clean rows and the
 /// rejects to the Delta tables with each partition's next offset as a <c>txn</c> in the same commit. With
-/// <see cref="BatchOptions.Full"/> it rebuilds every table from all raw objects instead (an overwrite). A step given to
+/// <see cref="BatchOptions.Full"/> it rebuilds every table from all raw objects instead, a chunk at a time, in one overwrite
+/// commit per table (see BatchJob.Rebuild.cs). A step given to
 /// <see cref="RunAsync"/> runs after the commits on the whole clean tables (the composition computes the nine insights
 /// there, and writes them with the report and the summary into the run's folder afterwards).
 /// </summary>
@@ -100,7 +101,7 @@ public sealed record BatchTablesStep(Func<DuckDBConnection, CancellationToken, T
 /// <param name="topicsDir">The key prefix under which the sink writes each topic's raw objects (<c>Sink:TopicsDir</c>).</param>
 /// <param name="loggerFactory">Progress goes to category <c>pinpipe.batch</c>.</param>
 /// <param name="time">Clock for the run id and durations.</param>
-public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectStoreOptions objectStore, string topicsDir, ILoggerFactory loggerFactory, TimeProvider? time = null)
+public sealed partial class BatchJob(BatchOptions options, PipelineNames names, ObjectStoreOptions objectStore, string topicsDir, ILoggerFactory loggerFactory, TimeProvider? time = null)
 {
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private const string MarksTable = "temp.main._pinpipe_batch_marks";
@@ -119,7 +120,11 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
 
     /// <summary>One topic's tables and raw objects, as the run found them before reading any.</summary>
     private sealed record TopicPlan(RecordKind Kind, string Topic, string? TopicId, IReadOnlyList<RawLoader.RawObject> Objects,
-        DeltaTable CleanTable, DeltaSnapshot? Clean, DeltaTable RejectsTable, DeltaSnapshot? Rejects);
+        DeltaTable CleanTable, DeltaSnapshot? Clean, DeltaTable RejectsTable, DeltaSnapshot? Rejects)
+    {
+        /// <summary>Each raw object's size in bytes as listed, by key.</summary>
+        public IReadOnlyDictionary<string, long> Sizes { get; init; } = new Dictionary<string, long>();
+    }
 
     /// <summary>Runs the job once.</summary>
     /// <param name="runId">The run's id (a folder name is made of it); null = <see cref="NewRunId"/>.</param>
@@ -161,14 +166,19 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
             {
                 try
                 {
-                    tables.Add(await RunTopicAsync(connection, store, plan, full, runId, work, cancellationToken).ConfigureAwait(false));
+                    tables.Add(full
+                        ? await RebuildTopicAsync(connection, store, plan, runId, work, cancellationToken).ConfigureAwait(false)
+                        : await RunTopicAsync(connection, store, plan, full, runId, work, cancellationToken).ConfigureAwait(false));
                 }
                 catch (DuckDBException ex) when (ex.Message.StartsWith("Out of Memory Error", StringComparison.Ordinal))
                 {
-                    // One topic's new records are read into DuckDB at once: a full rebuild (or a large backlog) can outgrow the limit.
+                    // An incremental run reads one topic's new records into DuckDB at once (a large backlog can outgrow the limit); a full rebuild a chunk at a time.
                     throw new BatchException("batch.out_of_memory", ErrorKind.Failed,
-                        $"{plan.Topic}: the records to read this run do not fit in Batch:MemoryLimit '{options.MemoryLimit}' ({(full ? "a full rebuild reads every raw object of a topic at once" : "an incremental run reads every raw object landed since the last run at once")}); " +
-                        $"nothing more was committed for it. Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 1.5 × the topic's raw JSON), or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}", ex);
+                        full
+                            ? $"{plan.Topic}: a chunk of the full rebuild (Batch:ChunkSize, {options.ChunkBytes / 1e6:N0} MB of raw JSON at a time) does not fit in Batch:MemoryLimit '{options.MemoryLimit}'; " +
+                              $"nothing was committed for it (its tables keep their previous version). Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 6 × the chunk), lower Batch:ChunkSize, or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}"
+                            : $"{plan.Topic}: the records to read this run do not fit in Batch:MemoryLimit '{options.MemoryLimit}' (an incremental run reads every raw object landed since the last run at once); " +
+                              $"nothing more was committed for it. Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 1.5 × the topic's raw JSON), or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}", ex);
                 }
             }
             var run = new BatchRunResult(runId, startedAt, _time.GetElapsedTime(start), tables, folder, store.Location) { Full = full };
@@ -195,13 +205,19 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         {
             await RequireSameRulesAsync(store, cleanTable, clean, cancellationToken).ConfigureAwait(false);
             await RequireSameRulesAsync(store, rejectsTable, rejects, cancellationToken).ConfigureAwait(false);
+            RequireSameSchema(cleanTable, clean, CleaningRules.Schema(kind));
+            RequireSameSchema(rejectsTable, rejects, CleaningRules.RejectSchema);
         }
         var objects = new List<RawLoader.RawObject>();
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
         await foreach (ObjectInfo info in store.ListAsync($"{topicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
+        {
             objects.Add(RawLoader.RawObject.Parse(info.Key, topic));
+            sizes[info.Key] = info.Size;
+        }
         objects.Sort();
         string? topicId = await TopicIncarnations.ReadTopicIdAsync(store, TopicIncarnations.MarkerKey(topicsDir, topic), cancellationToken).ConfigureAwait(false);
-        return new TopicPlan(kind, topic, topicId, objects, cleanTable, clean, rejectsTable, rejects);
+        return new TopicPlan(kind, topic, topicId, objects, cleanTable, clean, rejectsTable, rejects) { Sizes = sizes };
     }
 
     /// <summary>Refuses a table whose newest batch commit records other cleaning rules than today's, or none.</summary>
@@ -363,6 +379,7 @@ public sealed class BatchJob(BatchOptions options, PipelineNames names, ObjectSt
         var commit = await table.CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(schema), files)
         {
             Mode = mode,
+            OverwriteSchema = full, // a rebuild replaces the table's columns when the rules changed them (Spark's overwriteSchema)
             Txns = txns,
             Operation = "WRITE",
             OperationParameters = new Dictionary<string, string>

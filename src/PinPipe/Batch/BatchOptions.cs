@@ -18,6 +18,15 @@ public sealed record BatchOptions
     public string MemoryLimit { get; init; } = "1250MB";
 
     /// <summary>
+    /// How much raw JSON a full rebuild (<see cref="Full"/>) reads and cleans at a time: a size (<c>400MB</c>, <c>256MiB</c>,
+    /// units as <see cref="MemoryLimit"/>'s). Null (default): a sixth of <see cref="MemoryLimit"/> (about 208 MB at 1250MB): the
+    /// process's peak (DuckDB's buffers and what it allocates beside them, about 4 × the chunk, and some 500 MB of its own)
+    /// then stays near the limit.
+    /// Chunks are whole raw objects, so one larger than this is a chunk of its own.
+    /// </summary>
+    public string? ChunkSize { get; init; }
+
+    /// <summary>
     /// Rebuild every table from all raw objects (<c>pinpipe batch --full</c>): each table is overwritten (a new version) and
     /// its offsets set to the ends read, so that the next incremental run continues after them. Default false: an
     /// incremental run, which reads only the raw objects landed since the tables' last commits.
@@ -31,5 +40,12 @@ public sealed record BatchOptions
         .Check(Threads is >= 0 and <= SettingFormats.MaxThreads,
             $"Batch:Threads: {Threads} must be 0 (one per core) to {SettingFormats.MaxThreads}: more threads than cores only adds contention, and each holds its own memory.")
         .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Batch:MemoryLimit", MemoryLimit))
+        .Check(ChunkSize is null || (SettingFormats.IsMemoryLimit(ChunkSize) && !ChunkSize.Contains('%', StringComparison.Ordinal)),
+            $"Batch:ChunkSize: '{ChunkSize}' is not a size; use a number and a unit (e.g. 400MB, 256MiB), or leave it unset for a sixth of Batch:MemoryLimit.")
         .ToList();
+
+    /// <summary>The raw JSON bytes a full rebuild reads at a time: <see cref="ChunkSize"/>, or a sixth of <see cref="MemoryLimit"/> (at least 1 MB).</summary>
+    public long ChunkBytes => ChunkSize is not null && SettingFormats.ToBytes(ChunkSize) is { } size
+        ? Math.Max(size, 1)
+        : Math.Max((SettingFormats.ToBytes(MemoryLimit) ?? 1_250_000_000) / 6, 1_000_000);
 }

@@ -56,6 +56,31 @@ public static partial class SettingFormats
     }
 
     /// <summary>
+    /// A memory limit (<see cref="IsMemoryLimit"/>) in bytes: a size by its unit (<c>1250MB</c> = 1,250,000,000, <c>512MiB</c> =
+    /// 536,870,912), a percentage of the memory available to this process; null when it is not a memory limit.
+    /// </summary>
+    public static long? ToBytes(string? limit)
+    {
+        string? resolved = ToDuckDbMemoryLimit(limit);
+        if (resolved is null) return null;
+        var size = SizeParts().Match(resolved);
+        if (!size.Success || !double.TryParse(size.Groups[1].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n)) return null;
+        double unit = size.Groups[2].Value.ToUpperInvariant() switch
+        {
+            "B" => 1,
+            "KB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            "TB" => 1e12,
+            "KIB" => 1L << 10,
+            "MIB" => 1L << 20,
+            "GIB" => 1L << 30,
+            _ => 1L << 40,
+        };
+        return (long)Math.Min(n * unit, long.MaxValue);
+    }
+
+    /// <summary>
     /// Whether <paramref name="bucket"/> is a bucket name: for S3 (<paramref name="s3"/>) Amazon's rules (3-63 lower-case letters,
     /// digits, '.' and '-', starting and ending with a letter or digit, no '..'); for a folder store one folder name of letters,
     /// digits, '.', '_' and '-', not '.' or '..'.
@@ -71,6 +96,9 @@ public static partial class SettingFormats
 
     [GeneratedRegex(@"^\s*([0-9]+(?:\.[0-9]+)?)\s*(?:B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex MemorySize();
+
+    [GeneratedRegex(@"^\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex SizeParts();
 
     [GeneratedRegex(@"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$", RegexOptions.CultureInvariant)]
     private static partial Regex MemoryPercent();

@@ -12,7 +12,7 @@ namespace PinPipe.Tests.Batch;
 /// <c>pinpipe batch</c> as a process on a real bucket folder: killed with SIGKILL at random moments of incremental runs
 /// (no row lost or duplicated, txns only grow), and the refusal of an incremental run under other cleaning rules.
 /// </summary>
-public sealed class BatchCommandIncrementalTests(ITestOutputHelper output)
+public sealed partial class BatchCommandIncrementalTests(ITestOutputHelper output)
 {
     private const string User = "u5";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(180);
@@ -163,6 +163,7 @@ public sealed class BatchCommandIncrementalTests(ITestOutputHelper output)
         public const int Partitions = 2;
         private readonly long[] _next = new long[Partitions];
         private readonly Dictionary<string, List<string>> _rejects = Tables.ToDictionary(t => t, _ => new List<string>());
+        private readonly List<long> _landed = [];
         private long _ind;
 
         /// <summary>Every ind landed (a re-post lands an ind again).</summary>
@@ -178,8 +179,8 @@ public sealed class BatchCommandIncrementalTests(ITestOutputHelper output)
             {
                 var inds = new List<long>();
                 for (int i = 0; i < posts / Partitions; i++)
-                    inds.Add(Inds.Count > 0 && random.Next(10) == 0 ? Inds.ElementAt(random.Next(Inds.Count)) : ++_ind);
-                foreach (long ind in inds) Inds.Add(ind);
+                    inds.Add(_landed.Count > 0 && random.Next(10) == 0 ? _landed[random.Next(_landed.Count)] : ++_ind);
+                foreach (long ind in inds.Where(Inds.Add)) _landed.Add(ind);
                 long start = _next[p];
                 foreach (string table in Tables)
                 {

@@ -17,7 +17,7 @@ namespace PinPipe.Tests.Batch;
 /// offsets are read, duplicates across runs are counted and not appended, rejects are appended, each table keeps its
 /// offsets as txns, a run with nothing new commits nothing, <c>--full</c> rebuilds, and the rules hash guards the tables.
 /// </summary>
-public sealed class IncrementalBatchTests : IDisposable
+public sealed partial class IncrementalBatchTests : IDisposable
 {
     private const string User = "u1";
     private static readonly string[] Tables = ["pin", "geo", "user"];

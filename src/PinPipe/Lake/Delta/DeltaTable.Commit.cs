@@ -106,6 +106,8 @@ public sealed partial class DeltaTable
         }
         if (write.Removes.Count > 0 && write.Mode == DeltaWriteMode.Overwrite)
             throw new DeltaException(DeltaErrorCode.InvalidWrite, "An overwrite removes every live file: do not list Removes with it.");
+        if (write.OverwriteSchema && write.Mode != DeltaWriteMode.Overwrite)
+            throw new DeltaException(DeltaErrorCode.InvalidWrite, "OverwriteSchema replaces the schema of an overwrite only: set Mode to Overwrite, or leave OverwriteSchema false.");
         if (write.Txns is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's txn list is null.");
         var appIds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var txn in write.AllTxns)
@@ -130,10 +132,11 @@ public sealed partial class DeltaTable
     {
         var metadata = state.Metadata!;
         DeltaProtocolSupport.CheckWritable(state.Protocol!, metadata, Location);
-        if (!metadata.Schema.Equals(write.Schema))
+        bool replacesMetadata = ReplacesMetadata(state, write);
+        if (!metadata.Schema.Equals(write.Schema) && !replacesMetadata)
             throw new DeltaException(DeltaErrorCode.SchemaMismatch,
-                $"Delta table {Location} has schema ({metadata.Schema}) but the write has ({write.Schema}); schema changes are not supported.");
-        if (metadata.PartitionColumns.Count > 0 && write.Files.Count > 0)
+                $"Delta table {Location} has schema ({metadata.Schema}) but the write has ({write.Schema}); only an overwrite with OverwriteSchema may change the schema.");
+        if (metadata.PartitionColumns.Count > 0 && write.Files.Count > 0 && !replacesMetadata)
             throw new DeltaException(DeltaErrorCode.Unsupported, $"Delta table {Location} is partitioned by {string.Join(", ", metadata.PartitionColumns)}; writing partitioned tables is not supported.");
         foreach (string path in write.Removes)
         {
@@ -144,6 +147,11 @@ public sealed partial class DeltaTable
         if (removesData && metadata.Get("delta.appendOnly") == "true")
             throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Delta table {Location} is append-only (delta.appendOnly=true): files cannot be removed.");
     }
+
+    /// <summary>An overwrite with <see cref="DeltaWrite.OverwriteSchema"/> whose schema differs from the table's, or of a partitioned table: its commit carries new metadata.</summary>
+    private static bool ReplacesMetadata(DeltaState state, DeltaWrite write) =>
+        write.OverwriteSchema && write.Mode == DeltaWriteMode.Overwrite
+        && (!state.Metadata!.Schema.Equals(write.Schema) || state.Metadata.PartitionColumns.Count > 0);
 
     /// <summary>Computes each file's stats (validating it against the schema) and uploads it under a new Spark-style name.</summary>
     private async Task<IReadOnlyList<DeltaFile>> UploadAsync(DeltaWrite write, CancellationToken cancellationToken)
@@ -214,6 +222,11 @@ public sealed partial class DeltaTable
             Line(w => DeltaActionJson.WriteProtocol(w, DeltaProtocol.Simple));
             var configuration = write.Configuration?.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal) ?? [];
             Line(w => DeltaActionJson.WriteMetadata(w, new DeltaMetadata(Guid.NewGuid().ToString(), write.Schema, [], configuration, now)));
+        }
+        else if (ReplacesMetadata(state, write))
+        {
+            // Spark's overwriteSchema: the same table (id, properties, creation time) with the write's schema, unpartitioned.
+            Line(w => DeltaActionJson.WriteMetadata(w, state.Metadata! with { Schema = write.Schema, PartitionColumns = [] }));
         }
         foreach (var txn in write.AllTxns) Line(w => DeltaActionJson.WriteTxn(w, new DeltaTxnAction(txn.AppId, txn.Version, now)));
         foreach (var f in removes)

@@ -24,6 +24,14 @@ public sealed record DeltaWrite(DeltaSchema Schema, IReadOnlyList<string> Files)
 {
     public DeltaWriteMode Mode { get; init; } = DeltaWriteMode.Append;
 
+    /// <summary>
+    /// With <see cref="DeltaWriteMode.Overwrite"/>: the commit may replace the table's schema (Spark's <c>overwriteSchema</c>
+    /// option): when <see cref="Schema"/> differs from the table's (or the table is partitioned), the commit carries a new
+    /// <c>metaData</c> action with the write's schema and no partition columns, keeping the table's id and properties.
+    /// Default false: a write whose schema differs from the table's is refused.
+    /// </summary>
+    public bool OverwriteSchema { get; init; }
+
     /// <summary>Live files to remove in the same commit (<see cref="DeltaFile.Path"/>): compaction removes small
     /// files and adds their rewrite in one commit. Only with <see cref="DeltaWriteMode.Append"/>.</summary>
     public IReadOnlyList<string> Removes { get; init; } = [];
