@@ -51,10 +51,10 @@ public sealed record StreamOptions
     public int Threads { get; init; } = 1;
 
     /// <summary>
-    /// Each table's DuckDB is replaced by a new instance after this many micro-batches (default 200), which bounds what
+    /// Each table's DuckDB is replaced by a new instance after this many micro-batches (default 1,000), which bounds what
     /// DuckDB's buffer pool keeps of blocks freed long ago; not a user setting (tests lower it).
     /// </summary>
-    internal int ReopenDuckDbEvery { get; init; } = 200;
+    internal int ReopenDuckDbEvery { get; init; } = 1_000;
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
