@@ -123,7 +123,7 @@ internal static class HistoryBench
         lines.Add("");
         lines.AddRange(Targets(rows));
         lines.Add("");
-        lines.AddRange(await VacuumCheckAsync(cli, dataDir, bucket, fullError, Expected(posts, reposts, rejects), warnings));
+        lines.AddRange(await VacuumCheckAsync(cli, dataDir, bucket, fullDays.Count == 0 ? "--full-days none" : fullError, Expected(posts, reposts, rejects), warnings));
         lines.Add("");
         lines.Add($"Chart and figures: {Path.Combine(outDir, "history.svg")}, {Path.Combine(outDir, "history.csv")}");
         lines.AddRange(warnings.Select(w => "WARNING: " + w));
@@ -165,6 +165,10 @@ internal static class HistoryBench
         string dll, string dataDir, string[] extra, TopicCounts expected, string what, List<string> warnings)
     {
         var run = await ChildRun.RunAsync("dotnet", [dll, "batch", .. extra, "--data-dir", dataDir, "--user-id", BatchData.UserId], dataDir);
+        // The run's log (its phase timings) beside the figures: <out>/logs/<what>.log.
+        string logs = Path.Combine(Path.GetDirectoryName(dataDir)!, "logs");
+        Directory.CreateDirectory(logs);
+        await File.WriteAllTextAsync(Path.Combine(logs, what.Replace(' ', '-') + ".log"), run.Stdout + run.Stderr);
         if (run.ExitCode != 0) return (null, $"pinpipe batch {string.Join(' ', extra)} exited with {run.ExitCode}: {run.Excerpt()}".Replace("  ", " ", StringComparison.Ordinal), null);
         long? bytesRead = null;
         var runs = new DirectoryInfo(Path.Combine(dataDir, "runs"));

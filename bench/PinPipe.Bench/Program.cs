@@ -4,7 +4,7 @@ using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
 //   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --rate N --records-per-request N] [--prefill-rows N]
-//   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
+//   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30|none] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
 // (soak: serve, stream and emulate --lane stream as separate processes for --minutes, RSS every 15 s, CSV and SVG chart in bench/results/)
 // (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
 // history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
@@ -76,7 +76,7 @@ namespace PinPipe.Bench
         /// <summary>history: new posts a day (<c>--posts-per-day</c>, default 100,000).</summary>
         public long PostsPerDay { get; init; } = 100_000;
 
-        /// <summary>history: the days with a full rebuild and the pandas port beside the incremental run (<c>--full-days 1,10,20,30</c>); null = <see cref="HistoryBench.FullDays"/>'s default.</summary>
+        /// <summary>history: the days with a full rebuild and the pandas port beside the incremental run (<c>--full-days 1,10,20,30</c>; <c>none</c> = empty: incremental runs only, and no full rebuild before the vacuum check); null = <see cref="HistoryBench.FullDays"/>'s default.</summary>
         public IReadOnlyList<int>? FullDays { get; init; }
 
         /// <summary>history: the output folder (<c>--out</c>); null = <c>bench/results/history-&lt;UTC time&gt;</c>.</summary>
@@ -123,7 +123,7 @@ namespace PinPipe.Bench
                     case "--prefill-rows": prefill = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     case "--days": days = Next(); break;
                     case "--posts-per-day": postsPerDay = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                    case "--full-days": fullDays = args[++i].Split(',').Select(d => int.Parse(d, CultureInfo.InvariantCulture)).Distinct().Order().ToList(); break;
+                    case "--full-days": fullDays = args[++i] == "none" ? [] : args[i].Split(',').Select(d => int.Parse(d, CultureInfo.InvariantCulture)).Distinct().Order().ToList(); break;
                     case "--out": outDir = Path.GetFullPath(args[++i]); break;
                     case "--keep-data": keepData = true; break;
                     case "--land-only": landOnly = true; break;

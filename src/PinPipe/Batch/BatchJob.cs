@@ -256,11 +256,13 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         string rawTable = "raw_" + t;
         var raw = await RawLoader.LoadObjectsAsync(connection, store, topic, objects.Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
         var ends = KeepNewRecords(connection, rawTable, topic, from, cancellationToken);
+        long tRead = _time.GetTimestamp();
         var clean = full
             ? await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false)
             : await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, cancellationToken).ConfigureAwait(false);
         connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
         if (!full) clean = DropRejectsAlreadyHeld(connection, clean, rejectsMark, from, cancellationToken);
+        long tClean = _time.GetTimestamp();
 
         // A partition gets a txn in a table when its end moved past the table's offset (a full rebuild: past the offset the table
         // already holds, which an overwrite keeps); the rows go with them. Nothing moved: no commit (a full rebuild commits anyway).
@@ -268,6 +270,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         var rejectsTxns = Advanced(topic, plan.TopicId, ends, rejectsMark);
         string[] cleanFiles = Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(work, t + "-clean"), cancellationToken);
         string[] rejectsFiles = Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(work, t + "-rejects"), cancellationToken);
+        long tWrite = _time.GetTimestamp();
         var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, full, runId, cancellationToken).ConfigureAwait(false);
         var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, full, runId, cancellationToken).ConfigureAwait(false);
         TryDeleteDirectory(Path.Combine(work, t + "-clean"));
@@ -276,6 +279,9 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         long rows = RowsOf(await plan.CleanTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
         long rejectRows = RowsOf(await plan.RejectsTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
         var took = _time.GetElapsedTime(t0);
+        _logger.LogInformation("{Table} phases: read raw {Read:N2} s, clean and duplicate check ({KeyFilesRead} of {KeyFiles} files' ind read) {Clean:N2} s, Parquet write {Write:N2} s, Delta commit {Commit:N2} s.",
+            topic, _time.GetElapsedTime(t0, tRead).TotalSeconds, clean.KeyFilesRead, clean.KeyFilesRead + clean.KeyFilesSkipped, _time.GetElapsedTime(tRead, tClean).TotalSeconds,
+            _time.GetElapsedTime(tClean, tWrite).TotalSeconds, _time.GetElapsedTime(tWrite).TotalSeconds);
         _logger.LogInformation("{Table}: {Records:N0} new records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects; {Commit}; the table holds {Rows:N0} rows.",
             topic, clean.Read, raw.Objects, raw.Bytes / 1e6, raw.Bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), clean.Clean, clean.Duplicates, clean.Rejects,
             committed || rejectsCommitted ? $"Delta version {version} (rejects {rejectsVersion})" : "nothing new to commit", rows);
@@ -400,8 +406,9 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     private static long RowsOf(DeltaSnapshot? snapshot) => snapshot?.Files.Sum(f => f.NumRecords ?? 0) ?? 0;
 
     /// <summary>Runs <paramref name="step"/> with views <c>clean_pin</c>, ... over the clean tables' latest versions (only the columns it needs).</summary>
-    private static async Task RunOnTablesAsync(DuckDBConnection connection, IReadOnlyList<TopicPlan> plans, BatchTablesStep step, CancellationToken cancellationToken)
+    private async Task RunOnTablesAsync(DuckDBConnection connection, IReadOnlyList<TopicPlan> plans, BatchTablesStep step, CancellationToken cancellationToken)
     {
+        long t0 = _time.GetTimestamp();
         var scans = new List<DeltaScan>();
         try
         {
@@ -428,7 +435,10 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
                 }
                 connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(view)} AS SELECT * FROM {relation} AS t", cancellationToken);
             }
+            long t1 = _time.GetTimestamp();
             await step.Run(connection, cancellationToken).ConfigureAwait(false);
+            _logger.LogInformation("The step on the clean tables took {Seconds:N2} s (their snapshots and views {Open:N2} s before it).",
+                _time.GetElapsedTime(t1).TotalSeconds, _time.GetElapsedTime(t0, t1).TotalSeconds);
         }
         finally
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Batch;
 using PinPipe.DuckDb;
@@ -179,6 +180,25 @@ public sealed class BatchJobTests : IDisposable
         Assert.Equal(_store.Location, result.Bucket);
         // The job writes no insights, report or summary: those are the lane's (and its work folder is gone).
         Assert.Empty(Directory.EnumerateFileSystemEntries(result.OutputDirectory));
+    }
+
+    [Fact]
+    public async Task A_run_logs_each_tables_phases_and_the_steps_time_to_show_where_a_run_spends_its_time()
+    {
+        await PutFixturesAsync();
+        await NewJob().RunAsync("first");
+        using var logs = new CapturedLogs();
+        using var factory = logs.Factory();
+        await new BatchJob(_settings.Batch, _settings.Names, _settings.ObjectStore, _settings.Sink.TopicsDir, factory)
+            .RunAsync("second", new BatchTablesStep((_, _) => Task.CompletedTask));
+
+        var info = logs.Entries.Where(e => e.Level == LogLevel.Information && e.Category == "pinpipe.batch").Select(e => e.Message).ToList();
+        foreach (string topic in _settings.Names.Topics)
+        {
+            string phases = Assert.Single(info, m => m.StartsWith($"{topic} phases: ", StringComparison.Ordinal));
+            Assert.Matches(@"read raw [\d.,]+ s, clean and duplicate check \(\d+ of [1-9]\d* files' ind read\) [\d.,]+ s, Parquet write [\d.,]+ s, Delta commit [\d.,]+ s\.$", phases);
+        }
+        Assert.Single(info, m => System.Text.RegularExpressions.Regex.IsMatch(m, @"^The step on the clean tables took [\d.,]+ s \(their snapshots and views [\d.,]+ s before it\)\.$"));
     }
 
     [Fact]

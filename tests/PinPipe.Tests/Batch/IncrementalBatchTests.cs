@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Batch;
 using PinPipe.Errors;
@@ -245,6 +246,23 @@ public sealed partial class IncrementalBatchTests : IDisposable
         Assert.Equal((1L, 1L), (Counts(second, "pin").Read, Counts(second, "pin").Clean));
         Assert.Equal(3, await TxnAsync("delta/pin", $"pinpipe-batch:{User}.pin@the-id:0"));
         Assert.Equal([1L, 2, 3], await IndsAsync("pin"));
+    }
+
+    [Fact]
+    public async Task Each_insight_logs_its_time_at_debug_over_the_whole_tables()
+    {
+        await PutPostsAsync(0, [1, 2]);
+        await RunAsync();
+        await PutPostsAsync(2, [3]);
+        using var logs = new CapturedLogs();
+        using var factory = logs.Factory();
+        var second = await PipelineJobs.Batch(_settings, factory).RunAsync();
+
+        Assert.Equal(3, second.Run.Tables.Single(t => t.Table == "pin").Rows);
+        var timings = logs.Entries.Where(e => e.Level == LogLevel.Debug && e.Category == "pinpipe.batch" && e.Message.StartsWith("Insight #", StringComparison.Ordinal)).Select(e => e.Message).ToList();
+        Assert.Equal(9, timings.Count);
+        foreach (var (query, message) in PinPipe.Insights.InsightQueries.All.Zip(timings))
+            Assert.Matches($@"^Insight #{query.Number} \({query.Name}\) in [\d.,]+ s\.$", message);
     }
 
     // ------------------------------------------------------------------ helpers

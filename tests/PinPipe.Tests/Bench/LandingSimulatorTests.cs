@@ -108,6 +108,20 @@ public sealed class LandingSimulatorTests(LandedHistory history) : IClassFixture
         Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
     }
 
+    [Fact]
+    public async Task Full_days_none_runs_only_the_incremental_runs_and_keeps_each_runs_log_with_its_phase_timings()
+    {
+        using var dir = new TempDirectory("history-bench");
+        var (code, output) = await RunBenchAsync("history", "--days", "2", "--posts-per-day", "40", "--full-days", "none", "--out", dir.Path);
+        Assert.True(code == 0, $"exit {code}:\n{output}");
+        Assert.Contains("history: day 2: incremental ", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("pinpipe batch --full", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("pandas port on the whole history", output, StringComparison.Ordinal);
+        Assert.Contains("Target: after vacuum the bucket holds only the files the latest versions reference: ✓", output, StringComparison.Ordinal);
+        foreach (int day in new[] { 1, 2 })
+            Assert.Contains(".pin phases: read raw ", await File.ReadAllTextAsync(Path.Combine(dir.Path, "logs", $"day-{day}-incremental.log")), StringComparison.Ordinal);
+    }
+
     private static bool TryIndex(string line, out long ind)
     {
         ind = 0;
