@@ -42,14 +42,8 @@ public sealed class BatchLane(BatchJob job, ILoggerFactory loggerFactory, TimePr
         var run = await job.RunAsync(runId, new BatchTablesStep(async (connection, token) =>
         {
             long phase = _time.GetTimestamp();
-            var results = new List<InsightResult>(InsightQueries.All.Count);
-            foreach (var query in InsightQueries.All)
-            {
-                long one = _time.GetTimestamp();
-                results.Add(await InsightEngine.RunAsync(connection, query, token).ConfigureAwait(false));
-                _logger.LogDebug("Insight #{Number} ({Name}) in {Seconds:N2} s.", query.Number, query.Name, _time.GetElapsedTime(one).TotalSeconds);
-            }
-            insights = results;
+            insights = await InsightEngine.RunAllWithSharedJoinsAsync(connection,
+                (step, seconds) => _logger.LogDebug("Insights: {Step} in {Seconds:N2} s.", step, seconds), token).ConfigureAwait(false);
             _logger.LogInformation("Nine insights over the whole tables in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
         })
         { Columns = InsightQueries.Columns }, cancellationToken).ConfigureAwait(false);

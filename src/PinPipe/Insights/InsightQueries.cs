@@ -38,9 +38,9 @@ public static class InsightQueries
 {
     // The UTC year from the instant's microseconds since the epoch: independent of the session's TimeZone and, being
     // plain arithmetic, some fifteen times faster than converting with timezone('UTC', …) through ICU.
-    private const string PostYear = "CAST(year(make_timestamp(epoch_us(g.\"timestamp\"))) AS INTEGER)";
-    private const string JoinYear = "CAST(year(make_timestamp(epoch_us(u.date_joined))) AS INTEGER)";
-    private const string AgeGroup = """
+    internal const string PostYear = "CAST(year(make_timestamp(epoch_us(g.\"timestamp\"))) AS INTEGER)";
+    internal const string JoinYear = "CAST(year(make_timestamp(epoch_us(u.date_joined))) AS INTEGER)";
+    internal const string AgeGroup = """
         CASE WHEN u.age BETWEEN 18 AND 24 THEN '18-24'
              WHEN u.age BETWEEN 25 AND 35 THEN '25-35'
              WHEN u.age BETWEEN 36 AND 50 THEN '36-50'

@@ -259,10 +259,12 @@ public sealed partial class IncrementalBatchTests : IDisposable
         var second = await PipelineJobs.Batch(_settings, factory).RunAsync();
 
         Assert.Equal(3, second.Run.Tables.Single(t => t.Table == "pin").Rows);
-        var timings = logs.Entries.Where(e => e.Level == LogLevel.Debug && e.Category == "pinpipe.batch" && e.Message.StartsWith("Insight #", StringComparison.Ordinal)).Select(e => e.Message).ToList();
-        Assert.Equal(9, timings.Count);
-        foreach (var (query, message) in PinPipe.Insights.InsightQueries.All.Zip(timings))
-            Assert.Matches($@"^Insight #{query.Number} \({query.Name}\) in [\d.,]+ s\.$", message);
+        var timings = logs.Entries.Where(e => e.Level == LogLevel.Debug && e.Category == "pinpipe.batch" && e.Message.StartsWith("Insights: ", StringComparison.Ordinal)).Select(e => e.Message).ToList();
+        Assert.Equal(11, timings.Count); // the two joins' aggregates, then the nine insights
+        Assert.Matches(@"^Insights: the pins ⋈ geo aggregates \(#1–#4\) in [\d.,]+ s\.$", timings[0]);
+        Assert.Matches(@"^Insights: the pins ⋈ users aggregates \(#5, #6, #8, #9\) in [\d.,]+ s\.$", timings[1]);
+        foreach (var (query, message) in PinPipe.Insights.InsightQueries.All.Zip(timings.Skip(2)))
+            Assert.Matches($@"^Insights: insight #{query.Number} \({query.Name}\) in [\d.,]+ s\.$", message);
     }
 
     // ------------------------------------------------------------------ helpers

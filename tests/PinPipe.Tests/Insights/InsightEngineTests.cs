@@ -1,4 +1,5 @@
 using DuckDB.NET.Data;
+using PinPipe.DuckDb;
 using PinPipe.Insights;
 using PinPipe.Tests.Support;
 
@@ -47,6 +48,9 @@ public sealed class InsightEngineTests
             """);
 
         var r = await InsightEngine.RunAllAsync(db.Connection);
+        var shared = await InsightEngine.RunAllWithSharedJoinsAsync(db.Connection);
+        for (int i = 0; i < 9; i++) Assert.Equal(r[i].Rows, shared[i].Rows);
+        Assert.Empty(db.Connection.Query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_pinpipe_insights%'", x => x.GetString(0))); // cleaned up
 
         // pin ⋈ geo: 7528 Albania/mens-fashion/no poster/2020, 10794 Cocos/vehicles/Ray 437/2022,
         // 5730 Colombia/finance/Consuelo 0/2021, 1 Korea/christmas/Ann 5000/2018, 2 Côte d'Ivoire/art/Bo 1500/2019.
