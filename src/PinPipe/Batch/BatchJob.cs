@@ -168,7 +168,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
                 {
                     tables.Add(full
                         ? await RebuildTopicAsync(connection, store, plan, runId, work, cancellationToken).ConfigureAwait(false)
-                        : await RunTopicAsync(connection, store, plan, full, runId, work, cancellationToken).ConfigureAwait(false));
+                        : await RunTopicAsync(connection, store, plan, runId, work, cancellationToken).ConfigureAwait(false));
                 }
                 catch (DuckDBException ex) when (ex.Message.StartsWith("Out of Memory Error", StringComparison.Ordinal))
                 {
@@ -241,38 +241,36 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     private DeltaTable NewTable(IObjectStore store, RecordKind kind, bool rejects) =>
         new(store, TablePrefix(options, kind, rejects), loggerFactory.CreateLogger<DeltaTable>(), _time);
 
-    private async Task<BatchTableResult> RunTopicAsync(DuckDBConnection connection, IObjectStore store, TopicPlan plan, bool full, string runId, string work, CancellationToken cancellationToken)
+    /// <summary>One topic's incremental run: the raw objects at or past each partition's offset, cleaned against the table, appended.</summary>
+    private async Task<BatchTableResult> RunTopicAsync(DuckDBConnection connection, IObjectStore store, TopicPlan plan, string runId, string work, CancellationToken cancellationToken)
     {
         long t0 = _time.GetTimestamp();
         var (kind, topic) = (plan.Kind, plan.Topic);
         string t = CleaningRules.TableName(kind);
         var cleanMark = BatchCheckpoint.Read(plan.Clean?.Txns, topic, plan.TopicId);
         var rejectsMark = BatchCheckpoint.Read(plan.Rejects?.Txns, topic, plan.TopicId);
-        // Where reading starts in each partition: a full rebuild reads everything; an incremental run from the table that is behind.
+        // Where reading starts in each partition: at the offset of the table that is behind.
         var from = plan.Objects.Select(o => o.Partition).Distinct()
-            .ToDictionary(p => p, p => full ? 0 : Math.Min(cleanMark.NextOf(p), rejectsMark.NextOf(p)));
+            .ToDictionary(p => p, p => Math.Min(cleanMark.NextOf(p), rejectsMark.NextOf(p)));
         var objects = Unread(plan.Objects, from);
 
         string rawTable = "raw_" + t;
         var raw = await RawLoader.LoadObjectsAsync(connection, store, topic, objects.Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
         var ends = KeepNewRecords(connection, rawTable, topic, from, cancellationToken);
         long tRead = _time.GetTimestamp();
-        var clean = full
-            ? await Cleaner.CleanAsync(connection, kind, rawTable, null, cancellationToken).ConfigureAwait(false)
-            : await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, cancellationToken).ConfigureAwait(false);
+        var clean = await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, cancellationToken).ConfigureAwait(false);
         connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
-        if (!full) clean = DropRejectsAlreadyHeld(connection, clean, rejectsMark, from, cancellationToken);
+        clean = DropRejectsAlreadyHeld(connection, clean, rejectsMark, from, cancellationToken);
         long tClean = _time.GetTimestamp();
 
-        // A partition gets a txn in a table when its end moved past the table's offset (a full rebuild: past the offset the table
-        // already holds, which an overwrite keeps); the rows go with them. Nothing moved: no commit (a full rebuild commits anyway).
+        // A partition gets a txn in a table when its end moved past the table's offset; the rows go with them. Nothing moved: no commit.
         var cleanTxns = Advanced(topic, plan.TopicId, ends, cleanMark);
         var rejectsTxns = Advanced(topic, plan.TopicId, ends, rejectsMark);
         string[] cleanFiles = Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(work, t + "-clean"), cancellationToken);
         string[] rejectsFiles = Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(work, t + "-rejects"), cancellationToken);
         long tWrite = _time.GetTimestamp();
-        var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, full, runId, cancellationToken).ConfigureAwait(false);
-        var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, full, runId, cancellationToken).ConfigureAwait(false);
+        var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
+        var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
         TryDeleteDirectory(Path.Combine(work, t + "-clean"));
         TryDeleteDirectory(Path.Combine(work, t + "-rejects"));
 
