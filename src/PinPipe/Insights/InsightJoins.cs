@@ -56,33 +56,26 @@ internal static class InsightJoins
         FROM {PinGeo} WHERE gs = {Country} AND country IS NOT NULL AND top IS NOT NULL
         """;
 
+    /// <summary>The most pins' category per <paramref name="key"/> (ties: the alphabetically first), from the aggregate rows of grouping set <paramref name="set"/>.</summary>
+    private static string TopCategory(string table, int set, string key, string keep) => $"""
+        SELECT {key}, category, category_count
+        FROM {table} WHERE gs = {set} AND {keep} AND category IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY category_count DESC, category) = 1
+        ORDER BY {key}
+        """;
+
     /// <summary>The SQL of insight <paramref name="number"/> over the aggregate tables (#7 is <see cref="InsightQueries"/>' own: one table, no join).</summary>
     internal static string Sql(int number) => number switch
     {
-        1 => $"""
-            SELECT country, category, category_count
-            FROM {PinGeo} WHERE gs = {CountryCategory} AND country IS NOT NULL AND category IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY country ORDER BY category_count DESC, category) = 1
-            ORDER BY country
-            """,
-        2 => $"""
-            SELECT post_year, category, category_count
-            FROM {PinGeo} WHERE gs = {PostYearCategory} AND category IS NOT NULL AND post_year BETWEEN 2018 AND 2022
-            QUALIFY row_number() OVER (PARTITION BY post_year ORDER BY category_count DESC, category) = 1
-            ORDER BY post_year
-            """,
+        1 => TopCategory(PinGeo, CountryCategory, "country", "country IS NOT NULL"),
+        2 => TopCategory(PinGeo, PostYearCategory, "post_year", "post_year BETWEEN 2018 AND 2022"),
         3 => $"{TopPerCountry} ORDER BY country",
         4 => $"""
             WITH t AS ({TopPerCountry})
             SELECT country, follower_count FROM t WHERE follower_count = (SELECT max(follower_count) FROM t)
             ORDER BY country
             """,
-        5 => $"""
-            SELECT age_group, category, category_count
-            FROM {PinUser} WHERE gs = {AgeGroupCategory} AND age_group IS NOT NULL AND category IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY age_group ORDER BY category_count DESC, category) = 1
-            ORDER BY age_group
-            """,
+        5 => TopCategory(PinUser, AgeGroupCategory, "age_group", "age_group IS NOT NULL"),
         6 => $"""
             SELECT age_group, median_follower_count
             FROM {PinUser} WHERE gs = {AgeGroup} AND age_group IS NOT NULL AND median_follower_count IS NOT NULL
