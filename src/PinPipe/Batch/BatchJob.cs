@@ -67,7 +67,20 @@ public sealed record BatchTablesStep(Func<DuckDBConnection, CancellationToken, T
 {
     /// <summary>The columns each view needs, by view name (<c>clean_pin</c>): only those are read (a columnar scan). A view not listed has every column.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>>? Columns { get; init; }
+
+    /// <summary>
+    /// Runs before <see cref="Run"/>, on the same connection, with each clean table's live files by view name
+    /// (<c>clean_pin</c>): for a step that reads only some of them (those it has not seen in an earlier run). Null = none.
+    /// </summary>
+    public Func<DuckDBConnection, IReadOnlyDictionary<string, BatchTableFiles>, CancellationToken, Task>? RunOnFiles { get; init; }
 }
+
+/// <summary>A clean Delta table's live data files as its latest version lists them, and a scan of any of them.</summary>
+/// <param name="Location">The table's location (<c>file:///…/delta/pin</c>).</param>
+/// <param name="Files">The live files' paths in the table (relative to it, as in the Delta log), ordinal order; empty when there is no table yet.</param>
+/// <param name="Scan">A parenthesized SQL table expression over the given files (some of <paramref name="Files"/>, at least one) of only the
+/// step's columns (<see cref="BatchTablesStep.Columns"/>), valid on the step's connection until the step returns.</param>
+public sealed record BatchTableFiles(string Location, IReadOnlyList<string> Files, Func<IReadOnlyList<string>, CancellationToken, Task<string>> Scan);
 
 /// <summary>
 /// The batch lane's job (<c>pinpipe batch</c>), the original Databricks notebook's work made incremental: read the raw
@@ -109,6 +122,9 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     private const string OriginOffset = "CAST(string_split(origin, '/')[-1] AS BIGINT)";
     private readonly ILogger _logger = loggerFactory.CreateLogger("pinpipe.batch");
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>The folder each run's folder goes in (<see cref="BatchOptions.OutputDir"/>).</summary>
+    public string OutputDir => options.OutputDir;
 
     /// <summary>A new run id: the UTC start time and a short random suffix (<c>20261125T143000Z-3f9a</c>).</summary>
     public static string NewRunId(DateTimeOffset startedAt) =>
@@ -185,7 +201,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             if (run.NothingNew) _logger.LogInformation("Nothing new since the tables' last commits: nothing committed.");
 
             // 3. The caller's step on the whole clean tables (the insights).
-            if (afterCommit is not null) await RunOnTablesAsync(connection, plans, afterCommit, cancellationToken).ConfigureAwait(false);
+            if (afterCommit is not null) await RunOnTablesAsync(connection, store, plans, afterCommit, cancellationToken).ConfigureAwait(false);
             return run;
         }
         finally
@@ -404,10 +420,11 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     private static long RowsOf(DeltaSnapshot? snapshot) => snapshot?.Files.Sum(f => f.NumRecords ?? 0) ?? 0;
 
     /// <summary>Runs <paramref name="step"/> with views <c>clean_pin</c>, ... over the clean tables' latest versions (only the columns it needs).</summary>
-    private async Task RunOnTablesAsync(DuckDBConnection connection, IReadOnlyList<TopicPlan> plans, BatchTablesStep step, CancellationToken cancellationToken)
+    private async Task RunOnTablesAsync(DuckDBConnection connection, IObjectStore store, IReadOnlyList<TopicPlan> plans, BatchTablesStep step, CancellationToken cancellationToken)
     {
         long t0 = _time.GetTimestamp();
         var scans = new List<DeltaScan>();
+        var files = new Dictionary<string, BatchTableFiles>(StringComparer.Ordinal);
         try
         {
             foreach (var plan in plans)
@@ -432,8 +449,10 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
                     relation = scan.Sql;
                 }
                 connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(view)} AS SELECT * FROM {relation} AS t", cancellationToken);
+                files[view] = FilesOf(connection, store, plan.CleanTable, snapshot, columns, scans);
             }
             long t1 = _time.GetTimestamp();
+            if (step.RunOnFiles is { } onFiles) await onFiles(connection, files, cancellationToken).ConfigureAwait(false);
             await step.Run(connection, cancellationToken).ConfigureAwait(false);
             _logger.LogInformation("The step on the clean tables took {Seconds:N2} s (their snapshots and views {Open:N2} s before it).",
                 _time.GetElapsedTime(t1).TotalSeconds, _time.GetElapsedTime(t0, t1).TotalSeconds);
@@ -442,6 +461,22 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         {
             foreach (var scan in scans) scan.Dispose();
         }
+    }
+
+    /// <summary>A table's live files and a scan of some of them (the scans join <paramref name="scans"/>, disposed after the step).</summary>
+    private static BatchTableFiles FilesOf(DuckDBConnection connection, IObjectStore store, DeltaTable table, DeltaSnapshot? snapshot,
+        IReadOnlyList<string>? columns, List<DeltaScan> scans)
+    {
+        var live = snapshot?.Files.ToDictionary(f => f.Path, StringComparer.Ordinal) ?? [];
+        return new BatchTableFiles(table.Location, [.. live.Keys.Order(StringComparer.Ordinal)], async (paths, ct) =>
+        {
+            if (snapshot is null || paths.Count == 0) throw new ArgumentException($"Give one or more of the live files of {table.Location}.", nameof(paths));
+            var chosen = paths.Select(p => live.TryGetValue(p, out var f) ? f : throw new ArgumentException($"'{p}' is not a live file of {table.Location}.", nameof(paths))).ToArray();
+            string root = table.Prefix.Length == 0 ? "" : table.Prefix + "/";
+            var scan = await DeltaScan.OpenAsync(store, root, snapshot.State, chosen, columns, connection, ct).ConfigureAwait(false);
+            scans.Add(scan);
+            return scan.Sql;
+        });
     }
 
     /// <summary>Removes the work folders of runs that were killed (under the batch lock the callers hold, no other run is at work), and their run folder when nothing else is in it.</summary>

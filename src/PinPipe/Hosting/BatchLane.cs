@@ -27,6 +27,9 @@ public sealed record BatchLaneResult(
 /// <param name="time">Clock for the durations.</param>
 public sealed class BatchLane(BatchJob job, ILoggerFactory loggerFactory, TimeProvider? time = null)
 {
+    /// <summary>The folder under <c>Batch:OutputDir</c> where the insights' aggregates are kept between runs (see <see cref="InsightState"/>).</summary>
+    public const string InsightStateFolder = ".insights";
+
     private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
     private readonly ILogger _logger = loggerFactory.CreateLogger("pinpipe.batch");
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -39,14 +42,18 @@ public sealed class BatchLane(BatchJob job, ILoggerFactory loggerFactory, TimePr
     {
         long start = _time.GetTimestamp();
         IReadOnlyList<InsightResult>? insights = null;
-        var run = await job.RunAsync(runId, new BatchTablesStep(async (connection, token) =>
+        var run = await job.RunAsync(runId, new BatchTablesStep(static (_, _) => Task.CompletedTask)
         {
-            long phase = _time.GetTimestamp();
-            insights = await InsightEngine.RunAllWithSharedJoinsAsync(connection,
-                (step, seconds) => _logger.LogDebug("Insights: {Step} in {Seconds:N2} s.", step, seconds), token).ConfigureAwait(false);
-            _logger.LogInformation("Nine insights over the whole tables in {Seconds:N1} s.", _time.GetElapsedTime(phase).TotalSeconds);
-        })
-        { Columns = InsightQueries.Columns }, cancellationToken).ConfigureAwait(false);
+            Columns = InsightQueries.Columns,
+            RunOnFiles = async (connection, tables, token) =>
+            {
+                long phase = _time.GetTimestamp();
+                var incremental = await InsightState.RunAllAsync(connection, Path.Combine(job.OutputDir, InsightStateFolder), tables,
+                    (step, seconds) => _logger.LogDebug("Insights: {Step} in {Seconds:N2} s.", step, seconds), token).ConfigureAwait(false);
+                insights = incremental.Results;
+                _logger.LogInformation("Nine insights over the whole tables in {Seconds:N1} s (their aggregates: {How}).", _time.GetElapsedTime(phase).TotalSeconds, incremental.How);
+            },
+        }, cancellationToken).ConfigureAwait(false);
         if (insights is null) throw new InvalidOperationException("The batch job did not run the insights after its commits.");
 
         // The outputs, once the Delta tables are committed: insights as CSV and JSON, the HTML report, the summary.

@@ -10,8 +10,8 @@ namespace PinPipe.Insights;
 /// </summary>
 internal static class InsightJoins
 {
-    private const string PinGeo = "_pinpipe_insights_pin_geo";
-    private const string PinUser = "_pinpipe_insights_pin_user";
+    internal const string PinGeo = "_pinpipe_insights_pin_geo";
+    internal const string PinUser = "_pinpipe_insights_pin_user";
 
     // GROUPING(a, b, c) has bit 2 for a, 1 for b, 0 for c set when that column is not a key of the row's grouping set.
     private const int CountryCategory = 0b010, PostYearCategory = 0b100, Country = 0b011;
