@@ -4,6 +4,7 @@ using System.Text.Json;
 using DuckDB.NET.Data;
 using PinPipe.Batch;
 using PinPipe.DuckDb;
+using PinPipe.Files;
 
 namespace PinPipe.Insights;
 
@@ -260,12 +261,17 @@ public static class InsightState
         try
         {
             if (Directory.Exists(gen)) Directory.Delete(gen, recursive: true);
-            Directory.CreateDirectory(gen);
+            OwnerOnly.CreateDirectory(gen);
             foreach (string part in Parts)
-                Execute(connection, $"COPY {part} TO {Sql.Literal(Path.Combine(gen, part + ".parquet"))} (FORMAT parquet)", "writing the insight state", cancellationToken);
+            {
+                string path = Path.Combine(gen, part + ".parquet");
+                Execute(connection, $"COPY {part} TO {Sql.Literal(path)} (FORMAT parquet)", "writing the insight state", cancellationToken);
+                OwnerOnly.Restrict(path);
+            }
             var json = new StateJson(Format, generation, Views.ToDictionary(v => v, v => new TableState(tables[v].Location, [.. tables[v].Files]), StringComparer.Ordinal));
             string temp = Path.Combine(folder, StateFile + ".tmp");
-            File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(json));
+            using (var stream = new FileStream(temp, OwnerOnly.Options(FileMode.Create, FileAccess.Write)))
+                stream.Write(JsonSerializer.SerializeToUtf8Bytes(json));
             File.Move(temp, Path.Combine(folder, StateFile), overwrite: true);
             foreach (string old in Directory.GetDirectories(folder, "gen-*").Where(d => !string.Equals(Path.GetFullPath(d), Path.GetFullPath(gen), StringComparison.Ordinal)))
                 Directory.Delete(old, recursive: true);

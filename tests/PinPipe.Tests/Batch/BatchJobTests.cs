@@ -202,6 +202,50 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
+    public async Task A_step_on_files_gets_each_clean_tables_live_files_and_a_scan_of_any_of_them_before_the_step()
+    {
+        await PutFixturesAsync();
+        var order = new List<string>();
+        var files = new Dictionary<string, BatchTableFiles>();
+        var counts = new Dictionary<string, long>();
+        var columns = new Dictionary<string, IReadOnlyList<string>> { ["clean_pin"] = ["ind", "category"] };
+        string? notLive = null, noFile = null;
+        await NewJob().RunAsync("files", new BatchTablesStep((_, _) =>
+        {
+            order.Add("step");
+            return Task.CompletedTask;
+        })
+        {
+            Columns = columns,
+            RunOnFiles = async (connection, tables, token) =>
+            {
+                order.Add("files");
+                foreach (var (view, t) in tables)
+                {
+                    files[view] = t;
+                    string scan = await t.Scan(t.Files, token);
+                    counts[view] = connection.QueryLongs($"SELECT count(*) FROM {scan} AS s", token)[0];
+                    if (view == "clean_pin") Assert.Equal(["ind", "category"], connection.Query($"SELECT column_name FROM (DESCRIBE SELECT * FROM {scan} AS s)", r => r.GetString(0), token));
+                }
+                notLive = (await Assert.ThrowsAsync<ArgumentException>(() => tables["clean_geo"].Scan(["part-00000-nope.parquet"], token))).Message;
+                noFile = (await Assert.ThrowsAsync<ArgumentException>(() => tables["clean_geo"].Scan([], token))).Message;
+            },
+        });
+
+        Assert.Equal(["files", "step"], order);
+        foreach (var kind in Kinds)
+        {
+            string view = CleaningRules.CleanTable(kind);
+            var snapshot = (await new DeltaTable(_store, $"delta/{CleaningRules.TableName(kind)}").LoadAsync())!;
+            Assert.Equal(snapshot.Files.Select(f => f.Path).Order(StringComparer.Ordinal), files[view].Files);
+            Assert.Equal(new DeltaTable(_store, $"delta/{CleaningRules.TableName(kind)}").Location, files[view].Location);
+            Assert.Equal(snapshot.Files.Sum(f => f.NumRecords ?? 0), counts[view]);
+        }
+        Assert.Contains("'part-00000-nope.parquet' is not a live file of", notLive, StringComparison.Ordinal);
+        Assert.Contains("Give one or more of the live files", noFile, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_step_that_fails_after_the_commits_fails_the_run_and_the_next_run_finds_nothing_new_and_runs_it_again()
     {
         await PutFixturesAsync();

@@ -51,7 +51,9 @@ public sealed class OwnerOnlyTests
             "up", "--records", "50", "--rows", "200", "--urls", url, "--user-id", "u5");
         Assert.True(code == 0, output);
         string bucket = Path.Combine(data, "buckets", "user-u5-bucket");
-        string run = Assert.Single(Directory.GetDirectories(Path.Combine(data, "runs")));
+        // The run's folder, and the insights' aggregates kept between runs (made owner-only too: checked below).
+        string run = Assert.Single(Directory.GetDirectories(Path.Combine(data, "runs")), d => Path.GetFileName(d) != ".insights");
+        Assert.True(File.Exists(Path.Combine(data, "runs", ".insights", "state.json")));
         foreach (string path in new[]
         {
             Path.Combine(data, "source.db"), Path.Combine(data, "runs.db"), Path.Combine(data, "runs.db.lock"),
