@@ -171,7 +171,10 @@ public static class InsightState
             {
                 start = System.Diagnostics.Stopwatch.GetTimestamp();
                 string? newPins = added["clean_pin"].Count > 0 ? await tables["clean_pin"].Scan(added["clean_pin"], cancellationToken).ConfigureAwait(false) : null;
-                string? oldPins = kept["clean_pin"].Count > 0 ? await tables["clean_pin"].Scan(kept["clean_pin"], cancellationToken).ConfigureAwait(false) : null;
+                // The covered pins: the whole table less the new files' rows (one row per ind in a clean table), so that no
+                // file is scanned twice (a store without local paths would download it again).
+                string? oldPins = kept["clean_pin"].Count == 0 ? null
+                    : newPins is null ? "clean_pin" : $"(SELECT * FROM clean_pin c WHERE NOT EXISTS (SELECT 1 FROM {newPins} n WHERE n.ind = c.ind))";
                 string? newGeo = added["clean_geo"].Count > 0 ? await tables["clean_geo"].Scan(added["clean_geo"], cancellationToken).ConfigureAwait(false) : null;
                 string? newUsers = added["clean_user"].Count > 0 ? await tables["clean_user"].Scan(added["clean_user"], cancellationToken).ConfigureAwait(false) : null;
                 // The join of the grown tables less the join of the covered ones: new pins with every row, covered pins with the new rows.
