@@ -47,6 +47,7 @@ public sealed partial class BatchJob
                 var raw = await RawLoader.LoadObjectsAsync(connection, store, plan.Topic, chunks[i].Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
                 (objects, bytes) = (objects + raw.Objects, bytes + raw.Bytes);
                 NoteEnds(connection, rawTable, plan.Topic, ends, cancellationToken);
+                FreedMemory.Release(); // each phase starts from what it holds (see FreedMemory)
                 // Keys of the earlier chunks' clean rows (each once): a valid record with one of them is a duplicate.
                 string? earlier = null;
                 if (cleanFiles.Count > 0)
@@ -59,6 +60,7 @@ public sealed partial class BatchJob
                 connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
                 cleanFiles.AddRange(Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(cleanFolder, $"{i:D6}"), cancellationToken));
                 rejectsFiles.AddRange(Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(rejectsFolder, $"{i:D6}"), cancellationToken));
+                FreedMemory.Release();
                 clean = clean is null ? chunk : Add(clean, chunk);
                 if (chunks.Count > 1)
                     _logger.LogInformation("{Topic}: full rebuild chunk {Chunk}/{Chunks}: {Records:N0} records in {Objects:N0} objects ({MB:N1} MB) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects.",

@@ -273,10 +273,12 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         string rawTable = "raw_" + t;
         var raw = await RawLoader.LoadObjectsAsync(connection, store, topic, objects.Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
         var ends = KeepNewRecords(connection, rawTable, topic, from, cancellationToken);
+        FreedMemory.Release(); // each phase starts from what it holds, not from what the last one freed (see FreedMemory)
         long tRead = _time.GetTimestamp();
         var clean = await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, cancellationToken).ConfigureAwait(false);
         connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
         clean = DropRejectsAlreadyHeld(connection, clean, rejectsMark, from, cancellationToken);
+        FreedMemory.Release();
         long tClean = _time.GetTimestamp();
 
         // A partition gets a txn in a table when its end moved past the table's offset; the rows go with them. Nothing moved: no commit.
@@ -284,6 +286,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         var rejectsTxns = Advanced(topic, plan.TopicId, ends, rejectsMark);
         string[] cleanFiles = Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(work, t + "-clean"), cancellationToken);
         string[] rejectsFiles = Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(work, t + "-rejects"), cancellationToken);
+        FreedMemory.Release();
         long tWrite = _time.GetTimestamp();
         var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
         var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, full: false, runId, cancellationToken).ConfigureAwait(false);

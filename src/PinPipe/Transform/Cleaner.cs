@@ -74,6 +74,7 @@ public static class Cleaner
         string stage = "temp.main." + Sql.Identifier("_pinpipe_stage_" + CleaningRules.TableName(kind));
         string clean = Sql.Identifier(CleaningRules.CleanTable(kind));
         string rejects = Sql.Identifier(CleaningRules.RejectTable(kind));
+        string held = "temp.main." + Sql.Identifier("_pinpipe_held_" + CleaningRules.TableName(kind));
         string columns = string.Join(", ", CleaningRules.Schema(kind).Select(c => Sql.Identifier(c.Name)));
         DeltaKeyScan? keyScan = null;
         try
@@ -89,14 +90,26 @@ public static class Cleaner
 #pragma warning restore CA2000
                 existing = keyScan.FilesRead > 0 ? keyScan.Sql : null;
             }
-            string notExisting = existing is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {existing} e WHERE e.ind = s.ind)";
+            string notExisting = "";
+            if (existing is not null)
+            {
+                // The new keys already held: an inner join that hashes the new keys (the smaller side) and streams the table's
+                // keys past them, so memory follows the run, not the table (an anti-join would hash every key of the table).
+                connection.Execute($"""
+                    CREATE OR REPLACE TEMP TABLE {held} AS
+                    SELECT DISTINCT e.ind FROM {existing} e
+                    JOIN (SELECT DISTINCT ind FROM {stage} WHERE reason IS NULL AND ind IS NOT NULL) n ON e.ind = n.ind
+                    """, cancellationToken);
+                notExisting = $" AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.ind = s.ind)";
+            }
             connection.Execute($"CREATE OR REPLACE TABLE {rejects} AS SELECT origin, raw, reason, ind FROM {stage} WHERE reason IS NOT NULL ORDER BY seq", cancellationToken);
-            // SPEC §4 duplicates: one row per ind, the first seen; keys already in the target table are duplicates too.
+            // SPEC §4 duplicates: one row per ind, the first seen; keys already in the target table are duplicates too. The row of
+            // the first seq per ind is found on the narrow (ind, seq, rowid) columns, so the wide rows are not held in a window's partitions.
             connection.Execute($"""
                 CREATE OR REPLACE TABLE {clean} AS
-                SELECT {columns}, {CleaningRules.QualityColumn} FROM {stage} s
-                WHERE reason IS NULL{notExisting}
-                QUALIFY row_number() OVER (PARTITION BY ind ORDER BY seq) = 1
+                SELECT {columns}, {CleaningRules.QualityColumn} FROM {stage}
+                WHERE rowid IN (SELECT arg_min(rowid, seq) FROM {stage} s WHERE reason IS NULL{notExisting} GROUP BY ind)
+                ORDER BY seq
                 """, cancellationToken);
             long[] sums = connection.QueryLongs(CleaningRules.QualitySumsSql(kind, clean), cancellationToken);
             connection.Execute($"ALTER TABLE {clean} DROP COLUMN {CleaningRules.QualityColumn}", cancellationToken);
@@ -121,6 +134,7 @@ public static class Cleaner
         {
             keyScan?.Dispose();
             connection.Execute($"DROP TABLE IF EXISTS {stage}", CancellationToken.None); // clean-up, also when cancelled
+            connection.Execute($"DROP TABLE IF EXISTS {held}", CancellationToken.None);
         }
     }
 }
