@@ -56,7 +56,7 @@ public sealed partial class BatchJob
                     connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
                     earlier = RebuiltKeysView;
                 }
-                var chunk = await Cleaner.CleanAsync(connection, kind, rawTable, earlier, cancellationToken).ConfigureAwait(false);
+                var chunk = await Cleaner.CleanAsync(connection, kind, rawTable, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
                 connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
                 cleanFiles.AddRange(Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(cleanFolder, $"{i:D6}"), cancellationToken));
                 rejectsFiles.AddRange(Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(rejectsFolder, $"{i:D6}"), cancellationToken));

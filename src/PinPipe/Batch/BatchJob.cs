@@ -275,7 +275,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         var ends = KeepNewRecords(connection, rawTable, topic, from, cancellationToken);
         FreedMemory.Release(); // each phase starts from what it holds, not from what the last one freed (see FreedMemory)
         long tRead = _time.GetTimestamp();
-        var clean = await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, cancellationToken).ConfigureAwait(false);
+        var clean = await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
         connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
         clean = DropRejectsAlreadyHeld(connection, clean, rejectsMark, from, cancellationToken);
         FreedMemory.Release();

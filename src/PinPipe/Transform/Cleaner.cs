@@ -26,6 +26,14 @@ public static class Cleaner
     /// <returns>The counts, which reconcile: read = clean + duplicates + rejects.</returns>
     public static Task<CleanResult> CleanAsync(
         DuckDBConnection connection, RecordKind kind, string rawRelation, string? existingKeysRelation,
+        CancellationToken cancellationToken = default) =>
+        CleanAsync(connection, kind, rawRelation, existingKeysRelation, releaseFreedMemory: false, cancellationToken);
+
+    /// <summary>Cleans as <see cref="CleanAsync(DuckDBConnection, RecordKind, string, string?, CancellationToken)"/>;
+    /// with <paramref name="releaseFreedMemory"/>, memory each step freed goes back to the system before the next one
+    /// (<see cref="FreedMemory"/>), so that a large run peaks at its largest step; a micro-batch keeps it for the next.</summary>
+    public static Task<CleanResult> CleanAsync(
+        DuckDBConnection connection, RecordKind kind, string rawRelation, string? existingKeysRelation, bool releaseFreedMemory,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -36,7 +44,7 @@ public static class Cleaner
         _ = CleaningRules.TableName(kind); // validates kind
         cancellationToken.ThrowIfCancellationRequested();
         // DuckDB.NET runs queries synchronously: keep the caller's thread free.
-        return Task.Run(() => Clean(connection, kind, raw, rawRelation, existing, existingKeysRelation, null, cancellationToken), cancellationToken);
+        return Task.Run(() => Clean(connection, kind, raw, rawRelation, existing, existingKeysRelation, null, releaseFreedMemory, cancellationToken), cancellationToken);
     }
 
     /// <summary>
@@ -53,7 +61,15 @@ public static class Cleaner
     /// <returns>The counts, which reconcile: read = clean + duplicates + rejects; <see cref="CleanResult.KeyFilesRead"/>
     /// tells how many of the table's files the check read.</returns>
     public static Task<CleanResult> CleanAgainstAsync(
-        DuckDBConnection connection, RecordKind kind, string rawRelation, DeltaSnapshot? table, CancellationToken cancellationToken = default)
+        DuckDBConnection connection, RecordKind kind, string rawRelation, DeltaSnapshot? table, CancellationToken cancellationToken = default) =>
+        CleanAgainstAsync(connection, kind, rawRelation, table, releaseFreedMemory: false, cancellationToken);
+
+    /// <summary>Cleans as <see cref="CleanAgainstAsync(DuckDBConnection, RecordKind, string, DeltaSnapshot?, CancellationToken)"/>;
+    /// with <paramref name="releaseFreedMemory"/>, memory each step freed goes back to the system before the next one
+    /// (<see cref="FreedMemory"/>), so that a large run peaks at its largest step; a micro-batch keeps it for the next.</summary>
+    public static Task<CleanResult> CleanAgainstAsync(
+        DuckDBConnection connection, RecordKind kind, string rawRelation, DeltaSnapshot? table, bool releaseFreedMemory,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
         if (connection.State != System.Data.ConnectionState.Open)
@@ -61,13 +77,18 @@ public static class Cleaner
         string raw = Sql.Relation(rawRelation, nameof(rawRelation));
         _ = CleaningRules.TableName(kind); // validates kind
         cancellationToken.ThrowIfCancellationRequested();
-        return Task.Run(() => Clean(connection, kind, raw, rawRelation, null, null, table, cancellationToken), cancellationToken);
+        return Task.Run(() => Clean(connection, kind, raw, rawRelation, null, null, table, releaseFreedMemory, cancellationToken), cancellationToken);
     }
 
     private static CleanResult Clean(
         DuckDBConnection connection, RecordKind kind, string raw, string rawName, string? existing, string? existingName, DeltaSnapshot? table,
-        CancellationToken cancellationToken)
+        bool releaseFreedMemory, CancellationToken cancellationToken)
     {
+        void Release()
+        {
+            if (releaseFreedMemory) FreedMemory.Release();
+        }
+
         connection.RequireColumns(raw, rawName, ["seq", "origin", "line"], cancellationToken);
         if (existing is not null) connection.RequireColumns(existing, existingName!, ["ind"], cancellationToken);
 
@@ -81,6 +102,7 @@ public static class Cleaner
         {
             connection.Execute("SET TimeZone = 'UTC'", cancellationToken);
             connection.Execute(CleaningRules.StageSql(kind, raw, stage), cancellationToken);
+            Release();
             if (table is not null && table.Files.Count > 0)
             {
                 // The new keys, then only the table's files whose ind range holds one of them, only their ind column.
@@ -101,6 +123,7 @@ public static class Cleaner
                     JOIN (SELECT DISTINCT ind FROM {stage} WHERE reason IS NULL AND ind IS NOT NULL) n ON e.ind = n.ind
                     """, cancellationToken);
                 notExisting = $" AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.ind = s.ind)";
+                Release();
             }
             connection.Execute($"CREATE OR REPLACE TABLE {rejects} AS SELECT origin, raw, reason, ind FROM {stage} WHERE reason IS NOT NULL ORDER BY seq", cancellationToken);
             // SPEC §4 duplicates: one row per ind, the first seen; keys already in the target table are duplicates too. The row of

@@ -441,6 +441,35 @@ public sealed class CleaningRulesTests : IDisposable
         Assert.Equal((2, 0), (result.KeyFilesRead, result.KeyFilesSkipped));
     }
 
+    [Fact]
+    public async Task Releasing_freed_memory_between_the_steps_cleans_the_same_rows_and_the_first_seen_of_a_key_wins()
+    {
+        using var folder = new TempDirectory("clean-release");
+        var table = new DeltaTable(new DirectoryObjectStore(folder.Path, "bucket"), "delta/geo");
+        await _kit.CleanAsync(RecordKind.Geo, [Geo(1), Geo(2)]);
+        string file = Path.Combine(folder.Path, "geo-1.parquet");
+        _kit.Connection.CopyToParquet(CleaningRules.CleanTable(RecordKind.Geo), file);
+        await table.CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(CleaningRules.Schema(RecordKind.Geo)), [file]));
+        var snapshot = await table.LoadAsync();
+        // Key 7 three times with different countries: the first seen (by seq) is the clean row, the others duplicates.
+        var records = new[] { Geo(2), Geo(7, o => o["country"] = "First"), Geo(7, o => o["country"] = "Second"), Geo(8), Geo(7, o => o["country"] = "Third"), Geo(9, o => o["timestamp"] = "soon") };
+
+        var results = new List<(CleanResult Result, Dictionary<long, Dictionary<string, string?>> Rows)>();
+        foreach (bool release in new[] { false, true })
+        {
+            _kit.CreateRaw("raw_input", records);
+            var result = await Cleaner.CleanAgainstAsync(_kit.Connection, RecordKind.Geo, "raw_input", snapshot, releaseFreedMemory: release);
+            results.Add((result, _kit.CleanRows(RecordKind.Geo)));
+        }
+        foreach (var (result, rows) in results)
+        {
+            Assert.Equal((6L, 2L, 3L, 1L), (result.Read, result.Clean, result.Duplicates, result.Rejects)); // 2 is in the table; 7 twice more
+            Assert.Equal([7L, 8L], rows.Keys.Order());
+            Assert.Equal("First", rows[7]["country"]);
+        }
+        Assert.Equal(results[0].Rows[8], results[1].Rows[8]);
+    }
+
     // ------------------------------------------------------------------ geo
 
     [Theory]
