@@ -56,7 +56,7 @@ public static class DuckDbSession
     /// block a query ever unpinned, and purges dead entries only once a queue holds tens of thousands of them: a
     /// long-running job's helper queries (a few per commit) would otherwise hold tens of MB that no query uses.
     /// </summary>
-    public const int SharedRecycleEvery = 1_000;
+    public const int SharedRecycleEvery = 200;
 
     private static readonly Lock SharedGate = new();
     private static DuckDBConnection? _sharedRoot;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace PinPipe.DuckDb;
@@ -28,6 +29,88 @@ internal static class FreedMemory
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
+
+    /// <summary>
+    /// From now on, pages that DuckDB's allocator frees go back to the system at once, not after jemalloc's decay
+    /// (DuckDB sets it to 1 second): jemalloc's dirty and muzzy decay become 0 for every arena and for arenas created
+    /// later. Process-wide, and kept until the process ends.
+    /// </summary>
+    /// <remarks>
+    /// For a long-running job whose working set is small and steady (the stream job): with the decay, the process holds
+    /// its working set plus whatever it freed lately, and any DuckDB instance that closes purges all of it at once (its
+    /// <c>Allocator::FlushAll</c>), so the RSS swings by tens of MB. Without it the RSS is the working set.
+    /// </remarks>
+    /// <returns>Whether this platform's DuckDB has jemalloc (false on macOS, Windows and musl: nothing changes).</returns>
+    public static bool ReturnAtOnce() => SetDecay(0);
+
+    /// <summary>Sets jemalloc's dirty and muzzy decay of every arena, and of arenas created later; false without jemalloc.</summary>
+    internal static bool SetDecay(long milliseconds)
+    {
+        if (Volatile.Read(ref s_jemalloc) == 0) return false;
+        nint value = Marshal.AllocHGlobal(nint.Size);
+        try
+        {
+            Marshal.WriteIntPtr(value, (nint)milliseconds); // ssize_t
+            if (JeMallctl("arenas.dirty_decay_ms", 0, 0, value, (nuint)nint.Size) != 0) return false;
+            _ = JeMallctl("arenas.muzzy_decay_ms", 0, 0, value, (nuint)nint.Size);
+            uint arenas = Arenas();
+            for (uint i = 0; i < arenas; i++)
+            {
+                // An arena index not yet in use answers EFAULT; it takes the defaults set above when it is created.
+                _ = JeMallctl(string.Create(CultureInfo.InvariantCulture, $"arena.{i}.dirty_decay_ms"), 0, 0, value, (nuint)nint.Size);
+                _ = JeMallctl(string.Create(CultureInfo.InvariantCulture, $"arena.{i}.muzzy_decay_ms"), 0, 0, value, (nuint)nint.Size);
+            }
+            return true;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            Volatile.Write(ref s_jemalloc, 0);
+            return false;
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(value);
+        }
+    }
+
+    /// <summary>jemalloc's dirty decay of arena <paramref name="arena"/> in milliseconds; null when it cannot be read.</summary>
+    internal static long? DirtyDecay(uint arena)
+    {
+        if (Volatile.Read(ref s_jemalloc) == 0) return null;
+        nint value = Marshal.AllocHGlobal(nint.Size), length = Marshal.AllocHGlobal(nint.Size);
+        try
+        {
+            Marshal.WriteIntPtr(length, nint.Size);
+            return JeMallctl(string.Create(CultureInfo.InvariantCulture, $"arena.{arena}.dirty_decay_ms"), value, length, 0, 0) == 0
+                ? Marshal.ReadIntPtr(value)
+                : null;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(value);
+            Marshal.FreeHGlobal(length);
+        }
+    }
+
+    /// <summary>jemalloc's arena slots (<c>arenas.narenas</c>), 0 when it cannot be read.</summary>
+    private static uint Arenas()
+    {
+        nint value = Marshal.AllocHGlobal(sizeof(uint)), length = Marshal.AllocHGlobal(nint.Size);
+        try
+        {
+            Marshal.WriteIntPtr(length, sizeof(uint));
+            return JeMallctl("arenas.narenas", value, length, 0, 0) == 0 ? (uint)Marshal.ReadInt32(value) : 0;
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(value);
+            Marshal.FreeHGlobal(length);
+        }
+    }
 
     /// <summary>Returns the freed pages of DuckDB's allocator and of the C heap to the system (a few milliseconds).</summary>
     /// <returns>Which of the two this platform has (a call that does not exist here is not tried again).</returns>

@@ -1,6 +1,7 @@
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.DuckDb;
 using PinPipe.Lake;
 using PinPipe.Log;
 using PinPipe.Transform;
@@ -29,6 +30,7 @@ public sealed class StreamJob
 {
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly StreamTable[] _tables;
+    private readonly bool _releaseFreedMemory;
 
     /// <summary>Files below this size are compaction candidates; larger ones stay as they are, so a compacted file is not rewritten again and again. 8 MiB.</summary>
     internal const long DefaultSmallFileBytes = 8L << 20;
@@ -52,6 +54,7 @@ public sealed class StreamJob
         ArgumentNullException.ThrowIfNull(store);
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
+        _releaseFreedMemory = options.ReleaseFreedMemory;
         _tables = Kinds.Zip(target.Names.Streams)
             .Select(k => new StreamTable(options, target, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes))
             .ToArray();
@@ -79,6 +82,7 @@ public sealed class StreamJob
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
+        if (_releaseFreedMemory) FreedMemory.ReturnAtOnce();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var runs = _tables.Select(t => Task.Run(async () =>
         {
