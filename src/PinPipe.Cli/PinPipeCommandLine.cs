@@ -34,6 +34,7 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(ServeCommand.Create(global));
         root.Subcommands.Add(SinkCommand.Create(global));
         root.Subcommands.Add(TopicsCommand.Create(global));
+        root.Subcommands.Add(KeysCommand.Create(global));
         root.Subcommands.Add(BatchCommand.Create(global));
         root.Subcommands.Add(StreamCommand.Create(global));
         root.Subcommands.Add(ScheduleCommand.Create(global, RunBatchAsync, RunMaintenanceAsync));

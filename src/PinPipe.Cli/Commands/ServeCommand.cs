@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using PinPipe.Hosting;
+using PinPipe.Ingest.Keys;
 using PinPipe.Log;
 
 namespace PinPipe.Cli.Commands;
@@ -16,12 +17,17 @@ internal static class ServeCommand
         flags.Add<long>(command, "--max-request-bytes", "Ingest:MaxRequestBytes", "Largest request body; larger gets 413.");
         flags.Add<string>(command, "--allowed-hosts", "Ingest:AllowedHosts", "Host headers served, ';'-separated name or name:port, * for any (default: the listen addresses and localhost); others get 400.");
         flags.Add<string>(command, "--allowed-origins", "Ingest:AllowedOrigins", "Browser origins served with CORS, ';'-separated scheme://host[:port], * for any (default: none but the server's own); others get 403.");
+        flags.Add<bool>(command, "--allow-anonymous", "Ingest:AllowAnonymous", "Serve without API keys on a non-loopback address while no key is defined (else refused at start; see `pinpipe keys`).");
+        flags.Add<string>(command, "--keys-file", "Ingest:KeysFile", "The API keys' file (only hashes; default <data-dir>/keys.json).");
         flags.Add<long>(command, "--max-connections", "Ingest:MaxConcurrentConnections", "Most connections open at once; more are closed (default 10000).");
         AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Api, ctx.LoggerFactory, token).ConfigureAwait(false);
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.serve");
+            logger.LogInformation(ApiKeyGuard.KeysNeeded(ctx.Settings.Ingest)
+                ? "API keys: every request but /healthz needs one (x-api-key or Authorization: Bearer); keys in {KeysFile}."
+                : "API keys: none needed now (no key defined); `pinpipe keys create` (in {KeysFile}) turns them on, also while serving.", ctx.Settings.Ingest.KeysFile);
             logger.LogInformation("Ingest API listening on {Addresses}; topics {Topics}; streams {Streams}; log {Log}. Ctrl-C to stop.",
                 string.Join(", ", host.Api!.Addresses), string.Join(", ", ctx.Settings.Names.Topics), string.Join(", ", ctx.Settings.Names.Streams), ctx.Settings.Log.Path);
             try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
 using PinPipe.Emulation;
 using PinPipe.Hosting;
+using PinPipe.Ingest.Keys;
 using PinPipe.Lake.Delta;
 using PinPipe.Sink;
 using PinPipe.Source;
@@ -19,6 +20,10 @@ namespace PinPipe.Cli.Commands;
 internal static class UpCommand
 {
     private static readonly string[] Lanes = ["batch", "stream"];
+
+    /// <summary>The key up makes for its emulators when the API needs keys, and the file under DataDir keeping its secret.</summary>
+    internal const string OwnKeyName = "pinpipe-up";
+    internal const string OwnKeyFile = "up.key";
 
     public static Command Create(GlobalOptions global)
     {
@@ -73,6 +78,14 @@ internal static class UpCommand
         await using var db = SourceDatabaseFactory.Create(settings.Source);
         await SeedCommand.SeedAsync(ctx, db, force: false, token).ConfigureAwait(false);
 
+        // When the API needs keys (beyond loopback, or once a key exists), the emulators use a key of up's own, made once
+        // and kept, owner-only, for the next runs (Emulator:ApiKey, when set, instead).
+        if (settings.Emulator.ApiKey is null && ApiKeyGuard.KeysNeeded(settings.Ingest))
+        {
+            string secret = await new KeyStore(settings.Ingest.KeysFile!).OwnKeyAsync(OwnKeyName, Path.Combine(settings.DataDir, OwnKeyFile), token).ConfigureAwait(false);
+            settings = settings with { Emulator = settings.Emulator with { ApiKey = secret } };
+            logger.LogInformation("The API needs keys: the emulators use key '{Key}' ({File}).", OwnKeyName, Path.Combine(settings.DataDir, OwnKeyFile));
+        }
         await using var host = await PipelineHost.StartAsync(settings, HostParts.Api | HostParts.Sink, ctx.LoggerFactory, token).ConfigureAwait(false);
         logger.LogInformation("API on {Api}; log {Log}; bucket {Bucket}.", host.Api!.BaseAddress, settings.Log.Path, host.Store.Location);
         // A fresh seed each run posts other rows than the last run (the same seed would post the same rows again);

@@ -27,6 +27,7 @@ public sealed partial class Emulator
         };
         request.Content.Headers.ContentType = target.Kind == TargetKind.Topic ? KafkaJson : PlainJson;
         if (target.Kind == TargetKind.Topic) request.Headers.Accept.Add(KafkaAcceptHeader);
+        if (_options.ApiKey is { } apiKey) request.Headers.TryAddWithoutValidation("x-api-key", apiKey);
 
         Interlocked.Increment(ref _requests);
         Interlocked.Increment(ref _inFlight);

@@ -8,6 +8,12 @@ public sealed record EmulatorOptions
     /// <summary>The ingest API's base URL, path base included (e.g. an API Gateway stage). Default <c>http://127.0.0.1:8082</c>.</summary>
     public string ApiUrl { get; init; } = "http://127.0.0.1:8082";
 
+    /// <summary>
+    /// The API key sent in <c>x-api-key</c> with every request (<c>--api-key</c>, or <c>PINPIPE_Emulator__ApiKey</c> to keep it
+    /// off the command line); null sends none. Never logged or printed.
+    /// </summary>
+    public string? ApiKey { get; init; }
+
     /// <summary>The most records of one Kinesis <c>PutRecords</c> request: <see cref="RecordsPerRequest"/>'s limit on the stream lane.</summary>
     public const int MaxStreamRecordsPerRequest = 500;
 
@@ -47,6 +53,7 @@ public sealed record EmulatorOptions
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Uri.TryCreate(ApiUrl, UriKind.Absolute, out var api) && api.Scheme is "http" or "https",
             $"Emulator:ApiUrl: '{ApiUrl}' must be an absolute http(s) URL.")
+        .Check(ApiKey is null || ApiKey.Length > 0 && !ApiKey.Any(char.IsControl), "Emulator:ApiKey: must not be empty or hold control characters.")
         .OneOf("Emulator:Lane", Lane)
         .Check(Count is null or >= 0, $"Emulator:Count: {Count} must be zero or more.")
         .Check(Duration is null || Duration > TimeSpan.Zero, $"Emulator:Duration: {Durations.Text(Duration, "unset")} must be more than 0 (or unset).")

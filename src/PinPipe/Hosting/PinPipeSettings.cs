@@ -2,6 +2,7 @@ using PinPipe.Batch;
 using PinPipe.Configuration;
 using PinPipe.Emulation;
 using PinPipe.Ingest;
+using PinPipe.Ingest.Keys;
 using PinPipe.Lake;
 using PinPipe.Log;
 using PinPipe.Maintenance;
@@ -59,6 +60,7 @@ public sealed record PinPipeSettings
         {
             DataDir = dataDir,
             Log = Log with { Path = Under(Log.Path) },
+            Ingest = Ingest with { KeysFile = Under(Ingest.KeysFile ?? KeyStore.DefaultFileName) },
             ObjectStore = ObjectStore with { Root = Under(ObjectStore.Root), Bucket = ObjectStore.Bucket ?? Names.Bucket },
             Source = Source.Provider == SourceProvider.Sqlite && Source.ConnectionString is null && Source.CredentialsFile is null
                 ? Source with { ConnectionString = $"Data Source={Path.Combine(dataDir, "source.db")}" }

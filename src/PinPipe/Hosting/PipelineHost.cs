@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Ingest;
+using PinPipe.Ingest.Keys;
 using PinPipe.Log;
 
 namespace PinPipe.Hosting;
@@ -49,6 +50,8 @@ public sealed partial class PipelineHost : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         bool producer = parts.HasFlag(HostParts.Api);
         settings = settings with { Log = settings.Log with { Access = producer ? LogAccess.Producer : LogAccess.Consumer } };
+        // An API that may not start (beyond loopback without a key) is refused before the log is opened or changed.
+        if (producer) _ = ApiKeyGuard.Create(settings.Ingest);
         var log = await LogFactory.OpenAsync(settings.Log, loggerFactory, cancellationToken).ConfigureAwait(false);
         var host = new PipelineHost(settings, log, loggerFactory.CreateLogger("PinPipe.Host"));
         try

@@ -36,6 +36,18 @@ public sealed record IngestOptions
     /// <summary>Most connections Kestrel keeps open at once; more are closed at once. Default 10,000.</summary>
     public long MaxConcurrentConnections { get; init; } = 10_000;
 
+    /// <summary>
+    /// The API keys' file (<c>pinpipe keys create|list|revoke</c>; only hashes). The settings default it to
+    /// <c>&lt;DataDir&gt;/keys.json</c>; null (a server built in-process without one) has no keys.
+    /// </summary>
+    public string? KeysFile { get; init; }
+
+    /// <summary>
+    /// Serve without keys beyond loopback while no key is defined. Default false: listening on a non-loopback address with
+    /// no key defined is refused at start (on loopback, keys are needed only once one exists).
+    /// </summary>
+    public bool AllowAnonymous { get; init; }
+
     public static IngestOptions Default { get; } = new();
 
     /// <summary>
@@ -57,6 +69,7 @@ public sealed record IngestOptions
         foreach (var origin in RequestGuard.Split(AllowedOrigins))
             problems.Check(origin == "*" || RequestGuard.TryNormalizeOrigin(origin, out _), $"Ingest:AllowedOrigins: '{origin}' is not an origin (http(s)://host[:port], no path) or *.");
         return problems
+            .Check(KeysFile is null || !string.IsNullOrWhiteSpace(KeysFile), "Ingest:KeysFile: must not be empty (leave it unset for <DataDir>/keys.json).")
             .Check(MaxConcurrentConnections is >= 1 and <= 1_000_000, $"Ingest:MaxConcurrentConnections: {MaxConcurrentConnections} must be 1 to 1000000.")
             .Check(MaxRequestBytes is >= 1024 and <= int.MaxValue - 1, $"Ingest:MaxRequestBytes: {MaxRequestBytes} must be 1024 to {int.MaxValue - 1}.")
             .Check(MaxRecordsPerRequest >= 1, $"Ingest:MaxRecordsPerRequest: {MaxRecordsPerRequest} must be at least 1.")

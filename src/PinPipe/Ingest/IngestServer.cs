@@ -7,14 +7,15 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using PinPipe.Errors;
+using PinPipe.Ingest.Keys;
 using PinPipe.Log;
 
 namespace PinPipe.Ingest;
 
 /// <summary>
 /// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, the Kinesis proxy routes, <c>/healthz</c>, an optional path base,
-/// request size and connection limits, and the guards against web pages (<see cref="RequestGuard"/>: Host and Origin
-/// checks). Built from options and a log so that tests and benchmarks run it in-process.
+/// request size and connection limits, the guards against web pages (<see cref="RequestGuard"/>: Host and Origin
+/// checks) and the API keys (<see cref="ApiKeyGuard"/>). Built from options and a log so that tests and benchmarks run it in-process.
 /// </summary>
 public sealed class IngestServer : IAsyncDisposable
 {
@@ -39,6 +40,8 @@ public sealed class IngestServer : IAsyncDisposable
     public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(consumers);
+        // Before anything binds: beyond loopback without a key (and without AllowAnonymous) the server does not start.
+        var keys = ApiKeyGuard.Create(options);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         if (loggerFactory is not null) builder.Services.AddSingleton(loggerFactory);
@@ -73,6 +76,8 @@ public sealed class IngestServer : IAsyncDisposable
             app.Use((context, next) => context.Request.PathBase.HasValue ? next(context) : NotFoundAsync(context, options.PathBase));
         if (guard.HasAllowedOrigins)
             app.UseCors(p => p.SetIsOriginAllowed(guard.IsListedOrigin).AllowAnyHeader().WithMethods("GET", "POST", "PUT", "DELETE").WithExposedHeaders("x-amzn-ErrorType"));
+        // After CORS, which answers preflights (they carry no key); before any route, so a refused request writes nothing.
+        app.Use(keys.InvokeAsync);
         app.UseRouting();
         app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
         app.MapGet("/healthz", () => Results.Text("ok"));

@@ -62,7 +62,8 @@ internal sealed class RequestGuard
     /// <summary>Whether a <c>/streams</c> route answers the request (Kinesis-shaped errors) rather than a REST Proxy one.</summary>
     internal static bool IsKinesisRoute(HttpRequest request) => request.Path.StartsWithSegments("/streams", StringComparison.Ordinal);
 
-    private static Task Refuse(HttpContext context, int status, string kinesisType, string message)
+    /// <summary>Answers <paramref name="status"/> in the route family's shape (403 is the REST Proxy's 40301) and closes the connection.</summary>
+    internal static Task Refuse(HttpContext context, int status, string kinesisType, string message)
     {
         // The body of a refused request is not worth reading.
         context.Response.Headers.Connection = "close";

@@ -1,0 +1,185 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using PinPipe.Errors;
+
+namespace PinPipe.Ingest.Keys;
+
+/// <summary>
+/// Checks the API key of every request, after <see cref="RequestGuard"/> and before any route runs (so a refused request
+/// writes nothing). The key comes in <c>x-api-key</c> (API Gateway's header) or <c>Authorization: Bearer &lt;key&gt;</c>.
+/// Creating and deleting streams needs an admin key; producing (<c>POST /topics/{t}[/partitions/{p}]</c>,
+/// <c>PUT /streams/{s}/record(s)</c>) a produce or admin key whose pattern matches the topic or stream; reading (lists,
+/// descriptions) any valid key; <c>/healthz</c> none. A missing, unknown, revoked or out-of-scope key gets 403 in the
+/// route family's shape, saying what is wrong and never echoing the key.
+/// </summary>
+/// <remarks>
+/// Keys are needed whenever the key file holds a key (revoked ones included: revoking the last key does not open the
+/// API), and always when the API listens beyond loopback without <see cref="IngestOptions.AllowAnonymous"/>. The file
+/// is looked at on every request (one <c>stat</c>) and read again when its time or size changed, so keys created or
+/// revoked while the server runs count from the next request. A key file that cannot be read refuses every request
+/// until it can.
+/// </remarks>
+public sealed class ApiKeyGuard
+{
+    private readonly KeyStore? _store;
+    private readonly bool _alwaysOn;
+    private Snapshot _current;
+
+    private ApiKeyGuard(KeyStore? store, bool alwaysOn, Snapshot first)
+    {
+        _store = store;
+        _alwaysOn = alwaysOn;
+        _current = first;
+    }
+
+    /// <summary>
+    /// The guard of <paramref name="options"/>. Refuses (<c>ingest.no_keys</c>, bad input) to guard an API listening beyond
+    /// loopback with no valid key unless <see cref="IngestOptions.AllowAnonymous"/>, naming both ways out.
+    /// </summary>
+    /// <exception cref="IngestException">No key beyond loopback, or the key file cannot be read.</exception>
+    public static ApiKeyGuard Create(IngestOptions options)
+    {
+        var store = options.KeysFile is { Length: > 0 } path ? new KeyStore(path) : null;
+        var first = Snapshot.Load(store);
+        if (first.Error is { } error) throw error;
+        string? beyond = BeyondLoopback(options.Urls);
+        if (beyond is not null && !options.AllowAnonymous && !first.Keys.AnyValid)
+            throw new IngestException("ingest.no_keys", ErrorKind.BadInput,
+                $"The API would listen on {beyond}, beyond loopback, with no API key defined: anyone who reaches it could write to it and delete streams. " +
+                "Create a key first (`pinpipe keys create NAME`, then send it in x-api-key), or serve without keys with --allow-anonymous (Ingest:AllowAnonymous)",
+                where: store?.Path ?? "Ingest:KeysFile");
+        return new ApiKeyGuard(store, beyond is not null && !options.AllowAnonymous, first);
+    }
+
+    /// <summary>
+    /// Whether an API of <paramref name="options"/> would need keys now: beyond loopback unless anonymous is allowed, else
+    /// once the key file holds a key (what <c>pinpipe up</c> asks before it gives its emulators a key of their own).
+    /// </summary>
+    /// <exception cref="IngestException">The key file cannot be read.</exception>
+    public static bool KeysNeeded(IngestOptions options) =>
+        BeyondLoopback(options.Urls) is not null && !options.AllowAnonymous
+        || options.KeysFile is { Length: > 0 } path && new KeyStore(path).List().Count > 0;
+
+    /// <summary>
+    /// The first of <paramref name="urls"/> (<c>;</c>-separated) that listens beyond loopback (all interfaces, a name other than
+    /// <c>localhost</c>, another address), or null when all listen on <c>localhost</c>, <c>127.x.x.x</c> or <c>[::1]</c>.
+    /// </summary>
+    private static string? BeyondLoopback(string urls)
+    {
+        foreach (string url in RequestGuard.Split(urls))
+        {
+            string normalized = url.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal);
+            if (!Uri.TryCreate(normalized, UriKind.Absolute, out var uri)) return url;
+            string host = uri.Host.Trim('[', ']');
+            bool loopback = string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) || IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
+            if (!loopback) return url;
+        }
+        return null;
+    }
+
+    public Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var request = context.Request;
+        if (request.Path.Equals("/healthz", StringComparison.OrdinalIgnoreCase)) return next(context);
+        var now = Current();
+        if (!_alwaysOn && now.Error is null && now.Keys.Keys.Count == 0) return next(context);
+        if (now.Error is not null)
+            return Refuse(context, "The server cannot read its key file, so no key can be checked; its operator must repair it. Nothing was done.");
+
+        string? secret = Presented(request);
+        if (secret is null)
+            return Refuse(context, "This API needs an API key: send it in the x-api-key header or as 'Authorization: Bearer <key>' " +
+                "(`pinpipe keys create NAME` makes one). Nothing was done.");
+        var key = now.Keys.Find(secret);
+        if (key is null || key.Revoked)
+            return Refuse(context, "The API key is unknown or revoked. Nothing was done.");
+
+        var (need, target) = Classify(request);
+        if (need == Need.Admin && key.Scope != KeyScope.Admin)
+            return Refuse(context, $"{(target is null ? "This request" : $"Creating or deleting the stream '{target}'")} needs an admin key; " +
+                $"key '{key.Name}' has the scope produce. Nothing was done.");
+        if (need == Need.Produce && !key.MayProduceTo(target!))
+            return Refuse(context, $"Key '{key.Name}' may not produce to '{target}' (it may produce to '{key.Topics}'). Nothing was written.");
+        context.Items[typeof(ApiKey)] = key;
+        return next(context);
+    }
+
+    /// <summary>The key the request carries: <c>x-api-key</c>, else a bearer token; null when it carries none (or several).</summary>
+    private static string? Presented(HttpRequest request)
+    {
+        var header = request.Headers["x-api-key"];
+        if (header.Count == 1 && !string.IsNullOrEmpty(header[0])) return header[0]!.Trim();
+        var authorization = request.Headers.Authorization;
+        if (authorization.Count == 1 && authorization[0] is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            string token = value["Bearer ".Length..].Trim();
+            return token.Length > 0 ? token : null;
+        }
+        return null;
+    }
+
+    private enum Need { Read, Produce, Admin }
+
+    /// <summary>
+    /// What the request does, from its method and path as the routes match them (literal segments in any case, a trailing
+    /// slash ignored): produce to a topic or stream (named), create or delete a stream (named), or read. A changing method
+    /// on any other path needs an admin key: no route the guard does not know of is open to a produce key.
+    /// </summary>
+    private static (Need Need, string? Target) Classify(HttpRequest request)
+    {
+        string method = request.Method;
+        if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)) return (Need.Read, null);
+        var s = (request.Path.Value ?? "").Split('/', StringSplitOptions.RemoveEmptyEntries);
+        static bool Is(string segment, string literal) => string.Equals(segment, literal, StringComparison.OrdinalIgnoreCase);
+        if (HttpMethods.IsPost(method) && s.Length >= 2 && Is(s[0], "topics") && (s.Length == 2 || s.Length == 4 && Is(s[2], "partitions")))
+            return (Need.Produce, s[1]);
+        if (HttpMethods.IsPut(method) && s.Length == 3 && Is(s[0], "streams") && (Is(s[2], "record") || Is(s[2], "records")))
+            return (Need.Produce, s[1]);
+        if ((HttpMethods.IsPost(method) || HttpMethods.IsDelete(method)) && s.Length == 2 && Is(s[0], "streams"))
+            return (Need.Admin, s[1]);
+        return (Need.Admin, null);
+    }
+
+    private static Task Refuse(HttpContext context, string message) => RequestGuard.Refuse(context, 403, "AccessDeniedException", message);
+
+    /// <summary>The key file's keys as last read, re-read when its time or size changed.</summary>
+    private Snapshot Current()
+    {
+        var known = Volatile.Read(ref _current);
+        if (_store is null) return known;
+        var stamp = Stamp.Of(_store.Path);
+        if (stamp == known.Stamp) return known;
+        var fresh = Snapshot.Load(_store, stamp);
+        Volatile.Write(ref _current, fresh);
+        return fresh;
+    }
+
+    /// <summary>What identifies a version of the key file: whether it exists, its write time and its size.</summary>
+    private readonly record struct Stamp(bool Exists, DateTime WriteTime, long Length)
+    {
+        public static Stamp Of(string path)
+        {
+            var info = new FileInfo(path);
+            return info.Exists ? new Stamp(true, info.LastWriteTimeUtc, info.Length) : default;
+        }
+    }
+
+    /// <summary>The keys read at <see cref="Stamp"/>, or why they could not be read.</summary>
+    private sealed record Snapshot(Stamp Stamp, KeySet Keys, IngestException? Error)
+    {
+        public static Snapshot Load(KeyStore? store) => Load(store, store is null ? default : Stamp.Of(store.Path));
+
+        public static Snapshot Load(KeyStore? store, Stamp stamp)
+        {
+            if (store is null) return new Snapshot(stamp, KeySet.Empty, null);
+            try
+            {
+                return new Snapshot(stamp, store.Read(), null);
+            }
+            catch (IngestException ex)
+            {
+                return new Snapshot(stamp, KeySet.Empty, ex);
+            }
+        }
+    }
+}

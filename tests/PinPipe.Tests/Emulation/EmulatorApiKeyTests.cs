@@ -1,0 +1,50 @@
+using PinPipe.Configuration;
+using PinPipe.Emulation;
+using PinPipe.Ingest;
+using PinPipe.Ingest.Keys;
+using PinPipe.Tests.Ingest;
+using PinPipe.Tests.Support;
+
+namespace PinPipe.Tests.Emulation;
+
+/// <summary>The emulator with <c>Emulator:ApiKey</c> against the real API needing keys, on both lanes.</summary>
+public sealed class EmulatorApiKeyTests
+{
+    private static readonly PipelineNames Names = new("u1");
+
+    private static EmulatorOptions Options(IngestApiHarness api, EmulatorLane lane, string? key) => new()
+    {
+        ApiUrl = api.Server.BaseAddress.ToString(),
+        Lane = lane,
+        Count = 10,
+        Concurrency = 2,
+        RetryBaseDelay = TimeSpan.FromMilliseconds(5),
+        Seed = 5,
+        ApiKey = key,
+    };
+
+    [Theory]
+    [InlineData(EmulatorLane.Batch)]
+    [InlineData(EmulatorLane.Stream)]
+    public async Task With_its_api_key_every_record_is_acknowledged_and_without_one_none_is_written(EmulatorLane lane)
+    {
+        using var dir = new TempDirectory("keys");
+        var store = new KeyStore(dir.File("keys.json"));
+        var (_, key) = await store.CreateAsync("emulator", KeyScope.Produce, "u1.*,streaming-u1-*");
+        await using var api = await IngestApiHarness.StartAsync(new IngestOptions { KeysFile = store.Path },
+            [.. Names.Topics.Concat(Names.Streams).Select(t => (t, 1))]);
+        await using var source = InMemorySourceDatabase.Generate(50);
+
+        var refused = await new Emulator(Options(api, lane, null), source, Names).RunAsync();
+        Assert.Equal(30, refused.RecordsLost);
+        Assert.Contains(refused.Errors, e => e.Contains("HTTP 403", StringComparison.Ordinal) && e.Contains("needs an API key", StringComparison.Ordinal));
+        Assert.Equal(0, refused.Retries);
+        Assert.Equal(0, await api.TotalRecordsAsync());
+
+        var result = await new Emulator(Options(api, lane, key), source, Names).RunAsync();
+        Assert.Equal(30, result.RecordsAcknowledged);
+        Assert.Equal(0, result.RecordsLost);
+        Assert.Empty(result.Errors);
+        Assert.Equal(30, await api.TotalRecordsAsync());
+    }
+}
