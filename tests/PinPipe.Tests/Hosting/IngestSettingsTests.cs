@@ -36,6 +36,25 @@ public sealed class IngestSettingsTests
         Assert.Equal(50, s.Ingest.MaxConcurrentConnections);
     }
 
+    [Fact]
+    public void The_key_file_defaults_to_the_data_folder_and_the_key_settings_come_from_the_environment()
+    {
+        var defaults = SettingsLoader.Load(null, new Dictionary<string, string?> { ["DataDir"] = "/tmp/pp" }, NoEnvironment).Resolve();
+        Assert.Equal("/tmp/pp/keys.json", defaults.Ingest.KeysFile);
+        Assert.False(defaults.Ingest.AllowAnonymous);
+        Assert.Null(defaults.Emulator.ApiKey);
+
+        var s = SettingsLoader.Load(null, new Dictionary<string, string?> { ["DataDir"] = "/tmp/pp" }, new Dictionary<string, string?>
+        {
+            ["PINPIPE_Ingest__KeysFile"] = "secret/keys.json",
+            ["PINPIPE_Ingest__AllowAnonymous"] = "true",
+            ["PINPIPE_Emulator__ApiKey"] = "ppk_x",
+        }).Resolve();
+        Assert.Equal("/tmp/pp/secret/keys.json", s.Ingest.KeysFile);
+        Assert.True(s.Ingest.AllowAnonymous);
+        Assert.Equal("ppk_x", s.Emulator.ApiKey);
+    }
+
     [Theory]
     [InlineData("streaming-u")]
     [InlineData("streaming-")]

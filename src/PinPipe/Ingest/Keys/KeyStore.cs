@@ -70,7 +70,7 @@ public sealed class KeyStore
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException) { }
         var (_, secret) = await ReplaceAsync(name, KeyScope.Produce, null, cancellationToken).ConfigureAwait(false);
         OwnerOnly.CreateParentDirectory(secretFile);
-        using var content = new MemoryStream(Encoding.UTF8.GetBytes(secret + "\n"));
+        await using var content = new MemoryStream(Encoding.UTF8.GetBytes(secret + "\n"));
         await OwnerOnly.WriteStreamAsync(secretFile, content, cancellationToken).ConfigureAwait(false);
         return secret;
     }
@@ -105,7 +105,7 @@ public sealed class KeyStore
         if (topics is not null && TopicPattern.Problem(topics) is { } badTopics) throw Invalid($"--topics: {badTopics}.");
         if (!Enum.IsDefined(scope)) throw Invalid($"Scope {scope} must be produce or admin.");
         if (scope == KeyScope.Admin && topics is not null) throw Invalid("--topics limits a produce key; an admin key may produce anywhere: leave out --topics or use --scope produce.");
-        using var gate = await LockAsync(cancellationToken).ConfigureAwait(false);
+        await using var gate = await LockAsync(cancellationToken).ConfigureAwait(false);
         var set = Read();
         int existing = IndexOf(set.Keys, name);
         if (existing >= 0 && !replace)
@@ -131,7 +131,7 @@ public sealed class KeyStore
     /// <exception cref="IngestException">No key has that name (<c>ingest.key_unknown</c>); the file cannot be read or written.</exception>
     public async Task<ApiKey> RevokeAsync(string name, CancellationToken cancellationToken = default)
     {
-        using var gate = await LockAsync(cancellationToken).ConfigureAwait(false);
+        await using var gate = await LockAsync(cancellationToken).ConfigureAwait(false);
         var set = Read();
         int index = IndexOf(set.Keys, name);
         if (index < 0)
@@ -206,8 +206,8 @@ public sealed class KeyStore
 
     private async Task WriteAsync(IReadOnlyList<ApiKey> keys, IReadOnlyList<byte[]> hashes, CancellationToken cancellationToken)
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        await using var buffer = new MemoryStream();
+        await using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
             writer.WriteStartObject();
             writer.WriteNumber("format", Format);

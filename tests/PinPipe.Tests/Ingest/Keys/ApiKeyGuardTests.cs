@@ -52,7 +52,10 @@ public sealed class ApiKeyGuardTests : IDisposable
         var state = new StringBuilder();
         foreach (var t in await api.Log.ListTopicsAsync())
             for (int p = 0; p < t.Partitions; p++)
-                state.Append(System.Globalization.CultureInfo.InvariantCulture, $"{t.Name}/{p}:{(await api.Log.GetWatermarksAsync(t.Name, p)).High};");
+            {
+                long high = (await api.Log.GetWatermarksAsync(t.Name, p)).High;
+                state.Append(System.Globalization.CultureInfo.InvariantCulture, $"{t.Name}/{p}:{high};");
+            }
         return state.ToString();
     }
 

@@ -42,7 +42,7 @@ public sealed class KeyStoreTests
         Assert.DoesNotContain(adminSecret[KeyStore.SecretPrefix.Length..], text, StringComparison.Ordinal);
         Assert.Contains(Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(secret))), text, StringComparison.Ordinal);
         // Replaced whole, by rename: no temporary file is left behind.
-        Assert.Equal(["keys.json", "keys.json.lock"], Directory.GetFiles(dir.File("data")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(["keys.json", "keys.json.lock"], Directory.GetFiles(dir.File("data")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal));
     }
 
     [Fact]
