@@ -14,13 +14,13 @@ internal static class KeysCommand
 
     public static Command Create(GlobalOptions global)
     {
-        var command = new Command("keys", "The ingest API's keys: list them (name, scope, topics, created, revoked; never a key), create one (shown once), revoke one. "
+        var command = new Command("keys", "The ingest API's keys: list them (name, scope, topics, rate limit, created, revoked; never a key), create one (shown once), revoke one. "
             + "Exit codes: 1 a key of that name exists (create) or none does (revoke), 2 a bad name, scope or pattern.");
         var listFlags = new ConfigFlags();
         listFlags.Add<string>(command, "--keys-file", "Ingest:KeysFile", FileHelp);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, listFlags, (ctx, _) => ListAsync(ctx), ct));
 
-        var list = new Command("list", "List the keys: name, scope, topics, created, revoked (never a key or its hash).");
+        var list = new Command("list", "List the keys: name, scope, topics, rate limit, created, revoked (never a key or its hash).");
         var listSubFlags = new ConfigFlags();
         listSubFlags.Add<string>(list, "--keys-file", "Ingest:KeysFile", FileHelp);
         list.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, listSubFlags, (ctx, _) => ListAsync(ctx), ct));
@@ -40,17 +40,28 @@ internal static class KeysCommand
         {
             Description = "The topics and streams a produce key may produce to: globs with '*', ','-separated (e.g. '12885f560a0b.*,streaming-12885f560a0b-*'); default any.",
         };
-        var create = new Command("create", "Create a key and print it, once: only its hash is kept. Send it in the x-api-key header or as 'Authorization: Bearer <key>'.") { name, scope, topics };
+        var rateLimit = new Option<string?>("--rate-limit")
+        {
+            Description = $"The most requests per second the key may make, N/s (1 to {ApiKey.MaxRateLimit}); more get 429 with Retry-After, nothing written. Default none.",
+            HelpName = "N/s",
+        };
+        rateLimit.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } text && ApiKey.ParseRateLimit(text) is null)
+                r.AddError($"--rate-limit: '{text}' must be a whole number of requests per second from 1 to {ApiKey.MaxRateLimit}, e.g. 100/s.");
+        });
+        var create = new Command("create", "Create a key and print it, once: only its hash is kept. Send it in the x-api-key header or as 'Authorization: Bearer <key>'.") { name, scope, topics, rateLimit };
         var createFlags = new ConfigFlags();
         createFlags.Add<string>(create, "--keys-file", "Ingest:KeysFile", FileHelp);
         create.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, createFlags, async (ctx, token) =>
         {
             var store = new KeyStore(ctx.Settings.Ingest.KeysFile!);
-            var (key, secret) = await store.CreateAsync(parse.GetValue(name)!, ApiKey.ParseScope(parse.GetValue(scope))!.Value, parse.GetValue(topics), token).ConfigureAwait(false);
+            var (key, secret) = await store.CreateAsync(parse.GetValue(name)!, ApiKey.ParseScope(parse.GetValue(scope))!.Value, parse.GetValue(topics),
+                ApiKey.ParseRateLimit(parse.GetValue(rateLimit)), token).ConfigureAwait(false);
             // The key alone on stdout (KEY=$(pinpipe keys create ci) keeps just it); what it is on stderr.
             await ctx.Out.WriteLineAsync(secret).ConfigureAwait(false);
             await ctx.Error.WriteLineAsync(
-                $"Created key '{key.Name}' (scope {ApiKey.ScopeText(key.Scope)}, topics {Topics(key)}). It is shown once, above, and never again: " +
+                $"Created key '{key.Name}' (scope {ApiKey.ScopeText(key.Scope)}, topics {Topics(key)}, rate limit {(key.RateLimit is { } limit ? $"{limit}/s" : "none")}). It is shown once, above, and never again: " +
                 $"only its hash is kept, in {store.Path}. Send it in the x-api-key header or as 'Authorization: Bearer <key>'; " +
                 "`pinpipe emulate --api-key <key>` posts with it.").ConfigureAwait(false);
             return ExitCodes.Ok;
@@ -88,13 +99,15 @@ internal static class KeysCommand
             return ExitCodes.Ok;
         }
         await ctx.Out.WriteLineAsync($"API keys in {store.Path} (only their hashes are kept):").ConfigureAwait(false);
-        await ctx.Out.WriteLineAsync($"{"name",-24} {"scope",-8} {"topics",-40} {"created",-20} revoked").ConfigureAwait(false);
+        await ctx.Out.WriteLineAsync($"{"name",-24} {"scope",-8} {"topics",-40} {"rate limit",-12} {"created",-20} revoked").ConfigureAwait(false);
         foreach (var k in keys)
-            await ctx.Out.WriteLineAsync($"{k.Name,-24} {ApiKey.ScopeText(k.Scope),-8} {Topics(k),-40} {Time(k.Created),-20} {(k.RevokedAt is { } at ? Time(at) : "-")}").ConfigureAwait(false);
+            await ctx.Out.WriteLineAsync($"{k.Name,-24} {ApiKey.ScopeText(k.Scope),-8} {Topics(k),-40} {Rate(k),-12} {Time(k.Created),-20} {(k.RevokedAt is { } at ? Time(at) : "-")}").ConfigureAwait(false);
         return ExitCodes.Ok;
     }
 
     private static string Topics(ApiKey key) => key.Scope == KeyScope.Admin ? "(all)" : key.Topics ?? "(any)";
+
+    private static string Rate(ApiKey key) => key.RateLimit is { } limit ? $"{limit}/s" : "-";
 
     private static string Time(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 }

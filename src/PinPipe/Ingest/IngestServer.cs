@@ -41,7 +41,7 @@ public sealed class IngestServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(consumers);
         // Before anything binds: beyond loopback without a key (and without AllowAnonymous) the server does not start.
-        var keys = ApiKeyGuard.Create(options);
+        ApiKeyGuard.CheckCanStart(options);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         if (loggerFactory is not null) builder.Services.AddSingleton(loggerFactory);
@@ -66,6 +66,8 @@ public sealed class IngestServer : IAsyncDisposable
         builder.Services.AddRoutingCore();
         builder.Services.AddSingleton(new SlowBodyLog((loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<IngestServer>(), TimeProvider.System));
         builder.Services.AddCors();
+        // Made by the container, which disposes it (its rate limits' timers) with the app.
+        builder.Services.AddSingleton(_ => ApiKeyGuard.Create(options));
 
         var app = builder.Build();
         if (!string.IsNullOrEmpty(options.PathBase)) app.UsePathBase(options.PathBase);
@@ -77,7 +79,7 @@ public sealed class IngestServer : IAsyncDisposable
         if (guard.HasAllowedOrigins)
             app.UseCors(p => p.SetIsOriginAllowed(guard.IsListedOrigin).AllowAnyHeader().WithMethods("GET", "POST", "PUT", "DELETE").WithExposedHeaders("x-amzn-ErrorType"));
         // After CORS, which answers preflights (they carry no key); before any route, so a refused request writes nothing.
-        app.Use(keys.InvokeAsync);
+        app.Use(app.Services.GetRequiredService<ApiKeyGuard>().InvokeAsync);
         app.UseRouting();
         app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
         app.MapGet("/healthz", () => Results.Text("ok"));

@@ -24,10 +24,10 @@ public sealed class KeysCommandTests
         using var dir = new TempDirectory("cli-keys");
         string file = Path.Combine(dir.Path, ".pinpipe", "keys.json");
 
-        var (code, output) = await CliProcess.RunWithUmaskAsync("000", dir.Path, Timeout, "keys", "create", "ci", "--topics", "u1.*,streaming-u1-*");
+        var (code, output) = await CliProcess.RunWithUmaskAsync("000", dir.Path, Timeout, "keys", "create", "ci", "--topics", "u1.*,streaming-u1-*", "--rate-limit", "100/s");
         Assert.True(code == 0, output);
         string key = KeyIn(output);
-        Assert.Contains("Created key 'ci' (scope produce, topics u1.*,streaming-u1-*). It is shown once, above, and never again", output, StringComparison.Ordinal);
+        Assert.Contains("Created key 'ci' (scope produce, topics u1.*,streaming-u1-*, rate limit 100/s). It is shown once, above, and never again", output, StringComparison.Ordinal);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
         string stored = await File.ReadAllTextAsync(file);
         Assert.DoesNotContain(key, stored, StringComparison.Ordinal);
@@ -40,8 +40,8 @@ public sealed class KeysCommandTests
         var (listCode, list) = await CliProcess.RunAsync(dir.Path, Timeout, "keys", "list");
         Assert.True(listCode == 0, list);
         var lines = list.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.Matches(@"^ci\s+produce\s+u1\.\*,streaming-u1-\*\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("ci ", StringComparison.Ordinal)));
-        Assert.Matches(@"^ops\s+admin\s+\(all\)\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("ops ", StringComparison.Ordinal)));
+        Assert.Matches(@"^ci\s+produce\s+u1\.\*,streaming-u1-\*\s+100/s\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("ci ", StringComparison.Ordinal)));
+        Assert.Matches(@"^ops\s+admin\s+\(all\)\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("ops ", StringComparison.Ordinal)));
         foreach (string secret in new[] { key, adminKey })
             Assert.DoesNotContain(secret[KeyStore.SecretPrefix.Length..], list, StringComparison.Ordinal);
         Assert.DoesNotContain(KeyStore.SecretPrefix, list, StringComparison.Ordinal);
@@ -51,7 +51,7 @@ public sealed class KeysCommandTests
         Assert.True(revokeCode == 0, revoke);
         Assert.Contains("Key 'ci' revoked: requests carrying it are refused from now on.", revoke, StringComparison.Ordinal);
         var (_, after) = await CliProcess.RunAsync(dir.Path, Timeout, "keys");
-        Assert.Matches(@"(?m)^ci\s+produce\s+\S+\s+\S+ \S+\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\r?$", after);
+        Assert.Matches(@"(?m)^ci\s+produce\s+\S+\s+100/s\s+\S+ \S+\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\r?$", after);
         Assert.True(new KeyStore(file).Verify(key)!.Revoked);
     }
 
@@ -60,6 +60,8 @@ public sealed class KeysCommandTests
     [InlineData(2, "error: Key name 'a b' must be 1 to 64 letters, digits, '.', '_' or '-'.", "keys|create|a b")]
     [InlineData(2, "error: --topics: 'u1/*' may hold only letters, digits, '.', '_', '-' and '*'.", "keys|create|x|--topics|u1/*")]
     [InlineData(2, "an admin key may produce anywhere", "keys|create|x|--scope|admin|--topics|u1.*")]
+    [InlineData(2, "--rate-limit: '0/s' must be a whole number of requests per second from 1 to 1000000, e.g. 100/s.", "keys|create|x|--rate-limit|0/s")]
+    [InlineData(2, "--rate-limit: 'fast' must be", "keys|create|x|--rate-limit|fast")]
     [InlineData(1, "error: A key named 'ci' already exists; choose another name", "keys|create|ci")]
     [InlineData(1, "error: No key is named 'nosuch' (the keys: ci); nothing was revoked", "keys|revoke|nosuch")]
     public async Task Bad_input_is_one_error_line_and_a_documented_exit_code_and_changes_nothing(int expected, string message, string commandLine)

@@ -47,4 +47,22 @@ public sealed class EmulatorApiKeyTests
         Assert.Empty(result.Errors);
         Assert.Equal(30, await api.TotalRecordsAsync());
     }
+
+    [Fact]
+    public async Task Throttled_by_its_keys_rate_limit_it_waits_as_Retry_After_says_and_loses_nothing()
+    {
+        using var dir = new TempDirectory("keys");
+        var store = new KeyStore(dir.File("keys.json"));
+        var (_, key) = await store.CreateAsync("emulator", KeyScope.Produce, null, rateLimit: 3);
+        await using var api = await IngestApiHarness.StartAsync(new IngestOptions { KeysFile = store.Path }, [.. Names.Topics.Select(t => (t, 1))]);
+        await using var source = InMemorySourceDatabase.Generate(50);
+
+        // 4 posts are 12 requests: more than a bucket of 3 a second holds, so some are answered 429 and retried after Retry-After.
+        var result = await new Emulator(Options(api, EmulatorLane.Batch, key) with { Count = 4, Concurrency = 1, MaxAttempts = 50 }, source, Names).RunAsync();
+
+        Assert.Equal(12, result.RecordsAcknowledged);
+        Assert.Equal(0, result.RecordsLost);
+        Assert.True(result.Retries > 0, "no request was throttled");
+        Assert.Equal(12, await api.TotalRecordsAsync());
+    }
 }

@@ -16,8 +16,22 @@ public enum KeyScope
 /// <param name="Topics">The topics and streams a produce key may produce to: ','-separated globs with '*'; null for any.</param>
 /// <param name="Created">When it was created.</param>
 /// <param name="RevokedAt">When it was revoked; null while it is valid.</param>
-public sealed record ApiKey(string Name, KeyScope Scope, string? Topics, DateTimeOffset Created, DateTimeOffset? RevokedAt)
+/// <param name="RateLimit">The most requests per second it may make (more get 429 with Retry-After); null for no limit.</param>
+public sealed record ApiKey(string Name, KeyScope Scope, string? Topics, DateTimeOffset Created, DateTimeOffset? RevokedAt, int? RateLimit = null)
 {
+    /// <summary>The highest <see cref="RateLimit"/>, requests per second.</summary>
+    public const int MaxRateLimit = 1_000_000;
+
+    /// <summary>
+    /// The rate limit <paramref name="text"/> names: <c>N/s</c> or <c>N</c>, a whole number of requests per second from 1 to
+    /// <see cref="MaxRateLimit"/>; null when it names none.
+    /// </summary>
+    public static int? ParseRateLimit(string? text)
+    {
+        string number = text is not null && text.EndsWith("/s", StringComparison.OrdinalIgnoreCase) ? text[..^2] : text ?? "";
+        return int.TryParse(number, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is >= 1 and <= MaxRateLimit ? n : null;
+    }
+
     /// <summary>Whether the key was revoked (requests carrying it are refused).</summary>
     public bool Revoked => RevokedAt is not null;
 

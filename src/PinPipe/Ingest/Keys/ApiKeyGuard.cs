@@ -1,4 +1,5 @@
 using System.Net;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using PinPipe.Errors;
 
@@ -17,13 +18,30 @@ namespace PinPipe.Ingest.Keys;
 /// API), and always when the API listens beyond loopback without <see cref="IngestOptions.AllowAnonymous"/>. The file
 /// is looked at on every request (one <c>stat</c>) and read again when its time or size changed, so keys created or
 /// revoked while the server runs count from the next request. A key file that cannot be read refuses every request
-/// until it can.
+/// until it can. A key with a rate limit that makes more requests per second gets 429 with <c>Retry-After</c>.
 /// </remarks>
-public sealed class ApiKeyGuard
+public sealed class ApiKeyGuard : IDisposable
 {
     private readonly KeyStore? _store;
     private readonly bool _alwaysOn;
     private Snapshot _current;
+
+    /// <summary>
+    /// The rate limits of the keys that have one (<see cref="ApiKey.RateLimit"/>): a token bucket per key name and limit, of
+    /// as many tokens as requests per second, refilled every second; a request finding it empty is answered 429 at once
+    /// (no queue), with Retry-After.
+    /// </summary>
+    private readonly PartitionedRateLimiter<ApiKey> _limits = PartitionedRateLimiter.Create<ApiKey, (string Name, int Limit)>(key =>
+        key.RateLimit is int limit
+            ? RateLimitPartition.GetTokenBucketLimiter((key.Name, limit), p => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = p.Limit,
+                TokensPerPeriod = p.Limit,
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            })
+            : RateLimitPartition.GetNoLimiter((key.Name, 0)));
 
     private ApiKeyGuard(KeyStore? store, bool alwaysOn, Snapshot first)
     {
@@ -39,6 +57,16 @@ public sealed class ApiKeyGuard
     /// <exception cref="IngestException">No key beyond loopback, or the key file cannot be read.</exception>
     public static ApiKeyGuard Create(IngestOptions options)
     {
+        var (store, first, alwaysOn) = Prepare(options);
+        return new ApiKeyGuard(store, alwaysOn, first);
+    }
+
+    /// <summary>What <see cref="Create"/> checks, without making a guard: throws when an API of <paramref name="options"/> may not start.</summary>
+    /// <exception cref="IngestException">No key beyond loopback, or the key file cannot be read.</exception>
+    public static void CheckCanStart(IngestOptions options) => Prepare(options);
+
+    private static (KeyStore? Store, Snapshot First, bool AlwaysOn) Prepare(IngestOptions options)
+    {
         var store = options.KeysFile is { Length: > 0 } path ? new KeyStore(path) : null;
         var first = Snapshot.Load(store);
         if (first.Error is { } error) throw error;
@@ -48,7 +76,7 @@ public sealed class ApiKeyGuard
                 $"The API would listen on {beyond}, beyond loopback, with no API key defined: anyone who reaches it could write to it and delete streams. " +
                 "Create a key first (`pinpipe keys create NAME`, then send it in x-api-key), or serve without keys with --allow-anonymous (Ingest:AllowAnonymous)",
                 where: store?.Path ?? "Ingest:KeysFile");
-        return new ApiKeyGuard(store, beyond is not null && !options.AllowAnonymous, first);
+        return (store, first, beyond is not null && !options.AllowAnonymous);
     }
 
     /// <summary>
@@ -100,9 +128,31 @@ public sealed class ApiKeyGuard
                 $"key '{key.Name}' has the scope produce. Nothing was done.");
         if (need == Need.Produce && !key.MayProduceTo(target!))
             return Refuse(context, $"Key '{key.Name}' may not produce to '{target}' (it may produce to '{key.Topics}'). Nothing was written.");
+        if (key.RateLimit is not null)
+        {
+            using var lease = _limits.AttemptAcquire(key);
+            if (!lease.IsAcquired)
+            {
+                var after = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+                int seconds = Math.Max(1, (int)Math.Ceiling(after.TotalSeconds));
+                return Throttle(context, seconds, $"Key '{key.Name}' may make at most {key.RateLimit} requests per second; retry after {seconds} s (Retry-After). Nothing was written.");
+            }
+        }
         context.Items[typeof(ApiKey)] = key;
         return next(context);
     }
+
+    /// <summary>429 with <c>Retry-After</c>, in the route family's shape (API Gateway throttles with 429 too).</summary>
+    private static Task Throttle(HttpContext context, int seconds, string message)
+    {
+        context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return RequestGuard.IsKinesisRoute(context.Request)
+            ? KinesisError.Of(429, "ThrottlingException", message).WriteAsync(context.Response)
+            : new RestError(429, 42901, message).WriteAsync(context.Response);
+    }
+
+    /// <summary>Stops the rate limits' timers.</summary>
+    public void Dispose() => _limits.Dispose();
 
     /// <summary>The key the request carries: <c>x-api-key</c>, else a bearer token; null when it carries none (or several).</summary>
     private static string? Presented(HttpRequest request)

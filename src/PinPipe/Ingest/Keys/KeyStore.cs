@@ -68,7 +68,7 @@ public sealed class KeyStore
             if (Verify(kept) is { Revoked: false } key && key.Name == name) return kept;
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException) { }
-        var (_, secret) = await ReplaceAsync(name, KeyScope.Produce, null, cancellationToken).ConfigureAwait(false);
+        var (_, secret) = await ReplaceAsync(name, KeyScope.Produce, null, null, cancellationToken).ConfigureAwait(false);
         OwnerOnly.CreateParentDirectory(secretFile);
         await using var content = new MemoryStream(Encoding.UTF8.GetBytes(secret + "\n"));
         await OwnerOnly.WriteStreamAsync(secretFile, content, cancellationToken).ConfigureAwait(false);
@@ -89,20 +89,21 @@ public sealed class KeyStore
     /// A bad name or pattern (<c>ingest.key_invalid</c>, bad input); a key of that name exists, revoked or not
     /// (<c>ingest.key_exists</c>); the file cannot be read or written.
     /// </exception>
-    public Task<(ApiKey Key, string Secret)> CreateAsync(string name, KeyScope scope, string? topics, CancellationToken cancellationToken = default) =>
-        AddAsync(name, scope, topics, replace: false, cancellationToken);
+    public Task<(ApiKey Key, string Secret)> CreateAsync(string name, KeyScope scope, string? topics, int? rateLimit = null, CancellationToken cancellationToken = default) =>
+        AddAsync(name, scope, topics, rateLimit, replace: false, cancellationToken);
 
     /// <summary>
     /// As <see cref="CreateAsync"/>, but a key of that name, revoked or not, is replaced: its old secret stops working.
     /// What <c>pinpipe up</c> does when it lost the secret of its own key.
     /// </summary>
-    public Task<(ApiKey Key, string Secret)> ReplaceAsync(string name, KeyScope scope, string? topics, CancellationToken cancellationToken = default) =>
-        AddAsync(name, scope, topics, replace: true, cancellationToken);
+    public Task<(ApiKey Key, string Secret)> ReplaceAsync(string name, KeyScope scope, string? topics, int? rateLimit = null, CancellationToken cancellationToken = default) =>
+        AddAsync(name, scope, topics, rateLimit, replace: true, cancellationToken);
 
-    private async Task<(ApiKey Key, string Secret)> AddAsync(string name, KeyScope scope, string? topics, bool replace, CancellationToken cancellationToken)
+    private async Task<(ApiKey Key, string Secret)> AddAsync(string name, KeyScope scope, string? topics, int? rateLimit, bool replace, CancellationToken cancellationToken)
     {
         if (NameProblem(name) is { } bad) throw Invalid(bad);
         if (topics is not null && TopicPattern.Problem(topics) is { } badTopics) throw Invalid($"--topics: {badTopics}.");
+        if (rateLimit is not null and not (>= 1 and <= ApiKey.MaxRateLimit)) throw Invalid($"--rate-limit: {rateLimit} must be 1 to {ApiKey.MaxRateLimit} requests per second.");
         if (!Enum.IsDefined(scope)) throw Invalid($"Scope {scope} must be produce or admin.");
         if (scope == KeyScope.Admin && topics is not null) throw Invalid("--topics limits a produce key; an admin key may produce anywhere: leave out --topics or use --scope produce.");
         await using var gate = await LockAsync(cancellationToken).ConfigureAwait(false);
@@ -113,7 +114,7 @@ public sealed class KeyStore
                 $"A key named '{name}' already exists{(set.Keys[existing].Revoked ? " (revoked)" : "")}; choose another name " +
                 "(names are never reused, so a revoked name keeps meaning the key it was)", where: Path);
         string secret = SecretPrefix + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(SecretBytes));
-        var key = new ApiKey(name, scope, topics, Now(), null);
+        var key = new ApiKey(name, scope, topics, Now(), null, rateLimit);
         var keys = set.Keys.ToList();
         var hashes = set.Hashes.ToList();
         if (existing >= 0)
@@ -194,10 +195,12 @@ public sealed class KeyStore
             if (topics is not null && TopicPattern.Problem(topics) is { } problem) throw new FormatException($"key '{name}': topics {problem}");
             var created = entry.GetProperty("created").GetDateTimeOffset();
             DateTimeOffset? revoked = entry.TryGetProperty("revokedAt", out var r) && r.ValueKind == JsonValueKind.String ? r.GetDateTimeOffset() : null;
+            int? rate = entry.TryGetProperty("rateLimit", out var l) && l.ValueKind == JsonValueKind.Number ? l.GetInt32() : null;
+            if (rate is not null and not (>= 1 and <= ApiKey.MaxRateLimit)) throw new FormatException($"key '{name}' has the rate limit {rate}");
             byte[] hash = Convert.FromBase64String(entry.GetProperty("sha256").GetString() ?? "");
             if (hash.Length != SHA256.HashSizeInBytes) throw new FormatException($"key '{name}' has no SHA-256 hash");
             if (IndexOf(keys, name) >= 0) throw new FormatException($"the name '{name}' is there twice");
-            keys.Add(new ApiKey(name, scope, topics, created, revoked));
+            keys.Add(new ApiKey(name, scope, topics, created, revoked, rate));
             hashes.Add(hash);
             i++;
         }
@@ -222,6 +225,8 @@ public sealed class KeyStore
                 if (k.Topics is null) writer.WriteNull("topics");
                 else writer.WriteString("topics", k.Topics);
                 writer.WriteString("created", k.Created.ToString("O", CultureInfo.InvariantCulture));
+                if (k.RateLimit is { } limit) writer.WriteNumber("rateLimit", limit);
+                else writer.WriteNull("rateLimit");
                 if (k.RevokedAt is { } at) writer.WriteString("revokedAt", at.ToString("O", CultureInfo.InvariantCulture));
                 else writer.WriteNull("revokedAt");
                 writer.WriteString("sha256", Convert.ToBase64String(hashes[i]));

@@ -252,4 +252,54 @@ public sealed class ApiKeyGuardTests : IDisposable
         using (var ok = await SendAsync(keyed, HttpMethod.Post, $"topics/{Topic}", Produce, key))
             Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
     }
+
+    [Fact]
+    public async Task A_key_over_its_rate_limit_gets_429_with_Retry_After_in_each_familys_shape_and_writes_nothing()
+    {
+        var (_, topicKey) = await _store.CreateAsync("slow", KeyScope.Produce, null, rateLimit: 2);
+        var (_, streamKey) = await _store.CreateAsync("slow-too", KeyScope.Produce, null, rateLimit: 2);
+        var (_, free) = await _store.CreateAsync("free", KeyScope.Produce, null);
+        await using var api = await StartAsync();
+
+        foreach (var (method, path, body, key, name) in new[] { ("POST", $"topics/{Topic}", Produce, topicKey, "slow"), ("PUT", $"streams/{Stream}/record", PutRecord, streamKey, "slow-too") })
+        {
+            // Requests until one is refused: a bucket of 2 per second refills at most by 2 between two of them.
+            int accepted = 0;
+            HttpResponseMessage? throttled = null;
+            for (int i = 0; i < 100 && throttled is null; i++)
+            {
+                var response = await SendAsync(api, new HttpMethod(method), path, body, key);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    accepted++;
+                    response.Dispose();
+                }
+                else
+                {
+                    throttled = response;
+                }
+            }
+            Assert.NotNull(throttled);
+            using (throttled)
+            {
+                int seconds = (int)Assert.NotNull(throttled.Headers.RetryAfter?.Delta).TotalSeconds;
+                Assert.InRange(seconds, 1, 2);
+                if (path.StartsWith("streams", StringComparison.Ordinal))
+                    await KinesisErrorTests.AssertKinesisErrorAsync(throttled, (HttpStatusCode)429, "ThrottlingException", $"Key '{name}' may make at most 2 requests per second; retry after");
+                else
+                    await KafkaRestErrorTests.AssertRestErrorAsync(throttled, (HttpStatusCode)429, 42901, $"Key '{name}' may make at most 2 requests per second");
+            }
+            // Every accepted request wrote its record; the refused one wrote nothing.
+            long high = (await api.Log.GetWatermarksAsync(path.Split('/')[1], 0)).High;
+            Assert.Equal(accepted, high);
+            Assert.InRange(accepted, 2, 99);
+        }
+
+        // Another key is not limited by it.
+        for (int i = 0; i < 10; i++)
+        {
+            using var ok = await SendAsync(api, HttpMethod.Post, $"topics/{Topic}", Produce, free);
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+    }
 }
