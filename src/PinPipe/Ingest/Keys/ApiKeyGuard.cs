@@ -31,17 +31,17 @@ public sealed class ApiKeyGuard : IDisposable
     /// as many tokens as requests per second, refilled every second; a request finding it empty is answered 429 at once
     /// (no queue), with Retry-After.
     /// </summary>
-    private readonly PartitionedRateLimiter<ApiKey> _limits = PartitionedRateLimiter.Create<ApiKey, (string Name, int Limit)>(key =>
+    private readonly PartitionedRateLimiter<ApiKey> _limits = PartitionedRateLimiter.Create<ApiKey, string>(key =>
         key.RateLimit is int limit
-            ? RateLimitPartition.GetTokenBucketLimiter((key.Name, limit), p => new TokenBucketRateLimiterOptions
+            ? RateLimitPartition.GetTokenBucketLimiter(key.Name + "/" + limit.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => new TokenBucketRateLimiterOptions
             {
-                TokenLimit = p.Limit,
-                TokensPerPeriod = p.Limit,
+                TokenLimit = limit,
+                TokensPerPeriod = limit,
                 ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                 QueueLimit = 0,
                 AutoReplenishment = true,
             })
-            : RateLimitPartition.GetNoLimiter((key.Name, 0)));
+            : RateLimitPartition.GetNoLimiter(key.Name), StringComparer.Ordinal);
 
     private ApiKeyGuard(KeyStore? store, bool alwaysOn, Snapshot first)
     {
