@@ -15,7 +15,7 @@ internal static class KeysCommand
     public static Command Create(GlobalOptions global)
     {
         var command = new Command("keys", "The ingest API's keys: list them (name, scope, topics, rate limit, created, revoked; never a key), create one (shown once), revoke one. "
-            + "Exit codes: 1 a key of that name exists (create) or none does (revoke), 2 a bad name, scope or pattern.");
+            + "Exit codes: 1 a key of that name exists (create) or none does (revoke), 2 a bad name, scope, pattern or rate limit.");
         var listFlags = new ConfigFlags();
         listFlags.Add<string>(command, "--keys-file", "Ingest:KeysFile", FileHelp);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, listFlags, (ctx, _) => ListAsync(ctx), ct));
