@@ -14,6 +14,7 @@ public sealed class CommandLineTests
     [InlineData("serve")]
     [InlineData("sink")]
     [InlineData("topics")]
+    [InlineData("keys")]
     [InlineData("batch")]
     [InlineData("stream")]
     [InlineData("schedule")]
