@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.Versioning;
 using System.Text;
 using PinPipe.Ingest.Keys;
 using PinPipe.Tests.Support;
@@ -10,6 +11,7 @@ namespace PinPipe.Tests.Cli;
 /// <c>pinpipe keys create|list|revoke</c>, <c>serve</c> beyond loopback, <c>emulate --api-key</c> and <c>up</c>'s own key,
 /// as a user runs them (the CLI as a process).
 /// </summary>
+[UnsupportedOSPlatform("windows")]
 public sealed class KeysCommandTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);

@@ -207,7 +207,7 @@ public sealed class KeyStore
         return new KeySet(keys, hashes);
     }
 
-    private async Task WriteAsync(IReadOnlyList<ApiKey> keys, IReadOnlyList<byte[]> hashes, CancellationToken cancellationToken)
+    private async Task WriteAsync(List<ApiKey> keys, IReadOnlyList<byte[]> hashes, CancellationToken cancellationToken)
     {
         await using var buffer = new MemoryStream();
         await using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
