@@ -210,7 +210,7 @@ public sealed class KeyStore
     private async Task WriteAsync(List<ApiKey> keys, IReadOnlyList<byte[]> hashes, CancellationToken cancellationToken)
     {
         await using var buffer = new MemoryStream();
-        await using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        await using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             writer.WriteNumber("format", Format);
