@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Ingest;
 using PinPipe.Ingest.Keys;
+using PinPipe.Lake;
 using PinPipe.Log;
 
 namespace PinPipe.Hosting;
@@ -40,6 +41,9 @@ public sealed partial class PipelineHost : IAsyncDisposable
     /// <summary>The ingest API, when started.</summary>
     public IngestServer? Api { get; private set; }
 
+    /// <summary>The bucket the API's <c>/readyz</c> checks (the sink's, which this host may not run).</summary>
+    private IObjectStore? _bucket;
+
     /// <summary>
     /// Opens the log and starts the parts asked for. A host that runs the API owns the log (it appends, and
     /// creates the pipeline's topics and streams when missing); a host that only runs the sink opens it as a consumer,
@@ -60,7 +64,10 @@ public sealed partial class PipelineHost : IAsyncDisposable
                 foreach (var topic in settings.Names.Topics.Concat(settings.Names.Streams))
                     await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Api))
-                host.Api = await IngestServer.StartAsync(settings.Ingest, log, settings.Consumers(), loggerFactory, cancellationToken).ConfigureAwait(false);
+            {
+                host._bucket = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
+                host.Api = await IngestServer.StartAsync(settings.Ingest, log, settings.Consumers(), host._bucket, loggerFactory, cancellationToken).ConfigureAwait(false);
+            }
             if (parts.HasFlag(HostParts.Sink))
                 await host.StartSinkAsync(loggerFactory, cancellationToken).ConfigureAwait(false);
             return host;
@@ -76,6 +83,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Api is not null) await Api.DisposeAsync().ConfigureAwait(false);
+        (_bucket as IDisposable)?.Dispose();
         await StopSinkAsync().ConfigureAwait(false);
         await Log.DisposeAsync().ConfigureAwait(false);
         _logger.LogDebug("Pipeline host stopped.");

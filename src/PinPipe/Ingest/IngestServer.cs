@@ -8,12 +8,13 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using PinPipe.Errors;
 using PinPipe.Ingest.Keys;
+using PinPipe.Lake;
 using PinPipe.Log;
 
 namespace PinPipe.Ingest;
 
 /// <summary>
-/// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, the Kinesis proxy routes, <c>/healthz</c>, an optional path base,
+/// The ingest API on Kestrel: the Kafka REST Proxy v2 routes, the Kinesis proxy routes, <c>/healthz</c>, <c>/readyz</c>, an optional path base,
 /// request size and connection limits, the guards against web pages (<see cref="RequestGuard"/>: Host and Origin
 /// checks) and the API keys (<see cref="ApiKeyGuard"/>). Built from options and a log so that tests and benchmarks run it in-process.
 /// </summary>
@@ -37,7 +38,14 @@ public sealed class IngestServer : IAsyncDisposable
     /// Builds and starts the server. <paramref name="consumers"/> says which consumer groups read which streams: a stream
     /// holding records one of its groups has not consumed is deleted only with <c>?force=true</c>.
     /// </summary>
-    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    public static Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options, log, consumers, bucket: null, loggerFactory, cancellationToken);
+
+    /// <summary>
+    /// Builds and starts the server; <c>/readyz</c> also checks that <paramref name="bucket"/> is reachable (null: only the
+    /// log). <paramref name="consumers"/> as in the overload above.
+    /// </summary>
+    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, IObjectStore? bucket, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(consumers);
         // Before anything binds: beyond loopback without a key (and without AllowAnonymous) the server does not start.
@@ -83,6 +91,7 @@ public sealed class IngestServer : IAsyncDisposable
         app.UseRouting();
         app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
         app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", (HttpContext c) => Readiness.WriteAsync(c, log, bucket));
         app.MapKafkaRest();
         app.MapKinesisProxy();
         // Every path, also one whose last segment has a dot (the default fallback pattern leaves those to an empty 404).

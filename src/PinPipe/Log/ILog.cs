@@ -40,6 +40,16 @@ public interface ILog : IAsyncDisposable
     /// <summary>All topics, ordered by name.</summary>
     ValueTask<IReadOnlyList<TopicDescription>> ListTopicsAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Whether the log takes writes now: null when it does, else what is wrong, in one line (for <c>/readyz</c>). The
+    /// default lists the topics (the brokers answer); an exception means not ready too.
+    /// </summary>
+    async ValueTask<string?> CheckReadyAsync(CancellationToken cancellationToken = default)
+    {
+        _ = await ListTopicsAsync(cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
     /// <summary>One topic, or null when it does not exist.</summary>
     ValueTask<TopicDescription?> DescribeTopicAsync(string topic, CancellationToken cancellationToken = default);
 

@@ -10,7 +10,7 @@ namespace PinPipe.Ingest.Keys;
 /// writes nothing). The key comes in <c>x-api-key</c> (API Gateway's header) or <c>Authorization: Bearer &lt;key&gt;</c>.
 /// Creating and deleting streams needs an admin key; producing (<c>POST /topics/{t}[/partitions/{p}]</c>,
 /// <c>PUT /streams/{s}/record(s)</c>) a produce or admin key whose pattern matches the topic or stream; reading (lists,
-/// descriptions) any valid key; <c>/healthz</c> none. A missing, unknown, revoked or out-of-scope key gets 403 in the
+/// descriptions) any valid key; <c>/healthz</c> and <c>/readyz</c> none. A missing, unknown, revoked or out-of-scope key gets 403 in the
 /// route family's shape, saying what is wrong and never echoing the key.
 /// </summary>
 /// <remarks>
@@ -108,7 +108,8 @@ public sealed class ApiKeyGuard : IDisposable
     public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var request = context.Request;
-        if (request.Path.Equals("/healthz", StringComparison.OrdinalIgnoreCase)) return next(context);
+        // The health probes stay open: a load balancer or orchestrator carries no key.
+        if (request.Path.Equals("/healthz", StringComparison.OrdinalIgnoreCase) || request.Path.Equals("/readyz", StringComparison.OrdinalIgnoreCase)) return next(context);
         var now = Current();
         if (!_alwaysOn && now.Error is null && now.Keys.Keys.Count == 0) return next(context);
         if (now.Error is not null)

@@ -222,6 +222,27 @@ public sealed partial class SqliteLog : ILog
         return topics;
     }
 
+    /// <summary>The free space the embedded log's disk must have for <c>/readyz</c> to say it takes writes: 64 MiB.</summary>
+    internal const long ReadyFreeBytes = 64L << 20;
+
+    /// <summary>
+    /// Null while the log takes writes: it is open, its writer runs (a producer's) and its folder's disk has at least
+    /// <see cref="ReadyFreeBytes"/> free; else what is wrong.
+    /// </summary>
+    public ValueTask<string?> CheckReadyAsync(CancellationToken cancellationToken = default)
+    {
+        if (Volatile.Read(ref _disposed) != 0) return ValueTask.FromResult<string?>($"the log {_path} is closed");
+        if (!_consumer && _writerTask.IsCompleted)
+        {
+            string why = _writerTask.Exception?.GetBaseException().Message is { } m ? $": {m}" : "";
+            return ValueTask.FromResult<string?>($"the writer of the log {_path} has stopped{why}");
+        }
+        string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path)) ?? ".";
+        long free = new DriveInfo(folder).AvailableFreeSpace;
+        return ValueTask.FromResult(free >= ReadyFreeBytes ? null
+            : $"the disk of the log's folder {folder} has {free / (1 << 20)} MiB free, under {ReadyFreeBytes / (1 << 20)} MiB");
+    }
+
     private void Start()
     {
         PrepareWriterCommands();

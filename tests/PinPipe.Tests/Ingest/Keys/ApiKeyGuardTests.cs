@@ -170,7 +170,7 @@ public sealed class ApiKeyGuardTests : IDisposable
     }
 
     [Fact]
-    public async Task Reads_need_a_valid_key_of_any_scope_and_healthz_needs_none()
+    public async Task Reads_need_a_valid_key_of_any_scope_and_the_health_probes_none()
     {
         var (_, key) = await _store.CreateAsync("narrow", KeyScope.Produce, "nothing-matches");
         await using var api = await StartAsync();
@@ -184,6 +184,8 @@ public sealed class ApiKeyGuardTests : IDisposable
         }
         using var health = await api.Client.GetAsync("healthz");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        using var ready = await api.Client.GetAsync("readyz");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
     }
 
     [Fact]
