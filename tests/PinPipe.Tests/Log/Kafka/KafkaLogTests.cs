@@ -20,6 +20,16 @@ public sealed class KafkaLogTests(KafkaMockClusterFixture cluster) : LogContract
     private Dictionary<string, string> Client() => new() { ["bootstrap.servers"] = cluster.BootstrapServers };
 
     [Fact]
+    public async Task It_is_ready_while_the_brokers_answer_and_not_once_closed()
+    {
+        var log = await OpenAsync();
+        await log.CreateTopicAsync(NewTopic("ready"), 1);
+        Assert.Null(await ((ILog)log).CheckReadyAsync()); // what /readyz asks: the brokers answer a metadata request
+        await log.DisposeAsync();
+        await Assert.ThrowsAnyAsync<Exception>(async () => await ((ILog)log).CheckReadyAsync()); // /readyz answers 503 with its message
+    }
+
+    [Fact]
     public async Task A_record_from_a_plain_Kafka_producer_reads_back_through_the_log_on_the_partition_of_its_key()
     {
         await using var log = await OpenAsync();
