@@ -19,6 +19,8 @@ internal static class ServeCommand
         flags.Add<string>(command, "--allowed-origins", "Ingest:AllowedOrigins", "Browser origins served with CORS, ';'-separated scheme://host[:port], * for any (default: none but the server's own); others get 403.");
         flags.Add<bool>(command, "--allow-anonymous", "Ingest:AllowAnonymous", "Serve without API keys on a non-loopback address while no key is defined (else refused at start; see `pinpipe keys`).");
         flags.Add<string>(command, "--keys-file", "Ingest:KeysFile", "The API keys' file (only hashes; default <data-dir>/keys.json).");
+        flags.Add<string>(command, "--certificate", "Ingest:Certificate", "TLS: the server certificate, a PEM file, for the https:// addresses of --urls (HTTP/1.1 and HTTP/2).");
+        flags.Add<string>(command, "--certificate-key", "Ingest:CertificateKey", "TLS: the certificate's private key, a PEM file.");
         flags.Add<long>(command, "--max-connections", "Ingest:MaxConcurrentConnections", "Most connections open at once; more are closed (default 10000).");
         AddLogFlags(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>

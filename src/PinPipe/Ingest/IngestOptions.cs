@@ -48,6 +48,15 @@ public sealed record IngestOptions
     /// </summary>
     public bool AllowAnonymous { get; init; }
 
+    /// <summary>
+    /// The server certificate, a PEM file (its chain may follow it), for the <c>https://</c> addresses of
+    /// <see cref="Urls"/>, which then speak HTTP/1.1 and HTTP/2 over TLS. Needs <see cref="CertificateKey"/>. Default none.
+    /// </summary>
+    public string? Certificate { get; init; }
+
+    /// <summary>The private key of <see cref="Certificate"/>, a PEM file (keep it owner-only). Default none.</summary>
+    public string? CertificateKey { get; init; }
+
     public static IngestOptions Default { get; } = new();
 
     /// <summary>
@@ -68,6 +77,13 @@ public sealed record IngestOptions
             problems.Check(host == "*" || RequestGuard.TryParseHost(host, out _, out _), $"Ingest:AllowedHosts: '{host}' is not a host name, host:port or *.");
         foreach (var origin in RequestGuard.Split(AllowedOrigins))
             problems.Check(origin == "*" || RequestGuard.TryNormalizeOrigin(origin, out _), $"Ingest:AllowedOrigins: '{origin}' is not an origin (http(s)://host[:port], no path) or *.");
+        bool https = Urls.Split(';', StringSplitOptions.RemoveEmptyEntries).Any(u => u.Trim().StartsWith("https://", StringComparison.OrdinalIgnoreCase));
+        problems.Check(Certificate is null == CertificateKey is null,
+            "Ingest:Certificate and Ingest:CertificateKey: give both (the PEM certificate and its PEM private key) or neither.");
+        problems.Check(!https || Certificate is not null,
+            "Ingest:Urls: an https:// address needs Ingest:Certificate and Ingest:CertificateKey (PEM files).");
+        problems.Check(Certificate is null || https,
+            "Ingest:Certificate: no https:// address in Ingest:Urls uses it (e.g. --urls https://0.0.0.0:8443).");
         return problems
             .Check(KeysFile is null || !string.IsNullOrWhiteSpace(KeysFile), "Ingest:KeysFile: must not be empty (leave it unset for <DataDir>/keys.json).")
             .Check(MaxConcurrentConnections is >= 1 and <= 1_000_000, $"Ingest:MaxConcurrentConnections: {MaxConcurrentConnections} must be 1 to 1000000.")

@@ -55,9 +55,18 @@ public sealed class IngestServer : IAsyncDisposable
         if (loggerFactory is not null) builder.Services.AddSingleton(loggerFactory);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+#pragma warning disable CA2000 // Kestrel uses it for the server's life; disposed when the application stops (below)
+        var certificate = LoadCertificate(options);
+#pragma warning restore CA2000
+        if (certificate is not null) builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
+            if (certificate is not null)
+            {
+                k.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate);
+                k.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2);
+            }
             // The produce route enforces MaxRequestBytes itself, to answer 413 in the REST Proxy's shape;
             // Kestrel's own limit is a backstop for other routes.
             k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 64 * 1024;
@@ -78,6 +87,7 @@ public sealed class IngestServer : IAsyncDisposable
         builder.Services.AddSingleton(_ => ApiKeyGuard.Create(options));
 
         var app = builder.Build();
+        if (certificate is not null) app.Lifetime.ApplicationStopped.Register(certificate.Dispose);
         if (!string.IsNullOrEmpty(options.PathBase)) app.UsePathBase(options.PathBase);
         var guard = new RequestGuard(options, app.Services.GetRequiredService<IServer>());
         app.Use(guard.InvokeAsync);
@@ -127,6 +137,23 @@ public sealed class IngestServer : IAsyncDisposable
         return RequestGuard.IsKinesisRoute(request)
             ? KinesisError.Of(404, "UnknownOperationException", message).WriteAsync(context.Response)
             : new RestError(404, 404, message).WriteAsync(context.Response);
+    }
+
+    /// <summary>The PEM certificate and key of <see cref="IngestOptions.Certificate"/>, or null when none is set.</summary>
+    /// <exception cref="IngestException">A file is missing or not a PEM certificate / key that belong together.</exception>
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2? LoadCertificate(IngestOptions options)
+    {
+        if (options.Certificate is null || options.CertificateKey is null) return null;
+        try
+        {
+            return System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(options.Certificate, options.CertificateKey);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw new IngestException("ingest.bad_certificate", ErrorKind.BadInput,
+                $"cannot load the TLS certificate {options.Certificate} with its key {options.CertificateKey}: {ex.Message} " +
+                "(both must be PEM files, the key the certificate's own)", ex, "Ingest:Certificate");
+        }
     }
 
     /// <summary>Kestrel's "Failed to bind to address http://127.0.0.1:8082: address already in use." as one line naming the flag.</summary>
