@@ -29,6 +29,7 @@ internal static class EmulateCommand
     public static void AddEmulatorFlags(Command command, ConfigFlags flags)
     {
         flags.Add<string>(command, "--api-url", "Emulator:ApiUrl", "The ingest API's base URL, stage included (default http://127.0.0.1:8082).");
+        flags.Add<string>(command, "--ca-file", "Emulator:CaFile", "For an https:// API: a PEM file of the CA certificates to trust instead of the system's (as curl's --cacert).");
         flags.Add<string>(command, "--api-key", "Emulator:ApiKey", "The API key to send (x-api-key) when the API needs one (`pinpipe keys create`); PINPIPE_Emulator__ApiKey keeps it off the command line.");
         flags.AddChoice<EmulatorLane>(command, "--lane", "Emulator:Lane", "batch (Kafka REST topics, default) or stream (Kinesis routes).");
         flags.Add<long>(command, "--count", "Emulator:Count", "Posts to send (3 records each); default: until --duration or Ctrl-C.");

@@ -130,6 +130,7 @@ public sealed partial class Emulator
                 PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
                 ConnectTimeout = TimeSpan.FromSeconds(10),
                 UseCookies = false,
+                SslOptions = TrustedRoots(_options.CaFile),
             };
 #pragma warning restore CA2000
             using var client = new HttpClient(handler, disposeHandler: ownHandler) { Timeout = RequestTimeout };
@@ -309,6 +310,23 @@ public sealed partial class Emulator
             Interlocked.Add(ref _sent, records.Count);
             await requests.WriteAsync(new RequestWork(_targets[target], records), abort).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>TLS options that trust only the CA certificates of <paramref name="caFile"/> (a PEM file); the defaults when null.</summary>
+    /// <exception cref="ArgumentException">The file holds no certificate.</exception>
+    private static System.Net.Security.SslClientAuthenticationOptions TrustedRoots(string? caFile)
+    {
+        if (caFile is null) return new();
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        roots.ImportFromPemFile(caFile);
+        if (roots.Count == 0) throw new ArgumentException($"Emulator:CaFile: '{caFile}' holds no PEM certificate.", nameof(caFile));
+        var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+        {
+            TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+        };
+        policy.CustomTrustStore.AddRange(roots);
+        return new() { CertificateChainPolicy = policy };
     }
 
     private async Task WorkAsync(HttpClient client, ChannelReader<RequestWork> requests, CancellationToken abort)

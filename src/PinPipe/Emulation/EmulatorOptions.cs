@@ -14,6 +14,12 @@ public sealed record EmulatorOptions
     /// </summary>
     public string? ApiKey { get; init; }
 
+    /// <summary>
+    /// A PEM file of the CA certificate(s) to trust for an <c>https://</c> API (<c>--ca-file</c>; as curl's <c>--cacert</c>,
+    /// they replace the system's roots): for a server whose certificate no public CA signed. Default none: the system's roots.
+    /// </summary>
+    public string? CaFile { get; init; }
+
     /// <summary>The most records of one Kinesis <c>PutRecords</c> request: <see cref="RecordsPerRequest"/>'s limit on the stream lane.</summary>
     public const int MaxStreamRecordsPerRequest = 500;
 
@@ -53,6 +59,7 @@ public sealed record EmulatorOptions
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Uri.TryCreate(ApiUrl, UriKind.Absolute, out var api) && api.Scheme is "http" or "https",
             $"Emulator:ApiUrl: '{ApiUrl}' must be an absolute http(s) URL.")
+        .Check(CaFile is null || File.Exists(CaFile), $"Emulator:CaFile: '{CaFile}' does not exist (a PEM file of the CA certificates to trust).")
         .Check(ApiKey is null || ApiKey.Length > 0 && !ApiKey.Any(char.IsControl), "Emulator:ApiKey: must not be empty or hold control characters.")
         .OneOf("Emulator:Lane", Lane)
         .Check(Count is null or >= 0, $"Emulator:Count: {Count} must be zero or more.")

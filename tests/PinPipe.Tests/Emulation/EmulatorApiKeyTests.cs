@@ -12,7 +12,8 @@ public sealed class EmulatorApiKeyTests
 {
     private static readonly PipelineNames Names = new("u1");
 
-    private static EmulatorOptions Options(IngestApiHarness api, EmulatorLane lane, string? key) => new()
+    /// <summary>10 posts (30 records) of <paramref name="lane"/> to <paramref name="api"/>, retried quickly, seed 5.</summary>
+    internal static EmulatorOptions TenPosts(IngestApiHarness api, EmulatorLane lane) => new()
     {
         ApiUrl = api.Server.BaseAddress.ToString(),
         Lane = lane,
@@ -20,8 +21,9 @@ public sealed class EmulatorApiKeyTests
         Concurrency = 2,
         RetryBaseDelay = TimeSpan.FromMilliseconds(5),
         Seed = 5,
-        ApiKey = key,
     };
+
+    private static EmulatorOptions Options(IngestApiHarness api, EmulatorLane lane, string? key) => TenPosts(api, lane) with { ApiKey = key };
 
     [Theory]
     [InlineData(EmulatorLane.Batch)]

@@ -13,7 +13,7 @@ namespace PinPipe.Tests.Ingest;
 public sealed class TlsTests
 {
     /// <summary>A self-signed certificate for 127.0.0.1 written as PEM files; returns the certificate (public part) too.</summary>
-    private static (string Cert, string Key, X509Certificate2 Public) MakeCertificate(TempDirectory dir)
+    internal static (string Cert, string Key, X509Certificate2 Public) MakeCertificate(TempDirectory dir)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=pinpipe-test", key, HashAlgorithmName.SHA256);
