@@ -38,6 +38,11 @@ set -e
 # One plain closing line, whatever the runner printed.
 passed=$(grep -oE 'Passed: +[0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
 failed=$(grep -oE 'Failed: +[0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+# The failed tests and their messages again at the end, where a CI log's tail shows them.
+if [ "$failed" != "0" ]; then
+  echo "failed tests:"
+  awk '/^ +Failed PinPipe/ {n=25} n>0 {print; n--}' "$log" | head -n 200
+fi
 rm -f "$log"
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"

@@ -482,16 +482,18 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         });
     }
 
-    /// <summary>Removes the work folders of runs that were killed (under the batch lock the callers hold, no other run is at work), and their run folder when nothing else is in it.</summary>
+    /// <summary>Removes the work folders of runs that were killed (under the batch lock the callers hold, no other run is at work), and their run folder when nothing else is in it.
+    /// The current run's own folder counts too: a run killed in the same second as this one started had the same id.</summary>
     private void RemoveWorkOfKilledRuns(string current)
     {
         if (!Directory.Exists(options.OutputDir)) return;
         foreach (string folder in Directory.GetDirectories(options.OutputDir))
         {
             string work = Path.Combine(folder, ".work");
-            if (Path.GetFullPath(folder) == Path.GetFullPath(current) || !Directory.Exists(work)) continue;
+            if (!Directory.Exists(work)) continue;
             _logger.LogInformation("Removing the work files a killed run left in {Folder}.", work);
             TryDeleteDirectory(work);
+            if (Path.GetFullPath(folder) == Path.GetFullPath(current)) continue;
             try
             {
                 if (!Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder);

@@ -246,6 +246,23 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
+    public async Task A_run_with_the_id_of_a_killed_run_clears_the_work_files_it_left_and_completes()
+    {
+        // Run ids have one-second resolution: a run started in the second another was killed in meets its work folder.
+        await PutFixturesAsync();
+        string leftover = Path.Combine(_settings.Batch.OutputDir, "same-second", ".work", "geo-rejects");
+        Directory.CreateDirectory(leftover);
+        await File.WriteAllTextAsync(Path.Combine(leftover, "part-0.parquet"), "half-written");
+
+        var result = await NewJob().RunAsync("same-second");
+
+        Assert.False(result.NothingNew);
+        Assert.False(Directory.Exists(Path.Combine(_settings.Batch.OutputDir, "same-second", ".work")), "the work folder is removed");
+        foreach (string table in Tables)
+            Assert.Equal(0, (await new DeltaTable(_store, $"delta/{table}").LoadAsync())!.Version);
+    }
+
+    [Fact]
     public async Task A_step_that_fails_after_the_commits_fails_the_run_and_the_next_run_finds_nothing_new_and_runs_it_again()
     {
         await PutFixturesAsync();
