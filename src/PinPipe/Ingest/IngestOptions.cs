@@ -57,6 +57,13 @@ public sealed record IngestOptions
     /// <summary>The private key of <see cref="Certificate"/>, a PEM file (keep it owner-only). Default none.</summary>
     public string? CertificateKey { get; init; }
 
+    /// <summary>
+    /// Whether the API counts its requests and serves <c>GET /metrics</c> in Prometheus's text format (every metric of the
+    /// process: ingest, log, and the sink, stream and batch jobs when they run in it). Behind the API keys like every
+    /// route but the health probes. Default on.
+    /// </summary>
+    public bool Metrics { get; init; } = true;
+
     public static IngestOptions Default { get; } = new();
 
     /// <summary>

@@ -89,6 +89,8 @@ public sealed class IngestServer : IAsyncDisposable
         var app = builder.Build();
         if (certificate is not null) app.Lifetime.ApplicationStopped.Register(certificate.Dispose);
         if (!string.IsNullOrEmpty(options.PathBase)) app.UsePathBase(options.PathBase);
+        // First: every request is counted and timed, the guards' refusals too.
+        if (options.Metrics) app.Use(new IngestMetrics().InvokeAsync);
         var guard = new RequestGuard(options, app.Services.GetRequiredService<IServer>());
         app.Use(guard.InvokeAsync);
         // UsePathBase also serves the paths without the base; an API Gateway stage does not: they are 404.
@@ -102,6 +104,12 @@ public sealed class IngestServer : IAsyncDisposable
         app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (HttpContext c) => Readiness.WriteAsync(c, log, bucket));
+        IDisposable? logGauges = null;
+        if (options.Metrics)
+        {
+            app.MapGet("/metrics", WriteMetricsAsync);
+            logGauges = LogGauges.Register(log);
+        }
         app.MapKafkaRest();
         app.MapKinesisProxy();
         // Every path, also one whose last segment has a dot (the default fallback pattern leaves those to an empty 404).
@@ -116,10 +124,19 @@ public sealed class IngestServer : IAsyncDisposable
             throw AddressInUse(options.Urls, ex);
         }
 
+        if (logGauges is not null) app.Lifetime.ApplicationStopped.Register(logGauges.Dispose);
         var server = new IngestServer(app);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
         return server;
+    }
+
+    /// <summary><c>GET /metrics</c>: every metric of the process in Prometheus's text format.</summary>
+    private static async Task WriteMetricsAsync(HttpContext context)
+    {
+        context.Response.ContentType = Observability.MetricsExport.ContentType;
+        context.Response.Headers.CacheControl = "no-store";
+        await Observability.MetricsExport.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>

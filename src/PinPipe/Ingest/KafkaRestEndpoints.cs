@@ -46,7 +46,10 @@ public static class KafkaRestEndpoints
             if (IsStreamName(topic)) throw RestError.StreamNotTopic(topic);
             var format = NegotiateFormat(context.Request.ContentType);
             (rented, int length) = await ReadBodyAsync(context.Request, options.MaxRequestBytes).ConfigureAwait(false);
+            var measure = IngestMeasure.Of(context);
+            if (measure is not null) measure.Bytes = length;
             var records = ProduceRequest.Parse(rented.AsMemory(0, length), format, options.MaxRecordsPerRequest, pathPartition);
+            if (measure is not null) measure.Records = records.Count;
             IReadOnlyList<RecordPosition> positions;
             try
             {
@@ -56,6 +59,7 @@ public static class KafkaRestEndpoints
             }
             catch (LogException ex)
             {
+                if (measure is not null && ex.Code is not (LogErrorCode.UnknownTopic or LogErrorCode.InvalidTopic)) measure.Topic = topic;
                 throw ex.Code switch
                 {
                     LogErrorCode.UnknownTopic => RestError.TopicNotFound(topic),
@@ -70,6 +74,7 @@ public static class KafkaRestEndpoints
             {
                 throw RestError.LogUnavailable("the log is closed (the server is stopping).");
             }
+            if (measure is not null) measure.Topic = topic;
             await WriteOffsetsAsync(context.Response, positions).ConfigureAwait(false);
         }
         catch (RestError error)

@@ -171,7 +171,10 @@ public static class KinesisEndpoints
         var (buffer, length) = await ReadBodyAsync(context.Request, options).ConfigureAwait(false);
         try
         {
+            var measure = IngestMeasure.Of(context);
+            if (measure is not null) (measure.Bytes, measure.Records) = (length, 0);
             var entry = KinesisRequest.ParsePutRecord(buffer.AsMemory(0, length), stream);
+            if (measure is not null) measure.Records = 1;
             int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
             int shard = KinesisShards.ShardOf(entry.HashKey, shards);
             IReadOnlyList<RecordPosition> positions = [];
@@ -180,6 +183,7 @@ public static class KinesisEndpoints
             await WithLogErrorsAsync(stream, async () =>
                 positions = await log.AppendAsync(stream, [new LogRecord(entry.Key, entry.Data, shard)], CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
             var position = positions[0];
+            if (measure is not null) measure.Topic = stream;
             await WriteJsonAsync(context.Response, w =>
             {
                 w.WriteStartObject();
@@ -199,7 +203,10 @@ public static class KinesisEndpoints
         var (buffer, length) = await ReadBodyAsync(context.Request, options).ConfigureAwait(false);
         try
         {
+            var measure = IngestMeasure.Of(context);
+            if (measure is not null) measure.Bytes = length;
             var entries = KinesisRequest.ParsePutRecords(buffer.AsMemory(0, length));
+            if (measure is not null) measure.Records = entries.Count;
             int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
 
             // Group the records by shard, in order of first appearance, keeping request order within a shard.
@@ -264,6 +271,7 @@ public static class KinesisEndpoints
             }
             // The stream was deleted while the request ran: nothing was written.
             if (unknownStream == order.Count) throw KinesisError.StreamNotFound(stream);
+            if (measure is not null) (measure.Topic, measure.Records) = (stream, entries.Count - failed);
 
             await WriteJsonAsync(context.Response, w =>
             {

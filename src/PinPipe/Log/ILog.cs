@@ -50,6 +50,13 @@ public interface ILog : IAsyncDisposable
         return null;
     }
 
+    /// <summary>
+    /// Every partition of every topic with its watermarks and, where the log knows it cheaply, the bytes it holds (for
+    /// metrics). The default asks each partition's watermarks; a topic deleted meanwhile is left out.
+    /// </summary>
+    ValueTask<IReadOnlyList<PartitionSummary>> SummarizePartitionsAsync(CancellationToken cancellationToken = default) =>
+        PartitionSummary.FromWatermarksAsync(this, cancellationToken);
+
     /// <summary>One topic, or null when it does not exist.</summary>
     ValueTask<TopicDescription?> DescribeTopicAsync(string topic, CancellationToken cancellationToken = default);
 
@@ -103,6 +110,34 @@ public sealed record ConsumedRecord(string Topic, int Partition, long Offset, lo
 /// that keeps the id with its checkpoint can tell. Null when the log cannot tell (a Kafka cluster older than 2.8).
 /// </param>
 public sealed record TopicDescription(string Name, int Partitions, string? TopicId = null);
+
+/// <summary>A partition's watermarks and size (<see cref="ILog.SummarizePartitionsAsync"/>).</summary>
+/// <param name="Bytes">Bytes of keys and values the partition holds; null when the log cannot tell cheaply (Kafka).</param>
+public readonly record struct PartitionSummary(string Topic, int Partition, long Low, long High, long? Bytes)
+{
+    /// <summary>Every partition of every topic of <paramref name="log"/> from its watermarks; a topic deleted meanwhile is left out.</summary>
+    public static async ValueTask<IReadOnlyList<PartitionSummary>> FromWatermarksAsync(ILog log, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        var list = new List<PartitionSummary>();
+        foreach (var topic in await log.ListTopicsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                for (int p = 0; p < topic.Partitions; p++)
+                {
+                    var w = await log.GetWatermarksAsync(topic.Name, p, cancellationToken).ConfigureAwait(false);
+                    list.Add(new PartitionSummary(topic.Name, p, w.Low, w.High, null));
+                }
+            }
+            catch (LogException ex) when (ex.Code == LogErrorCode.UnknownTopic)
+            {
+                list.RemoveAll(s => s.Topic == topic.Name);
+            }
+        }
+        return list;
+    }
+}
 
 /// <summary>Low (first retained) and high (next to be written) offsets of a partition.</summary>
 public readonly record struct Watermarks(long Low, long High);

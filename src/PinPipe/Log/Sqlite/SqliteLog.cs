@@ -285,6 +285,19 @@ public sealed partial class SqliteLog : ILog
         return ValueTask.FromResult(list);
     }
 
+    /// <summary>From the writer's state, without a query (a consumer's log asks the database as the default does).</summary>
+    public ValueTask<IReadOnlyList<PartitionSummary>> SummarizePartitionsAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (_consumer) return PartitionSummary.FromWatermarksAsync(this, cancellationToken);
+        IReadOnlyList<PartitionSummary> list = _topics.Values
+            .Where(t => !t.Deleted)
+            .OrderBy(t => t.Name, StringComparer.Ordinal)
+            .SelectMany(t => t.Partitions.Select(p => new PartitionSummary(t.Name, p.Partition, p.LogStartOffset, p.NextOffset, p.SizeBytes)))
+            .ToList();
+        return ValueTask.FromResult(list);
+    }
+
     /// <inheritdoc />
     public ValueTask<TopicDescription?> DescribeTopicAsync(string topic, CancellationToken cancellationToken = default)
     {
