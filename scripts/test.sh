@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of PinPipe. Installs what the tests need when it is missing (Debian's mariadb-server, postgresql, python3-pandas
+# Runs every test of PinPipe. Installs what the tests need when it is missing (Debian's mariadb-server, postgresql, python3-pandas, prometheus
 # npm's s3rver), starts those services on 127.0.0.1 on private ports, runs
 # `dotnet test`, and stops the services afterwards, whatever the outcome. Before the tests, scripts/tool-check.sh
 # packs the `pinpipe` .NET tool, installs it into a temporary tool path and runs it (silent when it works).

@@ -26,12 +26,14 @@ internal static class ScheduleCommand
         flags.Add<string>(command, "--maintenance-cron", "Maintenance:Cron", "When to run the tables' maintenance: a 5-field cron expression in UTC (default '30 3 * * *', daily at 03:30).");
         flags.AddDuration(command, "--retention", "Maintenance:Retention", "The scheduled VACUUM's retention: files of every version of this last period stay (default 7d; at least 1h).");
         AddHistoryFlag(command, flags);
+        MetricsEndpoint.AddFlag(command, flags);
         var runNow = new Option<bool>("--run-now") { Description = "Also run once at start, then follow the schedule." };
         command.Options.Add(runNow);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             var options = ctx.Settings.Schedule;
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.schedule");
+            await using var metrics = await MetricsEndpoint.StartAsync(ctx, logger, token).ConfigureAwait(false);
             var scheduler = new BatchScheduler(options, (run, t) => runBatch(ctx, run, t), ctx.LoggerFactory.CreateLogger<BatchScheduler>());
             // The maintenance shares the run history and its run lock: it waits for a batch run in progress, and a batch
             // attempt that finds it running is retried as usual.

@@ -15,10 +15,12 @@ internal static class SinkCommand
         AddCreateBucketFlag(command, flags);
         flags.Add<string>(command, "--reset", "Sink:Reset", "earliest: a topic deleted and created again (or truncated) since the committed offsets is sunk from its start, deliberately, once its earlier objects are moved out of topics/<topic>/; without it the sink stops on such a topic.");
         ServeCommand.AddLogFlags(command, flags);
+        MetricsEndpoint.AddFlag(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Sink, ctx.LoggerFactory, token).ConfigureAwait(false);
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.sink");
+            await using var metrics = await MetricsEndpoint.StartAsync(ctx, logger, token).ConfigureAwait(false);
             logger.LogInformation("Sinking {Topics} into {Bucket} (flush size {FlushSize}). Ctrl-C to stop.",
                 string.Join(", ", ctx.Settings.Sink.Topics!), host.Store.Location, ctx.Settings.Sink.FlushSize);
             // Progress every 10 s: what landed, the rate, and what the log holds that is not in the bucket yet.

@@ -25,12 +25,14 @@ internal static class StreamCommand
         flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
         SinkCommand.AddCreateBucketFlag(command, flags);
         ServeCommand.AddLogFlags(command, flags);
+        MetricsEndpoint.AddFlag(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
             // The embedded log belongs to `pinpipe serve`: this process reads it as a consumer.
             var settings = ctx.Settings with { Log = ctx.Settings.Log with { Access = LogAccess.Consumer } };
             await using var log = await LogFactory.OpenAsync(settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.stream");
+            await using var metrics = await MetricsEndpoint.StartAsync(ctx, logger, token).ConfigureAwait(false);
             var store = await ObjectStoreFactory.OpenAsync(settings.ObjectStore, settings.Names.Bucket, logger, token).ConfigureAwait(false);
             try
             {

@@ -153,6 +153,22 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     /// <exception cref="InvalidOperationException">A step failed (the message names it).</exception>
     public async Task<BatchRunResult> RunAsync(string? runId = null, BatchTablesStep? afterCommit = null, CancellationToken cancellationToken = default)
     {
+        long start = _time.GetTimestamp();
+        try
+        {
+            var result = await RunCoreAsync(runId, afterCommit, cancellationToken).ConfigureAwait(false);
+            BatchMetrics.Succeeded(result, _time.GetUtcNow());
+            return result;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            BatchMetrics.Failed(_time.GetElapsedTime(start), _time.GetUtcNow());
+            throw;
+        }
+    }
+
+    private async Task<BatchRunResult> RunCoreAsync(string? runId, BatchTablesStep? afterCommit, CancellationToken cancellationToken)
+    {
         var startedAt = _time.GetUtcNow();
         long start = _time.GetTimestamp();
         runId ??= NewRunId(startedAt);

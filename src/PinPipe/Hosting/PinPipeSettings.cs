@@ -2,6 +2,7 @@ using PinPipe.Batch;
 using PinPipe.Configuration;
 using PinPipe.Emulation;
 using PinPipe.Ingest;
+using PinPipe.Observability;
 using PinPipe.Ingest.Keys;
 using PinPipe.Lake;
 using PinPipe.Log;
@@ -36,6 +37,7 @@ public sealed record PinPipeSettings
     public ScheduleOptions Schedule { get; init; } = new();
     public StreamOptions Stream { get; init; } = new();
     public MaintenanceOptions Maintenance { get; init; } = new();
+    public MetricsOptions Metrics { get; init; } = new();
 
     /// <summary>The names of SPEC §1 for <see cref="UserId"/>.</summary>
     public PipelineNames Names => new(UserId);
@@ -90,6 +92,7 @@ public sealed record PinPipeSettings
         .Add(Batch.Validate())
         .Add(Schedule.Validate())
         .Add(Stream.Validate())
+        .Add(Metrics.Validate())
         .Add(Maintenance.Validate())
         .ToList();
 }

@@ -127,9 +127,13 @@ public sealed class IngestServer : IAsyncDisposable
         if (logGauges is not null) app.Lifetime.ApplicationStopped.Register(logGauges.Dispose);
         var server = new IngestServer(app);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        server.Addresses = bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (options.PathBase ?? "") + "/")).ToList();
+        server.Addresses = ClientAddresses(bound, options.PathBase);
         return server;
     }
+
+    /// <summary>Kestrel's bound addresses as clients reach them: 127.0.0.1 for all interfaces, <paramref name="pathBase"/> appended.</summary>
+    internal static IReadOnlyList<Uri> ClientAddresses(IEnumerable<string> bound, string? pathBase) =>
+        bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (pathBase ?? "") + "/")).ToList();
 
     /// <summary><c>GET /metrics</c>: every metric of the process in Prometheus's text format.</summary>
     private static async Task WriteMetricsAsync(HttpContext context)

@@ -101,7 +101,8 @@ public sealed class CounterFeed
         lock (_last)
         {
             double last = _last.GetValueOrDefault(key);
-            if (total > last) counter.WithLabels(labels).Inc(total - last);
+            var child = counter.WithLabels(labels); // exported from the first report on, at 0 until it grows
+            if (total > last) child.Inc(total - last);
             _last[key] = Math.Max(last, total);
         }
     }

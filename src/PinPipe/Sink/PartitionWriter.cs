@@ -28,6 +28,7 @@ internal sealed class PartitionWriter
     private readonly int _partition;
     private readonly TopicCounters _counters;
     private readonly TimeProvider _time;
+    private readonly Prometheus.Histogram.Child _flushDuration;
     private readonly ILogger _logger;
     private readonly int _readBatchSize;
     private readonly Func<long> _flushRequests;
@@ -57,6 +58,7 @@ internal sealed class PartitionWriter
         _partition = partition;
         _counters = counters;
         _time = time;
+        _flushDuration = Observability.PinPipeMetrics.SinkFlushDuration.WithLabels(topic);
         _logger = logger;
         _readBatchSize = readBatchSize;
     }
@@ -270,6 +272,7 @@ internal sealed class PartitionWriter
         FileStream spool = _spool!;
         _spool = null;
         await spool.DisposeAsync().ConfigureAwait(false);
+        long flushStart = _time.GetTimestamp();
         try
         {
             await _store.PutFileAsync(key, _spoolPath, cancellationToken).ConfigureAwait(false);
@@ -279,6 +282,7 @@ internal sealed class PartitionWriter
             File.Delete(_spoolPath);
         }
         await CommitAsync(_lastWrittenOffset + 1, cancellationToken).ConfigureAwait(false);
+        _flushDuration.Observe(_time.GetElapsedTime(flushStart).TotalSeconds);
         Interlocked.Increment(ref _counters.ObjectsWritten);
         Interlocked.Add(ref _counters.RecordsWritten, _count);
         Interlocked.Add(ref _counters.BytesWritten, _length);

@@ -134,6 +134,7 @@ public sealed class S3SinkConnector
         var fatal = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         var missingLogged = new HashSet<string>(StringComparer.Ordinal);
         _logger.LogInformation("S3 sink starting: topics {Topics} into {Location}, flush.size {FlushSize}", string.Join(", ", _options.Topics!), _store.Location, _options.FlushSize);
+        using var metrics = SinkMetrics.Register(this, _log, _options);
         try
         {
             int discoveryFailures = 0;

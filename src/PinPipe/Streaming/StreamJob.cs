@@ -83,6 +83,7 @@ public sealed class StreamJob
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
         if (_releaseFreedMemory) FreedMemory.ReturnAtOnce();
+        using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var runs = _tables.Select(t => Task.Run(async () =>
         {

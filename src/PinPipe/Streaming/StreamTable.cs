@@ -30,6 +30,7 @@ internal sealed class StreamTable : IDisposable
     private readonly RecordKind _kind;
     private readonly string _stream;
     private readonly string _name;
+    private readonly StreamTableMetrics _metrics;
     private readonly ILog _log;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -66,6 +67,7 @@ internal sealed class StreamTable : IDisposable
         _time = time;
         _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time);
         _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
+        _metrics = new StreamTableMetrics(_name, stream);
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
         _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
@@ -144,6 +146,7 @@ internal sealed class StreamTable : IDisposable
 
     public void Dispose()
     {
+        _metrics.Dispose();
         _db?.Dispose();
         _db = null;
         if (_work is not null)
@@ -386,7 +389,9 @@ internal sealed class StreamTable : IDisposable
         for (int p = 0; p < next.Length; p++)
         {
             var w = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
-            lag += Math.Max(0, w.High - Math.Max(next[p], w.Low));
+            long behind = Math.Max(0, w.High - Math.Max(next[p], w.Low));
+            _metrics.Lag(p).Set(behind);
+            lag += behind;
         }
         lock (_statsGate) _lag = lag;
     }
@@ -465,6 +470,8 @@ internal sealed class StreamTable : IDisposable
             }
 
             var latency = _time.GetElapsedTime(batch.FirstAt);
+            _metrics.BatchDuration.Observe(latency.TotalSeconds);
+            _metrics.BatchRecords.Observe(batch.Records);
             lock (_statsGate)
             {
                 _batches++;

@@ -304,28 +304,34 @@ public sealed class BatchJobTests : IDisposable
     /// <summary>The batch job alone, as <see cref="PipelineJobs.Batch"/> builds it for the lane.</summary>
     private BatchJob NewJob() => new(_settings.Batch, _settings.Names, _settings.ObjectStore, _settings.Sink.TopicsDir, NullLoggerFactory.Instance);
 
-    /// <summary>The fixtures as the sink writes them; pin split over two partitions to read more than one object.</summary>
-    private async Task PutFixturesAsync()
-    {
-        foreach (string table in Tables)
-        {
-            string topic = $"{User}.{table}";
-            var lines = (await File.ReadAllLinesAsync(Path.Combine(TestData.Fixtures, "raw", table + ".jsonl"))).Where(l => l.Length > 0).ToArray();
-            if (table == "pin")
-            {
-                await PutAsync(topic, 0, 0, lines[..7]);
-                await PutAsync(topic, 1, 0, lines[7..]);
-            }
-            else
-            {
-                await PutAsync(topic, 0, 0, lines);
-            }
-        }
-    }
+    private Task PutFixturesAsync() => PutFixturesAsync(_store, User);
 
     private async Task PutAsync(string topic, int partition, long offset, string[] lines) =>
         await _store.PutAsync($"topics/{topic}/partition={partition}/{topic}+{partition}+{offset:D10}.json",
             Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"));
+
+    /// <summary>The fixtures as the sink writes them for <paramref name="user"/>; pin split over two partitions to read more than one object.</summary>
+    internal static async Task PutFixturesAsync(DirectoryObjectStore store, string user)
+    {
+        foreach (string table in Tables)
+        {
+            string topic = $"{user}.{table}";
+            var lines = (await File.ReadAllLinesAsync(Path.Combine(TestData.Fixtures, "raw", table + ".jsonl"))).Where(l => l.Length > 0).ToArray();
+            if (table == "pin")
+            {
+                await PutObjectAsync(topic, 0, 0, lines[..7]);
+                await PutObjectAsync(topic, 1, 0, lines[7..]);
+            }
+            else
+            {
+                await PutObjectAsync(topic, 0, 0, lines);
+            }
+        }
+
+        async Task PutObjectAsync(string topic, int partition, long offset, string[] lines) =>
+            await store.PutAsync($"topics/{topic}/partition={partition}/{topic}+{partition}+{offset:D10}.json",
+                Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"));
+    }
 
     private async Task<(List<string> Columns, List<object?[]> Rows)> ReadDeltaAsync(string prefix)
     {

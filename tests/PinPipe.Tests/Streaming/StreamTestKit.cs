@@ -32,10 +32,12 @@ internal sealed class StreamTestKit : IAsyncDisposable
     public IObjectStore Store { get; private set; } = null!;
     public string DataDir => _dir.Path;
 
-    public static async Task<StreamTestKit> CreateAsync(int partitions = 1, StreamOptions? options = null)
+    public static async Task<StreamTestKit> CreateAsync(int partitions = 1, StreamOptions? options = null, string? userId = null)
     {
         var kit = new StreamTestKit();
-        kit.Settings = new PinPipeSettings { DataDir = kit._dir.Path, Stream = options ?? new StreamOptions { Trigger = TimeSpan.FromMilliseconds(50) } }.Resolve();
+        var settings = new PinPipeSettings { DataDir = kit._dir.Path, Stream = options ?? new StreamOptions { Trigger = TimeSpan.FromMilliseconds(50) } };
+        if (userId is not null) settings = settings with { UserId = userId };
+        kit.Settings = settings.Resolve();
         kit.Log = await LogFactory.OpenAsync(kit.Settings.Log);
         foreach (string stream in kit.Settings.Names.Streams)
         {

@@ -15,6 +15,18 @@ internal static partial class PrometheusText
     [GeneratedRegex("""(?<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?<value>(\\.|[^"\\])*)",?""")]
     private static partial Regex LabelPair();
 
+    /// <summary>This process's metrics, as <c>GET /metrics</c> would answer them.</summary>
+    public static async Task<List<PrometheusSample>> ScrapeProcessAsync()
+    {
+        using var body = new MemoryStream();
+        await PinPipe.Observability.MetricsExport.WriteAsync(body);
+        return Parse(System.Text.Encoding.UTF8.GetString(body.ToArray()));
+    }
+
+    /// <summary>The value of the one sample with exactly these labels, or 0 when there is none (a counter not yet incremented).</summary>
+    public static double ValueOrZero(this IEnumerable<PrometheusSample> samples, string name, params string[] labels) =>
+        samples.Find(name, labels).Where(s => s.Labels.Count == labels.Length).Select(s => s.Value).SingleOrDefault();
+
     public static List<PrometheusSample> Parse(string text)
     {
         var samples = new List<PrometheusSample>();
