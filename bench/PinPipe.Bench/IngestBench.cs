@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using PinPipe.Ingest;
+using PinPipe.Ingest.Keys;
 using PinPipe.Log;
 
 namespace PinPipe.Bench;
@@ -22,31 +23,74 @@ internal static class IngestBench
 
         await using var log = await LogFactory.OpenAsync(new LogOptions { Path = dir.File("log.db"), RetentionBytes = 2L << 30 });
         await log.CreateTopicAsync("bench.pin", 1);
-        await using var api = await IngestServer.StartAsync(new IngestOptions { Urls = "http://127.0.0.1:0" }, log);
+        // The API as it was before keys and metrics (both off), and as it runs by default once a key exists: keys checked on
+        // every request and metrics counted, scraped every second as a Prometheus would (at 15 s by default, far less often).
+        await using var api = await IngestServer.StartAsync(new IngestOptions { Urls = "http://127.0.0.1:0", Metrics = false }, log);
+        var keys = new KeyStore(dir.File("keys.json"));
+        var (_, key) = await keys.CreateAsync("bench", KeyScope.Produce, null);
+        await using var guarded = await IngestServer.StartAsync(new IngestOptions { Urls = "http://127.0.0.1:0", KeysFile = keys.Path, Metrics = true }, log);
         await using var noop = await NoOpServer.StartAsync();
         var apiUrl = new Uri(api.BaseAddress, "topics/bench.pin");
+        var guardedUrl = new Uri(guarded.BaseAddress, "topics/bench.pin");
         var noopUrl = new Uri(noop.Address, "topics/bench.pin");
+        using var scraper = new HttpClient { BaseAddress = guarded.BaseAddress };
+        scraper.DefaultRequestHeaders.Add("x-api-key", key);
 
         foreach (var (name, file, records, connections) in new[] { ("1 record/request", single, 1, args.Connections), ("500 records/request", batch, 500, Math.Min(args.Connections, 16)) })
         {
             var noopRuns = new List<WrkResult>();
             var apiRuns = new List<WrkResult>();
+            var guardedRuns = new List<WrkResult>();
             for (int round = 0; round < args.Rounds; round++)
             {
                 Progress($"ingest {name}: round {round + 1}/{args.Rounds}, no-op endpoint");
                 noopRuns.Add(Wrk.Post(noopUrl, file, connections, 2, args.Duration));
-                Progress($"ingest {name}: round {round + 1}/{args.Rounds}, pinpipe serve");
-                apiRuns.Add(Wrk.Post(apiUrl, file, connections, 2, args.Duration));
-                await log.EnforceRetentionAsync();
+                // The two configurations in alternating order, so that neither always runs on a warmer log.
+                bool guardedFirst = round % 2 == 1;
+                for (int i = 0; i < 2; i++)
+                {
+                    if (guardedFirst == (i == 0))
+                    {
+                        Progress($"ingest {name}: round {round + 1}/{args.Rounds}, pinpipe serve, keys + metrics on (scraped every 1 s)");
+                        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+#pragma warning disable CA2025 // awaited just below, long before the client is disposed
+                        var scraping = ScrapeEverySecondAsync(scraper, done.Task);
+#pragma warning restore CA2025
+                        guardedRuns.Add(Wrk.Post(guardedUrl, file, connections, 2, args.Duration, key));
+                        done.SetResult();
+                        await scraping;
+                    }
+                    else
+                    {
+                        Progress($"ingest {name}: round {round + 1}/{args.Rounds}, pinpipe serve, keys + metrics off");
+                        apiRuns.Add(Wrk.Post(apiUrl, file, connections, 2, args.Duration));
+                    }
+                    await log.EnforceRetentionAsync();
+                }
             }
-            if (apiRuns.Sum(r => r.Non2xx + r.SocketErrors) > 0)
-                lines.Add($"WARNING: {name}: {apiRuns.Sum(r => r.Non2xx)} non-2xx answers, {apiRuns.Sum(r => r.SocketErrors)} socket errors from pinpipe serve");
+            foreach (var (runs, what) in new[] { (apiRuns, "pinpipe serve"), (guardedRuns, "pinpipe serve with keys and metrics") })
+                if (runs.Sum(r => r.Non2xx + r.SocketErrors) > 0)
+                    lines.Add($"WARNING: {name}: {runs.Sum(r => r.Non2xx)} non-2xx answers, {runs.Sum(r => r.SocketErrors)} socket errors from {what}");
             double apiRps = Median(apiRuns.Select(r => r.RequestsPerSecond)), noopRps = Median(noopRuns.Select(r => r.RequestsPerSecond));
+            double guardedRps = Median(guardedRuns.Select(r => r.RequestsPerSecond));
             lines.Add(Row($"wrk, {name}, {connections} connections", "no-op Kestrel", noopRps, noopRps * records, Median(noopRuns.Select(r => r.P50Ms)), Median(noopRuns.Select(r => r.P99Ms))));
-            lines.Add(Row($"wrk, {name}, {connections} connections", "pinpipe serve (durable)", apiRps, apiRps * records, Median(apiRuns.Select(r => r.P50Ms)), Median(apiRuns.Select(r => r.P99Ms)))
+            lines.Add(Row($"wrk, {name}, {connections} connections", "pinpipe serve (durable), keys + metrics off", apiRps, apiRps * records, Median(apiRuns.Select(r => r.P50Ms)), Median(apiRuns.Select(r => r.P99Ms)))
                 + $" ratio to no-op {apiRps / noopRps:0.00}×");
+            lines.Add(Row($"wrk, {name}, {connections} connections", "pinpipe serve (durable), keys + metrics on", guardedRps, guardedRps * records, Median(guardedRuns.Select(r => r.P50Ms)), Median(guardedRuns.Select(r => r.P99Ms)))
+                + $" ratio to no-op {guardedRps / noopRps:0.00}×; cost of keys + metrics {(1 - guardedRps / apiRps) * 100:0.0}% of req/s"
+                + $" (per round: {string.Join(", ", apiRuns.Zip(guardedRuns, (a, g) => $"{(1 - g.RequestsPerSecond / a.RequestsPerSecond) * 100:0.0}%"))})");
         }
         return lines;
+    }
+
+    /// <summary>GET /metrics every second until <paramref name="done"/> completes, as Prometheus scrapes; a failed scrape stops the benchmark.</summary>
+    private static async Task ScrapeEverySecondAsync(HttpClient client, Task done)
+    {
+        while (!done.IsCompleted)
+        {
+            using (var response = await client.GetAsync("metrics")) response.EnsureSuccessStatusCode();
+            await Task.WhenAny(done, Task.Delay(TimeSpan.FromSeconds(1)));
+        }
     }
 
     public static string Row(string load, string target, double requestsPerSecond, double recordsPerSecond, double p50, double p99)

@@ -18,7 +18,8 @@ internal static partial class Wrk
         if (!File.Exists("/usr/bin/wrk")) throw new InvalidOperationException("wrk could not be installed; install Debian's 'wrk' package.");
     }
 
-    public static WrkResult Post(Uri url, string bodyFile, int connections, int threads, TimeSpan duration)
+    /// <summary>Posts <paramref name="bodyFile"/> to <paramref name="url"/>; with <paramref name="apiKey"/> in <c>x-api-key</c> on every request.</summary>
+    public static WrkResult Post(Uri url, string bodyFile, int connections, int threads, TimeSpan duration, string? apiKey = null)
     {
         var script = Path.Combine(Path.GetTempPath(), $"pinpipe-wrk-{Guid.NewGuid():N}.lua");
         File.WriteAllText(script, $$"""
@@ -28,6 +29,7 @@ internal static partial class Wrk
             f:close()
             wrk.headers["Content-Type"] = "application/vnd.kafka.json.v2+json"
             wrk.headers["Accept"] = "application/vnd.kafka.v2+json"
+            {{(apiKey is null ? "" : $"wrk.headers[\"x-api-key\"] = \"{apiKey}\"")}}
             """);
         try
         {
