@@ -55,11 +55,30 @@ public sealed record EmulatorOptions
 
     public static EmulatorOptions Default { get; } = new();
 
+    /// <summary>Whether <paramref name="path"/> holds at least one readable PEM certificate.</summary>
+    private static bool HoldsCertificate(string path)
+    {
+        try
+        {
+            var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            certificates.ImportFromPemFile(path);
+            bool any = certificates.Count > 0;
+            foreach (var c in certificates) c.Dispose();
+            return any;
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Uri.TryCreate(ApiUrl, UriKind.Absolute, out var api) && api.Scheme is "http" or "https",
             $"Emulator:ApiUrl: '{ApiUrl}' must be an absolute http(s) URL.")
         .Check(CaFile is null || File.Exists(CaFile), $"Emulator:CaFile: '{CaFile}' does not exist (a PEM file of the CA certificates to trust).")
+        .Check(CaFile is null || !File.Exists(CaFile) || HoldsCertificate(CaFile),
+            $"Emulator:CaFile: '{CaFile}' holds no PEM certificate (a '-----BEGIN CERTIFICATE-----' block of the CA to trust).")
         .Check(ApiKey is null || ApiKey.Length > 0 && !ApiKey.Any(char.IsControl), "Emulator:ApiKey: must not be empty or hold control characters.")
         .OneOf("Emulator:Lane", Lane)
         .Check(Count is null or >= 0, $"Emulator:Count: {Count} must be zero or more.")

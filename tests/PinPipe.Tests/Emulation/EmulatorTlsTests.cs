@@ -26,6 +26,9 @@ public sealed class EmulatorTlsTests
         EmulatorOptions Options(string? caFile) => EmulatorApiKeyTests.TenPosts(api, lane) with { CaFile = caFile };
         Assert.Empty(Options(cert).Validate());
         Assert.Contains(Options(dir.File("missing.crt")).Validate(), e => e.StartsWith("Emulator:CaFile: ", StringComparison.Ordinal));
+        // A file that is there but holds no certificate (a key, a typo'd path to some other file) is a settings problem too.
+        await File.WriteAllTextAsync(dir.File("not-a-cert.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+        Assert.Contains(Options(dir.File("not-a-cert.pem")).Validate(), e => e.StartsWith("Emulator:CaFile: ", StringComparison.Ordinal) && e.Contains("holds no PEM certificate", StringComparison.Ordinal));
 
         var untrusted = await new Emulator(Options(null), source, Names).RunAsync();
         Assert.Equal(0, untrusted.RecordsAcknowledged);
