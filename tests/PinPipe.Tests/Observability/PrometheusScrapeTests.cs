@@ -7,7 +7,7 @@ using PinPipe.Tests.Support;
 namespace PinPipe.Tests.Observability;
 
 /// <summary>
-/// A real Prometheus scrapes PinPipe: the API's <c>/metrics</c> (in this process) and a <c>pinpipe sink</c> process's own
+/// A real Prometheus scrapes PinPipe: the API's <c>/metrics</c> (in this process) and <c>pinpipe sink</c> and <c>pinpipe stream</c> processes' own
 /// (<c>--metrics-urls</c>), both behind the API keys, with the key as a bearer credential; the test reads PinPipe's
 /// metrics back through Prometheus's query API and gets the values the pipeline's state says.
 /// </summary>
@@ -16,7 +16,7 @@ public sealed class PrometheusScrapeTests
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task Prometheus_scrapes_the_api_and_a_sink_process_and_reads_the_records_posted_landed_and_the_lag_gone()
+    public async Task Prometheus_scrapes_the_api_a_sink_process_and_a_stream_process_and_reads_the_records_posted_landed_and_the_lags_gone()
     {
         using var dir = new TempDirectory("prometheus-scrape");
         string user = $"prom{Guid.NewGuid():N}"[..12];
@@ -30,6 +30,10 @@ public sealed class PrometheusScrapeTests
         await using var sink = CliProcess.Start(dir.Path, "sink", "--data-dir", dataDir, "--user-id", user, "--flush-size", "5", "--rotate-interval", "1s",
             "--metrics-urls", $"http://127.0.0.1:{sinkPort}");
         await sink.WaitHealthyAsync(new Uri($"http://127.0.0.1:{sinkPort}/healthz"), Timeout);
+        int streamPort = CliProcess.FreePort();
+        await using var streamJob = CliProcess.Start(dir.Path, "stream", "--data-dir", dataDir, "--user-id", user, "--trigger", "100ms",
+            "--metrics-urls", $"http://127.0.0.1:{streamPort}");
+        await streamJob.WaitHealthyAsync(new Uri($"http://127.0.0.1:{streamPort}/healthz"), Timeout);
 
         using var client = new HttpClient { BaseAddress = host.Api!.BaseAddress };
         client.DefaultRequestHeaders.Add("x-api-key", key);
@@ -42,8 +46,15 @@ public sealed class PrometheusScrapeTests
             Assert.True(posted.IsSuccessStatusCode, await posted.Content.ReadAsStringAsync());
         }
 
+        // Five records on the pin stream (Kinesis PutRecords): the stream job commits each as a clean row, a duplicate or a reject.
+        string stream = settings.Names.Streams[0];
+        var putRecords = "{\"records\":[" + string.Join(",", Enumerable.Range(0, 5).Select(n => $"{{\"data\":{{\"index\":{n},\"title\":\"t{n}\"}},\"partition-key\":\"k{n}\"}}")) + "]}";
+        using (var records = new StringContent(putRecords, Encoding.UTF8, "application/json"))
+        using (var put = await client.PutAsync($"streams/{stream}/records", records))
+            Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync());
+
         string api = host.Api.BaseAddress.Authority;
-        await using var prometheus = await PrometheusServer.StartAsync([api, $"127.0.0.1:{sinkPort}"], key);
+        await using var prometheus = await PrometheusServer.StartAsync([api, $"127.0.0.1:{sinkPort}", $"127.0.0.1:{streamPort}"], key);
 
         await prometheus.WaitForValueAsync($"pinpipe_ingest_records_total{{family=\"kafka-rest\",topic=\"{pin}\",status=\"200\"}}", 12);
         await prometheus.WaitForValueAsync($"pinpipe_ingest_requests_total{{family=\"kafka-rest\",topic=\"{pin}\",status=\"200\"}}", 3);
@@ -56,9 +67,17 @@ public sealed class PrometheusScrapeTests
         // At least 3 objects (12 records, flush size 5), each flush timed once.
         await prometheus.WaitForValueAsync($"sum(pinpipe_sink_objects_total{{topic=\"{pin}\"}}) >= bool 3", 1);
         await prometheus.WaitForValueAsync($"sum(pinpipe_sink_objects_total{{topic=\"{pin}\"}}) - sum(pinpipe_sink_flush_duration_seconds_count{{topic=\"{pin}\"}})", 0);
+        // From the stream job's process: the five records committed, no lag, each micro-batch timed.
+        string table = $"{user}_pin_table";
+        await prometheus.WaitForValueAsync($"sum(pinpipe_stream_rows_total{{table=\"{table}\",instance=\"127.0.0.1:{streamPort}\"}})", 5);
+        await prometheus.WaitForValueAsync($"sum(pinpipe_stream_lag{{stream=\"{stream}\"}})", 0);
+        await prometheus.WaitForValueAsync($"sum(pinpipe_stream_batch_records_sum{{table=\"{table}\"}})", 5);
+        await prometheus.WaitForValueAsync($"pinpipe_ingest_records_total{{family=\"kinesis\",topic=\"{stream}\",status=\"200\"}}", 5);
         var up = await prometheus.TargetsUpAsync();
         Assert.Equal(1, up[api]);
         Assert.Equal(1, up[$"127.0.0.1:{sinkPort}"]);
+        Assert.Equal(1, up[$"127.0.0.1:{streamPort}"]);
+        Assert.True(await streamJob.InterruptAsync(Timeout) == 0, streamJob.Output);
         Assert.True(await sink.InterruptAsync(Timeout) == 0, sink.Output);
         Assert.Contains($"Metrics at http://127.0.0.1:{sinkPort}/metrics", sink.Output, StringComparison.Ordinal);
     }
