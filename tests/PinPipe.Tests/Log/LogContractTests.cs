@@ -231,6 +231,27 @@ public abstract class LogContractTests
     }
 
     [Fact]
+    public async Task Partition_summaries_give_every_partitions_watermarks_and_leave_a_deleted_topic_out()
+    {
+        await using var log = await CreateLogAsync();
+        string topic = NewTopic("sum"), gone = NewTopic("gone");
+        await log.CreateTopicAsync(topic, 3);
+        await log.CreateTopicAsync(gone, 1);
+        await log.AppendAsync(topic, [Rec("a", partition: 0), Rec("b", partition: 0), Rec("c", partition: 2)]);
+        Assert.True(await log.DeleteTopicAsync(gone));
+
+        var summaries = (await log.SummarizePartitionsAsync()).Where(s => s.Topic == topic || s.Topic == gone).ToList();
+
+        Assert.Equal([(topic, 0, 0L, 2L), (topic, 1, 0L, 0L), (topic, 2, 0L, 1L)], summaries.Select(s => (s.Topic, s.Partition, s.Low, s.High)));
+        // Bytes where the log knows them (the embedded log): at least the values' bytes on a partition with records, none on an empty one.
+        if (summaries[0].Bytes is long bytes)
+        {
+            Assert.True(bytes >= 2);
+            Assert.Equal(0, summaries[1].Bytes);
+        }
+    }
+
+    [Fact]
     public async Task Keyed_records_go_to_the_partition_of_Kafkas_murmur2_partitioner()
     {
         await using var log = await CreateLogAsync();
