@@ -43,6 +43,8 @@ ensure_packages() {
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   # The pandas port of the original notebook (bench/peers) is checked against the fixtures by the tests.
   /usr/bin/python3 -c 'import pandas' >/dev/null 2>&1 || missing+=(python3-pandas)
+  # The dashboard's browser tests drive Debian's chromium through Playwright (which never downloads a browser).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
