@@ -30,8 +30,8 @@ internal static class Dashboard
     /// <summary>Maps the dashboard's routes over <paramref name="state"/>.</summary>
     public static void Map(IEndpointRouteBuilder endpoints, DashboardState state)
     {
-        endpoints.MapGet("/ui", (HttpContext c) => Redirect(c, "/ui/"));
-        endpoints.MapGet("/ui/", (HttpContext c) => WriteAssetAsync(c, "index.html"));
+        // One route for /ui and /ui/ (routing does not tell them apart): the page is at /ui/, so that its links are relative.
+        endpoints.MapGet("/ui", (HttpContext c) => c.Request.Path.Value!.EndsWith('/') ? WriteAssetAsync(c, "index.html") : Redirect(c, "/ui/"));
         endpoints.MapGet("/ui/assets/{name}", (HttpContext c, string name) => WriteAssetAsync(c, name));
         endpoints.MapGet("/ui/api/state", async (HttpContext c) =>
         {
@@ -147,12 +147,13 @@ internal static class Dashboard
         return context.Response.Body.WriteAsync(bytes, context.RequestAborted).AsTask();
     }
 
-    /// <summary>Headers of every dashboard response: the policy, no sniffing, no referrer, no caching (the page holds live data).</summary>
+    /// <summary>Headers of every dashboard response: the policy, no sniffing, no referrer beyond this site, no caching (the page holds live data).</summary>
     private static void Harden(HttpResponse response, string policy)
     {
         response.Headers.ContentSecurityPolicy = policy;
         response.Headers.XContentTypeOptions = "nosniff";
-        response.Headers["Referrer-Policy"] = "no-referrer";
+        // same-origin, not no-referrer: with no-referrer a form post carries "Origin: null", which RequestGuard refuses.
+        response.Headers["Referrer-Policy"] = "same-origin";
         response.Headers.XFrameOptions = "DENY";
         response.Headers.CacheControl = "no-store";
     }
