@@ -250,9 +250,10 @@ internal sealed class DashboardState : IDisposable
     /// <summary>The folder of run <paramref name="runId"/> under <c>Batch:OutputDir</c>, or null when the id names no folder of it.</summary>
     internal string? RunFolder(string runId)
     {
-        if (string.IsNullOrEmpty(runId) || runId is "." or ".." || runId.IndexOfAny(['/', '\\', '\0']) >= 0) return null;
+        if (string.IsNullOrEmpty(runId)) return null;
         string root = Path.GetFullPath(_settings.Batch.OutputDir);
-        string folder = Path.GetFullPath(Path.Combine(root, runId));
+        // The batch job's own folder name of the id: no separator, no dot segment.
+        string folder = Path.GetFullPath(Path.Combine(root, BatchJob.SafeFolderName(runId)));
         return string.Equals(Path.GetDirectoryName(folder), root.TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal) && Directory.Exists(folder) ? folder : null;
     }
 
