@@ -1,5 +1,6 @@
 using Microsoft.Playwright;
-using PinPipe.Hosting;
+using PinPipe.Ingest.Keys;
+using PinPipe.Tests.Support;
 
 namespace PinPipe.Tests.Hosting.Web;
 
@@ -80,5 +81,48 @@ public sealed class DashboardBrowserTests
             Assert.Equal("still here", await page.EvaluateAsync<string>("() => window.pinpipeMark"));
             await ShotAsync(page, "dashboard-live");
         }
+    }
+
+    [Fact]
+    public async Task After_pinpipe_up_shows_the_run_its_quality_counts_the_nine_insights_as_charts_and_its_report()
+    {
+        using var dir = new TempDirectory("up-browser");
+        await new KeyStore(Path.Combine(dir.Path, ".pinpipe", KeyStore.DefaultFileName)).CreateAsync("someone", KeyScope.Produce, null);
+        int port = CliProcess.FreePort();
+        await using var up = CliProcess.Start(dir.Path, "up", "--records", "300", "--rows", "2000", "--urls", $"http://127.0.0.1:{port}", "--keep-open");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(240);
+        while (!up.Output.Contains("(--keep-open). Ctrl-C to stop.", StringComparison.Ordinal))
+        {
+            Assert.False(up.HasExited, up.Output);
+            Assert.True(DateTime.UtcNow < deadline, "up did not finish its run in time:\n" + up.Output);
+            await Task.Delay(200);
+        }
+        string secret = (await File.ReadAllTextAsync(Path.Combine(dir.Path, ".pinpipe", "up.key"))).Trim();
+
+        var (playwright, browser) = await LaunchAsync();
+        using (playwright)
+        await using (browser)
+        {
+            await using var context = await browser.NewContextAsync(new() { ViewportSize = new() { Width = 1440, Height = 1000 } });
+            var page = await context.NewPageAsync();
+            await page.GotoAsync($"http://127.0.0.1:{port}/ui/");
+            await page.FillAsync("#key", secret);
+            await page.ClickAsync("button[type=submit]");
+
+            await Assertions.Expect(page.Locator("#runs .outcome").First).ToHaveTextAsync("succeeded", Wait);
+            await Assertions.Expect(page.Locator("#insights .chart")).ToHaveCountAsync(9, new() { Timeout = 60_000 });
+            await Assertions.Expect(page.Locator("#insights .chart svg rect.bar").First).ToBeVisibleAsync();
+            Assert.True(await page.Locator("#quality tbody tr").CountAsync() > 1);
+            await Assertions.Expect(page.Locator("#stream-tables .count")).Not.ToHaveTextAsync("0", Wait);
+            await ShotAsync(page, "dashboard-after-up");
+
+            // The run's report opens from its link, served under /ui too.
+            string href = (await page.Locator("#runs a").First.GetAttributeAsync("href"))!;
+            var report = await context.NewPageAsync();
+            var response = await report.GotoAsync(new Uri(new Uri($"http://127.0.0.1:{port}/ui/"), href).ToString());
+            Assert.Equal(200, response!.Status);
+            await Assertions.Expect(report).ToHaveTitleAsync(new System.Text.RegularExpressions.Regex("^PinPipe run "));
+        }
+        Assert.Equal(0, await up.InterruptAsync(TimeSpan.FromSeconds(60)));
     }
 }

@@ -33,6 +33,12 @@
     if (s === null || s === undefined) return "–";
     return s < 60 ? fmt1.format(s) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
   }
+  // Short names in the stages: "pin" for the topic <user>.pin, the stream streaming-<user>-pin and the table <user>_pin_table.
+  function short(name) {
+    const m = /(?:^|[._-])(pin|geo|user)(?:_table)?(_rejects)?$/.exec(name);
+    return m ? m[1] + (m[2] || "") : name;
+  }
+  function tableLine(t) { return short(t.name) + ": " + n(t.rows) + (t.version < 0 ? " (no table yet)" : " · v" + t.version); }
   function lag(v) { return el("span", { class: v > 0 ? "lag-behind" : "lag-ok" }, "lag " + n(v)); }
 
   // One stage of a lane: a name, a big figure and a few lines.
@@ -56,7 +62,10 @@
     const thead = el("thead", null, el("tr", null, ...head.map((h) => el("th", { class: h.n ? "n" : null }, h.t))));
     const body = el("tbody");
     if (rows.length === 0) body.append(el("tr", null, el("td", { class: "empty", colspan: head.length }, empty)));
-    for (const r of rows) body.append(el("tr", null, ...r.map((c, i) => el("td", { class: head[i].n ? "n" : null }, c))));
+    for (const r of rows) {
+      if (r.group) { body.append(el("tr", { class: "group" }, el("td", { colspan: head.length }, r.group))); continue; }
+      body.append(el("tr", null, ...r.map((c, i) => el("td", { class: head[i].n ? "n" : head[i].wrap ? "wrap" : null }, c))));
+    }
     t.replaceChildren(thead, body);
   }
 
@@ -65,14 +74,14 @@
     const tables = b.tables.filter((t) => !t.name.endsWith("_rejects"));
     pipeline("batch-pipeline", [
       stage("batch-api", "Ingest API", rate(b.api.perSecond), "records/s", [n(b.api.records) + " records logged"]),
-      stage("batch-log", "Log", n(b.api.records), "records", b.topics.map((t) => muted(t.name + ": " + n(t.records)))),
+      stage("batch-log", "Log", n(b.api.records), "records", b.topics.map((t) => muted(short(t.name) + ": " + n(t.records)))),
       stage("batch-sink", "S3 sink", rate(b.sink.perSecond), "records/s", [n(b.sink.committed) + " committed", lag(b.sink.lag)]),
       stage("batch-bucket", "Bucket", n(b.bucket.objects), "objects",
         [bytes(b.bucket.bytes) + " of raw JSON", b.bucket.error ? muted("not reachable: " + b.bucket.error) : muted(b.bucket.prefix)]),
       stage("batch-job", "Batch job", last ? last.outcome : "no run yet", null,
         last ? [muted(last.runId), "took " + duration(last.durationSeconds)] : [muted("pinpipe batch / schedule")]),
       stage("batch-tables", "Delta tables", n(tables.reduce((s, t) => s + t.rows, 0)), "rows",
-        tables.map((t) => muted(t.name + " v" + (t.version < 0 ? "–" : t.version) + ": " + n(t.rows)))),
+        tables.map((t) => muted(tableLine(t)))),
       stage("batch-insights", "Insights", b.latestRun ? String(b.latestRun.insights.length) : "–", "answers",
         [b.latestRun ? muted("from " + b.latestRun.runId) : muted("after the first batch run")]),
     ]);
@@ -82,28 +91,30 @@
     const tables = s.tables.filter((t) => !t.name.endsWith("_rejects"));
     pipeline("stream-pipeline", [
       stage("stream-api", "Ingest API (Kinesis)", rate(s.api.perSecond), "records/s", [n(s.api.records) + " records logged"]),
-      stage("stream-log", "Streams", n(s.api.records), "records", s.streams.map((t) => muted(t.name + ": " + n(t.records)))),
+      stage("stream-log", "Streams", n(s.api.records), "records", s.streams.map((t) => muted(short(t.name) + ": " + n(t.records)))),
       stage("stream-job", "Stream job", rate(s.job.perSecond), "records/s", [n(s.job.records) + " committed", lag(s.lag), s.error ? muted(s.error) : null].filter(Boolean)),
       stage("stream-tables", "Delta tables", n(tables.reduce((a, t) => a + t.rows, 0)), "rows",
-        tables.map((t) => muted(t.name + " v" + (t.version < 0 ? "–" : t.version) + ": " + n(t.rows)))),
+        tables.map((t) => muted(tableLine(t)))),
     ]);
   }
 
   function drawCards(state) {
     const b = state.batch;
-    const all = [...b.tables.map((t) => ["batch", t]), ...state.stream.tables.map((t) => ["stream", t])];
-    table("tables", [{ t: "lane" }, { t: "table" }, { t: "version", n: true }, { t: "rows", n: true }],
-      all.map(([lane, t]) => [lane, t.error ? t.name + " (" + t.error + ")" : t.name, t.version < 0 ? "–" : n(t.version), n(t.rows)]), "no table yet");
-    document.getElementById("bucket-where").textContent = b.bucket.location;
+    const row = (t) => [t.error ? t.name + " (" + t.error + ")" : t.name, t.version < 0 ? "–" : n(t.version), n(t.rows)];
+    table("tables", [{ t: "table", wrap: true }, { t: "version", n: true }, { t: "rows", n: true }],
+      [{ group: "batch lane" }, ...b.tables.map(row), { group: "streaming lane" }, ...state.stream.tables.map(row)], "no table yet");
+    const where = document.getElementById("bucket-where");
+    where.textContent = b.bucket.location.replace(/^.*\//, "");
+    where.title = b.bucket.location;
     table("bucket", [{ t: "topic" }, { t: "objects", n: true }, { t: "bytes", n: true }],
       b.bucket.topics.map((t) => [t.topic, n(t.objects), bytes(t.bytes)]), b.bucket.error ? "not reachable: " + b.bucket.error : "no objects yet");
-    table("runs", [{ t: "run" }, { t: "outcome" }, { t: "took", n: true }, { t: "report" }],
+    table("runs", [{ t: "run", wrap: true }, { t: "outcome" }, { t: "took", n: true }, { t: "report" }],
       b.runs.map((r) => [r.runId, el("span", { class: "outcome " + r.outcome, title: r.error || "" }, r.outcome), duration(r.durationSeconds),
         r.report ? el("a", { href: r.report, target: "_blank", rel: "noopener" }, "report") : "–"]),
       b.runsError ? "history not readable: " + b.runsError : "no run yet");
     const latest = b.latestRun;
     document.getElementById("quality-run").textContent = latest ? latest.runId : "";
-    table("quality", [{ t: "table" }, { t: "column" }, { t: "rule" }, { t: "count", n: true }],
+    table("quality", [{ t: "table" }, { t: "column", wrap: true }, { t: "rule", wrap: true }, { t: "count", n: true }],
       latest ? latest.quality.map((q) => [q.table, q.column, q.rule, n(q.count)]) : [], "after the first batch run");
   }
 
@@ -136,12 +147,12 @@
     } else {
       const top = rows.slice().sort((a, b) => b[valueAt] - a[valueAt]).slice(0, 8);
       const max = Math.max(...top.map((r) => r[valueAt]), 1);
-      const w = 360, rowH = 20, labelW = 150, valueW = 56;
+      const w = 360, rowH = 20, labelW = 140, valueW = 74;
       const s = svg("svg", { viewBox: `0 0 ${w} ${top.length * rowH + 4}`, role: "img", "aria-label": insight.title });
       top.forEach((r, i) => {
         const y = i * rowH + 2;
         let text = label(r);
-        if (text.length > 26) text = text.slice(0, 25) + "…";
+        if (text.length > 22) text = text.slice(0, 21) + "…";
         s.append(svg("text", { x: 0, y: y + 13 }, text));
         const bw = (w - labelW - valueW) * (r[valueAt] / max);
         s.append(svg("rect", { class: "bar" + alt, x: labelW, y: y + 3, width: Math.max(bw, 1), height: rowH - 7, rx: 3 }));
