@@ -1,7 +1,11 @@
 namespace PinPipe.Hosting.Web;
 
-/// <summary>What the dashboard shows at one moment: both lanes, stage by stage, as <c>/ui/api/state</c> sends it (JSON, camelCase).</summary>
-internal sealed record DashboardSnapshot(DateTimeOffset At, double RateWindowSeconds, BatchLaneView Batch, StreamLaneView Stream);
+/// <summary>
+/// What the dashboard shows at one moment: both lanes, stage by stage, as <c>/ui/api/state</c> sends it (JSON, camelCase).
+/// <see cref="RateSeconds"/> is the span the rates cover: a minute once the dashboard has been watched that long (samples
+/// are taken while someone watches), less before.
+/// </summary>
+internal sealed record DashboardSnapshot(DateTimeOffset At, double RateSeconds, BatchLaneView Batch, StreamLaneView Stream);
 
 /// <summary>The batch lane: API → log → sink → bucket → batch job → insights.</summary>
 internal sealed record BatchLaneView(

@@ -139,7 +139,7 @@ internal sealed class DashboardState : IDisposable
         var bucket = await BucketAsync(topics, now, cancellationToken).ConfigureAwait(false);
         var (runs, runsError) = Runs(now);
         var latest = LatestRun(runs);
-        return new DashboardSnapshot(now, _rates.Window.TotalSeconds,
+        return new DashboardSnapshot(now, _rates.Span.TotalSeconds,
             new BatchLaneView(
                 new StageRate(batchAppended, _rates.Rate("batch.api")), topicViews,
                 new SinkView(s.Sink.GroupId, sinkCommitted, _rates.Rate("batch.sink"), topicViews.Sum(t => t.Lag)),

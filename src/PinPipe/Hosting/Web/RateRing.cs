@@ -19,6 +19,9 @@ internal sealed class RateRing(TimeSpan window)
         while (_samples.Count > 1 && _samples.Peek().At < at - Window) _samples.Dequeue();
     }
 
+    /// <summary>How far apart the oldest and the newest sample are: the span the rates cover (the window once it is full).</summary>
+    public TimeSpan Span => _samples.Count < 2 ? TimeSpan.Zero : _samples.Last().At - _samples.Peek().At;
+
     /// <summary>
     /// <paramref name="counter"/>'s rate per second between the oldest sample in the window and the newest; null with fewer
     /// than two samples holding it. A counter that went down (a topic deleted and made again) counts from zero, never negative.

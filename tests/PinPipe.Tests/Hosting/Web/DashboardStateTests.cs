@@ -85,6 +85,7 @@ public sealed class DashboardStateTests
         var empty = await state.GetAsync();
         Assert.Equal(0, empty.Batch.Api.Records);
         Assert.Null(empty.Batch.Api.PerSecond); // one sample: no rate yet
+        Assert.Equal(0, empty.RateSeconds);
         Assert.All(empty.Batch.Tables.Concat(empty.Stream.Tables), t => Assert.Equal(-1, t.Version));
         Assert.Empty(empty.Batch.Runs);
         Assert.Null(empty.Batch.LatestRun);
@@ -113,6 +114,7 @@ public sealed class DashboardStateTests
 
         // The log and the sink: every record posted, all committed by the sink's group; rates over the 10 s since the first sample.
         Assert.Equal(3 * PerKind, s.Batch.Api.Records);
+        Assert.Equal(10, s.RateSeconds);
         Assert.Equal(3 * PerKind / 10.0, s.Batch.Api.PerSecond);
         Assert.Equal(settings.Sink.GroupId, s.Batch.Sink.Group);
         Assert.Equal(3 * PerKind, s.Batch.Sink.Committed);

@@ -28,6 +28,7 @@ public sealed class RateRingTests
         ring.Add(T0.AddSeconds(10), Counter(150));
 
         Assert.Equal(5.0, ring.Rate("c"));
+        Assert.Equal(TimeSpan.FromSeconds(10), ring.Span);
     }
 
     [Fact]
@@ -40,6 +41,7 @@ public sealed class RateRingTests
 
         // T0 is 90 s old: the rate is that of the last minute (30 s to 90 s), not of the burst before it.
         Assert.Equal(1.0, ring.Rate("c"));
+        Assert.Equal(TimeSpan.FromMinutes(1), ring.Span);
     }
 
     [Fact]

@@ -118,6 +118,12 @@
       latest ? latest.quality.map((q) => [q.table, q.column, q.rule, n(q.count)]) : [], "after the first batch run");
   }
 
+  // A label cut to what fits in width px (about 6 px a character at the charts' size).
+  function fit(text, width) {
+    const max = Math.max(3, Math.floor(width / 6));
+    return text.length > max ? text.slice(0, max - 1) + "…" : text;
+  }
+
   // An insight as a chart: per post year as columns, else the largest rows as horizontal bars.
   function chart(insight, index) {
     const box = el("div", { class: "chart", "data-insight": insight.name });
@@ -140,8 +146,8 @@
         const bh = (h - bottom - top) * (r[valueAt] / max);
         s.append(svg("rect", { class: "bar" + alt, x: x, y: h - bottom - bh, width: bw, height: Math.max(bh, 1), rx: 3 }));
         s.append(svg("text", { x: x + bw / 2, y: h - bottom - bh - 4, "text-anchor": "middle", class: "value" }, n(r[valueAt])));
-        s.append(svg("text", { x: x + bw / 2, y: h - bottom + 14, "text-anchor": "middle" }, String(r[0])));
-        if (valueAt > 1) s.append(svg("text", { x: x + bw / 2, y: h - bottom + 27, "text-anchor": "middle", class: "value" }, r.slice(1, valueAt).join(" · ")));
+        s.append(svg("text", { x: x + bw / 2, y: h - bottom + 14, "text-anchor": "middle" }, fit(String(r[0]), bw)));
+        if (valueAt > 1) s.append(svg("text", { x: x + bw / 2, y: h - bottom + 27, "text-anchor": "middle", class: "value" }, fit(r.slice(1, valueAt).join(" · "), bw)));
       });
       box.append(s);
     } else {
@@ -192,7 +198,9 @@
       drawInsights(state.batch.latestRun);
       const s = status();
       s.className = "status live";
-      s.textContent = "live · " + new Date(state.at).toLocaleTimeString();
+      const span = state.rateSeconds;
+      s.textContent = "live · " + new Date(state.at).toLocaleTimeString() +
+        (span > 0 && span < 59 ? " · rates over the last " + Math.round(span) + " s" : "");
     } catch (e) {
       const s = status();
       s.className = "status down";
