@@ -104,6 +104,28 @@ public sealed class DashboardAuthTests
     }
 
     [Fact]
+    public async Task Over_https_the_cookie_is_Secure()
+    {
+        using var certs = new Support.TempDirectory("dashboard-tls");
+        var (cert, key, root) = TlsTests.MakeCertificate(certs);
+        using (root)
+        {
+            await using var dash = await DashboardHarness.StartAsync(configure: s => s with
+            {
+                Ingest = s.Ingest with { Urls = "https://127.0.0.1:0", Certificate = cert, CertificateKey = key },
+            });
+            using var client = TlsTests.TrustingClient(root, dash.Host.Api!.BaseAddress, plain: true);
+
+            using var signedIn = await SignInAsync(client, dash.Key!);
+
+            Assert.Equal(HttpStatusCode.SeeOther, signedIn.StatusCode);
+            string cookie = signedIn.Headers.GetValues("Set-Cookie").Single();
+            Assert.Contains("; secure", cookie, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
+    [Fact]
     public async Task A_revoked_key_neither_signs_in_nor_keeps_a_signed_in_cookie_working()
     {
         await using var dash = await DashboardHarness.StartAsync();
