@@ -110,27 +110,25 @@ public sealed class ApiKeyGuard : IDisposable
         var request = context.Request;
         // The health probes stay open: a load balancer or orchestrator carries no key.
         if (request.Path.Equals("/healthz", StringComparison.OrdinalIgnoreCase) || request.Path.Equals("/readyz", StringComparison.OrdinalIgnoreCase)) return next(context);
-        // The dashboard's paths take the key from its cookie too, and answer with its sign-in page rather than JSON.
-        if (IsUiPath(request)) return UiAsync(context, next);
         var now = Current();
         if (!_alwaysOn && now.Error is null && now.Keys.Keys.Count == 0) return next(context);
         if (now.Error is not null)
-            return Refuse(context, "The server cannot read its key file, so no key can be checked; its operator must repair it. Nothing was done.");
+            return Deny(context, next, "The server cannot read its key file, so no key can be checked; its operator must repair it. Nothing was done.");
 
         string? secret = Presented(request);
         if (secret is null)
-            return Refuse(context, "This API needs an API key: send it in the x-api-key header or as 'Authorization: Bearer <key>' " +
+            return Deny(context, next, "This API needs an API key: send it in the x-api-key header or as 'Authorization: Bearer <key>' " +
                 "(`pinpipe keys create NAME` makes one). Nothing was done.");
         var key = now.Keys.Find(secret);
         if (key is null || key.Revoked)
-            return Refuse(context, "The API key is unknown or revoked. Nothing was done.");
+            return Deny(context, next, "The API key is unknown or revoked. Nothing was done.");
 
         var (need, target) = Classify(request);
         if (need == Need.Admin && key.Scope != KeyScope.Admin)
-            return Refuse(context, $"{(target is null ? "This request" : $"Creating or deleting the stream '{target}'")} needs an admin key; " +
+            return Deny(context, next, $"{(target is null ? "This request" : $"Creating or deleting the stream '{target}'")} needs an admin key; " +
                 $"key '{key.Name}' has the scope produce. Nothing was done.");
         if (need == Need.Produce && !key.MayProduceTo(target!))
-            return Refuse(context, $"Key '{key.Name}' may not produce to '{target}' (it may produce to '{key.Topics}'). Nothing was written.");
+            return Deny(context, next, $"Key '{key.Name}' may not produce to '{target}' (it may produce to '{key.Topics}'). Nothing was written.");
         if (key.RateLimit is not null)
         {
             using var lease = _limits.AttemptAcquire(key);
@@ -269,6 +267,13 @@ public sealed class ApiKeyGuard : IDisposable
             return (Need.Admin, s[1]);
         return (Need.Admin, null);
     }
+
+    /// <summary>
+    /// A request the API's checks refuse: 403 in its route family's shape, except on the dashboard's paths, which take the
+    /// key from their cookie too and answer with the sign-in page (<see cref="UiAsync"/>). Looked at only here, on the way
+    /// out, so that a request with a valid key does no work for the dashboard.
+    /// </summary>
+    private Task Deny(HttpContext context, RequestDelegate next, string message) => IsUiPath(context.Request) ? UiAsync(context, next) : Refuse(context, message);
 
     private static Task Refuse(HttpContext context, string message) => RequestGuard.Refuse(context, 403, "AccessDeniedException", message);
 
