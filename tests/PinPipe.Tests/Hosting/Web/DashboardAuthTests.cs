@@ -104,6 +104,21 @@ public sealed class DashboardAuthTests
     }
 
     [Fact]
+    public async Task Under_a_path_base_the_redirects_and_the_cookie_stay_under_it()
+    {
+        await using var dash = await DashboardHarness.StartAsync(configure: s => s with { Ingest = s.Ingest with { PathBase = "/dev" } });
+        using var client = dash.NewClient();
+
+        Assert.EndsWith("/dev/ui/", dash.Dashboard.AbsolutePath, StringComparison.Ordinal);
+        using var page = await GetAsync(client, "ui/");
+        Assert.Equal(HttpStatusCode.SeeOther, page.StatusCode);
+        Assert.Equal("/dev/ui/signin", page.Headers.Location?.OriginalString);
+        using var signedIn = await SignInAsync(client, dash.Key!);
+        Assert.Equal("/dev/ui/", signedIn.Headers.Location?.OriginalString);
+        Assert.Contains("path=/dev/ui", signedIn.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task Over_https_the_cookie_is_Secure()
     {
         using var certs = new Support.TempDirectory("dashboard-tls");
