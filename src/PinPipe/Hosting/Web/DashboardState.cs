@@ -202,6 +202,8 @@ internal sealed class DashboardState : IDisposable
         BucketView view;
         try
         {
+            // A missing bucket lists as empty: it is named instead (as /readyz does).
+            await _bucket.CheckBucketAsync(create: false, cancellationToken).ConfigureAwait(false);
             var perTopic = topics.ToDictionary(t => t, _ => (Objects: 0L, Bytes: 0L), StringComparer.Ordinal);
             await foreach (var o in _bucket.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
             {

@@ -203,6 +203,29 @@ public sealed class DashboardStateTests
     }
 
     [Fact]
+    public async Task An_unreachable_bucket_is_named_in_the_snapshot_and_the_log_still_shows()
+    {
+        await using var dash = await DashboardHarness.StartAsync();
+        await dash.PostBatchAsync(4);
+        int closedPort;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            closedPort = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        using var unreachable = new PinPipe.Lake.S3.S3ObjectStore(
+            new ObjectStoreOptions { Kind = ObjectStoreKind.S3, ServiceUrl = $"http://127.0.0.1:{closedPort}", ForcePathStyle = true },
+            "gone-bucket", new Amazon.Runtime.BasicAWSCredentials("test", "test"));
+        using var state = new DashboardState(dash.Settings, dash.Host.Log, unreachable);
+
+        var s = await state.GetAsync();
+
+        Assert.Equal(4, s.Batch.Api.Records);
+        Assert.False(string.IsNullOrWhiteSpace(s.Batch.Bucket.Error));
+        Assert.All(s.Batch.Tables.Concat(s.Stream.Tables), t => Assert.False(string.IsNullOrWhiteSpace(t.Error)));
+    }
+
+    [Fact]
     public async Task A_run_id_that_names_no_run_folder_gets_no_folder()
     {
         await using var dash = await DashboardHarness.StartAsync();
