@@ -37,6 +37,8 @@ internal static class Dashboard
         {
             var snapshot = await state.GetAsync(c.RequestAborted).ConfigureAwait(false);
             Harden(c.Response, PagePolicy);
+            // Whether the API checks keys: the page offers to sign out only then.
+            c.Response.Headers["X-PinPipe-Keys"] = Guard(c).KeysRequired ? "on" : "off";
             c.Response.ContentType = "application/json; charset=utf-8";
             await JsonSerializer.SerializeAsync(c.Response.Body, snapshot, Json, c.RequestAborted).ConfigureAwait(false);
         });

@@ -11,7 +11,8 @@ namespace PinPipe.Ingest.Keys;
 /// Creating and deleting streams needs an admin key; producing (<c>POST /topics/{t}[/partitions/{p}]</c>,
 /// <c>PUT /streams/{s}/record(s)</c>) a produce or admin key whose pattern matches the topic or stream; reading (lists,
 /// descriptions) any valid key; <c>/healthz</c> and <c>/readyz</c> none. A missing, unknown, revoked or out-of-scope key gets 403 in the
-/// route family's shape, saying what is wrong and never echoing the key.
+/// route family's shape, saying what is wrong and never echoing the key. The dashboard's paths (<c>/ui</c>) also take the key
+/// from the dashboard's cookie and send a request without a valid one to its sign-in form (<see cref="UiAsync"/>).
 /// </summary>
 /// <remarks>
 /// Keys are needed whenever the key file holds a key (revoked ones included: revoking the last key does not open the

@@ -100,6 +100,7 @@ public sealed class DashboardAuthTests
         using var data = await GetAsync(client, "ui/api/state", dash.Key);
         Assert.Equal(HttpStatusCode.OK, data.StatusCode);
         Assert.Equal("application/json", data.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("on", data.Headers.GetValues("X-PinPipe-Keys").Single());
         Assert.Contains("\"batch\"", await data.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
@@ -208,6 +209,7 @@ public sealed class DashboardAuthTests
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         using var data = await GetAsync(client, "ui/api/state");
         Assert.Equal(HttpStatusCode.OK, data.StatusCode);
+        Assert.Equal("off", data.Headers.GetValues("X-PinPipe-Keys").Single());
         using var signIn = await GetAsync(client, "ui/signin");
         Assert.Equal(HttpStatusCode.SeeOther, signIn.StatusCode);
         Assert.Equal("/ui/", signIn.Headers.Location?.OriginalString);

@@ -69,6 +69,7 @@ public sealed class DashboardBrowserTests
             await Assertions.Expect(page.Locator("#stream-log .count")).ToHaveTextAsync("0", Wait);
             foreach (var stage in new[] { "batch-api", "batch-log", "batch-sink", "batch-bucket", "batch-job", "batch-tables", "batch-insights", "stream-api", "stream-log", "stream-job", "stream-tables" })
                 await Assertions.Expect(page.Locator($"[data-stage={stage}]")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("#signout")).ToBeVisibleAsync();
             // A mark a reload would wipe.
             await page.EvaluateAsync("() => { window.pinpipeMark = 'still here'; }");
 

@@ -191,6 +191,7 @@
       const response = await fetch("api/state", { cache: "no-store", credentials: "same-origin", headers: { accept: "application/json" } });
       if (response.status === 401) { window.location.assign("signin"); return; }
       if (!response.ok) throw new Error("HTTP " + response.status);
+      document.getElementById("signout").hidden = response.headers.get("X-PinPipe-Keys") !== "on";
       const state = await response.json();
       drawBatch(state.batch);
       drawStream(state.stream);
