@@ -226,6 +226,8 @@ public sealed class DashboardAuthTests
         Assert.Equal("text/javascript", script.Content.Headers.ContentType?.MediaType);
         using var style = await GetAsync(client, "ui/assets/app.css");
         Assert.Equal(HttpStatusCode.OK, style.StatusCode);
+        using var icon = await GetAsync(client, "ui/assets/icon.svg");
+        Assert.Equal("image/svg+xml", icon.Content.Headers.ContentType?.MediaType);
         using var other = await GetAsync(client, "ui/assets/keys.json");
         Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
         using var escape = await GetAsync(client, "ui/assets/..%2F..%2Fkeys.json");
