@@ -45,6 +45,8 @@ ensure_packages() {
   /usr/bin/python3 -c 'import pandas' >/dev/null 2>&1 || missing+=(python3-pandas)
   # A real Prometheus scrapes /metrics in the metrics tests (each test starts its own on a private port).
   [ -x /usr/bin/prometheus ] || missing+=(prometheus)
+  # The dashboard's browser tests drive Debian's chromium through Playwright (which never downloads a browser).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 

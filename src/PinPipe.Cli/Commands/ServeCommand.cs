@@ -33,6 +33,8 @@ internal static class ServeCommand
                 logger.LogInformation("API keys: none needed now (no key defined); `pinpipe keys create` (in {KeysFile}) turns them on, also while serving.", ctx.Settings.Ingest.KeysFile);
             logger.LogInformation("Ingest API listening on {Addresses}; topics {Topics}; streams {Streams}; log {Log}. Ctrl-C to stop.",
                 string.Join(", ", host.Api!.Addresses), string.Join(", ", ctx.Settings.Names.Topics), string.Join(", ", ctx.Settings.Names.Streams), ctx.Settings.Log.Path);
+            if (host.DashboardAddress is { } dashboard)
+                logger.LogInformation("Dashboard at {Dashboard} (signed in with an API key when keys are on; Dashboard:Enabled false turns it off).", dashboard);
             try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }
             catch (OperationCanceledException) { }
             logger.LogInformation("Stopping: finishing requests in flight.");

@@ -39,6 +39,8 @@ internal static class UpCommand
         command.Options.Add(lanes);
         var skipBatch = new Option<bool>("--skip-batch") { Description = "Stop after the records land; do not run the batch job." };
         command.Options.Add(skipBatch);
+        var keepOpen = new Option<bool>("--keep-open") { Description = "At the end, keep serving the API and the dashboard (/ui/) until Ctrl-C." };
+        command.Options.Add(keepOpen);
         flags.Add<string>(command, "--urls", "Ingest:Urls", "Where the API listens (default http://127.0.0.1:8082).");
         flags.Add<double>(command, "--rate", "Emulator:Rate", "Target posts per second per lane; 0 = unthrottled (default).");
         flags.Add<int>(command, "--concurrency", "Emulator:Concurrency", "Requests in flight at once per lane (default 8).");
@@ -51,7 +53,7 @@ internal static class UpCommand
         SeedCommand.AddSourceFlags(command, flags);
         BatchCommand.AddBatchFlags(command, flags, withObjectStore: false);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags,
-            (ctx, token) => RunAsync(ctx, parse.GetValue(records), TryParseLanes(parse.GetValue(lanes))!.Value, parse.GetValue(skipBatch), token), ct));
+            (ctx, token) => RunAsync(ctx, parse.GetValue(records), TryParseLanes(parse.GetValue(lanes))!.Value, parse.GetValue(skipBatch), parse.GetValue(keepOpen), token), ct));
         return command;
     }
 
@@ -64,7 +66,7 @@ internal static class UpCommand
         return (names.Any(n => Is(n, "batch")), names.Any(n => Is(n, "stream")));
     }
 
-    private static async Task<int> RunAsync(CliContext ctx, long records, (bool Batch, bool Stream) lanes, bool skipBatch, CancellationToken token)
+    private static async Task<int> RunAsync(CliContext ctx, long records, (bool Batch, bool Stream) lanes, bool skipBatch, bool keepOpen, CancellationToken token)
     {
         var logger = ctx.LoggerFactory.CreateLogger("pinpipe.up");
         // The one-command demo creates the bucket when it is missing (the sink and the stream job only with --create-bucket).
@@ -80,7 +82,9 @@ internal static class UpCommand
 
         // When the API needs keys (beyond loopback, or once a key exists), the emulators use a key of up's own, made once
         // and kept, owner-only, for the next runs (Emulator:ApiKey, when set, instead).
-        if (settings.Emulator.ApiKey is null && ApiKeyGuard.KeysNeeded(settings.Ingest))
+        bool keysNeeded = ApiKeyGuard.KeysNeeded(settings.Ingest);
+        bool ownKey = settings.Emulator.ApiKey is null && keysNeeded;
+        if (ownKey)
         {
             string secret = await new KeyStore(settings.Ingest.KeysFile!).OwnKeyAsync(OwnKeyName, Path.Combine(settings.DataDir, OwnKeyFile), token).ConfigureAwait(false);
             settings = settings with { Emulator = settings.Emulator with { ApiKey = secret } };
@@ -88,6 +92,8 @@ internal static class UpCommand
         }
         await using var host = await PipelineHost.StartAsync(settings, HostParts.Api | HostParts.Sink, ctx.LoggerFactory, token).ConfigureAwait(false);
         logger.LogInformation("API on {Api}; log {Log}; bucket {Bucket}.", host.Api!.BaseAddress, settings.Log.Path, host.Store.Location);
+        string? dashboard = DashboardLine(host, settings, keysNeeded, ownKey);
+        if (dashboard is not null) logger.LogInformation("Open {Dashboard}.", dashboard);
         // A fresh seed each run posts other rows than the last run (the same seed would post the same rows again);
         // the seed is printed so that a run can be repeated.
         int seed = settings.Emulator.Seed ?? Random.Shared.Next();
@@ -149,14 +155,37 @@ internal static class UpCommand
         }
         if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {Durations.Text(drainTimeout)} (see the lag above).").ConfigureAwait(false);
         if (results.Length == 0) return ExitCodes.Cancelled;
-        if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0) || !drained) return ExitCodes.Failed;
-        if (skipBatch || !lanes.Batch) return ExitCodes.Ok;
+        if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0) || !drained) return await KeepOpenAsync(ExitCodes.Failed).ConfigureAwait(false);
+        if (skipBatch || !lanes.Batch) return await KeepOpenAsync(ExitCodes.Ok).ConfigureAwait(false);
 
         // The batch lane's processing: what landed in the bucket, cleaned into Delta tables and answered.
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
         ctx.Out.WriteLine();
 #pragma warning restore CA1849
-        return await BatchCommand.RunRecordedAsync(ctx, rows: 10, token).ConfigureAwait(false);
+        return await KeepOpenAsync(await BatchCommand.RunRecordedAsync(ctx, rows: 10, token).ConfigureAwait(false)).ConfigureAwait(false);
+
+        // With --keep-open, the API and the dashboard stay up after the run (the sink too) until Ctrl-C; the run's exit code stands.
+        async Task<int> KeepOpenAsync(int code)
+        {
+            if (!keepOpen || token.IsCancellationRequested) return code;
+            await ctx.Out.WriteLineAsync($"Still serving the API at {host.Api.BaseAddress}{(dashboard is null ? "" : " and " + dashboard)} (--keep-open). Ctrl-C to stop.").ConfigureAwait(false);
+            try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+            return code;
+        }
+    }
+
+    /// <summary>
+    /// Where the dashboard is and how to sign in (never the key itself): with up's own key, the file holding it; with
+    /// Emulator:ApiKey, that key; with no keys, no sign-in. Null when the dashboard is off (Dashboard:Enabled).
+    /// </summary>
+    private static string? DashboardLine(PipelineHost host, PinPipeSettings settings, bool keysNeeded, bool ownKey)
+    {
+        if (host.DashboardAddress is not { } url) return null;
+        string signIn = !keysNeeded ? "no sign-in needed: the API needs no key"
+            : ownKey ? $"sign in with the key in {Path.Combine(settings.DataDir, OwnKeyFile)}"
+            : "sign in with an API key of this server (the emulators use Emulator:ApiKey)";
+        return $"the dashboard at {url} ({signIn})";
     }
 
     /// <summary>The live figures of a run, per lane: emulator, log, bucket (batch) and Delta tables (stream).</summary>

@@ -536,7 +536,8 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         }
     }
 
-    private static string SafeFolderName(string runId)
+    /// <summary>The folder name of run <paramref name="runId"/> under <see cref="BatchOptions.OutputDir"/> (letters, digits, '-', '_', '.'; others as '-').</summary>
+    internal static string SafeFolderName(string runId)
     {
         var chars = runId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
         string name = new string(chars).Trim('.');

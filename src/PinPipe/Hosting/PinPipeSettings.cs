@@ -1,6 +1,7 @@
 using PinPipe.Batch;
 using PinPipe.Configuration;
 using PinPipe.Emulation;
+using PinPipe.Hosting.Web;
 using PinPipe.Ingest;
 using PinPipe.Observability;
 using PinPipe.Ingest.Keys;
@@ -38,6 +39,7 @@ public sealed record PinPipeSettings
     public StreamOptions Stream { get; init; } = new();
     public MaintenanceOptions Maintenance { get; init; } = new();
     public MetricsOptions Metrics { get; init; } = new();
+    public DashboardOptions Dashboard { get; init; } = new();
 
     /// <summary>The names of SPEC §1 for <see cref="UserId"/>.</summary>
     public PipelineNames Names => new(UserId);

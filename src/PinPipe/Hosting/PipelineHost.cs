@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Hosting.Web;
 using PinPipe.Ingest;
 using PinPipe.Ingest.Keys;
 using PinPipe.Lake;
@@ -44,6 +45,12 @@ public sealed partial class PipelineHost : IAsyncDisposable
     /// <summary>The bucket the API's <c>/readyz</c> checks (the sink's, which this host may not run).</summary>
     private IObjectStore? _bucket;
 
+    /// <summary>The dashboard's state, when the API serves it.</summary>
+    private DashboardState? _dashboard;
+
+    /// <summary>The dashboard's address (<c>/ui/</c> under the API's), when the API runs and serves it (<c>Dashboard:Enabled</c>).</summary>
+    public Uri? DashboardAddress => Api is not null && _dashboard is not null ? new Uri(Api.BaseAddress, "ui/") : null;
+
     /// <summary>
     /// Opens the log and starts the parts asked for. A host that runs the API owns the log (it appends, and
     /// creates the pipeline's topics and streams when missing); a host that only runs the sink opens it as a consumer,
@@ -66,7 +73,10 @@ public sealed partial class PipelineHost : IAsyncDisposable
             if (parts.HasFlag(HostParts.Api))
             {
                 host._bucket = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
-                host.Api = await IngestServer.StartAsync(settings.Ingest, log, settings.Consumers(), host._bucket, loggerFactory, cancellationToken).ConfigureAwait(false);
+                // The dashboard reads durable state only (the log, the bucket, the run folders): it holds whichever processes run the other parts.
+                host._dashboard = settings.Dashboard.Enabled ? new DashboardState(settings, log, host._bucket) : null;
+                host.Api = await IngestServer.StartAsync(settings.Ingest, log, settings.Consumers(), host._bucket,
+                    host._dashboard is { } dashboard ? endpoints => Dashboard.Map(endpoints, dashboard) : null, loggerFactory, cancellationToken).ConfigureAwait(false);
             }
             if (parts.HasFlag(HostParts.Sink))
                 await host.StartSinkAsync(loggerFactory, cancellationToken).ConfigureAwait(false);
@@ -83,6 +93,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Api is not null) await Api.DisposeAsync().ConfigureAwait(false);
+        _dashboard?.Dispose();
         (_bucket as IDisposable)?.Dispose();
         await StopSinkAsync().ConfigureAwait(false);
         await Log.DisposeAsync().ConfigureAwait(false);

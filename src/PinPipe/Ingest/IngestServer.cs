@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using PinPipe.Errors;
@@ -45,7 +46,14 @@ public sealed class IngestServer : IAsyncDisposable
     /// Builds and starts the server; <c>/readyz</c> also checks that <paramref name="bucket"/> is reachable (null: only the
     /// log). <paramref name="consumers"/> as in the overload above.
     /// </summary>
-    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, IObjectStore? bucket, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    public static Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, IObjectStore? bucket, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options, log, consumers, bucket, endpoints: null, loggerFactory, cancellationToken);
+
+    /// <summary>
+    /// As above, with <paramref name="endpoints"/> mapping more routes (the host's dashboard under <c>/ui</c>) after the
+    /// API's and before the fallback; they pass the same guards.
+    /// </summary>
+    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, IObjectStore? bucket, Action<IEndpointRouteBuilder>? endpoints, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(consumers);
         // Before anything binds: beyond loopback without a key (and without AllowAnonymous) the server does not start.
@@ -112,6 +120,7 @@ public sealed class IngestServer : IAsyncDisposable
         }
         app.MapKafkaRest();
         app.MapKinesisProxy();
+        endpoints?.Invoke(app);
         // Every path, also one whose last segment has a dot (the default fallback pattern leaves those to an empty 404).
         app.MapFallback("{*path}", (HttpContext c) => NotFoundAsync(c, null));
         try

@@ -28,10 +28,12 @@ public sealed class TlsTests
         return (certPath, keyPath, X509CertificateLoader.LoadCertificate(cert.RawData));
     }
 
-    /// <summary>A client that trusts only <paramref name="root"/> (as the emulator's CA file would).</summary>
+    /// <summary>A client that trusts only <paramref name="root"/> (as the emulator's CA file would); optionally one that follows no redirect and keeps no cookie.</summary>
 #pragma warning disable CA2000 // the client owns and disposes the handler
-    private static HttpClient TrustingClient(X509Certificate2 root, Uri baseAddress) => new(new SocketsHttpHandler
+    internal static HttpClient TrustingClient(X509Certificate2 root, Uri baseAddress, bool plain = false) => new(new SocketsHttpHandler
     {
+        AllowAutoRedirect = !plain,
+        UseCookies = !plain,
         SslOptions = new SslClientAuthenticationOptions
         {
             CertificateChainPolicy = new X509ChainPolicy

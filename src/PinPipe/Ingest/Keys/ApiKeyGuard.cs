@@ -11,7 +11,8 @@ namespace PinPipe.Ingest.Keys;
 /// Creating and deleting streams needs an admin key; producing (<c>POST /topics/{t}[/partitions/{p}]</c>,
 /// <c>PUT /streams/{s}/record(s)</c>) a produce or admin key whose pattern matches the topic or stream; reading (lists,
 /// descriptions) any valid key; <c>/healthz</c> and <c>/readyz</c> none. A missing, unknown, revoked or out-of-scope key gets 403 in the
-/// route family's shape, saying what is wrong and never echoing the key.
+/// route family's shape, saying what is wrong and never echoing the key. The dashboard's paths (<c>/ui</c>) also take the key
+/// from the dashboard's cookie and send a request without a valid one to its sign-in form (<see cref="UiAsync"/>).
 /// </summary>
 /// <remarks>
 /// Keys are needed whenever the key file holds a key (revoked ones included: revoking the last key does not open the
@@ -113,22 +114,22 @@ public sealed class ApiKeyGuard : IDisposable
         var now = Current();
         if (!_alwaysOn && now.Error is null && now.Keys.Keys.Count == 0) return next(context);
         if (now.Error is not null)
-            return Refuse(context, "The server cannot read its key file, so no key can be checked; its operator must repair it. Nothing was done.");
+            return Deny(context, next, "The server cannot read its key file, so no key can be checked; its operator must repair it. Nothing was done.");
 
         string? secret = Presented(request);
         if (secret is null)
-            return Refuse(context, "This API needs an API key: send it in the x-api-key header or as 'Authorization: Bearer <key>' " +
+            return Deny(context, next, "This API needs an API key: send it in the x-api-key header or as 'Authorization: Bearer <key>' " +
                 "(`pinpipe keys create NAME` makes one). Nothing was done.");
         var key = now.Keys.Find(secret);
         if (key is null || key.Revoked)
-            return Refuse(context, "The API key is unknown or revoked. Nothing was done.");
+            return Deny(context, next, "The API key is unknown or revoked. Nothing was done.");
 
         var (need, target) = Classify(request);
         if (need == Need.Admin && key.Scope != KeyScope.Admin)
-            return Refuse(context, $"{(target is null ? "This request" : $"Creating or deleting the stream '{target}'")} needs an admin key; " +
+            return Deny(context, next, $"{(target is null ? "This request" : $"Creating or deleting the stream '{target}'")} needs an admin key; " +
                 $"key '{key.Name}' has the scope produce. Nothing was done.");
         if (need == Need.Produce && !key.MayProduceTo(target!))
-            return Refuse(context, $"Key '{key.Name}' may not produce to '{target}' (it may produce to '{key.Topics}'). Nothing was written.");
+            return Deny(context, next, $"Key '{key.Name}' may not produce to '{target}' (it may produce to '{key.Topics}'). Nothing was written.");
         if (key.RateLimit is not null)
         {
             using var lease = _limits.AttemptAcquire(key);
@@ -141,6 +142,83 @@ public sealed class ApiKeyGuard : IDisposable
         }
         context.Items[typeof(ApiKey)] = key;
         return next(context);
+    }
+
+    /// <summary>The dashboard's path (<c>/ui</c>, under the path base): its pages and its API.</summary>
+    internal const string UiPath = "/ui";
+
+    /// <summary>The dashboard's sign-in page (GET: the form; POST: checks the key and sets the cookie) and sign-out (POST).</summary>
+    internal const string UiSignInPath = "/ui/signin";
+
+    /// <summary>The dashboard's sign-out (POST): clears the cookie.</summary>
+    internal const string UiSignOutPath = "/ui/signout";
+
+    /// <summary>The cookie holding the dashboard's key (HttpOnly, SameSite=Strict, Path=/ui): read on the dashboard's paths only.</summary>
+    internal const string UiCookie = "pinpipe_ui_key";
+
+    /// <summary>The dashboard's static files (its script and style sheet: no data), open to all so that the sign-in page has its style.</summary>
+    internal const string UiAssetsPath = "/ui/assets";
+
+    /// <summary>The dashboard's data (<c>/ui/api/…</c>): refused with 401 and a small JSON body rather than sent to the sign-in page.</summary>
+    internal const string UiApiPath = "/ui/api";
+
+    /// <summary>Whether <paramref name="request"/> is for the dashboard (<c>/ui</c> or below).</summary>
+    internal static bool IsUiPath(HttpRequest request) => request.Path.StartsWithSegments(UiPath, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Whether the API checks keys now (the key file holds a key, or it listens beyond loopback without
+    /// <see cref="IngestOptions.AllowAnonymous"/>, or its key file cannot be read): then the dashboard needs a sign-in.
+    /// </summary>
+    internal bool KeysRequired
+    {
+        get
+        {
+            var now = Current();
+            return _alwaysOn || now.Error is not null || now.Keys.Keys.Count > 0;
+        }
+    }
+
+    /// <summary>
+    /// The valid (known, not revoked) key whose secret is <paramref name="secret"/>, compared in constant time; null for an
+    /// unknown or revoked key, or when the key file cannot be read. Any valid key, whatever its scope, may watch the dashboard.
+    /// </summary>
+    internal ApiKey? Authenticate(string? secret)
+    {
+        if (string.IsNullOrWhiteSpace(secret)) return null;
+        var now = Current();
+        if (now.Error is not null) return null;
+        return now.Keys.Find(secret.Trim()) is { Revoked: false } key ? key : null;
+    }
+
+    /// <summary>
+    /// The dashboard's paths: open when keys are off; else the sign-in and sign-out pages (they check the key themselves)
+    /// and the static files pass, and every other path needs a valid key in the dashboard's cookie (or a header, as on the API). Without
+    /// one, a page is sent to the sign-in form (303) and the dashboard's data answers 401: never the API's JSON 403.
+    /// The cookie counts on these paths only: on the ingest routes a browser would send it with cross-site requests.
+    /// </summary>
+    private Task UiAsync(HttpContext context, RequestDelegate next)
+    {
+        var request = context.Request;
+        if (!KeysRequired) return next(context);
+        if (request.Path.Equals(UiSignInPath, StringComparison.OrdinalIgnoreCase) || request.Path.Equals(UiSignOutPath, StringComparison.OrdinalIgnoreCase)
+            || request.Path.StartsWithSegments(UiAssetsPath, StringComparison.OrdinalIgnoreCase))
+            return next(context);
+        var key = Authenticate(request.Cookies[UiCookie]) ?? Authenticate(Presented(request));
+        if (key is not null)
+        {
+            context.Items[typeof(ApiKey)] = key;
+            return next(context);
+        }
+        context.Response.Headers.CacheControl = "no-store";
+        if (request.Path.StartsWithSegments(UiApiPath, StringComparison.OrdinalIgnoreCase))
+        {
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            context.Response.ContentType = "application/json";
+            return context.Response.WriteAsync("""{"message":"Sign in to the dashboard first."}""");
+        }
+        context.Response.StatusCode = StatusCodes.Status303SeeOther;
+        context.Response.Headers.Location = request.PathBase + UiSignInPath;
+        return Task.CompletedTask;
     }
 
     /// <summary>429 with <c>Retry-After</c>, in the route family's shape (API Gateway throttles with 429 too).</summary>
@@ -190,6 +268,13 @@ public sealed class ApiKeyGuard : IDisposable
             return (Need.Admin, s[1]);
         return (Need.Admin, null);
     }
+
+    /// <summary>
+    /// A request the API's checks refuse: 403 in its route family's shape, except on the dashboard's paths, which take the
+    /// key from their cookie too and answer with the sign-in page (<see cref="UiAsync"/>). Looked at only here, on the way
+    /// out, so that a request with a valid key does no work for the dashboard.
+    /// </summary>
+    private Task Deny(HttpContext context, RequestDelegate next, string message) => IsUiPath(context.Request) ? UiAsync(context, next) : Refuse(context, message);
 
     private static Task Refuse(HttpContext context, string message) => RequestGuard.Refuse(context, 403, "AccessDeniedException", message);
 
