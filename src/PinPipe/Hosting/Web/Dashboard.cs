@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text.Encodings.Web;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -25,7 +24,6 @@ internal static class Dashboard
 
     private const int MaxKeyLength = 256;
     private static readonly ConcurrentDictionary<string, byte[]> Assets = new(StringComparer.Ordinal);
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>Maps the dashboard's routes over <paramref name="state"/>.</summary>
     public static void Map(IEndpointRouteBuilder endpoints, DashboardState state)
@@ -35,12 +33,12 @@ internal static class Dashboard
         endpoints.MapGet("/ui/assets/{name}", (HttpContext c, string name) => WriteAssetAsync(c, name));
         endpoints.MapGet("/ui/api/state", async (HttpContext c) =>
         {
-            var snapshot = await state.GetAsync(c.RequestAborted).ConfigureAwait(false);
+            byte[] json = await state.GetJsonAsync(c.RequestAborted).ConfigureAwait(false);
             Harden(c.Response, PagePolicy);
             // Whether the API checks keys: the page offers to sign out only then.
             c.Response.Headers["X-PinPipe-Keys"] = Guard(c).KeysRequired ? "on" : "off";
             c.Response.ContentType = "application/json; charset=utf-8";
-            await JsonSerializer.SerializeAsync(c.Response.Body, snapshot, Json, c.RequestAborted).ConfigureAwait(false);
+            await c.Response.Body.WriteAsync(json, c.RequestAborted).ConfigureAwait(false);
         });
         endpoints.MapGet("/ui/runs/{runId}/report.html", (HttpContext c, string runId) => WriteReportAsync(c, state, runId));
         endpoints.MapGet("/ui/signin", (HttpContext c) => Guard(c).KeysRequired ? WriteSignInAsync(c, 200, null) : Redirect(c, "/ui/"));

@@ -27,6 +27,7 @@ internal sealed class DashboardState : IDisposable
     internal const int RunsShown = 8;
 
     private static readonly TimeSpan SnapshotAge = TimeSpan.FromSeconds(1);
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private static readonly TimeSpan BucketRefresh = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan RunsRefresh = TimeSpan.FromSeconds(2);
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
@@ -38,7 +39,7 @@ internal sealed class DashboardState : IDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly RateRing _rates = new(TimeSpan.FromMinutes(1));
     private readonly Dictionary<string, TableReader> _tables = new(StringComparer.Ordinal);
-    private DashboardSnapshot? _last;
+    private Made? _last;
     private (DateTimeOffset At, BucketView View)? _bucketListing;
     private (DateTimeOffset At, IReadOnlyList<RunView> Runs, string? Error)? _runs;
     private LatestRunView? _latestRun;
@@ -59,16 +60,25 @@ internal sealed class DashboardState : IDisposable
     public void Dispose() => _gate.Dispose();
 
     /// <summary>The latest snapshot when it is under a second old, else a new one (one at a time: concurrent viewers share it).</summary>
-    public async Task<DashboardSnapshot> GetAsync(CancellationToken cancellationToken = default)
+    public async Task<DashboardSnapshot> GetAsync(CancellationToken cancellationToken = default) => (await LatestAsync(cancellationToken).ConfigureAwait(false)).Snapshot;
+
+    /// <summary>
+    /// The snapshot of <see cref="GetAsync"/> as <c>/ui/api/state</c> sends it (JSON, camelCase), serialized once per snapshot
+    /// whatever the number of viewers.
+    /// </summary>
+    public async Task<byte[]> GetJsonAsync(CancellationToken cancellationToken = default) => (await LatestAsync(cancellationToken).ConfigureAwait(false)).Json;
+
+    private async Task<Made> LatestAsync(CancellationToken cancellationToken)
     {
         if (Fresh(Volatile.Read(ref _last)) is { } known) return known;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (Fresh(_last) is { } made) return made;
+            if (Fresh(_last) is { } fresh) return fresh;
             var snapshot = await ComputeAsync(_time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _last, snapshot);
-            return snapshot;
+            var made = new Made(snapshot, JsonSerializer.SerializeToUtf8Bytes(snapshot, Json));
+            Volatile.Write(ref _last, made);
+            return made;
         }
         finally
         {
@@ -76,8 +86,10 @@ internal sealed class DashboardState : IDisposable
         }
     }
 
-    private DashboardSnapshot? Fresh(DashboardSnapshot? snapshot) =>
-        snapshot is not null && _time.GetUtcNow() - snapshot.At < SnapshotAge ? snapshot : null;
+    private Made? Fresh(Made? made) => made is not null && _time.GetUtcNow() - made.Snapshot.At < SnapshotAge ? made : null;
+
+    /// <summary>A snapshot and its JSON.</summary>
+    private sealed record Made(DashboardSnapshot Snapshot, byte[] Json);
 
     private async Task<DashboardSnapshot> ComputeAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {

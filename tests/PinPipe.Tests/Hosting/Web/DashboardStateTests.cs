@@ -187,6 +187,10 @@ public sealed class DashboardStateTests
 
         var first = await state.GetAsync();
         var together = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => state.GetAsync()));
+        var json = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => state.GetJsonAsync()));
+        Assert.All(json, j => Assert.Same(json[0], j)); // serialized once for every viewer
+        using (var parsed = JsonDocument.Parse(json[0]))
+            Assert.Equal(first.At, parsed.RootElement.GetProperty("at").GetDateTimeOffset());
         clock.Now = T0.AddMilliseconds(999);
         var stillFirst = await state.GetAsync();
         await dash.PostBatchAsync(2);
