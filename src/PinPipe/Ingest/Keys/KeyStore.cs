@@ -317,7 +317,11 @@ internal sealed class KeySet
     /// </summary>
     public ApiKey? Find(string secret)
     {
-        byte[] hash = KeyStore.Hash(secret);
+        // On the stack: this runs on every request that carries a key.
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        int length = Encoding.UTF8.GetByteCount(secret);
+        Span<byte> utf8 = length <= 512 ? stackalloc byte[512] : new byte[length];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(secret, utf8)], hash);
         ApiKey? found = null;
         for (int i = 0; i < Keys.Count; i++)
             if (CryptographicOperations.FixedTimeEquals(hash, Hashes[i])) found = Keys[i];

@@ -151,6 +151,7 @@ public sealed class DashboardAuthTests
             Assert.Equal(HttpStatusCode.OK, before.StatusCode);
 
         await dash.Keys.RevokeAsync("leaving");
+        await PinPipe.Tests.Ingest.Keys.ApiKeyGuardTests.UntilKeysSeenAsync(client, other, HttpStatusCode.Forbidden);
 
         using var data = await GetAsync(client, "ui/api/state", other);
         Assert.Equal(HttpStatusCode.Unauthorized, data.StatusCode);

@@ -46,6 +46,24 @@ public sealed class ApiKeyGuardTests : IDisposable
         return await api.Client.SendAsync(request);
     }
 
+    /// <summary>
+    /// Waits until a read (<c>GET /topics</c>, which writes nothing) with <paramref name="key"/> (null: none) answers
+    /// <paramref name="expected"/>: the server looks at the key file at most every <see cref="ApiKeyGuard.RecheckEvery"/>.
+    /// </summary>
+    internal static async Task UntilKeysSeenAsync(HttpClient client, string? key, HttpStatusCode expected)
+    {
+        var deadline = DateTime.UtcNow + ApiKeyGuard.RecheckEvery * 10;
+        while (true)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "topics");
+            if (key is not null) request.Headers.Add("x-api-key", key);
+            using var response = await client.SendAsync(request);
+            if (response.StatusCode == expected) return;
+            Assert.True(DateTime.UtcNow < deadline, $"GET /topics still answers {(int)response.StatusCode}, not {(int)expected}, {ApiKeyGuard.RecheckEvery * 10} after the key file changed");
+            await Task.Delay(50);
+        }
+    }
+
     /// <summary>Every topic and stream with each partition's end offset: what a refused request must leave as it was.</summary>
     private static async Task<string> LogStateAsync(IngestApiHarness api)
     {
@@ -189,7 +207,7 @@ public sealed class ApiKeyGuardTests : IDisposable
     }
 
     [Fact]
-    public async Task A_key_revoked_while_the_server_runs_is_refused_at_the_next_request()
+    public async Task A_key_revoked_while_the_server_runs_is_refused_once_the_server_looked_at_the_key_file()
     {
         var (_, key) = await _store.CreateAsync("ci", KeyScope.Produce, null);
         await _store.CreateAsync("other", KeyScope.Produce, null);
@@ -198,6 +216,7 @@ public sealed class ApiKeyGuardTests : IDisposable
             Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
 
         await new KeyStore(_store.Path).RevokeAsync("ci");
+        await UntilKeysSeenAsync(api.Client, key, HttpStatusCode.Forbidden);
 
         using (var refused = await SendAsync(api, HttpMethod.Post, $"topics/{Topic}", Produce, key))
             await AssertForbiddenAsync(refused, "topics", "unknown or revoked");
@@ -214,12 +233,14 @@ public sealed class ApiKeyGuardTests : IDisposable
             Assert.Equal(HttpStatusCode.OK, open.StatusCode);
 
         var (_, key) = await _store.CreateAsync("ci", KeyScope.Produce, null);
+        await UntilKeysSeenAsync(api.Client, null, HttpStatusCode.Forbidden);
 
         using (var refused = await SendAsync(api, HttpMethod.Post, $"topics/{Topic}", Produce, null))
             await AssertForbiddenAsync(refused, "topics", "needs an API key");
         using (var ok = await SendAsync(api, HttpMethod.Post, $"topics/{Topic}", Produce, key))
             Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         await _store.RevokeAsync("ci");
+        await UntilKeysSeenAsync(api.Client, key, HttpStatusCode.Forbidden);
         using (var still = await SendAsync(api, HttpMethod.Post, $"topics/{Topic}", Produce, null))
             await AssertForbiddenAsync(still, "topics", "needs an API key");
         Assert.Equal(2, await api.TotalRecordsAsync());
