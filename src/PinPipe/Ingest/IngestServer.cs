@@ -92,7 +92,7 @@ public sealed class IngestServer : IAsyncDisposable
         builder.Services.AddSingleton(new SlowBodyLog((loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<IngestServer>(), TimeProvider.System));
         builder.Services.AddCors();
         // Made by the container, which disposes it (its rate limits' timers) with the app.
-        builder.Services.AddSingleton(_ => ApiKeyGuard.Create(options));
+        builder.Services.AddSingleton(_ => ApiKeyGuard.Create(options, servesUi: endpoints is not null));
 
         var app = builder.Build();
         if (certificate is not null) app.Lifetime.ApplicationStopped.Register(certificate.Dispose);

@@ -56,11 +56,17 @@ public sealed class ApiKeyGuard : IDisposable
     /// loopback with no valid key unless <see cref="IngestOptions.AllowAnonymous"/>, naming both ways out.
     /// </summary>
     /// <exception cref="IngestException">No key beyond loopback, or the key file cannot be read.</exception>
-    public static ApiKeyGuard Create(IngestOptions options)
+    public static ApiKeyGuard Create(IngestOptions options) => Create(options, servesUi: false);
+
+    /// <summary>As <see cref="Create(IngestOptions)"/>; <paramref name="servesUi"/>: the server maps the dashboard under <c>/ui</c>, whose paths then take the sign-in cookie (else they are refused as any other).</summary>
+    public static ApiKeyGuard Create(IngestOptions options, bool servesUi)
     {
         var (store, first, alwaysOn) = Prepare(options);
-        return new ApiKeyGuard(store, alwaysOn, first);
+        return new ApiKeyGuard(store, alwaysOn, first) { ServesUi = servesUi };
     }
+
+    /// <summary>Whether the dashboard is served under <c>/ui</c>: only then do its paths take the cookie and send a refused page to the sign-in form.</summary>
+    private bool ServesUi { get; init; }
 
     /// <summary>What <see cref="Create"/> checks, without making a guard: throws when an API of <paramref name="options"/> may not start.</summary>
     /// <exception cref="IngestException">No key beyond loopback, or the key file cannot be read.</exception>
@@ -272,7 +278,7 @@ public sealed class ApiKeyGuard : IDisposable
     /// key from their cookie too and answer with the sign-in page (<see cref="UiAsync"/>). Looked at only here, on the way
     /// out, so that a request with a valid key does no work for the dashboard.
     /// </summary>
-    private Task Deny(HttpContext context, RequestDelegate next, string message) => IsUiPath(context.Request) ? UiAsync(context, next) : Refuse(context, message);
+    private Task Deny(HttpContext context, RequestDelegate next, string message) => ServesUi && IsUiPath(context.Request) ? UiAsync(context, next) : Refuse(context, message);
 
     private static Task Refuse(HttpContext context, string message) => RequestGuard.Refuse(context, 403, "AccessDeniedException", message);
 

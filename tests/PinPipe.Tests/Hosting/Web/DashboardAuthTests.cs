@@ -245,4 +245,18 @@ public sealed class DashboardAuthTests
         using var page = await GetAsync(client, "ui/");
         Assert.Equal(HttpStatusCode.NotFound, page.StatusCode);
     }
+
+    [Fact]
+    public async Task With_the_dashboard_disabled_and_keys_on_ui_is_refused_as_any_route_not_sent_to_a_sign_in_form()
+    {
+        await using var dash = await DashboardHarness.StartAsync(withKey: true, configure: s => s with { Dashboard = new DashboardOptions { Enabled = false } });
+        using var client = dash.NewClient();
+
+        using var page = await GetAsync(client, "ui/");
+
+        Assert.Equal(HttpStatusCode.Forbidden, page.StatusCode);
+        Assert.Contains("40301", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var signIn = await GetAsync(client, "ui/sign-in");
+        Assert.Equal(HttpStatusCode.Forbidden, signIn.StatusCode);
+    }
 }
