@@ -67,9 +67,12 @@ public sealed partial class PipelineHost : IAsyncDisposable
         var host = new PipelineHost(settings, log, loggerFactory.CreateLogger("PinPipe.Host"));
         try
         {
+            // Only the missing ones: a topic made with other partition counts (by an operator, or by another API node
+            // with other defaults) is used as it is.
             if (producer)
                 foreach (var topic in settings.Names.Topics.Concat(settings.Names.Streams))
-                    await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
+                    if (await log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false) is null)
+                        await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Api))
             {
                 host._bucket = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
