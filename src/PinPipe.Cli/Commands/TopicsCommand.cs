@@ -31,8 +31,8 @@ internal static class TopicsCommand
                     if (consumers.Of(topic.Name).Count == 0) await ctx.Out.WriteLineAsync($"{row}  {"-",-28} {"-",12}").ConfigureAwait(false);
                     foreach (string group in consumers.Of(topic.Name))
                     {
-                        long committed = await log.GetCommittedOffsetAsync(group, topic.Name, p, token).ConfigureAwait(false) ?? w.Low;
-                        await ctx.Out.WriteLineAsync($"{row}  {group,-28} {Math.Max(0, w.High - Math.Max(committed, w.Low)),12:N0}").ConfigureAwait(false);
+                        long? committed = await log.GetCommittedOffsetAsync(group, topic.Name, p, token).ConfigureAwait(false);
+                        await ctx.Out.WriteLineAsync($"{row}  {group,-28} {w.Lag(committed),12:N0}").ConfigureAwait(false);
                     }
                 }
             return ExitCodes.Ok;

@@ -57,12 +57,7 @@ public sealed class MetricsServer : IAsyncDisposable
         var app = builder.Build();
         app.Use(app.Services.GetRequiredService<ApiKeyGuard>().InvokeAsync);
         app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapGet("/metrics", async (HttpContext context) =>
-        {
-            context.Response.ContentType = MetricsExport.ContentType;
-            context.Response.Headers.CacheControl = "no-store";
-            await MetricsExport.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
-        });
+        app.MapGet("/metrics", IngestServer.WriteMetricsAsync);
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

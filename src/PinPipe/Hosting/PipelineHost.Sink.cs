@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using PinPipe.Errors;
 using PinPipe.Lake;
+using PinPipe.Log;
 using PinPipe.Sink;
 
 namespace PinPipe.Hosting;
@@ -72,19 +73,8 @@ public sealed partial class PipelineHost
     /// <summary>Records in the log that the sink has not yet committed to the bucket.</summary>
     public async Task<long> SinkLagAsync(CancellationToken cancellationToken = default)
     {
-        long lag = 0;
-        foreach (var topic in Settings.Sink.Topics ?? Settings.Names.Topics)
-        {
-            var description = await Log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false);
-            if (description is null) continue;
-            for (int p = 0; p < description.Partitions; p++)
-            {
-                var w = await Log.GetWatermarksAsync(topic, p, cancellationToken).ConfigureAwait(false);
-                var committed = await Log.GetCommittedOffsetAsync(Settings.Sink.GroupId, topic, p, cancellationToken).ConfigureAwait(false) ?? w.Low;
-                lag += Math.Max(0, w.High - Math.Max(committed, w.Low));
-            }
-        }
-        return lag;
+        var positions = await GroupPositions.OfAsync(Log, Settings.Sink.GroupId, Settings.Sink.Topics ?? Settings.Names.Topics, cancellationToken).ConfigureAwait(false);
+        return positions.Sum(p => p.Lag);
     }
 
     private async Task StopSinkAsync()

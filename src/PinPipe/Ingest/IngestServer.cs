@@ -144,8 +144,8 @@ public sealed class IngestServer : IAsyncDisposable
     internal static IReadOnlyList<Uri> ClientAddresses(IEnumerable<string> bound, string? pathBase) =>
         bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (pathBase ?? "") + "/")).ToList();
 
-    /// <summary><c>GET /metrics</c>: every metric of the process in Prometheus's text format.</summary>
-    private static async Task WriteMetricsAsync(HttpContext context)
+    /// <summary><c>GET /metrics</c>: every metric of the process in Prometheus's text format (also the metrics-only server's).</summary>
+    internal static async Task WriteMetricsAsync(HttpContext context)
     {
         context.Response.ContentType = Observability.MetricsExport.ContentType;
         context.Response.Headers.CacheControl = "no-store";

@@ -172,7 +172,7 @@ public static class KinesisEndpoints
         try
         {
             var measure = IngestMeasure.Of(context);
-            if (measure is not null) (measure.Bytes, measure.Records) = (length, 0);
+            if (measure is not null) measure.Bytes = length;
             var entry = KinesisRequest.ParsePutRecord(buffer.AsMemory(0, length), stream);
             if (measure is not null) measure.Records = 1;
             int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);

@@ -140,7 +140,14 @@ public readonly record struct PartitionSummary(string Topic, int Partition, long
 }
 
 /// <summary>Low (first retained) and high (next to be written) offsets of a partition.</summary>
-public readonly record struct Watermarks(long Low, long High);
+public readonly record struct Watermarks(long Low, long High)
+{
+    /// <summary>
+    /// Records a reader whose next offset is <paramref name="next"/> has still to read (null: it never committed, so it
+    /// starts at <see cref="Low"/>); offsets retention removed before it read them are not counted.
+    /// </summary>
+    public long Lag(long? next) => Math.Max(0, High - Math.Max(next ?? Low, Low));
+}
 
 /// <summary>A consumer position: the next offset the group will read.</summary>
 public readonly record struct TopicPartitionOffset(string Topic, int Partition, long Offset);

@@ -24,18 +24,12 @@ internal static class SinkMetrics
                 feed.Report(PinPipeMetrics.SinkBytes, t.BytesWritten, t.Topic);
                 feed.Report(PinPipeMetrics.SinkFailures, t.Failures, t.Topic);
             }
-            foreach (string topic in options.Topics ?? [])
+            foreach (var position in await GroupPositions.OfAsync(log, options.GroupId, options.Topics ?? [], cancellationToken).ConfigureAwait(false))
             {
-                var description = await log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false);
-                for (int p = 0; p < (description?.Partitions ?? 0); p++)
-                {
-                    var end = await log.GetWatermarksAsync(topic, p, cancellationToken).ConfigureAwait(false);
-                    long? committed = await log.GetCommittedOffsetAsync(options.GroupId, topic, p, cancellationToken).ConfigureAwait(false);
-                    string partition = p.ToString(CultureInfo.InvariantCulture);
-                    shown.Add((topic, partition));
-                    if (committed is long c) PinPipeMetrics.SinkCommittedOffset.WithLabels(topic, partition).Set(c);
-                    PinPipeMetrics.SinkLag.WithLabels(topic, partition).Set(Math.Max(0, end.High - Math.Max(committed ?? end.Low, end.Low)));
-                }
+                string partition = position.Partition.ToString(CultureInfo.InvariantCulture);
+                shown.Add((position.Topic, partition));
+                if (position.Committed is long c) PinPipeMetrics.SinkCommittedOffset.WithLabels(position.Topic, partition).Set(c);
+                PinPipeMetrics.SinkLag.WithLabels(position.Topic, partition).Set(position.Lag);
             }
         }, () =>
         {

@@ -389,7 +389,7 @@ internal sealed class StreamTable : IDisposable
         for (int p = 0; p < next.Length; p++)
         {
             var w = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
-            long behind = Math.Max(0, w.High - Math.Max(next[p], w.Low));
+            long behind = w.Lag(next[p]);
             _metrics.Lag(p).Set(behind);
             lag += behind;
         }

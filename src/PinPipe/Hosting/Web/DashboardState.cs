@@ -165,21 +165,10 @@ internal sealed class DashboardState : IDisposable
     {
         var views = new List<TopicView>();
         var positions = new List<(string, long)>();
-        foreach (string topic in topics)
+        foreach (var topic in (await GroupPositions.OfAsync(_log, group, topics, cancellationToken).ConfigureAwait(false)).GroupBy(p => p.Topic))
         {
-            var described = await _log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false);
-            if (described is null) continue;
-            long records = 0, committed = 0, lag = 0;
-            for (int p = 0; p < described.Partitions; p++)
-            {
-                var w = await _log.GetWatermarksAsync(topic, p, cancellationToken).ConfigureAwait(false);
-                long next = await _log.GetCommittedOffsetAsync(group, topic, p, cancellationToken).ConfigureAwait(false) ?? w.Low;
-                records += w.High;
-                committed += Math.Min(next, w.High);
-                lag += Math.Max(0, w.High - next);
-            }
-            views.Add(new TopicView(topic, described.Partitions, records, lag));
-            positions.Add((topic, committed));
+            views.Add(new TopicView(topic.Key, topic.Count(), topic.Sum(p => p.Marks.High), topic.Sum(p => p.Lag)));
+            positions.Add((topic.Key, topic.Sum(p => Math.Min(p.Committed ?? p.Marks.Low, p.Marks.High))));
         }
         return (views, positions);
     }

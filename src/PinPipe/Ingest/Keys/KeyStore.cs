@@ -176,7 +176,20 @@ public sealed class KeyStore
     }
 
     /// <summary>The SHA-256 of a presented secret.</summary>
-    internal static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+    internal static byte[] Hash(string secret)
+    {
+        var hash = new byte[SHA256.HashSizeInBytes];
+        Hash(secret, hash);
+        return hash;
+    }
+
+    /// <summary>The SHA-256 of the secret's UTF-8 bytes into <paramref name="hash"/>, without allocating for a key-sized secret (every request with a key hashes it).</summary>
+    internal static void Hash(string secret, Span<byte> hash)
+    {
+        int length = Encoding.UTF8.GetByteCount(secret);
+        Span<byte> utf8 = length <= 512 ? stackalloc byte[512] : new byte[length];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(secret, utf8)], hash);
+    }
 
     private static KeySet Parse(byte[] bytes)
     {
@@ -317,11 +330,8 @@ internal sealed class KeySet
     /// </summary>
     public ApiKey? Find(string secret)
     {
-        // On the stack: this runs on every request that carries a key.
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        int length = Encoding.UTF8.GetByteCount(secret);
-        Span<byte> utf8 = length <= 512 ? stackalloc byte[512] : new byte[length];
-        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(secret, utf8)], hash);
+        KeyStore.Hash(secret, hash);
         ApiKey? found = null;
         for (int i = 0; i < Keys.Count; i++)
             if (CryptographicOperations.FixedTimeEquals(hash, Hashes[i])) found = Keys[i];
