@@ -89,6 +89,15 @@ public interface ILog : IAsyncDisposable
     /// <summary>The group's committed offset of a partition, or null when it never committed.</summary>
     ValueTask<long?> GetCommittedOffsetAsync(string group, string topic, int partition, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Joins consumer group <paramref name="group"/> as a new member subscribed to <paramref name="topics"/>: the group's
+    /// members share the topics' partitions, one owner per partition (<see cref="IGroupMember"/>). Topics that do not exist
+    /// yet are taken when they appear, as are new partitions. Returns once the member is in the group; its assignments
+    /// follow on its own loop.
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are not valid; the message lists every problem.</exception>
+    ValueTask<IGroupMember> JoinGroupAsync(string group, IReadOnlyList<string> topics, GroupMemberOptions options, CancellationToken cancellationToken = default);
+
     /// <summary>Applies the retention settings now (they are also applied periodically). Returns the records removed.</summary>
     ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default);
 }

@@ -26,6 +26,8 @@ public enum LogErrorCode
     CheckpointMismatch,
     /// <summary>The log's file cannot be used as a log: not a database, another schema version, not in WAL mode.</summary>
     Unreadable,
+    /// <summary>A group member acted on a partition it no longer owns (another member took it over); nothing was done.</summary>
+    Fenced,
 }
 
 /// <summary>The one exception type of the log: a code, whether retrying may help, and a message.</summary>
@@ -48,6 +50,7 @@ public sealed class LogException : PinPipeException
         LogErrorCode.NotConsumed => "log.not_consumed",
         LogErrorCode.CheckpointMismatch => "log.checkpoint_mismatch",
         LogErrorCode.Unreadable => "log.unreadable",
+        LogErrorCode.Fenced => "log.fenced",
         _ => "log.error",
     };
 

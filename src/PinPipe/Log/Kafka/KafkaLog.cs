@@ -448,6 +448,10 @@ public sealed class KafkaLog : ILog
         }
     }
 
+    /// <inheritdoc />
+    public ValueTask<IGroupMember> JoinGroupAsync(string group, IReadOnlyList<string> topics, GroupMemberOptions options, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("Group membership is being built (issue #12).");
+
     /// <summary>Returns 0: Kafka brokers apply <c>retention.ms</c> and <c>retention.bytes</c> themselves (set on the topics this log creates).</summary>
     public ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default)
     {

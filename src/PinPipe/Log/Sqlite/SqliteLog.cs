@@ -491,6 +491,10 @@ public sealed partial class SqliteLog : ILog
     }
 
     /// <inheritdoc />
+    public ValueTask<IGroupMember> JoinGroupAsync(string group, IReadOnlyList<string> topics, GroupMemberOptions options, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("Group membership is being built (issue #12).");
+
+    /// <inheritdoc />
     public async ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
