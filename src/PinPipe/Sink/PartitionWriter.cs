@@ -44,11 +44,13 @@ internal sealed class PartitionWriter
     private long _lastWrittenOffset;
     private DateTimeOffset _openedAt;
     private long _committed;
+    private readonly IGroupMember _member; // the group membership through which this worker owns the partition
     private Recovery? _recovering; // the uncommitted object being rebuilt, or null
 
     internal PartitionWriter(ILog log, IObjectStore store, SinkOptions options, string topic, int partition,
-        TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize, Func<long> flushRequests)
+        TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize, Func<long> flushRequests, IGroupMember member)
     {
+        _member = member;
         _flushRequests = flushRequests;
         _flushRequestsSeen = flushRequests();
         _log = log;
@@ -275,6 +277,8 @@ internal sealed class PartitionWriter
         long flushStart = _time.GetTimestamp();
         try
         {
+            // Only the partition's owner writes: a worker whose ownership may have run out leaves the key to the new owner.
+            if (!_member.Owns(_topic, _partition)) throw NotOwned();
             await _store.PutFileAsync(key, _spoolPath, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -294,8 +298,11 @@ internal sealed class PartitionWriter
 
     private async Task CommitAsync(long offset, CancellationToken cancellationToken)
     {
-        await _log.CommitOffsetsAsync(_options.GroupId, [new TopicPartitionOffset(_topic, _partition, offset)], cancellationToken).ConfigureAwait(false);
+        await _member.CommitAsync([new TopicPartitionOffset(_topic, _partition, offset)], cancellationToken).ConfigureAwait(false);
         _committed = offset;
         MadeProgress = true;
     }
+
+    private LogException NotOwned() =>
+        new(LogErrorCode.Fenced, $"{_topic}[{_partition}] is no longer owned by this sink worker (member {_member.MemberId} of group '{_member.Group}'); its open object was dropped for the new owner to write.");
 }

@@ -18,8 +18,12 @@ namespace PinPipe.Sink;
 /// </summary>
 /// <remarks>
 /// <para><b>Exactly once.</b> Every record of the sunk topics ends up in exactly one object, once, across crashes,
-/// cancellations and restarts, provided one connector per <see cref="SinkOptions.GroupId"/> runs at a time and the
-/// records are still in the log when the connector resumes:</para>
+/// cancellations, restarts and rebalances, provided the records are still in the log when a worker resumes them. Any
+/// number of connectors (workers, on any machines) may share a <see cref="SinkOptions.GroupId"/>: the group gives each
+/// partition to one worker at a time (<see cref="IGroupMember"/>); a worker writes an object only while it owns the
+/// partition and commits through the group, which refuses a worker that lost it (<see cref="LogErrorCode.Fenced"/>);
+/// a revoked partition's open object is dropped and its records left to the new owner, which rebuilds from the
+/// committed offset under the same key:</para>
 /// <list type="number">
 /// <item>an object is written first and the group's offset (last record's offset + 1) committed only after the
 /// store has it durably;</item>
@@ -118,9 +122,11 @@ public sealed class S3SinkConnector
     }
 
     /// <summary>
-    /// Sinks every partition of the topics, one task per partition, until <paramref name="cancellationToken"/> is
-    /// cancelled; then completes normally, leaving open objects uncommitted. Topics that do not exist yet are
-    /// picked up when they appear.
+    /// Joins the sink's consumer group (<see cref="SinkOptions.GroupId"/>) and sinks the partitions the group gives this
+    /// worker, one task per partition, until <paramref name="cancellationToken"/> is cancelled; then leaves the group and
+    /// completes normally, leaving open objects uncommitted. Any number of workers may run: the group shares the topics'
+    /// partitions among them and moves them when one joins or leaves (<see cref="ILog.JoinGroupAsync"/>). Topics that do
+    /// not exist yet are picked up when they appear.
     /// </summary>
     /// <exception cref="ObjectStoreException">The bucket cannot be used (missing, access denied): at the first such failure.</exception>
     /// <exception cref="InvalidOperationException">A partition failed <see cref="MaxConsecutiveFailures"/> times in a row (the last error is its inner exception).</exception>
@@ -129,12 +135,11 @@ public sealed class S3SinkConnector
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var workers = new Dictionary<(string Topic, int Partition), Task>();
-        var verified = new Dictionary<string, string?>(StringComparer.Ordinal); // the incarnation each topic is sunk for
-        var fatal = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var missingLogged = new HashSet<string>(StringComparer.Ordinal);
-        _logger.LogInformation("S3 sink starting: topics {Topics} into {Location}, flush.size {FlushSize}", string.Join(", ", _options.Topics!), _store.Location, _options.FlushSize);
+        var run = new SinkRun(this, stop.Token);
+        _logger.LogInformation("S3 sink starting: topics {Topics} into {Location}, flush.size {FlushSize}, consumer group {Group}",
+            string.Join(", ", _options.Topics!), _store.Location, _options.FlushSize, _options.GroupId);
         using var metrics = SinkMetrics.Register(this, _log, _options);
+        IGroupMember? member = null;
         try
         {
             int discoveryFailures = 0;
@@ -142,7 +147,18 @@ public sealed class S3SinkConnector
             {
                 try
                 {
-                    await DiscoverAsync(verified, missingLogged, workers, fatal, stop.Token).ConfigureAwait(false);
+                    // Each topic's incarnation is verified (and a reset applied) before the group gives out its partitions.
+                    await DiscoverAsync(run, stop.Token).ConfigureAwait(false);
+                    member ??= await _log.JoinGroupAsync(_options.GroupId, _options.Topics!, new GroupMemberOptions
+                    {
+                        SessionTimeout = _options.SessionTimeout,
+                        HeartbeatInterval = _options.HeartbeatInterval,
+                        ClientId = "pinpipe-sink",
+                        OnAssigned = (partitions, _) => run.AssignedAsync(partitions),
+                        OnRevoked = (partitions, _) => run.RevokedAsync(partitions),
+                    }, stop.Token).ConfigureAwait(false);
+                    run.Member = member;
+                    run.StartWorkers();
                     discoveryFailures = 0;
                 }
                 catch (Exception e) when (Retry.IsTransient(e) && !stop.IsCancellationRequested)
@@ -150,13 +166,13 @@ public sealed class S3SinkConnector
                     // The log or the bucket cannot be reached now: discovery is tried again after a backoff.
                     TimeSpan delay = Retry.Delay(++discoveryFailures, RetryBackoff);
                     Retry.LogRetry(_logger, "Discovering the topics", e, discoveryFailures, delay);
-                    await Task.WhenAny(fatal.Task, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
-                    if (fatal.Task.IsCompleted) break;
+                    await Task.WhenAny(run.Fatal.Task, Task.Delay(delay, _time, stop.Token)).ConfigureAwait(false);
+                    if (run.Fatal.Task.IsCompleted) break;
                     continue;
                 }
                 Task next = Task.Delay(DiscoveryInterval, _time, stop.Token);
-                Task done = await Task.WhenAny(fatal.Task, next).ConfigureAwait(false);
-                if (done == fatal.Task) break;
+                Task done = await Task.WhenAny(run.Fatal.Task, next, run.Woken).ConfigureAwait(false);
+                if (done == run.Fatal.Task) break;
                 if (next.IsCanceled) break;
             }
         }
@@ -166,52 +182,133 @@ public sealed class S3SinkConnector
         finally
         {
             await stop.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(workers.Values).ConfigureAwait(false);
+            // Leaving the group revokes every partition (its worker stops first), then releases them to the other workers.
+            if (member is not null) await member.DisposeAsync().ConfigureAwait(false);
+            await run.StopAllAsync().ConfigureAwait(false);
         }
-        if (fatal.Task.IsCompleted)
+        if (run.Fatal.Task.IsCompleted)
         {
-            Exception error = await fatal.Task.ConfigureAwait(false);
+            Exception error = await run.Fatal.Task.ConfigureAwait(false);
             if (error is LogException { Code: LogErrorCode.CheckpointMismatch } or ObjectStoreException) throw error;
             throw new InvalidOperationException($"The S3 sink stopped: {error.Message}", error);
         }
         _logger.LogInformation("S3 sink stopped; open objects left uncommitted");
     }
 
-    /// <summary>Describes the topics; verifies each topic's incarnation once and starts a worker for each partition not yet sunk.</summary>
-    private async Task DiscoverAsync(Dictionary<string, string?> verified, HashSet<string> missingLogged, Dictionary<(string Topic, int Partition), Task> workers,
-        TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
+    /// <summary>Describes the topics and verifies each topic's incarnation once (and again when its id changes).</summary>
+    private async Task DiscoverAsync(SinkRun run, CancellationToken cancellationToken)
     {
         foreach (string topic in _options.Topics!)
         {
             TopicDescription? description = await _log.DescribeTopicAsync(topic, cancellationToken).ConfigureAwait(false);
             if (description is null)
             {
-                if (verified.ContainsKey(topic)) throw _incarnations.Deleted(topic);
-                if (missingLogged.Add(topic)) _logger.LogWarning("Topic {Topic} does not exist yet; waiting for it", topic);
+                if (run.Verified.ContainsKey(topic)) throw _incarnations.Deleted(topic);
+                if (run.MissingLogged.Add(topic)) _logger.LogWarning("Topic {Topic} does not exist yet; waiting for it", topic);
                 continue;
             }
-            if (!verified.TryGetValue(topic, out string? topicId))
+            if (!run.Verified.TryGetValue(topic, out string? topicId))
             {
                 await _incarnations.VerifyAsync(description, cancellationToken).ConfigureAwait(false);
-                verified[topic] = topicId = description.TopicId;
+                run.Verified[topic] = description.TopicId;
             }
             else if (topicId != description.TopicId) await _incarnations.RequireSameAsync(topic, topicId, cancellationToken).ConfigureAwait(false);
-            for (int p = 0; p < description.Partitions; p++)
-            {
-                if (workers.ContainsKey((topic, p))) continue;
-                int partition = p;
-                workers[(topic, p)] = Task.Run(() => RunPartitionAsync(topic, partition, topicId, fatal, cancellationToken), CancellationToken.None);
-            }
         }
     }
 
-    private async Task RunPartitionAsync(string topic, int partition, string? topicId, TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
+    /// <summary>
+    /// One run's partitions: those the group gave this worker, and a task for each of them whose topic was verified.
+    /// The member's callbacks (its own loop) and the discovery loop both use it.
+    /// </summary>
+    private sealed class SinkRun(S3SinkConnector sink, CancellationToken stop)
+    {
+        private readonly Lock _gate = new();
+        private readonly HashSet<(string Topic, int Partition)> _assigned = [];
+        private readonly Dictionary<(string Topic, int Partition), (Task Task, CancellationTokenSource Stop)> _workers = [];
+        private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public ConcurrentDictionary<string, string?> Verified { get; } = new(StringComparer.Ordinal); // the incarnation each topic is sunk for
+        public HashSet<string> MissingLogged { get; } = new(StringComparer.Ordinal);
+        public TaskCompletionSource<Exception> Fatal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public IGroupMember? Member { get; set; }
+
+        /// <summary>Completes when the group gave this worker partitions, so the discovery loop starts their tasks at once.</summary>
+        public Task Woken
+        {
+            get { lock (_gate) return _wake.Task; }
+        }
+
+        public Task AssignedAsync(IReadOnlyList<LogPartition> partitions)
+        {
+            TaskCompletionSource wake;
+            lock (_gate)
+            {
+                foreach (var p in partitions) _assigned.Add((p.Topic, p.Partition));
+                wake = _wake;
+                _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            sink._logger.LogInformation("S3 sink: partitions {Partitions} assigned to this worker", string.Join(", ", partitions));
+            wake.TrySetResult();
+            return Task.CompletedTask;
+        }
+
+        /// <summary>Stops the partitions' tasks (their open objects dropped uncommitted) before the group gives them to another worker.</summary>
+        public async Task RevokedAsync(IReadOnlyList<LogPartition> partitions)
+        {
+            var stopping = new List<(Task Task, CancellationTokenSource Stop)>();
+            lock (_gate)
+            {
+                foreach (var p in partitions)
+                {
+                    _assigned.Remove((p.Topic, p.Partition));
+                    if (_workers.Remove((p.Topic, p.Partition), out var worker)) stopping.Add(worker);
+                }
+            }
+            await StopAsync(stopping).ConfigureAwait(false);
+            sink._logger.LogInformation("S3 sink: partitions {Partitions} revoked from this worker", string.Join(", ", partitions));
+        }
+
+        /// <summary>Starts a task for each assigned partition of a verified topic that has none.</summary>
+        public void StartWorkers()
+        {
+            lock (_gate)
+            {
+                foreach (var key in _assigned)
+                {
+                    if (_workers.ContainsKey(key) || !Verified.TryGetValue(key.Topic, out string? topicId) || stop.IsCancellationRequested) continue;
+                    var cancel = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                    var member = Member!;
+                    _workers[key] = (Task.Run(() => sink.RunPartitionAsync(key.Topic, key.Partition, topicId, member, Fatal, cancel.Token), CancellationToken.None), cancel);
+                }
+            }
+        }
+
+        public async Task StopAllAsync()
+        {
+            List<(Task Task, CancellationTokenSource Stop)> all;
+            lock (_gate)
+            {
+                all = [.. _workers.Values];
+                _workers.Clear();
+            }
+            await StopAsync(all).ConfigureAwait(false);
+        }
+
+        private static async Task StopAsync(List<(Task Task, CancellationTokenSource Stop)> workers)
+        {
+            foreach (var (_, cancel) in workers) await cancel.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(workers.Select(w => w.Task)).ConfigureAwait(false);
+            foreach (var (_, cancel) in workers) cancel.Dispose();
+        }
+    }
+
+    private async Task RunPartitionAsync(string topic, int partition, string? topicId, IGroupMember member, TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
     {
         TopicCounters counters = _counters.GetOrAdd(topic, static t => new TopicCounters(t));
         int failuresInARow = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var writer = new PartitionWriter(_log, _store, _options, topic, partition, counters, _time, _logger, ReadBatchSize, () => Interlocked.Read(ref _flushRequests))
+            var writer = new PartitionWriter(_log, _store, _options, topic, partition, counters, _time, _logger, ReadBatchSize, () => Interlocked.Read(ref _flushRequests), member)
             {
                 Incarnation = () => _incarnations.RequireSameAsync(topic, topicId, cancellationToken),
             };
@@ -228,6 +325,20 @@ public sealed class S3SinkConnector
                 _logger.LogError("{Topic}[{Partition}]: {Message}", topic, partition, e.Message);
                 fatal.TrySetResult(e);
                 return;
+            }
+            catch (LogException e) when (e.Code == LogErrorCode.Fenced)
+            {
+                // This worker may no longer own the partition (its heartbeats were late): nothing was committed, and the open
+                // object is dropped. The group revokes the partition (which stops this task) or renews the lease; until then, wait.
+                _logger.LogWarning("{Topic}[{Partition}]: {Message}", topic, partition, e.Message);
+                try
+                {
+                    await Task.Delay(RetryBackoff, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
 #pragma warning disable CA1031 // a partition's failure is counted and retried; the sink stops on a permanent one or after MaxConsecutiveFailures in a row
             catch (Exception e)

@@ -34,6 +34,15 @@ public sealed record SinkOptions
     /// </summary>
     public string? Reset { get; init; }
 
+    /// <summary>
+    /// A worker that has not heartbeated to its consumer group for this long is out of the group, and its partitions go to
+    /// the other workers (Kafka's <c>session.timeout.ms</c>): the time a killed worker's partitions stand still. Default 10 s.
+    /// </summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a worker heartbeats to its group and looks for a new assignment (<c>heartbeat.interval.ms</c>). Default 1 s; at most a third of <see cref="SessionTimeout"/>.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary><c>filename.offset.zero.pad.width</c>. Default 10.</summary>
     public int OffsetZeroPadWidth { get; init; } = 10;
 
@@ -48,6 +57,9 @@ public sealed record SinkOptions
         .Check(PollInterval > TimeSpan.Zero, $"Sink:PollInterval: {Durations.Text(PollInterval)} must be more than 0.")
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Sink:GroupId: must not be empty.")
         .Check(Reset is null or "earliest", $"Sink:Reset: '{Reset}' is not earliest (or unset).")
+        .Check(SessionTimeout >= TimeSpan.FromMilliseconds(100) && SessionTimeout <= TimeSpan.FromMinutes(30), $"Sink:SessionTimeout: {Durations.Text(SessionTimeout)} must be 100ms to 30 minutes.")
+        .Check(HeartbeatInterval > TimeSpan.Zero && HeartbeatInterval * 3 <= SessionTimeout,
+            $"Sink:HeartbeatInterval: {Durations.Text(HeartbeatInterval)} must be more than 0 and at most a third of Sink:SessionTimeout ({Durations.Text(SessionTimeout)}).")
         .Check(OffsetZeroPadWidth is >= 1 and <= 19, $"Sink:OffsetZeroPadWidth: {OffsetZeroPadWidth} must be 1 to 19.")
         .ToList();
 }

@@ -24,13 +24,21 @@ namespace PinPipe.Streaming;
 /// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes at most
 /// <see cref="StreamOptions.Trigger"/> after its first record or at <see cref="StreamOptions.MaxBatchRecords"/>.
 /// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under 32 MiB) has them rewritten into one file (OPTIMIZE).
-/// One job per bucket and tables prefix: two jobs writing the same tables are not supported.</para>
+/// </para>
+/// <para>Several jobs (workers, on any machines) may run on one bucket and tables prefix: they share the streams'
+/// partitions as the consumer group <see cref="StreamOptions.GroupId"/> (<see cref="ILog.JoinGroupAsync"/>), each table of
+/// a job reading the partitions the job owns, and commit to the same Delta tables with optimistic concurrency. A worker
+/// commits only for partitions it owns, and a commit racing a handover loses to the Delta txn conflict check, so each row
+/// still lands once.</para>
 /// </remarks>
 public sealed class StreamJob
 {
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly StreamTable[] _tables;
     private readonly bool _releaseFreedMemory;
+    private readonly StreamOptions _options;
+    private readonly ILog _log;
+    private readonly IReadOnlyList<string> _streams;
 
     /// <summary>Files below this size are compaction candidates; larger ones stay as they are, so a compacted file is not rewritten again and again. 8 MiB.</summary>
     internal const long DefaultSmallFileBytes = 8L << 20;
@@ -55,6 +63,9 @@ public sealed class StreamJob
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
         _releaseFreedMemory = options.ReleaseFreedMemory;
+        _options = options;
+        _log = log;
+        _streams = target.Names.Streams;
         _tables = Kinds.Zip(target.Names.Streams)
             .Select(k => new StreamTable(options, target, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes))
             .ToArray();
@@ -85,6 +96,15 @@ public sealed class StreamJob
         if (_releaseFreedMemory) FreedMemory.ReturnAtOnce();
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // The stream workers' group shares the streams' partitions among the jobs running; each table reads the ones this job owns.
+        await using var member = await _log.JoinGroupAsync(_options.GroupId, _streams, new GroupMemberOptions
+        {
+            SessionTimeout = _options.SessionTimeout,
+            HeartbeatInterval = _options.HeartbeatInterval,
+            ClientId = "pinpipe-stream",
+            OnRevoked = (partitions, _) => Task.WhenAll(_tables.Select(t => t.RevokedAsync(partitions))),
+        }, cancellationToken).ConfigureAwait(false);
+        foreach (var t in _tables) t.Member = member;
         var runs = _tables.Select(t => Task.Run(async () =>
         {
             try { await t.RunAsync(stop.Token).ConfigureAwait(false); }

@@ -34,6 +34,15 @@ public sealed record StreamOptions
     public string GroupId { get; init; } = "pinpipe-stream";
 
     /// <summary>
+    /// A stream worker that has not heartbeated to the group <see cref="GroupId"/> for this long is out of it, and its stream
+    /// partitions go to the other workers (Kafka's <c>session.timeout.ms</c>). Default 10 s.
+    /// </summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a stream worker heartbeats to its group and looks for a new assignment. Default 1 s; at most a third of <see cref="SessionTimeout"/>.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// <c>earliest</c> moves the checkpoint of a stream whose tables hold offsets of another incarnation (the stream was
     /// deleted and created again) or past its end (truncated) to the stream's start, deliberately; the job refuses to
     /// run on such a stream otherwise. Streams whose checkpoint is theirs are not touched. Default null: no reset.
@@ -72,6 +81,9 @@ public sealed record StreamOptions
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
         .OneOf("Stream:From", From)
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
+        .Check(SessionTimeout >= TimeSpan.FromMilliseconds(100) && SessionTimeout <= TimeSpan.FromMinutes(30), $"Stream:SessionTimeout: {Durations.Text(SessionTimeout)} must be 100ms to 30 minutes.")
+        .Check(HeartbeatInterval > TimeSpan.Zero && HeartbeatInterval * 3 <= SessionTimeout,
+            $"Stream:HeartbeatInterval: {Durations.Text(HeartbeatInterval)} must be more than 0 and at most a third of Stream:SessionTimeout ({Durations.Text(SessionTimeout)}).")
         .Check(Reset is null or "earliest", $"Stream:Reset: '{Reset}' is not earliest (or unset).")
         .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Stream:MemoryLimit", MemoryLimit))
         .Check(ReopenDuckDbEvery >= 1, $"Stream ReopenDuckDbEvery: {ReopenDuckDbEvery} must be 1 or more.")

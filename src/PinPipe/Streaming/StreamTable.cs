@@ -50,6 +50,9 @@ internal sealed class StreamTable : IDisposable
     private string? _topicId; // the incarnation of the stream the tables' offsets are for
     private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
     private long[] _position = []; // what was last committed to the log as the group's offsets
+    private long _generation = -1; // the group assignment the offsets were read for
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
+    private readonly SemaphoreSlim _batchGate = new(1, 1); // held while a micro-batch is read, cleaned and committed
     private long _positionAt;
     private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
     private TimeSpan _lastLatency;
@@ -84,6 +87,25 @@ internal sealed class StreamTable : IDisposable
             };
     }
 
+    /// <summary>
+    /// The job's membership of the stream workers' group: this table reads only the stream partitions it owns. Null (tests
+    /// of one table alone): every partition.
+    /// </summary>
+    public IGroupMember? Member { get; set; }
+
+    private bool Owns(int partition) => Member?.Owns(_stream, partition) ?? true;
+
+    /// <summary>
+    /// The group takes <paramref name="partitions"/> from this worker: waits for a micro-batch under way to end (committed
+    /// or dropped), so that no commit for them follows; the next micro-batch leaves them out.
+    /// </summary>
+    public async Task RevokedAsync(IReadOnlyList<LogPartition> partitions)
+    {
+        if (!partitions.Any(p => p.Topic == _stream)) return;
+        await _batchGate.WaitAsync().ConfigureAwait(false);
+        _batchGate.Release();
+    }
+
     /// <summary>The table's folder for the micro-batches' and the compactions' work files.</summary>
     private string WorkFolder => Path.Combine(_target.DataDir, "stream-work", _name);
 
@@ -104,17 +126,34 @@ internal sealed class StreamTable : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
-                    if (resume)
+                    // The group gave this worker other partitions: their offsets are read again from the tables.
+                    if (Member is not null && Member.Generation != _generation) resume = true;
+                    await _batchGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    try
                     {
-                        if (failures > 0) topic = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted();
-                        await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
-                        resume = false;
+                        if (resume)
+                        {
+                            if (failures > 0) topic = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted();
+                            await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
+                            resume = false;
+                        }
+                        var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
+                        resume = !await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
                     }
-                    var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
-                    await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+                    finally
+                    {
+                        _batchGate.Release();
+                    }
                     ReopenDuckDbWhenDue();
                     await _compactor.StartAsync().ConfigureAwait(false);
                     failures = 0;
+                }
+                catch (DeltaException ex) when (ex.Code == DeltaErrorCode.Conflict && !cancellationToken.IsCancellationRequested)
+                {
+                    // Another worker committed for a partition of this micro-batch (it owns it now): nothing of the micro-batch
+                    // was committed; the table resumes from the offsets the Delta tables hold, for the partitions it owns.
+                    _logger.LogWarning("{Table}: {Message} Resuming from the tables' offsets.", _name, ex.Message);
+                    resume = true;
                 }
                 catch (Exception ex) when (Retry.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
                 {
@@ -181,6 +220,7 @@ internal sealed class StreamTable : IDisposable
     /// <exception cref="LogException"><see cref="LogErrorCode.CheckpointMismatch"/>: the tables' offsets are not this stream's.</exception>
     private async Task ResumeAsync(TopicDescription topic, CancellationToken cancellationToken)
     {
+        _generation = Member?.Generation ?? 0;
         var clean = await _clean.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var rejects = await _rejects.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         RequireSchema(_clean, clean, _cleanSchema);
@@ -208,8 +248,9 @@ internal sealed class StreamTable : IDisposable
             // already holds is harmless, they are skipped for it); latest = the other table's offset (its start commit)
             // or, for neither, the log's end now, recorded in both tables before any micro-batch.
             long start = latest ? cv ?? rv ?? marks[p].High : marks[p].Low;
-            if (cleanRecord || (cv is null && latest)) cleanStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, c.Key), cv ?? start));
-            if (rejectsRecord || (rv is null && latest)) rejectsStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, r.Key), rv ?? start));
+            bool owned = Owns(p); // a partition another worker owns is recorded by that worker
+            if (owned && (cleanRecord || (cv is null && latest))) cleanStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, c.Key), cv ?? start));
+            if (owned && (rejectsRecord || (rv is null && latest))) rejectsStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, r.Key), rv ?? start));
             _cleanNext[p] = cv ?? start;
             _rejectsNext[p] = rv ?? start;
         }
@@ -284,12 +325,13 @@ internal sealed class StreamTable : IDisposable
         for (int p = 0; p < _position.Length; p++)
         {
             long at = Math.Min(_cleanNext[p], _rejectsNext[p]);
-            if (at != _position[p]) offsets.Add(new TopicPartitionOffset(_stream, p, at));
+            if (at != _position[p] && Owns(p)) offsets.Add(new TopicPartitionOffset(_stream, p, at));
         }
         if (offsets.Count == 0) return;
         try
         {
-            await _log.CommitOffsetsAsync(_options.GroupId, offsets, cancellationToken).ConfigureAwait(false);
+            if (Member is not null) await Member.CommitAsync(offsets, cancellationToken).ConfigureAwait(false);
+            else await _log.CommitOffsetsAsync(_options.GroupId, offsets, cancellationToken).ConfigureAwait(false);
             foreach (var o in offsets) _position[o.Partition] = o.Offset;
             _positionAt = _time.GetTimestamp();
         }
@@ -334,6 +376,7 @@ internal sealed class StreamTable : IDisposable
             int got = 0;
             for (int p = 0; p < partitions && count < _options.MaxBatchRecords; p++)
             {
+                if (!Owns(p)) continue;
                 int room = Math.Min(ReadChunk, _options.MaxBatchRecords - count);
                 var read = await _log.ReadAsync(_stream, p, next[p], room, cancellationToken).ConfigureAwait(false);
                 if (read.Count == 0) continue;
@@ -367,19 +410,24 @@ internal sealed class StreamTable : IDisposable
         }
     }
 
+    /// <summary>Waits for a record in a partition this worker owns, a new assignment, or the timeout.</summary>
     private async Task WaitForAnyAsync(long[] next, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (next.Length == 1)
+        var owned = Enumerable.Range(0, next.Length).Where(Owns).ToList();
+        if (owned.Count == 1 && Member is null)
         {
-            await _log.WaitForDataAsync(_stream, 0, next[0], timeout, cancellationToken).ConfigureAwait(false);
+            await _log.WaitForDataAsync(_stream, owned[0], next[owned[0]], timeout, cancellationToken).ConfigureAwait(false);
             return;
         }
         using var any = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var waits = next.Select((offset, p) => _log.WaitForDataAsync(_stream, p, offset, timeout, any.Token).AsTask()).ToArray();
+        var waits = owned.Select(p => _log.WaitForDataAsync(_stream, p, next[p], timeout, any.Token).AsTask())
+            .Append(Member is null ? Task.Delay(timeout, _time, any.Token) : Member.WaitForChangeAsync(_generation, any.Token).WaitAsync(timeout, _time, any.Token))
+            .ToArray();
         await Task.WhenAny(waits).ConfigureAwait(false);
         await any.CancelAsync().ConfigureAwait(false);
         try { await Task.WhenAll(waits).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
+        catch (TimeoutException) { }
         cancellationToken.ThrowIfCancellationRequested();
     }
 
@@ -388,6 +436,7 @@ internal sealed class StreamTable : IDisposable
         long lag = 0;
         for (int p = 0; p < next.Length; p++)
         {
+            if (!Owns(p)) continue;
             var w = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
             long behind = w.Lag(next[p]);
             _metrics.Lag(p).Set(behind);
@@ -400,7 +449,8 @@ internal sealed class StreamTable : IDisposable
     /// Cleans a micro-batch and commits it: the clean rows with the new offsets, then the rejects with theirs. A
     /// record below a table's committed offset (left by a crash between the two commits) is skipped for that table.
     /// </summary>
-    private async Task ProcessAsync(Batch batch, CancellationToken cancellationToken)
+    /// <returns>False when the micro-batch was dropped and the table must resume from its offsets (another worker committed part of it, or this one no longer owns a partition of it).</returns>
+    private async Task<bool> ProcessAsync(Batch batch, CancellationToken cancellationToken)
     {
         long[] end = batch.End;
         string raw = RawTable;
@@ -441,6 +491,13 @@ internal sealed class StreamTable : IDisposable
 
             var cleanTxns = Advanced(_cleanNext, end, _cleanKey);
             var rejectTxns = Advanced(_rejectsNext, end, _rejectsKey);
+            // A worker commits only for the partitions it owns; one whose ownership may have run out drops the micro-batch
+            // (the new owner reads it again). A commit racing the handover is caught by the Delta txn conflict check.
+            if (cleanTxns.Concat(rejectTxns).Select(PartitionOf).Distinct().FirstOrDefault(p => !Owns(p), -1) is int lost and >= 0)
+            {
+                _logger.LogInformation("{Table}: {Stream} partition {Partition} is no longer this worker's; the micro-batch was dropped.", _name, _stream, lost);
+                return false;
+            }
             long version = -1, rejectsVersion = -1;
             if (cleanTxns.Count > 0)
             {
@@ -448,8 +505,8 @@ internal sealed class StreamTable : IDisposable
                 var result = await CommitAsync(_clean, _cleanSchema, files, cleanTxns, "append", cancellationToken).ConfigureAwait(false);
                 if (result.Status == DeltaCommitStatus.AlreadyCommitted)
                 {
-                    await OverlapAsync(cancellationToken).ConfigureAwait(false);
-                    return;
+                    Overlap();
+                    return false;
                 }
                 foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
                 _compactor.CleanAppended(files.Length);
@@ -461,8 +518,8 @@ internal sealed class StreamTable : IDisposable
                 var result = await CommitAsync(_rejects, _rejectSchema, files, rejectTxns, "append", cancellationToken).ConfigureAwait(false);
                 if (result.Status == DeltaCommitStatus.AlreadyCommitted)
                 {
-                    await OverlapAsync(cancellationToken).ConfigureAwait(false);
-                    return;
+                    Overlap();
+                    return false;
                 }
                 foreach (var t in rejectTxns) _rejectsNext[PartitionOf(t)] = t.Version;
                 _compactor.RejectsAppended(files.Length);
@@ -489,6 +546,7 @@ internal sealed class StreamTable : IDisposable
                 .Concat(forRejects.RejectReasons.Where(k => k.Count > 0).Select(k => $"rejected {k.Kind} {k.Count}")));
             _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
                 _name, batch.Records, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
+            return true;
         }
         finally
         {
@@ -508,12 +566,9 @@ internal sealed class StreamTable : IDisposable
 
     private static int PartitionOf(DeltaTxn txn) => int.Parse(txn.AppId.AsSpan(txn.AppId.LastIndexOf(':') + 1), CultureInfo.InvariantCulture);
 
-    /// <summary>The table already holds offsets of this micro-batch: another writer is at work. Start over from what the tables hold.</summary>
-    private async Task OverlapAsync(CancellationToken cancellationToken)
-    {
-        _logger.LogWarning("{Table}: the Delta table already holds offsets of this micro-batch (another stream job writes it?); resuming from the table's offsets.", _name);
-        await ResumeAsync(await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted(), cancellationToken).ConfigureAwait(false);
-    }
+    /// <summary>The table already holds offsets of this micro-batch: another worker committed them (it owned the partition). The caller starts over from what the tables hold.</summary>
+    private void Overlap() =>
+        _logger.LogWarning("{Table}: the Delta table already holds offsets of this micro-batch (another stream worker committed them); resuming from the table's offsets.", _name);
 
     private static Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, CancellationToken cancellationToken) =>
         table.CommitAsync(new DeltaWrite(schema, files)

@@ -386,7 +386,7 @@ public sealed partial class SqliteLog
     }
 
     /// <summary>Upserts a group's offsets inside the caller's transaction.</summary>
-    private static void WriteOffsets(SqliteConnection connection, SqliteTransaction tx, string group, IReadOnlyList<TopicPartitionOffset> offsets, long nowMs)
+    internal static void WriteOffsets(SqliteConnection connection, SqliteTransaction tx, string group, IReadOnlyList<TopicPartitionOffset> offsets, long nowMs)
     {
         using var cmd = connection.CreateCommand();
         cmd.Transaction = tx;

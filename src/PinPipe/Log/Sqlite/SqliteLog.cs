@@ -491,8 +491,17 @@ public sealed partial class SqliteLog : ILog
     }
 
     /// <inheritdoc />
-    public ValueTask<IGroupMember> JoinGroupAsync(string group, IReadOnlyList<string> topics, GroupMemberOptions options, CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException("Group membership is being built (issue #12).");
+    /// <remarks>Leases in the log database (<see cref="SqliteGroupMember"/>); producer and consumers of the file alike can join.</remarks>
+    public async ValueTask<IGroupMember> JoinGroupAsync(string group, IReadOnlyList<string> topics, GroupMemberOptions options, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        ArgumentNullException.ThrowIfNull(topics);
+        ArgumentNullException.ThrowIfNull(options);
+        SettingsProblems.ThrowIfAny(options.Validate(), nameof(options));
+        if (topics.Count == 0) throw new ArgumentException("A group member needs at least one topic.", nameof(topics));
+        return await SqliteGroupMember.JoinAsync(_path, group, topics, options, _logger, _time, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <inheritdoc />
     public async ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default)
