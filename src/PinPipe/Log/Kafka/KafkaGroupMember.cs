@@ -20,7 +20,7 @@ namespace PinPipe.Log.Kafka;
 /// work on it has stopped before another member starts. Commits go through the member's own consumer: the coordinator
 /// checks the member id and generation, so a member that has been replaced cannot move the offsets.
 /// <see cref="Owns"/> also ends a lease kept from the group coordinator's answers (the statistics' <c>rxidle</c> of the
-/// coordinator connection, every heartbeat interval): when no answer came for the session timeout less one heartbeat
+/// coordinator connection, twice every heartbeat interval): when no answer came for the session timeout less one heartbeat
 /// interval, the member stops claiming its partitions, before the coordinator can have given them away. The statistics
 /// are served by the poll thread, so a rebalance callback that runs that long makes <see cref="Owns"/> false too, until
 /// it returns.
@@ -47,6 +47,7 @@ internal sealed class KafkaGroupMember : IGroupMember
     private long _lastContact = Stopwatch.GetTimestamp();
     private long _recordsFetched;
     private long _polls;
+    private long _leaseRenewals;
     private volatile Error? _lastError;
     private int _stopping;
     private volatile bool _closed;
@@ -123,7 +124,8 @@ internal sealed class KafkaGroupMember : IGroupMember
             AllowAutoCreateTopics = false,
             SessionTimeoutMs = (int)options.SessionTimeout.TotalMilliseconds,
             HeartbeatIntervalMs = (int)options.HeartbeatInterval.TotalMilliseconds,
-            StatisticsIntervalMs = (int)Math.Max(1, options.HeartbeatInterval.TotalMilliseconds),
+            // Twice a heartbeat interval: the last answer is at most 1.5 intervals old when the lease is renewed, well within it.
+            StatisticsIntervalMs = (int)Math.Max(50, options.HeartbeatInterval.TotalMilliseconds / 2),
         };
         if (!settings.ContainsKey("topic.metadata.refresh.interval.ms"))
             config.TopicMetadataRefreshIntervalMs = (int)DefaultMetadataRefresh.TotalMilliseconds;
@@ -162,6 +164,9 @@ internal sealed class KafkaGroupMember : IGroupMember
 
     /// <summary>Records the member consumer fetched although its partitions are paused (none, unless pausing failed): they are dropped.</summary>
     internal long RecordsFetched => Interlocked.Read(ref _recordsFetched);
+
+    /// <summary>How many times the statistics renewed the lease behind <see cref="Owns"/>.</summary>
+    internal long LeaseRenewals => Interlocked.Read(ref _leaseRenewals);
 
     /// <summary>How many times the poll thread has polled the consumer.</summary>
     internal long Polls => Interlocked.Read(ref _polls);
@@ -322,6 +327,9 @@ internal sealed class KafkaGroupMember : IGroupMember
         Interlocked.Exchange(ref _lastContact, Stopwatch.GetTimestamp());
         try
         {
+            // librdkafka pauses only partitions it keeps state for, which it creates on assignment (after this handler
+            // returns) or when asked for the position: ask first, so that the pause holds when the fetcher would start.
+            foreach (var p in partitions) _consumer.Position(p);
             _consumer.Pause(partitions);
         }
         catch (KafkaException ex)
@@ -413,7 +421,10 @@ internal sealed class KafkaGroupMember : IGroupMember
             var root = doc.RootElement;
             if (!root.TryGetProperty("cgrp", out var cgrp) || cgrp.GetProperty("state").GetString() != "up") return;
             if (LastCoordinatorAnswer(root, now) is { } answered && answered > Interlocked.Read(ref _lastContact))
+            {
                 Interlocked.Exchange(ref _lastContact, answered);
+                Interlocked.Increment(ref _leaseRenewals);
+            }
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {

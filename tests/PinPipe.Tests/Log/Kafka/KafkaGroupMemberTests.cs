@@ -34,8 +34,11 @@ public sealed class KafkaGroupMemberTests(KafkaMockClusterFixture cluster) : Gro
         await using var log = await OpenAsync();
         var topic = NewTopic("quiet");
         await log.CreateTopicAsync(topic, 2);
-        await log.AppendAsync(topic, [new LogRecord(null, "before"u8.ToArray(), 0)]);
-        await using var member = (KafkaGroupMember)await log.JoinGroupAsync(NewGroup(), [topic], Options("quiet", new Rebalances()));
+        await log.AppendAsync(topic, [new LogRecord(null, "before"u8.ToArray(), 0), new LogRecord(null, "before"u8.ToArray(), 1)]);
+        var group = NewGroup();
+        // Committed offsets with records after them: a fetcher started on assignment would have something to fetch at once.
+        await log.CommitOffsetsAsync(group, [new(topic, 0, 0), new(topic, 1, 0)]);
+        await using var member = (KafkaGroupMember)await log.JoinGroupAsync(group, [topic], Options("quiet", new Rebalances()));
         await EventuallyAsync(() => member.Assignment.Count == 2, () => $"both partitions ({member.Assignment.Count})");
 
         await log.AppendAsync(topic, [new LogRecord(null, "after"u8.ToArray(), 0), new LogRecord(null, "other"u8.ToArray(), 1)]);
@@ -71,6 +74,42 @@ public sealed class KafkaGroupMemberTests(KafkaMockClusterFixture cluster) : Gro
         Assert.Equal([new LogPartition(topic, 0)], events.Partitions("stale", "revoked"));
         await member.CommitAsync([new(topic, 0, 3)]);
         Assert.Equal(3, await log.GetCommittedOffsetAsync(group, topic, 0));
+    }
+
+    [Fact]
+    public async Task A_member_whose_coordinator_stops_answering_stops_claiming_its_partitions_before_it_loses_them_and_gets_them_back()
+    {
+        await using var log = await OpenAsync();
+        var topic = NewTopic("lease");
+        await log.CreateTopicAsync(topic, 1);
+        var group = NewGroup();
+        var coordinator = cluster.BrokerIds[^1];
+        cluster.SetGroupCoordinator(group, coordinator);
+        var events = new Rebalances();
+        var options = Options("leased", events) with { SessionTimeout = TimeSpan.FromSeconds(6), HeartbeatInterval = TimeSpan.FromSeconds(2) };
+        await using var member = (KafkaGroupMember)await log.JoinGroupAsync(group, [topic], options);
+        await EventuallyAsync(() => member.Owns(topic, 0), () => "the partition");
+        var renewals = member.LeaseRenewals;
+        await EventuallyAsync(() => member.LeaseRenewals >= renewals + 3, () => $"3 renewals of the lease ({member.LeaseRenewals - renewals})");
+        Assert.True(member.Owns(topic, 0));
+
+        // The mock holds every answer of the coordinator (heartbeats too) until the delay is lifted.
+        cluster.SetRoundTripTime(coordinator, TimeSpan.FromSeconds(30));
+        try
+        {
+            await EventuallyAsync(() => !member.Owns(topic, 0), () => "the member to stop claiming the partition");
+            var stillAssigned = member.Assignment.Contains(new LogPartition(topic, 0)) && events.Partitions("leased", "revoking").Count == 0;
+            Assert.True(stillAssigned, "Owns turned false while the partition was still assigned and before OnRevoked");
+            await EventuallyAsync(() => events.Partitions("leased", "revoked").Count == 1, () => "the partition lost (OnRevoked) when the session ran out");
+            Assert.Empty(member.Assignment);
+            Assert.False(member.Owns(topic, 0));
+        }
+        finally
+        {
+            cluster.SetRoundTripTime(coordinator, TimeSpan.Zero);
+        }
+
+        await EventuallyAsync(() => member.Owns(topic, 0), () => $"the partition back after the rejoin; generation {member.Generation}");
     }
 
     [Fact]
