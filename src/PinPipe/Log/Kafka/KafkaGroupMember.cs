@@ -17,8 +17,10 @@ namespace PinPipe.Log.Kafka;
 /// One dedicated thread polls the consumer; librdkafka runs the rebalance callbacks on it, and they wait for
 /// <see cref="GroupMemberOptions.OnAssigned"/> and <see cref="GroupMemberOptions.OnRevoked"/>: with the cooperative protocol
 /// a revoked partition goes to another member only after this member's next join, which follows the callback, so the
-/// work on it has stopped before another member starts. Commits go through the member's own consumer: the coordinator
-/// checks the member id and generation, so a member that has been replaced cannot move the offsets.
+/// work on it has stopped before another member starts. A callback that throws is logged and the rebalance goes on (the
+/// partitions are listed, or released, all the same). Commits go through the member's own consumer: the coordinator
+/// checks the member id and generation, so a member that has been replaced cannot move the offsets; it does not check
+/// which partitions the member has, so that is checked here first.
 /// <see cref="Owns"/> also ends a lease kept from the group coordinator's answers (the statistics' <c>rxidle</c> of the
 /// coordinator connection, twice every heartbeat interval): when no answer came for the session timeout less one heartbeat
 /// interval, the member stops claiming its partitions, before the coordinator can have given them away. The statistics
@@ -188,7 +190,7 @@ internal sealed class KafkaGroupMember : IGroupMember
     public async ValueTask CommitAsync(IReadOnlyList<TopicPartitionOffset> offsets, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(offsets);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _stopping) != 0 && _closed, this);
+        ObjectDisposedException.ThrowIf(_closed, this);
         if (offsets.Count == 0) return;
         var notOwned = offsets.Where(o => !Owns(o.Topic, o.Partition)).Select(o => new LogPartition(o.Topic, o.Partition)).Distinct().ToList();
         if (notOwned.Count > 0) throw Fenced(notOwned, "they are not in its assignment now");
@@ -269,8 +271,11 @@ internal sealed class KafkaGroupMember : IGroupMember
         }
         finally
         {
+            // After Close the revoke callback has emptied the assignment; after a failure the work is told here.
+            var remaining = _state.Assignment;
             _closed = true;
             Change(_ => [], "closed");
+            if (remaining.Count > 0) Callback(_options.OnRevoked, remaining, "lost", CancellationToken.None);
             _consumer.Dispose();
             _stopped.TrySetResult();
         }
@@ -375,6 +380,10 @@ internal sealed class KafkaGroupMember : IGroupMember
         try
         {
             callback(partitions, token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            _logger.LogDebug("The {What} callback of member {ClientId} of consumer group {Group} stopped: the member is closing.", what, _clientId, Group);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
