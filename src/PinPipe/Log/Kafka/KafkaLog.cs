@@ -128,11 +128,11 @@ public sealed class KafkaLog : ILog
         new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, m) => ClientLog(logger, m)).SetErrorHandler((_, e) => ClientError(logger, e)).Build();
 
     /// <summary>librdkafka's own log lines (one per failed connection attempt, and more) are details: Debug only (<c>--verbose</c>).</summary>
-    private static void ClientLog(ILogger logger, LogMessage message) =>
+    internal static void ClientLog(ILogger logger, LogMessage message) =>
         logger.LogDebug("librdkafka {Facility} {Name}: {Message}", message.Facility, message.Name, message.Message);
 
     /// <summary>Client errors (a broker down, retried by librdkafka) surface through the operations that fail; Debug only.</summary>
-    private static void ClientError(ILogger logger, Error error) =>
+    internal static void ClientError(ILogger logger, Error error) =>
         logger.LogDebug("librdkafka error {Code}: {Reason}", error.Code, error.Reason);
 
     /// <inheritdoc />
@@ -411,6 +411,12 @@ public sealed class KafkaLog : ILog
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Through the Admin API (<c>AlterConsumerGroupOffsets</c>), outside any group membership: for tools and for readers
+    /// that keep their own positions. Kafka refuses it (<see cref="LogErrorCode.Unavailable"/>, Kafka's <c>UNKNOWN_MEMBER_ID</c>)
+    /// while the group has active members; a member of the group (<see cref="JoinGroupAsync"/>) commits through
+    /// <see cref="IGroupMember.CommitAsync"/> instead.
+    /// </remarks>
     public async ValueTask CommitOffsetsAsync(string group, IReadOnlyList<TopicPartitionOffset> offsets, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
@@ -449,8 +455,45 @@ public sealed class KafkaLog : ILog
     }
 
     /// <inheritdoc />
-    public ValueTask<IGroupMember> JoinGroupAsync(string group, IReadOnlyList<string> topics, GroupMemberOptions options, CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException("Group membership is being built (issue #12).");
+    /// <remarks>
+    /// A Kafka consumer group member with the cooperative-sticky assignor, used for membership only (<see cref="KafkaGroupMember"/>).
+    /// When one of <paramref name="topics"/> exists, returns after the member's first assignment (Kafka waits
+    /// <c>group.initial.rebalance.delay.ms</c>, 3 s by default, before the first one of a new group). Topics created later are
+    /// found by librdkafka's metadata refresh (<c>topic.metadata.refresh.interval.ms</c>, 5 s unless set in <c>Log:Kafka</c>).
+    /// The brokers refuse a session timeout outside their <c>group.min.session.timeout.ms</c> to
+    /// <c>group.max.session.timeout.ms</c> (6 s to 30 minutes by default): the join then fails with the broker's error.
+    /// </remarks>
+    /// <exception cref="LogException"><see cref="LogErrorCode.Unavailable"/>: the member was not in the group within the join timeout.</exception>
+    public async ValueTask<IGroupMember> JoinGroupAsync(string group, IReadOnlyList<string> topics, GroupMemberOptions options, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(topics);
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = new List<string>(options.Validate());
+        if (string.IsNullOrWhiteSpace(group)) problems.Add("The consumer group name must not be empty.");
+        if (topics.Count == 0) problems.Add($"Consumer group '{group}' needs at least one topic to subscribe to.");
+        foreach (var topic in topics)
+        {
+            try
+            {
+                TopicRules.ValidateName(topic);
+            }
+            catch (LogException ex)
+            {
+                problems.Add(ex.Message);
+            }
+        }
+        SettingsProblems.ThrowIfAny(problems, nameof(options));
+
+        var existing = await ListTopicsAsync(cancellationToken).ConfigureAwait(false);
+        var anyExists = existing.Any(t => topics.Contains(t.Name, StringComparer.Ordinal));
+        return await KafkaGroupMember.JoinAsync(group, topics.Distinct(StringComparer.Ordinal).ToList(), _options.Kafka, options, anyExists,
+            JoinTimeout(options), _logger, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>How long a join may take: the existing members must rejoin first (each within a heartbeat interval, plus its revocations).</summary>
+    private static TimeSpan JoinTimeout(GroupMemberOptions options) =>
+        TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(60).Ticks, 3 * options.SessionTimeout.Ticks));
 
     /// <summary>Returns 0: Kafka brokers apply <c>retention.ms</c> and <c>retention.bytes</c> themselves (set on the topics this log creates).</summary>
     public ValueTask<long> EnforceRetentionAsync(CancellationToken cancellationToken = default)

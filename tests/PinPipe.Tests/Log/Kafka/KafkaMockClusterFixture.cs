@@ -31,6 +31,7 @@ public sealed class KafkaMockClusterFixture : IDisposable
         var brokers = _owner.GetMetadata(TimeSpan.FromSeconds(10)).Brokers;
         BootstrapServers = string.Join(",", brokers.Select(b => $"{b.Host}:{b.Port}"));
         BrokerCount = brokers.Count;
+        BrokerIds = brokers.Select(b => b.BrokerId).ToList();
 
         var handle = _owner.Handle;
         var member = handle.GetType().GetProperty("LibrdkafkaHandle", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)?.GetValue(handle)
@@ -46,6 +47,9 @@ public sealed class KafkaMockClusterFixture : IDisposable
 
     public int BrokerCount { get; }
 
+    /// <summary>The mock brokers' ids.</summary>
+    public IReadOnlyList<int> BrokerIds { get; }
+
     /// <summary>Every topic creation asked of the cluster through <see cref="TopicAdmin"/>, with its settings.</summary>
     public ConcurrentDictionary<string, (int Partitions, short ReplicationFactor, IReadOnlyDictionary<string, string> Configs)> Created { get; } = new();
 
@@ -54,6 +58,12 @@ public sealed class KafkaMockClusterFixture : IDisposable
     /// <summary>Makes the cluster answer the next <paramref name="count"/> requests of <paramref name="apiKey"/> with Kafka error <paramref name="error"/>.</summary>
     public void PushRequestErrors(short apiKey, int error, int count = 1) =>
         Native.rd_kafka_mock_push_request_errors_array(_cluster, apiKey, (nuint)count, Enumerable.Repeat(error, count).ToArray());
+
+    /// <summary>Makes broker <paramref name="brokerId"/> the coordinator of consumer group <paramref name="group"/>.</summary>
+    public void SetGroupCoordinator(string group, int brokerId) => Native.rd_kafka_mock_coordinator_set(_cluster, "group", group, brokerId);
+
+    /// <summary>Delays every answer of broker <paramref name="brokerId"/> by <paramref name="rtt"/> (zero: no delay).</summary>
+    public void SetRoundTripTime(int brokerId, TimeSpan rtt) => Native.rd_kafka_mock_broker_set_rtt(_cluster, brokerId, (int)rtt.TotalMilliseconds);
 
     public void Dispose() => _owner.Dispose();
 
@@ -91,6 +101,9 @@ public sealed class KafkaMockClusterFixture : IDisposable
         private delegate int TopicDelete(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic);
         private delegate int SetControllerId(IntPtr mcluster, int brokerId);
 
+        private delegate int CoordinatorSet(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string keyType, [MarshalAs(UnmanagedType.LPUTF8Str)] string key, int brokerId);
+        private delegate int BrokerSetRtt(IntPtr mcluster, int brokerId, int rttMs);
+
         private delegate void PushErrors(IntPtr mcluster, short apiKey, nuint count, int[] errors);
 
         private static T Export<T>(string name) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(Library, name));
@@ -105,6 +118,12 @@ public sealed class KafkaMockClusterFixture : IDisposable
 
         public static int rd_kafka_mock_topic_delete(IntPtr mcluster, string topic) =>
             Export<TopicDelete>(nameof(rd_kafka_mock_topic_delete))(mcluster, topic);
+
+        public static void rd_kafka_mock_coordinator_set(IntPtr mcluster, string keyType, string key, int brokerId) =>
+            Export<CoordinatorSet>(nameof(rd_kafka_mock_coordinator_set))(mcluster, keyType, key, brokerId);
+
+        public static void rd_kafka_mock_broker_set_rtt(IntPtr mcluster, int brokerId, int rttMs) =>
+            Export<BrokerSetRtt>(nameof(rd_kafka_mock_broker_set_rtt))(mcluster, brokerId, rttMs);
 
         // Not in rdkafka_mock.h (an internal test hook), but exported by the librdkafka that Confluent.Kafka ships.
         public static void rd_kafka_mock_set_controller_id(IntPtr mcluster, int brokerId) =>
