@@ -63,6 +63,7 @@ internal static class SinkCommand
     public static void AddSinkFlags(Command command, ConfigFlags flags)
     {
         flags.Add<int>(command, "--flush-size", "Sink:FlushSize", "flush.size: records per object (default 1000).");
+        flags.AddDuration(command, "--session-timeout", "Sink:SessionTimeout", "A sink worker silent this long leaves the consumer group and its partitions go to the other workers (default 10s).");
         flags.AddDuration(command, "--rotate-interval", "Sink:RotateScheduleInterval", "rotate.schedule.interval.ms: commit an open object older than this (default 10s).");
         flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");

@@ -19,6 +19,7 @@ internal static class StreamCommand
         flags.Add<string>(command, "--reset", "Stream:Reset", "earliest: a stream deleted and created again (or truncated) since the tables' offsets is read from its start, deliberately; without it the job stops on such a stream. Streams whose offsets are theirs are not touched.");
         flags.AddDuration(command, "--trigger", "Stream:Trigger", "A micro-batch closes at most this long after its first record (default 100ms).");
         flags.Add<int>(command, "--max-batch-records", "Stream:MaxBatchRecords", "A micro-batch closes at this many records (default 50000).");
+        flags.AddDuration(command, "--session-timeout", "Stream:SessionTimeout", "A stream worker silent this long leaves the group and its stream partitions go to the other workers (default 10s).");
         flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Rewrite a table into one file once it has this many files; 0 never (default 50).");
         flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");

@@ -152,7 +152,7 @@ public sealed class S3SinkConnector
                     member ??= await _log.JoinGroupAsync(_options.GroupId, _options.Topics!, new GroupMemberOptions
                     {
                         SessionTimeout = _options.SessionTimeout,
-                        HeartbeatInterval = _options.HeartbeatInterval,
+                        HeartbeatInterval = _options.Heartbeat,
                         ClientId = "pinpipe-sink",
                         OnAssigned = (partitions, _) => run.AssignedAsync(partitions),
                         OnRevoked = (partitions, _) => run.RevokedAsync(partitions),

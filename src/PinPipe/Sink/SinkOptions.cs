@@ -40,8 +40,11 @@ public sealed record SinkOptions
     /// </summary>
     public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often a worker heartbeats to its group and looks for a new assignment (<c>heartbeat.interval.ms</c>). Default 1 s; at most a third of <see cref="SessionTimeout"/>.</summary>
-    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often a worker heartbeats to its group and looks for a new assignment (<c>heartbeat.interval.ms</c>). Default null: a tenth of <see cref="SessionTimeout"/>; at most a third of it.</summary>
+    public TimeSpan? HeartbeatInterval { get; init; }
+
+    /// <summary><see cref="HeartbeatInterval"/>, or a tenth of <see cref="SessionTimeout"/> when unset.</summary>
+    public TimeSpan Heartbeat => HeartbeatInterval ?? SessionTimeout / 10;
 
     /// <summary><c>filename.offset.zero.pad.width</c>. Default 10.</summary>
     public int OffsetZeroPadWidth { get; init; } = 10;
@@ -58,8 +61,8 @@ public sealed record SinkOptions
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Sink:GroupId: must not be empty.")
         .Check(Reset is null or "earliest", $"Sink:Reset: '{Reset}' is not earliest (or unset).")
         .Check(SessionTimeout >= TimeSpan.FromMilliseconds(100) && SessionTimeout <= TimeSpan.FromMinutes(30), $"Sink:SessionTimeout: {Durations.Text(SessionTimeout)} must be 100ms to 30 minutes.")
-        .Check(HeartbeatInterval > TimeSpan.Zero && HeartbeatInterval * 3 <= SessionTimeout,
-            $"Sink:HeartbeatInterval: {Durations.Text(HeartbeatInterval)} must be more than 0 and at most a third of Sink:SessionTimeout ({Durations.Text(SessionTimeout)}).")
+        .Check(HeartbeatInterval is null || HeartbeatInterval > TimeSpan.Zero && HeartbeatInterval * 3 <= SessionTimeout,
+            $"Sink:HeartbeatInterval: {Durations.Text(HeartbeatInterval, "unset")} must be more than 0 and at most a third of Sink:SessionTimeout ({Durations.Text(SessionTimeout)}).")
         .Check(OffsetZeroPadWidth is >= 1 and <= 19, $"Sink:OffsetZeroPadWidth: {OffsetZeroPadWidth} must be 1 to 19.")
         .ToList();
 }

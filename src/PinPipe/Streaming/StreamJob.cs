@@ -97,13 +97,23 @@ public sealed class StreamJob
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // The stream workers' group shares the streams' partitions among the jobs running; each table reads the ones this job owns.
-        await using var member = await _log.JoinGroupAsync(_options.GroupId, _streams, new GroupMemberOptions
+        IGroupMember member;
+        try
         {
-            SessionTimeout = _options.SessionTimeout,
-            HeartbeatInterval = _options.HeartbeatInterval,
-            ClientId = "pinpipe-stream",
-            OnRevoked = (partitions, _) => Task.WhenAll(_tables.Select(t => t.RevokedAsync(partitions))),
-        }, cancellationToken).ConfigureAwait(false);
+            member = await _log.JoinGroupAsync(_options.GroupId, _streams, new GroupMemberOptions
+            {
+                SessionTimeout = _options.SessionTimeout,
+                HeartbeatInterval = _options.Heartbeat,
+                ClientId = "pinpipe-stream",
+                OnRevoked = (partitions, _) => Task.WhenAll(_tables.Select(t => t.RevokedAsync(partitions))),
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            foreach (var t in _tables) t.Dispose();
+            return;
+        }
+        await using var leave = member.ConfigureAwait(false);
         foreach (var t in _tables) t.Member = member;
         var runs = _tables.Select(t => Task.Run(async () =>
         {

@@ -39,8 +39,11 @@ public sealed record StreamOptions
     /// </summary>
     public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often a stream worker heartbeats to its group and looks for a new assignment. Default 1 s; at most a third of <see cref="SessionTimeout"/>.</summary>
-    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often a worker heartbeats to its group and looks for a new assignment (<c>heartbeat.interval.ms</c>). Default null: a tenth of <see cref="SessionTimeout"/>; at most a third of it.</summary>
+    public TimeSpan? HeartbeatInterval { get; init; }
+
+    /// <summary><see cref="HeartbeatInterval"/>, or a tenth of <see cref="SessionTimeout"/> when unset.</summary>
+    public TimeSpan Heartbeat => HeartbeatInterval ?? SessionTimeout / 10;
 
     /// <summary>
     /// <c>earliest</c> moves the checkpoint of a stream whose tables hold offsets of another incarnation (the stream was
@@ -82,8 +85,8 @@ public sealed record StreamOptions
         .OneOf("Stream:From", From)
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
         .Check(SessionTimeout >= TimeSpan.FromMilliseconds(100) && SessionTimeout <= TimeSpan.FromMinutes(30), $"Stream:SessionTimeout: {Durations.Text(SessionTimeout)} must be 100ms to 30 minutes.")
-        .Check(HeartbeatInterval > TimeSpan.Zero && HeartbeatInterval * 3 <= SessionTimeout,
-            $"Stream:HeartbeatInterval: {Durations.Text(HeartbeatInterval)} must be more than 0 and at most a third of Stream:SessionTimeout ({Durations.Text(SessionTimeout)}).")
+        .Check(HeartbeatInterval is null || HeartbeatInterval > TimeSpan.Zero && HeartbeatInterval * 3 <= SessionTimeout,
+            $"Stream:HeartbeatInterval: {Durations.Text(HeartbeatInterval, "unset")} must be more than 0 and at most a third of Stream:SessionTimeout ({Durations.Text(SessionTimeout)}).")
         .Check(Reset is null or "earliest", $"Stream:Reset: '{Reset}' is not earliest (or unset).")
         .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Stream:MemoryLimit", MemoryLimit))
         .Check(ReopenDuckDbEvery >= 1, $"Stream ReopenDuckDbEvery: {ReopenDuckDbEvery} must be 1 or more.")

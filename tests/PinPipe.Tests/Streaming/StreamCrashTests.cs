@@ -44,20 +44,23 @@ public sealed class StreamCrashTests(ITestOutputHelper output)
 
         var clock = Stopwatch.StartNew();
         int cycles = 0, withBatches = 0;
+        string lastOutput = "";
         while (clock.Elapsed < TimeSpan.FromSeconds(30) && cycles < 25)
         {
             await using var process = CliProcess.Start(kit.DataDir, "stream", "--data-dir", kit.DataDir,
-                "--trigger", "100ms", "--max-batch-records", "60", "--compact-every", "4", "--verbose");
+                "--trigger", "100ms", "--max-batch-records", "60", "--compact-every", "4", "--verbose",
+                "--session-timeout", "1s"); // the killed run's leases run out about when the next run has started
             await Task.Delay(random.Next(400, 2500));
             Assert.False(process.HasExited, $"pinpipe stream exited on its own:\n{process.Output}");
             process.Kill();
             cycles++;
             if (process.Output.Contains("micro-batch of", StringComparison.Ordinal)) withBatches++;
+            lastOutput = process.Output;
         }
         await stopAppending.CancelAsync();
         await producer;
         Assert.True(cycles >= 8, $"only {cycles} cycles");
-        Assert.True(withBatches >= 3, $"only {withBatches} of {cycles} runs committed micro-batches");
+        Assert.True(withBatches >= 3, $"only {withBatches} of {cycles} runs committed micro-batches; the last run's output:\n{lastOutput}");
         Assert.True((await kit.Table(RecordKind.Pin).LoadAsync())?.Version > 5, "the killed processes committed little");
 
         // Drain what is left in-process, then check everything.

@@ -17,7 +17,8 @@ namespace PinPipe.Log.Sqlite;
 /// </summary>
 /// <remarks>
 /// The tables (<c>group_members</c>, <c>partition_leases</c>) are made by the first member that needs them. Lease times
-/// are the wall clock of the machine, which every process of one embedded log shares.
+/// are the wall clock of the machine, which every process of one embedded log shares; for the same reason a member
+/// whose process has ended (killed) is dropped at the next heartbeat of another, without waiting for its session.
 /// </remarks>
 internal sealed class SqliteGroupMember : IGroupMember
 {
@@ -26,6 +27,8 @@ internal sealed class SqliteGroupMember : IGroupMember
             group_id TEXT NOT NULL,
             member_id TEXT NOT NULL,
             expires_ms INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
             PRIMARY KEY(group_id, member_id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS partition_leases(
             group_id TEXT NOT NULL,
@@ -270,19 +273,43 @@ internal sealed class SqliteGroupMember : IGroupMember
         cmd.Parameters.AddWithValue("$m", MemberId);
         cmd.Parameters.AddWithValue("$now", nowMs);
         cmd.Parameters.AddWithValue("$until", nowMs + (long)_options.SessionTimeout.TotalMilliseconds);
+        cmd.Parameters.AddWithValue("$host", Environment.MachineName);
+        cmd.Parameters.AddWithValue("$pid", Environment.ProcessId);
         cmd.CommandText = """
-            INSERT INTO group_members(group_id, member_id, expires_ms) VALUES ($g, $m, $until)
+            INSERT INTO group_members(group_id, member_id, expires_ms, host, pid) VALUES ($g, $m, $until, $host, $pid)
                 ON CONFLICT(group_id, member_id) DO UPDATE SET expires_ms = excluded.expires_ms;
+            UPDATE partition_leases SET expires_ms = $until WHERE group_id = $g AND member_id = $m;
             DELETE FROM group_members WHERE group_id = $g AND expires_ms <= $now;
             DELETE FROM partition_leases WHERE group_id = $g AND expires_ms <= $now;
-            UPDATE partition_leases SET expires_ms = $until WHERE group_id = $g AND member_id = $m;
             """;
+        // A lease of this member that ran out (its heartbeat came late) but that no other member took is still its own: it
+        // is renewed, not lost. One another member took is lost (below).
         cmd.ExecuteNonQuery();
 
         var members = new List<string>();
-        cmd.CommandText = "SELECT member_id FROM group_members WHERE group_id = $g ORDER BY member_id";
+        var dead = new List<string>();
+        cmd.CommandText = "SELECT member_id, host, pid FROM group_members WHERE group_id = $g ORDER BY member_id";
         using (var r = cmd.ExecuteReader())
-            while (r.Read()) members.Add(r.GetString(0));
+        {
+            while (r.Read())
+            {
+                // The embedded log lives on one machine: a member whose process is gone (killed) is out at once, without
+                // waiting for its session to run out. A reused process id only falls back to the session timeout.
+                if (r.GetString(1) == Environment.MachineName && r.GetInt32(2) != Environment.ProcessId && !Running(r.GetInt32(2))) dead.Add(r.GetString(0));
+                else members.Add(r.GetString(0));
+            }
+        }
+        if (dead.Count > 0)
+        {
+            cmd.CommandText = "DELETE FROM group_members WHERE group_id = $g AND member_id = $dead; DELETE FROM partition_leases WHERE group_id = $g AND member_id = $dead";
+            var gone = cmd.Parameters.Add("$dead", SqliteType.Text);
+            foreach (string member in dead)
+            {
+                gone.Value = member;
+                cmd.ExecuteNonQuery();
+                _logger.LogInformation("Consumer group {Group}: member {Dead} is gone (its process ended); its partitions go to the others.", Group, member);
+            }
+        }
 
         var leases = new Dictionary<LogPartition, string>();
         cmd.CommandText = "SELECT topic, partition, member_id FROM partition_leases WHERE group_id = $g";
@@ -317,6 +344,23 @@ internal sealed class SqliteGroupMember : IGroupMember
         tx.Commit();
         taken.Sort(PartitionOrder.Instance);
         return (lost, giveUp, taken);
+    }
+
+    private static bool Running(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
