@@ -3,6 +3,7 @@ using PinPipe.Lake.Delta;
 using PinPipe.Lake.Directory;
 using PinPipe.Lake.S3;
 using PinPipe.Tests.Support;
+using Xunit.Abstractions;
 using static PinPipe.Tests.Lake.Delta.DeltaTestKit;
 
 namespace PinPipe.Tests.Lake.Delta;
@@ -13,7 +14,7 @@ namespace PinPipe.Tests.Lake.Delta;
 /// fenced (<see cref="DeltaErrorCode.ConcurrentTransaction"/>); an overwrite conflicts with a concurrent append; a
 /// compaction retries over one. Run on the directory store and on S3 (s3rver behind <see cref="ConditionalPutProxy"/>).
 /// </summary>
-public abstract class DeltaMultiWriterContract
+public abstract class DeltaMultiWriterContract(ITestOutputHelper output)
 {
     private const string Table = "t";
     private const string FirstCommit = "t/_delta_log/00000000000000000001.json";
@@ -57,6 +58,7 @@ public abstract class DeltaMultiWriterContract
         })).ToArray();
         start.Set();
         var all = (await Task.WhenAll(tasks)).SelectMany(r => r).ToList();
+        output.WriteLine($"{all.Count} commits in {all.Sum(r => r.Attempts)} attempts; the store refused {Refused?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(not counted)"} conditional puts.");
 
         Assert.All(all, r => Assert.Equal(DeltaCommitStatus.Committed, r.Status));
         Assert.Equal(Enumerable.Range(1, writers * batches).Select(v => (long)v), all.Select(r => r.Version).Order());
@@ -230,27 +232,25 @@ public abstract class DeltaMultiWriterContract
 }
 
 /// <summary><see cref="DeltaMultiWriterContract"/> on the directory store (<c>link(2)</c>).</summary>
-public sealed class DirectoryDeltaMultiWriterTests : DeltaMultiWriterContract, IDisposable
+public sealed class DirectoryDeltaMultiWriterTests(ITestOutputHelper output) : DeltaMultiWriterContract(output), IDisposable
 {
     private readonly TempDirectory _temp = new("delta-writers");
-    private readonly DirectoryObjectStore _store;
-
-    public DirectoryDeltaMultiWriterTests() => _store = new DirectoryObjectStore(_temp.Path, "lake");
+    private DirectoryObjectStore? _store;
 
     protected override TempDirectory Temp => _temp;
 
-    protected override IObjectStore Store => _store;
-
-    public void Dispose() => _temp.Dispose();
+    protected override IObjectStore Store => _store ??= new DirectoryObjectStore(_temp.Path, "lake");
 
     protected override int? Refused => null;
+
+    public void Dispose() => _temp.Dispose();
 }
 
 /// <summary>
 /// <see cref="DeltaMultiWriterContract"/> on S3: s3rver (TEST_PINPIPE_S3) behind <see cref="ConditionalPutProxy"/>, which
 /// enforces <c>If-None-Match: *</c> as S3 does, with <c>ObjectStore:ConditionalWrites=true</c>.
 /// </summary>
-public sealed class S3DeltaMultiWriterTests : DeltaMultiWriterContract, IAsyncLifetime, IDisposable
+public sealed class S3DeltaMultiWriterTests(ITestOutputHelper output) : DeltaMultiWriterContract(output), IAsyncLifetime, IDisposable
 {
     private readonly TempDirectory _temp = new("delta-writers-s3");
     private readonly string _bucket = "pinpipe-writers-" + Guid.NewGuid().ToString("N")[..16];
