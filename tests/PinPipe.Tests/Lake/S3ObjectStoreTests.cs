@@ -11,8 +11,9 @@ namespace PinPipe.Tests.Lake;
 /// <summary>
 /// Runs the object-store contract against a real S3-compatible server (s3rver, started by
 /// <c>scripts/services/s3rver.sh start</c>; its address is read from TEST_PINPIPE_S3).
-/// s3rver 3.7 ignores <c>If-None-Match</c> on PutObject (it overwrites), so the conditional-write tests
-/// check what the store sends and how it reads S3's 412; the race itself is S3's guarantee.
+/// s3rver 3.7 ignores <c>If-None-Match</c> on PutObject (it overwrites), so the conditional-write tests here
+/// check what the store sends and how it reads S3's 412, and that the store reports put-if-absent not atomic; the race
+/// runs in <see cref="S3ConditionalWriteTests"/>, through a proxy that enforces the header as S3 does.
 /// </summary>
 public sealed class S3ObjectStoreTests : ObjectStoreContract, IAsyncLifetime, IDisposable
 {
