@@ -15,6 +15,8 @@ internal sealed class FetchingObjectStore(IObjectStore inner) : IObjectStore
     public ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
         inner.PutIfAbsentAsync(key, content, cancellationToken);
 
+    public bool AtomicPutIfAbsent => inner.AtomicPutIfAbsent;
+
     public ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default) => inner.PutFileAsync(key, localPath, cancellationToken);
 
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);

@@ -27,8 +27,21 @@ public interface IObjectStore
     /// </summary>
     ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default);
 
-    /// <summary>Writes an object only when no object has the key. Returns false (and writes nothing) when it exists.</summary>
+    /// <summary>
+    /// Writes an object only when no object has the key. Returns false (and writes nothing) when it exists. Atomic
+    /// between processes only where <see cref="AtomicPutIfAbsent"/> says so.
+    /// </summary>
     ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// True when <see cref="PutIfAbsentAsync"/> is atomic across processes and machines: of concurrent calls on one key
+    /// exactly one writes and returns true, and none replaces an object that exists. Several processes may then commit to
+    /// one Delta table (each commit is a put-if-absent of the next version). The directory store: true (<c>link(2)</c> on a
+    /// local file system). S3: true for AWS (conditional writes, since 2024) and when <c>ObjectStore:ConditionalWrites</c>
+    /// says the server enforces <c>If-None-Match</c> on PUT; false for other S3-compatible servers, which may ignore it
+    /// and overwrite. Default false.
+    /// </summary>
+    bool AtomicPutIfAbsent => false;
 
     /// <summary>
     /// The object's bytes, or null when there is none. For small objects only (Delta commits, pointers): the whole

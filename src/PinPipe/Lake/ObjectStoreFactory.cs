@@ -28,6 +28,19 @@ public static class ObjectStoreFactory
         };
     }
 
+    /// <summary>
+    /// Null when several processes may commit to one Delta table in <paramref name="store"/>
+    /// (<see cref="IObjectStore.AtomicPutIfAbsent"/>); else why not and what to do, naming the store and the setting.
+    /// </summary>
+    public static string? SeveralWritersProblem(IObjectStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (store.AtomicPutIfAbsent) return null;
+        string where = store is S3ObjectStore s3 ? s3.Where : store.Location;
+        return $"The object store ({where}) is not known to make put-if-absent atomic (If-None-Match: * on PUT), so several writers of one Delta table "
+            + "could overwrite each other's commits: run one writer, or set ObjectStore:ConditionalWrites=true if the server enforces conditional writes.";
+    }
+
     /// <summary>Attempts of the start check when the endpoint cannot be reached (waits 1, 2, 4, 8 s between them).</summary>
     internal const int StartAttempts = 5;
 

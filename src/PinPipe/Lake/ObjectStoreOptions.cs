@@ -24,6 +24,22 @@ public sealed record ObjectStoreOptions
     public bool ForcePathStyle { get; init; }
 
     /// <summary>
+    /// S3: whether the server enforces <c>If-None-Match: *</c> on PUT, so that several processes may commit to one Delta
+    /// table (<see cref="IObjectStore.AtomicPutIfAbsent"/>). <c>auto</c> (default): true for AWS S3 (no
+    /// <see cref="ServiceUrl"/>; conditional writes since 2024), false for a custom endpoint, since s3rver 3.7 and several
+    /// S3-compatible servers ignore the header and overwrite. <c>true</c> only for a server that answers 412 when the key exists.
+    /// </summary>
+    public ConditionalWrites ConditionalWrites { get; init; } = ConditionalWrites.Auto;
+
+    /// <summary>S3: what <see cref="ConditionalWrites"/> means for this endpoint: true when put-if-absent is atomic.</summary>
+    internal bool HasConditionalWrites => ConditionalWrites switch
+    {
+        ConditionalWrites.True => true,
+        ConditionalWrites.False => false,
+        _ => string.IsNullOrWhiteSpace(ServiceUrl),
+    };
+
+    /// <summary>
     /// S3: create the bucket when it is missing, at start (<c>--create-bucket</c>). Default false: a missing bucket stops the
     /// sink, the stream job and the batch job at once, naming it (as Kafka Connect's S3 sink, which never creates one).
     /// <c>pinpipe up</c> always creates it.
@@ -59,6 +75,7 @@ public sealed record ObjectStoreOptions
         .Check(!string.IsNullOrWhiteSpace(Root), "ObjectStore:Root: must not be empty.")
         .Check(ServiceUrl is null or "" || Uri.TryCreate(ServiceUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https",
             $"ObjectStore:ServiceUrl: '{ServiceUrl}' must be an absolute http(s) URL (e.g. http://127.0.0.1:9000).")
+        .OneOf("ObjectStore:ConditionalWrites", ConditionalWrites)
         .Check(!string.IsNullOrWhiteSpace(Region), "ObjectStore:Region: must not be empty (e.g. us-east-1).")
         .Check(MultipartThreshold is >= MinPartSize and <= MaxSinglePutSize,
             $"ObjectStore:MultipartThreshold: {MultipartThreshold} bytes must be 5 MiB ({MinPartSize}) to 5 GiB ({MaxSinglePutSize}), the sizes S3 allows for one PutObject.")

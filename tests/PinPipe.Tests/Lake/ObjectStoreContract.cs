@@ -196,6 +196,13 @@ public abstract class ObjectStoreContract
 public abstract class ConditionalWriteObjectStoreContract : ObjectStoreContract
 {
     [Fact]
+    public void The_store_reports_put_if_absent_atomic_so_several_writers_may_share_a_delta_table()
+    {
+        Assert.True(Store.AtomicPutIfAbsent);
+        Assert.Null(ObjectStoreFactory.SeveralWritersProblem(Store));
+    }
+
+    [Fact]
     public async Task Put_if_absent_leaves_an_existing_object_untouched_and_returns_false()
     {
         await Store.PutAsync("c/x.json", Bytes("original\n"));

@@ -11,12 +11,13 @@ namespace PinPipe.Tests.Lake;
 /// <summary>
 /// Runs the object-store contract against a real S3-compatible server (s3rver, started by
 /// <c>scripts/services/s3rver.sh start</c>; its address is read from TEST_PINPIPE_S3).
-/// s3rver 3.7 ignores <c>If-None-Match</c> on PutObject (it overwrites), so the conditional-write tests
-/// check what the store sends and how it reads S3's 412; the race itself is S3's guarantee.
+/// s3rver 3.7 ignores <c>If-None-Match</c> on PutObject (it overwrites), so the conditional-write tests here
+/// check what the store sends and how it reads S3's 412, and that the store reports put-if-absent not atomic; the race
+/// runs in <see cref="S3ConditionalWriteTests"/>, through a proxy that enforces the header as S3 does.
 /// </summary>
 public sealed class S3ObjectStoreTests : ObjectStoreContract, IAsyncLifetime, IDisposable
 {
-    private static readonly BasicAWSCredentials S3rverCredentials = new("S3RVER", "S3RVER");
+    internal static readonly BasicAWSCredentials S3rverCredentials = new("S3RVER", "S3RVER");
     private readonly string _bucket = "pinpipe-test-" + Guid.NewGuid().ToString("N")[..16];
     private readonly S3ObjectStore _store;
 
@@ -139,6 +140,31 @@ public sealed class S3ObjectStoreTests : ObjectStoreContract, IAsyncLifetime, ID
         Assert.True(e.IsRetriable);
         Assert.Equal($"bucket '{_bucket}' at {endpoint}", e.Where);
         Assert.StartsWith("cannot reach the object store (could not read object 'a.json'): ", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Straight_to_s3rver_put_if_absent_is_not_atomic_so_auto_reports_it_unsafe_for_several_writers()
+    {
+        // The negative control of the conditional-write tests: s3rver overwrites an existing key despite If-None-Match: *.
+        Assert.True(await _store.PutIfAbsentAsync("nc/a.json", Bytes("first\n")));
+        Assert.True(await _store.PutIfAbsentAsync("nc/a.json", Bytes("second\n")));
+        Assert.Equal(Bytes("second\n"), await _store.GetAsync("nc/a.json"));
+
+        Assert.Equal(ConditionalWrites.Auto, Options.ConditionalWrites);
+        Assert.False(_store.AtomicPutIfAbsent);
+        string problem = ObjectStoreFactory.SeveralWritersProblem(_store)!;
+        Assert.Contains($"bucket '{_bucket}' at {Options.ServiceUrl}", problem, StringComparison.Ordinal);
+        Assert.Contains("ObjectStore:ConditionalWrites=true", problem, StringComparison.Ordinal);
+
+        // The setting overrides the guess either way; AWS (no ServiceUrl) is atomic under auto.
+        using (var told = new S3ObjectStore(Options with { ConditionalWrites = ConditionalWrites.True }, _bucket, S3rverCredentials)) Assert.True(told.AtomicPutIfAbsent);
+        var aws = new ObjectStoreOptions { Kind = ObjectStoreKind.S3, Region = "eu-west-1" };
+        using (var onAws = new S3ObjectStore(aws, _bucket, S3rverCredentials)) Assert.True(onAws.AtomicPutIfAbsent);
+        using (var refused = new S3ObjectStore(aws with { ConditionalWrites = ConditionalWrites.False }, _bucket, S3rverCredentials))
+        {
+            Assert.False(refused.AtomicPutIfAbsent);
+            Assert.Contains("at AWS S3 (eu-west-1)", ObjectStoreFactory.SeveralWritersProblem(refused), StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -15,8 +15,16 @@ public enum DeltaErrorCode
     SchemaMismatch,
     /// <summary>The write itself is not valid (missing file, file not in the table, append-only table, ...).</summary>
     InvalidWrite,
-    /// <summary>A concurrent commit changed what this commit depends on (metadata, protocol, removed files).</summary>
+    /// <summary>A concurrent commit changed what this commit depends on (metadata, protocol, files it removes, or, for an
+    /// overwrite, the files it read): running the operation again on the new version may succeed.</summary>
     Conflict,
+    /// <summary>
+    /// A concurrent commit recorded one of the write's txn app ids (<see cref="DeltaWrite.Txn"/>, <see cref="DeltaWrite.Txns"/>)
+    /// at a version below the write's, after the write read the table: another writer advanced the same app id (stream
+    /// partition), so committing would duplicate its rows. Nothing was committed. Not retriable as it is: the writer must
+    /// re-read the table's txn versions (it may no longer own the app id) and write from there.
+    /// </summary>
+    ConcurrentTransaction,
 }
 
 /// <summary>The one exception type of the Delta reader and writer: a code and a message naming what is wrong.</summary>
@@ -28,7 +36,8 @@ public sealed class DeltaException : PinPipeException
     /// <summary>Why the operation failed, as the Delta reader's and writer's own code.</summary>
     public DeltaErrorCode Code { get; }
 
-    /// <summary>A <see cref="DeltaErrorCode.Conflict"/> may succeed when retried on the new version.</summary>
+    /// <summary>A <see cref="DeltaErrorCode.Conflict"/> may succeed when retried on the new version; a
+    /// <see cref="DeltaErrorCode.ConcurrentTransaction"/> may not (the write's txn versions are stale).</summary>
     public override bool IsRetriable => Code == DeltaErrorCode.Conflict;
 
     private static string CodeName(DeltaErrorCode code) => code switch
@@ -39,6 +48,7 @@ public sealed class DeltaException : PinPipeException
         DeltaErrorCode.SchemaMismatch => "delta.schema_mismatch",
         DeltaErrorCode.InvalidWrite => "delta.invalid_write",
         DeltaErrorCode.Conflict => "delta.conflict",
+        DeltaErrorCode.ConcurrentTransaction => "delta.concurrent_transaction",
         _ => "delta.error",
     };
 }

@@ -15,11 +15,21 @@ public sealed partial class DeltaTable
     /// <summary>
     /// Commits <paramref name="write"/> as the next version (protocol §1.5): uploads the files under the table's
     /// prefix, then creates <c>_delta_log/&lt;v&gt;.json</c> with put-if-absent. When another writer took the
-    /// version first it reads the new commits and: reports <see cref="DeltaCommitStatus.AlreadyCommitted"/> if one
-    /// carries the write's txn at this version or later; fails if the metadata or protocol changed or a file to
-    /// remove is gone; otherwise retries at the next version with the same uploaded files. Writes a checkpoint
-    /// every <c>delta.checkpointInterval</c> (10) versions, and after it deletes the expired log files the checkpoint
-    /// makes unnecessary (<see cref="CleanUpLogAsync"/>, at most once an hour).
+    /// version first it reads the new commits and checks them as Spark's conflict checker does:
+    /// <list type="bullet">
+    /// <item>one carries one of the write's txn app ids at the write's version or later:
+    /// <see cref="DeltaCommitStatus.AlreadyCommitted"/>;</item>
+    /// <item>one carries one of them at a lower version (another writer advanced the same stream partition since the
+    /// write read the table, or since <see cref="DeltaWrite.ReadVersion"/>): <see cref="DeltaErrorCode.ConcurrentTransaction"/>;</item>
+    /// <item>one changed the metadata or protocol, removed a file the write removes, or (for an overwrite, which read
+    /// the whole table) added or removed any file: <see cref="DeltaErrorCode.Conflict"/>;</item>
+    /// <item>otherwise (blind appends, and compactions whose files are all still live) it retries at the next version
+    /// with the same uploaded files.</item>
+    /// </list>
+    /// A write that is not committed leaves no uploaded file behind. Several processes may commit to one table when the
+    /// store's put-if-absent is atomic (<see cref="IObjectStore.AtomicPutIfAbsent"/>). Writes a checkpoint every
+    /// <c>delta.checkpointInterval</c> (10) versions, and after it deletes the expired log files the checkpoint makes
+    /// unnecessary (<see cref="CleanUpLogAsync"/>, at most once an hour).
     /// </summary>
     /// <exception cref="DeltaException">The write is invalid (schema mismatch, missing file, append-only table),
     /// conflicts with a concurrent commit, or the table cannot be written by this implementation.</exception>
@@ -31,6 +41,7 @@ public sealed partial class DeltaTable
         if (state is not null && AlreadyHas(state, write)) return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, state.Version) { Attempts = 0 };
         if (state is not null) CheckAgainstTable(state, write);
         else if (write.Removes.Count > 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, $"Delta table {Location} does not exist, so it has no files to remove.");
+        await CheckTxnsSinceReadAsync(state, write, cancellationToken).ConfigureAwait(false);
 
         var added = await UploadAsync(write, cancellationToken).ConfigureAwait(false);
         bool done = false;
@@ -63,6 +74,7 @@ public sealed partial class DeltaTable
                     done = true;
                     return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, newer.Version) { Attempts = attempt };
                 }
+                CheckConcurrentTxns(state, newer, write);
                 if (state is null)
                 {
                     // The table was created concurrently: go on as an append when it is the table we meant to create.
@@ -75,11 +87,7 @@ public sealed partial class DeltaTable
                         throw new DeltaException(DeltaErrorCode.Conflict,
                             $"Delta table {Location}: a concurrent commit (versions {state.Version + 1}..{newer.Version}) changed the metadata or protocol; the write was not committed.");
                 }
-                foreach (string path in write.Removes)
-                {
-                    if (!newer.Files.ContainsKey(path))
-                        throw new DeltaException(DeltaErrorCode.Conflict, $"Delta table {Location}: file '{path}' was removed by a concurrent commit; the write was not committed.");
-                }
+                CheckConcurrentFiles(state, newer, write);
                 CheckAgainstTable(newer, write);
                 state = newer;
             }
@@ -89,6 +97,79 @@ public sealed partial class DeltaTable
         {
             if (!done) await DeleteAsync(added).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// With <see cref="DeltaWrite.ReadVersion"/> older than <paramref name="state"/>: reads the commits after it and fails
+    /// the write (<see cref="DeltaErrorCode.ConcurrentTransaction"/>, before anything is uploaded) when one records one of
+    /// its app ids (below its version: the caller checked <see cref="AlreadyHas(DeltaState, DeltaWrite)"/>).
+    /// </summary>
+    private async Task CheckTxnsSinceReadAsync(DeltaState? state, DeltaWrite write, CancellationToken cancellationToken)
+    {
+        if (write.ReadVersion is not { } read) return;
+        if (state is null || read > state.Version)
+            throw new DeltaException(DeltaErrorCode.InvalidWrite,
+                $"The write's ReadVersion {read} is not a version of Delta table {Location} (its latest is {(state is null ? "none: the table does not exist" : state.Version)}).");
+        if (read == state.Version || !write.AllTxns.Any()) return;
+        var since = new DeltaState();
+        for (long v = read + 1; v <= state.Version; v++)
+        {
+            byte[] bytes = await _store.GetAsync(_logPrefix + DeltaLogFiles.Commit(v), cancellationToken).ConfigureAwait(false)
+                ?? throw new DeltaException(DeltaErrorCode.VersionNotFound,
+                    $"Delta table {Location} no longer has commit {v}, needed to check the txns committed since the write's ReadVersion {read} (the log cleanup deleted it): re-read the table.");
+            since.ApplyCommit(bytes, $"{Location} commit {v}");
+        }
+        foreach (var txn in write.AllTxns)
+        {
+            if (since.Txns.TryGetValue(txn.AppId, out var theirs))
+                throw ConcurrentTransaction(txn, null, read, theirs.Version, read + 1, state.Version);
+        }
+    }
+
+    /// <summary>Fails the write when a commit after <paramref name="state"/> recorded one of its app ids (below its version: the caller checked <see cref="AlreadyHas(DeltaState, DeltaWrite)"/>).</summary>
+    private void CheckConcurrentTxns(DeltaState? state, DeltaState newer, DeltaWrite write)
+    {
+        foreach (var txn in write.AllTxns)
+        {
+            DeltaTxnAction? read = state?.Txns.GetValueOrDefault(txn.AppId);
+            if (newer.Txns.TryGetValue(txn.AppId, out var theirs) && !Equals(theirs, read))
+                throw ConcurrentTransaction(txn, read?.Version, write.ReadVersion ?? state?.Version ?? -1, theirs.Version, (state?.Version ?? -1) + 1, newer.Version);
+        }
+    }
+
+    private DeltaException ConcurrentTransaction(DeltaTxn txn, long? readTxnVersion, long readVersion, long theirs, long from, long to) =>
+        new(DeltaErrorCode.ConcurrentTransaction,
+            $"Delta table {Location}: txn app id '{txn.AppId}' was moved to version {theirs} by a concurrent commit (versions {from}..{to}) after this write read "
+            + (readVersion < 0 ? "the table (which did not exist)" : $"version {readVersion}")
+            + (readTxnVersion is { } r ? $" (where it was {r})" : "")
+            + $"; this write's txn version {txn.Version} is ahead of it, so another writer advanced the same app id and committing would duplicate its data. "
+            + "Nothing was committed: re-read the table's txn versions before writing again.");
+
+    /// <summary>
+    /// An overwrite read every live file of <paramref name="state"/> and removes them all: it conflicts with a commit that
+    /// added or removed any file since (Spark's ConcurrentAppendException, ConcurrentDeleteReadException), else it would
+    /// remove files it never saw. A write that removes files conflicts when one of them was removed concurrently.
+    /// </summary>
+    private void CheckConcurrentFiles(DeltaState? state, DeltaState newer, DeltaWrite write)
+    {
+        string versions = $"versions {(state?.Version ?? -1) + 1}..{newer.Version}";
+        foreach (string path in write.Removes)
+        {
+            if (!newer.Files.ContainsKey(path))
+                throw new DeltaException(DeltaErrorCode.Conflict, $"Delta table {Location}: file '{path}' was removed by a concurrent commit ({versions}); the write was not committed.");
+        }
+        if (write.Mode != DeltaWriteMode.Overwrite) return;
+        IReadOnlyDictionary<string, DeltaFile> read = state?.Files ?? [];
+        var appended = newer.Files.Keys.Where(k => !read.ContainsKey(k)).ToList();
+        var removed = read.Keys.Where(k => !newer.Files.ContainsKey(k)).ToList();
+        if (appended.Count > 0)
+            throw new DeltaException(DeltaErrorCode.Conflict,
+                $"Delta table {Location}: a concurrent commit ({versions}) added {appended.Count} file(s) ('{appended[0]}') after the overwrite read the table; "
+                + "the overwrite was not committed (it would remove data it never read). Run it again on the new version.");
+        if (removed.Count > 0)
+            throw new DeltaException(DeltaErrorCode.Conflict,
+                $"Delta table {Location}: a concurrent commit ({versions}) removed {removed.Count} file(s) ('{removed[0]}') the overwrite read; "
+                + "the overwrite was not committed. Run it again on the new version.");
     }
 
     private static bool AlreadyHas(DeltaState state, DeltaWrite write) => write.AllTxns.Any(t => AlreadyHas(state, t));
@@ -109,6 +190,7 @@ public sealed partial class DeltaTable
         if (write.OverwriteSchema && write.Mode != DeltaWriteMode.Overwrite)
             throw new DeltaException(DeltaErrorCode.InvalidWrite, "OverwriteSchema replaces the schema of an overwrite only: set Mode to Overwrite, or leave OverwriteSchema false.");
         if (write.Txns is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's txn list is null.");
+        if (write.ReadVersion < 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, $"The write's ReadVersion {write.ReadVersion} is negative: a table version is 0 or more.");
         var appIds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var txn in write.AllTxns)
         {
@@ -251,7 +333,7 @@ public sealed partial class DeltaTable
         if (!parameters.ContainsKey("partitionBy")) w.WriteString("partitionBy", "[]");
         foreach (var kv in parameters) w.WriteString(kv.Key, kv.Value);
         w.WriteEndObject();
-        if (state is not null) w.WriteNumber("readVersion", state.Version);
+        if (state is not null) w.WriteNumber("readVersion", write.ReadVersion ?? state.Version);
         w.WriteString("isolationLevel", "Serializable");
         w.WriteBoolean("isBlindAppend", write.Mode == DeltaWriteMode.Append && removed == 0);
         w.WriteStartObject("operationMetrics");

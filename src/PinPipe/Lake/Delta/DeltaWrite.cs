@@ -45,6 +45,16 @@ public sealed record DeltaWrite(DeltaSchema Schema, IReadOnlyList<string> Files)
     /// them at its version or later: the write overlaps data that is already committed.</summary>
     public IReadOnlyList<DeltaTxn> Txns { get; init; } = [];
 
+    /// <summary>
+    /// The table version at which the writer read the txn versions this write continues from (the
+    /// <see cref="DeltaSnapshot.Version"/> it resumed from, or the version of its own previous commit). A commit after it
+    /// that records one of the write's app ids below the write's version fails the write with
+    /// <see cref="DeltaErrorCode.ConcurrentTransaction"/> (one at or above it: <see cref="DeltaCommitStatus.AlreadyCommitted"/>),
+    /// so a writer that lost its stream partition to another cannot commit over it. Null (default): the version
+    /// <see cref="DeltaTable.CommitAsync"/> reads first. Used with txns only.
+    /// </summary>
+    public long? ReadVersion { get; init; }
+
     /// <summary><see cref="Txn"/> and <see cref="Txns"/> together.</summary>
     internal IEnumerable<DeltaTxn> AllTxns => Txn is null ? Txns : Txns.Prepend(Txn);
 

@@ -94,6 +94,10 @@ public sealed class DirectoryObjectStore : IObjectStore
     }
 
     /// <inheritdoc />
+    /// <remarks>True: <c>link(2)</c> fails atomically when the target exists, for every process on a local file system.</remarks>
+    public bool AtomicPutIfAbsent => true;
+
+    /// <inheritdoc />
     public async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         string target = PathOf(key);

@@ -15,7 +15,8 @@ namespace PinPipe.Lake.S3;
 /// <para><see cref="PutIfAbsentAsync"/> sends <c>If-None-Match: *</c> (S3 conditional writes): S3 answers
 /// 412 Precondition Failed when the key exists, and of two concurrent writers exactly one succeeds (a 409
 /// ConditionalRequestConflict is retried). The guarantee is the server's: servers that ignore the header
-/// (s3rver 3.7 does) overwrite instead.</para>
+/// (s3rver 3.7 does) overwrite instead, so <see cref="AtomicPutIfAbsent"/> is true only for AWS or when
+/// <see cref="ObjectStoreOptions.ConditionalWrites"/> says the server enforces it.</para>
 /// <para>With a custom <see cref="ObjectStoreOptions.ServiceUrl"/> request checksums are sent only when the
 /// operation requires them and bodies are signed whole rather than aws-chunked, because many S3-compatible
 /// servers (s3rver among them) do not understand the SDK's default streaming encodings.</para>
@@ -28,6 +29,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly string _endpoint;
     private readonly long _multipartThreshold;
     private readonly long _partSize;
+    private readonly bool _atomicPutIfAbsent;
 
     /// <summary>Connects to <paramref name="bucket"/> with the SDK's default credentials.</summary>
     public S3ObjectStore(ObjectStoreOptions options, string bucket) : this(options, bucket, credentials: null) { }
@@ -40,6 +42,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         _bucket = bucket;
         _multipartThreshold = options.MultipartThreshold;
         _partSize = options.MultipartPartSize;
+        _atomicPutIfAbsent = options.HasConditionalWrites;
         _useChunkEncoding = string.IsNullOrWhiteSpace(options.ServiceUrl);
         _endpoint = string.IsNullOrWhiteSpace(options.ServiceUrl) ? $"AWS S3 ({options.Region})" : options.ServiceUrl;
         _createCommand = string.IsNullOrWhiteSpace(options.ServiceUrl)
@@ -190,6 +193,10 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             // The original failure is what the caller needs; S3's lifecycle rule for incomplete uploads clears what stays.
         }
     }
+
+    /// <inheritdoc />
+    /// <remarks>From <see cref="ObjectStoreOptions.ConditionalWrites"/>: true for AWS S3 or when set to <c>true</c>.</remarks>
+    public bool AtomicPutIfAbsent => _atomicPutIfAbsent;
 
     /// <inheritdoc />
     public async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)

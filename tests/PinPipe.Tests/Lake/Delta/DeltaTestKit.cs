@@ -95,6 +95,8 @@ internal class RemoteLikeStore(IObjectStore inner) : IObjectStore
     public virtual ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
         inner.PutIfAbsentAsync(key, content, cancellationToken);
 
+    public bool AtomicPutIfAbsent => inner.AtomicPutIfAbsent;
+
     public virtual ValueTask PutFileAsync(string key, string localPath, CancellationToken cancellationToken = default) => inner.PutFileAsync(key, localPath, cancellationToken);
 
     public virtual ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
