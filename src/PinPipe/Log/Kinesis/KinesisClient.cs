@@ -100,7 +100,8 @@ public sealed class KinesisClient : IDisposable
             var d = root.GetProperty("StreamDescriptionSummary");
             return new KinesisStreamSummary(d.GetProperty("StreamName").GetString()!, d.GetProperty("StreamARN").GetString()!,
                 d.GetProperty("StreamStatus").GetString()!, d.TryGetProperty("OpenShardCount", out var open) ? open.GetInt32() : 0,
-                Timestamp(d.GetProperty("StreamCreationTimestamp")) ?? DateTimeOffset.UnixEpoch);
+                Timestamp(d.GetProperty("StreamCreationTimestamp")) ?? DateTimeOffset.UnixEpoch,
+                d.TryGetProperty("RetentionPeriodHours", out var hours) ? hours.GetInt32() : 24);
         }, cancellationToken);
 
     /// <summary>The names of every stream of the account in the region, all pages.</summary>

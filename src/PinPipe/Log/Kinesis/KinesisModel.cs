@@ -55,7 +55,9 @@ public sealed record KinesisReadResult(IReadOnlyList<KinesisRecord> Records, str
 /// <param name="StreamStatus"><c>CREATING</c>, <c>ACTIVE</c>, <c>UPDATING</c> or <c>DELETING</c>.</param>
 /// <param name="OpenShardCount">Its open shards.</param>
 /// <param name="CreationTimestamp">When it was created: tells one incarnation of a name from the next.</param>
-public sealed record KinesisStreamSummary(string StreamName, string StreamArn, string StreamStatus, int OpenShardCount, DateTimeOffset CreationTimestamp);
+/// <param name="RetentionPeriodHours">How long it keeps records.</param>
+public sealed record KinesisStreamSummary(string StreamName, string StreamArn, string StreamStatus, int OpenShardCount, DateTimeOffset CreationTimestamp,
+    int RetentionPeriodHours);
 
 /// <summary>One record to write with PutRecords.</summary>
 /// <param name="Data">Its bytes.</param>
