@@ -139,7 +139,8 @@ public sealed class KinesisShardReader
         now = _time.GetUtcNow();
 
         // Round-robin over the due shards, so that a small maxRecords does not always serve the same ones first.
-        var due = reading.Where(s => s.NextPoll <= now).ToList();
+        // A timer may fire a little before the clock shows its time: the earliest shard is due after the wait whatever the clock says.
+        var due = reading.Where(s => s.NextPoll <= now || s.NextPoll == earliest).ToList();
         int first = _cursor++ % due.Count;
         due = [.. due.Skip(first), .. due.Take(first)];
         if (due.Count > maxRecords) due = due.Take(maxRecords).ToList();

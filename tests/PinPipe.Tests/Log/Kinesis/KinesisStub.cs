@@ -25,6 +25,7 @@ internal sealed record StubAnswer(int Status, string Json)
 /// </summary>
 internal sealed class KinesisStub : IAsyncDisposable
 {
+    private static readonly string[] ForwardedHeaders = ["X-Amz-Target", "X-Amz-Date", "Authorization"];
     private readonly WebApplication _app;
     private readonly HttpClient _upstream;
     private readonly List<(string Operation, string? Authorization, string Body)> _requests = [];
@@ -64,7 +65,7 @@ internal sealed class KinesisStub : IAsyncDisposable
             {
                 using var forward = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent(body) };
                 forward.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(c.Request.ContentType ?? "application/x-amz-json-1.1");
-                foreach (var name in new[] { "X-Amz-Target", "X-Amz-Date", "Authorization" })
+                foreach (var name in ForwardedHeaders)
                     forward.Headers.TryAddWithoutValidation(name, c.Request.Headers[name].ToString());
                 using var response = await stub._upstream.SendAsync(forward);
                 answer = new StubAnswer((int)response.StatusCode, await response.Content.ReadAsStringAsync());
