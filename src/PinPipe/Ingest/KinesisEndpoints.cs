@@ -29,16 +29,28 @@ public static class KinesisEndpoints
     {
         var options = app.ServiceProvider.GetRequiredService<IOptions<IngestOptions>>().Value;
         // Stream:Source=kinesis: the same routes, forwarded to Kinesis instead of the log.
-        if (app.ServiceProvider.GetService<KinesisClient>() is { } kinesis) return KinesisForwarding.Map(app, kinesis, options);
+        var routes = app.ServiceProvider.GetService<KinesisClient>() is { } kinesis ? KinesisForwarding.Routes(kinesis, options) : LogRoutes(app, options);
+        app.MapGet("/streams", (HttpContext c) => HandleAsync(c, () => routes.ListStreams(c)));
+        app.MapGet("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => routes.DescribeStream(c, stream)));
+        app.MapPost("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => routes.CreateStream(c, stream)));
+        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => routes.DeleteStream(c, stream)));
+        app.MapPut("/streams/{stream}/record", (HttpContext c, string stream) => HandleAsync(c, () => routes.PutRecord(c, stream)));
+        app.MapPut("/streams/{stream}/records", (HttpContext c, string stream) => HandleAsync(c, () => routes.PutRecords(c, stream)));
+        return app;
+    }
+
+    /// <summary>Where the routes' requests go (Stream:Source=log): the log's <c>streaming-…</c> topics.</summary>
+    private static KinesisRouteHandlers LogRoutes(IEndpointRouteBuilder app, IngestOptions options)
+    {
         var log = app.ServiceProvider.GetRequiredService<ILog>();
         var consumers = app.ServiceProvider.GetService<TopicConsumers>() ?? TopicConsumers.None;
-        app.MapGet("/streams", (HttpContext c) => HandleAsync(c, () => ListStreamsAsync(c, log)));
-        app.MapGet("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DescribeStreamAsync(c, log, stream)));
-        app.MapPost("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => CreateStreamAsync(c, log, options, stream)));
-        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DeleteStreamAsync(c, log, consumers, stream)));
-        app.MapPut("/streams/{stream}/record", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordAsync(c, log, options, stream)));
-        app.MapPut("/streams/{stream}/records", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordsAsync(c, log, options, stream)));
-        return app;
+        return new KinesisRouteHandlers(
+            c => ListStreamsAsync(c, log),
+            (c, stream) => DescribeStreamAsync(c, log, stream),
+            (c, stream) => CreateStreamAsync(c, log, options, stream),
+            (c, stream) => DeleteStreamAsync(c, log, consumers, stream),
+            (c, stream) => PutRecordAsync(c, log, options, stream),
+            (c, stream) => PutRecordsAsync(c, log, options, stream));
     }
 
     private static async Task HandleAsync(HttpContext context, Func<Task> handler)
@@ -47,9 +59,9 @@ public static class KinesisEndpoints
         {
             await handler().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is KinesisError or LogException or ObjectDisposedException)
+        catch (Exception ex) when (ex is KinesisError or LogException or ObjectDisposedException or KinesisException)
         {
-            var error = ex as KinesisError ?? KinesisError.Internal(ex is ObjectDisposedException ? ClosedLog : ex.Message);
+            var error = ex as KinesisError ?? (ex is KinesisException k ? KinesisForwarding.ErrorOf(k) : KinesisError.Internal(ex is ObjectDisposedException ? ClosedLog : ex.Message));
             // The rest of an oversized or stalled body is not worth reading: close the connection after answering.
             if (error.Status is StatusCodes.Status413PayloadTooLarge or StatusCodes.Status408RequestTimeout) context.Response.Headers.Connection = "close";
             await error.WriteAsync(context.Response).ConfigureAwait(false);
@@ -94,6 +106,15 @@ public static class KinesisEndpoints
         }
         await WriteJsonAsync(context.Response, w => WriteStreamDescription(w, stream, KinesisShards.Arn(stream), "ACTIVE", rows, KinesisShards.RetentionPeriodHours)).ConfigureAwait(false);
     }
+
+    /// <summary>What each Kinesis route does: with the log (Stream:Source=log) or forwarded to Kinesis (<see cref="KinesisForwarding"/>).</summary>
+    internal sealed record KinesisRouteHandlers(
+        Func<HttpContext, Task> ListStreams,
+        Func<HttpContext, string, Task> DescribeStream,
+        Func<HttpContext, string, Task> CreateStream,
+        Func<HttpContext, string, Task> DeleteStream,
+        Func<HttpContext, string, Task> PutRecord,
+        Func<HttpContext, string, Task> PutRecords);
 
     /// <summary>One shard of a DescribeStream answer.</summary>
     internal sealed record ShardRow(string ShardId, string StartingHashKey, string EndingHashKey, string StartingSequenceNumber,

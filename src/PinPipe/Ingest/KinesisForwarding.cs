@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using PinPipe.Log.Kinesis;
 
 namespace PinPipe.Ingest;
@@ -18,31 +16,14 @@ namespace PinPipe.Ingest;
 /// </summary>
 internal static class KinesisForwarding
 {
-    /// <summary>Maps the six Kinesis proxy routes onto <paramref name="kinesis"/>.</summary>
-    public static IEndpointRouteBuilder Map(IEndpointRouteBuilder app, KinesisClient kinesis, IngestOptions options)
-    {
-        app.MapGet("/streams", (HttpContext c) => HandleAsync(c, () => ListStreamsAsync(c, kinesis)));
-        app.MapGet("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DescribeStreamAsync(c, kinesis, stream)));
-        app.MapPost("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => CreateStreamAsync(c, kinesis, options, stream)));
-        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DeleteStreamAsync(c, kinesis, stream)));
-        app.MapPut("/streams/{stream}/record", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordAsync(c, kinesis, options, stream)));
-        app.MapPut("/streams/{stream}/records", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordsAsync(c, kinesis, options, stream)));
-        return app;
-    }
-
-    private static async Task HandleAsync(HttpContext context, Func<Task> handler)
-    {
-        try
-        {
-            await handler().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is KinesisError or KinesisException)
-        {
-            var error = ex as KinesisError ?? ErrorOf((KinesisException)ex);
-            if (error.Status is StatusCodes.Status413PayloadTooLarge or StatusCodes.Status408RequestTimeout) context.Response.Headers.Connection = "close";
-            await error.WriteAsync(context.Response).ConfigureAwait(false);
-        }
-    }
+    /// <summary>The six Kinesis proxy routes' work, done with <paramref name="kinesis"/>.</summary>
+    public static KinesisEndpoints.KinesisRouteHandlers Routes(KinesisClient kinesis, IngestOptions options) => new(
+        c => ListStreamsAsync(c, kinesis),
+        (c, stream) => DescribeStreamAsync(c, kinesis, stream),
+        (c, stream) => CreateStreamAsync(c, kinesis, options, stream),
+        (c, stream) => DeleteStreamAsync(c, kinesis, stream),
+        (c, stream) => PutRecordAsync(c, kinesis, options, stream),
+        (c, stream) => PutRecordsAsync(c, kinesis, options, stream));
 
     /// <summary>Kinesis's error as the route's answer: its status and type for what Kinesis answered, 503 when it did not answer, 500 for an answer we cannot read.</summary>
     internal static KinesisError ErrorOf(KinesisException e) => e.StatusCode switch
