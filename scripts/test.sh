@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of PinPipe. Installs what the tests need when it is missing (Debian's mariadb-server, postgresql, python3-pandas, prometheus
-# npm's s3rver), starts those services on 127.0.0.1 on private ports, runs
+# npm's s3rver and kinesalite), starts those services on 127.0.0.1 on private ports, runs
 # `dotnet test`, and stops the services afterwards, whatever the outcome. Before the tests, scripts/tool-check.sh
 # packs the `pinpipe` .NET tool, installs it into a temporary tool path and runs it (silent when it works).
 #   scripts/test.sh                      # everything
@@ -12,16 +12,20 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 stop_services() {
   scripts/services/s3rver.sh stop || true
+  scripts/services/kinesalite.sh stop || true
   scripts/services/stop.sh || true
 }
 trap stop_services EXIT
 
 scripts/services/start.sh
 scripts/services/s3rver.sh start
+scripts/services/kinesalite.sh start
 # shellcheck disable=SC1091
 source "$TEST_PINPIPE_SERVICES_DIR/env"
 # shellcheck disable=SC1091
 source "$TEST_PINPIPE_SERVICES_DIR/s3.env"
+# shellcheck disable=SC1091
+source "$TEST_PINPIPE_SERVICES_DIR/kinesis.env"
 
 dotnet build PinPipe.slnx -c Release -warnaserror
 # Formatting (whitespace and code style as the SDK's defaults and .editorconfig set them), offline.

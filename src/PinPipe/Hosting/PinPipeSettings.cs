@@ -7,6 +7,7 @@ using PinPipe.Observability;
 using PinPipe.Ingest.Keys;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 using PinPipe.Maintenance;
 using PinPipe.Scheduling;
 using PinPipe.Sink;
@@ -37,6 +38,7 @@ public sealed record PinPipeSettings
     public BatchOptions Batch { get; init; } = new();
     public ScheduleOptions Schedule { get; init; } = new();
     public StreamOptions Stream { get; init; } = new();
+    public KinesisOptions Kinesis { get; init; } = new();
     public MaintenanceOptions Maintenance { get; init; } = new();
     public MetricsOptions Metrics { get; init; } = new();
     public DashboardOptions Dashboard { get; init; } = new();
@@ -94,6 +96,7 @@ public sealed record PinPipeSettings
         .Add(Batch.Validate())
         .Add(Schedule.Validate())
         .Add(Stream.Validate())
+        .Add(Kinesis.Validate())
         .Add(Metrics.Validate())
         .Add(Maintenance.Validate())
         .ToList();

@@ -5,6 +5,8 @@ using PinPipe.Ingest;
 using PinPipe.Ingest.Keys;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
+using PinPipe.Streaming;
 
 namespace PinPipe.Hosting;
 
@@ -48,6 +50,9 @@ public sealed partial class PipelineHost : IAsyncDisposable
     /// <summary>The dashboard's state, when the API serves it.</summary>
     private DashboardState? _dashboard;
 
+    /// <summary>The Kinesis client the API forwards the Kinesis routes to, with <c>Stream:Source=kinesis</c>.</summary>
+    private KinesisClient? _kinesis;
+
     /// <summary>The dashboard's address (<c>/ui/</c> under the API's), when the API runs and serves it (<c>Dashboard:Enabled</c>).</summary>
     public Uri? DashboardAddress => Api is not null && _dashboard is not null ? new Uri(Api.BaseAddress, "ui/") : null;
 
@@ -78,8 +83,15 @@ public sealed partial class PipelineHost : IAsyncDisposable
                 host._bucket = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
                 // The dashboard reads durable state only (the log, the bucket, the run folders): it holds whichever processes run the other parts.
                 host._dashboard = settings.Dashboard.Enabled ? new DashboardState(settings, log, host._bucket) : null;
+                if (settings.Stream.Source == StreamSource.Kinesis)
+                {
+                    // The streams go to Kinesis: the API forwards its Kinesis routes there, and the pipeline's streams are made there when missing.
+                    host._kinesis = new KinesisClient(settings.Kinesis);
+                    foreach (var stream in settings.Names.Streams)
+                        await host._kinesis.EnsureStreamAsync(stream, settings.Log.DefaultPartitions, TimeSpan.FromMinutes(2), cancellationToken).ConfigureAwait(false);
+                }
                 host.Api = await IngestServer.StartAsync(settings.Ingest, log, settings.Consumers(), host._bucket,
-                    host._dashboard is { } dashboard ? endpoints => Dashboard.Map(endpoints, dashboard) : null, loggerFactory, cancellationToken).ConfigureAwait(false);
+                    host._dashboard is { } dashboard ? endpoints => Dashboard.Map(endpoints, dashboard) : null, host._kinesis, loggerFactory, cancellationToken).ConfigureAwait(false);
             }
             if (parts.HasFlag(HostParts.Sink))
                 await host.StartSinkAsync(loggerFactory, cancellationToken).ConfigureAwait(false);
@@ -96,6 +108,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Api is not null) await Api.DisposeAsync().ConfigureAwait(false);
+        _kinesis?.Dispose();
         _dashboard?.Dispose();
         (_bucket as IDisposable)?.Dispose();
         await StopSinkAsync().ConfigureAwait(false);

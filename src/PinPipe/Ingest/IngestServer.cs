@@ -53,7 +53,15 @@ public sealed class IngestServer : IAsyncDisposable
     /// As above, with <paramref name="endpoints"/> mapping more routes (the host's dashboard under <c>/ui</c>) after the
     /// API's and before the fallback; they pass the same guards.
     /// </summary>
-    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, IObjectStore? bucket, Action<IEndpointRouteBuilder>? endpoints, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    public static Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, IObjectStore? bucket, Action<IEndpointRouteBuilder>? endpoints, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options, log, consumers, bucket, endpoints, kinesis: null, loggerFactory, cancellationToken);
+
+    /// <summary>
+    /// As above; with <paramref name="kinesis"/> (<c>Stream:Source=kinesis</c>) the Kinesis routes forward to Kinesis instead of
+    /// the log (<see cref="KinesisForwarding"/>). The caller owns the client.
+    /// </summary>
+    public static async Task<IngestServer> StartAsync(IngestOptions options, ILog log, TopicConsumers consumers, IObjectStore? bucket, Action<IEndpointRouteBuilder>? endpoints,
+        Log.Kinesis.KinesisClient? kinesis, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(consumers);
         // Before anything binds: beyond loopback without a key (and without AllowAnonymous) the server does not start.
@@ -87,6 +95,7 @@ public sealed class IngestServer : IAsyncDisposable
         builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, PassiveLifetime>();
         builder.Services.AddSingleton(log);
         builder.Services.AddSingleton(consumers);
+        if (kinesis is not null) builder.Services.AddSingleton(kinesis);
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddRoutingCore();
         builder.Services.AddSingleton(new SlowBodyLog((loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<IngestServer>(), TimeProvider.System));

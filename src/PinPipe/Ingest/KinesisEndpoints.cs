@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 
 namespace PinPipe.Ingest;
 
@@ -15,7 +16,8 @@ namespace PinPipe.Ingest;
 /// starts with <c>streaming-</c>, a shard is a partition. A 200 means the acknowledged records are
 /// durable; a rejected request (4xx, Kinesis-shaped <c>{"__type", "message"}</c>) wrote nothing.
 /// PutRecords appends per shard: when a shard's append fails, its records carry an <c>ErrorCode</c>
-/// and count in <c>FailedRecordCount</c>, and the other shards' records are durable.
+/// and count in <c>FailedRecordCount</c>, and the other shards' records are durable. With <c>Stream:Source=kinesis</c>
+/// (a <see cref="KinesisClient"/> among the services) the routes forward to Kinesis instead (<see cref="KinesisForwarding"/>).
 /// </summary>
 public static class KinesisEndpoints
 {
@@ -25,16 +27,30 @@ public static class KinesisEndpoints
     /// <summary>Maps <c>GET /streams</c>, <c>GET|POST|DELETE /streams/{stream}</c>, <c>PUT /streams/{stream}/record</c> and <c>PUT /streams/{stream}/records</c>.</summary>
     public static IEndpointRouteBuilder MapKinesisProxy(this IEndpointRouteBuilder app)
     {
-        var log = app.ServiceProvider.GetRequiredService<ILog>();
         var options = app.ServiceProvider.GetRequiredService<IOptions<IngestOptions>>().Value;
-        var consumers = app.ServiceProvider.GetService<TopicConsumers>() ?? TopicConsumers.None;
-        app.MapGet("/streams", (HttpContext c) => HandleAsync(c, () => ListStreamsAsync(c, log)));
-        app.MapGet("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DescribeStreamAsync(c, log, stream)));
-        app.MapPost("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => CreateStreamAsync(c, log, options, stream)));
-        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => DeleteStreamAsync(c, log, consumers, stream)));
-        app.MapPut("/streams/{stream}/record", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordAsync(c, log, options, stream)));
-        app.MapPut("/streams/{stream}/records", (HttpContext c, string stream) => HandleAsync(c, () => PutRecordsAsync(c, log, options, stream)));
+        // Stream:Source=kinesis: the same routes, forwarded to Kinesis instead of the log.
+        var routes = app.ServiceProvider.GetService<KinesisClient>() is { } kinesis ? KinesisForwarding.Routes(kinesis, options) : LogRoutes(app, options);
+        app.MapGet("/streams", (HttpContext c) => HandleAsync(c, () => routes.ListStreams(c)));
+        app.MapGet("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => routes.DescribeStream(c, stream)));
+        app.MapPost("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => routes.CreateStream(c, stream)));
+        app.MapDelete("/streams/{stream}", (HttpContext c, string stream) => HandleAsync(c, () => routes.DeleteStream(c, stream)));
+        app.MapPut("/streams/{stream}/record", (HttpContext c, string stream) => HandleAsync(c, () => routes.PutRecord(c, stream)));
+        app.MapPut("/streams/{stream}/records", (HttpContext c, string stream) => HandleAsync(c, () => routes.PutRecords(c, stream)));
         return app;
+    }
+
+    /// <summary>Where the routes' requests go (Stream:Source=log): the log's <c>streaming-…</c> topics.</summary>
+    private static KinesisRouteHandlers LogRoutes(IEndpointRouteBuilder app, IngestOptions options)
+    {
+        var log = app.ServiceProvider.GetRequiredService<ILog>();
+        var consumers = app.ServiceProvider.GetService<TopicConsumers>() ?? TopicConsumers.None;
+        return new KinesisRouteHandlers(
+            c => ListStreamsAsync(c, log),
+            (c, stream) => DescribeStreamAsync(c, log, stream),
+            (c, stream) => CreateStreamAsync(c, log, options, stream),
+            (c, stream) => DeleteStreamAsync(c, log, consumers, stream),
+            (c, stream) => PutRecordAsync(c, log, options, stream),
+            (c, stream) => PutRecordsAsync(c, log, options, stream));
     }
 
     private static async Task HandleAsync(HttpContext context, Func<Task> handler)
@@ -43,9 +59,9 @@ public static class KinesisEndpoints
         {
             await handler().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is KinesisError or LogException or ObjectDisposedException)
+        catch (Exception ex) when (ex is KinesisError or LogException or ObjectDisposedException or KinesisException)
         {
-            var error = ex as KinesisError ?? KinesisError.Internal(ex is ObjectDisposedException ? ClosedLog : ex.Message);
+            var error = ex as KinesisError ?? (ex is KinesisException k ? KinesisForwarding.ErrorOf(k) : KinesisError.Internal(ex is ObjectDisposedException ? ClosedLog : ex.Message));
             // The rest of an oversized or stalled body is not worth reading: close the connection after answering.
             if (error.Status is StatusCodes.Status413PayloadTooLarge or StatusCodes.Status408RequestTimeout) context.Response.Headers.Connection = "close";
             await error.WriteAsync(context.Response).ConfigureAwait(false);
@@ -81,44 +97,69 @@ public static class KinesisEndpoints
         var starts = new long[shards];
         for (int p = 0; p < shards; p++)
             starts[p] = (await log.GetWatermarksAsync(stream, p, context.RequestAborted).ConfigureAwait(false)).Low;
-        await WriteJsonAsync(context.Response, w =>
+        var rows = new List<ShardRow>(shards);
+        for (int p = 0; p < shards; p++)
+        {
+            var (start, end) = KinesisShards.HashKeyRange(p, shards);
+            rows.Add(new ShardRow(KinesisShards.ShardId(p), start.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                end.ToString(System.Globalization.CultureInfo.InvariantCulture), KinesisShards.SequenceNumber(stream, p, starts[p])));
+        }
+        await WriteJsonAsync(context.Response, w => WriteStreamDescription(w, stream, KinesisShards.Arn(stream), "ACTIVE", rows, KinesisShards.RetentionPeriodHours)).ConfigureAwait(false);
+    }
+
+    /// <summary>What each Kinesis route does: with the log (Stream:Source=log) or forwarded to Kinesis (<see cref="KinesisForwarding"/>).</summary>
+    internal sealed record KinesisRouteHandlers(
+        Func<HttpContext, Task> ListStreams,
+        Func<HttpContext, string, Task> DescribeStream,
+        Func<HttpContext, string, Task> CreateStream,
+        Func<HttpContext, string, Task> DeleteStream,
+        Func<HttpContext, string, Task> PutRecord,
+        Func<HttpContext, string, Task> PutRecords);
+
+    /// <summary>One shard of a DescribeStream answer.</summary>
+    internal sealed record ShardRow(string ShardId, string StartingHashKey, string EndingHashKey, string StartingSequenceNumber,
+        string? EndingSequenceNumber = null, string? ParentShardId = null, string? AdjacentParentShardId = null);
+
+    /// <summary>A DescribeStream answer: <c>{"StreamDescription": {...}}</c> as Kinesis writes it.</summary>
+    internal static void WriteStreamDescription(Utf8JsonWriter w, string stream, string arn, string status, IEnumerable<ShardRow> shards, int retentionHours)
+    {
+        w.WriteStartObject();
+        w.WriteStartObject("StreamDescription");
+        w.WriteString("StreamName", stream);
+        w.WriteString("StreamARN", arn);
+        w.WriteString("StreamStatus", status);
+        w.WriteStartObject("StreamModeDetails");
+        w.WriteString("StreamMode", "PROVISIONED");
+        w.WriteEndObject();
+        w.WriteStartArray("Shards");
+        foreach (var shard in shards)
         {
             w.WriteStartObject();
-            w.WriteStartObject("StreamDescription");
-            w.WriteString("StreamName", stream);
-            w.WriteString("StreamARN", KinesisShards.Arn(stream));
-            w.WriteString("StreamStatus", "ACTIVE");
-            w.WriteStartObject("StreamModeDetails");
-            w.WriteString("StreamMode", "PROVISIONED");
+            w.WriteString("ShardId", shard.ShardId);
+            if (shard.ParentShardId is not null) w.WriteString("ParentShardId", shard.ParentShardId);
+            if (shard.AdjacentParentShardId is not null) w.WriteString("AdjacentParentShardId", shard.AdjacentParentShardId);
+            w.WriteStartObject("HashKeyRange");
+            w.WriteString("StartingHashKey", shard.StartingHashKey);
+            w.WriteString("EndingHashKey", shard.EndingHashKey);
             w.WriteEndObject();
-            w.WriteStartArray("Shards");
-            for (int p = 0; p < shards; p++)
-            {
-                var (start, end) = KinesisShards.HashKeyRange(p, shards);
-                w.WriteStartObject();
-                w.WriteString("ShardId", KinesisShards.ShardId(p));
-                w.WriteStartObject("HashKeyRange");
-                w.WriteString("StartingHashKey", start.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                w.WriteString("EndingHashKey", end.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                w.WriteEndObject();
-                w.WriteStartObject("SequenceNumberRange");
-                w.WriteString("StartingSequenceNumber", KinesisShards.SequenceNumber(stream, p, starts[p]));
-                w.WriteEndObject();
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteBoolean("HasMoreShards", false);
-            w.WriteNumber("RetentionPeriodHours", KinesisShards.RetentionPeriodHours);
-            w.WriteStartArray("EnhancedMonitoring");
-            w.WriteStartObject();
-            w.WriteStartArray("ShardLevelMetrics");
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteEndArray();
-            w.WriteString("EncryptionType", "NONE");
+            w.WriteStartObject("SequenceNumberRange");
+            w.WriteString("StartingSequenceNumber", shard.StartingSequenceNumber);
+            if (shard.EndingSequenceNumber is not null) w.WriteString("EndingSequenceNumber", shard.EndingSequenceNumber);
             w.WriteEndObject();
             w.WriteEndObject();
-        }).ConfigureAwait(false);
+        }
+        w.WriteEndArray();
+        w.WriteBoolean("HasMoreShards", false);
+        w.WriteNumber("RetentionPeriodHours", retentionHours);
+        w.WriteStartArray("EnhancedMonitoring");
+        w.WriteStartObject();
+        w.WriteStartArray("ShardLevelMetrics");
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteString("EncryptionType", "NONE");
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     private static async Task CreateStreamAsync(HttpContext context, ILog log, IngestOptions options, string stream)
@@ -337,7 +378,7 @@ public static class KinesisEndpoints
     private static readonly string[] JsonContentTypes = ["application/json", "application/x-amz-json-1.1"];
 
     /// <summary>Refuses (415) a body whose Content-Type is not JSON, so a web form or a text/plain post cannot change a stream.</summary>
-    private static void RequireJsonBody(HttpRequest request)
+    internal static void RequireJsonBody(HttpRequest request)
     {
         if (request.ContentType is null && (request.ContentLength == 0
             || request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false))
@@ -348,7 +389,7 @@ public static class KinesisEndpoints
         throw KinesisError.UnsupportedMediaType(request.ContentType, JsonContentTypes);
     }
 
-    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, IngestOptions options)
+    internal static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, IngestOptions options)
     {
         RequireJsonBody(request);
         try
@@ -365,14 +406,14 @@ public static class KinesisEndpoints
         }
     }
 
-    private static void WriteEmpty(HttpResponse response)
+    internal static void WriteEmpty(HttpResponse response)
     {
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = KinesisError.ResponseContentType;
         response.ContentLength = 0;
     }
 
-    private static Task WriteJsonAsync(HttpResponse response, Action<Utf8JsonWriter> write)
+    internal static Task WriteJsonAsync(HttpResponse response, Action<Utf8JsonWriter> write)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer, KinesisError.WriterOptions))

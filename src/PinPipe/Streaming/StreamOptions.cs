@@ -6,6 +6,12 @@ namespace PinPipe.Streaming;
 public sealed record StreamOptions
 {
     /// <summary>
+    /// The streaming lane's transport: <c>log</c> (default, the log's <c>streaming-…</c> topics) or <c>kinesis</c> (Amazon
+    /// Kinesis, section <c>Kinesis</c>; the API's Kinesis routes forward PutRecord and PutRecords to it).
+    /// </summary>
+    public StreamSource Source { get; init; } = StreamSource.Log;
+
+    /// <summary>
     /// A micro-batch closes at most this long after its first record arrived. Default 100 ms: a record is readable in
     /// Delta ≈ 150 ms (p50) and ≈ 350 ms (p99) after its acknowledgement at 10k records/s (BENCHMARKS.md). A longer
     /// trigger makes fewer, larger commits (an idle stream makes none).
@@ -82,6 +88,7 @@ public sealed record StreamOptions
         .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
         .Check(MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {MaxBatchRecords} must be 1 to 10000000.")
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
+        .OneOf("Stream:Source", Source)
         .OneOf("Stream:From", From)
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
         .Check(SessionTimeout >= TimeSpan.FromMilliseconds(100) && SessionTimeout <= TimeSpan.FromMinutes(30), $"Stream:SessionTimeout: {Durations.Text(SessionTimeout)} must be 100ms to 30 minutes.")
