@@ -1,3 +1,5 @@
+using System.Globalization;
+using PinPipe.Errors;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -39,6 +41,10 @@ public sealed class StreamJob
     private readonly StreamOptions _options;
     private readonly ILog _log;
     private readonly IReadOnlyList<string> _streams;
+    private readonly string? _severalWritersProblem;
+    private readonly string _instance = InstanceFolder();
+    private readonly string _dataDir;
+    private static int _instances; // why the bucket is not safe for several writers; null when it is
 
     /// <summary>Files below this size are compaction candidates; larger ones stay as they are, so a compacted file is not rewritten again and again. 8 MiB.</summary>
     internal const long DefaultSmallFileBytes = 8L << 20;
@@ -60,15 +66,76 @@ public sealed class StreamJob
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(store);
+        if (options.Source == StreamSource.Kinesis)
+            throw new StreamException("stream.source_unsupported", ErrorKind.BadInput,
+                "Stream:Source=kinesis: the API forwards the Kinesis routes to Amazon Kinesis, but the stream job does not read Kinesis shards yet; run the stream job with Stream:Source=log (the streams of the log) for now.");
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
         _releaseFreedMemory = options.ReleaseFreedMemory;
         _options = options;
         _log = log;
         _streams = target.Names.Streams;
+        _dataDir = target.DataDir;
+        _severalWritersProblem = ObjectStoreFactory.SeveralWritersProblem(store);
         _tables = Kinds.Zip(target.Names.Streams)
-            .Select(k => new StreamTable(options, target, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes))
+            .Select(k => new StreamTable(options, target, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes, _instance))
             .ToArray();
+    }
+
+    /// <summary>The folder of the jobs' work files under the data folder.</summary>
+    internal static string WorkRoot(string dataDir) => Path.Combine(dataDir, "stream-work");
+
+    /// <summary>A job's own folder under <see cref="WorkRoot"/>: <c>&lt;process id&gt;-&lt;n&gt;</c>.</summary>
+    internal static string InstanceFolder() => string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId}-{Interlocked.Increment(ref _instances)}");
+
+    /// <summary>Deletes the work folders of jobs whose process has ended (killed): their files were never committed.</summary>
+    private void DeleteStaleWork()
+    {
+        string root = WorkRoot(_dataDir);
+        if (!Directory.Exists(root)) return;
+        foreach (string folder in Directory.GetDirectories(root))
+        {
+            string name = Path.GetFileName(folder);
+            int dash = name.IndexOf('-', StringComparison.Ordinal);
+            bool live = dash > 0 && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Running(pid);
+            if (live) continue;
+            try { Directory.Delete(folder, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool Running(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    /// <summary>
+    /// On a bucket not known to be safe for several writers: fails the job as soon as the group shares the streams with
+    /// another worker (this one owns some of their partitions but not all).
+    /// </summary>
+    private async Task RefuseSeveralWritersAsync(IGroupMember member, string problem, CancellationToken cancellationToken)
+    {
+        long seen = -1;
+        while (true)
+        {
+            await member.WaitForChangeAsync(seen, cancellationToken).ConfigureAwait(false);
+            seen = member.Generation;
+            int owned = member.Assignment.Count;
+            if (owned == 0) continue;
+            int total = 0;
+            foreach (string stream in _streams) total += (await _log.DescribeTopicAsync(stream, cancellationToken).ConfigureAwait(false))?.Partitions ?? 0;
+            if (owned < total)
+                throw new StreamException("stream.several_writers", ErrorKind.BadInput,
+                    $"Another stream worker of group '{_options.GroupId}' shares the streams (this one owns {owned} of their {total} partitions). {problem}");
+        }
     }
 
     /// <summary>
@@ -94,6 +161,7 @@ public sealed class StreamJob
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
         if (_releaseFreedMemory) FreedMemory.ReturnAtOnce();
+        DeleteStaleWork();
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // The stream workers' group shares the streams' partitions among the jobs running; each table reads the ones this job owns.
@@ -115,9 +183,11 @@ public sealed class StreamJob
         }
         await using var leave = member.ConfigureAwait(false);
         foreach (var t in _tables) t.Member = member;
-        var runs = _tables.Select(t => Task.Run(async () =>
+        var runs = _tables.Select(t => (Func<Task>)(() => t.RunAsync(stop.Token)))
+            .Append(() => _severalWritersProblem is null ? Task.CompletedTask : RefuseSeveralWritersAsync(member, _severalWritersProblem, stop.Token))
+            .Select(run => Task.Run(async () =>
         {
-            try { await t.RunAsync(stop.Token).ConfigureAwait(false); }
+            try { await run().ConfigureAwait(false); }
             catch when (!stop.IsCancellationRequested)
             {
                 await stop.CancelAsync().ConfigureAwait(false);
@@ -137,6 +207,9 @@ public sealed class StreamJob
         finally
         {
             foreach (var t in _tables) t.Dispose();
+            try { Directory.Delete(Path.Combine(WorkRoot(_dataDir), _instance), recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
     }
 }

@@ -51,14 +51,16 @@ internal sealed class StreamTable : IDisposable
     private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
     private long[] _position = []; // what was last committed to the log as the group's offsets
     private long _generation = -1; // the group assignment the offsets were read for
+    private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
     private readonly SemaphoreSlim _batchGate = new(1, 1); // held while a micro-batch is read, cleaned and committed
     private long _positionAt;
     private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
     private TimeSpan _lastLatency;
 
-    public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes)
+    public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes, string instance)
     {
+        _instance = instance;
         _target = target;
         _options = options;
         _kind = kind;
@@ -95,6 +97,11 @@ internal sealed class StreamTable : IDisposable
 
     private bool Owns(int partition) => Member?.Owns(_stream, partition) ?? true;
 
+    /// <summary>Whether the partition is read now: owned at the last resume (its offsets are current) and still owned.</summary>
+    private bool Reads(int partition) => partition < _resumedOwned.Length && _resumedOwned[partition] && Owns(partition);
+
+    private bool[] _resumedOwned = [];
+
     /// <summary>
     /// The group takes <paramref name="partitions"/> from this worker: waits for a micro-batch under way to end (committed
     /// or dropped), so that no commit for them follows; the next micro-batch leaves them out.
@@ -107,7 +114,10 @@ internal sealed class StreamTable : IDisposable
     }
 
     /// <summary>The table's folder for the micro-batches' and the compactions' work files.</summary>
-    private string WorkFolder => Path.Combine(_target.DataDir, "stream-work", _name);
+    private string WorkFolder => Path.Combine(StreamJob.WorkRoot(_target.DataDir), _instance, _name);
+
+    /// <summary>This job's folder under the work root (<see cref="StreamJob.InstanceFolder"/>): jobs on one data folder never share work files.</summary>
+    private readonly string _instance;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -137,8 +147,9 @@ internal sealed class StreamTable : IDisposable
                             await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
                             resume = false;
                         }
+                        // Null: the group changed this worker's partitions while it waited; their offsets are read again first.
                         var batch = await CollectAsync(cancellationToken).ConfigureAwait(false);
-                        resume = !await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
+                        resume = batch is null || !await ProcessAsync(batch, cancellationToken).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -148,7 +159,7 @@ internal sealed class StreamTable : IDisposable
                     await _compactor.StartAsync().ConfigureAwait(false);
                     failures = 0;
                 }
-                catch (DeltaException ex) when (ex.Code == DeltaErrorCode.Conflict && !cancellationToken.IsCancellationRequested)
+                catch (DeltaException ex) when (ex.Code is DeltaErrorCode.Conflict or DeltaErrorCode.ConcurrentTransaction && !cancellationToken.IsCancellationRequested)
                 {
                     // Another worker committed for a partition of this micro-batch (it owns it now): nothing of the micro-batch
                     // was committed; the table resumes from the offsets the Delta tables hold, for the partitions it owns.
@@ -225,6 +236,8 @@ internal sealed class StreamTable : IDisposable
         var rejects = await _rejects.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         RequireSchema(_clean, clean, _cleanSchema);
         RequireSchema(_rejects, rejects, _rejectSchema);
+        _cleanRead = clean?.Version;
+        _rejectsRead = rejects?.Version;
         int partitions = topic.Partitions;
         _topicId = topic.TopicId;
         var marks = new Watermarks[partitions];
@@ -256,8 +269,9 @@ internal sealed class StreamTable : IDisposable
         }
         _cleanKey = c.Key;
         _rejectsKey = r.Key;
-        if (cleanStart.Count > 0) await CommitAsync(_clean, _cleanSchema, [], cleanStart, "start", cancellationToken).ConfigureAwait(false);
-        if (rejectsStart.Count > 0) await CommitAsync(_rejects, _rejectSchema, [], rejectsStart, "start", cancellationToken).ConfigureAwait(false);
+        _resumedOwned = [.. Enumerable.Range(0, partitions).Select(Owns)];
+        if (cleanStart.Count > 0) _cleanRead = (await CommitAsync(_clean, _cleanSchema, [], cleanStart, "start", _cleanRead, cancellationToken).ConfigureAwait(false)).Version;
+        if (rejectsStart.Count > 0) _rejectsRead = (await CommitAsync(_rejects, _rejectSchema, [], rejectsStart, "start", _rejectsRead, cancellationToken).ConfigureAwait(false)).Version;
 
         // No key is read here: each micro-batch checks its keys against the clean table itself (Cleaner.CleanAgainstAsync).
         _compactor.Resumed(clean, rejects);
@@ -361,7 +375,7 @@ internal sealed class StreamTable : IDisposable
     /// Reads from each partition's position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
     /// first record, appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the micro-batch).
     /// </summary>
-    private async Task<Batch> CollectAsync(CancellationToken cancellationToken)
+    private async Task<Batch?> CollectAsync(CancellationToken cancellationToken)
     {
         int partitions = _cleanNext.Length;
         long[] next = new long[partitions];
@@ -376,7 +390,7 @@ internal sealed class StreamTable : IDisposable
             int got = 0;
             for (int p = 0; p < partitions && count < _options.MaxBatchRecords; p++)
             {
-                if (!Owns(p)) continue;
+                if (!Reads(p)) continue;
                 int room = Math.Min(ReadChunk, _options.MaxBatchRecords - count);
                 var read = await _log.ReadAsync(_stream, p, next[p], room, cancellationToken).ConfigureAwait(false);
                 if (read.Count == 0) continue;
@@ -402,6 +416,7 @@ internal sealed class StreamTable : IDisposable
             if (got > 0) continue;
             if (count == 0)
             {
+                if (Member is not null && Member.Generation != _generation) return null;
                 await CheckIncarnationAsync(cancellationToken).ConfigureAwait(false);
                 await UpdateLagAsync(next, cancellationToken).ConfigureAwait(false);
                 await CommitPositionAsync(force: false, cancellationToken).ConfigureAwait(false);
@@ -413,7 +428,7 @@ internal sealed class StreamTable : IDisposable
     /// <summary>Waits for a record in a partition this worker owns, a new assignment, or the timeout.</summary>
     private async Task WaitForAnyAsync(long[] next, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var owned = Enumerable.Range(0, next.Length).Where(Owns).ToList();
+        var owned = Enumerable.Range(0, next.Length).Where(Reads).ToList();
         if (owned.Count == 1 && Member is null)
         {
             await _log.WaitForDataAsync(_stream, owned[0], next[owned[0]], timeout, cancellationToken).ConfigureAwait(false);
@@ -502,26 +517,28 @@ internal sealed class StreamTable : IDisposable
             if (cleanTxns.Count > 0)
             {
                 string[] files = forClean.Clean > 0 ? [cleanFile] : [];
-                var result = await CommitAsync(_clean, _cleanSchema, files, cleanTxns, "append", cancellationToken).ConfigureAwait(false);
+                var result = await CommitAsync(_clean, _cleanSchema, files, cleanTxns, "append", _cleanRead, cancellationToken).ConfigureAwait(false);
                 if (result.Status == DeltaCommitStatus.AlreadyCommitted)
                 {
                     Overlap();
                     return false;
                 }
                 foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
+                _cleanRead = result.Version;
                 _compactor.CleanAppended(files.Length);
                 version = result.Version;
             }
             if (rejectTxns.Count > 0)
             {
                 string[] files = forRejects.Rejects > 0 ? [rejectsFile] : [];
-                var result = await CommitAsync(_rejects, _rejectSchema, files, rejectTxns, "append", cancellationToken).ConfigureAwait(false);
+                var result = await CommitAsync(_rejects, _rejectSchema, files, rejectTxns, "append", _rejectsRead, cancellationToken).ConfigureAwait(false);
                 if (result.Status == DeltaCommitStatus.AlreadyCommitted)
                 {
                     Overlap();
                     return false;
                 }
                 foreach (var t in rejectTxns) _rejectsNext[PartitionOf(t)] = t.Version;
+                _rejectsRead = result.Version;
                 _compactor.RejectsAppended(files.Length);
                 rejectsVersion = result.Version;
             }
@@ -570,10 +587,12 @@ internal sealed class StreamTable : IDisposable
     private void Overlap() =>
         _logger.LogWarning("{Table}: the Delta table already holds offsets of this micro-batch (another stream worker committed them); resuming from the table's offsets.", _name);
 
-    private static Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, CancellationToken cancellationToken) =>
+    /// <summary>Appends the files with the txns; <paramref name="readVersion"/> is the version this worker's offsets were read at, so another worker's commit for one of the partitions since fails it (<see cref="DeltaErrorCode.ConcurrentTransaction"/>).</summary>
+    private static Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, long? readVersion, CancellationToken cancellationToken) =>
         table.CommitAsync(new DeltaWrite(schema, files)
         {
             Txns = txns,
+            ReadVersion = readVersion,
             Operation = "STREAMING UPDATE",
             OperationParameters = new Dictionary<string, string> { ["outputMode"] = "Append", ["queryId"] = "pinpipe-stream", ["pinpipe.step"] = what },
         }, cancellationToken);
