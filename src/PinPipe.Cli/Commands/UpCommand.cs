@@ -154,7 +154,12 @@ internal static class UpCommand
             EmulateCommand.PrintSummary(ctx.Out, r!);
         }
         if (!drained) await ctx.Error.WriteLineAsync($"error: not everything logged landed within {Durations.Text(drainTimeout)} (see the lag above).").ConfigureAwait(false);
-        if (results.Length == 0) return ExitCodes.Cancelled;
+        if (results.Length == 0)
+        {
+            // Interrupted while emulating: said as any other cancelled command says it (the runner only sees a cancellation that throws).
+            await ctx.Error.WriteLineAsync("Cancelled.").ConfigureAwait(false);
+            return ExitCodes.Cancelled;
+        }
         if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0) || !drained) return await KeepOpenAsync(ExitCodes.Failed).ConfigureAwait(false);
         if (skipBatch || !lanes.Batch) return await KeepOpenAsync(ExitCodes.Ok).ConfigureAwait(false);
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using PinPipe.Errors;
+using PinPipe.Files;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -97,24 +98,12 @@ public sealed class StreamJob
         {
             string name = Path.GetFileName(folder);
             int dash = name.IndexOf('-', StringComparison.Ordinal);
-            bool live = dash > 0 && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && Running(pid);
+            bool live = dash > 0 && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && LocalProcesses.IsRunning(pid);
             if (live) continue;
             try { Directory.Delete(folder, recursive: true); }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
         }
-    }
-
-    private static bool Running(int pid)
-    {
-        if (pid == Environment.ProcessId) return true;
-        try
-        {
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
     }
 
     /// <summary>

@@ -200,6 +200,20 @@ public sealed class KinesisForwardingTests
 
         var (deleted, _) = await api.SendAsync(HttpMethod.Delete, $"/streams/{stream}?force=true");
         Assert.Equal(HttpStatusCode.OK, deleted);
+        // Kinesis deletes a stream asynchronously (DELETING, then gone; kinesalite after about half a second).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await kinesis.ListStreamsAsync()).Contains(stream) && DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                Assert.Equal("DELETING", (await kinesis.DescribeStreamSummaryAsync(stream)).StreamStatus);
+            }
+            catch (KinesisException ex) when (ex.IsNotFound)
+            {
+                break; // gone between the two calls
+            }
+            await Task.Delay(100);
+        }
         Assert.DoesNotContain(stream, await kinesis.ListStreamsAsync());
     }
 

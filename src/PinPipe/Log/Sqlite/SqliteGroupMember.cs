@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
+using PinPipe.Files;
 
 namespace PinPipe.Log.Sqlite;
 
@@ -295,7 +296,7 @@ internal sealed class SqliteGroupMember : IGroupMember
             {
                 // The embedded log lives on one machine: a member whose process is gone (killed) is out at once, without
                 // waiting for its session to run out. A reused process id only falls back to the session timeout.
-                if (r.GetString(1) == Environment.MachineName && r.GetInt32(2) != Environment.ProcessId && !Running(r.GetInt32(2))) dead.Add(r.GetString(0));
+                if (r.GetString(1) == Environment.MachineName && r.GetInt32(2) != Environment.ProcessId && !LocalProcesses.IsRunning(r.GetInt32(2))) dead.Add(r.GetString(0));
                 else members.Add(r.GetString(0));
             }
         }
@@ -344,23 +345,6 @@ internal sealed class SqliteGroupMember : IGroupMember
         tx.Commit();
         taken.Sort(PartitionOrder.Instance);
         return (lost, giveUp, taken);
-    }
-
-    private static bool Running(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
     }
 
     /// <summary>
@@ -461,7 +445,14 @@ internal sealed class SqliteGroupMember : IGroupMember
     /// <summary>Test hook: stops heartbeating and drops the connection without revoking or releasing anything, as a killed process does.</summary>
     internal async Task AbandonAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (!await StopLoopAsync().ConfigureAwait(false)) return;
+        await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Marks the member disposed and stops its heartbeat loop; false when it already was.</summary>
+    private async Task<bool> StopLoopAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return false;
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -470,21 +461,13 @@ internal sealed class SqliteGroupMember : IGroupMember
         catch (OperationCanceledException)
         {
         }
-        await _connection.DisposeAsync().ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>Leaves the group: stops heartbeating, revokes and releases every partition, removes the member's row.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        if (!await StopLoopAsync().ConfigureAwait(false)) return;
         try
         {
             await RevokeAsync(Snapshot(), "it left the group", release: true).ConfigureAwait(false);

@@ -158,8 +158,7 @@ public sealed partial class SqliteLog : ILog
         {
             var text = File.ReadAllText(OwnerPath(System.IO.Path.GetFullPath(path))).Trim();
             if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)) return null;
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
-            return process.HasExited ? null : pid;
+            return LocalProcesses.IsRunning(pid) ? pid : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
         {
