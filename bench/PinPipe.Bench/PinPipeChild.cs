@@ -30,9 +30,23 @@ internal sealed class PinPipeChild : IDisposable
     /// <summary>The last 40 lines of output.</summary>
     public string Output { get { lock (_tail) return string.Join('\n', _tail); } }
 
-    public static PinPipeChild Start(string dll, string workingDirectory, IReadOnlyList<string> args, IReadOnlyList<string>? env = null)
+    /// <param name="dll">The CLI's dll.</param>
+    /// <param name="workingDirectory">Where it runs.</param>
+    /// <param name="args">Its command line.</param>
+    /// <param name="env">Settings as <c>Section__Key=value</c> (set as <c>PINPIPE_</c> variables).</param>
+    /// <param name="hostName">
+    /// Runs it in a UTS namespace of its own with this host name (<c>unshare --uts</c>, root only), so that it looks like
+    /// a process on another machine to the others (the embedded log's group leases tell a dead local process by its
+    /// pid, a remote one only by its silence).
+    /// </param>
+    public static PinPipeChild Start(string dll, string workingDirectory, IReadOnlyList<string> args, IReadOnlyList<string>? env = null, string? hostName = null)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(hostName is null ? "dotnet" : "unshare") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (hostName is not null)
+        {
+            // exec: the CLI keeps the shell's pid, so signals reach it.
+            foreach (var a in new[] { "--uts", "sh", "-c", "hostname \"$0\" && exec dotnet \"$@\"", hostName }) info.ArgumentList.Add(a);
+        }
         info.ArgumentList.Add(dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
@@ -68,6 +82,13 @@ internal sealed class PinPipeChild : IDisposable
         catch (IOException) { }
         catch (InvalidOperationException) { }
         return 0;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
     }
 
     public async Task StopAsync()

@@ -5,6 +5,7 @@ using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Hosting;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 using PinPipe.Streaming;
 
 namespace PinPipe.Cli.Commands;
@@ -29,17 +30,19 @@ internal static class StreamCommand
         MetricsEndpoint.AddFlag(command, flags);
         command.SetAction((parse, ct) => CliRunner.RunAsync(parse, global, flags, async (ctx, token) =>
         {
-            // The embedded log belongs to `pinpipe serve`: this process reads it as a consumer.
+            // The embedded log belongs to `pinpipe serve`: this process reads it as a consumer. With Stream:Source=kinesis it reads Kinesis, no log.
             var settings = ctx.Settings with { Log = ctx.Settings.Log with { Access = LogAccess.Consumer } };
-            await using var log = await LogFactory.OpenAsync(settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
+            bool kinesis = settings.Stream.Source == StreamSource.Kinesis;
+            await using var log = kinesis ? null : await LogFactory.OpenAsync(settings.Log, ctx.LoggerFactory, token).ConfigureAwait(false);
+            using var kinesisClient = kinesis ? new KinesisClient(settings.Kinesis) : null;
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.stream");
             await using var metrics = await MetricsEndpoint.StartAsync(ctx, logger, token).ConfigureAwait(false);
             var store = await ObjectStoreFactory.OpenAsync(settings.ObjectStore, settings.Names.Bucket, logger, token).ConfigureAwait(false);
             try
             {
-                var job = PipelineJobs.Stream(settings, log, store, ctx.LoggerFactory);
-                logger.LogInformation("Streaming {Streams} into {Bucket}/{Prefix}/ (trigger {Trigger}, at most {Max:N0} records a micro-batch, from {From}). Ctrl-C to stop.",
-                    string.Join(", ", settings.Names.Streams), store.Location, settings.Batch.TablesPrefix, Durations.Text(settings.Stream.Trigger), settings.Stream.MaxBatchRecords, SettingChoices.Name(settings.Stream.From));
+                var job = PipelineJobs.Stream(settings, log, kinesisClient, store, ctx.LoggerFactory);
+                logger.LogInformation("Streaming {Streams} ({Source}) into {Bucket}/{Prefix}/ (trigger {Trigger}, at most {Max:N0} records a micro-batch, from {From}). Ctrl-C to stop.",
+                    string.Join(", ", settings.Names.Streams), kinesis ? $"Kinesis at {kinesisClient!.Endpoint}" : "the log", store.Location, settings.Batch.TablesPrefix, Durations.Text(settings.Stream.Trigger), settings.Stream.MaxBatchRecords, SettingChoices.Name(settings.Stream.From));
                 var run = job.RunAsync(token);
                 // Progress every 5 s: records/s, lag and the last micro-batch's latency per table.
                 var last = job.GetStats();

@@ -101,7 +101,7 @@ internal static class UpCommand
 
         // The stream job runs beside the sink, over the same log and bucket, until the records are committed.
         using var streamStop = new CancellationTokenSource();
-        var streamJob = lanes.Stream ? PipelineJobs.Stream(settings, host.Log, host.Store, ctx.LoggerFactory) : null;
+        var streamJob = lanes.Stream ? PipelineJobs.Stream(settings, host.Log, host.Kinesis, host.Store, ctx.LoggerFactory) : null;
         var streamRun = streamJob?.RunAsync(streamStop.Token) ?? Task.CompletedTask;
 
         Emulator NewEmulator(EmulatorLane lane) => new(

@@ -53,6 +53,9 @@ public sealed partial class PipelineHost : IAsyncDisposable
     /// <summary>The Kinesis client the API forwards the Kinesis routes to, with <c>Stream:Source=kinesis</c>.</summary>
     private KinesisClient? _kinesis;
 
+    /// <summary>The Kinesis client of <c>Stream:Source=kinesis</c> (the host owns it); null with the log's streams.</summary>
+    public KinesisClient? Kinesis => _kinesis;
+
     /// <summary>The dashboard's address (<c>/ui/</c> under the API's), when the API runs and serves it (<c>Dashboard:Enabled</c>).</summary>
     public Uri? DashboardAddress => Api is not null && _dashboard is not null ? new Uri(Api.BaseAddress, "ui/") : null;
 

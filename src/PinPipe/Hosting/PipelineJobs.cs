@@ -3,6 +3,7 @@ using PinPipe.Batch;
 using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 using PinPipe.Maintenance;
 using PinPipe.DuckDb;
 using PinPipe.Streaming;
@@ -31,11 +32,21 @@ public static class PipelineJobs
 
     /// <summary>The stream job (<c>pinpipe stream</c>) of the settings, over <paramref name="log"/> and <paramref name="store"/>.</summary>
     /// <exception cref="ArgumentException">The settings are invalid (every problem named).</exception>
-    public static StreamJob Stream(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    public static StreamJob Stream(PinPipeSettings settings, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null) =>
+        Stream(settings, log, null, store, loggerFactory, time);
+
+    /// <summary>
+    /// The stream job of the settings over <paramref name="store"/>: with <c>Stream:Source=kinesis</c> it reads the Kinesis
+    /// streams through <paramref name="kinesis"/>, otherwise the log's streams of <paramref name="log"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The settings are invalid (every problem named), or the source's client is missing.</exception>
+    public static StreamJob Stream(PinPipeSettings settings, ILog? log, KinesisClient? kinesis, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         SettingsProblems.ThrowIfAny(settings.Validate(), nameof(settings));
-        return new StreamJob(settings.Stream, StreamTarget(settings), log, store, loggerFactory, time);
+        return settings.Stream.Source == StreamSource.Kinesis
+            ? new StreamJob(settings.Stream, StreamTarget(settings), kinesis ?? throw new ArgumentException("Stream:Source=kinesis: the stream job needs a Kinesis client.", nameof(kinesis)), store, loggerFactory, time)
+            : new StreamJob(settings.Stream, StreamTarget(settings), log ?? throw new ArgumentException("Stream:Source=log: the stream job needs the log.", nameof(log)), store, loggerFactory, time);
     }
     /// <summary>The key prefixes of every Delta table the settings' batch and stream jobs write (<c>Batch:TablesPrefix</c>/...).</summary>
     public static IReadOnlyList<string> TablePrefixes(PinPipeSettings settings)

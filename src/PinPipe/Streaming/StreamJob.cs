@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.DuckDb;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 using PinPipe.Transform;
 
 namespace PinPipe.Streaming;
@@ -33,6 +34,9 @@ namespace PinPipe.Streaming;
 /// a job reading the partitions the job owns, and commit to the same Delta tables with optimistic concurrency. A worker
 /// commits only for partitions it owns, and a commit racing a handover loses to the Delta txn conflict check, so each row
 /// still lands once.</para>
+/// <para>With <see cref="StreamOptions.Source"/> <see cref="StreamSource.Kinesis"/> the streams are Amazon Kinesis streams
+/// of the same names: each table reads every shard (<see cref="KinesisStreamInput"/>), its checkpoint the last sequence number
+/// per shard in the same txns-with-the-rows way.</para>
 /// </remarks>
 public sealed class StreamJob
 {
@@ -40,7 +44,8 @@ public sealed class StreamJob
     private readonly StreamTable[] _tables;
     private readonly bool _releaseFreedMemory;
     private readonly StreamOptions _options;
-    private readonly ILog _log;
+    private readonly ILog? _log; // null when the streams are Kinesis's
+    private readonly LogStreamInput[] _logInputs;
     private readonly IReadOnlyList<string> _streams;
     private readonly string? _severalWritersProblem;
     private readonly string _instance = InstanceFolder();
@@ -57,29 +62,46 @@ public sealed class StreamJob
     /// <param name="loggerFactory">Progress per micro-batch goes to category <c>pinpipe.stream</c>.</param>
     /// <param name="time">Clock for the trigger and latencies.</param>
     public StreamJob(StreamOptions options, StreamTarget target, ILog log, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
-        : this(options, target, log, store, loggerFactory, time, DefaultSmallFileBytes)
+        : this(options, target, log ?? throw new ArgumentNullException(nameof(log)), null, store, loggerFactory, time, DefaultSmallFileBytes)
     {
     }
 
-    internal StreamJob(StreamOptions options, StreamTarget target, ILog log, IObjectStore store, ILoggerFactory? loggerFactory, TimeProvider? time, long smallFileBytes)
+    /// <summary>A job that reads the streams from Amazon Kinesis (<c>Stream:Source=kinesis</c>): every shard of each stream.</summary>
+    /// <param name="options">The job's settings, with <see cref="StreamOptions.Source"/> <see cref="StreamSource.Kinesis"/>.</param>
+    /// <param name="target">The user id of the streams and tables, the tables' key prefix and the folder for work files.</param>
+    /// <param name="kinesis">The Kinesis client (the caller owns it).</param>
+    /// <param name="store">The bucket.</param>
+    /// <param name="loggerFactory">Progress per micro-batch goes to category <c>pinpipe.stream</c>.</param>
+    /// <param name="time">Clock for the trigger, latencies and polls.</param>
+    public StreamJob(StreamOptions options, StreamTarget target, KinesisClient kinesis, IObjectStore store, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+        : this(options, target, null, kinesis ?? throw new ArgumentNullException(nameof(kinesis)), store, loggerFactory, time, DefaultSmallFileBytes)
+    {
+    }
+
+    internal StreamJob(StreamOptions options, StreamTarget target, ILog? log, KinesisClient? kinesis, IObjectStore store, ILoggerFactory? loggerFactory, TimeProvider? time, long smallFileBytes)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(store);
-        if (options.Source == StreamSource.Kinesis)
-            throw new StreamException("stream.source_unsupported", ErrorKind.BadInput,
-                "Stream:Source=kinesis: the API forwards the Kinesis routes to Amazon Kinesis, but the stream job does not read Kinesis shards yet; run the stream job with Stream:Source=log (the streams of the log) for now.");
+        if ((options.Source == StreamSource.Kinesis) != (kinesis is not null))
+            throw new ArgumentException(kinesis is null
+                ? "Stream:Source=kinesis: the job reads Kinesis; give it a KinesisClient (PipelineJobs.Stream does)."
+                : "A KinesisClient was given but Stream:Source is log.", nameof(options));
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
+        var clock = time ?? TimeProvider.System;
         _releaseFreedMemory = options.ReleaseFreedMemory;
         _options = options;
         _log = log;
         _streams = target.Names.Streams;
         _dataDir = target.DataDir;
         _severalWritersProblem = ObjectStoreFactory.SeveralWritersProblem(store);
-        _tables = Kinds.Zip(target.Names.Streams)
-            .Select(k => new StreamTable(options, target, k.First, k.Second, log, store, logger, loggerFactory, time ?? TimeProvider.System, smallFileBytes, _instance))
+        StreamInput[] inputs = kinesis is not null
+            ? [.. _streams.Select(s => new KinesisStreamInput(options, kinesis, s, clock))]
+            : [.. _streams.Select(s => new LogStreamInput(options, log!, s, clock))];
+        _logInputs = [.. inputs.OfType<LogStreamInput>()];
+        _tables = Kinds.Zip(inputs)
+            .Select(k => new StreamTable(options, target, k.First, k.Second, store, logger, loggerFactory, clock, smallFileBytes, _instance))
             .ToArray();
     }
 
@@ -120,7 +142,7 @@ public sealed class StreamJob
             int owned = member.Assignment.Count;
             if (owned == 0) continue;
             int total = 0;
-            foreach (string stream in _streams) total += (await _log.DescribeTopicAsync(stream, cancellationToken).ConfigureAwait(false))?.Partitions ?? 0;
+            foreach (string stream in _streams) total += (await _log!.DescribeTopicAsync(stream, cancellationToken).ConfigureAwait(false))?.Partitions ?? 0;
             if (owned < total)
                 throw new StreamException("stream.several_writers", ErrorKind.BadInput,
                     $"Another stream worker of group '{_options.GroupId}' shares the streams (this one owns {owned} of their {total} partitions). {problem}");
@@ -153,6 +175,12 @@ public sealed class StreamJob
         DeleteStaleWork();
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_log is null)
+        {
+            // Kinesis: every shard, no group (see KinesisStreamInput).
+            await RunTablesAsync(null, stop, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         // The stream workers' group shares the streams' partitions among the jobs running; each table reads the ones this job owns.
         IGroupMember member;
         try
@@ -171,9 +199,15 @@ public sealed class StreamJob
             return;
         }
         await using var leave = member.ConfigureAwait(false);
-        foreach (var t in _tables) t.Member = member;
+        foreach (var input in _logInputs) input.Member = member;
+        await RunTablesAsync(member, stop, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the tables (and, in a group on a bucket not safe for several writers, the refusal of a second worker) until cancelled or one fails.</summary>
+    private async Task RunTablesAsync(IGroupMember? member, CancellationTokenSource stop, CancellationToken cancellationToken)
+    {
         var runs = _tables.Select(t => (Func<Task>)(() => t.RunAsync(stop.Token)))
-            .Append(() => _severalWritersProblem is null ? Task.CompletedTask : RefuseSeveralWritersAsync(member, _severalWritersProblem, stop.Token))
+            .Append(() => _severalWritersProblem is null || member is null ? Task.CompletedTask : RefuseSeveralWritersAsync(member, _severalWritersProblem, stop.Token))
             .Select(run => Task.Run(async () =>
         {
             try { await run().ConfigureAwait(false); }

@@ -6,6 +6,9 @@ public enum StreamSource
     /// <summary>PinPipe's log (the embedded log or Kafka, <c>Log:Kind</c>): the streams are its <c>streaming-…</c> topics (default).</summary>
     Log,
 
-    /// <summary>Amazon Kinesis (section <c>Kinesis</c>): the API's Kinesis routes forward to it. The stream job does not read its shards yet (it refuses this setting).</summary>
+    /// <summary>
+    /// Amazon Kinesis (section <c>Kinesis</c>): the API's Kinesis routes forward to it, and the stream job reads its shards,
+    /// the last sequence number per shard committed as Delta txns with the rows.
+    /// </summary>
     Kinesis,
 }

@@ -19,9 +19,7 @@ namespace PinPipe.Streaming;
 /// </summary>
 internal sealed class StreamTable : IDisposable
 {
-    private const int ReadChunk = 2_000;
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan PositionInterval = TimeSpan.FromSeconds(1);
     /// <summary>Wait before a table resumes after a transient failure, doubled after each one in a row (at most 30 s).</summary>
     private static readonly TimeSpan RetryBackoff = TimeSpan.FromSeconds(1);
 
@@ -31,7 +29,7 @@ internal sealed class StreamTable : IDisposable
     private readonly string _stream;
     private readonly string _name;
     private readonly StreamTableMetrics _metrics;
-    private readonly ILog _log;
+    private readonly StreamInput _input;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly DeltaTable _clean;
@@ -45,21 +43,16 @@ internal sealed class StreamTable : IDisposable
     private DuckDBConnection? _db;
     private int _batchesSinceOpen;
     private string? _work;
-    private long[] _cleanNext = [];
-    private long[] _rejectsNext = [];
-    private string? _topicId; // the incarnation of the stream the tables' offsets are for
-    private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
-    private long[] _position = []; // what was last committed to the log as the group's offsets
-    private long _generation = -1; // the group assignment the offsets were read for
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
     private readonly SemaphoreSlim _batchGate = new(1, 1); // held while a micro-batch is read, cleaned and committed
-    private long _positionAt;
-    private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
+    private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
     private TimeSpan _lastLatency;
 
-    public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, string stream, ILog log, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes, string instance)
+    public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, StreamInput input, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes, string instance)
     {
+        string stream = input.Stream;
+        _input = input;
         _instance = instance;
         _target = target;
         _options = options;
@@ -67,7 +60,6 @@ internal sealed class StreamTable : IDisposable
         _stream = stream;
         _name = StreamJob.TableName(target.UserId, kind);
         _t = CleaningRules.TableName(kind);
-        _log = log;
         _logger = logger;
         _time = time;
         _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time);
@@ -76,31 +68,19 @@ internal sealed class StreamTable : IDisposable
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
         _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
+        input.Bind(_name, _clean.Location, _rejects.Location, _metrics, logger);
     }
 
     public StreamTableStats GetStats()
     {
         lock (_statsGate)
-            return new StreamTableStats(_name, _stream, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lag, _lastRecords, _lastLatency, _compactor.Compactions, _version)
+            return new StreamTableStats(_name, _stream, _batches, _read, _cleanRows, _duplicates, _rejectRows, _input.Lag, _lastRecords, _lastLatency, _compactor.Compactions, _version)
             {
                 KeyFilesRead = _keyFilesRead,
                 KeyFilesSkipped = _keyFilesSkipped,
                 DuckDbOpens = _duckDbOpens,
             };
     }
-
-    /// <summary>
-    /// The job's membership of the stream workers' group: this table reads only the stream partitions it owns. Null (tests
-    /// of one table alone): every partition.
-    /// </summary>
-    public IGroupMember? Member { get; set; }
-
-    private bool Owns(int partition) => Member?.Owns(_stream, partition) ?? true;
-
-    /// <summary>Whether the partition is read now: owned at the last resume (its offsets are current) and still owned.</summary>
-    private bool Reads(int partition) => partition < _resumedOwned.Length && _resumedOwned[partition] && Owns(partition);
-
-    private bool[] _resumedOwned = [];
 
     /// <summary>
     /// The group takes <paramref name="partitions"/> from this worker: waits for a micro-batch under way to end (committed
@@ -121,7 +101,7 @@ internal sealed class StreamTable : IDisposable
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var topic = await WaitForStreamAsync(cancellationToken).ConfigureAwait(false);
+        await _input.OpenAsync(cancellationToken).ConfigureAwait(false);
         // One folder per table for the micro-batches' Parquet files; what a killed run left there is never committed.
         _work = WorkFolder;
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
@@ -137,14 +117,13 @@ internal sealed class StreamTable : IDisposable
                 try
                 {
                     // The group gave this worker other partitions: their offsets are read again from the tables.
-                    if (Member is not null && Member.Generation != _generation) resume = true;
+                    if (_input.MustResume) resume = true;
                     await _batchGate.WaitAsync(cancellationToken).ConfigureAwait(false);
                     try
                     {
                         if (resume)
                         {
-                            if (failures > 0) topic = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted();
-                            await ResumeAsync(topic, cancellationToken).ConfigureAwait(false);
+                            await ResumeAsync(afterFailure: failures > 0, cancellationToken).ConfigureAwait(false);
                             resume = false;
                         }
                         // Null: the group changed this worker's partitions while it waited; their offsets are read again first.
@@ -177,13 +156,13 @@ internal sealed class StreamTable : IDisposable
                 }
             }
         }
-        catch (LogException ex) when (ex.Code == LogErrorCode.UnknownTopic)
+        catch (Exception ex) when (_input.Gone(ex) is { } gone)
         {
-            throw Deleted();
+            throw gone;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await CommitPositionAsync(force: true, CancellationToken.None).ConfigureAwait(false);
+            await _input.StopAsync().ConfigureAwait(false);
             // A graceful stop: finish the running compaction and leave no table with a compaction due.
             await _compactor.FinishAsync().ConfigureAwait(false);
             throw;
@@ -209,150 +188,27 @@ internal sealed class StreamTable : IDisposable
 
     // ------------------------------------------------------------------ start
 
-    private async Task<TopicDescription> WaitForStreamAsync(CancellationToken cancellationToken)
-    {
-        bool logged = false;
-        while (true)
-        {
-            var topic = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false);
-            if (topic is not null) return topic;
-            if (!logged) _logger.LogInformation("Waiting for stream {Stream} to be created.", _stream);
-            logged = true;
-            await Task.Delay(IdleWait, _time, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     /// <summary>
-    /// Reads both tables' offsets and the clean table's keys. Offsets of another incarnation of the stream (deleted and
-    /// created again) or past its end (truncated) stop the job, unless <c>--reset earliest</c> moves them to the stream's
-    /// start; a new checkpoint (a first start with <c>--from latest</c>, a reset, offsets adopted from txns without topic
-    /// id) is recorded in the tables first.
+    /// Loads both tables, has the input read their positions (and check them against the stream), and records a new
+    /// checkpoint in the tables first when the input gives one.
     /// </summary>
-    /// <exception cref="LogException"><see cref="LogErrorCode.CheckpointMismatch"/>: the tables' offsets are not this stream's.</exception>
-    private async Task ResumeAsync(TopicDescription topic, CancellationToken cancellationToken)
+    private async Task ResumeAsync(bool afterFailure, CancellationToken cancellationToken)
     {
-        _generation = Member?.Generation ?? 0;
         var clean = await _clean.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var rejects = await _rejects.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         RequireSchema(_clean, clean, _cleanSchema);
         RequireSchema(_rejects, rejects, _rejectSchema);
         _cleanRead = clean?.Version;
         _rejectsRead = rejects?.Version;
-        int partitions = topic.Partitions;
-        _topicId = topic.TopicId;
-        var marks = new Watermarks[partitions];
-        for (int p = 0; p < partitions; p++) marks[p] = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
-        var c = StreamCheckpoint.Read(clean?.Txns, _stream, _topicId, partitions);
-        var r = StreamCheckpoint.Read(rejects?.Txns, _stream, _topicId, partitions);
-        bool accepted = c.Current || r.Current; // one table already moved to this incarnation: the other follows
-        bool cleanMoved = Reconcile(c, _clean, marks, accepted), rejectsMoved = Reconcile(r, _rejects, marks, accepted);
-        bool cleanRecord = cleanMoved || (c.Legacy && c.Key is not null), rejectsRecord = rejectsMoved || (r.Legacy && r.Key is not null);
-
-        _cleanNext = new long[partitions];
-        _rejectsNext = new long[partitions];
-        var cleanStart = new List<DeltaTxn>();
-        var rejectsStart = new List<DeltaTxn>();
-        bool latest = _options.From == StreamStart.Latest;
-        for (int p = 0; p < partitions; p++)
-        {
-            long? cv = cleanMoved ? marks[p].Low : c.Offsets[p];
-            long? rv = rejectsMoved ? marks[p].Low : r.Offsets[p];
-            // A table without an offset for the partition: earliest = the log's start (reading records the other table
-            // already holds is harmless, they are skipped for it); latest = the other table's offset (its start commit)
-            // or, for neither, the log's end now, recorded in both tables before any micro-batch.
-            long start = latest ? cv ?? rv ?? marks[p].High : marks[p].Low;
-            bool owned = Owns(p); // a partition another worker owns is recorded by that worker
-            if (owned && (cleanRecord || (cv is null && latest))) cleanStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, c.Key), cv ?? start));
-            if (owned && (rejectsRecord || (rv is null && latest))) rejectsStart.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, r.Key), rv ?? start));
-            _cleanNext[p] = cv ?? start;
-            _rejectsNext[p] = rv ?? start;
-        }
-        _cleanKey = c.Key;
-        _rejectsKey = r.Key;
-        _resumedOwned = [.. Enumerable.Range(0, partitions).Select(Owns)];
+        var (cleanStart, rejectsStart) = await _input.ResumeAsync(clean, rejects, afterFailure, cancellationToken).ConfigureAwait(false);
         if (cleanStart.Count > 0) _cleanRead = (await CommitAsync(_clean, _cleanSchema, [], cleanStart, "start", _cleanRead, cancellationToken).ConfigureAwait(false)).Version;
         if (rejectsStart.Count > 0) _rejectsRead = (await CommitAsync(_rejects, _rejectSchema, [], rejectsStart, "start", _rejectsRead, cancellationToken).ConfigureAwait(false)).Version;
 
         // No key is read here: each micro-batch checks its keys against the clean table itself (Cleaner.CleanAgainstAsync).
         _compactor.Resumed(clean, rejects);
         lock (_statsGate) _version = clean?.Version ?? _version;
-        _logger.LogInformation("{Table}: resuming {Stream} (topic id {TopicId}) at offsets [{Offsets}] (rejects [{RejectOffsets}]); {Files:N0} files in the table.",
-            _name, _stream, _topicId ?? "unknown", string.Join(", ", _cleanNext), string.Join(", ", _rejectsNext), clean?.Files.Count ?? 0);
-        _position = new long[partitions];
-        Array.Fill(_position, -1);
-        await CommitPositionAsync(force: true, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Checks a table's checkpoint against the stream: offsets of another incarnation (unless the other table already
-    /// moved to this one) or past a partition's end throw, or with <c>--reset earliest</c> move the checkpoint to a new
-    /// key. Returns true when the checkpoint moved (its offsets are then the stream's start).
-    /// </summary>
-    private bool Reconcile(StreamCheckpoint checkpoint, DeltaTable table, Watermarks[] marks, bool accepted)
-    {
-        string? problem = null;
-        if (checkpoint.ForeignKey is { } foreign)
-        {
-            if (accepted)
-            {
-                _logger.LogInformation("{Table}: {Location} holds offsets of an earlier incarnation of {Stream}; the other table already reads this one, so it starts at the stream's start too.", _name, table.Location, _stream);
-                checkpoint.Reset(_stream, _topicId);
-                return true;
-            }
-            problem = $"Stream '{_stream}' was deleted and created again: Delta table {table.Location} holds offsets of its earlier incarnation (topic id {StreamCheckpoint.BaseOf(foreign)}), not of this one (topic id {_topicId}); reading on would skip this incarnation's records below those offsets.";
-        }
-        for (int p = 0; problem is null && p < marks.Length; p++)
-        {
-            if (checkpoint.Offsets[p] is { } offset && offset > marks[p].High)
-                problem = $"Stream '{_stream}' is behind Delta table {table.Location}: partition {p} ends at offset {marks[p].High}, but the table has read it up to offset {offset} (the stream was truncated or its log replaced); reading on would skip the records the stream takes at offsets {marks[p].High} to {offset - 1}.";
-        }
-        if (problem is null) return false;
-        if (_options.Reset != "earliest")
-            throw new LogException(LogErrorCode.CheckpointMismatch,
-                $"{problem} Nothing was read. To read the stream from its start, deliberately, run the job once with --reset earliest (Stream:Reset); rows already in the tables stay (an ind already there counts as a duplicate).");
-        _logger.LogWarning("{Table}: {Problem} Reset to the stream's start (--reset earliest).", _name, problem);
-        checkpoint.Reset(_stream, _topicId);
-        return true;
-    }
-
-    /// <summary>Throws when the stream is gone or is another incarnation than the one the job resumed.</summary>
-    private async Task CheckIncarnationAsync(CancellationToken cancellationToken)
-    {
-        var now = await _log.DescribeTopicAsync(_stream, cancellationToken).ConfigureAwait(false) ?? throw Deleted();
-        if (now.TopicId != _topicId)
-            throw new LogException(LogErrorCode.CheckpointMismatch,
-                $"Stream '{_stream}' was deleted and created again while the job read it (topic id {_topicId} → {now.TopicId}); nothing of the new incarnation was committed. Run the job again with --reset earliest (Stream:Reset) to read the new incarnation from its start, deliberately.");
-    }
-
-    private LogException Deleted() => new(LogErrorCode.CheckpointMismatch,
-        $"Stream '{_stream}' was deleted while the job read it; the tables keep what was committed before. Once it exists again, run the job with --reset earliest (Stream:Reset) to read the new incarnation from its start.");
-
-    /// <summary>
-    /// Commits each partition's position (what both tables hold) to the log as the group <see cref="StreamOptions.GroupId"/>,
-    /// when it moved and at most once per <see cref="PositionInterval"/> unless <paramref name="force"/>d. Advisory: the
-    /// Delta txns are the checkpoint; the group lets the log refuse to delete records the job has not read. A failure is logged.
-    /// </summary>
-    private async Task CommitPositionAsync(bool force, CancellationToken cancellationToken)
-    {
-        if (_position.Length == 0 || (!force && _time.GetElapsedTime(_positionAt) < PositionInterval)) return;
-        var offsets = new List<TopicPartitionOffset>();
-        for (int p = 0; p < _position.Length; p++)
-        {
-            long at = Math.Min(_cleanNext[p], _rejectsNext[p]);
-            if (at != _position[p] && Owns(p)) offsets.Add(new TopicPartitionOffset(_stream, p, at));
-        }
-        if (offsets.Count == 0) return;
-        try
-        {
-            if (Member is not null) await Member.CommitAsync(offsets, cancellationToken).ConfigureAwait(false);
-            else await _log.CommitOffsetsAsync(_options.GroupId, offsets, cancellationToken).ConfigureAwait(false);
-            foreach (var o in offsets) _position[o.Partition] = o.Offset;
-            _positionAt = _time.GetTimestamp();
-        }
-        catch (Exception ex) when (ex is LogException or ObjectDisposedException)
-        {
-            _logger.LogWarning("{Table}: could not commit the position of {Stream} to the log as group {Group}: {Message}", _name, _stream, _options.GroupId, ex.Message);
-        }
+        _logger.LogInformation("{Table}: resuming {Where}; {Files:N0} files in the table.", _name, _input.Where, clean?.Files.Count ?? 0);
+        await _input.ResumedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static void RequireSchema(DeltaTable table, DeltaSnapshot? snapshot, DeltaSchema schema)
@@ -364,100 +220,36 @@ internal sealed class StreamTable : IDisposable
 
     // ------------------------------------------------------------------ micro-batch
 
-    /// <summary>A collected micro-batch: its records are in DuckDB's raw table.</summary>
+    /// <summary>A collected micro-batch: its records are in DuckDB's raw table, its end is the input's position.</summary>
     /// <param name="Records">Records read.</param>
-    /// <param name="End">Each partition's next offset after the micro-batch.</param>
     /// <param name="Split">Some records are for one table only (a crash between the two commits left one table ahead).</param>
     /// <param name="FirstAt">Timestamp of the first record's arrival.</param>
-    private sealed record Batch(int Records, long[] End, bool Split, long FirstAt);
+    private sealed record Batch(int Records, bool Split, long FirstAt);
 
     /// <summary>
-    /// Reads from each partition's position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
+    /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
     /// first record, appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the micro-batch).
     /// </summary>
     private async Task<Batch?> CollectAsync(CancellationToken cancellationToken)
     {
-        int partitions = _cleanNext.Length;
-        long[] next = new long[partitions];
-        for (int p = 0; p < partitions; p++) next[p] = Math.Min(_cleanNext[p], _rejectsNext[p]);
+        _input.Begin();
         Execute($"CREATE OR REPLACE TABLE {RawTable} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
-        int count = 0;
-        bool split = false;
         long firstAt = 0;
         using var appender = _db!.CreateAppender(RawTable);
+        var rows = new RawRows(appender);
         while (true)
         {
-            int got = 0;
-            for (int p = 0; p < partitions && count < _options.MaxBatchRecords; p++)
-            {
-                if (!Reads(p)) continue;
-                int room = Math.Min(ReadChunk, _options.MaxBatchRecords - count);
-                var read = await _log.ReadAsync(_stream, p, next[p], room, cancellationToken).ConfigureAwait(false);
-                if (read.Count == 0) continue;
-                if (read[0].Offset > next[p])
-                    _logger.LogWarning("{Table}: offsets {From}..{To} of {Stream} partition {Partition} are not in the log (removed by retention before they were read, or skipped by the log); the tables do not hold them.",
-                        _name, next[p], read[0].Offset - 1, _stream, p);
-                foreach (var r in read)
-                {
-                    bool toClean = r.Offset >= _cleanNext[p], toRejects = r.Offset >= _rejectsNext[p];
-                    split |= !(toClean && toRejects);
-                    // Bytes that are not UTF-8 become the envelope the cleaning rules reject as invalid_utf8 (never U+FFFD text).
-                    string line = r.Value is null ? "" : RecordLine.ToText(r.Value);
-                    appender.CreateRow().AppendValue((long)count++).AppendValue($"{_stream}/{p}/{r.Offset}").AppendValue(line)
-                        .AppendValue(toClean).AppendValue(toRejects).EndRow();
-                }
-                next[p] = read[^1].Offset + 1;
-                got += read.Count;
-            }
+            int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
+            int count = rows.Count;
             if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
-            if (count >= _options.MaxBatchRecords) return new Batch(count, next, split, firstAt);
+            if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt);
             TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
-            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, next, split, firstAt);
+            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt);
             if (got > 0) continue;
-            if (count == 0)
-            {
-                if (Member is not null && Member.Generation != _generation) return null;
-                await CheckIncarnationAsync(cancellationToken).ConfigureAwait(false);
-                await UpdateLagAsync(next, cancellationToken).ConfigureAwait(false);
-                await CommitPositionAsync(force: false, cancellationToken).ConfigureAwait(false);
-            }
-            await WaitForAnyAsync(next, left, cancellationToken).ConfigureAwait(false);
+            // Null: what this worker reads changed while it waited; the positions are read again first.
+            if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
+            await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>Waits for a record in a partition this worker owns, a new assignment, or the timeout.</summary>
-    private async Task WaitForAnyAsync(long[] next, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var owned = Enumerable.Range(0, next.Length).Where(Reads).ToList();
-        if (owned.Count == 1 && Member is null)
-        {
-            await _log.WaitForDataAsync(_stream, owned[0], next[owned[0]], timeout, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-        using var any = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var waits = owned.Select(p => _log.WaitForDataAsync(_stream, p, next[p], timeout, any.Token).AsTask())
-            .Append(Member is null ? Task.Delay(timeout, _time, any.Token) : Member.WaitForChangeAsync(_generation, any.Token).WaitAsync(timeout, _time, any.Token))
-            .ToArray();
-        await Task.WhenAny(waits).ConfigureAwait(false);
-        await any.CancelAsync().ConfigureAwait(false);
-        try { await Task.WhenAll(waits).ConfigureAwait(false); }
-        catch (OperationCanceledException) { }
-        catch (TimeoutException) { }
-        cancellationToken.ThrowIfCancellationRequested();
-    }
-
-    private async Task UpdateLagAsync(long[] next, CancellationToken cancellationToken)
-    {
-        long lag = 0;
-        for (int p = 0; p < next.Length; p++)
-        {
-            if (!Owns(p)) continue;
-            var w = await _log.GetWatermarksAsync(_stream, p, cancellationToken).ConfigureAwait(false);
-            long behind = w.Lag(next[p]);
-            _metrics.Lag(p).Set(behind);
-            lag += behind;
-        }
-        lock (_statsGate) _lag = lag;
     }
 
     /// <summary>
@@ -467,11 +259,10 @@ internal sealed class StreamTable : IDisposable
     /// <returns>False when the micro-batch was dropped and the table must resume from its offsets (another worker committed part of it, or this one no longer owns a partition of it).</returns>
     private async Task<bool> ProcessAsync(Batch batch, CancellationToken cancellationToken)
     {
-        long[] end = batch.End;
         string raw = RawTable;
         bool split = batch.Split;
         // Every record of the micro-batch was read before this check: a stream created again before a read shows here.
-        await CheckIncarnationAsync(cancellationToken).ConfigureAwait(false);
+        await _input.CheckAsync(cancellationToken).ConfigureAwait(false);
 
         string cleanFile = Path.Combine(_work!, $"clean-{Guid.NewGuid():N}.parquet");
         string rejectsFile = Path.Combine(_work!, $"rejects-{Guid.NewGuid():N}.parquet");
@@ -504,13 +295,13 @@ internal sealed class StreamTable : IDisposable
             Execute($"DROP TABLE IF EXISTS {CleaningRules.CleanTable(_kind)}");
             Execute($"DROP TABLE IF EXISTS {CleaningRules.RejectTable(_kind)}");
 
-            var cleanTxns = Advanced(_cleanNext, end, _cleanKey);
-            var rejectTxns = Advanced(_rejectsNext, end, _rejectsKey);
-            // A worker commits only for the partitions it owns; one whose ownership may have run out drops the micro-batch
-            // (the new owner reads it again). A commit racing the handover is caught by the Delta txn conflict check.
-            if (cleanTxns.Concat(rejectTxns).Select(PartitionOf).Distinct().FirstOrDefault(p => !Owns(p), -1) is int lost and >= 0)
+            var cleanTxns = _input.Txns(rejects: false);
+            var rejectTxns = _input.Txns(rejects: true);
+            // A worker commits only for what it owns; one whose ownership may have run out drops the micro-batch (the new
+            // owner reads it again). A commit racing the handover is caught by the Delta txn conflict check.
+            if (_input.NotOwned(cleanTxns.Concat(rejectTxns)) is { } lost)
             {
-                _logger.LogInformation("{Table}: {Stream} partition {Partition} is no longer this worker's; the micro-batch was dropped.", _name, _stream, lost);
+                _logger.LogInformation("{Table}: {Lost} is no longer this worker's; the micro-batch was dropped.", _name, lost);
                 return false;
             }
             long version = -1, rejectsVersion = -1;
@@ -523,7 +314,7 @@ internal sealed class StreamTable : IDisposable
                     Overlap();
                     return false;
                 }
-                foreach (var t in cleanTxns) _cleanNext[PartitionOf(t)] = t.Version;
+                _input.Committed(rejects: false);
                 _cleanRead = result.Version;
                 _compactor.CleanAppended(files.Length);
                 version = result.Version;
@@ -537,7 +328,7 @@ internal sealed class StreamTable : IDisposable
                     Overlap();
                     return false;
                 }
-                foreach (var t in rejectTxns) _rejectsNext[PartitionOf(t)] = t.Version;
+                _input.Committed(rejects: true);
                 _rejectsRead = result.Version;
                 _compactor.RejectsAppended(files.Length);
                 rejectsVersion = result.Version;
@@ -557,8 +348,7 @@ internal sealed class StreamTable : IDisposable
                 _lastLatency = latency;
                 if (version >= 0) _version = version;
             }
-            await UpdateLagAsync(end, cancellationToken).ConfigureAwait(false);
-            await CommitPositionAsync(force: false, cancellationToken).ConfigureAwait(false);
+            await _input.CommittedBatchAsync(cancellationToken).ConfigureAwait(false);
             var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}")
                 .Concat(forRejects.RejectReasons.Where(k => k.Count > 0).Select(k => $"rejected {k.Kind} {k.Count}")));
             _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
@@ -571,17 +361,6 @@ internal sealed class StreamTable : IDisposable
             TryDelete(rejectsFile);
         }
     }
-
-    /// <summary>A txn per partition whose end moved past the table's offset.</summary>
-    private List<DeltaTxn> Advanced(long[] committed, long[] end, string? key)
-    {
-        var txns = new List<DeltaTxn>();
-        for (int p = 0; p < end.Length; p++)
-            if (end[p] > committed[p]) txns.Add(new DeltaTxn(StreamCheckpoint.AppId(_stream, p, key), end[p]));
-        return txns;
-    }
-
-    private static int PartitionOf(DeltaTxn txn) => int.Parse(txn.AppId.AsSpan(txn.AppId.LastIndexOf(':') + 1), CultureInfo.InvariantCulture);
 
     /// <summary>The table already holds offsets of this micro-batch: another worker committed them (it owned the partition). The caller starts over from what the tables hold.</summary>
     private void Overlap() =>

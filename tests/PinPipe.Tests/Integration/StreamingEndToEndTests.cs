@@ -21,7 +21,7 @@ namespace PinPipe.Tests.Integration;
 public sealed class StreamingEndToEndTests
 {
     private const string UserId = "e2e";
-    private const int Posts = 300;
+    internal const int Posts = 300;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     [Fact]
@@ -40,13 +40,7 @@ public sealed class StreamingEndToEndTests
         await serve.WaitHealthyAsync(new Uri($"{api}/healthz"), Timeout);
         await using var stream = CliProcess.Start(dir.Path, ["stream", "--trigger", "200ms", .. common]);
 
-        foreach (var perRequest in new[] { "1", "50" })
-        {
-            var emulated = await CliProcess.RunAsync(dir.Path, Timeout, ["emulate", "--lane", "stream", "--api-url", api,
-                "--count", Posts.ToString(CultureInfo.InvariantCulture), "--records-per-request", perRequest, "--concurrency", "8", .. common]);
-            Assert.True(emulated.ExitCode == 0, emulated.Output);
-            Assert.Contains($"{Posts * 3:N0} acknowledged", emulated.Output, StringComparison.Ordinal);
-        }
+        await EmulateAsync(dir.Path, api, common);
 
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
         try
@@ -73,6 +67,18 @@ public sealed class StreamingEndToEndTests
         finally
         {
             (store as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary><c>pinpipe emulate --lane stream</c> of <see cref="Posts"/> posts at one record a request, then at 50; every record acknowledged.</summary>
+    internal static async Task EmulateAsync(string dir, string api, string[] common)
+    {
+        foreach (var perRequest in new[] { "1", "50" })
+        {
+            var emulated = await CliProcess.RunAsync(dir, Timeout, ["emulate", "--lane", "stream", "--api-url", api,
+                "--count", Posts.ToString(CultureInfo.InvariantCulture), "--records-per-request", perRequest, "--concurrency", "8", .. common]);
+            Assert.True(emulated.ExitCode == 0, emulated.Output);
+            Assert.Contains($"{Posts * 3:N0} acknowledged", emulated.Output, StringComparison.Ordinal);
         }
     }
 
@@ -104,16 +110,25 @@ public sealed class StreamingEndToEndTests
         var records = new List<ConsumedRecord>();
         for (int p = 0; p < partitions; p++) records.AddRange(await log.ReadAsync(stream, p, 0, int.MaxValue));
         Assert.Equal(2 * Posts, records.Count);
-        var logInds = records.Select(r => JsonNode.Parse(r.Value!)![kind == RecordKind.Pin ? "index" : "ind"]!.GetValue<long>()).Distinct().Order().ToList();
+        await AssertTableHoldsAsync(store, settings, kind, [.. records.Select(r => ($"{stream}/{r.Partition}/{r.Offset}", r.Value!))]);
+    }
 
-        // What the batch cleaner makes of the stream's records, in (partition, offset) order.
+    /// <summary>
+    /// The kind's clean table equals the Cleaner's output over <paramref name="records"/> (origin and value, in the order the
+    /// stream keeps them), read by our reader and by DuckDB; its inds are the records' distinct inds; nothing was rejected.
+    /// </summary>
+    internal static async Task AssertTableHoldsAsync(IObjectStore store, PinPipeSettings settings, RecordKind kind, IReadOnlyList<(string Origin, byte[] Value)> records)
+    {
+        var logInds = records.Select(r => JsonNode.Parse(r.Value)![kind == RecordKind.Pin ? "index" : "ind"]!.GetValue<long>()).Distinct().Order().ToList();
+
+        // What the batch cleaner makes of the stream's records, in the stream's order.
         using var duck = new TransformTestKit();
         duck.Execute("CREATE TABLE raw (seq BIGINT, origin VARCHAR, line VARCHAR)");
         using (var appender = duck.Connection.CreateAppender("raw"))
         {
             long seq = 0;
             foreach (var r in records)
-                appender.CreateRow().AppendValue(seq++).AppendValue($"{stream}/{r.Partition}/{r.Offset}").AppendValue(Encoding.UTF8.GetString(r.Value!)).EndRow();
+                appender.CreateRow().AppendValue(seq++).AppendValue(r.Origin).AppendValue(Encoding.UTF8.GetString(r.Value)).EndRow();
         }
         var counts = await Cleaner.CleanAsync(duck.Connection, kind, "raw", null);
         Assert.Equal(0, counts.Rejects);

@@ -4,8 +4,10 @@ using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 using PinPipe.Source;
 using PinPipe.Streaming;
+using PinPipe.Tests.Log.Kinesis;
 using PinPipe.Tests.Support;
 using PinPipe.Tests.Transform;
 using PinPipe.Transform;
@@ -15,13 +17,17 @@ namespace PinPipe.Tests.Streaming;
 /// <summary>
 /// A real embedded log (producer) and a real directory bucket in a temp folder, the settings <c>pinpipe stream</c>
 /// would use there, and helpers to append records, run the job until it caught up and read the Delta tables back.
+/// Made by <see cref="CreateKinesisAsync"/>, the streams are kinesalite's instead (<c>Stream:Source=kinesis</c>).
 /// </summary>
 internal sealed class StreamTestKit : IAsyncDisposable
 {
     public static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
 
     private readonly TempDirectory _dir = new("stream");
-    private readonly Dictionary<string, List<(int Partition, long Offset, string Line)>> _appended = [];
+    // Each record appended: its partition (a Kinesis shard's number), its place in it (Kinesis: the order of the puts), origin and line.
+    private readonly Dictionary<string, List<(int Partition, long Offset, string Origin, string Line)>> _appended = [];
+    private readonly Dictionary<string, Dictionary<string, string>> _lastSequence = []; // Kinesis: stream → shard → last sequence number put
+    private long _puts;
 
     private StreamTestKit() { }
 
@@ -31,6 +37,48 @@ internal sealed class StreamTestKit : IAsyncDisposable
     public ILog Log { get; private set; } = null!;
     public IObjectStore Store { get; private set; } = null!;
     public string DataDir => _dir.Path;
+
+    /// <summary>The kinesalite client of a kit made by <see cref="CreateKinesisAsync"/>; null for the log's streams.</summary>
+    public KinesisClient? Kinesis { get; private set; }
+
+    /// <summary>
+    /// A kit whose streams are kinesalite's (<c>TEST_PINPIPE_KINESIS</c>), <paramref name="shards"/> shards each, under a
+    /// user id no other test uses; the streams are deleted at the end.
+    /// </summary>
+    public static async Task<StreamTestKit> CreateKinesisAsync(int shards = 2, StreamOptions? options = null)
+    {
+        var kit = new StreamTestKit();
+        string user = "k" + Guid.NewGuid().ToString("N")[..12];
+        var stream = (options ?? new StreamOptions { Trigger = TimeSpan.FromMilliseconds(50) }) with { Source = StreamSource.Kinesis };
+        kit.Settings = new PinPipeSettings
+        {
+            DataDir = kit._dir.Path,
+            UserId = user,
+            Stream = stream,
+            Kinesis = new KinesisOptions { ServiceUrl = Kinesalite.Url, Region = "us-east-1", PollInterval = TimeSpan.FromMilliseconds(20) },
+        }.Resolve();
+        kit.Log = await LogFactory.OpenAsync(kit.Settings.Log);
+        kit.Kinesis = Kinesalite.Client();
+        foreach (string name in kit.Settings.Names.Streams)
+        {
+            await kit.Kinesis.EnsureStreamAsync(name, shards, TimeSpan.FromSeconds(30));
+            kit._appended[name] = [];
+            kit._lastSequence[name] = new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+        kit.Store = ObjectStoreFactory.Create(kit.Settings.ObjectStore, kit.Settings.Names.Bucket);
+        return kit;
+    }
+
+    /// <summary>The environment that points a <c>pinpipe</c> process at the kit's kinesalite streams (with <c>--user-id</c>).</summary>
+    public static Dictionary<string, string?> KinesisEnvironment() => new()
+    {
+        ["PINPIPE_Stream__Source"] = "kinesis",
+        ["PINPIPE_Kinesis__ServiceUrl"] = Kinesalite.Url,
+        ["PINPIPE_Kinesis__Region"] = "us-east-1",
+        ["PINPIPE_Kinesis__PollInterval"] = "20ms",
+        ["AWS_ACCESS_KEY_ID"] = Kinesalite.DummyKeys.AccessKeyId,
+        ["AWS_SECRET_ACCESS_KEY"] = Kinesalite.DummyKeys.SecretAccessKey,
+    };
 
     public static async Task<StreamTestKit> CreateAsync(int partitions = 1, StreamOptions? options = null, string? userId = null)
     {
@@ -55,18 +103,79 @@ internal sealed class StreamTestKit : IAsyncDisposable
         StreamJob.AppId(StreamOf(kind), partition, (await Log.DescribeTopicAsync(StreamOf(kind)))!.TopicId);
 
     public StreamJob NewJob(IObjectStore? store = null, StreamOptions? options = null, long smallFileBytes = StreamJob.DefaultSmallFileBytes) =>
-        new(options ?? Settings.Stream, Target, Log, store ?? Store, null, null, smallFileBytes);
+        Kinesis is null
+            ? new(options ?? Settings.Stream, Target, Log, null, store ?? Store, null, null, smallFileBytes)
+            : new(options ?? Settings.Stream, Target, null, Kinesis, store ?? Store, null, null, smallFileBytes);
 
-    /// <summary>Appends lines to a kind's stream, one call per line so that keyless records spread over partitions by <paramref name="partition"/>.</summary>
+    /// <summary>
+    /// Appends lines to a kind's stream, one call per line so that keyless records spread over partitions by <paramref name="partition"/>.
+    /// On Kinesis the partition key is the record's ind (its text when it has none), so that the records of one ind keep their order.
+    /// </summary>
     public async Task AppendAsync(RecordKind kind, IEnumerable<string> lines, int partition = 0)
     {
         string stream = StreamOf(kind);
+        if (Kinesis is not null)
+        {
+            await PutAsync(stream, [.. lines]);
+            return;
+        }
         var batch = lines.Select(l => new LogRecord(null, Encoding.UTF8.GetBytes(l), partition)).ToList();
         if (batch.Count == 0) return;
         var positions = await Log.AppendAsync(stream, batch);
         lock (_appended)
             for (int i = 0; i < batch.Count; i++)
-                _appended[stream].Add((positions[i].Partition, positions[i].Offset, Encoding.UTF8.GetString(batch[i].Value!.Value.Span)));
+                _appended[stream].Add((positions[i].Partition, positions[i].Offset, $"{stream}/{positions[i].Partition}/{positions[i].Offset}", Encoding.UTF8.GetString(batch[i].Value!.Value.Span)));
+    }
+
+    private async Task PutAsync(string stream, List<string> lines)
+    {
+        if (lines.Count == 0) return;
+        var entries = lines.Select(l => new KinesisPutEntry(Encoding.UTF8.GetBytes(l), KeyOf(l))).ToList();
+        var outcomes = await Kinesis!.PutRecordsAsync(stream, entries);
+        lock (_appended)
+            for (int i = 0; i < lines.Count; i++)
+            {
+                var o = outcomes[i];
+                Assert.True(o.Succeeded, $"kinesalite refused a record: {o.ErrorCode} {o.ErrorMessage}");
+                int shard = int.Parse(o.ShardId!.AsSpan(o.ShardId!.LastIndexOf('-') + 1), CultureInfo.InvariantCulture);
+                _appended[stream].Add((shard, _puts++, $"{stream}/{o.ShardId}/{o.SequenceNumber}", lines[i]));
+                var last = _lastSequence[stream];
+                if (!last.TryGetValue(o.ShardId!, out var before) || KinesisCheckpoint.Compare(o.SequenceNumber!, before) > 0) last[o.ShardId!] = o.SequenceNumber!;
+            }
+    }
+
+    /// <summary>
+    /// Deletes the kind's Kinesis stream and creates it again (a new incarnation: a later creation time, whole seconds);
+    /// the records put so far stay in what the tables are expected to hold.
+    /// </summary>
+    public async Task RecreateKinesisStreamAsync(RecordKind kind)
+    {
+        string stream = StreamOf(kind);
+        var before = await Kinesis!.DescribeStreamSummaryAsync(stream);
+        await Kinesis.DeleteStreamAsync(stream);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await Kinesis.ListStreamsAsync()).Contains(stream))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{stream} was not deleted");
+            await Task.Delay(100);
+        }
+        // The incarnation is the creation time in seconds: the new one must be created in a later second.
+        await Task.Delay(before.CreationTimestamp.AddSeconds(1.1) - DateTimeOffset.UtcNow is { Ticks: > 0 } wait ? wait : TimeSpan.Zero);
+        await Kinesis.EnsureStreamAsync(stream, before.OpenShardCount, TimeSpan.FromSeconds(30));
+        lock (_appended) _lastSequence[stream].Clear();
+    }
+
+    /// <summary>A record's partition key: its ind (<c>index</c> of a pin), else the line.</summary>
+    private static string KeyOf(string line)
+    {
+        try
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(line);
+            if ((node?["index"] ?? node?["ind"]) is { } ind) return ind.ToJsonString();
+        }
+        catch (System.Text.Json.JsonException) { }
+        catch (InvalidOperationException) { }
+        return line.Length == 0 ? "empty" : line[..Math.Min(line.Length, 256)];
     }
 
     /// <summary>Synthetic source rows <paramref name="from"/>..<paramref name="from"/>+count-1 as JSON lines of <paramref name="kind"/>.</summary>
@@ -78,9 +187,52 @@ internal sealed class StreamTestKit : IAsyncDisposable
             _ => SourceJson.User(p.User!),
         }));
 
-    /// <summary>True when both Delta tables of every kind hold every partition's high watermark as their txn.</summary>
+    /// <summary>
+    /// Appends to every stream until <paramref name="stop"/>: a few records at a time, now and then re-posts of earlier
+    /// rows and a reject, to a random one of <paramref name="partitions"/> partitions. Returns how many were appended.
+    /// </summary>
+    public Task<long> ProduceAsync(int seed, int partitions, CancellationToken stop) => Task.Run(async () =>
+    {
+        var r = new Random(seed);
+        long next = 1, appended = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            foreach (var kind in Kinds)
+            {
+                int n = r.Next(1, 40);
+                long from = r.Next(4) == 0 ? Math.Max(1, next - r.Next(1, 200)) : next; // re-posts of earlier rows too
+                List<string> lines = [.. Synthetic(kind, from, n)];
+                if (r.Next(6) == 0) lines.Add(TransformTestKit.FixtureLines("raw", kind)[^1]); // a reject now and then
+                await AppendAsync(kind, lines, r.Next(partitions));
+                appended += lines.Count;
+            }
+            next += 30;
+            await Task.Delay(r.Next(5, 40));
+        }
+        return appended;
+    });
+
+    /// <summary>Asserts that in both tables of every kind each txn's version went up at every commit that wrote it.</summary>
+    public async Task AssertTxnsOnlyGrowAsync()
+    {
+        foreach (var kind in Kinds)
+            foreach (bool rejects in new[] { false, true })
+            {
+                var commits = await StreamJobTests.ReadCommitsAsync(this, Target.TablePrefix(kind, rejects));
+                var last = new Dictionary<string, long>();
+                foreach (var commit in commits)
+                    foreach (var (appId, version) in commit.Txns)
+                    {
+                        Assert.True(version > last.GetValueOrDefault(appId, -1), $"{kind} rejects={rejects}: txn {appId} went from {last.GetValueOrDefault(appId, -1)} to {version} at version {commit.Version}");
+                        last[appId] = version;
+                    }
+            }
+    }
+
+    /// <summary>True when both Delta tables of every kind hold every partition's high watermark (Kinesis: every shard's last sequence number) as their txn.</summary>
     public async Task<bool> CaughtUpAsync()
     {
+        if (Kinesis is not null) return await KinesisCaughtUpAsync();
         foreach (var kind in Kinds)
         {
             string stream = StreamOf(kind);
@@ -95,6 +247,26 @@ internal sealed class StreamTestKit : IAsyncDisposable
                     if (high == 0) continue;
                     if (snapshot is null || !snapshot.Txns.TryGetValue(StreamJob.AppId(stream, p, topic.TopicId), out long v) || v != high) return false;
                 }
+            }
+        }
+        return true;
+    }
+
+    private async Task<bool> KinesisCaughtUpAsync()
+    {
+        foreach (var kind in Kinds)
+        {
+            string stream = StreamOf(kind);
+            string key = (await Kinesis!.DescribeStreamSummaryAsync(stream)).CreationTimestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+            Dictionary<string, string> last;
+            lock (_appended) last = new(_lastSequence[stream]);
+            foreach (bool rejects in new[] { false, true })
+            {
+                var snapshot = await Table(kind, rejects).LoadAsync();
+                if (last.Count == 0) continue;
+                if (snapshot is null) return false;
+                var checkpoint = KinesisCheckpoint.Decode(snapshot.Txns, stream, key);
+                if (last.Any(s => !checkpoint.TryGetValue(s.Key, out var c) || c.SequenceNumber != s.Value)) return false;
             }
         }
         return true;
@@ -145,11 +317,11 @@ internal sealed class StreamTestKit : IAsyncDisposable
         return duck.Rows($"SELECT * FROM read_parquet([{list}])");
     }
 
-    /// <summary>What the batch cleaner makes of every record appended to the kind's stream, in one run, in (partition, offset) order.</summary>
+    /// <summary>What the batch cleaner makes of every record appended to the kind's stream, in one run, in (partition, offset) order (Kinesis: shard, then put order).</summary>
     public async Task<(List<Dictionary<string, string?>> Clean, List<Dictionary<string, string?>> Rejects, CleanResult Counts)> ExpectedAsync(RecordKind kind)
     {
         string stream = StreamOf(kind);
-        List<(int Partition, long Offset, string Line)> records;
+        List<(int Partition, long Offset, string Origin, string Line)> records;
         lock (_appended) records = _appended[stream].OrderBy(r => r.Partition).ThenBy(r => r.Offset).ToList();
         using var duck = new TransformTestKit();
         duck.Execute("CREATE TABLE raw (seq BIGINT, origin VARCHAR, line VARCHAR)");
@@ -157,7 +329,7 @@ internal sealed class StreamTestKit : IAsyncDisposable
         {
             long seq = 0;
             foreach (var r in records)
-                appender.CreateRow().AppendValue(seq++).AppendValue($"{stream}/{r.Partition}/{r.Offset}").AppendValue(r.Line).EndRow();
+                appender.CreateRow().AppendValue(seq++).AppendValue(r.Origin).AppendValue(r.Line).EndRow();
         }
         var counts = await Cleaner.CleanAsync(duck.Connection, kind, "raw", null);
         return (duck.Rows($"SELECT * FROM {CleaningRules.CleanTable(kind)}"), duck.Rows($"SELECT * FROM {CleaningRules.RejectTable(kind)}"), counts);
@@ -185,6 +357,15 @@ internal sealed class StreamTestKit : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Kinesis is not null)
+        {
+            foreach (string stream in Settings.Names.Streams)
+            {
+                try { await Kinesis.DeleteStreamAsync(stream); }
+                catch (KinesisException) { } // gone already (a test deleted it)
+            }
+            Kinesis.Dispose();
+        }
         await Log.DisposeAsync();
         (Store as IDisposable)?.Dispose();
         _dir.Dispose();

@@ -96,13 +96,4 @@ public sealed class StreamWorkersTests
         }
         foreach (var kind in StreamTestKit.Kinds) await kit.AssertTablesMatchBatchCleaningAsync(kind);
     }
-
-    [Fact]
-    public async Task The_stream_job_refuses_kinesis_as_its_source_for_now_naming_the_setting()
-    {
-        await using var kit = await StreamTestKit.CreateAsync();
-        var error = Assert.Throws<StreamException>(() => kit.NewJob(options: kit.Settings.Stream with { Source = StreamSource.Kinesis }));
-        Assert.Equal("stream.source_unsupported", error.ErrorCode);
-        Assert.Contains("Stream:Source=kinesis", error.Message, StringComparison.Ordinal);
-    }
 }

@@ -72,16 +72,38 @@ public static class KinesisCheckpoint
     public static IReadOnlyList<(string AppId, long Version)> Advance(string stream, string? key, IReadOnlyDictionary<string, string> positions,
         IReadOnlyDictionary<string, KinesisShardCheckpoint> committed)
     {
+        var txns = new List<(string, long)>();
+        foreach (var (shard, checkpoint) in After(positions, committed).OrderBy(p => p.Key, StringComparer.Ordinal))
+            if (!committed.TryGetValue(shard, out var before) || before != checkpoint)
+                txns.AddRange(Encode(stream, key, shard, checkpoint.SequenceNumber, checkpoint.Generation));
+        return txns;
+    }
+
+    /// <summary>
+    /// Each shard's checkpoint once the txns of <see cref="Advance"/> are committed: a shard that moved takes its new
+    /// position under the next generation, the others stay.
+    /// </summary>
+    public static IReadOnlyDictionary<string, KinesisShardCheckpoint> After(IReadOnlyDictionary<string, string> positions,
+        IReadOnlyDictionary<string, KinesisShardCheckpoint> committed)
+    {
         ArgumentNullException.ThrowIfNull(positions);
         ArgumentNullException.ThrowIfNull(committed);
-        var txns = new List<(string, long)>();
-        foreach (var (shard, sequence) in positions.OrderBy(p => p.Key, StringComparer.Ordinal))
+        var after = new Dictionary<string, KinesisShardCheckpoint>(committed, StringComparer.Ordinal);
+        foreach (var (shard, sequence) in positions)
         {
             bool has = committed.TryGetValue(shard, out var before);
             if (has && before.SequenceNumber == sequence) continue;
-            txns.AddRange(Encode(stream, key, shard, sequence, has ? before.Generation + 1 : 1));
+            after[shard] = new KinesisShardCheckpoint(sequence, has ? before.Generation + 1 : 1);
         }
-        return txns;
+        return after;
+    }
+
+    /// <summary>Orders two sequence numbers (<see cref="IsSequenceNumber"/>: no leading zeros): by length, then digit by digit.</summary>
+    public static int Compare(string a, string b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        return a.Length != b.Length ? a.Length.CompareTo(b.Length) : string.CompareOrdinal(a, b);
     }
 
     /// <summary>

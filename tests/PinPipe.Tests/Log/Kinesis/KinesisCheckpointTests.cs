@@ -90,6 +90,41 @@ public sealed class KinesisCheckpointTests
     }
 
     [Fact]
+    public void After_is_what_the_table_decodes_once_the_txns_of_Advance_are_committed()
+    {
+        var committed = new Dictionary<string, KinesisShardCheckpoint>
+        {
+            ["shardId-000000000000"] = new("5", 4),
+            ["shardId-000000000001"] = new("9", 2),
+            ["shardId-000000000003"] = new("77", 1), // a shard this read did not touch
+        };
+        var table = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (shard, checkpoint) in committed) Txns(KinesisCheckpoint.Encode(Stream, "k", shard, checkpoint.SequenceNumber, checkpoint.Generation), table);
+        var positions = new Dictionary<string, string> { ["shardId-000000000000"] = "5", ["shardId-000000000001"] = "1000000012", ["shardId-000000000002"] = "3" };
+
+        var after = KinesisCheckpoint.After(positions, committed);
+        Txns(KinesisCheckpoint.Advance(Stream, "k", positions, committed), table);
+
+        Assert.Equal(after.OrderBy(a => a.Key), KinesisCheckpoint.Decode(table, Stream, "k").OrderBy(a => a.Key));
+        Assert.Equal(new KinesisShardCheckpoint("5", 4), after["shardId-000000000000"]);
+        Assert.Equal(new KinesisShardCheckpoint("1000000012", 3), after["shardId-000000000001"]);
+        Assert.Equal(new KinesisShardCheckpoint("3", 1), after["shardId-000000000002"]);
+        Assert.Equal(new KinesisShardCheckpoint("77", 1), after["shardId-000000000003"]);
+    }
+
+    [Theory]
+    [InlineData("9", "10", -1)]
+    [InlineData("10", "9", 1)]
+    [InlineData("42", "42", 0)]
+    [InlineData("49590338271490256608559692538361571095921575989136588898", "49590338271490256608559692538361571095921575989136588899", -1)]
+    [InlineData("49590338271490256608559692538361571095921575989136588898", "5959033827149025660855969253836157109592157598913658889", 1)]
+    public void Sequence_numbers_compare_as_numbers_not_as_text(string a, string b, int expected)
+    {
+        Assert.Equal(expected, Math.Sign(KinesisCheckpoint.Compare(a, b)));
+        Assert.Equal(-expected, Math.Sign(KinesisCheckpoint.Compare(b, a)));
+    }
+
+    [Fact]
     public void The_newest_generation_wins_and_an_older_longer_numbers_chunks_are_ignored()
     {
         var table = Txns(KinesisCheckpoint.Encode(Stream, null, Shard, "1234567890123", 1)); // two chunks
