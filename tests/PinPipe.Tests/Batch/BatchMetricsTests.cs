@@ -41,7 +41,8 @@ public sealed class BatchMetricsTests : IDisposable
             Assert.Equal(before.ValueOrZero("pinpipe_batch_run_duration_seconds_count", $"outcome={outcome}") + runs, afterSecond.Value("pinpipe_batch_run_duration_seconds_count", $"outcome={outcome}"));
             Assert.True(afterSecond.Value("pinpipe_batch_last_run_timestamp_seconds", $"outcome={outcome}") >= first.StartedAt.ToUnixTimeSeconds());
         }
-        Assert.Equal(first.Duration.TotalSeconds, afterFirst.Value("pinpipe_batch_run_duration_seconds_sum", "outcome=success") - before.ValueOrZero("pinpipe_batch_run_duration_seconds_sum", "outcome=success"), 6);
+        // A difference of two sums of doubles: within a microsecond (rounding both to 6 places can split 0.2240615 from 0.22406149999…).
+        Assert.Equal(first.Duration.TotalSeconds, afterFirst.Value("pinpipe_batch_run_duration_seconds_sum", "outcome=success") - before.ValueOrZero("pinpipe_batch_run_duration_seconds_sum", "outcome=success"), tolerance: 1e-6);
         foreach (var t in first.Tables)
         {
             Assert.Equal(t.Clean.Read, afterFirst.Value("pinpipe_batch_last_run_records", $"table={t.Table}", "outcome=read"));
