@@ -14,7 +14,7 @@ internal static class StreamCommand
 {
     public static Command Create(GlobalOptions global)
     {
-        var command = new Command("stream", "Run the stream job: clean the Kinesis-style streams in micro-batches into the Delta tables <U>_pin_table, <U>_geo_table, <U>_user_table (and <table>_rejects), exactly once, until Ctrl-C.");
+        var command = new Command("stream", "Run the stream job: clean the Kinesis-style streams in micro-batches into the Delta tables <U>_pin_table, <U>_geo_table, <U>_user_table (and <table>_rejects), exactly once, until Ctrl-C. The streams are the log's, or Amazon Kinesis's with Stream:Source=kinesis (settings section Kinesis; README: Running on several machines).");
         var flags = new ConfigFlags();
         flags.AddChoice<StreamStart>(command, "--from", "Stream:From", "Where a stream starts when its tables hold no offset yet: earliest (default) or latest.");
         flags.Add<string>(command, "--reset", "Stream:Reset", "earliest: a stream deleted and created again (or truncated) since the tables' offsets is read from its start, deliberately; without it the job stops on such a stream. Streams whose offsets are theirs are not touched.");

@@ -314,35 +314,47 @@ public static class KinesisEndpoints
             if (unknownStream == order.Count) throw KinesisError.StreamNotFound(stream);
             if (measure is not null) (measure.Topic, measure.Records) = (stream, entries.Count - failed);
 
-            await WriteJsonAsync(context.Response, w =>
-            {
-                w.WriteStartObject();
-                w.WriteNumber("FailedRecordCount", failed);
-                w.WriteStartArray("Records");
-                for (int i = 0; i < entries.Count; i++)
-                {
-                    w.WriteStartObject();
-                    if (sequences[i] is { } sequence)
-                    {
-                        w.WriteString("SequenceNumber", sequence);
-                        w.WriteString("ShardId", KinesisShards.ShardId(shardOf[i]));
-                    }
-                    else
-                    {
-                        w.WriteString("ErrorCode", "InternalFailure");
-                        w.WriteString("ErrorMessage", errors[i]);
-                    }
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }).ConfigureAwait(false);
+            var outcomes = new KinesisPutOutcome[entries.Count];
+            for (int i = 0; i < entries.Count; i++)
+                outcomes[i] = sequences[i] is { } sequence
+                    ? new KinesisPutOutcome(sequence, KinesisShards.ShardId(shardOf[i]))
+                    : new KinesisPutOutcome(null, null, "InternalFailure", errors[i]);
+            await WritePutRecordsAnswerAsync(context.Response, outcomes).ConfigureAwait(false);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    /// <summary>
+    /// PutRecords' answer, as Kinesis writes it: <c>FailedRecordCount</c> and, per record in the request's order, its
+    /// <c>SequenceNumber</c> and <c>ShardId</c> or its <c>ErrorCode</c> and <c>ErrorMessage</c>.
+    /// </summary>
+    internal static Task WritePutRecordsAnswerAsync(HttpResponse response, IReadOnlyList<KinesisPutOutcome> outcomes) =>
+        WriteJsonAsync(response, w =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("FailedRecordCount", outcomes.Count(o => !o.Succeeded));
+            w.WriteStartArray("Records");
+            foreach (var o in outcomes)
+            {
+                w.WriteStartObject();
+                if (o.Succeeded)
+                {
+                    w.WriteString("SequenceNumber", o.SequenceNumber);
+                    w.WriteString("ShardId", o.ShardId);
+                }
+                else
+                {
+                    w.WriteString("ErrorCode", o.ErrorCode ?? "InternalFailure");
+                    w.WriteString("ErrorMessage", o.ErrorMessage ?? "The record was not written; retry.");
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
 
     private static async Task<IReadOnlyList<RecordPosition>> AppendAsync(ILog log, string stream, LogRecord[] records) =>
         await log.AppendAsync(stream, records, CancellationToken.None).ConfigureAwait(false);

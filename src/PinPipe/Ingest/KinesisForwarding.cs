@@ -125,29 +125,7 @@ internal static class KinesisForwarding
             var outcomes = await kinesis.PutRecordsAsync(stream, entries.Select(Forwarded).ToList(), CancellationToken.None).ConfigureAwait(false);
             int failed = outcomes.Count(o => !o.Succeeded);
             if (measure is not null) (measure.Topic, measure.Records) = (stream, entries.Count - failed);
-            await KinesisEndpoints.WriteJsonAsync(context.Response, w =>
-            {
-                w.WriteStartObject();
-                w.WriteNumber("FailedRecordCount", failed);
-                w.WriteStartArray("Records");
-                foreach (var o in outcomes)
-                {
-                    w.WriteStartObject();
-                    if (o.Succeeded)
-                    {
-                        w.WriteString("SequenceNumber", o.SequenceNumber);
-                        w.WriteString("ShardId", o.ShardId);
-                    }
-                    else
-                    {
-                        w.WriteString("ErrorCode", o.ErrorCode ?? "InternalFailure");
-                        w.WriteString("ErrorMessage", o.ErrorMessage ?? "Kinesis did not write the record; retry.");
-                    }
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }).ConfigureAwait(false);
+            await KinesisEndpoints.WritePutRecordsAnswerAsync(context.Response, outcomes).ConfigureAwait(false);
         }
         finally
         {
