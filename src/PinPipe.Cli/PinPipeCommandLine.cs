@@ -41,6 +41,7 @@ internal static class PinPipeCommandLine
         root.Subcommands.Add(RunsCommand.Create(global));
         root.Subcommands.Add(VacuumCommand.Create(global));
         root.Subcommands.Add(OptimizeCommand.Create(global));
+        root.Subcommands.Add(VerifyCommand.Create(global));
         return root;
     }
 

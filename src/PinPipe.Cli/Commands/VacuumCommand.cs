@@ -74,13 +74,19 @@ internal static class VacuumCommand
     /// <summary>The bucket's flags, <c>--tables-prefix</c> and <c>--table</c> (one table instead of all): the flags of the maintenance commands.</summary>
     public static Option<string?> AddTableFlags(Command command, ConfigFlags flags)
     {
+        AddBucketFlags(command, flags);
+        var table = new Option<string?>("--table") { Description = "Only the Delta table under this key prefix (e.g. delta/pin); default: every table the batch and stream jobs write under --tables-prefix.", HelpName = "PREFIX" };
+        command.Options.Add(table);
+        return table;
+    }
+
+    /// <summary>The bucket's flags (<c>--object-store</c>, <c>--bucket</c>, <c>--s3-endpoint</c>) and <c>--tables-prefix</c>.</summary>
+    public static void AddBucketFlags(Command command, ConfigFlags flags)
+    {
         flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
         flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");
         flags.Add<string>(command, "--tables-prefix", "Batch:TablesPrefix", "Key prefix of the Delta tables in the bucket (default delta).");
-        var table = new Option<string?>("--table") { Description = "Only the Delta table under this key prefix (e.g. delta/pin); default: every table the batch and stream jobs write under --tables-prefix.", HelpName = "PREFIX" };
-        command.Options.Add(table);
-        return table;
     }
 
     /// <summary>The tables to work on: <paramref name="table"/> alone, or every table the settings' jobs write.</summary>

@@ -9,6 +9,7 @@ using PinPipe.Lake;
 using PinPipe.Log;
 using PinPipe.Log.Kinesis;
 using PinPipe.Maintenance;
+using PinPipe.Verify;
 using PinPipe.Scheduling;
 using PinPipe.Sink;
 using PinPipe.Source;
@@ -40,6 +41,7 @@ public sealed record PinPipeSettings
     public StreamOptions Stream { get; init; } = new();
     public KinesisOptions Kinesis { get; init; } = new();
     public MaintenanceOptions Maintenance { get; init; } = new();
+    public VerifyOptions Verify { get; init; } = new();
     public MetricsOptions Metrics { get; init; } = new();
     public DashboardOptions Dashboard { get; init; } = new();
 
@@ -99,5 +101,6 @@ public sealed record PinPipeSettings
         .Add(Kinesis.Validate())
         .Add(Metrics.Validate())
         .Add(Maintenance.Validate())
+        .Add(Verify.Validate())
         .ToList();
 }
