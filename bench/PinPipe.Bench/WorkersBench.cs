@@ -27,7 +27,7 @@ namespace PinPipe.Bench;
 /// </summary>
 internal static class WorkersBench
 {
-    private const int Partitions = 6;
+    internal const int Partitions = 6;
     private static readonly int[] Workers = [1, 2, 3];
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
@@ -245,7 +245,7 @@ internal static class WorkersBench
     }
 
     /// <summary>Appends <paramref name="count"/> posts (distinct inds from <paramref name="index"/>) to each topic and stream (or only <paramref name="only"/>), spread over the partitions.</summary>
-    private static async Task<long> AppendAsync(ILog log, PinPipeSettings settings, long index, long count, string[]? only = null)
+    internal static async Task<long> AppendAsync(ILog log, PinPipeSettings settings, long index, long count, string[]? only = null)
     {
         const int Chunk = 3_000;
         for (long done = 0; done < count; done += Chunk)
