@@ -38,7 +38,7 @@ internal static class EmulateCommand
         flags.Add<int>(command, "--concurrency", "Emulator:Concurrency", "Requests in flight at once (default 8).");
         flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulator's shape (default).");
         flags.Add<int>(command, "--emulator-seed", "Emulator:Seed", "Seed of the random row choice: the seed a run printed posts the same rows again (default: a fresh seed each run).");
-        flags.Add<int>(command, "--max-attempts", "Emulator:MaxAttempts", "Attempts per request on 5xx and connection errors (default 5).");
+        flags.Add<int>(command, "--max-attempts", "Emulator:MaxAttempts", "Attempts per request on 5xx and connection errors (default 5); a 429 or 503 with Retry-After waits as it says and uses none up.");
     }
 
     /// <summary>Runs the emulator with a live display of sent, acknowledged, failed, rate and ETA.</summary>

@@ -63,8 +63,9 @@ public sealed partial class Emulator
         if (status is < 200 or > 299)
         {
             var error = $"HTTP {status}: {ErrorText(body)}";
+            // 429 or 503 with Retry-After: the server sheds load and says when to come back (nothing was written).
             return status == 429 || status >= 500
-                ? Outcome.Fail(records, retriable: true, error, retryAfter)
+                ? Outcome.Fail(records, retriable: true, error, retryAfter) with { Shed = status is 429 or 503 && retryAfter is not null }
                 : Outcome.Fail(records, retriable: false, error);
         }
 
@@ -77,7 +78,7 @@ public sealed partial class Emulator
             {
                 TargetKind.Topic => ReadOffsets(root, records, body),
                 TargetKind.StreamRecord => ReadPutRecord(root, records, body),
-                _ => ReadPutRecords(root, records, body),
+                _ => ReadPutRecords(root, records, body, retryAfter),
             };
         }
         catch (JsonException)
@@ -124,8 +125,11 @@ public sealed partial class Emulator
         return KinesisError(root, records, body);
     }
 
-    /// <summary>Kinesis PutRecords: per record a sequence number or an ErrorCode; failed ones are retried.</summary>
-    private static Outcome ReadPutRecords(JsonElement root, List<PendingRecord> records, byte[] body)
+    /// <summary>
+    /// Kinesis PutRecords: per record a sequence number or an ErrorCode; failed ones are retried (after
+    /// <paramref name="retryAfter"/> when the answer says it, as shed).
+    /// </summary>
+    private static Outcome ReadPutRecords(JsonElement root, List<PendingRecord> records, byte[] body, TimeSpan? retryAfter)
     {
         if (!root.TryGetProperty("Records", out var results) || results.ValueKind != JsonValueKind.Array)
         {
@@ -153,7 +157,7 @@ public sealed partial class Emulator
 
         var declared = root.TryGetProperty("FailedRecordCount", out var f) && f.TryGetInt32(out var n) ? n : 0;
         if (declared > 0 && failed is null) return Unexpected(records, body);
-        return new Outcome(records.Count - (failed?.Count ?? 0), failed, Retriable: true, error, null);
+        return new Outcome(records.Count - (failed?.Count ?? 0), failed, Retriable: true, error, failed is null ? null : retryAfter) { Shed = failed is not null && retryAfter is not null };
     }
 
     /// <summary>A Kinesis error passed back as a 200 (<c>__type</c> and <c>message</c>); throttling and internal failures are retried.</summary>
@@ -327,6 +331,9 @@ public sealed partial class Emulator
     /// <summary>How one attempt went: records acknowledged, records that failed, and whether those may be retried.</summary>
     internal readonly record struct Outcome(int Acknowledged, List<PendingRecord>? Failed, bool Retriable, string? Error, TimeSpan? RetryAfter)
     {
+        /// <summary>The server shed the request (429 or 503 with <c>Retry-After</c>): retried after that wait without using up an attempt.</summary>
+        public bool Shed { get; init; }
+
         public static Outcome Fail(List<PendingRecord> records, bool retriable, string error, TimeSpan? retryAfter = null) =>
             new(0, records, retriable, error, retryAfter);
     }

@@ -35,6 +35,13 @@ public sealed partial class Emulator
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Shed answers (429 or 503 with <c>Retry-After</c>) one request may get before its records count as lost: they do not
+    /// use up <see cref="EmulatorOptions.MaxAttempts"/>, since the server asked to come back, but a server that sheds
+    /// for minutes on end (about 2 at a Retry-After of 1 s) ends the wait.
+    /// </summary>
+    internal const int MaxShedRetries = 120;
+
     private readonly EmulatorOptions _options;
     private readonly ISourceDatabase _source;
     private readonly ILogger _logger;
@@ -344,24 +351,31 @@ public sealed partial class Emulator
     private async Task SendAsync(HttpClient client, RequestWork work, CancellationToken abort)
     {
         var records = work.Records;
-        for (var attempt = 1; ; attempt++)
+        int attempt = 0, sheds = 0;
+        while (true)
         {
             var outcome = await AttemptAsync(client, work.Target, records, abort).ConfigureAwait(false);
             if (outcome.Acknowledged > 0) Interlocked.Add(ref _acknowledged, outcome.Acknowledged);
             if (outcome.Failed is not { Count: > 0 } failed) return;
 
             var error = outcome.Error ?? "unknown error";
-            if (!outcome.Retriable || attempt >= _options.MaxAttempts || abort.IsCancellationRequested)
+            // A shed answer does not use up an attempt (the server said when to come back), up to MaxShedRetries of them.
+            if (outcome.Shed) sheds++;
+            else attempt++;
+            var exhausted = outcome.Shed ? sheds > MaxShedRetries : attempt >= _options.MaxAttempts;
+            if (!outcome.Retriable || exhausted || abort.IsCancellationRequested)
             {
                 Interlocked.Add(ref _failed, failed.Count);
-                NoteError(outcome.Retriable ? $"{work.Target.Name}: gave up after {attempt} attempt(s): {error}" : $"{work.Target.Name}: {error}");
+                NoteError(!outcome.Retriable ? $"{work.Target.Name}: {error}"
+                    : outcome.Shed ? $"{work.Target.Name}: gave up after {MaxShedRetries} answers asking to retry later (Retry-After): {error}"
+                    : $"{work.Target.Name}: gave up after {attempt} attempt(s): {error}");
                 return;
             }
 
             Interlocked.Increment(ref _retries);
             try
             {
-                await Task.Delay(Backoff(attempt, outcome.RetryAfter), abort).ConfigureAwait(false);
+                await Task.Delay(Backoff(Math.Max(1, attempt), outcome.RetryAfter), abort).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -378,7 +392,12 @@ public sealed partial class Emulator
     {
         var ceiling = Math.Min(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1), MaxBackoff.TotalMilliseconds);
         var delay = TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
-        if (retryAfter is { } after && after > delay) delay = after < RequestTimeout ? after : RequestTimeout;
+        if (retryAfter is { } after)
+        {
+            // Retry-After and up to half as much again: clients shed together do not all come back at the same instant.
+            var spread = after * (1 + Random.Shared.NextDouble() / 2);
+            if (spread > delay) delay = spread < RequestTimeout ? spread : RequestTimeout;
+        }
         return delay;
     }
 

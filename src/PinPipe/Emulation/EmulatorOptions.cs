@@ -47,7 +47,10 @@ public sealed record EmulatorOptions
     /// <summary>Seed of the random row choice: the same seed over the same source posts the same rows. Null (default): a fresh seed each run (<see cref="Emulator.Seed"/> says which).</summary>
     public int? Seed { get; init; }
 
-    /// <summary>Attempts per request on 5xx and connection errors, with exponential backoff. Default 5.</summary>
+    /// <summary>
+    /// Attempts per request on 5xx and connection errors, with exponential backoff. Default 5. A 429 or 503 with
+    /// <c>Retry-After</c> (the server shedding load) is retried after that wait without using one up, up to 120 times.
+    /// </summary>
     public int MaxAttempts { get; init; } = 5;
 
     /// <summary>First retry delay; doubled each attempt, with jitter. Default 100 ms.</summary>

@@ -14,6 +14,14 @@ public sealed record IngestOptions
     /// <summary>Largest request body in bytes; larger gets 413. Default 16 MiB.</summary>
     public long MaxRequestBytes { get; init; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Most bytes of request bodies the API holds at once, read or being read, until each is answered: what bounds the
+    /// memory requests take. A request whose body would pass it gets 503 with <c>Retry-After</c> (Kafka REST
+    /// <c>50301</c>, Kinesis <c>ServiceUnavailable</c>) before its body is read, and nothing is written; a body without
+    /// Content-Length counts as <see cref="MaxRequestBytes"/>. With nothing in flight any request is taken. Default 256 MiB.
+    /// </summary>
+    public long MaxInFlightBytes { get; init; } = 256L * 1024 * 1024;
+
     /// <summary>Most records in one produce request; more gets 422. Default 10,000.</summary>
     public int MaxRecordsPerRequest { get; init; } = 10_000;
 
@@ -95,6 +103,7 @@ public sealed record IngestOptions
             .Check(KeysFile is null || !string.IsNullOrWhiteSpace(KeysFile), "Ingest:KeysFile: must not be empty (leave it unset for <DataDir>/keys.json).")
             .Check(MaxConcurrentConnections is >= 1 and <= 1_000_000, $"Ingest:MaxConcurrentConnections: {MaxConcurrentConnections} must be 1 to 1000000.")
             .Check(MaxRequestBytes is >= 1024 and <= int.MaxValue - 1, $"Ingest:MaxRequestBytes: {MaxRequestBytes} must be 1024 to {int.MaxValue - 1}.")
+            .Check(MaxInFlightBytes >= 1, $"Ingest:MaxInFlightBytes: {MaxInFlightBytes} must be at least 1.")
             .Check(MaxRecordsPerRequest >= 1, $"Ingest:MaxRecordsPerRequest: {MaxRecordsPerRequest} must be at least 1.")
             .ToList();
     }

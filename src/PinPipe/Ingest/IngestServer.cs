@@ -117,6 +117,8 @@ public sealed class IngestServer : IAsyncDisposable
             app.UseCors(p => p.SetIsOriginAllowed(guard.IsListedOrigin).AllowAnyHeader().WithMethods("GET", "POST", "PUT", "DELETE").WithExposedHeaders("x-amzn-ErrorType"));
         // After CORS, which answers preflights (they carry no key); before any route, so a refused request writes nothing.
         app.Use(app.Services.GetRequiredService<ApiKeyGuard>().InvokeAsync);
+        // Past the guards, before the routes read any body: the bodies held at once are bounded (503 beyond).
+        app.Use(new InFlightLimit(options).InvokeAsync);
         app.UseRouting();
         app.MapGet("/", (HttpContext c) => { c.Response.ContentType = RestError.ResponseContentType; return c.Response.WriteAsync("{}"); });
         app.MapGet("/healthz", () => Results.Text("ok"));

@@ -66,6 +66,8 @@ public static class KafkaRestEndpoints
                     LogErrorCode.UnknownPartition => RestError.PartitionNotFound(topic, FirstBadPartition(records) ?? -1),
                     LogErrorCode.RecordTooLarge => RestError.RecordTooLarge(ex.Message),
                     LogErrorCode.InvalidTopic => new RestError(400, 40002, ex.Message),
+                    LogErrorCode.Overloaded => RestError.Overloaded(ex.Message),
+                    LogErrorCode.DiskFull => RestError.DiskFull(),
                     LogErrorCode.Unavailable => RestError.LogUnavailable(ex.Message),
                     _ => RestError.LogFailed(ex.Message),
                 };

@@ -217,6 +217,7 @@ public static class KinesisEndpoints
             var entry = KinesisRequest.ParsePutRecord(buffer.AsMemory(0, length), stream);
             if (measure is not null) measure.Records = 1;
             int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
+            if (measure is not null) measure.Topic = stream; // the log knows it: its refusals (503) count under it too
             int shard = KinesisShards.ShardOf(entry.HashKey, shards);
             IReadOnlyList<RecordPosition> positions = [];
             // Not the request's abort token: once the log has the record it must complete, and its bytes
@@ -224,7 +225,6 @@ public static class KinesisEndpoints
             await WithLogErrorsAsync(stream, async () =>
                 positions = await log.AppendAsync(stream, [new LogRecord(entry.Key, entry.Data, shard)], CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
             var position = positions[0];
-            if (measure is not null) measure.Topic = stream;
             await WriteJsonAsync(context.Response, w =>
             {
                 w.WriteStartObject();
@@ -292,7 +292,9 @@ public static class KinesisEndpoints
             var tag = KinesisShards.StreamTag(stream);
             var sequences = new string?[entries.Count];
             var errors = new string?[entries.Count];
-            int failed = 0, unknownStream = 0;
+            var codes = new string?[entries.Count];
+            int failed = 0, unknownStream = 0, overloaded = 0, diskFull = 0;
+            LogException? shed = null;
             for (int g = 0; g < order.Count; g++)
             {
                 var members = groups[order[g]];
@@ -304,21 +306,30 @@ public static class KinesisEndpoints
                 }
                 catch (Exception ex) when (ex is LogException or ObjectDisposedException)
                 {
-                    if (ex is LogException { Code: LogErrorCode.UnknownTopic }) unknownStream++;
-                    var message = ex is ObjectDisposedException ? ClosedLog : ex.Message;
-                    foreach (int i in members) errors[i] = $"The log could not take the records of {KinesisShards.ShardId(order[g])}; retry: {message}";
+                    var code = ex is LogException l ? l.Code : LogErrorCode.Unavailable;
+                    if (code == LogErrorCode.UnknownTopic) unknownStream++;
+                    if (code == LogErrorCode.Overloaded) (overloaded, shed) = (overloaded + 1, (LogException)ex);
+                    if (code == LogErrorCode.DiskFull) diskFull++;
+                    // Kinesis's own per-record code for a shard that takes no more now; the emulator and SDKs retry it.
+                    string errorCode = code == LogErrorCode.Overloaded ? "ProvisionedThroughputExceededException" : "InternalFailure";
+                    var message = ex is ObjectDisposedException ? ClosedLog : code == LogErrorCode.DiskFull ? "the disk under the log is full" : ex.Message;
+                    foreach (int i in members) (codes[i], errors[i]) = (errorCode, $"The log could not take the records of {KinesisShards.ShardId(order[g])}; retry: {message}");
                     failed += members.Count;
                 }
             }
             // The stream was deleted while the request ran: nothing was written.
             if (unknownStream == order.Count) throw KinesisError.StreamNotFound(stream);
             if (measure is not null) (measure.Topic, measure.Records) = (stream, entries.Count - failed);
+            // No shard took anything because the log cannot keep up or its disk is full: one 503 with Retry-After, as for PutRecord.
+            if (diskFull + overloaded == order.Count) throw diskFull > 0 ? KinesisError.DiskFull() : KinesisError.Overloaded(shed!.Message);
+            if (diskFull + overloaded > 0)
+                context.Response.Headers.RetryAfter = (diskFull > 0 ? RestError.DiskFullRetryAfterSeconds : RestError.OverloadedRetryAfterSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
             var outcomes = new KinesisPutOutcome[entries.Count];
             for (int i = 0; i < entries.Count; i++)
                 outcomes[i] = sequences[i] is { } sequence
                     ? new KinesisPutOutcome(sequence, KinesisShards.ShardId(shardOf[i]))
-                    : new KinesisPutOutcome(null, null, "InternalFailure", errors[i]);
+                    : new KinesisPutOutcome(null, null, codes[i], errors[i]);
             await WritePutRecordsAnswerAsync(context.Response, outcomes).ConfigureAwait(false);
         }
         finally
@@ -374,6 +385,8 @@ public static class KinesisEndpoints
                 LogErrorCode.InvalidTopic or LogErrorCode.RecordTooLarge => KinesisError.Validation(ex.Message),
                 LogErrorCode.LimitExceeded => KinesisError.LimitExceeded(ex.Message),
                 LogErrorCode.NotConsumed => KinesisError.StreamInUse($"{ex.Message} Add ?force=true to delete it anyway: those records are lost."),
+                LogErrorCode.Overloaded => KinesisError.Overloaded(ex.Message),
+                LogErrorCode.DiskFull => KinesisError.DiskFull(),
                 _ => KinesisError.Internal(ex.Message),
             };
         }

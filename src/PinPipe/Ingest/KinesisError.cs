@@ -23,6 +23,9 @@ internal sealed class KinesisError : Exception
     /// <summary>The Kinesis error name, e.g. <c>ValidationException</c>.</summary>
     public string Type { get; }
 
+    /// <summary>The seconds a client should wait before retrying, sent as <c>Retry-After</c>; null sends none.</summary>
+    public int? RetryAfterSeconds { get; private init; }
+
     /// <summary>The media type of every Kinesis proxy answer (what API Gateway passes back).</summary>
     public const string ResponseContentType = "application/json";
 
@@ -51,6 +54,15 @@ internal sealed class KinesisError : Exception
         new(415, "UnsupportedMediaTypeException", $"Content-Type '{contentType ?? "(none)"}' is not accepted here; use one of {string.Join(", ", supported)}.");
     public static KinesisError LimitExceeded(string detail) => new(400, "LimitExceededException", detail);
     public static KinesisError RequestTimeout() => new(408, "RequestTimeoutException", "The request body arrived too slowly and was not read; nothing was written.");
+    /// <summary>503 <c>ServiceUnavailable</c> (AWS's answer when it cannot take the request now) with <c>Retry-After</c>.</summary>
+    public static KinesisError ServiceUnavailable(string message, int retryAfterSeconds) =>
+        new(503, "ServiceUnavailable", message) { RetryAfterSeconds = retryAfterSeconds };
+    /// <summary>The log cannot keep up: 503 <c>ServiceUnavailable</c>, retry after a second.</summary>
+    public static KinesisError Overloaded(string detail) => ServiceUnavailable(
+        $"The server cannot keep up, nothing was written; retry after {RestError.OverloadedRetryAfterSeconds} s (Retry-After): {detail}", RestError.OverloadedRetryAfterSeconds);
+    /// <summary>The disk under the log is full: 503 <c>ServiceUnavailable</c>.</summary>
+    public static KinesisError DiskFull() => ServiceUnavailable(
+        $"The disk under the log is full, nothing was written; retry once space is freed (Retry-After {RestError.DiskFullRetryAfterSeconds} s).", RestError.DiskFullRetryAfterSeconds);
     public static KinesisError Internal(string detail) => new(500, "InternalFailure", $"The log failed, nothing was written; retry: {detail}");
 
     /// <summary>Writes this error as the response.</summary>
@@ -60,6 +72,7 @@ internal sealed class KinesisError : Exception
         response.ContentType = ResponseContentType;
         response.Headers["x-amzn-ErrorType"] = Type;
         response.Headers.XContentTypeOptions = "nosniff";
+        if (RetryAfterSeconds is int seconds) response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + Message.Length);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {

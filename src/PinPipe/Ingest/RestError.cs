@@ -23,6 +23,15 @@ public sealed class RestError : Exception
     /// <summary>The REST Proxy error code (HTTP status × 100 + sub-code, or the bare status).</summary>
     public int ErrorCode { get; }
 
+    /// <summary>The seconds a client should wait before retrying, sent as <c>Retry-After</c>; null sends none.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
+    /// <summary><c>Retry-After</c> of a request shed because the log or the server cannot keep up.</summary>
+    internal const int OverloadedRetryAfterSeconds = 1;
+
+    /// <summary><c>Retry-After</c> of a write refused because the disk under the log is full: space comes back slowly.</summary>
+    internal const int DiskFullRetryAfterSeconds = 5;
+
     public static RestError MalformedJson(string detail) => new(400, 400, $"Malformed JSON: {detail}");
     /// <summary>The body is not JSON: where and why, in our words (<see cref="JsonSyntax"/>).</summary>
     public static RestError MalformedJson(JsonException error, ReadOnlySpan<byte> body) => new(400, 400, JsonSyntax.Describe(error, body));
@@ -38,6 +47,12 @@ public sealed class RestError : Exception
     public static RestError RecordTooLarge(string detail) => new(413, 413, $"Record too large: {detail}");
     public static RestError TooManyRecords(int count, int limit) => new(422, 42206, $"Invalid payload: {count} records in one request; the limit is {limit}.");
     public static RestError LogUnavailable(string detail) => new(500, 50003, $"The log could not take the write, nothing was written; retry: {detail}");
+    public static RestError Overloaded(string detail) => new(503, 50301,
+        $"Service Unavailable: the server cannot keep up, nothing was written; retry after {OverloadedRetryAfterSeconds} s (Retry-After): {detail}")
+    { RetryAfterSeconds = OverloadedRetryAfterSeconds };
+    public static RestError DiskFull() => new(503, 50302,
+        $"Service Unavailable: the disk under the log is full, nothing was written; retry once space is freed (Retry-After {DiskFullRetryAfterSeconds} s).")
+    { RetryAfterSeconds = DiskFullRetryAfterSeconds };
     public static RestError LogUnreadable(string detail) => new(500, 50003, $"The log could not be read; retry: {detail}");
     public static RestError LogFailed(string detail) => new(500, 50002, $"The log failed, nothing was written: {detail}");
     public static RestError StreamNotTopic(string topic) =>
@@ -53,6 +68,7 @@ public sealed class RestError : Exception
         response.StatusCode = Status;
         response.ContentType = ResponseContentType;
         response.Headers.XContentTypeOptions = "nosniff";
+        if (RetryAfterSeconds is int seconds) response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(128 + Message.Length);
         // As the Kinesis routes write: quotes as \", apostrophes, '+' and non-ASCII as they are (no \u0027-style escapes).
         using (var writer = new Utf8JsonWriter(buffer, KinesisError.WriterOptions))

@@ -67,7 +67,9 @@ public interface ILog : IAsyncDisposable
     /// Returns one position per record, in the order of <paramref name="records"/>.
     /// </summary>
     /// <exception cref="LogException"><see cref="LogErrorCode.UnknownTopic"/>, <see cref="LogErrorCode.UnknownPartition"/>,
-    /// <see cref="LogErrorCode.RecordTooLarge"/>, or <see cref="LogErrorCode.Unavailable"/> (retriable) when the write failed; in every case nothing was written.</exception>
+    /// <see cref="LogErrorCode.RecordTooLarge"/>, <see cref="LogErrorCode.Overloaded"/> (retriable after a pause) when the log holds
+    /// <see cref="LogOptions.MaxQueuedBytes"/> of appends not yet durable, <see cref="LogErrorCode.DiskFull"/> (retriable once space
+    /// is freed), or <see cref="LogErrorCode.Unavailable"/> (retriable) when the write failed; in every case nothing was written.</exception>
     ValueTask<IReadOnlyList<RecordPosition>> AppendAsync(string topic, IReadOnlyList<LogRecord> records, CancellationToken cancellationToken = default);
 
     /// <summary>

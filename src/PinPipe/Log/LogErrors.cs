@@ -20,4 +20,16 @@ internal static class LogErrors
 
     public static LogException Unavailable(string what, Exception inner) =>
         new(LogErrorCode.Unavailable, $"The log could not {what}: {inner.Message}", inner);
+
+    public static LogException Overloaded(string topic, long bytes, long pendingBytes, long limit, string where) =>
+        new(LogErrorCode.Overloaded,
+            $"The log cannot keep up: it holds {pendingBytes} bytes of appends not yet durable, and this append of {bytes} bytes to '{topic}' would pass {where}={limit}; nothing of it was written. Retry after a pause.");
+
+    public static LogException QueueFull(string topic, string queue) =>
+        new(LogErrorCode.Overloaded, $"The log cannot keep up: {queue} is full; nothing of this append to '{topic}' was written. Retry after a pause.");
+
+    public static LogException DiskFull(string what, string path, Exception inner) =>
+        new(LogErrorCode.DiskFull,
+            $"The disk under the log is full: the log could not {what} ({inner.Message}); nothing of it was written. Free space on the disk of '{path}': the log takes writes again without a restart.",
+            inner, path);
 }

@@ -28,6 +28,13 @@ public enum LogErrorCode
     Unreadable,
     /// <summary>A group member acted on a partition it no longer owns (another member took it over); nothing was done.</summary>
     Fenced,
+    /// <summary>
+    /// The log cannot keep up: the appends it holds that are not durable yet would pass <see cref="LogOptions.MaxQueuedBytes"/>
+    /// (or its queue is full). The append was refused whole, nothing of it written; retrying after a pause may succeed.
+    /// </summary>
+    Overloaded,
+    /// <summary>The disk under the log is full: nothing of the write was written; it succeeds again once space is freed.</summary>
+    DiskFull,
 }
 
 /// <summary>The one exception type of the log: a code, whether retrying may help, and a message.</summary>
@@ -51,12 +58,14 @@ public sealed class LogException : PinPipeException
         LogErrorCode.CheckpointMismatch => "log.checkpoint_mismatch",
         LogErrorCode.Unreadable => "log.unreadable",
         LogErrorCode.Fenced => "log.fenced",
+        LogErrorCode.Overloaded => "log.overloaded",
+        LogErrorCode.DiskFull => "log.disk_full",
         _ => "log.error",
     };
 
     private static ErrorKind KindOf(LogErrorCode code) => code switch
     {
-        LogErrorCode.Unavailable => ErrorKind.Unavailable,
+        LogErrorCode.Unavailable or LogErrorCode.Overloaded or LogErrorCode.DiskFull => ErrorKind.Unavailable,
         LogErrorCode.InvalidTopic or LogErrorCode.RecordTooLarge or LogErrorCode.LimitExceeded => ErrorKind.BadInput,
         _ => ErrorKind.Failed,
     };

@@ -33,6 +33,15 @@ public sealed record LogOptions
     /// <summary>Largest single record value in bytes. Default 1 MiB (Kafka's <c>message.max.bytes</c>).</summary>
     public int MaxRecordBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>
+    /// Most bytes of appends the log holds that are not durable yet: queued for the embedded log's writer or in the commit
+    /// under way; for Kafka, in the producer's queue until the brokers acknowledge them. An append that would pass it is
+    /// refused whole (<see cref="LogErrorCode.Overloaded"/>, the API's 503 with <c>Retry-After</c>), nothing of it written:
+    /// a log that cannot keep up sheds load instead of holding ever more request bodies in memory. With nothing held, an
+    /// append of any size is taken. Default 64 MiB.
+    /// </summary>
+    public long MaxQueuedBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>Records older than this are deleted (Kafka's <c>retention.ms</c>). Default 7 days; null keeps them forever.</summary>
     public TimeSpan? RetentionTime { get; init; } = TimeSpan.FromDays(7);
 
@@ -57,6 +66,7 @@ public sealed record LogOptions
         .Check(DefaultPartitions >= 1 && DefaultPartitions <= MaxPartitionsPerTopic,
             $"Log:DefaultPartitions: {DefaultPartitions} must be 1 to Log:MaxPartitionsPerTopic ({MaxPartitionsPerTopic}).")
         .Check(MaxRecordBytes >= 1, $"Log:MaxRecordBytes: {MaxRecordBytes} must be at least 1.")
+        .Check(MaxQueuedBytes >= 1, $"Log:MaxQueuedBytes: {MaxQueuedBytes} must be at least 1.")
         .Check(RetentionBytes is null or > 0, $"Log:RetentionBytes: {RetentionBytes} must be more than 0 (or unset).")
         .Check(RetentionTime is null || RetentionTime > TimeSpan.Zero, $"Log:RetentionTime: {Durations.Text(RetentionTime, "unset")} must be more than 0 (or unset).")
         .Check(RetentionCheckInterval > TimeSpan.Zero, $"Log:RetentionCheckInterval: {Durations.Text(RetentionCheckInterval)} must be more than 0.")

@@ -288,6 +288,45 @@ public sealed class EmulatorTests
         Assert.Equal(0, result.RecordsLost);
     }
 
+    [Theory]
+    [InlineData(503)]
+    [InlineData(429)]
+    public async Task A_shed_answer_with_Retry_After_waits_as_it_says_and_uses_no_attempt(int status)
+    {
+        // Two shed answers, then two 500s, then success: with 3 attempts the 500s use two of them, the shed answers none.
+        await using var server = await IngestTestServer.StartAsync(r => r.Number switch
+        {
+            <= 2 => new Reply(status, "{\"error_code\":50301,\"message\":\"the server cannot keep up\"}", RetryAfterSeconds: 1),
+            <= 4 => new Reply(500, "{\"error_code\":50003,\"message\":\"the log could not take the write\"}"),
+            _ => null,
+        });
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        var result = await new Emulator(Options(server, 1, concurrency: 1) with { MaxAttempts = 3 }, source, Names).RunAsync();
+
+        Assert.Equal(3, result.RecordsAcknowledged);
+        Assert.Equal(0, result.RecordsLost);
+        Assert.Equal(4, result.Retries);
+        Assert.Equal(7, server.Requests.Count);
+        Assert.Equal(server.Requests[0].Body, server.Requests[4].Body);
+        // Retry-After was honoured: two waits of at least a second each.
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(started) >= TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public async Task A_503_without_Retry_After_uses_up_attempts()
+    {
+        await using var server = await IngestTestServer.StartAsync(_ => new Reply(503, "{\"error_code\":50301,\"message\":\"busy\"}"));
+        await using var source = InMemorySourceDatabase.Generate(10);
+
+        var result = await new Emulator(Options(server, 1) with { MaxAttempts = 2 }, source, Names).RunAsync();
+
+        Assert.Equal(3, result.RecordsLost);
+        Assert.Equal(6, server.Requests.Count);
+        Assert.Contains(result.Errors, e => e.Contains("gave up after 2 attempt(s): HTTP 503: busy", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_dropped_connection_is_retried()
     {

@@ -24,8 +24,8 @@ public sealed record ReceivedRequest(int Number, string Method, string Path, str
     }
 }
 
-/// <summary>How the server answers one request; <see cref="Drop"/> aborts the connection instead.</summary>
-public sealed record Reply(int Status, string Body, bool Drop = false)
+/// <summary>How the server answers one request, with <c>Retry-After</c> when <see cref="RetryAfterSeconds"/> is set; <see cref="Drop"/> aborts the connection instead.</summary>
+public sealed record Reply(int Status, string Body, bool Drop = false, int? RetryAfterSeconds = null)
 {
     public static Reply Dropped { get; } = new(0, "", Drop: true);
 }
@@ -89,6 +89,7 @@ public sealed class IngestTestServer : IAsyncDisposable
         }
 
         context.Response.StatusCode = reply.Status;
+        if (reply.RetryAfterSeconds is int seconds) context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         context.Response.ContentType = request.Path.Contains("/topics/", StringComparison.Ordinal) ? "application/vnd.kafka.v2+json" : "application/json";
         await context.Response.WriteAsync(reply.Body, context.RequestAborted);
     }

@@ -228,6 +228,62 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
     }
 
     [Fact]
+    public async Task A_full_disk_refuses_the_group_as_DiskFull_writes_nothing_and_the_writer_takes_the_next_append()
+    {
+        await using var log = await SqliteLog.OpenAsync(Options());
+        await log.CreateTopicAsync("full", 1);
+        await log.AppendAsync("full", [Rec("before")]);
+        log.BeforeAppendCommit = () => throw new SqliteException("database or disk is full (injected)", 13); // SQLITE_FULL
+
+        for (int i = 0; i < 3; i++)
+        {
+            var ex = await Assert.ThrowsAsync<LogException>(() => log.AppendAsync("full", [Rec($"x{i}"), Rec($"y{i}")]).AsTask());
+            Assert.Equal(LogErrorCode.DiskFull, ex.Code);
+            Assert.True(ex.IsRetriable);
+            Assert.Contains("The disk under the log is full", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("nothing of it was written", ex.Message, StringComparison.Ordinal);
+        }
+        Assert.Null(await ((ILog)log).CheckReadyAsync()); // the writer still runs
+
+        log.BeforeAppendCommit = null;
+        Assert.Equal([new(0, 1)], await log.AppendAsync("full", [Rec("after")]));
+        Assert.Equal(["before", "after"], (await log.ReadAsync("full", 0, 0, 100)).Select(r => Text(r.Value)));
+    }
+
+    [Fact]
+    public async Task An_append_past_MaxQueuedBytes_while_the_writer_holds_another_is_refused_whole_as_Overloaded()
+    {
+        await using var log = await SqliteLog.OpenAsync(Options() with { MaxQueuedBytes = 100 });
+        await log.CreateTopicAsync("busy", 2);
+        using var entered = new SemaphoreSlim(0);
+        using var gate = new ManualResetEventSlim();
+        log.BeforeAppendCommit = () =>
+        {
+            entered.Release();
+            gate.Wait();
+        };
+
+        // Nothing held: taken, however large (more than MaxQueuedBytes alone).
+        var first = log.AppendAsync("busy", [Rec(new string('a', 200), partition: 0)]).AsTask();
+        await entered.WaitAsync();
+
+        // Held by the writer: anything more passes the limit and is refused at once, before it is queued.
+        var ex = await Assert.ThrowsAsync<LogException>(() => log.AppendAsync("busy", [Rec("b", partition: 0), Rec("c", partition: 1)]).AsTask());
+        Assert.Equal(LogErrorCode.Overloaded, ex.Code);
+        Assert.True(ex.IsRetriable);
+        Assert.Contains("Log:MaxQueuedBytes=100", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("nothing of it was written", ex.Message, StringComparison.Ordinal);
+
+        gate.Set();
+        Assert.Equal([new(0, 0)], await first);
+        log.BeforeAppendCommit = null;
+        // The refused append took no offset: the next one follows the first.
+        Assert.Equal([new(0, 1), new(1, 0)], await log.AppendAsync("busy", [Rec("d", partition: 0), Rec("e", partition: 1)]));
+        Assert.Equal([new string('a', 200), "d"], (await log.ReadAsync("busy", 0, 0, 100)).Select(r => Text(r.Value)));
+        Assert.Equal(["e"], (await log.ReadAsync("busy", 1, 0, 100)).Select(r => Text(r.Value)));
+    }
+
+    [Fact]
     public async Task Retention_by_age_deletes_whole_old_batches_and_clamps_reads_to_the_log_start()
     {
         var clock = new ManualTimeProvider(new DateTimeOffset(2024, 1, 10, 0, 0, 0, TimeSpan.Zero));

@@ -25,6 +25,9 @@ public sealed class CliProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process id (the CLI's own: the shells that start it <c>exec</c> it).</summary>
+    public int Id => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     public static CliProcess Start(string workingDirectory, params string[] args) => StartCore(workingDirectory, null, null, args);
@@ -35,6 +38,45 @@ public sealed class CliProcess : IAsyncDisposable
     /// <summary>Starts the CLI with <paramref name="environment"/> set in its environment (a null value removes the variable).</summary>
     public static CliProcess StartWithEnvironment(IReadOnlyDictionary<string, string?> environment, string workingDirectory, params string[] args) =>
         StartCore(workingDirectory, null, environment, args);
+
+    /// <summary>Exit code of the shell of <see cref="StartOnPrivateTmpfs"/> when <c>mount</c> failed.</summary>
+    public const int MountFailed = 97;
+
+    /// <summary>
+    /// Starts the CLI in a mount namespace of its own (<c>unshare -rm</c>: nothing is mounted on the host) in which
+    /// <paramref name="mountPoint"/> is a tmpfs of <paramref name="sizeMiB"/> MiB, so its writes there fail with ENOSPC once
+    /// it is full. The host reaches that tmpfs as <c>/proc/&lt;pid&gt;/root</c> + the path (<see cref="PathInNamespace"/>).
+    /// Needs Linux and root (or unprivileged user namespaces); when <c>mount</c> fails the process exits with
+    /// <see cref="MountFailed"/> and its output says why.
+    /// </summary>
+    public static CliProcess StartOnPrivateTmpfs(string mountPoint, int sizeMiB, string workingDirectory, params string[] args)
+    {
+        var info = new ProcessStartInfo("unshare")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in (string[])["-rm", "/bin/sh", "-c",
+            $"mount -t tmpfs -o size={sizeMiB}m tmpfs \"$0\" || exit {MountFailed}; exec dotnet \"$@\"", mountPoint,
+            Path.Combine(AppContext.BaseDirectory, "PinPipe.Cli.dll")]) info.ArgumentList.Add(a);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("PINPIPE_", StringComparison.Ordinal)))
+            info.Environment.Remove(key);
+        try
+        {
+            return new CliProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start unshare"));
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException($"could not start `unshare` (util-linux) for a private tmpfs: {ex.Message}; this test needs Linux with unshare and root", ex);
+        }
+    }
+
+    /// <summary>Where the host reaches <paramref name="path"/> as this process sees it (its mount namespace): <c>/proc/&lt;pid&gt;/root</c> + the path.</summary>
+    public string PathInNamespace(string path) => $"/proc/{Id}/root{Path.GetFullPath(path)}";
 
     private static CliProcess StartCore(string workingDirectory, string? umask, IReadOnlyDictionary<string, string?>? environment, string[] args)
     {

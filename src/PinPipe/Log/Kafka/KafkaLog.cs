@@ -20,7 +20,9 @@ namespace PinPipe.Log.Kafka;
 /// their commit markers take offsets, which would break the log's contiguous offsets. So once validation has
 /// passed, atomicity is per record: a broker failure in the middle of a call may leave part of its records
 /// written (the call then fails with <see cref="LogErrorCode.Unavailable"/>); the idempotent producer still
-/// guarantees no duplicates and no reordering.
+/// guarantees no duplicates and no reordering. An append that would pass what the producer may hold undelivered
+/// (<see cref="LogOptions.MaxQueuedBytes"/>, librdkafka's queue limits) is refused whole before any record is sent
+/// (<see cref="LogErrorCode.Overloaded"/>).
 /// Retention is the brokers' job: topics are created with <c>retention.ms</c> and <c>retention.bytes</c> from
 /// <see cref="LogOptions.RetentionTime"/> and <see cref="LogOptions.RetentionBytes"/>.
 /// </remarks>
@@ -42,6 +44,7 @@ public sealed class KafkaLog : ILog
     private readonly short _replicationFactor;
     private readonly ConcurrentDictionary<string, StrongBox> _nextPartition = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _metadataLock = new(1, 1);
+    private readonly WriteBudget _budget;
     private volatile TopicSnapshot _topics = new(new Dictionary<string, int>(StringComparer.Ordinal), DateTime.MinValue);
     private int _disposed;
 
@@ -63,6 +66,20 @@ public sealed class KafkaLog : ILog
         _consumerConfig = consumerConfig;
         _topicAdmin = topicAdmin;
         _replicationFactor = replicationFactor;
+        _budget = Budget(options);
+    }
+
+    /// <summary>
+    /// What the producer may hold undelivered: <see cref="LogOptions.MaxQueuedBytes"/>, within librdkafka's own queue limits
+    /// (<c>queue.buffering.max.messages</c>, default 100,000; <c>queue.buffering.max.kbytes</c>, default 1 GiB). An append is
+    /// refused whole before any of its records reaches the producer, so librdkafka's queue is never found full in the
+    /// middle of a call (which would leave part of it written).
+    /// </summary>
+    internal static WriteBudget Budget(LogOptions options)
+    {
+        long messages = options.Kafka.TryGetValue("queue.buffering.max.messages", out var m) && long.TryParse(m, CultureInfo.InvariantCulture, out var mv) && mv > 0 ? mv : 100_000;
+        long kbytes = options.Kafka.TryGetValue("queue.buffering.max.kbytes", out var k) && long.TryParse(k, CultureInfo.InvariantCulture, out var kv) && kv > 0 ? kv : 1_048_576;
+        return new WriteBudget(Math.Min(options.MaxQueuedBytes, kbytes * 1024), messages);
     }
 
     /// <summary>Connects to the cluster named by <c>Log:Kafka:bootstrap.servers</c> and checks that it answers.</summary>
@@ -278,6 +295,27 @@ public sealed class KafkaLog : ILog
         if (records.Count == 0) return [];
         cancellationToken.ThrowIfCancellationRequested();
 
+        long bytes = 0;
+        foreach (var r in records) bytes += (r.Key?.Length ?? 0) + (r.Value?.Length ?? 0);
+        if (!_budget.TryReserve(bytes, records.Count, out long held))
+        {
+            throw held + bytes > _budget.MaxBytes
+                ? LogErrors.Overloaded(topic, bytes, held, _budget.MaxBytes, "Log:MaxQueuedBytes (within Log:Kafka:queue.buffering.max.kbytes)")
+                : LogErrors.QueueFull(topic, $"Kafka's producer queue (Log:Kafka:queue.buffering.max.messages={_budget.MaxRecords} records)");
+        }
+        try
+        {
+            return await ProduceAllAsync(topic, records, partitions).ConfigureAwait(false);
+        }
+        finally
+        {
+            _budget.Release(bytes, records.Count);
+        }
+    }
+
+    /// <summary>Hands every record to the producer and waits for every delivery report.</summary>
+    private async Task<IReadOnlyList<RecordPosition>> ProduceAllAsync(string topic, IReadOnlyList<LogRecord> records, int partitions)
+    {
         int? sticky = null;
         var deliveries = new Task<DeliveryResult<byte[]?, byte[]?>>[records.Count];
         try
@@ -573,6 +611,9 @@ public sealed class KafkaLog : ILog
     {
         ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic => new LogException(LogErrorCode.UnknownTopic, $"Topic '{topic}' does not exist (Kafka: {ex.Error.Reason}).", ex),
         ErrorCode.Local_UnknownPartition => new LogException(LogErrorCode.UnknownPartition, $"A partition of topic '{topic}' does not exist (Kafka: {ex.Error.Reason}).", ex),
+        // Not expected: the write budget refuses an append before the queue can fill (another producer of the process?).
+        ErrorCode.Local_QueueFull => new LogException(LogErrorCode.Overloaded,
+            $"The log cannot keep up: Kafka's producer queue is full (Kafka: {ex.Error.Reason}); records of this append to '{topic}' handed to the producer before it filled may be written. Retry after a pause.", ex),
         ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge =>
             new LogException(LogErrorCode.RecordTooLarge, $"Kafka refused a record for topic '{topic}' as too large: {ex.Error.Reason}.", ex),
         _ => LogErrors.Unavailable(what, ex),

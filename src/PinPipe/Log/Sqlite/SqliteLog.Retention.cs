@@ -107,7 +107,7 @@ public sealed partial class SqliteLog
         }
         catch (SqliteException ex)
         {
-            throw LogErrors.Unavailable("apply retention", ex);
+            throw WriteFailed("apply retention", ex);
         }
 
         long removed = 0;

@@ -105,9 +105,10 @@ public sealed partial class SqliteLog
         var accepted = new List<(AppendOp Op, RecordPosition[] Positions)>(group.Count);
         var touched = new Dictionary<PartitionState, long>();
         var pending = new Dictionary<PartitionState, PendingBatch>();
+        SqliteTransaction? tx = null;
         try
         {
-            using var tx = _writer.BeginTransaction();
+            tx = _writer.BeginTransaction();
             _insertBatch.Transaction = tx;
             _updateNext.Transaction = tx;
             foreach (var op in group)
@@ -138,6 +139,7 @@ public sealed partial class SqliteLog
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            RollBack(tx);
             foreach (var p in touched.Keys) p.Revert();
             if (SqliteBusy.IsBusy(ex) && attempt < SqliteBusy.MaxAttempts)
             {
@@ -145,8 +147,19 @@ public sealed partial class SqliteLog
                 return false;
             }
 
-            _logger.LogError(ex, "Log {Path}: a group of {Count} appends failed to commit", _path, accepted.Count);
-            var error = LogErrors.Unavailable("commit the append", ex);
+            LogException error;
+            if (IsDiskFull(ex))
+            {
+                // One line at most every DiskFullLogInterval: a client retrying against a full disk cannot flood the log.
+                error = LogErrors.DiskFull("commit the append", _path, ex);
+                if (ShouldLogDiskFull(out int suppressed))
+                    _logger.LogError("Log {Path}: the disk is full; a group of {Count} appends was refused and nothing of it written ({Suppressed} more such groups since the last line)", _path, accepted.Count, suppressed);
+            }
+            else
+            {
+                _logger.LogError(ex, "Log {Path}: a group of {Count} appends failed to commit", _path, accepted.Count);
+                error = LogErrors.Unavailable("commit the append", ex);
+            }
             foreach (var (op, _) in accepted) op.Completion.TrySetException(error);
             return true;
         }
@@ -154,6 +167,7 @@ public sealed partial class SqliteLog
         {
             _insertBatch.Transaction = null;
             _updateNext.Transaction = null;
+            tx?.Dispose();
         }
 
         foreach (var (p, added) in touched)
@@ -164,6 +178,51 @@ public sealed partial class SqliteLog
 
         foreach (var (op, positions) in accepted) op.Completion.TrySetResult(positions);
         return true;
+    }
+
+    /// <summary>The shortest time between two "disk full" lines of the writer.</summary>
+    private static readonly TimeSpan DiskFullLogInterval = TimeSpan.FromSeconds(10);
+
+    private long _lastDiskFullLine = long.MinValue;
+    private int _diskFullSuppressed;
+
+    /// <summary>SQLITE_FULL: the disk (or the database's size limit) is full; the transaction wrote nothing.</summary>
+    internal static bool IsDiskFull(Exception ex) => ex is SqliteException { SqliteErrorCode: 13 };
+
+    /// <summary>A write of the writer connection that failed: <see cref="LogErrorCode.DiskFull"/> when the disk is full, else unavailable.</summary>
+    private LogException WriteFailed(string what, SqliteException ex) =>
+        IsDiskFull(ex) ? LogErrors.DiskFull(what, _path, ex) : LogErrors.Unavailable(what, ex);
+
+    /// <summary>Writer only: whether to log a disk-full refusal now, and how many were left out since the last line.</summary>
+    private bool ShouldLogDiskFull(out int suppressed)
+    {
+        long now = _time.GetTimestamp();
+        if (_lastDiskFullLine != long.MinValue && _time.GetElapsedTime(_lastDiskFullLine, now) < DiskFullLogInterval)
+        {
+            _diskFullSuppressed++;
+            suppressed = 0;
+            return false;
+        }
+        _lastDiskFullLine = now;
+        suppressed = _diskFullSuppressed;
+        _diskFullSuppressed = 0;
+        return true;
+    }
+
+    /// <summary>
+    /// Rolls a failed group's transaction back. SQLite may have rolled it back itself (SQLITE_FULL, SQLITE_IOERR), and
+    /// then the ROLLBACK fails harmlessly: that error must not hide the one that failed the group.
+    /// </summary>
+    private static void RollBack(SqliteTransaction? tx)
+    {
+        try
+        {
+            tx?.Dispose();
+        }
+        catch (SqliteException)
+        {
+            // Already rolled back by SQLite.
+        }
     }
 
     /// <summary>Small appends of one group that go to one partition are written as one batch row, up to this size.</summary>
@@ -254,7 +313,7 @@ public sealed partial class SqliteLog
         }
         catch (SqliteException ex)
         {
-            throw LogErrors.Unavailable($"create topic '{topic}'", ex);
+            throw WriteFailed($"create topic '{topic}'", ex);
         }
 
         var states = new PartitionState[partitions];
@@ -305,7 +364,7 @@ public sealed partial class SqliteLog
         }
         catch (SqliteException ex)
         {
-            throw LogErrors.Unavailable($"delete topic '{topic}'", ex);
+            throw WriteFailed($"delete topic '{topic}'", ex);
         }
 
         _topics.TryRemove(topic, out _);
@@ -379,7 +438,7 @@ public sealed partial class SqliteLog
         }
         catch (SqliteException ex)
         {
-            throw LogErrors.Unavailable($"commit the offsets of group '{group}'", ex);
+            throw WriteFailed($"commit the offsets of group '{group}'", ex);
         }
 
         return true;

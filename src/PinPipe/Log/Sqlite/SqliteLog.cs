@@ -30,7 +30,8 @@ public sealed partial class SqliteLog : ILog
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed on purpose: commits still waiting when the log closes must get the gate and see the log closed; it holds no wait handle.")]
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly ConcurrentDictionary<string, TopicState> _topics;
-    private readonly Channel<WriteOp> _queue = Channel.CreateBounded<WriteOp>(new BoundedChannelOptions(16_384)
+    private readonly WriteBudget _budget;
+    private readonly Channel<WriteOp> _queue = Channel.CreateBounded<WriteOp>(new BoundedChannelOptions(QueueCapacity)
     {
         SingleReader = true,
         FullMode = BoundedChannelFullMode.Wait,
@@ -39,6 +40,9 @@ public sealed partial class SqliteLog : ILog
     private ITimer? _retentionTimer;
     private int _retentionQueued;
     private int _disposed;
+
+    /// <summary>The most operations queued for the writer; an append finding the queue full is refused (<see cref="LogErrorCode.Overloaded"/>).</summary>
+    private const int QueueCapacity = 16_384;
 
     private SqliteLog(LogOptions options, ILogger logger, TimeProvider time, string path, SqliteConnection writer, FileStream? lockFile, ConcurrentDictionary<string, TopicState> topics)
     {
@@ -50,6 +54,7 @@ public sealed partial class SqliteLog : ILog
         _writer = writer;
         _lockFile = lockFile;
         _topics = topics;
+        _budget = new WriteBudget(options.MaxQueuedBytes, long.MaxValue);
         _readConnectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -348,9 +353,20 @@ public sealed partial class SqliteLog : ILog
             bytes += BatchCodec.RecordSize(r);
         }
 
-        var op = new AppendOp(t, records, partitionOf, single, bytes);
-        await EnqueueAsync(op, cancellationToken).ConfigureAwait(false);
-        return await op.Completion.Task.ConfigureAwait(false);
+        // Refused whole, before anything is queued, when the writer cannot keep up: the caller sheds load (503) instead of
+        // waiting in a queue that holds its records' bytes.
+        if (!_budget.TryReserve(bytes, records.Count, out long held))
+            throw LogErrors.Overloaded(topic, bytes, held, _budget.MaxBytes, "Log:MaxQueuedBytes");
+        try
+        {
+            var op = new AppendOp(t, records, partitionOf, single, bytes);
+            if (!TryEnqueue(op)) throw LogErrors.QueueFull(topic, $"the queue of its writer ({QueueCapacity} operations)");
+            return await op.Completion.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            _budget.Release(bytes, records.Count);
+        }
     }
 
     /// <inheritdoc />
@@ -561,6 +577,17 @@ public sealed partial class SqliteLog : ILog
         {
             throw new ObjectDisposedException(nameof(SqliteLog), $"The log '{_path}' is closed.");
         }
+    }
+
+    /// <summary>Queues an append without waiting: false when the queue is full.</summary>
+    /// <exception cref="ObjectDisposedException">The log is closed or its writer stopped.</exception>
+    private bool TryEnqueue(AppendOp op)
+    {
+        ThrowIfDisposed();
+        if (_queue.Writer.TryWrite(op)) return true;
+        if (Volatile.Read(ref _disposed) != 0 || _writerTask.IsCompleted)
+            throw new ObjectDisposedException(nameof(SqliteLog), $"The log '{_path}' is closed.");
+        return false;
     }
 
     private async ValueTask<T> RunExclusiveAsync<T>(Func<T> work, CancellationToken cancellationToken)

@@ -153,6 +153,44 @@ public sealed class KafkaLogTests(KafkaMockClusterFixture cluster) : LogContract
     }
 
     [Fact]
+    public async Task An_append_past_the_producers_queue_limits_is_refused_whole_as_Overloaded_before_any_record_is_sent()
+    {
+        // librdkafka's own message limit of 3, bytes of Log:MaxQueuedBytes: the first append, held by slow brokers, leaves room for neither.
+        var options = new LogOptions
+        {
+            Kind = LogKind.Kafka,
+            MaxQueuedBytes = 1000,
+            Kafka = new() { ["bootstrap.servers"] = cluster.BootstrapServers, ["queue.buffering.max.messages"] = "3" },
+        };
+        await using var log = await KafkaLog.OpenAsync(options, null, _ => cluster.TopicAdmin, default);
+        var topic = NewTopic("overloaded");
+        await log.CreateTopicAsync(topic, 1);
+        await log.AppendAsync(topic, [Rec("warm")]); // metadata known: the next append is queued at once
+        try
+        {
+            foreach (var id in cluster.BrokerIds) cluster.SetRoundTripTime(id, TimeSpan.FromSeconds(2));
+            var first = log.AppendAsync(topic, [Rec("a"), Rec("b")]).AsTask();
+
+            var byCount = await Assert.ThrowsAsync<LogException>(() => log.AppendAsync(topic, [Rec("c"), Rec("d")]).AsTask());
+            Assert.Equal(LogErrorCode.Overloaded, byCount.Code);
+            Assert.Contains("queue.buffering.max.messages=3", byCount.Message, StringComparison.Ordinal);
+            var byBytes = await Assert.ThrowsAsync<LogException>(() => log.AppendAsync(topic, [Rec(new string('e', 999))]).AsTask());
+            Assert.Equal(LogErrorCode.Overloaded, byBytes.Code);
+            Assert.Contains("Log:MaxQueuedBytes", byBytes.Message, StringComparison.Ordinal);
+            Assert.True(byBytes.IsRetriable);
+
+            Assert.Equal(2, (await first).Count);
+        }
+        finally
+        {
+            foreach (var id in cluster.BrokerIds) cluster.SetRoundTripTime(id, TimeSpan.Zero);
+        }
+
+        await log.AppendAsync(topic, [Rec("after")]);
+        Assert.Equal(["warm", "a", "b", "after"], (await log.ReadAsync(topic, 0, 0, 10)).Select(r => Text(r.Value)));
+    }
+
+    [Fact]
     public async Task Calls_after_dispose_throw_ObjectDisposedException()
     {
         var log = await OpenAsync();
