@@ -83,7 +83,7 @@ public sealed partial class PipelineHost : IAsyncDisposable
                         await log.CreateTopicAsync(topic, settings.Log.DefaultPartitions, cancellationToken).ConfigureAwait(false);
             if (parts.HasFlag(HostParts.Api))
             {
-                host._bucket = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
+                host._bucket = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket, loggerFactory.CreateLogger("pinpipe.bucket"));
                 // The dashboard reads durable state only (the log, the bucket, the run folders): it holds whichever processes run the other parts.
                 host._dashboard = settings.Dashboard.Enabled ? new DashboardState(settings, log, host._bucket) : null;
                 if (settings.Stream.Source == StreamSource.Kinesis)

@@ -13,8 +13,11 @@ public static class ObjectStoreFactory
     /// A <see cref="DirectoryObjectStore"/> (<c>Kind = directory</c>) or an <see cref="S3ObjectStore"/>
     /// (<c>Kind = s3</c>) for <see cref="ObjectStoreOptions.Bucket"/>, or <paramref name="defaultBucket"/> when it is not set.
     /// </summary>
+    /// <param name="options">The store's settings.</param>
+    /// <param name="defaultBucket">The bucket when <see cref="ObjectStoreOptions.Bucket"/> is not set.</param>
+    /// <param name="logger">Where the S3 store logs the requests it retries (one warning line each); null: nowhere.</param>
     /// <exception cref="ArgumentException">The kind is unknown or no bucket is named.</exception>
-    public static IObjectStore Create(ObjectStoreOptions options, string defaultBucket)
+    public static IObjectStore Create(ObjectStoreOptions options, string defaultBucket, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         string bucket = string.IsNullOrWhiteSpace(options.Bucket) ? defaultBucket : options.Bucket;
@@ -23,7 +26,7 @@ public static class ObjectStoreFactory
         return options.Kind switch
         {
             ObjectStoreKind.Directory => new DirectoryObjectStore(options.Root, bucket),
-            ObjectStoreKind.S3 => new S3ObjectStore(options, bucket),
+            ObjectStoreKind.S3 => new S3ObjectStore(options, bucket, logger),
             _ => throw new ArgumentException(SettingChoices.NotOneOf<ObjectStoreKind>("ObjectStore:Kind", options.Kind.ToString()), nameof(options)),
         };
     }
@@ -54,7 +57,7 @@ public static class ObjectStoreFactory
     public static async Task<IObjectStore> OpenAsync(ObjectStoreOptions options, string defaultBucket, ILogger logger, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(logger);
-        IObjectStore store = Create(options, defaultBucket);
+        IObjectStore store = Create(options, defaultBucket, logger);
         try
         {
             string where = store is S3ObjectStore s3 ? s3.Where : store.Location;

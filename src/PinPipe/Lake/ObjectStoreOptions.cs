@@ -64,6 +64,24 @@ public sealed record ObjectStoreOptions
     /// </summary>
     public long MultipartPartSize { get; init; } = 16L << 20;
 
+    /// <summary>
+    /// S3: how long a connection may go without a byte moving either way (connecting, sending a request, waiting for the
+    /// answer, reading its body) before the request is abandoned as timed out and retried. It bounds a stalled request,
+    /// not a slow one: a large upload that keeps moving is never cut. Default 30 s; 100 ms to 1 hour.
+    /// </summary>
+    public TimeSpan SocketTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// S3: attempts of each request when it fails transiently (5xx, <c>SlowDown</c>, a timeout, a reset connection), the
+    /// first included; waits of 200 ms doubled after each failure, with jitter, between them. Each failed attempt is one
+    /// warning line and counts in <c>pinpipe_object_store_errors_total</c>. Default 5; 1 to 20. The AWS SDK's own retries
+    /// are off, so this is the whole count.
+    /// </summary>
+    public int MaxAttempts { get; init; } = 5;
+
+    /// <summary>The longest <see cref="SocketTimeout"/>: 1 hour.</summary>
+    private static readonly TimeSpan MaxSocketTimeout = TimeSpan.FromHours(1);
+
     public static ObjectStoreOptions Default { get; } = new();
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
@@ -81,5 +99,8 @@ public sealed record ObjectStoreOptions
             $"ObjectStore:MultipartThreshold: {MultipartThreshold} bytes must be 5 MiB ({MinPartSize}) to 5 GiB ({MaxSinglePutSize}), the sizes S3 allows for one PutObject.")
         .Check(MultipartPartSize is >= MinPartSize and <= MaxSinglePutSize,
             $"ObjectStore:MultipartPartSize: {MultipartPartSize} bytes must be 5 MiB ({MinPartSize}) to 5 GiB ({MaxSinglePutSize}), the part sizes S3 allows.")
+        .Check(SocketTimeout >= TimeSpan.FromMilliseconds(100) && SocketTimeout <= MaxSocketTimeout,
+            $"ObjectStore:SocketTimeout: {Durations.Text(SocketTimeout)} must be 100ms to 1h: how long a connection to S3 may go without a byte moving before the request is retried.")
+        .Check(MaxAttempts is >= 1 and <= 20, $"ObjectStore:MaxAttempts: {MaxAttempts} must be 1 to 20 (attempts of each S3 request, the first included).")
         .ToList();
 }

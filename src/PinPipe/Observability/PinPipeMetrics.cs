@@ -64,6 +64,17 @@ public static class PinPipeMetrics
     public static readonly Gauge LogBytes = Metrics.CreateGauge("pinpipe_log_bytes",
         "Bytes of record keys and values a topic partition holds (the embedded log; Kafka brokers export their own sizes).", "topic", "partition");
 
+    // ---- Object store (S3) ----
+
+    /// <summary>Failed requests to the S3 object store, by S3 operation (<c>PutObject</c>, <c>GetObject</c>, ...) and kind of failure.</summary>
+    public static readonly Counter ObjectStoreErrors = Metrics.CreateCounter("pinpipe_object_store_errors_total",
+        "Failed requests to the S3 object store, by S3 operation and kind of failure (throttled, server_error, timeout, connection, "
+        + "bucket_missing, access_denied, credentials, refused); each failed attempt counts, retried or not.", "operation", "kind");
+
+    /// <summary>Requests to the S3 object store sent again after a transient failure, by S3 operation.</summary>
+    public static readonly Counter ObjectStoreRetries = Metrics.CreateCounter("pinpipe_object_store_retries_total",
+        "Requests to the S3 object store sent again after a transient failure (5xx, throttling, a timeout, a broken connection), by S3 operation.", "operation");
+
     // ---- Sink ----
 
     /// <summary>The sink group's committed offset per partition: every record below it is in the bucket.</summary>

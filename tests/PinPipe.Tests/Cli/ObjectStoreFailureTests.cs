@@ -9,7 +9,7 @@ namespace PinPipe.Tests.Cli;
 /// The S3 bucket as a user meets it through the CLI (a real <c>pinpipe</c> process against s3rver, started by
 /// <c>scripts/services/s3rver.sh start</c>; its address is read from TEST_PINPIPE_S3): a missing bucket stops
 /// <c>sink</c>, <c>stream</c> and <c>batch</c> at once with one line naming the bucket, the endpoint and how to create
-/// it; <c>up</c> creates it; a transient failure (503s from a proxy in front of s3rver) is retried, one line per retry,
+/// it; <c>up</c> creates it; a transient failure (503s from <see cref="FaultProxy"/> in front of s3rver) is retried, one line per retry,
 /// the stack trace only with <c>--verbose</c>.
 /// </summary>
 public sealed class ObjectStoreFailureTests : IDisposable
@@ -27,7 +27,7 @@ public sealed class ObjectStoreFailureTests : IDisposable
         _s3 = new AmazonS3Client(new BasicAWSCredentials("S3RVER", "S3RVER"), new AmazonS3Config { ServiceURL = _endpoint, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
 
     /// <summary>s3rver's credentials and path-style addressing, as a user gives them: the AWS SDK's environment variables and a PINPIPE_ setting.</summary>
-    private static Dictionary<string, string?> S3Environment() => new()
+    internal static Dictionary<string, string?> S3Environment() => new()
     {
         ["AWS_ACCESS_KEY_ID"] = "S3RVER",
         ["AWS_SECRET_ACCESS_KEY"] = "S3RVER",
@@ -115,13 +115,13 @@ public sealed class ObjectStoreFailureTests : IDisposable
     [Fact]
     public async Task A_transient_failure_is_retried_with_one_line_per_retry_and_no_stack_trace_and_the_run_succeeds()
     {
-        // Four 503s: the SDK's own three attempts of the start check, then one more; the check's second attempt gets through.
-        await using var proxy = new FlakyProxy(new Uri(_endpoint), failures: 4);
+        // Two 503s: the start check is one request an attempt (the check retries it, after 1 s, then 2 s); its third attempt gets through.
+        await using var proxy = FaultProxy.SlowDownFirst(new Uri(_endpoint), requests: 2);
         int port = CliProcess.FreePort();
         var (code, output) = await RunAsync(["up", "--records", "30", "--rows", "200", "--urls", $"http://127.0.0.1:{port}", .. S3Flags(proxy.Url)]);
 
         Assert.True(code == 0, output);
-        Assert.Equal(4, proxy.Answered503);
+        Assert.Equal(2, proxy.Injected(Fault.SlowDown));
         string[] retries = Lines(output, "retrying in");
         Assert.NotEmpty(retries);
         Assert.All(retries, l =>
@@ -131,7 +131,7 @@ public sealed class ObjectStoreFailureTests : IDisposable
             Assert.Contains("HTTP 503", l, StringComparison.Ordinal);
             Assert.Contains($"(bucket '{_bucket}' at {proxy.Url})", l, StringComparison.Ordinal);
         });
-        Assert.True(retries.Length <= 4, output);
+        Assert.True(retries.Length <= 2, output);
         Assert.Empty(Lines(output, "   at "));
         Assert.Empty(Lines(output, "error:"));
         Assert.Single(Lines(output, $"Created the missing bucket '{_bucket}' at {proxy.Url}."));
@@ -141,7 +141,7 @@ public sealed class ObjectStoreFailureTests : IDisposable
     public async Task With_verbose_a_retry_also_shows_the_failure_with_its_stack_trace()
     {
         await _s3.PutBucketAsync(new PutBucketRequest { BucketName = _bucket });
-        await using var proxy = new FlakyProxy(new Uri(_endpoint), failures: 4);
+        await using var proxy = FaultProxy.SlowDownFirst(new Uri(_endpoint), requests: 2);
 
         // An empty bucket: once through, the batch job stops on its missing raw objects; what matters is the retry's log.
         var (code, output) = await RunAsync(["batch", "--verbose", .. S3Flags(proxy.Url)]);

@@ -80,7 +80,8 @@ internal sealed class StreamTestKit : IAsyncDisposable
         ["AWS_SECRET_ACCESS_KEY"] = Kinesalite.DummyKeys.SecretAccessKey,
     };
 
-    public static async Task<StreamTestKit> CreateAsync(int partitions = 1, StreamOptions? options = null, string? userId = null)
+    /// <summary>A kit over the embedded log; its tables are in <paramref name="store"/> when given (the kit disposes it), else in a directory bucket.</summary>
+    public static async Task<StreamTestKit> CreateAsync(int partitions = 1, StreamOptions? options = null, string? userId = null, IObjectStore? store = null)
     {
         var kit = new StreamTestKit();
         var settings = new PinPipeSettings { DataDir = kit._dir.Path, Stream = options ?? new StreamOptions { Trigger = TimeSpan.FromMilliseconds(50) } };
@@ -92,7 +93,7 @@ internal sealed class StreamTestKit : IAsyncDisposable
             await kit.Log.CreateTopicAsync(stream, partitions);
             kit._appended[stream] = [];
         }
-        kit.Store = ObjectStoreFactory.Create(kit.Settings.ObjectStore, kit.Settings.Names.Bucket);
+        kit.Store = store ?? ObjectStoreFactory.Create(kit.Settings.ObjectStore, kit.Settings.Names.Bucket);
         return kit;
     }
 

@@ -45,13 +45,17 @@ public sealed partial class DeltaTable
 
         var added = await UploadAsync(write, cancellationToken).ConfigureAwait(false);
         bool done = false;
+        long? unsure = null; // the version whose commit failed without saying whether it was written
         try
         {
             for (int attempt = 1; attempt <= MaxAttempts; attempt++)
             {
                 long version = (state?.Version ?? -1) + 1;
                 byte[] commit = BuildCommit(write, state, added, version);
-                if (await _store.PutIfAbsentAsync(_logPrefix + DeltaLogFiles.Commit(version), commit, cancellationToken).ConfigureAwait(false))
+                unsure = version;
+                bool written = await _store.PutIfAbsentAsync(_logPrefix + DeltaLogFiles.Commit(version), commit, cancellationToken).ConfigureAwait(false);
+                unsure = null;
+                if (written)
                 {
                     done = true;
                     var next = state?.Clone(TombstoneExpiry(state)) ?? new DeltaState();
@@ -95,7 +99,15 @@ public sealed partial class DeltaTable
         }
         finally
         {
-            if (!done) await DeleteAsync(added).ConfigureAwait(false);
+            if (!done && unsure is { } version)
+            {
+                // The commit may have landed (its answer was lost, or the caller cancelled while it was in flight): its files
+                // stay, or a committed version would name files that are gone. A caller that retries finds its txns in the
+                // table if it landed; if not, VACUUM deletes the files once they are older than its retention.
+                _logger.LogWarning("Delta table {Table}: it is not known whether commit {Version} was written; its {Files} uploaded file(s) are left in place (VACUUM removes them if it was not).",
+                    Location, version, added.Count);
+            }
+            else if (!done) await DeleteAsync(added).ConfigureAwait(false);
         }
     }
 
@@ -280,7 +292,7 @@ public sealed partial class DeltaTable
             {
                 await _store.DeleteAsync(_root + f.Path, CancellationToken.None).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Amazon.Runtime.AmazonServiceException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectStoreException or Amazon.Runtime.AmazonServiceException)
             {
                 _logger.LogWarning(e, "Delta table {Table}: could not delete unreferenced file {Path}.", Location, f.Path);
             }

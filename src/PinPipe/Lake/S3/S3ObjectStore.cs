@@ -1,10 +1,16 @@
 using System.Net;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using Amazon;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Errors;
+using PinPipe.Files;
+using PinPipe.Observability;
 
 namespace PinPipe.Lake.S3;
 
@@ -20,6 +26,16 @@ namespace PinPipe.Lake.S3;
 /// <para>With a custom <see cref="ObjectStoreOptions.ServiceUrl"/> request checksums are sent only when the
 /// operation requires them and bodies are signed whole rather than aws-chunked, because many S3-compatible
 /// servers (s3rver among them) do not understand the SDK's default streaming encodings.</para>
+/// <para><b>Failures.</b> Each request that fails transiently (5xx, <c>SlowDown</c> and other throttling, a connection
+/// refused or reset, no byte moving for <see cref="ObjectStoreOptions.SocketTimeout"/>) is sent again, up to
+/// <see cref="ObjectStoreOptions.MaxAttempts"/> attempts in all, after 200 ms doubled each time, with jitter; the AWS SDK's
+/// own retries (of errors, and of connections reset, which it takes for stale pooled ones) are off, so that every failed
+/// attempt is seen: one warning line (the stack trace at Debug) and a count in
+/// <c>pinpipe_object_store_errors_total{operation,kind}</c> (<c>pinpipe_object_store_retries_total{operation}</c> for the
+/// retries). Then the failure is an <see cref="ObjectStoreException"/>, transient or permanent, for the caller's own
+/// retry loop. A request whose answer was lost may have taken effect: puts are idempotent (the same key, the same
+/// bytes); a put-if-absent whose retry finds the key taken counts as written when the object holds exactly its bytes
+/// (its own earlier attempt); a multipart completion whose retry finds the upload gone counts as completed.</para>
 /// </remarks>
 public sealed class S3ObjectStore : IObjectStore, IDisposable
 {
@@ -30,16 +46,20 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly long _multipartThreshold;
     private readonly long _partSize;
     private readonly bool _atomicPutIfAbsent;
+    private readonly int _maxAttempts;
+    private readonly ILogger _logger;
 
-    /// <summary>Connects to <paramref name="bucket"/> with the SDK's default credentials.</summary>
-    public S3ObjectStore(ObjectStoreOptions options, string bucket) : this(options, bucket, credentials: null) { }
+    /// <summary>Connects to <paramref name="bucket"/> with the SDK's default credentials; retries are logged to <paramref name="logger"/>.</summary>
+    public S3ObjectStore(ObjectStoreOptions options, string bucket, ILogger? logger = null) : this(options, bucket, credentials: null, logger) { }
 
     /// <summary>Connects to <paramref name="bucket"/> with explicit credentials (null: the SDK's default chain).</summary>
-    internal S3ObjectStore(ObjectStoreOptions options, string bucket, AWSCredentials? credentials)
+    internal S3ObjectStore(ObjectStoreOptions options, string bucket, AWSCredentials? credentials, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(bucket);
         _bucket = bucket;
+        _maxAttempts = options.MaxAttempts;
+        _logger = logger ?? NullLogger.Instance;
         _multipartThreshold = options.MultipartThreshold;
         _partSize = options.MultipartPartSize;
         _atomicPutIfAbsent = options.HasConditionalWrites;
@@ -64,7 +84,16 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 
     internal static AmazonS3Config CreateConfig(ObjectStoreOptions options)
     {
-        var config = new AmazonS3Config { ForcePathStyle = options.ForcePathStyle };
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = options.ForcePathStyle,
+            // The store retries each request itself (MaxAttempts), so that every failed attempt is logged and counted, and a
+            // put-if-absent knows when an earlier attempt may have written: none of the SDK's own retries, of errors or of
+            // connections reset (which it takes for stale pooled ones).
+            MaxErrorRetry = 0,
+            MaxStaleConnectionRetries = 0,
+            HttpClientFactory = new S3Connections(options.SocketTimeout),
+        };
         if (string.IsNullOrWhiteSpace(options.ServiceUrl))
         {
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(options.Region);
@@ -83,15 +112,12 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        using var body = AsStream(content);
-        try
+        await RequestAsync("PutObject", $"could not write object '{key}'", async token =>
         {
-            await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = body, AutoCloseStream = false, UseChunkEncoding = _useChunkEncoding }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, $"could not write object '{key}'");
-        }
+            using var body = AsStream(content);
+            await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = body, AutoCloseStream = false, UseChunkEncoding = _useChunkEncoding }, token).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -114,18 +140,13 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             await PutMultipartAsync(key, localPath, file.Length, cancellationToken).ConfigureAwait(false);
             return;
         }
-        var body = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        await using (body.ConfigureAwait(false))
+        await RequestAsync("PutObject", $"could not write object '{key}'", async token =>
         {
-            try
-            {
-                await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = body, AutoCloseStream = false, UseChunkEncoding = _useChunkEncoding }, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-            {
-                throw Translate(e, $"could not write object '{key}'");
-            }
-        }
+            var body = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            await using (body.ConfigureAwait(false))
+                await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = body, AutoCloseStream = false, UseChunkEncoding = _useChunkEncoding }, token).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The part size for a file of <paramref name="length"/> bytes: the configured one, larger when the file would need more than 10,000 parts.</summary>
@@ -136,16 +157,9 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private async Task PutMultipartAsync(string key, string localPath, long length, CancellationToken cancellationToken)
     {
         string doing = $"could not write object '{key}' (multipart upload)";
-        string uploadId;
-        try
-        {
-            var started = await _client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = _bucket, Key = key }, cancellationToken).ConfigureAwait(false);
-            uploadId = started.UploadId;
-        }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, doing);
-        }
+        string uploadId = await RequestAsync("CreateMultipartUpload", doing, async token =>
+            (await _client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = _bucket, Key = key }, token).ConfigureAwait(false)).UploadId,
+            cancellationToken).ConfigureAwait(false);
         try
         {
             long partSize = PartSizeFor(length, _partSize);
@@ -154,28 +168,46 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             {
                 long size = Math.Min(partSize, length - position);
                 int number = parts.Count + 1;
-                UploadPartResponse part = await _client.UploadPartAsync(new UploadPartRequest
+                long from = position;
+                UploadPartResponse part = await RequestAsync("UploadPart", doing, token => _client.UploadPartAsync(new UploadPartRequest
                 {
                     BucketName = _bucket,
                     Key = key,
                     UploadId = uploadId,
                     PartNumber = number,
                     FilePath = localPath,
-                    FilePosition = position,
+                    FilePosition = from,
                     PartSize = size,
-                    IsLastPart = position + size >= length,
+                    IsLastPart = from + size >= length,
                     UseChunkEncoding = _useChunkEncoding,
-                }, cancellationToken).ConfigureAwait(false);
+                }, token), cancellationToken).ConfigureAwait(false);
                 parts.Add(new PartETag(number, part.ETag));
             }
             var complete = new CompleteMultipartUploadRequest { BucketName = _bucket, Key = key, UploadId = uploadId };
             complete.AddPartETags(parts);
-            await _client.CompleteMultipartUploadAsync(complete, cancellationToken).ConfigureAwait(false);
+            bool tried = false;
+            await RequestAsync("CompleteMultipartUpload", doing, async token =>
+            {
+                try
+                {
+                    await _client.CompleteMultipartUploadAsync(complete, token).ConfigureAwait(false);
+                }
+                catch (AmazonS3Exception e) when (tried && e.ErrorCode == "NoSuchUpload")
+                {
+                    // An earlier attempt completed it and its answer was lost: only completing (or aborting, which this
+                    // store does only after a failure) ends an upload, and its id is this call's own.
+                }
+                catch (Exception e) when (IsStoreFailure(e, token))
+                {
+                    tried = true;
+                    throw;
+                }
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e)
+        catch (Exception)
         {
             await AbortQuietlyAsync(key, uploadId).ConfigureAwait(false);
-            if (IsStoreFailure(e, cancellationToken)) throw Translate(e, doing);
             throw;
         }
     }
@@ -202,37 +234,49 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        for (int attempt = 1; ; attempt++)
+        bool mayHaveWritten = false; // an attempt failed after which the object may exist, written by it
+        for (int conflicts = 0; ; conflicts++)
         {
-            using var body = AsStream(content);
-            try
+            bool? written = await RequestAsync<bool?>("PutObject", $"could not write object '{key}'", async token =>
             {
-                await _client.PutObjectAsync(new PutObjectRequest
+                using var body = AsStream(content);
+                try
                 {
-                    BucketName = _bucket,
-                    Key = key,
-                    InputStream = body,
-                    AutoCloseStream = false,
-                    UseChunkEncoding = _useChunkEncoding,
-                    IfNoneMatch = "*",
-                }, cancellationToken).ConfigureAwait(false);
-                return true;
-            }
-            catch (AmazonS3Exception e) when (IsPreconditionFailed(e))
-            {
-                return false;
-            }
-            catch (AmazonS3Exception e) when (IsConditionalConflict(e) && attempt < 5)
-            {
-                // Another conditional write to the key was in flight; S3 asks to retry.
-                await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-            {
-                throw Translate(e, $"could not write object '{key}'");
-            }
+                    await _client.PutObjectAsync(new PutObjectRequest
+                    {
+                        BucketName = _bucket,
+                        Key = key,
+                        InputStream = body,
+                        AutoCloseStream = false,
+                        UseChunkEncoding = _useChunkEncoding,
+                        IfNoneMatch = "*",
+                    }, token).ConfigureAwait(false);
+                    return true;
+                }
+                catch (AmazonS3Exception e) when (IsPreconditionFailed(e))
+                {
+                    return false;
+                }
+                catch (AmazonS3Exception e) when (IsConditionalConflict(e) && conflicts < 4)
+                {
+                    return null; // another conditional write to the key was in flight; S3 asks to retry
+                }
+                catch (Exception e) when (IsStoreFailure(e, token))
+                {
+                    mayHaveWritten = true;
+                    throw;
+                }
+            }, cancellationToken).ConfigureAwait(false);
+            if (written == true) return true;
+            // The key is taken: by this call's own earlier attempt whose answer was lost when the object holds exactly its bytes.
+            if (written == false) return mayHaveWritten && await HoldsAsync(key, content, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(50 * (conflicts + 1)), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>True when the object exists and holds exactly <paramref name="content"/>.</summary>
+    private async Task<bool> HoldsAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
+        await GetAsync(key, cancellationToken).ConfigureAwait(false) is { } existing && content.Span.SequenceEqual(existing);
 
     /// <summary>True for S3's answer to a conditional write whose key exists.</summary>
     internal static bool IsPreconditionFailed(AmazonS3Exception e) =>
@@ -246,22 +290,66 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        try
+        return await RequestAsync("GetObject", $"could not read object '{key}'", async token =>
         {
-            using GetObjectResponse response = await _client.GetObjectAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
-            long length = response.ContentLength;
-            using var buffer = length > 0 && length <= int.MaxValue ? new MemoryStream((int)length) : new MemoryStream();
-            await response.ResponseStream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-            return buffer.ToArray();
-        }
-        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+            try
+            {
+                using GetObjectResponse response = await _client.GetObjectAsync(_bucket, key, token).ConfigureAwait(false);
+                long length = response.ContentLength;
+                using var buffer = length > 0 && length <= int.MaxValue ? new MemoryStream((int)length) : new MemoryStream();
+                await response.ResponseStream.CopyToAsync(buffer, token).ConfigureAwait(false);
+                return buffer.ToArray();
+            }
+            catch (AmazonS3Exception e) when (IsNoSuchKey(e))
+            {
+                return null;
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>S3's answer for a key that does not exist (not a missing bucket).</summary>
+    private static bool IsNoSuchKey(AmazonS3Exception e) => e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket";
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The whole download is one attempt: a failure while the body streams in (a reset connection, a stall) downloads
+    /// the object again, up to <see cref="ObjectStoreOptions.MaxAttempts"/> attempts. A failure to write the local file
+    /// is not retried and is thrown as it is.
+    /// </remarks>
+    public async ValueTask<bool> GetFileAsync(string key, string localPath, CancellationToken cancellationToken = default)
+    {
+        ObjectKeys.Validate(key);
+        ArgumentException.ThrowIfNullOrWhiteSpace(localPath);
+        ExceptionDispatchInfo? localFailure = null; // the local file's failure: not the store's, not retried
+        bool? found = await RequestAsync<bool?>("GetObject", $"could not read object '{key}'", async token =>
         {
-            return null;
-        }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, $"could not read object '{key}'");
-        }
+            GetObjectResponse response;
+            try
+            {
+                response = await _client.GetObjectAsync(_bucket, key, token).ConfigureAwait(false);
+            }
+            catch (AmazonS3Exception e) when (IsNoSuchKey(e))
+            {
+                return false;
+            }
+            // The body's read failures come out as ObjectStoreExceptions (retried); anything else is the local file's.
+            var content = new ResponseStream(response, this, key, counted: false);
+            await using (content.ConfigureAwait(false))
+            {
+                try
+                {
+                    await OwnerOnly.WriteStreamAsync(localPath, content, token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not ObjectStoreException and not OperationCanceledException)
+                {
+                    localFailure = ExceptionDispatchInfo.Capture(e);
+                    return null;
+                }
+            }
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+        localFailure?.Throw();
+        return found == true;
     }
 
     /// <inheritdoc />
@@ -269,27 +357,26 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        GetObjectResponse response;
-        try
+        GetObjectResponse? response = await RequestAsync("GetObject", $"could not read object '{key}'", async token =>
         {
-            response = await _client.GetObjectAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
-        }
-        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
-        {
-            return null;
-        }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, $"could not read object '{key}'");
-        }
-        return new ResponseStream(response, this, key);
+            try
+            {
+                return await _client.GetObjectAsync(_bucket, key, token).ConfigureAwait(false);
+            }
+            catch (AmazonS3Exception e) when (IsNoSuchKey(e))
+            {
+                return null;
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        return response is null ? null : new ResponseStream(response, this, key, counted: true);
     }
 
     /// <summary>
     /// A GetObject response's body that disposes the response with it and reports a failure while reading
-    /// (a connection reset mid-object) as an <see cref="ObjectStoreException"/>, as the other operations do.
+    /// (a connection reset mid-object) as an <see cref="ObjectStoreException"/>, as the other operations do; counted in
+    /// the errors metric unless <paramref name="counted"/> is false (the caller's retry counts it).
     /// </summary>
-    private sealed class ResponseStream(GetObjectResponse response, S3ObjectStore store, string key) : Stream
+    private sealed class ResponseStream(GetObjectResponse response, S3ObjectStore store, string key, bool counted) : Stream
     {
         private readonly Stream _body = response.ResponseStream;
 
@@ -309,7 +396,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             }
             catch (Exception e) when (IsStoreFailure(e, CancellationToken.None))
             {
-                throw store.Translate(e, $"could not read object '{key}'");
+                throw Failed(e);
             }
         }
 
@@ -324,8 +411,14 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             }
             catch (Exception e) when (IsStoreFailure(e, cancellationToken))
             {
-                throw store.Translate(e, $"could not read object '{key}'");
+                throw Failed(e);
             }
+        }
+
+        private ObjectStoreException Failed(Exception e)
+        {
+            if (counted) CountFailure("GetObject", e);
+            return store.Translate(e, $"could not read object '{key}'");
         }
 
         public override void Flush() { }
@@ -348,19 +441,18 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async ValueTask<bool> ExistsAsync(string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        try
+        return await RequestAsync("HeadObject", $"could not look up object '{key}'", async token =>
         {
-            await _client.GetObjectMetadataAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
-        {
-            return false;
-        }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, $"could not look up object '{key}'");
-        }
+            try
+            {
+                await _client.GetObjectMetadataAsync(_bucket, key, token).ConfigureAwait(false);
+                return true;
+            }
+            catch (AmazonS3Exception e) when (IsNoSuchKey(e))
+            {
+                return false;
+            }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -386,55 +478,116 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        try
+        await RequestAsync("DeleteObject", $"could not delete object '{key}'", async token =>
         {
-            await _client.DeleteObjectAsync(_bucket, key, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, $"could not delete object '{key}'");
-        }
+            await _client.DeleteObjectAsync(_bucket, key, token).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    /// <remarks>One cheap request (a listing of at most one key), then, when asked and the bucket is missing, PutBucket in the client's region.</remarks>
+    /// <remarks>
+    /// One cheap request (a listing of at most one key), then, when asked and the bucket is missing, PutBucket in the
+    /// client's region. Each is tried once: the callers (the start check, <c>/readyz</c>) decide about retrying.
+    /// </remarks>
     public async ValueTask<bool> CheckBucketAsync(bool create, CancellationToken cancellationToken = default)
     {
         try
         {
-            await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, MaxKeys = 1 }, cancellationToken).ConfigureAwait(false);
+            await RequestAsync("ListObjectsV2", "could not list the bucket",
+                async token => await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, MaxKeys = 1 }, token).ConfigureAwait(false),
+                cancellationToken, attempts: 1).ConfigureAwait(false);
             return false;
         }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
+        catch (ObjectStoreException error) when (create && error.Code == ObjectStoreErrorCode.BucketMissing)
         {
-            ObjectStoreException error = Translate(e, "could not list the bucket");
-            if (!create || error.Code != ObjectStoreErrorCode.BucketMissing) throw error;
         }
-        try
+        return await RequestAsync("CreateBucket", "could not create the bucket", async token =>
         {
-            await _client.PutBucketAsync(new PutBucketRequest { BucketName = _bucket }, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (AmazonS3Exception e) when (e.ErrorCode is "BucketAlreadyOwnedByYou")
+            try
+            {
+                await _client.PutBucketAsync(new PutBucketRequest { BucketName = _bucket }, token).ConfigureAwait(false);
+                return true;
+            }
+            catch (AmazonS3Exception e) when (e.ErrorCode is "BucketAlreadyOwnedByYou")
+            {
+                return false; // created meanwhile by another process of ours
+            }
+        }, cancellationToken, attempts: 1).ConfigureAwait(false);
+    }
+
+    /// <summary>One page of a listing; a failed page is asked for again with the same continuation token.</summary>
+    private Task<ListObjectsV2Response> ListPageAsync(ListObjectsV2Request request, CancellationToken cancellationToken) =>
+        RequestAsync("ListObjectsV2", $"could not list '{request.Prefix}'", token => _client.ListObjectsV2Async(request, token), cancellationToken);
+
+    /// <summary>
+    /// Runs one request (<paramref name="send"/>, which handles the answers that are not failures: a missing key, a
+    /// precondition), sending it again after a transient failure, up to <paramref name="attempts"/> attempts in all
+    /// (default <see cref="ObjectStoreOptions.MaxAttempts"/>): each failure is counted, each retry logged as one warning
+    /// line. The last failure, or a permanent one, is thrown as an <see cref="ObjectStoreException"/>.
+    /// </summary>
+    /// <param name="operation">The S3 operation (<c>PutObject</c>), for logs and metrics.</param>
+    /// <param name="doing">What the store was doing, for messages: <c>could not write object 'k'</c>.</param>
+    private async Task<T> RequestAsync<T>(string operation, string doing, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken, int? attempts = null)
+    {
+        int most = attempts ?? _maxAttempts;
+        for (int attempt = 1; ; attempt++)
         {
-            return false; // created meanwhile by another process of ours
-        }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, "could not create the bucket");
+            try
+            {
+                return await send(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ObjectStoreException || IsStoreFailure(e, cancellationToken))
+            {
+                CountFailure(operation, e);
+                ObjectStoreException error = e as ObjectStoreException ?? Translate(e, doing);
+                if (!error.IsRetriable || attempt >= most || cancellationToken.IsCancellationRequested) throw error;
+                PinPipeMetrics.ObjectStoreRetries.WithLabels(operation).Inc();
+                TimeSpan delay = RetryDelay(attempt);
+                Retry.LogRetry(_logger, $"S3 {operation}", error, attempt, delay);
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
-    private async Task<ListObjectsV2Response> ListPageAsync(ListObjectsV2Request request, CancellationToken cancellationToken)
+    /// <summary>The first wait between two attempts of a request: 200 ms.</summary>
+    internal static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The wait after the <paramref name="failures"/>-th failure in a row: <see cref="FirstRetryDelay"/> doubled each time (at most 30 s), between half and all of it (jitter, so that clients failed together do not come back together).</summary>
+    internal static TimeSpan RetryDelay(int failures)
     {
-        try
+        TimeSpan ceiling = Retry.Delay(failures, FirstRetryDelay);
+        return ceiling * (0.5 + Random.Shared.NextDouble() / 2);
+    }
+
+    /// <summary>Counts a failed request in <c>pinpipe_object_store_errors_total</c>.</summary>
+    private static void CountFailure(string operation, Exception e) => PinPipeMetrics.ObjectStoreErrors.WithLabels(operation, FailureKind(e)).Inc();
+
+    /// <summary>
+    /// The kind of a failure, for the errors metric: <c>throttled</c> (503, 429, <c>SlowDown</c> and the like),
+    /// <c>server_error</c> (other 5xx), <c>timeout</c>, <c>connection</c> (refused, reset, closed, an answer broken off), <c>bucket_missing</c>,
+    /// <c>access_denied</c>, <c>credentials</c>, or <c>refused</c> (another 4xx).
+    /// </summary>
+    internal static string FailureKind(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
         {
-            return await _client.ListObjectsV2Async(request, cancellationToken).ConfigureAwait(false);
+            if (x is AmazonUnmarshallingException) return "connection"; // an answer broken off
+            if (x is AmazonServiceException service && (int)service.StatusCode != 0)
+            {
+                int status = (int)service.StatusCode;
+                string? code = service.ErrorCode;
+                if (status is 503 or 429 || code is "SlowDown" or "Throttling" or "ThrottlingException" or "TooManyRequests" or "RequestLimitExceeded") return "throttled";
+                if (status >= 500) return "server_error";
+                if (status == 408 || code == "RequestTimeout") return "timeout";
+                if (code == "NoSuchBucket") return "bucket_missing";
+                if (code is not null && CredentialCodes.Contains(code)) return "credentials";
+                if (status == 403) return "access_denied";
+                return "refused";
+            }
+            if (x is TimeoutException || x is OperationCanceledException) return "timeout";
         }
-        catch (Exception e) when (IsStoreFailure(e, cancellationToken))
-        {
-            throw Translate(e, $"could not list '{request.Prefix}'");
-        }
+        return e is AmazonClientException && e.InnerException is null && e.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase) ? "credentials" : "connection";
     }
 
     /// <summary>True for what the SDK throws when a request fails (not a cancellation the caller asked for).</summary>
@@ -461,6 +614,12 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     /// <param name="doing">What the store was doing, for messages: <c>could not write object 'k'</c>.</param>
     internal ObjectStoreException Translate(Exception e, string doing)
     {
+        if (e is AmazonUnmarshallingException unreadable)
+        {
+            // The answer could not be read whole (it broke off, as a connection reset mid-answer leaves it), so whatever its
+            // status said is not known for sure: as a broken connection, transient.
+            return new(ObjectStoreErrorCode.Unavailable, $"cannot read the object store's answer ({doing}): HTTP {(int)unreadable.StatusCode}, {Innermost(e).Message}", Where, e);
+        }
         if (e is AmazonServiceException service)
         {
             string? code = service.ErrorCode;

@@ -167,4 +167,44 @@ public sealed class DeltaConcurrencyTests : IDisposable
         Assert.Equal("true", s.Metadata.Get("delta.appendOnly"));
         Assert.Single(s.Files);
     }
+
+    /// <summary>The real store, except that the first put-if-absent of <paramref name="gatedKey"/> writes the object and then
+    /// fails as a request whose answer was lost does (a reset connection): the caller cannot tell whether it was written.</summary>
+    private sealed class LostAnswerStore(IObjectStore inner, string gatedKey) : RemoteLikeStore(inner)
+    {
+        private int _done;
+
+        public override async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            bool written = await base.PutIfAbsentAsync(key, content, cancellationToken);
+            if (key == gatedKey && Interlocked.Exchange(ref _done, 1) == 0)
+                throw new ObjectStoreException(ObjectStoreErrorCode.Unavailable, $"cannot reach the object store (could not write object '{key}'): Connection reset by peer", "test");
+            return written;
+        }
+    }
+
+    [Fact]
+    public async Task A_commit_whose_answer_is_lost_keeps_its_files_and_the_retry_finds_its_txn_committed()
+    {
+        await new DeltaTable(_store, "t").CommitAsync(Write("base"));
+        var lost = new LostAnswerStore(_store, "t/_delta_log/00000000000000000001.json");
+
+        var e = await Assert.ThrowsAsync<ObjectStoreException>(() => new DeltaTable(lost, "t").CommitAsync(Write("one", new DeltaTxn("job", 7))));
+        Assert.True(e.IsRetriable);
+
+        // The commit landed: every file it names is still there (deleting them would leave a version naming missing files).
+        var table = await new DeltaTable(_store, "t").LoadAsync();
+        Assert.Equal(1, table!.Version);
+        Assert.Equal(7, table.Txns["job"]);
+        Assert.Equal(2, table.Files.Count);
+        foreach (var file in table.Files) Assert.True(await _store.ExistsAsync(table.KeyOf(file)), file.Path);
+        Assert.Equal(2, (await DataFilesAsync()).Count);
+        Assert.Equal(6, (await ReadAllAsync(table)).Count); // three rows a file
+
+        // The caller tries the micro-batch again: its txn is in the table, so nothing is committed or uploaded twice.
+        var again = await new DeltaTable(lost, "t").CommitAsync(Write("one", new DeltaTxn("job", 7)));
+        Assert.Equal(DeltaCommitStatus.AlreadyCommitted, again.Status);
+        Assert.Equal(1, again.Version);
+        Assert.Equal(2, (await DataFilesAsync()).Count);
+    }
 }
