@@ -141,7 +141,13 @@ public static class KafkaRestEndpoints
                     throw RestError.RequestTimeout();
                 }
                 var data = result.Buffer;
-                if (length + data.Length > limit) throw RestError.BodyTooLarge(limit);
+                if (length + data.Length > limit)
+                {
+                    // Consumed, so the body reader is not left mid-read: Kestrel then closes the connection quietly
+                    // instead of logging an error for every body without Content-Length that passes the limit.
+                    reader.AdvanceTo(data.End);
+                    throw RestError.BodyTooLarge(limit);
+                }
                 if (length + data.Length > buffer.Length)
                 {
                     var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(buffer.Length * 2L, length + data.Length), limit + 1));

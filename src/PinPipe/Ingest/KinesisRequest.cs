@@ -64,7 +64,7 @@ internal static class KinesisRequest
                 {
                     reader.Read();
                     if (reader.TokenType != JsonTokenType.String) throw KinesisError.Validation("\"StreamName\" must be a string.");
-                    named = reader.GetString();
+                    named = ReadString(ref reader, "StreamName");
                 }
                 else if (reader.ValueTextEquals("ExplicitHashKey"u8))
                 {
@@ -259,9 +259,25 @@ internal static class KinesisRequest
         return RecordLine.Compact(text);
     }
 
+    /// <summary>
+    /// The string at the reader. The reader does not check the UTF-8 inside strings, and a string that is not valid UTF-8
+    /// (or holds an escaped lone surrogate) has no .NET form: refused as not JSON text (400), not a server failure.
+    /// </summary>
+    private static string ReadString(ref Utf8JsonReader reader, string what)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw KinesisError.Serialization($"{what} is not valid UTF-8 JSON text (an invalid UTF-8 sequence, or an escaped lone surrogate without its pair); nothing was written.");
+        }
+    }
+
     private static string ReadPartitionKey(ref Utf8JsonReader reader, string what)
     {
-        var key = reader.TokenType == JsonTokenType.String ? reader.GetString()! : null;
+        var key = reader.TokenType == JsonTokenType.String ? ReadString(ref reader, what) : null;
         int length = 0;
         if (key is not null) foreach (var _ in key.EnumerateRunes()) length++;
         if (key is null || length is < 1 or > MaxPartitionKeyLength)
@@ -273,7 +289,7 @@ internal static class KinesisRequest
     {
         if (reader.TokenType == JsonTokenType.Null) return null;
         if (reader.TokenType == JsonTokenType.String
-            && UInt128.TryParse(reader.GetString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var hash))
+            && UInt128.TryParse(ReadString(ref reader, what), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var hash))
             return hash;
         throw KinesisError.InvalidArgument($"{what} must be a decimal string from 0 to 2^128 - 1.");
     }

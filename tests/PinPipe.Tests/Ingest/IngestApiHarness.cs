@@ -98,8 +98,12 @@ internal sealed class IngestApiHarness : IAsyncDisposable
         return total;
     }
 
+    private int _disposed;
+
+    /// <summary>Stops the server and closes the log; a second call does nothing (a test may stop it early to read what it logged).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         Client.Dispose();
         await Server.DisposeAsync();
         await Log.DisposeAsync();

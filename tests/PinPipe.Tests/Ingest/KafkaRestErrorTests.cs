@@ -102,9 +102,11 @@ public sealed class KafkaRestErrorTests
     }
 
     [Fact]
-    public async Task An_oversized_body_is_413_whether_its_length_is_declared_or_chunked()
+    public async Task An_oversized_body_is_413_whether_its_length_is_declared_or_chunked_and_logs_no_error()
     {
-        await using var api = await IngestApiHarness.StartAsync(new IngestOptions { MaxRequestBytes = 4096 });
+        using var logs = new PinPipe.Tests.Support.CapturedLogs();
+        using var factory = logs.Factory();
+        await using var api = await IngestApiHarness.StartAsync(null, new IngestOptions { MaxRequestBytes = 4096 }, factory);
         var big = $$"""{"records":[{"value":"{{new string('x', 10_000)}}"}]}""";
         using (var declared = await api.PostAsync("/topics/t.pin", big))
             await AssertRestErrorAsync(declared, HttpStatusCode.RequestEntityTooLarge, 413, "4096 bytes");
@@ -116,6 +118,11 @@ public sealed class KafkaRestErrorTests
         using (var response = await api.Client.SendAsync(request))
             await AssertRestErrorAsync(response, HttpStatusCode.RequestEntityTooLarge, 413, "4096 bytes");
         Assert.Equal(0, await api.TotalRecordsAsync());
+
+        // Found by the fuzz (ApiFuzzTests): the chunked body left Kestrel's body reader mid-read, and Kestrel logged an
+        // error ("automatic draining of the request body failed") for each such request. Stopped, every request is done.
+        await api.DisposeAsync();
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
     }
 
     [Fact]

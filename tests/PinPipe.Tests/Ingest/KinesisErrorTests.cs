@@ -250,4 +250,27 @@ public sealed class KinesisErrorTests
         await AssertKinesisErrorAsync(response, HttpStatusCode.BadRequest, "SerializationException", message);
         await AssertNothingWrittenAsync(api);
     }
+
+    /// <summary>Found by the fuzz (<see cref="ApiFuzzTests"/>): these strings were read as .NET strings, which threw, and the answer was 500.</summary>
+    [Theory]
+    [InlineData("record", "{\"Data\":1,\"PartitionKey\":\"p", "\"}", "PartitionKey is not valid UTF-8 JSON text")]
+    [InlineData("record", "{\"StreamName\":\"s", "\",\"Data\":1,\"PartitionKey\":\"p\"}", "StreamName is not valid UTF-8 JSON text")]
+    [InlineData("record", "{\"Data\":1,\"PartitionKey\":\"p\",\"ExplicitHashKey\":\"1", "\"}", "ExplicitHashKey is not valid UTF-8 JSON text")]
+    [InlineData("records", "{\"records\":[{\"data\":1,\"partition-key\":\"k", "\"}]}", "records[0].partition-key is not valid UTF-8 JSON text")]
+    [InlineData("records", "{\"records\":[{\"data\":1,\"partition-key\":\"k\",\"explicit-hash-key\":\"1", "\"}]}", "records[0].explicit-hash-key is not valid UTF-8 JSON text")]
+    public async Task A_key_or_name_holding_bytes_that_are_not_UTF8_is_400_SerializationException_not_500_and_writes_nothing(string route, string head, string tail, string message)
+    {
+        await using var api = await StartWithOneRecordAsync();
+        foreach (byte[] bad in (byte[][])[[0xFF], [0xC3], [0xED, 0xA0, 0x80]])
+        {
+            using var content = new ByteArrayContent([.. Encoding.UTF8.GetBytes(head), .. bad, .. Encoding.UTF8.GetBytes(tail)]);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var response = await api.Client.PutAsync($"streams/{Pin}/{route}", content);
+            await AssertKinesisErrorAsync(response, HttpStatusCode.BadRequest, "SerializationException", message);
+        }
+        // An escaped lone surrogate has no UTF-8 form either.
+        using (var escaped = await api.SendAsync(HttpMethod.Put, $"streams/{Pin}/{route}", head + "\\ud800" + tail))
+            await AssertKinesisErrorAsync(escaped, HttpStatusCode.BadRequest, "SerializationException", message);
+        await AssertNothingWrittenAsync(api);
+    }
 }
