@@ -21,7 +21,8 @@ internal static class EmulateCommand
             var result = await RunWithDisplayAsync(emulator, token).ConfigureAwait(false);
             PrintSummary(ctx.Out, result);
             await ctx.Out.WriteLineAsync($"Emulator seed {emulator.Seed}: `--emulator-seed {emulator.Seed}` posts the same rows again.").ConfigureAwait(false);
-            return result.RecordsLost > 0 ? ExitCodes.Failed : ExitCodes.Ok;
+            // Gave up on the source database: exit code 3, as a database that does not answer (PrintSummary named what was not sent).
+            return result.SourceFailure is not null ? ExitCodes.Unavailable : result.RecordsLost > 0 ? ExitCodes.Failed : ExitCodes.Ok;
         }, ct));
         return command;
     }
@@ -39,6 +40,7 @@ internal static class EmulateCommand
         flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulator's shape (default).");
         flags.Add<int>(command, "--emulator-seed", "Emulator:Seed", "Seed of the random row choice: the seed a run printed posts the same rows again (default: a fresh seed each run).");
         flags.Add<int>(command, "--max-attempts", "Emulator:MaxAttempts", "Attempts per request on 5xx and connection errors (default 5); a 429 or 503 with Retry-After waits as it says and uses none up.");
+        flags.AddDuration(command, "--max-source-outage", "Emulator:MaxSourceOutage", "How long the source database may stay unreadable mid-run, its reads retried, before the run gives up (default 1m; 0 = at the first failure).");
     }
 
     /// <summary>Runs the emulator with a live display of sent, acknowledged, failed, rate and ETA.</summary>
@@ -62,7 +64,9 @@ internal static class EmulateCommand
         output.WriteLine($"Emulator: {r.Posts:N0} posts, {r.Requests:N0} requests, {r.RecordsSent:N0} records sent, {r.RecordsAcknowledged:N0} acknowledged, {r.RecordsFailed:N0} failed attempts, {r.Retries:N0} retries, in {r.Duration.TotalSeconds:0.0} s ({r.RecordsPerSecond:N0} records/s).");
         output.WriteLine($"Latency per request: p50 {r.LatencyP50.TotalMilliseconds:0.00} ms, p90 {r.LatencyP90.TotalMilliseconds:0.00} ms, p99 {r.LatencyP99.TotalMilliseconds:0.00} ms, max {r.LatencyMax.TotalMilliseconds:0.00} ms.");
         if (r.MissingRows > 0) output.WriteLine($"{r.MissingRows:N0} random indexes had no source row and were skipped.");
+        if (r.SourceRetries > 0) output.WriteLine($"Source database: unreadable for {r.SourceUnavailable.TotalSeconds:0.0} s in all, {r.SourceRetries:N0} reads retried.");
         foreach (var e in r.Errors) output.WriteLine($"error: {e}");
         if (r.RecordsLost > 0) output.WriteLine($"LOST: {r.RecordsLost:N0} records were never acknowledged.");
+        if (r.SourceFailure is { } failure) output.WriteLine($"error: {failure}. Run again once the source database answers.");
     }
 }

@@ -160,7 +160,7 @@ internal static class UpCommand
             await ctx.Error.WriteLineAsync("Cancelled.").ConfigureAwait(false);
             return ExitCodes.Cancelled;
         }
-        if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0) || !drained) return await KeepOpenAsync(ExitCodes.Failed).ConfigureAwait(false);
+        if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0 || r.SourceFailure is not null) || !drained) return await KeepOpenAsync(ExitCodes.Failed).ConfigureAwait(false);
         if (skipBatch || !lanes.Batch) return await KeepOpenAsync(ExitCodes.Ok).ConfigureAwait(false);
 
         // The batch lane's processing: what landed in the bucket, cleaned into Delta tables and answered.

@@ -15,7 +15,10 @@ namespace PinPipe.Emulation;
 /// user rows as raw JSON records (SPEC §3) to the ingest API (SPEC §6): Kafka REST topics on the
 /// <c>batch</c> lane, the Kinesis proxy's streams on the <c>stream</c> lane. Requests are paced, run
 /// <see cref="EmulatorOptions.Concurrency"/> at a time over one pooled HTTP/1.1 connection pool, and
-/// retried with exponential backoff on 5xx, 429, per-record errors and connection failures.
+/// retried with exponential backoff on 5xx, 429, per-record errors and connection failures. A source database that
+/// cannot be read mid-run (a lost connection, the server stopped) is retried with backoff for up to
+/// <see cref="EmulatorOptions.MaxSourceOutage"/>, one warning line a retry, counted in the result; past it the run
+/// stops taking posts and ends with <see cref="EmulatorResult.SourceFailure"/> naming what was not sent.
 /// </summary>
 /// <remarks>
 /// The run ends after <see cref="EmulatorOptions.Count"/> posts, after <see cref="EmulatorOptions.Duration"/>,
@@ -63,6 +66,14 @@ public sealed partial class Emulator
     private long _startTimestamp;
     private long _endTimestamp;
     private int _started;
+    private long _sourceRetries;
+    private long _sourceUnavailableTicks;
+    private string? _sourceFailure; // why the run gave up on the source database
+    private long _postsNotSent;
+
+    /// <summary>The first wait before a read of the source database is retried; doubled after each failure in a row, at most <see cref="MaxSourceRetryDelay"/>.</summary>
+    private static readonly TimeSpan SourceRetryDelay = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxSourceRetryDelay = TimeSpan.FromSeconds(5);
 
     /// <summary>Checks <paramref name="options"/> (every problem reported at once) and prepares a run.</summary>
     /// <param name="options">What to send, where, how fast.</param>
@@ -179,11 +190,21 @@ public sealed partial class Emulator
     private EmulatorResult Result()
     {
         var s = Snapshot();
+        long notSent = Interlocked.Read(ref _postsNotSent);
         return new EmulatorResult(
             s.Posts, s.Requests, s.RecordsSent, s.RecordsAcknowledged, s.RecordsFailed, s.Retries, s.MissingRows, s.Elapsed,
             Micros(_latency.ValueAtPercentile(50)), Micros(_latency.ValueAtPercentile(90)),
             Micros(_latency.ValueAtPercentile(99)), Micros(_latency.Max),
-            [.. _errors.Keys.Order(StringComparer.Ordinal)]);
+            [.. _errors.Keys.Order(StringComparer.Ordinal)])
+        {
+            SourceRetries = Interlocked.Read(ref _sourceRetries),
+            SourceUnavailable = TimeSpan.FromTicks(Interlocked.Read(ref _sourceUnavailableTicks)),
+            PostsNotSent = notSent,
+            SourceFailure = Volatile.Read(ref _sourceFailure) is { } failure
+                ? $"{failure}; the run stopped taking posts after {s.Posts:N0}{(_options.Count is { } count ? $" of {count:N0}" : "")} posts"
+                  + (notSent > 0 ? $": {notSent:N0} posts (up to {3 * notSent:N0} records) were not sent" : "")
+                : null,
+        };
 
         static TimeSpan Micros(long us) => TimeSpan.FromTicks(us * (TimeSpan.TicksPerMillisecond / 1000));
     }
@@ -200,7 +221,13 @@ public sealed partial class Emulator
             {
                 var indexes = new long[(int)Math.Min(FetchBatch, remaining)];
                 for (var i = 0; i < indexes.Length; i++) indexes[i] = random.NextInt64(min, max + 1);
-                var found = await _source.GetPostsAsync(indexes, stop).ConfigureAwait(false);
+                var found = await ReadPostsAsync(indexes, stop).ConfigureAwait(false);
+                if (found is null)
+                {
+                    // The source database stayed unreadable too long: what was taken is sent, the rest is not.
+                    if (_options.Count is not null) Interlocked.Exchange(ref _postsNotSent, remaining);
+                    return null;
+                }
                 if (found.Count == 0)
                 {
                     if (++emptyFetches >= MaxEmptyFetches)
@@ -244,6 +271,57 @@ public sealed partial class Emulator
             writer.TryComplete();
         }
     }
+
+    /// <summary>
+    /// The posts of <paramref name="indexes"/>, waiting out an outage of the source database: a read that fails as a lost or
+    /// refused connection does is retried after a backoff (200 ms doubled, at most 5 s), one warning line each, until it
+    /// succeeds or the outage has lasted <see cref="EmulatorOptions.MaxSourceOutage"/>; then null, the reason kept for the result.
+    /// </summary>
+    private async Task<IReadOnlyList<SourcePost>?> ReadPostsAsync(long[] indexes, CancellationToken stop)
+    {
+        long since = 0; // when the outage began (0: none)
+        for (int failures = 0; ;)
+        {
+            try
+            {
+                var found = await _source.GetPostsAsync(indexes, stop).ConfigureAwait(false);
+                if (since != 0)
+                {
+                    TimeSpan outage = Stopwatch.GetElapsedTime(since);
+                    Interlocked.Add(ref _sourceUnavailableTicks, outage.Ticks);
+                    _logger.LogInformation("The source database ({Provider}) answers again, after {Outage} ({Retries} retries).", _source.Provider, Retry.Format(outage), failures);
+                }
+                return found;
+            }
+            catch (Exception ex) when (IsSourceOutage(ex) && !stop.IsCancellationRequested)
+            {
+                if (since == 0) since = Stopwatch.GetTimestamp();
+                failures++;
+                TimeSpan down = Stopwatch.GetElapsedTime(since);
+                TimeSpan left = _options.MaxSourceOutage - down;
+                if (left <= TimeSpan.Zero)
+                {
+                    Interlocked.Add(ref _sourceUnavailableTicks, down.Ticks);
+                    Volatile.Write(ref _sourceFailure, $"the source database ({_source.Provider}) could not be read for {Retry.Format(down)} (Emulator:MaxSourceOutage {Durations.Text(_options.MaxSourceOutage)}): {Retry.Describe(ex)}");
+                    _logger.LogDebug(ex, "Reading posts from the source database: gave up after {Failures} failures.", failures);
+                    return null;
+                }
+                TimeSpan delay = Retry.Delay(failures, SourceRetryDelay);
+                if (delay > MaxSourceRetryDelay) delay = MaxSourceRetryDelay;
+                if (delay > left) delay = left;
+                Interlocked.Increment(ref _sourceRetries);
+                Retry.LogRetry(_logger, $"Reading posts from the source database ({_source.Provider})", ex, failures, delay);
+                await Task.Delay(delay, stop).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// True for a failure of the source database that may pass: a connection that cannot be made (<c>source.unreachable</c>)
+    /// or that broke (the driver's <see cref="System.Data.Common.DbException"/>, an I/O or socket error, a timeout).
+    /// </summary>
+    private static bool IsSourceOutage(Exception e) =>
+        e is SourceException { IsRetriable: true } or System.Data.Common.DbException or IOException or System.Net.Sockets.SocketException or TimeoutException;
 
     /// <summary>Paces posts, groups their records per topic into requests and queues them for the workers.</summary>
     private async Task DispatchAsync(ChannelReader<EncodedPost> posts, ChannelWriter<RequestWork> requests, CancellationToken stop, CancellationToken abort)

@@ -56,6 +56,14 @@ public sealed record EmulatorOptions
     /// <summary>First retry delay; doubled each attempt, with jitter. Default 100 ms.</summary>
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// How long the source database may stay unreadable (a lost connection, the server stopped, the SQLite file briefly
+    /// unavailable) while the emulator keeps retrying its reads, with backoff, one warning line each; past it the run
+    /// stops taking posts, sends those it took, and ends in failure naming the posts not sent. Default 1 minute; 0 gives
+    /// up at the first failed read.
+    /// </summary>
+    public TimeSpan MaxSourceOutage { get; init; } = TimeSpan.FromMinutes(1);
+
     public static EmulatorOptions Default { get; } = new();
 
     /// <summary>Whether <paramref name="path"/> holds at least one readable PEM certificate.</summary>
@@ -93,5 +101,7 @@ public sealed record EmulatorOptions
             $"Emulator:RecordsPerRequest: {RecordsPerRequest} must be at most {MaxStreamRecordsPerRequest} on the stream lane, the most records of one PutRecords.")
         .Check(MaxAttempts is >= 1 and <= 100, $"Emulator:MaxAttempts: {MaxAttempts} must be 1 to 100.")
         .Check(RetryBaseDelay >= TimeSpan.Zero, $"Emulator:RetryBaseDelay: {Durations.Text(RetryBaseDelay)} must not be negative.")
+        .Check(MaxSourceOutage >= TimeSpan.Zero && MaxSourceOutage <= TimeSpan.FromDays(1),
+            $"Emulator:MaxSourceOutage: {Durations.Text(MaxSourceOutage)} must be 0 (give up at the first failed read of the source database) to 1d.")
         .ToList();
 }

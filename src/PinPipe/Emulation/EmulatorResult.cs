@@ -1,6 +1,6 @@
 namespace PinPipe.Emulation;
 
-/// <summary>The outcome of <see cref="Emulator.RunAsync"/>. A run succeeded when <see cref="RecordsLost"/> is 0.</summary>
+/// <summary>The outcome of <see cref="Emulator.RunAsync"/>. A run succeeded when <see cref="RecordsLost"/> is 0 and <see cref="SourceFailure"/> null.</summary>
 /// <param name="Posts">Source posts taken.</param>
 /// <param name="Requests">HTTP requests made, retries included.</param>
 /// <param name="RecordsSent">Records handed to requests.</param>
@@ -29,6 +29,21 @@ public sealed record EmulatorResult(
     TimeSpan LatencyMax,
     IReadOnlyList<string> Errors)
 {
+    /// <summary>Reads of the source database retried after it could not be read (a lost connection, the server down).</summary>
+    public long SourceRetries { get; init; }
+
+    /// <summary>How long, in all, the source database could not be read while the emulator retried.</summary>
+    public TimeSpan SourceUnavailable { get; init; }
+
+    /// <summary>
+    /// Null, or why the run gave up on the source database (it stayed unreadable for <see cref="EmulatorOptions.MaxSourceOutage"/>)
+    /// and what was not sent for it: the run failed even when <see cref="RecordsLost"/> is 0.
+    /// </summary>
+    public string? SourceFailure { get; init; }
+
+    /// <summary>Posts of <see cref="EmulatorOptions.Count"/> never taken because the run gave up on the source database (0 without a count).</summary>
+    public long PostsNotSent { get; init; }
+
     /// <summary>Records sent but never acknowledged. The CLI exits non-zero when this is above 0.</summary>
     public long RecordsLost => RecordsSent - RecordsAcknowledged;
 

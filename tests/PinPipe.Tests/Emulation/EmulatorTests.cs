@@ -510,6 +510,7 @@ public sealed class EmulatorTests
         { EmulatorOptions.Default with { Count = -1 }, "Count" },
         { EmulatorOptions.Default with { Duration = TimeSpan.Zero }, "Duration" },
         { EmulatorOptions.Default with { RetryBaseDelay = TimeSpan.FromSeconds(-1) }, "RetryBaseDelay" },
+        { EmulatorOptions.Default with { MaxSourceOutage = TimeSpan.FromSeconds(-1) }, "MaxSourceOutage" },
     };
 
     [Theory]
