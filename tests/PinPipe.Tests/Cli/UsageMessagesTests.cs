@@ -14,7 +14,7 @@ public sealed class UsageMessagesTests
         var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout, "srve");
         Assert.True(code == 2, output);
         Assert.Equal(
-            "error: 'srve' is not a command of `pinpipe`. Did you mean `pinpipe serve`? `pinpipe --help` lists the commands: up, seed, emulate, serve, sink, topics, keys, batch, stream, schedule, runs, vacuum, optimize.",
+            "error: 'srve' is not a command of `pinpipe`. Did you mean `pinpipe serve`? `pinpipe --help` lists the commands: up, seed, emulate, serve, sink, topics, keys, batch, stream, schedule, runs, vacuum, optimize, verify.",
             output.Trim());
         Assert.DoesNotContain("Required command was not provided", output, StringComparison.Ordinal);
 
