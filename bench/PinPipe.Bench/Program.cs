@@ -7,7 +7,8 @@ using PinPipe.Bench;
 //   workers: [--records 200000 (per topic and stream)] [--rounds N]: 1, 2 and 3 sink and stream processes over 6 partitions, and a rebalance after a SIGKILL
 //   verify: [--posts 1000000] [--rounds N]: pinpipe verify over a pipeline of that many posts (log, bucket, batch and streaming tables)
 //   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30|none] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
-// (soak: serve, stream and emulate --lane stream as separate processes for --minutes, RSS every 15 s, CSV and SVG chart in bench/results/)
+//   soak: [--minutes 60] [--rate 2000 (posts/s per lane)] [--records-per-request 10] [--lane both|stream]: serve, sink, stream and an emulator
+//     per lane as separate processes; RSS, rates, lags and latencies every 10 s; batch and verify at the end; CSV and SVG chart in bench/results/
 // (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
 // history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
@@ -65,7 +66,10 @@ namespace PinPipe.Bench
         /// <summary>soak: minutes to run, from <c>--minutes</c> (default 60).</summary>
         public double Minutes { get; init; } = 60;
 
-        /// <summary>soak: the emulator's posts per second (3 records each), from <c>--rate</c> (default 2,000).</summary>
+        /// <summary>soak: both lanes (default, <c>--lane both</c>) or the streaming lane only (<c>--lane stream</c>).</summary>
+        public string Lane { get; init; } = "both";
+
+        /// <summary>soak: each emulator's posts per second (3 records each), from <c>--rate</c> (default 2,000).</summary>
         public int Rate { get; init; } = 2_000;
 
         /// <summary>soak: the emulator's records per request, from <c>--records-per-request</c> (default 10).</summary>
@@ -101,6 +105,7 @@ namespace PinPipe.Bench
             List<string>? triggers = null;
             var streamEnv = new List<string>();
             double minutes = 60;
+            string lane = "both";
             int rate = 2_000, perRequest = 10;
             long prefill = 0;
             int days = 30;
@@ -123,6 +128,7 @@ namespace PinPipe.Bench
                     case "--stream-env": streamEnv.Add(args[++i]); break;
                     case "--minutes": minutes = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     case "--rate": rate = Next(); break;
+                    case "--lane": lane = args[++i] is "both" or "stream" ? args[i] : throw new ArgumentException($"--lane {args[i]}: use both or stream"); break;
                     case "--records-per-request": perRequest = Next(); break;
                     case "--prefill-rows": prefill = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     case "--days": days = Next(); break;
@@ -140,6 +146,7 @@ namespace PinPipe.Bench
                 Triggers = triggers,
                 StreamEnv = streamEnv,
                 Minutes = minutes,
+                Lane = lane,
                 Rate = rate,
                 RecordsPerRequest = perRequest,
                 PrefillRows = prefill,

@@ -1,124 +1,383 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using PinPipe.Configuration;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
+using PinPipe.Log;
+using PinPipe.Source;
 using PinPipe.Transform;
 
 namespace PinPipe.Bench;
 
 /// <summary>
-/// The issue #10 soak: <c>pinpipe serve</c>, <c>pinpipe stream</c> and <c>pinpipe emulate --lane stream --rate R
-/// --records-per-request N</c> as separate processes (Release build) over one data folder, for <c>--minutes</c>.
-/// Every 15 s it samples each process's resident memory (VmRSS) and the records per second the stream job committed
-/// (the clean tables' txn offsets); it writes <c>soak.csv</c> and <c>soak.svg</c> (RSS over time per process) into
-/// <c>bench/results/soak-&lt;time&gt;/</c> and judges the stream job's RSS after the warm-up (5 minutes, at most half
-/// the run): its range as ±% of the median, pass within ±10%.
+/// The soak (issues #10 and #13): <c>pinpipe serve</c>, <c>pinpipe sink</c>, <c>pinpipe stream</c> and one
+/// <c>pinpipe emulate --rate R --records-per-request N</c> per lane as separate processes (Release build) over one data
+/// folder for <c>--minutes</c> (<c>--lane stream</c>: the streaming lane only, no sink). Every 10 s it samples each
+/// process's resident memory (VmRSS); the records per second ingested, landed by the sink and committed by the stream
+/// job; the sink's and the stream job's lag (records past their committed offsets, from their <c>/metrics</c>); the
+/// API's request latency (p50/p99 of the requests in those 10 s, by route family, from its histogram); and the
+/// end-to-end latency of a probe record posted to each lane every 10 s: ack → committed in the bucket (the sink's
+/// committed offset passes it) and ack → readable in the streaming <c>pin</c> table (a Delta commit's txn passes it).
+/// At the end the emulators must report nothing lost; once every record is consumed a <c>pinpipe batch</c> runs and
+/// then <c>pinpipe verify</c>, which must exit 0. It writes <c>soak.csv</c> and <c>soak.svg</c> into
+/// <c>bench/results/soak-&lt;time&gt;/</c> and judges every series after the warm-up (5 minutes, at most half the
+/// run): memory sample by sample within ±10 % of its median, rates, lags and latencies by the medians of 5-minute
+/// windows within ±10 % of the whole median (single 10-s samples of a lag or a latency swing with each flush).
 /// </summary>
 internal static class SoakBench
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(15);
-    private static readonly string[] Names = ["serve", "stream", "emulate"];
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
     private const double Tolerance = 0.10;
+    private const long ProbeBase = 900_000_000; // probe inds: far above the source's
 
-    private sealed record Sample(double Minutes, long[] RssKb, double CommittedPerSecond);
+    private sealed record Sample(double Minutes, long[] RssKb, Dictionary<string, double> Values);
+
+    /// <summary>A sampled series other than memory: its name, unit and how its flatness is judged.</summary>
+    private sealed record Series(string Key, string Label, string Unit, bool BothLanesOnly = false);
+
+    private static readonly Series[] Measures =
+    [
+        new("ingest_rps", "ingested", "records/s"),
+        new("sink_rps", "landed by the sink", "records/s", BothLanesOnly: true),
+        new("stream_rps", "committed by the stream job", "records/s"),
+        new("sink_lag", "sink lag", "records", BothLanesOnly: true),
+        new("stream_lag", "stream job lag", "records"),
+        new("kafka_p50_ms", "API p50, Kafka REST", "ms", BothLanesOnly: true),
+        new("kafka_p99_ms", "API p99, Kafka REST", "ms", BothLanesOnly: true),
+        new("kinesis_p50_ms", "API p50, Kinesis", "ms"),
+        new("kinesis_p99_ms", "API p99, Kinesis", "ms"),
+        new("probe_bucket_ms", "probe ack → in the bucket", "ms", BothLanesOnly: true),
+        new("probe_table_ms", "probe ack → readable in the Delta table", "ms"),
+    ];
 
     public static async Task<List<string>> RunAsync(BenchArgs args)
     {
         var (dll, error) = await BatchBench.PrepareCliAsync("stream");
         if (dll is null) return [$"soak: {error}"];
+        bool both = args.Lane != "stream";
         var duration = TimeSpan.FromMinutes(args.Minutes);
         var warmup = TimeSpan.FromMinutes(Math.Min(5, args.Minutes / 2.0));
         using var dir = new BenchDirectory("soak");
         string output = Path.Combine(Repo.Root, "bench", "results", $"soak-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
         Directory.CreateDirectory(output);
-        int port = FreePort();
-        string url = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}");
+        string url = Url(FreePort()), sinkMetrics = Url(FreePort()), streamMetrics = Url(FreePort());
         string[] common = ["--data-dir", dir.Path, "--user-id", "soak"];
+        string rate = args.Rate.ToString(CultureInfo.InvariantCulture), perRequest = args.RecordsPerRequest.ToString(CultureInfo.InvariantCulture);
+        string seconds = string.Create(CultureInfo.InvariantCulture, $"{(int)duration.TotalSeconds}s");
 
         var seed = await ChildRun.RunAsync("dotnet", [dll, "seed", .. common], dir.Path);
         if (seed.ExitCode != 0) return [$"soak: pinpipe seed exited with {seed.ExitCode}: {seed.Excerpt()}"];
-        using var serve = PinPipeChild.Start(dll, dir.Path, ["serve", "--urls", url, .. common]);
-        await WaitHealthyAsync(url, serve);
-        using var stream = PinPipeChild.Start(dll, dir.Path, ["stream", .. common]);
-        using var emulate = PinPipeChild.Start(dll, dir.Path, ["emulate", "--lane", "stream", "--api-url", url,
-            "--rate", args.Rate.ToString(CultureInfo.InvariantCulture), "--records-per-request", args.RecordsPerRequest.ToString(CultureInfo.InvariantCulture),
-            "--duration", string.Create(CultureInfo.InvariantCulture, $"{(int)duration.TotalSeconds}s"), .. common]);
-        PinPipeChild[] children = [serve, stream, emulate];
-
+        var children = new List<PinPipeChild> { PinPipeChild.Start(dll, dir.Path, ["serve", "--urls", url, .. common]) };
+        var names = new List<string> { "serve" };
         var settings = new PinPipeSettings { DataDir = dir.Path, UserId = "soak" }.Resolve();
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
         var tables = new[] { RecordKind.Pin, RecordKind.Geo, RecordKind.User }.Select(k => new DeltaTable(store, PipelineJobs.StreamTarget(settings).TablePrefix(k))).ToArray();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var samples = new List<Sample>();
+        var probes = new ConcurrentQueue<(string Key, double Ms)>();
+        var lines = new List<string>();
         try
         {
+            await WaitHealthyAsync(url, children[0]);
+            if (both) Add("sink", PinPipeChild.Start(dll, dir.Path, ["sink", .. common], [$"Metrics__Urls={sinkMetrics}"]));
+            Add("stream", PinPipeChild.Start(dll, dir.Path, ["stream", .. common], [$"Metrics__Urls={streamMetrics}"]));
+            var emulators = new List<PinPipeChild>();
+            foreach (string lane in both ? new[] { "batch", "stream" } : ["stream"])
+            {
+                emulators.Add(PinPipeChild.Start(dll, dir.Path, ["emulate", "--lane", lane, "--api-url", url, "--rate", rate, "--records-per-request", perRequest, "--duration", seconds, .. common]));
+                Add($"emulate {lane}", emulators[^1]);
+            }
+
+            void Add(string name, PinPipeChild child)
+            {
+                children.Add(child);
+                names.Add(name);
+            }
+
+            using var stopProbing = new CancellationTokenSource();
+            var watcher = new TableWatcher(store.LocalPath(PipelineJobs.StreamTarget(settings).TablePrefix(RecordKind.Pin) + "/_delta_log")
+                ?? throw new InvalidOperationException("the soak needs a directory bucket"), settings.Names.PinStream);
+            var watching = watcher.RunAsync(stopProbing.Token);
+            var probing = ProbeAsync(url, sinkMetrics, both, settings.Names, watcher, probes, stopProbing.Token);
+
             var clock = Stopwatch.StartNew();
             long lastCommitted = await CommittedAsync(tables);
-            double lastAt = 0;
+            var last = (At: 0.0, Serve: PromText.Parse(""), Sink: PromText.Parse(""));
             while (clock.Elapsed < duration)
             {
                 await Task.Delay(Interval - TimeSpan.FromTicks(clock.Elapsed.Ticks % Interval.Ticks));
-                foreach (var c in children.Where(c => c != emulate || clock.Elapsed < duration))
+                foreach (var c in children.Where(c => !emulators.Contains(c) || clock.Elapsed < duration - Interval))
                     if (c.HasExited) throw new InvalidOperationException($"pinpipe {c.Name} exited with {c.ExitCode}:\n{c.Output}");
-                long committed = await CommittedAsync(tables);
                 double at = clock.Elapsed.TotalSeconds;
-                var sample = new Sample(at / 60, children.Select(c => c.RssKb()).ToArray(), (committed - lastCommitted) / (at - lastAt));
-                (lastCommitted, lastAt) = (committed, at);
+                var serve = await ScrapeAsync(http, url);
+                var sink = both ? await ScrapeAsync(http, sinkMetrics) : PromText.Parse("");
+                var stream = await ScrapeAsync(http, streamMetrics);
+                long committed = await CommittedAsync(tables);
+                double span = at - last.At;
+                var values = new Dictionary<string, double>
+                {
+                    ["ingest_rps"] = (serve.Sum("pinpipe_ingest_records_total", ("status", "200")) - last.Serve.Sum("pinpipe_ingest_records_total", ("status", "200"))) / span,
+                    ["stream_rps"] = (committed - lastCommitted) / span,
+                    ["stream_lag"] = stream.Sum("pinpipe_stream_lag"),
+                    ["kinesis_p50_ms"] = 1000 * Quantile(0.5, "kinesis", last.Serve, serve),
+                    ["kinesis_p99_ms"] = 1000 * Quantile(0.99, "kinesis", last.Serve, serve),
+                    ["probe_table_ms"] = Drain(probes, "probe_table_ms"),
+                };
+                if (both)
+                {
+                    values["sink_rps"] = (sink.Sum("pinpipe_sink_records_total") - last.Sink.Sum("pinpipe_sink_records_total")) / span;
+                    values["sink_lag"] = sink.Sum("pinpipe_sink_lag");
+                    values["kafka_p50_ms"] = 1000 * Quantile(0.5, "kafka-rest", last.Serve, serve);
+                    values["kafka_p99_ms"] = 1000 * Quantile(0.99, "kafka-rest", last.Serve, serve);
+                    values["probe_bucket_ms"] = Drain(probes, "probe_bucket_ms");
+                }
+                if (samples.Count == 0) (values["ingest_rps"], values["sink_rps"]) = (double.NaN, double.NaN); // counters from the processes' start
+                var sample = new Sample(at / 60, [.. children.Select(c => c.RssKb())], values);
                 samples.Add(sample);
+                (last, lastCommitted) = ((at, serve, sink), committed);
                 IngestBench.Progress(string.Create(CultureInfo.InvariantCulture,
-                    $"soak: {sample.Minutes:0.00} min, RSS serve {Mib(sample.RssKb[0])}, stream {Mib(sample.RssKb[1])}, emulate {Mib(sample.RssKb[2])}; stream committed {sample.CommittedPerSecond:N0} records/s"));
+                    $"soak: {sample.Minutes:0.00}/{args.Minutes:0} min; RSS {string.Join(", ", names.Select((n, i) => $"{n} {sample.RssKb[i] / 1024:N0}"))} MiB; ingested {V(values, "ingest_rps")}/s, sink {V(values, "sink_rps")}/s lag {V(values, "sink_lag")}, stream {V(values, "stream_rps")}/s lag {V(values, "stream_lag")}; API p99 kafka {V(values, "kafka_p99_ms")} kinesis {V(values, "kinesis_p99_ms")} ms; probes bucket {V(values, "probe_bucket_ms")} table {V(values, "probe_table_ms")} ms"));
             }
+
+            // The emulators stop at their --duration and must have lost nothing; then every record is consumed.
+            foreach (var e in emulators)
+            {
+                var end = Stopwatch.StartNew();
+                while (!e.HasExited && end.Elapsed < TimeSpan.FromMinutes(3)) await Task.Delay(500);
+                if (!e.HasExited || e.ExitCode != 0 || e.Output.Contains("LOST:", StringComparison.Ordinal))
+                    throw new InvalidOperationException($"pinpipe emulate did not end cleanly ({(e.HasExited ? $"exit {e.ExitCode}" : "still running")}):\n{e.Output}");
+                lines.Add($"{e.Output.Split('\n').LastOrDefault(l => l.Contains("acknowledged", StringComparison.OrdinalIgnoreCase))?.Trim()}");
+            }
+            var drain = Stopwatch.StartNew();
+            await WaitConsumedAsync(settings, both, TimeSpan.FromMinutes(10));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"Every record consumed {drain.Elapsed.TotalSeconds:0} s after the emulators stopped."));
+            await stopProbing.CancelAsync();
+            await probing;
+            await watching;
+
+            if (both)
+            {
+                var batch = await ChildRun.RunAsync("dotnet", [dll, "batch", .. common], dir.Path);
+                if (batch.ExitCode != 0) throw new InvalidOperationException($"pinpipe batch exited with {batch.ExitCode}: {batch.Excerpt()}");
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"`pinpipe batch` over the whole bucket: {batch.Wall.TotalSeconds:0.0} s, peak RSS {batch.PeakRssBytes / (1 << 20):N0} MiB."));
+            }
+            var verify = await ChildRun.RunAsync("dotnet", [dll, "verify", "--lane", both ? "all" : "stream", .. common], dir.Path);
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"`pinpipe verify{(both ? "" : " --lane stream")}` on the live pipeline at the end: exit {verify.ExitCode} ({(verify.ExitCode == 0 ? "consistent" : "NOT CONSISTENT")}), {verify.Wall.TotalSeconds:0.0} s, peak RSS {verify.PeakRssBytes / (1 << 20):N0} MiB."));
+            lines.AddRange(verify.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "    " + l.TrimEnd()));
+
+            await WriteCsvAsync(Path.Combine(output, "soak.csv"), [.. names], samples, both);
+            await File.WriteAllTextAsync(Path.Combine(output, "soak.svg"), Svg([.. names], samples, warmup, args, both));
+            lines.InsertRange(0, Report([.. names], samples, warmup, args, both, output));
         }
         finally
         {
-            foreach (var c in children.Reverse()) await c.StopAsync();
+            foreach (var c in Enumerable.Reverse(children)) await c.StopAsync();
+            foreach (var c in children) c.Dispose();
             (store as IDisposable)?.Dispose();
         }
+        return lines;
+    }
 
-        await WriteCsvAsync(Path.Combine(output, "soak.csv"), samples);
-        await File.WriteAllTextAsync(Path.Combine(output, "soak.svg"), Svg(samples, warmup, args));
+    private static List<string> Report(string[] names, List<Sample> samples, TimeSpan warmup, BenchArgs args, bool both, string output)
+    {
         var steady = samples.Where(s => s.Minutes >= warmup.TotalMinutes).ToList();
         var lines = new List<string>
         {
             "",
             string.Create(CultureInfo.InvariantCulture,
-                $"Soak: `pinpipe serve`, `pinpipe stream` and `pinpipe emulate --lane stream --rate {args.Rate} --records-per-request {args.RecordsPerRequest}` as separate processes for {args.Minutes} min; VmRSS every {Interval.TotalSeconds:0} s. CSV and chart: {output}"),
+                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s; judged after the first {warmup.TotalMinutes:0.#} min. CSV and chart: {output}"),
             "",
-            "| process | RSS first sample | RSS median after warm-up | min / max after warm-up | range (± % of median) |",
-            "|---|---|---|---|---|",
+            "| series | median after warm-up | min / max | samples: range (± % of median) | 5-min window medians: range | flat (±10 %) |",
+            "|---|---|---|---|---|---|",
         };
-        for (int p = 0; p < Names.Length; p++)
+        bool allFlat = true;
+        for (int p = 0; p < names.Length; p++)
         {
-            var values = steady.Select(s => s.RssKb[p] / 1024.0).Where(v => v > 0).ToList();
-            if (values.Count == 0) { lines.Add($"| {Names[p]} | | no sample after the warm-up | | |"); continue; }
-            double median = IngestBench.Median(values);
-            lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {Names[p]} | {samples[0].RssKb[p] / 1024.0:N0} MiB | {median:N0} MiB | {values.Min():N0} / {values.Max():N0} MiB | {Range(values, median)} |"));
+            var values = steady.Select(s => (s.Minutes, Value: s.RssKb[p] / 1024.0)).Where(v => v.Value > 0 && (!names[p].StartsWith("emulate", StringComparison.Ordinal) || v.Minutes < args.Minutes - 0.2)).ToList();
+            allFlat &= Row(lines, $"RSS {names[p]}", "MiB", values, bySample: true);
         }
-        var rates = steady.Select(s => s.CommittedPerSecond).ToList();
-        var streamRss = steady.Select(s => s.RssKb[1] / 1024.0).ToList();
-        if (streamRss.Count > 0)
-        {
-            double median = IngestBench.Median(streamRss);
-            double low = (streamRss.Min() - median) / median, high = (streamRss.Max() - median) / median;
-            bool pass = low >= -Tolerance && high <= Tolerance;
-            lines.Add("");
-            lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"Stream job RSS after its first {warmup.TotalMinutes:0.#} min: median {median:N0} MiB, range {Percent(low)} / {Percent(high)} of the median → {(pass ? "PASS" : "FAIL")} (±{Tolerance * 100:0}%); committed {IngestBench.Median(rates):N0} records/s (median; min {rates.Min():N0}, max {rates.Max():N0})."));
-        }
+        foreach (var m in Measures.Where(m => both || !m.BothLanesOnly))
+            allFlat &= Row(lines, m.Label, m.Unit, [.. steady.Select(s => (s.Minutes, Value: s.Values.GetValueOrDefault(m.Key, double.NaN))).Where(v => !double.IsNaN(v.Value))], bySample: false);
+        lines.Add("");
+        lines.Add(allFlat ? "Every series flat within ±10 % after the warm-up: PASS." : "Not every series flat within ±10 % after the warm-up: FAIL (see the last column).");
         return lines;
     }
 
-    private static string Range(List<double> values, double median) => $"{Percent((values.Min() - median) / median)} / {Percent((values.Max() - median) / median)}";
+    /// <summary>One row of the report; true when flat.</summary>
+    private static bool Row(List<string> lines, string name, string unit, List<(double Minutes, double Value)> values, bool bySample)
+    {
+        if (values.Count == 0) { lines.Add($"| {name} | no sample after the warm-up | | | | |"); return false; }
+        double median = IngestBench.Median(values.Select(v => v.Value));
+        // 5-minute windows from the end of the warm-up; a last stub shorter than a window joins the one before it.
+        double from = values.Min(v => v.Minutes), to = values.Max(v => v.Minutes);
+        int last = Math.Max(0, (int)Math.Ceiling((to - from) / Window.TotalMinutes - 0.5) - 1);
+        var windows = values.GroupBy(v => Math.Min(last, (int)((v.Minutes - from) / Window.TotalMinutes))).Select(g => IngestBench.Median(g.Select(v => v.Value))).ToList();
+        double sampleLow = Rel(values.Min(v => v.Value), median), sampleHigh = Rel(values.Max(v => v.Value), median);
+        double windowLow = Rel(windows.Min(), median), windowHigh = Rel(windows.Max(), median);
+        bool flat = bySample ? sampleLow >= -Tolerance && sampleHigh <= Tolerance : windowLow >= -Tolerance && windowHigh <= Tolerance;
+        lines.Add(string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {Number(median)} {unit} | {Number(values.Min(v => v.Value))} / {Number(values.Max(v => v.Value))} | {Percent(sampleLow)} / {Percent(sampleHigh)} | {Percent(windowLow)} / {Percent(windowHigh)} | {(flat ? "yes" : "**no**")} ({(bySample ? "by sample" : "by window")}) |"));
+        return flat;
+    }
+
+    private static double Rel(double value, double median) => median == 0 ? (value == 0 ? 0 : double.PositiveInfinity) : (value - median) / median;
+
+    private static string Number(double v) => v.ToString(Math.Abs(v) >= 100 ? "N0" : "N1", CultureInfo.InvariantCulture);
+
+    private static string V(Dictionary<string, double> values, string key) =>
+        values.TryGetValue(key, out double v) && !double.IsNaN(v) ? v.ToString("N0", CultureInfo.InvariantCulture) : "-";
 
     /// <summary>A signed percentage with one decimal (<c>-5.1%</c>, <c>+0.0%</c>).</summary>
-    private static string Percent(double fraction) => Math.Round(fraction * 100, 1).ToString("+0.0;-0.0;+0.0", CultureInfo.InvariantCulture) + "%";
+    private static string Percent(double fraction) => double.IsInfinity(fraction) ? "∞" : Math.Round(fraction * 100, 1).ToString("+0.0;-0.0;+0.0", CultureInfo.InvariantCulture) + "%";
 
-    private static string Mib(long kb) => string.Create(CultureInfo.InvariantCulture, $"{kb / 1024.0:N0} MiB");
+    private static double Quantile(double q, string family, PromText before, PromText after) =>
+        PromText.Quantile(q, before.Buckets("pinpipe_ingest_request_duration_seconds", ("family", family)), after.Buckets("pinpipe_ingest_request_duration_seconds", ("family", family)));
+
+    /// <summary>The longest probe latency of that key completed since the last sample; NaN when none.</summary>
+    private static double Drain(ConcurrentQueue<(string Key, double Ms)> probes, string key)
+    {
+        double max = double.NaN;
+        int n = probes.Count;
+        for (int i = 0; i < n && probes.TryDequeue(out var p); i++)
+        {
+            if (p.Key == key) max = double.IsNaN(max) ? p.Ms : Math.Max(max, p.Ms);
+            else probes.Enqueue(p);
+        }
+        return max;
+    }
+
+    private static async Task<PromText> ScrapeAsync(HttpClient http, string url)
+    {
+        try { return PromText.Parse(await http.GetStringAsync(new Uri(url + "/metrics"))); }
+        catch (HttpRequestException) { return PromText.Parse(""); }
+        catch (TaskCanceledException) { return PromText.Parse(""); }
+    }
+
+    /// <summary>
+    /// Every 10 s, one pin record with a fresh ind to each lane: the time from its acknowledgement to the sink's committed
+    /// offset passing it (from the sink's <c>/metrics</c>, polled every 50 ms) and to a commit of the streaming pin table
+    /// whose txn passes it (<see cref="TableWatcher"/>).
+    /// </summary>
+    private static async Task ProbeAsync(string api, string sinkMetrics, bool both, PipelineNames names, TableWatcher watcher,
+        ConcurrentQueue<(string Key, double Ms)> probes, CancellationToken stop)
+    {
+        using var client = new HttpClient { BaseAddress = new Uri(api + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        long next = ProbeBase;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(Interval - TimeSpan.FromTicks(clock.Elapsed.Ticks % Interval.Ticks), stop);
+                var tasks = new List<Task> { ProbeTableAsync(next++) };
+                if (both) tasks.Add(ProbeBucketAsync(next++));
+                await Task.WhenAll(tasks);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+
+        string Pin(long ind) => Encoding.UTF8.GetString(SourceJson.Pin(SyntheticData.Generate(7, ind, 1).Single().Pin));
+
+        async Task ProbeTableAsync(long ind)
+        {
+            using var body = new StringContent($$"""{"StreamName":"{{names.PinStream}}","Data":{{Pin(ind)}},"PartitionKey":"{{ind}}"}""");
+            body.Headers.ContentType = MediaTypeHeaderValue.Parse("application/json");
+            using var response = await client.PutAsync($"streams/{names.PinStream}/record", body, stop);
+            long acked = Stopwatch.GetTimestamp();
+            if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"a stream probe got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(stop)}");
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(stop));
+            if (!PinPipe.Ingest.KinesisShards.TryParseSequenceNumber(doc.RootElement.GetProperty("SequenceNumber").GetString()!, out _, out int partition, out long offset))
+                throw new InvalidOperationException($"a stream probe's answer has no sequence number: {doc.RootElement}");
+            while (watcher.Next(partition) <= offset) await Task.Delay(20, stop);
+            probes.Enqueue(("probe_table_ms", Stopwatch.GetElapsedTime(acked).TotalMilliseconds));
+        }
+
+        async Task ProbeBucketAsync(long ind)
+        {
+            using var body = new StringContent($$"""{"records":[{"value":{{Pin(ind)}}}]}""");
+            body.Headers.ContentType = MediaTypeHeaderValue.Parse("application/vnd.kafka.json.v2+json");
+            using var response = await client.PostAsync($"topics/{names.PinTopic}", body, stop);
+            long acked = Stopwatch.GetTimestamp();
+            if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"a batch probe got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(stop)}");
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(stop));
+            var first = doc.RootElement.GetProperty("offsets")[0];
+            string partition = first.GetProperty("partition").GetInt32().ToString(CultureInfo.InvariantCulture);
+            long offset = first.GetProperty("offset").GetInt64();
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            while ((await ScrapeAsync(http, sinkMetrics)).Sum("pinpipe_sink_committed_offset", ("topic", names.PinTopic), ("partition", partition)) <= offset)
+                await Task.Delay(50, stop);
+            probes.Enqueue(("probe_bucket_ms", Stopwatch.GetElapsedTime(acked).TotalMilliseconds));
+        }
+    }
+
+    /// <summary>Follows a streaming table's <c>_delta_log</c> (every 10 ms) and keeps, per partition of one stream, the highest txn version committed (the next offset to read).</summary>
+    private sealed class TableWatcher(string folder, string stream)
+    {
+        private readonly ConcurrentDictionary<int, long> _next = new();
+
+        public long Next(int partition) => _next.GetValueOrDefault(partition);
+
+        public async Task RunAsync(CancellationToken stop)
+        {
+            long version = 0;
+            string prefix = $"pinpipe-stream:{stream}";
+            while (!stop.IsCancellationRequested)
+            {
+                string file = Path.Combine(folder, $"{version:D20}.json");
+                if (File.Exists(file))
+                {
+                    string[] lines;
+                    try { lines = await File.ReadAllLinesAsync(file, CancellationToken.None); }
+                    catch (IOException) { continue; }
+                    foreach (string line in lines.Where(l => l.Contains("\"txn\"", StringComparison.Ordinal)))
+                    {
+                        using var doc = JsonDocument.Parse(line);
+                        if (!doc.RootElement.TryGetProperty("txn", out var txn)) continue;
+                        string appId = txn.GetProperty("appId").GetString()!;
+                        int colon = appId.LastIndexOf(':');
+                        if (!appId.StartsWith(prefix, StringComparison.Ordinal) || appId.Length <= prefix.Length || appId[prefix.Length] is not ('@' or ':')) continue;
+                        int partition = int.Parse(appId[(colon + 1)..], CultureInfo.InvariantCulture);
+                        long next = txn.GetProperty("version").GetInt64();
+                        _next.AddOrUpdate(partition, next, (_, old) => Math.Max(old, next));
+                    }
+                    version++;
+                    continue;
+                }
+                try { await Task.Delay(10, stop); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+    }
+
+    private static async Task WaitConsumedAsync(PinPipeSettings settings, bool both, TimeSpan timeout)
+    {
+        await using var log = await LogFactory.OpenAsync(settings.Log with { Access = LogAccess.Consumer });
+        var consumers = settings.Consumers();
+        var deadline = Stopwatch.StartNew();
+        var topics = both ? settings.Names.Topics.Concat(settings.Names.Streams) : settings.Names.Streams;
+        while (true)
+        {
+            long lag = 0;
+            foreach (string topic in topics)
+                for (int p = 0; p < settings.Log.DefaultPartitions; p++)
+                {
+                    var marks = await log.GetWatermarksAsync(topic, p);
+                    foreach (string group in consumers.Of(topic)) lag += marks.Lag(await log.GetCommittedOffsetAsync(group, topic, p));
+                }
+            if (lag == 0) return;
+            if (deadline.Elapsed > timeout) throw new InvalidOperationException($"{lag:N0} records still not consumed {timeout.TotalMinutes:0} min after the emulators stopped");
+            await Task.Delay(1000);
+        }
+    }
 
     /// <summary>Records the stream job committed: the sum over the clean tables of their txns' next offsets.</summary>
     private static async Task<long> CommittedAsync(DeltaTable[] tables)
@@ -133,51 +392,76 @@ internal static class SoakBench
         return total;
     }
 
-    private static async Task WriteCsvAsync(string file, List<Sample> samples)
+    private static async Task WriteCsvAsync(string file, string[] names, List<Sample> samples, bool both)
     {
-        var csv = new StringBuilder("minutes,serve_rss_mib,stream_rss_mib,emulate_rss_mib,stream_committed_records_per_s\n");
+        var measures = Measures.Where(m => both || !m.BothLanesOnly).ToList();
+        var csv = new StringBuilder("minutes," + string.Join(',', names.Select(n => n.Replace(' ', '_') + "_rss_mib")) + "," + string.Join(',', measures.Select(m => m.Key)) + "\n");
         foreach (var s in samples)
-            csv.Append(string.Create(CultureInfo.InvariantCulture, $"{s.Minutes:0.00},{s.RssKb[0] / 1024.0:0.0},{s.RssKb[1] / 1024.0:0.0},{s.RssKb[2] / 1024.0:0.0},{s.CommittedPerSecond:0}\n"));
+        {
+            csv.Append(s.Minutes.ToString("0.00", CultureInfo.InvariantCulture));
+            foreach (long kb in s.RssKb) csv.Append(CultureInfo.InvariantCulture, $",{kb / 1024.0:0.0}");
+            foreach (var m in measures)
+            {
+                double v = s.Values.GetValueOrDefault(m.Key, double.NaN);
+                csv.Append(',').Append(double.IsNaN(v) ? "" : v.ToString("0.#", CultureInfo.InvariantCulture));
+            }
+            csv.Append('\n');
+        }
         await File.WriteAllTextAsync(file, csv.ToString());
     }
 
-    /// <summary>A line chart of each process's RSS over time, the warm-up shaded and the ±10% band around the stream job's median.</summary>
-    private static string Svg(List<Sample> samples, TimeSpan warmup, BenchArgs args)
+    private static readonly string[] Colors = ["#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+
+    /// <summary>Three panels over time (memory per process, lags, latencies), the warm-up shaded.</summary>
+    private static string Svg(string[] names, List<Sample> samples, TimeSpan warmup, BenchArgs args, bool both)
     {
-        const int W = 800, H = 400, L = 60, R = 110, T = 40, B = 40;
-        string[] colors = ["#1f77b4", "#d62728", "#2ca02c"];
-        double maxX = Math.Max(args.Minutes, samples.Count == 0 ? 1 : samples[^1].Minutes);
-        double maxY = samples.Count == 0 ? 100 : Math.Ceiling(samples.Max(s => s.RssKb.Max()) / 1024.0 * 1.15 / 50) * 50;
-        double X(double m) => L + m / maxX * (W - L - R);
-        double Y(double mib) => H - B - mib / maxY * (H - T - B);
+        const int W = 900, PanelH = 260;
         var svg = new StringBuilder();
-        string F(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
-        svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n");
-        svg.Append(CultureInfo.InvariantCulture, $"<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{L}\" y=\"20\" font-size=\"14\">RSS per process, emulate --lane stream --rate {args.Rate} --records-per-request {args.RecordsPerRequest}</text>\n");
-        svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{F(X(0))}\" y=\"{T}\" width=\"{F(X(warmup.TotalMinutes) - X(0))}\" height=\"{H - T - B}\" fill=\"#eeeeee\"/>\n");
-        var steady = samples.Where(s => s.Minutes >= warmup.TotalMinutes).Select(s => s.RssKb[1] / 1024.0).ToList();
-        if (steady.Count > 0)
-        {
-            double median = IngestBench.Median(steady);
-            svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{F(X(warmup.TotalMinutes))}\" y=\"{F(Y(median * (1 + Tolerance)))}\" width=\"{F(X(maxX) - X(warmup.TotalMinutes))}\" height=\"{F(Y(median * (1 - Tolerance)) - Y(median * (1 + Tolerance)))}\" fill=\"#d62728\" fill-opacity=\"0.08\"/>\n");
-        }
-        for (int i = 0; i <= 5; i++)
-        {
-            double mib = maxY * i / 5, m = maxX * i / 5;
-            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{L}\" x2=\"{W - R}\" y1=\"{F(Y(mib))}\" y2=\"{F(Y(mib))}\" stroke=\"#dddddd\"/><text x=\"{L - 5}\" y=\"{F(Y(mib) + 4)}\" text-anchor=\"end\">{F(mib)}</text>\n");
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(X(m))}\" y=\"{H - B + 16}\" text-anchor=\"middle\">{F(m)}</text>\n");
-        }
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{(L + W - R) / 2}\" y=\"{H - 5}\" text-anchor=\"middle\">minutes</text><text x=\"15\" y=\"{(T + H - B) / 2}\" transform=\"rotate(-90 15 {(T + H - B) / 2})\" text-anchor=\"middle\">RSS (MiB)</text>\n");
-        for (int p = 0; p < Names.Length; p++)
-        {
-            string points = string.Join(' ', samples.Select(s => $"{F(X(s.Minutes))},{F(Y(s.RssKb[p] / 1024.0))}"));
-            svg.Append(CultureInfo.InvariantCulture, $"<polyline fill=\"none\" stroke=\"{colors[p]}\" stroke-width=\"2\" points=\"{points}\"/>\n");
-            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{W - R + 10}\" x2=\"{W - R + 30}\" y1=\"{T + 10 + p * 18}\" y2=\"{T + 10 + p * 18}\" stroke=\"{colors[p]}\" stroke-width=\"2\"/><text x=\"{W - R + 35}\" y=\"{T + 14 + p * 18}\">{Names[p]}</text>\n");
-        }
+        svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{PanelH * 3 + 40}\" font-family=\"sans-serif\" font-size=\"12\">\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<rect width=\"{W}\" height=\"{PanelH * 3 + 40}\" fill=\"white\"/>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"60\" y=\"22\" font-size=\"15\">Soak: {(both ? "both lanes" : "streaming lane")}, each emulator --rate {args.Rate} posts/s (3 records each), {args.Minutes:0} min</text>\n");
+        double maxX = Math.Max(args.Minutes, samples.Count == 0 ? 1 : samples[^1].Minutes);
+        Panel(svg, 40, "RSS (MiB)", maxX, warmup, [.. names.Select((n, i) => (n, samples.Select(s => (s.Minutes, s.RssKb[i] / 1024.0)).ToList()))]);
+        Panel(svg, 40 + PanelH, "lag (records)", maxX, warmup,
+            [.. new[] { ("sink_lag", "sink"), ("stream_lag", "stream job") }.Where(k => both || k.Item1 != "sink_lag").Select(k => (k.Item2, Points(samples, k.Item1)))]);
+        Panel(svg, 40 + 2 * PanelH, "latency (ms)", maxX, warmup,
+            [.. new[] { ("kafka_p99_ms", "API p99 Kafka REST"), ("kinesis_p99_ms", "API p99 Kinesis"), ("probe_bucket_ms", "probe ack → bucket"), ("probe_table_ms", "probe ack → Delta table") }
+                .Where(k => both || !k.Item1.StartsWith("kafka", StringComparison.Ordinal) && k.Item1 != "probe_bucket_ms").Select(k => (k.Item2, Points(samples, k.Item1)))]);
         svg.Append("</svg>\n");
         return svg.ToString();
+
+        static List<(double, double)> Points(List<Sample> samples, string key) =>
+            [.. samples.Select(s => (s.Minutes, s.Values.GetValueOrDefault(key, double.NaN))).Where(p => !double.IsNaN(p.Item2))];
     }
+
+    private static void Panel(StringBuilder svg, int top, string title, double maxX, TimeSpan warmup, List<(string Name, List<(double Minutes, double Value)> Points)> series)
+    {
+        const int W = 900, H = 260, L = 70, R = 190, T = 25, B = 35;
+        double maxY = Math.Max(1, series.SelectMany(s => s.Points).Select(p => p.Value).DefaultIfEmpty(1).Max() * 1.1);
+        double X(double m) => L + m / maxX * (W - L - R);
+        double Y(double v) => top + H - B - v / maxY * (H - T - B);
+        string F(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{L}\" y=\"{top + 16}\" font-size=\"13\">{WebUtility.HtmlEncode(title)}</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{F(X(0))}\" y=\"{top + T}\" width=\"{F(X(warmup.TotalMinutes) - X(0))}\" height=\"{H - T - B}\" fill=\"#eeeeee\"/>\n");
+        for (int i = 0; i <= 4; i++)
+        {
+            double v = maxY * i / 4;
+            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{L}\" x2=\"{W - R}\" y1=\"{F(Y(v))}\" y2=\"{F(Y(v))}\" stroke=\"#dddddd\"/><text x=\"{L - 5}\" y=\"{F(Y(v) + 4)}\" text-anchor=\"end\">{v.ToString(maxY >= 20 ? "N0" : "0.#", CultureInfo.InvariantCulture)}</text>\n");
+        }
+        for (int i = 0; i <= 6; i++)
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(X(maxX * i / 6))}\" y=\"{top + H - B + 15}\" text-anchor=\"middle\">{F(maxX * i / 6)}</text>\n");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{(L + W - R) / 2}\" y=\"{top + H - 5}\" text-anchor=\"middle\">minutes</text>\n");
+        for (int i = 0; i < series.Count; i++)
+        {
+            var (name, points) = series[i];
+            string color = Colors[i % Colors.Length];
+            if (points.Count > 1)
+                svg.Append(CultureInfo.InvariantCulture, $"<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{string.Join(' ', points.Select(p => $"{F(X(p.Minutes))},{F(Y(p.Value))}"))}\"/>\n");
+            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{W - R + 10}\" x2=\"{W - R + 30}\" y1=\"{top + T + 10 + i * 18}\" y2=\"{top + T + 10 + i * 18}\" stroke=\"{color}\" stroke-width=\"2\"/><text x=\"{W - R + 35}\" y=\"{top + T + 14 + i * 18}\">{WebUtility.HtmlEncode(name)}</text>\n");
+        }
+    }
+
+    private static string Url(int port) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}");
 
     private static int FreePort()
     {
