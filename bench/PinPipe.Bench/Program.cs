@@ -11,6 +11,7 @@ using PinPipe.Bench;
 //     per lane as separate processes; RSS, rates, lags and latencies every 10 s; batch and verify at the end; CSV and SVG chart in bench/results/
 // (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
 // history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
+//   baseline: only the machine's baseline, which every run prints first (a CPU probe on one core and on all, an fsync probe)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
 var lines = new List<string>
@@ -26,7 +27,21 @@ if (what is "history" && HistoryBench.Validate(args2) is { } usage)
 #pragma warning restore CA1849
     return 2;
 }
-if (what is not ("batch" or "stream-latency" or "soak" or "history" or "workers" or "verify")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "soak" or "history" or "workers" or "verify" or "baseline" or "all"))
+{
+#pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch, soak, history, workers, verify, baseline or all");
+#pragma warning restore CA1849
+    return 2;
+}
+if (!args2.LandOnly) // history --land-only writes data and measures nothing
+{
+    IngestBench.Progress("measuring the machine's baseline (CPU and fsync probes)");
+    var baseline = Baseline.Measure();
+    IngestBench.Progress(baseline.Line());
+    lines.Add(baseline.Line());
+}
+if (what is not ("batch" or "stream-latency" or "soak" or "history" or "workers" or "verify" or "baseline")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
@@ -40,13 +55,6 @@ if (what is "soak") lines.AddRange(await SoakBench.RunAsync(args2));
 if (what is "history") lines.AddRange(await HistoryBench.RunAsync(args2));
 if (what is "workers") lines.AddRange(await WorkersBench.RunAsync(args2));
 if (what is "verify") lines.AddRange(await VerifyBench.RunAsync(args2));
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "soak" or "history" or "workers" or "verify" or "all"))
-{
-#pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch, soak, history, workers, verify or all");
-#pragma warning restore CA1849
-    return 2;
-}
 foreach (var l in lines) Console.WriteLine(l);
 return 0;
 

@@ -147,36 +147,50 @@ internal static class SoakBench
                     $"soak: {sample.Minutes:0.00}/{args.Minutes:0} min; RSS {string.Join(", ", names.Select((n, i) => $"{n} {sample.RssKb[i] / 1024:N0}"))} MiB; ingested {V(values, "ingest_rps")}/s, sink {V(values, "sink_rps")}/s lag {V(values, "sink_lag")}, stream {V(values, "stream_rps")}/s lag {V(values, "stream_lag")}; API p99 kafka {V(values, "kafka_p99_ms")} kinesis {V(values, "kinesis_p99_ms")} ms; probes bucket {V(values, "probe_bucket_ms")} table {V(values, "probe_table_ms")} ms"));
             }
 
-            // The emulators stop at their --duration and must have lost nothing; then every record is consumed.
-            foreach (var e in emulators)
-            {
-                var end = Stopwatch.StartNew();
-                while (!e.HasExited && end.Elapsed < TimeSpan.FromMinutes(3)) await Task.Delay(500);
-                if (!e.HasExited || e.ExitCode != 0 || e.Output.Contains("LOST:", StringComparison.Ordinal))
-                    throw new InvalidOperationException($"pinpipe emulate did not end cleanly ({(e.HasExited ? $"exit {e.ExitCode}" : "still running")}):\n{e.Output}");
-                lines.Add($"{e.Output.Split('\n').LastOrDefault(l => l.Contains("acknowledged", StringComparison.OrdinalIgnoreCase))?.Trim()}");
-            }
-            var drain = Stopwatch.StartNew();
-            await WaitConsumedAsync(settings, both, TimeSpan.FromMinutes(10));
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"Every record consumed {drain.Elapsed.TotalSeconds:0} s after the emulators stopped."));
-            await stopProbing.CancelAsync();
-            await probing;
-            await watching;
-
-            if (both)
-            {
-                var batch = await ChildRun.RunAsync("dotnet", [dll, "batch", .. common], dir.Path);
-                if (batch.ExitCode != 0) throw new InvalidOperationException($"pinpipe batch exited with {batch.ExitCode}: {batch.Excerpt()}");
-                lines.Add(string.Create(CultureInfo.InvariantCulture, $"`pinpipe batch` over the whole bucket: {batch.Wall.TotalSeconds:0.0} s, peak RSS {batch.PeakRssBytes / (1 << 20):N0} MiB."));
-            }
-            var verify = await ChildRun.RunAsync("dotnet", [dll, "verify", "--lane", both ? "all" : "stream", .. common], dir.Path);
-            lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"`pinpipe verify{(both ? "" : " --lane stream")}` on the live pipeline at the end: exit {verify.ExitCode} ({(verify.ExitCode == 0 ? "consistent" : "NOT CONSISTENT")}), {verify.Wall.TotalSeconds:0.0} s, peak RSS {verify.PeakRssBytes / (1 << 20):N0} MiB."));
-            lines.AddRange(verify.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "    " + l.TrimEnd()));
-
+            // The samples are written before the end's checks, so that a failing check keeps them.
             await WriteCsvAsync(Path.Combine(output, "soak.csv"), [.. names], samples, both);
             await File.WriteAllTextAsync(Path.Combine(output, "soak.svg"), Svg([.. names], samples, warmup, args, both));
-            lines.InsertRange(0, Report([.. names], samples, warmup, args, both, output));
+            lines.AddRange(Report([.. names], samples, warmup, args, both, output));
+            lines.Add("");
+            try
+            {
+                await EndAsync();
+            }
+            catch (InvalidOperationException ex)
+            {
+                lines.Add($"END CHECKS FAILED: {ex.Message}");
+            }
+            await stopProbing.CancelAsync();
+            try { await probing; }
+            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or JsonException) { lines.Add($"A PROBE FAILED: {ex.Message}"); }
+            await watching;
+
+            async Task EndAsync()
+            {
+                // The emulators stop at their --duration and must have lost nothing; then every record is consumed.
+                foreach (var e in emulators)
+                {
+                    var end = Stopwatch.StartNew();
+                    while (!e.HasExited && end.Elapsed < TimeSpan.FromMinutes(3)) await Task.Delay(500);
+                    if (!e.HasExited || e.ExitCode != 0 || e.Output.Contains("LOST:", StringComparison.Ordinal))
+                        throw new InvalidOperationException($"pinpipe emulate did not end cleanly ({(e.HasExited ? $"exit {e.ExitCode}" : "still running")}):\n{e.Output}");
+                    lines.Add($"{e.Output.Split('\n').LastOrDefault(l => l.Contains("acknowledged", StringComparison.OrdinalIgnoreCase))?.Trim()}");
+                }
+                var drain = Stopwatch.StartNew();
+                await WaitConsumedAsync(settings, both, TimeSpan.FromMinutes(10));
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"Every record consumed {drain.Elapsed.TotalSeconds:0} s after the emulators stopped."));
+
+                if (both)
+                {
+                    var batch = await ChildRun.RunAsync("dotnet", [dll, "batch", .. common], dir.Path);
+                    if (batch.ExitCode != 0) throw new InvalidOperationException($"pinpipe batch exited with {batch.ExitCode}: {batch.Excerpt()}");
+                    lines.Add(string.Create(CultureInfo.InvariantCulture, $"`pinpipe batch` over the whole bucket: {batch.Wall.TotalSeconds:0.0} s, peak RSS {batch.PeakRssBytes / (1 << 20):N0} MiB."));
+                }
+                var verify = await ChildRun.RunAsync("dotnet", [dll, "verify", "--lane", both ? "all" : "stream", .. common], dir.Path);
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"`pinpipe verify{(both ? "" : " --lane stream")}` on the live pipeline at the end: exit {verify.ExitCode} ({(verify.ExitCode == 0 ? "consistent" : "NOT CONSISTENT")}), {verify.Wall.TotalSeconds:0.0} s, peak RSS {verify.PeakRssBytes / (1 << 20):N0} MiB."));
+                lines.AddRange(verify.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "    " + l.TrimEnd()));
+            }
         }
         finally
         {

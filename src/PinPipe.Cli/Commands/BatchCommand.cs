@@ -18,7 +18,7 @@ internal static class BatchCommand
         var flags = new ConfigFlags();
         AddBatchFlags(command, flags);
         flags.Add<bool>(command, "--full", "Batch:Full", "Rebuild every table from all raw objects (a new version by overwrite, which may change the tables' columns), e.g. after the cleaning rules changed; default: incremental, only the raw objects landed since the last run.");
-        flags.Add<string>(command, "--chunk-size", "Batch:ChunkSize", "Raw JSON a full rebuild reads and cleans at a time, e.g. 400MB (default: a sixth of Batch:MemoryLimit).");
+        flags.Add<string>(command, "--chunk-size", "Batch:ChunkSize", "Raw JSON a run (incremental or --full) reads and cleans at a time, e.g. 400MB (default: a sixth of Batch:MemoryLimit).");
         ScheduleCommand.AddHistoryFlag(command, flags);
         var rows = WholeNumberOption.Create("--rows", "Rows of each insight to print (the files hold them all).", 20, 0, "zero or more");
         command.Options.Add(rows);

@@ -116,6 +116,9 @@ public sealed record BatchTableFiles(string Location, IReadOnlyList<string> File
 /// <param name="time">Clock for the run id and durations.</param>
 public sealed partial class BatchJob(BatchOptions options, PipelineNames names, ObjectStoreOptions objectStore, string topicsDir, ILoggerFactory loggerFactory, TimeProvider? time = null)
 {
+    /// <summary>The commitInfo operation parameter naming the run that made a batch commit (the id of its <c>runs/&lt;id&gt;/</c> folder).</summary>
+    internal const string RunIdParameter = "pinpipe.runId";
+
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private const string MarksTable = "temp.main._pinpipe_batch_marks";
     private const string OriginPartition = "CAST(string_split(origin, '/')[-2] AS INTEGER)";
@@ -204,13 +207,10 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
                 }
                 catch (DuckDBException ex) when (ex.Message.StartsWith("Out of Memory Error", StringComparison.Ordinal))
                 {
-                    // An incremental run reads one topic's new records into DuckDB at once (a large backlog can outgrow the limit); a full rebuild a chunk at a time.
+                    // Both kinds of run read a topic a chunk at a time (Batch:ChunkSize); a chunk too large for the limit stops the run here.
                     throw new BatchException("batch.out_of_memory", ErrorKind.Failed,
-                        full
-                            ? $"{plan.Topic}: a chunk of the full rebuild (Batch:ChunkSize, {options.ChunkBytes / 1e6:N0} MB of raw JSON at a time) does not fit in Batch:MemoryLimit '{options.MemoryLimit}'; " +
-                              $"nothing was committed for it (its tables keep their previous version). Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 6 × the chunk), lower Batch:ChunkSize, or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}"
-                            : $"{plan.Topic}: the records to read this run do not fit in Batch:MemoryLimit '{options.MemoryLimit}' (an incremental run reads every raw object landed since the last run at once); " +
-                              $"nothing more was committed for it. Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 1.5 × the topic's raw JSON), or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}", ex);
+                        $"{plan.Topic}: a chunk of the {(full ? "full rebuild" : "incremental run")} (Batch:ChunkSize, {options.ChunkBytes / 1e6:N0} MB of raw JSON at a time) does not fit in Batch:MemoryLimit '{options.MemoryLimit}'; " +
+                        $"nothing {(full ? "" : "more ")}was committed for it ({(full ? "its tables keep their previous version" : "its tables keep their last commits")}). Raise Batch:MemoryLimit (PINPIPE_Batch__MemoryLimit; about 6 × the chunk), lower Batch:ChunkSize, or lower Batch:Threads. DuckDB said: {ex.Message.Split('\n')[0]}", ex);
                 }
             }
             var run = new BatchRunResult(runId, startedAt, _time.GetElapsedTime(start), tables, folder, store.Location) { Full = full };
@@ -240,14 +240,9 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             RequireSameSchema(cleanTable, clean, CleaningRules.Schema(kind));
             RequireSameSchema(rejectsTable, rejects, CleaningRules.RejectSchema);
         }
-        var objects = new List<RawLoader.RawObject>();
-        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
-        await foreach (ObjectInfo info in store.ListAsync($"{topicsDir}/{topic}/", cancellationToken).ConfigureAwait(false))
-        {
-            objects.Add(RawLoader.RawObject.Parse(info.Key, topic));
-            sizes[info.Key] = info.Size;
-        }
-        objects.Sort();
+        var listing = await RawLoader.ListTopicAsync(store, topicsDir, topic, cancellationToken).ConfigureAwait(false);
+        if (listing.Strays.Count > 0) throw new ArgumentException(listing.Strays[0].Why);
+        var (objects, sizes) = (listing.Objects, listing.Sizes);
         string? topicId = await TopicIncarnations.ReadTopicIdAsync(store, TopicIncarnations.MarkerKey(topicsDir, topic), cancellationToken).ConfigureAwait(false);
         return new TopicPlan(kind, topic, topicId, objects, cleanTable, clean, rejectsTable, rejects) { Sizes = sizes };
     }
@@ -286,39 +281,73 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             .ToDictionary(p => p, p => Math.Min(cleanMark.NextOf(p), rejectsMark.NextOf(p)));
         var objects = Unread(plan.Objects, from);
 
+        // A chunk of about Batch:ChunkSize of raw JSON at a time, as a full rebuild reads (see BatchJob.Rebuild.cs): a backlog of
+        // any size fits in Batch:MemoryLimit. A chunk's valid records are checked against the table and the earlier chunks' rows.
         string rawTable = "raw_" + t;
-        var raw = await RawLoader.LoadObjectsAsync(connection, store, topic, objects.Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
-        var ends = KeepNewRecords(connection, rawTable, topic, from, cancellationToken);
-        FreedMemory.Release(); // each phase starts from what it holds, not from what the last one freed (see FreedMemory)
-        long tRead = _time.GetTimestamp();
-        var clean = await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
-        connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
-        clean = DropRejectsAlreadyHeld(connection, clean, rejectsMark, from, cancellationToken);
-        FreedMemory.Release();
-        long tClean = _time.GetTimestamp();
+        string cleanFolder = Path.Combine(work, t + "-clean"), rejectsFolder = Path.Combine(work, t + "-rejects");
+        var chunks = Chunks(objects, plan.Sizes, options.ChunkBytes);
+        var cursor = new Dictionary<int, long>(from);
+        var ends = new Dictionary<int, long>();
+        var cleanFiles = new List<string>();
+        var rejectsFiles = new List<string>();
+        CleanResult? sum = null;
+        int objectsRead = 0;
+        long bytesRead = 0;
+        TimeSpan readTime = TimeSpan.Zero, cleanTime = TimeSpan.Zero, writeTime = TimeSpan.Zero;
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            long c0 = _time.GetTimestamp();
+            var raw = await RawLoader.LoadObjectsAsync(connection, store, topic, chunks[i].Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
+            (objectsRead, bytesRead) = (objectsRead + raw.Objects, bytesRead + raw.Bytes);
+            foreach (var (p, end) in KeepNewRecords(connection, rawTable, topic, cursor, cancellationToken))
+            {
+                ends[p] = Math.Max(ends.GetValueOrDefault(p), end);
+                cursor[p] = Math.Max(cursor[p], end);
+            }
+            FreedMemory.Release(); // each phase starts from what it holds, not from what the last one freed (see FreedMemory)
+            long c1 = _time.GetTimestamp();
+            string? earlier = null;
+            if (cleanFiles.Count > 0)
+            {
+                string files = "[" + string.Join(", ", cleanFiles.Select(Sql.Literal)) + "]";
+                connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
+                earlier = RebuiltKeysView;
+            }
+            var chunk = await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
+            connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
+            chunk = DropRejectsAlreadyHeld(connection, chunk, rejectsMark, from, cancellationToken);
+            FreedMemory.Release();
+            long c2 = _time.GetTimestamp();
+            cleanFiles.AddRange(Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(cleanFolder, $"{i:D6}"), cancellationToken));
+            rejectsFiles.AddRange(Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(rejectsFolder, $"{i:D6}"), cancellationToken));
+            FreedMemory.Release();
+            sum = sum is null ? chunk : Add(sum, chunk);
+            (readTime, cleanTime, writeTime) = (readTime + _time.GetElapsedTime(c0, c1), cleanTime + _time.GetElapsedTime(c1, c2), writeTime + _time.GetElapsedTime(c2));
+            if (chunks.Count > 1)
+                _logger.LogInformation("{Topic}: chunk {Chunk}/{Chunks}: {Records:N0} records in {Objects:N0} objects ({MB:N1} MB) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects.",
+                    topic, i + 1, chunks.Count, chunk.Read, raw.Objects, raw.Bytes / 1e6, chunk.Clean, chunk.Duplicates, chunk.Rejects);
+        }
+        connection.Execute($"DROP VIEW IF EXISTS {Sql.Identifier(RebuiltKeysView)}", cancellationToken);
+        var clean = sum ?? throw new InvalidOperationException("Chunks gives at least one chunk.");
 
         // A partition gets a txn in a table when its end moved past the table's offset; the rows go with them. Nothing moved: no commit.
         var cleanTxns = Advanced(topic, plan.TopicId, ends, cleanMark);
         var rejectsTxns = Advanced(topic, plan.TopicId, ends, rejectsMark);
-        string[] cleanFiles = Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(work, t + "-clean"), cancellationToken);
-        string[] rejectsFiles = Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(work, t + "-rejects"), cancellationToken);
-        FreedMemory.Release();
         long tWrite = _time.GetTimestamp();
-        var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
-        var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
-        TryDeleteDirectory(Path.Combine(work, t + "-clean"));
-        TryDeleteDirectory(Path.Combine(work, t + "-rejects"));
+        var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), [.. cleanFiles], cleanTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
+        var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, [.. rejectsFiles], rejectsTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
+        TryDeleteDirectory(cleanFolder);
+        TryDeleteDirectory(rejectsFolder);
 
         long rows = RowsOf(await plan.CleanTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
         long rejectRows = RowsOf(await plan.RejectsTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
         var took = _time.GetElapsedTime(t0);
         _logger.LogInformation("{Table} phases: read raw {Read:N2} s, clean and duplicate check ({KeyFilesRead} of {KeyFiles} files' ind read) {Clean:N2} s, Parquet write {Write:N2} s, Delta commit {Commit:N2} s.",
-            topic, _time.GetElapsedTime(t0, tRead).TotalSeconds, clean.KeyFilesRead, clean.KeyFilesRead + clean.KeyFilesSkipped, _time.GetElapsedTime(tRead, tClean).TotalSeconds,
-            _time.GetElapsedTime(tClean, tWrite).TotalSeconds, _time.GetElapsedTime(tWrite).TotalSeconds);
-        _logger.LogInformation("{Table}: {Records:N0} new records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects; {Commit}; the table holds {Rows:N0} rows.",
-            topic, clean.Read, raw.Objects, raw.Bytes / 1e6, raw.Bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), clean.Clean, clean.Duplicates, clean.Rejects,
+            topic, readTime.TotalSeconds, clean.KeyFilesRead, clean.KeyFilesRead + clean.KeyFilesSkipped, cleanTime.TotalSeconds, writeTime.TotalSeconds, _time.GetElapsedTime(tWrite).TotalSeconds);
+        _logger.LogInformation("{Table}: {Records:N0} new records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s{Chunks}) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects; {Commit}; the table holds {Rows:N0} rows.",
+            topic, clean.Read, objectsRead, bytesRead / 1e6, bytesRead / 1e6 / Math.Max(took.TotalSeconds, 1e-3), chunks.Count > 1 ? $", {chunks.Count} chunks" : "", clean.Clean, clean.Duplicates, clean.Rejects,
             committed || rejectsCommitted ? $"Delta version {version} (rejects {rejectsVersion})" : "nothing new to commit", rows);
-        return new BatchTableResult(t, topic, raw.Objects, raw.Bytes, clean, version, rejectsVersion)
+        return new BatchTableResult(t, topic, objectsRead, bytesRead, clean, version, rejectsVersion)
         {
             Committed = committed,
             RejectsCommitted = rejectsCommitted,
@@ -424,7 +453,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             OperationParameters = new Dictionary<string, string>
             {
                 ["mode"] = mode.ToString(),
-                ["pinpipe.runId"] = runId,
+                [RunIdParameter] = runId,
                 ["pinpipe.batch"] = full ? "full" : "incremental",
                 [BatchRules.Parameter] = BatchRules.Hash,
             },

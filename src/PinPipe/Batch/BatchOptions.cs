@@ -18,7 +18,7 @@ public sealed record BatchOptions
     public string MemoryLimit { get; init; } = "1250MB";
 
     /// <summary>
-    /// How much raw JSON a full rebuild (<see cref="Full"/>) reads and cleans at a time: a size (<c>400MB</c>, <c>256MiB</c>,
+    /// How much raw JSON a run (incremental or <see cref="Full"/>) reads and cleans at a time: a size (<c>400MB</c>, <c>256MiB</c>,
     /// units as <see cref="MemoryLimit"/>'s). Null (default): a sixth of <see cref="MemoryLimit"/> (about 208 MB at 1250MB): the
     /// process's peak (DuckDB's buffers and what it allocates beside them, about 4 × the chunk, and some 500 MB of its own)
     /// then stays near the limit.
@@ -44,7 +44,7 @@ public sealed record BatchOptions
             $"Batch:ChunkSize: '{ChunkSize}' is not a size; use a number and a unit (e.g. 400MB, 256MiB), or leave it unset for a sixth of Batch:MemoryLimit.")
         .ToList();
 
-    /// <summary>The raw JSON bytes a full rebuild reads at a time: <see cref="ChunkSize"/>, or a sixth of <see cref="MemoryLimit"/> (at least 1 MB).</summary>
+    /// <summary>The raw JSON bytes a run reads at a time: <see cref="ChunkSize"/>, or a sixth of <see cref="MemoryLimit"/> (at least 1 MB).</summary>
     public long ChunkBytes => ChunkSize is not null && SettingFormats.ToBytes(ChunkSize) is { } size
         ? Math.Max(size, 1)
         : Math.Max((SettingFormats.ToBytes(MemoryLimit) ?? 1_250_000_000) / 6, 1_000_000);

@@ -50,30 +50,7 @@ public static class BatchRules
         {
             byte[]? commit = await store.GetAsync($"{tablePrefix}/{DeltaLogFiles.LogFolder}{DeltaLogFiles.Commit(v)}", cancellationToken).ConfigureAwait(false);
             if (commit is null) return null; // the log was cleaned up below here
-            if (RulesOf(commit) is { } hash) return (hash, v);
-        }
-        return null;
-    }
-
-    /// <summary>The rules hash in a commit's commitInfo, or null.</summary>
-    private static string? RulesOf(byte[] commit)
-    {
-        foreach (var range in commit.AsSpan().Split((byte)'\n'))
-        {
-            var line = commit.AsMemory()[range];
-            if (line.Length == 0 || line.Span.IndexOf("\"commitInfo\""u8) < 0) continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                if (doc.RootElement.TryGetProperty("commitInfo", out var info) && info.ValueKind == JsonValueKind.Object
-                    && info.TryGetProperty("operationParameters", out var parameters) && parameters.ValueKind == JsonValueKind.Object
-                    && parameters.TryGetProperty(Parameter, out var hash) && hash.ValueKind == JsonValueKind.String)
-                    return hash.GetString();
-            }
-            catch (JsonException)
-            {
-                // Not our commitInfo: the table's reader reports a damaged log.
-            }
+            if (DeltaLogFiles.OperationParameter(commit, Parameter) is { } hash) return (hash, v);
         }
         return null;
     }

@@ -69,6 +69,16 @@ public static class Cleaner
     /// (<see cref="FreedMemory"/>), so that a large run peaks at its largest step; a micro-batch keeps it for the next.</summary>
     public static Task<CleanResult> CleanAgainstAsync(
         DuckDBConnection connection, RecordKind kind, string rawRelation, DeltaSnapshot? table, bool releaseFreedMemory,
+        CancellationToken cancellationToken = default) =>
+        CleanAgainstAsync(connection, kind, rawRelation, table, null, releaseFreedMemory, cancellationToken);
+
+    /// <summary>
+    /// Cleans as <see cref="CleanAgainstAsync(DuckDBConnection, RecordKind, string, DeltaSnapshot?, bool, CancellationToken)"/>,
+    /// a valid record whose key is in <paramref name="table"/> <b>or</b> in <paramref name="alsoExistingKeysRelation"/>
+    /// (a relation with an <c>ind</c> column, e.g. the rows of a run's earlier chunks) being a duplicate.
+    /// </summary>
+    public static Task<CleanResult> CleanAgainstAsync(
+        DuckDBConnection connection, RecordKind kind, string rawRelation, DeltaSnapshot? table, string? alsoExistingKeysRelation, bool releaseFreedMemory,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -77,7 +87,8 @@ public static class Cleaner
         string raw = Sql.Relation(rawRelation, nameof(rawRelation));
         _ = CleaningRules.TableName(kind); // validates kind
         cancellationToken.ThrowIfCancellationRequested();
-        return Task.Run(() => Clean(connection, kind, raw, rawRelation, null, null, table, releaseFreedMemory, cancellationToken), cancellationToken);
+        string? also = alsoExistingKeysRelation is null ? null : Sql.Relation(alsoExistingKeysRelation, nameof(alsoExistingKeysRelation));
+        return Task.Run(() => Clean(connection, kind, raw, rawRelation, also, alsoExistingKeysRelation, table, releaseFreedMemory, cancellationToken), cancellationToken);
     }
 
     private static CleanResult Clean(
@@ -110,7 +121,8 @@ public static class Cleaner
 #pragma warning disable CA2000 // disposed in finally
                 keyScan = table.OpenKeyScanAsync("ind", keys, cancellationToken).GetAwaiter().GetResult();
 #pragma warning restore CA2000
-                existing = keyScan.FilesRead > 0 ? keyScan.Sql : null;
+                if (keyScan.FilesRead > 0)
+                    existing = existing is null ? keyScan.Sql : $"(SELECT ind FROM {keyScan.Sql} UNION ALL SELECT ind FROM {existing})";
             }
             string notExisting = "";
             if (existing is not null)

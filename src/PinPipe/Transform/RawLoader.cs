@@ -217,6 +217,44 @@ public static class RawLoader
     }
 
     /// <summary>A raw object's key, partition and start offset; ordered by (partition, start offset).</summary>
+    /// <summary>
+    /// Lists a topic's raw objects: every key under <c>&lt;topicsDir&gt;/&lt;topic&gt;/</c> (<c>&lt;topic&gt;/</c> when
+    /// <paramref name="topicsDir"/> is empty), the raw objects sorted by partition and start offset with their sizes, and
+    /// the keys there that are not raw objects of the topic, each with why.
+    /// </summary>
+    internal static async Task<RawListing> ListTopicAsync(IObjectStore store, string? topicsDir, string topic, CancellationToken cancellationToken)
+    {
+        string prefix = string.IsNullOrWhiteSpace(topicsDir) ? $"{topic}/" : $"{topicsDir.TrimEnd('/')}/{topic}/";
+        var listing = new RawListing();
+        await foreach (ObjectInfo info in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                listing.Objects.Add(RawObject.Parse(info.Key, topic));
+                listing.Sizes[info.Key] = info.Size;
+            }
+            catch (ArgumentException ex)
+            {
+                listing.Strays.Add((info.Key, ex.Message));
+            }
+        }
+        listing.Objects.Sort();
+        return listing;
+    }
+
+    /// <summary>What <see cref="ListTopicAsync"/> found.</summary>
+    internal sealed class RawListing
+    {
+        /// <summary>The raw objects, by partition and start offset.</summary>
+        public List<RawObject> Objects { get; } = [];
+
+        /// <summary>Each raw object's size in bytes, by key.</summary>
+        public Dictionary<string, long> Sizes { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Keys under the topic's folder that are not raw objects of it, with why.</summary>
+        public List<(string Key, string Why)> Strays { get; } = [];
+    }
+
     internal sealed record RawObject(string Key, int Partition, long StartOffset, string OriginPrefix) : IComparable<RawObject>
     {
         public int CompareTo(RawObject? other) =>

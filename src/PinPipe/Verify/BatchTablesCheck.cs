@@ -109,34 +109,9 @@ internal sealed class BatchTablesCheck(IObjectStore store, BatchOptions batch, S
         {
             byte[]? commit = await store.GetAsync($"{prefix}/{DeltaLogFiles.LogFolder}{DeltaLogFiles.Commit(v)}", cancellationToken).ConfigureAwait(false);
             if (commit is null) return null;
-            if (RunIdOf(commit) is not { } id) continue;
+            if (DeltaLogFiles.OperationParameter(commit, BatchJob.RunIdParameter) is not { } id) continue;
             if (runId is null || id == runId) return (id, v);
             if (string.CompareOrdinal(id, runId) < 0) return null; // an earlier run's: the run committed nothing here
-        }
-        return null;
-    }
-
-    private static string? RunIdOf(byte[] commit)
-    {
-        foreach (var range in commit.AsSpan().Split((byte)'\n'))
-        {
-            var line = commit.AsMemory()[range];
-            if (line.Span.IndexOf("\"commitInfo\""u8) < 0) continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                if (doc.RootElement.GetProperty("commitInfo").TryGetProperty("operationParameters", out var parameters)
-                    && parameters.ValueKind == JsonValueKind.Object && parameters.TryGetProperty("pinpipe.runId", out var id) && id.ValueKind == JsonValueKind.String)
-                    return id.GetString();
-            }
-            catch (JsonException)
-            {
-                // Not a commitInfo we wrote.
-            }
-            catch (KeyNotFoundException)
-            {
-                // The line mentions commitInfo in a value only.
-            }
         }
         return null;
     }
@@ -156,21 +131,9 @@ internal sealed class BatchTablesCheck(IObjectStore store, BatchOptions batch, S
     private async Task<long> LinesAsync(string topic, Dictionary<int, long> from, Dictionary<int, long> to, CancellationToken cancellationToken)
     {
         if (from.Count == 0) return 0;
-        string prefix = string.IsNullOrWhiteSpace(sink.TopicsDir) ? $"{topic}/" : $"{sink.TopicsDir}/{topic}/";
-        var objects = new List<RawLoader.RawObject>();
-        await foreach (var info in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
-        {
-            try
-            {
-                var o = RawLoader.RawObject.Parse(info.Key, topic);
-                if (from.ContainsKey(o.Partition) && o.StartOffset < to[o.Partition]) objects.Add(o);
-            }
-            catch (ArgumentException)
-            {
-                // Not a raw object: the log ↔ bucket check names it.
-            }
-        }
-        objects.Sort();
+        // Keys that are not raw objects: the log ↔ bucket check names them.
+        var listing = await RawLoader.ListTopicAsync(store, sink.TopicsDir, topic, cancellationToken).ConfigureAwait(false);
+        var objects = listing.Objects.Where(o => from.ContainsKey(o.Partition) && o.StartOffset < to[o.Partition]).ToList();
         long lines = 0;
         for (int i = 0; i < objects.Count; i++)
         {

@@ -23,20 +23,9 @@ internal sealed class BucketCheck(ILog log, IObjectStore store, SinkOptions sink
         var before = new long?[described?.Partitions ?? 0];
         for (int p = 0; p < before.Length; p++)
             before[p] = await log.GetCommittedOffsetAsync(sink.GroupId, topic, p, cancellationToken).ConfigureAwait(false);
-        string prefix = string.IsNullOrWhiteSpace(sink.TopicsDir) ? $"{topic}/" : $"{sink.TopicsDir}/{topic}/";
-        var objects = new List<RawLoader.RawObject>();
-        await foreach (var info in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
-        {
-            try
-            {
-                objects.Add(RawLoader.RawObject.Parse(info.Key, topic));
-            }
-            catch (ArgumentException ex)
-            {
-                check.Problem("stale", info.Key, ex.Message);
-            }
-        }
-        objects.Sort();
+        var listing = await RawLoader.ListTopicAsync(store, sink.TopicsDir, topic, cancellationToken).ConfigureAwait(false);
+        foreach (var (key, why) in listing.Strays) check.Problem("stale", key, why);
+        var objects = listing.Objects;
         check.Figure("objects", objects.Count);
 
         var description = described;

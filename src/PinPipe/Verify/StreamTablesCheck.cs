@@ -112,7 +112,6 @@ internal sealed class StreamTablesCheck(ILog log, IObjectStore store, StreamTarg
         foreach (string origin in db.Query("SELECT origin FROM classified WHERE for_rejects AND origin NOT IN (SELECT origin FROM reject_rows WHERE origin IS NOT NULL) ORDER BY p, o", r => r.GetString(0), cancellationToken))
             check.Problem("gap", origin, $"The record at {origin} is a reject by the cleaning rules and below the reject table's offset, but not in {rejectsTable.Location}: it was lost.");
         // A row no record below the offsets explains.
-        string note = retention ? "retention removed records from the log" : null!;
         long extraClean = 0, extraRejects = 0;
         foreach (long ind in db.Query("SELECT DISTINCT ind FROM clean_rows WHERE ind NOT IN (SELECT ind FROM classified WHERE for_clean AND ind IS NOT NULL) ORDER BY ind", r => r.GetInt64(0), cancellationToken))
         {
@@ -130,7 +129,7 @@ internal sealed class StreamTablesCheck(ILog log, IObjectStore store, StreamTarg
                 check.Problem("extra", origin, $"{rejectsTable.Location} holds a reject of {origin}, which is not a rejected record of '{stream}' below the table's offsets.");
         }
         if ((extraClean > 0 || extraRejects > 0) && (retention || cleanMark.Legacy || rejectsMark.Legacy))
-            check.Note($"{extraClean} clean and {extraRejects} reject rows come from records the log no longer holds ({(retention ? note : "offsets kept before topic ids")}): not checked.");
+            check.Note($"{extraClean} clean and {extraRejects} reject rows come from records the log no longer holds ({(retention ? "retention removed records from the log" : "offsets kept before topic ids")}): not checked.");
         return check.Build();
     }
 }

@@ -126,8 +126,9 @@ public sealed partial class BatchCommandIncrementalTests(ITestOutputHelper outpu
 
         Assert.True(code == 1, output);
         string line = Assert.Single(output.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
-        Assert.Contains("do not fit in Batch:MemoryLimit '2MB'", line, StringComparison.Ordinal);
+        Assert.Contains("a chunk of the incremental run (Batch:ChunkSize, 1 MB of raw JSON at a time) does not fit in Batch:MemoryLimit '2MB'", line, StringComparison.Ordinal);
         Assert.Contains("Raise Batch:MemoryLimit", line, StringComparison.Ordinal);
+        Assert.Contains("lower Batch:ChunkSize", line, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(Bucket(dir.Path), "delta", "pin")), "nothing may be committed for the topic that did not fit");
     }
 

@@ -25,6 +25,33 @@ internal static partial class DeltaLogFiles
         return long.TryParse(name[..20], NumberStyles.None, CultureInfo.InvariantCulture, out long v) ? v : null;
     }
 
+    /// <summary>
+    /// A string in a commit file's <c>commitInfo.operationParameters</c> (where a writer records what it wants readers of
+    /// the log to know about the commit, e.g. <c>pinpipe.runId</c>), or null when the commit has none.
+    /// </summary>
+    internal static string? OperationParameter(ReadOnlyMemory<byte> commit, string name)
+    {
+        foreach (var range in commit.Span.Split((byte)'\n'))
+        {
+            var line = commit[range];
+            if (line.Span.IndexOf("\"commitInfo\""u8) < 0) continue;
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(line);
+                if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && doc.RootElement.TryGetProperty("commitInfo", out var info) && info.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && info.TryGetProperty("operationParameters", out var parameters) && parameters.ValueKind == System.Text.Json.JsonValueKind.Object
+                    && parameters.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.String)
+                    return value.GetString();
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                // Not a commitInfo line (the word appears in a value) or a damaged one: the table's reader reports a damaged log.
+            }
+        }
+        return null;
+    }
+
     /// <summary>True for a commit file (<c>&lt;v&gt;.json</c>).</summary>
     internal static bool IsCommit(string key, string logPrefix) =>
         key.StartsWith(logPrefix, StringComparison.Ordinal) && CommitName().IsMatch(key.AsSpan(logPrefix.Length));

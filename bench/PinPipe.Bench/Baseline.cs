@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace PinPipe.Bench;
+
+/// <summary>
+/// The machine's measure, printed before every run of the harness so that figures from different machines compare as
+/// ratios (issue #14): a fixed CPU-bound probe on one core and on every core (tokenizing the same 4 MiB of pin, geo and
+/// user records with <see cref="Utf8JsonReader"/> and summing their numbers, the kind of work the pipeline does most),
+/// and an fsync probe (a 4 KiB write and <c>fsync</c> into a file in the temp folder the benchmarks use, as the
+/// embedded log does for every acknowledged append). Each is the median of several rounds.
+/// </summary>
+internal static class Baseline
+{
+    private const int Rounds = 5;
+    private const int Passes = 10; // 40 MiB of JSON a round, per core
+    private const int Fsyncs = 200;
+    private static long s_sink;
+
+    /// <summary>The probe's figures.</summary>
+    /// <param name="SingleCoreMBps">JSON tokenized a second on one core (MB = 10⁶ bytes).</param>
+    /// <param name="AllCoreMBps">The same on every core at once, together.</param>
+    /// <param name="FsyncP50Ms">Median time of a 4 KiB write + fsync.</param>
+    /// <param name="FsyncP99Ms">Its 99th percentile.</param>
+    internal sealed record Figures(double SingleCoreMBps, double AllCoreMBps, double FsyncP50Ms, double FsyncP99Ms)
+    {
+        public string Line() => string.Create(CultureInfo.InvariantCulture,
+            $"Baseline (medians of {Rounds} rounds): CPU probe single-core {SingleCoreMBps:N0} MB/s of JSON tokenized, all {Environment.ProcessorCount} cores {AllCoreMBps:N0} MB/s ({AllCoreMBps / SingleCoreMBps:0.00}×); fsync probe (4 KiB write + fsync, {Path.GetTempPath()}) p50 {FsyncP50Ms:0.00} ms, p99 {FsyncP99Ms:0.00} ms ({1000 / FsyncP50Ms:N0}/s)");
+    }
+
+    public static Figures Measure()
+    {
+        byte[] data = Sample();
+        Volatile.Write(ref s_sink, Tokenize(data)); // JIT and caches
+        var single = new List<double>();
+        var all = new List<double>();
+        int cores = Environment.ProcessorCount;
+        for (int r = 0; r < Rounds; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < Passes; i++) Volatile.Write(ref s_sink, Tokenize(data));
+            single.Add(data.Length * (double)Passes / clock.Elapsed.TotalSeconds / 1e6);
+
+            clock.Restart();
+            Parallel.For(0, cores, new ParallelOptions { MaxDegreeOfParallelism = cores }, _ =>
+            {
+                for (int i = 0; i < Passes; i++) Volatile.Write(ref s_sink, Tokenize(data));
+            });
+            all.Add(data.Length * (double)Passes * cores / clock.Elapsed.TotalSeconds / 1e6);
+        }
+        var (p50, p99) = Fsync();
+        return new Figures(IngestBench.Median(single), IngestBench.Median(all), p50, p99);
+    }
+
+    /// <summary>About 4 MiB of the pipeline's records, one per line.</summary>
+    private static byte[] Sample()
+    {
+        var text = new MemoryStream();
+        foreach (var record in RecordSamples.Records(long.MaxValue))
+        {
+            text.Write(record);
+            text.WriteByte((byte)'\n');
+            if (text.Length >= 4 << 20) break;
+        }
+        return text.ToArray();
+    }
+
+    /// <summary>Tokenizes every line and sums the numbers and string lengths, so none of it can be skipped.</summary>
+    private static long Tokenize(byte[] data)
+    {
+        long sum = 0;
+        var rest = data.AsSpan();
+        while (rest.Length > 0)
+        {
+            int end = rest.IndexOf((byte)'\n');
+            var line = end < 0 ? rest : rest[..end];
+            var reader = new Utf8JsonReader(line);
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out double d)) sum += (long)d;
+                else if (reader.TokenType == JsonTokenType.String) sum += reader.ValueSpan.Length;
+            }
+            rest = end < 0 ? [] : rest[(end + 1)..];
+        }
+        return sum;
+    }
+
+    private static (double P50, double P99) Fsync()
+    {
+        using var dir = new BenchDirectory("baseline");
+        byte[] block = Encoding.ASCII.GetBytes(new string('x', 4096));
+        var times = new List<double>(Fsyncs);
+        using (var file = new FileStream(dir.File("fsync.bin"), FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+        {
+            for (int i = 0; i < Fsyncs + 10; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                file.Write(block);
+                file.Flush(flushToDisk: true);
+                if (i >= 10) times.Add(clock.Elapsed.TotalMilliseconds); // the first ones allocate the file's blocks
+            }
+        }
+        times.Sort();
+        return (IngestBench.Median(times), times[(int)Math.Ceiling(0.99 * times.Count) - 1]);
+    }
+}
