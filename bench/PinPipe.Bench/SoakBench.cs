@@ -21,10 +21,11 @@ namespace PinPipe.Bench;
 /// <c>pinpipe emulate --rate R --records-per-request N</c> per lane as separate processes (Release build) over one data
 /// folder for <c>--minutes</c> (<c>--lane stream</c>: the streaming lane only, no sink). Every 10 s it samples each
 /// process's resident memory (VmRSS); the records per second ingested, landed by the sink and committed by the stream
-/// job; the sink's and the stream job's lag (records past their committed offsets, from their <c>/metrics</c>); the
-/// API's request latency (p50/p99 of the requests in those 10 s, by route family, from its histogram); and the
-/// end-to-end latency of a probe record posted to each lane every 10 s: ack → committed in the bucket (the sink's
-/// committed offset passes it) and ack → readable in the streaming <c>pin</c> table (a Delta commit's txn passes it).
+/// job; the sink's and the stream job's lag (records past their committed offsets, from their <c>/metrics</c>, read every
+/// second: a sample is their mean); the API's request latency (p50/p99 of the requests in those 10 s, by route family, from
+/// its histogram); and the end-to-end latency of probe records, one posted to each lane every second (a sample is the
+/// median of those that arrived in its 10 s): ack → committed in the bucket (the sink's committed offset passes it) and
+/// ack → readable in the streaming <c>pin</c> table (a Delta commit's txn passes it).
 /// At the end the emulators must report nothing lost; once every record is consumed a <c>pinpipe batch</c> runs and
 /// then <c>pinpipe verify</c>, which must exit 0. It writes <c>soak.csv</c> and <c>soak.svg</c> into
 /// <c>bench/results/soak-&lt;time&gt;/</c> and judges every series after the warm-up (5 minutes, at most half the
@@ -34,6 +35,9 @@ namespace PinPipe.Bench;
 internal static class SoakBench
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a probe goes to each lane and the lags are read: a 10-s sample is the median (probes) or the mean (lags) of these.</summary>
+    private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
     private const double Tolerance = 0.10;
     private const long ProbeBase = 900_000_000; // probe inds: far above the source's
@@ -82,7 +86,7 @@ internal static class SoakBench
         var tables = new[] { RecordKind.Pin, RecordKind.Geo, RecordKind.User }.Select(k => new DeltaTable(store, PipelineJobs.StreamTarget(settings).TablePrefix(k))).ToArray();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var samples = new List<Sample>();
-        var probes = new ConcurrentQueue<(string Key, double Ms)>();
+        var probes = new ConcurrentQueue<(string Key, double Value)>(); // probe latencies and lags, read between two samples
         var lines = new List<string>();
         try
         {
@@ -107,6 +111,7 @@ internal static class SoakBench
                 ?? throw new InvalidOperationException("the soak needs a directory bucket"), settings.Names.PinStream);
             var watching = watcher.RunAsync(stopProbing.Token);
             var probing = ProbeAsync(url, sinkMetrics, both, settings.Names, watcher, probes, stopProbing.Token);
+            var lagging = PollLagsAsync(both ? sinkMetrics : null, streamMetrics, probes, stopProbing.Token);
 
             var clock = Stopwatch.StartNew();
             long lastCommitted = await CommittedAsync(tables);
@@ -126,18 +131,18 @@ internal static class SoakBench
                 {
                     ["ingest_rps"] = (serve.Sum("pinpipe_ingest_records_total", ("status", "200")) - last.Serve.Sum("pinpipe_ingest_records_total", ("status", "200"))) / span,
                     ["stream_rps"] = (committed - lastCommitted) / span,
-                    ["stream_lag"] = stream.Sum("pinpipe_stream_lag"),
+                    ["stream_lag"] = Drain(probes, "stream_lag", Mean),
                     ["kinesis_p50_ms"] = 1000 * Quantile(0.5, "kinesis", last.Serve, serve),
                     ["kinesis_p99_ms"] = 1000 * Quantile(0.99, "kinesis", last.Serve, serve),
-                    ["probe_table_ms"] = Drain(probes, "probe_table_ms"),
+                    ["probe_table_ms"] = Drain(probes, "probe_table_ms", IngestBench.Median),
                 };
                 if (both)
                 {
                     values["sink_rps"] = (sink.Sum("pinpipe_sink_records_total") - last.Sink.Sum("pinpipe_sink_records_total")) / span;
-                    values["sink_lag"] = sink.Sum("pinpipe_sink_lag");
+                    values["sink_lag"] = Drain(probes, "sink_lag", Mean);
                     values["kafka_p50_ms"] = 1000 * Quantile(0.5, "kafka-rest", last.Serve, serve);
                     values["kafka_p99_ms"] = 1000 * Quantile(0.99, "kafka-rest", last.Serve, serve);
-                    values["probe_bucket_ms"] = Drain(probes, "probe_bucket_ms");
+                    values["probe_bucket_ms"] = Drain(probes, "probe_bucket_ms", IngestBench.Median);
                 }
                 if (samples.Count == 0) (values["ingest_rps"], values["sink_rps"]) = (double.NaN, double.NaN); // counters from the processes' start
                 var sample = new Sample(at / 60, [.. children.Select(c => c.RssKb())], values);
@@ -164,6 +169,7 @@ internal static class SoakBench
             try { await probing; }
             catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or JsonException) { lines.Add($"A PROBE FAILED: {ex.Message}"); }
             await watching;
+            await lagging;
 
             async Task EndAsync()
             {
@@ -208,7 +214,7 @@ internal static class SoakBench
         {
             "",
             string.Create(CultureInfo.InvariantCulture,
-                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s; judged after the first {warmup.TotalMinutes:0.#} min. CSV and chart: {output}"),
+                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV and chart: {output}"),
             "",
             "| series | median after warm-up | min / max | samples: range (± % of median) | 5-min window medians: range | flat (±10 %) |",
             "|---|---|---|---|---|---|",
@@ -256,17 +262,36 @@ internal static class SoakBench
     private static double Quantile(double q, string family, PromText before, PromText after) =>
         PromText.Quantile(q, before.Buckets("pinpipe_ingest_request_duration_seconds", ("family", family)), after.Buckets("pinpipe_ingest_request_duration_seconds", ("family", family)));
 
-    /// <summary>The longest probe latency of that key completed since the last sample; NaN when none.</summary>
-    private static double Drain(ConcurrentQueue<(string Key, double Ms)> probes, string key)
+    /// <summary>The values of that key read since the last sample, aggregated (median or mean); NaN when none.</summary>
+    private static double Drain(ConcurrentQueue<(string Key, double Value)> readings, string key, Func<IEnumerable<double>, double> aggregate)
     {
-        double max = double.NaN;
-        int n = probes.Count;
-        for (int i = 0; i < n && probes.TryDequeue(out var p); i++)
+        var values = new List<double>();
+        int n = readings.Count;
+        for (int i = 0; i < n && readings.TryDequeue(out var r); i++)
         {
-            if (p.Key == key) max = double.IsNaN(max) ? p.Ms : Math.Max(max, p.Ms);
-            else probes.Enqueue(p);
+            if (r.Key == key) values.Add(r.Value);
+            else readings.Enqueue(r);
         }
-        return max;
+        return values.Count == 0 ? double.NaN : aggregate(values);
+    }
+
+    private static double Mean(IEnumerable<double> values) => values.Average();
+
+    /// <summary>Every second, the sink's and the stream job's lag (the sums of <c>pinpipe_sink_lag</c> and <c>pinpipe_stream_lag</c> from their <c>/metrics</c>).</summary>
+    private static async Task PollLagsAsync(string? sinkMetrics, string streamMetrics, ConcurrentQueue<(string Key, double Value)> readings, CancellationToken stop)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(ProbeInterval - TimeSpan.FromTicks(clock.Elapsed.Ticks % ProbeInterval.Ticks), stop);
+                if (sinkMetrics is not null && (await ScrapeAsync(http, sinkMetrics)).Sum("pinpipe_sink_lag") is var sink) readings.Enqueue(("sink_lag", sink));
+                readings.Enqueue(("stream_lag", (await ScrapeAsync(http, streamMetrics)).Sum("pinpipe_stream_lag")));
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
     }
 
     private static async Task<PromText> ScrapeAsync(HttpClient http, string url)
@@ -277,26 +302,33 @@ internal static class SoakBench
     }
 
     /// <summary>
-    /// Every 10 s, one pin record with a fresh ind to each lane: the time from its acknowledgement to the sink's committed
+    /// Every second (<see cref="ProbeInterval"/>), one pin record with a fresh ind to each lane, each probe on its own: the time from its acknowledgement to the sink's committed
     /// offset passing it (from the sink's <c>/metrics</c>, polled every 50 ms) and to a commit of the streaming pin table
     /// whose txn passes it (<see cref="TableWatcher"/>).
     /// </summary>
     private static async Task ProbeAsync(string api, string sinkMetrics, bool both, PipelineNames names, TableWatcher watcher,
-        ConcurrentQueue<(string Key, double Ms)> probes, CancellationToken stop)
+        ConcurrentQueue<(string Key, double Value)> probes, CancellationToken stop)
     {
         using var client = new HttpClient { BaseAddress = new Uri(api + "/"), Timeout = TimeSpan.FromSeconds(30) };
         long next = ProbeBase;
         var clock = Stopwatch.StartNew();
+        var running = new List<Task>();
         try
         {
             while (!stop.IsCancellationRequested)
             {
-                await Task.Delay(Interval - TimeSpan.FromTicks(clock.Elapsed.Ticks % Interval.Ticks), stop);
-                var tasks = new List<Task> { ProbeTableAsync(next++) };
-                if (both) tasks.Add(ProbeBucketAsync(next++));
-                await Task.WhenAll(tasks);
+                await Task.Delay(ProbeInterval - TimeSpan.FromTicks(clock.Elapsed.Ticks % ProbeInterval.Ticks), stop);
+                foreach (var done in running.Where(t => t.IsCompleted).ToList())
+                {
+                    running.Remove(done);
+                    await done; // a probe that failed fails the soak's probing, named in its report
+                }
+                running.Add(ProbeTableAsync(next++));
+                if (both) running.Add(ProbeBucketAsync(next++));
             }
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+        try { await Task.WhenAll(running); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
 
         string Pin(long ind) => Encoding.UTF8.GetString(SourceJson.Pin(SyntheticData.Generate(7, ind, 1).Single().Pin));
