@@ -358,8 +358,7 @@ internal static class SoakBench
             var first = doc.RootElement.GetProperty("offsets")[0];
             string partition = first.GetProperty("partition").GetInt32().ToString(CultureInfo.InvariantCulture);
             long offset = first.GetProperty("offset").GetInt64();
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            while ((await ScrapeAsync(http, sinkMetrics)).Sum("pinpipe_sink_committed_offset", ("topic", names.PinTopic), ("partition", partition)) <= offset)
+            while ((await ScrapeAsync(client, sinkMetrics)).Sum("pinpipe_sink_committed_offset", ("topic", names.PinTopic), ("partition", partition)) <= offset)
                 await Task.Delay(50, stop);
             probes.Enqueue(("probe_bucket_ms", Stopwatch.GetElapsedTime(acked).TotalMilliseconds));
         }
