@@ -50,6 +50,7 @@ internal sealed class KafkaGroupMember : IGroupMember
     private long _recordsFetched;
     private long _polls;
     private long _leaseRenewals;
+    private volatile string? _joinState;
     private volatile Error? _lastError;
     private int _stopping;
     private volatile bool _closed;
@@ -169,6 +170,12 @@ internal sealed class KafkaGroupMember : IGroupMember
 
     /// <summary>How many times the statistics renewed the lease behind <see cref="Owns"/>.</summary>
     internal long LeaseRenewals => Interlocked.Read(ref _leaseRenewals);
+
+    /// <summary>
+    /// librdkafka's join state of the group from its last statistics (<c>steady</c> once a rebalance is done); null before
+    /// the first. librdkafka starts no rejoin on a fenced commit while a rebalance is still under way.
+    /// </summary>
+    internal string? JoinState => _joinState;
 
     /// <summary>How many times the poll thread has polled the consumer.</summary>
     internal long Polls => Interlocked.Read(ref _polls);
@@ -428,7 +435,9 @@ internal sealed class KafkaGroupMember : IGroupMember
         {
             using var doc = JsonDocument.Parse(json);
             var root = doc.RootElement;
-            if (!root.TryGetProperty("cgrp", out var cgrp) || cgrp.GetProperty("state").GetString() != "up") return;
+            if (!root.TryGetProperty("cgrp", out var cgrp)) return;
+            if (cgrp.TryGetProperty("join_state", out var joinState)) _joinState = joinState.GetString();
+            if (cgrp.GetProperty("state").GetString() != "up") return;
             if (LastCoordinatorAnswer(root, now) is { } answered && answered > Interlocked.Read(ref _lastContact))
             {
                 Interlocked.Exchange(ref _lastContact, answered);

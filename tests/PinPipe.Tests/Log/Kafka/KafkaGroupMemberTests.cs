@@ -57,8 +57,11 @@ public sealed class KafkaGroupMemberTests(KafkaMockClusterFixture cluster) : Gro
         await log.CreateTopicAsync(topic, 1);
         var group = NewGroup();
         var events = new Rebalances();
-        await using var member = await log.JoinGroupAsync(group, [topic], Options("stale", events));
+        await using var member = (KafkaGroupMember)await log.JoinGroupAsync(group, [topic], Options("stale", events));
         await EventuallyAsync(() => member.Assignment.Count == 1, () => "the partition");
+        // librdkafka ignores a fenced commit for the rejoin while its rebalance is still completing (the assignment can be
+        // ours before that): the refusal must come in the steady state, as it would in a long-running member.
+        await EventuallyAsync(() => member.JoinState == "steady", () => $"the steady join state ({member.JoinState})");
         var generation = member.Generation;
 
         cluster.PushRequestErrors(OffsetCommitApi, IllegalGeneration);
