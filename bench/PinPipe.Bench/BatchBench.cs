@@ -24,6 +24,8 @@ internal static class BatchBench
         var data = await BatchData.EnsureAsync(args.Posts);
         var (cli, cliError) = await PrepareCliAsync();
         var pinpipe = new List<Round>();
+        var duckdbParser = new List<Round>();
+        string? duckdbError = null;
         var pandas = new List<Round>();
         var warnings = new List<string>();
         string? pandasError = null;
@@ -34,6 +36,12 @@ internal static class BatchBench
                 IngestBench.Progress($"batch: round {round + 1}/{args.Rounds}, pinpipe batch");
                 (var result, cliError) = await RunPinPipeAsync(cli!, data);
                 if (result is not null) pinpipe.Add(result);
+            }
+            if (cli is not null && duckdbError is null)
+            {
+                IngestBench.Progress($"batch: round {round + 1}/{args.Rounds}, pinpipe batch --parser duckdb");
+                (var result, duckdbError) = await RunPinPipeAsync(cli, data, "duckdb");
+                if (result is not null) duckdbParser.Add(result);
             }
             if (pandasError is null)
             {
@@ -55,7 +63,8 @@ internal static class BatchBench
             string.Create(CultureInfo.InvariantCulture,
                 $"| batch job: {data.Parameters.Posts:N0} posts + {t.Reposts:N0} re-posts = {t.Records:N0} raw records ({t.RejectsPerTopic * 3} to reject), {megabytes:N0} MB in {t.Objects} objects; median of {args.Rounds} | wall | raw MB/s | peak RSS | phases |"),
             "|---|---|---|---|---|",
-            Row("pinpipe batch (Release)", pinpipe, megabytes, cliError),
+            Row("pinpipe batch (Release): our parser, DuckDB's JSON functions for what it leaves", pinpipe, megabytes, cliError),
+            Row("pinpipe batch --parser duckdb: DuckDB's JSON functions for every line", duckdbParser, megabytes, duckdbError),
             Row($"pandas {pandasVersion} port of the notebook ({PandasPeer.Python})", pandas, megabytes, pandasError),
         };
         double pinSeconds = IngestBench.Median(pinpipe.Select(r => r.Seconds));
@@ -74,7 +83,7 @@ internal static class BatchBench
         if (rounds.Count == 0) return $"| {name} | ✗ {error ?? "not run"} | — | — | |";
         double seconds = IngestBench.Median(rounds.Select(r => r.Seconds));
         long peak = (long)IngestBench.Median(rounds.Select(r => (double)r.PeakBytes));
-        var phases = string.Join(", ", rounds[0].Phases.Keys.Select(k => string.Create(CultureInfo.InvariantCulture, $"{k} {IngestBench.Median(rounds.Select(r => r.Phases[k])):0.0} s")));
+        var phases = string.Join(", ", rounds[0].Phases.Keys.Select(k => string.Create(CultureInfo.InvariantCulture, $"{k} {IngestBench.Median(rounds.Select(r => r.Phases.GetValueOrDefault(k))):0.0} s")));
         var note = error is null ? "" : $" (a later round failed: {error})";
         return string.Create(CultureInfo.InvariantCulture, $"| {name} | {seconds:0.0} s{note} | {megabytes / seconds:N1} | {Mib(peak)} | {phases} |");
     }
@@ -110,7 +119,7 @@ internal static class BatchBench
     }
 
     /// <summary>One run of <c>pinpipe batch --full</c> (the full rebuild, whose cost grows with the history) on a fresh data folder whose bucket hard-links the cached raw objects.</summary>
-    private static async Task<(Round? Result, string? Error)> RunPinPipeAsync(string dll, BatchDataSet data)
+    private static async Task<(Round? Result, string? Error)> RunPinPipeAsync(string dll, BatchDataSet data, string parser = "pinpipe")
     {
         using var dir = new BenchDirectory("batch");
         var bucket = Path.Combine(dir.Path, "buckets", new PipelineNames(BatchData.UserId).Bucket);
@@ -121,9 +130,32 @@ internal static class BatchBench
             var copy = await ChildRun.RunAsync("cp", ["-a", data.TopicsDir, Path.Combine(bucket, "topics")], dir.Path);
             if (copy.ExitCode != 0) return (null, $"cannot place the raw objects in {bucket}: {copy.Excerpt()}");
         }
-        var run = await ChildRun.RunAsync("dotnet", [dll, "batch", "--full", "--data-dir", dir.Path, "--user-id", BatchData.UserId], dir.Path);
+        var run = await ChildRun.RunAsync("dotnet", [dll, "batch", "--full", "--parser", parser, "--data-dir", dir.Path, "--user-id", BatchData.UserId], dir.Path);
         if (run.ExitCode != 0) return (null, $"pinpipe batch exited with {run.ExitCode}: {run.Excerpt()}");
-        return (new Round(run.Wall.TotalSeconds, run.PeakRssBytes, new Dictionary<string, double>()), null);
+        return (new Round(run.Wall.TotalSeconds, run.PeakRssBytes, Phases(run.Stdout + "\n" + run.Stderr)), null);
+    }
+
+    /// <summary>
+    /// The phases a run of <c>pinpipe batch</c> logged, summed over its tables: read raw, clean (and duplicate check),
+    /// Parquet write, Delta commit, then the nine insights and the job as the process saw it (the wall adds .NET's start).
+    /// </summary>
+    internal static Dictionary<string, double> Phases(string log)
+    {
+        static double Number(string text) => double.Parse(text.Replace(",", "", StringComparison.Ordinal), CultureInfo.InvariantCulture);
+        var phases = new Dictionary<string, double> { ["read"] = 0, ["clean"] = 0, ["write"] = 0, ["commit"] = 0 };
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(log,
+                     @"phases: read raw ([\d.,]+) s, clean and duplicate check \([^)]*\) ([\d.,]+) s, Parquet write ([\d.,]+) s, Delta commit ([\d.,]+) s"))
+        {
+            phases["read"] += Number(m.Groups[1].Value);
+            phases["clean"] += Number(m.Groups[2].Value);
+            phases["write"] += Number(m.Groups[3].Value);
+            phases["commit"] += Number(m.Groups[4].Value);
+        }
+        if (System.Text.RegularExpressions.Regex.Match(log, @"Nine insights over the whole tables in ([\d.,]+) s") is { Success: true } insights)
+            phases["insights"] = Number(insights.Groups[1].Value);
+        if (System.Text.RegularExpressions.Regex.Match(log, @"Batch run \S+ done in ([\d.,]+) s") is { Success: true } job)
+            phases["job"] = Number(job.Groups[1].Value);
+        return phases;
     }
 
     /// <summary>One run of the pandas port; its counts are checked against what the generator wrote.</summary>

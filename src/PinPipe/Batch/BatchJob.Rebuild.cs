@@ -40,14 +40,17 @@ public sealed partial class BatchJob
         CleanResult? clean = null;
         int objects = 0;
         long bytes = 0;
+        TimeSpan readTime = TimeSpan.Zero, cleanTime = TimeSpan.Zero, writeTime = TimeSpan.Zero;
         try
         {
             for (int i = 0; i < chunks.Count; i++)
             {
-                var raw = await RawLoader.LoadObjectsAsync(connection, store, plan.Topic, chunks[i].Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
+                long c0 = _time.GetTimestamp();
+                using var raw = await LoadAsync(connection, store, plan, chunks[i], rawTable, cancellationToken).ConfigureAwait(false);
                 (objects, bytes) = (objects + raw.Objects, bytes + raw.Bytes);
-                NoteEnds(connection, rawTable, plan.Topic, ends, cancellationToken);
+                NoteEnds(connection, raw, plan.Topic, ends, cancellationToken);
                 FreedMemory.Release(); // each phase starts from what it holds (see FreedMemory)
+                long c1 = _time.GetTimestamp();
                 // Keys of the earlier chunks' clean rows (each once): a valid record with one of them is a duplicate.
                 string? earlier = null;
                 if (cleanFiles.Count > 0)
@@ -56,12 +59,14 @@ public sealed partial class BatchJob
                     connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
                     earlier = RebuiltKeysView;
                 }
-                var chunk = await Cleaner.CleanAsync(connection, kind, rawTable, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
-                connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
+                var chunk = await Cleaner.CleanAsync(connection, kind, raw, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
+                DropRaw(connection, raw, cancellationToken);
+                long c2 = _time.GetTimestamp();
                 cleanFiles.AddRange(Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(cleanFolder, $"{i:D6}"), cancellationToken));
                 rejectsFiles.AddRange(Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(rejectsFolder, $"{i:D6}"), cancellationToken));
                 FreedMemory.Release();
                 clean = clean is null ? chunk : Add(clean, chunk);
+                (readTime, cleanTime, writeTime) = (readTime + _time.GetElapsedTime(c0, c1), cleanTime + _time.GetElapsedTime(c1, c2), writeTime + _time.GetElapsedTime(c2));
                 if (chunks.Count > 1)
                     _logger.LogInformation("{Topic}: full rebuild chunk {Chunk}/{Chunks}: {Records:N0} records in {Objects:N0} objects ({MB:N1} MB) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects.",
                         plan.Topic, i + 1, chunks.Count, chunk.Read, raw.Objects, raw.Bytes / 1e6, chunk.Clean, chunk.Duplicates, chunk.Rejects);
@@ -69,14 +74,18 @@ public sealed partial class BatchJob
             connection.Execute($"DROP VIEW IF EXISTS {Sql.Identifier(RebuiltKeysView)}", cancellationToken);
 
             // One overwrite per table with every chunk's files; offsets as an incremental run's (past what the table already holds).
+            long tCommit = _time.GetTimestamp();
             var cleanTxns = Advanced(plan.Topic, plan.TopicId, ends, BatchCheckpoint.Read(plan.Clean?.Txns, plan.Topic, plan.TopicId));
             var rejectsTxns = Advanced(plan.Topic, plan.TopicId, ends, BatchCheckpoint.Read(plan.Rejects?.Txns, plan.Topic, plan.TopicId));
             var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), [.. cleanFiles], cleanTxns, true, runId, cancellationToken).ConfigureAwait(false);
             var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, [.. rejectsFiles], rejectsTxns, true, runId, cancellationToken).ConfigureAwait(false);
 
+            var commitTime = _time.GetElapsedTime(tCommit);
             long rows = RowsOf(await plan.CleanTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
             long rejectRows = RowsOf(await plan.RejectsTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));
             var took = _time.GetElapsedTime(t0);
+            _logger.LogInformation("{Table} phases: read raw {Read:N2} s, clean and duplicate check ({KeyFilesRead} of {KeyFiles} files' ind read) {Clean:N2} s, Parquet write {Write:N2} s, Delta commit {Commit:N2} s.",
+                plan.Topic, readTime.TotalSeconds, clean!.KeyFilesRead, clean.KeyFilesRead + clean.KeyFilesSkipped, cleanTime.TotalSeconds, writeTime.TotalSeconds, commitTime.TotalSeconds);
             _logger.LogInformation("{Table}: full rebuild of {Records:N0} records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s, {Chunks} chunk(s)) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects; Delta version {Version} (rejects {RejectsVersion}); the table holds {Rows:N0} rows.",
                 plan.Topic, clean!.Read, objects, bytes / 1e6, bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), chunks.Count, clean.Clean, clean.Duplicates, clean.Rejects, version, rejectsVersion, rows);
             return new BatchTableResult(t, plan.Topic, objects, bytes, clean, version, rejectsVersion)
@@ -118,12 +127,12 @@ public sealed partial class BatchJob
     }
 
     /// <summary>
-    /// Raises each partition's end to the offset after the last record of the chunk loaded in <paramref name="rawTable"/>;
+    /// Raises each partition's end to the offset after the last record of the chunk <paramref name="raw"/> loaded;
     /// warns when a partition's first records are missing (the offsets before its first object are in none).
     /// </summary>
-    private void NoteEnds(DuckDBConnection connection, string rawTable, string topic, Dictionary<int, long> ends, CancellationToken cancellationToken)
+    private void NoteEnds(DuckDBConnection connection, RawLoadResult raw, string topic, Dictionary<int, long> ends, CancellationToken cancellationToken)
     {
-        var ranges = connection.Query($"SELECT {OriginPartition} AS p, min({OriginOffset}), max({OriginOffset}) FROM {rawTable} GROUP BY p",
+        var ranges = connection.Query($"SELECT {OriginPartition} AS p, min({OriginOffset}), max({OriginOffset}) FROM {Origins(raw)} GROUP BY p",
             r => (Partition: r.GetInt32(0), First: r.GetInt64(1), Last: r.GetInt64(2)), cancellationToken);
         foreach (var (p, first, last) in ranges)
         {

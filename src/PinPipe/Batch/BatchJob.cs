@@ -205,7 +205,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
                         ? await RebuildTopicAsync(connection, store, plan, runId, work, cancellationToken).ConfigureAwait(false)
                         : await RunTopicAsync(connection, store, plan, runId, work, cancellationToken).ConfigureAwait(false));
                 }
-                catch (DuckDBException ex) when (ex.Message.StartsWith("Out of Memory Error", StringComparison.Ordinal))
+                catch (DuckDBException ex) when (DuckDbSession.IsOutOfMemory(ex))
                 {
                     // Both kinds of run read a topic a chunk at a time (Batch:ChunkSize); a chunk too large for the limit stops the run here.
                     throw new BatchException("batch.out_of_memory", ErrorKind.Failed,
@@ -297,9 +297,9 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         for (int i = 0; i < chunks.Count; i++)
         {
             long c0 = _time.GetTimestamp();
-            var raw = await RawLoader.LoadObjectsAsync(connection, store, topic, chunks[i].Select(o => o.Key), rawTable, cancellationToken).ConfigureAwait(false);
+            using var raw = await LoadAsync(connection, store, plan, chunks[i], rawTable, cancellationToken).ConfigureAwait(false);
             (objectsRead, bytesRead) = (objectsRead + raw.Objects, bytesRead + raw.Bytes);
-            foreach (var (p, end) in KeepNewRecords(connection, rawTable, topic, cursor, cancellationToken))
+            foreach (var (p, end) in KeepNewRecords(connection, raw, topic, cursor, cancellationToken))
             {
                 ends[p] = Math.Max(ends.GetValueOrDefault(p), end);
                 cursor[p] = Math.Max(cursor[p], end);
@@ -313,8 +313,8 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
                 connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
                 earlier = RebuiltKeysView;
             }
-            var chunk = await Cleaner.CleanAgainstAsync(connection, kind, rawTable, plan.Clean, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
-            connection.Execute($"DROP TABLE {rawTable}", cancellationToken);
+            var chunk = await Cleaner.CleanAgainstAsync(connection, kind, raw, plan.Clean, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
+            DropRaw(connection, raw, cancellationToken);
             chunk = DropRejectsAlreadyHeld(connection, chunk, rejectsMark, from, cancellationToken);
             FreedMemory.Release();
             long c2 = _time.GetTimestamp();
@@ -377,18 +377,39 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     /// Removes from the loaded records those below their partition's start (an object that straddles it) and returns each
     /// partition's end: the offset after the last record loaded.
     /// </summary>
-    private Dictionary<int, long> KeepNewRecords(DuckDBConnection connection, string rawTable, string topic, Dictionary<int, long> from, CancellationToken cancellationToken)
+    private Dictionary<int, long> KeepNewRecords(DuckDBConnection connection, RawLoadResult raw, string topic, Dictionary<int, long> from, CancellationToken cancellationToken)
     {
-        var ranges = connection.Query($"SELECT {OriginPartition} AS p, min({OriginOffset}), max({OriginOffset}) FROM {rawTable} GROUP BY p",
+        var ranges = connection.Query($"SELECT {OriginPartition} AS p, min({OriginOffset}), max({OriginOffset}) FROM {Origins(raw)} GROUP BY p",
             r => (Partition: r.GetInt32(0), First: r.GetInt64(1), Last: r.GetInt64(2)), cancellationToken);
         foreach (var (p, first, _) in ranges.Where(r => r.First > from[r.Partition]))
             _logger.LogWarning("Offsets {From}..{To} of {Topic} partition {Partition} are in no raw object (deleted or never written); the tables do not hold them.", from[p], first - 1, topic, p);
         if (ranges.Any(r => r.First < from[r.Partition]))
         {
             FillMarks(connection, from, cancellationToken);
-            connection.Execute($"DELETE FROM {rawTable} WHERE {OriginOffset} < (SELECT m.next FROM {MarksTable} m WHERE m.p = {OriginPartition})", cancellationToken);
+            foreach (string table in RawTables(raw))
+                connection.Execute($"DELETE FROM {table} WHERE {OriginOffset} < (SELECT m.next FROM {MarksTable} m WHERE m.p = {OriginPartition})", cancellationToken);
         }
         return ranges.ToDictionary(r => r.Partition, r => r.Last + 1);
+    }
+
+    /// <summary>Loads a chunk's raw objects into <paramref name="rawTable"/> (and its fields table when our parser reads them, <see cref="BatchOptions.Parser"/>).</summary>
+#pragma warning disable CA2000 // the result goes to the caller, who disposes it
+    private Task<RawLoadResult> LoadAsync(DuckDBConnection connection, IObjectStore store, TopicPlan plan, IEnumerable<RawLoader.RawObject> chunk, string rawTable, CancellationToken cancellationToken) =>
+        options.Parser == BatchParser.DuckDb
+            ? RawLoader.LoadObjectsAsync(connection, store, plan.Topic, chunk.Select(o => o.Key), rawTable, cancellationToken)
+            : RawLoader.LoadObjectsParsedAsync(connection, store, plan.Topic, plan.Kind, chunk.Select(o => o.Key), rawTable, options.Threads, cancellationToken);
+#pragma warning restore CA2000
+
+    /// <summary>The tables a load filled: its lines and, when our parser read lines, their fields.</summary>
+    private static IEnumerable<string> RawTables(RawLoadResult raw) =>
+        raw.FieldsTable is null ? [Sql.Identifier(raw.Table)] : [Sql.Identifier(raw.Table), Sql.Identifier(raw.FieldsTable)];
+
+    /// <summary>SQL of the <c>origin</c> column of every record a load read.</summary>
+    private static string Origins(RawLoadResult raw) => "(" + string.Join(" UNION ALL ", RawTables(raw).Select(t => $"SELECT origin FROM {t}")) + ")";
+
+    private static void DropRaw(DuckDBConnection connection, RawLoadResult raw, CancellationToken cancellationToken)
+    {
+        foreach (string table in RawTables(raw)) connection.Execute($"DROP TABLE {table}", cancellationToken);
     }
 
     /// <summary>

@@ -27,6 +27,13 @@ public sealed record BatchOptions
     public string? ChunkSize { get; init; }
 
     /// <summary>
+    /// Who reads the raw records' JSON: <see cref="BatchParser.PinPipe"/> (default), our own parser, an object per core, for
+    /// the lines it can read exactly, DuckDB's JSON functions for the rest; or <see cref="BatchParser.DuckDb"/>, DuckDB's for
+    /// every line. The same rules clean both, with the same rows, counts and rejects; the setting exists to compare them.
+    /// </summary>
+    public BatchParser Parser { get; init; } = BatchParser.PinPipe;
+
+    /// <summary>
     /// Rebuild every table from all raw objects (<c>pinpipe batch --full</c>): each table is overwritten (a new version) and
     /// its offsets set to the ends read, so that the next incremental run continues after them. Default false: an
     /// incremental run, which reads only the raw objects landed since the tables' last commits.
@@ -48,4 +55,14 @@ public sealed record BatchOptions
     public long ChunkBytes => ChunkSize is not null && SettingFormats.ToBytes(ChunkSize) is { } size
         ? Math.Max(size, 1)
         : Math.Max((SettingFormats.ToBytes(MemoryLimit) ?? 1_250_000_000) / 6, 1_000_000);
+}
+
+/// <summary>Who reads the raw records' JSON in a batch run (<see cref="BatchOptions.Parser"/>).</summary>
+public enum BatchParser
+{
+    /// <summary>Our own parser for the lines it can read exactly (flat objects), DuckDB's JSON functions for the others.</summary>
+    PinPipe,
+
+    /// <summary>DuckDB's JSON functions for every line.</summary>
+    DuckDb,
 }

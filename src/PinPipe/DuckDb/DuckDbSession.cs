@@ -21,6 +21,13 @@ public static class DuckDbSession
 
     /// <summary>An open in-memory DuckDB connection with <paramref name="settings"/> applied (DuckDB's defaults when null, time zone UTC).</summary>
     /// <exception cref="DuckDBException">DuckDB refused a setting (its message names it); nothing stays open.</exception>
+    /// <summary>DuckDB's refusal for want of memory: in a query (<c>Out of Memory Error</c>) or in an appender (<c>Failed to append: could not allocate block</c>).</summary>
+    public static bool IsOutOfMemory(DuckDBException ex)
+    {
+        ArgumentNullException.ThrowIfNull(ex);
+        return ex.Message.Contains("Out of Memory", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("could not allocate", StringComparison.Ordinal);
+    }
+
     public static DuckDBConnection Open(DuckDbSettings? settings = null)
     {
         settings ??= new DuckDbSettings();

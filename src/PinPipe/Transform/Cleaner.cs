@@ -34,18 +34,8 @@ public static class Cleaner
     /// (<see cref="FreedMemory"/>), so that a large run peaks at its largest step; a micro-batch keeps it for the next.</summary>
     public static Task<CleanResult> CleanAsync(
         DuckDBConnection connection, RecordKind kind, string rawRelation, string? existingKeysRelation, bool releaseFreedMemory,
-        CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        if (connection.State != System.Data.ConnectionState.Open)
-            throw new InvalidOperationException("The DuckDB connection must be open.");
-        string raw = Sql.Relation(rawRelation, nameof(rawRelation));
-        string? existing = existingKeysRelation is null ? null : Sql.Relation(existingKeysRelation, nameof(existingKeysRelation));
-        _ = CleaningRules.TableName(kind); // validates kind
-        cancellationToken.ThrowIfCancellationRequested();
-        // DuckDB.NET runs queries synchronously: keep the caller's thread free.
-        return Task.Run(() => Clean(connection, kind, raw, rawRelation, existing, existingKeysRelation, null, releaseFreedMemory, cancellationToken), cancellationToken);
-    }
+        CancellationToken cancellationToken = default) =>
+        Start(connection, kind, rawRelation, null, existingKeysRelation, null, releaseFreedMemory, cancellationToken);
 
     /// <summary>
     /// Cleans as <see cref="CleanAsync"/>, checking the valid records' keys against the rows already in the Delta table
@@ -79,21 +69,57 @@ public static class Cleaner
     /// </summary>
     public static Task<CleanResult> CleanAgainstAsync(
         DuckDBConnection connection, RecordKind kind, string rawRelation, DeltaSnapshot? table, string? alsoExistingKeysRelation, bool releaseFreedMemory,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        Start(connection, kind, rawRelation, null, alsoExistingKeysRelation, table, releaseFreedMemory, cancellationToken);
+
+    /// <summary>
+    /// Cleans what <see cref="RawLoader"/> loaded (<paramref name="raw"/>: its lines table and, when our parser read lines,
+    /// its fields table; <see cref="RawLoader.LoadObjectsParsedAsync"/>), as
+    /// <see cref="CleanAsync(DuckDBConnection, RecordKind, string, string?, bool, CancellationToken)"/> cleans a lines relation:
+    /// the same rules on both, so the same rows, counts and rejects.
+    /// </summary>
+    public static Task<CleanResult> CleanAsync(
+        DuckDBConnection connection, RecordKind kind, RawLoadResult raw, string? existingKeysRelation, bool releaseFreedMemory,
+        CancellationToken cancellationToken = default) =>
+        CleanLoadedAsync(connection, kind, raw, null, existingKeysRelation, releaseFreedMemory, cancellationToken);
+
+    /// <summary>
+    /// Cleans what <see cref="RawLoader"/> loaded (<paramref name="raw"/>, as <see cref="CleanAsync(DuckDBConnection, RecordKind, RawLoadResult, string?, bool, CancellationToken)"/>)
+    /// against the Delta table <paramref name="table"/> and <paramref name="alsoExistingKeysRelation"/>, as
+    /// <see cref="CleanAgainstAsync(DuckDBConnection, RecordKind, string, DeltaSnapshot?, string?, bool, CancellationToken)"/> does.
+    /// </summary>
+    public static Task<CleanResult> CleanAgainstAsync(
+        DuckDBConnection connection, RecordKind kind, RawLoadResult raw, DeltaSnapshot? table, string? alsoExistingKeysRelation, bool releaseFreedMemory,
+        CancellationToken cancellationToken = default) =>
+        CleanLoadedAsync(connection, kind, raw, table, alsoExistingKeysRelation, releaseFreedMemory, cancellationToken);
+
+    private static Task<CleanResult> CleanLoadedAsync(
+        DuckDBConnection connection, RecordKind kind, RawLoadResult raw, DeltaSnapshot? table, string? existingKeysRelation, bool releaseFreedMemory,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(raw);
+        return Start(connection, kind, raw.Table, raw, existingKeysRelation, table, releaseFreedMemory, cancellationToken);
+    }
+
+    /// <summary>Checks the arguments, then cleans on a pool thread (DuckDB.NET runs queries synchronously: the caller's thread stays free).</summary>
+    private static Task<CleanResult> Start(
+        DuckDBConnection connection, RecordKind kind, string rawRelation, RawLoadResult? loaded, string? existingKeysRelation, DeltaSnapshot? table,
+        bool releaseFreedMemory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         if (connection.State != System.Data.ConnectionState.Open)
             throw new InvalidOperationException("The DuckDB connection must be open.");
         string raw = Sql.Relation(rawRelation, nameof(rawRelation));
+        string? fields = loaded?.FieldsTable is { } f ? Sql.Relation(f, nameof(loaded)) : null;
+        string? existing = existingKeysRelation is null ? null : Sql.Relation(existingKeysRelation, nameof(existingKeysRelation));
         _ = CleaningRules.TableName(kind); // validates kind
         cancellationToken.ThrowIfCancellationRequested();
-        string? also = alsoExistingKeysRelation is null ? null : Sql.Relation(alsoExistingKeysRelation, nameof(alsoExistingKeysRelation));
-        return Task.Run(() => Clean(connection, kind, raw, rawRelation, also, alsoExistingKeysRelation, table, releaseFreedMemory, cancellationToken), cancellationToken);
+        return Task.Run(() => Clean(connection, kind, raw, rawRelation, existing, existingKeysRelation, table, releaseFreedMemory, cancellationToken, fields, loaded), cancellationToken);
     }
 
     private static CleanResult Clean(
         DuckDBConnection connection, RecordKind kind, string raw, string rawName, string? existing, string? existingName, DeltaSnapshot? table,
-        bool releaseFreedMemory, CancellationToken cancellationToken)
+        bool releaseFreedMemory, CancellationToken cancellationToken, string? fields = null, RawLoadResult? loaded = null)
     {
         void Release()
         {
@@ -102,6 +128,7 @@ public static class Cleaner
 
         connection.RequireColumns(raw, rawName, ["seq", "origin", "line"], cancellationToken);
         if (existing is not null) connection.RequireColumns(existing, existingName!, ["ind"], cancellationToken);
+        if (fields is not null) connection.RequireColumns(fields, loaded!.FieldsTable!, ["seq", "origin"], cancellationToken);
 
         string stage = "temp.main." + Sql.Identifier("_pinpipe_stage_" + CleaningRules.TableName(kind));
         string clean = Sql.Identifier(CleaningRules.CleanTable(kind));
@@ -112,7 +139,8 @@ public static class Cleaner
         try
         {
             connection.Execute("SET TimeZone = 'UTC'", cancellationToken);
-            connection.Execute(CleaningRules.StageSql(kind, raw, stage), cancellationToken);
+            connection.Execute(CleaningRules.StageSql(kind, raw, stage, fields), cancellationToken);
+            if (fields is not null) FillRejectedLines(connection, stage, loaded!, cancellationToken);
             Release();
             if (table is not null && table.Files.Count > 0)
             {
@@ -170,6 +198,27 @@ public static class Cleaner
             keyScan?.Dispose();
             connection.Execute($"DROP TABLE IF EXISTS {stage}", CancellationToken.None); // clean-up, also when cancelled
             connection.Execute($"DROP TABLE IF EXISTS {held}", CancellationToken.None);
+        }
+    }
+
+    /// <summary>Gives the stage's rejects among the lines our parser read their raw text, read back from their objects (no table holds it).</summary>
+    private static void FillRejectedLines(DuckDBConnection connection, string stage, RawLoadResult loaded, CancellationToken cancellationToken)
+    {
+        var seqs = connection.Query($"SELECT seq FROM {stage} WHERE reason IS NOT NULL AND raw IS NULL", r => r.GetInt64(0), cancellationToken);
+        if (seqs.Count == 0) return;
+        const string Lines = "_pinpipe_rejected_lines";
+        connection.Execute($"CREATE OR REPLACE TEMP TABLE {Lines} (seq BIGINT, raw VARCHAR)", cancellationToken);
+        try
+        {
+            using (var appender = connection.CreateAppender("temp", "main", Lines))
+            {
+                foreach (var (seq, line) in loaded.LinesOf(seqs)) appender.CreateRow().AppendValue(seq).AppendValue(line).EndRow();
+            }
+            connection.Execute($"UPDATE {stage} SET raw = l.raw FROM temp.main.{Lines} l WHERE {stage}.seq = l.seq", cancellationToken);
+        }
+        finally
+        {
+            connection.Execute($"DROP TABLE IF EXISTS temp.main.{Lines}", CancellationToken.None);
         }
     }
 }

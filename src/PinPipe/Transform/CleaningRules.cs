@@ -334,7 +334,14 @@ public static class CleaningRules
     /// SQL that creates the temporary stage table: one row per raw record with seq, origin, reason (null when
     /// the record is valid), raw (the text, for rejects only), the clean columns and the quality bits.
     /// </summary>
-    internal static string StageSql(RecordKind kind, string rawRelationSql, string stageTable)
+    /// <param name="kind">The table whose rules apply.</param>
+    /// <param name="rawRelationSql">The lines DuckDB's JSON functions read (<c>seq, origin, line</c>).</param>
+    /// <param name="stageTable">The table to create.</param>
+    /// <param name="fieldsRelationSql">Optional: lines whose fields our parser read (<c>seq, origin</c> and <c>f_&lt;name&gt;</c>
+    /// for the key and each field, the text from_json gives; <see cref="FieldReader"/>); they join the others before the
+    /// rules, which are the same for both. Their text is not there: a reject of theirs gets a null <c>raw</c>, which the
+    /// cleaner fills in from the objects.</param>
+    internal static string StageSql(RecordKind kind, string rawRelationSql, string stageTable, string? fieldsRelationSql = null)
     {
         TableRules rules = Rules(kind);
         Field[] all = [rules.Key, .. rules.Fields];
@@ -362,9 +369,18 @@ public static class CleaningRules
         sql.Append("deduplicated AS (\n    SELECT *, coalesce(len(keys) > ").Append(present).Append(" AND len(keys) > list_unique(keys), false) AS has_duplicate_key FROM fields0\n),\n");
         sql.Append("fields AS (\n    SELECT * EXCLUDE (r0), CASE WHEN has_duplicate_key THEN from_json(line, ").Append(Sql.Literal(structure)).Append(") ELSE r0 END AS r\n")
            .Append("    FROM (SELECT *, CASE WHEN has_duplicate_key THEN ").Append(LastValueWinsSql("src", "keys")).Append(" ELSE src END AS line FROM deduplicated)\n),\n");
-        sql.Append("texts AS (\n    SELECT *");
+        sql.Append("texts AS (\n    SELECT seq, origin, src, line, keys, root");
         foreach (Field f in all) sql.Append(",\n        r.").Append(Sql.Identifier(f.Name)).Append(" AS ").Append(f.F);
-        sql.Append("\n    FROM fields\n),\n");
+        sql.Append("\n    FROM fields");
+        if (fieldsRelationSql is not null)
+        {
+            // A line our parser read is a flat JSON object with each key once, so it needs neither its keys nor the line
+            // (the cleaner reads back the text of those that are rejects).
+            sql.Append("\n    UNION ALL\n    SELECT seq, origin, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR[]), 'OBJECT'");
+            foreach (Field f in all) sql.Append(", ").Append(f.F);
+            sql.Append("\n    FROM ").Append(fieldsRelationSql);
+        }
+        sql.Append("\n),\n");
 
         // Coercion of each field to its type, and the problem when it does not coerce.
         sql.Append("typed AS (\n    SELECT *");

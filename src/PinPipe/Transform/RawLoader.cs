@@ -55,16 +55,8 @@ public static class RawLoader
         DuckDBConnection connection, IObjectStore store, string topic, IEnumerable<string> keys, string table,
         CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(connection);
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
-        ArgumentNullException.ThrowIfNull(keys);
-        if (connection.State != System.Data.ConnectionState.Open)
-            throw new InvalidOperationException("The DuckDB connection must be open.");
         string target = Sql.Relation(table, nameof(table));
-
-        RawObject[] objects = keys.Distinct(StringComparer.Ordinal).Select(k => RawObject.Parse(k, topic)).Order().ToArray();
-        connection.Execute($"CREATE OR REPLACE TEMP TABLE {ObjectsTable} (ord INTEGER, path VARCHAR, origin_prefix VARCHAR, start_offset BIGINT, content BLOB)", cancellationToken);
+        RawObject[] objects = Begin(connection, store, topic, keys, cancellationToken);
         TempFolder? downloads = null;
         try
         {
@@ -95,6 +87,142 @@ public static class RawLoader
             connection.Execute($"RESET VARIABLE {PathsVariable}", CancellationToken.None);
             downloads?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The table <see cref="LoadObjectsParsedAsync"/> fills with the lines whose fields it read: <paramref name="table"/>
+    /// with <c>_fields</c> appended.
+    /// </summary>
+    public static string FieldsTableOf(string table) => table + "_fields";
+
+    /// <summary>
+    /// Loads the objects <paramref name="keys"/> as <see cref="LoadObjectsAsync"/> does, but reads each line's fields for
+    /// <paramref name="kind"/>'s rules with our own parser (<see cref="FieldReader"/>), an object per core at a time: the lines
+    /// it reads go to <see cref="FieldsTableOf"/> (<c>seq, origin</c> and the text of each field, <c>f_&lt;name&gt;</c>; not the
+    /// line, which <see cref="RawLoadResult.LinesOf"/> reads back for the few that are rejects),
+    /// the others to <paramref name="table"/> (<c>seq, origin, line</c>), which DuckDB's JSON functions read. Both tables are
+    /// created or replaced in the main schema; <see cref="Cleaner"/> takes them together and gives what it gives for the
+    /// lines loaded by <see cref="LoadObjectsAsync"/>.
+    /// </summary>
+    /// <param name="table">A plain table name (no schema): the parser's connections share the main schema, not a temp one.</param>
+    /// <param name="parallelism">Objects parsed at once; 0 = one per core.</param>
+    public static async Task<RawLoadResult> LoadObjectsParsedAsync(
+        DuckDBConnection connection, IObjectStore store, string topic, RecordKind kind, IEnumerable<string> keys, string table,
+        int parallelism = 0, CancellationToken cancellationToken = default)
+    {
+        string lines = Sql.Identifier(table), fields = Sql.Identifier(FieldsTableOf(table));
+        var reader = new FieldReader(kind);
+        int columns = CleaningRules.Rules(kind).Fields.Count + 1; // the key and the rules' fields; the others are only counted
+        RawObject[] objects = Begin(connection, store, topic, keys, cancellationToken);
+        TempFolder? downloads = null;
+        try
+        {
+            long bytes;
+            (bytes, downloads) = await StageObjectsAsync(connection, store, objects, cancellationToken).ConfigureAwait(false);
+            var staged = connection.Query($"SELECT ord, path, origin_prefix, start_offset FROM {ObjectsTable} ORDER BY ord",
+                r => new StagedObject(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt64(3)), cancellationToken);
+            connection.Execute($"CREATE OR REPLACE TABLE {lines} (seq BIGINT, origin VARCHAR, line VARCHAR)", cancellationToken);
+            string fieldColumns = string.Join(", ", reader.Names.Take(columns).Select(n => Sql.Identifier("f_" + n) + " VARCHAR"));
+            connection.Execute($"CREATE OR REPLACE TABLE {fields} (seq BIGINT, origin VARCHAR, {fieldColumns})", cancellationToken);
+
+            long records = 0;
+            int next = -1;
+            int workers = Math.Max(1, Math.Min(parallelism > 0 ? parallelism : Environment.ProcessorCount, staged.Count));
+            var parsing = Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(() =>
+            {
+                using var own = connection.Duplicate();
+                if (own.State != System.Data.ConnectionState.Open) own.Open();
+                using var fieldRows = own.CreateAppender(FieldsTableOf(table));
+                using var lineRows = own.CreateAppender(table);
+                var parser = new FieldReader(kind);
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < staged.Count)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    Interlocked.Add(ref records, ParseObject(staged[i], parser, columns, fieldRows, lineRows));
+                }
+            }, cancellationToken)));
+            try
+            {
+                await parsing.ConfigureAwait(false);
+            }
+            catch (DuckDBException) when (parsing.Exception?.InnerExceptions.OfType<DuckDBException>().FirstOrDefault(DuckDbSession.IsOutOfMemory) is { } outOfMemory)
+            {
+                // Every worker fails once memory runs out, some of them otherwise: the cause is the one to report.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(outOfMemory);
+            }
+            // The files stay until the result is disposed: the text of a line our parser read is read back from them, for a reject.
+            var result = new RawLoadResult(table, objects.Length, records, bytes) { FieldsTable = FieldsTableOf(table), Files = staged.Select(o => o.Path).ToArray(), Owned = downloads };
+            downloads = null;
+            return result;
+        }
+        finally
+        {
+            connection.Execute($"DROP TABLE IF EXISTS {ObjectsTable}", CancellationToken.None);
+            downloads?.Dispose();
+        }
+    }
+
+    /// <summary>Checks a load's arguments, creates the objects table and returns the objects sorted by partition and offset.</summary>
+    private static RawObject[] Begin(DuckDBConnection connection, IObjectStore store, string topic, IEnumerable<string> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ArgumentNullException.ThrowIfNull(keys);
+        if (connection.State != System.Data.ConnectionState.Open)
+            throw new InvalidOperationException("The DuckDB connection must be open.");
+        RawObject[] objects = keys.Distinct(StringComparer.Ordinal).Select(k => RawObject.Parse(k, topic)).Order().ToArray();
+        connection.Execute($"CREATE OR REPLACE TEMP TABLE {ObjectsTable} (ord INTEGER, path VARCHAR, origin_prefix VARCHAR, start_offset BIGINT, content BLOB)", cancellationToken);
+        return objects;
+    }
+
+    private sealed record StagedObject(int Ord, string Path, string OriginPrefix, long StartOffset);
+
+    /// <summary>Splits one object into lines as <see cref="LoadLines"/> does and appends each to the fields or the lines table; returns its records.</summary>
+    private static long ParseObject(StagedObject o, FieldReader parser, int columns, DuckDBAppender fieldRows, DuckDBAppender lineRows)
+    {
+        byte[] content = File.ReadAllBytes(o.Path);
+        bool valid = Utf8.IsValid(content);
+        Span<byte> origin = stackalloc byte[512];
+        int prefix = System.Text.Encoding.UTF8.GetBytes(o.OriginPrefix, origin);
+        long seqBase = (long)o.Ord << 32;
+        long i = 0;
+        int pos = 0;
+        while (true)
+        {
+            int newline = content.AsSpan(pos).IndexOf((byte)'\n');
+            int end = newline < 0 ? content.Length : pos + newline;
+            if (newline < 0 && end == pos) break; // the empty piece after the last newline is no record
+            Span<byte> line = content.AsSpan(pos, end - pos);
+            if (!System.Buffers.Text.Utf8Formatter.TryFormat(o.StartOffset + i, origin[prefix..], out int digits))
+                throw new InvalidOperationException("An origin does not fit its buffer.");
+            Span<byte> originText = origin[..(prefix + digits)];
+            long seq = seqBase + i;
+            if (!valid && !Utf8.IsValid(line))
+            {
+                byte[] envelope = System.Text.Encoding.UTF8.GetBytes(RecordLine.ToText(line));
+                lineRows.CreateRow().AppendValue(seq).AppendValue(originText).AppendValue(envelope.AsSpan()).EndRow();
+            }
+            else if (parser.TryRead(line))
+            {
+                var row = fieldRows.CreateRow().AppendValue(seq).AppendValue(originText);
+                for (int f = 0; f < columns; f++)
+                {
+                    if (parser.Value(f, line, out var value)) row.AppendValue(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(value), value.Length));
+                    else row.AppendNullValue();
+                }
+                row.EndRow();
+            }
+            else
+            {
+                lineRows.CreateRow().AppendValue(seq).AppendValue(originText).AppendValue(line).EndRow();
+            }
+            i++;
+            if (newline < 0) break;
+            pos = end + 1;
+        }
+        return i;
     }
 
     /// <summary>Fills <paramref name="target"/> with one row per line of the staged objects (local files read by DuckDB, in parallel).</summary>
@@ -291,5 +419,42 @@ public static class RawLoader
     }
 }
 
-/// <summary>What <see cref="RawLoader"/> loaded: the table, how many objects, records (lines) and bytes of raw JSON.</summary>
-public sealed record RawLoadResult(string Table, int Objects, long Records, long Bytes);
+/// <summary>
+/// What <see cref="RawLoader"/> loaded: the table, how many objects, records (lines) and bytes of raw JSON. Dispose it when
+/// the records are cleaned: it may hold the downloaded objects its lines are read back from.
+/// </summary>
+public sealed record RawLoadResult(string Table, int Objects, long Records, long Bytes) : IDisposable
+{
+    /// <summary>Each object's file, by its rank (the high 32 bits of a record's seq); null when every line's text is in <see cref="Table"/>.</summary>
+    internal IReadOnlyList<string>? Files { get; init; }
+
+    /// <summary>What the result deletes when disposed (the downloaded objects).</summary>
+    internal IDisposable? Owned { get; init; }
+
+    /// <summary>
+    /// The text of the records <paramref name="seqs"/> (lines our parser read, whose text no table holds), read back from
+    /// their objects, each object once.
+    /// </summary>
+    internal IReadOnlyDictionary<long, string> LinesOf(IEnumerable<long> seqs)
+    {
+        var lines = new Dictionary<long, string>();
+        if (Files is null) return lines;
+        foreach (var byObject in seqs.Distinct().GroupBy(s => (int)(s >> 32)))
+        {
+            byte[] content = File.ReadAllBytes(Files[byObject.Key]);
+            var wanted = byObject.ToDictionary(s => s & 0xFFFF_FFFFL);
+            long i = 0;
+            foreach (var range in content.AsSpan().Split((byte)'\n'))
+            {
+                if (wanted.TryGetValue(i++, out long seq)) lines[seq] = System.Text.Encoding.UTF8.GetString(content.AsSpan()[range]);
+            }
+        }
+        return lines;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Owned?.Dispose();
+
+    /// <summary>The table of the lines whose fields our parser read (<see cref="RawLoader.LoadObjectsParsedAsync"/>), null when DuckDB reads every line.</summary>
+    public string? FieldsTable { get; init; }
+}

@@ -18,7 +18,7 @@ public sealed partial class BatchCommandIncrementalTests
         using var dir = new TempDirectory("batch-full-chunks");
         var landing = new Landing(Bucket(dir.Path));
         var random = new Random(4);
-        for (int i = 0; i < 10; i++) landing.Land(random, posts: 10_000);
+        for (int i = 0; i < 20; i++) landing.Land(random, posts: 10_000);
         var limit = new Dictionary<string, string?> { ["PINPIPE_Batch__MemoryLimit"] = "40MB" };
 
         // In one pass (a chunk larger than the topic, as every rebuild was read before) the pin topic does not fit.

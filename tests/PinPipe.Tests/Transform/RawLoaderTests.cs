@@ -57,7 +57,7 @@ public sealed class RawLoaderTests : IDisposable
             RawRows("raw_pin"));
         long bytes = 0;
         await foreach (ObjectInfo o in _store.ListAsync($"topics/{Topic}/")) bytes += o.Size;
-        Assert.Equal(new RawLoadResult("raw_pin", 5, 6, bytes), result);
+        Assert.Equal(("raw_pin", 5, 6, bytes), (result.Table, result.Objects, result.Records, result.Bytes));
         var seqs = _kit.Rows("SELECT seq FROM raw_pin ORDER BY seq").Select(r => r["seq"]).ToList();
         Assert.Equal(seqs.Count, seqs.Distinct().Count());
         Assert.Equal([("seq", "BIGINT"), ("origin", "VARCHAR"), ("line", "VARCHAR")], _kit.Describe("raw_pin"));
@@ -115,7 +115,7 @@ public sealed class RawLoaderTests : IDisposable
     public async Task A_topic_without_objects_gives_an_empty_table()
     {
         RawLoadResult result = await RawLoader.LoadTopicAsync(_kit.Connection, _store, Topic, "raw_none");
-        Assert.Equal(new RawLoadResult("raw_none", 0, 0, 0), result);
+        Assert.Equal(("raw_none", 0, 0, 0), (result.Table, result.Objects, result.Records, result.Bytes));
         Assert.Empty(RawRows("raw_none"));
         Assert.Equal(0, (await Cleaner.CleanAsync(_kit.Connection, RecordKind.Pin, "raw_none", null)).Read);
     }
