@@ -87,7 +87,7 @@ public sealed partial class BatchJob
             _logger.LogInformation("{Table} phases: read raw {Read:N2} s, clean and duplicate check ({KeyFilesRead} of {KeyFiles} files' ind read) {Clean:N2} s, Parquet write {Write:N2} s, Delta commit {Commit:N2} s.",
                 plan.Topic, readTime.TotalSeconds, clean!.KeyFilesRead, clean.KeyFilesRead + clean.KeyFilesSkipped, cleanTime.TotalSeconds, writeTime.TotalSeconds, commitTime.TotalSeconds);
             _logger.LogInformation("{Table}: full rebuild of {Records:N0} records in {Objects:N0} objects ({MB:N1} MB, {Rate:N1} MB/s, {Chunks} chunk(s)) → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects; Delta version {Version} (rejects {RejectsVersion}); the table holds {Rows:N0} rows.",
-                plan.Topic, clean!.Read, objects, bytes / 1e6, bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), chunks.Count, clean.Clean, clean.Duplicates, clean.Rejects, version, rejectsVersion, rows);
+                plan.Topic, clean.Read, objects, bytes / 1e6, bytes / 1e6 / Math.Max(took.TotalSeconds, 1e-3), chunks.Count, clean.Clean, clean.Duplicates, clean.Rejects, version, rejectsVersion, rows);
             return new BatchTableResult(t, plan.Topic, objects, bytes, clean, version, rejectsVersion)
             {
                 Committed = committed,

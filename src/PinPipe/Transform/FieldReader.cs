@@ -61,7 +61,7 @@ internal sealed class FieldReader
             while (reader.Read())
             {
                 if (reader.TokenType == JsonTokenType.EndObject) break;
-                if (reader.TokenType != JsonTokenType.PropertyName || reader.ValueIsEscaped || reader.HasValueSequence) return false;
+                if (reader.TokenType != JsonTokenType.PropertyName || reader.ValueIsEscaped) return false;
                 ReadOnlySpan<byte> name = reader.ValueSpan;
                 int field = IndexOf(name);
                 if (field >= 0)
@@ -91,7 +91,14 @@ internal sealed class FieldReader
                         if (field >= 0 && !KeepNumber(field, reader.ValueSpan, (int)reader.TokenStartIndex)) return false;
                         break;
                     case JsonTokenType.String:
-                        if (field >= 0 ? !KeepString(field, ref reader) : reader.ValueIsEscaped && !Unescapes(ref reader)) return false;
+                        if (field >= 0)
+                        {
+                            if (!KeepString(field, ref reader)) return false;
+                        }
+                        else if (reader.ValueIsEscaped)
+                        {
+                            Unescape(ref reader); // only to validate its escapes
+                        }
                         break;
                     default:
                         return false; // an array or object: DuckDB's path gives its JSON text or rejects it
@@ -132,31 +139,31 @@ internal sealed class FieldReader
             return true;
         }
 
-        // An escape that is not valid UTF-16 (a lone surrogate) makes the whole line invalid JSON to DuckDB, in any field.
-        bool Unescapes(ref Utf8JsonReader reader)
-        {
-            int room = reader.ValueSpan.Length;
-            if (_scratch.Length - _used < room) Array.Resize(ref _scratch, Math.Max(_scratch.Length * 2, _used + room));
-            reader.CopyString(_scratch.AsSpan(_used));
-            return true;
-        }
-
         bool KeepString(int field, ref Utf8JsonReader reader)
         {
-            if (reader.HasValueSequence) return false;
             if (!reader.ValueIsEscaped)
             {
                 Keep(field, (int)reader.TokenStartIndex + 1, reader.ValueSpan.Length, fromLine: true);
                 return true;
             }
-            int room = reader.ValueSpan.Length;
-            if (_scratch.Length - _used < room) Array.Resize(ref _scratch, Math.Max(_scratch.Length * 2, _used + room));
-            int written = reader.CopyString(_scratch.AsSpan(_used));
+            int written = Unescape(ref reader);
             if (_scratch.AsSpan(_used, written).Contains((byte)0)) return false;
             Keep(field, _used, written, fromLine: false);
             _used += written;
             return true;
         }
+    }
+
+    /// <summary>
+    /// Unescapes the current string into the scratch buffer past what is kept, returning its length; throws
+    /// <see cref="InvalidOperationException"/> for an escape that is not valid UTF-16 (a lone surrogate), which makes the
+    /// whole line invalid JSON to DuckDB, in any field.
+    /// </summary>
+    private int Unescape(ref Utf8JsonReader reader)
+    {
+        int room = reader.ValueSpan.Length;
+        if (_scratch.Length - _used < room) Array.Resize(ref _scratch, Math.Max(_scratch.Length * 2, _used + room));
+        return reader.CopyString(_scratch.AsSpan(_used));
     }
 
     /// <summary>Field <paramref name="index"/>'s text (of <paramref name="line"/>, the line last read), or false when it is null or missing.</summary>

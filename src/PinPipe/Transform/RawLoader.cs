@@ -111,7 +111,7 @@ public static class RawLoader
         int parallelism = 0, CancellationToken cancellationToken = default)
     {
         string lines = Sql.Identifier(table), fields = Sql.Identifier(FieldsTableOf(table));
-        var reader = new FieldReader(kind);
+        IReadOnlyList<string> names = new FieldReader(kind).Names;
         int columns = CleaningRules.Rules(kind).Fields.Count + 1; // the key and the rules' fields; the others are only counted
         RawObject[] objects = Begin(connection, store, topic, keys, cancellationToken);
         TempFolder? downloads = null;
@@ -122,7 +122,7 @@ public static class RawLoader
             var staged = connection.Query($"SELECT ord, path, origin_prefix, start_offset FROM {ObjectsTable} ORDER BY ord",
                 r => new StagedObject(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetInt64(3)), cancellationToken);
             connection.Execute($"CREATE OR REPLACE TABLE {lines} (seq BIGINT, origin VARCHAR, line VARCHAR)", cancellationToken);
-            string fieldColumns = string.Join(", ", reader.Names.Take(columns).Select(n => Sql.Identifier("f_" + n) + " VARCHAR"));
+            string fieldColumns = string.Join(", ", names.Take(columns).Select(n => Sql.Identifier("f_" + n) + " VARCHAR"));
             connection.Execute($"CREATE OR REPLACE TABLE {fields} (seq BIGINT, origin VARCHAR, {fieldColumns})", cancellationToken);
 
             long records = 0;
