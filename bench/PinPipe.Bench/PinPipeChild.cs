@@ -9,10 +9,13 @@ internal sealed class PinPipeChild : IDisposable
     private readonly Process _process;
     private readonly Queue<string> _tail = new();
 
-    private PinPipeChild(string name, Process process)
+    private readonly StreamWriter? _log;
+
+    private PinPipeChild(string name, Process process, string? logFile)
     {
         Name = name;
         _process = process;
+        _log = logFile is null ? null : new StreamWriter(logFile, append: true) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => Keep(e.Data);
         process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
@@ -39,7 +42,8 @@ internal sealed class PinPipeChild : IDisposable
     /// a process on another machine to the others (the embedded log's group leases tell a dead local process by its
     /// pid, a remote one only by its silence).
     /// </param>
-    public static PinPipeChild Start(string dll, string workingDirectory, IReadOnlyList<string> args, IReadOnlyList<string>? env = null, string? hostName = null)
+    /// <param name="logFile">Where every line of its output goes, each after the time it arrived (UTC); null: only the tail is kept.</param>
+    public static PinPipeChild Start(string dll, string workingDirectory, IReadOnlyList<string> args, IReadOnlyList<string>? env = null, string? hostName = null, string? logFile = null)
     {
         var info = new ProcessStartInfo(hostName is null ? "dotnet" : "unshare") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (hostName is not null)
@@ -57,7 +61,7 @@ internal sealed class PinPipeChild : IDisposable
             if (eq <= 0) throw new ArgumentException($"--stream-env '{e}': use Section__Key=value");
             info.Environment["PINPIPE_" + e[..eq]] = e[(eq + 1)..];
         }
-        return new PinPipeChild(args[0], Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet"));
+        return new PinPipeChild(args[0], Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet"), logFile);
     }
 
     private void Keep(string? line)
@@ -67,6 +71,7 @@ internal sealed class PinPipeChild : IDisposable
         {
             _tail.Enqueue(line);
             if (_tail.Count > 40) _tail.Dequeue();
+            _log?.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {line}");
         }
     }
 
@@ -103,6 +108,8 @@ internal sealed class PinPipeChild : IDisposable
     public void Dispose()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(); // the output's last lines are read before the log closes
         _process.Dispose();
+        lock (_tail) _log?.Dispose();
     }
 }

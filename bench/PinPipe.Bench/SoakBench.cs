@@ -44,6 +44,21 @@ internal static class SoakBench
 
     private sealed record Sample(double Minutes, long[] RssKb, Dictionary<string, double> Values);
 
+    /// <summary>
+    /// Columns of the CSV that explain a stall but are not judged: for each long-running process, its CPU use (% of one
+    /// core), the GC's pauses (ms) and its thread pool's backlog over the sample's 10 s; the sink's failures.
+    /// </summary>
+    private static string[] Diagnostics(bool both)
+    {
+        var keys = new List<string>();
+        foreach (string process in both ? ServiceProcesses : [.. ServiceProcesses.Where(p => p != "sink")])
+            keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue"]);
+        if (both) keys.Add("sink_failures");
+        return [.. keys];
+    }
+
+    private static readonly string[] ServiceProcesses = ["serve", "sink", "stream"];
+
     /// <summary>A sampled series other than memory: its name, unit and how its flatness is judged.</summary>
     private sealed record Series(string Key, string Label, string Unit, bool BothLanesOnly = false);
 
@@ -79,7 +94,8 @@ internal static class SoakBench
 
         var seed = await ChildRun.RunAsync("dotnet", [dll, "seed", .. common], dir.Path);
         if (seed.ExitCode != 0) return [$"soak: pinpipe seed exited with {seed.ExitCode}: {seed.Excerpt()}"];
-        var children = new List<PinPipeChild> { PinPipeChild.Start(dll, dir.Path, ["serve", "--urls", url, .. common]) };
+        string LogFile(string name) => Path.Combine(output, name.Replace(' ', '-') + ".log");
+        var children = new List<PinPipeChild> { PinPipeChild.Start(dll, dir.Path, ["serve", "--urls", url, .. common], logFile: LogFile("serve")) };
         var names = new List<string> { "serve" };
         var settings = new PinPipeSettings { DataDir = dir.Path, UserId = "soak" }.Resolve();
         var store = ObjectStoreFactory.Create(settings.ObjectStore, settings.Names.Bucket);
@@ -91,12 +107,12 @@ internal static class SoakBench
         try
         {
             await WaitHealthyAsync(url, children[0]);
-            if (both) Add("sink", PinPipeChild.Start(dll, dir.Path, ["sink", .. common], [$"Metrics__Urls={sinkMetrics}"]));
-            Add("stream", PinPipeChild.Start(dll, dir.Path, ["stream", .. common], [$"Metrics__Urls={streamMetrics}"]));
+            if (both) Add("sink", PinPipeChild.Start(dll, dir.Path, ["sink", .. common], [$"Metrics__Urls={sinkMetrics}"], logFile: LogFile("sink")));
+            Add("stream", PinPipeChild.Start(dll, dir.Path, ["stream", .. common], [$"Metrics__Urls={streamMetrics}"], logFile: LogFile("stream")));
             var emulators = new List<PinPipeChild>();
             foreach (string lane in both ? new[] { "batch", "stream" } : ["stream"])
             {
-                emulators.Add(PinPipeChild.Start(dll, dir.Path, ["emulate", "--lane", lane, "--api-url", url, "--rate", rate, "--records-per-request", perRequest, "--duration", seconds, .. common]));
+                emulators.Add(PinPipeChild.Start(dll, dir.Path, ["emulate", "--lane", lane, "--api-url", url, "--rate", rate, "--records-per-request", perRequest, "--duration", seconds, .. common], logFile: LogFile($"emulate {lane}")));
                 Add($"emulate {lane}", emulators[^1]);
             }
 
@@ -115,7 +131,7 @@ internal static class SoakBench
 
             var clock = Stopwatch.StartNew();
             long lastCommitted = await CommittedAsync(tables);
-            var last = (At: 0.0, Serve: PromText.Parse(""), Sink: PromText.Parse(""));
+            var last = (At: 0.0, Serve: PromText.Parse(""), Sink: PromText.Parse(""), Stream: PromText.Parse(""));
             while (clock.Elapsed < duration)
             {
                 await Task.Delay(Interval - TimeSpan.FromTicks(clock.Elapsed.Ticks % Interval.Ticks));
@@ -144,10 +160,17 @@ internal static class SoakBench
                     values["kafka_p99_ms"] = 1000 * Quantile(0.99, "kafka-rest", last.Serve, serve);
                     values["probe_bucket_ms"] = Drain(probes, "probe_bucket_ms", IngestBench.Median);
                 }
+                foreach (var (name, now, before) in new[] { ("serve", serve, last.Serve), ("sink", sink, last.Sink), ("stream", stream, last.Stream) }.Where(p => both || p.Item1 != "sink"))
+                {
+                    values[$"{name}_cpu_pct"] = 100 * (now.Sum("process_cpu_seconds_total") - before.Sum("process_cpu_seconds_total")) / span;
+                    values[$"{name}_gc_pause_ms"] = 1000 * (now.Sum("dotnet_gc_pause_seconds_total") - before.Sum("dotnet_gc_pause_seconds_total"));
+                    values[$"{name}_threadpool_queue"] = now.Sum("dotnet_threadpool_queue_length");
+                }
+                if (both) values["sink_failures"] = sink.Sum("pinpipe_sink_failures_total") - last.Sink.Sum("pinpipe_sink_failures_total");
                 if (samples.Count == 0) (values["ingest_rps"], values["sink_rps"]) = (double.NaN, double.NaN); // counters from the processes' start
                 var sample = new Sample(at / 60, [.. children.Select(c => c.RssKb())], values);
                 samples.Add(sample);
-                (last, lastCommitted) = ((at, serve, sink), committed);
+                (last, lastCommitted) = ((at, serve, sink, stream), committed);
                 IngestBench.Progress(string.Create(CultureInfo.InvariantCulture,
                     $"soak: {sample.Minutes:0.00}/{args.Minutes:0} min; RSS {string.Join(", ", names.Select((n, i) => $"{n} {sample.RssKb[i] / 1024:N0}"))} MiB; ingested {V(values, "ingest_rps")}/s, sink {V(values, "sink_rps")}/s lag {V(values, "sink_lag")}, stream {V(values, "stream_rps")}/s lag {V(values, "stream_lag")}; API p99 kafka {V(values, "kafka_p99_ms")} kinesis {V(values, "kinesis_p99_ms")} ms; probes bucket {V(values, "probe_bucket_ms")} table {V(values, "probe_table_ms")} ms"));
             }
@@ -214,7 +237,7 @@ internal static class SoakBench
         {
             "",
             string.Create(CultureInfo.InvariantCulture,
-                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV and chart: {output}"),
+                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV (with each process's CPU, GC pauses and thread-pool backlog), chart and the processes' logs: {output}"),
             "",
             "| series | median after warm-up | min / max | samples: range (± % of median) | 5-min window medians: range | flat (±10 %) |",
             "|---|---|---|---|---|---|",
@@ -440,14 +463,15 @@ internal static class SoakBench
     private static async Task WriteCsvAsync(string file, string[] names, List<Sample> samples, bool both)
     {
         var measures = Measures.Where(m => both || !m.BothLanesOnly).ToList();
-        var csv = new StringBuilder("minutes," + string.Join(',', names.Select(n => n.Replace(' ', '_') + "_rss_mib")) + "," + string.Join(',', measures.Select(m => m.Key)) + "\n");
+        string[] diagnostics = Diagnostics(both);
+        var csv = new StringBuilder("minutes," + string.Join(',', names.Select(n => n.Replace(' ', '_') + "_rss_mib")) + "," + string.Join(',', measures.Select(m => m.Key).Concat(diagnostics)) + "\n");
         foreach (var s in samples)
         {
             csv.Append(s.Minutes.ToString("0.00", CultureInfo.InvariantCulture));
             foreach (long kb in s.RssKb) csv.Append(CultureInfo.InvariantCulture, $",{kb / 1024.0:0.0}");
-            foreach (var m in measures)
+            foreach (string key in measures.Select(m => m.Key).Concat(diagnostics))
             {
-                double v = s.Values.GetValueOrDefault(m.Key, double.NaN);
+                double v = s.Values.GetValueOrDefault(key, double.NaN);
                 csv.Append(',').Append(double.IsNaN(v) ? "" : v.ToString("0.#", CultureInfo.InvariantCulture));
             }
             csv.Append('\n');

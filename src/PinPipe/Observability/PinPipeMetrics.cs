@@ -25,8 +25,30 @@ public static class PinPipeMetrics
             SuppressProcessMetrics = false,
         });
         Metrics.DefaultRegistry.AddBeforeCollectCallback(MetricCollectors.CollectAsync);
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(CollectRuntime);
         return true;
     }
+
+    /// <summary>The runtime figures that explain a stall: time paused by the GC, and the thread pool's threads and backlog.</summary>
+    private static void CollectRuntime()
+    {
+        GcPause.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
+        ThreadPoolThreads.Set(ThreadPool.ThreadCount);
+        ThreadPoolQueue.Set(ThreadPool.PendingWorkItemCount);
+    }
+
+    // ---- The runtime (with prometheus-net's process metrics) ----
+
+    /// <summary>Time the garbage collector paused the process's threads since it started (<see cref="GC.GetTotalPauseDuration"/>).</summary>
+    public static readonly Counter GcPause = Metrics.CreateCounter("dotnet_gc_pause_seconds_total",
+        "Time the .NET garbage collector paused the process's threads since it started.");
+
+    /// <summary>Thread-pool threads now (<see cref="ThreadPool.ThreadCount"/>).</summary>
+    public static readonly Gauge ThreadPoolThreads = Metrics.CreateGauge("dotnet_threadpool_threads", "Thread-pool threads now.");
+
+    /// <summary>Work items queued to the thread pool and not started yet (<see cref="ThreadPool.PendingWorkItemCount"/>): a backlog that stays up means starved threads.</summary>
+    public static readonly Gauge ThreadPoolQueue = Metrics.CreateGauge("dotnet_threadpool_queue_length",
+        "Work items queued to the .NET thread pool and not started yet; a backlog that stays up means its threads are starved.");
 
     /// <summary>Makes sure the registry is configured (the default metrics chosen, every PinPipe metric created) before anything exports it.</summary>
     internal static bool EnsureCreated() => Configured;

@@ -21,6 +21,9 @@ internal sealed class PartitionWriter
     private const int InitialLineBytes = 64 * 1024;
     private const int SpoolBufferBytes = 64 * 1024;
 
+    /// <summary>A read or a flush that takes this long is logged as a warning with its parts' times: the sink's lag grows while it waits.</summary>
+    internal static readonly TimeSpan SlowStep = TimeSpan.FromSeconds(1);
+
     private readonly ILog _log;
     private readonly IObjectStore _store;
     private readonly SinkOptions _options;
@@ -111,7 +114,10 @@ internal sealed class PartitionWriter
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            long readStart = _time.GetTimestamp();
             IReadOnlyList<ConsumedRecord> batch = await _log.ReadAsync(_topic, _partition, next, _readBatchSize, cancellationToken).ConfigureAwait(false);
+            if (_time.GetElapsedTime(readStart) is var read && read >= SlowStep)
+                _logger.LogWarning("Slow read of {Topic}[{Partition}]: {Millis:0} ms for {Records} records from offset {Offset}", _topic, _partition, read.TotalMilliseconds, batch.Count, next);
             if (batch.Count == 0)
             {
                 // Caught up: an open object is committed now when a flush was asked for since it opened.
@@ -285,8 +291,12 @@ internal sealed class PartitionWriter
         {
             File.Delete(_spoolPath);
         }
+        TimeSpan put = _time.GetElapsedTime(flushStart);
         await CommitAsync(_lastWrittenOffset + 1, cancellationToken).ConfigureAwait(false);
-        _flushDuration.Observe(_time.GetElapsedTime(flushStart).TotalSeconds);
+        TimeSpan flush = _time.GetElapsedTime(flushStart);
+        _flushDuration.Observe(flush.TotalSeconds);
+        if (flush >= SlowStep)
+            _logger.LogWarning("Slow flush of {Key}: {Put:0} ms to put {Bytes} bytes, {Commit:0} ms to commit the offset", key, put.TotalMilliseconds, _length, (flush - put).TotalMilliseconds);
         Interlocked.Increment(ref _counters.ObjectsWritten);
         Interlocked.Add(ref _counters.RecordsWritten, _count);
         Interlocked.Add(ref _counters.BytesWritten, _length);

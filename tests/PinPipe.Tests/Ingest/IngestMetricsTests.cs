@@ -36,6 +36,7 @@ public sealed class IngestMetricsTests
         for (int i = 0; i < 2; i++)
             using (var posted = await api.PostAsync($"topics/{topic}", produce)) Assert.Equal(HttpStatusCode.OK, posted.StatusCode);
         using (var put = await api.SendAsync(HttpMethod.Put, $"streams/{stream}/records", putRecords)) Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        GC.Collect(); // a pause for dotnet_gc_pause_seconds_total
 
         var samples = await ScrapeAsync(api.Client);
 
@@ -61,6 +62,10 @@ public sealed class IngestMetricsTests
         // Process metrics come along.
         Assert.True(samples.Value("process_cpu_seconds_total") > 0);
         Assert.True(samples.Value("process_working_set_bytes") > 0);
+        // And the runtime's: the GC's pauses (one was forced above), the thread pool's threads and backlog.
+        Assert.True(samples.Value("dotnet_gc_pause_seconds_total") > 0);
+        Assert.True(samples.Value("dotnet_threadpool_threads") >= 1);
+        Assert.True(samples.Value("dotnet_threadpool_queue_length") >= 0);
     }
 
     [Fact]

@@ -282,6 +282,24 @@ public sealed class S3SinkConnectorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_flush_slower_than_a_second_is_logged_with_its_put_and_commit_times_and_a_quick_one_is_not()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 6);
+        var slow = new FailingPutStore(_store, _ => false) { Delay = key => key.EndsWith("+0000000003.json", StringComparison.Ordinal) ? PartitionWriter.SlowStep + TimeSpan.FromMilliseconds(100) : TimeSpan.Zero };
+        using var logs = new CapturedLogs();
+        using var factory = logs.Factory();
+        var sink = new S3SinkConnector(log, slow, Options("t"), factory.CreateLogger<S3SinkConnector>());
+        await RunUntilAsync(sink, () => CommittedAsync(log, "t", 0, 6));
+
+        Assert.Equal(2, (await ReadAllAsync(_store)).Count);
+        var warning = Assert.Single(logs.Entries, x => x.Level == LogLevel.Warning);
+        Assert.StartsWith("Slow flush of topics/t/partition=0/t+0+0000000003.json: ", warning.Message, StringComparison.Ordinal);
+        Assert.Matches(@": (1[1-9]\d\d|[2-9]\d\d\d) ms to put \d+ bytes, \d+ ms to commit the offset$", warning.Message);
+    }
+
+    [Fact]
     public async Task A_restart_after_an_uncommitted_object_with_other_boundaries_rebuilds_the_same_object()
     {
         ILog log = await TestLogs.CreateAsync();

@@ -15,7 +15,7 @@ internal sealed class ManualTimeProvider : TimeProvider
     public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }
 
-/// <summary>A real store whose Nth put (1-based, counting all puts) fails before writing anything.</summary>
+/// <summary>A real store whose Nth put (1-based, counting all puts) fails before writing anything, or is slowed by <see cref="Delay"/>.</summary>
 internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPut) : IObjectStore
 {
     private int _puts;
@@ -23,6 +23,9 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
     public List<(int Put, string Key)> Failed { get; } = new();
 
     public Func<string, ValueTask>? OnFailure { get; init; }
+
+    /// <summary>How long a put of this key waits before it fails or writes (default none).</summary>
+    public Func<string, TimeSpan>? Delay { get; init; }
 
     /// <summary>What a failed put throws, given its number and key (default: an <see cref="IOException"/>).</summary>
     public Func<int, string, Exception>? Failure { get; init; }
@@ -44,6 +47,7 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
     private async ValueTask FailOrPassAsync(string key)
     {
         int n = Interlocked.Increment(ref _puts);
+        if (Delay?.Invoke(key) is { } delay && delay > TimeSpan.Zero) await Task.Delay(delay);
         if (failPut(n))
         {
             lock (Failed) Failed.Add((n, key));
