@@ -41,6 +41,7 @@ internal sealed class SqliteGroupMember : IGroupMember
         """;
 
     private readonly SqliteConnection _connection;
+    private readonly string _path; // the log file, whose writer turns the member's writes take
     private readonly string[] _topics;
     private readonly GroupMemberOptions _options;
     private readonly ILogger _logger;
@@ -57,9 +58,10 @@ internal sealed class SqliteGroupMember : IGroupMember
     private Task _loop = Task.CompletedTask;
     private int _disposed;
 
-    private SqliteGroupMember(SqliteConnection connection, string group, IReadOnlyList<string> topics, GroupMemberOptions options, ILogger logger, TimeProvider time)
+    private SqliteGroupMember(SqliteConnection connection, string path, string group, IReadOnlyList<string> topics, GroupMemberOptions options, ILogger logger, TimeProvider time)
     {
         _connection = connection;
+        _path = path;
         Group = group;
         _topics = [.. topics.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         _options = options;
@@ -101,8 +103,8 @@ internal sealed class SqliteGroupMember : IGroupMember
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             SqliteBusy.Configure(connection);
-            member = new SqliteGroupMember(connection, group, topics, options, logger, time);
-            SqliteBusy.Run(() =>
+            member = new SqliteGroupMember(connection, path, group, topics, options, logger, time);
+            WriterTurns.Run(path, () =>
             {
                 using var cmd = connection.CreateCommand();
                 cmd.CommandText = CreateTables;
@@ -167,7 +169,7 @@ internal sealed class SqliteGroupMember : IGroupMember
         {
             ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             long nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            SqliteBusy.Run(() =>
+            WriterTurns.Run(_path, () =>
             {
                 using var tx = _connection.BeginTransaction();
                 var holders = new List<string>();
@@ -248,7 +250,7 @@ internal sealed class SqliteGroupMember : IGroupMember
         await _db.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            plan = SqliteBusy.Run(() => Beat(nowMs));
+            plan = WriterTurns.Run(_path, () => Beat(nowMs));
         }
         finally
         {
@@ -394,7 +396,7 @@ internal sealed class SqliteGroupMember : IGroupMember
         await _db.WaitAsync().ConfigureAwait(false);
         try
         {
-            SqliteBusy.Run(() =>
+            WriterTurns.Run(_path, () =>
             {
                 using var tx = _connection.BeginTransaction();
                 using var cmd = _connection.CreateCommand();
@@ -474,7 +476,7 @@ internal sealed class SqliteGroupMember : IGroupMember
             await _db.WaitAsync().ConfigureAwait(false);
             try
             {
-                SqliteBusy.Run(() =>
+                WriterTurns.Run(_path, () =>
                 {
                     using var cmd = _connection.CreateCommand();
                     cmd.CommandText = "DELETE FROM group_members WHERE group_id = $g AND member_id = $m";

@@ -7,7 +7,8 @@ namespace PinPipe.Log.Sqlite;
 
 // Consumer access (LogAccess.Consumer): another process owns the file and appends to it, so nothing is cached.
 // Topics and watermarks are read from the database on every call, waits poll the partition's next offset, and
-// offset commits take SQLite's write lock between the producer's group commits (busy timeout, bounded retries).
+// offset commits take SQLite's write lock between the producer's group commits, in a turn the producer gives way to
+// (WriterTurns; busy timeout, bounded retries).
 public sealed partial class SqliteLog
 {
     /// <summary>How often a consumer's <see cref="WaitForDataAsync"/> looks at the partition's next offset.</summary>
@@ -170,7 +171,7 @@ public sealed partial class SqliteLog
             {
                 try
                 {
-                    CommitOffsetsAsConsumer(group, offsets, nowMs);
+                    using (WriterTurns.Take(_path)) CommitOffsetsAsConsumer(group, offsets, nowMs);
                     return;
                 }
                 catch (SqliteException ex) when (SqliteBusy.IsBusy(ex) && attempt < SqliteBusy.MaxAttempts)

@@ -89,6 +89,7 @@ public sealed partial class SqliteLog
 
     private void ApplyAppends(List<AppendOp> group)
     {
+        _turns?.Yield(); // another writer (an offset commit, a heartbeat) is waiting: let it have SQLite's lock first
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         for (var attempt = 1; !TryApplyAppends(group, nowMs, attempt); attempt++)
         {

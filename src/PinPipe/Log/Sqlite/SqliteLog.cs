@@ -27,6 +27,7 @@ public sealed partial class SqliteLog : ILog
     private readonly SqliteConnection _writer;
     private readonly FileStream? _lockFile;
     private readonly bool _consumer;
+    private readonly WriterTurns? _turns; // the producer's: its writer loop gives way to other writers' turns
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed on purpose: commits still waiting when the log closes must get the gate and see the log closed; it holds no wait handle.")]
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly ConcurrentDictionary<string, TopicState> _topics;
@@ -53,6 +54,7 @@ public sealed partial class SqliteLog : ILog
         _path = path;
         _writer = writer;
         _lockFile = lockFile;
+        _turns = _consumer ? null : WriterTurns.ForProducer(path);
         _topics = topics;
         _budget = new WriteBudget(options.MaxQueuedBytes, long.MaxValue);
         _readConnectionString = new SqliteConnectionStringBuilder
@@ -65,6 +67,9 @@ public sealed partial class SqliteLog : ILog
 
     /// <summary>The database file.</summary>
     public string Path => _path;
+
+    /// <summary>The producer's side of the writer turns (null for a consumer).</summary>
+    internal WriterTurns? Turns => _turns;
 
     /// <summary>Whether this instance is the producer (appends, holds the lock) or a consumer of the file.</summary>
     public LogAccess Access => _consumer ? LogAccess.Consumer : LogAccess.Producer;
@@ -542,6 +547,7 @@ public sealed partial class SqliteLog : ILog
         using (var pooled = new SqliteConnection(_readConnectionString)) SqliteConnection.ClearPool(pooled);
         await _commitGate.WaitAsync().ConfigureAwait(false); // a consumer's commit in progress finishes first
         await _writer.DisposeAsync().ConfigureAwait(false);
+        _turns?.Dispose();
         if (_lockFile is not null)
         {
             try { File.Delete(OwnerPath(_path)); }
