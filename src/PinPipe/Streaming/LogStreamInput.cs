@@ -92,6 +92,9 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
             bool owned = Owns(p); // a partition another worker owns is recorded by that worker
             if (owned && (cleanRecord || (cv is null && latest))) cleanStart.Add(new DeltaTxn(StreamCheckpoint.AppId(stream, p, c.Key), cv ?? start));
             if (owned && (rejectsRecord || (rv is null && latest))) rejectsStart.Add(new DeltaTxn(StreamCheckpoint.AppId(stream, p, r.Key), rv ?? start));
+            // Where a table first reads a partition from latest, said once for pinpipe verify: the records below were never meant for it.
+            if (owned && cv is null && latest) cleanStart.Add(new DeltaTxn(StreamCheckpoint.StartAppId(stream, p, c.Key), start));
+            if (owned && rv is null && latest) rejectsStart.Add(new DeltaTxn(StreamCheckpoint.StartAppId(stream, p, r.Key), start));
             _cleanNext[p] = cv ?? start;
             _rejectsNext[p] = rv ?? start;
         }

@@ -77,6 +77,19 @@ internal sealed class StreamCheckpoint
     public static string AppId(string stream, int partition, string? key) =>
         key is null ? $"pinpipe-stream:{stream}:{partition}" : $"pinpipe-stream:{stream}@{key}:{partition}";
 
+    /// <summary>
+    /// The app id of the txn that marks where the job first read a partition when it started from the stream's end
+    /// (<c>--from latest</c>): <c>pinpipe-stream-start:&lt;stream&gt;[@&lt;key&gt;]:&lt;partition&gt;</c>, its version that
+    /// offset. Written once, in the start commit; the records below it were never meant for the table
+    /// (<c>pinpipe verify</c> leaves them out). <see cref="Read"/> does not take it for a checkpoint.
+    /// </summary>
+    public static string StartAppId(string stream, int partition, string? key) =>
+        key is null ? $"pinpipe-stream-start:{stream}:{partition}" : $"pinpipe-stream-start:{stream}@{key}:{partition}";
+
+    /// <summary>Each partition's start mark (<see cref="StartAppId"/>) under <paramref name="key"/>; null where the job started at the stream's start.</summary>
+    public static long?[] ReadStarts(IReadOnlyDictionary<string, long>? txns, string stream, string? key, int partitions) =>
+        [.. Enumerable.Range(0, partitions).Select(p => txns is not null && txns.TryGetValue(StartAppId(stream, p, key), out long v) ? v : (long?)null)];
+
     /// <summary>The topic id part of a key (<c>&lt;topic id&gt;[.&lt;n&gt;]</c>).</summary>
     public static string BaseOf(string key) => key.IndexOf('.', StringComparison.Ordinal) is var dot and >= 0 ? key[..dot] : key;
 

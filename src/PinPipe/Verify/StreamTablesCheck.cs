@@ -14,7 +14,8 @@ namespace PinPipe.Verify;
 /// <c>ind</c> in the table exactly once) or a duplicate of one (an <c>ind</c> an earlier record already gave), and every
 /// record the cleaning rules reject, below the reject table's txn offset, is one reject row (by its origin); no row comes
 /// from nowhere. Records are classified by the cleaning rules themselves (<see cref="CleaningRules"/>, in DuckDB); of the
-/// tables only the <c>ind</c> and <c>origin</c> columns are read.
+/// tables only the <c>ind</c> and <c>origin</c> columns are read. A table the job started at the stream's end
+/// (<c>--from latest</c>) is compared from the offsets its start commit marked (<see cref="StreamCheckpoint.StartAppId"/>).
 /// </summary>
 internal sealed class StreamTablesCheck(ILog log, IObjectStore store, StreamTarget target, VerifyOptions options, string workFolder)
 {
@@ -45,23 +46,30 @@ internal sealed class StreamTablesCheck(ILog log, IObjectStore store, StreamTarg
             return check.Build();
         }
 
+        // Where the job first read a partition from the stream's end (--from latest): the records below were never meant for the tables.
+        long?[] cleanStarts = StreamCheckpoint.ReadStarts(clean?.Txns, stream, cleanMark.Key, topic.Partitions);
+        long?[] rejectsStarts = StreamCheckpoint.ReadStarts(rejects?.Txns, stream, rejectsMark.Key, topic.Partitions);
+        if (cleanStarts.Any(s => s is not null) || rejectsStarts.Any(s => s is not null))
+            check.Note($"The stream job started reading '{stream}' at its end (--from latest), at offsets [{string.Join(", ", cleanStarts.Select(s => s?.ToString(CultureInfo.InvariantCulture) ?? "0"))}]: the records below were not compared.");
+
         Directory.CreateDirectory(workFolder);
         using var db = DuckDbSession.Open(new DuckDbSettings { MemoryLimit = options.MemoryLimit, TempDirectory = workFolder });
         db.Execute("CREATE TABLE raw (seq BIGINT, origin VARCHAR, line VARCHAR, p INTEGER, o BIGINT)", cancellationToken);
-        db.Execute("CREATE TABLE marks (p INTEGER, clean_next BIGINT, rejects_next BIGINT, low BIGINT)", cancellationToken);
+        db.Execute("CREATE TABLE marks (p INTEGER, clean_next BIGINT, rejects_next BIGINT, low BIGINT, clean_start BIGINT, rejects_start BIGINT)", cancellationToken);
         bool retention = false;
         long seq = 0;
         for (int p = 0; p < topic.Partitions; p++)
         {
             long cleanNext = cleanMark.Offsets[p] ?? 0, rejectsNext = rejectsMark.Offsets[p] ?? 0;
+            long cleanStart = cleanStarts[p] ?? 0, rejectsStart = rejectsStarts[p] ?? 0;
             var marks = await log.GetWatermarksAsync(stream, p, cancellationToken).ConfigureAwait(false);
             retention |= marks.Low > 0;
-            db.Execute("INSERT INTO marks VALUES ($1, $2, $3, $4)", [p, cleanNext, rejectsNext, marks.Low], cancellationToken);
+            db.Execute("INSERT INTO marks VALUES ($1, $2, $3, $4, $5, $6)", [p, cleanNext, rejectsNext, marks.Low, cleanStart, rejectsStart], cancellationToken);
             long end = Math.Max(cleanNext, rejectsNext);
             if (end > marks.High)
                 check.Problem("extra", $"{stream}/{p}", $"The tables of '{stream}' say partition {p} was read up to offset {end - 1}, past the log's end ({marks.High}): the log lost records the tables hold, or the tables are of another log.");
             using var appender = db.CreateAppender("raw");
-            for (long at = marks.Low; at < end;)
+            for (long at = Math.Max(marks.Low, Math.Min(cleanStart, rejectsStart)); at < end;)
             {
                 var read = await log.ReadAsync(stream, p, at, options.ReadChunk, cancellationToken).ConfigureAwait(false);
                 if (read.Count == 0) break;
@@ -80,7 +88,8 @@ internal sealed class StreamTablesCheck(ILog log, IObjectStore store, StreamTarg
         db.Execute("""
             CREATE TABLE classified AS
             SELECT s.origin, s.reason IS NULL AS valid, s.ind, r.p, r.o,
-                   s.reason IS NULL AND r.o < m.clean_next AS for_clean, s.reason IS NOT NULL AND r.o < m.rejects_next AS for_rejects
+                   s.reason IS NULL AND r.o >= m.clean_start AND r.o < m.clean_next AS for_clean,
+                   s.reason IS NOT NULL AND r.o >= m.rejects_start AND r.o < m.rejects_next AS for_rejects
             FROM stage s JOIN raw r USING (seq) JOIN marks m ON m.p = r.p
             """, cancellationToken);
         db.Execute("DROP TABLE stage; DROP TABLE raw", cancellationToken);
