@@ -86,6 +86,10 @@ public static class PinPipeMetrics
     public static readonly Gauge LogBytes = Metrics.CreateGauge("pinpipe_log_bytes",
         "Bytes of record keys and values a topic partition holds (the embedded log; Kafka brokers export their own sizes).", "topic", "partition");
 
+    /// <summary>Time the embedded log's writer waited before its next group while a consumer's write (an offset commit, a heartbeat) had its turn.</summary>
+    public static readonly Counter LogWriterYield = Metrics.CreateCounter("pinpipe_log_writer_yield_seconds_total",
+        "Time the embedded log's writer waited before its next group of appends while a consumer's write (an offset commit, a group heartbeat) had its turn at the write lock.");
+
     // ---- Object store (S3) ----
 
     /// <summary>Failed requests to the S3 object store, by S3 operation (<c>PutObject</c>, <c>GetObject</c>, ...) and kind of failure.</summary>

@@ -55,7 +55,7 @@ internal sealed class WriterTurns : IDisposable
 
     /// <summary>The producer's side: opens (creates) the turn file of the log at <paramref name="logPath"/>.</summary>
     internal static WriterTurns ForProducer(string logPath) =>
-        new(Supported ? TurnFile.Open(logPath) : null);
+        new(Supported ? TurnFile.TryOpen(logPath) : null);
 
     /// <summary>
     /// The writer loop's side, before each group: while another writer has its turn, waits until it ends (at most
@@ -81,7 +81,9 @@ internal sealed class WriterTurns : IDisposable
             }
         }
         Yields++;
-        YieldedTicks += Stopwatch.GetTimestamp() - start;
+        long waited = Stopwatch.GetTimestamp() - start;
+        YieldedTicks += waited;
+        Observability.PinPipeMetrics.LogWriterYield.Inc((double)waited / Stopwatch.Frequency);
     }
 
     private bool IsFree()
@@ -101,11 +103,14 @@ internal sealed class WriterTurns : IDisposable
         return SqliteBusy.Run(write);
     }
 
-    /// <summary>Takes a turn (waiting at most <see cref="TakeTimeout"/> for other writers' turns); disposing it ends it. Null without flock.</summary>
+    /// <summary>Takes a turn (waiting at most <see cref="TakeTimeout"/> for other writers' turns); disposing it ends it. Null off Linux or when the turn file cannot be opened.</summary>
     internal static IDisposable? Take(string logPath)
     {
         if (!Supported) return null;
-        var file = TurnFile.Open(logPath);
+#pragma warning disable CA2000 // the turn is the caller's to dispose: closing the file ends it
+        var file = TurnFile.TryOpen(logPath);
+#pragma warning restore CA2000
+        if (file is null) return null;
         long start = Stopwatch.GetTimestamp();
         while (Flock(file.Fd, LockEx | LockNb) != 0 && Stopwatch.GetElapsedTime(start) < TakeTimeout) Thread.Sleep(1);
         return file; // closing the file lets go of its lock
@@ -115,8 +120,8 @@ internal sealed class WriterTurns : IDisposable
     internal static bool IsTaken(string logPath)
     {
         if (!Supported) return false;
-        using var file = TurnFile.Open(logPath);
-        return Flock(file.Fd, LockSh | LockNb) != 0;
+        using var file = TurnFile.TryOpen(logPath);
+        return file is not null && Flock(file.Fd, LockSh | LockNb) != 0;
     }
 
     private static bool Supported => OperatingSystem.IsLinux();
@@ -133,12 +138,11 @@ internal sealed class WriterTurns : IDisposable
 
         internal int Fd { get; private set; }
 
-        internal static TurnFile Open(string logPath)
+        /// <summary>Null when the file cannot be opened (a folder this process may not write): turns are advice, and the write goes on without one.</summary>
+        internal static TurnFile? TryOpen(string logPath)
         {
-            string path = PathOf(logPath);
-            int fd = OpenFile(path, ORdWr | OCreat | OCloexec, OwnerReadWrite);
-            if (fd < 0) throw new IOException($"Cannot open '{path}' (errno {Marshal.GetLastPInvokeError()}).");
-            return new TurnFile(fd);
+            int fd = OpenFile(PathOf(logPath), ORdWr | OCreat | OCloexec, OwnerReadWrite);
+            return fd < 0 ? null : new TurnFile(fd);
         }
 
         public void Dispose()
