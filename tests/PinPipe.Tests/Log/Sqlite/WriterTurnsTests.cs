@@ -46,9 +46,10 @@ public sealed class WriterTurnsTests : IDisposable
         Assert.False(WriterTurns.IsTaken(producer.Path));
         await append.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(1, turns.Yields);
-        // The wait (at least the 400 ms above) shows in the metric; other tests' logs may add to it too.
+        // The wait (most of the 400 ms above: the loop may pick the group up a little after the delay began) shows in
+        // the metric; other tests' logs may add to it too.
         double waited = (double)turns.YieldedTicks / System.Diagnostics.Stopwatch.Frequency;
-        Assert.True(waited >= 0.4, $"waited {waited} s");
+        Assert.True(waited >= 0.3, $"waited {waited} s");
         Assert.True(PinPipe.Observability.PinPipeMetrics.LogWriterYield.Value - yieldedBefore >= waited - 1e-9);
         Assert.Equal(new Watermarks(0, 2), await producer.GetWatermarksAsync("t", 0));
     }
