@@ -151,6 +151,18 @@ public sealed class CliProcess : IAsyncDisposable
         throw new TimeoutException($"{url} not healthy after {timeout}:\n{Output}");
     }
 
+    /// <summary>Waits until the output holds <paramref name="text"/>; false when the process exits or <paramref name="timeout"/> passes first.</summary>
+    public async Task<bool> WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited || DateTime.UtcNow >= deadline) return Output.Contains(text, StringComparison.Ordinal);
+            await Task.Delay(20);
+        }
+        return true;
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()
     {
