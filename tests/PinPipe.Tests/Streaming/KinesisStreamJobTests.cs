@@ -143,11 +143,18 @@ public sealed class KinesisStreamJobTests
         var clock = Stopwatch.StartNew();
         int cycles = 0, withBatches = 0;
         string lastOutput = "";
-        while (clock.Elapsed < TimeSpan.FromSeconds(25) && cycles < 15)
+        // At least 5 cycles however slow the machine is to start a process, for at most 25 s beyond that.
+        while ((cycles < 5 || clock.Elapsed < TimeSpan.FromSeconds(25)) && cycles < 15 && clock.Elapsed < TimeSpan.FromSeconds(120))
         {
             await using var process = CliProcess.StartWithEnvironment(StreamTestKit.KinesisEnvironment(), kit.DataDir, "stream", "--data-dir", kit.DataDir,
                 "--user-id", kit.Settings.UserId, "--trigger", "100ms", "--max-batch-records", "60", "--compact-every", "4", "--verbose");
-            await Task.Delay(random.Next(600, 3000));
+            if (cycles % 4 == 3) await Task.Delay(random.Next(50, 1500)); // blind: most often while it starts
+            else
+            {
+                Assert.True(await process.WaitForOutputAsync("Ctrl-C to stop", TimeSpan.FromSeconds(60)),
+                    $"pinpipe stream did not start within 60 s:\n{process.Output}");
+                await Task.Delay(random.Next(300, 2500)); // at a random moment of its work
+            }
             Assert.False(process.HasExited, $"pinpipe stream exited on its own:\n{process.Output}");
             process.Kill();
             cycles++;
@@ -159,7 +166,7 @@ public sealed class KinesisStreamJobTests
         Assert.True(cycles >= 5, $"only {cycles} cycles");
         Assert.True(withBatches >= 3, $"only {withBatches} of {cycles} runs committed micro-batches; the last run's output:\n{lastOutput}");
 
-        await kit.RunUntilCaughtUpAsync(kit.NewJob(options: kit.Settings.Stream with { MaxBatchRecords = 5_000, CompactEvery = 4 }), TimeSpan.FromSeconds(60));
+        await kit.RunUntilCaughtUpAsync(kit.NewJob(options: kit.Settings.Stream with { MaxBatchRecords = 5_000, CompactEvery = 4 }), TimeSpan.FromSeconds(120));
         foreach (var kind in StreamTestKit.Kinds) await kit.AssertTablesMatchBatchCleaningAsync(kind);
         await kit.AssertTxnsOnlyGrowAsync();
     }
