@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 using PinPipe.Verify;
 
 namespace PinPipe.Cli.Commands;
@@ -17,7 +18,7 @@ internal static class VerifyCommand
     public static Command Create(GlobalOptions global)
     {
         var command = new Command("verify", "Reconcile the stages and list every gap and duplicate: log ↔ bucket (every offset below the sink's committed offset in exactly one object, "
-            + "with the same value), streams ↔ streaming Delta tables (every record below each table's txn offset a clean row, a duplicate or a reject, none twice), "
+            + "with the same value), streams ↔ streaming Delta tables (every record up to each table's txn position a clean row, a duplicate or a reject, none twice; the log's streams, or Kinesis's with Stream:Source=kinesis), "
             + "bucket ↔ batch Delta tables (the last run's counts against the raw objects it read). Only reads. Exit 0 when consistent, 1 with the list otherwise.");
         var flags = new ConfigFlags();
         ServeCommand.AddLogFlags(command, flags, withDefaultPartitions: false);
@@ -31,16 +32,15 @@ internal static class VerifyCommand
         {
             var settings = ctx.Settings;
             var lanes = parse.GetValue(lane) switch { "batch" => VerifyLanes.Batch, "stream" => VerifyLanes.Stream, _ => VerifyLanes.All };
-            if (settings.Stream.Source == Streaming.StreamSource.Kinesis && lanes.HasFlag(VerifyLanes.Stream))
-                await ctx.Error.WriteLineAsync("note: Stream:Source=kinesis: the streaming tables are not reconciled (verify reads streams from the log); the batch lane is.").ConfigureAwait(false);
-            if (settings.Stream.Source == Streaming.StreamSource.Kinesis) lanes &= ~VerifyLanes.Stream;
+            // Stream:Source=kinesis: the streaming tables are reconciled with Kinesis's shards (section Kinesis).
+            using var kinesis = settings.Stream.Source == Streaming.StreamSource.Kinesis && lanes.HasFlag(VerifyLanes.Stream) ? new KinesisClient(settings.Kinesis) : null;
             // A consumer that commits nothing: it may read while `pinpipe serve` owns the log.
             await using var log = await LogFactory.OpenAsync(settings.Log with { Access = LogAccess.Consumer }, ctx.LoggerFactory, token).ConfigureAwait(false);
             var store = await ObjectStoreFactory.OpenAsync(settings.ObjectStore, settings.Names.Bucket, ctx.LoggerFactory.CreateLogger("pinpipe.verify"), token).ConfigureAwait(false);
             try
             {
                 var verifier = new PipelineVerifier(log, store, settings.Names, settings.Sink, settings.Batch, PipelineJobs.StreamTarget(settings), settings.Verify,
-                    ctx.LoggerFactory.CreateLogger("pinpipe.verify"));
+                    ctx.LoggerFactory.CreateLogger("pinpipe.verify"), kinesis);
                 var report = await verifier.RunAsync(lanes, token).ConfigureAwait(false);
                 if (parse.GetValue(json)) await ctx.Out.WriteLineAsync(report.ToJson()).ConfigureAwait(false);
                 else await WriteAsync(ctx.Out, report).ConfigureAwait(false);

@@ -26,6 +26,7 @@ internal sealed class KinesisStreamInput(StreamOptions options, KinesisClient cl
     private string? _key; // the stream's incarnation: its creation time in Unix seconds
     private IReadOnlyDictionary<string, KinesisShardCheckpoint> _clean = NoCheckpoint, _rejects = NoCheckpoint;
     private KinesisShardReader? _reader;
+    private bool _markStarts; // from latest: a table's first checkpoint of a shard also marks where its reading began
     private long _checkedAt;
 
     public override string Stream => stream;
@@ -91,6 +92,7 @@ internal sealed class KinesisStreamInput(StreamOptions options, KinesisClient cl
             else if (start == ShardIteratorType.Latest) from[shard] = c ? cp.SequenceNumber : rp.SequenceNumber;
         }
         _reader = new KinesisShardReader(client, stream, from, start, Logger, time);
+        _markStarts = start == ShardIteratorType.Latest;
         return ([], []);
     }
 
@@ -183,8 +185,19 @@ internal sealed class KinesisStreamInput(StreamOptions options, KinesisClient cl
 
     public override Exception? Gone(Exception failure) => failure is KinesisException { IsNotFound: true } ? Deleted() : null;
 
-    public override IReadOnlyList<DeltaTxn> Txns(bool rejects) =>
-        [.. KinesisCheckpoint.Advance(stream, _key, _reader!.Positions, rejects ? _rejects : _clean).Select(t => new DeltaTxn(t.AppId, t.Version))];
+    /// <summary>
+    /// The txns that move the table's checkpoint; started from latest, a shard's first checkpoint in the table also
+    /// brings its start mark (<see cref="KinesisCheckpoint.StartPrefix"/>): the first record this reader took of it.
+    /// </summary>
+    public override IReadOnlyList<DeltaTxn> Txns(bool rejects)
+    {
+        var committed = rejects ? _rejects : _clean;
+        var txns = KinesisCheckpoint.Advance(stream, _key, _reader!.Positions, committed).ToList();
+        if (_markStarts)
+            foreach (var (shard, first) in _reader.FirstRead.OrderBy(s => s.Key, StringComparer.Ordinal))
+                if (!committed.ContainsKey(shard)) txns.AddRange(KinesisCheckpoint.EncodeStart(stream, _key, shard, first));
+        return [.. txns.Select(t => new DeltaTxn(t.AppId, t.Version))];
+    }
 
     public override void Committed(bool rejects)
     {

@@ -4,6 +4,7 @@ using PinPipe.Batch;
 using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Log;
+using PinPipe.Log.Kinesis;
 using PinPipe.Sink;
 using PinPipe.Streaming;
 using PinPipe.Transform;
@@ -23,7 +24,8 @@ public enum VerifyLanes
 
 /// <summary>
 /// <c>pinpipe verify</c>: reconciles the stages after the fact and lists every gap and duplicate. Log ↔ bucket
-/// (<see cref="BucketCheck"/>), streams ↔ streaming Delta tables (<see cref="StreamTablesCheck"/>), bucket ↔ batch Delta
+/// (<see cref="BucketCheck"/>), streams ↔ streaming Delta tables (<see cref="StreamTablesCheck"/>: the log's streams, or
+/// Kinesis's when given a client), bucket ↔ batch Delta
 /// tables (<see cref="BatchTablesCheck"/>). It only reads: the log as a consumer that commits nothing, the bucket and the
 /// tables; it may run beside a live pipeline, whose newest records it then finds not yet consumed (not a problem).
 /// </summary>
@@ -37,6 +39,7 @@ public sealed class PipelineVerifier
     private readonly StreamTarget _stream;
     private readonly VerifyOptions _options;
     private readonly ILogger _logger;
+    private readonly KinesisClient? _kinesis;
 
     /// <param name="log">The log the API writes, the sink and the stream job read.</param>
     /// <param name="store">The bucket.</param>
@@ -46,7 +49,9 @@ public sealed class PipelineVerifier
     /// <param name="stream">Where the stream job writes.</param>
     /// <param name="options">How much to list, read at once, and DuckDB's memory limit.</param>
     /// <param name="logger">Progress lines.</param>
-    public PipelineVerifier(ILog log, IObjectStore store, PipelineNames names, SinkOptions sink, BatchOptions batch, StreamTarget stream, VerifyOptions options, ILogger? logger = null)
+    /// <param name="kinesis">With <c>Stream:Source=kinesis</c>: the Kinesis client whose streams the stream job reads (the caller owns it); null for the log's streams.</param>
+    public PipelineVerifier(ILog log, IObjectStore store, PipelineNames names, SinkOptions sink, BatchOptions batch, StreamTarget stream, VerifyOptions options, ILogger? logger = null,
+        KinesisClient? kinesis = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(store);
@@ -58,6 +63,7 @@ public sealed class PipelineVerifier
         SettingsProblems.ThrowIfAny(options.Validate(), nameof(options));
         (_log, _store, _names, _sink, _batch, _stream, _options) = (log, store, names, sink, batch, stream, options);
         _logger = logger ?? NullLogger.Instance;
+        _kinesis = kinesis;
     }
 
     /// <summary>Runs the reconciliations of <paramref name="lanes"/>; each check's problems are in the report, not thrown.</summary>
@@ -80,7 +86,8 @@ public sealed class PipelineVerifier
             string work = Path.Combine(_stream.DataDir, "verify-work");
             try
             {
-                var streams = new StreamTablesCheck(_log, _store, _stream, _options, work);
+                StreamRecords records = _kinesis is null ? new LogStreamRecords(_log, _options) : new KinesisStreamRecords(_kinesis, _options);
+                var streams = new StreamTablesCheck(records, _store, _stream, _options, work);
                 foreach (var kind in Enum.GetValues<RecordKind>())
                     checks.Add(await TimedAsync(() => streams.RunAsync(kind, cancellationToken)).ConfigureAwait(false));
             }

@@ -194,16 +194,7 @@ public sealed class PipelineVerifierTests(VerifiedPipelineFixture up) : IClassFi
         var geo = new DeltaTable(store, target.TablePrefix(PinPipe.Transform.RecordKind.Geo));
 
         // One pin row again in a file of its own: its ind twice.
-        var snapshot = (await pin.LoadAsync())!;
-        string again = _copy.File("again.parquet");
-        long ind;
-        using (var scan = await snapshot.OpenScanAsync())
-        using (var db = DuckDbSession.Open())
-        {
-            ind = db.QueryLongs($"SELECT min(ind) FROM {scan.Sql}")[0];
-            db.Execute($"COPY (SELECT * FROM {scan.Sql} WHERE ind = {ind} LIMIT 1) TO '{again}' (FORMAT parquet)");
-        }
-        await pin.CommitAsync(new DeltaWrite(snapshot.Schema, [again]));
+        long ind = await TableEdits.CommitLowestRowAgainAsync(pin, _copy.Path);
 
         // A geo file removed: its rows' records are lost.
         var geoSnapshot = (await geo.LoadAsync())!;

@@ -40,9 +40,19 @@ public static class KinesisCheckpoint
     /// <summary>The highest generation a version can carry.</summary>
     public const long MaxGeneration = long.MaxValue / ChunkBase - 1;
 
+    /// <summary>
+    /// The prefix of the txns that mark where a table's reading of a shard began when the job started at the stream's
+    /// end (<c>--from latest</c>): the first sequence number it took, chunked as a checkpoint, generation 1. Written once,
+    /// with the shard's first checkpoint; the shard's records before it were never meant for the table
+    /// (<c>pinpipe verify</c> leaves them out).
+    /// </summary>
+    public const string StartPrefix = "pinpipe-kinesis-start:";
+
     /// <summary>The app id of chunk <paramref name="chunk"/> of a shard's checkpoint.</summary>
-    public static string AppId(string stream, string? key, string shardId, int chunk) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Prefix}{stream}{(key is null ? "" : "@" + key)}:{shardId}#{chunk}");
+    public static string AppId(string stream, string? key, string shardId, int chunk) => AppId(Prefix, stream, key, shardId, chunk);
+
+    private static string AppId(string prefix, string stream, string? key, string shardId, int chunk) =>
+        string.Create(CultureInfo.InvariantCulture, $"{prefix}{stream}{(key is null ? "" : "@" + key)}:{shardId}#{chunk}");
 
     /// <summary>Whether <paramref name="text"/> is a Kinesis sequence number: <c>0</c>, or 1 to 129 digits without leading zero.</summary>
     public static bool IsSequenceNumber(string? text) =>
@@ -50,7 +60,15 @@ public static class KinesisCheckpoint
 
     /// <summary>The txns that record <paramref name="sequenceNumber"/> as the shard's checkpoint under <paramref name="generation"/>.</summary>
     /// <exception cref="ArgumentException">Not a sequence number, or a generation out of 1..<see cref="MaxGeneration"/>.</exception>
-    public static IReadOnlyList<(string AppId, long Version)> Encode(string stream, string? key, string shardId, string sequenceNumber, long generation)
+    public static IReadOnlyList<(string AppId, long Version)> Encode(string stream, string? key, string shardId, string sequenceNumber, long generation) =>
+        Encode(Prefix, stream, key, shardId, sequenceNumber, generation);
+
+    /// <summary>The txns that mark <paramref name="sequenceNumber"/> as the first record of the shard a table took (<see cref="StartPrefix"/>).</summary>
+    /// <exception cref="ArgumentException">Not a sequence number.</exception>
+    public static IReadOnlyList<(string AppId, long Version)> EncodeStart(string stream, string? key, string shardId, string sequenceNumber) =>
+        Encode(StartPrefix, stream, key, shardId, sequenceNumber, 1);
+
+    private static (string AppId, long Version)[] Encode(string prefix, string stream, string? key, string shardId, string sequenceNumber, long generation)
     {
         if (!IsSequenceNumber(sequenceNumber))
             throw new ArgumentException($"'{sequenceNumber}' is not a Kinesis sequence number (1 to {MaxDigits} digits).", nameof(sequenceNumber));
@@ -60,7 +78,7 @@ public static class KinesisCheckpoint
         string padded = sequenceNumber.PadLeft(chunks * DigitsPerChunk, '0');
         var txns = new (string, long)[chunks];
         for (int k = 0; k < chunks; k++)
-            txns[k] = (AppId(stream, key, shardId, k), generation * ChunkBase + long.Parse(padded.AsSpan(k * DigitsPerChunk, DigitsPerChunk), NumberStyles.None, CultureInfo.InvariantCulture));
+            txns[k] = (AppId(prefix, stream, key, shardId, k), generation * ChunkBase + long.Parse(padded.AsSpan(k * DigitsPerChunk, DigitsPerChunk), NumberStyles.None, CultureInfo.InvariantCulture));
         return txns;
     }
 
@@ -111,10 +129,18 @@ public static class KinesisCheckpoint
     /// <paramref name="key"/>; other txns are ignored.
     /// </summary>
     /// <exception cref="FormatException">A shard's newest generation lacks a chunk: the txns were not written by <see cref="Encode"/>.</exception>
-    public static IReadOnlyDictionary<string, KinesisShardCheckpoint> Decode(IReadOnlyDictionary<string, long> txns, string stream, string? key)
+    public static IReadOnlyDictionary<string, KinesisShardCheckpoint> Decode(IReadOnlyDictionary<string, long> txns, string stream, string? key) =>
+        Decode(Prefix, txns, stream, key);
+
+    /// <summary>Each shard's start mark (<see cref="StartPrefix"/>) among a table's txns under <paramref name="key"/>: the first sequence number the table took of it.</summary>
+    /// <exception cref="FormatException">A mark lacks a chunk.</exception>
+    public static IReadOnlyDictionary<string, string> DecodeStarts(IReadOnlyDictionary<string, long> txns, string stream, string? key) =>
+        Decode(StartPrefix, txns, stream, key).ToDictionary(s => s.Key, s => s.Value.SequenceNumber, StringComparer.Ordinal);
+
+    private static Dictionary<string, KinesisShardCheckpoint> Decode(string kind, IReadOnlyDictionary<string, long> txns, string stream, string? key)
     {
         ArgumentNullException.ThrowIfNull(txns);
-        string prefix = $"{Prefix}{stream}{(key is null ? "" : "@" + key)}:";
+        string prefix = $"{kind}{stream}{(key is null ? "" : "@" + key)}:";
         var byShard = new Dictionary<string, List<(int Chunk, long Generation, long Value)>>(StringComparer.Ordinal);
         foreach (var (appId, version) in txns)
         {
@@ -133,7 +159,7 @@ public static class KinesisCheckpoint
             var current = chunks.Where(c => c.Generation == generation).OrderBy(c => c.Chunk).ToList();
             for (int k = 0; k < current.Count; k++)
                 if (current[k].Chunk != k)
-                    throw new FormatException($"The checkpoint of {stream} {shard} (generation {generation}) lacks txn {AppId(stream, key, shard, k)}: the table's txns were not written by PinPipe.");
+                    throw new FormatException($"The checkpoint of {stream} {shard} (generation {generation}) lacks txn {AppId(kind, stream, key, shard, k)}: the table's txns were not written by PinPipe.");
             string digits = string.Concat(current.Select(c => c.Value.ToString("D9", CultureInfo.InvariantCulture))).TrimStart('0');
             result[shard] = new KinesisShardCheckpoint(digits.Length == 0 ? "0" : digits, generation);
         }

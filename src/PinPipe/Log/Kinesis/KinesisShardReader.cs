@@ -39,6 +39,8 @@ public sealed class KinesisShardReader
         public ShardIteratorType Start { get; set; }
         public string? Iterator { get; set; }
         public string? Position { get; set; }
+        /// <summary>The first sequence number this reader returned of the shard.</summary>
+        public string? First { get; set; }
         public DateTimeOffset NextPoll { get; set; }
         public int Failures { get; set; }
         public long MillisBehind { get; set; }
@@ -102,6 +104,10 @@ public sealed class KinesisShardReader
         }
     }
 
+    /// <summary>The first sequence number this reader returned of each shard it returned records of.</summary>
+    public IReadOnlyDictionary<string, string> FirstRead =>
+        _shards.Where(s => s.Value.First is not null).ToDictionary(s => s.Key, s => s.Value.First!, StringComparer.Ordinal);
+
     /// <summary>The shards being read now (open, or closed and not yet at their end, with their parents done).</summary>
     public IReadOnlyList<string> ReadingShards => [.. _shards.Where(s => s.Value.State == State.Reading).Select(s => s.Key).Order(StringComparer.Ordinal)];
 
@@ -163,6 +169,7 @@ public sealed class KinesisShardReader
             if (result.Records.Count > 0)
             {
                 records.AddRange(result.Records);
+                shard.First ??= result.Records[0].SequenceNumber;
                 shard.Position = result.Records[^1].SequenceNumber;
             }
             shard.Iterator = result.NextShardIterator;

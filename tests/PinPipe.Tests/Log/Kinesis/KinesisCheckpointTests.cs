@@ -147,6 +147,20 @@ public sealed class KinesisCheckpointTests
     }
 
     [Fact]
+    public void A_start_mark_round_trips_apart_from_the_checkpoint()
+    {
+        var table = Txns(KinesisCheckpoint.Encode(Stream, "k", Shard, Typical, 3));
+        var start = KinesisCheckpoint.EncodeStart(Stream, "k", Shard, "12345678901234567890123");
+        Txns(start, table);
+
+        Assert.All(start, t => Assert.StartsWith($"pinpipe-kinesis-start:{Stream}@k:{Shard}#", t.AppId, StringComparison.Ordinal));
+        Assert.All(start, t => Assert.Equal(1, t.Version / 1_000_000_000)); // generation 1: written once
+        Assert.Equal("12345678901234567890123", KinesisCheckpoint.DecodeStarts(table, Stream, "k")[Shard]);
+        Assert.Empty(KinesisCheckpoint.DecodeStarts(table, Stream, "other"));
+        Assert.Equal(new KinesisShardCheckpoint(Typical, 3), Assert.Single(KinesisCheckpoint.Decode(table, Stream, "k")).Value); // the mark is not a checkpoint
+    }
+
+    [Fact]
     public void A_missing_chunk_of_the_newest_generation_is_an_error_naming_it()
     {
         var table = Txns(KinesisCheckpoint.Encode(Stream, null, Shard, Typical, 1));
