@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --rate N --records-per-request N] [--prefill-rows N]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --warmup N --rate N --records-per-request N] [--prefill-rows N]
 //   workers: [--records 200000 (per topic and stream)] [--rounds N]: 1, 2 and 3 sink and stream processes over 6 partitions, and a rebalance after a SIGKILL
 //   verify: [--posts 1000000] [--rounds N]: pinpipe verify over a pipeline of that many posts (log, bucket, batch and streaming tables)
 //   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30|none] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
@@ -74,6 +74,9 @@ namespace PinPipe.Bench
         /// <summary>soak: minutes to run, from <c>--minutes</c> (default 60).</summary>
         public double Minutes { get; init; } = 60;
 
+        /// <summary>soak: minutes of warm-up before the series are judged, from <c>--warmup</c> (default 5, at most half the run).</summary>
+        public double WarmupMinutes { get; init; } = 5;
+
         /// <summary>soak: both lanes (default, <c>--lane both</c>) or the streaming lane only (<c>--lane stream</c>).</summary>
         public string Lane { get; init; } = "both";
 
@@ -113,6 +116,7 @@ namespace PinPipe.Bench
             List<string>? triggers = null;
             var streamEnv = new List<string>();
             double minutes = 60;
+            double warmupMinutes = 5;
             string lane = "both";
             int rate = 2_000, perRequest = 10;
             long prefill = 0;
@@ -135,6 +139,7 @@ namespace PinPipe.Bench
                     case "--triggers": triggers = [.. args[++i].Split(',')]; break;
                     case "--stream-env": streamEnv.Add(args[++i]); break;
                     case "--minutes": minutes = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                    case "--warmup": warmupMinutes = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                     case "--rate": rate = Next(); break;
                     case "--lane": lane = args[++i] is "both" or "stream" ? args[i] : throw new ArgumentException($"--lane {args[i]}: use both or stream"); break;
                     case "--records-per-request": perRequest = Next(); break;
@@ -154,6 +159,7 @@ namespace PinPipe.Bench
                 Triggers = triggers,
                 StreamEnv = streamEnv,
                 Minutes = minutes,
+                WarmupMinutes = warmupMinutes,
                 Lane = lane,
                 Rate = rate,
                 RecordsPerRequest = perRequest,

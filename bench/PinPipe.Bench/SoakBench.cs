@@ -46,7 +46,8 @@ internal static class SoakBench
 
     /// <summary>
     /// Columns of the CSV that explain a stall but are not judged: for each long-running process, its CPU use (% of one
-    /// core), the GC's pauses (ms) and its thread pool's backlog over the sample's 10 s; the sink's failures.
+    /// core), the GC's pauses (ms) and its thread pool's backlog over the sample's 10 s; the sink's failures; the whole
+    /// machine's busy CPU and the CPU time the hypervisor gave other guests (steal), in % of all cores (<c>/proc/stat</c>).
     /// </summary>
     private static string[] Diagnostics(bool both)
     {
@@ -54,6 +55,7 @@ internal static class SoakBench
         foreach (string process in both ? ServiceProcesses : [.. ServiceProcesses.Where(p => p != "sink")])
             keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue"]);
         if (both) keys.Add("sink_failures");
+        keys.AddRange(["machine_busy_pct", "machine_steal_pct"]);
         return [.. keys];
     }
 
@@ -83,7 +85,7 @@ internal static class SoakBench
         if (dll is null) return [$"soak: {error}"];
         bool both = args.Lane != "stream";
         var duration = TimeSpan.FromMinutes(args.Minutes);
-        var warmup = TimeSpan.FromMinutes(Math.Min(5, args.Minutes / 2.0));
+        var warmup = TimeSpan.FromMinutes(Math.Min(args.WarmupMinutes, args.Minutes / 2.0));
         using var dir = new BenchDirectory("soak");
         string output = Path.Combine(Repo.Root, "bench", "results", $"soak-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
         Directory.CreateDirectory(output);
@@ -131,6 +133,7 @@ internal static class SoakBench
 
             var clock = Stopwatch.StartNew();
             long lastCommitted = await CommittedAsync(tables);
+            var lastCpu = MachineCpu.Read();
             var last = (At: 0.0, Serve: PromText.Parse(""), Sink: PromText.Parse(""), Stream: PromText.Parse(""));
             while (clock.Elapsed < duration)
             {
@@ -167,6 +170,9 @@ internal static class SoakBench
                     values[$"{name}_threadpool_queue"] = now.Sum("dotnet_threadpool_queue_length");
                 }
                 if (both) values["sink_failures"] = sink.Sum("pinpipe_sink_failures_total") - last.Sink.Sum("pinpipe_sink_failures_total");
+                var cpu = MachineCpu.Read();
+                (values["machine_busy_pct"], values["machine_steal_pct"]) = cpu.Since(lastCpu);
+                lastCpu = cpu;
                 if (samples.Count == 0) (values["ingest_rps"], values["sink_rps"]) = (double.NaN, double.NaN); // counters from the processes' start
                 var sample = new Sample(at / 60, [.. children.Select(c => c.RssKb())], values);
                 samples.Add(sample);
@@ -556,5 +562,32 @@ internal static class SoakBench
             await Task.Delay(250);
         }
         throw new InvalidOperationException($"pinpipe serve did not answer /healthz in 120 s:\n{serve.Output}");
+    }
+}
+
+/// <summary>The machine's CPU time from the first line of <c>/proc/stat</c> (jiffies, all cores): busy, steal and the total.</summary>
+internal readonly record struct MachineCpu(long Busy, long Steal, long Total)
+{
+    public static MachineCpu Read()
+    {
+        try
+        {
+            string line = File.ReadLines("/proc/stat").First();
+            long[] f = [.. line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(x => long.Parse(x, CultureInfo.InvariantCulture))];
+            // user nice system idle iowait irq softirq steal (guest time is inside user)
+            long idle = f[3] + f[4], steal = f.Length > 7 ? f[7] : 0, total = f.Take(8).Sum();
+            return new MachineCpu(total - idle - steal, steal, total);
+        }
+        catch (IOException)
+        {
+            return default; // not Linux: the columns stay empty
+        }
+    }
+
+    /// <summary>Busy and steal as % of all the cores' time since <paramref name="before"/>; NaN without /proc/stat.</summary>
+    public (double BusyPct, double StealPct) Since(MachineCpu before)
+    {
+        long total = Total - before.Total;
+        return total <= 0 ? (double.NaN, double.NaN) : (100.0 * (Busy - before.Busy) / total, 100.0 * (Steal - before.Steal) / total);
     }
 }

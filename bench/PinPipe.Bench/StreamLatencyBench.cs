@@ -141,7 +141,11 @@ internal static class StreamLatencyBench
         await Task.WhenAll(warm.Select(b => SendAsync(http, b, warmAcks)));
         if (warmAcks.Failed > 0) throw new InvalidOperationException($"the API refused {warmAcks.Failed} warm-up records");
         long childStart = Stopwatch.GetTimestamp();
-        using var child = PinPipeChild.Start(dll, dir.Path, ["stream", "--data-dir", dir.Path, "--user-id", UserId, "--trigger", trigger], env);
+        // The child's whole log (with --verbose: every micro-batch and the time of its steps) is kept in bench/results.
+        string logs = Path.Combine(Repo.Root, "bench", "results", "stream-latency");
+        Directory.CreateDirectory(logs);
+        using var child = PinPipeChild.Start(dll, dir.Path, ["stream", "--data-dir", dir.Path, "--user-id", UserId, "--trigger", trigger, "--verbose"], env,
+            logFile: Path.Combine(logs, $"stream-{trigger}-{rate}-{DateTime.UtcNow:yyyyMMdd-HHmmss}.log"));
         using var stopWatch = new CancellationTokenSource();
         var watcher = new CommitWatcher(store, settings, topicIds);
         var watching = watcher.RunAsync(stopWatch.Token);

@@ -143,6 +143,11 @@ public static class PinPipeMetrics
         "Time from a micro-batch's first record read to its Delta commits, by table.",
         new HistogramConfiguration { LabelNames = ["table"], Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
 
+    /// <summary>Time of each step of a committed micro-batch, by table and step.</summary>
+    public static readonly Histogram StreamBatchStep = Metrics.CreateHistogram("pinpipe_stream_batch_step_seconds",
+        "Time of each step of a committed micro-batch, by table and step: collect (first record read to the micro-batch closed), clean (the rules and the key check), write (the Parquet files), commit (both Delta commits).",
+        new HistogramConfiguration { LabelNames = ["table", "step"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
+
     /// <summary>Records per micro-batch.</summary>
     public static readonly Histogram StreamBatchRecords = Metrics.CreateHistogram("pinpipe_stream_batch_records",
         "Records per committed micro-batch, by table.",

@@ -44,6 +44,14 @@ internal sealed class StreamTableMetrics(string table, string stream) : IDisposa
 
     public Histogram.Child BatchRecords { get; } = PinPipeMetrics.StreamBatchRecords.WithLabels(table);
 
+    public Histogram.Child CollectStep { get; } = PinPipeMetrics.StreamBatchStep.WithLabels(table, "collect");
+
+    public Histogram.Child CleanStep { get; } = PinPipeMetrics.StreamBatchStep.WithLabels(table, "clean");
+
+    public Histogram.Child WriteStep { get; } = PinPipeMetrics.StreamBatchStep.WithLabels(table, "write");
+
+    public Histogram.Child CommitStep { get; } = PinPipeMetrics.StreamBatchStep.WithLabels(table, "commit");
+
     public Gauge.Child Lag(int partition) =>
         _lag.GetOrAdd(partition, p => PinPipeMetrics.StreamLag.WithLabels(stream, p.ToString(CultureInfo.InvariantCulture)));
 

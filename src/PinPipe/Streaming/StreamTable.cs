@@ -224,7 +224,8 @@ internal sealed class StreamTable : IDisposable
     /// <param name="Records">Records read.</param>
     /// <param name="Split">Some records are for one table only (a crash between the two commits left one table ahead).</param>
     /// <param name="FirstAt">Timestamp of the first record's arrival.</param>
-    private sealed record Batch(int Records, bool Split, long FirstAt);
+    /// <param name="ClosedAt">Timestamp of its close (the trigger, or full).</param>
+    private sealed record Batch(int Records, bool Split, long FirstAt, long ClosedAt);
 
     /// <summary>
     /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
@@ -242,9 +243,9 @@ internal sealed class StreamTable : IDisposable
             int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
             int count = rows.Count;
             if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
-            if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt);
+            if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
             TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
-            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt);
+            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
             if (got > 0) continue;
             // Null: what this worker reads changed while it waited; the positions are read again first.
             if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
@@ -272,11 +273,20 @@ internal sealed class StreamTable : IDisposable
             // The keys already committed are found through the clean table itself (files whose ind stats rule out
             // every new key are not read); the cached latest version costs one GET when no commit came in between.
             var table = await _clean.LatestAsync(cancellationToken).ConfigureAwait(false);
+            long cleaning = 0, writing = 0, at = _time.GetTimestamp();
+            void Step(ref long step)
+            {
+                long now = _time.GetTimestamp();
+                step += now - at;
+                at = now;
+            }
             if (!split)
             {
                 forClean = forRejects = await CleanAsync(raw, table, cancellationToken).ConfigureAwait(false);
+                Step(ref cleaning);
                 SpillClean(cleanFile);
                 Spill(CleaningRules.RejectTable(_kind), rejectsFile);
+                Step(ref writing);
             }
             else
             {
@@ -284,9 +294,13 @@ internal sealed class StreamTable : IDisposable
                 Execute($"CREATE OR REPLACE VIEW {raw}_c AS SELECT seq, origin, line FROM {raw} WHERE for_clean");
                 Execute($"CREATE OR REPLACE VIEW {raw}_r AS SELECT seq, origin, line FROM {raw} WHERE for_rejects");
                 forClean = await CleanAsync(raw + "_c", table, cancellationToken).ConfigureAwait(false);
+                Step(ref cleaning);
                 SpillClean(cleanFile);
+                Step(ref writing);
                 forRejects = await CleanAsync(raw + "_r", table, cancellationToken).ConfigureAwait(false);
+                Step(ref cleaning);
                 Spill(CleaningRules.RejectTable(_kind), rejectsFile);
+                Step(ref writing);
             }
             Execute($"DROP VIEW IF EXISTS {raw}_c");
             Execute($"DROP VIEW IF EXISTS {raw}_r");
@@ -295,6 +309,7 @@ internal sealed class StreamTable : IDisposable
             Execute($"DROP TABLE IF EXISTS {CleaningRules.CleanTable(_kind)}");
             Execute($"DROP TABLE IF EXISTS {CleaningRules.RejectTable(_kind)}");
 
+            Step(ref writing);
             var cleanTxns = _input.Txns(rejects: false);
             var rejectTxns = _input.Txns(rejects: true);
             // A worker commits only for what it owns; one whose ownership may have run out drops the micro-batch (the new
@@ -334,8 +349,16 @@ internal sealed class StreamTable : IDisposable
                 rejectsVersion = result.Version;
             }
 
+            long committing = 0;
+            Step(ref committing);
             var latency = _time.GetElapsedTime(batch.FirstAt);
             _metrics.BatchDuration.Observe(latency.TotalSeconds);
+            var collected = _time.GetElapsedTime(batch.FirstAt, batch.ClosedAt);
+            var (cleaned, written, committed) = (Ticks(cleaning), Ticks(writing), Ticks(committing));
+            _metrics.CollectStep.Observe(collected.TotalSeconds);
+            _metrics.CleanStep.Observe(cleaned.TotalSeconds);
+            _metrics.WriteStep.Observe(written.TotalSeconds);
+            _metrics.CommitStep.Observe(committed.TotalSeconds);
             _metrics.BatchRecords.Observe(batch.Records);
             lock (_statsGate)
             {
@@ -351,8 +374,9 @@ internal sealed class StreamTable : IDisposable
             await _input.CommittedBatchAsync(cancellationToken).ConfigureAwait(false);
             var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}")
                 .Concat(forRejects.RejectReasons.Where(k => k.Count > 0).Select(k => $"rejected {k.Kind} {k.Count}")));
-            _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
-                _name, batch.Records, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
+            _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (collect {Collect:N0}, clean {Cleaning:N0}, write {Writing:N0}, commit {Committing:N0} ms; Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",
+                _name, batch.Records, forClean.Clean, forClean.Duplicates, forRejects.Rejects, latency.TotalMilliseconds, collected.TotalMilliseconds, cleaned.TotalMilliseconds,
+                written.TotalMilliseconds, committed.TotalMilliseconds, version, rejectsVersion, quality.Length == 0 ? "none" : quality);
             return true;
         }
         finally
@@ -361,6 +385,8 @@ internal sealed class StreamTable : IDisposable
             TryDelete(rejectsFile);
         }
     }
+
+    private TimeSpan Ticks(long ticks) => _time.GetElapsedTime(0, ticks);
 
     /// <summary>The table already holds offsets of this micro-batch: another worker committed them (it owned the partition). The caller starts over from what the tables hold.</summary>
     private void Overlap() =>

@@ -50,6 +50,14 @@ public sealed class StreamMetricsTests
             Assert.Equal(t.Batches, running.Value("pinpipe_stream_batch_duration_seconds_count", $"table={t.Table}"));
             Assert.Equal(t.Batches, running.Value("pinpipe_stream_batch_records_count", $"table={t.Table}"));
             Assert.Equal(t.Read, running.Value("pinpipe_stream_batch_records_sum", $"table={t.Table}"));
+            // Each committed micro-batch's steps, which add up to at most its duration.
+            double steps = 0;
+            foreach (string step in new[] { "collect", "clean", "write", "commit" })
+            {
+                Assert.Equal(t.Batches, running.Value("pinpipe_stream_batch_step_seconds_count", $"table={t.Table}", $"step={step}"));
+                steps += running.Value("pinpipe_stream_batch_step_seconds_sum", $"table={t.Table}", $"step={step}");
+            }
+            Assert.InRange(steps, 1e-6, running.Value("pinpipe_stream_batch_duration_seconds_sum", $"table={t.Table}") + 1e-6);
         }
         Assert.Equal(lines.Count, running.Find("pinpipe_stream_rows_total", $"table={StreamJob.TableName(user, RecordKind.Pin)}").Sum(s => s.Value));
 
