@@ -25,9 +25,8 @@ namespace PinPipe.Streaming;
 /// <see cref="StreamOptions.Reset"/> moves the checkpoint to its start. A (re)started job resumes each table from its own
 /// offsets, so a crash anywhere (between a table's clean and reject commits too) neither loses nor duplicates a row;
 /// a clean table holds one row per <c>ind</c> across micro-batches (keys already committed count as duplicates).</para>
-/// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes on the first tick of
-/// <see cref="StreamOptions.Trigger"/> that finds records (at once when the one before took longer than a trigger) or at
-/// <see cref="StreamOptions.MaxBatchRecords"/>.
+/// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes at most
+/// <see cref="StreamOptions.Trigger"/> after its first record or at <see cref="StreamOptions.MaxBatchRecords"/>.
 /// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under 32 MiB) has them rewritten into one file (OPTIMIZE).
 /// </para>
 /// <para>Several jobs (workers, on any machines) may run on one bucket and tables prefix: they share the streams'

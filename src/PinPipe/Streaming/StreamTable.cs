@@ -44,7 +44,6 @@ internal sealed class StreamTable : IDisposable
     private int _batchesSinceOpen;
     private string? _work;
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
-    private long _lastClose; // timestamp of the last micro-batch's close: the trigger's ticks count from it
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
     private readonly SemaphoreSlim _batchGate = new(1, 1); // held while a micro-batch is read, cleaned and committed
     private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
@@ -229,57 +228,29 @@ internal sealed class StreamTable : IDisposable
     private sealed record Batch(int Records, bool Split, long FirstAt, long ClosedAt);
 
     /// <summary>
-    /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the micro-batch's trigger,
-    /// appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the micro-batch).
+    /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
+    /// first record, appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the micro-batch).
     /// </summary>
-    /// <remarks>
-    /// The trigger is Spark's processing-time trigger: micro-batches close on ticks one <see cref="StreamOptions.Trigger"/>
-    /// apart, counted from the last close, at the first tick that finds records; when the micro-batch before took longer
-    /// than a trigger (the ticks passed while it was cleaned and committed), the records that came meanwhile close at once,
-    /// without waiting another trigger. Before the first micro-batch, the first record starts the clock.
-    /// </remarks>
     private async Task<Batch?> CollectAsync(CancellationToken cancellationToken)
     {
         _input.Begin();
         Execute($"CREATE OR REPLACE TABLE {RawTable} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
-        long firstAt = 0, closeAt = 0;
-        // The last micro-batch overran its trigger: what is waiting goes at once.
-        bool overran = _lastClose != 0 && _time.GetElapsedTime(_lastClose) >= _options.Trigger;
+        long firstAt = 0;
         using var appender = _db!.CreateAppender(RawTable);
         var rows = new RawRows(appender);
         while (true)
         {
             int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
             int count = rows.Count;
-            if (count > 0 && firstAt == 0)
-            {
-                firstAt = _time.GetTimestamp();
-                closeAt = overran ? firstAt : NextTick(firstAt);
-            }
-            if (count >= _options.MaxBatchRecords) return Closed(count, rows.Split, firstAt);
-            TimeSpan left = count == 0 ? IdleWait : _time.GetElapsedTime(_time.GetTimestamp(), closeAt);
-            if (count > 0 && left <= TimeSpan.Zero) return Closed(count, rows.Split, firstAt);
+            if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
+            if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
+            TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
+            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
             if (got > 0) continue;
             // Null: what this worker reads changed while it waited; the positions are read again first.
             if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
             await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>The first trigger tick (one <see cref="StreamOptions.Trigger"/> apart from the last close) at or after <paramref name="firstAt"/>; one trigger after it before the first micro-batch.</summary>
-    private long NextTick(long firstAt)
-    {
-        long trigger = (long)(_options.Trigger.TotalSeconds * _time.TimestampFrequency);
-        if (_lastClose == 0 || trigger <= 0) return firstAt + trigger;
-        long since = firstAt - _lastClose;
-        long ticks = Math.Max(1, (since + trigger - 1) / trigger);
-        return _lastClose + ticks * trigger;
-    }
-
-    private Batch Closed(int count, bool split, long firstAt)
-    {
-        _lastClose = _time.GetTimestamp();
-        return new Batch(count, split, firstAt, _lastClose);
     }
 
     /// <summary>
