@@ -56,7 +56,7 @@ internal sealed class KinesisStreamInput(StreamOptions options, KinesisClient cl
         }
     }
 
-    private static string KeyOf(KinesisStreamSummary summary) => summary.CreationTimestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+    private static string KeyOf(KinesisStreamSummary summary) => KinesisCheckpoint.KeyOf(summary);
 
     /// <summary>
     /// Reads each table's checkpoint of this incarnation of the stream; the reader starts each shard after the lower of
@@ -97,19 +97,7 @@ internal sealed class KinesisStreamInput(StreamOptions options, KinesisClient cl
     }
 
     /// <summary>The key of another incarnation of this stream among a table's txns, or null.</summary>
-    private string? ForeignKey(IReadOnlyDictionary<string, long> txns)
-    {
-        string prefix = KinesisCheckpoint.Prefix + stream + "@";
-        foreach (string id in txns.Keys)
-        {
-            if (!id.StartsWith(prefix, StringComparison.Ordinal)) continue;
-            int colon = id.IndexOf(':', prefix.Length);
-            if (colon <= prefix.Length) continue;
-            string key = id[prefix.Length..colon];
-            if (key != _key) return key;
-        }
-        return null;
-    }
+    private string? ForeignKey(IReadOnlyDictionary<string, long> txns) => KinesisCheckpoint.ForeignKey(txns, stream, _key);
 
     private static string Created(string? key) =>
         long.TryParse(key, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long seconds)

@@ -12,9 +12,9 @@ public sealed record StreamOptions
     public StreamSource Source { get; init; } = StreamSource.Log;
 
     /// <summary>
-    /// A micro-batch closes at most this long after its first record arrived. Default 100 ms: a record is readable in
-    /// Delta ≈ 150 ms (p50) and ≈ 350 ms (p99) after its acknowledgement at 10k records/s (BENCHMARKS.md). A longer
-    /// trigger makes fewer, larger commits (an idle stream makes none).
+    /// A micro-batch closes at most this long after its first record arrived. Default 100 ms (BENCHMARKS.md has the
+    /// latency from acknowledgement to readable in Delta that it gives, and where that time goes). A longer trigger
+    /// makes fewer, larger commits (an idle stream makes none).
     /// </summary>
     public TimeSpan Trigger { get; init; } = TimeSpan.FromMilliseconds(100);
 

@@ -1,4 +1,4 @@
-using System.Globalization;
+using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Errors;
 using PinPipe.Lake.Delta;
 using PinPipe.Log.Kinesis;
@@ -35,15 +35,14 @@ internal sealed class KinesisStreamRecords(KinesisClient client, VerifyOptions o
             check.Note($"Kinesis has no stream '{stream}': its tables were not compared with records.");
             return StreamRecordsRead.NotCompared;
         }
-        string key = summary.CreationTimestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        string key = KinesisCheckpoint.KeyOf(summary);
         var cleanTxns = clean?.Txns ?? NoTxns;
         var rejectsTxns = rejects?.Txns ?? NoTxns;
         var cleanAt = KinesisCheckpoint.Decode(cleanTxns, stream, key);
         var rejectsAt = KinesisCheckpoint.Decode(rejectsTxns, stream, key);
         if (cleanAt.Count == 0 && rejectsAt.Count == 0)
         {
-            string prefix = KinesisCheckpoint.Prefix + stream + "@";
-            check.Note(cleanTxns.Keys.Concat(rejectsTxns.Keys).Any(id => id.StartsWith(prefix, StringComparison.Ordinal))
+            check.Note((KinesisCheckpoint.ForeignKey(cleanTxns, stream, key) ?? KinesisCheckpoint.ForeignKey(rejectsTxns, stream, key)) is not null
                 ? $"The tables of '{stream}' hold the checkpoints of an earlier incarnation of the Kinesis stream (it was deleted and created again): not compared; the stream job stops on it until reset."
                 : $"The tables of '{stream}' hold no Kinesis checkpoint yet: nothing to compare.");
             return StreamRecordsRead.NotCompared;
@@ -121,18 +120,6 @@ internal sealed class KinesisStreamRecords(KinesisClient client, VerifyOptions o
     }
 
     /// <summary>A Kinesis call, retried with backoff while it is throttled or fails transiently.</summary>
-    private static async Task<T> Call<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
-    {
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await call(cancellationToken).ConfigureAwait(false);
-            }
-            catch (KinesisException e) when (e.IsRetriable && attempt < Attempts)
-            {
-                await Task.Delay(Retry.Delay(attempt, TimeSpan.FromMilliseconds(200)), cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
+    private static Task<T> Call<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken) =>
+        Retry.TransientAsync(async ct => await call(ct).ConfigureAwait(false), NullLogger.Instance, "Reading Kinesis", Attempts, TimeSpan.FromMilliseconds(200), cancellationToken);
 }

@@ -48,6 +48,29 @@ public static class KinesisCheckpoint
     /// </summary>
     public const string StartPrefix = "pinpipe-kinesis-start:";
 
+    /// <summary>The key of a stream's incarnation in its checkpoints' app ids: its creation time in Unix seconds.</summary>
+    public static string KeyOf(KinesisStreamSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        return summary.CreationTimestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The key of another incarnation of <paramref name="stream"/> than <paramref name="key"/> among a table's txns, or null.</summary>
+    public static string? ForeignKey(IReadOnlyDictionary<string, long> txns, string stream, string? key)
+    {
+        ArgumentNullException.ThrowIfNull(txns);
+        string prefix = Prefix + stream + "@";
+        foreach (string id in txns.Keys)
+        {
+            if (!id.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            int colon = id.IndexOf(':', prefix.Length);
+            if (colon <= prefix.Length) continue;
+            string found = id[prefix.Length..colon];
+            if (found != key) return found;
+        }
+        return null;
+    }
+
     /// <summary>The app id of chunk <paramref name="chunk"/> of a shard's checkpoint.</summary>
     public static string AppId(string stream, string? key, string shardId, int chunk) => AppId(Prefix, stream, key, shardId, chunk);
 
