@@ -37,11 +37,11 @@ internal sealed class StreamTable : IDisposable
     private readonly StreamCompactor _compactor;
     private readonly DeltaSchema _cleanSchema;
     private readonly DeltaSchema _rejectSchema;
-    private readonly string _t; // short name: pin, geo, user
     private readonly Lock _statsGate = new();
-    private string RawTable => "raw_" + _t;
     private DuckDBConnection? _db;
+    private MicroBatchCleaner? _cleaner;
     private int _batchesSinceOpen;
+    private long _bytesSinceOpen;
     private string? _work;
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
@@ -59,7 +59,6 @@ internal sealed class StreamTable : IDisposable
         _kind = kind;
         _stream = stream;
         _name = StreamJob.TableName(target.UserId, kind);
-        _t = CleaningRules.TableName(kind);
         _logger = logger;
         _time = time;
         _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time);
@@ -106,7 +105,7 @@ internal sealed class StreamTable : IDisposable
         _work = WorkFolder;
         if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
         OwnerOnly.CreateDirectory(_work);
-        _db = OpenDuckDb(_work);
+        OpenDuckDb();
         try
         {
             bool resume = true;
@@ -227,6 +226,8 @@ internal sealed class StreamTable : IDisposable
     /// <param name="ClosedAt">Timestamp of its close (the trigger, or full).</param>
     private sealed record Batch(int Records, bool Split, long FirstAt, long ClosedAt);
 
+    private MicroBatchCleaner Cleaner => _cleaner ?? throw new InvalidOperationException("The table's DuckDB is not open.");
+
     /// <summary>
     /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
     /// first record, appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the micro-batch).
@@ -234,22 +235,29 @@ internal sealed class StreamTable : IDisposable
     private async Task<Batch?> CollectAsync(CancellationToken cancellationToken)
     {
         _input.Begin();
-        Execute($"CREATE OR REPLACE TABLE {RawTable} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
+        Cleaner.Begin(cancellationToken);
         long firstAt = 0;
-        using var appender = _db!.CreateAppender(RawTable);
+        using var appender = _db!.CreateAppender(Cleaner.RawTable);
         var rows = new RawRows(appender);
-        while (true)
+        try
         {
-            int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
-            int count = rows.Count;
-            if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
-            if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
-            TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
-            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
-            if (got > 0) continue;
-            // Null: what this worker reads changed while it waited; the positions are read again first.
-            if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
-            await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
+                int count = rows.Count;
+                if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
+                if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
+                TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
+                if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
+                if (got > 0) continue;
+                // Null: what this worker reads changed while it waited; the positions are read again first.
+                if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
+                await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _bytesSinceOpen += rows.Bytes; // DuckDB holds them until it closes (ReopenDuckDbWhenDue)
         }
     }
 
@@ -260,7 +268,6 @@ internal sealed class StreamTable : IDisposable
     /// <returns>False when the micro-batch was dropped and the table must resume from its offsets (another worker committed part of it, or this one no longer owns a partition of it).</returns>
     private async Task<bool> ProcessAsync(Batch batch, CancellationToken cancellationToken)
     {
-        string raw = RawTable;
         bool split = batch.Split;
         // Every record of the micro-batch was read before this check: a stream created again before a read shows here.
         await _input.CheckAsync(cancellationToken).ConfigureAwait(false);
@@ -282,32 +289,24 @@ internal sealed class StreamTable : IDisposable
             }
             if (!split)
             {
-                forClean = forRejects = await CleanAsync(raw, table, cancellationToken).ConfigureAwait(false);
+                forClean = forRejects = await CleanAsync(MicroBatchPart.All, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                SpillClean(cleanFile);
-                Spill(CleaningRules.RejectTable(_kind), rejectsFile);
+                if (forClean.Clean > 0) Spill(Cleaner.CleanRowsSql, cleanFile);
+                if (forRejects.Rejects > 0) Spill(Cleaner.RejectRowsSql, rejectsFile);
                 Step(ref writing);
             }
             else
             {
                 // After a crash between the two commits one table is ahead: clean each table's own records.
-                Execute($"CREATE OR REPLACE VIEW {raw}_c AS SELECT seq, origin, line FROM {raw} WHERE for_clean");
-                Execute($"CREATE OR REPLACE VIEW {raw}_r AS SELECT seq, origin, line FROM {raw} WHERE for_rejects");
-                forClean = await CleanAsync(raw + "_c", table, cancellationToken).ConfigureAwait(false);
+                forClean = await CleanAsync(MicroBatchPart.ForClean, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                SpillClean(cleanFile);
+                if (forClean.Clean > 0) Spill(Cleaner.CleanRowsSql, cleanFile);
                 Step(ref writing);
-                forRejects = await CleanAsync(raw + "_r", table, cancellationToken).ConfigureAwait(false);
+                forRejects = await CleanAsync(MicroBatchPart.ForRejects, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                Spill(CleaningRules.RejectTable(_kind), rejectsFile);
+                if (forRejects.Rejects > 0) Spill(Cleaner.RejectRowsSql, rejectsFile);
                 Step(ref writing);
             }
-            Execute($"DROP VIEW IF EXISTS {raw}_c");
-            Execute($"DROP VIEW IF EXISTS {raw}_r");
-            Execute($"DROP TABLE {raw}");
-            // The micro-batch's tables are in the Parquet files now: free their memory until the next one.
-            Execute($"DROP TABLE IF EXISTS {CleaningRules.CleanTable(_kind)}");
-            Execute($"DROP TABLE IF EXISTS {CleaningRules.RejectTable(_kind)}");
 
             Step(ref writing);
             var cleanTxns = _input.Txns(rejects: false);
@@ -404,15 +403,17 @@ internal sealed class StreamTable : IDisposable
 
     // ------------------------------------------------------------------ DuckDB
 
-    private DuckDBConnection OpenDuckDb(string work)
+    /// <summary>Opens the table's DuckDB and its <see cref="MicroBatchCleaner"/>.</summary>
+    private void OpenDuckDb()
     {
+        DuckDBConnection db;
         try
         {
-            return DuckDbSession.Open(new DuckDbSettings
+            db = DuckDbSession.Open(new DuckDbSettings
             {
                 MemoryLimit = _options.MemoryLimit,
                 Threads = _options.Threads,
-                TempDirectory = Path.Combine(work, "spill"),
+                TempDirectory = Path.Combine(_work!, "spill"),
                 // Hand memory freed after each micro-batch back to the system sooner (DuckDB's default flushes above 128 MiB).
                 AllocatorFlushThreshold = "16MB",
                 // Each micro-batch reads other files (its key check): caching them would fill the memory limit.
@@ -423,32 +424,43 @@ internal sealed class StreamTable : IDisposable
         {
             throw new StreamException("stream.settings_rejected", ErrorKind.BadInput, $"DuckDB rejected the stream settings (Stream:MemoryLimit '{_options.MemoryLimit}', Stream:Threads {_options.Threads}): {ex.Message}", ex);
         }
+        try
+        {
+            _cleaner = new MicroBatchCleaner(db, _kind);
+        }
+        catch
+        {
+            db.Dispose();
+            throw;
+        }
+        _db = db;
+        _batchesSinceOpen = 0;
+        _bytesSinceOpen = 0;
     }
 
     /// <summary>
-    /// Replaces the table's DuckDB every <see cref="StreamOptions.ReopenDuckDbEvery"/> micro-batches, between micro-batches
-    /// (when it holds nothing). DuckDB keeps an entry in its buffer pool's eviction queues for every block a query unpinned
-    /// (a micro-batch's joins unpin about a hundred) and purges dead entries only once a queue holds tens of thousands of
-    /// them: without the reopen, a job running for hours holds tens of MB per table that no query uses.
+    /// Replaces the table's DuckDB every <see cref="StreamOptions.ReopenDuckDbEvery"/> micro-batches, or once they held
+    /// <see cref="StreamOptions.ReopenDuckDbBytes"/> of records, between micro-batches (when it holds nothing needed). DuckDB
+    /// keeps an entry in its buffer pool's eviction queues for every block a query unpinned (a micro-batch's joins unpin about
+    /// a hundred) and purges dead entries only once a queue holds tens of thousands of them; and it keeps the rows the
+    /// cleaner deletes between micro-batches until it closes (<see cref="MicroBatchCleaner"/>): without the reopen, a job
+    /// running for hours holds memory that no query uses.
     /// </summary>
     private void ReopenDuckDbWhenDue()
     {
-        if (++_batchesSinceOpen < _options.ReopenDuckDbEvery) return;
+        if (++_batchesSinceOpen < _options.ReopenDuckDbEvery && _bytesSinceOpen < _options.ReopenDuckDbBytes) return;
+        _cleaner = null;
         _db?.Dispose();
         _db = null;
-        _db = OpenDuckDb(_work!);
-        _batchesSinceOpen = 0;
+        OpenDuckDb();
         lock (_statsGate) _duckDbOpens++;
     }
 
     private void Spill(string table, string file) => _db!.CopyToParquet(table, file);
 
-    /// <summary>The clean rows sorted by <c>ind</c>: a file's row groups then cover narrow ind ranges that a key check can skip.</summary>
-    private void SpillClean(string file) => Spill($"(SELECT * FROM {Sql.Identifier(CleaningRules.CleanTable(_kind))} ORDER BY ind)", file);
-
-    private async Task<CleanResult> CleanAsync(string raw, DeltaSnapshot? table, CancellationToken cancellationToken)
+    private async Task<CleanResult> CleanAsync(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken)
     {
-        var result = await Cleaner.CleanAgainstAsync(_db!, _kind, raw, table, cancellationToken).ConfigureAwait(false);
+        var result = await Cleaner.CleanAsync(part, table, cancellationToken).ConfigureAwait(false);
         lock (_statsGate)
         {
             _keyFilesRead += result.KeyFilesRead;
@@ -456,8 +468,6 @@ internal sealed class StreamTable : IDisposable
         }
         return result;
     }
-
-    private void Execute(string sql) => _db!.Execute(sql);
 
     internal static void TryDelete(string file)
     {

@@ -131,10 +131,8 @@ public static class Cleaner
         if (fields is not null) connection.RequireColumns(fields, loaded!.FieldsTable!, ["seq", "origin"], cancellationToken);
 
         string stage = "temp.main." + Sql.Identifier("_pinpipe_stage_" + CleaningRules.TableName(kind));
-        string clean = Sql.Identifier(CleaningRules.CleanTable(kind));
-        string rejects = Sql.Identifier(CleaningRules.RejectTable(kind));
         string held = "temp.main." + Sql.Identifier("_pinpipe_held_" + CleaningRules.TableName(kind));
-        string columns = string.Join(", ", CleaningRules.Schema(kind).Select(c => Sql.Identifier(c.Name)));
+        var steps = new CleanSteps(kind, stage, Sql.Identifier(CleaningRules.CleanTable(kind)), Sql.Identifier(CleaningRules.RejectTable(kind)));
         DeltaKeyScan? keyScan = null;
         try
         {
@@ -145,53 +143,23 @@ public static class Cleaner
             if (table is not null && table.Files.Count > 0)
             {
                 // The new keys, then only the table's files whose ind range holds one of them, only their ind column.
-                var keys = connection.Query($"SELECT DISTINCT ind FROM {stage} WHERE reason IS NULL AND ind IS NOT NULL ORDER BY ind", r => r.GetInt64(0), cancellationToken);
+                var keys = connection.Query(steps.SortedNewKeysSql, r => r.GetInt64(0), cancellationToken);
 #pragma warning disable CA2000 // disposed in finally
                 keyScan = table.OpenKeyScanAsync("ind", keys, cancellationToken).GetAwaiter().GetResult();
 #pragma warning restore CA2000
                 if (keyScan.FilesRead > 0)
                     existing = existing is null ? keyScan.Sql : $"(SELECT ind FROM {keyScan.Sql} UNION ALL SELECT ind FROM {existing})";
             }
-            string notExisting = "";
             if (existing is not null)
             {
-                // The new keys already held: an inner join that hashes the new keys (the smaller side) and streams the table's
-                // keys past them, so memory follows the run, not the table (an anti-join would hash every key of the table).
-                connection.Execute($"""
-                    CREATE OR REPLACE TEMP TABLE {held} AS
-                    SELECT DISTINCT e.ind FROM {existing} e
-                    JOIN (SELECT DISTINCT ind FROM {stage} WHERE reason IS NULL AND ind IS NOT NULL) n ON e.ind = n.ind
-                    """, cancellationToken);
-                notExisting = $" AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.ind = s.ind)";
+                connection.Execute($"CREATE OR REPLACE TEMP TABLE {held} AS {steps.HeldSql(existing)}", cancellationToken);
                 Release();
             }
-            connection.Execute($"CREATE OR REPLACE TABLE {rejects} AS SELECT origin, raw, reason, ind FROM {stage} WHERE reason IS NOT NULL ORDER BY seq", cancellationToken);
-            // SPEC §4 duplicates: one row per ind, the first seen; keys already in the target table are duplicates too. The row of
-            // the first seq per ind is found on the narrow (ind, seq, rowid) columns, so the wide rows are not held in a window's partitions.
-            connection.Execute($"""
-                CREATE OR REPLACE TABLE {clean} AS
-                SELECT {columns}, {CleaningRules.QualityColumn} FROM {stage}
-                WHERE rowid IN (SELECT arg_min(rowid, seq) FROM {stage} s WHERE reason IS NULL{notExisting} GROUP BY ind)
-                ORDER BY seq
-                """, cancellationToken);
-            long[] sums = connection.QueryLongs(CleaningRules.QualitySumsSql(kind, clean), cancellationToken);
-            connection.Execute($"ALTER TABLE {clean} DROP COLUMN {CleaningRules.QualityColumn}", cancellationToken);
-
-            long[] stageCounts = connection.QueryLongs($"SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM {stage}", cancellationToken);
-            long read = stageCounts[0], valid = stageCounts[1];
-            long cleanRows = connection.QueryLongs($"SELECT count(*) FROM {clean}", cancellationToken)[0];
-            long rejectRows = connection.QueryLongs($"SELECT count(*) FROM {rejects}", cancellationToken)[0];
-            long duplicates = valid - cleanRows;
-            if (duplicates < 0 || read != cleanRows + duplicates + rejectRows)
-                throw new InvalidOperationException(
-                    $"Cleaning {kind} does not reconcile: read {read} != clean {cleanRows} + duplicates {duplicates} + rejects {rejectRows}.");
-
-            var rules = CleaningRules.QualityRulesOf(kind);
-            var quality = rules.Select((r, i) => new QualityCount(r.Column, r.Rule, sums[i])).ToArray();
-            string byKind = string.Join(", ", RejectKinds.All.Select(k => $"count(*) FILTER (WHERE kind = {Sql.Literal(k)})"));
-            long[] kinds = connection.QueryLongs($"SELECT {byKind} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {rejects})", cancellationToken);
-            var reasons = RejectKinds.All.Select((k, i) => new RejectCount(k, kinds[i])).ToArray();
-            return new CleanResult(kind, read, cleanRows, duplicates, rejectRows, quality, reasons) { KeyFilesRead = keyScan?.FilesRead ?? 0, KeyFilesSkipped = keyScan?.FilesSkipped ?? 0 };
+            connection.Execute($"CREATE OR REPLACE TABLE {steps.Rejects} AS {steps.RejectsSql}", cancellationToken);
+            connection.Execute($"CREATE OR REPLACE TABLE {steps.Clean} AS {steps.CleanSql(existing is null ? null : held)}", cancellationToken);
+            long[] counts = connection.QueryLongs(steps.CountsSql, cancellationToken);
+            connection.Execute($"ALTER TABLE {steps.Clean} DROP COLUMN {CleaningRules.QualityColumn}", cancellationToken);
+            return steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0);
         }
         finally
         {

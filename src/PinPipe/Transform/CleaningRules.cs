@@ -341,14 +341,17 @@ public static class CleaningRules
     /// for the key and each field, the text from_json gives; <see cref="FieldReader"/>); they join the others before the
     /// rules, which are the same for both. Their text is not there: a reject of theirs gets a null <c>raw</c>, which the
     /// cleaner fills in from the objects.</param>
-    internal static string StageSql(RecordKind kind, string rawRelationSql, string stageTable, string? fieldsRelationSql = null)
+    internal static string StageSql(RecordKind kind, string rawRelationSql, string stageTable, string? fieldsRelationSql = null) =>
+        $"CREATE OR REPLACE TEMP TABLE {stageTable} AS\n{StageQuerySql(kind, rawRelationSql, fieldsRelationSql)}";
+
+    /// <summary>The query of <see cref="StageSql"/>: the stage's rows, for a statement that creates the table or inserts into one.</summary>
+    internal static string StageQuerySql(RecordKind kind, string rawRelationSql, string? fieldsRelationSql = null)
     {
         TableRules rules = Rules(kind);
         Field[] all = [rules.Key, .. rules.Fields];
         if (rules.Quality.Count > 62) throw new InvalidOperationException("Too many quality rules for one BIGINT.");
 
         var sql = new StringBuilder();
-        sql.Append("CREATE OR REPLACE TEMP TABLE ").Append(stageTable).Append(" AS\n");
 
         // SPEC §4 rejects: a record that is not JSON, or JSON but not an object. The keys of an object are read
         // once (json_keys fails on text that is not JSON, so it also validates the lines that start with '{');
@@ -427,12 +430,4 @@ public static class CleaningRules
 
     /// <summary>Indents the second and later lines of a multi-line SQL fragment to sit under its first.</summary>
     private static string Indent(string fragment, string by = "        ") => fragment.Replace("\n", "\n" + by, StringComparison.Ordinal);
-
-    /// <summary>SQL that sums each quality bit over <paramref name="table"/>, one column per rule, in <see cref="QualityRulesOf"/> order.</summary>
-    internal static string QualitySumsSql(RecordKind kind, string table)
-    {
-        int n = Rules(kind).Quality.Count;
-        var columns = Enumerable.Range(0, n).Select(i => $"coalesce(sum(({QualityColumn} >> {i}) & 1), 0)::BIGINT");
-        return $"SELECT {string.Join(", ", columns)} FROM {table}";
-    }
 }

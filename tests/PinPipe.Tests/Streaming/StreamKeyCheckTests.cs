@@ -85,4 +85,23 @@ public sealed class StreamKeyCheckTests
         Assert.Equal(3L, pin.DuckDbOpens); // opened at start, reopened after micro-batches 2 and 4
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
+
+    [Fact]
+    public async Task The_tables_DuckDB_is_also_reopened_once_its_micro_batches_held_ReopenDuckDbBytes()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions
+        {
+            Trigger = TimeSpan.FromMilliseconds(20),
+            MaxBatchRecords = 10,
+            CompactEvery = 0,
+            ReopenDuckDbBytes = 1, // every micro-batch holds more
+        });
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 30));
+        var job = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(job);
+        var pin = job.GetStats().Tables[0];
+        Assert.Equal((3L, 30L, 30L), (pin.Batches, pin.Read, pin.Clean));
+        Assert.Equal(4L, pin.DuckDbOpens); // opened at start, reopened after each micro-batch
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
 }

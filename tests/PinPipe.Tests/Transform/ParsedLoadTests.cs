@@ -139,7 +139,8 @@ public sealed class ParsedLoadTests : IDisposable
 
     private static Gen<string> Any(params string[] values) => Gen.OneOf(values.Select(Gen.Const).ToArray());
 
-    private static Gen<byte[]> Lines(RecordKind kind)
+    /// <summary>Raw lines of <paramref name="kind"/> full of edge cases (also used by <see cref="MicroBatchCleanerTests"/>).</summary>
+    internal static Gen<byte[]> Lines(RecordKind kind)
     {
         var rules = CleaningRules.Rules(kind);
         string[] names = [rules.Key.Name, .. rules.Fields.Select(f => f.Name), .. rules.Unread, "extra", "other", "pinpipe_binary_base64"];

@@ -1,0 +1,86 @@
+using PinPipe.DuckDb;
+
+namespace PinPipe.Transform;
+
+/// <summary>
+/// The SQL of each step after the rules' stage (<see cref="CleaningRules.StageSql"/>), written once for the two ways
+/// they run: <see cref="Cleaner"/> creates a table per step, <see cref="MicroBatchCleaner"/> inserts into tables it keeps
+/// and plans each statement once.
+/// </summary>
+/// <param name="Kind">The table whose rules apply.</param>
+/// <param name="Stage">The stage table (quoted).</param>
+/// <param name="Clean">The clean table (quoted): the clean columns and <see cref="CleaningRules.QualityColumn"/>.</param>
+/// <param name="Rejects">The reject table (quoted).</param>
+internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, string Rejects)
+{
+    /// <summary>The clean columns, quoted, in schema order.</summary>
+    public string Columns { get; } = string.Join(", ", CleaningRules.Schema(Kind).Select(c => Sql.Identifier(c.Name)));
+
+    /// <summary>The valid records' keys.</summary>
+    public string NewKeysSql => $"SELECT DISTINCT ind FROM {Stage} WHERE reason IS NULL AND ind IS NOT NULL";
+
+    /// <summary>The valid records' keys, ascending (for the key check's file pruning).</summary>
+    public string SortedNewKeysSql => NewKeysSql + " ORDER BY ind";
+
+    /// <summary>
+    /// The new keys already held in <paramref name="existing"/> (a relation with an <c>ind</c> column): an inner join that
+    /// hashes the new keys (the smaller side) and streams the held keys past them, so memory follows the run, not the table
+    /// (an anti-join would hash every key of the table).
+    /// </summary>
+    public string HeldSql(string existing) => $"SELECT DISTINCT e.ind FROM {existing} e JOIN ({NewKeysSql}) n ON e.ind = n.ind";
+
+    /// <summary>The rejects in arrival order.</summary>
+    public string RejectsSql => $"SELECT origin, raw, reason, ind FROM {Stage} WHERE reason IS NOT NULL ORDER BY seq";
+
+    /// <summary>
+    /// SPEC §4 duplicates: one row per ind, the first seen; keys in <paramref name="held"/> (the new keys already in the
+    /// target, <see cref="HeldSql"/>; null: none) are duplicates too. The row of the first seq per ind is found on the narrow
+    /// (ind, seq, rowid) columns, so the wide rows are not held in a window's partitions.
+    /// </summary>
+    public string CleanSql(string? held)
+    {
+        string notHeld = held is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.ind = s.ind)";
+        return $"""
+            SELECT {Columns}, {CleaningRules.QualityColumn} FROM {Stage}
+            WHERE rowid IN (SELECT arg_min(rowid, seq) FROM {Stage} s WHERE reason IS NULL{notHeld} GROUP BY ind)
+            ORDER BY seq
+            """;
+    }
+
+    /// <summary>
+    /// One row of every count a <see cref="CleanResult"/> needs, read once the clean and reject tables are filled: records
+    /// read, valid records, clean rows, rejects, each quality rule's sum over the clean rows, each reject kind's count
+    /// (<see cref="Result"/> reads them in this order).
+    /// </summary>
+    public string CountsSql
+    {
+        get
+        {
+            int rules = CleaningRules.QualityRulesOf(Kind).Count;
+            var sums = Enumerable.Range(0, rules).Select(i => $"coalesce(sum(({CleaningRules.QualityColumn} >> {i}) & 1), 0)::BIGINT AS q{i}");
+            var kinds = RejectKinds.All.Select((k, i) => $"count(*) FILTER (WHERE kind = {Sql.Literal(k)}) AS k{i}");
+            return $"""
+                SELECT * FROM
+                    (SELECT count(*) AS read, count(*) FILTER (WHERE reason IS NULL) AS valid FROM {Stage}),
+                    (SELECT count(*) AS clean, {string.Join(", ", sums)} FROM {Clean}),
+                    (SELECT count(*) AS rejects, {string.Join(", ", kinds)} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {Rejects}))
+                """;
+        }
+    }
+
+    /// <summary>The result from the row of <see cref="CountsSql"/>; throws when the counts do not reconcile.</summary>
+    public CleanResult Result(long[] counts, int keyFilesRead, int keyFilesSkipped)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        var rules = CleaningRules.QualityRulesOf(Kind);
+        long read = counts[0], valid = counts[1], clean = counts[2];
+        long rejects = counts[3 + rules.Count];
+        long duplicates = valid - clean;
+        if (duplicates < 0 || read != clean + duplicates + rejects)
+            throw new InvalidOperationException(
+                $"Cleaning {Kind} does not reconcile: read {read} != clean {clean} + duplicates {duplicates} + rejects {rejects}.");
+        var quality = rules.Select((r, i) => new QualityCount(r.Column, r.Rule, counts[3 + i])).ToArray();
+        var reasons = RejectKinds.All.Select((k, i) => new RejectCount(k, counts[4 + rules.Count + i])).ToArray();
+        return new CleanResult(Kind, read, clean, duplicates, rejects, quality, reasons) { KeyFilesRead = keyFilesRead, KeyFilesSkipped = keyFilesSkipped };
+    }
+}

@@ -1,0 +1,178 @@
+using DuckDB.NET.Data;
+using PinPipe.DuckDb;
+using PinPipe.Lake.Delta;
+
+namespace PinPipe.Transform;
+
+/// <summary>Which records of a micro-batch a <see cref="MicroBatchCleaner"/> cleans.</summary>
+public enum MicroBatchPart
+{
+    /// <summary>Every record of the raw table.</summary>
+    All,
+
+    /// <summary>The records whose <c>for_clean</c> is true (the clean table has not committed them).</summary>
+    ForClean,
+
+    /// <summary>The records whose <c>for_rejects</c> is true (the reject table has not committed them).</summary>
+    ForRejects,
+}
+
+/// <summary>
+/// Cleans micro-batch after micro-batch of one table on one DuckDB connection (the streaming lane): the rules of
+/// <see cref="CleaningRules"/> and the steps of <see cref="Cleaner"/> (<see cref="CleanSteps"/>), on tables it keeps between
+/// micro-batches, through statements DuckDB plans once (SQL <c>PREPARE</c>). Planning the rules' statement costs more than
+/// running it on a micro-batch of a thousand records (BENCHMARKS.md): <see cref="Cleaner"/>, which creates a table per step,
+/// plans every statement again each time.
+/// </summary>
+/// <remarks>
+/// <para>The connection is the cleaner's: it turns off DuckDB's optimizers that rewrite a plan from the tables' statistics
+/// (<see cref="StatisticsOptimizers"/>), since a prepared plan would keep what they concluded from the micro-batch it was
+/// planned for.</para>
+/// <para>DuckDB plans a prepared statement again at every execution once any table or view of the database was created,
+/// altered or dropped after the statement was prepared: nothing else may change the connection's catalog while the
+/// cleaner is in use (<see cref="DuckDbSession.CopyToParquet"/> and queries may run).</para>
+/// <para>An in-memory DuckDB keeps the rows deleted from a table until the database closes, so each micro-batch's rows stay
+/// in memory: the owner replaces the database after some volume (the stream job does after
+/// <c>Stream:ReopenDuckDbBytes</c> bytes of records).</para>
+/// </remarks>
+public sealed class MicroBatchCleaner
+{
+    private readonly DuckDBConnection _connection;
+    private readonly CleanSteps _steps;
+    private readonly string _raw;
+    private readonly string _held;
+    private readonly string _prefix;
+    private readonly HashSet<MicroBatchPart> _prepared = [];
+
+    /// <summary>DuckDB's optimizers whose rewrites depend on the tables' statistics at planning time.</summary>
+    internal const string StatisticsOptimizers = "statistics_propagation,compressed_materialization";
+
+    /// <summary>Creates the cleaner's tables on <paramref name="connection"/> (replacing any of the same names) and prepares its statements.</summary>
+    /// <param name="connection">An open connection, used by this cleaner alone; its <c>TimeZone</c> is set to UTC (timestamps are UTC).</param>
+    /// <param name="kind">Which table's rules apply.</param>
+    /// <param name="cancellationToken">Interrupts the running statement.</param>
+    public MicroBatchCleaner(DuckDBConnection connection, RecordKind kind, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection.State != System.Data.ConnectionState.Open)
+            throw new InvalidOperationException("The DuckDB connection must be open.");
+        _connection = connection;
+        Kind = kind;
+        string t = CleaningRules.TableName(kind);
+        RawTable = "raw_" + t;
+        _raw = "main." + Sql.Identifier(RawTable);
+        _held = "temp.main." + Sql.Identifier("_pinpipe_held_" + t);
+        _prefix = "pinpipe_" + t + "_";
+        _steps = new CleanSteps(kind, "temp.main." + Sql.Identifier("_pinpipe_stage_" + t),
+            "main." + Sql.Identifier(CleaningRules.CleanTable(kind)), "main." + Sql.Identifier(CleaningRules.RejectTable(kind)));
+
+        // Every table first: a statement prepared before a table is created would be planned again at each execution.
+        Execute("SET TimeZone = 'UTC'");
+        // A prepared plan keeps what these optimizers concluded from the tables' statistics when it was planned (with the
+        // tables empty: "reason IS NOT NULL" always true, ind a one-byte integer), which later micro-batches contradict.
+        Execute($"SET disabled_optimizers = {Sql.Literal(StatisticsOptimizers)}");
+        Execute($"CREATE OR REPLACE TABLE {_raw} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
+        Execute($"CREATE OR REPLACE TEMP TABLE {_steps.Stage} AS SELECT * FROM ({CleaningRules.StageQuerySql(kind, _raw)}) LIMIT 0");
+        Execute($"CREATE OR REPLACE TEMP TABLE {_held} (ind BIGINT)");
+        Execute($"CREATE OR REPLACE TABLE {_steps.Rejects} AS {_steps.RejectsSql} LIMIT 0");
+        Execute($"CREATE OR REPLACE TABLE {_steps.Clean} AS {_steps.CleanSql(null)} LIMIT 0");
+        Prepare("keys", _steps.SortedNewKeysSql);
+        Prepare("rejects", $"INSERT INTO {_steps.Rejects} {_steps.RejectsSql}");
+        Prepare("clean", $"INSERT INTO {_steps.Clean} {_steps.CleanSql(_held)}");
+        Prepare("counts", _steps.CountsSql);
+        PrepareStage(MicroBatchPart.All);
+        CleanRowsSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean} ORDER BY ind)";
+        RejectRowsSql = $"(SELECT * FROM {_steps.Rejects})";
+
+        void Execute(string sql) => connection.Execute(sql, cancellationToken);
+    }
+
+    /// <summary>The table whose rules apply.</summary>
+    public RecordKind Kind { get; }
+
+    /// <summary>
+    /// The table the micro-batch's records go to before <see cref="CleanAsync"/> (in the connection's main schema; append with
+    /// an appender): <c>seq BIGINT</c> (arrival order), <c>origin VARCHAR</c>, <c>line VARCHAR</c> (the JSON text),
+    /// <c>for_clean BOOLEAN</c> and <c>for_rejects BOOLEAN</c> (see <see cref="MicroBatchPart"/>). <see cref="Begin"/> empties it.
+    /// </summary>
+    public string RawTable { get; }
+
+    /// <summary>A parenthesized query of the last clean's clean rows (schema <see cref="CleaningRules.Schema"/>), sorted by <c>ind</c>.</summary>
+    public string CleanRowsSql { get; }
+
+    /// <summary>A parenthesized query of the last clean's rejects (schema <see cref="CleaningRules.RejectSchema"/>), in arrival order.</summary>
+    public string RejectRowsSql { get; }
+
+    /// <summary>Empties the raw table and every step's table, for the next micro-batch.</summary>
+    public void Begin(CancellationToken cancellationToken = default)
+    {
+        _connection.Execute($"DELETE FROM {_raw}", cancellationToken);
+        ClearSteps(cancellationToken);
+    }
+
+    /// <summary>
+    /// Cleans <paramref name="part"/> of the raw table's records into the clean rows (<see cref="CleanRowsSql"/>) and rejects
+    /// (<see cref="RejectRowsSql"/>), replacing the last clean's; a valid record whose key is in <paramref name="table"/>
+    /// (read as <see cref="Cleaner.CleanAgainstAsync(DuckDBConnection, RecordKind, string, DeltaSnapshot?, CancellationToken)"/>
+    /// reads it: only the files whose <c>ind</c> stats allow a new key) is a duplicate.
+    /// </summary>
+    /// <returns>The counts, which reconcile: read = clean + duplicates + rejects.</returns>
+    public Task<CleanResult> CleanAsync(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken = default)
+    {
+        if (!Enum.IsDefined(part)) throw new ArgumentOutOfRangeException(nameof(part), part, "Unknown part of a micro-batch.");
+        cancellationToken.ThrowIfCancellationRequested();
+        // DuckDB.NET runs queries synchronously: the caller's thread stays free.
+        return Task.Run(() => Clean(part, table, cancellationToken), cancellationToken);
+    }
+
+    private CleanResult Clean(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken)
+    {
+        ClearSteps(cancellationToken);
+        PrepareStage(part);
+        Run("stage_" + part);
+        DeltaKeyScan? keyScan = null;
+        try
+        {
+            if (table is not null && table.Files.Count > 0)
+            {
+                var keys = _connection.Query($"EXECUTE {_prefix}keys", r => r.GetInt64(0), cancellationToken);
+#pragma warning disable CA2000 // disposed in finally
+                keyScan = table.OpenKeyScanAsync("ind", keys, cancellationToken).GetAwaiter().GetResult();
+#pragma warning restore CA2000
+                // Its files differ each time: planned each time, an insert (no table created, so the prepared statements stay planned).
+                if (keyScan.FilesRead > 0) _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
+            }
+            Run("rejects");
+            Run("clean");
+            long[] counts = _connection.QueryLongs($"EXECUTE {_prefix}counts", cancellationToken);
+            return _steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0);
+        }
+        finally
+        {
+            keyScan?.Dispose();
+        }
+
+        void Run(string name) => _connection.Execute($"EXECUTE {_prefix}{name}", cancellationToken);
+    }
+
+    private void ClearSteps(CancellationToken cancellationToken)
+    {
+        foreach (string table in (string[])[_steps.Stage, _held, _steps.Clean, _steps.Rejects])
+            _connection.Execute($"DELETE FROM {table}", cancellationToken);
+    }
+
+    /// <summary>Prepares the rules' statement for <paramref name="part"/> the first time it is cleaned (the parts other than all are rare: after a crash between a micro-batch's two commits).</summary>
+    private void PrepareStage(MicroBatchPart part)
+    {
+        if (!_prepared.Add(part)) return;
+        string raw = part switch
+        {
+            MicroBatchPart.ForClean => $"(SELECT seq, origin, line FROM {_raw} WHERE for_clean)",
+            MicroBatchPart.ForRejects => $"(SELECT seq, origin, line FROM {_raw} WHERE for_rejects)",
+            _ => $"(SELECT seq, origin, line FROM {_raw})",
+        };
+        Prepare("stage_" + part, $"INSERT INTO {_steps.Stage} {CleaningRules.StageQuerySql(Kind, raw)}");
+    }
+
+    private void Prepare(string name, string sql) => _connection.Execute($"PREPARE {_prefix}{name} AS {sql}");
+}
