@@ -89,6 +89,17 @@ internal sealed class PinPipeChild : IDisposable
         return 0;
     }
 
+    /// <summary>The child's CPU time so far (user + system, every thread); zero when gone.</summary>
+    public TimeSpan CpuTime()
+    {
+        try
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+        catch (InvalidOperationException) { return TimeSpan.Zero; }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()
     {

@@ -30,18 +30,24 @@ internal static class FreedMemory
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
 
+    /// <summary>jemalloc's decay that <see cref="ReturnSoon"/> sets: 100 ms.</summary>
+    public const long SoonMilliseconds = 100;
+
     /// <summary>
-    /// From now on, pages that DuckDB's allocator frees go back to the system at once, not after jemalloc's decay
-    /// (DuckDB sets it to 1 second): jemalloc's dirty and muzzy decay become 0 for every arena and for arenas created
-    /// later. Process-wide, and kept until the process ends.
+    /// From now on, pages that DuckDB's allocator frees go back to the system within about a tenth of a second
+    /// (<see cref="SoonMilliseconds"/>), not after jemalloc's decay of 1 second that DuckDB sets: the dirty and muzzy decay
+    /// of every arena and of arenas created later. Process-wide, and kept until the process ends.
     /// </summary>
     /// <remarks>
-    /// For a long-running job whose working set is small and steady (the stream job): with the decay, the process holds
-    /// its working set plus whatever it freed lately, and any DuckDB instance that closes purges all of it at once (its
-    /// <c>Allocator::FlushAll</c>), so the RSS swings by tens of MB. Without it the RSS is the working set.
+    /// For a long-running job whose working set is small and steady (the stream job): with DuckDB's decay the process holds
+    /// its working set plus whatever it freed in the last second, and any DuckDB instance that closes purges all of it at
+    /// once (its <c>Allocator::FlushAll</c>), so the RSS swings by tens of MB. A decay of 0 keeps the RSS at the working set
+    /// but costs each query page faults and TLB shootdowns for every page it touches again: a micro-batch of 1,000 pins
+    /// cleaned in 38–41 ms instead of 21–26 ms (BENCHMARKS.md). A tenth of a second keeps the pages between the statements
+    /// of a micro-batch and returns them between micro-batches.
     /// </remarks>
     /// <returns>Whether this platform's DuckDB has jemalloc (false on macOS, Windows and musl: nothing changes).</returns>
-    public static bool ReturnAtOnce() => SetDecay(0);
+    public static bool ReturnSoon() => SetDecay(SoonMilliseconds);
 
     /// <summary>Sets jemalloc's dirty and muzzy decay of every arena, and of arenas created later; false without jemalloc.</summary>
     internal static bool SetDecay(long milliseconds)

@@ -171,7 +171,7 @@ public sealed class StreamJob
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
-        if (_releaseFreedMemory) FreedMemory.ReturnAtOnce();
+        if (_releaseFreedMemory) FreedMemory.ReturnSoon();
         DeleteStaleWork();
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -69,10 +69,10 @@ public sealed record StreamOptions
     public int Threads { get; init; } = 1;
 
     /// <summary>
-    /// True (default): from the job's start, memory that DuckDB frees goes back to the system at once instead of about a
-    /// second later (jemalloc's decay 0), so that the job's RSS is its working set and stays flat. Process-wide: under
-    /// <c>pinpipe up</c> it holds for the other stages too. False keeps DuckDB's default, a little less work per
-    /// micro-batch for an RSS that swings by tens of MB.
+    /// True (default): from the job's start, memory that DuckDB frees goes back to the system within about a tenth of a
+    /// second instead of about a second later (jemalloc's decay 100 ms, <see cref="DuckDb.FreedMemory.ReturnSoon"/>), so
+    /// that the job's RSS stays near its working set. Process-wide: under <c>pinpipe up</c> it holds for the other stages
+    /// too. False keeps DuckDB's default, for an RSS that swings by tens of MB.
     /// </summary>
     public bool ReleaseFreedMemory { get; init; } = true;
 
@@ -85,10 +85,10 @@ public sealed record StreamOptions
 
     /// <summary>
     /// Each table's DuckDB is also replaced once its micro-batches held this many bytes of records since it opened (default
-    /// 16 MiB): the table's <see cref="Transform.MicroBatchCleaner"/> keeps its tables between micro-batches, and an in-memory
+    /// 8 MiB): the table's <see cref="Transform.MicroBatchCleaner"/> keeps its tables between micro-batches, and an in-memory
     /// DuckDB keeps deleted rows until it closes. Not a user setting (tests lower it).
     /// </summary>
-    internal long ReopenDuckDbBytes { get; init; } = 16L << 20;
+    internal long ReopenDuckDbBytes { get; init; } = 8L << 20;
 
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
