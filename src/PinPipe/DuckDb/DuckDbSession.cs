@@ -21,11 +21,14 @@ public static class DuckDbSession
 
     /// <summary>An open in-memory DuckDB connection with <paramref name="settings"/> applied (DuckDB's defaults when null, time zone UTC).</summary>
     /// <exception cref="DuckDBException">DuckDB refused a setting (its message names it); nothing stays open.</exception>
-    /// <summary>DuckDB's refusal for want of memory: in a query (<c>Out of Memory Error</c>) or in an appender (<c>Failed to append: could not allocate block</c>).</summary>
+    /// <summary>DuckDB's refusal for want of memory: in a query (<c>Out of Memory Error</c>) or in an appender (<c>Failed to append:
+    /// could not allocate block …</c>, or <c>… failed to allocate data of size …</c>, whichever allocation hit the limit first).</summary>
     public static bool IsOutOfMemory(DuckDBException ex)
     {
         ArgumentNullException.ThrowIfNull(ex);
-        return ex.Message.Contains("Out of Memory", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("could not allocate", StringComparison.Ordinal);
+        return ex.Message.Contains("Out of Memory", StringComparison.OrdinalIgnoreCase)
+            || ex.Message.Contains("could not allocate", StringComparison.Ordinal)
+            || ex.Message.Contains("failed to allocate", StringComparison.OrdinalIgnoreCase);
     }
 
     public static DuckDBConnection Open(DuckDbSettings? settings = null)

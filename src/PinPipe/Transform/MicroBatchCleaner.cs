@@ -97,7 +97,10 @@ public sealed class MicroBatchCleaner
     /// </summary>
     public string RawTable { get; }
 
-    /// <summary>A parenthesized query of the last clean's clean rows (schema <see cref="CleaningRules.Schema"/>), sorted by <c>ind</c>.</summary>
+    /// <summary>
+    /// A parenthesized query of the last clean's clean rows (schema <see cref="CleaningRules.Schema"/>), sorted by <c>ind</c>:
+    /// a file's row groups then cover narrow ind ranges that a later key check can skip.
+    /// </summary>
     public string CleanRowsSql { get; }
 
     /// <summary>A parenthesized query of the last clean's rejects (schema <see cref="CleaningRules.RejectSchema"/>), in arrival order.</summary>
