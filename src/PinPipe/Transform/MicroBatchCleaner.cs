@@ -106,12 +106,8 @@ public sealed class MicroBatchCleaner
     /// <summary>A parenthesized query of the last clean's rejects (schema <see cref="CleaningRules.RejectSchema"/>), in arrival order.</summary>
     public string RejectRowsSql { get; }
 
-    /// <summary>Empties the raw table and every step's table, for the next micro-batch.</summary>
-    public void Begin(CancellationToken cancellationToken = default)
-    {
-        _connection.Execute($"DELETE FROM {_raw}", cancellationToken);
-        ClearSteps(cancellationToken);
-    }
+    /// <summary>Empties the raw table, for the next micro-batch (each <see cref="CleanAsync"/> empties the steps' tables first).</summary>
+    public void Begin(CancellationToken cancellationToken = default) => _connection.Execute($"DELETE FROM {_raw}", cancellationToken);
 
     /// <summary>
     /// Cleans <paramref name="part"/> of the raw table's records into the clean rows (<see cref="CleanRowsSql"/>) and rejects

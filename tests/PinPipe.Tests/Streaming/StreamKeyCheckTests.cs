@@ -10,10 +10,13 @@ public sealed class StreamKeyCheckTests
     private static IEnumerable<string> Pins(int from, int count) =>
         Enumerable.Range(from, count).Select(i => string.Create(CultureInfo.InvariantCulture, $"{{\"index\":{i},\"title\":\"pin {i}\"}}"));
 
+    /// <summary>Micro-batches of at most 10 records, 20 ms apart, no compaction: each file's ind range is known.</summary>
+    private static StreamOptions TenPerBatch => new() { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 10, CompactEvery = 0 };
+
     [Fact]
     public async Task A_restart_reads_no_key_and_checks_new_rows_only_against_the_files_whose_ind_range_can_hold_them()
     {
-        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 10, CompactEvery = 0 });
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch);
         await kit.AppendAsync(RecordKind.Pin, Pins(1, 30)); // three micro-batches: files of ind 1..10, 11..20, 21..30
         var first = kit.NewJob();
         await kit.RunUntilCaughtUpAsync(first);
@@ -50,7 +53,7 @@ public sealed class StreamKeyCheckTests
     [Fact]
     public async Task Duplicates_in_later_micro_batches_and_after_a_restart_are_found_through_the_table()
     {
-        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 10, CompactEvery = 0 });
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch);
         await kit.AppendAsync(RecordKind.Pin, Pins(1, 10));
         await kit.AppendAsync(RecordKind.Pin, Pins(5, 10)); // 5..10 again, in the second micro-batch
         var first = kit.NewJob();
@@ -69,13 +72,7 @@ public sealed class StreamKeyCheckTests
     [Fact]
     public async Task The_tables_DuckDB_is_reopened_every_ReopenDuckDbEvery_micro_batches_and_the_rows_stay_exact()
     {
-        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions
-        {
-            Trigger = TimeSpan.FromMilliseconds(20),
-            MaxBatchRecords = 10,
-            CompactEvery = 0,
-            ReopenDuckDbEvery = 2,
-        });
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch with { ReopenDuckDbEvery = 2 });
         await kit.AppendAsync(RecordKind.Pin, Pins(1, 30));
         await kit.AppendAsync(RecordKind.Pin, Pins(21, 20)); // 21..30 again, then 31..40
         var job = kit.NewJob();
@@ -89,13 +86,7 @@ public sealed class StreamKeyCheckTests
     [Fact]
     public async Task The_tables_DuckDB_is_also_reopened_once_its_micro_batches_held_ReopenDuckDbBytes()
     {
-        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions
-        {
-            Trigger = TimeSpan.FromMilliseconds(20),
-            MaxBatchRecords = 10,
-            CompactEvery = 0,
-            ReopenDuckDbBytes = 1, // every micro-batch holds more
-        });
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch with { ReopenDuckDbBytes = 1 }); // every micro-batch holds more than a byte
         await kit.AppendAsync(RecordKind.Pin, Pins(1, 30));
         var job = kit.NewJob();
         await kit.RunUntilCaughtUpAsync(job);
