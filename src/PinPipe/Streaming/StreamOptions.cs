@@ -69,12 +69,13 @@ public sealed record StreamOptions
     public int Threads { get; init; } = 1;
 
     /// <summary>
-    /// True (default): from the job's start, memory that DuckDB frees goes back to the system within about a tenth of a
-    /// second instead of about a second later (jemalloc's decay 100 ms, <see cref="DuckDb.FreedMemory.ReturnSoon"/>), so
-    /// that the job's RSS stays near its working set. Process-wide: under <c>pinpipe up</c> it holds for the other stages
-    /// too. False keeps DuckDB's default, for an RSS that swings by tens of MB.
+    /// True: from the job's start, memory that DuckDB frees goes back to the system within about a tenth of a second
+    /// instead of about a second later (jemalloc's decay 100 ms, <see cref="DuckDb.FreedMemory.ReturnSoon"/>), for an RSS
+    /// nearer the working set (about 10 MB lower at 10,000 records/s). Process-wide: under <c>pinpipe up</c> it holds for
+    /// the other stages too. False (default) keeps DuckDB's 1-second decay: a micro-batch every 100 ms then reuses the
+    /// pages the last one freed instead of faulting them in again, which costs a third less CPU (BENCHMARKS.md).
     /// </summary>
-    public bool ReleaseFreedMemory { get; init; } = true;
+    public bool ReleaseFreedMemory { get; init; }
 
     /// <summary>
     /// Each table's DuckDB is replaced by a new instance after this many micro-batches (default 200, about 20 s at the

@@ -20,8 +20,8 @@ public sealed class StreamCommandTests
         Assert.Equal(50, s.Stream.CompactEvery);
         Assert.Equal(StreamStart.Earliest, s.Stream.From);
         Assert.Equal((1, "400MB"), (s.Stream.Threads, s.Stream.MemoryLimit));
-        Assert.True(s.Stream.ReleaseFreedMemory);
-        Assert.False(SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__ReleaseFreedMemory"] = "false" }).Stream.ReleaseFreedMemory);
+        Assert.False(s.Stream.ReleaseFreedMemory);
+        Assert.True(SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__ReleaseFreedMemory"] = "true" }).Stream.ReleaseFreedMemory);
         Assert.Equal("delta/12885f560a0b_pin_table", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.Pin));
         Assert.Equal("delta/12885f560a0b_user_table_rejects", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.User, rejects: true));
         Assert.Equal("pinpipe-stream:streaming-12885f560a0b-geo:3", StreamJob.AppId(s.Names.GeoStream, 3));
