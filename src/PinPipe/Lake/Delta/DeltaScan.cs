@@ -34,9 +34,11 @@ public sealed class DeltaScan : IDisposable
         OpenAsync(store, root, state, state.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal).ToArray(), null, connection, cancellationToken);
 
     /// <summary>A scan of <paramref name="files"/> (live files of <paramref name="state"/>) projected to <paramref name="columns"/> (null: every column of the schema).</summary>
+    /// <param name="connection">Reads the files' schemas; null only when <paramref name="files"/> is empty (the scan of no file needs no query).</param>
     internal static async Task<DeltaScan> OpenAsync(IObjectStore store, string root, DeltaState state, DeltaFile[] files, IReadOnlyList<string>? columns,
-        DuckDBConnection connection, CancellationToken cancellationToken)
+        DuckDBConnection? connection, CancellationToken cancellationToken)
     {
+        if (files.Length > 0) ArgumentNullException.ThrowIfNull(connection);
         var metadata = state.Metadata!;
         var schema = metadata.Schema;
         if (schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table at version {state.Version} has no schema: there are no columns to read.");
@@ -71,7 +73,6 @@ public sealed class DeltaScan : IDisposable
                 }).ConfigureAwait(false);
             }
 
-            var canonical = DeltaDuckDb.CanonicalTypes(connection, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
             string sql;
             if (files.Length == 0)
             {
@@ -79,13 +80,14 @@ public sealed class DeltaScan : IDisposable
             }
             else
             {
+                var canonical = DeltaDuckDb.CanonicalTypes(connection!, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
                 var groups = Enumerable.Range(0, files.Length)
                     .GroupBy(i => string.Join("\u0001", metadata.PartitionColumns.Select(c => Partition(files[i], c) ?? "\u0002")), StringComparer.Ordinal);
                 var selects = new List<string>();
                 foreach (var group in groups)
                 {
                     var groupPaths = group.Select(i => paths[i]).ToArray();
-                    selects.Add(GroupSelect(connection, schema, metadata.PartitionColumns, files[group.First()], groupPaths, canonical, cancellationToken));
+                    selects.Add(GroupSelect(connection!, schema, metadata.PartitionColumns, files[group.First()], groupPaths, canonical, cancellationToken));
                 }
                 sql = "(" + string.Join(" UNION ALL ", selects) + ")";
             }

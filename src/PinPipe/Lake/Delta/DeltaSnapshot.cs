@@ -92,7 +92,8 @@ public sealed class DeltaSnapshot
             if (sortedKeys.Count == 0 || (file.TryGetRange(column, out long min, out long max) && !AnyInRange(sortedKeys, min, max))) skipped++;
             else candidates.Add(file);
         }
-        using var connection = DuckDbSession.OpenShared();
+        // Every file ruled out (a stream's new keys above every file's range): no connection and no query.
+        using var connection = candidates.Count > 0 ? DuckDbSession.OpenShared() : null;
         var scan = await DeltaScan.OpenAsync(_store, _root, State, candidates.ToArray(), [column], connection, cancellationToken).ConfigureAwait(false);
         return new DeltaKeyScan(scan, candidates.Count, skipped);
     }
