@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --warmup N --rate N --records-per-request N] [--prefill-rows N]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|micro-batch|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --warmup N --rate N --records-per-request N] [--prefill-rows N]
 //   workers: [--records 200000 (per topic and stream)] [--rounds N]: 1, 2 and 3 sink and stream processes over 6 partitions, and a rebalance after a SIGKILL
 //   verify: [--posts 1000000] [--rounds N]: pinpipe verify over a pipeline of that many posts (log, bucket, batch and streaming tables)
 //   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30|none] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
@@ -27,10 +27,10 @@ if (what is "history" && HistoryBench.Validate(args2) is { } usage)
 #pragma warning restore CA1849
     return 2;
 }
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "stream" or "stream-latency" or "batch" or "soak" or "history" or "workers" or "verify" or "baseline" or "all"))
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "micro-batch" or "stream" or "stream-latency" or "batch" or "soak" or "history" or "workers" or "verify" or "baseline" or "all"))
 {
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, stream, stream-latency, batch, soak, history, workers, verify, baseline or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, micro-batch, stream, stream-latency, batch, soak, history, workers, verify, baseline or all");
 #pragma warning restore CA1849
     return 2;
 }
@@ -41,13 +41,14 @@ if (!args2.LandOnly) // history --land-only writes data and measures nothing
     IngestBench.Progress(baseline.Line());
     lines.Add(baseline.Line());
 }
-if (what is not ("batch" or "stream-latency" or "soak" or "history" or "workers" or "verify" or "baseline")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is not ("batch" or "micro-batch" or "stream-latency" or "soak" or "history" or "workers" or "verify" or "baseline")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
 if (what is "sink" or "all") lines.AddRange(await SinkBench.RunAsync(args2));
 if (what is "seed" or "all") lines.AddRange(await SeedBench.RunAsync(args2));
 if (what is "clean" or "all") lines.AddRange(await CleanBench.RunAsync(args2));
+if (what is "micro-batch") lines.AddRange(await MicroBatchBench.RunAsync(args2));
 if (what is "stream" or "all") lines.AddRange(await StreamBench.RunAsync(args2));
 if (what is "stream-latency") lines.AddRange(await StreamLatencyBench.RunAsync(args2));
 if (what is "batch") lines.AddRange(await BatchBench.RunAsync(args2));
