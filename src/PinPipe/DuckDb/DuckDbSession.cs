@@ -19,8 +19,6 @@ public static class DuckDbSession
     /// </summary>
     public const string ParquetCompression = "snappy";
 
-    /// <summary>An open in-memory DuckDB connection with <paramref name="settings"/> applied (DuckDB's defaults when null, time zone UTC).</summary>
-    /// <exception cref="DuckDBException">DuckDB refused a setting (its message names it); nothing stays open.</exception>
     /// <summary>DuckDB's refusal for want of memory: in a query (<c>Out of Memory Error</c>) or in an appender (<c>Failed to append:
     /// could not allocate block …</c>, or <c>… failed to allocate data of size …</c>, whichever allocation hit the limit first).</summary>
     public static bool IsOutOfMemory(DuckDBException ex)
@@ -31,6 +29,8 @@ public static class DuckDbSession
             || ex.Message.Contains("failed to allocate", StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>An open in-memory DuckDB connection with <paramref name="settings"/> applied (DuckDB's defaults when null, time zone UTC).</summary>
+    /// <exception cref="DuckDBException">DuckDB refused a setting (its message names it); nothing stays open.</exception>
     public static DuckDBConnection Open(DuckDbSettings? settings = null)
     {
         settings ??= new DuckDbSettings();
