@@ -38,6 +38,9 @@ internal static class SinkBench
             var sink = new S3SinkConnector(log, store, new SinkOptions { Topics = topics, FlushSize = 10_000, RotateScheduleInterval = TimeSpan.FromMilliseconds(250) });
             using var cts = new CancellationTokenSource();
             IngestBench.Progress($"sink: round {round + 1}/{args.Rounds}, draining");
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            int[] gcs = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+            var pause = GC.GetTotalPauseDuration();
             var watch = Stopwatch.StartNew();
             var run = sink.RunAsync(cts.Token);
             while (sink.GetStats().RecordsWritten < args.Records)
@@ -46,6 +49,7 @@ internal static class SinkBench
                 await Task.Delay(20);
             }
             watch.Stop();
+            IngestBench.Progress($"sink: round {round + 1}/{args.Rounds}: {args.Records / watch.Elapsed.TotalSeconds:N0} records/s, CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:0.00} s in {watch.Elapsed.TotalSeconds:0.00} s, GCs {GC.CollectionCount(0) - gcs[0]}/{GC.CollectionCount(1) - gcs[1]}/{GC.CollectionCount(2) - gcs[2]}, pause {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:N0} ms");
             await cts.CancelAsync();
             try { await run; } catch (OperationCanceledException) { }
             rates.Add(args.Records / watch.Elapsed.TotalSeconds);

@@ -155,7 +155,7 @@ internal sealed class PartitionWriter
                     _openedAt = _time.GetUtcNow();
                     if (firstObject) _recovering = await RecoverBoundaryAsync(cancellationToken).ConfigureAwait(false);
                 }
-                await AppendAsync(record.Value, cancellationToken).ConfigureAwait(false);
+                Append(record.Value);
                 _lastWrittenOffset = record.Offset;
                 if (_recovering is not null ? Recovered(record.Offset) : _count >= _options.FlushSize)
                 {
@@ -219,7 +219,7 @@ internal sealed class PartitionWriter
 
     /// <summary>
     /// While rebuilding an uncommitted object: true once the spooled lines are exactly its bytes; throws when they
-    /// stop being a prefix of them (<see cref="AppendAsync"/> compares each line as it is written).
+    /// stop being a prefix of them (<see cref="Append"/> compares each line as it is written).
     /// </summary>
     private bool Recovered(long offset)
     {
@@ -247,8 +247,12 @@ internal sealed class PartitionWriter
         return wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait;
     }
 
-    /// <summary>Appends the value as one line of valid JSON (<see cref="RecordLine"/>) to the spool file (opened for the object's first line).</summary>
-    private async Task AppendAsync(byte[] value, CancellationToken cancellationToken)
+    /// <summary>
+    /// Appends the value as one line of valid JSON (<see cref="RecordLine"/>) to the spool file (opened for the object's first
+    /// line). The spool is a local file written synchronously: a write lands in the page cache, and an awaited write per
+    /// record cost more than the write itself.
+    /// </summary>
+    private void Append(byte[] value)
     {
         int needed = RecordLine.MaxLineLength(value);
         if (needed > _line.Length)
@@ -260,12 +264,12 @@ internal sealed class PartitionWriter
         if (_spool is null)
         {
             _spoolPath = _folder!.File("object-" + Guid.NewGuid().ToString("N"));
-            var options = OwnerOnly.Options(FileMode.CreateNew, FileAccess.Write, options: FileOptions.Asynchronous);
+            var options = OwnerOnly.Options(FileMode.CreateNew, FileAccess.Write);
             options.BufferSize = SpoolBufferBytes;
             _spool = new FileStream(_spoolPath, options);
         }
         if (_recovering is not null && _mismatchAt < 0 && _recovering.Mismatch(_line.AsSpan(0, n), _length, out long at) >= 0) _mismatchAt = at;
-        await _spool.WriteAsync(_line.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+        _spool.Write(_line, 0, n);
         _length += n;
         _count++;
     }

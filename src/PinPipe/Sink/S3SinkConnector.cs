@@ -80,8 +80,12 @@ public sealed class S3SinkConnector
     /// <summary>How often topics are described again to find new topics and partitions. Default 10 s.</summary>
     internal TimeSpan DiscoveryInterval { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Records per <see cref="ILog.ReadAsync"/>. Default 10,000.</summary>
-    internal int ReadBatchSize { get; init; } = 10_000;
+    /// <summary>
+    /// Records per <see cref="ILog.ReadAsync"/>. Default 2,000: a read's records live until they are spooled, and reads of
+    /// 10,000 (2.8 MB of records on the benchmark's data) outlived the young generation, so that the garbage collector copied
+    /// them and ran full collections (the sink ran 20 % slower; BENCHMARKS.md, "Sink").
+    /// </summary>
+    internal int ReadBatchSize { get; init; } = 2_000;
 
     /// <summary>
     /// The object key of Confluent's DefaultPartitioner:

@@ -73,7 +73,7 @@ internal static class BatchCodec
     /// at or after <paramref name="fromOffset"/>, at most <paramref name="max"/>.
     /// </summary>
     /// <exception cref="InvalidDataException">The payload is of an unknown version or truncated.</exception>
-    public static void Decode(byte[] payload, string topic, int partition, long baseOffset, long fromOffset, int max, List<ConsumedRecord> into)
+    public static void Decode(ReadOnlySpan<byte> payload, string topic, int partition, long baseOffset, long fromOffset, int max, List<ConsumedRecord> into)
     {
         if (payload.Length == 0 || payload[0] != Version1)
             throw new InvalidDataException($"Batch at offset {baseOffset} of {topic}/{partition} has unknown format version {(payload.Length == 0 ? "(empty)" : payload[0])}; this PinPipe reads version {Version1}.");
@@ -96,8 +96,8 @@ internal static class BatchCodec
                 throw new InvalidDataException($"Batch at offset {baseOffset} of {topic}/{partition} is truncated.");
             if (offset >= fromOffset)
             {
-                var key = keyLength < 0 ? null : payload.AsSpan(keyStart, keyLength).ToArray();
-                var value = valueLength < 0 ? null : payload.AsSpan(valueStart, valueLength).ToArray();
+                var key = keyLength < 0 ? null : payload.Slice(keyStart, keyLength).ToArray();
+                var value = valueLength < 0 ? null : payload.Slice(valueStart, valueLength).ToArray();
                 into.Add(new ConsumedRecord(topic, partition, offset, ts, key, value));
                 added++;
             }
@@ -106,8 +106,8 @@ internal static class BatchCodec
         }
     }
 
-    private static ReadOnlySpan<byte> Slice(byte[] payload, int pos, int length, long baseOffset) =>
+    private static ReadOnlySpan<byte> Slice(ReadOnlySpan<byte> payload, int pos, int length, long baseOffset) =>
         pos + length <= payload.Length
-            ? payload.AsSpan(pos, length)
+            ? payload.Slice(pos, length)
             : throw new InvalidDataException($"Batch at offset {baseOffset} is truncated.");
 }

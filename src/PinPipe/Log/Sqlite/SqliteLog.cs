@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
+using SQLitePCL;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Configuration;
 using PinPipe.Files;
@@ -398,30 +399,46 @@ public sealed partial class SqliteLog : ILog
         }
     }
 
-    /// <summary>Reads the records of one partition from <paramref name="from"/> (at most up to about <paramref name="high"/>, which only sizes the list).</summary>
-    private static async Task<IReadOnlyList<ConsumedRecord>> ReadBatchesAsync(SqliteConnection connection, long topicId, string topic, int partition, long from, long high, int maxRecords, CancellationToken cancellationToken)
+    /// <summary>The most records a read's list is sized for at once: 10,240 references (80 KiB) stay below the large-object heap's 85,000 bytes.</summary>
+    private const int MaxListCapacity = 10_240;
+
+    private const string ReadBatchesSql = """
+        SELECT base_offset, payload FROM batches
+        WHERE topic_id = ?1 AND partition = ?2 AND base_offset >= coalesce(
+            (SELECT base_offset FROM batches WHERE topic_id = ?1 AND partition = ?2 AND base_offset <= ?3 ORDER BY base_offset DESC LIMIT 1), ?3)
+        ORDER BY base_offset
+        """;
+
+    /// <summary>
+    /// Reads the records of one partition from <paramref name="from"/> (at most up to about <paramref name="high"/>, which
+    /// only sizes the list). Each batch row's payload is decoded where SQLite holds it (<c>sqlite3_column_blob</c>):
+    /// Microsoft.Data.Sqlite would copy it into a new array first, a large-object allocation (up to a few hundred KiB,
+    /// zeroed and collected with gen 2) for every row read.
+    /// </summary>
+    private static Task<IReadOnlyList<ConsumedRecord>> ReadBatchesAsync(SqliteConnection connection, long topicId, string topic, int partition, long from, long high, int maxRecords, CancellationToken cancellationToken)
     {
-        var result = new List<ConsumedRecord>((int)Math.Min(Math.Min(maxRecords, high - from), 4096));
-        await using var cmd = connection.CreateCommand();
-        cmd.CommandText = """
-            SELECT base_offset, payload FROM batches
-            WHERE topic_id = $t AND partition = $p AND base_offset >= coalesce(
-                (SELECT base_offset FROM batches WHERE topic_id = $t AND partition = $p AND base_offset <= $o ORDER BY base_offset DESC LIMIT 1), $o)
-            ORDER BY base_offset
-            """;
-        cmd.Parameters.AddWithValue("$t", topicId);
-        cmd.Parameters.AddWithValue("$p", partition);
-        cmd.Parameters.AddWithValue("$o", from);
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (result.Count < maxRecords && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        // Sized for the whole read, below the large-object heap (a list grown past it would be collected with gen 2).
+        var result = new List<ConsumedRecord>((int)Math.Max(0, Math.Min(Math.Min(maxRecords, high - from), MaxListCapacity)));
+        var db = connection.Handle ?? throw new InvalidOperationException("The log's read connection is not open.");
+        // SQLite waits for a lock itself (Microsoft.Data.Sqlite's own busy retries do not run for this statement).
+        raw.sqlite3_busy_timeout(db, SqliteBusy.TimeoutMs);
+        SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(db, ReadBatchesSql, out sqlite3_stmt statement), db);
+        using (statement)
         {
-#pragma warning disable CA1849 // the row is already read (non-sequential reader): the async overload would only add a Task per column
-            var payload = reader.GetFieldValue<byte[]>(1);
-#pragma warning restore CA1849
-            BatchCodec.Decode(payload, topic, partition, reader.GetInt64(0), from, maxRecords - result.Count, result);
+            SqliteException.ThrowExceptionForRC(raw.sqlite3_bind_int64(statement, 1, topicId), db);
+            SqliteException.ThrowExceptionForRC(raw.sqlite3_bind_int64(statement, 2, partition), db);
+            SqliteException.ThrowExceptionForRC(raw.sqlite3_bind_int64(statement, 3, from), db);
+            while (result.Count < maxRecords)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int rc = raw.sqlite3_step(statement);
+                if (rc == raw.SQLITE_DONE) break;
+                if (rc != raw.SQLITE_ROW) SqliteException.ThrowExceptionForRC(rc, db);
+                BatchCodec.Decode(raw.sqlite3_column_blob(statement, 1), topic, partition, raw.sqlite3_column_int64(statement, 0), from, maxRecords - result.Count, result);
+            }
         }
 
-        return result;
+        return Task.FromResult<IReadOnlyList<ConsumedRecord>>(result);
     }
 
     /// <inheritdoc />
