@@ -40,6 +40,7 @@ internal sealed class StreamTable : IDisposable
     private readonly Lock _statsGate = new();
     private DuckDBConnection? _db;
     private MicroBatchCleaner? _cleaner;
+    private DeltaStats.Query? _cleanStats, _rejectsStats;
     private int _batchesSinceOpen;
     private long _bytesSinceOpen;
     private string? _work;
@@ -200,8 +201,8 @@ internal sealed class StreamTable : IDisposable
         _cleanRead = clean?.Version;
         _rejectsRead = rejects?.Version;
         var (cleanStart, rejectsStart) = await _input.ResumeAsync(clean, rejects, afterFailure, cancellationToken).ConfigureAwait(false);
-        if (cleanStart.Count > 0) _cleanRead = (await CommitAsync(_clean, _cleanSchema, [], cleanStart, "start", _cleanRead, cancellationToken).ConfigureAwait(false)).Version;
-        if (rejectsStart.Count > 0) _rejectsRead = (await CommitAsync(_rejects, _rejectSchema, [], rejectsStart, "start", _rejectsRead, cancellationToken).ConfigureAwait(false)).Version;
+        if (cleanStart.Count > 0) _cleanRead = (await CommitAsync(_clean, _cleanSchema, [], null, cleanStart, "start", _cleanRead, cancellationToken).ConfigureAwait(false)).Version;
+        if (rejectsStart.Count > 0) _rejectsRead = (await CommitAsync(_rejects, _rejectSchema, [], null, rejectsStart, "start", _rejectsRead, cancellationToken).ConfigureAwait(false)).Version;
 
         // No key is read here: each micro-batch checks its keys against the clean table itself (Cleaner.CleanAgainstAsync).
         _compactor.Resumed(clean, rejects);
@@ -275,6 +276,7 @@ internal sealed class StreamTable : IDisposable
         string cleanFile = Path.Combine(_work!, $"clean-{Guid.NewGuid():N}.parquet");
         string rejectsFile = Path.Combine(_work!, $"rejects-{Guid.NewGuid():N}.parquet");
         CleanResult forClean, forRejects;
+        DeltaStats.FileFacts? cleanFacts = null, rejectsFacts = null;
         try
         {
             // The keys already committed are found through the clean table itself (files whose ind stats rule out
@@ -291,8 +293,8 @@ internal sealed class StreamTable : IDisposable
             {
                 forClean = forRejects = await CleanAsync(MicroBatchPart.All, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                if (forClean.Clean > 0) Spill(Cleaner.CleanRowsSql, cleanFile);
-                if (forRejects.Rejects > 0) Spill(Cleaner.RejectRowsSql, rejectsFile);
+                if (forClean.Clean > 0) cleanFacts = SpillClean(cleanFile, forClean.Clean);
+                if (forRejects.Rejects > 0) rejectsFacts = SpillRejects(rejectsFile, forRejects.Rejects);
                 Step(ref writing);
             }
             else
@@ -300,11 +302,11 @@ internal sealed class StreamTable : IDisposable
                 // After a crash between the two commits one table is ahead: clean each table's own records.
                 forClean = await CleanAsync(MicroBatchPart.ForClean, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                if (forClean.Clean > 0) Spill(Cleaner.CleanRowsSql, cleanFile);
+                if (forClean.Clean > 0) cleanFacts = SpillClean(cleanFile, forClean.Clean);
                 Step(ref writing);
                 forRejects = await CleanAsync(MicroBatchPart.ForRejects, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                if (forRejects.Rejects > 0) Spill(Cleaner.RejectRowsSql, rejectsFile);
+                if (forRejects.Rejects > 0) rejectsFacts = SpillRejects(rejectsFile, forRejects.Rejects);
                 Step(ref writing);
             }
 
@@ -321,8 +323,8 @@ internal sealed class StreamTable : IDisposable
             long version = -1, rejectsVersion = -1;
             if (cleanTxns.Count > 0)
             {
-                string[] files = forClean.Clean > 0 ? [cleanFile] : [];
-                var result = await CommitAsync(_clean, _cleanSchema, files, cleanTxns, "append", _cleanRead, cancellationToken).ConfigureAwait(false);
+                string[] files = cleanFacts is not null ? [cleanFile] : [];
+                var result = await CommitAsync(_clean, _cleanSchema, files, cleanFacts, cleanTxns, "append", _cleanRead, cancellationToken).ConfigureAwait(false);
                 if (result.Status == DeltaCommitStatus.AlreadyCommitted)
                 {
                     Overlap();
@@ -335,8 +337,8 @@ internal sealed class StreamTable : IDisposable
             }
             if (rejectTxns.Count > 0)
             {
-                string[] files = forRejects.Rejects > 0 ? [rejectsFile] : [];
-                var result = await CommitAsync(_rejects, _rejectSchema, files, rejectTxns, "append", _rejectsRead, cancellationToken).ConfigureAwait(false);
+                string[] files = rejectsFacts is not null ? [rejectsFile] : [];
+                var result = await CommitAsync(_rejects, _rejectSchema, files, rejectsFacts, rejectTxns, "append", _rejectsRead, cancellationToken).ConfigureAwait(false);
                 if (result.Status == DeltaCommitStatus.AlreadyCommitted)
                 {
                     Overlap();
@@ -391,10 +393,11 @@ internal sealed class StreamTable : IDisposable
     private void Overlap() =>
         _logger.LogWarning("{Table}: the Delta table already holds offsets of this micro-batch (another stream worker committed them); resuming from the table's offsets.", _name);
 
-    /// <summary>Appends the files with the txns; <paramref name="readVersion"/> is the version this worker's offsets were read at, so another worker's commit for one of the partitions since fails it (<see cref="DeltaErrorCode.ConcurrentTransaction"/>).</summary>
-    private static Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, IReadOnlyList<DeltaTxn> txns, string what, long? readVersion, CancellationToken cancellationToken) =>
+    /// <summary>Appends the files (with <paramref name="facts"/>, the stats of the one file, taken from its rows) with the txns; <paramref name="readVersion"/> is the version this worker's offsets were read at, so another worker's commit for one of the partitions since fails it (<see cref="DeltaErrorCode.ConcurrentTransaction"/>).</summary>
+    private static Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, DeltaStats.FileFacts? facts, IReadOnlyList<DeltaTxn> txns, string what, long? readVersion, CancellationToken cancellationToken) =>
         table.CommitAsync(new DeltaWrite(schema, files)
         {
+            Facts = facts is null ? null : [facts],
             Txns = txns,
             ReadVersion = readVersion,
             Operation = "STREAMING UPDATE",
@@ -427,6 +430,11 @@ internal sealed class StreamTable : IDisposable
         try
         {
             _cleaner = new MicroBatchCleaner(db, _kind);
+            // The Delta stats of each micro-batch's files, planned once: taken from the rows the file is written from.
+            _cleanStats = DeltaStats.RowsQuery(_cleanSchema, _cleaner.CleanRowSetSql, $"{_name}'s clean rows");
+            _rejectsStats = DeltaStats.RowsQuery(_rejectSchema, _cleaner.RejectRowsSql, $"{_name}'s rejects");
+            db.Execute($"PREPARE {CleanStatsStatement} AS {_cleanStats.Sql}");
+            db.Execute($"PREPARE {RejectsStatsStatement} AS {_rejectsStats.Sql}");
         }
         catch
         {
@@ -456,7 +464,22 @@ internal sealed class StreamTable : IDisposable
         lock (_statsGate) _duckDbOpens++;
     }
 
-    private void Spill(string table, string file) => _db!.CopyToParquet(table, file);
+    /// <summary>Writes the micro-batch's clean rows to <paramref name="file"/> and returns its stats, from the same rows (the file is not read back).</summary>
+    private DeltaStats.FileFacts SpillClean(string file, long rows) => Spill(Cleaner.CleanRowsSql, file, CleanStatsStatement, _cleanStats!, rows);
+
+    /// <summary>Writes the micro-batch's rejects to <paramref name="file"/> and returns its stats, from the same rows.</summary>
+    private DeltaStats.FileFacts SpillRejects(string file, long rows) => Spill(Cleaner.RejectRowsSql, file, RejectsStatsStatement, _rejectsStats!, rows);
+
+    private DeltaStats.FileFacts Spill(string source, string file, string statsStatement, DeltaStats.Query stats, long rows)
+    {
+        _db!.CopyToParquet(source, file);
+        var (json, count) = _db!.Query($"EXECUTE {statsStatement}", stats.Read)[0];
+        if (count != rows) throw new InvalidOperationException($"{_name}: the stats of {file} count {count} rows, but the micro-batch has {rows}.");
+        return new DeltaStats.FileFacts(json, count, DuckDbSession.ParquetCompression);
+    }
+
+    private const string CleanStatsStatement = "pinpipe_stream_clean_stats";
+    private const string RejectsStatsStatement = "pinpipe_stream_rejects_stats";
 
     private async Task<CleanResult> CleanAsync(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken)
     {

@@ -82,6 +82,7 @@ public sealed class MicroBatchCleaner
         Prepare("counts", _steps.CountsSql);
         PrepareStage(MicroBatchPart.All);
         CleanRowsSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean} ORDER BY ind)";
+        CleanRowSetSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean})";
         RejectRowsSql = $"(SELECT * FROM {_steps.Rejects})";
 
         void Execute(string sql) => connection.Execute(sql, cancellationToken);
@@ -102,6 +103,9 @@ public sealed class MicroBatchCleaner
     /// a file's row groups then cover narrow ind ranges that a later key check can skip.
     /// </summary>
     public string CleanRowsSql { get; }
+
+    /// <summary>The rows of <see cref="CleanRowsSql"/> in no order, for aggregates over them (a Delta file's stats).</summary>
+    public string CleanRowSetSql { get; }
 
     /// <summary>A parenthesized query of the last clean's rejects (schema <see cref="CleaningRules.RejectSchema"/>), in arrival order.</summary>
     public string RejectRowsSql { get; }

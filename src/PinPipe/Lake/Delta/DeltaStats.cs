@@ -60,32 +60,68 @@ internal static partial class DeltaStats
                 throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has no column '{field.Name}', which the schema declares not null.");
         }
 
-        var leaves = new List<Leaf>();
-        foreach (var field in schema.Fields)
-            CollectLeaves(field, [], present.Contains(field.Name) ? Sql.Identifier(field.Name) : null, leaves);
-        if (numIndexedCols >= 0 && leaves.Count > numIndexedCols) leaves.RemoveRange(numIndexedCols, leaves.Count - numIndexedCols);
+        var query = new Query(schema, present, numIndexedCols, "read_parquet($1, hive_partitioning = false)", $"Data file '{path}'");
+        var (statsJson, numRecords) = connection.Query(query.Sql, [path], query.Read, cancellationToken)[0];
+        string codec = connection.Query("SELECT compression FROM parquet_metadata($1) LIMIT 1", [path], r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken)
+            .FirstOrDefault() ?? "";
+        return new FileFacts(statsJson, numRecords, codec.ToLowerInvariant());
+    }
 
-        var sql = new StringBuilder("SELECT count(*)");
-        foreach (var leaf in leaves.Where(l => l.Expression is not null))
+    /// <summary>
+    /// The stats of rows still in DuckDB, about to be written to a data file with the table's schema (the stream job's
+    /// micro-batch, before its <c>COPY</c>): the same aggregate as <see cref="Compute"/>, over <paramref name="relation"/>
+    /// instead of the file, so the file need not be read back. Prepare <see cref="Query.Sql"/> once and read each execution with
+    /// <see cref="Query.Read"/>; the facts' codec is <see cref="DuckDbSession.ParquetCompression"/>.
+    /// </summary>
+    /// <param name="relation">A table or parenthesized query whose columns are the schema's, with its types (<see cref="DeltaDuckDb.TypeOf"/>).</param>
+    /// <param name="what">How an error names the rows.</param>
+    internal static Query RowsQuery(DeltaSchema schema, string relation, string what, int numIndexedCols = 32) =>
+        new(schema, null, numIndexedCols, relation, what);
+
+    /// <summary>One stats aggregate: its SQL (over a Parquet file, <c>$1</c>, or over rows) and how to read its one row.</summary>
+    internal sealed class Query
+    {
+        private readonly List<Leaf> _leaves = [];
+        private readonly List<DeltaField> _notNull;
+        private readonly string _what;
+
+        /// <param name="present">The schema's columns the source has (case-insensitive); null: all of them.</param>
+        internal Query(DeltaSchema schema, IReadOnlySet<string>? present, int numIndexedCols, string from, string what)
         {
-            sql.Append(", count(*) - count(").Append(leaf.Expression).Append(')');
-            if (MinMaxKind(leaf.Type) is { } kind)
+            _what = what;
+            foreach (var field in schema.Fields)
+                CollectLeaves(field, [], present is null || present.Contains(field.Name) ? DuckDb.Sql.Identifier(field.Name) : null, _leaves);
+            if (numIndexedCols >= 0 && _leaves.Count > numIndexedCols) _leaves.RemoveRange(numIndexedCols, _leaves.Count - numIndexedCols);
+
+            var sql = new StringBuilder("SELECT count(*)");
+            foreach (var leaf in _leaves.Where(l => l.Expression is not null))
             {
-                sql.Append(", ").Append(Aggregate("min", leaf.Expression!, kind));
-                sql.Append(", ").Append(Aggregate("max", leaf.Expression!, kind));
+                sql.Append(", count(*) - count(").Append(leaf.Expression).Append(')');
+                if (MinMaxKind(leaf.Type) is { } kind)
+                {
+                    sql.Append(", ").Append(Aggregate("min", leaf.Expression!, kind));
+                    sql.Append(", ").Append(Aggregate("max", leaf.Expression!, kind));
+                }
             }
+            _notNull = schema.Fields.Where(f => !f.Nullable).ToList();
+            foreach (var field in _notNull) sql.Append(", count(*) - count(").Append(DuckDb.Sql.Identifier(field.Name)).Append(')');
+            sql.Append(" FROM ").Append(from);
+            Sql = sql.ToString();
         }
-        var notNull = schema.Fields.Where(f => !f.Nullable).ToList();
-        foreach (var field in notNull) sql.Append(", count(*) - count(").Append(Sql.Identifier(field.Name)).Append(')');
-        sql.Append(" FROM read_parquet($1, hive_partitioning = false)");
-        var min = new JsonNode();
-        var max = new JsonNode();
-        var nulls = new JsonNode();
-        long numRecords = connection.Query(sql.ToString(), [path], r =>
+
+        /// <summary>The aggregate: one row.</summary>
+        internal string Sql { get; }
+
+        /// <summary>The stats JSON (<c>add.stats</c>) and the row count from the aggregate's row.</summary>
+        /// <exception cref="DeltaException">A column the schema declares not null holds nulls.</exception>
+        internal (string StatsJson, long NumRecords) Read(DuckDBDataReader r)
         {
+            var min = new JsonNode();
+            var max = new JsonNode();
+            var nulls = new JsonNode();
             long n = r.GetInt64(0);
             int ordinal = 1;
-            foreach (var leaf in leaves)
+            foreach (var leaf in _leaves)
             {
                 if (leaf.Expression is null)
                 {
@@ -108,31 +144,28 @@ internal static partial class DeltaStats
                     if (write is not null) (side == 0 ? min : max).Set(leaf.Path, write);
                 }
             }
-            foreach (var field in notNull)
+            foreach (var field in _notNull)
             {
                 long count = r.GetInt64(ordinal++);
                 if (count > 0)
-                    throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has {count} null(s) in column '{field.Name}', which the schema declares not null.");
+                    throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"{_what} has {count} null(s) in column '{field.Name}', which the schema declares not null.");
             }
-            return n;
-        }, cancellationToken)[0];
 
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, DeltaCheckpoint.JsonOptions))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("numRecords", numRecords);
-            w.WritePropertyName("minValues");
-            min.Write(w);
-            w.WritePropertyName("maxValues");
-            max.Write(w);
-            w.WritePropertyName("nullCount");
-            nulls.Write(w);
-            w.WriteEndObject();
+            using var buffer = new MemoryStream();
+            using (var w = new Utf8JsonWriter(buffer, DeltaCheckpoint.JsonOptions))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("numRecords", n);
+                w.WritePropertyName("minValues");
+                min.Write(w);
+                w.WritePropertyName("maxValues");
+                max.Write(w);
+                w.WritePropertyName("nullCount");
+                nulls.Write(w);
+                w.WriteEndObject();
+            }
+            return (Encoding.UTF8.GetString(buffer.ToArray()), n);
         }
-        string codec = connection.Query("SELECT compression FROM parquet_metadata($1) LIMIT 1", [path], r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken)
-            .FirstOrDefault() ?? "";
-        return new FileFacts(Encoding.UTF8.GetString(buffer.ToArray()), numRecords, codec.ToLowerInvariant());
     }
 
     /// <summary>The codec part of Spark's file name (<c>part-…-c000.snappy.parquet</c>); empty when uncompressed.</summary>

@@ -201,6 +201,8 @@ public sealed partial class DeltaTable
             throw new DeltaException(DeltaErrorCode.InvalidWrite, "An overwrite removes every live file: do not list Removes with it.");
         if (write.OverwriteSchema && write.Mode != DeltaWriteMode.Overwrite)
             throw new DeltaException(DeltaErrorCode.InvalidWrite, "OverwriteSchema replaces the schema of an overwrite only: set Mode to Overwrite, or leave OverwriteSchema false.");
+        if (write.Facts is { } facts && facts.Count != write.Files.Count)
+            throw new DeltaException(DeltaErrorCode.InvalidWrite, $"The write has {write.Files.Count} file(s) but stats for {facts.Count}: give one per file, or none.");
         if (write.Txns is null) throw new DeltaException(DeltaErrorCode.InvalidWrite, "The write's txn list is null.");
         if (write.ReadVersion < 0) throw new DeltaException(DeltaErrorCode.InvalidWrite, $"The write's ReadVersion {write.ReadVersion} is negative: a table version is 0 or more.");
         var appIds = new HashSet<string>(StringComparer.Ordinal);
@@ -254,8 +256,13 @@ public sealed partial class DeltaTable
         int numIndexedCols = 32;
         if (write.Configuration?.TryGetValue("delta.dataSkippingNumIndexedCols", out var text) == true && int.TryParse(text, CultureInfo.InvariantCulture, out int n)) numIndexedCols = n;
         var facts = new List<DeltaStats.FileFacts>();
-        using (var connection = DuckDbSession.OpenShared())
+        if (write.Facts is { } known)
         {
+            facts.AddRange(known); // computed from the rows the files were written from
+        }
+        else
+        {
+            using var connection = DuckDbSession.OpenShared();
             var canonical = DeltaDuckDb.CanonicalTypes(connection, write.Schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
             foreach (string file in write.Files) facts.Add(DeltaStats.Compute(connection, file, write.Schema, canonical, numIndexedCols, cancellationToken));
         }

@@ -55,6 +55,13 @@ public sealed record DeltaWrite(DeltaSchema Schema, IReadOnlyList<string> Files)
     /// </summary>
     public long? ReadVersion { get; init; }
 
+    /// <summary>
+    /// Each file's stats, row count and codec, one per <see cref="Files"/> entry, as the writer computed them from the rows it
+    /// wrote (<see cref="DeltaStats.RowsQuery"/>): the commit then neither reads the files back nor checks their columns
+    /// against the schema. Null (default): the commit reads each file (<see cref="DeltaStats.Compute"/>).
+    /// </summary>
+    internal IReadOnlyList<DeltaStats.FileFacts>? Facts { get; init; }
+
     /// <summary><see cref="Txn"/> and <see cref="Txns"/> together.</summary>
     internal IEnumerable<DeltaTxn> AllTxns => Txn is null ? Txns : Txns.Prepend(Txn);
 
