@@ -81,6 +81,9 @@ public sealed class MicroBatchCleaner
         Prepare("clean", $"INSERT INTO {_steps.Clean} {_steps.CleanSql(_held)}");
         Prepare("counts", _steps.CountsSql);
         PrepareStage(MicroBatchPart.All);
+        // Emptying the tables between micro-batches, planned once too.
+        Prepare("clear_raw", $"DELETE FROM {_raw}");
+        foreach (var (name, table) in StepTables) Prepare("clear_" + name, $"DELETE FROM {table}");
         CleanRowsSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean} ORDER BY ind)";
         CleanRowSetSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean})";
         RejectRowsSql = $"(SELECT * FROM {_steps.Rejects})";
@@ -111,7 +114,7 @@ public sealed class MicroBatchCleaner
     public string RejectRowsSql { get; }
 
     /// <summary>Empties the raw table, for the next micro-batch (each <see cref="CleanAsync"/> empties the steps' tables first).</summary>
-    public void Begin(CancellationToken cancellationToken = default) => _connection.Execute($"DELETE FROM {_raw}", cancellationToken);
+    public void Begin(CancellationToken cancellationToken = default) => _connection.Execute($"EXECUTE {_prefix}clear_raw", cancellationToken);
 
     /// <summary>
     /// Cleans <paramref name="part"/> of the raw table's records into the clean rows (<see cref="CleanRowsSql"/>) and rejects
@@ -160,9 +163,12 @@ public sealed class MicroBatchCleaner
 
     private void ClearSteps(CancellationToken cancellationToken)
     {
-        foreach (string table in (string[])[_steps.Stage, _held, _steps.Clean, _steps.Rejects])
-            _connection.Execute($"DELETE FROM {table}", cancellationToken);
+        foreach (var (name, _) in StepTables)
+            _connection.Execute($"EXECUTE {_prefix}clear_{name}", cancellationToken);
     }
+
+    /// <summary>The tables each clean empties first, by the name of their prepared <c>DELETE</c>.</summary>
+    private (string Name, string Table)[] StepTables => [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects)];
 
     /// <summary>Prepares the rules' statement for <paramref name="part"/> the first time it is cleaned (the parts other than all are rare: after a crash between a micro-batch's two commits).</summary>
     private void PrepareStage(MicroBatchPart part)
