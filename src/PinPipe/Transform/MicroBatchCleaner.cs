@@ -43,6 +43,7 @@ public sealed class MicroBatchCleaner
     private readonly string _held;
     private readonly string _prefix;
     private readonly HashSet<MicroBatchPart> _prepared = [];
+    private readonly (string Name, string Table)[] _stepTables; // the tables each clean empties first, by the name of their prepared DELETE
 
     /// <summary>DuckDB's optimizers whose rewrites depend on the tables' statistics at planning time.</summary>
     internal const string StatisticsOptimizers = "statistics_propagation,compressed_materialization";
@@ -83,7 +84,8 @@ public sealed class MicroBatchCleaner
         PrepareStage(MicroBatchPart.All);
         // Emptying the tables between micro-batches, planned once too.
         Prepare("clear_raw", $"DELETE FROM {_raw}");
-        foreach (var (name, table) in StepTables) Prepare("clear_" + name, $"DELETE FROM {table}");
+        _stepTables = [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects)];
+        foreach (var (name, table) in _stepTables) Prepare("clear_" + name, $"DELETE FROM {table}");
         CleanRowsSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean} ORDER BY ind)";
         CleanRowSetSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean})";
         RejectRowsSql = $"(SELECT * FROM {_steps.Rejects})";
@@ -163,12 +165,9 @@ public sealed class MicroBatchCleaner
 
     private void ClearSteps(CancellationToken cancellationToken)
     {
-        foreach (var (name, _) in StepTables)
+        foreach (var (name, _) in _stepTables)
             _connection.Execute($"EXECUTE {_prefix}clear_{name}", cancellationToken);
     }
-
-    /// <summary>The tables each clean empties first, by the name of their prepared <c>DELETE</c>.</summary>
-    private (string Name, string Table)[] StepTables => [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects)];
 
     /// <summary>Prepares the rules' statement for <paramref name="part"/> the first time it is cleaned (the parts other than all are rare: after a crash between a micro-batch's two commits).</summary>
     private void PrepareStage(MicroBatchPart part)
