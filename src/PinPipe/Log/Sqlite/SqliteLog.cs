@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
-using SQLitePCL;
 using Microsoft.Extensions.Logging.Abstractions;
 using PinPipe.Configuration;
 using PinPipe.Files;
+using SQLitePCL;
 
 namespace PinPipe.Log.Sqlite;
 
