@@ -189,8 +189,25 @@ internal sealed class KinesisStreamInput(StreamOptions options, KinesisClient cl
 
     public override void Committed(bool rejects)
     {
-        if (rejects) _rejects = KinesisCheckpoint.After(_reader!.Positions, _rejects);
+        if (rejects)
+        {
+            _rejects = KinesisCheckpoint.After(_reader!.Positions, _rejects);
+            Held = null;
+        }
         else _clean = KinesisCheckpoint.After(_reader!.Positions, _clean);
+    }
+
+    /// <summary>The reader goes on from its positions anyway; a record after the reject table's checkpoint stays one for it.</summary>
+    protected override HeldRejects HoldRejects()
+    {
+        var txns = Txns(rejects: true);
+        var positions = new Dictionary<string, string>(_reader!.Positions, StringComparer.Ordinal);
+        var checkpoint = _rejects;
+        return new HeldRejects(txns, () =>
+        {
+            // Only while no commit of the table came in between (it covers the held position).
+            if (ReferenceEquals(_rejects, checkpoint)) _rejects = KinesisCheckpoint.After(positions, _rejects);
+        });
     }
 
     public override Task CommittedBatchAsync(CancellationToken cancellationToken)

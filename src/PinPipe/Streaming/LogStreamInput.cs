@@ -17,6 +17,7 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
     private TopicDescription? _topic;
     private long[] _cleanNext = [];
     private long[] _rejectsNext = [];
+    private long[] _rejectsDone = []; // the reject table's position with the micro-batches whose commit it holds back (RejectsHeld); _rejectsNext is what it holds
     private long[] _next = []; // the micro-batch's next offset to read per partition (its end once it closes)
     private string? _topicId; // the incarnation of the stream the tables' offsets are for
     private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
@@ -98,6 +99,7 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
             _cleanNext[p] = cv ?? start;
             _rejectsNext[p] = rv ?? start;
         }
+        _rejectsDone = (long[])_rejectsNext.Clone();
         _cleanKey = c.Key;
         _rejectsKey = r.Key;
         _resumedOwned = [.. Enumerable.Range(0, partitions).Select(Owns)];
@@ -193,7 +195,7 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
     public override void Begin()
     {
         _next = new long[_cleanNext.Length];
-        for (int p = 0; p < _next.Length; p++) _next[p] = Math.Min(_cleanNext[p], _rejectsNext[p]);
+        for (int p = 0; p < _next.Length; p++) _next[p] = Math.Min(_cleanNext[p], _rejectsDone[p]);
     }
 
     /// <summary>Reads a chunk from each partition this worker reads, from the micro-batch's position on.</summary>
@@ -210,7 +212,7 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
                 Logger.LogWarning("{Table}: offsets {From}..{To} of {Stream} partition {Partition} are not in the log (removed by retention before they were read, or skipped by the log); the tables do not hold them.",
                     Table, _next[p], read[0].Offset - 1, stream, p);
             foreach (var r in read)
-                rows.Add(string.Create(CultureInfo.InvariantCulture, $"{stream}/{p}/{r.Offset}"), r.Value, r.Value is null, r.Offset >= _cleanNext[p], r.Offset >= _rejectsNext[p]);
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"{stream}/{p}/{r.Offset}"), r.Value, r.Value is null, r.Offset >= _cleanNext[p], r.Offset >= _rejectsDone[p]);
             _next[p] = read[^1].Offset + 1;
             got += read.Count;
         }
@@ -281,7 +283,24 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
     public override void Committed(bool rejects)
     {
         long[] committed = rejects ? _rejectsNext : _cleanNext;
-        foreach (var t in Txns(rejects)) committed[PartitionOf(t)] = t.Version;
+        foreach (var t in Txns(rejects))
+        {
+            committed[PartitionOf(t)] = t.Version;
+            if (rejects) _rejectsDone[PartitionOf(t)] = t.Version;
+        }
+        if (rejects) Held = null;
+    }
+
+    /// <summary>The next micro-batch starts after this one for the reject table too.</summary>
+    protected override HeldRejects HoldRejects()
+    {
+        var txns = Txns(rejects: true);
+        foreach (var t in txns) _rejectsDone[PartitionOf(t)] = t.Version;
+        long[] committed = _rejectsNext;
+        return new HeldRejects(txns, () =>
+        {
+            foreach (var t in txns) committed[PartitionOf(t)] = Math.Max(committed[PartitionOf(t)], t.Version);
+        });
     }
 
     public override async Task CommittedBatchAsync(CancellationToken cancellationToken)

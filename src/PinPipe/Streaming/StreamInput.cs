@@ -102,6 +102,30 @@ internal abstract class StreamInput
     /// <summary>The table's commit of <see cref="Txns"/> landed: its position is the micro-batch's end.</summary>
     public abstract void Committed(bool rejects);
 
+    /// <summary>
+    /// The reject table's commit of <see cref="Txns"/> is held back (the micro-batch has no rejects): its position stays
+    /// where it is, but the next micro-batch goes on after this one for it too, and <see cref="Txns"/> then moves the
+    /// position over both (<see cref="Committed"/> forgets the held one). A resume goes back to the position the table holds.
+    /// </summary>
+    public void RejectsHeld() => Held = HoldRejects();
+
+    /// <summary>Remembers the txns of <see cref="Txns"/> for the reject table now and how to move its position to them once committed.</summary>
+    protected abstract HeldRejects HoldRejects();
+
+    /// <summary>The reject table's held-back position (<see cref="RejectsHeld"/>), or null.</summary>
+    protected HeldRejects? Held { get; set; }
+
+    /// <summary>Whether the reject table's position is held back.</summary>
+    public bool HasHeldRejects => Held is not null;
+
+    /// <summary>Returns the reject table's held-back position and forgets it (a failed commit of it is not tried again: the records are read again from the table's position instead).</summary>
+    public HeldRejects? TakeHeldRejects()
+    {
+        var held = Held;
+        Held = null;
+        return held;
+    }
+
     /// <summary>After a micro-batch was committed: lag and the position's side effects.</summary>
     public virtual Task CommittedBatchAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -111,6 +135,9 @@ internal abstract class StreamInput
     /// <summary>The error to stop the job with for a failure of the transport that means the stream is gone, or null.</summary>
     public virtual Exception? Gone(Exception failure) => null;
 }
+
+/// <summary>The reject table's position held back at the end of a micro-batch without rejects: the txns that record it, and what moves the input's position once they are committed.</summary>
+internal sealed record HeldRejects(IReadOnlyList<DeltaTxn> Txns, Action Committed);
 
 /// <summary>The micro-batch's records as DuckDB's raw table takes them: sequence, origin, the value as text, and which tables it is for.</summary>
 internal sealed class RawRows(DuckDBAppender appender)

@@ -24,7 +24,10 @@ namespace PinPipe.Streaming;
 /// again, or behind the tables' offsets, stops the job (<see cref="LogErrorCode.CheckpointMismatch"/>) unless
 /// <see cref="StreamOptions.Reset"/> moves the checkpoint to its start. A (re)started job resumes each table from its own
 /// offsets, so a crash anywhere (between a table's clean and reject commits too) neither loses nor duplicates a row;
-/// a clean table holds one row per <c>ind</c> across micro-batches (keys already committed count as duplicates).</para>
+/// a clean table holds one row per <c>ind</c> across micro-batches (keys already committed count as duplicates). A
+/// micro-batch without rejects commits to the clean table only; the reject table's position moves with its next commit
+/// (the next rejects, <see cref="StreamTable.RejectsHoldLimit"/> after its last one, the table idle, a revocation, a
+/// graceful stop), and a restart reads the records after it again for the reject table alone.</para>
 /// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes at most
 /// <see cref="StreamOptions.Trigger"/> after its first record or at <see cref="StreamOptions.MaxBatchRecords"/>.
 /// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under 32 MiB) has them rewritten into one file (OPTIMIZE).

@@ -22,6 +22,12 @@ internal sealed class StreamTable : IDisposable
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     /// <summary>Wait before a table resumes after a transient failure, doubled after each one in a row (at most 30 s).</summary>
     private static readonly TimeSpan RetryBackoff = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long the reject table's commit of a micro-batch without rejects may be held back: the next commit of the table (a
+    /// micro-batch with rejects, this long after its last commit, or the table idle) moves its position over all of them.
+    /// A restart reads the records since the position it holds again for the reject table alone.
+    /// </summary>
+    internal static readonly TimeSpan RejectsHoldLimit = TimeSpan.FromSeconds(10);
 
     private readonly StreamTarget _target;
     private readonly StreamOptions _options;
@@ -44,6 +50,7 @@ internal sealed class StreamTable : IDisposable
     private int _batchesSinceOpen;
     private long _bytesSinceOpen;
     private string? _work;
+    private long _rejectsCommittedAt; // when the reject table's position was last committed (or read, at a resume)
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
     private readonly SemaphoreSlim _batchGate = new(1, 1); // held while a micro-batch is read, cleaned and committed
@@ -84,13 +91,14 @@ internal sealed class StreamTable : IDisposable
 
     /// <summary>
     /// The group takes <paramref name="partitions"/> from this worker: waits for a micro-batch under way to end (committed
-    /// or dropped), so that no commit for them follows; the next micro-batch leaves them out.
+    /// or dropped), so that no commit for them follows, and commits the reject table's held-back position while this worker
+    /// still owns them (else their new owner reads the records since it again for the reject table); the next micro-batch
+    /// leaves them out.
     /// </summary>
     public async Task RevokedAsync(IReadOnlyList<LogPartition> partitions)
     {
         if (!partitions.Any(p => p.Topic == _stream)) return;
-        await _batchGate.WaitAsync().ConfigureAwait(false);
-        _batchGate.Release();
+        await CommitHeldRejectsBetweenBatchesAsync("before the partitions were revoked").ConfigureAwait(false);
     }
 
     /// <summary>The table's folder for the micro-batches' and the compactions' work files.</summary>
@@ -162,6 +170,8 @@ internal sealed class StreamTable : IDisposable
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // A graceful stop leaves the reject table at the position the micro-batches reached, as a consumer commits on close.
+            await CommitHeldRejectsBetweenBatchesAsync("at the stop").ConfigureAwait(false);
             await _input.StopAsync().ConfigureAwait(false);
             // A graceful stop: finish the running compaction and leave no table with a compaction due.
             await _compactor.FinishAsync().ConfigureAwait(false);
@@ -194,12 +204,15 @@ internal sealed class StreamTable : IDisposable
     /// </summary>
     private async Task ResumeAsync(bool afterFailure, CancellationToken cancellationToken)
     {
+        // The reject table's held-back position first, where the table still owns it (after a failure it is read again instead).
+        if (_input.TakeHeldRejects() is { } held && !afterFailure) await CommitHeldRejectsAsync(held, cancellationToken).ConfigureAwait(false);
         var clean = await _clean.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var rejects = await _rejects.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         RequireSchema(_clean, clean, _cleanSchema);
         RequireSchema(_rejects, rejects, _rejectSchema);
         _cleanRead = clean?.Version;
         _rejectsRead = rejects?.Version;
+        _rejectsCommittedAt = _time.GetTimestamp();
         var (cleanStart, rejectsStart) = await _input.ResumeAsync(clean, rejects, afterFailure, cancellationToken).ConfigureAwait(false);
         if (cleanStart.Count > 0) _cleanRead = (await CommitAsync(_clean, _cleanSchema, [], null, cleanStart, "start", _cleanRead, cancellationToken).ConfigureAwait(false)).Version;
         if (rejectsStart.Count > 0) _rejectsRead = (await CommitAsync(_rejects, _rejectSchema, [], null, rejectsStart, "start", _rejectsRead, cancellationToken).ConfigureAwait(false)).Version;
@@ -238,6 +251,7 @@ internal sealed class StreamTable : IDisposable
         _input.Begin();
         Cleaner.Begin(cancellationToken);
         long firstAt = 0;
+        bool idle = false;
         using var appender = _db!.CreateAppender(Cleaner.RawTable);
         var rows = new RawRows(appender);
         try
@@ -253,6 +267,9 @@ internal sealed class StreamTable : IDisposable
                 if (got > 0) continue;
                 // Null: what this worker reads changed while it waited; the positions are read again first.
                 if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
+                // Nothing came since the last wait either: the reject table's held-back position is committed now.
+                if (count == 0 && idle && _input.TakeHeldRejects() is { } held && !await CommitHeldRejectsAsync(held, cancellationToken).ConfigureAwait(false)) return null;
+                idle = count == 0;
                 await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -335,7 +352,14 @@ internal sealed class StreamTable : IDisposable
                 _compactor.CleanAppended(files.Length);
                 version = result.Version;
             }
-            if (rejectTxns.Count > 0)
+            // A micro-batch without rejects moves the reject table's position with the next commit that has some, or
+            // RejectsHoldLimit after its last one, or once the table is idle: most micro-batches commit to one table.
+            bool holdRejects = rejectTxns.Count > 0 && rejectsFacts is null && _time.GetElapsedTime(_rejectsCommittedAt) < RejectsHoldLimit;
+            if (holdRejects)
+            {
+                _input.RejectsHeld();
+            }
+            else if (rejectTxns.Count > 0)
             {
                 string[] files = rejectsFacts is not null ? [rejectsFile] : [];
                 var result = await CommitAsync(_rejects, _rejectSchema, files, rejectsFacts, rejectTxns, "append", _rejectsRead, cancellationToken).ConfigureAwait(false);
@@ -346,6 +370,7 @@ internal sealed class StreamTable : IDisposable
                 }
                 _input.Committed(rejects: true);
                 _rejectsRead = result.Version;
+                _rejectsCommittedAt = _time.GetTimestamp();
                 _compactor.RejectsAppended(files.Length);
                 rejectsVersion = result.Version;
             }
@@ -392,6 +417,54 @@ internal sealed class StreamTable : IDisposable
     /// <summary>The table already holds offsets of this micro-batch: another worker committed them (it owned the partition). The caller starts over from what the tables hold.</summary>
     private void Overlap() =>
         _logger.LogWarning("{Table}: the Delta table already holds offsets of this micro-batch (another stream worker committed them); resuming from the table's offsets.", _name);
+
+    /// <summary>
+    /// Commits the reject table's held-back position (the micro-batches since its last commit had no rejects), with no file.
+    /// False when the table must resume first (a partition is no longer this worker's, or another worker committed for it).
+    /// </summary>
+    private async Task<bool> CommitHeldRejectsAsync(HeldRejects held, CancellationToken cancellationToken)
+    {
+        var txns = held.Txns;
+        if (txns.Count > 0)
+        {
+            if (_input.NotOwned(txns) is { } lost)
+            {
+                _logger.LogInformation("{Table}: {Lost} is no longer this worker's; the reject table's position is read again.", _name, lost);
+                return false;
+            }
+            var result = await CommitAsync(_rejects, _rejectSchema, [], null, txns, "position", _rejectsRead, cancellationToken).ConfigureAwait(false);
+            if (result.Status == DeltaCommitStatus.AlreadyCommitted)
+            {
+                Overlap();
+                return false;
+            }
+            held.Committed();
+            _rejectsRead = result.Version;
+        }
+        _rejectsCommittedAt = _time.GetTimestamp();
+        return true;
+    }
+
+    /// <summary>
+    /// Between micro-batches (a revocation, a graceful stop): commits the reject table's held-back position; a failure is
+    /// logged (whoever reads the stream next reads the records since the position the table holds again, for it alone).
+    /// </summary>
+    private async Task CommitHeldRejectsBetweenBatchesAsync(string moment)
+    {
+        await _batchGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_input.TakeHeldRejects() is { } held) await CommitHeldRejectsAsync(held, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DeltaException || Retry.IsTransient(ex))
+        {
+            _logger.LogWarning("{Table}: the reject table's position could not be committed {Moment} ({Message}); the records since the position it holds are read again for it.", _name, moment, ex.Message);
+        }
+        finally
+        {
+            _batchGate.Release();
+        }
+    }
 
     /// <summary>Appends the files (with <paramref name="facts"/>, the stats of the one file, taken from its rows) with the txns; <paramref name="readVersion"/> is the version this worker's offsets were read at, so another worker's commit for one of the partitions since fails it (<see cref="DeltaErrorCode.ConcurrentTransaction"/>).</summary>
     private static Task<DeltaCommitResult> CommitAsync(DeltaTable table, DeltaSchema schema, IReadOnlyList<string> files, DeltaStats.FileFacts? facts, IReadOnlyList<DeltaTxn> txns, string what, long? readVersion, CancellationToken cancellationToken) =>
