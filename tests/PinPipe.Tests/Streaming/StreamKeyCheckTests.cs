@@ -79,7 +79,9 @@ public sealed class StreamKeyCheckTests
         await kit.RunUntilCaughtUpAsync(job);
         var pin = job.GetStats().Tables[0];
         Assert.Equal((5L, 50L, 40L, 10L), (pin.Batches, pin.Read, pin.Clean, pin.Duplicates));
-        Assert.Equal(3L, pin.DuckDbOpens); // opened at start, reopened after micro-batches 2 and 4
+        // Opened at start; due after micro-batch 2, the next one opens beside micro-batch 3 and replaces the first after it;
+        // due again after micro-batch 5 (2 since the replacement), the one opening then is not needed before the job stops.
+        Assert.Equal(2L, pin.DuckDbOpens);
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
 
@@ -92,7 +94,9 @@ public sealed class StreamKeyCheckTests
         await kit.RunUntilCaughtUpAsync(job);
         var pin = job.GetStats().Tables[0];
         Assert.Equal((3L, 30L, 30L), (pin.Batches, pin.Read, pin.Clean));
-        Assert.Equal(4L, pin.DuckDbOpens); // opened at start, reopened after each micro-batch
+        // Opened at start; due after each micro-batch that ran on a fresh instance (1 and 3), the next one opens beside the
+        // micro-batch after it and replaces it then (after 2); the one opening after 3 is not needed before the job stops.
+        Assert.Equal(2L, pin.DuckDbOpens);
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
 }

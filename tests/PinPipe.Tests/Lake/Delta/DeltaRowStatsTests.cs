@@ -42,13 +42,7 @@ public sealed class DeltaRowStatsTests : IDisposable
         long cleanFiles = 0, rejectFiles = 0;
         foreach (var (batch, n) in batches.Select((b, n) => (b, n)))
         {
-            cleaner.Begin();
-            using (var appender = kit.Connection.CreateAppender(cleaner.RawTable))
-            {
-                for (int i = 0; i < batch.Length; i++)
-                    appender.CreateRow().AppendValue((long)i).AppendValue($"test/{i}").AppendValue(batch[i]).AppendValue(true).AppendValue(true).EndRow();
-            }
-            var result = await cleaner.CleanAsync(MicroBatchPart.All, null);
+            var result = await CleanAsync(kit, cleaner, batch);
             if (result.Clean > 0)
             {
                 AssertSameStats(kit, cleaner.CleanRowsSql, "clean_stats", cleanQuery, cleanSchema, result.Clean, $"{kind} batch {n}, clean rows");
@@ -68,14 +62,7 @@ public sealed class DeltaRowStatsTests : IDisposable
     {
         using var kit = new TransformTestKit();
         var cleaner = new MicroBatchCleaner(kit.Connection, RecordKind.Geo);
-        cleaner.Begin();
-        string[] lines = TransformTestKit.FixtureLines("raw", RecordKind.Geo);
-        using (var appender = kit.Connection.CreateAppender(cleaner.RawTable))
-        {
-            for (int i = 0; i < lines.Length; i++)
-                appender.CreateRow().AppendValue((long)i).AppendValue($"test/{i}").AppendValue(lines[i]).AppendValue(true).AppendValue(true).EndRow();
-        }
-        var result = await cleaner.CleanAsync(MicroBatchPart.All, null);
+        var result = await CleanAsync(kit, cleaner, TransformTestKit.FixtureLines("raw", RecordKind.Geo));
         var schema = CleanSchemas.ToDelta(CleaningRules.Schema(RecordKind.Geo));
         var query = DeltaStats.RowsQuery(schema, cleaner.CleanRowSetSql, "clean rows");
         var (json, count) = kit.Connection.Query(query.Sql, query.Read)[0];
@@ -100,6 +87,18 @@ public sealed class DeltaRowStatsTests : IDisposable
         // The stats equal what the commit computes from the file when it is given none.
         var other = await new DeltaTable(store, "geo-read").CommitAsync(new DeltaWrite(schema, [file]));
         Assert.Equal(json, Assert.Single(other.Added).Stats);
+    }
+
+    /// <summary>Cleans <paramref name="lines"/> as one micro-batch (every record for both tables).</summary>
+    private static Task<CleanResult> CleanAsync(TransformTestKit kit, MicroBatchCleaner cleaner, string[] lines)
+    {
+        cleaner.Begin();
+        using (var appender = kit.Connection.CreateAppender(cleaner.RawTable))
+        {
+            for (int i = 0; i < lines.Length; i++)
+                appender.CreateRow().AppendValue((long)i).AppendValue($"test/{i}").AppendValue(lines[i]).AppendValue(true).AppendValue(true).EndRow();
+        }
+        return cleaner.CleanAsync(MicroBatchPart.All, null);
     }
 
     /// <summary>Writes <paramref name="rows"/> to a file, and asserts that the prepared stats of the rows equal the stats read from it.</summary>
