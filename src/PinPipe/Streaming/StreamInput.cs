@@ -115,9 +115,6 @@ internal abstract class StreamInput
     /// <summary>The reject table's held-back position (<see cref="RejectsHeld"/>), or null.</summary>
     protected HeldRejects? Held { get; set; }
 
-    /// <summary>Whether the reject table's position is held back.</summary>
-    public bool HasHeldRejects => Held is not null;
-
     /// <summary>Returns the reject table's held-back position and forgets it (a failed commit of it is not tried again: the records are read again from the table's position instead).</summary>
     public HeldRejects? TakeHeldRejects()
     {

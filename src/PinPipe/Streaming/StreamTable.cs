@@ -553,7 +553,7 @@ internal sealed class StreamTable : IDisposable
     /// </summary>
     /// <remarks>
     /// Opening an instance and preparing its statements, and closing one (which purges every jemalloc arena of the process),
-    /// took 90–160 and 50–95 ms at 10k records/s: both run beside the micro-batches. Once due, the new instance opens while
+    /// took about 90–160 and 50–95 ms at 10k records/s: both run beside the micro-batches. Once due, the new instance opens while
     /// the next micro-batch runs on the old one, replaces it after that micro-batch (waiting for the open only if it is not
     /// done yet) and the old one closes in the background.
     /// </remarks>
