@@ -41,6 +41,7 @@ internal static class SinkBench
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             int[] gcs = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
             var pause = GC.GetTotalPauseDuration();
+            double flushed = FlushSeconds(topics);
             var watch = Stopwatch.StartNew();
             var run = sink.RunAsync(cts.Token);
             while (sink.GetStats().RecordsWritten < args.Records)
@@ -49,7 +50,7 @@ internal static class SinkBench
                 await Task.Delay(20);
             }
             watch.Stop();
-            IngestBench.Progress($"sink: round {round + 1}/{args.Rounds}: {args.Records / watch.Elapsed.TotalSeconds:N0} records/s, CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:0.00} s in {watch.Elapsed.TotalSeconds:0.00} s, GCs {GC.CollectionCount(0) - gcs[0]}/{GC.CollectionCount(1) - gcs[1]}/{GC.CollectionCount(2) - gcs[2]}, pause {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:N0} ms");
+            IngestBench.Progress($"sink: round {round + 1}/{args.Rounds}: {args.Records / watch.Elapsed.TotalSeconds:N0} records/s, CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:0.00} s in {watch.Elapsed.TotalSeconds:0.00} s, GCs {GC.CollectionCount(0) - gcs[0]}/{GC.CollectionCount(1) - gcs[1]}/{GC.CollectionCount(2) - gcs[2]}, pause {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:N0} ms, flushes (put + offset commit) {FlushSeconds(topics) - flushed:0.00} s over the {topics.Length} partitions");
             await cts.CancelAsync();
             try { await run; } catch (OperationCanceledException) { }
             rates.Add(args.Records / watch.Elapsed.TotalSeconds);
@@ -57,4 +58,7 @@ internal static class SinkBench
         double avgBytes = (double)bytes / args.Records / args.Rounds;
         return [IngestBench.Row($"sink, {args.Records:N0} records of {avgBytes:0} bytes avg, flush size 10,000", "S3-sink connector → directory bucket", double.NaN, IngestBench.Median(rates), double.NaN, double.NaN)];
     }
+
+    /// <summary>The sink's flush time so far, all topics: each object's put and offset commit (<c>pinpipe_sink_flush_duration_seconds</c>).</summary>
+    private static double FlushSeconds(string[] topics) => topics.Sum(t => PinPipe.Observability.PinPipeMetrics.SinkFlushDuration.WithLabels(t).Sum);
 }

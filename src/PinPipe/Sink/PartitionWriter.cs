@@ -49,6 +49,7 @@ internal sealed class PartitionWriter
     private long _committed;
     private readonly IGroupMember _member; // the group membership through which this worker owns the partition
     private Recovery? _recovering; // the uncommitted object being rebuilt, or null
+    private Task? _flushing; // the closed object's upload and offset commit, while the next one is spooled
 
     internal PartitionWriter(ILog log, IObjectStore store, SinkOptions options, string topic, int partition,
         TopicCounters counters, TimeProvider time, ILogger logger, int readBatchSize, Func<long> flushRequests, IGroupMember member)
@@ -84,6 +85,19 @@ internal sealed class PartitionWriter
         }
         finally
         {
+            // A flush still in flight ends first (its spool file lives in the folder disposed below). The attempt's own
+            // error is the one reported; when the flush fails too (or is cancelled with the attempt), its object stays
+            // uncommitted for the next attempt to rebuild.
+            if (_flushing is { } flushing)
+            {
+                _flushing = null;
+                try { await flushing.ConfigureAwait(false); }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    _logger.LogDebug(e, "The flush in flight of {Topic}[{Partition}] failed as the attempt ended", _topic, _partition);
+                }
+                catch (OperationCanceledException) { }
+            }
             // Whatever is buffered is dropped uncommitted, as Confluent's close() does: the next attempt re-reads it.
             ArrayPool<byte>.Shared.Return(_line);
             _line = [];
@@ -120,7 +134,9 @@ internal sealed class PartitionWriter
                 _logger.LogWarning("Slow read of {Topic}[{Partition}]: {Millis:0} ms for {Records} records from offset {Offset}", _topic, _partition, read.TotalMilliseconds, batch.Count, next);
             if (batch.Count == 0)
             {
-                // Caught up: an open object is committed now when a flush was asked for since it opened.
+                // Caught up: the object in flight is committed before anything else happens (a commit of offsets past
+                // it, a wait), and an open object is committed now when a flush was asked for since it opened.
+                await FlushedAsync().ConfigureAwait(false);
                 long requests = _flushRequests();
                 bool flushAsked = requests != _flushRequestsSeen;
                 _flushRequestsSeen = requests;
@@ -274,6 +290,12 @@ internal sealed class PartitionWriter
         _count++;
     }
 
+    /// <summary>
+    /// Closes the open object and starts its upload and offset commit (<see cref="PutAndCommitAsync"/>), after the one before
+    /// it has committed: the next object is read and spooled while this one is flushed, and at most one object is ever
+    /// written but not committed, so a restart rebuilds at most that one (<see cref="RecoverBoundaryAsync"/>). A failed
+    /// flush fails the attempt at the next flush or when the writer catches up.
+    /// </summary>
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
         string key = S3SinkConnector.ObjectKey(_options.TopicsDir, _topic, _partition, _startOffset, _options.OffsetZeroPadWidth);
@@ -284,30 +306,45 @@ internal sealed class PartitionWriter
         FileStream spool = _spool!;
         _spool = null;
         await spool.DisposeAsync().ConfigureAwait(false);
+        await FlushedAsync().ConfigureAwait(false);
+        _flushing = PutAndCommitAsync(key, _spoolPath, _lastWrittenOffset + 1, _count, _length, cancellationToken);
+        _count = 0;
+        _length = 0;
+        _mismatchAt = -1;
+    }
+
+    /// <summary>Waits for the object in flight, if any, to be committed; throws its flush's error.</summary>
+    private async ValueTask FlushedAsync()
+    {
+        if (_flushing is not { } flushing) return;
+        _flushing = null;
+        await flushing.ConfigureAwait(false);
+    }
+
+    private async Task PutAndCommitAsync(string key, string spoolPath, long nextOffset, int count, long length, CancellationToken cancellationToken)
+    {
+        await Task.Yield(); // the reads and spooling of the next object go on meanwhile
         long flushStart = _time.GetTimestamp();
         try
         {
             // Only the partition's owner writes: a worker whose ownership may have run out leaves the key to the new owner.
             if (!_member.Owns(_topic, _partition)) throw NotOwned();
-            await _store.PutFileAsync(key, _spoolPath, cancellationToken).ConfigureAwait(false);
+            await _store.PutFileAsync(key, spoolPath, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            File.Delete(_spoolPath);
+            File.Delete(spoolPath);
         }
         TimeSpan put = _time.GetElapsedTime(flushStart);
-        await CommitAsync(_lastWrittenOffset + 1, cancellationToken).ConfigureAwait(false);
+        await CommitAsync(nextOffset, cancellationToken).ConfigureAwait(false);
         TimeSpan flush = _time.GetElapsedTime(flushStart);
         _flushDuration.Observe(flush.TotalSeconds);
         if (flush >= SlowStep)
-            _logger.LogWarning("Slow flush of {Key}: {Put:0} ms to put {Bytes} bytes, {Commit:0} ms to commit the offset", key, put.TotalMilliseconds, _length, (flush - put).TotalMilliseconds);
+            _logger.LogWarning("Slow flush of {Key}: {Put:0} ms to put {Bytes} bytes, {Commit:0} ms to commit the offset", key, put.TotalMilliseconds, length, (flush - put).TotalMilliseconds);
         Interlocked.Increment(ref _counters.ObjectsWritten);
-        Interlocked.Add(ref _counters.RecordsWritten, _count);
-        Interlocked.Add(ref _counters.BytesWritten, _length);
-        _logger.LogDebug("Wrote {Key}: {Records} records, {Bytes} bytes", key, _count, _length);
-        _count = 0;
-        _length = 0;
-        _mismatchAt = -1;
+        Interlocked.Add(ref _counters.RecordsWritten, count);
+        Interlocked.Add(ref _counters.BytesWritten, length);
+        _logger.LogDebug("Wrote {Key}: {Records} records, {Bytes} bytes", key, count, length);
     }
 
     private async Task CommitAsync(long offset, CancellationToken cancellationToken)

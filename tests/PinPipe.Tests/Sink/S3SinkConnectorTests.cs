@@ -212,6 +212,40 @@ public sealed class S3SinkConnectorTests : IDisposable
     }
 
     [Fact]
+    public async Task The_next_object_is_read_while_one_is_flushed_but_put_only_once_the_one_before_is_committed()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("t", 1);
+        await AppendAsync(log, "t", 0, 0, 12);
+        var puts = new List<(long Start, long? Committed)>();
+        S3SinkConnector? sink = null;
+        long readDuringFirstPut = -1;
+        var store = new FailingPutStore(_store, _ => false)
+        {
+            OnPut = async key =>
+            {
+                long? committed = await log.GetCommittedOffsetAsync(Group, "t", 0);
+                long start = long.Parse(key[(key.LastIndexOf('+') + 1)..^".json".Length], CultureInfo.InvariantCulture);
+                lock (puts) puts.Add((start, committed));
+                if (start != 0) return;
+                // The first object's put is slow: the sink reads on meanwhile, up to the end of the next object.
+                await Task.Delay(300);
+                readDuringFirstPut = sink!.GetStats().RecordsRead;
+            },
+        };
+        sink = new S3SinkConnector(log, store, Options("t")) { ReadBatchSize = 2 };
+        await RunUntilAsync(sink, () => CommittedAsync(log, "t", 0, 12));
+
+        // At most one object is ever written but not committed: each put starts at the committed offset.
+        Assert.Equal([0L, 3L, 6L, 9L], puts.Select(p => p.Start));
+        Assert.Equal([null, 3L, 6L, 9L], puts.Select(p => p.Committed));
+        // While the first object (records 0-2) was flushed, the next one (3-5) was read and spooled, and no more.
+        Assert.Equal(6, readDuringFirstPut);
+        var all = await ReadAllAsync(_store);
+        Assert.Equal(Lines("t", 0, 0, 12), string.Concat(all.Select(o => Encoding.UTF8.GetString(o.Content))));
+    }
+
+    [Fact]
     public async Task Too_many_failures_in_a_row_stop_the_sink_and_a_restart_resumes_at_the_committed_offset()
     {
         ILog log = await TestLogs.CreateAsync();

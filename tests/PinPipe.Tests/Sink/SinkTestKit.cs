@@ -24,6 +24,9 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
 
     public Func<string, ValueTask>? OnFailure { get; init; }
 
+    /// <summary>Runs at the start of each put, given its key, before it waits, fails or writes.</summary>
+    public Func<string, ValueTask>? OnPut { get; init; }
+
     /// <summary>How long a put of this key waits before it fails or writes (default none).</summary>
     public Func<string, TimeSpan>? Delay { get; init; }
 
@@ -47,6 +50,7 @@ internal sealed class FailingPutStore(IObjectStore inner, Func<int, bool> failPu
     private async ValueTask FailOrPassAsync(string key)
     {
         int n = Interlocked.Increment(ref _puts);
+        if (OnPut is not null) await OnPut(key);
         if (Delay?.Invoke(key) is { } delay && delay > TimeSpan.Zero) await Task.Delay(delay);
         if (failPut(n))
         {
