@@ -79,6 +79,20 @@ public interface ILog : IAsyncDisposable
     /// </summary>
     ValueTask<IReadOnlyList<ConsumedRecord>> ReadAsync(string topic, int partition, long offset, int maxRecords, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// As <see cref="ReadAsync"/>, into <paramref name="into"/> (emptied first) instead of a new list: memory reused from
+    /// one read to the next, for a consumer that only passes the bytes on. Returns the number of records read, 0 at the end
+    /// of the partition. A log that cannot read into the buffer directly copies what <see cref="ReadAsync"/> returns.
+    /// </summary>
+    async ValueTask<int> ReadIntoAsync(string topic, int partition, long offset, int maxRecords, RecordBuffer into, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        into.Clear();
+        IReadOnlyList<ConsumedRecord> records = await ReadAsync(topic, partition, offset, maxRecords, cancellationToken).ConfigureAwait(false);
+        foreach (ConsumedRecord r in records) into.Add(r.Offset, r.TimestampMs, r.Key, r.Value);
+        return into.Count;
+    }
+
     /// <summary>Completes when the partition's end offset passes <paramref name="offset"/>, the timeout elapses or the token is cancelled.</summary>
     ValueTask WaitForDataAsync(string topic, int partition, long offset, TimeSpan timeout, CancellationToken cancellationToken = default);
 

@@ -38,6 +38,7 @@ internal sealed class PartitionWriter
     private long _flushRequestsSeen;
 
     private byte[] _line = [];  // one encoded record
+    private readonly RecordBuffer _records = new(); // the last read's records, reused from read to read
     private TempFolder? _folder; // the attempt's spool files
     private string _spoolPath = "";
     private FileStream? _spool;  // the open object's bytes so far
@@ -101,6 +102,7 @@ internal sealed class PartitionWriter
             // Whatever is buffered is dropped uncommitted, as Confluent's close() does: the next attempt re-reads it.
             ArrayPool<byte>.Shared.Return(_line);
             _line = [];
+            _records.Clear();
             if (_spool is not null) await _spool.DisposeAsync().ConfigureAwait(false);
             _spool = null;
             _recovering?.Dispose();
@@ -129,10 +131,10 @@ internal sealed class PartitionWriter
         {
             cancellationToken.ThrowIfCancellationRequested();
             long readStart = _time.GetTimestamp();
-            IReadOnlyList<ConsumedRecord> batch = await _log.ReadAsync(_topic, _partition, next, _readBatchSize, cancellationToken).ConfigureAwait(false);
-            if (_time.GetElapsedTime(readStart) is var read && read >= SlowStep)
-                _logger.LogWarning("Slow read of {Topic}[{Partition}]: {Millis:0} ms for {Records} records from offset {Offset}", _topic, _partition, read.TotalMilliseconds, batch.Count, next);
-            if (batch.Count == 0)
+            int read = await _log.ReadIntoAsync(_topic, _partition, next, _readBatchSize, _records, cancellationToken).ConfigureAwait(false);
+            if (_time.GetElapsedTime(readStart) is var took && took >= SlowStep)
+                _logger.LogWarning("Slow read of {Topic}[{Partition}]: {Millis:0} ms for {Records} records from offset {Offset}", _topic, _partition, took.TotalMilliseconds, read, next);
+            if (read == 0)
             {
                 // Caught up: the object in flight is committed before anything else happens (a commit of offsets past
                 // it, a wait), and an open object is committed now when a flush was asked for since it opened.
@@ -155,25 +157,26 @@ internal sealed class PartitionWriter
                 continue;
             }
 
-            foreach (ConsumedRecord record in batch)
+            for (int i = 0; i < read; i++)
             {
-                if (record.Offset < next) continue;
-                next = record.Offset + 1;
+                long offset = _records.Offset(i);
+                if (offset < next) continue;
+                next = offset + 1;
                 Interlocked.Increment(ref _counters.RecordsRead);
-                if (record.Value is null)
+                if (!_records.HasValue(i))
                 {
                     Interlocked.Increment(ref _counters.NullValuesSkipped);
                     continue;
                 }
                 if (_count == 0)
                 {
-                    _startOffset = record.Offset;
+                    _startOffset = offset;
                     _openedAt = _time.GetUtcNow();
                     if (firstObject) _recovering = await RecoverBoundaryAsync(cancellationToken).ConfigureAwait(false);
                 }
-                Append(record.Value);
-                _lastWrittenOffset = record.Offset;
-                if (_recovering is not null ? Recovered(record.Offset) : _count >= _options.FlushSize)
+                Append(_records.Value(i));
+                _lastWrittenOffset = offset;
+                if (_recovering is not null ? Recovered(offset) : _count >= _options.FlushSize)
                 {
                     await FlushAsync(cancellationToken).ConfigureAwait(false);
                     firstObject = false;
@@ -268,7 +271,7 @@ internal sealed class PartitionWriter
     /// line). The spool is a local file written synchronously: a write lands in the page cache, and an awaited write per
     /// record cost more than the write itself.
     /// </summary>
-    private void Append(byte[] value)
+    private void Append(ReadOnlySpan<byte> value)
     {
         int needed = RecordLine.MaxLineLength(value);
         if (needed > _line.Length)

@@ -410,6 +410,45 @@ public abstract class LogContractTests
     }
 
     [Fact]
+    public async Task Reading_into_a_buffer_gives_what_a_read_gives_and_empties_the_buffer_first()
+    {
+        await using var log = await CreateLogAsync();
+        var topic = NewTopic();
+        await log.CreateTopicAsync(topic, 2);
+        await log.AppendAsync(topic, Enumerable.Range(0, 10).Select(i => Rec($"v{i}", key: i % 2 == 0 ? $"k{i}" : null, partition: 0, timestampMs: 1_600_000_000_000 + i)).ToList());
+        await log.AppendAsync(topic, [Rec(null, key: "tombstone", partition: 0, timestampMs: 1_700_000_000_000), Rec("", key: "", partition: 0, timestampMs: 1_700_000_000_001)]);
+        var buffer = new RecordBuffer();
+
+        Assert.Equal(3, await log.ReadIntoAsync(topic, 0, 4, 3, buffer));
+        var expected = await log.ReadAsync(topic, 0, 4, 3);
+        Assert.Equal(3, buffer.Count);
+        Assert.Equal(expected.Select(r => r.Offset), Enumerable.Range(0, 3).Select(buffer.Offset));
+        Assert.Equal(expected.Select(r => r.TimestampMs), Enumerable.Range(0, 3).Select(buffer.TimestampMs));
+        Assert.Equal(["v4", "v5", "v6"], Enumerable.Range(0, 3).Select(i => Encoding.UTF8.GetString(buffer.Value(i))));
+        Assert.Equal(["k4", null, "k6"], Enumerable.Range(0, 3).Select(i => buffer.HasKey(i) ? Encoding.UTF8.GetString(buffer.Key(i)) : null));
+
+        // A tombstone's value is null, an empty value and key are not; the buffer holds only this read's records.
+        Assert.Equal(4, await log.ReadIntoAsync(topic, 0, 8, 100, buffer));
+        Assert.Equal([8L, 9, 10, 11], Enumerable.Range(0, buffer.Count).Select(buffer.Offset));
+        Assert.False(buffer.HasValue(2));
+        Assert.Equal("tombstone", Encoding.UTF8.GetString(buffer.Key(2)));
+        Assert.Equal(1_700_000_000_000, buffer.TimestampMs(2));
+        Assert.True(buffer.HasValue(3));
+        Assert.True(buffer.HasKey(3));
+        Assert.Equal(0, buffer.Value(3).Length);
+        Assert.Equal("v9", Encoding.UTF8.GetString(buffer.Value(1)));
+
+        Assert.Equal(0, await log.ReadIntoAsync(topic, 0, 12, 10, buffer));
+        Assert.Equal(0, buffer.Count);
+        Assert.Equal(0, await log.ReadIntoAsync(topic, 1, 0, 10, buffer));
+        var ex = await Assert.ThrowsAsync<LogException>(() => log.ReadIntoAsync(topic, 2, 0, 10, buffer).AsTask());
+        Assert.Equal(LogErrorCode.UnknownPartition, ex.Code);
+        var unknown = await Assert.ThrowsAsync<LogException>(() => log.ReadIntoAsync(NewTopic(), 0, 0, 10, buffer).AsTask());
+        Assert.Equal(LogErrorCode.UnknownTopic, unknown.Code);
+        await Assert.ThrowsAsync<ArgumentNullException>(() => log.ReadIntoAsync(topic, 0, 0, 10, null!).AsTask());
+    }
+
+    [Fact]
     public async Task Records_without_timestamp_get_the_append_time()
     {
         await using var log = await CreateLogAsync();

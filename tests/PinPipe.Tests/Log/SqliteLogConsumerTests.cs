@@ -54,6 +54,13 @@ public sealed class SqliteLogConsumerTests : IDisposable
         Assert.Equal(["b"], (await consumer.ReadAsync("pins", 1, 1, 1)).Select(Text));
         Assert.Empty(await consumer.ReadAsync("pins", 1, 3, 10));
         Assert.Equal(["d"], (await consumer.ReadAsync("pins", 0, 0, 10)).Select(Text));
+
+        var buffer = new RecordBuffer();
+        Assert.Equal(2, await consumer.ReadIntoAsync("pins", 1, 1, 10, buffer));
+        Assert.Equal([1L, 2], Enumerable.Range(0, buffer.Count).Select(buffer.Offset));
+        Assert.Equal(["b", "c"], Enumerable.Range(0, buffer.Count).Select(i => Encoding.UTF8.GetString(buffer.Value(i))));
+        Assert.Equal(0, await consumer.ReadIntoAsync("pins", 1, 3, 10, buffer));
+        Assert.Equal(0, buffer.Count);
     }
 
     [Fact]

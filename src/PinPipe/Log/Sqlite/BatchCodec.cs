@@ -70,10 +70,11 @@ internal static class BatchCodec
 
     /// <summary>
     /// Decodes the records of a batch starting at <paramref name="baseOffset"/>, adding to <paramref name="into"/> those
-    /// at or after <paramref name="fromOffset"/>, at most <paramref name="max"/>.
+    /// at or after <paramref name="fromOffset"/>, at most <paramref name="max"/>; returns how many it added.
     /// </summary>
     /// <exception cref="InvalidDataException">The payload is of an unknown version or truncated.</exception>
-    public static void Decode(ReadOnlySpan<byte> payload, string topic, int partition, long baseOffset, long fromOffset, int max, List<ConsumedRecord> into)
+    public static int Decode<T>(ReadOnlySpan<byte> payload, string topic, int partition, long baseOffset, long fromOffset, int max, T into)
+        where T : IRecordTarget
     {
         if (payload.Length == 0 || payload[0] != Version1)
             throw new InvalidDataException($"Batch at offset {baseOffset} of {topic}/{partition} has unknown format version {(payload.Length == 0 ? "(empty)" : payload[0])}; this PinPipe reads version {Version1}.");
@@ -96,18 +97,38 @@ internal static class BatchCodec
                 throw new InvalidDataException($"Batch at offset {baseOffset} of {topic}/{partition} is truncated.");
             if (offset >= fromOffset)
             {
-                var key = keyLength < 0 ? null : payload.Slice(keyStart, keyLength).ToArray();
-                var value = valueLength < 0 ? null : payload.Slice(valueStart, valueLength).ToArray();
-                into.Add(new ConsumedRecord(topic, partition, offset, ts, key, value));
+                into.Add(offset, ts, payload.Slice(keyStart, Math.Max(0, keyLength)), keyLength < 0, payload.Slice(valueStart, Math.Max(0, valueLength)), valueLength < 0);
                 added++;
             }
 
             offset++;
         }
+        return added;
     }
 
     private static ReadOnlySpan<byte> Slice(ReadOnlySpan<byte> payload, int pos, int length, long baseOffset) =>
         pos + length <= payload.Length
             ? payload.Slice(pos, length)
             : throw new InvalidDataException($"Batch at offset {baseOffset} is truncated.");
+}
+
+/// <summary>Where <see cref="BatchCodec.Decode"/> puts the records it decodes (a struct, so the call is not virtual).</summary>
+internal interface IRecordTarget
+{
+    /// <summary>Takes one record; the spans are valid only during the call.</summary>
+    void Add(long offset, long timestampMs, ReadOnlySpan<byte> key, bool keyIsNull, ReadOnlySpan<byte> value, bool valueIsNull);
+}
+
+/// <summary>Records as <see cref="ConsumedRecord"/>s, each with arrays of its own (<see cref="ILog.ReadAsync"/>).</summary>
+internal readonly struct ListTarget(List<ConsumedRecord> list, string topic, int partition) : IRecordTarget
+{
+    public void Add(long offset, long timestampMs, ReadOnlySpan<byte> key, bool keyIsNull, ReadOnlySpan<byte> value, bool valueIsNull) =>
+        list.Add(new ConsumedRecord(topic, partition, offset, timestampMs, keyIsNull ? null : key.ToArray(), valueIsNull ? null : value.ToArray()));
+}
+
+/// <summary>Records copied into a reused <see cref="RecordBuffer"/> (<see cref="ILog.ReadIntoAsync"/>).</summary>
+internal readonly struct BufferTarget(RecordBuffer buffer) : IRecordTarget
+{
+    public void Add(long offset, long timestampMs, ReadOnlySpan<byte> key, bool keyIsNull, ReadOnlySpan<byte> value, bool valueIsNull) =>
+        buffer.Add(offset, timestampMs, key, keyIsNull, value, valueIsNull);
 }

@@ -84,7 +84,8 @@ public sealed partial class SqliteLog
         }
     }
 
-    private async ValueTask<IReadOnlyList<ConsumedRecord>> ConsumerReadAsync(string topic, int partition, long offset, int maxRecords, CancellationToken cancellationToken)
+    private async ValueTask<int> ConsumerReadAsync<T>(string topic, int partition, long offset, int maxRecords, Func<long, long, T> target, CancellationToken cancellationToken)
+        where T : IRecordTarget
     {
         ArgumentNullException.ThrowIfNull(topic);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
@@ -95,8 +96,8 @@ public sealed partial class SqliteLog
             await using var query = PartitionQuery(connection, topic, partition);
             var row = await QueryPartitionAsync(query, topic, partition, cancellationToken).ConfigureAwait(false) ?? throw LogErrors.UnknownTopic(topic);
             var from = Math.Max(offset, row.Low);
-            if (from >= row.High) return [];
-            return await ReadBatchesAsync(connection, row.TopicId, topic, partition, from, row.High, maxRecords, cancellationToken).ConfigureAwait(false);
+            if (from >= row.High) return 0;
+            return ReadBatches(connection, row.TopicId, topic, partition, from, maxRecords, target(from, row.High), cancellationToken);
         }
         catch (SqliteException ex)
         {

@@ -378,20 +378,45 @@ public sealed partial class SqliteLog : ILog
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<ConsumedRecord>> ReadAsync(string topic, int partition, long offset, int maxRecords, CancellationToken cancellationToken = default)
     {
+        List<ConsumedRecord>? list = null;
+        await ReadWithAsync(topic, partition, offset, maxRecords, (from, high) =>
+        {
+            // Sized for the whole read, below the large-object heap (a list grown past it would be collected with gen 2).
+            list = new List<ConsumedRecord>((int)Math.Max(0, Math.Min(Math.Min(maxRecords, high - from), MaxListCapacity)));
+            return new ListTarget(list, topic, partition);
+        }, cancellationToken).ConfigureAwait(false);
+        return list ?? (IReadOnlyList<ConsumedRecord>)[];
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> ReadIntoAsync(string topic, int partition, long offset, int maxRecords, RecordBuffer into, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        into.Clear();
+        return ReadWithAsync(topic, partition, offset, maxRecords, (_, _) => new BufferTarget(into), cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads the records of one partition from <paramref name="offset"/> (clamped up to the log start) into the target that
+    /// <paramref name="target"/> makes from the read's range (from, high); returns how many were read.
+    /// </summary>
+    private async ValueTask<int> ReadWithAsync<T>(string topic, int partition, long offset, int maxRecords, Func<long, long, T> target, CancellationToken cancellationToken)
+        where T : IRecordTarget
+    {
         ThrowIfDisposed();
-        if (_consumer) return await ConsumerReadAsync(topic, partition, offset, maxRecords, cancellationToken).ConfigureAwait(false);
+        if (_consumer) return await ConsumerReadAsync(topic, partition, offset, maxRecords, target, cancellationToken).ConfigureAwait(false);
         var (t, p) = Resolve(topic, partition);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
         var from = Math.Max(offset, p.LogStartOffset);
         var high = p.NextOffset;
-        if (from >= high) return [];
+        if (from >= high) return 0;
 
         try
         {
             await using var connection = new SqliteConnection(_readConnectionString);
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            return await ReadBatchesAsync(connection, t.Id, t.Name, partition, from, high, maxRecords, cancellationToken).ConfigureAwait(false);
+            return ReadBatches(connection, t.Id, t.Name, partition, from, maxRecords, target(from, high), cancellationToken);
         }
         catch (SqliteException ex)
         {
@@ -410,35 +435,35 @@ public sealed partial class SqliteLog : ILog
         """;
 
     /// <summary>
-    /// Reads the records of one partition from <paramref name="from"/> (at most up to about <paramref name="high"/>, which
-    /// only sizes the list). Each batch row's payload is decoded where SQLite holds it (<c>sqlite3_column_blob</c>):
-    /// Microsoft.Data.Sqlite would copy it into a new array first, a large-object allocation (up to a few hundred KiB,
-    /// zeroed and collected with gen 2) for every row read.
+    /// Reads up to <paramref name="maxRecords"/> records of one partition from <paramref name="from"/> into
+    /// <paramref name="into"/>; returns how many. Each batch row's payload is decoded where SQLite holds it
+    /// (<c>sqlite3_column_blob</c>): Microsoft.Data.Sqlite would copy it into a new array first, a large-object allocation
+    /// (up to a few hundred KiB, zeroed and collected with gen 2) for every row read.
     /// </summary>
-    private static Task<IReadOnlyList<ConsumedRecord>> ReadBatchesAsync(SqliteConnection connection, long topicId, string topic, int partition, long from, long high, int maxRecords, CancellationToken cancellationToken)
+    private static int ReadBatches<T>(SqliteConnection connection, long topicId, string topic, int partition, long from, int maxRecords, T into, CancellationToken cancellationToken)
+        where T : IRecordTarget
     {
-        // Sized for the whole read, below the large-object heap (a list grown past it would be collected with gen 2).
-        var result = new List<ConsumedRecord>((int)Math.Max(0, Math.Min(Math.Min(maxRecords, high - from), MaxListCapacity)));
         var db = connection.Handle ?? throw new InvalidOperationException("The log's read connection is not open.");
         // SQLite waits for a lock itself (Microsoft.Data.Sqlite's own busy retries do not run for this statement).
         raw.sqlite3_busy_timeout(db, SqliteBusy.TimeoutMs);
         SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(db, ReadBatchesSql, out sqlite3_stmt statement), db);
+        int read = 0;
         using (statement)
         {
             SqliteException.ThrowExceptionForRC(raw.sqlite3_bind_int64(statement, 1, topicId), db);
             SqliteException.ThrowExceptionForRC(raw.sqlite3_bind_int64(statement, 2, partition), db);
             SqliteException.ThrowExceptionForRC(raw.sqlite3_bind_int64(statement, 3, from), db);
-            while (result.Count < maxRecords)
+            while (read < maxRecords)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int rc = raw.sqlite3_step(statement);
                 if (rc == raw.SQLITE_DONE) break;
                 if (rc != raw.SQLITE_ROW) SqliteException.ThrowExceptionForRC(rc, db);
-                BatchCodec.Decode(raw.sqlite3_column_blob(statement, 1), topic, partition, raw.sqlite3_column_int64(statement, 0), from, maxRecords - result.Count, result);
+                read += BatchCodec.Decode(raw.sqlite3_column_blob(statement, 1), topic, partition, raw.sqlite3_column_int64(statement, 0), from, maxRecords - read, into);
             }
         }
 
-        return Task.FromResult<IReadOnlyList<ConsumedRecord>>(result);
+        return read;
     }
 
     /// <inheritdoc />
