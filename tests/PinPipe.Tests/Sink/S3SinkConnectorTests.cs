@@ -76,6 +76,33 @@ public sealed class S3SinkConnectorTests : IDisposable
     }
 
     [Fact]
+    public void The_thread_floor_is_the_cores_plus_two_threads_a_partition_writer_capped()
+    {
+        Assert.Equal(Environment.ProcessorCount, S3SinkConnector.ThreadFloor(0));
+        Assert.Equal(Environment.ProcessorCount + 8, S3SinkConnector.ThreadFloor(4));
+        Assert.Equal(S3SinkConnector.MaxThreadFloor, S3SinkConnector.ThreadFloor(10_000));
+    }
+
+    [Fact]
+    public async Task A_running_sink_keeps_the_thread_pool_floor_at_two_threads_a_partition_writer()
+    {
+        ILog log = await TestLogs.CreateAsync();
+        await log.CreateTopicAsync("floor.pin", 4);
+        for (int p = 0; p < 4; p++) await AppendAsync(log, "floor.pin", p, 0, 3);
+        var sink = new S3SinkConnector(log, _store, Options("floor.pin"));
+
+        await RunUntilAsync(sink, async () =>
+        {
+            for (int p = 0; p < 4; p++)
+                if (!await CommittedAsync(log, "floor.pin", p, 3)) return false;
+            return true;
+        });
+
+        ThreadPool.GetMinThreads(out int workers, out _);
+        Assert.True(workers >= S3SinkConnector.ThreadFloor(4), $"the pool's floor is {workers} worker threads, below {S3SinkConnector.ThreadFloor(4)} for 4 writers");
+    }
+
+    [Fact]
     public async Task Commit_open_objects_writes_partial_objects_once_caught_up_and_a_restart_continues_after_them()
     {
         ILog log = await TestLogs.CreateAsync();
