@@ -8,6 +8,7 @@
 set -euo pipefail
 
 DIR="${TEST_PINPIPE_SERVICES_DIR:-/tmp/pinpipe-services}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HOST=127.0.0.1
 PORT="${TEST_PINPIPE_S3RVER_PORT:-14568}"
 INSTALL="$DIR/s3rver-install"
@@ -27,7 +28,8 @@ start() {
     (cd "$INSTALL" && { [[ -f package.json ]] || npm init -y >/dev/null; } && npm install --no-audit --no-fund s3rver@3.7.1 >/dev/null)
   fi
   # s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 only has in its legacy provider.
-  nohup node --openssl-legacy-provider "$INSTALL/node_modules/s3rver/bin/s3rver.js" -d "$DATA" -a "$HOST" -p "$PORT" --silent >"$LOGFILE" 2>&1 &
+  # Through s3rver-atomic.js: s3rver with its writes made atomic, as S3's are (see that file).
+  nohup node --openssl-legacy-provider "$HERE/s3rver-atomic.js" "$INSTALL" -d "$DATA" -a "$HOST" -p "$PORT" --silent >"$LOGFILE" 2>&1 &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then write_env; echo "s3rver listening on http://$HOST:$PORT (pid $(cat "$PIDFILE"))"; return; fi

@@ -48,6 +48,43 @@ public abstract class ObjectStoreContract
     }
 
     [Fact]
+    public async Task A_read_racing_overwrites_and_a_listing_racing_new_puts_see_only_whole_objects()
+    {
+        // S3 puts are atomic: a reader gets the old or the new object whole, and a listing never shows one half-written.
+        byte[] a = Enumerable.Repeat((byte)'a', 300_000).ToArray(), b = Enumerable.Repeat((byte)'b', 200_000).ToArray();
+        await Store.PutAsync("race/same.json", a);
+        using var done = new CancellationTokenSource();
+        var writing = Task.Run(async () =>
+        {
+            try
+            {
+                for (int i = 0; i < 40; i++)
+                {
+                    await Store.PutAsync("race/same.json", i % 2 == 0 ? b : a);
+                    await Store.PutAsync($"race/new/{i:D3}.json", a);
+                }
+            }
+            finally
+            {
+                await done.CancelAsync();
+            }
+        });
+        int reads = 0;
+        while (!done.IsCancellationRequested || reads < 10)
+        {
+            byte[]? read = await Store.GetAsync("race/same.json");
+            Assert.NotNull(read);
+            Assert.True(read.AsSpan().SequenceEqual(a) || read.AsSpan().SequenceEqual(b), $"read {reads} got {read.Length} bytes, neither object whole");
+            var listed = await ListAsync("race/new/");
+            Assert.All(listed, o => Assert.Equal(a.Length, o.Size));
+            if (listed.Count > 0) Assert.Equal(a, await Store.GetAsync(listed[^1].Key)); // the newest, the likeliest to be half-written
+            reads++;
+        }
+        await writing;
+        Assert.Equal(40, (await ListAsync("race/new/")).Count);
+    }
+
+    [Fact]
     public async Task Put_file_publishes_a_local_file_that_stays_and_replaces_an_existing_object()
     {
         string local = Path.Combine(Path.GetTempPath(), $"pinpipe-putfile-{Guid.NewGuid():N}");
