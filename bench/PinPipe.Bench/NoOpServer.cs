@@ -23,7 +23,7 @@ internal sealed class NoOpServer : IAsyncDisposable
 
     public static async Task<NoOpServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = PinPipe.Ingest.IngestServer.CreateWebBuilder(); // the same host as the API's, so that only the route differs
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);

@@ -40,7 +40,7 @@ public sealed class MetricsServer : IAsyncDisposable
         var guardOptions = settings.Ingest with { Urls = urls };
         ApiKeyGuard.CheckCanStart(guardOptions);
         PinPipeMetrics.EnsureCreated();
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = IngestServer.CreateWebBuilder();
         builder.Logging.ClearProviders();
         if (loggerFactory is not null) builder.Services.AddSingleton(loggerFactory);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);

@@ -66,7 +66,7 @@ public sealed class IngestServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(consumers);
         // Before anything binds: beyond loopback without a key (and without AllowAnonymous) the server does not start.
         ApiKeyGuard.CheckCanStart(options);
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = CreateWebBuilder();
         builder.Logging.ClearProviders();
         if (loggerFactory is not null) builder.Services.AddSingleton(loggerFactory);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -152,6 +152,19 @@ public sealed class IngestServer : IAsyncDisposable
     }
 
     /// <summary>Kestrel's bound addresses as clients reach them: 127.0.0.1 for all interfaces, <paramref name="pathBase"/> appended.</summary>
+    /// <summary>
+    /// ASP.NET Core's slim builder, watching no files. By default it reads <c>appsettings.json</c> from the working folder
+    /// and reloads it on change, which puts a recursive file watch (inotify) on that folder; the data folder (<c>.pinpipe</c>)
+    /// is usually inside it, so every write of the embedded log woke the watcher's thread (6 % of the API's CPU samples at 500
+    /// records a request). PinPipe reads its settings itself (<c>pinpipe.json</c>, environment, command line), never from
+    /// <c>appsettings.json</c>, so the content root is the application's folder and nothing is reloaded.
+    /// </summary>
+    internal static WebApplicationBuilder CreateWebBuilder() => WebApplication.CreateSlimBuilder(new WebApplicationOptions
+    {
+        Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        ContentRootPath = AppContext.BaseDirectory,
+    });
+
     internal static IReadOnlyList<Uri> ClientAddresses(IEnumerable<string> bound, string? pathBase) =>
         bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (pathBase ?? "") + "/")).ToList();
 

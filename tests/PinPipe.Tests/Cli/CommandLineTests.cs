@@ -90,6 +90,25 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Serve_puts_no_file_watch_on_its_working_folder_where_the_data_folder_is()
+    {
+        // ASP.NET Core's default host watches appsettings.json in the working folder, recursively: with the data folder
+        // (.pinpipe) inside it, every write of the log woke the watcher. Checked as Linux shows it: no inotify watch at all.
+        using var dir = new TempDirectory("cli");
+        int port = CliProcess.FreePort();
+        await using var serve = CliProcess.Start(dir.Path, "serve", "--urls", $"http://127.0.0.1:{port}");
+        await serve.WaitHealthyAsync(new Uri($"http://127.0.0.1:{port}/healthz"), Timeout);
+        Assert.True(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")), "the data folder is in the working folder");
+        var watches = new List<string>();
+        foreach (var fd in Directory.GetFiles($"/proc/{serve.Id}/fdinfo"))
+        {
+            try { watches.AddRange((await File.ReadAllLinesAsync(fd)).Where(l => l.StartsWith("inotify wd:", StringComparison.Ordinal))); }
+            catch (IOException) { } // a descriptor closed meanwhile
+        }
+        Assert.True(watches.Count == 0, $"serve holds {watches.Count} inotify watches:\n{string.Join('\n', watches)}");
+    }
+
+    [Fact]
     public async Task Serve_stops_cleanly_on_sigterm()
     {
         using var dir = new TempDirectory("cli");

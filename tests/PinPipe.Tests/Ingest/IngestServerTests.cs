@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using PinPipe.Ingest;
 using PinPipe.Tests.Support;
@@ -12,6 +13,15 @@ namespace PinPipe.Tests.Ingest;
 /// <summary>The server's connection-level behaviour, over raw TCP on loopback: slow bodies and the connection limit.</summary>
 public sealed class IngestServerTests
 {
+    [Fact]
+    public void The_web_host_reads_no_settings_file_from_the_working_folder_and_reloads_none()
+    {
+        var builder = IngestServer.CreateWebBuilder();
+        Assert.Equal(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory), Path.TrimEndingDirectorySeparator(builder.Environment.ContentRootPath));
+        var files = ((IConfigurationRoot)builder.Configuration).Providers.OfType<FileConfigurationProvider>().ToList();
+        Assert.All(files, f => Assert.False(f.Source.ReloadOnChange, $"{f.Source.Path} is reloaded on change"));
+    }
+
     private const string Stream = "streaming-t-pin";
 
     /// <summary>Connects to the server and sends <paramref name="head"/> (request line and headers, maybe the start of a body).</summary>
