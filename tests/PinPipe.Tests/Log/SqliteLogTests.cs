@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Data.Sqlite;
 using PinPipe.Log;
 using PinPipe.Log.Sqlite;
@@ -175,6 +176,73 @@ public sealed class SqliteLogTests : LogContractTests, IDisposable
         Assert.NotEqual(ids[0], ids[1]);
         await using (var log = await SqliteLog.OpenAsync(options))
             Assert.Equal(ids, (await log.ListTopicsAsync()).Select(t => t.TopicId)); // given once, kept
+    }
+
+    [Fact]
+    public async Task A_new_log_keeps_batches_in_a_rowid_table_whose_key_is_an_index_of_its_own()
+    {
+        // Not WITHOUT ROWID: there SQLite reads a whole overflowing row (up to 256 KiB) for each key comparison of a seek.
+        var options = Options();
+        await using (var log = await SqliteLog.OpenAsync(options)) await log.CreateTopicAsync("t", 1);
+        await using var db = new SqliteConnection($"Data Source={options.Path};Pooling=False;Mode=ReadOnly");
+        await db.OpenAsync();
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT sql FROM sqlite_schema WHERE name = 'batches'";
+        string sql = (string)(await cmd.ExecuteScalarAsync())!;
+        Assert.DoesNotContain("WITHOUT ROWID", sql, StringComparison.OrdinalIgnoreCase);
+        cmd.CommandText = "SELECT count(*) FROM pragma_index_list('batches') WHERE origin = 'pk'";
+        Assert.Equal(1L, await cmd.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task A_log_whose_batches_are_without_rowid_as_before_reads_appends_and_trims_as_ever()
+    {
+        var options = Options();
+        await using (var db = new SqliteConnection($"Data Source={options.Path};Pooling=False"))
+        {
+            // The version 2 schema as files created before 2026-12-03 have it: batches WITHOUT ROWID.
+            await db.OpenAsync();
+            await using var cmd = db.CreateCommand();
+            cmd.CommandText = """
+                PRAGMA page_size=16384;
+                PRAGMA journal_mode=WAL;
+                CREATE TABLE topics(topic_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, partitions INTEGER NOT NULL, created_ms INTEGER NOT NULL, uuid TEXT NOT NULL);
+                CREATE TABLE partitions(topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL, log_start_offset INTEGER NOT NULL, PRIMARY KEY(topic_id, partition)) WITHOUT ROWID;
+                CREATE TABLE batches(topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL, record_count INTEGER NOT NULL,
+                    max_timestamp INTEGER NOT NULL, size_bytes INTEGER NOT NULL, payload BLOB NOT NULL, PRIMARY KEY(topic_id, partition, base_offset)) WITHOUT ROWID;
+                CREATE TABLE group_offsets(group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL, committed_ms INTEGER NOT NULL,
+                    PRIMARY KEY(group_id, topic, partition)) WITHOUT ROWID;
+                PRAGMA user_version = 2;
+                """;
+            await cmd.ExecuteNonQueryAsync();
+        }
+        byte[] big = Enumerable.Range(0, 40_000).Select(i => (byte)('a' + i % 26)).ToArray();
+        await using (var log = await SqliteLog.OpenAsync(options))
+        {
+            await log.CreateTopicAsync("t", 1);
+            for (int i = 0; i < 30; i++)
+                await log.AppendAsync("t", [new LogRecord(null, i % 2 == 0 ? big : Encoding.UTF8.GetBytes($"small {i}"), 0)]);
+            var read = await log.ReadAsync("t", 0, 10, 5);
+            Assert.Equal([10L, 11, 12, 13, 14], read.Select(r => r.Offset));
+            Assert.Equal(big, read[0].Value);
+            Assert.Equal("small 11", Encoding.UTF8.GetString(read[1].Value!));
+            Assert.Equal(new Watermarks(0, 30), await log.GetWatermarksAsync("t", 0));
+        }
+        await using (var log = await SqliteLog.OpenAsync(options with { RetentionBytes = 100_000 }))
+        {
+            Assert.Equal(new Watermarks(0, 30), await log.GetWatermarksAsync("t", 0)); // the offsets come back from the rows
+            Assert.True(await log.EnforceRetentionAsync() > 0);
+            long low = (await log.GetWatermarksAsync("t", 0)).Low;
+            Assert.InRange(low, 1, 29);
+            Assert.Equal([low, low + 1], (await log.ReadAsync("t", 0, 0, 2)).Select(r => r.Offset));
+        }
+        await using (var db = new SqliteConnection($"Data Source={options.Path};Pooling=False;Mode=ReadOnly"))
+        {
+            await db.OpenAsync();
+            await using var cmd = db.CreateCommand();
+            cmd.CommandText = "SELECT sql FROM sqlite_schema WHERE name = 'batches'";
+            Assert.Contains("WITHOUT ROWID", (string)(await cmd.ExecuteScalarAsync())!, StringComparison.Ordinal); // left as it was
+        }
     }
 
     [Fact]
