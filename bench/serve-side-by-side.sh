@@ -8,6 +8,7 @@ set -euo pipefail
 A="$1"; B="$2"; ROUNDS="${3:-3}"; SECONDS_EACH="${4:-10}"
 command -v wrk >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 WORK="$(mktemp -d /tmp/pinpipe-serve-bench.XXXXXX)"
+SERVE=""
 trap 'kill "$SERVE" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=18082
 # The machine's baseline first, as every harness run prints it (the bench's own probes, when it is built).

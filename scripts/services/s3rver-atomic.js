@@ -22,6 +22,8 @@ if (!install) {
 const modules = path.join(path.resolve(install), 'node_modules');
 const fs = require(path.join(modules, 'fs-extra'));
 const FilesystemStore = require(path.join(modules, 's3rver', 'lib', 'stores', 'filesystem.js'));
+const S3Object = require(path.join(modules, 's3rver', 'lib', 'models', 'object.js'));
+const { pick, pickBy } = require(path.join(modules, 'lodash'));
 
 const locks = new Map();
 let temporaries = 0;
@@ -91,8 +93,6 @@ store.putObject = async function (object) {
     }
     const md5 = md5Context.digest('hex');
     // The same metadata s3rver's putMetadata keeps.
-    const { pick, pickBy } = require(path.join(modules, 'lodash'));
-    const S3Object = require(path.join(modules, 's3rver', 'lib', 'models', 'object.js'));
     const json = {
       ...pick(object.metadata, S3Object.ALLOWED_METADATA),
       ...pickBy(object.metadata, (value, name) => name.startsWith('x-amz-meta-')),

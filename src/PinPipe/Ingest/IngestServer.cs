@@ -151,7 +151,6 @@ public sealed class IngestServer : IAsyncDisposable
         return server;
     }
 
-    /// <summary>Kestrel's bound addresses as clients reach them: 127.0.0.1 for all interfaces, <paramref name="pathBase"/> appended.</summary>
     /// <summary>
     /// ASP.NET Core's slim builder, watching no files. By default it reads <c>appsettings.json</c> from the working folder
     /// and reloads it on change, which puts a recursive file watch (inotify) on that folder; the data folder (<c>.pinpipe</c>)
@@ -165,6 +164,7 @@ public sealed class IngestServer : IAsyncDisposable
         ContentRootPath = AppContext.BaseDirectory,
     });
 
+    /// <summary>Kestrel's bound addresses as clients reach them: 127.0.0.1 for all interfaces, <paramref name="pathBase"/> appended.</summary>
     internal static IReadOnlyList<Uri> ClientAddresses(IEnumerable<string> bound, string? pathBase) =>
         bound.Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).TrimEnd('/') + (pathBase ?? "") + "/")).ToList();
 
