@@ -24,12 +24,21 @@ internal static class SqliteBusy
     /// <summary>The pause after the given failed attempt (1-based): 20, 80, 320 ms.</summary>
     public static TimeSpan Backoff(int attempt) => TimeSpan.FromMilliseconds(20 << (2 * Math.Min(attempt - 1, 4)));
 
-    /// <summary>Sets the busy timeout (and full sync) on a connection that writes.</summary>
-    public static void Configure(SqliteConnection connection)
+    /// <summary>
+    /// The automatic checkpoint of the connections that write beside the producer's writer (consumers' offset commits,
+    /// group members' heartbeats): 16,384 pages, past the WAL's usual size. The producer's writer checkpoints between its
+    /// groups (<see cref="WalCheckpointer"/>); a small offset commit should not copy the producer's WAL into the file inside its
+    /// own commit, as it would at SQLite's default of 1,000 pages. With no producer running, the WAL still has a bound.
+    /// </summary>
+    public const int SideWriterAutocheckpointPages = 16_384;
+
+    /// <summary>Sets the busy timeout, full sync and the automatic checkpoint (pages; 0 turns it off) on a connection that writes.</summary>
+    public static void Configure(SqliteConnection connection, int autocheckpointPages = SideWriterAutocheckpointPages)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(autocheckpointPages);
         using var cmd = connection.CreateCommand();
-#pragma warning disable CA2100 // constant statements
-        cmd.CommandText = $"PRAGMA busy_timeout = {TimeoutMs}; PRAGMA synchronous = FULL;";
+#pragma warning disable CA2100 // constant statements and an integer
+        cmd.CommandText = $"PRAGMA busy_timeout = {TimeoutMs}; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = {autocheckpointPages.ToString(System.Globalization.CultureInfo.InvariantCulture)};";
 #pragma warning restore CA2100
         cmd.ExecuteNonQuery();
     }

@@ -118,6 +118,7 @@ public sealed partial class SqliteLog
             removed += step.Records;
         }
 
+        _checkpointer?.Committed(_checkpointer.StepBytes); // freed pages are written too: checkpoint them soon
         return removed;
     }
 }

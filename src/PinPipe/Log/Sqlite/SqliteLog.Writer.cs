@@ -12,10 +12,17 @@ public sealed partial class SqliteLog
     private SqliteCommand _insertBatch = null!;
     private SqliteParameter _ibTopic = null!, _ibPartition = null!, _ibBase = null!, _ibLast = null!, _ibCount = null!, _ibMaxTs = null!, _ibSize = null!, _ibPayload = null!;
     private SqliteCommand _updateNext = null!;
+    private long _pageSize, _groupPages; // the file's page size; the pages the group being written takes, as an estimate
     private SqliteParameter _unTopic = null!, _unPartition = null!, _unNext = null!;
 
     private void PrepareWriterCommands()
     {
+        using (var size = _writer.CreateCommand())
+        {
+            size.CommandText = "PRAGMA page_size;";
+            _pageSize = Convert.ToInt64(size.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         _insertBatch = _writer.CreateCommand();
         _insertBatch.CommandText = """
             INSERT INTO batches(topic_id, partition, base_offset, last_offset, record_count, max_timestamp, size_bytes, payload)
@@ -95,6 +102,8 @@ public sealed partial class SqliteLog
         {
             Thread.Sleep(SqliteBusy.Backoff(attempt));
         }
+
+        _checkpointer?.AfterGroup(_writer); // the group's callers have their answer
     }
 
     /// <summary>
@@ -105,6 +114,7 @@ public sealed partial class SqliteLog
     {
         var accepted = new List<(AppendOp Op, RecordPosition[] Positions)>(group.Count);
         var touched = new Dictionary<PartitionState, long>();
+        _groupPages = 0;
         var pending = new Dictionary<PartitionState, PendingBatch>();
         SqliteTransaction? tx = null;
         try
@@ -176,6 +186,7 @@ public sealed partial class SqliteLog
             p.SizeBytes += added;
             p.Publish();
         }
+        _checkpointer?.Committed((_groupPages + touched.Count) * _pageSize); // and each partition's row
 
         foreach (var (op, positions) in accepted) op.Completion.TrySetResult(positions);
         return true;
@@ -295,6 +306,7 @@ public sealed partial class SqliteLog
         _insertBatch.ExecuteNonQuery();
         _ibPayload.Value = null;
         touched[p] = touched.GetValueOrDefault(p) + payload.Length;
+        _groupPages += (payload.Length + _pageSize - 1) / _pageSize + 2; // the WAL frames it takes: its pages, a leaf of the table and of the key
     }
 
     private bool CreateTopic(string topic, int partitions)

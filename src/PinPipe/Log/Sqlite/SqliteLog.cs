@@ -29,6 +29,7 @@ public sealed partial class SqliteLog : ILog
     private readonly FileStream? _lockFile;
     private readonly bool _consumer;
     private readonly WriterTurns? _turns; // the producer's: its writer loop gives way to other writers' turns
+    private WalCheckpointer? _checkpointer; // the producer's: its writer checkpoints the WAL between groups
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed on purpose: commits still waiting when the log closes must get the gate and see the log closed; it holds no wait handle.")]
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly ConcurrentDictionary<string, TopicState> _topics;
@@ -89,7 +90,11 @@ public sealed partial class SqliteLog : ILog
     /// <exception cref="LogException"><see cref="LogErrorCode.Unavailable"/> when a producer opens a file another producer has open,
     /// or a consumer opens a file that does not exist (yet).</exception>
     /// <exception cref="InvalidOperationException">The file has a newer schema or is not a log database.</exception>
-    public static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    public static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger = null, TimeProvider? time = null, CancellationToken cancellationToken = default) =>
+        OpenAsync(options, logger, time, WalCheckpointer.DefaultStepBytes, cancellationToken);
+
+    /// <summary>As the public open, with the producer's checkpoint step given (tests make it small).</summary>
+    internal static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger, TimeProvider? time, long checkpointStepBytes, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         SettingsProblems.ThrowIfAny(options.Validate(), nameof(options));
@@ -131,7 +136,7 @@ public sealed partial class SqliteLog : ILog
             writer.Open();
             try
             {
-                SqliteBusy.Configure(writer);
+                SqliteBusy.Configure(writer, autocheckpointPages: 0); // the writer checkpoints between its groups (WalCheckpointer)
                 SqliteSchema.Prepare(writer, path);
             }
             catch (SqliteException ex)
@@ -143,7 +148,7 @@ public sealed partial class SqliteLog : ILog
 #pragma warning disable CA2000 // the opened log is the caller's to dispose (it owns writer and lockFile from here on)
             var log = new SqliteLog(options, logger ?? NullLogger.Instance, time ?? TimeProvider.System, path, writer, lockFile, topics);
 #pragma warning restore CA2000
-            log.Start();
+            log.Start(checkpointStepBytes);
             return ValueTask.FromResult(log);
         }
         catch
@@ -253,9 +258,13 @@ public sealed partial class SqliteLog : ILog
             : $"the disk of the log's folder {folder} has {free / (1 << 20)} MiB free, under {ReadyFreeBytes / (1 << 20)} MiB");
     }
 
-    private void Start()
+    /// <summary>Test hook: the producer's checkpointer (null for a consumer).</summary>
+    internal WalCheckpointer? Checkpointer => _checkpointer;
+
+    private void Start(long checkpointStepBytes)
     {
         PrepareWriterCommands();
+        _checkpointer = new WalCheckpointer(_path, _logger, checkpointStepBytes);
         _writerTask = Task.Run(WriterLoopAsync);
         if (_options.RetentionTime is not null || _options.RetentionBytes is not null)
             _retentionTimer = _time.CreateTimer(_ => OnRetentionTimer(), null, _options.RetentionCheckInterval, _options.RetentionCheckInterval);

@@ -1,0 +1,131 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using PinPipe.Log;
+using PinPipe.Log.Sqlite;
+using PinPipe.Tests.Support;
+
+namespace PinPipe.Tests.Log.Sqlite;
+
+/// <summary>The producer's checkpoints: the writer's, between groups, every step; none inside a commit.</summary>
+public sealed class WalCheckpointerTests : IDisposable
+{
+    private readonly TempDirectory _dir = new("walcheckpoint");
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        _dir.Dispose();
+    }
+
+    private LogOptions Options() => new() { Path = _dir.File("log.db"), RetentionTime = null };
+
+    private static byte[] Payload(int size, int seed) => Enumerable.Range(0, size).Select(i => (byte)('a' + (i * 7 + seed) % 26)).ToArray();
+
+    [Fact]
+    public async Task The_writer_checkpoints_every_step_so_the_WAL_starts_over_and_stays_near_a_step()
+    {
+        const long step = 1L << 20;
+        var options = Options();
+        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, step);
+        await log.CreateTopicAsync("t", 1);
+        // Each append a commit of about 5 WAL frames of 64 KiB (two pages of the record, a leaf of the table, of its key and
+        // of the partitions): 100 of them write about 32 MB to the WAL, a step every 3 to 4 commits.
+        const int appends = 100, size = 64 * 1024;
+        for (int i = 0; i < appends; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(size, i), 0)]);
+
+        var (checkpoints, failures) = log.Checkpointer!.Counts;
+        Assert.Equal(0, failures);
+        Assert.InRange(checkpoints, 20, 34); // one each time the frames since the last passed a step
+        // Each checkpoint copied every frame, so the next transaction wrote the WAL from its start again: the file is as
+        // large as a step and a group at most (a WAL never shrinks by itself), where without checkpoints it holds everything.
+        long wal = new FileInfo(options.Path + "-wal").Length;
+        Assert.InRange(wal, 1, 3L << 20);
+        Assert.True(new FileInfo(options.Path).Length >= (appends - 10) * (long)size, "the records are in the database file, not only in the WAL");
+
+        var read = await log.ReadAsync("t", 0, 0, appends);
+        Assert.Equal(appends, read.Count);
+        for (int i = 0; i < appends; i++) Assert.Equal(Payload(size, i), read[i].Value);
+    }
+
+    [Fact]
+    public async Task Below_a_step_nothing_is_checkpointed_and_the_records_wait_in_the_WAL()
+    {
+        var options = Options();
+        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, 64L << 20);
+        await log.CreateTopicAsync("t", 1);
+        long before = new FileInfo(options.Path).Length;
+        for (int i = 0; i < 40; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(64 * 1024, i), 0)]);
+
+        // SQLite's own automatic checkpoint (1,000 pages) is off in the writer: nothing reached the file inside a commit.
+        Assert.Equal((0L, 0L), log.Checkpointer!.Counts);
+        Assert.Equal(before, new FileInfo(options.Path).Length);
+        Assert.True(new FileInfo(options.Path + "-wal").Length > 40 * 64 * 1024);
+        Assert.Equal(40, (await log.ReadAsync("t", 0, 0, 100)).Count);
+    }
+
+    [Fact]
+    public async Task Records_left_in_the_WAL_at_a_crash_are_read_after_the_reopen()
+    {
+        var options = Options();
+        var copy = _dir.File("copy/log.db");
+        await using (var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, 64L << 20))
+        {
+            await log.CreateTopicAsync("t", 1);
+            for (int i = 0; i < 10; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(10_000, i), 0)]);
+            // A crash: the files as they are now, with the records only in the WAL, copied while the log is open.
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(options.Path, copy);
+            File.Copy(options.Path + "-wal", copy + "-wal");
+        }
+
+        await using var reopened = await SqliteLog.OpenAsync(options with { Path = copy });
+        var read = await reopened.ReadAsync("t", 0, 0, 100);
+        Assert.Equal(10, read.Count);
+        Assert.Equal(Payload(10_000, 9), read[9].Value);
+    }
+
+    [Fact]
+    public async Task A_new_log_has_64_KiB_pages()
+    {
+        var options = Options();
+        await using (var log = await SqliteLog.OpenAsync(options)) await log.CreateTopicAsync("t", 1);
+        await using var db = new SqliteConnection($"Data Source={options.Path};Pooling=False;Mode=ReadOnly");
+        await db.OpenAsync();
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "PRAGMA page_size";
+        Assert.Equal(65536L, await cmd.ExecuteScalarAsync());
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(SqliteBusy.SideWriterAutocheckpointPages)]
+    public async Task A_writing_connection_gets_the_automatic_checkpoint_it_asks_for(int pages)
+    {
+        await using var db = new SqliteConnection($"Data Source={_dir.File("pragma.db")};Pooling=False");
+        await db.OpenAsync();
+        SqliteBusy.Configure(db, pages);
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "PRAGMA wal_autocheckpoint";
+        Assert.Equal((long)pages, await cmd.ExecuteScalarAsync());
+        cmd.CommandText = "PRAGMA synchronous";
+        Assert.Equal(2L, await cmd.ExecuteScalarAsync()); // FULL
+    }
+
+    [Fact]
+    public async Task A_consumer_or_group_member_connection_checkpoints_only_past_16384_pages_by_default()
+    {
+        await using var db = new SqliteConnection($"Data Source={_dir.File("pragma.db")};Pooling=False");
+        await db.OpenAsync();
+        SqliteBusy.Configure(db);
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "PRAGMA wal_autocheckpoint";
+        Assert.Equal(16384L, await cmd.ExecuteScalarAsync());
+        Assert.Throws<ArgumentOutOfRangeException>(() => SqliteBusy.Configure(db, -1));
+    }
+
+    [Fact]
+    public void A_step_must_be_positive()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new WalCheckpointer("x.db", NullLogger.Instance, 0));
+    }
+}
