@@ -118,7 +118,7 @@ public sealed partial class SqliteLog
             removed += step.Records;
         }
 
-        _checkpointer?.Committed(_checkpointer.StepBytes); // freed pages are written too: checkpoint them soon
+        _checkpointer?.Due(); // freed pages are written too: checkpoint them after the next group
         return removed;
     }
 }

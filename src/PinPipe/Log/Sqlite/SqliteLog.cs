@@ -91,10 +91,10 @@ public sealed partial class SqliteLog : ILog
     /// or a consumer opens a file that does not exist (yet).</exception>
     /// <exception cref="InvalidOperationException">The file has a newer schema or is not a log database.</exception>
     public static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger = null, TimeProvider? time = null, CancellationToken cancellationToken = default) =>
-        OpenAsync(options, logger, time, WalCheckpointer.DefaultStepBytes, cancellationToken);
+        OpenAsync(options, logger, time, CheckpointSteps.Default, cancellationToken);
 
-    /// <summary>As the public open, with the producer's checkpoint step given (tests make it small).</summary>
-    internal static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger, TimeProvider? time, long checkpointStepBytes, CancellationToken cancellationToken = default)
+    /// <summary>As the public open, with the producer's checkpoint steps given (tests make them small).</summary>
+    internal static ValueTask<SqliteLog> OpenAsync(LogOptions options, ILogger? logger, TimeProvider? time, CheckpointSteps checkpoints, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         SettingsProblems.ThrowIfAny(options.Validate(), nameof(options));
@@ -148,7 +148,7 @@ public sealed partial class SqliteLog : ILog
 #pragma warning disable CA2000 // the opened log is the caller's to dispose (it owns writer and lockFile from here on)
             var log = new SqliteLog(options, logger ?? NullLogger.Instance, time ?? TimeProvider.System, path, writer, lockFile, topics);
 #pragma warning restore CA2000
-            log.Start(checkpointStepBytes);
+            log.Start(checkpoints);
             return ValueTask.FromResult(log);
         }
         catch
@@ -261,10 +261,10 @@ public sealed partial class SqliteLog : ILog
     /// <summary>Test hook: the producer's checkpointer (null for a consumer).</summary>
     internal WalCheckpointer? Checkpointer => _checkpointer;
 
-    private void Start(long checkpointStepBytes)
+    private void Start(CheckpointSteps checkpoints)
     {
         PrepareWriterCommands();
-        _checkpointer = new WalCheckpointer(_path, _logger, checkpointStepBytes);
+        _checkpointer = new WalCheckpointer(_path, _logger, checkpoints);
         _writerTask = Task.Run(WriterLoopAsync);
         if (_options.RetentionTime is not null || _options.RetentionBytes is not null)
             _retentionTimer = _time.CreateTimer(_ => OnRetentionTimer(), null, _options.RetentionCheckInterval, _options.RetentionCheckInterval);

@@ -51,10 +51,10 @@ internal static class SqliteSchema
     /// <exception cref="LogException">The file has a newer schema or is not in WAL mode.</exception>
     public static void Prepare(SqliteConnection connection, string path)
     {
-        // 64 KiB pages (SQLite's largest) suit batches of many records: a 256 KiB batch is 4 overflow pages, each a WAL
-        // frame written and later checkpointed with one call, where 16 KiB pages needed 16 (BENCHMARKS.md, issue #14: the
-        // p99 at 500 records a request). It only takes effect on a new file; older files keep their 16 KiB pages.
-        Scalar(connection, "PRAGMA page_size=65536;");
+        // 16 KiB pages suit batches of many records (fewer overflow pages per row); it only takes effect on a new file.
+        // 64 KiB pages measured no better at 500 records a request (BENCHMARKS.md, issue #14) and make every small
+        // commit (an offset, a heartbeat) write 64 KiB frames.
+        Scalar(connection, "PRAGMA page_size=16384;");
         var mode = Scalar(connection, "PRAGMA journal_mode=WAL;") as string;
         if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
             throw new LogException(LogErrorCode.Unreadable, $"The log database '{path}' could not be switched to WAL mode (journal_mode is '{mode}').");

@@ -22,25 +22,23 @@ public sealed class WalCheckpointerTests : IDisposable
     private static byte[] Payload(int size, int seed) => Enumerable.Range(0, size).Select(i => (byte)('a' + (i * 7 + seed) % 26)).ToArray();
 
     [Fact]
-    public async Task The_writer_checkpoints_every_step_so_the_WAL_starts_over_and_stays_near_a_step()
+    public async Task The_writer_checkpoints_every_step_of_records_so_the_WAL_starts_over_and_stays_near_a_step()
     {
-        const long step = 1L << 20;
         var options = Options();
-        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, step);
+        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, new CheckpointSteps(1L << 20, 1L << 30));
         await log.CreateTopicAsync("t", 1);
-        // Each append a commit of about 5 WAL frames of 64 KiB (two pages of the record, a leaf of the table, of its key and
-        // of the partitions): 100 of them write about 32 MB to the WAL, a step every 3 to 4 commits.
-        const int appends = 100, size = 64 * 1024;
+        const int appends = 100, size = 64 * 1024; // 6.4 MB of records: a step every 16 appends
         for (int i = 0; i < appends; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(size, i), 0)]);
 
         var (checkpoints, failures) = log.Checkpointer!.Counts;
         Assert.Equal(0, failures);
-        Assert.InRange(checkpoints, 20, 34); // one each time the frames since the last passed a step
+        Assert.InRange(checkpoints, 5, 6); // one each time the records since the last passed a step
         // Each checkpoint copied every frame, so the next transaction wrote the WAL from its start again: the file is as
-        // large as a step and a group at most (a WAL never shrinks by itself), where without checkpoints it holds everything.
+        // large as the frames of a step and a commit (a WAL never shrinks by itself), where without checkpoints it would
+        // hold all 100 appends' frames, over 6.4 MB.
         long wal = new FileInfo(options.Path + "-wal").Length;
         Assert.InRange(wal, 1, 3L << 20);
-        Assert.True(new FileInfo(options.Path).Length >= (appends - 10) * (long)size, "the records are in the database file, not only in the WAL");
+        Assert.True(new FileInfo(options.Path).Length >= (appends - 20) * (long)size, "the records are in the database file, not only in the WAL");
 
         var read = await log.ReadAsync("t", 0, 0, appends);
         Assert.Equal(appends, read.Count);
@@ -48,10 +46,27 @@ public sealed class WalCheckpointerTests : IDisposable
     }
 
     [Fact]
+    public async Task Small_commits_that_rewrite_the_same_pages_are_checkpointed_every_step_of_WAL_frames()
+    {
+        var options = Options();
+        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, new CheckpointSteps(1L << 30, 1L << 20));
+        await log.CreateTopicAsync("t", 1);
+        // 100-byte records: each commit rewrites a few pages of 16 KiB (leaves of the table, of its key, of the partitions;
+        // the writer counts 4) and writes almost no new record bytes, so only the step in frames (1 MiB, 16 commits) applies.
+        for (int i = 0; i < 240; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(100, i), 0)]);
+
+        var (checkpoints, failures) = log.Checkpointer!.Counts;
+        Assert.Equal(0, failures);
+        Assert.InRange(checkpoints, 14, 16);
+        Assert.InRange(new FileInfo(options.Path + "-wal").Length, 1, 2L << 20);
+        Assert.Equal(240, (await log.ReadAsync("t", 0, 0, 1000)).Count);
+    }
+
+    [Fact]
     public async Task Below_a_step_nothing_is_checkpointed_and_the_records_wait_in_the_WAL()
     {
         var options = Options();
-        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, 64L << 20);
+        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, new CheckpointSteps(64L << 20, 64L << 20));
         await log.CreateTopicAsync("t", 1);
         long before = new FileInfo(options.Path).Length;
         for (int i = 0; i < 40; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(64 * 1024, i), 0)]);
@@ -64,11 +79,30 @@ public sealed class WalCheckpointerTests : IDisposable
     }
 
     [Fact]
+    public async Task Retention_makes_the_next_group_checkpoint()
+    {
+        var options = Options() with { RetentionBytes = 100_000 };
+        await using var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, new CheckpointSteps(64L << 20, 64L << 20));
+        await log.CreateTopicAsync("t", 1);
+        for (int i = 0; i < 10; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(50_000, i), 0)]);
+        Assert.Equal(0, log.Checkpointer!.Counts.Checkpoints);
+        Assert.True(await log.EnforceRetentionAsync() > 0);
+        await log.AppendAsync("t", [new LogRecord(null, Payload(10, 0), 0)]);
+        // The writer checkpoints after the append's answer: wait for it (bounded), then a next group checkpoints no more.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (log.Checkpointer.Counts.Checkpoints == 0 && DateTime.UtcNow < deadline) await Task.Delay(5);
+        Assert.Equal(1, log.Checkpointer.Counts.Checkpoints);
+        await log.AppendAsync("t", [new LogRecord(null, Payload(10, 1), 0)]);
+        await log.EnforceRetentionAsync(); // an exclusive operation queued behind the append: the writer finished its group
+        Assert.Equal(1, log.Checkpointer.Counts.Checkpoints);
+    }
+
+    [Fact]
     public async Task Records_left_in_the_WAL_at_a_crash_are_read_after_the_reopen()
     {
         var options = Options();
         var copy = _dir.File("copy/log.db");
-        await using (var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, 64L << 20))
+        await using (var log = await SqliteLog.OpenAsync(options, NullLogger.Instance, null, new CheckpointSteps(64L << 20, 64L << 20)))
         {
             await log.CreateTopicAsync("t", 1);
             for (int i = 0; i < 10; i++) await log.AppendAsync("t", [new LogRecord(null, Payload(10_000, i), 0)]);
@@ -82,18 +116,6 @@ public sealed class WalCheckpointerTests : IDisposable
         var read = await reopened.ReadAsync("t", 0, 0, 100);
         Assert.Equal(10, read.Count);
         Assert.Equal(Payload(10_000, 9), read[9].Value);
-    }
-
-    [Fact]
-    public async Task A_new_log_has_64_KiB_pages()
-    {
-        var options = Options();
-        await using (var log = await SqliteLog.OpenAsync(options)) await log.CreateTopicAsync("t", 1);
-        await using var db = new SqliteConnection($"Data Source={options.Path};Pooling=False;Mode=ReadOnly");
-        await db.OpenAsync();
-        await using var cmd = db.CreateCommand();
-        cmd.CommandText = "PRAGMA page_size";
-        Assert.Equal(65536L, await cmd.ExecuteScalarAsync());
     }
 
     [Theory]
@@ -126,6 +148,7 @@ public sealed class WalCheckpointerTests : IDisposable
     [Fact]
     public void A_step_must_be_positive()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new WalCheckpointer("x.db", NullLogger.Instance, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new WalCheckpointer("x.db", NullLogger.Instance, new CheckpointSteps(0, 1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new WalCheckpointer("x.db", NullLogger.Instance, new CheckpointSteps(1, 0)));
     }
 }
