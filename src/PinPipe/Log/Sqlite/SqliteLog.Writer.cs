@@ -12,7 +12,7 @@ public sealed partial class SqliteLog
     private SqliteCommand _insertBatch = null!;
     private SqliteParameter _ibTopic = null!, _ibPartition = null!, _ibBase = null!, _ibLast = null!, _ibCount = null!, _ibMaxTs = null!, _ibSize = null!, _ibPayload = null!;
     private SqliteCommand _updateNext = null!;
-    private long _pageSize, _groupPages, _groupBytes; // the file's page size; the group's WAL pages (an estimate) and batch bytes
+    private long _pageSize, _groupPages; // the file's page size; the WAL pages the group being written takes (an estimate)
     private SqliteParameter _unTopic = null!, _unPartition = null!, _unNext = null!;
 
     private void PrepareWriterCommands()
@@ -114,7 +114,7 @@ public sealed partial class SqliteLog
     {
         var accepted = new List<(AppendOp Op, RecordPosition[] Positions)>(group.Count);
         var touched = new Dictionary<PartitionState, long>();
-        _groupPages = _groupBytes = 0;
+        _groupPages = 0;
         var pending = new Dictionary<PartitionState, PendingBatch>();
         SqliteTransaction? tx = null;
         try
@@ -186,7 +186,7 @@ public sealed partial class SqliteLog
             p.SizeBytes += added;
             p.Publish();
         }
-        _checkpointer?.Committed(_groupBytes, (_groupPages + touched.Count) * _pageSize); // and each partition's row
+        _checkpointer?.Committed(touched.Values.Sum(), (_groupPages + touched.Count) * _pageSize); // and each partition's row
 
         foreach (var (op, positions) in accepted) op.Completion.TrySetResult(positions);
         return true;
@@ -306,7 +306,6 @@ public sealed partial class SqliteLog
         _insertBatch.ExecuteNonQuery();
         _ibPayload.Value = null;
         touched[p] = touched.GetValueOrDefault(p) + payload.Length;
-        _groupBytes += payload.Length;
         _groupPages += (payload.Length + _pageSize - 1) / _pageSize + 2; // the WAL frames it takes: its pages, a leaf of the table and of the key
     }
 
