@@ -145,14 +145,10 @@ internal sealed class RawRows(DuckDBAppender appender)
     /// <summary>Some record is for one table only (a crash between the two commits left one table ahead).</summary>
     public bool Split { get; private set; }
 
-    /// <summary>Bytes of the records added.</summary>
-    public long Bytes { get; private set; }
-
     /// <summary>Adds a record; bytes that are not UTF-8 become the envelope the cleaning rules reject as invalid_utf8 (never U+FFFD text).</summary>
     public void Add(string origin, ReadOnlySpan<byte> value, bool isNull, bool forClean, bool forRejects)
     {
         Split |= !(forClean && forRejects);
-        Bytes += value.Length;
         string line = isNull ? "" : RecordLine.ToText(value);
         appender.CreateRow().AppendValue((long)Count++).AppendValue(origin).AppendValue(line)
             .AppendValue(forClean).AppendValue(forRejects).EndRow();

@@ -84,13 +84,6 @@ public sealed record StreamOptions
     /// </summary>
     internal int ReopenDuckDbEvery { get; init; } = 200;
 
-    /// <summary>
-    /// Each table's DuckDB is also replaced once its micro-batches held this many bytes of records since it opened (default
-    /// 8 MiB): the table's <see cref="Transform.MicroBatchCleaner"/> keeps its tables between micro-batches, and an in-memory
-    /// DuckDB keeps deleted rows until it closes. Not a user setting (tests lower it).
-    /// </summary>
-    internal long ReopenDuckDbBytes { get; init; } = 8L << 20;
-
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
@@ -105,7 +98,6 @@ public sealed record StreamOptions
         .Check(Reset is null or "earliest", $"Stream:Reset: '{Reset}' is not earliest (or unset).")
         .Check(SettingFormats.IsMemoryLimit(MemoryLimit), SettingFormats.NotMemoryLimit("Stream:MemoryLimit", MemoryLimit))
         .Check(ReopenDuckDbEvery >= 1, $"Stream ReopenDuckDbEvery: {ReopenDuckDbEvery} must be 1 or more.")
-        .Check(ReopenDuckDbBytes >= 1, $"Stream ReopenDuckDbBytes: {ReopenDuckDbBytes} must be 1 or more.")
         .Check(Threads is >= 0 and <= SettingFormats.MaxThreads,
             $"Stream:Threads: {Threads} must be 0 (one per core) to {SettingFormats.MaxThreads}: more threads than cores only adds contention, and each holds its own memory.")
         .ToList();

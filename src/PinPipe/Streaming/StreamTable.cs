@@ -51,7 +51,6 @@ internal sealed class StreamTable : IDisposable
     private Task? _closing; // the last DuckDB replaced, closing beside the micro-batches
     private int _instances; // DuckDB instances opened, each with its own spill folder
     private int _batchesSinceOpen;
-    private long _bytesSinceOpen;
     private string? _work;
     private long _rejectsCommittedAt; // when the reject table's position was last committed (or read, at a resume)
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
@@ -264,28 +263,21 @@ internal sealed class StreamTable : IDisposable
         bool idle = false;
         using var appender = _db!.CreateAppender(Cleaner.RawTable);
         var rows = new RawRows(appender);
-        try
+        while (true)
         {
-            while (true)
-            {
-                int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
-                int count = rows.Count;
-                if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
-                if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
-                TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
-                if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
-                if (got > 0) continue;
-                // Null: what this worker reads changed while it waited; the positions are read again first.
-                if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
-                // Nothing came since the last wait either: the reject table's held-back position is committed now.
-                if (count == 0 && idle && _input.TakeHeldRejects() is { } held && !await CommitHeldRejectsAsync(held, cancellationToken).ConfigureAwait(false)) return null;
-                idle = count == 0;
-                await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _bytesSinceOpen += rows.Bytes; // DuckDB holds them until it closes (ReopenDuckDbWhenDue)
+            int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
+            int count = rows.Count;
+            if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
+            if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
+            TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
+            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
+            if (got > 0) continue;
+            // Null: what this worker reads changed while it waited; the positions are read again first.
+            if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
+            // Nothing came since the last wait either: the reject table's held-back position is committed now.
+            if (count == 0 && idle && _input.TakeHeldRejects() is { } held && !await CommitHeldRejectsAsync(held, cancellationToken).ConfigureAwait(false)) return null;
+            idle = count == 0;
+            await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -502,7 +494,6 @@ internal sealed class StreamTable : IDisposable
         _cleanStats = instance.CleanStats;
         _rejectsStats = instance.RejectsStats;
         _batchesSinceOpen = 0;
-        _bytesSinceOpen = 0;
     }
 
     /// <summary>A new DuckDB for the table, with its cleaner and statements prepared.</summary>
@@ -544,12 +535,11 @@ internal sealed class StreamTable : IDisposable
     }
 
     /// <summary>
-    /// Replaces the table's DuckDB every <see cref="StreamOptions.ReopenDuckDbEvery"/> micro-batches, or once they held
-    /// <see cref="StreamOptions.ReopenDuckDbBytes"/> of records, between micro-batches (when it holds nothing needed). DuckDB
-    /// keeps an entry in its buffer pool's eviction queues for every block a query unpinned (a micro-batch's joins unpin about
-    /// a hundred) and purges dead entries only once a queue holds tens of thousands of them; and it keeps the rows the
-    /// cleaner deletes between micro-batches until it closes (<see cref="MicroBatchCleaner"/>): without the reopen, a job
-    /// running for hours holds memory that no query uses.
+    /// Replaces the table's DuckDB every <see cref="StreamOptions.ReopenDuckDbEvery"/> micro-batches, between micro-batches
+    /// (when it holds nothing needed). DuckDB keeps an entry in its buffer pool's eviction queues for every block a query
+    /// unpinned (a micro-batch's joins unpin about a hundred) and purges dead entries only once a queue holds tens of
+    /// thousands of them: without the reopen, a job running for hours holds memory that no query uses. (The rows the cleaner
+    /// deletes between micro-batches are given back by its checkpoints, <see cref="MicroBatchCleaner.Begin"/>.)
     /// </summary>
     /// <remarks>
     /// Opening an instance and preparing its statements, and closing one (which purges every jemalloc arena of the process),
@@ -576,7 +566,7 @@ internal sealed class StreamTable : IDisposable
             });
             return;
         }
-        if (++_batchesSinceOpen < _options.ReopenDuckDbEvery && _bytesSinceOpen < _options.ReopenDuckDbBytes) return;
+        if (++_batchesSinceOpen < _options.ReopenDuckDbEvery) return;
         _opening = Task.Run(OpenInstance);
     }
 

@@ -31,9 +31,9 @@ public enum MicroBatchPart
 /// <para>DuckDB plans a prepared statement again at every execution once any table or view of the database was created,
 /// altered or dropped after the statement was prepared: nothing else may change the connection's catalog while the
 /// cleaner is in use (<see cref="DuckDbSession.CopyToParquet"/> and queries may run).</para>
-/// <para>An in-memory DuckDB keeps the rows deleted from a table until the database closes, so each micro-batch's rows stay
-/// in memory: the owner replaces the database after some volume (the stream job does after
-/// <c>Stream:ReopenDuckDbBytes</c> bytes of records).</para>
+/// <para>An in-memory DuckDB keeps the blocks of rows deleted from a table until a checkpoint, which it runs by itself on
+/// the main catalog only after some volume and never on the temp catalog: <see cref="Begin"/> checkpoints both, so the
+/// tables hold one micro-batch at most.</para>
 /// </remarks>
 public sealed class MicroBatchCleaner
 {
@@ -115,8 +115,21 @@ public sealed class MicroBatchCleaner
     /// <summary>A parenthesized query of the last clean's rejects (schema <see cref="CleaningRules.RejectSchema"/>), in arrival order.</summary>
     public string RejectRowsSql { get; }
 
-    /// <summary>Empties the raw table, for the next micro-batch (each <see cref="CleanAsync"/> empties the steps' tables first).</summary>
-    public void Begin(CancellationToken cancellationToken = default) => _connection.Execute($"EXECUTE {_prefix}clear_raw", cancellationToken);
+    /// <summary>
+    /// Empties the raw table and the steps' tables, for the next micro-batch, and hands their blocks back to DuckDB's
+    /// allocator (a <c>CHECKPOINT</c> of the main and temp catalogs, which changes no table: the prepared statements stay
+    /// planned).
+    /// </summary>
+    public void Begin(CancellationToken cancellationToken = default)
+    {
+        _connection.Execute($"EXECUTE {_prefix}clear_raw", cancellationToken);
+        ClearSteps(cancellationToken);
+        // The deleted rows' blocks go back only with a checkpoint: DuckDB's automatic one runs on the main database after
+        // some volume (the raw table then swings by tens of MB between them) and never on the temp catalog (the stage table
+        // would keep every micro-batch's rows until the database closes).
+        _connection.Execute("CHECKPOINT", cancellationToken);
+        _connection.Execute("CHECKPOINT temp", cancellationToken);
+    }
 
     /// <summary>
     /// Cleans <paramref name="part"/> of the raw table's records into the clean rows (<see cref="CleanRowsSql"/>) and rejects

@@ -84,19 +84,4 @@ public sealed class StreamKeyCheckTests
         Assert.Equal(2L, pin.DuckDbOpens);
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
-
-    [Fact]
-    public async Task The_tables_DuckDB_is_also_reopened_once_its_micro_batches_held_ReopenDuckDbBytes()
-    {
-        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch with { ReopenDuckDbBytes = 1 }); // every micro-batch holds more than a byte
-        await kit.AppendAsync(RecordKind.Pin, Pins(1, 30));
-        var job = kit.NewJob();
-        await kit.RunUntilCaughtUpAsync(job);
-        var pin = job.GetStats().Tables[0];
-        Assert.Equal((3L, 30L, 30L), (pin.Batches, pin.Read, pin.Clean));
-        // Opened at start; due after each micro-batch that ran on a fresh instance (1 and 3), the next one opens beside the
-        // micro-batch after it and replaces it then (after 2); the one opening after 3 is not needed before the job stops.
-        Assert.Equal(2L, pin.DuckDbOpens);
-        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
-    }
 }

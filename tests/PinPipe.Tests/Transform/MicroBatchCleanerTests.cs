@@ -95,6 +95,31 @@ public sealed class MicroBatchCleanerTests : IDisposable
     }
 
     [Fact]
+    public async Task Begin_gives_back_the_blocks_of_the_last_micro_batch_so_the_tables_hold_one_micro_batch_at_most()
+    {
+        // 1,000 pins a micro-batch (the fixtures repeated): each fills the raw, stage and clean tables with about a MB.
+        string[] fixtures = TransformTestKit.FixtureLines("raw", RecordKind.Pin);
+        string[] batch = Enumerable.Range(0, 1000).Select(i => fixtures[i % fixtures.Length]).ToArray();
+        var (kit, pin) = For(RecordKind.Pin);
+        long afterFirst = 0;
+        for (int round = 0; round < 20; round++)
+        {
+            await CompareAsync(RecordKind.Pin, batch, null, MicroBatchPart.All, $"round {round}");
+            long held = TablesMemory(kit);
+            if (round == 0) afterFirst = held;
+            // Without the checkpoints (DuckDB's own never runs on the temp catalog) this grows by every micro-batch's rows.
+            Assert.True(held <= 2 * afterFirst, $"round {round}: the tables hold {held:N0} bytes, after the first micro-batch {afterFirst:N0}");
+        }
+        Assert.True(afterFirst > 0, "the tables held nothing after a micro-batch: the measure measures nothing");
+        pin.Begin();
+        Assert.Equal(0, TablesMemory(kit));
+    }
+
+    /// <summary>What DuckDB's buffer manager holds for tables (<c>duckdb_memory()</c>: in-memory and base tables).</summary>
+    private static long TablesMemory(TransformTestKit kit) =>
+        long.Parse(kit.Rows("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT AS bytes FROM duckdb_memory() WHERE tag IN ('IN_MEMORY_TABLE', 'BASE_TABLE')")[0]["bytes"]!, System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
     public async Task An_unknown_part_is_refused()
     {
         var ex = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => For(RecordKind.Pin).Cleaner.CleanAsync((MicroBatchPart)7, null));
