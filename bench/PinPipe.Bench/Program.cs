@@ -7,7 +7,7 @@ using PinPipe.Bench;
 //   workers: [--records 200000 (per topic and stream)] [--rounds N]: 1, 2 and 3 sink and stream processes over 6 partitions, and a rebalance after a SIGKILL
 //   verify: [--posts 1000000] [--rounds N]: pinpipe verify over a pipeline of that many posts (log, bucket, batch and streaming tables)
 //   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30|none] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
-//   soak: [--minutes 60] [--rate 2000 (posts/s per lane)] [--records-per-request 10] [--lane both|stream]: serve, sink, stream and an emulator
+//   soak: [--minutes 60] [--rate 2000 (posts/s per lane)] [--records-per-request 10] [--lane both|stream] [--stream-env Key=Value]: serve, sink, stream and an emulator
 //     per lane as separate processes; RSS, rates, lags and latencies every 10 s; batch and verify at the end; CSV and SVG chart in bench/results/
 // (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
 // history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
@@ -69,7 +69,7 @@ namespace PinPipe.Bench
         /// <summary>stream-latency: the triggers to try, from <c>--triggers 1s,250ms</c>; null = the bench's own list.</summary>
         public IReadOnlyList<string>? Triggers { get; init; }
 
-        /// <summary>stream-latency: extra configuration for the <c>pinpipe stream</c> child, from <c>--stream-env Stream__MemoryLimit=100MB</c> (as <c>PINPIPE_</c> variables).</summary>
+        /// <summary>stream-latency and soak: extra configuration for the <c>pinpipe stream</c> child, from <c>--stream-env Stream__MemoryLimit=100MB</c> (as <c>PINPIPE_</c> variables).</summary>
         public IReadOnlyList<string> StreamEnv { get; init; } = [];
 
         /// <summary>soak: minutes to run, from <c>--minutes</c> (default 60).</summary>

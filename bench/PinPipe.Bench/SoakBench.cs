@@ -110,7 +110,7 @@ internal static class SoakBench
         {
             await WaitHealthyAsync(url, children[0]);
             if (both) Add("sink", PinPipeChild.Start(dll, dir.Path, ["sink", .. common], [$"Metrics__Urls={sinkMetrics}"], logFile: LogFile("sink")));
-            Add("stream", PinPipeChild.Start(dll, dir.Path, ["stream", .. common], [$"Metrics__Urls={streamMetrics}"], logFile: LogFile("stream")));
+            Add("stream", PinPipeChild.Start(dll, dir.Path, ["stream", .. common], [$"Metrics__Urls={streamMetrics}", .. args.StreamEnv], logFile: LogFile("stream")));
             var emulators = new List<PinPipeChild>();
             foreach (string lane in both ? new[] { "batch", "stream" } : ["stream"])
             {
