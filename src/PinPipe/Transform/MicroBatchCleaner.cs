@@ -44,6 +44,7 @@ public sealed class MicroBatchCleaner
     private readonly string _prefix;
     private readonly HashSet<MicroBatchPart> _prepared = [];
     private readonly (string Name, string Table)[] _stepTables; // the tables each clean empties first, by the name of their prepared DELETE
+    private bool _stepsHoldRows; // a clean ran since the steps' tables were last emptied (so Begin's emptying is not done again by the clean after it)
 
     /// <summary>DuckDB's optimizers whose rewrites depend on the tables' statistics at planning time.</summary>
     internal const string StatisticsOptimizers = "statistics_propagation,compressed_materialization";
@@ -149,6 +150,7 @@ public sealed class MicroBatchCleaner
     private CleanResult Clean(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken)
     {
         ClearSteps(cancellationToken);
+        _stepsHoldRows = true;
         PrepareStage(part);
         Run("stage_" + part);
         DeltaKeyScan? keyScan = null;
@@ -178,8 +180,10 @@ public sealed class MicroBatchCleaner
 
     private void ClearSteps(CancellationToken cancellationToken)
     {
+        if (!_stepsHoldRows) return;
         foreach (var (name, _) in _stepTables)
             _connection.Execute($"EXECUTE {_prefix}clear_{name}", cancellationToken);
+        _stepsHoldRows = false;
     }
 
     /// <summary>Prepares the rules' statement for <paramref name="part"/> the first time it is cleaned (the parts other than all are rare: after a crash between a micro-batch's two commits).</summary>
