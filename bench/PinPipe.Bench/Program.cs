@@ -27,10 +27,10 @@ if (what is "history" && HistoryBench.Validate(args2) is { } usage)
 #pragma warning restore CA1849
     return 2;
 }
-if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "micro-batch" or "stream" or "stream-latency" or "batch" or "soak" or "history" or "workers" or "verify" or "baseline" or "all"))
+if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "clean" or "micro-batch" or "stream" or "stream-latency" or "batch" or "soak" or "history" or "workers" or "verify" or "delta-log" or "baseline" or "all"))
 {
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
-    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, micro-batch, stream, stream-latency, batch, soak, history, workers, verify, baseline or all");
+    Console.Error.WriteLine($"unknown benchmark '{what}': use ingest, latency, emulator, sink, seed, clean, micro-batch, stream, stream-latency, batch, soak, history, workers, verify, delta-log, baseline or all");
 #pragma warning restore CA1849
     return 2;
 }
@@ -41,7 +41,7 @@ if (!args2.LandOnly) // history --land-only writes data and measures nothing
     IngestBench.Progress(baseline.Line());
     lines.Add(baseline.Line());
 }
-if (what is not ("batch" or "micro-batch" or "stream-latency" or "soak" or "history" or "workers" or "verify" or "baseline")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
+if (what is not ("batch" or "micro-batch" or "stream-latency" or "soak" or "history" or "workers" or "verify" or "delta-log" or "baseline")) lines.AddRange(["", "| load | target | requests/s | records/s | p50 | p99 |", "|---|---|---|---|---|---|"]);
 if (what is "ingest" or "all") lines.AddRange(await IngestBench.RunAsync(args2));
 if (what is "latency" or "all") lines.AddRange(await EmulatorBench.RunLatencyAsync(args2));
 if (what is "emulator" or "all") lines.AddRange(await EmulatorBench.RunThroughputAsync(args2));
@@ -56,6 +56,7 @@ if (what is "soak") lines.AddRange(await SoakBench.RunAsync(args2));
 if (what is "history") lines.AddRange(await HistoryBench.RunAsync(args2));
 if (what is "workers") lines.AddRange(await WorkersBench.RunAsync(args2));
 if (what is "verify") lines.AddRange(await VerifyBench.RunAsync(args2));
+if (what is "delta-log") lines.AddRange(await DeltaLogBench.RunAsync(args2));
 foreach (var l in lines) Console.WriteLine(l);
 return 0;
 
@@ -108,6 +109,9 @@ namespace PinPipe.Bench
         /// <summary>history: only land the days (kept in <c>&lt;out&gt;/data</c>, described in <c>landings.json</c>), no <c>pinpipe</c> run (<c>--land-only</c>).</summary>
         public bool LandOnly { get; init; }
 
+        /// <summary>delta-log: commits to make (<c>--commits</c>, default 20,000).</summary>
+        public int Commits { get; init; } = 20_000;
+
         public static BenchArgs Parse(string[] args)
         {
             string what = "all";
@@ -126,6 +130,7 @@ namespace PinPipe.Bench
             List<int>? fullDays = null;
             string? outDir = null;
             bool keepData = false, landOnly = false;
+            int commits = 20_000;
             for (int i = 0; i < args.Length; i++)
             {
                 int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -151,6 +156,7 @@ namespace PinPipe.Bench
                     case "--out": outDir = Path.GetFullPath(args[++i]); break;
                     case "--keep-data": keepData = true; break;
                     case "--land-only": landOnly = true; break;
+                    case "--commits": commits = Next(); break;
                     default: what = args[i]; break;
                 }
             }
@@ -171,6 +177,7 @@ namespace PinPipe.Bench
                 Out = outDir,
                 KeepData = keepData,
                 LandOnly = landOnly,
+                Commits = commits,
             };
         }
     }

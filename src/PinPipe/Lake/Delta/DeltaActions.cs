@@ -94,7 +94,11 @@ public sealed record DeltaFile(string Path, IReadOnlyDictionary<string, string?>
 
 /// <summary>A <c>remove</c> action kept as a tombstone (only VACUUM uses it; checkpoints keep unexpired ones).</summary>
 internal sealed record DeltaRemove(string RawPath, string Path, long? DeletionTimestamp, bool DataChange, bool? ExtendedFileMetadata,
-    IReadOnlyDictionary<string, string?>? PartitionValues, long? Size);
+    IReadOnlyDictionary<string, string?>? PartitionValues, long? Size)
+{
+    /// <summary>The version of the commit (or checkpoint) the tombstone was read from; -1 when not read from the log.</summary>
+    internal long CommitVersion { get; init; } = -1;
+}
 
 /// <summary>A <c>txn</c> action: the latest version an application committed.</summary>
 internal sealed record DeltaTxnAction(string AppId, long Version, long? LastUpdated);

@@ -16,6 +16,10 @@ internal static partial class DeltaLogFiles
 
     internal static string Checkpoint(long version) => version.ToString("D20", CultureInfo.InvariantCulture) + ".checkpoint.parquet";
 
+    /// <summary>Part <paramref name="part"/> (1-based) of a multi-part checkpoint of <paramref name="parts"/> parts.</summary>
+    internal static string CheckpointPart(long version, int part, int parts) =>
+        string.Create(CultureInfo.InvariantCulture, $"{version:D20}.checkpoint.{part:D10}.{parts:D10}.parquet");
+
     /// <summary>The version a log file is of (<c>&lt;20 digits&gt;.…</c>: commit, checkpoint, .crc), or null for other names.</summary>
     internal static long? VersionOf(string key, string logPrefix)
     {

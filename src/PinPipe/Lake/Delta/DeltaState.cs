@@ -14,8 +14,26 @@ internal sealed class DeltaState
     internal DeltaProtocol? Protocol { get; private set; }
     internal DeltaMetadata? Metadata { get; private set; }
     internal Dictionary<string, DeltaFile> Files { get; private init; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The tombstones (<c>remove</c> actions, by decoded path) of the commits after <see cref="TombstoneBase"/>, each with the
+    /// version that removed it; all of them when there is no base. Those of the base checkpoint stay in its file and are never
+    /// held in memory: a stream table accrues a tombstone per compacted micro-batch file, hundreds of thousands a day, kept
+    /// for <c>delta.deletedFileRetentionDuration</c>, so a writer that held them all would pay for the whole week on every
+    /// commit. <see cref="DeltaCheckpoint.WriteAsync"/> carries the base's tombstones over into the next checkpoint.
+    /// </summary>
     internal Dictionary<string, DeltaRemove> Tombstones { get; private init; } = new(StringComparer.Ordinal);
+
+    /// <summary>The checkpoint (its part keys) whose <c>remove</c> rows hold the tombstones up to <see cref="TombstoneBaseVersion"/>; null when <see cref="Tombstones"/> holds them all.</summary>
+    internal IReadOnlyList<string>? TombstoneBase { get; private set; }
+
+    /// <summary>The version of <see cref="TombstoneBase"/>; -1 without one.</summary>
+    internal long TombstoneBaseVersion { get; private set; } = -1;
+
     internal Dictionary<string, DeltaTxnAction> Txns { get; private init; } = new(StringComparer.Ordinal);
+
+    /// <summary>The version <see cref="ApplyActions"/> records on the tombstones it adds.</summary>
+    private long _applying = -1;
 
     /// <summary>
     /// A copy to apply newer commits to, without the tombstones deleted at or before <paramref name="tombstoneExpiry"/> (Unix
@@ -36,13 +54,49 @@ internal sealed class DeltaState
             Metadata = Metadata,
             Files = new Dictionary<string, DeltaFile>(Files, StringComparer.Ordinal),
             Tombstones = tombstones,
+            TombstoneBase = TombstoneBase,
+            TombstoneBaseVersion = TombstoneBaseVersion,
             Txns = new Dictionary<string, DeltaTxnAction>(Txns, StringComparer.Ordinal),
         };
     }
 
-    /// <summary>Applies every action of a commit file (newline-delimited JSON, one action per line).</summary>
-    internal void ApplyCommit(ReadOnlySpan<byte> content, string source)
+    /// <summary>
+    /// This state with <paramref name="checkpoint"/> (the parts of the checkpoint of version <paramref name="version"/>, at
+    /// most this state's) as its tombstone base: it keeps only the tombstones of later commits. Shares the live files and txns
+    /// (a state is not mutated once handed out; <see cref="Clone"/> copies them).
+    /// </summary>
+    internal DeltaState Rebased(long version, IReadOnlyList<string> checkpoint)
     {
+        if (version > Version) throw new ArgumentOutOfRangeException(nameof(version), version, $"The checkpoint is newer than the state (version {Version}).");
+        var tombstones = new Dictionary<string, DeltaRemove>(StringComparer.Ordinal);
+        foreach (var (path, remove) in Tombstones)
+        {
+            if (remove.CommitVersion > version) tombstones[path] = remove;
+        }
+        return new DeltaState
+        {
+            Version = Version,
+            Protocol = Protocol,
+            Metadata = Metadata,
+            Files = Files,
+            Tombstones = tombstones,
+            TombstoneBase = checkpoint,
+            TombstoneBaseVersion = version,
+            Txns = Txns,
+        };
+    }
+
+    /// <summary>Marks the state as loaded from <paramref name="checkpoint"/> of <paramref name="version"/> without its tombstones.</summary>
+    internal void SetTombstoneBase(long version, IReadOnlyList<string> checkpoint)
+    {
+        TombstoneBase = checkpoint;
+        TombstoneBaseVersion = version;
+    }
+
+    /// <summary>Applies every action of the commit of <paramref name="version"/> (newline-delimited JSON, one action per line) and moves the state to that version.</summary>
+    internal void ApplyCommit(ReadOnlySpan<byte> content, string source, long version)
+    {
+        _applying = version;
         int line = 0;
         while (!content.IsEmpty)
         {
@@ -61,6 +115,15 @@ internal sealed class DeltaState
                 throw new DeltaException(DeltaErrorCode.Corrupt, $"{source} line {line} is not valid JSON: {e.Message}", e);
             }
         }
+        Version = version;
+    }
+
+    /// <summary>Applies the rows of the checkpoint of <paramref name="version"/> through <see cref="ApplyActions"/> (<paramref name="apply"/>) and moves the state to that version.</summary>
+    internal void ApplyCheckpoint(long version, Action<DeltaState> apply)
+    {
+        _applying = version;
+        apply(this);
+        Version = version;
     }
 
     /// <summary>Applies the actions of one JSON object (a commit line, or a checkpoint row: null members are skipped).</summary>
@@ -120,7 +183,8 @@ internal sealed class DeltaState
             !remove.TryGetProperty("dataChange", out var dc) || dc.ValueKind != JsonValueKind.False,
             remove.TryGetProperty("extendedFileMetadata", out var e) && e.ValueKind is JsonValueKind.True or JsonValueKind.False ? e.GetBoolean() : null,
             remove.TryGetProperty("partitionValues", out var pv) && pv.ValueKind == JsonValueKind.Object ? StringMap(remove, "partitionValues") : null,
-            OptionalLong(remove, "size"));
+            OptionalLong(remove, "size"))
+        { CommitVersion = _applying };
     }
 
     private static DeltaMetadata ParseMetadata(JsonElement m, string source)

@@ -59,8 +59,7 @@ public sealed partial class DeltaTable
                 {
                     done = true;
                     var next = state?.Clone(TombstoneExpiry(state)) ?? new DeltaState();
-                    next.ApplyCommit(commit, $"{Location} commit {version}");
-                    next.Version = version;
+                    next.ApplyCommit(commit, $"{Location} commit {version}", version);
                     Remember(next);
                     bool checkpointed = await MaybeCheckpointAsync(next, cancellationToken).ConfigureAwait(false);
                     return new DeltaCommitResult(DeltaCommitStatus.Committed, version) { Attempts = attempt, Added = added, Checkpointed = checkpointed };
@@ -129,7 +128,7 @@ public sealed partial class DeltaTable
             byte[] bytes = await _store.GetAsync(_logPrefix + DeltaLogFiles.Commit(v), cancellationToken).ConfigureAwait(false)
                 ?? throw new DeltaException(DeltaErrorCode.VersionNotFound,
                     $"Delta table {Location} no longer has commit {v}, needed to check the txns committed since the write's ReadVersion {read} (the log cleanup deleted it): re-read the table.");
-            since.ApplyCommit(bytes, $"{Location} commit {v}");
+            since.ApplyCommit(bytes, $"{Location} commit {v}", v);
         }
         foreach (var txn in write.AllTxns)
         {
@@ -374,7 +373,12 @@ public sealed partial class DeltaTable
         if (state.Version == 0 || state.Version % interval != 0) return false;
         try
         {
-            await DeltaCheckpoint.WriteAsync(_store, _logPrefix, state, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            string checkpoint = await DeltaCheckpoint.WriteAsync(_store, _logPrefix, state, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                // The cached state leaves its tombstones in the checkpoint: the next commits hold only their own.
+                if (ReferenceEquals(_latest, state)) _latest = state.Rebased(state.Version, [checkpoint]);
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

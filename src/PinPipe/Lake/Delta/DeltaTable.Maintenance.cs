@@ -36,7 +36,7 @@ public sealed partial class DeltaTable
     public async Task<DeltaVacuumResult?> VacuumAsync(TimeSpan retention, bool dryRun = false, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
-        var state = await LoadStateAsync(null, cancellationToken).ConfigureAwait(false);
+        var state = await LoadStateAsync(null, cancellationToken, tombstones: true).ConfigureAwait(false);
         if (state is null) return null;
         DeltaProtocolSupport.CheckWritable(state.Protocol!, state.Metadata!, Location);
         var now = _time.GetUtcNow();

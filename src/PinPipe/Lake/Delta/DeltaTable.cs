@@ -77,7 +77,10 @@ public sealed partial class DeltaTable
     }
 
     /// <summary>Replays the log (protocol §1.4) from the newest usable checkpoint.</summary>
-    private async Task<DeltaState?> LoadStateAsync(long? version, CancellationToken cancellationToken)
+    /// <param name="version">The version; null: the latest.</param>
+    /// <param name="tombstones">Read the checkpoint's tombstones too (VACUUM); else they stay in its file (<see cref="DeltaState.TombstoneBase"/>).</param>
+    /// <param name="cancellationToken">Stops the reads.</param>
+    private async Task<DeltaState?> LoadStateAsync(long? version, CancellationToken cancellationToken, bool tombstones = false)
     {
         DeltaLogFiles.LogListing? listing = null;
         (long Version, IReadOnlyList<ObjectInfo> Parts)? checkpoint = null;
@@ -122,16 +125,14 @@ public sealed partial class DeltaTable
         var state = new DeltaState();
         if (checkpoint is { } c)
         {
-            await DeltaCheckpoint.LoadAsync(_store, c.Parts, state, cancellationToken).ConfigureAwait(false);
-            state.Version = c.Version;
+            await DeltaCheckpoint.LoadAsync(_store, c.Version, [.. c.Parts.Select(p => p.Key)], state, tombstones, cancellationToken).ConfigureAwait(false);
         }
         for (long v = start; v <= end; v++)
         {
             var info = listing.Commits[v];
             byte[] bytes = await _store.GetAsync(info.Key, cancellationToken).ConfigureAwait(false)
                 ?? throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta log of {Location}: commit {v} was listed but cannot be read.");
-            state.ApplyCommit(bytes, $"{Location} commit {v}");
-            state.Version = v;
+            state.ApplyCommit(bytes, $"{Location} commit {v}", v);
         }
         Validate(state);
         return state;
@@ -158,13 +159,38 @@ public sealed partial class DeltaTable
             byte[]? bytes = await _store.GetAsync(_logPrefix + DeltaLogFiles.Commit(v), cancellationToken).ConfigureAwait(false);
             if (bytes is null) break;
             next ??= cached.Clone(TombstoneExpiry(cached));
-            next.ApplyCommit(bytes, $"{Location} commit {v}");
-            next.Version = v;
+            next.ApplyCommit(bytes, $"{Location} commit {v}", v);
         }
         if (next is null) return cached;
         Validate(next);
+        if (next.Tombstones.Count >= RebaseTombstones) next = await RebaseAsync(next, cancellationToken).ConfigureAwait(false);
         Remember(next);
         return next;
+    }
+
+    /// <summary>
+    /// Tombstones held in memory past which <see cref="LatestStateAsync"/> looks for a newer checkpoint to leave them in (a
+    /// reader, or a writer whose own commits seldom land on a checkpoint version, would otherwise hold every tombstone since
+    /// it loaded the table).
+    /// </summary>
+    internal int RebaseTombstones { get; init; } = 10_000;
+
+    /// <summary>
+    /// <paramref name="state"/> with the newest checkpoint at or before its version (<c>_last_checkpoint</c>) as its tombstone
+    /// base, when that is newer than its base: the tombstones up to it stay in its file. Else the state itself.
+    /// </summary>
+    private async Task<DeltaState> RebaseAsync(DeltaState state, CancellationToken cancellationToken)
+    {
+        var pointer = await DeltaCheckpoint.ReadPointerAsync(_store, _logPrefix, cancellationToken).ConfigureAwait(false);
+        if (pointer is null || pointer.Version <= state.TombstoneBaseVersion || pointer.Version > state.Version) return state;
+        IReadOnlyList<string> keys = pointer.Parts is { } parts && parts > 1
+            ? [.. Enumerable.Range(1, parts).Select(i => _logPrefix + DeltaLogFiles.CheckpointPart(pointer.Version, i, parts))]
+            : [_logPrefix + DeltaLogFiles.Checkpoint(pointer.Version)];
+        foreach (string key in keys)
+        {
+            if (!await _store.ExistsAsync(key, cancellationToken).ConfigureAwait(false)) return state; // not (yet) complete
+        }
+        return state.Rebased(pointer.Version, keys);
     }
 
     /// <summary>The Unix ms at or before which a tombstone of <paramref name="state"/> has expired (<see cref="DeltaCheckpoint.TombstoneRetention"/>).</summary>
