@@ -122,12 +122,12 @@ internal static partial class DeltaCheckpoint
 
     /// <summary>
     /// Writes <c>&lt;v&gt;.checkpoint.parquet</c> of <paramref name="state"/> (protocol, metaData, txns, live adds,
-    /// unexpired removes without stats) and then <c>_last_checkpoint</c>; returns the checkpoint's key. The tombstones of the
+    /// unexpired removes without stats) and then <c>_last_checkpoint</c>; returns the checkpoint's key and its number of actions (rows). The tombstones of the
     /// state's <see cref="DeltaState.TombstoneBase"/> are carried over from that checkpoint's file by DuckDB, file to file
     /// (without the expired ones, those of paths live again or removed again since), so a checkpoint costs no managed
     /// memory for them. Call only after the commit of the state's version exists.
     /// </summary>
-    internal static async Task<string> WriteAsync(IObjectStore store, string logPrefix, DeltaState state, DateTimeOffset now, CancellationToken cancellationToken)
+    internal static async Task<(string Key, long Actions)> WriteAsync(IObjectStore store, string logPrefix, DeltaState state, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (state.Protocol is null || state.Metadata is null) throw new InvalidOperationException("A checkpoint needs protocol and metadata.");
         using var temp = new TempFolder();
@@ -191,7 +191,7 @@ internal static partial class DeltaCheckpoint
             w.WriteEndObject();
         }
         await store.PutAsync(logPrefix + DeltaLogFiles.LastCheckpoint, pointer.ToArray(), cancellationToken).ConfigureAwait(false);
-        return key;
+        return (key, rows);
 
         IEnumerable<Action<Utf8JsonWriter>> Actions()
         {

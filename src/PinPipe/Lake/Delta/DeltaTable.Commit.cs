@@ -28,7 +28,7 @@ public sealed partial class DeltaTable
     /// </list>
     /// A write that is not committed leaves no uploaded file behind. Several processes may commit to one table when the
     /// store's put-if-absent is atomic (<see cref="IObjectStore.AtomicPutIfAbsent"/>). Writes a checkpoint every
-    /// <c>delta.checkpointInterval</c> (10) versions, and after it deletes the expired log files the checkpoint makes
+    /// <c>delta.checkpointInterval</c> (10) versions, spaced by their size (<see cref="MaybeCheckpointAsync"/>), and after it deletes the expired log files the checkpoint makes
     /// unnecessary (<see cref="CleanUpLogAsync"/>, at most once an hour).
     /// </summary>
     /// <exception cref="DeltaException">The write is invalid (schema mismatch, missing file, append-only table),
@@ -366,16 +366,37 @@ public sealed partial class DeltaTable
         w.WriteEndObject();
     }
 
-    /// <summary>Writes a checkpoint when the version is a multiple of <c>delta.checkpointInterval</c>; a failure is logged, not thrown (the commit stands).</summary>
+    /// <summary>
+    /// Checkpoint actions per version between checkpoints: after this instance wrote a checkpoint of R actions, the next is
+    /// written no sooner than R / 250 versions later (and at a multiple of <c>delta.checkpointInterval</c>).
+    /// </summary>
+    internal int CheckpointActionsPerVersion { get; init; } = 250;
+
+    private long _lastCheckpointVersion = -1, _lastCheckpointActions; // the last checkpoint this instance wrote
+
+    /// <summary>
+    /// Writes a checkpoint when the version is a multiple of <c>delta.checkpointInterval</c>, spaced by its size: a checkpoint
+    /// holds every live file and unexpired tombstone, and a stream table's grows with a week of compacted micro-batch files
+    /// (hundreds of thousands of actions a day at 10 commits a second), so one of R actions is followed by the next no sooner
+    /// than R / <see cref="CheckpointActionsPerVersion"/> versions later: the cost of checkpoints per commit stays about 250
+    /// actions' worth however large the table (readers replay up to R / 250 commits from it). A failure is logged, not
+    /// thrown (the commit stands).
+    /// </summary>
     private async Task<bool> MaybeCheckpointAsync(DeltaState state, CancellationToken cancellationToken)
     {
         int interval = int.TryParse(state.Metadata!.Get("delta.checkpointInterval"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : DefaultCheckpointInterval;
         if (state.Version == 0 || state.Version % interval != 0) return false;
+        lock (_gate)
+        {
+            if (_lastCheckpointVersion >= 0 && state.Version - _lastCheckpointVersion < _lastCheckpointActions / CheckpointActionsPerVersion) return false;
+        }
         try
         {
-            string checkpoint = await DeltaCheckpoint.WriteAsync(_store, _logPrefix, state, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            var (checkpoint, actions) = await DeltaCheckpoint.WriteAsync(_store, _logPrefix, state, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
+                _lastCheckpointVersion = state.Version;
+                _lastCheckpointActions = actions;
                 // The cached state leaves its tombstones in the checkpoint: the next commits hold only their own.
                 if (ReferenceEquals(_latest, state)) _latest = state.Rebased(state.Version, [checkpoint]);
             }

@@ -67,7 +67,7 @@ public sealed partial class DeltaTable
     /// <summary>
     /// The latest version, cheaply: the state this instance cached (from a load or its own commits) brought up to date
     /// by reading only the commits written since (one GET each, plus one that finds nothing); a full
-    /// <see cref="LoadAsync"/> only when nothing is cached. Null when there is no table.
+    /// <see cref="LoadAsync"/> when nothing is cached, or when it is over 1,000 commits behind a checkpoint. Null when there is no table.
     /// </summary>
     /// <exception cref="DeltaException">As <see cref="LoadAsync"/>.</exception>
     public async Task<DeltaSnapshot?> LatestAsync(CancellationToken cancellationToken = default)
@@ -153,9 +153,17 @@ public sealed partial class DeltaTable
             return loaded;
         }
         DeltaState? next = null;
-        while (true)
+        for (int replayed = 1; ; replayed++)
         {
             long v = (next ?? cached).Version + 1;
+            if (replayed == MaxReplay
+                && await DeltaCheckpoint.ReadPointerAsync(_store, _logPrefix, cancellationToken).ConfigureAwait(false) is { } pointer && pointer.Version >= v)
+            {
+                // Far behind: a load from the newest checkpoint reads less than the commits up to it, one GET each.
+                var loaded = await LoadStateAsync(null, cancellationToken).ConfigureAwait(false);
+                if (loaded is not null) Remember(loaded);
+                return loaded;
+            }
             byte[]? bytes = await _store.GetAsync(_logPrefix + DeltaLogFiles.Commit(v), cancellationToken).ConfigureAwait(false);
             if (bytes is null) break;
             next ??= cached.Clone(TombstoneExpiry(cached));
@@ -174,6 +182,9 @@ public sealed partial class DeltaTable
     /// it loaded the table).
     /// </summary>
     internal int RebaseTombstones { get; init; } = 10_000;
+
+    /// <summary>Commits <see cref="LatestStateAsync"/> replays one by one before it checks for a checkpoint past them and loads from it instead.</summary>
+    internal int MaxReplay { get; init; } = 1_000;
 
     /// <summary>
     /// <paramref name="state"/> with the newest checkpoint at or before its version (<c>_last_checkpoint</c>) as its tombstone

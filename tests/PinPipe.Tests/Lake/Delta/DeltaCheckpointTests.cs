@@ -58,6 +58,48 @@ public sealed class DeltaCheckpointTests : IDisposable
     }
 
     [Fact]
+    public async Task A_large_checkpoint_spaces_the_next_ones_and_readers_replay_the_commits_since_it()
+    {
+        // The checkpoint of v10 holds 13 actions (protocol, metadata, 11 files): at one action per version the next is due 13 versions later, at v30.
+        var table = new DeltaTable(_store, "t") { CheckpointActionsPerVersion = 1 };
+        var results = new List<DeltaCommitResult>();
+        for (int i = 0; i <= 31; i++)
+            results.Add(await table.CommitAsync(new DeltaWrite(DeltaTableWriteTests.EventSchema, [DeltaTableWriteTests.EventFile(_temp.Path, $"pace{i}")])));
+
+        Assert.Equal([10L, 30L], results.Where(r => r.Checkpointed).Select(r => r.Version));
+        Assert.False(await _store.ExistsAsync("t/_delta_log/00000000000000000020.checkpoint.parquet"));
+        using var pointer = JsonDocument.Parse((await _store.GetAsync("t/_delta_log/_last_checkpoint"))!);
+        Assert.Equal(30, pointer.RootElement.GetProperty("version").GetInt64());
+        var fresh = (await new DeltaTable(_store, "t").LoadAsync())!;
+        Assert.Equal(31, fresh.Version);
+        AssertSameState(await ReplayWithoutCheckpointAsync(), fresh);
+
+        // At the default, 250 actions per version, every due checkpoint of so small a table is written.
+        var fast = new DeltaTable(_store, "t");
+        var due = new List<DeltaCommitResult>();
+        for (int i = 32; i <= 50; i++)
+            due.Add(await fast.CommitAsync(new DeltaWrite(DeltaTableWriteTests.EventSchema, [DeltaTableWriteTests.EventFile(_temp.Path, $"pace{i}")])));
+        Assert.Equal([40L, 50L], due.Where(r => r.Checkpointed).Select(r => r.Version));
+    }
+
+    [Fact]
+    public async Task A_cached_state_far_behind_a_checkpoint_loads_from_it_instead_of_replaying_every_commit()
+    {
+        var writer = new DeltaTable(_store, "t");
+        await writer.CommitAsync(new DeltaWrite(DeltaTableWriteTests.EventSchema, [DeltaTableWriteTests.EventFile(_temp.Path, "far0")]));
+        var reader = new DeltaTable(_store, "t") { MaxReplay = 3 };
+        Assert.Equal(0, (await reader.LoadAsync())!.Version);
+        for (int i = 1; i <= 11; i++)
+            await writer.CommitAsync(new DeltaWrite(DeltaTableWriteTests.EventSchema, [DeltaTableWriteTests.EventFile(_temp.Path, $"far{i}")]));
+
+        // Commits 5..9 are gone (as after the log cleanup): replaying one by one would stop at v4; the reader loads from v10's checkpoint.
+        for (int v = 5; v <= 9; v++) await _store.DeleteAsync($"t/_delta_log/{v:D20}.json");
+        var latest = (await reader.LatestAsync())!;
+        Assert.Equal(11, latest.Version);
+        Assert.Equal(12, latest.Files.Count);
+    }
+
+    [Fact]
     public async Task After_twelve_commits_the_checkpoint_at_ten_reads_the_same_as_replaying_the_log()
     {
         var results = await TwelveCommitsAsync();
