@@ -404,6 +404,11 @@ public sealed partial class DeltaTable
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _logger.LogWarning(e, "Delta table {Table}: checkpoint of version {Version} failed; readers replay the log instead.", Location, state.Version);
+            lock (_gate)
+            {
+                // The next commit loads the table afresh: its tombstone base may be a checkpoint the log cleanup has since deleted.
+                if (ReferenceEquals(_latest, state)) _latest = null;
+            }
             return false;
         }
         await CleanUpLogAfterCheckpointAsync(cancellationToken).ConfigureAwait(false);

@@ -172,4 +172,21 @@ public sealed class DeltaTombstoneTests : IDisposable
         Assert.Equal(files[..3].Order(StringComparer.Ordinal), CheckpointRemoves(20).Select(r => r.Path));
         Assert.Equal(3, (await Table().VacuumAsync(TimeSpan.Zero, dryRun: true))!.Deleted.Count);
     }
+
+    [Fact]
+    public async Task A_writer_whose_tombstone_base_is_gone_loads_afresh_and_its_next_checkpoint_holds_every_tombstone()
+    {
+        var table = Table();
+        var files = await AppendToAsync(table, 4);
+        await CompactAsync(table, files[..2], Rows()); // v5
+        await AppendToAsync(table, 10); // base: the checkpoint of v10
+
+        File.Delete(_store.LocalPath($"t/_delta_log/{10:D20}.checkpoint.parquet")!); // as if the log cleanup of another writer deleted it
+        await AppendToAsync(table, 19);
+        var twenty = await table.CommitAsync(new DeltaWrite(Schema, [Rows()]));
+        Assert.Equal((20L, false), (twenty.Version, twenty.Checkpointed)); // it could not carry v10's tombstones over: no checkpoint
+
+        await AppendToAsync(table, 30); // the next commit loaded the log afresh (all of it: no checkpoint left)
+        Assert.Equal(files[..2].Order(StringComparer.Ordinal), CheckpointRemoves(30).Select(r => r.Path));
+    }
 }
