@@ -174,7 +174,7 @@ public abstract class ObjectStoreContract
     [Fact]
     public async Task List_returns_only_the_prefix_in_ordinal_key_order_with_sizes()
     {
-        string[] keys = ["p/b.json", "p/a+10.json", "p/a+2.json", "p/A.json", "p/sub/z.json", "p/a/deeper.json", "q/other.json", "pother.json"];
+        string[] keys = ["p/b.json", "p/a+10.json", "p/a+2.json", "p/A.json", "p/sub/z.json", "p/a/deeper.json", "p/ab/c/d.json", "p/x/a.json", "q/other.json", "pother.json"];
         foreach (string k in keys) await Store.PutAsync(k, Bytes(k));
         var listed = await ListAsync("p/");
         string[] expected = keys.Where(k => k.StartsWith("p/", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToArray();
@@ -182,7 +182,10 @@ public abstract class ObjectStoreContract
         Assert.All(listed, o => Assert.Equal(Encoding.UTF8.GetByteCount(o.Key), o.Size));
         Assert.All(listed, o => Assert.True(o.LastModified > DateTimeOffset.UtcNow.AddMinutes(-10)));
 
-        Assert.Equal(["p/a+10.json", "p/a+2.json", "p/a/deeper.json"], (await ListAsync("p/a")).Select(o => o.Key));
+        // A name prefix: the folder's own entries that start with it, and everything below its subfolders that do.
+        Assert.Equal(["p/a+10.json", "p/a+2.json", "p/a/deeper.json", "p/ab/c/d.json"], (await ListAsync("p/a")).Select(o => o.Key));
+        Assert.Equal(["p/ab/c/d.json"], (await ListAsync("p/ab/")).Select(o => o.Key));
+        Assert.Equal(keys.Where(k => k.StartsWith('p')).Order(StringComparer.Ordinal), (await ListAsync("p")).Select(o => o.Key));
         Assert.Empty(await ListAsync("nothing-here/"));
         Assert.Equal(keys.Order(StringComparer.Ordinal), (await ListAsync("")).Select(o => o.Key));
     }

@@ -1,3 +1,4 @@
+using System.IO.Enumeration;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using PinPipe.Files;
@@ -166,7 +167,16 @@ public sealed class DirectoryObjectStore : IObjectStore
 
         var found = new List<ObjectInfo>();
         var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = 0 };
-        foreach (string file in System.IO.Directory.EnumerateFiles(start, "*", options))
+        // The prefix's last part is a name prefix in that folder ("_delta_log/000000000000001234" of a log with a million
+        // commits): entries of the folder itself whose names do not start with it are skipped where they are read, with no
+        // path built, and their subfolders are not walked. Below a matching subfolder every entry matches.
+        string namePrefix = prefix[(slash + 1)..];
+        var files = new FileSystemEnumerable<string>(start, static (ref FileSystemEntry entry) => entry.ToFullPath(), options)
+        {
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory && InPrefix(ref entry, namePrefix),
+            ShouldRecursePredicate = (ref FileSystemEntry entry) => InPrefix(ref entry, namePrefix),
+        };
+        foreach (string file in files)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (Path.GetFileName(file).StartsWith(ObjectKeys.TempPrefix, StringComparison.Ordinal)) continue;
@@ -184,6 +194,10 @@ public sealed class DirectoryObjectStore : IObjectStore
         }
         await Task.CompletedTask.ConfigureAwait(false);
     }
+
+    /// <summary>True for an entry below a subfolder (whose own name matched) or one of the listed folder's own whose name starts with <paramref name="namePrefix"/>.</summary>
+    private static bool InPrefix(ref FileSystemEntry entry, string namePrefix) =>
+        entry.Directory.Length != entry.RootDirectory.Length || entry.FileName.StartsWith(namePrefix, StringComparison.Ordinal);
 
     /// <inheritdoc />
     public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default)
