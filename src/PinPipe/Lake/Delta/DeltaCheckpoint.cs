@@ -86,7 +86,7 @@ internal static partial class DeltaCheckpoint
                 throw new DeltaException(DeltaErrorCode.Corrupt, $"Checkpoint '{parts[i]}' cannot be read: {e.Message}", e);
             }
         }
-        state.ApplyCheckpoint(version, s =>
+        state.ApplyCheckpoint(version, skipped ? parts : null, s =>
         {
             for (int i = 0; i < parts.Count; i++)
             {
@@ -98,7 +98,6 @@ internal static partial class DeltaCheckpoint
                 }
             }
         });
-        if (skipped) state.SetTombstoneBase(version, parts);
     }
 
     /// <summary>Local paths of the objects (the store's own files, or copies in <paramref name="temp"/>).</summary>

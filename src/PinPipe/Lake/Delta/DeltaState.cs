@@ -86,13 +86,6 @@ internal sealed class DeltaState
         };
     }
 
-    /// <summary>Marks the state as loaded from <paramref name="checkpoint"/> of <paramref name="version"/> without its tombstones.</summary>
-    internal void SetTombstoneBase(long version, IReadOnlyList<string> checkpoint)
-    {
-        TombstoneBase = checkpoint;
-        TombstoneBaseVersion = version;
-    }
-
     /// <summary>Applies every action of the commit of <paramref name="version"/> (newline-delimited JSON, one action per line) and moves the state to that version.</summary>
     internal void ApplyCommit(ReadOnlySpan<byte> content, string source, long version)
     {
@@ -118,12 +111,17 @@ internal sealed class DeltaState
         Version = version;
     }
 
-    /// <summary>Applies the rows of the checkpoint of <paramref name="version"/> through <see cref="ApplyActions"/> (<paramref name="apply"/>) and moves the state to that version.</summary>
-    internal void ApplyCheckpoint(long version, Action<DeltaState> apply)
+    /// <summary>
+    /// Applies the rows of the checkpoint of <paramref name="version"/> through <see cref="ApplyActions"/> (<paramref name="apply"/>)
+    /// and moves the state to that version; <paramref name="tombstoneBase"/> (its part keys) when its tombstones were left in it.
+    /// </summary>
+    internal void ApplyCheckpoint(long version, IReadOnlyList<string>? tombstoneBase, Action<DeltaState> apply)
     {
         _applying = version;
         apply(this);
         Version = version;
+        TombstoneBase = tombstoneBase;
+        TombstoneBaseVersion = tombstoneBase is null ? -1 : version;
     }
 
     /// <summary>Applies the actions of one JSON object (a commit line, or a checkpoint row: null members are skipped).</summary>
