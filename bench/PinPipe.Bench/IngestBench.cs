@@ -3,6 +3,7 @@ using System.Text;
 using PinPipe.Ingest;
 using PinPipe.Ingest.Keys;
 using PinPipe.Log;
+using PinPipe.Log.Sqlite;
 
 namespace PinPipe.Bench;
 
@@ -21,7 +22,12 @@ internal static class IngestBench
         var single = dir.WriteFile("single.json", $$"""{"records":[{"value":{{record}}}]}""");
         var batch = dir.WriteFile("batch500.json", "{\"records\":[" + string.Join(",", Enumerable.Repeat($$"""{"value":{{record}}}""", 500)) + "]}");
 
-        await using var log = await LogFactory.OpenAsync(new LogOptions { Path = dir.File("log.db"), RetentionBytes = 2L << 30 });
+        // --log-dir puts the log elsewhere (a tmpfs: no fsync waits), to show what durability costs on this machine's disk.
+        using var logDir = args.LogDir is null ? null : new BenchDirectory("ingest-log", args.LogDir);
+        string logPath = logDir?.File("log.db") ?? dir.File("log.db");
+        Progress($"ingest: the embedded log at {logPath}");
+        await using var log = await LogFactory.OpenAsync(new LogOptions { Path = logPath, RetentionBytes = 2L << 30 });
+        var writer = (SqliteLog)log;
         await log.CreateTopicAsync("bench.pin", 1);
         // The API as it was before keys and metrics (both off), and as it runs by default once a key exists: keys checked on
         // every request and metrics counted, scraped every second as a Prometheus would (at 15 s by default, far less often).
@@ -41,6 +47,7 @@ internal static class IngestBench
             var noopRuns = new List<WrkResult>();
             var apiRuns = new List<WrkResult>();
             var guardedRuns = new List<WrkResult>();
+            var writerRuns = new List<(WriterStats Stats, TimeSpan Wall)>(); // the log's writer during the keys + metrics off runs
             for (int round = 0; round < args.Rounds; round++)
             {
                 Progress($"ingest {name}: round {round + 1}/{args.Rounds}, no-op endpoint");
@@ -63,7 +70,10 @@ internal static class IngestBench
                     else
                     {
                         Progress($"ingest {name}: round {round + 1}/{args.Rounds}, pinpipe serve, keys + metrics off");
+                        var before = writer.Stats;
+                        var wall = System.Diagnostics.Stopwatch.StartNew();
                         apiRuns.Add(Wrk.Post(apiUrl, file, connections, 2, args.Duration));
+                        writerRuns.Add((Minus(writer.Stats, before), wall.Elapsed));
                     }
                     await log.EnforceRetentionAsync();
                 }
@@ -75,13 +85,27 @@ internal static class IngestBench
             double guardedRps = Median(guardedRuns.Select(r => r.RequestsPerSecond));
             lines.Add(Row($"wrk, {name}, {connections} connections", "no-op Kestrel", noopRps, noopRps * records, Median(noopRuns.Select(r => r.P50Ms)), Median(noopRuns.Select(r => r.P99Ms))));
             lines.Add(Row($"wrk, {name}, {connections} connections", "pinpipe serve (durable), keys + metrics off", apiRps, apiRps * records, Median(apiRuns.Select(r => r.P50Ms)), Median(apiRuns.Select(r => r.P99Ms)))
-                + $" ratio to no-op {apiRps / noopRps:0.00}×");
+                + $" ratio to no-op {apiRps / noopRps:0.00}×; {WriterLine(writerRuns)}");
             lines.Add(Row($"wrk, {name}, {connections} connections", "pinpipe serve (durable), keys + metrics on", guardedRps, guardedRps * records, Median(guardedRuns.Select(r => r.P50Ms)), Median(guardedRuns.Select(r => r.P99Ms)))
                 + $" ratio to no-op {guardedRps / noopRps:0.00}×; cost of keys + metrics {(1 - guardedRps / apiRps) * 100:0.0}% of req/s"
                 + $" (per round: {string.Join(", ", apiRuns.Zip(guardedRuns, (a, g) => $"{(1 - g.RequestsPerSecond / a.RequestsPerSecond) * 100:0.0}%"))})");
         }
         return lines;
     }
+
+    private static WriterStats Minus(WriterStats a, WriterStats b) =>
+        new(a.Groups - b.Groups, a.Appends - b.Appends, a.Write - b.Write, a.Commit - b.Commit, a.Checkpoint - b.Checkpoint);
+
+    /// <summary>
+    /// The log writer's share of the runs (medians): busy time per second of the run (wrk's start and end included), the
+    /// commit's part (WAL frames written and fsync'd), appends per group (per fsync) and a commit's mean time.
+    /// </summary>
+    private static string WriterLine(List<(WriterStats Stats, TimeSpan Wall)> runs) => string.Create(CultureInfo.InvariantCulture,
+        $"log writer busy {Median(runs.Select(r => r.Stats.Busy / r.Wall)) * 100:0}% of the time " +
+        $"(commits {Median(runs.Select(r => r.Stats.Commit / r.Wall)) * 100:0}%), " +
+        $"{Median(runs.Select(r => (double)r.Stats.Appends / Math.Max(1, r.Stats.Groups))):0.0} appends a group, " +
+        $"{Median(runs.Select(r => r.Stats.Groups / r.Wall.TotalSeconds)):N0} groups/s, " +
+        $"commit {Median(runs.Select(r => r.Stats.Commit.TotalMilliseconds / Math.Max(1, r.Stats.Groups))):0.00} ms each");
 
     /// <summary>GET /metrics every second until <paramref name="done"/> completes, as Prometheus scrapes; a failed scrape stops the benchmark.</summary>
     private static async Task ScrapeEverySecondAsync(HttpClient client, Task done)
@@ -113,9 +137,9 @@ internal static class IngestBench
 /// <summary>A scratch folder for one benchmark, deleted afterwards.</summary>
 internal sealed class BenchDirectory : IDisposable
 {
-    public BenchDirectory(string name)
+    public BenchDirectory(string name, string? under = null)
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "pinpipe-bench", $"{name}-{Guid.NewGuid():N}");
+        Path = System.IO.Path.Combine(under ?? System.IO.Path.Combine(System.IO.Path.GetTempPath(), "pinpipe-bench"), $"{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Path);
     }
 

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using PinPipe.Bench;
 
 // PinPipe's benchmark harness. Usage:
-//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|micro-batch|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --warmup N --rate N --records-per-request N] [--prefill-rows N]
+//   dotnet run --project bench/PinPipe.Bench -c Release -- [ingest|latency|emulator|sink|seed|clean|micro-batch|stream|stream-latency|batch|soak|history|all] [--seconds N] [--rounds N] [--connections N] [--records N] [--posts N] [--rates N,N] [--triggers 1s,250ms] [--stream-env Key=Value] [--minutes N --warmup N --rate N --records-per-request N] [--prefill-rows N] [--log-dir DIR]
 //   workers: [--records 200000 (per topic and stream)] [--rounds N]: 1, 2 and 3 sink and stream processes over 6 partitions, and a rebalance after a SIGKILL
 //   verify: [--posts 1000000] [--rounds N]: pinpipe verify over a pipeline of that many posts (log, bucket, batch and streaming tables)
 //   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30|none] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
@@ -112,6 +112,9 @@ namespace PinPipe.Bench
         /// <summary>delta-log: commits to make (<c>--commits</c>, default 20,000).</summary>
         public int Commits { get; init; } = 20_000;
 
+        /// <summary>ingest: the folder the embedded log goes in (<c>--log-dir</c>, e.g. a tmpfs to see what the fsyncs cost); null = the system's temporary folder.</summary>
+        public string? LogDir { get; init; }
+
         public static BenchArgs Parse(string[] args)
         {
             string what = "all";
@@ -131,6 +134,7 @@ namespace PinPipe.Bench
             string? outDir = null;
             bool keepData = false, landOnly = false;
             int commits = 20_000;
+            string? logDir = null;
             for (int i = 0; i < args.Length; i++)
             {
                 int Next() => int.Parse(args[++i], CultureInfo.InvariantCulture);
@@ -157,6 +161,7 @@ namespace PinPipe.Bench
                     case "--keep-data": keepData = true; break;
                     case "--land-only": landOnly = true; break;
                     case "--commits": commits = Next(); break;
+                    case "--log-dir": logDir = Path.GetFullPath(args[++i]); break;
                     default: what = args[i]; break;
                 }
             }
@@ -173,6 +178,7 @@ namespace PinPipe.Bench
                 PrefillRows = prefill,
                 Days = days,
                 PostsPerDay = postsPerDay,
+                LogDir = logDir,
                 FullDays = fullDays,
                 Out = outDir,
                 KeepData = keepData,

@@ -90,6 +90,23 @@ public static class PinPipeMetrics
     public static readonly Counter LogWriterYield = Metrics.CreateCounter("pinpipe_log_writer_yield_seconds_total",
         "Time the embedded log's writer waited before its next group of appends while a consumer's write (an offset commit, a group heartbeat) had its turn at the write lock.");
 
+    /// <summary>
+    /// Time the embedded log's writer spent on groups of appends, by step: <c>write</c> (the rows of a group), <c>commit</c>
+    /// (its WAL frames written and flushed to disk: the durable ack's fsync), <c>checkpoint</c> (the WAL copied into the
+    /// database file between groups). Near one second per second, the writer is the API's bottleneck.
+    /// </summary>
+    public static readonly Counter LogWriterBusy = Metrics.CreateCounter("pinpipe_log_writer_busy_seconds_total",
+        "Time the embedded log's writer spent on groups of appends, by step: write (the group's rows), commit (its WAL frames written and flushed to disk), "
+        + "checkpoint (the WAL copied into the database file between groups). Near one second per second, the writer is the bottleneck.", "step");
+
+    /// <summary>Groups the embedded log's writer committed: one transaction and one fsync each, shared by the appends in it.</summary>
+    public static readonly Counter LogWriterGroups = Metrics.CreateCounter("pinpipe_log_writer_groups_total",
+        "Groups of appends the embedded log's writer committed, each one transaction and one flush to disk shared by its appends.");
+
+    /// <summary>Appends (produce requests, PutRecord(s) calls) committed in those groups: appends / groups is the group size.</summary>
+    public static readonly Counter LogWriterAppends = Metrics.CreateCounter("pinpipe_log_writer_appends_total",
+        "Appends (a produce request, a PutRecord or PutRecords call) the embedded log's writer committed; divided by the groups, the appends sharing one flush.");
+
     // ---- Object store (S3) ----
 
     /// <summary>Failed requests to the S3 object store, by S3 operation (<c>PutObject</c>, <c>GetObject</c>, ...) and kind of failure.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -94,6 +95,10 @@ public sealed partial class SqliteLog
         }
     }
 
+    private static readonly Prometheus.Counter.Child BusyWrite = Observability.PinPipeMetrics.LogWriterBusy.WithLabels("write");
+    private static readonly Prometheus.Counter.Child BusyCommit = Observability.PinPipeMetrics.LogWriterBusy.WithLabels("commit");
+    private static readonly Prometheus.Counter.Child BusyCheckpoint = Observability.PinPipeMetrics.LogWriterBusy.WithLabels("checkpoint");
+
     private void ApplyAppends(List<AppendOp> group)
     {
         _turns?.Yield(); // another writer (an offset commit, a heartbeat) is waiting: let it have SQLite's lock first
@@ -103,8 +108,21 @@ public sealed partial class SqliteLog
             Thread.Sleep(SqliteBusy.Backoff(attempt));
         }
 
+        long started = Stopwatch.GetTimestamp();
         _checkpointer?.AfterGroup(_writer); // the group's callers have their answer
+        long ticks = Stopwatch.GetTimestamp() - started;
+        Interlocked.Add(ref _checkpointTicks, ticks);
+        BusyCheckpoint.Inc((double)ticks / Stopwatch.Frequency);
     }
+
+    // The writer's own figures (it alone adds to them), beside the process-wide metrics.
+    private long _groups, _groupAppends, _writeTicks, _commitTicks, _checkpointTicks;
+
+    /// <summary>What this log's writer has done: groups committed, appends in them, and its busy time by step (for tests and benchmarks).</summary>
+    internal WriterStats Stats => new(Interlocked.Read(ref _groups), Interlocked.Read(ref _groupAppends),
+        TimeSpan.FromSeconds((double)Interlocked.Read(ref _writeTicks) / Stopwatch.Frequency),
+        TimeSpan.FromSeconds((double)Interlocked.Read(ref _commitTicks) / Stopwatch.Frequency),
+        TimeSpan.FromSeconds((double)Interlocked.Read(ref _checkpointTicks) / Stopwatch.Frequency));
 
     /// <summary>
     /// Writes and commits the group. False when the database stayed busy (a consumer process held the write lock
@@ -117,6 +135,7 @@ public sealed partial class SqliteLog
         _groupPages = 0;
         var pending = new Dictionary<PartitionState, PendingBatch>();
         SqliteTransaction? tx = null;
+        long started = Stopwatch.GetTimestamp(), committing = 0;
         try
         {
             tx = _writer.BeginTransaction();
@@ -144,6 +163,7 @@ public sealed partial class SqliteLog
             }
 
             BeforeAppendCommit?.Invoke();
+            committing = Stopwatch.GetTimestamp();
             tx.Commit();
         }
 #pragma warning disable CA1031 // the group is reverted and each append's caller gets the error (or the group is retried when busy)
@@ -179,8 +199,20 @@ public sealed partial class SqliteLog
             _insertBatch.Transaction = null;
             _updateNext.Transaction = null;
             tx?.Dispose();
+            long ended = Stopwatch.GetTimestamp(), writing = (committing == 0 ? ended : committing) - started;
+            Interlocked.Add(ref _writeTicks, writing);
+            BusyWrite.Inc((double)writing / Stopwatch.Frequency);
+            if (committing != 0)
+            {
+                Interlocked.Add(ref _commitTicks, ended - committing);
+                BusyCommit.Inc((double)(ended - committing) / Stopwatch.Frequency);
+            }
         }
 
+        Interlocked.Increment(ref _groups);
+        Interlocked.Add(ref _groupAppends, accepted.Count);
+        Observability.PinPipeMetrics.LogWriterGroups.Inc();
+        Observability.PinPipeMetrics.LogWriterAppends.Inc(accepted.Count);
         foreach (var (p, added) in touched)
         {
             p.SizeBytes += added;
@@ -479,4 +511,11 @@ public sealed partial class SqliteLog
             cmd.ExecuteNonQuery();
         }
     }
+}
+
+/// <summary>An embedded log writer's figures: groups committed (one transaction and fsync each), the appends in them, its busy time by step.</summary>
+internal readonly record struct WriterStats(long Groups, long Appends, TimeSpan Write, TimeSpan Commit, TimeSpan Checkpoint)
+{
+    /// <summary>The writer's busy time, all steps.</summary>
+    public TimeSpan Busy => Write + Commit + Checkpoint;
 }
