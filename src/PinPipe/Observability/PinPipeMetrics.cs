@@ -112,7 +112,7 @@ public static class PinPipeMetrics
     /// <summary>Failed requests to the S3 object store, by S3 operation (<c>PutObject</c>, <c>GetObject</c>, ...) and kind of failure.</summary>
     public static readonly Counter ObjectStoreErrors = Metrics.CreateCounter("pinpipe_object_store_errors_total",
         "Failed requests to the S3 object store, by S3 operation and kind of failure (throttled, server_error, timeout, connection, "
-        + "bucket_missing, access_denied, credentials, refused); each failed attempt counts, retried or not.", "operation", "kind");
+        + "bucket_missing, access_denied, credentials, refused, bad_answer); each failed attempt counts, retried or not.", "operation", "kind");
 
     /// <summary>Requests to the S3 object store sent again after a transient failure, by S3 operation.</summary>
     public static readonly Counter ObjectStoreRetries = Metrics.CreateCounter("pinpipe_object_store_retries_total",

@@ -23,6 +23,12 @@ public enum Fault
     ResetMidResponse,
     /// <summary>Forwarded; the answer is sent slowly (a pause first, then a few bytes at a time), yet within the client's timeout.</summary>
     Slow,
+    /// <summary>
+    /// Forwarded; the answer's <c>ETag</c> is replaced by one that is not an MD5 in hex (<c>"opaque"</c>), as some S3-compatible
+    /// stores and gateways send (and s3rver did for an object being rewritten). Only when asked for (<see cref="FaultProxy.Inject"/>),
+    /// never drawn from the rates.
+    /// </summary>
+    OpaqueETag,
 }
 
 /// <summary>How often <see cref="FaultProxy"/> injects each fault: each a fraction of the requests (0 to 1, together at most 1).</summary>
@@ -221,7 +227,7 @@ public sealed class FaultProxy : IAsyncDisposable
                 return;
             }
             byte[] answer = await ForwardAsync(Rewrite(head, drop: ["Connection", "Keep-Alive", "Expect", "Proxy-Connection"]), body, token);
-            answer = CloseAfter(answer);
+            answer = CloseAfter(answer, fault == Fault.OpaqueETag ? "\"opaque\"" : null);
             switch (fault)
             {
                 case Fault.Stall:
@@ -306,12 +312,14 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     /// <summary>The answer with <c>Connection: close</c> in place of any connection header.</summary>
-    private static byte[] CloseAfter(byte[] answer)
+    private static byte[] CloseAfter(byte[] answer, string? etag = null)
     {
         int end = IndexOf(answer, "\r\n\r\n"u8);
         if (end < 0) return answer;
         string head = Encoding.ASCII.GetString(answer, 0, end + 4);
-        byte[] newHead = Encoding.ASCII.GetBytes(Rewrite(head, drop: ["Connection", "Keep-Alive"]));
+        string rewritten = Rewrite(head, drop: etag is null ? ["Connection", "Keep-Alive"] : ["Connection", "Keep-Alive", "ETag"]);
+        if (etag is not null) rewritten = rewritten.Insert(rewritten.Length - 2, $"ETag: {etag}\r\n");
+        byte[] newHead = Encoding.ASCII.GetBytes(rewritten);
         return [.. newHead, .. answer.AsSpan(end + 4)];
     }
 

@@ -566,10 +566,12 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     /// <summary>
     /// The kind of a failure, for the errors metric: <c>throttled</c> (503, 429, <c>SlowDown</c> and the like),
     /// <c>server_error</c> (other 5xx), <c>timeout</c>, <c>connection</c> (refused, reset, closed, an answer broken off), <c>bucket_missing</c>,
-    /// <c>access_denied</c>, <c>credentials</c>, or <c>refused</c> (another 4xx).
+    /// <c>access_denied</c>, <c>credentials</c>, <c>refused</c> (another 4xx), or <c>bad_answer</c> (an answer the AWS SDK
+    /// cannot check: an ETag that is not an MD5 in hex).
     /// </summary>
     internal static string FailureKind(Exception e)
     {
+        if (IsUncheckableETag(e)) return "bad_answer";
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
             if (x is AmazonUnmarshallingException) return "connection"; // an answer broken off
@@ -593,7 +595,18 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     /// <summary>True for what the SDK throws when a request fails (not a cancellation the caller asked for).</summary>
     private static bool IsStoreFailure(Exception e, CancellationToken cancellationToken) =>
         e is AmazonServiceException or AmazonClientException or HttpRequestException or IOException or TimeoutException
-        || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested); // the HTTP client's timeout
+        || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested) // the HTTP client's timeout
+        || IsUncheckableETag(e);
+
+    /// <summary>
+    /// The AWS SDK checks a GET's body against the answer's ETag when it looks like a single-part upload's (an MD5 in hex)
+    /// and fails with a <see cref="FormatException"/> or <see cref="ArgumentOutOfRangeException"/> of its hex decoding when
+    /// the ETag is not hex: an S3-compatible store or gateway with ETags of its own, or a read racing a rewrite of the
+    /// object on a store that is not atomic (s3rver). A failed answer like any other, not a bug of the caller.
+    /// </summary>
+    private static bool IsUncheckableETag(Exception e) =>
+        e is FormatException or ArgumentException
+        && e.StackTrace?.Contains("Amazon.Util.AWSSDKUtils.HexStringToBytes", StringComparison.Ordinal) == true;
 
     private static readonly HashSet<string> CredentialCodes = new(StringComparer.Ordinal)
     {
@@ -643,6 +656,11 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         if (e is AmazonClientException && e.InnerException is null && e.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase))
             return new(ObjectStoreErrorCode.BadCredentials,
                 NoCredentialsMessage(), Where, e);
+        if (IsUncheckableETag(e))
+            return new(ObjectStoreErrorCode.Unavailable,
+                $"the object store's answer cannot be checked ({doing}): its ETag is not the MD5 of the body in hex, which the AWS SDK checks a GET against " +
+                "(an S3-compatible store must answer S3's ETags; a read racing a rewrite of the object on a store whose writes are not atomic sees this too)",
+                Where, e);
         return new(ObjectStoreErrorCode.Unavailable, $"cannot reach the object store ({doing}): {Innermost(e).Message}", Where, e);
     }
 
