@@ -48,6 +48,7 @@ public sealed class S3FaultTests : IAsyncLifetime, IDisposable
         Fault.SlowDown => "throttled",
         Fault.Stall => "timeout",
         Fault.ResetMidRequest or Fault.ResetMidResponse => "connection",
+        Fault.OpaqueETag => "bad_answer",
         _ => throw new ArgumentOutOfRangeException(nameof(fault), fault, "not a failure"),
     };
 
@@ -197,7 +198,7 @@ public sealed class S3FaultTests : IAsyncLifetime, IDisposable
         Assert.Equal(1, proxy.Injected(Fault.OpaqueETag));
         Assert.Equal(2, proxy.Requests);
         Assert.Equal(new Dictionary<(string, string), double> { [("GetObject", "bad_answer")] = 1 }, Rise(before, await ErrorsAsync()));
-        Assert.Contains("its ETag is not the MD5 of the body in hex", Assert.Single(Warnings("GetObject")).Message, StringComparison.Ordinal);
+        Assert.Contains("as when its ETag is not the MD5 of the body in hex", Assert.Single(Warnings("GetObject")).Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -212,7 +213,7 @@ public sealed class S3FaultTests : IAsyncLifetime, IDisposable
 
         Assert.Equal(ObjectStoreErrorCode.Unavailable, e.Code);
         Assert.Contains("could not read object 'e/b.json'", e.Message, StringComparison.Ordinal);
-        Assert.Contains("its ETag is not the MD5 of the body in hex", e.Message, StringComparison.Ordinal);
+        Assert.Contains("as when its ETag is not the MD5 of the body in hex", e.Message, StringComparison.Ordinal);
         Assert.Equal(3, proxy.Requests);
         Assert.Equal(new Dictionary<(string, string), double> { [("GetObject", "bad_answer")] = 3 }, Rise(before, await ErrorsAsync()));
     }

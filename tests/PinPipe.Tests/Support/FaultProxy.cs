@@ -37,6 +37,9 @@ public sealed record FaultRates(double InternalError = 0, double SlowDown = 0, d
     /// <summary>No fault: every request forwarded.</summary>
     public static FaultRates None { get; } = new();
 
+    /// <summary>The faults drawn from rates (every fault but <see cref="Fault.None"/> and <see cref="Fault.OpaqueETag"/>, which is only injected when asked for).</summary>
+    public static IReadOnlyList<Fault> Drawn { get; } = [Fault.InternalError, Fault.SlowDown, Fault.Stall, Fault.ResetMidRequest, Fault.ResetMidResponse, Fault.Slow];
+
     /// <summary>The same <paramref name="rate"/> of each of the six faults.</summary>
     public static FaultRates Each(double rate) => new(rate, rate, rate, rate, rate, rate);
 

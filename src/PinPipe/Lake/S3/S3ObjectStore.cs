@@ -602,11 +602,12 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     /// The AWS SDK checks a GET's body against the answer's ETag when it looks like a single-part upload's (an MD5 in hex)
     /// and fails with a <see cref="FormatException"/> or <see cref="ArgumentOutOfRangeException"/> of its hex decoding when
     /// the ETag is not hex: an S3-compatible store or gateway with ETags of its own, or a read racing a rewrite of the
-    /// object on a store that is not atomic (s3rver). A failed answer like any other, not a bug of the caller.
+    /// object on a store that is not atomic (s3rver). A failed answer like any other, not a bug of the caller. Told by the
+    /// S3 response handler's frame in the trace: the decoding's own frames are inlined away once the JIT optimizes.
     /// </summary>
     private static bool IsUncheckableETag(Exception e) =>
         e is FormatException or ArgumentException
-        && e.StackTrace?.Contains("Amazon.Util.AWSSDKUtils.HexStringToBytes", StringComparison.Ordinal) == true;
+        && e.StackTrace?.Contains("Amazon.S3.Internal.AmazonS3ResponseHandler.", StringComparison.Ordinal) == true;
 
     private static readonly HashSet<string> CredentialCodes = new(StringComparer.Ordinal)
     {
@@ -658,8 +659,9 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                 NoCredentialsMessage(), Where, e);
         if (IsUncheckableETag(e))
             return new(ObjectStoreErrorCode.Unavailable,
-                $"the object store's answer cannot be checked ({doing}): its ETag is not the MD5 of the body in hex, which the AWS SDK checks a GET against " +
-                "(an S3-compatible store must answer S3's ETags; a read racing a rewrite of the object on a store whose writes are not atomic sees this too)",
+                $"the object store's answer cannot be checked ({doing}): the AWS SDK failed to read it ({Innermost(e).Message}), as when its ETag is not the " +
+                "MD5 of the body in hex, which the SDK checks a GET's body against (an S3-compatible store must answer S3's ETags; a read racing a " +
+                "rewrite of the object on a store whose writes are not atomic sees this too)",
                 Where, e);
         return new(ObjectStoreErrorCode.Unavailable, $"cannot reach the object store ({doing}): {Innermost(e).Message}", Where, e);
     }
