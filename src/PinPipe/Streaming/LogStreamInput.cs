@@ -39,20 +39,7 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
     /// <summary>Whether the partition is read now: owned at the last resume (its offsets are current) and still owned.</summary>
     private bool Reads(int partition) => partition < _resumedOwned.Length && _resumedOwned[partition] && Owns(partition);
 
-    /// <summary>
-    /// The group changed (a new generation), or a partition not owned at the last resume is owned now. The second happens
-    /// without a new generation when the member's leases ran out for a moment (heartbeats late on a loaded machine, all its
-    /// partitions at once) while the table resumed, and a heartbeat then renewed them: without it the table would never
-    /// read those partitions again.
-    /// </summary>
-    public override bool MustResume => Member is not null && (Member.Generation != _generation || OwnedAgain());
-
-    private bool OwnedAgain()
-    {
-        for (int p = 0; p < _resumedOwned.Length; p++)
-            if (!_resumedOwned[p] && Owns(p)) return true;
-        return false;
-    }
+    public override bool MustResume => Member is not null && Member.Generation != _generation;
 
     public override async Task OpenAsync(CancellationToken cancellationToken)
     {
