@@ -24,7 +24,8 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
     private long[] _position = []; // what was last committed to the log as the group's offsets
     private long _positionAt;
     private long _generation = -1; // the group assignment the offsets were read for
-    private bool[] _resumedOwned = [];
+    private bool[] _reads = []; // the partitions whose offsets the last resume read for this worker (its assignment)
+    private bool[] _startPending = []; // assigned partitions whose start txn the last resume could not record (their lease had run out)
 
     public override string Stream => stream;
 
@@ -36,10 +37,36 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
 
     private bool Owns(int partition) => Member?.Owns(stream, partition) ?? true;
 
-    /// <summary>Whether the partition is read now: owned at the last resume (its offsets are current) and still owned.</summary>
-    private bool Reads(int partition) => partition < _resumedOwned.Length && _resumedOwned[partition] && Owns(partition);
+    /// <summary>
+    /// Whether the partition is read now: in this worker's assignment at the last resume (its offsets are current) and
+    /// owned now. A lease that runs out for a moment (heartbeats late on a loaded machine) only pauses the reads until the
+    /// next heartbeat renews it; a partition another worker took meanwhile makes a new generation, and so a resume.
+    /// </summary>
+    private bool Reads(int partition) => partition < _reads.Length && _reads[partition] && Owns(partition);
 
-    public override bool MustResume => Member is not null && Member.Generation != _generation;
+    /// <summary>
+    /// The group changed this worker's partitions (a new generation), or a partition whose start the last resume could
+    /// not record, its lease having run out, is owned again: the start is recorded before it is read.
+    /// </summary>
+    public override bool MustResume => Member is not null && (Member.Generation != _generation || StartOwnedAgain());
+
+    private bool StartOwnedAgain()
+    {
+        for (int p = 0; p < _startPending.Length; p++)
+            if (_startPending[p] && Owns(p)) return true;
+        return false;
+    }
+
+    /// <summary>This worker's partitions of the stream in the group's assignment (all of them without a group), read after <see cref="_generation"/>.</summary>
+    private bool[] Assigned(int partitions)
+    {
+        var assigned = new bool[partitions];
+        if (Member is null) Array.Fill(assigned, true);
+        else
+            foreach (var a in Member.Assignment)
+                if (a.Topic == stream && a.Partition < partitions) assigned[a.Partition] = true;
+        return assigned;
+    }
 
     public override async Task OpenAsync(CancellationToken cancellationToken)
     {
@@ -82,6 +109,8 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
         var cleanStart = new List<DeltaTxn>();
         var rejectsStart = new List<DeltaTxn>();
         bool latest = options.From == StreamStart.Latest;
+        var assigned = Assigned(partitions);
+        var pending = new bool[partitions];
         for (int p = 0; p < partitions; p++)
         {
             long? cv = cleanMoved ? marks[p].Low : c.Offsets[p];
@@ -91,6 +120,8 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
             // or, for neither, the log's end now, recorded in both tables before any micro-batch.
             long start = latest ? cv ?? rv ?? marks[p].High : marks[p].Low;
             bool owned = Owns(p); // a partition another worker owns is recorded by that worker
+            // Assigned, but its lease ran out for now: a start it needs is recorded by a resume once the lease is back.
+            pending[p] = assigned[p] && !owned && (cleanRecord || rejectsRecord || ((cv is null || rv is null) && latest));
             if (owned && (cleanRecord || (cv is null && latest))) cleanStart.Add(new DeltaTxn(StreamCheckpoint.AppId(stream, p, c.Key), cv ?? start));
             if (owned && (rejectsRecord || (rv is null && latest))) rejectsStart.Add(new DeltaTxn(StreamCheckpoint.AppId(stream, p, r.Key), rv ?? start));
             // Where a table first reads a partition from latest, said once for pinpipe verify: the records below were never meant for it.
@@ -102,7 +133,8 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
         _rejectsDone = (long[])_rejectsNext.Clone();
         _cleanKey = c.Key;
         _rejectsKey = r.Key;
-        _resumedOwned = [.. Enumerable.Range(0, partitions).Select(Owns)];
+        _reads = [.. assigned.Select((a, p) => a && !pending[p])];
+        _startPending = pending;
         return (cleanStart, rejectsStart);
     }
 
