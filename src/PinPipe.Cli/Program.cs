@@ -4,7 +4,7 @@ using PinPipe.Cli;
 // Signals are handled by CliRunner (Ctrl-C and SIGTERM cancel the command, which then stops cleanly),
 // not by System.CommandLine's default, which gives up on the command after a timeout.
 var parse = PinPipeCommandLine.Build().Parse(args);
-ThreadPoolSpin.Apply(parse.CommandResult.Command.Name);
+ThreadPoolSpin.Apply(parse);
 if (PinPipeCommandLine.UsageErrors(parse) is { } usage)
 {
     await Console.Error.WriteLineAsync(usage).ConfigureAwait(false);

@@ -45,5 +45,16 @@ public sealed class ThreadPoolSpinTests
 
     [Fact]
     public void Parsing_a_command_line_names_the_command_the_spinning_is_decided_for() =>
-        Assert.Equal("emulate", PinPipeCommandLine.Build().Parse(["emulate", "--lane", "stream", "--rate", "10"]).CommandResult.Command.Name);
+        Assert.Equal("emulate", ThreadPoolSpin.CommandPath(PinPipeCommandLine.Build().Parse(["emulate", "--lane", "stream", "--rate", "10"])));
+
+    [Fact]
+    public void A_subcommand_is_named_by_its_whole_path_and_so_is_not_taken_for_a_long_running_command()
+    {
+        var topics = PinPipeCommandLine.Build().Subcommands.Single(c => c.Name == "topics");
+        var sub = topics.Subcommands.First();
+        string path = ThreadPoolSpin.CommandPath(PinPipeCommandLine.Build().Parse(["topics", sub.Name]));
+        Assert.Equal("topics " + sub.Name, path);
+        Assert.False(ThreadPoolSpin.TurnsOff(path, configured: null, NoEnvironment));
+        Assert.False(ThreadPoolSpin.TurnsOff("topics serve", configured: null, NoEnvironment));
+    }
 }
