@@ -7,7 +7,7 @@ using PinPipe.Bench;
 //   workers: [--records 200000 (per topic and stream)] [--rounds N]: 1, 2 and 3 sink and stream processes over 6 partitions, and a rebalance after a SIGKILL
 //   verify: [--posts 1000000] [--rounds N]: pinpipe verify over a pipeline of that many posts (log, bucket, batch and streaming tables)
 //   history: [--days 30] [--posts-per-day 100000] [--full-days 1,10,20,30|none] [--out DIR (default bench/results/history-<time>)] [--keep-data] [--land-only]
-//   soak: [--minutes 60] [--rate 2000 (posts/s per lane)] [--records-per-request 10] [--lane both|stream] [--stream-env Key=Value]: serve, sink, stream and an emulator
+//   soak: [--minutes 60] [--rate 2000 (posts/s per lane)] [--records-per-request 10] [--lane both|stream] [--unique] [--stream-env Key=Value]: serve, sink, stream and an emulator
 //     per lane as separate processes; RSS, rates, lags and latencies every 10 s; batch and verify at the end; CSV and SVG chart in bench/results/
 // (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
 // history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
@@ -106,6 +106,9 @@ namespace PinPipe.Bench
         /// <summary>history: keep the data folder (bucket, tables, runs) in the output folder (<c>--keep-data</c>).</summary>
         public bool KeepData { get; init; }
 
+        /// <summary>soak: every post new to the pipeline (<c>--unique</c>): the source is seeded with enough rows for the run and the emulators post them in order, each once (<c>--order sequential</c>), instead of drawing from the 11,000 seeded rows with repeats.</summary>
+        public bool Unique { get; init; }
+
         /// <summary>history: only land the days (kept in <c>&lt;out&gt;/data</c>, described in <c>landings.json</c>), no <c>pinpipe</c> run (<c>--land-only</c>).</summary>
         public bool LandOnly { get; init; }
 
@@ -132,7 +135,7 @@ namespace PinPipe.Bench
             long postsPerDay = 100_000;
             List<int>? fullDays = null;
             string? outDir = null;
-            bool keepData = false, landOnly = false;
+            bool keepData = false, landOnly = false, unique = false;
             int commits = 20_000;
             string? logDir = null;
             for (int i = 0; i < args.Length; i++)
@@ -159,6 +162,7 @@ namespace PinPipe.Bench
                     case "--full-days": fullDays = args[++i] == "none" ? [] : args[i].Split(',').Select(d => int.Parse(d, CultureInfo.InvariantCulture)).Distinct().Order().ToList(); break;
                     case "--out": outDir = Path.GetFullPath(args[++i]); break;
                     case "--keep-data": keepData = true; break;
+                    case "--unique": unique = true; break;
                     case "--land-only": landOnly = true; break;
                     case "--commits": commits = Next(); break;
                     case "--log-dir": logDir = Path.GetFullPath(args[++i]); break;
@@ -182,6 +186,7 @@ namespace PinPipe.Bench
                 FullDays = fullDays,
                 Out = outDir,
                 KeepData = keepData,
+                Unique = unique,
                 LandOnly = landOnly,
                 Commits = commits,
             };

@@ -19,7 +19,9 @@ namespace PinPipe.Bench;
 /// <summary>
 /// The soak (issues #10 and #13): <c>pinpipe serve</c>, <c>pinpipe sink</c>, <c>pinpipe stream</c> and one
 /// <c>pinpipe emulate --rate R --records-per-request N</c> per lane as separate processes (Release build) over one data
-/// folder for <c>--minutes</c> (<c>--lane stream</c>: the streaming lane only, no sink). Every 10 s it samples each
+/// folder for <c>--minutes</c> (<c>--lane stream</c>: the streaming lane only, no sink). The emulators draw from the 11,000
+/// seeded rows with repeats, as the original did, so the tables hardly grow; <c>--unique</c> seeds a row for every post of
+/// the run and has each emulator post them in order, each once, so the tables grow as a real feed's would. Every 10 s it samples each
 /// process's resident memory (VmRSS); the records per second ingested, landed by the sink and committed by the stream
 /// job; the sink's and the stream job's lag (records past their committed offsets, from their <c>/metrics</c>, read every
 /// second: a sample is their mean); the API's request latency (p50/p99 of the requests in those 10 s, by route family, from
@@ -94,8 +96,13 @@ internal static class SoakBench
         string rate = args.Rate.ToString(CultureInfo.InvariantCulture), perRequest = args.RecordsPerRequest.ToString(CultureInfo.InvariantCulture);
         string seconds = string.Create(CultureInfo.InvariantCulture, $"{(int)duration.TotalSeconds}s");
 
-        var seed = await ChildRun.RunAsync("dotnet", [dll, "seed", .. common], dir.Path);
+        // --unique: a row for each post the run sends (and 5 % to spare), each emulator posting them in order, each once.
+        long rows = args.Unique ? (long)Math.Ceiling(args.Rate * duration.TotalSeconds * 1.05) + 1_000 : 0;
+        string[] order = args.Unique ? ["--order", "sequential"] : [];
+        var seedTime = Stopwatch.StartNew();
+        var seed = await ChildRun.RunAsync("dotnet", [dll, "seed", .. common, .. args.Unique ? new[] { "--rows", rows.ToString(CultureInfo.InvariantCulture) } : []], dir.Path);
         if (seed.ExitCode != 0) return [$"soak: pinpipe seed exited with {seed.ExitCode}: {seed.Excerpt()}"];
+        if (args.Unique) IngestBench.Progress(string.Create(CultureInfo.InvariantCulture, $"soak: seeded {rows:N0} posts in {seedTime.Elapsed.TotalSeconds:0} s"));
         string LogFile(string name) => Path.Combine(output, name.Replace(' ', '-') + ".log");
         var children = new List<PinPipeChild> { PinPipeChild.Start(dll, dir.Path, ["serve", "--urls", url, .. common], logFile: LogFile("serve")) };
         var names = new List<string> { "serve" };
@@ -114,7 +121,7 @@ internal static class SoakBench
             var emulators = new List<PinPipeChild>();
             foreach (string lane in both ? new[] { "batch", "stream" } : ["stream"])
             {
-                emulators.Add(PinPipeChild.Start(dll, dir.Path, ["emulate", "--lane", lane, "--api-url", url, "--rate", rate, "--records-per-request", perRequest, "--duration", seconds, .. common], logFile: LogFile($"emulate {lane}")));
+                emulators.Add(PinPipeChild.Start(dll, dir.Path, ["emulate", "--lane", lane, "--api-url", url, "--rate", rate, "--records-per-request", perRequest, "--duration", seconds, .. order, .. common], logFile: LogFile($"emulate {lane}")));
                 Add($"emulate {lane}", emulators[^1]);
             }
 
@@ -243,7 +250,7 @@ internal static class SoakBench
         {
             "",
             string.Create(CultureInfo.InvariantCulture,
-                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV (with each process's CPU, GC pauses and thread-pool backlog), chart and the processes' logs: {output}"),
+                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}{(args.Unique ? " --order sequential (every post new: the source seeded with a row for each)" : " (rows drawn with repeats from the 11,000 seeded)")}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV (with each process's CPU, GC pauses and thread-pool backlog), chart and the processes' logs: {output}"),
             "",
             "| series | median after warm-up | min / max | samples: range (± % of median) | 5-min window medians: range | flat (±10 %) |",
             "|---|---|---|---|---|---|",

@@ -20,7 +20,8 @@ internal static class EmulateCommand
             var emulator = new Emulator(ctx.Settings.Emulator, db, ctx.Settings.Names, ctx.LoggerFactory.CreateLogger<Emulator>());
             var result = await RunWithDisplayAsync(emulator, token).ConfigureAwait(false);
             PrintSummary(ctx.Out, result);
-            await ctx.Out.WriteLineAsync($"Emulator seed {emulator.Seed}: `--emulator-seed {emulator.Seed}` posts the same rows again.").ConfigureAwait(false);
+            if (ctx.Settings.Emulator.Order == EmulatorOrder.Random)
+                await ctx.Out.WriteLineAsync($"Emulator seed {emulator.Seed}: `--emulator-seed {emulator.Seed}` posts the same rows again.").ConfigureAwait(false);
             // Gave up on the source database: exit code 3, as a database that does not answer (PrintSummary named what was not sent).
             return result.SourceFailure is not null ? ExitCodes.Unavailable : result.RecordsLost > 0 ? ExitCodes.Failed : ExitCodes.Ok;
         }, ct));
@@ -33,6 +34,7 @@ internal static class EmulateCommand
         flags.Add<string>(command, "--ca-file", "Emulator:CaFile", "For an https:// API: a PEM file of the CA certificates to trust instead of the system's (as curl's --cacert).");
         flags.Add<string>(command, "--api-key", "Emulator:ApiKey", "The API key to send (x-api-key) when the API needs one (`pinpipe keys create`); PINPIPE_Emulator__ApiKey keeps it off the command line.");
         flags.AddChoice<EmulatorLane>(command, "--lane", "Emulator:Lane", "batch (Kafka REST topics, default) or stream (Kinesis routes).");
+        flags.AddChoice<EmulatorOrder>(command, "--order", "Emulator:Order", "random (rows drawn at random with repeats, as the original emulator; default) or sequential (every row once, by index, then the run ends).");
         flags.Add<long>(command, "--count", "Emulator:Count", "Posts to send (3 records each); default: until --duration or Ctrl-C.");
         flags.AddDuration(command, "--duration", "Emulator:Duration", "Stop after this long.");
         flags.Add<double>(command, "--rate", "Emulator:Rate", "Target posts per second; 0 = unthrottled (default).");

@@ -209,18 +209,34 @@ public sealed partial class Emulator
         static TimeSpan Micros(long us) => TimeSpan.FromTicks(us * (TimeSpan.TicksPerMillisecond / 1000));
     }
 
-    /// <summary>Draws random indexes, reads their posts in batches and encodes them; returns the error that stopped it, if any.</summary>
+    /// <summary>
+    /// Draws random indexes (or, <see cref="EmulatorOrder.Sequential"/>, takes them in order), reads their posts in batches and
+    /// encodes them; returns the error that stopped it, if any.
+    /// </summary>
     private async Task<Exception?> FetchAsync(long min, long max, ChannelWriter<EncodedPost> writer, CancellationToken stop)
     {
         var random = new Random(Seed);
+        bool sequential = _options.Order == EmulatorOrder.Sequential;
+        long next = min; // sequential: the lowest index not read yet
         var remaining = _options.Count ?? long.MaxValue;
         var emptyFetches = 0;
         try
         {
             while (remaining > 0)
             {
-                var indexes = new long[(int)Math.Min(FetchBatch, remaining)];
-                for (var i = 0; i < indexes.Length; i++) indexes[i] = random.NextInt64(min, max + 1);
+                long[] indexes;
+                if (sequential)
+                {
+                    if (next > max) break; // every row was taken
+                    indexes = new long[(int)Math.Min(Math.Min(FetchBatch, remaining), max - next + 1)];
+                    for (var i = 0; i < indexes.Length; i++) indexes[i] = next + i;
+                    next += indexes.Length;
+                }
+                else
+                {
+                    indexes = new long[(int)Math.Min(FetchBatch, remaining)];
+                    for (var i = 0; i < indexes.Length; i++) indexes[i] = random.NextInt64(min, max + 1);
+                }
                 var found = await ReadPostsAsync(indexes, stop).ConfigureAwait(false);
                 if (found is null)
                 {
@@ -228,8 +244,10 @@ public sealed partial class Emulator
                     if (_options.Count is not null) Interlocked.Exchange(ref _postsNotSent, remaining);
                     return null;
                 }
+                if (sequential) found = [.. found.OrderBy(p => p.Pin.Index)]; // a source answers in any order
                 if (found.Count == 0)
                 {
+                    if (sequential) continue; // a gap in the indexes: the next ones follow
                     if (++emptyFetches >= MaxEmptyFetches)
                     {
                         throw new InvalidOperationException(

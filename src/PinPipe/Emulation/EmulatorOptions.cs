@@ -44,6 +44,12 @@ public sealed record EmulatorOptions
     /// <summary>Records per request (1 = the original emulator's shape). Default 1.</summary>
     public int RecordsPerRequest { get; init; } = 1;
 
+    /// <summary>
+    /// Which rows, in which order: <see cref="EmulatorOrder.Random"/> (default; the original emulator's draw, with repeats) or
+    /// <see cref="EmulatorOrder.Sequential"/> (each row once, by index, then the run ends).
+    /// </summary>
+    public EmulatorOrder Order { get; init; } = EmulatorOrder.Random;
+
     /// <summary>Seed of the random row choice: the same seed over the same source posts the same rows. Null (default): a fresh seed each run (<see cref="Emulator.Seed"/> says which).</summary>
     public int? Seed { get; init; }
 
@@ -92,6 +98,7 @@ public sealed record EmulatorOptions
             $"Emulator:CaFile: '{CaFile}' holds no PEM certificate (a '-----BEGIN CERTIFICATE-----' block of the CA to trust).")
         .Check(ApiKey is null || ApiKey.Length > 0 && !ApiKey.Any(char.IsControl), "Emulator:ApiKey: must not be empty or hold control characters.")
         .OneOf("Emulator:Lane", Lane)
+        .OneOf("Emulator:Order", Order)
         .Check(Count is null or >= 0, $"Emulator:Count: {Count} must be zero or more.")
         .Check(Duration is null || Duration > TimeSpan.Zero, $"Emulator:Duration: {Durations.Text(Duration, "unset")} must be more than 0 (or unset).")
         .Check(Rate is null or (>= 0 and < double.PositiveInfinity), $"Emulator:Rate: {Rate} must be zero (unthrottled) or more.")

@@ -209,6 +209,57 @@ public sealed class EmulatorTests
         Assert.True(first.Distinct().Count() > 10, "indexes should be spread over the table");
     }
 
+    [Theory]
+    [InlineData(EmulatorLane.Batch, 1)]
+    [InlineData(EmulatorLane.Stream, 7)]
+    public async Task Sequential_order_posts_every_row_once_by_index_and_then_ends(EmulatorLane lane, int perRequest)
+    {
+        await using var server = await IngestTestServer.StartAsync();
+        // Indexes 1..600 with gaps (every third missing), more than a fetch's 128 at a time.
+        await using var source = InMemorySourceDatabase.Generate(600, i => i % 3 != 1);
+        var options = Options(server, count: 0, lane, perRequest) with { Count = null, Order = EmulatorOrder.Sequential };
+
+        var result = await new Emulator(options, source, Names).RunAsync();
+
+        var expected = Enumerable.Range(1, 600).Where(i => i % 3 != 1).Select(i => (long)i).ToList();
+        Assert.Equal(expected.Count, result.Posts);
+        Assert.Equal(3L * expected.Count, result.RecordsAcknowledged);
+        Assert.Equal(0, result.RecordsLost);
+        Assert.Equal(0, result.MissingRows);
+        foreach (string suffix in new[] { "pin", "geo", "user" })
+        {
+            // In the order sent (one request in flight): each index once, ascending, and each record the row's own.
+            var sent = server.Requests.Where(r => r.Path.Contains($".{suffix}", StringComparison.Ordinal) || r.Path.Contains($"-{suffix}/", StringComparison.Ordinal))
+                .SelectMany(r => Values(r.Body, lane))
+                .ToList();
+            Assert.Equal(expected, sent.Select(IndexOf).ToList());
+            Assert.All(sent, v => Assert.Equal(Expected(source, suffix, IndexOf(v)), v));
+        }
+    }
+
+    [Fact]
+    public async Task Sequential_order_stops_at_the_count_from_the_lowest_index()
+    {
+        await using var server = await IngestTestServer.StartAsync();
+        await using var source = InMemorySourceDatabase.Generate(1000);
+        var result = await new Emulator(Options(server, 300) with { Order = EmulatorOrder.Sequential }, source, Names).RunAsync();
+        Assert.Equal(300, result.Posts);
+        var pins = server.Requests.Where(r => r.Path.EndsWith(".pin", StringComparison.Ordinal))
+            .Select(r => IndexOf(JsonDocument.Parse(r.Body).RootElement.GetProperty("records")[0].GetProperty("value").GetRawText())).ToList();
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), pins);
+    }
+
+    /// <summary>The record JSON texts of one request's body: Kafka REST's <c>records[].value</c>, the streaming routes' <c>records[].data</c> or a PutRecord's <c>Data</c>.</summary>
+    private static List<string> Values(string body, EmulatorLane lane)
+    {
+        using var doc = JsonDocument.Parse(body);
+        var root = doc.RootElement;
+        string field = lane == EmulatorLane.Batch ? "value" : "data";
+        return root.TryGetProperty("records", out var many)
+            ? [.. many.EnumerateArray().Select(r => r.GetProperty(field).GetRawText())]
+            : [root.GetProperty("Data").GetRawText()];
+    }
+
     [Fact]
     public async Task Indexes_the_source_lacks_are_skipped_and_missing_rows_are_counted()
     {
@@ -507,6 +558,7 @@ public sealed class EmulatorTests
         { EmulatorOptions.Default with { RecordsPerRequest = 0 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { RecordsPerRequest = 10_001 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { Lane = (EmulatorLane)7 }, "Lane" },
+        { EmulatorOptions.Default with { Order = (EmulatorOrder)5 }, "Order" },
         { EmulatorOptions.Default with { Lane = EmulatorLane.Stream, RecordsPerRequest = 501 }, "RecordsPerRequest" },
         { EmulatorOptions.Default with { Rate = -1 }, "Rate" },
         { EmulatorOptions.Default with { Rate = double.NaN }, "Rate" },
