@@ -30,4 +30,11 @@ public sealed record DuckDbSettings
     /// memory does not fill up with files they will not read again.
     /// </summary>
     public bool ExternalFileCache { get; init; } = true;
+
+    /// <summary>
+    /// DuckDB's <c>preserve_insertion_order</c>: true (default) keeps DuckDB's default. False lets a <c>COPY</c> bound its
+    /// Parquet row groups by bytes (<see cref="DuckDbSession.CopyToParquetFiles"/>' <c>rowGroupBytes</c>), for a rewrite
+    /// whose rows have no order to keep (a compaction).
+    /// </summary>
+    public bool PreserveInsertionOrder { get; init; } = true;
 }

@@ -25,6 +25,13 @@ internal sealed class StreamCompactor
     private const int CompactBytesFactor = 4;
     private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
 
+    /// <summary>
+    /// The row groups a compaction writes, by bytes: DuckDB's default of 122,880 rows is held in memory whole before it is
+    /// written, about 90 MB of pins, which ran a compaction out of its 100 MB once the table's files held new posts (an
+    /// out-of-memory error that ended the stream job two minutes into a soak of unique records).
+    /// </summary>
+    internal const long CompactRowGroupBytes = 16L << 20;
+
     private readonly string _name;
     private readonly IObjectStore _store;
     private readonly DeltaTable _clean, _rejects; // the stream table's tables, own instances for the compaction task
@@ -133,6 +140,7 @@ internal sealed class StreamCompactor
             Threads = 1,
             MemoryLimit = CompactMemoryLimit,
             AllocatorFlushThreshold = "16MB",
+            PreserveInsertionOrder = false, // a compacted file's rows have no order to keep; row groups bounded by bytes need it
             TempDirectory = Path.Combine(_work, "compact-spill"),
         });
         if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_clean, db, CancellationToken.None).ConfigureAwait(false));
@@ -175,7 +183,7 @@ internal sealed class StreamCompactor
             break;
         }
         if (bins.Count == 0) return 0;
-        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, cancellationToken).ConfigureAwait(false);
+        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _compactions);
         int smallTaken = small.Length >= 2 ? small.Length : 0, largerTaken = bins.Skip(smallTaken > 0 ? 1 : 0).Sum(b => b.Count);
         if (smallTaken > 0)

@@ -248,6 +248,47 @@ public sealed class DuckDbSessionTests : IDisposable
     }
 
     [Fact]
+    public void CopyToParquetFiles_with_row_groups_bounded_by_bytes_rewrites_wide_rows_within_a_small_memory_limit()
+    {
+        // 260,000 rows of about 300 bytes (pin-like varchars, little to compress), in a Parquet file as DuckDB writes it.
+        string input = Path.Combine(_dir.Path, "wide-in.parquet");
+        _db.Execute($"""
+            COPY (SELECT i AS ind, md5(i::VARCHAR) AS unique_id,
+                         md5((i * 3)::VARCHAR) || md5((i * 5)::VARCHAR) || md5((i * 11)::VARCHAR) || md5((i * 13)::VARCHAR) || md5((i * 17)::VARCHAR) || md5((i * 19)::VARCHAR) AS description,
+                         'https://i.pinimg.com/originals/' || md5((i * 23)::VARCHAR) || '.jpg' AS image_src
+                  FROM range(260000) r(i)) TO {Sql.Literal(input)} (FORMAT parquet)
+            """);
+        string source = $"(SELECT * FROM read_parquet({Sql.Literal(input)}))";
+        DuckDBConnection Bounded(bool preserveOrder) => DuckDbSession.Open(new DuckDbSettings
+        {
+            Threads = 1,
+            MemoryLimit = "100MB",
+            TempDirectory = Path.Combine(_dir.Path, "spill"),
+            PreserveInsertionOrder = preserveOrder,
+        });
+
+        using (var plain = Bounded(preserveOrder: true))
+        {
+            // DuckDB's row groups of 122,880 rows do not fit in 100 MB.
+            var oom = Assert.Throws<DuckDBException>(() => plain.CopyToParquetFiles(source, Path.Combine(_dir.Path, "plain")));
+            Assert.True(DuckDbSession.IsOutOfMemory(oom), oom.Message);
+            // Row groups by bytes need insertion order off: DuckDB refuses them otherwise, naming the setting.
+            var refused = Assert.Throws<DuckDBException>(() => plain.CopyToParquetFiles(source, Path.Combine(_dir.Path, "refused"), rowGroupBytes: 16L << 20));
+            Assert.Contains("preserve_insertion_order", refused.Message, StringComparison.Ordinal);
+        }
+
+        using var bounded = Bounded(preserveOrder: false);
+        Assert.Equal("false", Setting(bounded, "preserve_insertion_order"));
+        var files = bounded.CopyToParquetFiles(source, Path.Combine(_dir.Path, "bounded"), rowGroupBytes: 16L << 20);
+
+        string all = $"read_parquet({Sql.List(files)})";
+        Assert.Equal([260000L, 0L], _db.QueryLongs($"SELECT count(*), (SELECT count(*) FROM (SELECT * FROM {source} EXCEPT ALL SELECT * FROM {all})) FROM {all}"));
+        var rowGroups = _db.QueryLongs($"SELECT DISTINCT row_group_num_rows FROM parquet_metadata({Sql.List(files)})");
+        Assert.True(rowGroups.Max() < 122_880, $"row groups of {string.Join(", ", rowGroups)} rows");
+        Assert.Throws<ArgumentOutOfRangeException>(() => bounded.CopyToParquetFiles("(SELECT 1)", Path.Combine(_dir.Path, "negative"), rowGroupBytes: -1));
+    }
+
+    [Fact]
     public void CopyToParquet_writes_a_snappy_file_DuckDB_reads_back_as_the_rows()
     {
         _db.Execute("""

@@ -181,9 +181,10 @@ public sealed partial class DeltaTable
     /// <param name="connection">The DuckDB that reads and writes the files (its memory limit bounds the rewrite; it spills beyond).</param>
     /// <param name="workFolder">An existing folder for the rewritten files (and downloads from stores without local paths), cleaned after.</param>
     /// <param name="targetFileBytes">About the largest a rewritten file gets.</param>
+    /// <param name="rowGroupBytes">About the largest a row group of a rewritten file gets in memory; 0: DuckDB's row groups (<see cref="DuckDbSession.CopyToParquetFiles"/>).</param>
     /// <param name="cancellationToken">Stops the rewrite before the commit.</param>
     public async Task<DeltaCommitResult?> RewriteAsync(DeltaSnapshot snapshot, IReadOnlyList<IReadOnlyList<DeltaFile>> bins, DuckDBConnection connection, string workFolder,
-        long targetFileBytes = DuckDbSession.TargetFileBytes, CancellationToken cancellationToken = default)
+        long targetFileBytes = DuckDbSession.TargetFileBytes, long rowGroupBytes = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(bins);
@@ -197,7 +198,7 @@ public sealed partial class DeltaTable
             {
                 if (bins[i].Count == 0) continue;
                 using var scan = await DeltaScan.OpenAsync(_store, _root, snapshot.State, [.. bins[i]], null, connection, cancellationToken).ConfigureAwait(false);
-                written.AddRange(connection.CopyToParquetFiles($"(SELECT * FROM {scan.Sql} AS t)", Path.Combine(folder, i.ToString(CultureInfo.InvariantCulture)), targetFileBytes, cancellationToken));
+                written.AddRange(connection.CopyToParquetFiles($"(SELECT * FROM {scan.Sql} AS t)", Path.Combine(folder, i.ToString(CultureInfo.InvariantCulture)), targetFileBytes, rowGroupBytes, cancellationToken));
             }
             var removes = bins.SelectMany(b => b).Select(f => f.Path).ToArray();
             return await CommitAsync(new DeltaWrite(snapshot.Schema, written)
@@ -226,7 +227,7 @@ public sealed partial class DeltaTable
         var snapshot = await LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         if (snapshot is null) return null;
         var bins = PlanBins(snapshot.Files, targetFileBytes);
-        var result = await RewriteAsync(snapshot, bins, connection, workFolder, targetFileBytes, cancellationToken).ConfigureAwait(false);
+        var result = await RewriteAsync(snapshot, bins, connection, workFolder, targetFileBytes, cancellationToken: cancellationToken).ConfigureAwait(false);
         return new DeltaOptimizeResult(Prefix, snapshot.Version, bins.Sum(b => b.Count), bins.Sum(b => b.Sum(f => f.Size)), result);
     }
 }
