@@ -185,6 +185,10 @@ public static class PinPipeMetrics
     public static readonly Counter StreamCompactions = Metrics.CreateCounter("pinpipe_stream_compactions_total",
         "Compaction commits of the stream job (clean and reject tables), by table.", "table");
 
+    /// <summary>Compactions of the stream job that failed beside the micro-batches (each logged as an error; the micro-batches go on), by table.</summary>
+    public static readonly Counter StreamCompactionFailures = Metrics.CreateCounter("pinpipe_stream_compaction_failures_total",
+        "Compactions of the stream job that failed beside the micro-batches (logged as errors; the table keeps its small files and the next is tried after a backoff), by table.", "table");
+
     /// <summary>The clean table's Delta version after the last commit.</summary>
     public static readonly Gauge StreamTableVersion = Metrics.CreateGauge("pinpipe_stream_table_version",
         "The streaming clean table's Delta version after the stream job's last commit.", "table");

@@ -1,5 +1,6 @@
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
+using PinPipe.Configuration;
 using PinPipe.DuckDb;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -19,10 +20,21 @@ namespace PinPipe.Streaming;
 /// commit that loses the race to it retries at the next version). Not cancelled with the job: a compaction reads at most
 /// a bounded amount, and a graceful stop (<see cref="FinishAsync"/>) waits for it rather than throw the work away.
 /// The table calls <see cref="StartAsync"/> after each micro-batch and <see cref="EndAsync"/> when it stops.
+/// A compaction that fails beside the micro-batches does not stop them: compaction is maintenance, and a failure that
+/// repeats (a file it cannot read, memory it cannot get) would otherwise end the job at every restart. The failure is
+/// logged as an error and counted (<c>pinpipe_stream_compaction_failures_total</c>), the table keeps its small files, and
+/// the next compaction waits <see cref="FirstRetryDelay"/>, doubled with each failure in a row up to
+/// <see cref="MaxRetryDelay"/>. A graceful stop (<see cref="FinishAsync"/>) still throws a compaction's failure.
 /// </remarks>
 internal sealed class StreamCompactor
 {
     private const int CompactBytesFactor = 4;
+
+    /// <summary>The wait before the next compaction after one failed; doubled with each failure in a row.</summary>
+    internal static readonly TimeSpan FirstRetryDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest wait between compactions that keep failing.</summary>
+    internal static readonly TimeSpan MaxRetryDelay = TimeSpan.FromMinutes(15);
     private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
 
     /// <summary>
@@ -40,6 +52,10 @@ internal sealed class StreamCompactor
     private readonly long _smallFileBytes;
     private readonly long _targetFileBytes;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private long _failures;
+    private int _failuresInARow;
+    private DateTimeOffset _retryAt = DateTimeOffset.MinValue; // after a failure, no compaction starts before this
     private int _cleanFiles, _rejectFiles; // small live files (compaction candidates): the micro-batches and the compaction task update them
     private long _compactions;
     private Task? _compaction; // at most one per table, beside the micro-batches
@@ -67,10 +83,14 @@ internal sealed class StreamCompactor
         _smallFileBytes = smallFileBytes;
         _targetFileBytes = Math.Max(targetFileBytes, smallFileBytes);
         _logger = logger;
+        _time = time;
     }
 
     /// <summary>Compaction commits since the job started (clean and reject table).</summary>
     public long Compactions => Interlocked.Read(ref _compactions);
+
+    /// <summary>Compactions beside the micro-batches that failed since the job started (each logged as an error).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
 
     /// <summary>Small live files of the clean table, as last counted.</summary>
     public int CleanSmallFiles => Volatile.Read(ref _cleanFiles);
@@ -93,16 +113,29 @@ internal sealed class StreamCompactor
 
     /// <summary>
     /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
-    /// running; throws the failure of the one that ran before.
+    /// running or the last one failed less than the retry delay ago. The failure of the one that ran before is logged and
+    /// counted, not thrown (see the remarks).
     /// </summary>
     public async Task StartAsync()
     {
         if (_every <= 0) return;
-        if (_compaction is not null)
+        if (_compaction is { } compaction)
         {
-            if (!_compaction.IsCompleted) return;
-            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+            if (!compaction.IsCompleted) return;
+            _compaction = null;
+            try
+            {
+                await compaction.ConfigureAwait(false);
+                _failuresInARow = 0;
+            }
+#pragma warning disable CA1031 // any failure of the maintenance task: logged and counted, the micro-batches go on
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Failed(ex);
+            }
         }
+        if (_time.GetUtcNow() < _retryAt) return;
         var (clean, rejects) = Due();
         if (clean || rejects) _compaction = Task.Run(() => CompactTablesAsync(clean, rejects));
     }
@@ -117,6 +150,17 @@ internal sealed class StreamCompactor
 
     /// <summary>Waits for the running compaction, if any; its failure is logged (the job is stopping), not thrown.</summary>
     public Task EndAsync() => EndCompactionAsync(throwOnFailure: false);
+
+    /// <summary>Counts and logs a failed compaction and puts the next one off.</summary>
+    private void Failed(Exception ex)
+    {
+        Interlocked.Increment(ref _failures);
+        _failuresInARow++;
+        var delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, FirstRetryDelay.Ticks << Math.Min(_failuresInARow - 1, 20)));
+        _retryAt = _time.GetUtcNow() + delay;
+        _logger.LogError(ex, "{Table}: a compaction failed ({Failures} in a row): {Message} The table keeps its small files and the micro-batches go on; the next compaction is tried in {Delay}.",
+            _name, _failuresInARow, ex.Message, Durations.Text(delay));
+    }
 
     private (bool Clean, bool Rejects) Due() => (Volatile.Read(ref _cleanFiles) >= _every, Volatile.Read(ref _rejectFiles) >= _every);
 

@@ -25,6 +25,7 @@ internal static class StreamMetrics
                 feed.Report(PinPipeMetrics.StreamRows, t.Duplicates, t.Table, "duplicate");
                 feed.Report(PinPipeMetrics.StreamRows, t.Rejects, t.Table, "reject");
                 feed.Report(PinPipeMetrics.StreamCompactions, t.Compactions, t.Table);
+                feed.Report(PinPipeMetrics.StreamCompactionFailures, t.CompactionFailures, t.Table);
                 if (t.Version >= 0) PinPipeMetrics.StreamTableVersion.WithLabels(t.Table).Set(t.Version);
             }
             return Task.CompletedTask;

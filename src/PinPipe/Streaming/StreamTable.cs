@@ -88,6 +88,7 @@ internal sealed class StreamTable : IDisposable
                 KeyFilesRead = _keyFilesRead,
                 KeyFilesSkipped = _keyFilesSkipped,
                 DuckDbOpens = _duckDbOpens,
+                CompactionFailures = _compactor.Failures,
             };
     }
 

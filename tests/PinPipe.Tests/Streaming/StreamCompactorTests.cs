@@ -3,6 +3,7 @@ using PinPipe.Lake.Delta;
 using PinPipe.Lake.Directory;
 using PinPipe.Streaming;
 using PinPipe.Tests.Lake.Delta;
+using PinPipe.Tests.Log;
 using PinPipe.Tests.Support;
 
 namespace PinPipe.Tests.Streaming;
@@ -145,13 +146,72 @@ public sealed class StreamCompactorTests : IDisposable
         Assert.Equal(before.Version, (await table.LoadAsync())!.Version);
         Assert.Equal(0, compactor.Compactions);
 
-        // Beside the micro-batches, the failure surfaces at the next start; when the job stops it is logged instead.
+        // When the job stops without finishing (EndAsync), a running compaction's failure is logged as a warning.
         var running = NewCompactor(compactEvery: 3);
         running.Resumed(before, null);
         await running.StartAsync();
         await running.EndAsync();
         Assert.Contains(_logs.Entries, e => e.Level == LogLevel.Warning && e.Exception is DeltaException
             && e.Message == "t_pin_table: a compaction failed while the job stopped; the table keeps its small files.");
+    }
+
+    [Fact]
+    public async Task A_compaction_that_fails_beside_the_micro_batches_is_logged_and_counted_and_tried_again_after_a_backoff()
+    {
+        var table = await AppendAsync("delta/clean", 2, 2, 2);
+        var before = (await table.LoadAsync())!;
+        string missing = before.KeyOf(before.Files[1]);
+        string moved = _dir.File("moved.parquet");
+        File.Move(_store.LocalPath(missing)!, moved);
+        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var compactor = new StreamCompactor("t_pin_table", _store, "delta/clean", "delta/rejects", Work, 3, 8L << 20,
+            _loggers.CreateLogger("pinpipe.stream"), _loggers, clock);
+        compactor.Resumed(before, null);
+
+        async Task RunOnceAsync()
+        {
+            await compactor.StartAsync(); // starts one when due
+            await compactor.EndAsync(); // waits for it (a failure here would be a warning: the test reads errors only)
+        }
+
+        // The first compaction fails on the missing file; the next start logs and counts it instead of throwing.
+        await compactor.StartAsync();
+        while (compactor.Compactions == 0 && _logs.Entries.All(e => e.Level != LogLevel.Error))
+        {
+            await Task.Delay(20);
+            await compactor.StartAsync();
+        }
+        Assert.Equal(1, compactor.Failures);
+        var error = Assert.Single(_logs.Entries, e => e.Level == LogLevel.Error);
+        Assert.IsType<DeltaException>(error.Exception);
+        Assert.Contains("t_pin_table: a compaction failed (1 in a row): ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(missing, error.Message, StringComparison.Ordinal);
+        Assert.EndsWith("the next compaction is tried in 30s.", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before.Version, (await table.LoadAsync())!.Version);
+
+        // Within the backoff no compaction starts, however many micro-batches end.
+        for (int i = 0; i < 5; i++) await RunOnceAsync();
+        Assert.Equal(1, compactor.Failures);
+        Assert.Equal(before.Version, (await table.LoadAsync())!.Version);
+
+        // After it the next one runs: failing again, the wait doubles; once the file is back, it compacts.
+        clock.Advance(TimeSpan.FromSeconds(31));
+        await compactor.StartAsync();
+        while (compactor.Failures == 1)
+        {
+            await Task.Delay(20);
+            await compactor.StartAsync();
+        }
+        Assert.Equal(2, compactor.Failures);
+        Assert.EndsWith("the next compaction is tried in 1m.", _logs.Entries.Last(e => e.Level == LogLevel.Error).Message, StringComparison.Ordinal);
+        File.Move(moved, _store.LocalPath(missing)!);
+        clock.Advance(TimeSpan.FromSeconds(61));
+        await RunOnceAsync();
+        Assert.Equal(1, compactor.Compactions);
+        Assert.Equal(2, compactor.Failures);
+        var after = (await table.LoadAsync())!;
+        Assert.Single(after.Files);
+        Assert.Equal(await RowsAsync(before), await RowsAsync(after));
     }
 
     [Fact]
