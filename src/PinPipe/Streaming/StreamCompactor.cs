@@ -35,6 +35,7 @@ internal sealed class StreamCompactor
 
     /// <summary>The longest wait between compactions that keep failing.</summary>
     internal static readonly TimeSpan MaxRetryDelay = TimeSpan.FromMinutes(15);
+
     private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
 
     /// <summary>
