@@ -174,13 +174,21 @@ public sealed class StreamCompactorTests : IDisposable
             await compactor.EndAsync(); // waits for it (a failure here would be a warning: the test reads errors only)
         }
 
-        // The first compaction fails on the missing file; the next start logs and counts it instead of throwing.
-        await compactor.StartAsync();
-        while (compactor.Compactions == 0 && _logs.Entries.All(e => e.Level != LogLevel.Error))
+        // Starts until the running compaction has ended and a start has seen how (bounded: a hang fails the test).
+        async Task StartUntilAsync(Func<bool> done)
         {
-            await Task.Delay(20);
+            var waited = System.Diagnostics.Stopwatch.StartNew();
             await compactor.StartAsync();
+            while (!done())
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), "the compaction did not end within 60 s");
+                await Task.Delay(20);
+                await compactor.StartAsync();
+            }
         }
+
+        // The first compaction fails on the missing file; the next start logs and counts it instead of throwing.
+        await StartUntilAsync(() => compactor.Failures > 0 || compactor.Compactions > 0);
         Assert.Equal(1, compactor.Failures);
         var error = Assert.Single(_logs.Entries, e => e.Level == LogLevel.Error);
         Assert.IsType<DeltaException>(error.Exception);
@@ -196,12 +204,7 @@ public sealed class StreamCompactorTests : IDisposable
 
         // After it the next one runs: failing again, the wait doubles; once the file is back, it compacts.
         clock.Advance(TimeSpan.FromSeconds(31));
-        await compactor.StartAsync();
-        while (compactor.Failures == 1)
-        {
-            await Task.Delay(20);
-            await compactor.StartAsync();
-        }
+        await StartUntilAsync(() => compactor.Failures > 1 || compactor.Compactions > 0);
         Assert.Equal(2, compactor.Failures);
         Assert.EndsWith("the next compaction is tried in 1m.", _logs.Entries.Last(e => e.Level == LogLevel.Error).Message, StringComparison.Ordinal);
         File.Move(moved, _store.LocalPath(missing)!);
