@@ -273,10 +273,10 @@ public static class DuckDbSession
         ArgumentException.ThrowIfNullOrWhiteSpace(source);
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxFileBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(rowGroupBytes);
         if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
             throw new ArgumentException($"Folder '{folder}' is not empty.", nameof(folder));
         Directory.CreateDirectory(folder);
-        ArgumentOutOfRangeException.ThrowIfNegative(rowGroupBytes);
         string size = maxFileBytes.ToString(CultureInfo.InvariantCulture);
         string rowGroups = rowGroupBytes > 0 ? $", ROW_GROUP_SIZE_BYTES {rowGroupBytes.ToString(CultureInfo.InvariantCulture)}" : "";
         connection.Execute($"COPY {source} TO {Sql.Literal(folder)} (FORMAT parquet, COMPRESSION {ParquetCompression}, FILE_SIZE_BYTES {size}{rowGroups}, FILENAME_PATTERN 'part_{{i}}', OVERWRITE_OR_IGNORE)", cancellationToken);
