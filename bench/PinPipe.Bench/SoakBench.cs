@@ -193,6 +193,13 @@ internal static class SoakBench
             await File.WriteAllTextAsync(Path.Combine(output, "soak.svg"), Svg([.. names], samples, warmup, args, both));
             lines.AddRange(Report([.. names], samples, warmup, args, both, output));
             lines.Add("");
+            // The probes stop with the samples: each one posts a record a second, so while they ran the sink's lag came back to
+            // 0 only when a flush happened to land between two of them, and the drain below waited minutes for that.
+            await stopProbing.CancelAsync();
+            try { await probing; }
+            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or JsonException) { lines.Add($"A PROBE FAILED: {ex.Message}"); }
+            await watching;
+            await lagging;
             try
             {
                 await EndAsync();
@@ -201,11 +208,6 @@ internal static class SoakBench
             {
                 lines.Add($"END CHECKS FAILED: {ex.Message}");
             }
-            await stopProbing.CancelAsync();
-            try { await probing; }
-            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or JsonException) { lines.Add($"A PROBE FAILED: {ex.Message}"); }
-            await watching;
-            await lagging;
 
             async Task EndAsync()
             {
