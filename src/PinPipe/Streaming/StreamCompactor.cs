@@ -38,6 +38,9 @@ internal sealed class StreamCompactor
 
     private const string CompactMemoryLimit = "100MB"; // a compaction streams Parquet to Parquet: beyond this it spills
 
+    /// <summary>Compactions that share one DuckDB before it is replaced (see <see cref="OpenDb"/>).</summary>
+    internal const int ReopenDbEvery = 20;
+
     /// <summary>
     /// The row groups a compaction writes, by bytes: DuckDB's default of 122,880 rows is held in memory whole before it is
     /// written, about 90 MB of pins, which ran a compaction out of its 100 MB once the table's files held new posts (an
@@ -60,6 +63,10 @@ internal sealed class StreamCompactor
     private int _cleanFiles, _rejectFiles; // small live files (compaction candidates): the micro-batches and the compaction task update them
     private long _compactions;
     private Task? _compaction; // at most one per table, beside the micro-batches
+    private readonly int _reopenDbEvery;
+    private DuckDBConnection? _db; // the compactions' DuckDB, kept between them (see OpenDb)
+    private int _dbUses;
+    private long _dbOpens;
 
     /// <param name="name">The clean table's name, for log lines.</param>
     /// <param name="store">The bucket.</param>
@@ -72,9 +79,12 @@ internal sealed class StreamCompactor
     /// <param name="loggerFactory">For the compaction's own <see cref="DeltaTable"/> instances.</param>
     /// <param name="time">Clock of the Delta commits.</param>
     /// <param name="targetFileBytes">The size compacted files grow to, tier by tier (<see cref="DuckDbSession.TargetFileBytes"/>, 128 MiB).</param>
+    /// <param name="reopenDbEvery">Compactions that share one DuckDB (<see cref="ReopenDbEvery"/>).</param>
     public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
-        ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes)
+        ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes, int reopenDbEvery = ReopenDbEvery)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(reopenDbEvery, 1);
+        _reopenDbEvery = reopenDbEvery;
         _name = name;
         _store = store;
         _clean = new DeltaTable(store, cleanPrefix, loggerFactory.CreateLogger<DeltaTable>(), time);
@@ -92,6 +102,12 @@ internal sealed class StreamCompactor
 
     /// <summary>Compactions beside the micro-batches that failed since the job started (each logged as an error).</summary>
     public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>DuckDB instances the compactions opened since the job started.</summary>
+    internal long DbOpens => Interlocked.Read(ref _dbOpens);
+
+    /// <summary>Whether the compactions' DuckDB is open (between compactions; closed by <see cref="EndAsync"/> and <see cref="FinishAsync"/>).</summary>
+    internal bool DbOpen => Volatile.Read(ref _db) is not null;
 
     /// <summary>Small live files of the clean table, as last counted.</summary>
     public int CleanSmallFiles => Volatile.Read(ref _cleanFiles);
@@ -144,13 +160,24 @@ internal sealed class StreamCompactor
     /// <summary>A graceful stop: finishes the running compaction (throwing its failure) and leaves no table with a compaction due.</summary>
     public async Task FinishAsync()
     {
-        await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
-        var (clean, rejects) = Due();
-        if (_every > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
+        try
+        {
+            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+            var (clean, rejects) = Due();
+            if (_every > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
+        }
+        finally
+        {
+            CloseDb();
+        }
     }
 
-    /// <summary>Waits for the running compaction, if any; its failure is logged (the job is stopping), not thrown.</summary>
-    public Task EndAsync() => EndCompactionAsync(throwOnFailure: false);
+    /// <summary>Waits for the running compaction, if any, and closes the compactions' DuckDB; its failure is logged (the job is stopping), not thrown.</summary>
+    public async Task EndAsync()
+    {
+        await EndCompactionAsync(throwOnFailure: false).ConfigureAwait(false);
+        CloseDb();
+    }
 
     /// <summary>Counts and logs a failed compaction and puts the next one off.</summary>
     private void Failed(Exception ex)
@@ -180,16 +207,51 @@ internal sealed class StreamCompactor
     /// <summary>Compacts the clean and/or reject table.</summary>
     private async Task CompactTablesAsync(bool clean, bool rejects)
     {
-        using var db = DuckDbSession.Open(new DuckDbSettings
+        var db = OpenDb();
+        try
         {
-            Threads = 1,
-            MemoryLimit = CompactMemoryLimit,
-            AllocatorFlushThreshold = "16MB",
-            PreserveInsertionOrder = false, // a compacted file's rows have no order to keep; row groups bounded by bytes need it
-            TempDirectory = Path.Combine(_work, "compact-spill"),
-        });
-        if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_clean, db, CancellationToken.None).ConfigureAwait(false));
-        if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejects, db, CancellationToken.None).ConfigureAwait(false));
+            if (clean) Interlocked.Add(ref _cleanFiles, await CompactAsync(_clean, db, CancellationToken.None).ConfigureAwait(false));
+            if (rejects) Interlocked.Add(ref _rejectFiles, await CompactAsync(_rejects, db, CancellationToken.None).ConfigureAwait(false));
+        }
+        catch
+        {
+            CloseDb(); // the next compaction starts on a fresh DuckDB
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The compactions' DuckDB (one thread, <see cref="CompactMemoryLimit"/>), opened by the first and kept for the next
+    /// <see cref="ReopenDbEvery"/> − 1, or until one fails. Closing a DuckDB purges every jemalloc arena of the process (DuckDB's
+    /// <c>Allocator::FlushAll</c>), so the micro-batches of every table then fault their working set in again: with an
+    /// instance per compaction (one every 2–3 s over three tables at 10k records/s) that was about a third of the stream
+    /// job's page faults (BENCHMARKS.md).
+    /// </summary>
+    private DuckDBConnection OpenDb()
+    {
+        if (_db is not null && _dbUses >= _reopenDbEvery) CloseDb();
+        if (_db is null)
+        {
+            _db = DuckDbSession.Open(new DuckDbSettings
+            {
+                Threads = 1,
+                MemoryLimit = CompactMemoryLimit,
+                AllocatorFlushThreshold = "16MB",
+                PreserveInsertionOrder = false, // a compacted file's rows have no order to keep; row groups bounded by bytes need it
+                ExternalFileCache = false, // the files it read are removed from the table: caching them would only hold memory
+                TempDirectory = Path.Combine(_work, "compact-spill"),
+            });
+            _dbUses = 0;
+            Interlocked.Increment(ref _dbOpens);
+        }
+        _dbUses++;
+        return _db;
+    }
+
+    private void CloseDb()
+    {
+        _db?.Dispose();
+        _db = null;
     }
 
     /// <summary>

@@ -54,6 +54,19 @@ public sealed class StreamCompactorTests : IDisposable
         return table;
     }
 
+    /// <summary>Starts until the running compaction has ended and a start has seen how (bounded: a hang fails the test).</summary>
+    private static async Task StartUntil(StreamCompactor compactor, Func<bool> done)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        await compactor.StartAsync();
+        while (!done())
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), "the compaction did not end within 60 s");
+            await Task.Delay(20);
+            await compactor.StartAsync();
+        }
+    }
+
     private static async Task<List<string>> RowsAsync(DeltaSnapshot snapshot) =>
         (await DeltaTestKit.ReadAllAsync(snapshot)).Select(r => $"{r[0]}|{r[1]}").Order(StringComparer.Ordinal).ToList();
 
@@ -174,18 +187,7 @@ public sealed class StreamCompactorTests : IDisposable
             await compactor.EndAsync(); // waits for it (a failure here would be a warning: the test reads errors only)
         }
 
-        // Starts until the running compaction has ended and a start has seen how (bounded: a hang fails the test).
-        async Task StartUntilAsync(Func<bool> done)
-        {
-            var waited = System.Diagnostics.Stopwatch.StartNew();
-            await compactor.StartAsync();
-            while (!done())
-            {
-                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), "the compaction did not end within 60 s");
-                await Task.Delay(20);
-                await compactor.StartAsync();
-            }
-        }
+        Task StartUntilAsync(Func<bool> done) => StartUntil(compactor, done);
 
         // The first compaction fails on the missing file; the next start logs and counts it instead of throwing.
         await StartUntilAsync(() => compactor.Failures > 0 || compactor.Compactions > 0);
@@ -215,6 +217,51 @@ public sealed class StreamCompactorTests : IDisposable
         var after = (await table.LoadAsync())!;
         Assert.Single(after.Files);
         Assert.Equal(await RowsAsync(before), await RowsAsync(after));
+    }
+
+    /// <summary>
+    /// Compactions share one DuckDB (closing one purges every jemalloc arena of the process, which costs the micro-batches of
+    /// every table their pages): it is replaced after its set number of compactions and after a failure, and closed when
+    /// the job stops.
+    /// </summary>
+    [Fact]
+    public async Task Compactions_share_one_DuckDB_replaced_after_its_count_or_a_failure_and_closed_at_the_end()
+    {
+        var table = await AppendAsync("delta/clean", 2, 2);
+        var compactor = new StreamCompactor("t_pin_table", _store, "delta/clean", "delta/rejects", Work, 2, 8L << 20,
+            _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System, reopenDbEvery: 3);
+        compactor.Resumed((await table.LoadAsync())!, null);
+
+        Assert.False(compactor.DbOpen);
+        var opens = new List<long>();
+        for (int i = 1; i <= 4; i++)
+        {
+            if (i > 1)
+            {
+                await AppendAsync("delta/clean", 2);
+                compactor.CleanAppended(1);
+            }
+            await StartUntil(compactor, () => compactor.Compactions == i);
+            opens.Add(compactor.DbOpens);
+            Assert.True(compactor.DbOpen, $"the DuckDB was closed after compaction {i}");
+        }
+        Assert.Equal([1, 1, 1, 2], opens); // the fourth compaction is the first on a new DuckDB
+
+        // A failed compaction closes its DuckDB: the next one opens another, though the count is not reached.
+        var before = (await table.LoadAsync())!;
+        await AppendAsync("delta/clean", 2);
+        compactor.CleanAppended(1);
+        string missing = before.KeyOf(before.Files[0]);
+        string moved = _dir.File("moved.parquet");
+        File.Move(_store.LocalPath(missing)!, moved);
+        await StartUntil(compactor, () => compactor.Failures == 1);
+        Assert.False(compactor.DbOpen);
+        File.Move(moved, _store.LocalPath(missing)!);
+        await compactor.FinishAsync(); // a graceful stop compacts what is due, on a new DuckDB, and closes it
+        Assert.Equal(5, compactor.Compactions);
+        Assert.Equal(3, compactor.DbOpens);
+        Assert.False(compactor.DbOpen);
+        Assert.Single((await table.LoadAsync())!.Files);
     }
 
     [Fact]
