@@ -16,8 +16,9 @@ namespace PinPipe.Streaming;
 /// </summary>
 /// <remarks>
 /// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time, on its own DuckDB (one
-/// thread, <see cref="CompactMemoryLimit"/>, kept for <see cref="ReopenDbEvery"/> compactions) and its own <see cref="DeltaTable"/> instances of the tables (a micro-batch
-/// commit that loses the race to it retries at the next version). Not cancelled with the job: a compaction reads at most
+/// thread, <see cref="CompactMemoryLimit"/>, kept for <see cref="ReopenDbEvery"/> compactions) and its own
+/// <see cref="DeltaTable"/> instances of the tables (a micro-batch commit that loses the race to it retries at the next
+/// version). Not cancelled with the job: a compaction reads at most
 /// a bounded amount, and a graceful stop (<see cref="FinishAsync"/>) waits for it rather than throw the work away.
 /// The table calls <see cref="StartAsync"/> after each micro-batch and <see cref="EndAsync"/> when it stops.
 /// A compaction that fails beside the micro-batches does not stop them: compaction is maintenance, and a failure that
@@ -222,10 +223,10 @@ internal sealed class StreamCompactor
 
     /// <summary>
     /// The compactions' DuckDB (one thread, <see cref="CompactMemoryLimit"/>), opened by the first and kept for the next
-    /// <see cref="ReopenDbEvery"/> − 1, or until one fails. Closing a DuckDB purges every jemalloc arena of the process (DuckDB's
-    /// <c>Allocator::FlushAll</c>), so the micro-batches of every table then fault their working set in again: with an
-    /// instance per compaction (one every 2–3 s over three tables at 10k records/s) that was about a third of the stream
-    /// job's page faults (BENCHMARKS.md).
+    /// <see cref="ReopenDbEvery"/> − 1, or until one fails. Closing a DuckDB purges every jemalloc arena of the process
+    /// (DuckDB's <c>Allocator::FlushAll</c>), so the micro-batches of every table then fault their working set in again:
+    /// with an instance per compaction (one every 2–3 s over three tables at 10k records/s) that was about a third of the
+    /// stream job's page faults (BENCHMARKS.md).
     /// </summary>
     private DuckDBConnection OpenDb()
     {
