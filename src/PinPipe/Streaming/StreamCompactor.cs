@@ -18,8 +18,8 @@ namespace PinPipe.Streaming;
 /// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time, on its own DuckDB (one
 /// thread, <see cref="CompactMemoryLimit"/>, kept for <see cref="ReopenDbEvery"/> compactions) and its own
 /// <see cref="DeltaTable"/> instances of the tables (a micro-batch commit that loses the race to it retries at the next
-/// version). Not cancelled with the job: a compaction reads at most
-/// a bounded amount, and a graceful stop (<see cref="FinishAsync"/>) waits for it rather than throw the work away.
+/// version). Not cancelled with the job: a compaction reads at most a bounded amount, and a graceful stop
+/// (<see cref="FinishAsync"/>) waits for it rather than throw the work away.
 /// The table calls <see cref="StartAsync"/> after each micro-batch and <see cref="EndAsync"/> when it stops.
 /// A compaction that fails beside the micro-batches does not stop them: compaction is maintenance, and a failure that
 /// repeats (a file it cannot read, memory it cannot get) would otherwise end the job at every restart. The failure is
