@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 
 namespace PinPipe.Emulation;
 
@@ -51,6 +52,19 @@ public sealed partial class Emulator
         catch (HttpRequestException ex)
         {
             return Outcome.Fail(records, retriable: true, $"connection error: {ex.Message}");
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
+        {
+            // SocketsHttpHandler wraps most transport failures in HttpRequestException, not all: a connection the server
+            // closed just as it was made (a restarting `pinpipe serve`) can surface as a raw SocketException (ENOTCONN).
+            return Outcome.Fail(records, retriable: true, $"connection error: {ex.Message}");
+        }
+#pragma warning disable CA1031 // any other failure is a bug: its records count as lost and the run goes on, rather than a worker dying and the dispatcher waiting for it
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _logger.LogError(ex, "Emulator: sending {Count} record(s) to {Target} failed unexpectedly; they count as lost.", records.Count, target.Name);
+            return Outcome.Fail(records, retriable: false, $"unexpected error: {ex.GetType().Name}: {ex.Message}");
         }
         finally
         {

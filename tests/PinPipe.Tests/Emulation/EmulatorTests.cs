@@ -394,6 +394,70 @@ public sealed class EmulatorTests
     }
 
     [Fact]
+    public async Task A_transport_error_that_SocketsHttpHandler_does_not_wrap_is_retried()
+    {
+        // The real server and handler; only the first two sends fail, as a raw socket error (ENOTCONN) and an I/O error
+        // would when `pinpipe serve` dies as a connection is made: they cannot be provoked on cue through a real socket.
+        await using var server = await IngestTestServer.StartAsync();
+        using var inner = new SocketsHttpHandler();
+        using var handler = new FailingFirst(inner,
+            new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.NotConnected), new IOException("broken pipe"));
+
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 1), source, Names, handler: handler).RunAsync();
+
+        Assert.Equal(0, handler.Failures);
+        Assert.Equal(3, server.Requests.Count);
+        Assert.Equal(2, result.Retries);
+        Assert.Equal(3, result.RecordsAcknowledged);
+        Assert.Equal(0, result.RecordsLost);
+        Assert.Empty(result.Errors);
+    }
+
+    [Fact]
+    public async Task An_unexpected_failure_of_a_send_loses_its_records_and_the_run_goes_on()
+    {
+        // Before, the one worker died with the exception and the dispatcher waited for it forever.
+        await using var server = await IngestTestServer.StartAsync();
+        using var inner = new SocketsHttpHandler();
+        using var handler = new FailingFirst(inner, new InvalidOperationException("a bug"));
+
+        await using var source = InMemorySourceDatabase.Generate(10);
+        var result = await new Emulator(Options(server, 2), source, Names, handler: handler).RunAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(5, server.Requests.Count);
+        Assert.Equal(0, result.Retries);
+        Assert.Equal(5, result.RecordsAcknowledged);
+        Assert.Equal(1, result.RecordsFailed);
+        Assert.Equal(1, result.RecordsLost);
+        Assert.Contains(result.Errors, e => e.Contains("unexpected error: InvalidOperationException: a bug", StringComparison.Ordinal));
+    }
+
+    /// <summary>Throws the given exceptions on the first sends, one each, then passes requests on.</summary>
+    private sealed class FailingFirst(HttpMessageHandler inner, params Exception[] failures) : DelegatingHandler(inner)
+    {
+        private readonly Queue<Exception> _failures = new(failures);
+
+        public int Failures
+        {
+            get
+            {
+                lock (_failures) return _failures.Count;
+            }
+        }
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            lock (_failures)
+            {
+                if (_failures.TryDequeue(out var failure)) return Task.FromException<HttpResponseMessage>(failure);
+            }
+
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Retries_stop_after_max_attempts_and_the_records_count_as_lost()
     {
         await using var server = await IngestTestServer.StartAsync(_ => new Reply(500, "{\"error_code\":50002,\"message\":\"Kafka error\"}"));
