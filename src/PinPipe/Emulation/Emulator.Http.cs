@@ -49,11 +49,7 @@ public sealed partial class Emulator
         {
             return Outcome.Fail(records, retriable: true, $"no answer within {RequestTimeout.TotalSeconds:0} s ({ex.Message})");
         }
-        catch (HttpRequestException ex)
-        {
-            return Outcome.Fail(records, retriable: true, $"connection error: {ex.Message}");
-        }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or System.Net.Sockets.SocketException)
         {
             // SocketsHttpHandler wraps most transport failures in HttpRequestException, not all: a connection the server
             // closed just as it was made (a restarting `pinpipe serve`) can surface as a raw SocketException (ENOTCONN).

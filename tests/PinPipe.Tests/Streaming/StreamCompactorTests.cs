@@ -187,10 +187,8 @@ public sealed class StreamCompactorTests : IDisposable
             await compactor.EndAsync(); // waits for it (a failure here would be a warning: the test reads errors only)
         }
 
-        Task StartUntilAsync(Func<bool> done) => StartUntil(compactor, done);
-
         // The first compaction fails on the missing file; the next start logs and counts it instead of throwing.
-        await StartUntilAsync(() => compactor.Failures > 0 || compactor.Compactions > 0);
+        await StartUntil(compactor, () => compactor.Failures > 0 || compactor.Compactions > 0);
         Assert.Equal(1, compactor.Failures);
         var error = Assert.Single(_logs.Entries, e => e.Level == LogLevel.Error);
         Assert.IsType<DeltaException>(error.Exception);
@@ -206,7 +204,7 @@ public sealed class StreamCompactorTests : IDisposable
 
         // After it the next one runs: failing again, the wait doubles; once the file is back, it compacts.
         clock.Advance(TimeSpan.FromSeconds(31));
-        await StartUntilAsync(() => compactor.Failures > 1 || compactor.Compactions > 0);
+        await StartUntil(compactor, () => compactor.Failures > 1 || compactor.Compactions > 0);
         Assert.Equal(2, compactor.Failures);
         Assert.EndsWith("the next compaction is tried in 1m.", _logs.Entries.Last(e => e.Level == LogLevel.Error).Message, StringComparison.Ordinal);
         File.Move(moved, _store.LocalPath(missing)!);
