@@ -71,8 +71,9 @@ internal sealed class StreamTable : IDisposable
         _name = StreamJob.TableName(target.UserId, kind);
         _logger = logger;
         _time = time;
-        _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time);
-        _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time);
+        // A micro-batch's records are readable once its commit exists: the checkpoints due after it are written beside the next micro-batch.
+        _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true };
+        _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true };
         _metrics = new StreamTableMetrics(_name, stream);
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
@@ -183,6 +184,8 @@ internal sealed class StreamTable : IDisposable
         finally
         {
             await _compactor.EndAsync().ConfigureAwait(false);
+            // The checkpoints written after the micro-batches' commits (logged when they fail, never thrown).
+            await Task.WhenAll(_clean.CheckpointsWrittenAsync(), _rejects.CheckpointsWrittenAsync()).ConfigureAwait(false);
         }
     }
 

@@ -28,7 +28,7 @@ public sealed partial class DeltaTable
     /// </list>
     /// A write that is not committed leaves no uploaded file behind. Several processes may commit to one table when the
     /// store's put-if-absent is atomic (<see cref="IObjectStore.AtomicPutIfAbsent"/>). Writes a checkpoint every
-    /// <c>delta.checkpointInterval</c> (10) versions, spaced by their size (<see cref="MaybeCheckpointAsync"/>), and after it deletes the expired log files the checkpoint makes
+    /// <c>delta.checkpointInterval</c> (10) versions, spaced by their size (<see cref="CheckpointDue"/>; after the commit returns with <see cref="CheckpointInBackground"/>), and after it deletes the expired log files the checkpoint makes
     /// unnecessary (<see cref="CleanUpLogAsync"/>, at most once an hour).
     /// </summary>
     /// <exception cref="DeltaException">The write is invalid (schema mismatch, missing file, append-only table),
@@ -61,7 +61,7 @@ public sealed partial class DeltaTable
                     var next = state?.Clone(TombstoneExpiry(state)) ?? new DeltaState();
                     next.ApplyCommit(commit, $"{Location} commit {version}", version);
                     Remember(next);
-                    bool checkpointed = await MaybeCheckpointAsync(next, cancellationToken).ConfigureAwait(false);
+                    bool checkpointed = CheckpointInBackground ? StartCheckpoint(next) : await MaybeCheckpointAsync(next, cancellationToken).ConfigureAwait(false);
                     return new DeltaCommitResult(DeltaCommitStatus.Committed, version) { Attempts = attempt, Added = added, Checkpointed = checkpointed };
                 }
 
@@ -367,6 +367,24 @@ public sealed partial class DeltaTable
     }
 
     /// <summary>
+    /// Writes the checkpoints due after a commit on the thread pool, after <see cref="CommitAsync"/> has returned, instead of
+    /// before it returns. A commit is readable as soon as its log file exists; a checkpoint only spares readers the
+    /// replay of the commits before it, and writing one (tens of milliseconds) in the commit path delays the writer's
+    /// next commit: a stream table's next micro-batch. At most one is written at a time: one that falls due while the
+    /// last is still being written is skipped (the next due one is written). <see cref="CheckpointsWrittenAsync"/> waits
+    /// for the one being written. Off by default: a commit then returns after its checkpoint (<see cref="DeltaCommitResult.Checkpointed"/>).
+    /// </summary>
+    public bool CheckpointInBackground { get; init; }
+
+    private Task _checkpointing = Task.CompletedTask; // the background checkpoint being written, or the last one
+
+    /// <summary>Completes when the checkpoint being written in the background (<see cref="CheckpointInBackground"/>), if any, is written or has failed (and was logged).</summary>
+    public Task CheckpointsWrittenAsync()
+    {
+        lock (_gate) return _checkpointing;
+    }
+
+    /// <summary>
     /// Checkpoint actions per version between checkpoints: after this instance wrote a checkpoint of R actions, the next is
     /// written no sooner than R / 250 versions later (and at a multiple of <c>delta.checkpointInterval</c>).
     /// </summary>
@@ -375,30 +393,58 @@ public sealed partial class DeltaTable
     private long _lastCheckpointVersion = -1, _lastCheckpointActions; // the last checkpoint this instance wrote
 
     /// <summary>
-    /// Writes a checkpoint when the version is a multiple of <c>delta.checkpointInterval</c>, spaced by its size: a checkpoint
+    /// A checkpoint is due when the version is a multiple of <c>delta.checkpointInterval</c>, spaced by its size: a checkpoint
     /// holds every live file and unexpired tombstone, and a stream table's grows with a week of compacted micro-batch files
     /// (hundreds of thousands of actions a day at 10 commits a second), so one of R actions is followed by the next no sooner
     /// than R / <see cref="CheckpointActionsPerVersion"/> versions later: the cost of checkpoints per commit stays about 250
-    /// actions' worth however large the table (readers replay up to R / 250 commits from it). A failure is logged, not
-    /// thrown (the commit stands).
+    /// actions' worth however large the table (readers replay up to R / 250 commits from it).
     /// </summary>
-    private async Task<bool> MaybeCheckpointAsync(DeltaState state, CancellationToken cancellationToken)
+    private bool CheckpointDue(DeltaState state)
     {
         int interval = int.TryParse(state.Metadata!.Get("delta.checkpointInterval"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : DefaultCheckpointInterval;
         if (state.Version == 0 || state.Version % interval != 0) return false;
+        lock (_gate) return _lastCheckpointVersion < 0 || state.Version - _lastCheckpointVersion >= _lastCheckpointActions / CheckpointActionsPerVersion;
+    }
+
+    /// <summary>Writes the checkpoint of <paramref name="state"/> when it is due (<see cref="CheckpointDue"/>). A failure is logged, not thrown (the commit stands).</summary>
+    private async Task<bool> MaybeCheckpointAsync(DeltaState state, CancellationToken cancellationToken) =>
+        CheckpointDue(state) && await WriteCheckpointAsync(state, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Starts writing the checkpoint of <paramref name="state"/> in the background when it is due and none is being written; false (not written by the commit).</summary>
+    private bool StartCheckpoint(DeltaState state)
+    {
+        if (!CheckpointDue(state)) return false;
         lock (_gate)
         {
-            if (_lastCheckpointVersion >= 0 && state.Version - _lastCheckpointVersion < _lastCheckpointActions / CheckpointActionsPerVersion) return false;
+            if (!_checkpointing.IsCompleted)
+            {
+                _logger.LogDebug("Delta table {Table}: the checkpoint of version {Version} is skipped: an earlier one is still being written.", Location, state.Version);
+                return false;
+            }
+            _checkpointing = Task.Run(() => WriteCheckpointAsync(state, CancellationToken.None));
         }
+        return false;
+    }
+
+    /// <summary>
+    /// Writes the checkpoint of <paramref name="state"/> (whose commit exists), then the expired log cleanup; true when
+    /// written. The cached latest state, this one or a later one, then leaves the tombstones up to it in its file. A
+    /// failure is logged, not thrown (the commit stands; readers replay the log instead).
+    /// </summary>
+    private async Task<bool> WriteCheckpointAsync(DeltaState state, CancellationToken cancellationToken)
+    {
         try
         {
             var (checkpoint, actions) = await DeltaCheckpoint.WriteAsync(_store, _logPrefix, state, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
-                _lastCheckpointVersion = state.Version;
+                _lastCheckpointVersion = Math.Max(_lastCheckpointVersion, state.Version);
                 _lastCheckpointActions = actions;
-                // The cached state leaves its tombstones in the checkpoint: the next commits hold only their own.
-                if (ReferenceEquals(_latest, state)) _latest = state.Rebased(state.Version, [checkpoint]);
+                // The cached state leaves its tombstones up to the checkpoint in it: the next commits hold only their own. A
+                // later state (commits made while a background checkpoint was written) holds the tombstones of the same
+                // history, so the checkpoint holds its tombstones up to that version too.
+                if (_latest is { } latest && latest.Version >= state.Version && latest.TombstoneBaseVersion < state.Version)
+                    _latest = latest.Rebased(state.Version, [checkpoint]);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -407,7 +453,7 @@ public sealed partial class DeltaTable
             lock (_gate)
             {
                 // The next commit loads the table afresh: its tombstone base may be a checkpoint the log cleanup has since deleted.
-                if (ReferenceEquals(_latest, state)) _latest = null;
+                if (_latest is { } latest && latest.TombstoneBaseVersion == state.TombstoneBaseVersion) _latest = null;
             }
             return false;
         }

@@ -98,6 +98,6 @@ public sealed record DeltaCommitResult(DeltaCommitStatus Status, long Version)
     /// <summary>The files added (empty when skipped).</summary>
     public IReadOnlyList<DeltaFile> Added { get; init; } = [];
 
-    /// <summary>True when a checkpoint of this version was written after the commit.</summary>
+    /// <summary>True when a checkpoint of this version was written after the commit, before it returned (never with <see cref="DeltaTable.CheckpointInBackground"/>).</summary>
     public bool Checkpointed { get; init; }
 }

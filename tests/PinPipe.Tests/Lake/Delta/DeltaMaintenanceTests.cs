@@ -15,7 +15,7 @@ namespace PinPipe.Tests.Lake.Delta;
 /// </summary>
 public sealed class DeltaMaintenanceTests : IDisposable
 {
-    private static readonly DeltaSchema Schema = new([new DeltaField("ind", DeltaType.Long), new DeltaField("name", DeltaType.String)]);
+    private static readonly DeltaSchema Schema = IndNameSchema;
     private static readonly TimeSpan Week = TimeSpan.FromDays(7);
 
     private readonly TempDirectory _dir = new("delta-maint");
@@ -32,7 +32,7 @@ public sealed class DeltaMaintenanceTests : IDisposable
     /// <summary>A file of <paramref name="rows"/> new rows (ind counts on across calls).</summary>
     private string Rows(int rows)
     {
-        string file = WriteParquet(_dir.Path, $"SELECT i::BIGINT AS ind, 'name ' || i AS name FROM range({_next}, {_next + rows}) t(i)");
+        string file = IndNameRows(_dir.Path, _next, rows);
         _next += rows;
         return file;
     }

@@ -58,6 +58,13 @@ internal static class DeltaTestKit
         return rows;
     }
 
+    /// <summary>The schema of the maintenance tests' small tables: <c>ind</c> (long), <c>name</c> (string).</summary>
+    internal static readonly DeltaSchema IndNameSchema = new([new DeltaField("ind", DeltaType.Long), new DeltaField("name", DeltaType.String)]);
+
+    /// <summary>A new Parquet file of <see cref="IndNameSchema"/>: <paramref name="rows"/> rows, <c>ind</c> from <paramref name="from"/> on.</summary>
+    internal static string IndNameRows(string folder, int from, int rows) =>
+        WriteParquet(folder, $"SELECT i::BIGINT AS ind, 'name ' || i AS name FROM range({from}, {from + rows}) t(i)");
+
     /// <summary>Writes the rows of <paramref name="select"/> to a new Parquet file in <paramref name="folder"/> with DuckDB.</summary>
     internal static string WriteParquet(string folder, string select)
     {

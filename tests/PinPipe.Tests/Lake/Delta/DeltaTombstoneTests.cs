@@ -13,7 +13,7 @@ namespace PinPipe.Tests.Lake.Delta;
 /// </summary>
 public sealed class DeltaTombstoneTests : IDisposable
 {
-    private static readonly DeltaSchema Schema = new([new DeltaField("ind", DeltaType.Long), new DeltaField("name", DeltaType.String)]);
+    private static readonly DeltaSchema Schema = IndNameSchema;
 
     private readonly TempDirectory _dir = new("delta-tomb");
     private readonly DirectoryObjectStore _store;
@@ -29,7 +29,7 @@ public sealed class DeltaTombstoneTests : IDisposable
 
     private string Rows(int rows = 2)
     {
-        string file = WriteParquet(_dir.Path, $"SELECT i::BIGINT AS ind, 'name ' || i AS name FROM range({_next}, {_next + rows}) t(i)");
+        string file = IndNameRows(_dir.Path, _next, rows);
         _next += rows;
         return file;
     }
