@@ -28,6 +28,14 @@ public sealed record StreamOptions
     /// </summary>
     public int CompactEvery { get; init; } = 50;
 
+    /// <summary>
+    /// A table's Delta checkpoint (written every <c>delta.checkpointInterval</c>, 10, commits) is written at most once in
+    /// this long, at the first due version after it; 0 writes one at every due version. Default 10 s: at the default
+    /// trigger a table commits up to 10 times a second, and a checkpoint a second costs the job CPU that its micro-batches
+    /// need, while a reader loading the table replays at most 10 s of commits after the last checkpoint.
+    /// </summary>
+    public TimeSpan CheckpointEvery { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Where a stream partition starts when no Delta table holds an offset for it yet: <c>earliest</c>
     /// (the log's start, default) or <c>latest</c> (the log's end when the job first starts).</summary>
     public StreamStart From { get; init; } = StreamStart.Earliest;
@@ -90,6 +98,7 @@ public sealed record StreamOptions
         .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
         .Check(MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {MaxBatchRecords} must be 1 to 10000000.")
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
+        .Check(CheckpointEvery >= TimeSpan.Zero && CheckpointEvery <= TimeSpan.FromHours(1), $"Stream:CheckpointEvery: {Durations.Text(CheckpointEvery)} must be 0 (every due version) to 1 hour.")
         .OneOf("Stream:Source", Source)
         .OneOf("Stream:From", From)
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")

@@ -72,8 +72,8 @@ internal sealed class StreamTable : IDisposable
         _logger = logger;
         _time = time;
         // A micro-batch's records are readable once its commit exists: the checkpoints due after it are written beside the next micro-batch.
-        _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true };
-        _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true };
+        _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery };
+        _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery };
         _metrics = new StreamTableMetrics(_name, stream);
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));

@@ -18,6 +18,8 @@ public sealed class StreamCommandTests
         Assert.Equal(TimeSpan.FromMilliseconds(100), s.Stream.Trigger);
         Assert.Equal(50_000, s.Stream.MaxBatchRecords);
         Assert.Equal(50, s.Stream.CompactEvery);
+        Assert.Equal(TimeSpan.FromSeconds(10), s.Stream.CheckpointEvery);
+        Assert.Equal(TimeSpan.Zero, SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__CheckpointEvery"] = "0s" }).Stream.CheckpointEvery);
         Assert.Equal(StreamStart.Earliest, s.Stream.From);
         Assert.Equal((1, "400MB"), (s.Stream.Threads, s.Stream.MemoryLimit));
         Assert.False(s.Stream.ReleaseFreedMemory);
@@ -32,15 +34,16 @@ public sealed class StreamCommandTests
     {
         var errors = new PinPipeSettings
         {
-            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, From = (StreamStart)7, MemoryLimit = " ", Threads = 257 },
+            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, CheckpointEvery = TimeSpan.FromSeconds(-1), From = (StreamStart)7, MemoryLimit = " ", Threads = 257 },
         }.Validate();
         Assert.Contains(errors, e => e.StartsWith("Stream:Trigger:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MaxBatchRecords:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:CompactEvery:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Stream:CheckpointEvery: -1s must be 0 (every due version) to 1 hour.", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:From: '7' is not one of: earliest, latest.", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MemoryLimit:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:Threads: 257 must be 0 (one per core) to 256", StringComparison.Ordinal));
-        Assert.Equal(6, errors.Count);
+        Assert.Equal(7, errors.Count);
         Assert.Empty(new PinPipeSettings { Stream = new StreamOptions { Threads = 0 } }.Validate());
     }
 

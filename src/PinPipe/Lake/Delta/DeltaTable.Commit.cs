@@ -391,9 +391,19 @@ public sealed partial class DeltaTable
     internal int CheckpointActionsPerVersion { get; init; } = 250;
 
     private long _lastCheckpointVersion = -1, _lastCheckpointActions; // the last checkpoint this instance wrote
+    private DateTimeOffset? _lastCheckpointAt; // when this instance wrote it
 
     /// <summary>
-    /// A checkpoint is due when the version is a multiple of <c>delta.checkpointInterval</c>, spaced by its size: a checkpoint
+    /// A due checkpoint is skipped when this instance wrote one less than this long ago (by its clock); the next due
+    /// version after that writes it. Default zero: every due version. A stream table commits several times a second, so
+    /// at Delta's interval of 10 commits it would write a checkpoint every second or so; a reader of a table so spaced
+    /// replays at most this long's commits after the last checkpoint.
+    /// </summary>
+    public TimeSpan CheckpointMinInterval { get; init; }
+
+    /// <summary>
+    /// A checkpoint is due when the version is a multiple of <c>delta.checkpointInterval</c>, at least
+    /// <see cref="CheckpointMinInterval"/> after this instance's last one, and spaced by its size: a checkpoint
     /// holds every live file and unexpired tombstone, and a stream table's grows with a week of compacted micro-batch files
     /// (hundreds of thousands of actions a day at 10 commits a second), so one of R actions is followed by the next no sooner
     /// than R / <see cref="CheckpointActionsPerVersion"/> versions later: the cost of checkpoints per commit stays about 250
@@ -403,7 +413,11 @@ public sealed partial class DeltaTable
     {
         int interval = int.TryParse(state.Metadata!.Get("delta.checkpointInterval"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : DefaultCheckpointInterval;
         if (state.Version == 0 || state.Version % interval != 0) return false;
-        lock (_gate) return _lastCheckpointVersion < 0 || state.Version - _lastCheckpointVersion >= _lastCheckpointActions / CheckpointActionsPerVersion;
+        lock (_gate)
+        {
+            if (_lastCheckpointAt is { } at && _time.GetUtcNow() - at < CheckpointMinInterval) return false;
+            return _lastCheckpointVersion < 0 || state.Version - _lastCheckpointVersion >= _lastCheckpointActions / CheckpointActionsPerVersion;
+        }
     }
 
     /// <summary>Writes the checkpoint of <paramref name="state"/> when it is due (<see cref="CheckpointDue"/>). A failure is logged, not thrown (the commit stands).</summary>
@@ -440,6 +454,7 @@ public sealed partial class DeltaTable
             {
                 _lastCheckpointVersion = Math.Max(_lastCheckpointVersion, state.Version);
                 _lastCheckpointActions = actions;
+                _lastCheckpointAt = _time.GetUtcNow();
                 // The cached state leaves its tombstones up to the checkpoint in it: the next commits hold only their own. A
                 // later state (commits made while a background checkpoint was written) holds the tombstones of the same
                 // history, so the checkpoint holds its tombstones up to that version too.

@@ -123,6 +123,28 @@ public sealed class DeltaBackgroundCheckpointTests : IDisposable
     }
 
     [Fact]
+    public async Task A_due_checkpoint_sooner_than_the_minimum_interval_after_the_last_is_skipped_until_the_next_due_version_after_it()
+    {
+        var table = new DeltaTable(_gated, "t", null, _clock) { CheckpointInBackground = true, CheckpointMinInterval = TimeSpan.FromSeconds(10) };
+        await AppendToAsync(table, 10);
+        await table.CheckpointsWrittenAsync().WaitAsync(Patience);
+        _clock.Advance(TimeSpan.FromSeconds(9));
+        await AppendToAsync(table, 20); // 9 s after the checkpoint of v10: v20's is skipped
+        await table.CheckpointsWrittenAsync().WaitAsync(Patience);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        await AppendToAsync(table, 29); // 10 s after it, but no version is due until v30
+        await table.CheckpointsWrittenAsync().WaitAsync(Patience);
+        Assert.Equal((true, false), (CheckpointExists(10), CheckpointExists(20)));
+        Assert.Equal(10, await PointerVersionAsync());
+
+        await AppendToAsync(table, 30);
+        await table.CheckpointsWrittenAsync().WaitAsync(Patience);
+        Assert.True(CheckpointExists(30));
+        Assert.Equal(30, await PointerVersionAsync());
+        Assert.Equal(30, (await new DeltaTable(_store, "t").LoadAsync())!.Version);
+    }
+
+    [Fact]
     public async Task A_background_checkpoint_that_fails_is_logged_and_the_commits_and_the_next_checkpoint_go_on()
     {
         using var logs = new CapturedLogs();
