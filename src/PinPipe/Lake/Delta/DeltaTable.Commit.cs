@@ -61,7 +61,9 @@ public sealed partial class DeltaTable
                     var next = state?.Clone(TombstoneExpiry(state)) ?? new DeltaState();
                     next.ApplyCommit(commit, $"{Location} commit {version}", version);
                     Remember(next);
-                    bool checkpointed = CheckpointInBackground ? StartCheckpoint(next) : await MaybeCheckpointAsync(next, cancellationToken).ConfigureAwait(false);
+                    bool checkpointed = false; // with CheckpointInBackground, written after the commit returns
+                    if (CheckpointInBackground) StartCheckpoint(next);
+                    else checkpointed = await MaybeCheckpointAsync(next, cancellationToken).ConfigureAwait(false);
                     return new DeltaCommitResult(DeltaCommitStatus.Committed, version) { Attempts = attempt, Added = added, Checkpointed = checkpointed };
                 }
 
@@ -424,20 +426,19 @@ public sealed partial class DeltaTable
     private async Task<bool> MaybeCheckpointAsync(DeltaState state, CancellationToken cancellationToken) =>
         CheckpointDue(state) && await WriteCheckpointAsync(state, cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Starts writing the checkpoint of <paramref name="state"/> in the background when it is due and none is being written; false (not written by the commit).</summary>
-    private bool StartCheckpoint(DeltaState state)
+    /// <summary>Starts writing the checkpoint of <paramref name="state"/> in the background when it is due and none is being written.</summary>
+    private void StartCheckpoint(DeltaState state)
     {
-        if (!CheckpointDue(state)) return false;
+        if (!CheckpointDue(state)) return;
         lock (_gate)
         {
             if (!_checkpointing.IsCompleted)
             {
                 _logger.LogDebug("Delta table {Table}: the checkpoint of version {Version} is skipped: an earlier one is still being written.", Location, state.Version);
-                return false;
+                return;
             }
             _checkpointing = Task.Run(() => WriteCheckpointAsync(state, CancellationToken.None));
         }
-        return false;
     }
 
     /// <summary>

@@ -180,11 +180,7 @@ public sealed class DeltaBackgroundCheckpointTests : IDisposable
             return open;
         }
 
-        public CheckpointGate Hold()
-        {
-            _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return this;
-        }
+        public void Hold() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Release() => _open.TrySetResult();
 
