@@ -18,7 +18,7 @@ internal static class StreamCommand
         var flags = new ConfigFlags();
         flags.AddChoice<StreamStart>(command, "--from", "Stream:From", "Where a stream starts when its tables hold no offset yet: earliest (default) or latest.");
         flags.Add<string>(command, "--reset", "Stream:Reset", "earliest: a stream deleted and created again (or truncated) since the tables' offsets is read from its start, deliberately; without it the job stops on such a stream. Streams whose offsets are theirs are not touched.");
-        flags.AddDuration(command, "--trigger", "Stream:Trigger", "A micro-batch closes at most this long after its first record (default 100ms).");
+        flags.AddDuration(command, "--trigger", "Stream:Trigger", "Micro-batches close this far apart while records come, at most this long after their first record (default 100ms).");
         flags.Add<int>(command, "--max-batch-records", "Stream:MaxBatchRecords", "A micro-batch closes at this many records (default 50000).");
         flags.AddDuration(command, "--session-timeout", "Stream:SessionTimeout", "A stream worker silent this long leaves the group and its stream partitions go to the other workers (default 10s).");
         flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Rewrite a table into one file once it has this many files; 0 never (default 50).");

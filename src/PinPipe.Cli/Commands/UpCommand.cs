@@ -46,7 +46,7 @@ internal static class UpCommand
         flags.Add<int>(command, "--concurrency", "Emulator:Concurrency", "Requests in flight at once per lane (default 8).");
         flags.Add<int>(command, "--records-per-request", "Emulator:RecordsPerRequest", "Records per request; 1 = the original emulators' shape (default).");
         flags.Add<long>(command, "--rows", "Source:Rows", "Posts to seed when the source is empty (default 11000).");
-        flags.AddDuration(command, "--trigger", "Stream:Trigger", "Stream job: a micro-batch closes at most this long after its first record.");
+        flags.AddDuration(command, "--trigger", "Stream:Trigger", "Stream job: micro-batches close this far apart while records come, at most this long after their first record.");
         flags.Add<int>(command, "--emulator-seed", "Emulator:Seed", "Seed of the emulators' random row choice: the seed a run printed posts the same rows again (default: a fresh seed each run).");
         SinkCommand.AddSinkFlags(command, flags);
         ServeCommand.AddLogFlags(command, flags);

@@ -19,6 +19,7 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
     private long[] _rejectsNext = [];
     private long[] _rejectsDone = []; // the reject table's position with the micro-batches whose commit it holds back (RejectsHeld); _rejectsNext is what it holds
     private long[] _next = []; // the micro-batch's next offset to read per partition (its end once it closes)
+    private bool _moreReady; // the last read filled a partition's chunk
     private string? _topicId; // the incarnation of the stream the tables' offsets are for
     private string? _cleanKey, _rejectsKey; // the checkpoint key of each table's txns (StreamCheckpoint)
     private long[] _position = []; // what was last committed to the log as the group's offsets
@@ -234,12 +235,14 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
     public override async Task<int> ReadAsync(int max, RawRows rows, CancellationToken cancellationToken)
     {
         int got = 0;
+        _moreReady = false;
         for (int p = 0; p < _next.Length && rows.Count < max; p++)
         {
             if (!Reads(p)) continue;
             int room = Math.Min(ReadChunk, max - rows.Count);
             var read = await log.ReadAsync(stream, p, _next[p], room, cancellationToken).ConfigureAwait(false);
             if (read.Count == 0) continue;
+            _moreReady |= read.Count == room;
             if (read[0].Offset > _next[p])
                 Logger.LogWarning("{Table}: offsets {From}..{To} of {Stream} partition {Partition} are not in the log (removed by retention before they were read, or skipped by the log); the tables do not hold them.",
                     Table, _next[p], read[0].Offset - 1, stream, p);
@@ -250,6 +253,9 @@ internal sealed class LogStreamInput(StreamOptions options, ILog log, string str
         }
         return got;
     }
+
+    /// <summary>A partition's last read filled its chunk: the log may hold more of it.</summary>
+    public override bool MoreReady => _moreReady;
 
     public override async Task<bool> IdleAsync(CancellationToken cancellationToken)
     {

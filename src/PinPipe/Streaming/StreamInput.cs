@@ -81,6 +81,9 @@ internal abstract class StreamInput
     /// </summary>
     public abstract Task<int> ReadAsync(int max, RawRows rows, CancellationToken cancellationToken);
 
+    /// <summary>The last <see cref="ReadAsync"/> stopped at its read size: more records can be read at once, without a wait.</summary>
+    public virtual bool MoreReady => false;
+
     /// <summary>
     /// Nothing came and the micro-batch is empty: the housekeeping of an idle table (checks, lag, the position). False
     /// when the table must resume first (what this worker reads changed).

@@ -28,8 +28,9 @@ namespace PinPipe.Streaming;
 /// micro-batch without rejects commits to the clean table only; the reject table's position moves with its next commit
 /// (the next rejects, <see cref="StreamTable.RejectsHoldLimit"/> after its last one, the table idle, a revocation, a
 /// graceful stop), and a restart reads the records after it again for the reject table alone.</para>
-/// <para>The three tables run concurrently, each with its own DuckDB. A micro-batch closes at most
-/// <see cref="StreamOptions.Trigger"/> after its first record or at <see cref="StreamOptions.MaxBatchRecords"/>.
+/// <para>The three tables run concurrently, each with its own DuckDB. Micro-batches close
+/// <see cref="StreamOptions.Trigger"/> apart while records come (<see cref="MicroBatchTrigger"/>), at most that long after
+/// their first record, or at <see cref="StreamOptions.MaxBatchRecords"/>.
 /// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under 32 MiB) has them rewritten into one file (OPTIMIZE).
 /// </para>
 /// <para>Several jobs (workers, on any machines) may run on one bucket and tables prefix: they share the streams'

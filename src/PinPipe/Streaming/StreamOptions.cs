@@ -12,7 +12,9 @@ public sealed record StreamOptions
     public StreamSource Source { get; init; } = StreamSource.Log;
 
     /// <summary>
-    /// A micro-batch closes at most this long after its first record arrived. Default 100 ms (BENCHMARKS.md has the
+    /// Micro-batches close on a grid of this interval, as Spark's processing-time trigger starts them: while records
+    /// keep coming, one trigger after the last one closed (at once, with what came meanwhile, after one that took
+    /// longer); after an idle spell, at most this long after the first record. Default 100 ms (BENCHMARKS.md has the
     /// latency from acknowledgement to readable in Delta that it gives, and where that time goes). A longer trigger
     /// makes fewer, larger commits (an idle stream makes none).
     /// </summary>

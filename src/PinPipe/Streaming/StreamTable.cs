@@ -41,6 +41,7 @@ internal sealed class StreamTable : IDisposable
     private readonly DeltaTable _clean;
     private readonly DeltaTable _rejects;
     private readonly StreamCompactor _compactor;
+    private readonly MicroBatchTrigger _trigger;
     private readonly DeltaSchema _cleanSchema;
     private readonly DeltaSchema _rejectSchema;
     private readonly Lock _statsGate = new();
@@ -75,6 +76,7 @@ internal sealed class StreamTable : IDisposable
         _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery };
         _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery };
         _metrics = new StreamTableMetrics(_name, stream);
+        _trigger = new MicroBatchTrigger(options.Trigger, time);
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
         _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
@@ -256,33 +258,43 @@ internal sealed class StreamTable : IDisposable
     private MicroBatchCleaner Cleaner => _cleaner ?? throw new InvalidOperationException("The table's DuckDB is not open.");
 
     /// <summary>
-    /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger after the
-    /// first record, appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the micro-batch).
+    /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger's close
+    /// (<see cref="MicroBatchTrigger"/>), appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the
+    /// micro-batch). Past its close a micro-batch still takes what the input can read at once, as a Spark micro-batch
+    /// takes every offset there at its start.
     /// </summary>
     private async Task<Batch?> CollectAsync(CancellationToken cancellationToken)
     {
         _input.Begin();
         Cleaner.Begin(cancellationToken);
-        long firstAt = 0;
-        bool idle = false;
+        long firstAt = 0, closeAt = 0;
+        bool waited = false, idle = false;
         using var appender = _db!.CreateAppender(Cleaner.RawTable);
         var rows = new RawRows(appender);
         while (true)
         {
             int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
             int count = rows.Count;
-            if (count > 0 && firstAt == 0) firstAt = _time.GetTimestamp();
-            if (count >= _options.MaxBatchRecords) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
-            TimeSpan left = count == 0 ? IdleWait : _options.Trigger - _time.GetElapsedTime(firstAt);
-            if (count > 0 && left <= TimeSpan.Zero) return new Batch(count, rows.Split, firstAt, _time.GetTimestamp());
+            long now = _time.GetTimestamp();
+            if (count > 0 && firstAt == 0) (firstAt, closeAt) = (now, _trigger.CloseAt(now, waiting: !waited));
+            if (count >= _options.MaxBatchRecords) return Close(count, rows.Split, firstAt, now);
+            TimeSpan left = count == 0 ? IdleWait : _time.GetElapsedTime(now, closeAt);
+            if (count > 0 && left <= TimeSpan.Zero && !(got > 0 && _input.MoreReady)) return Close(count, rows.Split, firstAt, now);
             if (got > 0) continue;
             // Null: what this worker reads changed while it waited; the positions are read again first.
             if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
             // Nothing came since the last wait either: the reject table's held-back position is committed now.
             if (count == 0 && idle && _input.TakeHeldRejects() is { } held && !await CommitHeldRejectsAsync(held, cancellationToken).ConfigureAwait(false)) return null;
             idle = count == 0;
+            waited = true;
             await _input.WaitAsync(left, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private Batch Close(int records, bool split, long firstAt, long at)
+    {
+        _trigger.Closed(at);
+        return new Batch(records, split, firstAt, at);
     }
 
     /// <summary>

@@ -117,6 +117,25 @@ public sealed class StreamJobTests
     }
 
     [Fact]
+    public async Task A_micro_batch_past_its_close_still_takes_every_record_the_log_holds_at_once()
+    {
+        // A trigger of one tick: every micro-batch is past its close after its first reads of 2,000 records a partition.
+        await using var kit = await StreamTestKit.CreateAsync(partitions: 2, new StreamOptions { Trigger = TimeSpan.FromTicks(1) });
+        foreach (var kind in StreamTestKit.Kinds)
+        {
+            await kit.AppendAsync(kind, StreamTestKit.Synthetic(kind, 1, 5_000), 0);
+            await kit.AppendAsync(kind, StreamTestKit.Synthetic(kind, 5_001, 5_000), 1);
+        }
+        var job = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(job);
+
+        // One micro-batch of all 10,000 (three reads), not one of the reads made before the close (8,000) and another of the rest.
+        foreach (var table in job.GetStats().Tables)
+            Assert.Equal((1L, 10_000L, 10_000L), (table.Batches, table.Read, table.LastBatchRecords));
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
+
+    [Fact]
     public async Task A_restart_resumes_from_the_txn_offsets_without_loss_or_duplicates()
     {
         await using var kit = await StreamTestKit.CreateAsync(partitions: 2, new StreamOptions { Trigger = TimeSpan.FromMilliseconds(20), MaxBatchRecords = 25 });
