@@ -338,10 +338,19 @@ internal sealed class SqliteGroupMember : IGroupMember
         var partitionNumber = cmd.Parameters.Add("$p", SqliteType.Integer);
         foreach (var (partition, to) in target)
         {
-            if (to != MemberId || leases.ContainsKey(partition)) continue;
-            topicName.Value = partition.Topic;
-            partitionNumber.Value = partition.Partition;
-            cmd.ExecuteNonQuery();
+            if (to != MemberId) continue;
+            if (leases.TryGetValue(partition, out var holder))
+            {
+                // Its own lease (renewed above) of a partition it no longer claims, revoked when its heartbeats failed
+                // past the session: nobody took it over, so it is this member's again.
+                if (holder != MemberId || owned.Contains(partition)) continue;
+            }
+            else
+            {
+                topicName.Value = partition.Topic;
+                partitionNumber.Value = partition.Partition;
+                cmd.ExecuteNonQuery();
+            }
             taken.Add(partition);
         }
         tx.Commit();

@@ -138,6 +138,32 @@ public sealed class SqliteGroupMemberTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_member_whose_heartbeats_failed_past_its_session_takes_its_partitions_back_when_nobody_else_did()
+    {
+        await using var a = await JoinAsync("a", TimeSpan.FromSeconds(2));
+        await UntilAsync(() => a.Assignment.Count == 6, "a owns all six partitions");
+        await using var other = new SqliteConnection($"Data Source={_dir.File("log.db")}");
+        await other.OpenAsync();
+        await using var hide = other.CreateCommand();
+        hide.CommandText = "ALTER TABLE group_members RENAME TO group_members_away";
+        await using var restore = other.CreateCommand();
+        restore.CommandText = "ALTER TABLE group_members_away RENAME TO group_members";
+
+        // Every heartbeat fails (its first statement finds no table) until the member revokes its partitions.
+        await hide.ExecuteNonQueryAsync();
+        await UntilAsync(() => { lock (_events) return _events.Count(e => e.StartsWith("a revoked", StringComparison.Ordinal)) == 6; }, "a revokes its six partitions");
+        Assert.Empty(a.Assignment);
+        Assert.All(All, p => Assert.False(a.Owns(p.Topic, p.Partition)));
+
+        // Its leases stayed in the log, its own: once the heartbeats work again it owns the six again.
+        await restore.ExecuteNonQueryAsync();
+        await UntilAsync(() => a.Assignment.Count == 6, "a owns its six partitions again");
+        Assert.All(All, p => Assert.True(a.Owns(p.Topic, p.Partition)));
+        lock (_events) Assert.Equal(12, _events.Count(e => e.StartsWith("a assigned", StringComparison.Ordinal)));
+        await a.CommitAsync([new TopicPartitionOffset("pins", 0, 5)]);
+    }
+
+    [Fact]
     public async Task A_member_commits_offsets_of_its_partitions_and_is_fenced_from_the_others()
     {
         await using var a = await JoinAsync("a");
