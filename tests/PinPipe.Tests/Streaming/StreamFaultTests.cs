@@ -27,13 +27,14 @@ public sealed class StreamFaultTests
         string bucket = "pinpipe-stream-faults-" + Guid.NewGuid().ToString("N")[..12];
         var direct = new S3ObjectStore(options, bucket, S3ObjectStoreTests.S3rverCredentials);
         await direct.Client.PutBucketAsync(new PutBucketRequest { BucketName = bucket });
-        // Compaction every 4 small files: its commits (which remove files) go through the faults too.
-        await using var kit = await StreamTestKit.CreateAsync(partitions: 2, new StreamOptions { Trigger = TimeSpan.FromMilliseconds(100), CompactEvery = 4 }, store: direct);
+        using var logs = new CapturedLogs();
+        using var loggers = logs.Factory();
+        // Compaction every 4 small files: its commits (which remove files) go through the faults too. The log's lines (its
+        // consumer group's among them) are captured with the job's, for the message of a failure.
+        await using var kit = await StreamTestKit.CreateAsync(partitions: 2, new StreamOptions { Trigger = TimeSpan.FromMilliseconds(100), CompactEvery = 4 }, store: direct, logLoggers: loggers);
         var rates = new FaultRates(InternalError: 0.04, SlowDown: 0.04, Stall: 0.03, ResetMidRequest: 0.04, ResetMidResponse: 0.05, Slow: 0.03);
         await using var proxy = FaultProxy.Http(new Uri(options.ServiceUrl!), rates, seed: 31);
-        using var logs = new CapturedLogs();
         using var store = new S3ObjectStore(options with { ServiceUrl = proxy.Url }, bucket, S3ObjectStoreTests.S3rverCredentials, logs.CreateLogger("store"));
-        using var loggers = logs.Factory();
         var job = new StreamJob(kit.Settings.Stream, kit.Target, kit.Log, null, store, loggers, null, StreamJob.DefaultSmallFileBytes);
         var before = await S3FaultTests.ErrorsAsync();
 
@@ -58,6 +59,7 @@ public sealed class StreamFaultTests
         }
         await stop.CancelAsync();
         await run;
+        Assert.Contains(logs.Entries, e => e.Message.StartsWith("Joined consumer group", StringComparison.Ordinal)); // the log's lines are captured
 
         foreach (var kind in StreamTestKit.Kinds)
         {

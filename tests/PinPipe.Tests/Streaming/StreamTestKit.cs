@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -81,13 +82,14 @@ internal sealed class StreamTestKit : IAsyncDisposable
     };
 
     /// <summary>A kit over the embedded log; its tables are in <paramref name="store"/> when given (the kit disposes it), else in a directory bucket.</summary>
-    public static async Task<StreamTestKit> CreateAsync(int partitions = 1, StreamOptions? options = null, string? userId = null, IObjectStore? store = null)
+    /// <param name="logLoggers">The embedded log's loggers (its group member's heartbeats and revocations among them); none by default.</param>
+    public static async Task<StreamTestKit> CreateAsync(int partitions = 1, StreamOptions? options = null, string? userId = null, IObjectStore? store = null, ILoggerFactory? logLoggers = null)
     {
         var kit = new StreamTestKit();
         var settings = new PinPipeSettings { DataDir = kit._dir.Path, Stream = options ?? new StreamOptions { Trigger = TimeSpan.FromMilliseconds(50) } };
         if (userId is not null) settings = settings with { UserId = userId };
         kit.Settings = settings.Resolve();
-        kit.Log = await LogFactory.OpenAsync(kit.Settings.Log);
+        kit.Log = await LogFactory.OpenAsync(kit.Settings.Log, logLoggers);
         foreach (string stream in kit.Settings.Names.Streams)
         {
             await kit.Log.CreateTopicAsync(stream, partitions);
