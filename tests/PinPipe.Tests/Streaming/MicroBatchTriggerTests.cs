@@ -4,12 +4,10 @@ namespace PinPipe.Tests.Streaming;
 
 public sealed class MicroBatchTriggerTests
 {
-    /// <summary>A clock in milliseconds that the test sets.</summary>
+    /// <summary>Timestamps in milliseconds: the tests pass them in.</summary>
     private sealed class Clock : TimeProvider
     {
         public override long TimestampFrequency => 1_000;
-
-        public override long GetTimestamp() => 0;
     }
 
     private static MicroBatchTrigger Trigger() => new(TimeSpan.FromMilliseconds(100), new Clock());
