@@ -279,7 +279,7 @@ internal sealed class StreamTable : IDisposable
             if (count > 0 && firstAt == 0) (firstAt, closeAt) = (now, _trigger.CloseAt(now, waiting: !waited));
             if (count >= _options.MaxBatchRecords) return Close(count, rows.Split, firstAt, now);
             TimeSpan left = count == 0 ? IdleWait : _time.GetElapsedTime(now, closeAt);
-            if (count > 0 && left <= TimeSpan.Zero && !(got > 0 && _input.MoreReady)) return Close(count, rows.Split, firstAt, now);
+            if (count > 0 && left <= TimeSpan.Zero && !_input.MoreReady) return Close(count, rows.Split, firstAt, now);
             if (got > 0) continue;
             // Null: what this worker reads changed while it waited; the positions are read again first.
             if (count == 0 && !await _input.IdleAsync(cancellationToken).ConfigureAwait(false)) return null;
