@@ -15,7 +15,8 @@ namespace PinPipe.Streaming;
 /// grow tier by tier to the target size (128 MiB, <see cref="DuckDbSession.TargetFileBytes"/>) and are then left alone.
 /// </summary>
 /// <remarks>
-/// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time, on its own DuckDB (one
+/// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time in the job (it holds the
+/// job's <see cref="MaintenanceSlot"/>), on its own DuckDB (one
 /// thread, <see cref="CompactMemoryLimit"/>, kept for <see cref="ReopenDbEvery"/> compactions) and its own
 /// <see cref="DeltaTable"/> instances of the tables (a micro-batch commit that loses the race to it retries at the next
 /// version). Not cancelled with the job: a compaction reads at most a bounded amount, and a graceful stop
@@ -65,6 +66,7 @@ internal sealed class StreamCompactor
     private long _compactions;
     private Task? _compaction; // at most one per table, beside the micro-batches
     private readonly int _reopenDbEvery;
+    private readonly MaintenanceSlot _slot;
     private DuckDBConnection? _db; // the compactions' DuckDB, kept between them (see OpenDb)
     private int _dbUses;
     private long _dbOpens;
@@ -81,11 +83,15 @@ internal sealed class StreamCompactor
     /// <param name="time">Clock of the Delta commits.</param>
     /// <param name="targetFileBytes">The size compacted files grow to, tier by tier (<see cref="DuckDbSession.TargetFileBytes"/>, 128 MiB).</param>
     /// <param name="reopenDbEvery">Compactions that share one DuckDB (<see cref="ReopenDbEvery"/>).</param>
+    /// <param name="slot">The job's <see cref="MaintenanceSlot"/>, which a compaction beside the micro-batches holds while it runs;
+    /// null: one of its own.</param>
     public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
-        ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes, int reopenDbEvery = ReopenDbEvery)
+        ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes, int reopenDbEvery = ReopenDbEvery,
+        MaintenanceSlot? slot = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(reopenDbEvery, 1);
         _reopenDbEvery = reopenDbEvery;
+        _slot = slot ?? new MaintenanceSlot();
         _name = name;
         _store = store;
         _clean = new DeltaTable(store, cleanPrefix, loggerFactory.CreateLogger<DeltaTable>(), time);
@@ -131,7 +137,7 @@ internal sealed class StreamCompactor
 
     /// <summary>
     /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
-    /// running or the last one failed less than the retry delay ago. The failure of the one that ran before is logged and
+    /// running, the job's <see cref="MaintenanceSlot"/> is taken or the last one failed less than the retry delay ago. The failure of the one that ran before is logged and
     /// counted, not thrown (see the remarks).
     /// </summary>
     public async Task StartAsync()
@@ -155,7 +161,19 @@ internal sealed class StreamCompactor
         }
         if (_time.GetUtcNow() < _retryAt) return;
         var (clean, rejects) = Due();
-        if (clean || rejects) _compaction = Task.Run(() => CompactTablesAsync(clean, rejects));
+        // Another table's compaction or DuckDB reopen is running: this one starts after a later micro-batch.
+        if (!(clean || rejects) || !_slot.TryTake()) return;
+        _compaction = Task.Run(async () =>
+        {
+            try
+            {
+                await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
+            }
+            finally
+            {
+                _slot.Release();
+            }
+        });
     }
 
     /// <summary>A graceful stop: finishes the running compaction (throwing its failure) and leaves no table with a compaction due.</summary>

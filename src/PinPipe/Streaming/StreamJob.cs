@@ -53,6 +53,9 @@ public sealed class StreamJob
     private readonly IReadOnlyList<string> _streams;
     private readonly string? _severalWritersProblem;
     private readonly string _instance = InstanceFolder();
+
+    /// <summary>The tables' work beside the micro-batches (compactions, DuckDB reopens), one at a time across the tables.</summary>
+    internal MaintenanceSlot Maintenance { get; } = new();
     private readonly string _dataDir;
     private static int _instances; // why the bucket is not safe for several writers; null when it is
 
@@ -105,7 +108,7 @@ public sealed class StreamJob
             : [.. _streams.Select(s => new LogStreamInput(options, log!, s, clock))];
         _logInputs = [.. inputs.OfType<LogStreamInput>()];
         _tables = Kinds.Zip(inputs)
-            .Select(k => new StreamTable(options, target, k.First, k.Second, store, logger, loggerFactory, clock, smallFileBytes, _instance))
+            .Select(k => new StreamTable(options, target, k.First, k.Second, store, logger, loggerFactory, clock, smallFileBytes, _instance, Maintenance))
             .ToArray();
     }
 

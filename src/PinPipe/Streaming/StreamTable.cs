@@ -51,6 +51,7 @@ internal sealed class StreamTable : IDisposable
     private Task<DuckDbInstance>? _opening; // the next DuckDB, opened beside a micro-batch (ReopenDuckDbWhenDueAsync)
     private Task? _closing; // the last DuckDB replaced, closing beside the micro-batches
     private int _instances; // DuckDB instances opened, each with its own spill folder
+    private readonly MaintenanceSlot _maintenance;
     private int _batchesSinceOpen;
     private string? _work;
     private long _rejectsCommittedAt; // when the reject table's position was last committed (or read, at a resume)
@@ -60,8 +61,11 @@ internal sealed class StreamTable : IDisposable
     private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
     private TimeSpan _lastLatency;
 
-    public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, StreamInput input, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes, string instance)
+    /// <param name="maintenance">The job's slot for work beside the micro-batches (this table's compactions and DuckDB reopens), one at a time across its tables.</param>
+    public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, StreamInput input, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes, string instance,
+        MaintenanceSlot maintenance)
     {
+        _maintenance = maintenance;
         string stream = input.Stream;
         _input = input;
         _instance = instance;
@@ -77,7 +81,7 @@ internal sealed class StreamTable : IDisposable
         _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery };
         _metrics = new StreamTableMetrics(_name, stream);
         _trigger = new MicroBatchTrigger(options.Trigger, time);
-        _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time);
+        _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time, slot: maintenance);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
         _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
         input.Bind(_name, _clean.Location, _rejects.Location, _metrics, logger);
@@ -559,9 +563,10 @@ internal sealed class StreamTable : IDisposable
     /// </summary>
     /// <remarks>
     /// Opening an instance and preparing its statements, and closing one (which purges every jemalloc arena of the process),
-    /// took about 90–160 and 50–95 ms at 10k records/s: both run beside the micro-batches. Once due, the new instance opens while
-    /// the next micro-batch runs on the old one, replaces it after that micro-batch (waiting for the open only if it is not
-    /// done yet) and the old one closes in the background.
+    /// took about 90–160 and 50–95 ms at 10k records/s: both run beside the micro-batches. Once due, and once the job's
+    /// <see cref="MaintenanceSlot"/> is free, the new instance opens while the next micro-batch runs on the old one, replaces it
+    /// after that micro-batch (waiting for the open only if it is not done yet) and the old one closes in the background; the
+    /// slot is held from the open to the close.
     /// </remarks>
     private async Task ReopenDuckDbWhenDueAsync()
     {
@@ -569,7 +574,16 @@ internal sealed class StreamTable : IDisposable
         {
             _opening = null;
             long waited = _time.GetTimestamp();
-            var next = await opening.ConfigureAwait(false); // an open that failed fails the table here, as a reopen in line did
+            DuckDbInstance next;
+            try
+            {
+                next = await opening.ConfigureAwait(false); // an open that failed fails the table here, as a reopen in line did
+            }
+            catch
+            {
+                _maintenance.Release();
+                throw;
+            }
             var old = _db!;
             Use(next);
             lock (_statsGate) _duckDbOpens++;
@@ -577,12 +591,20 @@ internal sealed class StreamTable : IDisposable
             var closing = _closing ?? Task.CompletedTask;
             _closing = Task.Run(async () =>
             {
-                await closing.ConfigureAwait(false); // one close at a time
-                old.Dispose();
+                try
+                {
+                    await closing.ConfigureAwait(false); // one close at a time
+                    old.Dispose();
+                }
+                finally
+                {
+                    _maintenance.Release(); // the reopen held the job's slot from the open to the close
+                }
             });
             return;
         }
-        if (++_batchesSinceOpen < _options.ReopenDuckDbEvery) return;
+        // Due, but another table's compaction or reopen is running: tried again after the next micro-batch.
+        if (++_batchesSinceOpen < _options.ReopenDuckDbEvery || !_maintenance.TryTake()) return;
         _opening = Task.Run(OpenInstance);
     }
 

@@ -262,6 +262,45 @@ public sealed class StreamCompactorTests : IDisposable
         Assert.Single((await table.LoadAsync())!.Files);
     }
 
+    /// <summary>
+    /// The job's tables share one <see cref="MaintenanceSlot"/>: a compaction that comes due while another table's work holds
+    /// it waits for a later start, and a compaction holds it while it runs.
+    /// </summary>
+    [Fact]
+    public async Task A_due_compaction_waits_while_the_jobs_maintenance_slot_is_taken_and_holds_it_while_it_runs()
+    {
+        var table = await AppendAsync("delta/clean", 2, 2, 2);
+        var slot = new MaintenanceSlot();
+        var compactor = new StreamCompactor("t_geo_table", _store, "delta/clean", "delta/rejects", Work, 2, 8L << 20,
+            _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System, slot: slot);
+        compactor.Resumed((await table.LoadAsync())!, null);
+
+        // Another table's work holds the slot: however often it is asked, the due compaction does not start.
+        Assert.True(slot.TryTake());
+        for (int i = 0; i < 3; i++) await compactor.StartAsync();
+        await compactor.EndAsync();
+        Assert.Equal(0, compactor.Compactions);
+        Assert.Equal(3, (await table.LoadAsync())!.Files.Count);
+
+        // Free again: the next start runs it, holding the slot until it ends.
+        slot.Release();
+        await compactor.StartAsync();
+        Assert.True(slot.Taken);
+        Assert.False(slot.TryTake());
+        await StartUntil(compactor, () => compactor.Compactions == 1);
+        Assert.False(slot.Taken);
+        Assert.Single((await table.LoadAsync())!.Files);
+
+        // A failed compaction releases it too.
+        await AppendAsync("delta/clean", 2);
+        compactor.CleanAppended(1);
+        var before = (await table.LoadAsync())!;
+        string missing = before.KeyOf(before.Files[0]);
+        File.Move(_store.LocalPath(missing)!, _dir.File("moved.parquet"));
+        await StartUntil(compactor, () => compactor.Failures == 1);
+        Assert.False(slot.Taken);
+    }
+
     [Fact]
     public async Task Larger_files_are_compacted_tier_by_tier_up_to_the_target_size_and_files_at_the_target_are_left_alone()
     {

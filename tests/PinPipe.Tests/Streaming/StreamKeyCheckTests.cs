@@ -84,4 +84,20 @@ public sealed class StreamKeyCheckTests
         Assert.Equal(2L, pin.DuckDbOpens);
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
+
+    [Fact]
+    public async Task A_due_DuckDB_reopen_waits_while_the_jobs_maintenance_slot_is_taken()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch with { ReopenDuckDbEvery = 2 });
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 50));
+        var job = kit.NewJob();
+        // Another table's compaction or reopen holds the slot for the whole run: due after micro-batch 2, the reopen never starts.
+        Assert.True(job.Maintenance.TryTake());
+        await kit.RunUntilCaughtUpAsync(job);
+        var pin = job.GetStats().Tables[0];
+        Assert.Equal((5L, 50L), (pin.Batches, pin.Clean));
+        Assert.Equal(1L, pin.DuckDbOpens);
+        Assert.True(job.Maintenance.Taken);
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
 }
