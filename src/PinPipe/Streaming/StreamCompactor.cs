@@ -15,8 +15,8 @@ namespace PinPipe.Streaming;
 /// grow tier by tier to the target size (128 MiB, <see cref="DuckDbSession.TargetFileBytes"/>) and are then left alone.
 /// </summary>
 /// <remarks>
-/// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time in the job (it holds the
-/// job's <see cref="MaintenanceSlot"/>), on its own DuckDB (one
+/// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time per table, and only when
+/// it gets one of the job's <see cref="MaintenanceSlot"/>s (one per two cores), on its own DuckDB (one
 /// thread, <see cref="CompactMemoryLimit"/>, kept for <see cref="ReopenDbEvery"/> compactions) and its own
 /// <see cref="DeltaTable"/> instances of the tables (a micro-batch commit that loses the race to it retries at the next
 /// version). Not cancelled with the job: a compaction reads at most a bounded amount, and a graceful stop
@@ -83,8 +83,8 @@ internal sealed class StreamCompactor
     /// <param name="time">Clock of the Delta commits.</param>
     /// <param name="targetFileBytes">The size compacted files grow to, tier by tier (<see cref="DuckDbSession.TargetFileBytes"/>, 128 MiB).</param>
     /// <param name="reopenDbEvery">Compactions that share one DuckDB (<see cref="ReopenDbEvery"/>).</param>
-    /// <param name="slot">The job's <see cref="MaintenanceSlot"/>, which a compaction beside the micro-batches holds while it runs;
-    /// null: one of its own.</param>
+    /// <param name="slot">The job's <see cref="MaintenanceSlot"/>, one of which a compaction beside the micro-batches holds while
+    /// it runs; null: one of its own.</param>
     public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
         ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes, int reopenDbEvery = ReopenDbEvery,
         MaintenanceSlot? slot = null)
@@ -137,8 +137,8 @@ internal sealed class StreamCompactor
 
     /// <summary>
     /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
-    /// running, the job's <see cref="MaintenanceSlot"/> is taken or the last one failed less than the retry delay ago. The failure of the one that ran before is logged and
-    /// counted, not thrown (see the remarks).
+    /// running, the job's <see cref="MaintenanceSlot"/>s are all taken or the last one failed less than the retry delay
+    /// ago. The failure of the one that ran before is logged and counted, not thrown (see the remarks).
     /// </summary>
     public async Task StartAsync()
     {
@@ -161,7 +161,7 @@ internal sealed class StreamCompactor
         }
         if (_time.GetUtcNow() < _retryAt) return;
         var (clean, rejects) = Due();
-        // Another table's compaction or DuckDB reopen is running: this one starts after a later micro-batch.
+        // Other tables' compactions or DuckDB reopens hold the job's slots: this one starts after a later micro-batch.
         if (!(clean || rejects) || !_slot.TryTake()) return;
         _compaction = Task.Run(async () =>
         {

@@ -53,11 +53,11 @@ public sealed class StreamJob
     private readonly IReadOnlyList<string> _streams;
     private readonly string? _severalWritersProblem;
     private readonly string _instance = InstanceFolder();
-
-    /// <summary>The tables' work beside the micro-batches (compactions, DuckDB reopens), one at a time across the tables.</summary>
-    internal MaintenanceSlot Maintenance { get; } = new();
     private readonly string _dataDir;
     private static int _instances; // why the bucket is not safe for several writers; null when it is
+
+    /// <summary>The tables' work beside the micro-batches (compactions, DuckDB reopens), one piece at a time per two cores across the tables.</summary>
+    internal MaintenanceSlot Maintenance { get; } = new(MaintenanceSlot.For(Kinds.Length, Environment.ProcessorCount));
 
     /// <summary>Files below this size are compaction candidates; larger ones stay as they are, so a compacted file is not rewritten again and again. 8 MiB.</summary>
     internal const long DefaultSmallFileBytes = 8L << 20;

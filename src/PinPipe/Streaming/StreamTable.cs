@@ -61,7 +61,7 @@ internal sealed class StreamTable : IDisposable
     private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
     private TimeSpan _lastLatency;
 
-    /// <param name="maintenance">The job's slot for work beside the micro-batches (this table's compactions and DuckDB reopens), one at a time across its tables.</param>
+    /// <param name="maintenance">The job's slots for work beside the micro-batches (this table's compactions and DuckDB reopens), one piece per two cores across its tables.</param>
     public StreamTable(StreamOptions options, StreamTarget target, RecordKind kind, StreamInput input, IObjectStore store, ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long smallFileBytes, string instance,
         MaintenanceSlot maintenance)
     {
@@ -563,8 +563,8 @@ internal sealed class StreamTable : IDisposable
     /// </summary>
     /// <remarks>
     /// Opening an instance and preparing its statements, and closing one (which purges every jemalloc arena of the process),
-    /// took about 90–160 and 50–95 ms at 10k records/s: both run beside the micro-batches. Once due, and once the job's
-    /// <see cref="MaintenanceSlot"/> is free, the new instance opens while the next micro-batch runs on the old one, replaces it
+    /// took about 90–160 and 50–95 ms at 10k records/s: both run beside the micro-batches. Once due, and once one of the job's
+    /// <see cref="MaintenanceSlot"/>s is free, the new instance opens while the next micro-batch runs on the old one, replaces it
     /// after that micro-batch (waiting for the open only if it is not done yet) and the old one closes in the background; the
     /// slot is held from the open to the close.
     /// </remarks>
@@ -603,7 +603,7 @@ internal sealed class StreamTable : IDisposable
             });
             return;
         }
-        // Due, but another table's compaction or reopen is running: tried again after the next micro-batch.
+        // Due, but other tables' compactions or reopens hold the job's slots: tried again after the next micro-batch.
         if (++_batchesSinceOpen < _options.ReopenDuckDbEvery || !_maintenance.TryTake()) return;
         _opening = Task.Run(OpenInstance);
     }

@@ -93,6 +93,7 @@ public sealed class StreamKeyCheckTests
         var job = kit.NewJob();
         // Another table's compaction or reopen holds the slot for the whole run: due after micro-batch 2, the reopen never starts.
         Assert.True(job.Maintenance.TryTake());
+        while (job.Maintenance.TryTake()) { } // every slot, on a machine with more cores
         await kit.RunUntilCaughtUpAsync(job);
         var pin = job.GetStats().Tables[0];
         Assert.Equal((5L, 50L), (pin.Batches, pin.Clean));
