@@ -85,17 +85,19 @@ internal sealed class StreamCompactor
     /// <param name="reopenDbEvery">Compactions that share one DuckDB (<see cref="ReopenDbEvery"/>).</param>
     /// <param name="slot">The job's <see cref="MaintenanceSlot"/>, one of which a compaction beside the micro-batches holds while
     /// it runs; null: one of its own.</param>
+    /// <param name="commitGates">The <see cref="DeltaTable.CommitGate"/>s of the clean and the reject table, shared with the stream
+    /// table's own instances (over a store whose put-if-absent is not atomic); null: none.</param>
     public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
         ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes, int reopenDbEvery = ReopenDbEvery,
-        MaintenanceSlot? slot = null)
+        MaintenanceSlot? slot = null, (SemaphoreSlim Clean, SemaphoreSlim Rejects)? commitGates = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(reopenDbEvery, 1);
         _reopenDbEvery = reopenDbEvery;
         _slot = slot ?? new MaintenanceSlot();
         _name = name;
         _store = store;
-        _clean = new DeltaTable(store, cleanPrefix, loggerFactory.CreateLogger<DeltaTable>(), time);
-        _rejects = new DeltaTable(store, rejectsPrefix, loggerFactory.CreateLogger<DeltaTable>(), time);
+        _clean = new DeltaTable(store, cleanPrefix, loggerFactory.CreateLogger<DeltaTable>(), time) { CommitGate = commitGates?.Clean };
+        _rejects = new DeltaTable(store, rejectsPrefix, loggerFactory.CreateLogger<DeltaTable>(), time) { CommitGate = commitGates?.Rejects };
         _work = work;
         _every = compactEvery;
         _smallFileBytes = smallFileBytes;

@@ -52,6 +52,7 @@ internal sealed class StreamTable : IDisposable
     private Task? _closing; // the last DuckDB replaced, closing beside the micro-batches
     private int _instances; // DuckDB instances opened, each with its own spill folder
     private readonly MaintenanceSlot _maintenance;
+    private readonly (SemaphoreSlim Clean, SemaphoreSlim Rejects)? _commitGates; // the tables' DeltaTable.CommitGate, over a store whose put-if-absent is not atomic
     private int _batchesSinceOpen;
     private string? _work;
     private long _rejectsCommittedAt; // when the reject table's position was last committed (or read, at a resume)
@@ -76,12 +77,16 @@ internal sealed class StreamTable : IDisposable
         _name = StreamJob.TableName(target.UserId, kind);
         _logger = logger;
         _time = time;
+        // Over a store whose put-if-absent is not atomic, the micro-batches' and the compactions' commits to a table take turns:
+        // else two commits of one version, one from each, could overwrite each other and lose the rows of one.
+        if (!store.AtomicPutIfAbsent) _commitGates = (new SemaphoreSlim(1, 1), new SemaphoreSlim(1, 1));
+        var gates = _commitGates;
         // A micro-batch's records are readable once its commit exists: the checkpoints due after it are written beside the next micro-batch.
-        _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery };
-        _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery };
+        _clean = new DeltaTable(store, target.TablePrefix(kind), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery, CommitGate = gates?.Clean };
+        _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery, CommitGate = gates?.Rejects };
         _metrics = new StreamTableMetrics(_name, stream);
         _trigger = new MicroBatchTrigger(options.Trigger, time);
-        _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time, slot: maintenance);
+        _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time, slot: maintenance, commitGates: gates);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
         _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
         input.Bind(_name, _clean.Location, _rejects.Location, _metrics, logger);
@@ -198,6 +203,8 @@ internal sealed class StreamTable : IDisposable
     public void Dispose()
     {
         _metrics.Dispose();
+        _commitGates?.Clean.Dispose(); // the compactor, their other user, ended with RunAsync
+        _commitGates?.Rejects.Dispose();
         _db?.Dispose();
         _db = null;
         try

@@ -36,6 +36,28 @@ public sealed partial class DeltaTable
     public async Task<DeltaCommitResult> CommitAsync(DeltaWrite write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(write);
+        if (CommitGate is not { } gate) return await CommitCoreAsync(write, cancellationToken).ConfigureAwait(false);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await CommitCoreAsync(write, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Shared by the instances of one process that commit to this table, over a store whose put-if-absent is not atomic
+    /// (<see cref="IObjectStore.AtomicPutIfAbsent"/>): their commits run one at a time, each from the latest version it then
+    /// reads, so that two commits of the same version cannot overwrite each other (the stream job's micro-batches and its
+    /// compactions of one table). Null (default): commits rely on the store's put-if-absent.
+    /// </summary>
+    public SemaphoreSlim? CommitGate { get; init; }
+
+    private async Task<DeltaCommitResult> CommitCoreAsync(DeltaWrite write, CancellationToken cancellationToken)
+    {
         ValidateWrite(write);
         var state = await LatestStateAsync(cancellationToken).ConfigureAwait(false);
         if (state is not null && AlreadyHas(state, write)) return new DeltaCommitResult(DeltaCommitStatus.AlreadyCommitted, state.Version) { Attempts = 0 };

@@ -47,6 +47,63 @@ public sealed class DeltaConcurrencyTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A store whose put-if-absent is not atomic (as s3rver's, which ignores <c>If-None-Match</c>): it writes over what is there
+    /// and answers "written". The first two calls on <paramref name="gatedKey"/> wait for each other (at most
+    /// <paramref name="wait"/>), so two writers that read the same version put it at the same time.
+    /// </summary>
+    private sealed class OverwritingRaceStore(IObjectStore inner, string gatedKey, TimeSpan wait) : RemoteLikeStore(inner)
+    {
+        private readonly TaskCompletionSource _both = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _arrived;
+
+        public int Overwrites { get; private set; }
+
+        public override async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            if (key == gatedKey && Interlocked.Increment(ref _arrived) <= 2)
+            {
+                if (Volatile.Read(ref _arrived) >= 2) _both.TrySetResult();
+                try { await _both.Task.WaitAsync(wait, cancellationToken); }
+                catch (TimeoutException) { } // the other writer did not come: it waits for this one's commit
+            }
+            if (await ExistsAsync(key, cancellationToken)) Overwrites++;
+            await PutAsync(key, content, cancellationToken);
+            return true;
+        }
+    }
+
+    [Fact]
+    public async Task Over_a_store_whose_put_if_absent_is_not_atomic_two_instances_sharing_a_commit_gate_both_land_where_without_it_one_is_lost()
+    {
+        string version1 = "t/_delta_log/00000000000000000001.json";
+        await new DeltaTable(_store, "t").CommitAsync(Write("base"));
+
+        // Without a gate: both read version 0 and both put version 1; the second overwrites the first, whose rows are lost.
+        var race = new OverwritingRaceStore(_store, version1, TimeSpan.FromSeconds(30));
+        var results = await Task.WhenAll(new DeltaTable(race, "t").CommitAsync(Write("a")), new DeltaTable(race, "t").CommitAsync(Write("b")));
+        Assert.All(results, r => Assert.Equal((DeltaCommitStatus.Committed, 1L), (r.Status, r.Version)));
+        Assert.Equal(1, race.Overwrites);
+        var lost = (await new DeltaTable(_store, "t").LoadAsync())!;
+        Assert.Equal((1L, 2), (lost.Version, lost.Files.Count));
+
+        // With one gate shared by the two instances: the second commits after the first, from the version it then reads.
+        await new DeltaTable(_store, "g").CommitAsync(Write("base2"));
+        var gated = new OverwritingRaceStore(_store, "g/_delta_log/00000000000000000001.json", TimeSpan.FromSeconds(1));
+        using var gate = new SemaphoreSlim(1, 1);
+        var a = new DeltaTable(gated, "g") { CommitGate = gate };
+        var b = new DeltaTable(gated, "g") { CommitGate = gate };
+        Assert.Equal(0, (await a.LoadAsync())!.Version);
+        Assert.Equal(0, (await b.LoadAsync())!.Version);
+        results = await Task.WhenAll(a.CommitAsync(Write("c")), b.CommitAsync(Write("d")));
+        Assert.Equal([1L, 2L], results.Select(r => r.Version).Order());
+        Assert.Equal(0, gated.Overwrites);
+        var s = (await new DeltaTable(_store, "g").LoadAsync())!;
+        Assert.Equal((2L, 3), (s.Version, s.Files.Count));
+        var ids = (await ReadAllAsync(s)).Select(r => (string)r[0]!).Where(id => id.StartsWith("a1-", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["a1-base2", "a1-c", "a1-d"], ids); // one row of each file that names it
+    }
+
     private DeltaWrite Write(string tag, DeltaTxn? txn = null, DeltaSchema? schema = null) =>
         new(schema ?? DeltaTableWriteTests.EventSchema, [DeltaTableWriteTests.EventFile(_temp.Path, tag)]) { Txn = txn };
 
