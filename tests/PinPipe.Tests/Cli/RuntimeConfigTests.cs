@@ -4,7 +4,7 @@ namespace PinPipe.Tests.Cli;
 
 /// <summary>
 /// The runtime settings the <c>pinpipe</c> command is built with (its <c>PinPipe.Cli.runtimeconfig.json</c>, copied beside
-/// the tests): each was measured (BENCHMARKS.md), and a change to one should be a decision, not an accident.
+/// the tests): each is a decision (README, BENCHMARKS.md), and a change to one should be one too, not an accident.
 /// </summary>
 public sealed class RuntimeConfigTests
 {
@@ -17,7 +17,7 @@ public sealed class RuntimeConfigTests
     }
 
     [Fact]
-    public void Dynamic_PGO_is_off_so_a_jobs_first_seconds_do_not_compile_every_hot_method_twice() =>
+    public void Dynamic_PGO_is_off_so_a_jobs_first_seconds_do_not_compile_every_hot_method_once_more() =>
         Assert.False(ConfigProperties().GetProperty("System.Runtime.TieredPGO").GetBoolean());
 
     [Fact]
