@@ -94,9 +94,19 @@ internal static class BatchBench
 
     internal static string Check(bool ok) => ok ? "✓" : "✗";
 
-    /// <summary>Builds src/PinPipe.Cli in Release and checks it has the <paramref name="command"/> command; the error says why not.</summary>
+    /// <summary>The CLI the child processes run, from <c>--cli</c> (e.g. a <c>dotnet publish</c> output); null: a Release build of src/PinPipe.Cli.</summary>
+    internal static string? CliDll { get; set; }
+
+    /// <summary>Builds src/PinPipe.Cli in Release (or takes <see cref="CliDll"/>) and checks it has the <paramref name="command"/> command; the error says why not.</summary>
     internal static async Task<(string? Dll, string? Error)> PrepareCliAsync(string command = "batch")
     {
+        if (CliDll is { } given)
+        {
+            if (!File.Exists(given)) return (null, $"--cli {given}: no such file");
+            IngestBench.Progress($"{command}: the children run {given} (--cli)");
+            return await MissingCommandAsync(given, command) is { } absent ? (null, absent) : (given, null);
+        }
+
         var project = Path.Combine(Repo.Root, "src", "PinPipe.Cli");
         IngestBench.Progress($"{command}: building src/PinPipe.Cli (Release)");
         var build = await ChildRun.RunAsync("dotnet", ["build", project, "-c", "Release", "--nologo", "-v", "q", "-clp:ErrorsOnly"], Repo.Root);

@@ -11,6 +11,7 @@ using PinPipe.Bench;
 //     per lane as separate processes; RSS, rates, lags and latencies every 10 s; batch and verify at the end; CSV and SVG chart in bench/results/
 // (batch, pinpipe batch against the pandas port of the notebook, stream-latency, ack → readable through pinpipe stream at fixed rates, and
 // history, a day of landings then pinpipe batch, day after day, take minutes per round and are not part of all)
+//   --cli PATH: the PinPipe.Cli.dll the child processes run (e.g. a `dotnet publish` output, ReadyToRun or not) instead of a Release build of src/PinPipe.Cli
 //   baseline: only the machine's baseline, which every run prints first (a CPU probe on one core and on all, an fsync probe)
 // Prints a Markdown table of figures (medians of the rounds) for BENCHMARKS.md.
 var args2 = BenchArgs.Parse(args);
@@ -166,6 +167,7 @@ namespace PinPipe.Bench
                     case "--land-only": landOnly = true; break;
                     case "--commits": commits = Next(); break;
                     case "--log-dir": logDir = Path.GetFullPath(args[++i]); break;
+                    case "--cli": BatchBench.CliDll = Path.GetFullPath(args[++i]); break;
                     default: what = args[i]; break;
                 }
             }

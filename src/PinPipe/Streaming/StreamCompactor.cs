@@ -16,7 +16,8 @@ namespace PinPipe.Streaming;
 /// </summary>
 /// <remarks>
 /// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time per table, and only when
-/// it gets one of the job's <see cref="MaintenanceSlot"/>s (one per two cores), on its own DuckDB (one
+/// it gets one of the job's <see cref="MaintenanceSlot"/>s (one per two cores), at a lower CPU priority
+/// (<see cref="StreamOptions.CompactionNice"/>), on its own DuckDB (one
 /// thread, <see cref="CompactMemoryLimit"/>, kept for <see cref="ReopenDbEvery"/> compactions) and its own
 /// <see cref="DeltaTable"/> instances of the tables (a micro-batch commit that loses the race to it retries at the next
 /// version). Not cancelled with the job: a compaction reads at most a bounded amount, and a graceful stop
@@ -67,6 +68,7 @@ internal sealed class StreamCompactor
     private Task? _compaction; // at most one per table, beside the micro-batches
     private readonly int _reopenDbEvery;
     private readonly MaintenanceSlot _slot;
+    private readonly TaskScheduler? _scheduler;
     private DuckDBConnection? _db; // the compactions' DuckDB, kept between them (see OpenDb)
     private int _dbUses;
     private long _dbOpens;
@@ -85,12 +87,15 @@ internal sealed class StreamCompactor
     /// <param name="reopenDbEvery">Compactions that share one DuckDB (<see cref="ReopenDbEvery"/>).</param>
     /// <param name="slot">The job's <see cref="MaintenanceSlot"/>, one of which a compaction beside the micro-batches holds while
     /// it runs; null: one of its own.</param>
+    /// <param name="scheduler">Where a compaction's DuckDB work (the rewrite and the new files' stats) runs: the threads of
+    /// <see cref="StreamOptions.CompactionNice"/> (<see cref="LowPriorityScheduler"/>); null: the compaction's own task.</param>
     /// <param name="commitGates">The <see cref="DeltaTable.CommitGate"/>s of the clean and the reject table, shared with the stream
     /// table's own instances (over a store whose put-if-absent is not atomic); null: none.</param>
     public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
         ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes, int reopenDbEvery = ReopenDbEvery,
-        MaintenanceSlot? slot = null, (SemaphoreSlim Clean, SemaphoreSlim Rejects)? commitGates = null)
+        MaintenanceSlot? slot = null, (SemaphoreSlim Clean, SemaphoreSlim Rejects)? commitGates = null, TaskScheduler? scheduler = null)
     {
+        _scheduler = scheduler;
         ArgumentOutOfRangeException.ThrowIfLessThan(reopenDbEvery, 1);
         _reopenDbEvery = reopenDbEvery;
         _slot = slot ?? new MaintenanceSlot();
@@ -311,7 +316,7 @@ internal sealed class StreamCompactor
             break;
         }
         if (bins.Count == 0) return 0;
-        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, cancellationToken).ConfigureAwait(false);
+        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, _scheduler, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _compactions);
         int smallTaken = small.Length >= 2 ? small.Length : 0, largerTaken = bins.Skip(smallTaken > 0 ? 1 : 0).Sum(b => b.Count);
         if (smallTaken > 0)

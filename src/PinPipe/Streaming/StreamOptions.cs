@@ -31,6 +31,14 @@ public sealed record StreamOptions
     public int CompactEvery { get; init; } = 50;
 
     /// <summary>
+    /// The nice value (Linux's CPU priority, 1 to 19 above the default 0) of the threads that rewrite a compaction's files
+    /// and compute their stats: on busy cores the micro-batches (and, in <c>pinpipe up</c>, the API and the sink) get the
+    /// CPU first and a compaction what is left, as RocksDB runs its compactions; on an idle core it runs at full speed.
+    /// 0 runs them at the job's own priority. Default 10. Elsewhere than Linux the setting has no effect.
+    /// </summary>
+    public int CompactionNice { get; init; } = 10;
+
+    /// <summary>
     /// A table's Delta checkpoint (written every <c>delta.checkpointInterval</c>, 10, commits) is written at most once in
     /// this long, at the first due version after it; 0 writes one at every due version. Default 10 s: at the default
     /// trigger a table commits up to 10 times a second, and a checkpoint a second costs the job CPU that its micro-batches
@@ -100,6 +108,7 @@ public sealed record StreamOptions
         .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
         .Check(MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {MaxBatchRecords} must be 1 to 10000000.")
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
+        .Check(CompactionNice is >= 0 and <= 19, $"Stream:CompactionNice: {CompactionNice} must be 0 (the job's own priority) to 19.")
         .Check(CheckpointEvery >= TimeSpan.Zero && CheckpointEvery <= TimeSpan.FromHours(1), $"Stream:CheckpointEvery: {Durations.Text(CheckpointEvery)} must be 0 (every due version) to 1 hour.")
         .OneOf("Stream:Source", Source)
         .OneOf("Stream:From", From)

@@ -18,6 +18,8 @@ public sealed class StreamCommandTests
         Assert.Equal(TimeSpan.FromMilliseconds(100), s.Stream.Trigger);
         Assert.Equal(50_000, s.Stream.MaxBatchRecords);
         Assert.Equal(50, s.Stream.CompactEvery);
+        Assert.Equal(10, s.Stream.CompactionNice);
+        Assert.Equal(0, SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__CompactionNice"] = "0" }).Stream.CompactionNice);
         Assert.Equal(TimeSpan.FromSeconds(10), s.Stream.CheckpointEvery);
         Assert.Equal(TimeSpan.Zero, SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__CheckpointEvery"] = "0s" }).Stream.CheckpointEvery);
         Assert.Equal(StreamStart.Earliest, s.Stream.From);
@@ -34,7 +36,7 @@ public sealed class StreamCommandTests
     {
         var errors = new PinPipeSettings
         {
-            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, CheckpointEvery = TimeSpan.FromSeconds(-1), From = (StreamStart)7, MemoryLimit = " ", Threads = 257 },
+            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, CheckpointEvery = TimeSpan.FromSeconds(-1), From = (StreamStart)7, MemoryLimit = " ", Threads = 257, CompactionNice = 20 },
         }.Validate();
         Assert.Contains(errors, e => e.StartsWith("Stream:Trigger:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MaxBatchRecords:", StringComparison.Ordinal));
@@ -43,8 +45,10 @@ public sealed class StreamCommandTests
         Assert.Contains(errors, e => e.StartsWith("Stream:From: '7' is not one of: earliest, latest.", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MemoryLimit:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:Threads: 257 must be 0 (one per core) to 256", StringComparison.Ordinal));
-        Assert.Equal(7, errors.Count);
-        Assert.Empty(new PinPipeSettings { Stream = new StreamOptions { Threads = 0 } }.Validate());
+        Assert.Contains("Stream:CompactionNice: 20 must be 0 (the job's own priority) to 19.", errors);
+        Assert.Equal(8, errors.Count);
+        Assert.Empty(new PinPipeSettings { Stream = new StreamOptions { Threads = 0, CompactionNice = 0 } }.Validate());
+        Assert.Contains("Stream:CompactionNice: -1 must be 0 (the job's own priority) to 19.", new PinPipeSettings { Stream = new StreamOptions { CompactionNice = -1 } }.Validate());
     }
 
     [Fact]

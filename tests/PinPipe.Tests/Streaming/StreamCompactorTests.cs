@@ -302,6 +302,32 @@ public sealed class StreamCompactorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_compactions_DuckDB_work_runs_on_the_low_priority_threads_it_is_given_and_keeps_the_rows_and_stats()
+    {
+        var table = await AppendAsync("delta/clean", 3, 4, 5);
+        var before = (await table.LoadAsync())!;
+        using var scheduler = new LowPriorityScheduler(1, 9, "test-compact");
+        var compactor = new StreamCompactor("t_user_table", _store, "delta/clean", "delta/rejects", Work, 3, 8L << 20,
+            _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System, scheduler: scheduler);
+        compactor.Resumed(before, null);
+
+        await StartUntil(compactor, () => compactor.Compactions == 1);
+        await compactor.EndAsync();
+
+        // The rewrite of the bin and the new file's stats: two pieces of work, both on the scheduler's thread.
+        Assert.Equal(2, scheduler.Executed);
+        var after = (await new DeltaTable(_store, "delta/clean").LoadAsync())!;
+        var file = Assert.Single(after.Files);
+        Assert.Equal(await RowsAsync(before), await RowsAsync(after));
+        // Stats as a commit computes them from the file: 12 records, ind from 0 to 11, no nulls.
+        using var stats = System.Text.Json.JsonDocument.Parse(file.Stats!);
+        Assert.Equal(12, stats.RootElement.GetProperty("numRecords").GetInt64());
+        Assert.Equal(0, stats.RootElement.GetProperty("minValues").GetProperty("ind").GetInt64());
+        Assert.Equal(11, stats.RootElement.GetProperty("maxValues").GetProperty("ind").GetInt64());
+        Assert.Equal(0, stats.RootElement.GetProperty("nullCount").GetProperty("name").GetInt64());
+    }
+
+    [Fact]
     public async Task Larger_files_are_compacted_tier_by_tier_up_to_the_target_size_and_files_at_the_target_are_left_alone()
     {
         // Four medium files (one tier above the small ones), two small ones and one file at the target size.

@@ -23,6 +23,17 @@ internal static partial class DeltaStats
 
     private sealed record Leaf(IReadOnlyList<string> Path, DeltaType Type, string? Expression);
 
+    /// <summary>The columns whose min/max a file's stats hold: the table property <c>delta.dataSkippingNumIndexedCols</c>, else Delta's default, 32.</summary>
+    internal static int NumIndexedCols(IReadOnlyDictionary<string, string>? configuration) =>
+        configuration?.TryGetValue("delta.dataSkippingNumIndexedCols", out var text) == true && int.TryParse(text, CultureInfo.InvariantCulture, out int n) ? n : 32;
+
+    /// <summary>Validates each of <paramref name="paths"/> against <paramref name="schema"/> and computes its stats, in <paramref name="connection"/>.</summary>
+    internal static List<FileFacts> ComputeAll(DuckDBConnection connection, IReadOnlyList<string> paths, DeltaSchema schema, int numIndexedCols, CancellationToken cancellationToken)
+    {
+        var canonical = DeltaDuckDb.CanonicalTypes(connection, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
+        return paths.Select(path => Compute(connection, path, schema, canonical, numIndexedCols, cancellationToken)).ToList();
+    }
+
     /// <summary>Validates <paramref name="path"/> against <paramref name="schema"/> and computes its stats.</summary>
     /// <param name="canonicalTypes">DuckDB's names of the schema's top-level types (from <see cref="DeltaDuckDb.CanonicalTypes"/>).</param>
     internal static FileFacts Compute(DuckDBConnection connection, string path, DeltaSchema schema, IReadOnlyList<string> canonicalTypes,

@@ -276,18 +276,15 @@ public sealed partial class DeltaTable
     private async Task<IReadOnlyList<DeltaFile>> UploadAsync(DeltaWrite write, CancellationToken cancellationToken)
     {
         if (write.Files.Count == 0) return [];
-        int numIndexedCols = 32;
-        if (write.Configuration?.TryGetValue("delta.dataSkippingNumIndexedCols", out var text) == true && int.TryParse(text, CultureInfo.InvariantCulture, out int n)) numIndexedCols = n;
-        var facts = new List<DeltaStats.FileFacts>();
+        IReadOnlyList<DeltaStats.FileFacts> facts;
         if (write.Facts is { } known)
         {
-            facts.AddRange(known); // computed from the rows the files were written from
+            facts = known; // computed from the rows the files were written from, or by a rewrite on its own DuckDB
         }
         else
         {
             using var connection = DuckDbSession.OpenShared();
-            var canonical = DeltaDuckDb.CanonicalTypes(connection, write.Schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
-            foreach (string file in write.Files) facts.Add(DeltaStats.Compute(connection, file, write.Schema, canonical, numIndexedCols, cancellationToken));
+            facts = DeltaStats.ComputeAll(connection, write.Files, write.Schema, DeltaStats.NumIndexedCols(write.Configuration), cancellationToken);
         }
         var added = new List<DeltaFile>();
         try

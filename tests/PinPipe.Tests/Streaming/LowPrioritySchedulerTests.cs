@@ -1,0 +1,98 @@
+using PinPipe.Streaming;
+
+namespace PinPipe.Tests.Streaming;
+
+/// <summary>The compactions' threads of a lower CPU priority: real threads, their nice value read back from the kernel.</summary>
+public sealed class LowPrioritySchedulerTests
+{
+    [Fact]
+    public async Task Work_runs_on_its_own_threads_at_the_nice_value_and_the_callers_threads_keep_theirs()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "these tests read nice values through Linux's getpriority");
+        int? callers = LowPriorityScheduler.CurrentThreadNice();
+        Assert.NotNull(callers);
+        Assert.True(callers < 12, $"the test runs at nice {callers}: a scheduler of nice 12 could not be lower");
+
+        using var scheduler = new LowPriorityScheduler(2, 12, "test-low");
+        Assert.True(scheduler.Lowered);
+        Assert.Equal(2, scheduler.MaximumConcurrencyLevel);
+        var seen = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            scheduler.Run(() => (Nice: LowPriorityScheduler.CurrentThreadNice(), Thread.CurrentThread.Name))));
+        Assert.All(seen, s => Assert.Equal(12, s.Nice));
+        Assert.All(seen, s => Assert.StartsWith("test-low-", s.Name, StringComparison.Ordinal));
+        Assert.Equal(8, scheduler.Executed);
+
+        // The awaits after the work came back to thread-pool threads, which were never lowered.
+        Assert.Equal(callers, await Task.Run(LowPriorityScheduler.CurrentThreadNice));
+        Assert.Equal(callers, LowPriorityScheduler.CurrentThreadNice());
+    }
+
+    [Fact]
+    public async Task A_normal_thread_waiting_for_queued_work_does_not_run_it_itself()
+    {
+        using var scheduler = new LowPriorityScheduler(1, 12, "test-inline");
+        using var release = new ManualResetEventSlim();
+        var blocker = scheduler.Run(() => release.Wait(TimeSpan.FromSeconds(30)));
+        var queued = scheduler.Run(() => Thread.CurrentThread.Name);
+        // Task.Wait runs a queued task inline on the waiting thread when the scheduler lets it: this one must not.
+#pragma warning disable xUnit1031 // the blocking wait is what is tested, on a thread-pool thread of its own
+        var waiting = Task.Run(() => queued.Wait(TimeSpan.FromSeconds(30)));
+#pragma warning restore xUnit1031
+        Assert.NotSame(waiting, await Task.WhenAny(waiting, Task.Delay(200)));
+        release.Set();
+        Assert.True(await blocker);
+        Assert.True(await waiting);
+        Assert.Equal("test-inline-0", await queued);
+    }
+
+    [Fact]
+    public async Task A_failure_of_the_work_reaches_the_caller_and_the_thread_runs_the_next()
+    {
+        using var scheduler = new LowPriorityScheduler(1, 5, "test-fail");
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => scheduler.Run<int>(() => throw new InvalidOperationException("broken file")));
+        Assert.Equal("broken file", error.Message);
+        Assert.Equal(5, await scheduler.Run(LowPriorityScheduler.CurrentThreadNice));
+    }
+
+    [Fact]
+    public async Task Nice_0_runs_the_work_at_the_processs_own_priority()
+    {
+        using var scheduler = new LowPriorityScheduler(1, 0, "test-zero");
+        Assert.False(scheduler.Lowered);
+        Assert.Equal(LowPriorityScheduler.CurrentThreadNice(), await scheduler.Run(LowPriorityScheduler.CurrentThreadNice));
+    }
+
+    [Fact]
+    public async Task Dispose_lets_queued_work_finish_and_then_takes_no_more()
+    {
+        var scheduler = new LowPriorityScheduler(1, 3, "test-dispose");
+        var slow = scheduler.Run(() =>
+        {
+            Thread.Sleep(100);
+            return 1;
+        });
+        var next = scheduler.Run(() => 2);
+        scheduler.Dispose();
+        Assert.True(slow.IsCompletedSuccessfully);
+        Assert.True(next.IsCompletedSuccessfully);
+        Assert.Equal(2, await next);
+        Assert.Throws<TaskSchedulerException>(() => { _ = scheduler.Run(() => 3); }); // Task.Factory's wrapper of the queue's refusal
+    }
+
+    [Fact]
+    public void Shared_gives_one_scheduler_per_nice_value_with_a_thread_per_two_cores()
+    {
+        var a = LowPriorityScheduler.Shared(17);
+        Assert.Same(a, LowPriorityScheduler.Shared(17));
+        Assert.NotSame(a, LowPriorityScheduler.Shared(18));
+        Assert.Equal(17, a.Nice);
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), a.MaximumConcurrencyLevel);
+    }
+
+    [Theory]
+    [InlineData(0, 10)]
+    [InlineData(1, -1)]
+    [InlineData(1, 20)]
+    public void Bad_arguments_are_refused(int threads, int nice) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new LowPriorityScheduler(threads, nice, "test-bad"));
+}
