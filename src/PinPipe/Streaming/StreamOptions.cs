@@ -34,7 +34,8 @@ public sealed record StreamOptions
     /// The nice value (Linux's CPU priority, 1 to 19 above the default 0) of the threads that rewrite a compaction's files
     /// and compute their stats: on busy cores the micro-batches (and, in <c>pinpipe up</c>, the API and the sink) get the
     /// CPU first and a compaction what is left, as RocksDB runs its compactions; on an idle core it runs at full speed.
-    /// 0 runs them at the job's own priority. Default 10. Elsewhere than Linux the setting has no effect.
+    /// 0 runs them in the job's thread pool at its own priority. Default 10. Elsewhere than Linux the threads keep the
+    /// normal priority.
     /// </summary>
     public int CompactionNice { get; init; } = 10;
 
