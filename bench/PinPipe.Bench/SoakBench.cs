@@ -49,7 +49,10 @@ internal static class SoakBench
     /// <summary>
     /// Columns of the CSV that explain a stall but are not judged: for each long-running process, its CPU use (% of one
     /// core), the GC's pauses (ms) and its thread pool's backlog over the sample's 10 s; the sink's failures; the whole
-    /// machine's busy CPU and the CPU time the hypervisor gave other guests (steal), in % of all cores (<c>/proc/stat</c>).
+    /// machine's busy CPU and the CPU time the hypervisor gave other guests (steal), in % of all cores (<c>/proc/stat</c>);
+    /// and the baseline's CPU probe taken again with each sample, per second of its thread's CPU time
+    /// (<see cref="Baseline.ThreadCpuMBps"/>): at a steady load a fall in it is the host running a core slower, which every
+    /// process's CPU use and latency then follow.
     /// </summary>
     private static string[] Diagnostics(bool both)
     {
@@ -57,7 +60,7 @@ internal static class SoakBench
         foreach (string process in both ? ServiceProcesses : [.. ServiceProcesses.Where(p => p != "sink")])
             keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue"]);
         if (both) keys.Add("sink_failures");
-        keys.AddRange(["machine_busy_pct", "machine_steal_pct"]);
+        keys.AddRange(["machine_busy_pct", "machine_steal_pct", "cpu_probe_mbps"]);
         return [.. keys];
     }
 
@@ -180,6 +183,7 @@ internal static class SoakBench
                 var cpu = MachineCpu.Read();
                 (values["machine_busy_pct"], values["machine_steal_pct"]) = cpu.Since(lastCpu);
                 lastCpu = cpu;
+                values["cpu_probe_mbps"] = Baseline.ThreadCpuMBps();
                 if (samples.Count == 0) (values["ingest_rps"], values["sink_rps"]) = (double.NaN, double.NaN); // counters from the processes' start
                 var sample = new Sample(at / 60, [.. children.Select(c => c.RssKb())], values);
                 samples.Add(sample);
@@ -265,13 +269,16 @@ internal static class SoakBench
         }
         foreach (var m in Measures.Where(m => both || !m.BothLanesOnly))
             allFlat &= Row(lines, m.Label, m.Unit, [.. steady.Select(s => (s.Minutes, Value: s.Values.GetValueOrDefault(m.Key, double.NaN))).Where(v => !double.IsNaN(v.Value))], bySample: false);
+        // The host beside the judged series: at a steady load, window medians that follow these are the host, not the pipeline.
+        foreach (var (key, label, unit) in new[] { ("machine_busy_pct", "host: machine busy", "%"), ("cpu_probe_mbps", "host: CPU probe per CPU-second", "MB/s") })
+            Row(lines, label, unit, [.. steady.Select(s => (s.Minutes, Value: s.Values.GetValueOrDefault(key, double.NaN))).Where(v => !double.IsNaN(v.Value))], bySample: false, judged: false);
         lines.Add("");
         lines.Add(allFlat ? "Every series flat within ±10 % after the warm-up: PASS." : "Not every series flat within ±10 % after the warm-up: FAIL (see the last column).");
         return lines;
     }
 
     /// <summary>One row of the report; true when flat.</summary>
-    private static bool Row(List<string> lines, string name, string unit, List<(double Minutes, double Value)> values, bool bySample)
+    private static bool Row(List<string> lines, string name, string unit, List<(double Minutes, double Value)> values, bool bySample, bool judged = true)
     {
         if (values.Count == 0) { lines.Add($"| {name} | no sample after the warm-up | | | | |"); return false; }
         double median = IngestBench.Median(values.Select(v => v.Value));
@@ -283,8 +290,8 @@ internal static class SoakBench
         double windowLow = Rel(windows.Min(), median), windowHigh = Rel(windows.Max(), median);
         bool flat = bySample ? sampleLow >= -Tolerance && sampleHigh <= Tolerance : windowLow >= -Tolerance && windowHigh <= Tolerance;
         lines.Add(string.Create(CultureInfo.InvariantCulture,
-            $"| {name} | {Number(median)} {unit} | {Number(values.Min(v => v.Value))} / {Number(values.Max(v => v.Value))} | {Percent(sampleLow)} / {Percent(sampleHigh)} | {Percent(windowLow)} / {Percent(windowHigh)} | {(flat ? "yes" : "**no**")} ({(bySample ? "by sample" : "by window")}) |"));
-        return flat;
+            $"| {name} | {Number(median)} {unit} | {Number(values.Min(v => v.Value))} / {Number(values.Max(v => v.Value))} | {Percent(sampleLow)} / {Percent(sampleHigh)} | {Percent(windowLow)} / {Percent(windowHigh)} | {(!judged ? "not judged" : flat ? "yes" : "**no**")}{(judged ? bySample ? " (by sample)" : " (by window)" : "")} |"));
+        return flat || !judged;
     }
 
     private static double Rel(double value, double median) => median == 0 ? (value == 0 ? 0 : double.PositiveInfinity) : (value - median) / median;
