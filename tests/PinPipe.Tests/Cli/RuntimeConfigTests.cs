@@ -27,4 +27,8 @@ public sealed class RuntimeConfigTests
         Assert.False(properties.GetProperty("System.GC.Server").GetBoolean());
         Assert.True(properties.GetProperty("System.GC.Concurrent").GetBoolean());
     }
+
+    [Fact]
+    public void The_first_generation_is_at_most_16_MiB_whatever_cache_the_machine_reports() =>
+        Assert.Equal(16L << 20, ConfigProperties().GetProperty("System.GC.Gen0MaxBudget").GetInt64());
 }
