@@ -36,7 +36,11 @@ fi
 scripts/tool-check.sh
 log="$(mktemp)"
 set +e
-dotnet test tests/PinPipe.Tests/PinPipe.Tests.csproj -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+# Tests send Ctrl-C (SIGINT) to `pinpipe` children. Started with SIGINT ignored (nohup, a background job of a
+# non-interactive shell), this script would pass that on to every child, which then rightly ignores it: reset it.
+reset_sigint=()
+if env --default-signal=INT true 2>/dev/null; then reset_sigint=(env --default-signal=INT); fi
+"${reset_sigint[@]}" dotnet test tests/PinPipe.Tests/PinPipe.Tests.csproj -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One plain closing line, whatever the runner printed.
