@@ -277,10 +277,10 @@ internal static class SoakBench
         return lines;
     }
 
-    /// <summary>One row of the report; true when flat.</summary>
+    /// <summary>One row of the report; false when a judged row is not flat or has no sample after the warm-up (a row not judged is never false).</summary>
     private static bool Row(List<string> lines, string name, string unit, List<(double Minutes, double Value)> values, bool bySample, bool judged = true)
     {
-        if (values.Count == 0) { lines.Add($"| {name} | no sample after the warm-up | | | | |"); return false; }
+        if (values.Count == 0) { lines.Add($"| {name} | no sample after the warm-up | | | | |"); return !judged; }
         double median = IngestBench.Median(values.Select(v => v.Value));
         // 5-minute windows from the end of the warm-up; a last stub shorter than a window joins the one before it.
         double from = values.Min(v => v.Minutes), to = values.Max(v => v.Minutes);
