@@ -3,6 +3,7 @@ using PinPipe.Batch;
 using PinPipe.Hosting;
 using PinPipe.Lake;
 using PinPipe.Scheduling;
+using PinPipe.Transform;
 using Spectre.Console;
 
 namespace PinPipe.Cli.Commands;
@@ -20,7 +21,7 @@ internal static class BatchCommand
         AddBatchFlags(command, flags);
         flags.Add<bool>(command, "--full", "Batch:Full", "Rebuild every table from all raw objects (a new version by overwrite, which may change the tables' columns), e.g. after the cleaning rules changed; default: incremental, only the raw objects landed since the last run.");
         flags.Add<string>(command, "--chunk-size", "Batch:ChunkSize", "Raw JSON a run (incremental or --full) reads and cleans at a time, e.g. 400MB (default: a sixth of Batch:MemoryLimit).");
-        flags.AddChoice<BatchParser>(command, "--parser", "Batch:Parser",
+        flags.AddChoice<RecordParser>(command, "--parser", "Batch:Parser",
             "Who reads the raw JSON: pinpipe (default: our parser, an object per core, for flat objects; DuckDB's JSON functions for the rest) or duckdb (DuckDB's for every line). Same rules, same results.");
         ScheduleCommand.AddHistoryFlag(command, flags);
         var rows = WholeNumberOption.Create("--rows", "Rows of each insight to print (the files hold them all).", 20, 0, "zero or more");

@@ -7,6 +7,7 @@ using PinPipe.Hosting;
 using PinPipe.Log;
 using PinPipe.Log.Kinesis;
 using PinPipe.Streaming;
+using PinPipe.Transform;
 
 namespace PinPipe.Cli.Commands;
 
@@ -21,6 +22,8 @@ internal static class StreamCommand
         flags.AddDuration(command, "--trigger", "Stream:Trigger", "Micro-batches close this far apart while records come, at most this long after their first record (default 100ms).");
         flags.Add<int>(command, "--max-batch-records", "Stream:MaxBatchRecords", "A micro-batch closes at this many records (default 50000).");
         flags.AddDuration(command, "--session-timeout", "Stream:SessionTimeout", "A stream worker silent this long leaves the group and its stream partitions go to the other workers (default 10s).");
+        flags.AddChoice<RecordParser>(command, "--parser", "Stream:Parser",
+            "Who reads the records' JSON: pinpipe (default: our parser as each record arrives, for flat objects; DuckDB's JSON functions for the rest) or duckdb (DuckDB's for every record, when the micro-batch is cleaned). Same rules, same results.");
         flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Rewrite a table into one file once it has this many files; 0 never (default 50).");
         flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");

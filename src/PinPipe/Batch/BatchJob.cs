@@ -395,7 +395,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     /// <summary>Loads a chunk's raw objects into <paramref name="rawTable"/> (and its fields table when our parser reads them, <see cref="BatchOptions.Parser"/>).</summary>
 #pragma warning disable CA2000 // the result goes to the caller, who disposes it
     private Task<RawLoadResult> LoadAsync(DuckDBConnection connection, IObjectStore store, TopicPlan plan, IEnumerable<RawLoader.RawObject> chunk, string rawTable, CancellationToken cancellationToken) =>
-        options.Parser == BatchParser.DuckDb
+        options.Parser == RecordParser.DuckDb
             ? RawLoader.LoadObjectsAsync(connection, store, plan.Topic, chunk.Select(o => o.Key), rawTable, cancellationToken)
             : RawLoader.LoadObjectsParsedAsync(connection, store, plan.Topic, plan.Kind, chunk.Select(o => o.Key), rawTable, options.Threads, cancellationToken);
 #pragma warning restore CA2000

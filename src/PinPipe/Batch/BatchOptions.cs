@@ -1,4 +1,5 @@
 using PinPipe.Configuration;
+using PinPipe.Transform;
 
 namespace PinPipe.Batch;
 
@@ -27,11 +28,11 @@ public sealed record BatchOptions
     public string? ChunkSize { get; init; }
 
     /// <summary>
-    /// Who reads the raw records' JSON: <see cref="BatchParser.PinPipe"/> (default), our own parser, an object per core, for
-    /// the lines it can read exactly, DuckDB's JSON functions for the rest; or <see cref="BatchParser.DuckDb"/>, DuckDB's for
+    /// Who reads the raw records' JSON: <see cref="RecordParser.PinPipe"/> (default), our own parser, an object per core, for
+    /// the lines it can read exactly, DuckDB's JSON functions for the rest; or <see cref="RecordParser.DuckDb"/>, DuckDB's for
     /// every line. The same rules clean both, with the same rows, counts and rejects; the setting exists to compare them.
     /// </summary>
-    public BatchParser Parser { get; init; } = BatchParser.PinPipe;
+    public RecordParser Parser { get; init; } = RecordParser.PinPipe;
 
     /// <summary>
     /// Rebuild every table from all raw objects (<c>pinpipe batch --full</c>): each table is overwritten (a new version) and
@@ -55,14 +56,4 @@ public sealed record BatchOptions
     public long ChunkBytes => ChunkSize is not null && SettingFormats.ToBytes(ChunkSize) is { } size
         ? Math.Max(size, 1)
         : Math.Max((SettingFormats.ToBytes(MemoryLimit) ?? 1_250_000_000) / 6, 1_000_000);
-}
-
-/// <summary>Who reads the raw records' JSON in a batch run (<see cref="BatchOptions.Parser"/>).</summary>
-public enum BatchParser
-{
-    /// <summary>Our own parser for the lines it can read exactly (flat objects), DuckDB's JSON functions for the others.</summary>
-    PinPipe,
-
-    /// <summary>DuckDB's JSON functions for every line.</summary>
-    DuckDb,
 }

@@ -1,7 +1,7 @@
-using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.Lake.Delta;
 using PinPipe.Lake;
+using PinPipe.Transform;
 
 namespace PinPipe.Streaming;
 
@@ -139,11 +139,11 @@ internal abstract class StreamInput
 /// <summary>The reject table's position held back at the end of a micro-batch without rejects: the txns that record it, and what moves the input's position once they are committed.</summary>
 internal sealed record HeldRejects(IReadOnlyList<DeltaTxn> Txns, Action Committed);
 
-/// <summary>The micro-batch's records as DuckDB's raw table takes them: sequence, origin, the value as text, and which tables it is for.</summary>
-internal sealed class RawRows(DuckDBAppender appender)
+/// <summary>The micro-batch's records on their way into the cleaner's tables (<see cref="MicroBatchRows"/>): sequence, origin, the value, and which tables it is for.</summary>
+internal sealed class RawRows(MicroBatchRows rows)
 {
     /// <summary>Records added.</summary>
-    public int Count { get; private set; }
+    public int Count => rows.Count;
 
     /// <summary>Some record is for one table only (a crash between the two commits left one table ahead).</summary>
     public bool Split { get; private set; }
@@ -152,8 +152,6 @@ internal sealed class RawRows(DuckDBAppender appender)
     public void Add(string origin, ReadOnlySpan<byte> value, bool isNull, bool forClean, bool forRejects)
     {
         Split |= !(forClean && forRejects);
-        string line = isNull ? "" : RecordLine.ToText(value);
-        appender.CreateRow().AppendValue((long)Count++).AppendValue(origin).AppendValue(line)
-            .AppendValue(forClean).AppendValue(forRejects).EndRow();
+        rows.Add(origin, value, isNull, forClean, forRejects);
     }
 }

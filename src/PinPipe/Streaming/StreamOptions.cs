@@ -1,4 +1,5 @@
 using PinPipe.Configuration;
+using PinPipe.Transform;
 
 namespace PinPipe.Streaming;
 
@@ -88,6 +89,14 @@ public sealed record StreamOptions
     public int Threads { get; init; } = 1;
 
     /// <summary>
+    /// Who reads the records' JSON: <see cref="RecordParser.PinPipe"/> (default), our own parser as each record arrives,
+    /// for the records it reads exactly (flat objects), so that a micro-batch's cleaning finds their fields already read,
+    /// and DuckDB's JSON functions for the rest; or <see cref="RecordParser.DuckDb"/>, DuckDB's for every record when the
+    /// micro-batch is cleaned. The same rules run on the same texts either way (<see cref="MicroBatchCleaner"/>).
+    /// </summary>
+    public RecordParser Parser { get; init; } = RecordParser.PinPipe;
+
+    /// <summary>
     /// True: from the job's start, memory that DuckDB frees goes back to the system within about a tenth of a second
     /// instead of about a second later (jemalloc's decay 100 ms, <see cref="DuckDb.FreedMemory.ReturnSoon"/>), for an RSS
     /// nearer the working set (at 10,000 records/s about 20 MiB lower, with half as wide a swing). Process-wide: under
@@ -113,6 +122,7 @@ public sealed record StreamOptions
         .Check(CheckpointEvery >= TimeSpan.Zero && CheckpointEvery <= TimeSpan.FromHours(1), $"Stream:CheckpointEvery: {Durations.Text(CheckpointEvery)} must be 0 (every due version) to 1 hour.")
         .OneOf("Stream:Source", Source)
         .OneOf("Stream:From", From)
+        .OneOf("Stream:Parser", Parser)
         .Check(!string.IsNullOrWhiteSpace(GroupId), "Stream:GroupId: must not be empty.")
         .Check(SessionTimeout >= TimeSpan.FromMilliseconds(100) && SessionTimeout <= TimeSpan.FromMinutes(30), $"Stream:SessionTimeout: {Durations.Text(SessionTimeout)} must be 100ms to 30 minutes.")
         .Check(HeartbeatInterval is null || HeartbeatInterval > TimeSpan.Zero && HeartbeatInterval * 3 <= SessionTimeout,

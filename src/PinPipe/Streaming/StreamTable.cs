@@ -281,8 +281,8 @@ internal sealed class StreamTable : IDisposable
         Cleaner.Begin(cancellationToken);
         long firstAt = 0, closeAt = 0;
         bool waited = false, idle = false;
-        using var appender = _db!.CreateAppender(Cleaner.RawTable);
-        var rows = new RawRows(appender);
+        using var added = Cleaner.OpenRows();
+        var rows = new RawRows(added);
         while (true)
         {
             int got = await _input.ReadAsync(_options.MaxBatchRecords, rows, cancellationToken).ConfigureAwait(false);
@@ -547,7 +547,7 @@ internal sealed class StreamTable : IDisposable
         }
         try
         {
-            var cleaner = new MicroBatchCleaner(db, _kind);
+            var cleaner = new MicroBatchCleaner(db, _kind, _options.Parser);
             // The Delta stats of each micro-batch's files, planned once: taken from the rows the file is written from.
             var cleanStats = DeltaStats.RowsQuery(_cleanSchema, cleaner.CleanRowSetSql, $"{_name}'s clean rows");
             var rejectsStats = DeltaStats.RowsQuery(_rejectSchema, cleaner.RejectRowsSql, $"{_name}'s rejects");

@@ -340,7 +340,7 @@ public static class CleaningRules
     /// <param name="fieldsRelationSql">Optional: lines whose fields our parser read (<c>seq, origin</c> and <c>f_&lt;name&gt;</c>
     /// for the key and each field, the text from_json gives; <see cref="FieldReader"/>); they join the others before the
     /// rules, which are the same for both. Their text is not there: a reject of theirs gets a null <c>raw</c>, which the
-    /// cleaner fills in from the objects.</param>
+    /// cleaner fills in (the batch job from the objects, the stream job from the micro-batch's <see cref="MicroBatchRows"/>).</param>
     internal static string StageSql(RecordKind kind, string rawRelationSql, string stageTable, string? fieldsRelationSql = null) =>
         $"CREATE OR REPLACE TEMP TABLE {stageTable} AS\n{StageQuerySql(kind, rawRelationSql, fieldsRelationSql)}";
 

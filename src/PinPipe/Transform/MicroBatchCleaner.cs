@@ -40,6 +40,11 @@ public sealed class MicroBatchCleaner
     private readonly DuckDBConnection _connection;
     private readonly CleanSteps _steps;
     private readonly string _raw;
+    private readonly string? _fields; // the records our parser read, as their fields' texts (null: DuckDB's JSON functions read every record)
+    private readonly string _rejectedLines; // the text of those among them that the rules rejected, for the stage's raw column
+    private readonly FieldReader? _parser;
+    private readonly int _fieldColumns;
+    private readonly KeptText _kept = new(); // the text of the micro-batch's records that our parser read
     private readonly string _held;
     private readonly string _prefix;
     private readonly HashSet<MicroBatchPart> _prepared = [];
@@ -54,6 +59,17 @@ public sealed class MicroBatchCleaner
     /// <param name="kind">Which table's rules apply.</param>
     /// <param name="cancellationToken">Interrupts the running statement.</param>
     public MicroBatchCleaner(DuckDBConnection connection, RecordKind kind, CancellationToken cancellationToken = default)
+        : this(connection, kind, RecordParser.PinPipe, cancellationToken)
+    {
+    }
+
+    /// <summary>Creates the cleaner's tables on <paramref name="connection"/> (replacing any of the same names) and prepares its statements.</summary>
+    /// <param name="connection">An open connection, used by this cleaner alone; its <c>TimeZone</c> is set to UTC (timestamps are UTC).</param>
+    /// <param name="kind">Which table's rules apply.</param>
+    /// <param name="parser">Who reads the records' JSON as <see cref="OpenRows"/> adds them: our parser for the records it reads
+    /// exactly, DuckDB's JSON functions for the rest (<see cref="RecordParser.PinPipe"/>), or DuckDB's for all. Same results.</param>
+    /// <param name="cancellationToken">Interrupts the running statement.</param>
+    public MicroBatchCleaner(DuckDBConnection connection, RecordKind kind, RecordParser parser, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
         if (connection.State != System.Data.ConnectionState.Open)
@@ -63,6 +79,14 @@ public sealed class MicroBatchCleaner
         string t = CleaningRules.TableName(kind);
         RawTable = "raw_" + t;
         _raw = "main." + Sql.Identifier(RawTable);
+        if (!Enum.IsDefined(parser)) throw new ArgumentOutOfRangeException(nameof(parser), parser, "Unknown parser.");
+        if (parser == RecordParser.PinPipe)
+        {
+            _parser = new FieldReader(kind);
+            _fields = "main." + Sql.Identifier(RawLoader.FieldsTableOf(RawTable));
+            _fieldColumns = CleaningRules.Rules(kind).Fields.Count + 1; // the key and the rules' fields; the others are only counted
+        }
+        _rejectedLines = "_pinpipe_rejected_lines_" + t;
         _held = "temp.main." + Sql.Identifier("_pinpipe_held_" + t);
         _prefix = "pinpipe_" + t + "_";
         _steps = new CleanSteps(kind, "temp.main." + Sql.Identifier("_pinpipe_stage_" + t),
@@ -74,6 +98,12 @@ public sealed class MicroBatchCleaner
         // tables empty: "reason IS NOT NULL" always true, ind a one-byte integer), which later micro-batches contradict.
         Execute($"SET disabled_optimizers = {Sql.Literal(StatisticsOptimizers)}");
         Execute($"CREATE OR REPLACE TABLE {_raw} (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)");
+        if (_fields is not null)
+        {
+            string fieldColumns = string.Join(", ", _parser!.Names.Take(_fieldColumns).Select(n => Sql.Identifier("f_" + n) + " VARCHAR"));
+            Execute($"CREATE OR REPLACE TABLE {_fields} (seq BIGINT, origin VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN, {fieldColumns})");
+            Execute($"CREATE OR REPLACE TEMP TABLE {Sql.Identifier(_rejectedLines)} (seq BIGINT, raw VARCHAR)");
+        }
         Execute($"CREATE OR REPLACE TEMP TABLE {_steps.Stage} AS SELECT * FROM ({CleaningRules.StageQuerySql(kind, _raw)}) LIMIT 0");
         Execute($"CREATE OR REPLACE TEMP TABLE {_held} (ind BIGINT)");
         Execute($"CREATE OR REPLACE TABLE {_steps.Rejects} AS {_steps.RejectsSql} LIMIT 0");
@@ -82,10 +112,18 @@ public sealed class MicroBatchCleaner
         Prepare("rejects", $"INSERT INTO {_steps.Rejects} {_steps.RejectsSql}");
         Prepare("clean", $"INSERT INTO {_steps.Clean} {_steps.CleanSql(_held)}");
         Prepare("counts", _steps.CountsSql);
+        if (_fields is not null)
+        {
+            Prepare("rejected_seqs", $"SELECT seq FROM {_steps.Stage} WHERE reason IS NOT NULL AND raw IS NULL ORDER BY seq");
+            Prepare("rejected_text", $"UPDATE {_steps.Stage} SET raw = l.raw FROM temp.main.{Sql.Identifier(_rejectedLines)} l WHERE {_steps.Stage}.seq = l.seq");
+            Prepare("clear_fields", $"DELETE FROM {_fields}");
+        }
         PrepareStage(MicroBatchPart.All);
         // Emptying the tables between micro-batches, planned once too.
         Prepare("clear_raw", $"DELETE FROM {_raw}");
-        _stepTables = [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects)];
+        _stepTables = _fields is null
+            ? [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects)]
+            : [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects), ("rejected_lines", "temp.main." + Sql.Identifier(_rejectedLines))];
         foreach (var (name, table) in _stepTables) Prepare("clear_" + name, $"DELETE FROM {table}");
         CleanRowsSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean} ORDER BY ind)";
         CleanRowSetSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean})";
@@ -98,11 +136,34 @@ public sealed class MicroBatchCleaner
     public RecordKind Kind { get; }
 
     /// <summary>
-    /// The table the micro-batch's records go to before <see cref="CleanAsync"/> (in the connection's main schema; append with
-    /// an appender): <c>seq BIGINT</c> (arrival order), <c>origin VARCHAR</c>, <c>line VARCHAR</c> (the JSON text),
-    /// <c>for_clean BOOLEAN</c> and <c>for_rejects BOOLEAN</c> (see <see cref="MicroBatchPart"/>). <see cref="Begin"/> empties it.
+    /// The table the micro-batch's records go to before <see cref="CleanAsync"/> as JSON text (in the connection's main schema;
+    /// <see cref="OpenRows"/> appends to it, and so may an appender of the caller's): <c>seq BIGINT</c> (arrival order),
+    /// <c>origin VARCHAR</c>, <c>line VARCHAR</c> (the JSON text), <c>for_clean BOOLEAN</c> and <c>for_rejects BOOLEAN</c>
+    /// (see <see cref="MicroBatchPart"/>). <see cref="Begin"/> empties it.
     /// </summary>
     public string RawTable { get; }
+
+    /// <summary>
+    /// Opens the micro-batch's rows after <see cref="Begin"/>: each record added goes to the tables as its fields or as its
+    /// text (<see cref="MicroBatchRows"/>). Dispose them before <see cref="CleanAsync"/>.
+    /// </summary>
+    public MicroBatchRows OpenRows()
+    {
+#pragma warning disable CA2000 // owned by the rows, which the caller disposes
+        var lines = _connection.CreateAppender(RawTable);
+        DuckDBAppender? fields = null;
+        try
+        {
+            if (_fields is not null) fields = _connection.CreateAppender(RawLoader.FieldsTableOf(RawTable));
+        }
+        catch
+        {
+            lines.Dispose();
+            throw;
+        }
+#pragma warning restore CA2000
+        return new MicroBatchRows(lines, fields, _parser, _fieldColumns, _kept);
+    }
 
     /// <summary>
     /// A parenthesized query of the last clean's clean rows (schema <see cref="CleaningRules.Schema"/>), sorted by <c>ind</c>:
@@ -124,6 +185,8 @@ public sealed class MicroBatchCleaner
     public void Begin(CancellationToken cancellationToken = default)
     {
         _connection.Execute($"EXECUTE {_prefix}clear_raw", cancellationToken);
+        if (_fields is not null) _connection.Execute($"EXECUTE {_prefix}clear_fields", cancellationToken);
+        _kept.Clear();
         ClearSteps(cancellationToken);
         // The deleted rows' blocks go back only with a checkpoint: DuckDB's automatic one runs on the main database after
         // some volume (the raw table then swings by tens of MB between them) and never on the temp catalog (the stage table
@@ -153,6 +216,7 @@ public sealed class MicroBatchCleaner
         _stepsHoldRows = true;
         PrepareStage(part);
         Run("stage_" + part);
+        if (_fields is not null) FillRejectedLines(cancellationToken);
         DeltaKeyScan? keyScan = null;
         try
         {
@@ -178,6 +242,18 @@ public sealed class MicroBatchCleaner
         void Run(string name) => _connection.Execute($"EXECUTE {_prefix}{name}", cancellationToken);
     }
 
+    /// <summary>Gives the stage's rejects among the records our parser read their text, kept as the micro-batch's rows were added.</summary>
+    private void FillRejectedLines(CancellationToken cancellationToken)
+    {
+        var seqs = _connection.Query($"EXECUTE {_prefix}rejected_seqs", r => r.GetInt64(0), cancellationToken);
+        if (seqs.Count == 0) return;
+        using (var appender = _connection.CreateAppender("temp", "main", _rejectedLines))
+        {
+            foreach (var (seq, line) in _kept.LinesOf(seqs)) appender.CreateRow().AppendValue(seq).AppendValue(line).EndRow();
+        }
+        _connection.Execute($"EXECUTE {_prefix}rejected_text", cancellationToken);
+    }
+
     private void ClearSteps(CancellationToken cancellationToken)
     {
         if (!_stepsHoldRows) return;
@@ -190,13 +266,15 @@ public sealed class MicroBatchCleaner
     private void PrepareStage(MicroBatchPart part)
     {
         if (!_prepared.Add(part)) return;
-        string raw = part switch
+        string where = part switch
         {
-            MicroBatchPart.ForClean => $"(SELECT seq, origin, line FROM {_raw} WHERE for_clean)",
-            MicroBatchPart.ForRejects => $"(SELECT seq, origin, line FROM {_raw} WHERE for_rejects)",
-            _ => $"(SELECT seq, origin, line FROM {_raw})",
+            MicroBatchPart.ForClean => " WHERE for_clean",
+            MicroBatchPart.ForRejects => " WHERE for_rejects",
+            _ => "",
         };
-        Prepare("stage_" + part, $"INSERT INTO {_steps.Stage} {CleaningRules.StageQuerySql(Kind, raw)}");
+        string raw = $"(SELECT seq, origin, line FROM {_raw}{where})";
+        string? fields = _fields is null ? null : $"(SELECT * EXCLUDE (for_clean, for_rejects) FROM {_fields}{where})";
+        Prepare("stage_" + part, $"INSERT INTO {_steps.Stage} {CleaningRules.StageQuerySql(Kind, raw, fields)}");
     }
 
     private void Prepare(string name, string sql) => _connection.Execute($"PREPARE {_prefix}{name} AS {sql}");

@@ -4,6 +4,7 @@ using PinPipe.Log;
 using PinPipe.Log.Sqlite;
 using PinPipe.Streaming;
 using PinPipe.Tests.Support;
+using PinPipe.Transform;
 
 namespace PinPipe.Tests.Streaming;
 
@@ -32,15 +33,14 @@ public sealed class LogStreamInputTests : IAsyncLifetime
     private readonly StreamTableMetrics _metrics = new("x_table", Stream);
     private readonly DuckDBConnection _db = new("DataSource=:memory:");
     private SqliteLog _log = null!;
+    private MicroBatchCleaner _cleaner = null!;
 
     public async Task InitializeAsync()
     {
         _log = await SqliteLog.OpenAsync(new LogOptions { Path = _dir.File("log.db"), RetentionTime = null });
         await _log.CreateTopicAsync(Stream, 2);
         await _db.OpenAsync();
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = "CREATE TABLE raw (seq BIGINT, origin VARCHAR, line VARCHAR, for_clean BOOLEAN, for_rejects BOOLEAN)";
-        await cmd.ExecuteNonQueryAsync();
+        _cleaner = new MicroBatchCleaner(_db, RecordKind.Pin);
     }
 
     public async Task DisposeAsync()
@@ -72,8 +72,9 @@ public sealed class LogStreamInputTests : IAsyncLifetime
     private async Task<int> ReadAsync(LogStreamInput input)
     {
         input.Begin();
-        using var appender = _db.CreateAppender("raw");
-        return await input.ReadAsync(10_000, new RawRows(appender), CancellationToken.None);
+        _cleaner.Begin();
+        using var rows = _cleaner.OpenRows();
+        return await input.ReadAsync(10_000, new RawRows(rows), CancellationToken.None);
     }
 
     [Fact]

@@ -8,52 +8,60 @@ namespace PinPipe.Tests.Transform;
 /// <summary>
 /// <see cref="MicroBatchCleaner"/> against <see cref="Cleaner"/>: micro-batch after micro-batch on one cleaner (statements
 /// planned once, for the first micro-batch's empty tables) gives, for each, the clean rows, rejects and counts that
-/// <see cref="Cleaner"/> gives for the same records on a fresh connection.
+/// <see cref="Cleaner"/> gives for the same records on a fresh connection, whether our parser read the records as they
+/// were added (<see cref="RecordParser.PinPipe"/>, <see cref="MicroBatchRows"/>) or DuckDB's JSON functions read them all.
 /// </summary>
 public sealed class MicroBatchCleanerTests : IDisposable
 {
     // One connection per cleaner, as in the stream job: another cleaner's tables created later would have DuckDB plan
     // this one's statements again at each execution, and the plans made for the first micro-batch would go untested.
-    private readonly Dictionary<RecordKind, (TransformTestKit Kit, MicroBatchCleaner Cleaner)> _cleaners = [];
+    private readonly Dictionary<(RecordKind, RecordParser), (TransformTestKit Kit, MicroBatchCleaner Cleaner)> _cleaners = [];
 
     public void Dispose()
     {
         foreach (var (kit, _) in _cleaners.Values) kit.Dispose();
     }
 
-    public static TheoryData<RecordKind> Kinds => new() { RecordKind.Pin, RecordKind.Geo, RecordKind.User };
-
-    private (TransformTestKit Kit, MicroBatchCleaner Cleaner) For(RecordKind kind)
+    public static TheoryData<RecordKind, RecordParser> Kinds => new()
     {
-        if (!_cleaners.TryGetValue(kind, out var pair))
+        { RecordKind.Pin, RecordParser.PinPipe }, { RecordKind.Geo, RecordParser.PinPipe }, { RecordKind.User, RecordParser.PinPipe },
+        { RecordKind.Pin, RecordParser.DuckDb }, { RecordKind.Geo, RecordParser.DuckDb }, { RecordKind.User, RecordParser.DuckDb },
+    };
+
+    private (TransformTestKit Kit, MicroBatchCleaner Cleaner) For(RecordKind kind, RecordParser parser = RecordParser.PinPipe)
+    {
+        if (!_cleaners.TryGetValue((kind, parser), out var pair))
         {
             var kit = new TransformTestKit();
-            _cleaners[kind] = pair = (kit, new MicroBatchCleaner(kit.Connection, kind));
+            _cleaners[(kind, parser)] = pair = (kit, new MicroBatchCleaner(kit.Connection, kind, parser));
         }
         return pair;
     }
 
     [Theory]
     [MemberData(nameof(Kinds))]
-    public async Task The_fixtures_in_micro_batches_of_every_size_clean_as_the_cleaner_cleans_them(RecordKind kind)
+    public async Task The_fixtures_in_micro_batches_of_every_size_clean_as_the_cleaner_cleans_them(RecordKind kind, RecordParser parser)
     {
         string[] lines = TransformTestKit.FixtureLines("raw", kind);
         int[] sizes = [0, 1, 7, 50, lines.Length, 3];
-        long rejects = 0;
+        long rejects = 0, parsed = 0, added = 0;
         for (int i = 0, start = 0; i < sizes.Length; i++)
         {
             // The last micro-batch repeats the first records: each micro-batch is cleaned on its own.
             var batch = lines.Skip(start % lines.Length).Take(sizes[i]).ToArray();
             start += sizes[i];
-            var result = await CompareAsync(kind, batch, batch.Select(_ => (true, true)).ToArray(), MicroBatchPart.All, $"fixtures, micro-batch {i}");
-            rejects += result.Rejects;
+            var (result, read) = await CompareAsync(kind, batch, batch.Select(_ => (true, true)).ToArray(), MicroBatchPart.All, $"fixtures, micro-batch {i}", parser);
+            (rejects, parsed, added) = (rejects + result.Rejects, parsed + read, added + batch.Length);
         }
         Assert.True(rejects > 0);
+        // Our parser read most fixture records as they were added (and some of them are rejects); DuckDB's reads them all otherwise.
+        if (parser == RecordParser.PinPipe) Assert.True(parsed > added / 2, $"{kind}: our parser read {parsed} of {added} records");
+        else Assert.Equal(0, parsed);
     }
 
     [Theory]
     [MemberData(nameof(Kinds))]
-    public async Task Generated_micro_batches_clean_as_the_cleaner_cleans_them(RecordKind kind)
+    public async Task Generated_micro_batches_clean_as_the_cleaner_cleans_them(RecordKind kind, RecordParser parser)
     {
         var pcg = PCG.Parse("0004Ab1cD3eF");
         var gen = ParsedLoadTests.Lines(kind).Array[0, 60];
@@ -61,7 +69,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
         for (int round = 0; round < 30; round++)
         {
             string[] batch = gen.Generate(pcg, null!, out _).Select(l => Encoding.UTF8.GetString(l)).ToArray();
-            var result = await CompareAsync(kind, batch, batch.Select(_ => (true, true)).ToArray(), MicroBatchPart.All, $"generated round {round}");
+            var (result, _) = await CompareAsync(kind, batch, batch.Select(_ => (true, true)).ToArray(), MicroBatchPart.All, $"generated round {round}", parser);
             (clean, rejects, duplicates) = (clean + result.Clean, rejects + result.Rejects, duplicates + result.Duplicates);
         }
         Assert.True(clean > 0 && rejects > 0 && duplicates > 0, $"clean {clean}, rejects {rejects}, duplicates {duplicates}");
@@ -69,16 +77,42 @@ public sealed class MicroBatchCleanerTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Kinds))]
-    public async Task Each_part_of_a_split_micro_batch_cleans_as_the_cleaner_cleans_its_records(RecordKind kind)
+    public async Task Each_part_of_a_split_micro_batch_cleans_as_the_cleaner_cleans_its_records(RecordKind kind, RecordParser parser)
     {
         string[] lines = TransformTestKit.FixtureLines("raw", kind);
         var flags = lines.Select((_, i) => (ForClean: i % 3 != 0, ForRejects: i % 4 != 1)).ToArray();
         for (int round = 0; round < 2; round++)
         {
-            await CompareAsync(kind, lines, flags, MicroBatchPart.ForClean, $"for_clean, round {round}");
-            await CompareAsync(kind, lines, flags, MicroBatchPart.ForRejects, $"for_rejects, round {round}");
-            await CompareAsync(kind, lines, flags, MicroBatchPart.All, $"all, round {round}");
+            await CompareAsync(kind, lines, flags, MicroBatchPart.ForClean, $"for_clean, round {round}", parser);
+            await CompareAsync(kind, lines, flags, MicroBatchPart.ForRejects, $"for_rejects, round {round}", parser);
+            await CompareAsync(kind, lines, flags, MicroBatchPart.All, $"all, round {round}", parser);
         }
+    }
+
+    [Theory]
+    [InlineData(RecordParser.PinPipe)]
+    [InlineData(RecordParser.DuckDb)]
+    public async Task Values_that_are_null_not_utf8_or_not_flat_go_to_duckdb_and_clean_as_the_cleaner_cleans_them(RecordParser parser)
+    {
+        byte[] notUtf8 = [.. "{\"ind\": 7, \"first_name\": \"A"u8, 0xC3, 0x28, .. "\"}"u8];
+        byte[][] values =
+        [
+            "{\"ind\": 1, \"first_name\": \"Ann\", \"last_name\": \"Lee\", \"age\": 30, \"date_joined\": \"2020-01-01 10:00:00\"}"u8.ToArray(),
+            notUtf8,
+            [],
+            "{\"ind\": 2, \"first_name\": {\"nested\": 1}}"u8.ToArray(),
+            "{\"ind\": 3, \"ind\": 4}"u8.ToArray(),
+            " {\"ind\": 5}"u8.ToArray(),
+            "{\"ind\": \"x\"}"u8.ToArray(),
+            "{\"ind\":\n 6}"u8.ToArray(),
+        ];
+        bool[] isNull = [false, false, true, false, false, false, false, false];
+        var (result, parsed) = await CompareAsync(RecordKind.User, values, isNull, null, MicroBatchPart.All, "edge values", parser);
+
+        // Read by our parser: the flat objects (1, "x" as ind, and the one over two lines); the rest by DuckDB's functions.
+        Assert.Equal(parser == RecordParser.PinPipe ? 3 : 0, parsed);
+        Assert.Equal(1, result.RejectReasons.Single(r => r.Kind == CleaningRules.InvalidUtf8).Count);
+        Assert.True(result.Rejects >= 3, $"rejects {result.Rejects}");
     }
 
     [Fact]
@@ -130,19 +164,34 @@ public sealed class MicroBatchCleanerTests : IDisposable
     /// Cleans <paramref name="lines"/> (with their for_clean/for_rejects flags; null: both) as one micro-batch, and the
     /// records of <paramref name="part"/> with <see cref="Cleaner"/> on a fresh connection; asserts the same result and rows.
     /// </summary>
-    private async Task<CleanResult> CompareAsync(RecordKind kind, string[] lines, (bool ForClean, bool ForRejects)[]? flags, MicroBatchPart part, string what)
+    private Task<(CleanResult Result, int Parsed)> CompareAsync(RecordKind kind, string[] lines, (bool ForClean, bool ForRejects)[]? flags, MicroBatchPart part, string what,
+        RecordParser parser = RecordParser.PinPipe) =>
+        CompareAsync(kind, lines.Select(l => Encoding.UTF8.GetBytes(l)).ToArray(), null, flags, part, what, parser);
+
+    /// <summary>
+    /// Adds <paramref name="values"/> (with their for_clean/for_rejects flags; null: both) as one micro-batch through
+    /// <see cref="MicroBatchCleaner.OpenRows"/>, cleans it, and the records of <paramref name="part"/> with
+    /// <see cref="Cleaner"/> on a fresh connection (their JSON text, as the sink writes a value's line); asserts the same
+    /// result and rows. Returns the result and how many records our parser read.
+    /// </summary>
+    private async Task<(CleanResult Result, int Parsed)> CompareAsync(RecordKind kind, byte[][] values, bool[]? isNull, (bool ForClean, bool ForRejects)[]? flags, MicroBatchPart part, string what,
+        RecordParser parser)
     {
-        var (kit, cleaner) = For(kind);
+        var (kit, cleaner) = For(kind, parser);
         cleaner.Begin();
-        using (var appender = kit.Connection.CreateAppender(cleaner.RawTable))
+        int parsed;
+        using (var rows = cleaner.OpenRows())
         {
-            for (int i = 0; i < lines.Length; i++)
+            for (int i = 0; i < values.Length; i++)
             {
                 var (forClean, forRejects) = flags?[i] ?? (true, true);
-                appender.CreateRow().AppendValue((long)i).AppendValue($"test/{i}").AppendValue(lines[i]).AppendValue(forClean).AppendValue(forRejects).EndRow();
+                rows.Add($"test/{i}", values[i], isNull?[i] ?? false, forClean, forRejects);
             }
+            Assert.Equal(values.Length, rows.Count);
+            parsed = rows.Parsed;
         }
         CleanResult actual = await cleaner.CleanAsync(part, null);
+        string[] lines = values.Select((v, i) => isNull?[i] == true ? "" : PinPipe.Lake.RecordLine.ToText(v)).ToArray();
 
         bool Takes(int i) => part switch
         {
@@ -166,7 +215,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
         Assert.Equal(expected.RejectReasons, actual.RejectReasons);
         AssertSameRows(fresh.Rows($"SELECT * FROM {Sql.Identifier(CleaningRules.CleanTable(kind))} ORDER BY ind"), kit.Rows($"SELECT * FROM {cleaner.CleanRowsSql}"), "clean rows", shown);
         AssertSameRows(fresh.Rows($"SELECT * FROM {Sql.Identifier(CleaningRules.RejectTable(kind))}"), kit.Rows($"SELECT * FROM {cleaner.RejectRowsSql}"), "rejects", shown);
-        return actual;
+        return (actual, parsed);
     }
 
     private static void AssertSameRows(List<Dictionary<string, string?>> expected, List<Dictionary<string, string?>> actual, string what, string lines)

@@ -1,0 +1,128 @@
+using System.Runtime.InteropServices;
+using System.Text.Unicode;
+using DuckDB.NET.Data;
+using PinPipe.Lake;
+
+namespace PinPipe.Transform;
+
+/// <summary>
+/// The records of one micro-batch on their way into a <see cref="MicroBatchCleaner"/>'s tables, from
+/// <see cref="MicroBatchCleaner.OpenRows"/>: with our parser (<see cref="RecordParser.PinPipe"/>) a record whose fields
+/// <see cref="FieldReader"/> reads exactly goes in as those fields' texts, as it arrives, and only the others go in as
+/// their JSON text for DuckDB's JSON functions; the cleaning then has no JSON left to parse for most records. Dispose it
+/// (its appenders flush) before <see cref="MicroBatchCleaner.CleanAsync"/>.
+/// </summary>
+/// <remarks>
+/// The bytes of the records read as fields are kept here until the next micro-batch: the few of them that the rules
+/// reject get their text from here (a reject keeps its raw text), as the batch job reads back the text of its rejects
+/// from their objects. One thread at a time.
+/// </remarks>
+public sealed class MicroBatchRows : IDisposable
+{
+    private readonly DuckDBAppender _lines;
+    private readonly DuckDBAppender? _fields;
+    private readonly FieldReader? _parser;
+    private readonly int _columns;
+    private readonly KeptText _kept;
+
+    internal MicroBatchRows(DuckDBAppender lines, DuckDBAppender? fields, FieldReader? parser, int columns, KeptText kept)
+    {
+        _lines = lines;
+        _fields = fields;
+        _parser = parser;
+        _columns = columns;
+        _kept = kept;
+    }
+
+    /// <summary>Records added.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Records added as their fields (read by our parser); the rest went in as JSON text.</summary>
+    public int Parsed => _kept.Count;
+
+    /// <summary>
+    /// Adds a record (its sequence is <see cref="Count"/> before the call): its value's bytes, which need not be UTF-8 (bytes
+    /// that are not become the envelope the rules reject as invalid_utf8, never U+FFFD text); a null value is an empty line.
+    /// </summary>
+    public void Add(string origin, ReadOnlySpan<byte> value, bool isNull, bool forClean, bool forRejects)
+    {
+        long seq = Count++;
+        if (!isNull && _parser is not null && Utf8.IsValid(value) && _parser.TryRead(value))
+        {
+            var row = _fields!.CreateRow().AppendValue(seq).AppendValue(origin).AppendValue(forClean).AppendValue(forRejects);
+            for (int f = 0; f < _columns; f++)
+            {
+                if (_parser.Value(f, value, out var text)) row.AppendValue(MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(text), text.Length));
+                else row.AppendNullValue();
+            }
+            row.EndRow();
+            _kept.Add(seq, value);
+            return;
+        }
+
+        string line = isNull ? "" : RecordLine.ToText(value);
+        _lines.CreateRow().AppendValue(seq).AppendValue(origin).AppendValue(line).AppendValue(forClean).AppendValue(forRejects).EndRow();
+    }
+
+    /// <summary>Flushes the appenders: the records are in the tables.</summary>
+    public void Dispose()
+    {
+        _fields?.Dispose();
+        _lines.Dispose();
+    }
+}
+
+/// <summary>
+/// The bytes of a micro-batch's records that our parser read (<see cref="MicroBatchRows"/>), by sequence, until the next
+/// micro-batch: the text of those the rules reject. Its buffer is reused from one micro-batch to the next.
+/// </summary>
+internal sealed class KeptText
+{
+    /// <summary>Above this the buffer is not kept for the next micro-batch (one of 20,000 pins is about 12 MB).</summary>
+    private const int KeepBufferBytes = 16 * 1024 * 1024;
+
+    private byte[] _bytes = [];
+    private int _length;
+    private readonly List<(long Seq, int Start, int Length)> _records = [];
+
+    /// <summary>Records kept.</summary>
+    public int Count => _records.Count;
+
+    /// <summary>Forgets the micro-batch's records (and a buffer grown past <see cref="KeepBufferBytes"/>).</summary>
+    public void Clear()
+    {
+        _records.Clear();
+        _length = 0;
+        if (_bytes.Length > KeepBufferBytes) _bytes = [];
+    }
+
+    /// <summary>Keeps <paramref name="value"/> as the text of record <paramref name="seq"/> (sequences ascend).</summary>
+    public void Add(long seq, ReadOnlySpan<byte> value)
+    {
+        if (_bytes.Length - _length < value.Length)
+        {
+            long want = Math.Max((long)_length + value.Length, Math.Max(4096L, _bytes.Length * 2L));
+            var grown = new byte[(int)Math.Min(want, Array.MaxLength)];
+            _bytes.AsSpan(0, _length).CopyTo(grown);
+            _bytes = grown;
+        }
+        value.CopyTo(_bytes.AsSpan(_length));
+        _records.Add((seq, _length, value.Length));
+        _length += value.Length;
+    }
+
+    /// <summary>The text of the kept records among <paramref name="seqs"/> (ascending), as the lines table would hold it (they are valid UTF-8).</summary>
+    public IEnumerable<(long Seq, string Line)> LinesOf(IReadOnlyList<long> seqs)
+    {
+        int i = 0;
+        foreach (long seq in seqs)
+        {
+            // Both lists ascend: one pass.
+            while (i < _records.Count && _records[i].Seq < seq) i++;
+            if (i == _records.Count) yield break;
+            if (_records[i].Seq != seq) continue;
+            var (_, start, length) = _records[i];
+            yield return (seq, System.Text.Encoding.UTF8.GetString(_bytes, start, length));
+        }
+    }
+}
