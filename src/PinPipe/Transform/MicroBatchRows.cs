@@ -74,41 +74,54 @@ public sealed class MicroBatchRows : IDisposable
 
 /// <summary>
 /// The bytes of a micro-batch's records that our parser read (<see cref="MicroBatchRows"/>), by sequence, until the next
-/// micro-batch: the text of those the rules reject. Its buffer is reused from one micro-batch to the next.
+/// micro-batch: the text of those the rules reject. They are copied into pages of <see cref="PageBytes"/> kept from one
+/// micro-batch to the next (up to <see cref="KeepPages"/>): small arrays the GC moves and frees as any other, where one
+/// growing buffer would be reallocated on the large object heap, which only a full collection frees.
 /// </summary>
 internal sealed class KeptText
 {
-    /// <summary>Above this the buffer is not kept for the next micro-batch (one of 20,000 pins is about 12 MB).</summary>
-    private const int KeepBufferBytes = 16 * 1024 * 1024;
+    /// <summary>A page's size: below the large object heap's 85,000 bytes. A record larger than a page gets an array of its own.</summary>
+    internal const int PageBytes = 32 * 1024;
 
-    private byte[] _bytes = [];
-    private int _length;
-    private readonly List<(long Seq, int Start, int Length)> _records = [];
+    /// <summary>The most pages kept for the next micro-batch (16 MiB; one of 20,000 pins takes about 12 MB).</summary>
+    internal const int KeepPages = 512;
+
+    private readonly List<byte[]> _pages = [];
+    private int _page = -1, _used = PageBytes; // the page being filled and the bytes used in it
+    private readonly List<(long Seq, byte[] Bytes, int Start, int Length)> _records = [];
 
     /// <summary>Records kept.</summary>
     public int Count => _records.Count;
 
-    /// <summary>Forgets the micro-batch's records (and a buffer grown past <see cref="KeepBufferBytes"/>).</summary>
+    /// <summary>Pages held (for tests).</summary>
+    internal int Pages => _pages.Count;
+
+    /// <summary>Forgets the micro-batch's records, and the pages beyond <see cref="KeepPages"/>.</summary>
     public void Clear()
     {
         _records.Clear();
-        _length = 0;
-        if (_bytes.Length > KeepBufferBytes) _bytes = [];
+        _page = -1;
+        _used = PageBytes;
+        if (_pages.Count > KeepPages) _pages.RemoveRange(KeepPages, _pages.Count - KeepPages);
     }
 
     /// <summary>Keeps <paramref name="value"/> as the text of record <paramref name="seq"/> (sequences ascend).</summary>
     public void Add(long seq, ReadOnlySpan<byte> value)
     {
-        if (_bytes.Length - _length < value.Length)
+        if (value.Length > PageBytes)
         {
-            long want = Math.Max((long)_length + value.Length, Math.Max(4096L, _bytes.Length * 2L));
-            var grown = new byte[(int)Math.Min(want, Array.MaxLength)];
-            _bytes.AsSpan(0, _length).CopyTo(grown);
-            _bytes = grown;
+            _records.Add((seq, value.ToArray(), 0, value.Length));
+            return;
         }
-        value.CopyTo(_bytes.AsSpan(_length));
-        _records.Add((seq, _length, value.Length));
-        _length += value.Length;
+        if (PageBytes - _used < value.Length)
+        {
+            if (++_page == _pages.Count) _pages.Add(new byte[PageBytes]);
+            _used = 0;
+        }
+        byte[] page = _pages[_page];
+        value.CopyTo(page.AsSpan(_used));
+        _records.Add((seq, page, _used, value.Length));
+        _used += value.Length;
     }
 
     /// <summary>The text of the kept records among <paramref name="seqs"/> (ascending), as the lines table would hold it (they are valid UTF-8).</summary>
@@ -121,8 +134,8 @@ internal sealed class KeptText
             while (i < _records.Count && _records[i].Seq < seq) i++;
             if (i == _records.Count) yield break;
             if (_records[i].Seq != seq) continue;
-            var (_, start, length) = _records[i];
-            yield return (seq, System.Text.Encoding.UTF8.GetString(_bytes, start, length));
+            var (_, bytes, start, length) = _records[i];
+            yield return (seq, System.Text.Encoding.UTF8.GetString(bytes, start, length));
         }
     }
 }
