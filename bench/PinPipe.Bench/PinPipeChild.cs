@@ -59,7 +59,9 @@ internal sealed class PinPipeChild : IDisposable
         {
             int eq = e.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0) throw new ArgumentException($"--stream-env '{e}': use Section__Key=value");
-            info.Environment["PINPIPE_" + e[..eq]] = e[(eq + 1)..];
+            // A runtime knob (DOTNET_TieredCompilation=0, ...) goes to the child as it is; a setting gets PinPipe's prefix.
+            string name = e[..eq];
+            info.Environment[name.StartsWith("DOTNET_", StringComparison.Ordinal) ? name : "PINPIPE_" + name] = e[(eq + 1)..];
         }
         return new PinPipeChild(args[0], Process.Start(info) ?? throw new InvalidOperationException("cannot start dotnet"), logFile);
     }

@@ -271,8 +271,8 @@ internal sealed class StreamTable : IDisposable
 
     /// <summary>
     /// Reads from the tables' position until <see cref="StreamOptions.MaxBatchRecords"/> or the trigger's close
-    /// (<see cref="MicroBatchTrigger"/>), appending each chunk read to DuckDB's raw table as it arrives (no .NET copy of the
-    /// micro-batch). Past its close a micro-batch still takes what the input can read at once, as a Spark micro-batch
+    /// (<see cref="MicroBatchTrigger"/>), adding each chunk read to DuckDB's tables as it arrives, its records read by our parser
+    /// where it can (<see cref="MicroBatchRows"/>; .NET keeps only the text of those, for their rejects). Past its close a micro-batch still takes what the input can read at once, as a Spark micro-batch
     /// takes every offset there at its start.
     /// </summary>
     private async Task<Batch?> CollectAsync(CancellationToken cancellationToken)

@@ -27,6 +27,8 @@ public sealed class SettingsChoicesTests
         { "Source", "Provider", "Source:Provider: 'kafak' is not one of: sqlite, mysql, postgres." },
         { "Emulator", "Lane", "Emulator:Lane: 'kafak' is not one of: batch, stream." },
         { "Stream", "From", "Stream:From: 'kafak' is not one of: earliest, latest." },
+        { "Stream", "Parser", "Stream:Parser: 'kafak' is not one of: pinpipe, duckdb." },
+        { "Batch", "Parser", "Batch:Parser: 'kafak' is not one of: pinpipe, duckdb." },
     };
 
     [Theory]
