@@ -45,6 +45,7 @@ public sealed class MicroBatchCleaner
     private readonly FieldReader? _parser;
     private readonly int _fieldColumns;
     private readonly KeptText _kept = new(); // the text of the micro-batch's records that our parser read
+    private bool _rowsOpened; // OpenRows ran since Begin (a second would number its records from 0 again)
     private readonly string _held;
     private readonly string _prefix;
     private readonly HashSet<MicroBatchPart> _prepared = [];
@@ -145,10 +146,12 @@ public sealed class MicroBatchCleaner
 
     /// <summary>
     /// Opens the micro-batch's rows after <see cref="Begin"/>: each record added goes to the tables as its fields or as its
-    /// text (<see cref="MicroBatchRows"/>). Dispose them before <see cref="CleanAsync"/>.
+    /// text (<see cref="MicroBatchRows"/>). Dispose them before <see cref="CleanAsync"/>. Once per micro-batch: the records are
+    /// numbered from 0, so a second call before the next <see cref="Begin"/> is refused.
     /// </summary>
     public MicroBatchRows OpenRows()
     {
+        if (_rowsOpened) throw new InvalidOperationException("The micro-batch's rows were opened already: call Begin first.");
 #pragma warning disable CA2000 // owned by the rows, which the caller disposes
         var lines = _connection.CreateAppender(RawTable);
         DuckDBAppender? fields = null;
@@ -162,6 +165,7 @@ public sealed class MicroBatchCleaner
             throw;
         }
 #pragma warning restore CA2000
+        _rowsOpened = true;
         return new MicroBatchRows(lines, fields, _parser, _fieldColumns, _kept);
     }
 
@@ -187,6 +191,7 @@ public sealed class MicroBatchCleaner
         _connection.Execute($"EXECUTE {_prefix}clear_raw", cancellationToken);
         if (_fields is not null) _connection.Execute($"EXECUTE {_prefix}clear_fields", cancellationToken);
         _kept.Clear();
+        _rowsOpened = false;
         ClearSteps(cancellationToken);
         // The deleted rows' blocks go back only with a checkpoint: DuckDB's automatic one runs on the main database after
         // some volume (the raw table then swings by tens of MB between them) and never on the temp catalog (the stage table

@@ -154,6 +154,19 @@ public sealed class MicroBatchCleanerTests : IDisposable
         long.Parse(kit.Rows("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT AS bytes FROM duckdb_memory() WHERE tag IN ('IN_MEMORY_TABLE', 'BASE_TABLE')")[0]["bytes"]!, System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact]
+    public void Rows_opened_twice_in_one_micro_batch_are_refused_until_the_next_begin()
+    {
+        var (_, user) = For(RecordKind.User);
+        user.Begin();
+        using (var rows = user.OpenRows()) rows.Add("test/0", "{\"ind\": 1}"u8, isNull: false, forClean: true, forRejects: true);
+
+        var ex = Assert.Throws<InvalidOperationException>(() => user.OpenRows());
+        Assert.Contains("Begin", ex.Message, StringComparison.Ordinal);
+        user.Begin();
+        using (var again = user.OpenRows()) Assert.Equal(0, again.Count);
+    }
+
+    [Fact]
     public async Task An_unknown_part_is_refused()
     {
         var ex = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => For(RecordKind.Pin).Cleaner.CleanAsync((MicroBatchPart)7, null));
