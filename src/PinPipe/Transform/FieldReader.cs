@@ -186,4 +186,14 @@ internal sealed class FieldReader
             if (name.SequenceEqual(_names[i])) return i;
         return -1;
     }
+
+    /// <summary>Appends the last line read's first <paramref name="columns"/> fields to <paramref name="row"/>: each field's text, or null when absent.</summary>
+    public void AppendFields(DuckDB.NET.Data.IDuckDBAppenderRow row, ReadOnlySpan<byte> line, int columns)
+    {
+        for (int f = 0; f < columns; f++)
+        {
+            if (Value(f, line, out var value)) row.AppendValue(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(value), value.Length));
+            else row.AppendNullValue();
+        }
+    }
 }

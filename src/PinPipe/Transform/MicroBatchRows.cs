@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Unicode;
 using DuckDB.NET.Data;
 using PinPipe.Lake;
@@ -50,11 +49,7 @@ public sealed class MicroBatchRows : IDisposable
         if (!isNull && _parser is not null && Utf8.IsValid(value) && _parser.TryRead(value))
         {
             var row = _fields!.CreateRow().AppendValue(seq).AppendValue(origin).AppendValue(forClean).AppendValue(forRejects);
-            for (int f = 0; f < _columns; f++)
-            {
-                if (_parser.Value(f, value, out var text)) row.AppendValue(MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(text), text.Length));
-                else row.AppendNullValue();
-            }
+            _parser.AppendFields(row, value, _columns);
             row.EndRow();
             _kept.Add(seq, value);
             return;

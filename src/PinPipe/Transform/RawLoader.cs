@@ -207,11 +207,7 @@ public static class RawLoader
             else if (parser.TryRead(line))
             {
                 var row = fieldRows.CreateRow().AppendValue(seq).AppendValue(originText);
-                for (int f = 0; f < columns; f++)
-                {
-                    if (parser.Value(f, line, out var value)) row.AppendValue(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(value), value.Length));
-                    else row.AppendNullValue();
-                }
+                parser.AppendFields(row, line, columns);
                 row.EndRow();
             }
             else
