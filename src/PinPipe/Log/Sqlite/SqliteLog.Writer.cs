@@ -1,10 +1,11 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
 namespace PinPipe.Log.Sqlite;
 
-// The writer task: the only user of the write connection. Appends queued together share one transaction.
+// The writer, on a thread of its own: the only user of the write connection. Appends queued together share one transaction.
 public sealed partial class SqliteLog
 {
     private const int MaxGroupRequests = 4096;
@@ -51,13 +52,70 @@ public sealed partial class SqliteLog
         _updateNext?.Dispose();
     }
 
-    private async Task WriterLoopAsync()
+    /// <summary>
+    /// Starts the writer on a thread of its own. On the thread pool, each wake-up of the writer queued behind the
+    /// requests' work items, and each group's fsync held a pool thread; a thread of its own is woken directly by the
+    /// append that finds it idle (<see cref="Wake"/>).
+    /// </summary>
+    private Task StartWriter()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                WriterLoop();
+                done.TrySetResult();
+            }
+#pragma warning disable CA1031 // handed to whoever awaits the writer (close, readiness) instead of ending the process
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                done.TrySetException(ex);
+            }
+        })
+        { IsBackground = true, Name = "pinpipe-log-writer" };
+        thread.Start();
+        return done.Task;
+    }
+
+    // The writer's idle wait: it sets _idle before it last looks at the queue, and an enqueue that sees it set wakes it.
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed on purpose: an append racing the close may still set it; it waits on a monitor and holds no wait handle.")]
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
+    private int _idle;
+
+    /// <summary>After an operation was queued (or the queue completed): wakes the writer if it is waiting.</summary>
+    private void Wake()
+    {
+        if (Volatile.Read(ref _idle) != 0) _wake.Set();
+    }
+
+    /// <summary>Writer thread: blocks until the queue holds an operation (true) or is completed and empty (false).</summary>
+    private bool WaitForWork(ChannelReader<WriteOp> reader)
+    {
+        while (true)
+        {
+            if (reader.TryPeek(out _)) return true;
+            _wake.Reset();
+            Interlocked.Exchange(ref _idle, 1); // a full fence: an enqueue after it sees the flag, or this sees its op below
+            if (reader.TryPeek(out _))
+            {
+                Volatile.Write(ref _idle, 0);
+                return true;
+            }
+            if (reader.Completion.IsCompleted) return false;
+            _wake.Wait();
+            Volatile.Write(ref _idle, 0);
+        }
+    }
+
+    private void WriterLoop()
     {
         var reader = _queue.Reader;
         var group = new List<AppendOp>();
         try
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            while (WaitForWork(reader))
             {
                 long bytes = 0;
                 while (group.Count < MaxGroupRequests && bytes < MaxGroupBytes && reader.TryRead(out var op))

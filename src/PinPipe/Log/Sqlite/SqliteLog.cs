@@ -11,7 +11,7 @@ namespace PinPipe.Log.Sqlite;
 
 /// <summary>
 /// The embedded log: one SQLite file in WAL mode with <c>synchronous=FULL</c>. Each append's records of one
-/// partition are one row (a batch, as in Kafka). A single writer task takes every change from a queue and
+/// partition are one row (a batch, as in Kafka). A single writer thread takes every change from a queue and
 /// commits concurrent appends together (group commit: one transaction and one fsync for many callers); a
 /// completed <see cref="AppendAsync"/> is on disk. Reads use their own pooled connections and never wait for
 /// the writer. Only one producer (<see cref="LogAccess.Producer"/>) may have a file open at a time (a <c>.lock</c>
@@ -265,7 +265,7 @@ public sealed partial class SqliteLog : ILog
     {
         PrepareWriterCommands();
         _checkpointer = new WalCheckpointer(_path, _logger, checkpoints);
-        _writerTask = Task.Run(WriterLoopAsync);
+        _writerTask = StartWriter();
         if (_options.RetentionTime is not null || _options.RetentionBytes is not null)
             _retentionTimer = _time.CreateTimer(_ => OnRetentionTimer(), null, _options.RetentionCheckInterval, _options.RetentionCheckInterval);
     }
@@ -588,6 +588,7 @@ public sealed partial class SqliteLog : ILog
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (_retentionTimer is not null) await _retentionTimer.DisposeAsync().ConfigureAwait(false);
         _queue.Writer.TryComplete();
+        _wake.Set();
         await _writerTask.ConfigureAwait(false);
         foreach (var t in _topics.Values)
         {
@@ -629,6 +630,7 @@ public sealed partial class SqliteLog : ILog
         try
         {
             await _queue.Writer.WriteAsync(op, cancellationToken).ConfigureAwait(false);
+            Wake();
         }
         catch (ChannelClosedException)
         {
@@ -641,7 +643,11 @@ public sealed partial class SqliteLog : ILog
     private bool TryEnqueue(AppendOp op)
     {
         ThrowIfDisposed();
-        if (_queue.Writer.TryWrite(op)) return true;
+        if (_queue.Writer.TryWrite(op))
+        {
+            Wake();
+            return true;
+        }
         if (Volatile.Read(ref _disposed) != 0 || _writerTask.IsCompleted)
             throw new ObjectDisposedException(nameof(SqliteLog), $"The log '{_path}' is closed.");
         return false;

@@ -1,6 +1,6 @@
 namespace PinPipe.Log.Sqlite;
 
-/// <summary>A unit of work for the writer task.</summary>
+/// <summary>A unit of work for the log's writer thread.</summary>
 internal abstract class WriteOp;
 
 /// <summary>An append, validated by the caller: each record's partition is already chosen.</summary>

@@ -54,6 +54,28 @@ public sealed class WriterStatsTests : IDisposable
     }
 
     [Fact]
+    public async Task The_writer_commits_on_a_thread_of_its_own_woken_by_each_append_after_it_went_idle_and_ends_when_the_idle_log_closes()
+    {
+        var log = await SqliteLog.OpenAsync(Options());
+        await log.CreateTopicAsync("t", 1);
+        var threads = new System.Collections.Concurrent.ConcurrentBag<(string? Name, bool Pool)>();
+        log.BeforeAppendCommit = () => threads.Add((Thread.CurrentThread.Name, Thread.CurrentThread.IsThreadPoolThread));
+
+        for (int i = 0; i < 5; i++)
+        {
+            await Task.Delay(50); // the writer finds the queue empty and waits
+            var positions = await log.AppendAsync("t", [Rec(10, i)]).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(i, positions[0].Offset);
+        }
+
+        Assert.Equal(5, threads.Count);
+        Assert.All(threads, t => Assert.Equal(("pinpipe-log-writer", false), t));
+        await Task.Delay(50);
+        await log.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)); // the idle writer is woken to end
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await log.AppendAsync("t", [Rec(10, 9)]));
+    }
+
+    [Fact]
     public async Task Appends_queued_while_a_commit_runs_share_the_next_group()
     {
         await using var log = await SqliteLog.OpenAsync(Options());
