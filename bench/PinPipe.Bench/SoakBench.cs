@@ -22,7 +22,8 @@ namespace PinPipe.Bench;
 /// folder for <c>--minutes</c> (<c>--lane stream</c>: the streaming lane only, no sink). The emulators draw from the 11,000
 /// seeded rows with repeats, as the original did, so the tables hardly grow; <c>--unique</c> seeds a row for every post of
 /// the run and has each emulator post them in order, each once, so the tables grow as a real feed's would. Every 10 s it samples each
-/// process's resident memory (VmRSS); the records per second ingested, landed by the sink and committed by the stream
+/// process's resident memory (VmRSS, read every second: a sample is their mean, and the lowest and highest read of the
+/// long-running processes go beside it, not judged); the records per second ingested, landed by the sink and committed by the stream
 /// job; the sink's and the stream job's lag (records past their committed offsets, from their <c>/metrics</c>, read every
 /// second: a sample is their mean); the API's request latency (p50/p99 of the requests in those 10 s, by route family, from
 /// its histogram); and the end-to-end latency of probe records, one posted to each lane every second (a sample is the
@@ -48,7 +49,8 @@ internal static class SoakBench
 
     /// <summary>
     /// Columns of the CSV that explain a stall but are not judged: for each long-running process, its CPU use (% of one
-    /// core), the GC's pauses (ms) and its thread pool's backlog over the sample's 10 s; the sink's failures; the whole
+    /// core), the GC's pauses (ms), its thread pool's backlog, and the lowest and highest of its VmRSS reads (MiB) over the
+    /// sample's 10 s; the sink's failures; the whole
     /// machine's busy CPU and the CPU time the hypervisor gave other guests (steal), in % of all cores (<c>/proc/stat</c>);
     /// and the baseline's CPU probe taken again with each sample, per second of its thread's CPU time
     /// (<see cref="Baseline.ThreadCpuMBps"/>): at a steady load a fall in it is the host running a core slower, which every
@@ -58,7 +60,7 @@ internal static class SoakBench
     {
         var keys = new List<string>();
         foreach (string process in both ? ServiceProcesses : [.. ServiceProcesses.Where(p => p != "sink")])
-            keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue"]);
+            keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue", $"{process}_rss_low_mib", $"{process}_rss_high_mib"]);
         if (both) keys.Add("sink_failures");
         keys.AddRange(["machine_busy_pct", "machine_steal_pct", "cpu_probe_mbps"]);
         return [.. keys];
@@ -139,7 +141,7 @@ internal static class SoakBench
                 ?? throw new InvalidOperationException("the soak needs a directory bucket"), settings.Names.PinStream);
             var watching = watcher.RunAsync(stopProbing.Token);
             var probing = ProbeAsync(url, sinkMetrics, both, settings.Names, watcher, probes, stopProbing.Token);
-            var lagging = PollLagsAsync(both ? sinkMetrics : null, streamMetrics, probes, stopProbing.Token);
+            var lagging = PollLagsAsync(both ? sinkMetrics : null, streamMetrics, [.. children], probes, stopProbing.Token);
 
             var clock = Stopwatch.StartNew();
             long lastCommitted = await CommittedAsync(tables);
@@ -185,7 +187,16 @@ internal static class SoakBench
                 lastCpu = cpu;
                 values["cpu_probe_mbps"] = Baseline.ThreadCpuMBps();
                 if (samples.Count == 0) (values["ingest_rps"], values["sink_rps"]) = (double.NaN, double.NaN); // counters from the processes' start
-                var sample = new Sample(at / 60, [.. children.Select(c => c.RssKb())], values);
+                var rss = new long[children.Count];
+                for (int i = 0; i < children.Count; i++)
+                {
+                    var reads = DrainAll(probes, RssKey(i));
+                    rss[i] = reads.Count > 0 ? (long)reads.Average() : children[i].RssKb();
+                    if (!ServiceProcesses.Contains(names[i]) || reads.Count == 0) continue;
+                    values[$"{names[i]}_rss_low_mib"] = reads.Min() / 1024;
+                    values[$"{names[i]}_rss_high_mib"] = reads.Max() / 1024;
+                }
+                var sample = new Sample(at / 60, rss, values);
                 samples.Add(sample);
                 (last, lastCommitted) = ((at, serve, sink, stream), committed);
                 IngestBench.Progress(string.Create(CultureInfo.InvariantCulture,
@@ -256,7 +267,7 @@ internal static class SoakBench
         {
             "",
             string.Create(CultureInfo.InvariantCulture,
-                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}{(args.Unique ? " --order sequential (every post new: the source seeded with a row for each)" : " (rows drawn with repeats from the 11,000 seeded)")}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV (with each process's CPU, GC pauses and thread-pool backlog), chart and the processes' logs: {output}"),
+                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}{(args.Unique ? " --order sequential (every post new: the source seeded with a row for each)" : " (rows drawn with repeats from the 11,000 seeded)")}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (memory and lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV (with each process's CPU, GC pauses and thread-pool backlog), chart and the processes' logs: {output}"),
             "",
             "| series | median after warm-up | min / max | samples: range (± % of median) | 5-min window medians: range | flat (±10 %) |",
             "|---|---|---|---|---|---|",
@@ -267,6 +278,11 @@ internal static class SoakBench
             var values = steady.Select(s => (s.Minutes, Value: s.RssKb[p] / 1024.0)).Where(v => v.Value > 0 && (!names[p].StartsWith("emulate", StringComparison.Ordinal) || v.Minutes < args.Minutes - 0.2)).ToList();
             allFlat &= Row(lines, $"RSS {names[p]}", "MiB", values, bySample: true);
         }
+        // The single reads beside the judged means: how far the RSS moves within a sample (a micro-batch's working set, freed pages kept for reuse).
+        foreach (string process in ServiceProcesses.Where(p => both || p != "sink"))
+            Row(lines, $"RSS {process}, 1-s reads (lowest and highest of each sample)", "MiB",
+                [.. steady.SelectMany(s => new[] { $"{process}_rss_low_mib", $"{process}_rss_high_mib" }.Select(k => (s.Minutes, Value: s.Values.GetValueOrDefault(k, double.NaN)))).Where(v => !double.IsNaN(v.Value))],
+                bySample: true, judged: false);
         foreach (var m in Measures.Where(m => both || !m.BothLanesOnly))
             allFlat &= Row(lines, m.Label, m.Unit, [.. steady.Select(s => (s.Minutes, Value: s.Values.GetValueOrDefault(m.Key, double.NaN))).Where(v => !double.IsNaN(v.Value))], bySample: false);
         // The host beside the judged series: at a steady load, window medians that follow these are the host, not the pipeline.
@@ -310,6 +326,13 @@ internal static class SoakBench
     /// <summary>The values of that key read since the last sample, aggregated (median or mean); NaN when none.</summary>
     private static double Drain(ConcurrentQueue<(string Key, double Value)> readings, string key, Func<IEnumerable<double>, double> aggregate)
     {
+        var values = DrainAll(readings, key);
+        return values.Count == 0 ? double.NaN : aggregate(values);
+    }
+
+    /// <summary>Takes the readings of <paramref name="key"/> out of the queue, leaving the others.</summary>
+    private static List<double> DrainAll(ConcurrentQueue<(string Key, double Value)> readings, string key)
+    {
         var values = new List<double>();
         int n = readings.Count;
         for (int i = 0; i < n && readings.TryDequeue(out var r); i++)
@@ -317,13 +340,17 @@ internal static class SoakBench
             if (r.Key == key) values.Add(r.Value);
             else readings.Enqueue(r);
         }
-        return values.Count == 0 ? double.NaN : aggregate(values);
+        return values;
     }
+
+    /// <summary>The readings' key of child <paramref name="index"/>'s VmRSS (kB).</summary>
+    private static string RssKey(int index) => string.Create(CultureInfo.InvariantCulture, $"rss:{index}");
 
     private static double Mean(IEnumerable<double> values) => values.Average();
 
     /// <summary>Every second, the sink's and the stream job's lag (the sums of <c>pinpipe_sink_lag</c> and <c>pinpipe_stream_lag</c> from their <c>/metrics</c>).</summary>
-    private static async Task PollLagsAsync(string? sinkMetrics, string streamMetrics, ConcurrentQueue<(string Key, double Value)> readings, CancellationToken stop)
+    /// <summary>Every second: the sink's and the stream job's lags, and each child's VmRSS while it runs (a read of 0, gone, is left out).</summary>
+    private static async Task PollLagsAsync(string? sinkMetrics, string streamMetrics, PinPipeChild[] children, ConcurrentQueue<(string Key, double Value)> readings, CancellationToken stop)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var clock = Stopwatch.StartNew();
@@ -334,6 +361,8 @@ internal static class SoakBench
                 await Task.Delay(ProbeInterval - TimeSpan.FromTicks(clock.Elapsed.Ticks % ProbeInterval.Ticks), stop);
                 if (sinkMetrics is not null && (await ScrapeAsync(http, sinkMetrics)).Sum("pinpipe_sink_lag") is var sink) readings.Enqueue(("sink_lag", sink));
                 readings.Enqueue(("stream_lag", (await ScrapeAsync(http, streamMetrics)).Sum("pinpipe_stream_lag")));
+                for (int i = 0; i < children.Length; i++)
+                    if (children[i].RssKb() is > 0 and var kb) readings.Enqueue((RssKey(i), kb));
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
