@@ -348,8 +348,10 @@ internal static class SoakBench
 
     private static double Mean(IEnumerable<double> values) => values.Average();
 
-    /// <summary>Every second, the sink's and the stream job's lag (the sums of <c>pinpipe_sink_lag</c> and <c>pinpipe_stream_lag</c> from their <c>/metrics</c>).</summary>
-    /// <summary>Every second: the sink's and the stream job's lags, and each child's VmRSS while it runs (a read of 0, gone, is left out).</summary>
+    /// <summary>
+    /// Every second: the sink's and the stream job's lags (the sums of <c>pinpipe_sink_lag</c> and <c>pinpipe_stream_lag</c>
+    /// from their <c>/metrics</c>), and each child's VmRSS while it runs (a read of 0, gone, is left out).
+    /// </summary>
     private static async Task PollLagsAsync(string? sinkMetrics, string streamMetrics, PinPipeChild[] children, ConcurrentQueue<(string Key, double Value)> readings, CancellationToken stop)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };

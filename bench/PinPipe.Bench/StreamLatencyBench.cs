@@ -128,14 +128,14 @@ internal static class StreamLatencyBench
     }
 
     /// <summary>The highest mean of <paramref name="window"/> consecutive reads (of all of them when there are fewer); 0 for none.</summary>
-    internal static double HighestWindowMean(IReadOnlyList<long> reads, int window)
+    private static double HighestWindowMean(long[] reads, int window)
     {
-        if (reads.Count == 0) return 0;
-        window = Math.Clamp(window, 1, reads.Count);
+        if (reads.Length == 0) return 0;
+        window = Math.Clamp(window, 1, reads.Length);
         double sum = 0;
         for (int i = 0; i < window; i++) sum += reads[i];
         double best = sum;
-        for (int i = window; i < reads.Count; i++)
+        for (int i = window; i < reads.Length; i++)
         {
             sum += reads[i] - reads[i - window];
             best = Math.Max(best, sum);
