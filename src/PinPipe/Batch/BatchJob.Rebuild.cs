@@ -34,8 +34,8 @@ public sealed partial class BatchJob
         string rawTable = "raw_" + t;
         string cleanFolder = Path.Combine(work, t + "-clean"), rejectsFolder = Path.Combine(work, t + "-rejects");
         var chunks = Chunks(plan.Objects, plan.Sizes, options.ChunkBytes);
-        var cleanFiles = new List<string>();
-        var rejectsFiles = new List<string>();
+        var cleanFiles = new SpilledFiles();
+        var rejectsFiles = new SpilledFiles();
         var ends = new Dictionary<int, long>();
         CleanResult? clean = null;
         int objects = 0;
@@ -55,15 +55,15 @@ public sealed partial class BatchJob
                 string? earlier = null;
                 if (cleanFiles.Count > 0)
                 {
-                    string files = "[" + string.Join(", ", cleanFiles.Select(Sql.Literal)) + "]";
+                    string files = "[" + string.Join(", ", cleanFiles.Files.Select(Sql.Literal)) + "]";
                     connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
                     earlier = RebuiltKeysView;
                 }
                 var chunk = await Cleaner.CleanAsync(connection, kind, raw, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
                 DropRaw(connection, raw, cancellationToken);
                 long c2 = _time.GetTimestamp();
-                cleanFiles.AddRange(Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(cleanFolder, $"{i:D6}"), cancellationToken));
-                rejectsFiles.AddRange(Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(rejectsFolder, $"{i:D6}"), cancellationToken));
+                Spill(connection, CleaningRules.CleanTable(kind), CleaningRules.Schema(kind), Path.Combine(cleanFolder, $"{i:D6}"), cleanFiles, cancellationToken);
+                Spill(connection, CleaningRules.RejectTable(kind), CleaningRules.RejectSchema, Path.Combine(rejectsFolder, $"{i:D6}"), rejectsFiles, cancellationToken);
                 FreedMemory.Release();
                 clean = clean is null ? chunk : Add(clean, chunk);
                 (readTime, cleanTime, writeTime) = (readTime + _time.GetElapsedTime(c0, c1), cleanTime + _time.GetElapsedTime(c1, c2), writeTime + _time.GetElapsedTime(c2));
@@ -77,8 +77,8 @@ public sealed partial class BatchJob
             long tCommit = _time.GetTimestamp();
             var cleanTxns = Advanced(plan.Topic, plan.TopicId, ends, BatchCheckpoint.Read(plan.Clean?.Txns, plan.Topic, plan.TopicId));
             var rejectsTxns = Advanced(plan.Topic, plan.TopicId, ends, BatchCheckpoint.Read(plan.Rejects?.Txns, plan.Topic, plan.TopicId));
-            var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), [.. cleanFiles], cleanTxns, true, runId, cancellationToken).ConfigureAwait(false);
-            var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, [.. rejectsFiles], rejectsTxns, true, runId, cancellationToken).ConfigureAwait(false);
+            var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, true, runId, cancellationToken).ConfigureAwait(false);
+            var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, true, runId, cancellationToken).ConfigureAwait(false);
 
             var commitTime = _time.GetElapsedTime(tCommit);
             long rows = RowsOf(await plan.CleanTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false));

@@ -288,8 +288,8 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         var chunks = Chunks(objects, plan.Sizes, options.ChunkBytes);
         var cursor = new Dictionary<int, long>(from);
         var ends = new Dictionary<int, long>();
-        var cleanFiles = new List<string>();
-        var rejectsFiles = new List<string>();
+        var cleanFiles = new SpilledFiles();
+        var rejectsFiles = new SpilledFiles();
         CleanResult? sum = null;
         int objectsRead = 0;
         long bytesRead = 0;
@@ -309,7 +309,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             string? earlier = null;
             if (cleanFiles.Count > 0)
             {
-                string files = "[" + string.Join(", ", cleanFiles.Select(Sql.Literal)) + "]";
+                string files = "[" + string.Join(", ", cleanFiles.Files.Select(Sql.Literal)) + "]";
                 connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
                 earlier = RebuiltKeysView;
             }
@@ -318,8 +318,8 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             chunk = DropRejectsAlreadyHeld(connection, chunk, rejectsMark, from, cancellationToken);
             FreedMemory.Release();
             long c2 = _time.GetTimestamp();
-            cleanFiles.AddRange(Spill(connection, CleaningRules.CleanTable(kind), Path.Combine(cleanFolder, $"{i:D6}"), cancellationToken));
-            rejectsFiles.AddRange(Spill(connection, CleaningRules.RejectTable(kind), Path.Combine(rejectsFolder, $"{i:D6}"), cancellationToken));
+            Spill(connection, CleaningRules.CleanTable(kind), CleaningRules.Schema(kind), Path.Combine(cleanFolder, $"{i:D6}"), cleanFiles, cancellationToken);
+            Spill(connection, CleaningRules.RejectTable(kind), CleaningRules.RejectSchema, Path.Combine(rejectsFolder, $"{i:D6}"), rejectsFiles, cancellationToken);
             FreedMemory.Release();
             sum = sum is null ? chunk : Add(sum, chunk);
             (readTime, cleanTime, writeTime) = (readTime + _time.GetElapsedTime(c0, c1), cleanTime + _time.GetElapsedTime(c1, c2), writeTime + _time.GetElapsedTime(c2));
@@ -334,8 +334,8 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         var cleanTxns = Advanced(topic, plan.TopicId, ends, cleanMark);
         var rejectsTxns = Advanced(topic, plan.TopicId, ends, rejectsMark);
         long tWrite = _time.GetTimestamp();
-        var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), [.. cleanFiles], cleanTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
-        var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, [.. rejectsFiles], rejectsTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
+        var (version, committed) = await CommitAsync(plan.CleanTable, plan.Clean, CleaningRules.Schema(kind), cleanFiles, cleanTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
+        var (rejectsVersion, rejectsCommitted) = await CommitAsync(plan.RejectsTable, plan.Rejects, CleaningRules.RejectSchema, rejectsFiles, rejectsTxns, full: false, runId, cancellationToken).ConfigureAwait(false);
         TryDeleteDirectory(cleanFolder);
         TryDeleteDirectory(rejectsFolder);
 
@@ -450,23 +450,58 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
         return txns.OrderBy(x => x.AppId, StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>Writes a cleaned table to Parquet files of at most about 128 MiB (none when it has no rows) and drops it.</summary>
-    private static string[] Spill(DuckDBConnection connection, string table, string folder, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes <paramref name="table"/>'s rows to Parquet files of at most about 128 MiB in <paramref name="folder"/> (none when it is empty), adds them to
+    /// <paramref name="spilled"/> and drops the table. When the rows went to one file, its stats come from the rows still in
+    /// DuckDB (as the stream job takes a micro-batch's), so the commit need not read the file back.
+    /// </summary>
+    private static void Spill(DuckDBConnection connection, string table, IReadOnlyList<CleanColumn> schema, string folder, SpilledFiles spilled, CancellationToken cancellationToken)
     {
         string name = Sql.Identifier(table);
         bool any = connection.QueryLongs($"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT 1)", cancellationToken)[0] > 0;
-        string[] files = any ? [.. connection.CopyToParquetFiles(name, folder, cancellationToken: cancellationToken)] : [];
+        if (any)
+        {
+            var files = connection.CopyToParquetFiles(name, folder, cancellationToken: cancellationToken);
+            DeltaStats.FileFacts? facts = null;
+            if (files.Count == 1)
+            {
+                var stats = DeltaStats.RowsQuery(CleanSchemas.ToDelta(schema), name, $"The rows of {table}");
+                var (json, rows) = connection.Query(stats.Sql, stats.Read, cancellationToken)[0];
+                facts = new DeltaStats.FileFacts(json, rows, DuckDbSession.ParquetCompression);
+            }
+            foreach (string file in files) spilled.Add(file, facts);
+        }
         connection.Execute($"DROP TABLE {name}", cancellationToken);
-        return files;
     }
 
-    private static async Task<(long Version, bool Committed)> CommitAsync(DeltaTable table, DeltaSnapshot? before, IReadOnlyList<CleanColumn> schema, string[] files,
+    /// <summary>A table's Parquet files of one run, each with its stats when they were taken from its rows (<see cref="Spill"/>).</summary>
+    private sealed class SpilledFiles
+    {
+        private readonly List<string> _files = [];
+        private readonly List<DeltaStats.FileFacts?> _facts = [];
+
+        public int Count => _files.Count;
+
+        public IReadOnlyList<string> Files => _files;
+
+        public void Add(string file, DeltaStats.FileFacts? facts)
+        {
+            _files.Add(file);
+            _facts.Add(facts);
+        }
+
+        /// <summary>Every file's stats, or null when one file has none (the commit then reads every file's from the file).</summary>
+        public IReadOnlyList<DeltaStats.FileFacts>? Facts => _facts.Any(f => f is null) ? null : _facts.Select(f => f!).ToArray();
+    }
+
+    private static async Task<(long Version, bool Committed)> CommitAsync(DeltaTable table, DeltaSnapshot? before, IReadOnlyList<CleanColumn> schema, SpilledFiles files,
         List<DeltaTxn> txns, bool full, string runId, CancellationToken cancellationToken)
     {
         if (!full && txns.Count == 0) return (before?.Version ?? -1, false);
         var mode = full ? DeltaWriteMode.Overwrite : DeltaWriteMode.Append;
-        var commit = await table.CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(schema), files)
+        var commit = await table.CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(schema), [.. files.Files])
         {
+            Facts = files.Facts,
             Mode = mode,
             OverwriteSchema = full, // a rebuild replaces the table's columns when the rules changed them (Spark's overwriteSchema)
             Txns = txns,

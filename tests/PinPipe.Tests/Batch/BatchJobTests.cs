@@ -97,6 +97,46 @@ public sealed class BatchJobTests : IDisposable
     }
 
     [Fact]
+    public async Task Each_committed_file_carries_the_stats_read_from_the_file_itself_in_incremental_and_full_runs_of_several_chunks()
+    {
+        // The job takes each file's stats from the rows it wrote the file from; they must be the ones a reader computes from the file.
+        await PutFixturesAsync();
+        await PipelineJobs.Batch(_settings, NullLoggerFactory.Instance).RunAsync("incremental");
+        int incremental = await AssertStatsOfEveryFileAsync();
+
+        var full = _settings with { Batch = _settings.Batch with { Full = true, ChunkSize = "1KB" } };
+        var result = await PipelineJobs.Batch(full, NullLoggerFactory.Instance).RunAsync("full");
+        Assert.All(result.Run.Tables, t => Assert.True(t.Committed && t.RejectsCommitted, $"{t.Table}: both tables rebuilt"));
+        int rebuilt = await AssertStatsOfEveryFileAsync();
+        Assert.True(rebuilt > incremental, $"the rebuild in chunks of 1 KB wrote more files ({rebuilt}) than the run in one chunk ({incremental})");
+    }
+
+    /// <summary>Compares each live file's stats in the six tables' logs with <see cref="DeltaStats.Compute"/> over the file; returns how many files.</summary>
+    private async Task<int> AssertStatsOfEveryFileAsync()
+    {
+        using var connection = DuckDbSession.Open();
+        int files = 0;
+        foreach (string table in Tables)
+        {
+            foreach (string prefix in new[] { $"delta/{table}", $"delta/{table}_rejects" })
+            {
+                var snapshot = await new DeltaTable(_store, prefix).LoadAsync();
+                Assert.NotNull(snapshot);
+                Assert.NotEmpty(snapshot.Files);
+                var paths = snapshot.Files.Select(f => _store.LocalPath($"{prefix}/{f.Path}")!).ToArray();
+                var read = DeltaStats.ComputeAll(connection, paths, snapshot.Schema, 32, CancellationToken.None);
+                for (int i = 0; i < paths.Length; i++)
+                {
+                    Assert.Equal(read[i].StatsJson, snapshot.Files[i].Stats);
+                    Assert.Equal(read[i].NumRecords, snapshot.Files[i].NumRecords);
+                }
+                files += paths.Length;
+            }
+        }
+        return files;
+    }
+
+    [Fact]
     public async Task A_second_run_on_the_same_input_finds_nothing_new_commits_nothing_and_writes_the_same_answers()
     {
         await PutFixturesAsync();
