@@ -53,7 +53,7 @@ public sealed partial class BatchJob
                 long c1 = _time.GetTimestamp();
                 // Keys of the earlier chunks' clean rows (each once): a valid record with one of them is a duplicate.
                 string? earlier = null;
-                if (cleanFiles.Count > 0)
+                if (cleanFiles.Files.Count > 0)
                 {
                     string files = "[" + string.Join(", ", cleanFiles.Files.Select(Sql.Literal)) + "]";
                     connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
@@ -62,8 +62,8 @@ public sealed partial class BatchJob
                 var chunk = await Cleaner.CleanAsync(connection, kind, raw, earlier, releaseFreedMemory: true, cancellationToken).ConfigureAwait(false);
                 DropRaw(connection, raw, cancellationToken);
                 long c2 = _time.GetTimestamp();
-                Spill(connection, CleaningRules.CleanTable(kind), CleaningRules.Schema(kind), Path.Combine(cleanFolder, $"{i:D6}"), cleanFiles, cancellationToken);
-                Spill(connection, CleaningRules.RejectTable(kind), CleaningRules.RejectSchema, Path.Combine(rejectsFolder, $"{i:D6}"), rejectsFiles, cancellationToken);
+                Spill(connection, CleaningRules.CleanTable(kind), CleaningRules.Schema(kind), Path.Combine(cleanFolder, $"{i:D6}"), chunk.Clean, cleanFiles, cancellationToken);
+                Spill(connection, CleaningRules.RejectTable(kind), CleaningRules.RejectSchema, Path.Combine(rejectsFolder, $"{i:D6}"), chunk.Rejects, rejectsFiles, cancellationToken);
                 FreedMemory.Release();
                 clean = clean is null ? chunk : Add(clean, chunk);
                 (readTime, cleanTime, writeTime) = (readTime + _time.GetElapsedTime(c0, c1), cleanTime + _time.GetElapsedTime(c1, c2), writeTime + _time.GetElapsedTime(c2));

@@ -307,7 +307,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             FreedMemory.Release(); // each phase starts from what it holds, not from what the last one freed (see FreedMemory)
             long c1 = _time.GetTimestamp();
             string? earlier = null;
-            if (cleanFiles.Count > 0)
+            if (cleanFiles.Files.Count > 0)
             {
                 string files = "[" + string.Join(", ", cleanFiles.Files.Select(Sql.Literal)) + "]";
                 connection.Execute($"CREATE OR REPLACE TEMP VIEW {Sql.Identifier(RebuiltKeysView)} AS SELECT ind FROM read_parquet({files})", cancellationToken);
@@ -318,8 +318,8 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             chunk = DropRejectsAlreadyHeld(connection, chunk, rejectsMark, from, cancellationToken);
             FreedMemory.Release();
             long c2 = _time.GetTimestamp();
-            Spill(connection, CleaningRules.CleanTable(kind), CleaningRules.Schema(kind), Path.Combine(cleanFolder, $"{i:D6}"), cleanFiles, cancellationToken);
-            Spill(connection, CleaningRules.RejectTable(kind), CleaningRules.RejectSchema, Path.Combine(rejectsFolder, $"{i:D6}"), rejectsFiles, cancellationToken);
+            Spill(connection, CleaningRules.CleanTable(kind), CleaningRules.Schema(kind), Path.Combine(cleanFolder, $"{i:D6}"), chunk.Clean, cleanFiles, cancellationToken);
+            Spill(connection, CleaningRules.RejectTable(kind), CleaningRules.RejectSchema, Path.Combine(rejectsFolder, $"{i:D6}"), chunk.Rejects, rejectsFiles, cancellationToken);
             FreedMemory.Release();
             sum = sum is null ? chunk : Add(sum, chunk);
             (readTime, cleanTime, writeTime) = (readTime + _time.GetElapsedTime(c0, c1), cleanTime + _time.GetElapsedTime(c1, c2), writeTime + _time.GetElapsedTime(c2));
@@ -451,47 +451,65 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     }
 
     /// <summary>
-    /// Writes <paramref name="table"/>'s rows to Parquet files of at most about 128 MiB in <paramref name="folder"/> (none when it is empty), adds them to
-    /// <paramref name="spilled"/> and drops the table. When the rows went to one file, its stats come from the rows still in
-    /// DuckDB (as the stream job takes a micro-batch's), so the commit need not read the file back.
+    /// Writes <paramref name="table"/>'s rows, the columns of <paramref name="schema"/> in its order and types, to Parquet files of at
+    /// most about <paramref name="maxFileBytes"/> in <paramref name="folder"/> (none when it is empty), adds them to
+    /// <paramref name="spilled"/> with their stats, and drops the table. The stats of one file come from the rows still in
+    /// DuckDB (as the stream job takes a micro-batch's), so the commit need not read it back; those of several files, which
+    /// the rows cannot tell apart, are read from the files.
     /// </summary>
-    private static void Spill(DuckDBConnection connection, string table, IReadOnlyList<CleanColumn> schema, string folder, SpilledFiles spilled, CancellationToken cancellationToken)
+    /// <exception cref="InvalidOperationException">The files do not hold <paramref name="expectedRows"/> rows.</exception>
+    internal static void Spill(DuckDBConnection connection, string table, IReadOnlyList<CleanColumn> schema, string folder, long expectedRows,
+        SpilledFiles spilled, CancellationToken cancellationToken, long maxFileBytes = DuckDbSession.TargetFileBytes)
     {
         string name = Sql.Identifier(table);
+        // The schema's columns in its order, each as its type: the file holds what the table's schema says, whatever else the table has.
+        string rows = $"(SELECT {string.Join(", ", schema.Select(c => $"CAST({Sql.Identifier(c.Name)} AS {c.DuckDbType}) AS {Sql.Identifier(c.Name)}"))} FROM {name})";
         bool any = connection.QueryLongs($"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT 1)", cancellationToken)[0] > 0;
         if (any)
         {
-            var files = connection.CopyToParquetFiles(name, folder, cancellationToken: cancellationToken);
-            DeltaStats.FileFacts? facts = null;
+            var delta = CleanSchemas.ToDelta(schema);
+            var files = connection.CopyToParquetFiles(rows, folder, maxFileBytes, cancellationToken: cancellationToken);
+            List<DeltaStats.FileFacts> facts;
             if (files.Count == 1)
             {
-                var stats = DeltaStats.RowsQuery(CleanSchemas.ToDelta(schema), name, $"The rows of {table}");
-                var (json, rows) = connection.Query(stats.Sql, stats.Read, cancellationToken)[0];
-                facts = new DeltaStats.FileFacts(json, rows, DuckDbSession.ParquetCompression);
+                var stats = DeltaStats.RowsQuery(delta, rows, $"The rows of {table}");
+                var (json, count) = connection.Query(stats.Sql, stats.Read, cancellationToken)[0];
+                facts = [new DeltaStats.FileFacts(json, count, DuckDbSession.ParquetCompression)];
             }
-            foreach (string file in files) spilled.Add(file, facts);
+            else
+            {
+                facts = DeltaStats.ComputeAll(connection, files, delta, DeltaStats.NumIndexedCols(null), cancellationToken);
+            }
+            long written = facts.Sum(f => f.NumRecords);
+            if (written != expectedRows)
+                throw new InvalidOperationException($"The files of {table} hold {written} rows, but the cleaning counted {expectedRows}.");
+            for (int i = 0; i < files.Count; i++) spilled.Add(files[i], facts[i]);
+        }
+        else if (expectedRows != 0)
+        {
+            throw new InvalidOperationException($"{table} is empty, but the cleaning counted {expectedRows} rows.");
         }
         connection.Execute($"DROP TABLE {name}", cancellationToken);
     }
 
-    /// <summary>A table's Parquet files of one run, each with its stats when they were taken from its rows (<see cref="Spill"/>).</summary>
-    private sealed class SpilledFiles
+    /// <summary>A table's Parquet files of one run, each with its stats (<see cref="Spill"/>), for one commit.</summary>
+    internal sealed class SpilledFiles
     {
         private readonly List<string> _files = [];
-        private readonly List<DeltaStats.FileFacts?> _facts = [];
+        private readonly List<DeltaStats.FileFacts> _facts = [];
 
-        public int Count => _files.Count;
-
+        /// <summary>The files, in the order they were written.</summary>
         public IReadOnlyList<string> Files => _files;
 
-        public void Add(string file, DeltaStats.FileFacts? facts)
+        /// <summary>Each file's stats, row count and codec, in the order of <see cref="Files"/>.</summary>
+        public IReadOnlyList<DeltaStats.FileFacts> Facts => _facts;
+
+        /// <summary>Adds a file with its stats.</summary>
+        public void Add(string file, DeltaStats.FileFacts facts)
         {
             _files.Add(file);
             _facts.Add(facts);
         }
-
-        /// <summary>Every file's stats, or null when one file has none (the commit then reads every file's from the file).</summary>
-        public IReadOnlyList<DeltaStats.FileFacts>? Facts => _facts.Any(f => f is null) ? null : _facts.Select(f => f!).ToArray();
     }
 
     private static async Task<(long Version, bool Committed)> CommitAsync(DeltaTable table, DeltaSnapshot? before, IReadOnlyList<CleanColumn> schema, SpilledFiles files,
