@@ -37,14 +37,18 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
     /// target, <see cref="HeldSql"/>; null: none) are duplicates too. The row of the first seq per ind is found on the narrow
     /// (ind, seq, rowid) columns, so the wide rows are not held in a window's partitions.
     /// </summary>
-    public string CleanSql(string? held)
+    /// <param name="held">The new keys already in the target; null: none.</param>
+    /// <param name="inArrivalOrder">
+    /// Sort the rows by seq (the batch job writes its files in that order). False leaves them unsorted, for a caller that
+    /// sorts them by another key when it writes them: sorting the wide rows twice costs more than the rules' dedup.
+    /// </param>
+    public string CleanSql(string? held, bool inArrivalOrder = true)
     {
         string notHeld = held is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.ind = s.ind)";
         return $"""
             SELECT {Columns}, {CleaningRules.QualityColumn} FROM {Stage}
             WHERE rowid IN (SELECT arg_min(rowid, seq) FROM {Stage} s WHERE reason IS NULL{notHeld} GROUP BY ind)
-            ORDER BY seq
-            """;
+            """ + (inArrivalOrder ? "\nORDER BY seq" : "");
     }
 
     /// <summary>

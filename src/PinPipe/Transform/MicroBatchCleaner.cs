@@ -111,7 +111,8 @@ public sealed class MicroBatchCleaner
         Execute($"CREATE OR REPLACE TABLE {_steps.Clean} AS {_steps.CleanSql(null)} LIMIT 0");
         Prepare("keys", _steps.SortedNewKeysSql);
         Prepare("rejects", $"INSERT INTO {_steps.Rejects} {_steps.RejectsSql}");
-        Prepare("clean", $"INSERT INTO {_steps.Clean} {_steps.CleanSql(_held)}");
+        // Unsorted: the clean rows are written sorted by ind (CleanRowsSql), and nothing reads them in arrival order.
+        Prepare("clean", $"INSERT INTO {_steps.Clean} {_steps.CleanSql(_held, inArrivalOrder: false)}");
         Prepare("counts", _steps.CountsSql);
         if (_fields is not null)
         {
