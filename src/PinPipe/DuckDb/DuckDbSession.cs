@@ -159,6 +159,10 @@ public static class DuckDbSession
     public static void Execute(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default) =>
         connection.Execute(sql, [], cancellationToken);
 
+    /// <summary>Runs an <c>INSERT</c>, <c>UPDATE</c> or <c>DELETE</c> (or the <c>EXECUTE</c> of one) and returns the rows it changed; cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
+    public static long ExecuteChanged(this DuckDBConnection connection, string sql, CancellationToken cancellationToken = default) =>
+        Run(connection, sql, [], static cmd => cmd.ExecuteNonQuery(), cancellationToken);
+
     /// <summary>Runs a statement with positional parameters (<c>$1</c>, <c>$2</c>, ...); cancelled as <see cref="Execute(DuckDBConnection, string, CancellationToken)"/>.</summary>
     public static void Execute(this DuckDBConnection connection, string sql, object?[] parameters, CancellationToken cancellationToken = default) =>
         Run(connection, sql, parameters, static cmd => cmd.ExecuteNonQuery(), cancellationToken);

@@ -9,7 +9,7 @@ namespace PinPipe.Transform;
 /// </summary>
 /// <param name="Kind">The table whose rules apply.</param>
 /// <param name="Stage">The stage table (quoted).</param>
-/// <param name="Clean">The clean table (quoted): the clean columns and <see cref="CleaningRules.QualityColumn"/>.</param>
+/// <param name="Clean">The clean table (quoted), or a parenthesized query of the clean rows: the clean columns and <see cref="CleaningRules.QualityColumn"/>.</param>
 /// <param name="Rejects">The reject table (quoted).</param>
 internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, string Rejects)
 {
@@ -34,21 +34,31 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
 
     /// <summary>
     /// SPEC §4 duplicates: one row per ind, the first seen; keys in <paramref name="held"/> (the new keys already in the
-    /// target, <see cref="HeldSql"/>; null: none) are duplicates too. The row of the first seq per ind is found on the narrow
-    /// (ind, seq, rowid) columns, so the wide rows are not held in a window's partitions.
+    /// target, <see cref="HeldSql"/>; null: none) are duplicates too. The rows are those of <see cref="FirstRowIdsSql"/>, in
+    /// arrival order.
     /// </summary>
-    /// <param name="held">The new keys already in the target; null: none.</param>
-    /// <param name="inArrivalOrder">
-    /// Sort the rows by seq (the batch job writes its files in that order). False leaves them unsorted, for a caller that
-    /// sorts them by another key when it writes them: sorting the wide rows twice costs more than the rules' dedup.
-    /// </param>
-    public string CleanSql(string? held, bool inArrivalOrder = true)
+    public string CleanSql(string? held) => $"""
+        SELECT {Columns}, {CleaningRules.QualityColumn} FROM {Stage}
+        WHERE rowid IN ({FirstRowIdsSql(held)})
+        ORDER BY seq
+        """;
+
+    /// <summary>
+    /// The duplicates of the valid records deleted from the stage table, which then holds the clean rows (its rows without a
+    /// reason) and the rejects: the rows of <see cref="CleanSql"/> without a second copy of them. The statement's count is
+    /// the duplicates (<see cref="Result"/>'s <c>deleted</c>).
+    /// </summary>
+    public string DeleteDuplicatesSql(string? held) => $"DELETE FROM {Stage} WHERE reason IS NULL AND rowid NOT IN ({FirstRowIdsSql(held)})";
+
+    /// <summary>
+    /// The rowids of the clean rows in the stage table: the valid record seen first of each ind whose key is not in
+    /// <paramref name="held"/>. Found on the narrow (ind, seq, rowid) columns, so the wide rows are not held in a window's
+    /// partitions.
+    /// </summary>
+    private string FirstRowIdsSql(string? held)
     {
         string notHeld = held is null ? "" : $" AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.ind = s.ind)";
-        return $"""
-            SELECT {Columns}, {CleaningRules.QualityColumn} FROM {Stage}
-            WHERE rowid IN (SELECT arg_min(rowid, seq) FROM {Stage} s WHERE reason IS NULL{notHeld} GROUP BY ind)
-            """ + (inArrivalOrder ? "\nORDER BY seq" : "");
+        return $"SELECT arg_min(rowid, seq) FROM {Stage} s WHERE reason IS NULL{notHeld} GROUP BY ind";
     }
 
     /// <summary>
@@ -73,11 +83,16 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
     }
 
     /// <summary>The result from the row of <see cref="CountsSql"/>; throws when the counts do not reconcile.</summary>
-    public CleanResult Result(long[] counts, int keyFilesRead, int keyFilesSkipped)
+    /// <param name="counts">The row of <see cref="CountsSql"/>.</param>
+    /// <param name="keyFilesRead">Files of the target the key check read.</param>
+    /// <param name="keyFilesSkipped">Files of the target the key check skipped by their stats.</param>
+    /// <param name="deleted">Duplicates deleted from the stage table before the counts (<see cref="DeleteDuplicatesSql"/>): records read and valid that it no longer holds.</param>
+    public CleanResult Result(long[] counts, int keyFilesRead, int keyFilesSkipped, long deleted = 0)
     {
         ArgumentNullException.ThrowIfNull(counts);
+        ArgumentOutOfRangeException.ThrowIfNegative(deleted);
         var rules = CleaningRules.QualityRulesOf(Kind);
-        long read = counts[0], valid = counts[1], clean = counts[2];
+        long read = counts[0] + deleted, valid = counts[1] + deleted, clean = counts[2];
         long rejects = counts[3 + rules.Count];
         long duplicates = valid - clean;
         if (duplicates < 0 || read != clean + duplicates + rejects)

@@ -90,8 +90,9 @@ public sealed class MicroBatchCleaner
         _rejectedLines = "_pinpipe_rejected_lines_" + t;
         _held = "temp.main." + Sql.Identifier("_pinpipe_held_" + t);
         _prefix = "pinpipe_" + t + "_";
-        _steps = new CleanSteps(kind, "temp.main." + Sql.Identifier("_pinpipe_stage_" + t),
-            "main." + Sql.Identifier(CleaningRules.CleanTable(kind)), "main." + Sql.Identifier(CleaningRules.RejectTable(kind)));
+        string stage = "temp.main." + Sql.Identifier("_pinpipe_stage_" + t);
+        // The clean rows stay in the stage table (its duplicates deleted, CleanSteps.DeleteDuplicatesSql): no copy of them.
+        _steps = new CleanSteps(kind, stage, $"(SELECT * FROM {stage} WHERE reason IS NULL)", "main." + Sql.Identifier(CleaningRules.RejectTable(kind)));
 
         // Every table first: a statement prepared before a table is created would be planned again at each execution.
         Execute("SET TimeZone = 'UTC'");
@@ -108,11 +109,9 @@ public sealed class MicroBatchCleaner
         Execute($"CREATE OR REPLACE TEMP TABLE {_steps.Stage} AS SELECT * FROM ({CleaningRules.StageQuerySql(kind, _raw)}) LIMIT 0");
         Execute($"CREATE OR REPLACE TEMP TABLE {_held} (ind BIGINT)");
         Execute($"CREATE OR REPLACE TABLE {_steps.Rejects} AS {_steps.RejectsSql} LIMIT 0");
-        Execute($"CREATE OR REPLACE TABLE {_steps.Clean} AS {_steps.CleanSql(null)} LIMIT 0");
         Prepare("keys", _steps.SortedNewKeysSql);
         Prepare("rejects", $"INSERT INTO {_steps.Rejects} {_steps.RejectsSql}");
-        // Unsorted: the clean rows are written sorted by ind (CleanRowsSql), and nothing reads them in arrival order.
-        Prepare("clean", $"INSERT INTO {_steps.Clean} {_steps.CleanSql(_held, inArrivalOrder: false)}");
+        Prepare("delete_duplicates", _steps.DeleteDuplicatesSql(_held));
         Prepare("counts", _steps.CountsSql);
         if (_fields is not null)
         {
@@ -124,8 +123,8 @@ public sealed class MicroBatchCleaner
         // Emptying the tables between micro-batches, planned once too.
         Prepare("clear_raw", $"DELETE FROM {_raw}");
         _stepTables = _fields is null
-            ? [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects)]
-            : [("stage", _steps.Stage), ("held", _held), ("clean", _steps.Clean), ("rejects", _steps.Rejects), ("rejected_lines", "temp.main." + Sql.Identifier(_rejectedLines))];
+            ? [("stage", _steps.Stage), ("held", _held), ("rejects", _steps.Rejects)]
+            : [("stage", _steps.Stage), ("held", _held), ("rejects", _steps.Rejects), ("rejected_lines", "temp.main." + Sql.Identifier(_rejectedLines))];
         foreach (var (name, table) in _stepTables) Prepare("clear_" + name, $"DELETE FROM {table}");
         CleanRowsSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean} ORDER BY ind)";
         CleanRowSetSql = $"(SELECT {_steps.Columns} FROM {_steps.Clean})";
@@ -236,9 +235,9 @@ public sealed class MicroBatchCleaner
                 if (keyScan.FilesRead > 0) _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
             }
             Run("rejects");
-            Run("clean");
+            long duplicates = _connection.ExecuteChanged($"EXECUTE {_prefix}delete_duplicates", cancellationToken);
             long[] counts = _connection.QueryLongs($"EXECUTE {_prefix}counts", cancellationToken);
-            return _steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0);
+            return _steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0, deleted: duplicates);
         }
         finally
         {

@@ -86,6 +86,17 @@ public sealed class DuckDbSessionTests : IDisposable
     }
 
     [Fact]
+    public void ExecuteChanged_returns_the_rows_a_statement_changed_also_through_a_prepared_statement()
+    {
+        _db.Execute("CREATE TABLE changed (n INTEGER)");
+        Assert.Equal(5, _db.ExecuteChanged("INSERT INTO changed SELECT * FROM range(5)"));
+        _db.Execute("PREPARE delete_odd AS DELETE FROM changed WHERE n % 2 = 1");
+        Assert.Equal(2, _db.ExecuteChanged("EXECUTE delete_odd"));
+        Assert.Equal(0, _db.ExecuteChanged("EXECUTE delete_odd"));
+        Assert.Equal(3, _db.QueryLongs("SELECT count(*) FROM changed")[0]);
+    }
+
+    [Fact]
     public void Open_applies_every_setting()
     {
         string spill = Path.Combine(_dir.Path, "it's ünï spill");
