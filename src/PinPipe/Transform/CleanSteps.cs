@@ -4,12 +4,13 @@ namespace PinPipe.Transform;
 
 /// <summary>
 /// The SQL of each step after the rules' stage (<see cref="CleaningRules.StageSql"/>), written once for the two ways
-/// they run: <see cref="Cleaner"/> creates a table per step, <see cref="MicroBatchCleaner"/> inserts into tables it keeps
-/// and plans each statement once.
+/// they run: <see cref="Cleaner"/> creates a table per step; <see cref="MicroBatchCleaner"/> inserts into tables it keeps,
+/// deletes the duplicates from its stage table instead of copying the clean rows (<see cref="DeleteDuplicatesSql"/>), and
+/// plans each statement once.
 /// </summary>
 /// <param name="Kind">The table whose rules apply.</param>
 /// <param name="Stage">The stage table (quoted).</param>
-/// <param name="Clean">The clean table (quoted), or a parenthesized query of the clean rows: the clean columns and <see cref="CleaningRules.QualityColumn"/>.</param>
+/// <param name="Clean">The clean table (quoted), with the clean columns and <see cref="CleaningRules.QualityColumn"/>; or a parenthesized query of the stage table's rows without a reason, which are the clean rows once <see cref="DeleteDuplicatesSql"/> ran.</param>
 /// <param name="Rejects">The reject table (quoted).</param>
 internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, string Rejects)
 {
@@ -48,7 +49,9 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
     /// reason) and the rejects: the rows of <see cref="CleanSql"/> without a second copy of them. The statement's count is
     /// the duplicates (<see cref="Result"/>'s <c>deleted</c>).
     /// </summary>
-    public string DeleteDuplicatesSql(string? held) => $"DELETE FROM {Stage} WHERE reason IS NULL AND rowid NOT IN ({FirstRowIdsSql(held)})";
+    /// <remarks>The rowids kept are filtered for null (a key whose rows all lack a seq has none): one null in a <c>NOT IN</c> list would keep every row.</remarks>
+    public string DeleteDuplicatesSql(string? held) =>
+        $"DELETE FROM {Stage} WHERE reason IS NULL AND rowid NOT IN (SELECT id FROM ({FirstRowIdsSql(held)}) f(id) WHERE id IS NOT NULL)";
 
     /// <summary>
     /// The rowids of the clean rows in the stage table: the valid record seen first of each ind whose key is not in
@@ -62,9 +65,10 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
     }
 
     /// <summary>
-    /// One row of every count a <see cref="CleanResult"/> needs, read once the clean and reject tables are filled: records
-    /// read, valid records, clean rows, rejects, each quality rule's sum over the clean rows, each reject kind's count
-    /// (<see cref="Result"/> reads them in this order).
+    /// One row of every count a <see cref="CleanResult"/> needs, read once the clean rows and the reject table are filled:
+    /// records read, valid records, clean rows, rejects, each quality rule's sum over the clean rows, each reject kind's count
+    /// (<see cref="Result"/> reads them in this order). After <see cref="DeleteDuplicatesSql"/> the stage table no longer
+    /// holds the duplicates: the records read and valid then lack them (<see cref="Result"/>'s <c>deleted</c> adds them back).
     /// </summary>
     public string CountsSql
     {

@@ -131,7 +131,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
     [Fact]
     public async Task Begin_gives_back_the_blocks_of_the_last_micro_batch_so_the_tables_hold_one_micro_batch_at_most()
     {
-        // 1,000 pins a micro-batch (the fixtures repeated): each fills the raw, stage and clean tables with about a MB.
+        // 1,000 pins a micro-batch (the fixtures repeated): each fills the raw (or fields) and stage tables with about a MB.
         string[] fixtures = TransformTestKit.FixtureLines("raw", RecordKind.Pin);
         string[] batch = Enumerable.Range(0, 1000).Select(i => fixtures[i % fixtures.Length]).ToArray();
         var (kit, pin) = For(RecordKind.Pin);
