@@ -89,7 +89,7 @@ public sealed class S3FaultTests : IAsyncLifetime, IDisposable
             && (e.Message.Contains(" failed (attempt ", StringComparison.Ordinal) || IsStoreFailure(e.Exception))).ToList();
         int callers = failed.Count(e => !e.Message.StartsWith("S3 ", StringComparison.Ordinal));
         Assert.True(rise.Values.Sum() == failed.Count,
-            $"{rise.Values.Sum()} failures counted, {failed.Count} logged:\n" + string.Join("\n", failed.Select(e => $"{e.Level} {e.Category}: {e.Message}")));
+            $"{rise.Values.Sum()} failures counted ({string.Join(", ", rise.Select(r => $"{r.Key.Operation} {r.Key.Kind} {r.Value}"))}; {proxy.Summary}), {failed.Count} logged:\n" + string.Join("\n", failed.Select(e => $"{e.Level} {e.Category}: {e.Message}")));
         return callers;
 
         static bool IsStoreFailure(Exception? e)
