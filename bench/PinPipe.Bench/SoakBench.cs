@@ -26,9 +26,10 @@ namespace PinPipe.Bench;
 /// long-running processes go beside it, not judged); the records per second ingested, landed by the sink and committed by the stream
 /// job; the sink's and the stream job's lag (records past their committed offsets, from their <c>/metrics</c>, read every
 /// second: a sample is their mean); the API's request latency (p50/p99 of the requests in those 10 s, by route family, from
-/// its histogram); and the end-to-end latency of probe records, one posted to each lane every second (a sample is the
-/// median of those that arrived in its 10 s): ack → committed in the bucket (the sink's committed offset passes it) and
-/// ack → readable in the streaming <c>pin</c> table (a Delta commit's txn passes it).
+/// its histogram); and the end-to-end latency of probe records, ten posted to each lane every second at random moments
+/// (<see cref="ProbeAsync"/>; a sample is the median of those that arrived in its 10 s): ack → committed in the bucket
+/// (the sink's committed offset passes it) and ack → readable in the streaming <c>pin</c> table (a Delta commit's txn
+/// passes it).
 /// At the end the emulators must report nothing lost; once every record is consumed a <c>pinpipe batch</c> runs and
 /// then <c>pinpipe verify</c>, which must exit 0. It writes <c>soak.csv</c> and <c>soak.svg</c> into
 /// <c>bench/results/soak-&lt;time&gt;/</c> and judges every series after the warm-up (5 minutes, at most half the
@@ -39,8 +40,17 @@ internal static class SoakBench
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often a probe goes to each lane and the lags are read: a 10-s sample is the median (probes) or the mean (lags) of these.</summary>
-    private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
+    /// <summary>How often the lags and the processes' memory are read: a 10-s sample is the mean of these.</summary>
+    private static readonly TimeSpan ReadInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// One probe goes to each lane at a random moment within each slot of this length (10 a second): a 10-s sample is the
+    /// median of the probes that arrived in it.
+    /// </summary>
+    private static readonly TimeSpan ProbeSlot = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How often the sink's committed offsets are read for the bucket probes.</summary>
+    private static readonly TimeSpan SinkPoll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
     private const double Tolerance = 0.10;
     private const long ProbeBase = 900_000_000; // probe inds: far above the source's
@@ -208,7 +218,7 @@ internal static class SoakBench
             await File.WriteAllTextAsync(Path.Combine(output, "soak.svg"), Svg([.. names], samples, warmup, args, both));
             lines.AddRange(Report([.. names], samples, warmup, args, both, output));
             lines.Add("");
-            // The probes stop with the samples: each one posts a record a second, so while they ran the sink's lag came back to
+            // The probes stop with the samples: they post records all the time, so while they ran the sink's lag came back to
             // 0 only when a flush happened to land between two of them, and the drain below waited minutes for that.
             await stopProbing.CancelAsync();
             try { await probing; }
@@ -267,7 +277,7 @@ internal static class SoakBench
         {
             "",
             string.Create(CultureInfo.InvariantCulture,
-                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}{(args.Unique ? " --order sequential (every post new: the source seeded with a row for each)" : " (rows drawn with repeats from the 11,000 seeded)")}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (memory and lags: the mean of reads every second; end-to-end probes: the median of one a second per lane); judged after the first {warmup.TotalMinutes:0.#} min. CSV (with each process's CPU, GC pauses and thread-pool backlog), chart and the processes' logs: {output}"),
+                $"Soak: {string.Join(", ", names.Select(n => $"`pinpipe {n}`"))} as separate processes, each emulator at --rate {args.Rate} posts/s (3 records each) --records-per-request {args.RecordsPerRequest}{(args.Unique ? " --order sequential (every post new: the source seeded with a row for each)" : " (rows drawn with repeats from the 11,000 seeded)")}, for {args.Minutes} min; sampled every {Interval.TotalSeconds:0} s (memory and lags: the mean of reads every second; end-to-end probes: the median of ten a second per lane, each at a random moment); judged after the first {warmup.TotalMinutes:0.#} min. CSV (with each process's CPU, GC pauses and thread-pool backlog), chart and the processes' logs: {output}"),
             "",
             "| series | median after warm-up | min / max | samples: range (± % of median) | 5-min window medians: range | flat (±10 %) |",
             "|---|---|---|---|---|---|",
@@ -360,7 +370,7 @@ internal static class SoakBench
         {
             while (!stop.IsCancellationRequested)
             {
-                await Task.Delay(ProbeInterval - TimeSpan.FromTicks(clock.Elapsed.Ticks % ProbeInterval.Ticks), stop);
+                await Task.Delay(ReadInterval - TimeSpan.FromTicks(clock.Elapsed.Ticks % ReadInterval.Ticks), stop);
                 if (sinkMetrics is not null && (await ScrapeAsync(http, sinkMetrics)).Sum("pinpipe_sink_lag") is var sink) readings.Enqueue(("sink_lag", sink));
                 readings.Enqueue(("stream_lag", (await ScrapeAsync(http, streamMetrics)).Sum("pinpipe_stream_lag")));
                 for (int i = 0; i < children.Length; i++)
@@ -378,22 +388,35 @@ internal static class SoakBench
     }
 
     /// <summary>
-    /// Every second (<see cref="ProbeInterval"/>), one pin record with a fresh ind to each lane, each probe on its own: the time from its acknowledgement to the sink's committed
-    /// offset passing it (from the sink's <c>/metrics</c>, polled every 50 ms) and to a commit of the streaming pin table
-    /// whose txn passes it (<see cref="TableWatcher"/>).
+    /// One pin record with a fresh ind to each lane at a random moment within every <see cref="ProbeSlot"/> (10 a second),
+    /// each probe on its own: the time from its acknowledgement to the sink's committed offset passing it (read every
+    /// <see cref="SinkPoll"/>) and to a commit of the streaming pin table whose txn passes it (<see cref="TableWatcher"/>).
     /// </summary>
+    /// <remarks>
+    /// The moments are random because the lanes run on clocks of their own: the stream job closes a micro-batch on a 100 ms
+    /// grid, and the sink fills its objects at the emulators' steady pace. A probe sent at the same moment of every second
+    /// sees the same point of those cycles each time, and its latency moves as that point drifts rather than as the lane's
+    /// does; a probe at a random moment is a record arriving as any record does. Ten a second, because one record's latency
+    /// spreads over a whole cycle (the stream job's trigger, an object's filling): the median of ten probes moved by
+    /// 20–50 % from one 10-s sample to the next (BENCHMARKS.md).
+    /// </remarks>
     private static async Task ProbeAsync(string api, string sinkMetrics, bool both, PipelineNames names, TableWatcher watcher,
         ConcurrentQueue<(string Key, double Value)> probes, CancellationToken stop)
     {
         using var client = new HttpClient { BaseAddress = new Uri(api + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        using var sinkClient = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var sinkRead = PromText.Parse(""); // the sink's metrics, last read
+        var polling = both ? PollSinkAsync() : Task.CompletedTask;
         long next = ProbeBase;
         var clock = Stopwatch.StartNew();
         var running = new List<Task>();
+        var random = new Random(7);
         try
         {
-            while (!stop.IsCancellationRequested)
+            for (long slot = 0; !stop.IsCancellationRequested; slot++)
             {
-                await Task.Delay(ProbeInterval - TimeSpan.FromTicks(clock.Elapsed.Ticks % ProbeInterval.Ticks), stop);
+                var at = ProbeSlot * (slot + random.NextDouble());
+                if (at > clock.Elapsed) await Task.Delay(at - clock.Elapsed, stop);
                 foreach (var done in running.Where(t => t.IsCompleted).ToList())
                 {
                     running.Remove(done);
@@ -401,13 +424,29 @@ internal static class SoakBench
                 }
                 running.Add(ProbeTableAsync(next++));
                 if (both) running.Add(ProbeBucketAsync(next++));
+                // Behind (a stalled machine): the slots missed are skipped, not sent in a burst.
+                slot = Math.Max(slot, (long)(clock.Elapsed / ProbeSlot) - 1);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
         try { await Task.WhenAll(running); }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+        await polling;
 
         string Pin(long ind) => Encoding.UTF8.GetString(SourceJson.Pin(SyntheticData.Generate(7, ind, 1).Single().Pin));
+
+        async Task PollSinkAsync()
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    Volatile.Write(ref sinkRead, await ScrapeAsync(sinkClient, sinkMetrics));
+                    await Task.Delay(SinkPoll, stop);
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+        }
 
         async Task ProbeTableAsync(long ind)
         {
@@ -434,8 +473,8 @@ internal static class SoakBench
             var first = doc.RootElement.GetProperty("offsets")[0];
             string partition = first.GetProperty("partition").GetInt32().ToString(CultureInfo.InvariantCulture);
             long offset = first.GetProperty("offset").GetInt64();
-            while ((await ScrapeAsync(client, sinkMetrics)).Sum("pinpipe_sink_committed_offset", ("topic", names.PinTopic), ("partition", partition)) <= offset)
-                await Task.Delay(50, stop);
+            while (Volatile.Read(ref sinkRead).Sum("pinpipe_sink_committed_offset", ("topic", names.PinTopic), ("partition", partition)) <= offset)
+                await Task.Delay(10, stop);
             probes.Enqueue(("probe_bucket_ms", Stopwatch.GetElapsedTime(acked).TotalMilliseconds));
         }
     }
