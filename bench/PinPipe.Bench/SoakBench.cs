@@ -393,12 +393,10 @@ internal static class SoakBench
     /// <see cref="SinkPoll"/>) and to a commit of the streaming pin table whose txn passes it (<see cref="TableWatcher"/>).
     /// </summary>
     /// <remarks>
-    /// The moments are random because the lanes run on clocks of their own: the stream job closes a micro-batch on a 100 ms
-    /// grid, and the sink fills its objects at the emulators' steady pace. A probe sent at the same moment of every second
-    /// sees the same point of those cycles each time, and its latency moves as that point drifts rather than as the lane's
-    /// does; a probe at a random moment is a record arriving as any record does. Ten a second, because one record's latency
-    /// spreads over a whole cycle (the stream job's trigger, an object's filling): the median of ten probes moved by
-    /// 20–50 % from one 10-s sample to the next (BENCHMARKS.md).
+    /// The moments are random so that the probes sample every point of the lanes' own cycles alike (the stream job's 100 ms
+    /// trigger, the filling of the sink's objects), whatever their periods. Ten a second, because one record's latency
+    /// spreads over a whole cycle: the median of ten probes (one a second) moved by a standard deviation of 23–28 % of its
+    /// median from one 10-s sample to the next, so a 5-minute window's median by about 6 % (BENCHMARKS.md, soak).
     /// </remarks>
     private static async Task ProbeAsync(string api, string sinkMetrics, bool both, PipelineNames names, TableWatcher watcher,
         ConcurrentQueue<(string Key, double Value)> probes, CancellationToken stop)
