@@ -49,7 +49,7 @@ internal static class SoakBench
     /// </summary>
     private static readonly TimeSpan ProbeSlot = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>How often the sink's committed offsets are read for the bucket probes.</summary>
+    /// <summary>The wait between two reads of the sink's committed offsets for the bucket probes (a read takes a few ms more).</summary>
     private static readonly TimeSpan SinkPoll = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
     private const double Tolerance = 0.10;
@@ -395,14 +395,13 @@ internal static class SoakBench
     /// <remarks>
     /// The moments are random so that the probes sample every point of the lanes' own cycles alike (the stream job's 100 ms
     /// trigger, the filling of the sink's objects), whatever their periods. Ten a second, because one record's latency
-    /// spreads over a whole cycle: the median of ten probes (one a second) moved by a standard deviation of 23–28 % of its
-    /// median from one 10-s sample to the next, so a 5-minute window's median by about 6 % (BENCHMARKS.md, soak).
+    /// spreads over a whole cycle: the median of ten probes (one a second) had a standard deviation of 23–28 % of its
+    /// median over the 10-s samples, so a 5-minute window's median had a standard error of about 5–6 % (BENCHMARKS.md, soak).
     /// </remarks>
     private static async Task ProbeAsync(string api, string sinkMetrics, bool both, PipelineNames names, TableWatcher watcher,
         ConcurrentQueue<(string Key, double Value)> probes, CancellationToken stop)
     {
         using var client = new HttpClient { BaseAddress = new Uri(api + "/"), Timeout = TimeSpan.FromSeconds(30) };
-        using var sinkClient = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var sinkRead = PromText.Parse(""); // the sink's metrics, last read
         var polling = both ? PollSinkAsync() : Task.CompletedTask;
         long next = ProbeBase;
@@ -413,8 +412,8 @@ internal static class SoakBench
         {
             for (long slot = 0; !stop.IsCancellationRequested; slot++)
             {
-                var at = ProbeSlot * (slot + random.NextDouble());
-                if (at > clock.Elapsed) await Task.Delay(at - clock.Elapsed, stop);
+                var wait = ProbeSlot * (slot + random.NextDouble()) - clock.Elapsed; // read once: Task.Delay takes -1 ms as forever
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, stop);
                 foreach (var done in running.Where(t => t.IsCompleted).ToList())
                 {
                     running.Remove(done);
@@ -433,13 +432,19 @@ internal static class SoakBench
 
         string Pin(long ind) => Encoding.UTF8.GetString(SourceJson.Pin(SyntheticData.Generate(7, ind, 1).Single().Pin));
 
+        // Its own client: after a probe failed, the poll goes on until the run's end without what ProbeAsync disposes.
         async Task PollSinkAsync()
         {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            var uri = new Uri(sinkMetrics + "/metrics");
             try
             {
                 while (!stop.IsCancellationRequested)
                 {
-                    Volatile.Write(ref sinkRead, await ScrapeAsync(sinkClient, sinkMetrics));
+                    // A read that failed leaves the last one standing (an empty one would hold every probe out until the next).
+                    try { Volatile.Write(ref sinkRead, PromText.Parse(await http.GetStringAsync(uri, stop))); }
+                    catch (HttpRequestException) { }
+                    catch (TaskCanceledException) when (!stop.IsCancellationRequested) { }
                     await Task.Delay(SinkPoll, stop);
                 }
             }
