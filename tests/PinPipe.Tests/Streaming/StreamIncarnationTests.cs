@@ -94,8 +94,9 @@ public sealed class StreamIncarnationTests
         using var cts = new CancellationTokenSource(Timeout);
         while (!process.HasExited) await Task.Delay(50, cts.Token);
         Assert.True(process.ExitCode == 1, process.Output);
-        Assert.Contains($"Stream '{kit.StreamOf(RecordKind.Pin)}' was deleted", process.Output, StringComparison.Ordinal);
-        Assert.Contains("--reset earliest", process.Output, StringComparison.Ordinal);
+        // The whole output on failure (Assert.Contains cuts it to its first characters).
+        Assert.True(process.Output.Contains($"Stream '{kit.StreamOf(RecordKind.Pin)}' was deleted", StringComparison.Ordinal), process.Output);
+        Assert.True(process.Output.Contains("--reset earliest", StringComparison.Ordinal), process.Output);
         Assert.Equal([.. Range(1, 10)], await IndsAsync(kit, RecordKind.Pin));
     }
 
