@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
+using PinPipe.DuckDb;
 
 namespace PinPipe.Streaming;
 
@@ -14,12 +15,17 @@ namespace PinPipe.Streaming;
 /// Linux only (<c>setpriority</c> on each thread's id: a thread's nice value is its own there). Elsewhere, or when the
 /// call fails, the threads run at the normal priority and <see cref="Lowered"/> is false. The threads are made once and
 /// kept: an unprivileged process may raise a thread's nice value but not lower it again, so a thread-pool thread must never
-/// be lowered. Work queued here must not wait on work of the normal threads that could in turn wait on it.
+/// be lowered. Nor may one start on a lowered thread: a new thread inherits its creator's nice value, and the runtime
+/// starts some of its threads (the thread pool's workers and gate thread, the JIT's) on the thread that first needs them.
+/// So <see cref="Run"/> completes its task on a thread of the normal priority of its own, which queues what awaits the
+/// task to the thread pool: a lowered thread runs the work and nothing else. Work queued here must not wait on work of the
+/// normal threads that could in turn wait on it.
 /// </remarks>
-internal sealed class LowPriorityScheduler : TaskScheduler, IDisposable
+internal sealed class LowPriorityScheduler : TaskScheduler, IWorkRunner, IDisposable
 {
     private readonly BlockingCollection<Task> _queue = [];
     private readonly Thread[] _threads;
+    private readonly Completions _completions;
     private int _lowered;
     private long _executed;
 
@@ -35,6 +41,7 @@ internal sealed class LowPriorityScheduler : TaskScheduler, IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(nice, 0);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(nice, 19);
         Nice = nice;
+        _completions = new Completions($"{name}-done"); // started here, on the caller's thread: at its priority
         using var started = new CountdownEvent(threads);
         _threads = new Thread[threads];
         for (int i = 0; i < threads; i++)
@@ -113,16 +120,72 @@ internal sealed class LowPriorityScheduler : TaskScheduler, IDisposable
 
     protected override IEnumerable<Task> GetScheduledTasks() => _queue.ToArray();
 
-    /// <summary>Runs <paramref name="work"/> on one of the threads.</summary>
-    public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default) =>
-        Task.Factory.StartNew(work, cancellationToken, TaskCreationOptions.DenyChildAttach, this);
+    /// <summary>
+    /// Runs <paramref name="work"/> on one of the threads. Its task ends on the thread of the normal priority that completes
+    /// this scheduler's work, and what awaits it goes on on the thread pool, started by that thread if it must start one.
+    /// </summary>
+    /// <exception cref="TaskSchedulerException">The scheduler is disposed.</exception>
+    public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task.Factory.StartNew(work, cancellationToken, TaskCreationOptions.DenyChildAttach, this)
+            .ContinueWith(static (ran, state) => Complete((TaskCompletionSource<T>)state!, ran), done, CancellationToken.None, TaskContinuationOptions.DenyChildAttach, _completions);
+        return done.Task;
+    }
 
-    /// <summary>Stops taking work; the threads end once the queued work has run.</summary>
+    private static void Complete<T>(TaskCompletionSource<T> done, Task<T> ran)
+    {
+        if (ran.IsCompletedSuccessfully) done.TrySetResult(ran.Result);
+        else if (ran.IsCanceled)
+        {
+            try { ran.GetAwaiter().GetResult(); }
+            catch (OperationCanceledException e) { done.TrySetCanceled(e.CancellationToken); }
+        }
+        else done.TrySetException(ran.Exception!.InnerExceptions);
+    }
+
+    /// <summary>Stops taking work; the threads end once the queued work has run and its tasks have ended.</summary>
     public void Dispose()
     {
         _queue.CompleteAdding();
         foreach (var t in _threads) t.Join();
         _queue.Dispose();
+        _completions.Dispose(); // after the lowered threads: the last of the work queued its completion
+    }
+
+    /// <summary>
+    /// One thread of the normal priority that runs the continuations completing <see cref="Run"/>'s tasks (a few
+    /// microseconds each). A lowered thread only adds to its queue, which starts no thread.
+    /// </summary>
+    private sealed class Completions : TaskScheduler, IDisposable
+    {
+        private readonly BlockingCollection<Task> _queue = [];
+        private readonly Thread _thread;
+
+        public Completions(string name)
+        {
+            _thread = new Thread(() =>
+            {
+                foreach (var task in _queue.GetConsumingEnumerable()) TryExecuteTask(task);
+            })
+            { IsBackground = true, Name = name };
+            _thread.Start();
+        }
+
+        protected override void QueueTask(Task task) => _queue.Add(task);
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks() => _queue.ToArray();
+
+        public override int MaximumConcurrencyLevel => 1;
+
+        public void Dispose()
+        {
+            _queue.CompleteAdding();
+            _thread.Join();
+            _queue.Dispose();
+        }
     }
 
     private const int PrioProcess = 0; // PRIO_PROCESS: with a thread id, that thread alone (Linux)

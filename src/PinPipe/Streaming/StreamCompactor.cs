@@ -68,7 +68,7 @@ internal sealed class StreamCompactor
     private Task? _compaction; // at most one per table, beside the micro-batches
     private readonly int _reopenDbEvery;
     private readonly MaintenanceSlot _slot;
-    private readonly TaskScheduler? _scheduler;
+    private readonly IWorkRunner? _runner;
     private DuckDBConnection? _db; // the compactions' DuckDB, kept between them (see OpenDb)
     private int _dbUses;
     private long _dbOpens;
@@ -87,15 +87,15 @@ internal sealed class StreamCompactor
     /// <param name="reopenDbEvery">Compactions that share one DuckDB (<see cref="ReopenDbEvery"/>).</param>
     /// <param name="slot">The job's <see cref="MaintenanceSlot"/>, one of which a compaction beside the micro-batches holds while
     /// it runs; null: one of its own.</param>
-    /// <param name="scheduler">Where a compaction's DuckDB work (the rewrite and the new files' stats) runs: the threads of
+    /// <param name="runner">Where a compaction's DuckDB work (the rewrite and the new files' stats) runs: the threads of
     /// <see cref="StreamOptions.CompactionNice"/> (<see cref="LowPriorityScheduler"/>); null: the compaction's own task.</param>
     /// <param name="commitGates">The <see cref="DeltaTable.CommitGate"/>s of the clean and the reject table, shared with the stream
     /// table's own instances (over a store whose put-if-absent is not atomic); null: none.</param>
     public StreamCompactor(string name, IObjectStore store, string cleanPrefix, string rejectsPrefix, string work, int compactEvery, long smallFileBytes,
         ILogger logger, ILoggerFactory loggerFactory, TimeProvider time, long targetFileBytes = DuckDbSession.TargetFileBytes, int reopenDbEvery = ReopenDbEvery,
-        MaintenanceSlot? slot = null, (SemaphoreSlim Clean, SemaphoreSlim Rejects)? commitGates = null, TaskScheduler? scheduler = null)
+        MaintenanceSlot? slot = null, (SemaphoreSlim Clean, SemaphoreSlim Rejects)? commitGates = null, IWorkRunner? runner = null)
     {
-        _scheduler = scheduler;
+        _runner = runner;
         ArgumentOutOfRangeException.ThrowIfLessThan(reopenDbEvery, 1);
         _reopenDbEvery = reopenDbEvery;
         _slot = slot ?? new MaintenanceSlot();
@@ -316,7 +316,7 @@ internal sealed class StreamCompactor
             break;
         }
         if (bins.Count == 0) return 0;
-        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, _scheduler, cancellationToken).ConfigureAwait(false);
+        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, _runner, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _compactions);
         int smallTaken = small.Length >= 2 ? small.Length : 0, largerTaken = bins.Skip(smallTaken > 0 ? 1 : 0).Sum(b => b.Count);
         if (smallTaken > 0)

@@ -87,7 +87,7 @@ internal sealed class StreamTable : IDisposable
         _metrics = new StreamTableMetrics(_name, stream);
         _trigger = new MicroBatchTrigger(options.Trigger, time);
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time, slot: maintenance, commitGates: gates,
-            scheduler: options.CompactionNice > 0 ? LowPriorityScheduler.Shared(options.CompactionNice) : null);
+            runner: options.CompactionNice > 0 ? LowPriorityScheduler.Shared(options.CompactionNice) : null);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
         _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
         input.Bind(_name, _clean.Location, _rejects.Location, _metrics, logger);

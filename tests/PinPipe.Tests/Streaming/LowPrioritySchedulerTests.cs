@@ -28,6 +28,51 @@ public sealed class LowPrioritySchedulerTests
     }
 
     [Fact]
+    public async Task The_work_ends_on_a_thread_of_the_normal_priority_which_hands_on_what_awaits_it()
+    {
+        int? callers = LowPriorityScheduler.CurrentThreadNice();
+        Assert.True(callers < 12, $"the test runs at nice {callers}: a scheduler of nice 12 could not be lower");
+        using var scheduler = new LowPriorityScheduler(1, 12, "test-handoff");
+        using var release = new ManualResetEventSlim();
+        var work = scheduler.Run(() =>
+        {
+            release.Wait(TimeSpan.FromSeconds(30));
+            return LowPriorityScheduler.CurrentThreadNice();
+        });
+        // Registered before the work ends: its end hands the continuation to the scheduler given, from the thread it ends
+        // on. The thread pool's queue is handed work the same way, and may start a thread on the thread that hands it.
+        var handing = new HandOffRecorder();
+        var after = work.ContinueWith(_ => (LowPriorityScheduler.CurrentThreadNice(), Thread.CurrentThread.Name), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, handing);
+        Assert.False(after.IsCompleted);
+        release.Set();
+
+        var (nice, thread) = await after;
+        Assert.Equal(12, await work);
+        var (handedBy, handedAt) = Assert.Single(handing.QueuedBy);
+        Assert.Equal(callers, handedAt);
+        Assert.Equal("test-handoff-done", handedBy); // the scheduler's thread of the normal priority, not its lowered test-handoff-0
+        Assert.Equal(callers, nice);
+        Assert.NotEqual("test-handoff-0", thread);
+    }
+
+    /// <summary>Runs its tasks on the thread pool, recording the thread (name, nice value) that queued each.</summary>
+    private sealed class HandOffRecorder : TaskScheduler
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<(string? Thread, int? Nice)> QueuedBy { get; } = new();
+
+        protected override void QueueTask(Task task)
+        {
+            QueuedBy.Enqueue((Thread.CurrentThread.Name, LowPriorityScheduler.CurrentThreadNice()));
+            ThreadPool.UnsafeQueueUserWorkItem(_ => TryExecuteTask(task), null);
+        }
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks() => [];
+    }
+
+    [Fact]
     public async Task A_normal_thread_waiting_for_queued_work_does_not_run_it_itself()
     {
         using var scheduler = new LowPriorityScheduler(1, 12, "test-inline");

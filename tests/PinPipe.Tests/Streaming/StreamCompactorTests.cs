@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Lake.Directory;
 using PinPipe.Streaming;
@@ -307,8 +308,9 @@ public sealed class StreamCompactorTests : IDisposable
         var table = await AppendAsync("delta/clean", 3, 4, 5);
         var before = (await table.LoadAsync())!;
         using var scheduler = new LowPriorityScheduler(1, 9, "test-compact");
-        var compactor = new StreamCompactor("t_user_table", _store, "delta/clean", "delta/rejects", Work, 3, 8L << 20,
-            _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System, scheduler: scheduler);
+        var store = new LogWritersStore(_store);
+        var compactor = new StreamCompactor("t_user_table", store, "delta/clean", "delta/rejects", Work, 3, 8L << 20,
+            _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System, runner: scheduler);
         compactor.Resumed(before, null);
 
         await StartUntil(compactor, () => compactor.Compactions == 1);
@@ -316,6 +318,10 @@ public sealed class StreamCompactorTests : IDisposable
 
         // The rewrite of the bin and the new file's stats: two pieces of work, both on the scheduler's thread.
         Assert.Equal(2, scheduler.Executed);
+        // The commit after them went on at the normal priority: it holds the table's commit gate, which the micro-batches wait for.
+        var commit = Assert.Single(store.Writers, w => w.Key.EndsWith(".json", StringComparison.Ordinal));
+        Assert.False(commit.Thread?.StartsWith("test-compact-", StringComparison.Ordinal) ?? false, $"the commit was written on {commit.Thread}");
+        Assert.NotEqual(9, commit.Nice);
         var after = (await new DeltaTable(_store, "delta/clean").LoadAsync())!;
         var file = Assert.Single(after.Files);
         Assert.Equal(await RowsAsync(before), await RowsAsync(after));
@@ -354,5 +360,29 @@ public sealed class StreamCompactorTests : IDisposable
         Assert.Equal(await RowsAsync(before), await RowsAsync(after));
         Assert.Contains(_logs.Entries, e => e.Message.StartsWith("t_pin_table: compacted 2 small files of delta/clean into one and 4 larger files into one", StringComparison.Ordinal));
         Assert.Equal(1, compactor.Compactions);
+    }
+
+    /// <summary>The directory store, recording which thread (its name and nice value) wrote each object of a Delta log.</summary>
+    private sealed class LogWritersStore(IObjectStore inner) : RemoteLikeStore(inner)
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<(string Key, string? Thread, int? Nice)> Writers { get; } = new();
+
+        public override ValueTask PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            Record(key);
+            return base.PutAsync(key, content, cancellationToken);
+        }
+
+        public override ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            Record(key);
+            return base.PutIfAbsentAsync(key, content, cancellationToken);
+        }
+
+        private void Record(string key)
+        {
+            if (key.Contains("/_delta_log/", StringComparison.Ordinal))
+                Writers.Enqueue((key, Thread.CurrentThread.Name, LowPriorityScheduler.CurrentThreadNice()));
+        }
     }
 }

@@ -182,11 +182,11 @@ public sealed partial class DeltaTable
     /// <param name="workFolder">An existing folder for the rewritten files (and downloads from stores without local paths), cleaned after.</param>
     /// <param name="targetFileBytes">About the largest a rewritten file gets.</param>
     /// <param name="rowGroupBytes">About the largest a row group of a rewritten file gets in memory; 0: DuckDB's row groups (<see cref="DuckDbSession.CopyToParquetFiles"/>).</param>
-    /// <param name="scheduler">Where the DuckDB work runs (the files' rewrite and their stats, all of a rewrite's CPU but the
+    /// <param name="runner">Where the DuckDB work runs (the files' rewrite and their stats, all of a rewrite's CPU but the
     /// commit): e.g. threads of a lower CPU priority; null: the calling thread.</param>
     /// <param name="cancellationToken">Stops the rewrite before the commit.</param>
     public async Task<DeltaCommitResult?> RewriteAsync(DeltaSnapshot snapshot, IReadOnlyList<IReadOnlyList<DeltaFile>> bins, DuckDBConnection connection, string workFolder,
-        long targetFileBytes = DuckDbSession.TargetFileBytes, long rowGroupBytes = 0, TaskScheduler? scheduler = null, CancellationToken cancellationToken = default)
+        long targetFileBytes = DuckDbSession.TargetFileBytes, long rowGroupBytes = 0, IWorkRunner? runner = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(bins);
@@ -201,11 +201,11 @@ public sealed partial class DeltaTable
                 if (bins[i].Count == 0) continue;
                 using var scan = await DeltaScan.OpenAsync(_store, _root, snapshot.State, [.. bins[i]], null, connection, cancellationToken).ConfigureAwait(false);
                 string prefix = Path.Combine(folder, i.ToString(CultureInfo.InvariantCulture));
-                written.AddRange(await On(scheduler, () => connection.CopyToParquetFiles($"(SELECT * FROM {scan.Sql} AS t)", prefix, targetFileBytes, rowGroupBytes, cancellationToken),
+                written.AddRange(await On(runner, () => connection.CopyToParquetFiles($"(SELECT * FROM {scan.Sql} AS t)", prefix, targetFileBytes, rowGroupBytes, cancellationToken),
                     cancellationToken).ConfigureAwait(false));
             }
             // The new files' stats in the rewrite's own DuckDB (not the process's shared one, whose threads run at the normal priority).
-            var facts = await On(scheduler, () => DeltaStats.ComputeAll(connection, written, snapshot.Schema, DeltaStats.NumIndexedCols(snapshot.State.Metadata?.Configuration), cancellationToken),
+            var facts = await On(runner, () => DeltaStats.ComputeAll(connection, written, snapshot.Schema, DeltaStats.NumIndexedCols(snapshot.State.Metadata?.Configuration), cancellationToken),
                 cancellationToken).ConfigureAwait(false);
             var removes = bins.SelectMany(b => b).Select(f => f.Path).ToArray();
             return await CommitAsync(new DeltaWrite(snapshot.Schema, written)
@@ -224,9 +224,9 @@ public sealed partial class DeltaTable
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> on <paramref name="scheduler"/>, or at once on the calling thread when null.</summary>
-    private static Task<T> On<T>(TaskScheduler? scheduler, Func<T> work, CancellationToken cancellationToken) =>
-        scheduler is null ? Task.FromResult(work()) : Task.Factory.StartNew(work, cancellationToken, TaskCreationOptions.DenyChildAttach, scheduler);
+    /// <summary>Runs <paramref name="work"/> with <paramref name="runner"/>, or at once on the calling thread when null.</summary>
+    private static Task<T> On<T>(IWorkRunner? runner, Func<T> work, CancellationToken cancellationToken) =>
+        runner is null ? Task.FromResult(work()) : runner.Run(work, cancellationToken);
 
     /// <summary>
     /// Delta's OPTIMIZE (bin-packing): rewrites the latest version's files smaller than <paramref name="targetFileBytes"/> into
