@@ -12,6 +12,7 @@ using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
 using PinPipe.Source;
+using PinPipe.Streaming;
 using PinPipe.Transform;
 
 namespace PinPipe.Bench;
@@ -73,10 +74,14 @@ internal static class SoakBench
             keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue", $"{process}_rss_low_mib", $"{process}_rss_high_mib"]);
         if (both) keys.Add("sink_failures");
         keys.AddRange(["machine_busy_pct", "machine_steal_pct", "cpu_probe_mbps"]);
+        keys.AddRange(PinSteps.Select(s => $"pin_{s}_ms").Prepend("pin_batch_ms").Prepend("pin_batch_records"));
         return [.. keys];
     }
 
     private static readonly string[] ServiceProcesses = ["serve", "sink", "stream"];
+
+    /// <summary>The steps of a micro-batch the stream job times (<c>pinpipe_stream_batch_step_seconds</c>), sampled for the pin table: what the table probe waits for.</summary>
+    private static readonly string[] PinSteps = ["collect", "clean", "write", "commit"];
 
     /// <summary>A sampled series other than memory: its name, unit and how its flatness is judged.</summary>
     private sealed record Series(string Key, string Label, string Unit, bool BothLanesOnly = false);
@@ -147,6 +152,7 @@ internal static class SoakBench
             }
 
             using var stopProbing = new CancellationTokenSource();
+            string pinTable = StreamJob.TableName(PipelineJobs.StreamTarget(settings).UserId, RecordKind.Pin);
             var watcher = new TableWatcher(store.LocalPath(PipelineJobs.StreamTarget(settings).TablePrefix(RecordKind.Pin) + "/_delta_log")
                 ?? throw new InvalidOperationException("the soak needs a directory bucket"), settings.Names.PinStream);
             var watching = watcher.RunAsync(stopProbing.Token);
@@ -192,6 +198,15 @@ internal static class SoakBench
                     values[$"{name}_threadpool_queue"] = now.Sum("dotnet_threadpool_queue_length");
                 }
                 if (both) values["sink_failures"] = sink.Sum("pinpipe_sink_failures_total") - last.Sink.Sum("pinpipe_sink_failures_total");
+                // The pin table's micro-batches in the sample: their mean size, time and time by step (the table probe's path).
+                double Mean10s(string metric, params (string Key, string Value)[] match)
+                {
+                    double count = stream.Sum(metric + "_count", match) - last.Stream.Sum(metric + "_count", match);
+                    return count > 0 ? (stream.Sum(metric + "_sum", match) - last.Stream.Sum(metric + "_sum", match)) / count : double.NaN;
+                }
+                values["pin_batch_records"] = Mean10s("pinpipe_stream_batch_records", ("table", pinTable));
+                values["pin_batch_ms"] = 1000 * Mean10s("pinpipe_stream_batch_duration_seconds", ("table", pinTable));
+                foreach (string step in PinSteps) values[$"pin_{step}_ms"] = 1000 * Mean10s("pinpipe_stream_batch_step_seconds", ("table", pinTable), ("step", step));
                 var cpu = MachineCpu.Read();
                 (values["machine_busy_pct"], values["machine_steal_pct"]) = cpu.Since(lastCpu);
                 lastCpu = cpu;
