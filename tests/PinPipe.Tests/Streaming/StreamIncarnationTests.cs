@@ -91,9 +91,9 @@ public sealed class StreamIncarnationTests
         await RecreateAsync(kit, RecordKind.Pin, force: true);
         await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 201, 30)); // past the old offsets
 
-        using var cts = new CancellationTokenSource(Timeout);
-        while (!process.HasExited) await Task.Delay(50, cts.Token);
-        Assert.True(process.ExitCode == 1, process.Output);
+        // Its whole output: right after HasExited turns true, Output can still miss the last lines, the error among them.
+        int code = await process.WaitForExitAsync(Timeout);
+        Assert.True(code == 1, process.Output);
         // The whole output on failure (Assert.Contains cuts it to its first characters).
         Assert.True(process.Output.Contains($"Stream '{kit.StreamOf(RecordKind.Pin)}' was deleted", StringComparison.Ordinal), process.Output);
         Assert.True(process.Output.Contains("--reset earliest", StringComparison.Ordinal), process.Output);

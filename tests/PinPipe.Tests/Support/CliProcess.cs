@@ -123,13 +123,27 @@ public sealed class CliProcess : IAsyncDisposable
     private static async Task<(int ExitCode, string Output)> RunToEndAsync(CliProcess started, TimeSpan timeout)
     {
         await using var p = started;
-        using var cts = new CancellationTokenSource(timeout);
-        await p._process.WaitForExitAsync(cts.Token);
-#pragma warning disable CA1849 // the process has exited (awaited above); the parameterless WaitForExit only waits for the output readers to drain
-        p._process.WaitForExit(); // flush the output readers
-#pragma warning restore CA1849
-        return (p.ExitCode, p.Output);
+        int code = await p.WaitForExitAsync(timeout);
+        return (code, p.Output);
     }
+
+    /// <summary>
+    /// Waits for the process to exit and for its output to be read to the end (<see cref="Output"/> is then whole: when
+    /// <see cref="HasExited"/> turns true, the readers may not have delivered its last lines yet); its exit code.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">It did not exit within <paramref name="timeout"/>.</exception>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        DrainOutput();
+        return _process.ExitCode;
+    }
+
+    // The process has exited: the parameterless WaitForExit only waits for the output readers to reach its end.
+#pragma warning disable CA1849
+    private void DrainOutput() => _process.WaitForExit();
+#pragma warning restore CA1849
 
     /// <summary>Waits until GET <paramref name="url"/> answers 200.</summary>
     public async Task WaitHealthyAsync(Uri url, TimeSpan timeout)
@@ -138,7 +152,11 @@ public sealed class CliProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited) throw new InvalidOperationException($"pinpipe exited with {_process.ExitCode}:\n{Output}");
+            if (_process.HasExited)
+            {
+                DrainOutput();
+                throw new InvalidOperationException($"pinpipe exited with {_process.ExitCode}:\n{Output}");
+            }
             try
             {
                 using var r = await client.GetAsync(url);
@@ -157,6 +175,7 @@ public sealed class CliProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + timeout;
         while (!Output.Contains(text, StringComparison.Ordinal))
         {
+            if (_process.HasExited) DrainOutput(); // its last lines, before the answer
             if (_process.HasExited || DateTime.UtcNow >= deadline) return Output.Contains(text, StringComparison.Ordinal);
             await Task.Delay(20);
         }
