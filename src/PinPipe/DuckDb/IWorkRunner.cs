@@ -6,6 +6,6 @@ namespace PinPipe.DuckDb;
 /// </summary>
 public interface IWorkRunner
 {
-    /// <summary>Runs <paramref name="work"/>; the task ends with its result or its failure.</summary>
+    /// <summary>Runs <paramref name="work"/>; the task ends with its result or its failure, or cancelled when <paramref name="cancellationToken"/> is before the work starts.</summary>
     Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default);
 }

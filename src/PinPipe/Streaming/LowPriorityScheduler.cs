@@ -128,8 +128,11 @@ internal sealed class LowPriorityScheduler : TaskScheduler, IWorkRunner, IDispos
     public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Task.Factory.StartNew(work, cancellationToken, TaskCreationOptions.DenyChildAttach, this)
-            .ContinueWith(static (ran, state) => Complete((TaskCompletionSource<T>)state!, ran), done, CancellationToken.None, TaskContinuationOptions.DenyChildAttach, _completions);
+        var task = new Task<T>(work, cancellationToken, TaskCreationOptions.DenyChildAttach);
+        // The hand-off is attached before the work is queued: a Dispose in between then refuses the work (Start throws)
+        // instead of closing the completions' thread before the work's end could reach it.
+        task.ContinueWith(static (ran, state) => Complete((TaskCompletionSource<T>)state!, ran), done, CancellationToken.None, TaskContinuationOptions.DenyChildAttach, _completions);
+        if (!task.IsCompleted) task.Start(this); // a token cancelled already: the task is, and its hand-off says so
         return done.Task;
     }
 
