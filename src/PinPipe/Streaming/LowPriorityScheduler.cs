@@ -5,11 +5,11 @@ using PinPipe.DuckDb;
 namespace PinPipe.Streaming;
 
 /// <summary>
-/// A <see cref="TaskScheduler"/> whose own threads run at a lower CPU priority (a higher nice value) than the rest of the
-/// process, for CPU-bound work beside the micro-batches that nobody waits for: a compaction's rewrite of small files. On
-/// a machine whose cores are busy the kernel then gives the micro-batches, the API and the other services the CPU first,
-/// and the rewrite what is left, as RocksDB lowers the priority of its compaction threads. On an idle core it runs at full
-/// speed: a nice value only matters while threads compete.
+/// Threads of their own that run at a lower CPU priority (a higher nice value) than the rest of the process, for CPU-bound
+/// work beside the micro-batches that nobody waits for: a compaction's rewrite of small files. On a machine whose cores
+/// are busy the kernel then gives the micro-batches, the API and the other services the CPU first, and the rewrite what is
+/// left, as RocksDB lowers the priority of its compaction threads. On an idle core it runs at full speed: a nice value
+/// only matters while threads compete.
 /// </summary>
 /// <remarks>
 /// Linux only (<c>setpriority</c> on each thread's id: a thread's nice value is its own there). Elsewhere, or when the
@@ -17,36 +17,42 @@ namespace PinPipe.Streaming;
 /// kept: an unprivileged process may raise a thread's nice value but not lower it again, so a thread-pool thread must never
 /// be lowered. Nor may one start on a lowered thread: a new thread inherits its creator's nice value, and the runtime
 /// starts some of its threads (the thread pool's workers and gate thread, the JIT's) on the thread that first needs them.
-/// So <see cref="Run"/> completes its task on a thread of the normal priority of its own, which queues what awaits the
-/// task to the thread pool: a lowered thread runs the work and nothing else. Work queued here must not wait on work of the
-/// normal threads that could in turn wait on it.
+/// So the only way in is <see cref="Run"/>, which completes its task on a thread of the normal priority of its own, and
+/// that thread queues what awaits the task to the thread pool: a lowered thread runs the work and nothing else. It is not
+/// a <see cref="TaskScheduler"/> on purpose: a task started on one would end on the lowered thread and skip that hand-off,
+/// and a thread waiting for such a task could run it inline at its own priority. Work run here must not wait on work of
+/// the normal threads that could in turn wait on it.
 /// </remarks>
-internal sealed class LowPriorityScheduler : TaskScheduler, IWorkRunner, IDisposable
+internal sealed class LowPriorityScheduler : IWorkRunner, IDisposable
 {
-    private readonly BlockingCollection<Task> _queue = [];
+    private readonly BlockingCollection<Action> _queue = [];
     private readonly Thread[] _threads;
-    private readonly Completions _completions;
+    private readonly BlockingCollection<Action> _completions = [];
+    private readonly Thread _completing;
     private int _lowered;
     private long _executed;
 
-    [ThreadStatic]
-    private static LowPriorityScheduler? t_current;
-
     /// <param name="threads">Threads that run the queued work (at least 1).</param>
     /// <param name="nice">The nice value of the threads, 1 to 19 (Linux's range above the default 0); 0 leaves them at the process's.</param>
-    /// <param name="name">The threads' name (each gets its index after it).</param>
+    /// <param name="name">The threads' name (each gets its index after it; the thread of the normal priority that completes the work <c>{name}-done</c>).</param>
     public LowPriorityScheduler(int threads, int nice, string name)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(nice, 0);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(nice, 19);
         Nice = nice;
-        _completions = new Completions($"{name}-done"); // started here, on the caller's thread: at its priority
+        // Started here, on the caller's thread: at its priority. It runs only the completions, a few microseconds each.
+        _completing = new Thread(() =>
+        {
+            foreach (var complete in _completions.GetConsumingEnumerable()) complete();
+        })
+        { IsBackground = true, Name = $"{name}-done" };
+        _completing.Start();
         using var started = new CountdownEvent(threads);
         _threads = new Thread[threads];
         for (int i = 0; i < threads; i++)
         {
-            _threads[i] = new Thread(() => Run(started)) { IsBackground = true, Name = $"{name}-{i}" };
+            _threads[i] = new Thread(() => RunQueued(started)) { IsBackground = true, Name = $"{name}-{i}" };
             _threads[i].Start();
         }
         started.Wait(); // each thread has set its priority before any work is queued
@@ -64,6 +70,9 @@ internal sealed class LowPriorityScheduler : TaskScheduler, IWorkRunner, IDispos
 
     /// <summary>The nice value asked for.</summary>
     public int Nice { get; }
+
+    /// <summary>How many pieces of work can run at once: the lowered threads.</summary>
+    public int Threads => _threads.Length;
 
     /// <summary>Whether every thread runs at <see cref="Nice"/> (false elsewhere than Linux, with a nice of 0, or when the call failed).</summary>
     public bool Lowered => Nice > 0 && Volatile.Read(ref _lowered) == _threads.Length;
@@ -84,12 +93,10 @@ internal sealed class LowPriorityScheduler : TaskScheduler, IWorkRunner, IDispos
         }
     }
 
-    /// <summary>Pieces of work its threads have taken so far (counted as each starts).</summary>
+    /// <summary>Pieces of work its threads have run so far (counted as each starts; work cancelled before its turn is not).</summary>
     public long Executed => Interlocked.Read(ref _executed);
 
-    public override int MaximumConcurrencyLevel => _threads.Length;
-
-    private void Run(CountdownEvent started)
+    private void RunQueued(CountdownEvent started)
     {
         try
         {
@@ -100,51 +107,58 @@ internal sealed class LowPriorityScheduler : TaskScheduler, IWorkRunner, IDispos
             // A C library without gettid (glibc before 2.30): the thread keeps the normal priority.
         }
         started.Signal();
-        t_current = this;
-        foreach (var task in _queue.GetConsumingEnumerable())
-        {
-            Interlocked.Increment(ref _executed); // before: whoever awaits the work sees it counted
-            TryExecuteTask(task);
-        }
+        foreach (var work in _queue.GetConsumingEnumerable()) work();
     }
-
-    protected override void QueueTask(Task task) => _queue.Add(task);
-
-    // Inline only on one of this scheduler's own threads: a normal thread must not run the work at its own priority.
-    protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued)
-    {
-        if (t_current != this || taskWasPreviouslyQueued) return false;
-        Interlocked.Increment(ref _executed);
-        return TryExecuteTask(task);
-    }
-
-    protected override IEnumerable<Task> GetScheduledTasks() => _queue.ToArray();
 
     /// <summary>
-    /// Runs <paramref name="work"/> on one of the threads. Its task ends on the thread of the normal priority that completes
-    /// this scheduler's work, and what awaits it goes on on the thread pool, started by that thread if it must start one.
+    /// Runs <paramref name="work"/> on one of the lowered threads. Its task ends on the thread of the normal priority that
+    /// completes this scheduler's work, and what awaits it goes on on the thread pool, started by that thread if it must
+    /// start one.
     /// </summary>
-    /// <exception cref="TaskSchedulerException">The scheduler is disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The scheduler is disposed.</exception>
     public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(work);
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var task = new Task<T>(work, cancellationToken, TaskCreationOptions.DenyChildAttach);
-        // The hand-off is attached before the work is queued: a Dispose in between then refuses the work (Start throws)
-        // instead of closing the completions' thread before the work's end could reach it.
-        task.ContinueWith(static (ran, state) => Complete((TaskCompletionSource<T>)state!, ran), done, CancellationToken.None, TaskContinuationOptions.DenyChildAttach, _completions);
-        if (!task.IsCompleted) task.Start(this); // a token cancelled already: the task is, and its hand-off says so
-        return done.Task;
-    }
-
-    private static void Complete<T>(TaskCompletionSource<T> done, Task<T> ran)
-    {
-        if (ran.IsCompletedSuccessfully) done.TrySetResult(ran.Result);
-        else if (ran.IsCanceled)
+        void RunOne()
         {
-            try { ran.GetAwaiter().GetResult(); }
-            catch (OperationCanceledException e) { done.TrySetCanceled(e.CancellationToken); }
+            Action complete;
+            if (cancellationToken.IsCancellationRequested) complete = () => done.TrySetCanceled(cancellationToken);
+            else
+            {
+                Interlocked.Increment(ref _executed); // before: whoever awaits the work sees it counted
+                try
+                {
+                    var result = work();
+                    complete = () => done.TrySetResult(result);
+                }
+                catch (OperationCanceledException e) when (e.CancellationToken == cancellationToken && cancellationToken.IsCancellationRequested)
+                {
+                    complete = () => done.TrySetCanceled(cancellationToken);
+                }
+#pragma warning disable CA1031 // any failure of the work is its task's, as a task's own would be
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    complete = () => done.TrySetException(e);
+                }
+            }
+            _completions.Add(complete, CancellationToken.None); // Dispose closes this queue only after the lowered threads have ended
         }
-        else done.TrySetException(ran.Exception!.InnerExceptions);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            done.TrySetCanceled(cancellationToken); // before the work starts: on the caller's thread, which is not lowered
+            return done.Task;
+        }
+        try
+        {
+            _queue.Add(RunOne, CancellationToken.None); // the token is the work's: cancelled, its turn skips it
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ObjectDisposedException(nameof(LowPriorityScheduler), e);
+        }
+        return done.Task;
     }
 
     /// <summary>Stops taking work; the threads end once the queued work has run and its tasks have ended.</summary>
@@ -152,43 +166,10 @@ internal sealed class LowPriorityScheduler : TaskScheduler, IWorkRunner, IDispos
     {
         _queue.CompleteAdding();
         foreach (var t in _threads) t.Join();
+        _completions.CompleteAdding(); // after the lowered threads: the last of the work queued its completion
+        _completing.Join();
         _queue.Dispose();
-        _completions.Dispose(); // after the lowered threads: the last of the work queued its completion
-    }
-
-    /// <summary>
-    /// One thread of the normal priority that runs the continuations completing <see cref="Run"/>'s tasks (a few
-    /// microseconds each). A lowered thread only adds to its queue, which starts no thread.
-    /// </summary>
-    private sealed class Completions : TaskScheduler, IDisposable
-    {
-        private readonly BlockingCollection<Task> _queue = [];
-        private readonly Thread _thread;
-
-        public Completions(string name)
-        {
-            _thread = new Thread(() =>
-            {
-                foreach (var task in _queue.GetConsumingEnumerable()) TryExecuteTask(task);
-            })
-            { IsBackground = true, Name = name };
-            _thread.Start();
-        }
-
-        protected override void QueueTask(Task task) => _queue.Add(task);
-
-        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
-
-        protected override IEnumerable<Task> GetScheduledTasks() => _queue.ToArray();
-
-        public override int MaximumConcurrencyLevel => 1;
-
-        public void Dispose()
-        {
-            _queue.CompleteAdding();
-            _thread.Join();
-            _queue.Dispose();
-        }
+        _completions.Dispose();
     }
 
     private const int PrioProcess = 0; // PRIO_PROCESS: with a thread id, that thread alone (Linux)

@@ -15,7 +15,7 @@ public sealed class LowPrioritySchedulerTests
 
         using var scheduler = new LowPriorityScheduler(2, 12, "test-low");
         Assert.True(scheduler.Lowered);
-        Assert.Equal(2, scheduler.MaximumConcurrencyLevel);
+        Assert.Equal(2, scheduler.Threads);
         var seen = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
             scheduler.Run(() => (Nice: LowPriorityScheduler.CurrentThreadNice(), Thread.CurrentThread.Name))));
         Assert.All(seen, s => Assert.Equal(12, s.Nice));
@@ -79,7 +79,8 @@ public sealed class LowPrioritySchedulerTests
         using var release = new ManualResetEventSlim();
         var blocker = scheduler.Run(() => release.Wait(TimeSpan.FromSeconds(30)));
         var queued = scheduler.Run(() => Thread.CurrentThread.Name);
-        // Task.Wait runs a queued task inline on the waiting thread when the scheduler lets it: this one must not.
+        // Task.Wait runs a queued task inline on the waiting thread when its scheduler lets it. Run's task is not the
+        // work's own, so nothing can: this guards that design.
 #pragma warning disable xUnit1031 // the blocking wait is what is tested, on a thread-pool thread of its own
         var waiting = Task.Run(() => queued.Wait(TimeSpan.FromSeconds(30)));
 #pragma warning restore xUnit1031
@@ -88,6 +89,47 @@ public sealed class LowPrioritySchedulerTests
         Assert.True(await blocker);
         Assert.True(await waiting);
         Assert.Equal("test-inline-0", await queued);
+    }
+
+    [Fact]
+    public async Task Work_cancelled_before_it_starts_does_not_run_and_its_task_ends_cancelled()
+    {
+        using var scheduler = new LowPriorityScheduler(1, 4, "test-cancel");
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        int ran = 0;
+        var early = scheduler.Run(() => Interlocked.Increment(ref ran), cancelled.Token);
+        var e1 = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => early);
+        Assert.Equal(cancelled.Token, e1.CancellationToken);
+        Assert.True(early.IsCanceled);
+
+        // Queued behind running work, then cancelled: the thread skips it when its turn comes.
+        using var release = new ManualResetEventSlim();
+        using var later = new CancellationTokenSource();
+        var blocker = scheduler.Run(() => release.Wait(TimeSpan.FromSeconds(30)));
+        var queued = scheduler.Run(() => Interlocked.Increment(ref ran), later.Token);
+        await later.CancelAsync();
+        release.Set();
+        Assert.True(await blocker);
+        var e2 = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+        Assert.Equal(later.Token, e2.CancellationToken);
+        Assert.Equal(0, Volatile.Read(ref ran));
+
+        // Work that throws for its own token ends cancelled too; one that throws for another token ends faulted.
+        using var inside = new CancellationTokenSource();
+        var stopping = scheduler.Run<int>(() =>
+        {
+            inside.Cancel();
+            inside.Token.ThrowIfCancellationRequested();
+            return 1;
+        }, inside.Token);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stopping);
+        Assert.True(stopping.IsCanceled);
+        using var other = new CancellationTokenSource();
+        await other.CancelAsync();
+        var foreign = scheduler.Run<int>(() => throw new OperationCanceledException(other.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => foreign);
+        Assert.True(foreign.IsFaulted);
     }
 
     [Fact]
@@ -121,7 +163,7 @@ public sealed class LowPrioritySchedulerTests
         Assert.True(slow.IsCompletedSuccessfully);
         Assert.True(next.IsCompletedSuccessfully);
         Assert.Equal(2, await next);
-        Assert.Throws<TaskSchedulerException>(() => { _ = scheduler.Run(() => 3); }); // Task.Factory's wrapper of the queue's refusal
+        Assert.Throws<ObjectDisposedException>(() => { _ = scheduler.Run(() => 3); });
     }
 
     [Fact]
@@ -131,7 +173,7 @@ public sealed class LowPrioritySchedulerTests
         Assert.Same(a, LowPriorityScheduler.Shared(17));
         Assert.NotSame(a, LowPriorityScheduler.Shared(18));
         Assert.Equal(17, a.Nice);
-        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), a.MaximumConcurrencyLevel);
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), a.Threads);
     }
 
     [Theory]

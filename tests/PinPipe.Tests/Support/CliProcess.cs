@@ -23,7 +23,19 @@ public sealed class CliProcess : IAsyncDisposable
     /// <summary>stdout and stderr so far.</summary>
     public string Output { get { lock (_output) return _output.ToString(); } }
 
-    public bool HasExited => _process.HasExited;
+    /// <summary>
+    /// Whether the process has exited; once it has, <see cref="Output"/> holds all of its output (right after the exit the
+    /// readers may not have delivered its last lines yet: this waits for them), so a failure message built after it is whole.
+    /// </summary>
+    public bool HasExited
+    {
+        get
+        {
+            if (!_process.HasExited) return false;
+            DrainOutput();
+            return true;
+        }
+    }
 
     /// <summary>The process id (the CLI's own: the shells that start it <c>exec</c> it).</summary>
     public int Id => _process.Id;
@@ -196,12 +208,7 @@ public sealed class CliProcess : IAsyncDisposable
     public async Task<int> SignalAsync(string signal, TimeSpan timeout)
     {
         using (var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        await _process.WaitForExitAsync(cts.Token);
-#pragma warning disable CA1849 // the process has exited (awaited above); the parameterless WaitForExit only waits for the output readers to drain
-        _process.WaitForExit();
-#pragma warning restore CA1849
-        return _process.ExitCode;
+        return await WaitForExitAsync(timeout);
     }
 
     /// <summary>A free TCP port on loopback.</summary>
