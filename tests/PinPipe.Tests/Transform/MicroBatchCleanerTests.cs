@@ -1,6 +1,10 @@
 using System.Text;
 using CsCheck;
 using PinPipe.DuckDb;
+using PinPipe.Lake;
+using PinPipe.Lake.Delta;
+using PinPipe.Lake.Directory;
+using PinPipe.Tests.Support;
 using PinPipe.Transform;
 
 namespace PinPipe.Tests.Transform;
@@ -73,6 +77,40 @@ public sealed class MicroBatchCleanerTests : IDisposable
             (clean, rejects, duplicates) = (clean + result.Clean, rejects + result.Rejects, duplicates + result.Duplicates);
         }
         Assert.True(clean > 0 && rejects > 0 && duplicates > 0, $"clean {clean}, rejects {rejects}, duplicates {duplicates}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task Generated_micro_batches_against_their_Delta_table_clean_as_the_cleaner_cleans_them_against_it(RecordKind kind, RecordParser parser)
+    {
+        // As the stream job: each micro-batch's clean rows become the table's next file, and the next micro-batch is
+        // cleaned against the table, where a key already there is a duplicate.
+        using var folder = new TempDirectory("micro-batch-against");
+        var table = new DeltaTable(new DirectoryObjectStore(folder.Path, "bucket"), "delta/" + kind);
+        var schema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
+        var (kit, cleaner) = For(kind, parser);
+        var pcg = PCG.Parse("0007Ab1cD3eF");
+        var gen = ParsedLoadTests.Lines(kind).Array[0, 60];
+        DeltaSnapshot? snapshot = null;
+        var cleanKeys = new List<long>();
+        int filesRead = 0, filesSkipped = 0;
+        for (int round = 0; round < 12; round++)
+        {
+            string[] batch = gen.Generate(pcg, null!, out _).Select(l => Encoding.UTF8.GetString(l)).ToArray();
+            var (result, _) = await CompareAsync(kind, batch.Select(l => Encoding.UTF8.GetBytes(l)).ToArray(), null, null, MicroBatchPart.All,
+                $"against the table, round {round}", parser, snapshot);
+            (filesRead, filesSkipped) = (filesRead + result.KeyFilesRead, filesSkipped + result.KeyFilesSkipped);
+            if (result.Clean == 0) continue;
+            cleanKeys.AddRange(kit.Rows($"SELECT ind FROM {cleaner.CleanRowsSql}").Select(r => long.Parse(r["ind"]!, System.Globalization.CultureInfo.InvariantCulture)));
+            string file = Path.Combine(folder.Path, $"round-{round}.parquet");
+            kit.Connection.CopyToParquet(cleaner.CleanRowsSql, file);
+            await table.CommitAsync(new DeltaWrite(schema, [file]));
+            snapshot = await table.LoadAsync();
+        }
+        // Keys 1-40 come back round after round: each is clean once in the whole table, later ones are duplicates.
+        Assert.True(cleanKeys.Count > 0, "no clean rows");
+        Assert.Equal(cleanKeys.Count, cleanKeys.Distinct().Count());
+        Assert.True(filesRead > 0, $"the key check read no file ({filesSkipped} skipped)");
     }
 
     [Theory]
@@ -188,7 +226,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
     /// result and rows. Returns the result and how many records our parser read.
     /// </summary>
     private async Task<(CleanResult Result, int Parsed)> CompareAsync(RecordKind kind, byte[][] values, bool[]? isNull, (bool ForClean, bool ForRejects)[]? flags, MicroBatchPart part, string what,
-        RecordParser parser)
+        RecordParser parser, DeltaSnapshot? table = null)
     {
         var (kit, cleaner) = For(kind, parser);
         cleaner.Begin();
@@ -203,7 +241,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
             Assert.Equal(values.Length, rows.Count);
             parsed = rows.Parsed;
         }
-        CleanResult actual = await cleaner.CleanAsync(part, null);
+        CleanResult actual = await cleaner.CleanAsync(part, table);
         string[] lines = values.Select((v, i) => isNull?[i] == true ? "" : PinPipe.Lake.RecordLine.ToText(v)).ToArray();
 
         bool Takes(int i) => part switch
@@ -219,11 +257,12 @@ public sealed class MicroBatchCleanerTests : IDisposable
             for (int i = 0; i < lines.Length; i++)
                 if (Takes(i)) appender.CreateRow().AppendValue((long)i).AppendValue($"test/{i}").AppendValue(lines[i]).EndRow();
         }
-        CleanResult expected = await Cleaner.CleanAsync(fresh.Connection, kind, "raw_input", null);
+        CleanResult expected = await Cleaner.CleanAgainstAsync(fresh.Connection, kind, "raw_input", table);
 
         string shown = $"{kind}, {what}:\n" + string.Join("\n", lines);
         Assert.True((expected.Read, expected.Clean, expected.Duplicates, expected.Rejects) == (actual.Read, actual.Clean, actual.Duplicates, actual.Rejects),
             $"counts {actual} differ from the cleaner's {expected} for {shown}");
+        Assert.Equal((expected.KeyFilesRead, expected.KeyFilesSkipped), (actual.KeyFilesRead, actual.KeyFilesSkipped));
         Assert.Equal(expected.Quality, actual.Quality);
         Assert.Equal(expected.RejectReasons, actual.RejectReasons);
         AssertSameRows(fresh.Rows($"SELECT * FROM {Sql.Identifier(CleaningRules.CleanTable(kind))} ORDER BY ind"), kit.Rows($"SELECT * FROM {cleaner.CleanRowsSql}"), "clean rows", shown);
