@@ -159,10 +159,12 @@ internal static class SoakBench
             var probing = ProbeAsync(url, sinkMetrics, both, settings.Names, watcher, probes, stopProbing.Token);
             var lagging = PollLagsAsync(both ? sinkMetrics : null, streamMetrics, [.. children], probes, stopProbing.Token);
 
+            // Every series of a sample is the change since the sample before; the first one's, since this read.
             var clock = Stopwatch.StartNew();
             long lastCommitted = await CommittedAsync(tables);
             var lastCpu = MachineCpu.Read();
-            var last = (At: 0.0, Serve: PromText.Parse(""), Sink: PromText.Parse(""), Stream: PromText.Parse(""));
+            var last = (At: clock.Elapsed.TotalSeconds, Serve: await ScrapeAsync(http, url), Sink: both ? await ScrapeAsync(http, sinkMetrics) : PromText.Parse(""),
+                Stream: await ScrapeAsync(http, streamMetrics));
             while (clock.Elapsed < duration)
             {
                 await Task.Delay(Interval - TimeSpan.FromTicks(clock.Elapsed.Ticks % Interval.Ticks));
@@ -211,7 +213,6 @@ internal static class SoakBench
                 (values["machine_busy_pct"], values["machine_steal_pct"]) = cpu.Since(lastCpu);
                 lastCpu = cpu;
                 values["cpu_probe_mbps"] = Baseline.ThreadCpuMBps();
-                if (samples.Count == 0) (values["ingest_rps"], values["sink_rps"]) = (double.NaN, double.NaN); // counters from the processes' start
                 var rss = new long[children.Count];
                 for (int i = 0; i < children.Count; i++)
                 {

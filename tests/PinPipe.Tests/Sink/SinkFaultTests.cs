@@ -51,9 +51,8 @@ public sealed class SinkFaultTests : IAsyncLifetime, IDisposable
         await log.CreateTopicAsync("f.geo", 1);
         var rates = new FaultRates(InternalError: 0.04, SlowDown: 0.04, Stall: 0.03, ResetMidRequest: 0.04, ResetMidResponse: 0.05, Slow: 0.03);
         await using var proxy = FaultProxy.Http(new Uri(_options.ServiceUrl!), rates, seed: 20);
-        var logs = _logs;
-        using var store = new S3ObjectStore(_options with { ServiceUrl = proxy.Url }, _bucket, S3ObjectStoreTests.S3rverCredentials, logs.CreateLogger("store"));
-        using var loggers = logs.Factory();
+        using var store = new S3ObjectStore(_options with { ServiceUrl = proxy.Url }, _bucket, S3ObjectStoreTests.S3rverCredentials, _logs.CreateLogger("store"));
+        using var loggers = _logs.Factory();
         // Objects of 10 records, or fewer when 300 ms passed (rotation): a retried object is rebuilt with the boundary it was written with.
         var sink = new S3SinkConnector(log, store, new SinkOptions
         {
@@ -116,7 +115,7 @@ public sealed class SinkFaultTests : IAsyncLifetime, IDisposable
         // Every kind of fault happened, and every failed request was seen: counted by kind, and retried with a warning line.
         foreach (Fault fault in FaultRates.Drawn) Assert.True(proxy.Injected(fault) > 0, proxy.Summary);
         var rise = S3FaultTests.Rise(before, await S3FaultTests.ErrorsAsync());
-        int gaveUp = S3FaultTests.AssertCountedAndLogged(proxy, rise, logs);
+        int gaveUp = S3FaultTests.AssertCountedAndLogged(proxy, rise, _logs);
         Assert.True(sink.GetStats().Failures <= gaveUp);
     }
 }
