@@ -159,12 +159,14 @@ internal static class SoakBench
             var probing = ProbeAsync(url, sinkMetrics, both, settings.Names, watcher, probes, stopProbing.Token);
             var lagging = PollLagsAsync(both ? sinkMetrics : null, streamMetrics, [.. children], probes, stopProbing.Token);
 
-            // Every series of a sample is the change since the sample before; the first one's, since this read.
+            // Every series of a sample is the change since the sample before; the first one's, since these reads (each
+            // process's metrics once its endpoint answers).
+            var first = (Serve: await FirstScrapeAsync(http, url), Sink: both ? await FirstScrapeAsync(http, sinkMetrics) : PromText.Parse(""),
+                Stream: await FirstScrapeAsync(http, streamMetrics));
             var clock = Stopwatch.StartNew();
             long lastCommitted = await CommittedAsync(tables);
             var lastCpu = MachineCpu.Read();
-            var last = (At: clock.Elapsed.TotalSeconds, Serve: await ScrapeAsync(http, url), Sink: both ? await ScrapeAsync(http, sinkMetrics) : PromText.Parse(""),
-                Stream: await ScrapeAsync(http, streamMetrics));
+            var last = (At: 0.0, first.Serve, first.Sink, first.Stream);
             while (clock.Elapsed < duration)
             {
                 await Task.Delay(Interval - TimeSpan.FromTicks(clock.Elapsed.Ticks % Interval.Ticks));
@@ -394,6 +396,18 @@ internal static class SoakBench
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+    }
+
+    /// <summary>The metrics of <paramref name="url"/> once it answers (a process just started); empty after 30 s without an answer.</summary>
+    private static async Task<PromText> FirstScrapeAsync(HttpClient http, string url)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            try { return PromText.Parse(await http.GetStringAsync(new Uri(url + "/metrics"))); }
+            catch (Exception e) when ((e is HttpRequestException or TaskCanceledException) && DateTime.UtcNow < deadline) { await Task.Delay(100); }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { return PromText.Parse(""); }
+        }
     }
 
     private static async Task<PromText> ScrapeAsync(HttpClient http, string url)

@@ -6,6 +6,9 @@ namespace PinPipe.DuckDb;
 /// </summary>
 public interface IWorkRunner
 {
-    /// <summary>Runs <paramref name="work"/>; the task ends with its result or its failure, or cancelled when <paramref name="cancellationToken"/> is before the work starts.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/>; the task ends with its result or its failure, or cancelled when <paramref name="cancellationToken"/>
+    /// is cancelled before the work starts or the work throws an <see cref="OperationCanceledException"/> for that token.
+    /// </summary>
     Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default);
 }

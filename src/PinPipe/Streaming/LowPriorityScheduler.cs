@@ -115,12 +115,18 @@ internal sealed class LowPriorityScheduler : IWorkRunner, IDisposable
     /// completes this scheduler's work, and what awaits it goes on on the thread pool, started by that thread if it must
     /// start one.
     /// </summary>
-    /// <exception cref="ObjectDisposedException">The scheduler is disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The scheduler is disposed (unless the token is cancelled already: the task then ends cancelled).</exception>
     public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var context = ExecutionContext.Capture(); // the work sees the caller's async locals, as a task's would
         void RunOne()
+        {
+            if (context is null) RunInContext();
+            else ExecutionContext.Run(context, static state => ((Action)state!)(), (Action)RunInContext);
+        }
+        void RunInContext()
         {
             Action complete;
             if (cancellationToken.IsCancellationRequested) complete = () => done.TrySetCanceled(cancellationToken);
@@ -156,7 +162,7 @@ internal sealed class LowPriorityScheduler : IWorkRunner, IDisposable
         }
         catch (InvalidOperationException e)
         {
-            throw new ObjectDisposedException(nameof(LowPriorityScheduler), e);
+            throw new ObjectDisposedException($"The {nameof(LowPriorityScheduler)} is disposed: it takes no more work.", e);
         }
         return done.Task;
     }

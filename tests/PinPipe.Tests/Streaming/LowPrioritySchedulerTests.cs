@@ -130,6 +130,25 @@ public sealed class LowPrioritySchedulerTests
         var foreign = scheduler.Run<int>(() => throw new OperationCanceledException(other.Token));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => foreign);
         Assert.True(foreign.IsFaulted);
+        Assert.Equal(3, scheduler.Executed); // the blocker, stopping and foreign: not the two cancelled before their turn
+    }
+
+    private static readonly AsyncLocal<string?> Caller = new();
+
+    [Fact]
+    public async Task The_work_runs_in_the_callers_execution_context_and_leaves_none_behind_on_the_thread()
+    {
+        using var scheduler = new LowPriorityScheduler(1, 6, "test-context");
+        Caller.Value = "first caller";
+        Assert.Equal("first caller", await scheduler.Run(() =>
+        {
+            string? seen = Caller.Value;
+            Caller.Value = "set by the work";
+            return seen;
+        }));
+        Assert.Equal("first caller", Caller.Value); // the work's change stays in its own context
+        Caller.Value = null;
+        Assert.Null(await scheduler.Run(() => Caller.Value)); // the next work sees its caller's, not what the last left on the thread
     }
 
     [Fact]

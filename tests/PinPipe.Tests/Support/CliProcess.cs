@@ -140,22 +140,34 @@ public sealed class CliProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits for the process to exit and for its output to be read to the end (<see cref="Output"/> is then whole: when
-    /// <see cref="HasExited"/> turns true, the readers may not have delivered its last lines yet); its exit code.
+    /// Waits for the process to exit and for its output to be read to the end (<see cref="Output"/> is then whole: the
+    /// process's exit alone does not mean the readers have delivered its last lines); its exit code.
     /// </summary>
-    /// <exception cref="OperationCanceledException">It did not exit within <paramref name="timeout"/>.</exception>
+    /// <exception cref="OperationCanceledException">It did not exit, or its output did not end, within <paramref name="timeout"/>.</exception>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        await _process.WaitForExitAsync(cts.Token);
-        DrainOutput();
+        await _process.WaitForExitAsync(cts.Token); // waits for the output readers to reach the end too
         return _process.ExitCode;
     }
 
-    // The process has exited: the parameterless WaitForExit only waits for the output readers to reach its end.
-#pragma warning disable CA1849
-    private void DrainOutput() => _process.WaitForExit();
-#pragma warning restore CA1849
+    /// <summary>
+    /// The process has exited: waits for the readers to reach the end of its output, at most 10 s (a child of it that kept
+    /// the pipes open would otherwise hold this for ever; the output is then what came so far).
+    /// </summary>
+    private void DrainOutput()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+#pragma warning disable CA1849, VSTHRD002 // HasExited is a property; WaitForExitAsync's awaits use ConfigureAwait(false), so no context is needed
+            _process.WaitForExitAsync(cts.Token).GetAwaiter().GetResult();
+#pragma warning restore CA1849, VSTHRD002
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
     /// <summary>Waits until GET <paramref name="url"/> answers 200.</summary>
     public async Task WaitHealthyAsync(Uri url, TimeSpan timeout)
