@@ -25,6 +25,7 @@ public sealed class BatchMetricsTests : IDisposable
     public async Task Runs_are_counted_by_outcome_and_the_last_successful_run_gives_its_records_quality_and_rejects_per_table()
     {
         var before = await PrometheusText.ScrapeProcessAsync();
+        long startedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds(); // before the failed run, the earliest of the three
         // No raw objects at all: the run fails.
         await Assert.ThrowsAsync<BatchException>(() => NewJob().RunAsync("empty"));
         await BatchJobTests.PutFixturesAsync(new DirectoryObjectStore(_settings.ObjectStore.Root, _settings.ObjectStore.Bucket!), User);
@@ -39,7 +40,9 @@ public sealed class BatchMetricsTests : IDisposable
         {
             Assert.Equal(before.ValueOrZero("pinpipe_batch_runs_total", $"outcome={outcome}") + runs, afterSecond.Value("pinpipe_batch_runs_total", $"outcome={outcome}"));
             Assert.Equal(before.ValueOrZero("pinpipe_batch_run_duration_seconds_count", $"outcome={outcome}") + runs, afterSecond.Value("pinpipe_batch_run_duration_seconds_count", $"outcome={outcome}"));
-            Assert.True(afterSecond.Value("pinpipe_batch_last_run_timestamp_seconds", $"outcome={outcome}") >= first.StartedAt.ToUnixTimeSeconds());
+            // Each outcome's last run came after this test began (the failed one before the first successful run started:
+            // compared with that, it failed whenever a second began between the two).
+            Assert.True(afterSecond.Value("pinpipe_batch_last_run_timestamp_seconds", $"outcome={outcome}") >= startedAt, outcome);
         }
         // A difference of two sums of doubles: within a microsecond (rounding both to 6 places can split 0.2240615 from 0.22406149999…).
         Assert.Equal(first.Duration.TotalSeconds, afterFirst.Value("pinpipe_batch_run_duration_seconds_sum", "outcome=success") - before.ValueOrZero("pinpipe_batch_run_duration_seconds_sum", "outcome=success"), tolerance: 1e-6);
