@@ -402,19 +402,19 @@ internal static class SoakBench
     private static async Task<PromText> FirstScrapeAsync(HttpClient http, string url)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            try { return PromText.Parse(await http.GetStringAsync(new Uri(url + "/metrics"))); }
-            catch (Exception e) when ((e is HttpRequestException or TaskCanceledException) && DateTime.UtcNow < deadline) { await Task.Delay(100); }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { return PromText.Parse(""); }
-        }
+        PromText? metrics;
+        while ((metrics = await TryScrapeAsync(http, url)) is null && DateTime.UtcNow < deadline) await Task.Delay(100);
+        return metrics ?? PromText.Parse("");
     }
 
-    private static async Task<PromText> ScrapeAsync(HttpClient http, string url)
+    private static async Task<PromText> ScrapeAsync(HttpClient http, string url) => await TryScrapeAsync(http, url) ?? PromText.Parse("");
+
+    /// <summary>The metrics of <paramref name="url"/>; null when it does not answer.</summary>
+    private static async Task<PromText?> TryScrapeAsync(HttpClient http, string url)
     {
         try { return PromText.Parse(await http.GetStringAsync(new Uri(url + "/metrics"))); }
-        catch (HttpRequestException) { return PromText.Parse(""); }
-        catch (TaskCanceledException) { return PromText.Parse(""); }
+        catch (HttpRequestException) { return null; }
+        catch (TaskCanceledException) { return null; }
     }
 
     /// <summary>

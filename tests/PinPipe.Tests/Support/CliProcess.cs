@@ -176,11 +176,7 @@ public sealed class CliProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited)
-            {
-                DrainOutput();
-                throw new InvalidOperationException($"pinpipe exited with {_process.ExitCode}:\n{Output}");
-            }
+            if (HasExited) throw new InvalidOperationException($"pinpipe exited with {_process.ExitCode}:\n{Output}");
             try
             {
                 using var r = await client.GetAsync(url);
@@ -199,8 +195,7 @@ public sealed class CliProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow + timeout;
         while (!Output.Contains(text, StringComparison.Ordinal))
         {
-            if (_process.HasExited) DrainOutput(); // its last lines, before the answer
-            if (_process.HasExited || DateTime.UtcNow >= deadline) return Output.Contains(text, StringComparison.Ordinal);
+            if (HasExited || DateTime.UtcNow >= deadline) return Output.Contains(text, StringComparison.Ordinal); // exited: its last lines are in
             await Task.Delay(20);
         }
         return true;

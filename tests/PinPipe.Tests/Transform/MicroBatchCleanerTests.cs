@@ -106,7 +106,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
 
             // Told apart from the table without it: the micro-batch's clean keys alone, less those the table holds.
             var expected = (await CleanKeysAloneAsync(kind, batch)).Except(inTable).Order().ToList();
-            var clean = kit.Rows($"SELECT ind FROM {cleaner.CleanRowsSql}").Select(r => long.Parse(r["ind"]!, System.Globalization.CultureInfo.InvariantCulture)).Order().ToList();
+            var clean = Inds(kit, cleaner.CleanRowsSql).Order().ToList();
             Assert.Equal(expected, clean);
             if (clean.Count == 0) continue;
             if (snapshot is not null) cleanAgainstTable += clean.Count;
@@ -139,10 +139,14 @@ public sealed class MicroBatchCleanerTests : IDisposable
     private static async Task<HashSet<long>> CleanKeysAloneAsync(RecordKind kind, byte[][] values)
     {
         using var alone = new TransformTestKit();
-        alone.CreateRaw("raw_input", values.Select(v => PinPipe.Lake.RecordLine.ToText(v)));
+        alone.CreateRaw("raw_input", values.Select(v => RecordLine.ToText(v)));
         await Cleaner.CleanAsync(alone.Connection, kind, "raw_input", null);
-        return [.. alone.Rows($"SELECT ind FROM {Sql.Identifier(CleaningRules.CleanTable(kind))}").Select(r => long.Parse(r["ind"]!, System.Globalization.CultureInfo.InvariantCulture))];
+        return [.. Inds(alone, Sql.Identifier(CleaningRules.CleanTable(kind)))];
     }
+
+    /// <summary>The <c>ind</c> column of <paramref name="relation"/>.</summary>
+    private static IEnumerable<long> Inds(TransformTestKit kit, string relation) =>
+        kit.Rows($"SELECT ind FROM {relation}").Select(r => long.Parse(r["ind"]!, System.Globalization.CultureInfo.InvariantCulture));
 
     [Theory]
     [MemberData(nameof(Kinds))]
