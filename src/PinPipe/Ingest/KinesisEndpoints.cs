@@ -218,7 +218,7 @@ public static class KinesisEndpoints
             if (measure is not null) measure.Records = 1;
             int shards = await ShardsOfAsync(log, stream, context.RequestAborted).ConfigureAwait(false);
             if (measure is not null) measure.Topic = stream; // the log knows it: its refusals (503) count under it too
-            int shard = KinesisShards.ShardOf(entry.HashKey, shards);
+            int shard = entry.ShardOf(shards);
             IReadOnlyList<RecordPosition> positions = [];
             // Not the request's abort token: once the log has the record it must complete, and its bytes
             // live in the rented buffer until it does.
@@ -256,7 +256,7 @@ public static class KinesisEndpoints
             var shardOf = new int[entries.Count];
             for (int i = 0; i < entries.Count; i++)
             {
-                int shard = shardOf[i] = KinesisShards.ShardOf(entries[i].HashKey, shards);
+                int shard = shardOf[i] = entries[i].ShardOf(shards);
                 if (!groups.TryGetValue(shard, out var members))
                 {
                     groups[shard] = members = [];
@@ -289,7 +289,7 @@ public static class KinesisEndpoints
                 // Each shard's outcome is read below.
             }
 
-            var tag = KinesisShards.StreamTag(stream);
+            string prefix = KinesisShards.SequencePrefix(KinesisShards.StreamTag(stream));
             var sequences = new string?[entries.Count];
             var errors = new string?[entries.Count];
             var codes = new string?[entries.Count];
@@ -302,7 +302,7 @@ public static class KinesisEndpoints
                 {
                     var positions = await appends[g].ConfigureAwait(false);
                     for (int j = 0; j < members.Count; j++)
-                        sequences[members[j]] = KinesisShards.SequenceNumber(tag, positions[j].Partition, positions[j].Offset);
+                        sequences[members[j]] = KinesisShards.SequenceNumberWithPrefix(prefix, positions[j].Partition, positions[j].Offset);
                 }
                 catch (Exception ex) when (ex is LogException or ObjectDisposedException)
                 {

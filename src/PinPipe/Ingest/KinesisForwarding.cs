@@ -136,8 +136,7 @@ internal static class KinesisForwarding
     /// <summary>A parsed record as Kinesis takes it: its bytes, its partition key, and an explicit hash key only when the request gave one.</summary>
     private static KinesisPutEntry Forwarded(KinesisEntry entry)
     {
-        string key = Encoding.UTF8.GetString(entry.Key);
-        string? explicitHash = entry.HashKey == KinesisShards.HashKey(key) ? null : entry.HashKey.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return new KinesisPutEntry(entry.Data, key, explicitHash);
+        string? explicitHash = entry.ExplicitHashKey?.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return new KinesisPutEntry(entry.Data, Encoding.UTF8.GetString(entry.Key), explicitHash);
     }
 }

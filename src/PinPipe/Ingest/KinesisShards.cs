@@ -39,8 +39,14 @@ internal static class KinesisShards
     /// the partition (5 digits) and the offset (20 digits). Within a shard it increases with the offset; within the log
     /// it names one record of one stream.
     /// </summary>
-    public static string SequenceNumber(UInt128 streamTag, int partition, long offset) =>
-        string.Create(CultureInfo.InvariantCulture, $"49{streamTag:D29}{partition:D5}{offset:D20}");
+    public static string SequenceNumber(UInt128 streamTag, int partition, long offset) => SequenceNumberWithPrefix(SequencePrefix(streamTag), partition, offset);
+
+    /// <summary>The first 31 digits of a stream's sequence numbers: <c>49</c> and the stream's tag (<see cref="SequenceNumber(UInt128, int, long)"/>).</summary>
+    public static string SequencePrefix(UInt128 streamTag) => string.Create(CultureInfo.InvariantCulture, $"49{streamTag:D29}");
+
+    /// <summary>A sequence number from its stream's <see cref="SequencePrefix"/>: formats the tag once for a request's records.</summary>
+    public static string SequenceNumberWithPrefix(string prefix, int partition, long offset) =>
+        string.Create(CultureInfo.InvariantCulture, $"{prefix}{partition:D5}{offset:D20}");
 
     /// <inheritdoc cref="SequenceNumber(UInt128, int, long)"/>
     public static string SequenceNumber(string stream, int partition, long offset) => SequenceNumber(StreamTag(stream), partition, offset);
@@ -94,11 +100,14 @@ internal static class KinesisShards
     public static int ShardOf(UInt128 hashKey, int shards) => shards == 1 ? 0 : (int)UInt128.Min(hashKey / Width(shards), (UInt128)(shards - 1));
 
     /// <summary>The 128-bit hash key of a partition key: its UTF-8 MD5, big-endian.</summary>
-    public static UInt128 HashKey(string partitionKey)
+    public static UInt128 HashKey(string partitionKey) => HashKey(Encoding.UTF8.GetBytes(partitionKey));
+
+    /// <summary>The 128-bit hash key of a partition key given in UTF-8: its MD5, big-endian.</summary>
+    public static UInt128 HashKey(ReadOnlySpan<byte> partitionKeyUtf8)
     {
         Span<byte> hash = stackalloc byte[16];
 #pragma warning disable CA5351 // Kinesis defines the shard of a key by its MD5; no security rests on it.
-        MD5.HashData(Encoding.UTF8.GetBytes(partitionKey), hash);
+        MD5.HashData(partitionKeyUtf8, hash);
 #pragma warning restore CA5351
         return BinaryPrimitives.ReadUInt128BigEndian(hash);
     }

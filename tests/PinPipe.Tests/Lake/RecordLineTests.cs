@@ -111,4 +111,61 @@ public sealed class RecordLineTests
         // Both kinds were exercised in volume.
         Assert.True(json > 1_000 && binary > 1_000, $"json {json}, binary {binary}");
     }
+
+    /// <summary>The definition of compacting, byte by byte: every byte but whitespace outside strings, strings as they are.</summary>
+    private static byte[] CompactByteByByte(byte[] json)
+    {
+        var kept = new List<byte>(json.Length);
+        bool inString = false, escaped = false;
+        foreach (byte b in json)
+        {
+            if (inString)
+            {
+                if (escaped) escaped = false;
+                else if (b == (byte)'\\') escaped = true;
+                else if (b == (byte)'"') inString = false;
+            }
+            else if (b == (byte)'"') inString = true;
+            else if (b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') continue;
+            kept.Add(b);
+        }
+        return [.. kept];
+    }
+
+    [Fact]
+    public void Compacting_keeps_every_byte_but_whitespace_outside_strings_on_any_input()
+    {
+        // Valid and mutated records, long runs (past a vector), escapes at the end, unclosed strings and arbitrary bytes: the
+        // copy by runs must give the byte-by-byte definition's bytes on all of them, validated or not.
+        var random = new Random(20261206);
+        byte[] alphabet = " \t\n\r\"\\{}[]:,a0"u8.ToArray();
+        var inputs = Seeds.Select(Encoding.UTF8.GetBytes).ToList();
+        inputs.Add(Encoding.UTF8.GetBytes("{ \"long\" : \"" + new string('x', 300) + "\\\"" + new string(' ', 70) + "\" ,  \"n\" :   " + new string('9', 100) + " }"));
+        inputs.Add("\"ends in an escape \\"u8.ToArray());
+        inputs.Add("{\"unclosed\": \"a b  c"u8.ToArray());
+        inputs.Add([]);
+        for (int round = 0; round < 5_000; round++)
+        {
+            var bytes = Encoding.UTF8.GetBytes(Seeds[random.Next(Seeds.Length)]).ToList();
+            for (int m = random.Next(0, 8); m > 0 && bytes.Count > 0; m--)
+            {
+                int at = random.Next(bytes.Count);
+                if (random.Next(3) == 0) bytes[at] = (byte)random.Next(256);
+                else bytes.Insert(at, alphabet[random.Next(alphabet.Length)]);
+            }
+            inputs.Add([.. bytes]);
+        }
+        int changed = 0;
+        foreach (byte[] input in inputs)
+        {
+            byte[] expected = CompactByteByByte(input);
+            byte[] into = new byte[input.Length];
+            int n = RecordLine.Compact(input, into);
+            Assert.True(expected.AsSpan().SequenceEqual(into.AsSpan(0, n)), $"'{Convert.ToHexString(input)}' compacted to '{Convert.ToHexString(into.AsSpan(0, n))}', not '{Convert.ToHexString(expected)}'");
+            var memory = RecordLine.Compact(input.AsMemory());
+            Assert.Equal(expected, memory.ToArray());
+            if (expected.Length < input.Length) changed++;
+        }
+        Assert.True(changed > 1_000, $"only {changed} inputs had whitespace to leave out");
+    }
 }
