@@ -478,12 +478,13 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             }
             else
             {
+                // From what the writer kept, reading back only the columns whose stats it does not give exactly.
                 facts = DeltaStats.ComputeAll(connection, files, delta, DeltaStats.NumIndexedCols(null), cancellationToken);
             }
             long written = facts.Sum(f => f.NumRecords);
             if (written != expectedRows)
                 throw new InvalidOperationException($"The files of {table} hold {written} rows, but the cleaning counted {expectedRows}.");
-            for (int i = 0; i < files.Count; i++) spilled.Add(files[i], facts[i]);
+            for (int i = 0; i < files.Count; i++) spilled.Add(files[i].Path, facts[i]);
         }
         else if (expectedRows != 0)
         {

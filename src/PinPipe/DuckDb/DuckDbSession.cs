@@ -255,8 +255,8 @@ public static class DuckDbSession
     /// <summary>
     /// Writes the rows of <paramref name="source"/> to Parquet files of about <paramref name="maxFileBytes"/> each (DuckDB
     /// starts a new file once one reaches the size, at a row-group boundary) in the new folder <paramref name="folder"/>,
-    /// compressed with <see cref="ParquetCompression"/>. Returns the files; one file (possibly without rows) when the rows fit
-    /// in one. DuckDB's threads write row groups in parallel: with several files, a file holds runs of the source's order,
+    /// compressed with <see cref="ParquetCompression"/>. Returns the files, each with its row count and the statistics its
+    /// writer kept (<see cref="WrittenParquetFile"/>); one file (possibly without rows) when the rows fit in one. DuckDB's threads write row groups in parallel: with several files, a file holds runs of the source's order,
     /// not one contiguous range of it.
     /// </summary>
     /// <param name="connection">The connection.</param>
@@ -271,7 +271,7 @@ public static class DuckDbSession
     /// </param>
     /// <param name="cancellationToken">Interrupts the copy.</param>
     [SuppressMessage("Design", "CA1002:Do not expose generic lists", Justification = "A fresh list the caller owns.")]
-    public static List<string> CopyToParquetFiles(this DuckDBConnection connection, string source, string folder, long maxFileBytes = TargetFileBytes,
+    public static List<WrittenParquetFile> CopyToParquetFiles(this DuckDBConnection connection, string source, string folder, long maxFileBytes = TargetFileBytes,
         long rowGroupBytes = 0, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(source);
@@ -283,18 +283,36 @@ public static class DuckDbSession
         Directory.CreateDirectory(folder);
         string size = maxFileBytes.ToString(CultureInfo.InvariantCulture);
         string rowGroups = rowGroupBytes > 0 ? $", ROW_GROUP_SIZE_BYTES {rowGroupBytes.ToString(CultureInfo.InvariantCulture)}" : "";
-        connection.Execute($"COPY {source} TO {Sql.Literal(folder)} (FORMAT parquet, COMPRESSION {ParquetCompression}, FILE_SIZE_BYTES {size}{rowGroups}, FILENAME_PATTERN 'part_{{i}}', OVERWRITE_OR_IGNORE)", cancellationToken);
-        var files = Directory.GetFiles(folder, "part_*.parquet")
-            .OrderBy(f => int.Parse(Path.GetFileNameWithoutExtension(f).AsSpan("part_".Length), CultureInfo.InvariantCulture))
+        // RETURN_STATS: a row a file, with the statistics the writer kept for its footer, so that nobody reads the file back for them.
+        var files = connection.Query(
+                $"COPY {source} TO {Sql.Literal(folder)} (FORMAT parquet, COMPRESSION {ParquetCompression}, FILE_SIZE_BYTES {size}{rowGroups}, FILENAME_PATTERN 'part_{{i}}', OVERWRITE_OR_IGNORE, RETURN_STATS)",
+                r => new WrittenParquetFile(Path.GetFullPath(r.GetString(0)), r.GetInt64(1), ColumnStatistics(r.GetValue(4))), cancellationToken)
+            .OrderBy(f => int.Parse(Path.GetFileNameWithoutExtension(f.Path).AsSpan("part_".Length), CultureInfo.InvariantCulture))
             .ToList();
         if (files.Count == 0)
         {
             // No rows: DuckDB writes no file to a folder; one empty file keeps the schema.
             string empty = Path.Combine(folder, "part_0.parquet");
             connection.CopyToParquet($"(SELECT * FROM {source} LIMIT 0)", empty, cancellationToken);
-            files.Add(empty);
+            files.Add(new WrittenParquetFile(Path.GetFullPath(empty), 0, null));
         }
         return files;
+    }
+
+    /// <summary>The <c>column_statistics</c> of a <c>RETURN_STATS</c> row: by column path, the writer's statistics as text.</summary>
+    private static Dictionary<string, IReadOnlyDictionary<string, string>>? ColumnStatistics(object value)
+    {
+        if (value is not System.Collections.IDictionary columns) return null;
+        var result = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry column in columns)
+        {
+            if (column.Key is not string path || column.Value is not System.Collections.IDictionary stats) continue;
+            var texts = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (System.Collections.DictionaryEntry stat in stats)
+                if (stat.Key is string name && stat.Value is string text) texts[name] = text;
+            result[path] = texts;
+        }
+        return result;
     }
 
     private static T Run<T>(DuckDBConnection connection, string sql, object?[] parameters, Func<DuckDBCommand, T> run, CancellationToken cancellationToken)
@@ -368,3 +386,10 @@ public static class DuckDbSession
         }
     }
 }
+
+/// <summary>
+/// A Parquet file <see cref="DuckDbSession.CopyToParquetFiles"/> wrote: its full path, its rows and, by column path as DuckDB
+/// names it (<c>"a"."b"</c>), the statistics its writer kept for the footer, as text (<c>min</c>, <c>max</c>,
+/// <c>null_count</c>, <c>has_nan</c>, …; DuckDB's <c>COPY … RETURN_STATS</c>); null when there are none.
+/// </summary>
+public sealed record WrittenParquetFile(string Path, long Rows, IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? Columns);

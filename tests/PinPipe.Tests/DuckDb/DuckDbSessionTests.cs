@@ -1,3 +1,4 @@
+using System.Globalization;
 using DuckDB.NET.Data;
 using PinPipe.Configuration;
 using PinPipe.DuckDb;
@@ -246,15 +247,28 @@ public sealed class DuckDbSessionTests : IDisposable
         // One writer thread: with several, DuckDB may finish two row groups into a file before it checks the size (a flake).
         _db.Execute("SET threads = 1");
         _db.Execute("CREATE TABLE big AS SELECT i AS id, md5(i::VARCHAR) || md5((i * 7)::VARCHAR) AS text FROM range(400000) r(i)");
-        var files = _db.CopyToParquetFiles("(SELECT * FROM big ORDER BY id)", Path.Combine(_dir.Path, "big"), maxFileBytes: 4L << 20);
+        var written = _db.CopyToParquetFiles("(SELECT * FROM big ORDER BY id)", Path.Combine(_dir.Path, "big"), maxFileBytes: 4L << 20);
+        var files = written.Select(f => f.Path).ToList();
 
         Assert.True(files.Count >= 3, $"{files.Count} file(s)");
+        // Each file with the rows its writer counted, in the order of the files' numbers.
+        Assert.Equal(files.Select(f => _db.QueryLongs($"SELECT count(*) FROM read_parquet({Sql.Literal(f)})")[0]), written.Select(f => f.Rows));
+        Assert.Equal(files.Select((_, i) => $"part_{i}.parquet"), files.Select(Path.GetFileName));
+        // And the statistics its writer kept: the ids' range in the file, no nulls.
+        Assert.All(written, f =>
+        {
+            var id = f.Columns!["\"id\""];
+            Assert.Equal("0", id["null_count"]);
+            Assert.Equal([long.Parse(id["min"], CultureInfo.InvariantCulture), long.Parse(id["max"], CultureInfo.InvariantCulture)],
+                _db.QueryLongs($"SELECT min(id), max(id) FROM read_parquet({Sql.Literal(f.Path)})"));
+        });
         foreach (string f in files) Assert.True(new FileInfo(f).Length < (4L << 20) * 3, $"{f}: {new FileInfo(f).Length} bytes");
         string all = $"read_parquet({Sql.List(files)})";
         Assert.Equal([400000L, 0L], _db.QueryLongs($"SELECT count(*), (SELECT count(*) FROM (SELECT * FROM big EXCEPT ALL SELECT * FROM {all})) FROM {all}"));
 
         var empty = _db.CopyToParquetFiles("(SELECT * FROM big WHERE id < 0)", Path.Combine(_dir.Path, "empty"));
-        Assert.Equal([0L], _db.QueryLongs($"SELECT count(*) FROM read_parquet({Sql.Literal(Assert.Single(empty))})"));
+        Assert.Equal([0L], _db.QueryLongs($"SELECT count(*) FROM read_parquet({Sql.Literal(Assert.Single(empty).Path)})"));
+        Assert.Equal(0, empty[0].Rows);
         Assert.Throws<ArgumentException>(() => _db.CopyToParquetFiles("big", Path.Combine(_dir.Path, "big")));
     }
 
@@ -290,7 +304,7 @@ public sealed class DuckDbSessionTests : IDisposable
 
         using var bounded = Bounded(preserveOrder: false);
         Assert.Equal("false", Setting(bounded, "preserve_insertion_order"));
-        var files = bounded.CopyToParquetFiles(source, Path.Combine(_dir.Path, "bounded"), rowGroupBytes: 16L << 20);
+        var files = bounded.CopyToParquetFiles(source, Path.Combine(_dir.Path, "bounded"), rowGroupBytes: 16L << 20).Select(f => f.Path).ToList();
 
         string all = $"read_parquet({Sql.List(files)})";
         Assert.Equal([260000L, 0L], _db.QueryLongs($"SELECT count(*), (SELECT count(*) FROM (SELECT * FROM {source} EXCEPT ALL SELECT * FROM {all})) FROM {all}"));

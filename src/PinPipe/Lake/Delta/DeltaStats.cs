@@ -21,7 +21,10 @@ internal static partial class DeltaStats
     /// <summary>What a data file holds: its stats JSON, row count and compression codec (lower case).</summary>
     internal sealed record FileFacts(string StatsJson, long NumRecords, string Codec);
 
-    private sealed record Leaf(IReadOnlyList<string> Path, DeltaType Type, string? Expression);
+    internal sealed record Leaf(IReadOnlyList<string> Path, DeltaType Type, string? Expression);
+
+    /// <summary>A leaf's stats known without the aggregate: its null count and its min and max writers (null: none).</summary>
+    internal sealed record LeafStats(long NullCount, Action<Utf8JsonWriter>? Min, Action<Utf8JsonWriter>? Max);
 
     /// <summary>The columns whose min/max a file's stats hold: the table property <c>delta.dataSkippingNumIndexedCols</c>, else Delta's default, 32.</summary>
     internal static int NumIndexedCols(IReadOnlyDictionary<string, string>? configuration) =>
@@ -31,12 +34,29 @@ internal static partial class DeltaStats
     internal static List<FileFacts> ComputeAll(DuckDBConnection connection, IReadOnlyList<string> paths, DeltaSchema schema, int numIndexedCols, CancellationToken cancellationToken)
     {
         var canonical = DeltaDuckDb.CanonicalTypes(connection, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
-        return paths.Select(path => Compute(connection, path, schema, canonical, numIndexedCols, cancellationToken)).ToList();
+        return paths.Select(path => Compute(connection, path, null, schema, canonical, numIndexedCols, cancellationToken)).ToList();
+    }
+
+    /// <summary>
+    /// Validates each of the files DuckDB just wrote (<see cref="DuckDbSession.CopyToParquetFiles"/>) against
+    /// <paramref name="schema"/> and computes its stats: from the statistics its writer kept where they are exact
+    /// (<see cref="FromWriter"/>), and from an aggregate over the file's other columns only, which reads no more of the
+    /// file than those columns (none at all when the writer's statistics give every column). The same stats as
+    /// <see cref="Compute"/> computes from the whole file.
+    /// </summary>
+    internal static List<FileFacts> ComputeAll(DuckDBConnection connection, IReadOnlyList<WrittenParquetFile> files, DeltaSchema schema, int numIndexedCols, CancellationToken cancellationToken)
+    {
+        var canonical = DeltaDuckDb.CanonicalTypes(connection, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
+        return files.Select(file => Compute(connection, file.Path, file, schema, canonical, numIndexedCols, cancellationToken)).ToList();
     }
 
     /// <summary>Validates <paramref name="path"/> against <paramref name="schema"/> and computes its stats.</summary>
     /// <param name="canonicalTypes">DuckDB's names of the schema's top-level types (from <see cref="DeltaDuckDb.CanonicalTypes"/>).</param>
     internal static FileFacts Compute(DuckDBConnection connection, string path, DeltaSchema schema, IReadOnlyList<string> canonicalTypes,
+        int numIndexedCols, CancellationToken cancellationToken) =>
+        Compute(connection, path, null, schema, canonicalTypes, numIndexedCols, cancellationToken);
+
+    private static FileFacts Compute(DuckDBConnection connection, string path, WrittenParquetFile? written, DeltaSchema schema, IReadOnlyList<string> canonicalTypes,
         int numIndexedCols, CancellationToken cancellationToken)
     {
         List<(string Name, string Type)> columns;
@@ -71,12 +91,93 @@ internal static partial class DeltaStats
                 throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"Data file '{path}' has no column '{field.Name}', which the schema declares not null.");
         }
 
-        var query = new Query(schema, present, numIndexedCols, "read_parquet($1, hive_partitioning = false)", $"Data file '{path}'");
-        var (statsJson, numRecords) = connection.Query(query.Sql, [path], query.Read, cancellationToken)[0];
+        if (written is { Rows: > 0, Columns: not null })
+        {
+            var query = WriterStatsQuery(connection, written, schema, present, numIndexedCols, cancellationToken);
+            var (json, rows) = query.NeedsScan ? connection.Query(query.Sql, [path], query.Read, cancellationToken)[0] : query.ReadWithoutScan(written.Rows);
+            return new FileFacts(json, rows, DuckDbSession.ParquetCompression);
+        }
+        var full = new Query(schema, present, numIndexedCols, "read_parquet($1, hive_partitioning = false)", $"Data file '{path}'");
+        var (statsJson, numRecords) = connection.Query(full.Sql, [path], full.Read, cancellationToken)[0];
         string codec = connection.Query("SELECT compression FROM parquet_metadata($1) LIMIT 1", [path], r => r.IsDBNull(0) ? "" : r.GetString(0), cancellationToken)
             .FirstOrDefault() ?? "";
         return new FileFacts(statsJson, numRecords, codec.ToLowerInvariant());
     }
+
+    /// <summary>
+    /// The stats query of a file DuckDB wrote: the leaves whose stats its writer kept exactly (<see cref="FromWriter"/>) are
+    /// known, and its aggregate (over <c>read_parquet($1)</c>) computes the others only (<see cref="Query.NeedsScan"/>: any).
+    /// </summary>
+    /// <param name="present">The schema's columns the file has (case-insensitive).</param>
+    internal static Query WriterStatsQuery(DuckDBConnection connection, WrittenParquetFile written, DeltaSchema schema, IReadOnlySet<string> present,
+        int numIndexedCols, CancellationToken cancellationToken)
+    {
+        // Whether each top-level column's min and max in the footer are its values (a string over 256 bytes is cut, its max raised).
+        var exact = connection.Query("SELECT path_in_schema, bool_and(coalesce(min_is_exact, false) AND coalesce(max_is_exact, false)) FROM parquet_metadata($1) GROUP BY path_in_schema",
+            [written.Path], r => (Path: r.GetString(0), Exact: !r.IsDBNull(1) && r.GetBoolean(1)), cancellationToken)
+            .Where(c => c.Exact).Select(c => c.Path).ToHashSet(StringComparer.Ordinal);
+        return new Query(schema, present, numIndexedCols, "read_parquet($1, hive_partitioning = false)", $"Data file '{written.Path}'", leaf => FromWriter(leaf, written, exact));
+    }
+
+    /// <summary>
+    /// A leaf's stats from the statistics DuckDB's Parquet writer kept (<see cref="WrittenParquetFile.Columns"/>), when they are
+    /// what the aggregate over the file would give: its null count, and its min and max when they are exact (strings only
+    /// when the footer says so, top-level string columns only), with no NaN among the values and neither of them a
+    /// floating zero (whose sign the writer and the aggregate may pick differently). Null: the aggregate computes the leaf,
+    /// as for an array or map column, whose own null count the writer does not keep (only its elements').
+    /// </summary>
+    private static LeafStats? FromWriter(Leaf leaf, WrittenParquetFile written, HashSet<string> exactFooterColumns)
+    {
+        if (leaf.Type is not (DeltaPrimitiveType or DeltaDecimalType)) return null;
+        string key = string.Join('.', leaf.Path.Select(p => "\"" + p.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
+        if (written.Columns is null || !written.Columns.TryGetValue(key, out var stats)) return null;
+        if (!stats.TryGetValue("null_count", out var text) || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long nulls)) return null;
+        if (MinMaxKind(leaf.Type) is not { } kind || nulls == written.Rows) return new LeafStats(nulls, null, null);
+        if (stats.TryGetValue("has_nan", out var nan) && nan != "false") return null;
+        if (!stats.TryGetValue("min", out var min) || !stats.TryGetValue("max", out var max)) return null;
+        switch (kind)
+        {
+            case ValueKind.Timestamp:
+                return TryParseMicros(min, out long low) && TryParseMicros(max, out long high) ? new LeafStats(nulls, TimestampWriter(low), TimestampWriter(high)) : null;
+            case ValueKind.String:
+                return leaf.Path.Count == 1 && exactFooterColumns.Contains(leaf.Path[0]) ? new LeafStats(nulls, StringWriter(TruncateMin(min)), StringWriter(TruncateMax(max))) : null;
+            case ValueKind.Date:
+                return new LeafStats(nulls, StringWriter(min), StringWriter(max));
+            default:
+                if (leaf.Type is DeltaPrimitiveType { Name: "float" or "double" } && (IsZero(min) || IsZero(max))) return null;
+                return new LeafStats(nulls, NumberWriter(min), NumberWriter(max));
+        }
+
+        static bool IsZero(string number) => number is "0.0" or "-0.0" or "0" or "-0";
+    }
+
+    /// <summary>
+    /// Microseconds since the epoch of a timestamp with a time zone as DuckDB prints it (<c>2020-01-01 00:01:40.098999+00</c>,
+    /// <c>… 10:00:00-05:30</c>); false for anything else (years before 1, after 9999, BC).
+    /// </summary>
+    internal static bool TryParseMicros(string text, out long micros)
+    {
+        micros = 0;
+        var m = DuckDbTimestamp().Match(text);
+        if (!m.Success) return false;
+        int Part(int group) => int.Parse(m.Groups[group].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture);
+        DateTime time;
+        try
+        {
+            time = new DateTime(Part(1), Part(2), Part(3), Part(4), Part(5), Part(6), DateTimeKind.Utc);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return false;
+        }
+        long fraction = m.Groups[7].Success ? long.Parse(m.Groups[7].Value.PadRight(6, '0'), NumberStyles.None, CultureInfo.InvariantCulture) : 0;
+        long offset = (Part(9) * 3600L + (m.Groups[10].Success ? Part(10) : 0) * 60L + (m.Groups[11].Success ? Part(11) : 0)) * (m.Groups[8].Value == "-" ? -1 : 1);
+        micros = (time - DateTime.UnixEpoch).Ticks / 10 + fraction - offset * 1_000_000;
+        return true;
+    }
+
+    [GeneratedRegex(@"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?([+-])(\d{2})(?::(\d{2}))?(?::(\d{2}))?$", RegexOptions.CultureInvariant)]
+    private static partial Regex DuckDbTimestamp();
 
     /// <summary>
     /// The stats of rows still in DuckDB, about to be written to a data file with the table's schema (the stream job's
@@ -93,29 +194,44 @@ internal static partial class DeltaStats
     internal sealed class Query
     {
         private readonly List<Leaf> _leaves = [];
-        private readonly List<DeltaField> _notNull;
+        private readonly LeafStats?[] _known; // by leaf: its stats when known without the aggregate
+        private readonly List<(DeltaField Field, long? Nulls)> _notNull; // the not-null fields, with their null count when known
         private readonly string _what;
 
         /// <param name="present">The schema's columns the source has (case-insensitive); null: all of them.</param>
-        internal Query(DeltaSchema schema, IReadOnlySet<string>? present, int numIndexedCols, string from, string what)
+        /// <param name="known">A leaf's stats when known without the aggregate (see <see cref="FromWriter"/>); null: none is.</param>
+        internal Query(DeltaSchema schema, IReadOnlySet<string>? present, int numIndexedCols, string from, string what, Func<Leaf, LeafStats?>? known = null)
         {
             _what = what;
             foreach (var field in schema.Fields)
                 CollectLeaves(field, [], present is null || present.Contains(field.Name) ? DuckDb.Sql.Identifier(field.Name) : null, _leaves);
             if (numIndexedCols >= 0 && _leaves.Count > numIndexedCols) _leaves.RemoveRange(numIndexedCols, _leaves.Count - numIndexedCols);
+            _known = _leaves.Select(l => l.Expression is null || known is null ? null : known(l)).ToArray();
 
             var sql = new StringBuilder("SELECT count(*)");
-            foreach (var leaf in _leaves.Where(l => l.Expression is not null))
+            int aggregates = 0;
+            for (int i = 0; i < _leaves.Count; i++)
             {
+                var leaf = _leaves[i];
+                if (leaf.Expression is null || _known[i] is not null) continue;
                 sql.Append(", count(*) - count(").Append(leaf.Expression).Append(')');
+                aggregates++;
                 if (MinMaxKind(leaf.Type) is { } kind)
                 {
                     sql.Append(", ").Append(Aggregate("min", leaf.Expression!, kind));
                     sql.Append(", ").Append(Aggregate("max", leaf.Expression!, kind));
                 }
             }
-            _notNull = schema.Fields.Where(f => !f.Nullable).ToList();
-            foreach (var field in _notNull) sql.Append(", count(*) - count(").Append(DuckDb.Sql.Identifier(field.Name)).Append(')');
+            _notNull = schema.Fields.Where(f => !f.Nullable)
+                .Select(f => (f, _leaves.Select((l, i) => l.Path.Count == 1 && l.Path[0] == f.Name ? _known[i]?.NullCount : null).FirstOrDefault(n => n is not null)))
+                .ToList();
+            foreach (var (field, nulls) in _notNull)
+            {
+                if (nulls is not null) continue;
+                sql.Append(", count(*) - count(").Append(DuckDb.Sql.Identifier(field.Name)).Append(')');
+                aggregates++;
+            }
+            NeedsScan = aggregates > 0;
             sql.Append(" FROM ").Append(from);
             Sql = sql.ToString();
         }
@@ -123,23 +239,39 @@ internal static partial class DeltaStats
         /// <summary>The aggregate: one row.</summary>
         internal string Sql { get; }
 
+        /// <summary>Whether a leaf or a not-null check needs the aggregate; if not, <see cref="ReadWithoutScan"/> gives the stats.</summary>
+        internal bool NeedsScan { get; }
+
         /// <summary>The stats JSON (<c>add.stats</c>) and the row count from the aggregate's row.</summary>
         /// <exception cref="DeltaException">A column the schema declares not null holds nulls.</exception>
-        internal (string StatsJson, long NumRecords) Read(DuckDBDataReader r)
+        internal (string StatsJson, long NumRecords) Read(DuckDBDataReader r) => Build(r.GetInt64(0), r);
+
+        /// <summary>The stats JSON when every leaf is known (<see cref="NeedsScan"/> false) and the source holds <paramref name="rows"/> rows.</summary>
+        internal (string StatsJson, long NumRecords) ReadWithoutScan(long rows) =>
+            NeedsScan ? throw new InvalidOperationException("The stats need the aggregate over the rows.") : Build(rows, null);
+
+        private (string StatsJson, long NumRecords) Build(long n, DuckDBDataReader? r)
         {
             var min = new JsonNode();
             var max = new JsonNode();
             var nulls = new JsonNode();
-            long n = r.GetInt64(0);
             int ordinal = 1;
-            foreach (var leaf in _leaves)
+            for (int i = 0; i < _leaves.Count; i++)
             {
+                var leaf = _leaves[i];
                 if (leaf.Expression is null)
                 {
                     nulls.Set(leaf.Path, w => w.WriteNumberValue(n)); // a column missing from the file is all nulls
                     continue;
                 }
-                long nullCount = r.GetInt64(ordinal++);
+                if (_known[i] is { } known)
+                {
+                    nulls.Set(leaf.Path, w => w.WriteNumberValue(known.NullCount));
+                    if (known.Min is not null) min.Set(leaf.Path, known.Min);
+                    if (known.Max is not null) max.Set(leaf.Path, known.Max);
+                    continue;
+                }
+                long nullCount = r!.GetInt64(ordinal++);
                 nulls.Set(leaf.Path, w => w.WriteNumberValue(nullCount));
                 if (MinMaxKind(leaf.Type) is not { } kind) continue;
                 for (int side = 0; side < 2; side++, ordinal++)
@@ -155,9 +287,9 @@ internal static partial class DeltaStats
                     if (write is not null) (side == 0 ? min : max).Set(leaf.Path, write);
                 }
             }
-            foreach (var field in _notNull)
+            foreach (var (field, known) in _notNull)
             {
-                long count = r.GetInt64(ordinal++);
+                long count = known ?? r!.GetInt64(ordinal++);
                 if (count > 0)
                     throw new DeltaException(DeltaErrorCode.SchemaMismatch, $"{_what} has {count} null(s) in column '{field.Name}', which the schema declares not null.");
             }
@@ -261,10 +393,12 @@ internal static partial class DeltaStats
         return -1;
     }
 
-    private static Action<Utf8JsonWriter> TimestampWriter(long micros)
+    /// <summary>A timestamp's ISO text, truncated to milliseconds; null (no stat) outside years 1 to 9999, which ISO text without a sign cannot hold.</summary>
+    private static Action<Utf8JsonWriter>? TimestampWriter(long micros)
     {
         long millis = Math.DivRem(micros, 1000, out long rest);
         if (rest < 0) millis--; // truncate down, also before 1970
+        if (millis < DateTimeOffset.MinValue.ToUnixTimeMilliseconds() || millis > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()) return null;
         string text = DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
         return w => w.WriteStringValue(text);
     }

@@ -195,7 +195,7 @@ public sealed partial class DeltaTable
         string folder = Path.Combine(workFolder, $"rewrite-{Guid.NewGuid():N}");
         try
         {
-            var written = new List<string>();
+            var written = new List<WrittenParquetFile>();
             for (int i = 0; i < bins.Count; i++)
             {
                 if (bins[i].Count == 0) continue;
@@ -204,11 +204,12 @@ public sealed partial class DeltaTable
                 written.AddRange(await On(runner, () => connection.CopyToParquetFiles($"(SELECT * FROM {scan.Sql} AS t)", prefix, targetFileBytes, rowGroupBytes, cancellationToken),
                     cancellationToken).ConfigureAwait(false));
             }
-            // The new files' stats in the rewrite's own DuckDB (not the process's shared one, whose threads run at the normal priority).
+            // The new files' stats in the rewrite's own DuckDB (not the process's shared one, whose threads run at the normal priority),
+            // from what the writer kept, reading back only the columns whose stats it does not give exactly.
             var facts = await On(runner, () => DeltaStats.ComputeAll(connection, written, snapshot.Schema, DeltaStats.NumIndexedCols(snapshot.State.Metadata?.Configuration), cancellationToken),
                 cancellationToken).ConfigureAwait(false);
             var removes = bins.SelectMany(b => b).Select(f => f.Path).ToArray();
-            return await CommitAsync(new DeltaWrite(snapshot.Schema, written)
+            return await CommitAsync(new DeltaWrite(snapshot.Schema, written.Select(f => f.Path).ToList())
             {
                 Facts = facts,
                 Removes = removes,

@@ -90,7 +90,7 @@ public sealed class DeltaRowStatsTests : IDisposable
     }
 
     /// <summary>Cleans <paramref name="lines"/> as one micro-batch (every record for both tables).</summary>
-    private static Task<CleanResult> CleanAsync(TransformTestKit kit, MicroBatchCleaner cleaner, string[] lines)
+    internal static Task<CleanResult> CleanAsync(TransformTestKit kit, MicroBatchCleaner cleaner, string[] lines)
     {
         cleaner.Begin();
         using (var appender = kit.Connection.CreateAppender(cleaner.RawTable))
