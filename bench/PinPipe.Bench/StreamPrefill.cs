@@ -49,7 +49,7 @@ internal static class StreamPrefill
             long samples = db.QueryLongs("SELECT count(*) FROM sample")[0];
             string source = string.Create(CultureInfo.InvariantCulture,
                 $"(SELECT s.* EXCLUDE (k) REPLACE (CAST({FirstInd} + r.i AS BIGINT) AS ind) FROM range({rows}) r(i) JOIN sample s ON s.k = r.i % {samples} ORDER BY r.i)");
-            var files = db.CopyToParquetFiles(source, work.File(CleaningRules.TableName(kind)));
+            var files = db.CopyToParquetFiles(source, work.File(CleaningRules.TableName(kind))).Select(f => f.Path).ToList();
             var txns = new[] { new DeltaTxn(StreamJob.AppId(settings.Names.Streams[k], 0, topicIds[k]), 0) };
             await new DeltaTable(store, target.TablePrefix(kind)).CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(CleaningRules.Schema(kind)), files) { Txns = txns });
             await new DeltaTable(store, target.TablePrefix(kind, rejects: true)).CommitAsync(new DeltaWrite(CleanSchemas.ToDelta(CleaningRules.RejectSchema), []) { Txns = txns });
