@@ -47,6 +47,7 @@ public sealed class StreamJob
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly StreamTable[] _tables;
     private readonly bool _releaseFreedMemory;
+    private readonly TimeSpan _freedMemoryDecay;
     private readonly StreamOptions _options;
     private readonly ILog? _log; // null when the streams are Kinesis's
     private readonly LogStreamInput[] _logInputs;
@@ -98,6 +99,7 @@ public sealed class StreamJob
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
         var clock = time ?? TimeProvider.System;
         _releaseFreedMemory = options.ReleaseFreedMemory;
+        _freedMemoryDecay = options.FreedMemoryDecay;
         _options = options;
         _log = log;
         _streams = target.Names.Streams;
@@ -179,6 +181,7 @@ public sealed class StreamJob
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
         if (_releaseFreedMemory) FreedMemory.ReturnSoon();
+        else FreedMemory.SetDecay((long)_freedMemoryDecay.TotalMilliseconds);
         DeleteStaleWork();
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -98,13 +98,20 @@ public sealed record StreamOptions
 
     /// <summary>
     /// True: from the job's start, memory that DuckDB frees goes back to the system within about a tenth of a second
-    /// instead of about a second later (jemalloc's decay 100 ms, <see cref="DuckDb.FreedMemory.ReturnSoon"/>), for an RSS
-    /// nearer the working set (at 10,000 records/s about 20 MiB lower, with half as wide a swing). Process-wide: under
-    /// <c>pinpipe up</c> it holds for the other stages too. False (default) keeps DuckDB's 1-second decay: a micro-batch
-    /// every 100 ms then reuses the pages the last one freed instead of faulting them in again, which costs a third less
-    /// CPU and, at 10,000 records/s, halves the job's lag and ack → readable time (BENCHMARKS.md).
+    /// (jemalloc's decay 100 ms, <see cref="DuckDb.FreedMemory.ReturnSoon"/>) instead of after <see cref="FreedMemoryDecay"/>,
+    /// for an RSS nearer the working set; at 10,000 records/s a micro-batch every 100 ms then faults in again the pages
+    /// the last one freed, about a third more CPU (BENCHMARKS.md). False (default): <see cref="FreedMemoryDecay"/>.
     /// </summary>
     public bool ReleaseFreedMemory { get; init; }
+
+    /// <summary>
+    /// How long memory that DuckDB frees stays with the process before it goes back to the system (jemalloc's dirty and
+    /// muzzy decay; process-wide: under <c>pinpipe up</c> it holds for the other stages too), 0 to 1 minute. Default
+    /// 300 ms, not DuckDB's own second: at 10,000 records/s a micro-batch every 100 ms still reuses the pages the last one
+    /// freed, at the same CPU, and at 100,000 records/s the pages of a micro-batch of 20,000 pins go back before the next
+    /// one's, about 20 MiB off the steady RSS at either rate (BENCHMARKS.md). <see cref="ReleaseFreedMemory"/> sets 100 ms instead.
+    /// </summary>
+    public TimeSpan FreedMemoryDecay { get; init; } = TimeSpan.FromMilliseconds(300);
 
     /// <summary>
     /// Each table's DuckDB is replaced by a new instance after this many micro-batches (default 200, about 20 s at the
@@ -119,6 +126,7 @@ public sealed record StreamOptions
         .Check(MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {MaxBatchRecords} must be 1 to 10000000.")
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
         .Check(CompactionNice is >= 0 and <= 19, $"Stream:CompactionNice: {CompactionNice} must be 0 (the job's own priority) to 19.")
+        .Check(FreedMemoryDecay >= TimeSpan.Zero && FreedMemoryDecay <= TimeSpan.FromMinutes(1), $"Stream:FreedMemoryDecay: {Durations.Text(FreedMemoryDecay)} must be 0 to 1 minute.")
         .Check(CheckpointEvery >= TimeSpan.Zero && CheckpointEvery <= TimeSpan.FromHours(1), $"Stream:CheckpointEvery: {Durations.Text(CheckpointEvery)} must be 0 (every due version) to 1 hour.")
         .OneOf("Stream:Source", Source)
         .OneOf("Stream:From", From)
