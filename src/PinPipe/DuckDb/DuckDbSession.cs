@@ -289,6 +289,12 @@ public static class DuckDbSession
                 r => new WrittenParquetFile(Path.GetFullPath(r.GetString(0)), r.GetInt64(1), ColumnStatistics(r.GetValue(4))), cancellationToken)
             .OrderBy(f => int.Parse(Path.GetFileNameWithoutExtension(f.Path).AsSpan("part_".Length), CultureInfo.InvariantCulture))
             .ToList();
+        if (files.Any(f => f.Rows > 0))
+        {
+            // Without insertion order, a writer thread that got no rows may still write a file, empty: not a file of the rows.
+            foreach (var empty in files.Where(f => f.Rows == 0)) File.Delete(empty.Path);
+            files.RemoveAll(f => f.Rows == 0);
+        }
         if (files.Count == 0)
         {
             // No rows: DuckDB writes no file to a folder; one empty file keeps the schema.

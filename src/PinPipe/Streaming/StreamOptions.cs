@@ -108,8 +108,9 @@ public sealed record StreamOptions
     /// How long memory that DuckDB frees stays with the process before it goes back to the system (jemalloc's dirty and
     /// muzzy decay; process-wide: under <c>pinpipe up</c> it holds for the other stages too), 0 to 1 minute. Default
     /// 300 ms, not DuckDB's own second: at 10,000 records/s a micro-batch every 100 ms still reuses the pages the last one
-    /// freed, at the same CPU, and at 100,000 records/s the pages of a micro-batch of 20,000 pins go back before the next
-    /// one's, about 20 MiB off the steady RSS at either rate (BENCHMARKS.md). <see cref="ReleaseFreedMemory"/> sets 100 ms instead.
+    /// freed, at the same CPU, while the process holds what it used in the last 300 ms rather than the last second (at
+    /// 100,000 records/s the micro-batches' sizes swing): about 20 MiB off the steady RSS at either rate (BENCHMARKS.md).
+    /// <see cref="ReleaseFreedMemory"/> sets 100 ms instead.
     /// </summary>
     public TimeSpan FreedMemoryDecay { get; init; } = TimeSpan.FromMilliseconds(300);
 

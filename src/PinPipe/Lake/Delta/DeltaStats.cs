@@ -12,7 +12,9 @@ namespace PinPipe.Lake.Delta;
 /// (protocol §1.2 "Stats"): numRecords; minValues/maxValues for numeric, date, timestamp and string columns
 /// (strings truncated to 32 characters, timestamps as ISO strings truncated to milliseconds, UTC);
 /// nullCount for every leaf column; the first <c>delta.dataSkippingNumIndexedCols</c> (32) leaves only.
-/// Values come from one DuckDB aggregate query over the file, so they are exact whatever the footer holds.
+/// Values come from one DuckDB aggregate query over the file, so they are exact whatever the footer holds; for a file
+/// DuckDB just wrote, the top-level columns whose statistics its writer kept exactly come from those instead, and the
+/// aggregate reads only the other columns (<see cref="WriterStatsQuery"/>).
 /// </summary>
 internal static partial class DeltaStats
 {
@@ -121,14 +123,16 @@ internal static partial class DeltaStats
 
     /// <summary>
     /// A leaf's stats from the statistics DuckDB's Parquet writer kept (<see cref="WrittenParquetFile.Columns"/>), when they are
-    /// what the aggregate over the file would give: its null count, and its min and max when they are exact (strings only
-    /// when the footer says so, top-level string columns only), with no NaN among the values and neither of them a
-    /// floating zero (whose sign the writer and the aggregate may pick differently). Null: the aggregate computes the leaf,
-    /// as for an array or map column, whose own null count the writer does not keep (only its elements').
+    /// what the aggregate over the file would give: a top-level column's null count, and its min and max when they are
+    /// exact (strings only when the footer says so), with no NaN among the values and neither of them a floating zero
+    /// (whose sign the writer and the aggregate may pick differently). Null: the aggregate computes the leaf, as for an
+    /// array or map column, whose own null count the writer does not keep (only its elements'), and a struct's fields.
     /// </summary>
     private static LeafStats? FromWriter(Leaf leaf, WrittenParquetFile written, HashSet<string> exactFooterColumns)
     {
-        if (leaf.Type is not (DeltaPrimitiveType or DeltaDecimalType)) return null;
+        // A struct's fields are left to the aggregate: whether the writer counts a null struct as a null of each field is
+        // the writer's detail (DuckDB 1.5 does), and no clean table has a struct.
+        if (leaf.Type is not (DeltaPrimitiveType or DeltaDecimalType) || leaf.Path.Count > 1) return null;
         string key = string.Join('.', leaf.Path.Select(p => "\"" + p.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
         if (written.Columns is null || !written.Columns.TryGetValue(key, out var stats)) return null;
         if (!stats.TryGetValue("null_count", out var text) || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long nulls)) return null;
@@ -140,7 +144,7 @@ internal static partial class DeltaStats
             case ValueKind.Timestamp:
                 return TryParseMicros(min, out long low) && TryParseMicros(max, out long high) ? new LeafStats(nulls, TimestampWriter(low), TimestampWriter(high)) : null;
             case ValueKind.String:
-                return leaf.Path.Count == 1 && exactFooterColumns.Contains(leaf.Path[0]) ? new LeafStats(nulls, StringWriter(TruncateMin(min)), StringWriter(TruncateMax(max))) : null;
+                return exactFooterColumns.Contains(leaf.Path[0]) ? new LeafStats(nulls, StringWriter(TruncateMin(min)), StringWriter(TruncateMax(max))) : null;
             case ValueKind.Date:
                 return new LeafStats(nulls, StringWriter(min), StringWriter(max));
             default:
