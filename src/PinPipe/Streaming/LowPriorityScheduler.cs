@@ -28,6 +28,7 @@ internal sealed class LowPriorityScheduler : IWorkRunner, IDisposable
     private readonly BlockingCollection<Action> _queue = [];
     private readonly Thread[] _threads;
     private readonly BlockingCollection<Action> _completions = [];
+    private int _disposed; // 1 once Dispose began
     private readonly Thread _completing;
     private int _lowered;
     private long _executed;
@@ -167,9 +168,10 @@ internal sealed class LowPriorityScheduler : IWorkRunner, IDisposable
         return done.Task;
     }
 
-    /// <summary>Stops taking work; the threads end once the queued work has run and its tasks have ended.</summary>
+    /// <summary>Stops taking work; the threads end once the queued work has run and its tasks have ended. A second call does nothing.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _queue.CompleteAdding();
         foreach (var t in _threads) t.Join();
         _completions.CompleteAdding(); // after the lowered threads: the last of the work queued its completion

@@ -183,6 +183,8 @@ public sealed class LowPrioritySchedulerTests
         Assert.True(next.IsCompletedSuccessfully);
         Assert.Equal(2, await next);
         Assert.Throws<ObjectDisposedException>(() => { _ = scheduler.Run(() => 3); });
+        Assert.Null(Record.Exception(scheduler.Dispose)); // a second Dispose does nothing
+        Assert.Throws<ObjectDisposedException>(() => { _ = scheduler.Run(() => 4); });
     }
 
     [Fact]

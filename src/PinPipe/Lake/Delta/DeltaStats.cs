@@ -133,8 +133,8 @@ internal static partial class DeltaStats
         // A struct's fields are left to the aggregate: whether the writer counts a null struct as a null of each field is
         // the writer's detail (DuckDB 1.5 does), and no clean table has a struct.
         if (leaf.Type is not (DeltaPrimitiveType or DeltaDecimalType) || leaf.Path.Count > 1) return null;
-        string key = string.Join('.', leaf.Path.Select(p => "\"" + p.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
-        if (written.Columns is null || !written.Columns.TryGetValue(key, out var stats)) return null;
+        // The writer's statistics name a top-level column as SQL does: quoted.
+        if (written.Columns is null || !written.Columns.TryGetValue(DuckDb.Sql.Identifier(leaf.Path[0]), out var stats)) return null;
         if (!stats.TryGetValue("null_count", out var text) || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long nulls)) return null;
         if (MinMaxKind(leaf.Type) is not { } kind || nulls == written.Rows) return new LeafStats(nulls, null, null);
         if (stats.TryGetValue("has_nan", out var nan) && nan != "false") return null;
