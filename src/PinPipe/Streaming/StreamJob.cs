@@ -47,6 +47,7 @@ public sealed class StreamJob
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly StreamTable[] _tables;
     private readonly bool _releaseFreedMemory;
+    private readonly ILogger _logger; // category pinpipe.stream
     private readonly TimeSpan _freedMemoryDecay;
     private readonly StreamOptions _options;
     private readonly ILog? _log; // null when the streams are Kinesis's
@@ -97,6 +98,7 @@ public sealed class StreamJob
                 : "A KinesisClient was given but Stream:Source is log.", nameof(options));
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
+        _logger = logger;
         var clock = time ?? TimeProvider.System;
         _releaseFreedMemory = options.ReleaseFreedMemory;
         _freedMemoryDecay = options.FreedMemoryDecay;
@@ -180,8 +182,11 @@ public sealed class StreamJob
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
-        if (_releaseFreedMemory) FreedMemory.ReturnSoon();
-        else FreedMemory.SetDecay((long)_freedMemoryDecay.TotalMilliseconds);
+        long decay = _releaseFreedMemory ? FreedMemory.SoonMilliseconds : (long)_freedMemoryDecay.TotalMilliseconds;
+        if (FreedMemory.SetDecay(decay))
+            _logger.LogDebug("Memory that DuckDB frees goes back to the system after {Decay} ms (jemalloc's decay, read back: {Read} ms).", decay, FreedMemory.DirtyDecay(0));
+        else
+            _logger.LogDebug("This platform's DuckDB has no jemalloc: its freed memory goes back as the C library decides.");
         DeleteStaleWork();
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
