@@ -46,9 +46,7 @@ public sealed class StreamJob
 {
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private readonly StreamTable[] _tables;
-    private readonly bool _releaseFreedMemory;
     private readonly ILogger _logger; // category pinpipe.stream
-    private readonly TimeSpan _freedMemoryDecay;
     private readonly StreamOptions _options;
     private readonly ILog? _log; // null when the streams are Kinesis's
     private readonly LogStreamInput[] _logInputs;
@@ -100,8 +98,6 @@ public sealed class StreamJob
         var logger = loggerFactory.CreateLogger("pinpipe.stream");
         _logger = logger;
         var clock = time ?? TimeProvider.System;
-        _releaseFreedMemory = options.ReleaseFreedMemory;
-        _freedMemoryDecay = options.FreedMemoryDecay;
         _options = options;
         _log = log;
         _streams = target.Names.Streams;
@@ -182,7 +178,7 @@ public sealed class StreamJob
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
-        long decay = _releaseFreedMemory ? FreedMemory.SoonMilliseconds : (long)_freedMemoryDecay.TotalMilliseconds;
+        long decay = _options.ReleaseFreedMemory ? FreedMemory.SoonMilliseconds : (long)_options.FreedMemoryDecay.TotalMilliseconds;
         if (FreedMemory.SetDecay(decay))
             _logger.LogDebug("Memory that DuckDB frees goes back to the system after {Decay} ms (jemalloc's decay, read back: {Read} ms).", decay, FreedMemory.DirtyDecay(0));
         else
