@@ -30,36 +30,31 @@ internal static class FreedMemory
     [DllImport("libc", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
 
-    /// <summary>jemalloc's decay that <see cref="ReturnSoon"/> sets: 100 ms.</summary>
-    public const long SoonMilliseconds = 100;
-
     /// <summary>
-    /// From now on, pages that DuckDB's allocator frees go back to the system within about a tenth of a second
-    /// (<see cref="SoonMilliseconds"/>), not after jemalloc's decay of 1 second that DuckDB sets: the dirty and muzzy decay
-    /// of every arena and of arenas created later. Process-wide, and kept until the process ends.
+    /// Sets jemalloc's dirty and muzzy decay of every arena, and of arenas created later: how long pages that DuckDB's
+    /// allocator frees stay with the process before they go back to the system. Process-wide, and kept until the process
+    /// ends or the next call.
     /// </summary>
     /// <remarks>
-    /// For a long-running job whose working set is small and steady (the stream job): with DuckDB's decay the process holds
-    /// its working set plus whatever it freed in the last second, and any DuckDB instance that closes purges all of it at
-    /// once (its <c>Allocator::FlushAll</c>), so the RSS swings by tens of MB. A decay of 0 keeps the RSS at the working set
-    /// but costs each query page faults and TLB shootdowns for every page it touches again: a micro-batch of 1,000 pins
-    /// cleaned in 38–41 ms instead of 21–26 ms (BENCHMARKS.md). A tenth of a second keeps the pages between the statements
-    /// of a micro-batch but returns them between micro-batches: at one micro-batch every 100 ms each one still faults its
-    /// pages in again, about a third more CPU than with DuckDB's second, which is why the stream job asks for it only
-    /// when told to (<c>Stream:ReleaseFreedMemory</c>).
+    /// For a long-running job whose working set is small and steady (the stream job): with DuckDB's decay of 1 second the
+    /// process holds its working set plus whatever it freed in the last second, and any DuckDB instance that closes purges
+    /// all of it at once (its <c>Allocator::FlushAll</c>). A decay of 0 keeps the RSS at the working set but costs each
+    /// query page faults and TLB shootdowns for every page it touches again: a micro-batch of 1,000 pins cleaned in 38–41
+    /// ms instead of 21–26 ms (BENCHMARKS.md).
     /// </remarks>
-    /// <returns>Whether this platform's DuckDB has jemalloc (false on macOS, Windows and musl: nothing changes).</returns>
-    public static bool ReturnSoon() => SetDecay(SoonMilliseconds);
-
-    /// <summary>Sets jemalloc's dirty and muzzy decay of every arena, and of arenas created later; false without jemalloc.</summary>
-    internal static bool SetDecay(long milliseconds)
+    /// <returns>
+    /// <see cref="DecayResult.Set"/>; <see cref="DecayResult.NoJemalloc"/> where this platform's DuckDB has no jemalloc
+    /// (macOS, Windows, musl: nothing changes); <see cref="DecayResult.Refused"/> when jemalloc answered the setting with
+    /// an error (an out-of-range value).
+    /// </returns>
+    internal static DecayResult SetDecay(long milliseconds)
     {
-        if (Volatile.Read(ref s_jemalloc) == 0) return false;
+        if (Volatile.Read(ref s_jemalloc) == 0) return DecayResult.NoJemalloc;
         nint value = Marshal.AllocHGlobal(nint.Size);
         try
         {
             Marshal.WriteIntPtr(value, (nint)milliseconds); // ssize_t
-            if (JeMallctl("arenas.dirty_decay_ms", 0, 0, value, (nuint)nint.Size) != 0) return false;
+            if (JeMallctl("arenas.dirty_decay_ms", 0, 0, value, (nuint)nint.Size) != 0) return DecayResult.Refused;
             _ = JeMallctl("arenas.muzzy_decay_ms", 0, 0, value, (nuint)nint.Size);
             uint arenas = Arenas();
             for (uint i = 0; i < arenas; i++)
@@ -68,12 +63,12 @@ internal static class FreedMemory
                 _ = JeMallctl(string.Create(CultureInfo.InvariantCulture, $"arena.{i}.dirty_decay_ms"), 0, 0, value, (nuint)nint.Size);
                 _ = JeMallctl(string.Create(CultureInfo.InvariantCulture, $"arena.{i}.muzzy_decay_ms"), 0, 0, value, (nuint)nint.Size);
             }
-            return true;
+            return DecayResult.Set;
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
             Volatile.Write(ref s_jemalloc, 0);
-            return false;
+            return DecayResult.NoJemalloc;
         }
         finally
         {
@@ -140,4 +135,15 @@ internal static class FreedMemory
         }
         return (Volatile.Read(ref s_jemalloc) == 1, Volatile.Read(ref s_glibc) == 1);
     }
+}
+
+/// <summary>What <see cref="FreedMemory.SetDecay"/> did.</summary>
+internal enum DecayResult
+{
+    /// <summary>Every arena's decay, and the default of arenas created later, is the value asked for.</summary>
+    Set,
+    /// <summary>This platform's DuckDB has no jemalloc: nothing changed.</summary>
+    NoJemalloc,
+    /// <summary>jemalloc answered the setting with an error: nothing changed.</summary>
+    Refused,
 }

@@ -178,11 +178,19 @@ public sealed class StreamJob
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
-        long decay = _options.ReleaseFreedMemory ? FreedMemory.SoonMilliseconds : (long)_options.FreedMemoryDecay.TotalMilliseconds;
-        if (FreedMemory.SetDecay(decay))
-            _logger.LogDebug("Memory that DuckDB frees goes back to the system after {Decay} ms (jemalloc's decay, read back: {Read} ms).", decay, FreedMemory.DirtyDecay(0));
-        else
-            _logger.LogDebug("This platform's DuckDB has no jemalloc: its freed memory goes back as the C library decides.");
+        long decay = (long)(_options.ReleaseFreedMemory ? StreamOptions.ReleasedFreedMemoryDecay : _options.FreedMemoryDecay).TotalMilliseconds;
+        switch (FreedMemory.SetDecay(decay))
+        {
+            case DecayResult.Set:
+                _logger.LogDebug("Memory that DuckDB frees goes back to the system after {Decay} ms (jemalloc's decay, read back: {Read} ms).", decay, FreedMemory.DirtyDecay(0));
+                break;
+            case DecayResult.Refused:
+                _logger.LogWarning("jemalloc refused a decay of {Decay} ms for the memory DuckDB frees; it keeps its own (read back: {Read} ms).", decay, FreedMemory.DirtyDecay(0));
+                break;
+            default:
+                _logger.LogDebug("This platform's DuckDB has no jemalloc: its freed memory goes back as the C library decides.");
+                break;
+        }
         DeleteStaleWork();
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -98,11 +98,14 @@ public sealed record StreamOptions
 
     /// <summary>
     /// True: from the job's start, memory that DuckDB frees goes back to the system within about a tenth of a second
-    /// (jemalloc's decay 100 ms, <see cref="DuckDb.FreedMemory.ReturnSoon"/>) instead of after <see cref="FreedMemoryDecay"/>,
+    /// (jemalloc's decay <see cref="ReleasedFreedMemoryDecay"/>) instead of after <see cref="FreedMemoryDecay"/>,
     /// for an RSS nearer the working set; at 10,000 records/s a micro-batch every 100 ms then faults in again the pages
     /// the last one freed, about a third more CPU (BENCHMARKS.md). False (default): <see cref="FreedMemoryDecay"/>.
     /// </summary>
     public bool ReleaseFreedMemory { get; init; }
+
+    /// <summary>The decay of freed memory that <see cref="ReleaseFreedMemory"/> sets: 100 ms.</summary>
+    internal static readonly TimeSpan ReleasedFreedMemoryDecay = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// How long memory that DuckDB frees stays with the process before it goes back to the system (jemalloc's dirty and
@@ -113,6 +116,13 @@ public sealed record StreamOptions
     /// <see cref="ReleaseFreedMemory"/> sets 100 ms instead.
     /// </summary>
     public TimeSpan FreedMemoryDecay { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>
+    /// The most each table's key cache may hold (<see cref="Lake.Delta.DeltaKeyCache"/>, 8 bytes a key; default 16 MiB, two
+    /// million keys): the keys of the clean table's files that a micro-batch's duplicate check had to read, kept for the
+    /// next micro-batches. Files that do not fit are read at every check, as with 0. Not a user setting (tests change it).
+    /// </summary>
+    internal long KeyCacheBytes { get; init; } = 16L << 20;
 
     /// <summary>
     /// Each table's DuckDB is replaced by a new instance after this many micro-batches (default 200, about 20 s at the

@@ -45,6 +45,7 @@ internal sealed class StreamTable : IDisposable
     private readonly DeltaSchema _cleanSchema;
     private readonly DeltaSchema _rejectSchema;
     private readonly Lock _statsGate = new();
+    private readonly DeltaKeyCache _keys; // the clean table's keys that micro-batches had to read, kept for the next ones (across DuckDB instances)
     private DuckDBConnection? _db;
     private MicroBatchCleaner? _cleaner;
     private DeltaStats.Query? _cleanStats, _rejectsStats;
@@ -59,7 +60,7 @@ internal sealed class StreamTable : IDisposable
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
     private readonly SemaphoreSlim _batchGate = new(1, 1); // held while a micro-batch is read, cleaned and committed
-    private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped;
+    private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped, _keyFilesCached;
     private TimeSpan _lastLatency;
 
     /// <param name="maintenance">The job's slots for work beside the micro-batches (this table's compactions and DuckDB reopens), one piece per two cores across its tables.</param>
@@ -89,6 +90,7 @@ internal sealed class StreamTable : IDisposable
         _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time, slot: maintenance, commitGates: gates,
             runner: options.CompactionNice > 0 ? LowPriorityScheduler.Shared(options.CompactionNice) : null);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
+        _keys = new DeltaKeyCache(options.KeyCacheBytes);
         _rejectSchema = CleanSchemas.ToDelta(CleaningRules.RejectSchema);
         input.Bind(_name, _clean.Location, _rejects.Location, _metrics, logger);
     }
@@ -100,6 +102,7 @@ internal sealed class StreamTable : IDisposable
             {
                 KeyFilesRead = _keyFilesRead,
                 KeyFilesSkipped = _keyFilesSkipped,
+                KeyFilesCached = _keyFilesCached,
                 DuckDbOpens = _duckDbOpens,
                 CompactionFailures = _compactor.Failures,
             };
@@ -547,7 +550,7 @@ internal sealed class StreamTable : IDisposable
         }
         try
         {
-            var cleaner = new MicroBatchCleaner(db, _kind, _options.Parser);
+            var cleaner = new MicroBatchCleaner(db, _kind, _options.Parser) { KeyCache = _keys };
             // The Delta stats of each micro-batch's files, planned once: taken from the rows the file is written from.
             var cleanStats = DeltaStats.RowsQuery(_cleanSchema, cleaner.CleanRowSetSql, $"{_name}'s clean rows");
             var rejectsStats = DeltaStats.RowsQuery(_rejectSchema, cleaner.RejectRowsSql, $"{_name}'s rejects");
@@ -640,6 +643,7 @@ internal sealed class StreamTable : IDisposable
         {
             _keyFilesRead += result.KeyFilesRead;
             _keyFilesSkipped += result.KeyFilesSkipped;
+            _keyFilesCached += result.KeyFilesCached;
         }
         return result;
     }

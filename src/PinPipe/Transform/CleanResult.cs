@@ -30,6 +30,9 @@ public sealed record CleanResult(RecordKind Kind, long Read, long Clean, long Du
 
     /// <summary>Files of the target Delta table its <c>ind</c> stats ruled out: not read.</summary>
     public int KeyFilesSkipped { get; init; }
+
+    /// <summary>Files of the target Delta table whose keys a <see cref="Lake.Delta.DeltaKeyCache"/> held: not read (the stream job's micro-batches).</summary>
+    public int KeyFilesCached { get; init; }
 }
 
 /// <summary>How many values of <paramref name="Column"/> the cleaning rule <paramref name="Rule"/> nulled or converted.</summary>

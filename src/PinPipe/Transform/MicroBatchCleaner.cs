@@ -46,11 +46,18 @@ public sealed class MicroBatchCleaner
     private readonly int _fieldColumns;
     private readonly KeptText _kept = new(); // the text of the micro-batch's records that our parser read
     private bool _rowsOpened; // OpenRows ran since Begin (a second would number its records from 0 again)
-    private readonly string _held;
+    private readonly string _held, _heldName;
     private readonly string _prefix;
     private readonly HashSet<MicroBatchPart> _prepared = [];
     private readonly (string Name, string Table)[] _stepTables; // the tables each clean empties first, by the name of their prepared DELETE
     private bool _stepsHoldRows; // a clean ran since the steps' tables were last emptied (so Begin's emptying is not done again by the clean after it)
+
+    /// <summary>
+    /// The clean table's keys kept between micro-batches (<see cref="DeltaSnapshot.OpenKeyScanAsync(string, IReadOnlyList{long}, DeltaKeyCache?, CancellationToken)"/>);
+    /// null: each micro-batch reads the key column of every file its stats do not rule out. The owner of the table sets it,
+    /// and keeps it across the cleaners of its DuckDB instances.
+    /// </summary>
+    public DeltaKeyCache? KeyCache { get; init; }
 
     /// <summary>DuckDB's optimizers whose rewrites depend on the tables' statistics at planning time.</summary>
     internal const string StatisticsOptimizers = "statistics_propagation,compressed_materialization";
@@ -88,7 +95,8 @@ public sealed class MicroBatchCleaner
             _fieldColumns = CleaningRules.Rules(kind).Fields.Count + 1; // the key and the rules' fields; the others are only counted
         }
         _rejectedLines = "_pinpipe_rejected_lines_" + t;
-        _held = "temp.main." + Sql.Identifier("_pinpipe_held_" + t);
+        _heldName = "_pinpipe_held_" + t;
+        _held = "temp.main." + Sql.Identifier(_heldName);
         _prefix = "pinpipe_" + t + "_";
         string stage = "temp.main." + Sql.Identifier("_pinpipe_stage_" + t);
         // The clean rows stay in the stage table (its duplicates deleted, CleanSteps.DeleteDuplicatesSql): no copy of them.
@@ -229,15 +237,21 @@ public sealed class MicroBatchCleaner
             {
                 var keys = _connection.Query($"EXECUTE {_prefix}keys", r => r.GetInt64(0), cancellationToken);
 #pragma warning disable CA2000 // disposed in finally
-                keyScan = table.OpenKeyScanAsync("ind", keys, cancellationToken).GetAwaiter().GetResult();
+                keyScan = table.OpenKeyScanAsync("ind", keys, KeyCache, cancellationToken).GetAwaiter().GetResult();
 #pragma warning restore CA2000
+                // The keys the cache held (or read into it) are appended; the files it could not hold are joined.
+                if (keyScan.HeldKeys.Count > 0)
+                {
+                    using var appender = _connection.CreateAppender("temp", "main", _heldName);
+                    foreach (long key in keyScan.HeldKeys) appender.CreateRow().AppendValue(key).EndRow();
+                }
                 // Its files differ each time: planned each time, an insert (no table created, so the prepared statements stay planned).
-                if (keyScan.FilesRead > 0) _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
+                if (keyScan.FilesScanned > 0) _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
             }
             Run("rejects");
             long duplicates = _connection.ExecuteChanged($"EXECUTE {_prefix}delete_duplicates", cancellationToken);
             long[] counts = _connection.QueryLongs($"EXECUTE {_prefix}counts", cancellationToken);
-            return _steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0, deleted: duplicates);
+            return _steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0, deleted: duplicates) with { KeyFilesCached = keyScan?.FilesCached ?? 0 };
         }
         finally
         {

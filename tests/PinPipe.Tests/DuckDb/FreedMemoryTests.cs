@@ -24,7 +24,7 @@ public sealed class FreedMemoryTests
     }
 
     [Fact]
-    public void ReturnSoon_sets_jemallocs_decay_to_a_tenth_of_a_second_for_the_arenas_in_use_and_DuckDB_keeps_working()
+    public void SetDecay_sets_jemallocs_decay_for_the_arenas_in_use_refuses_an_invalid_one_and_DuckDB_keeps_working()
     {
         // The stream job's flat RSS (BENCHMARKS.md, soak) rests on this: with DuckDB's 1-second decay the process also
         // holds what it freed lately, and every instance that closes purges all of it at once.
@@ -33,24 +33,27 @@ public sealed class FreedMemoryTests
         long? before = FreedMemory.DirtyDecay(0);
         try
         {
-            bool atDuckDbs = FreedMemory.SetDecay(1000); // DuckDB's own (another test's stream job may have changed it)
-            bool applied = FreedMemory.ReturnSoon();
+            var atDuckDbs = FreedMemory.SetDecay(1000); // DuckDB's own (another test's stream job may have changed it)
+            var soon = FreedMemory.SetDecay(100);
             if (!OperatingSystem.IsLinux())
             {
-                Assert.False(applied);
+                Assert.Equal(DecayResult.NoJemalloc, soon);
                 return;
             }
-            Assert.True(atDuckDbs && applied, "duckdb_je_mallctl refused arenas.dirty_decay_ms");
+            Assert.Equal(DecayResult.Set, atDuckDbs);
+            Assert.Equal(DecayResult.Set, soon);
             Assert.NotNull(before);
             // A stream job of another test, starting meanwhile, sets its own (Stream:FreedMemoryDecay): read until this
             // one's setting is seen, each time right after setting it.
             long? seen = FreedMemory.DirtyDecay(0);
-            for (int attempt = 0; attempt < 20 && seen != FreedMemory.SoonMilliseconds; attempt++)
+            for (int attempt = 0; attempt < 20 && seen != 100; attempt++)
             {
-                FreedMemory.ReturnSoon();
+                FreedMemory.SetDecay(100);
                 seen = FreedMemory.DirtyDecay(0);
             }
-            Assert.Equal(FreedMemory.SoonMilliseconds, seen);
+            Assert.Equal(100L, seen);
+            // jemalloc takes -1 (never) and up to its longest time; below -1 it answers an error, which is not "no jemalloc".
+            Assert.Equal(DecayResult.Refused, FreedMemory.SetDecay(-2));
             using var db = DuckDbSession.Open(new DuckDbSettings { Threads = 1, MemoryLimit = "256MB" });
             Assert.Equal(4_999_950_000L, db.QueryLongs("SELECT sum(range)::BIGINT FROM range(100000)")[0]);
             Assert.Null(FreedMemory.DirtyDecay(100_000)); // an arena that does not exist: no value, no crash

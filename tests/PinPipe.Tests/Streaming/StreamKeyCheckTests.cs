@@ -70,6 +70,32 @@ public sealed class StreamKeyCheckTests
     }
 
     [Fact]
+    public async Task Keys_recurring_over_micro_batches_read_each_file_once_into_the_key_cache_and_the_rows_stay_exact()
+    {
+        // As the emulators post: the same posts again and again, so no file's ind range rules a key out.
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch);
+        for (int i = 0; i < 4; i++) await kit.AppendAsync(RecordKind.Pin, Pins(1, 10));
+        await kit.AppendAsync(RecordKind.Pin, Pins(5, 10)); // 5..10 again and 11..14 new
+        var job = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(job);
+        var pin = job.GetStats().Tables[0];
+        Assert.Equal((5L, 50L, 14L, 36L), (pin.Batches, pin.Read, pin.Clean, pin.Duplicates));
+        // The file of 1..10 is read by the second micro-batch and cached; the third to fifth take it from the cache.
+        Assert.Equal((1L, 3L), (pin.KeyFilesRead, pin.KeyFilesCached));
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+
+        // Without a cache every micro-batch after the first reads the file again: the same rows.
+        await using var without = await StreamTestKit.CreateAsync(options: TenPerBatch with { KeyCacheBytes = 0 });
+        for (int i = 0; i < 4; i++) await without.AppendAsync(RecordKind.Pin, Pins(1, 10));
+        await without.AppendAsync(RecordKind.Pin, Pins(5, 10));
+        var plain = without.NewJob();
+        await without.RunUntilCaughtUpAsync(plain);
+        var p = plain.GetStats().Tables[0];
+        Assert.Equal((14L, 36L, 4L, 0L), (p.Clean, p.Duplicates, p.KeyFilesRead, p.KeyFilesCached));
+        await without.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
+
+    [Fact]
     public async Task The_tables_DuckDB_is_reopened_every_ReopenDuckDbEvery_micro_batches_and_the_rows_stay_exact()
     {
         await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch with { ReopenDuckDbEvery = 2 });

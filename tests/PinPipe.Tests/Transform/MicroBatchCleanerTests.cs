@@ -19,7 +19,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
 {
     // One connection per cleaner, as in the stream job: another cleaner's tables created later would have DuckDB plan
     // this one's statements again at each execution, and the plans made for the first micro-batch would go untested.
-    private readonly Dictionary<(RecordKind, RecordParser), (TransformTestKit Kit, MicroBatchCleaner Cleaner)> _cleaners = [];
+    private readonly Dictionary<(RecordKind, RecordParser, bool), (TransformTestKit Kit, MicroBatchCleaner Cleaner)> _cleaners = [];
 
     public void Dispose()
     {
@@ -32,12 +32,27 @@ public sealed class MicroBatchCleanerTests : IDisposable
         { RecordKind.Pin, RecordParser.DuckDb }, { RecordKind.Geo, RecordParser.DuckDb }, { RecordKind.User, RecordParser.DuckDb },
     };
 
-    private (TransformTestKit Kit, MicroBatchCleaner Cleaner) For(RecordKind kind, RecordParser parser = RecordParser.PinPipe)
+    /// <summary>Each kind, parser, and with and without a key cache (<see cref="MicroBatchCleaner.KeyCache"/>).</summary>
+    public static TheoryData<RecordKind, RecordParser, bool> KindsAndCache
     {
-        if (!_cleaners.TryGetValue((kind, parser), out var pair))
+        get
+        {
+            var data = new TheoryData<RecordKind, RecordParser, bool>();
+            foreach (var row in Kinds)
+            {
+                data.Add((RecordKind)row[0], (RecordParser)row[1], false);
+                data.Add((RecordKind)row[0], (RecordParser)row[1], true);
+            }
+            return data;
+        }
+    }
+
+    private (TransformTestKit Kit, MicroBatchCleaner Cleaner) For(RecordKind kind, RecordParser parser = RecordParser.PinPipe, bool cached = false)
+    {
+        if (!_cleaners.TryGetValue((kind, parser, cached), out var pair))
         {
             var kit = new TransformTestKit();
-            _cleaners[(kind, parser)] = pair = (kit, new MicroBatchCleaner(kit.Connection, kind, parser));
+            _cleaners[(kind, parser, cached)] = pair = (kit, new MicroBatchCleaner(kit.Connection, kind, parser) { KeyCache = cached ? new DeltaKeyCache(1 << 20) : null });
         }
         return pair;
     }
@@ -80,29 +95,29 @@ public sealed class MicroBatchCleanerTests : IDisposable
     }
 
     [Theory]
-    [MemberData(nameof(Kinds))]
-    public async Task Generated_micro_batches_against_their_Delta_table_clean_as_the_cleaner_cleans_them_against_it(RecordKind kind, RecordParser parser)
+    [MemberData(nameof(KindsAndCache))]
+    public async Task Generated_micro_batches_against_their_Delta_table_clean_as_the_cleaner_cleans_them_against_it(RecordKind kind, RecordParser parser, bool cached)
     {
         // As the stream job: each micro-batch's clean rows become the table's next file, and the next micro-batch is
         // cleaned against the table, where a key already there is a duplicate.
         using var folder = new TempDirectory("micro-batch-against");
         var table = new DeltaTable(new DirectoryObjectStore(folder.Path, "bucket"), "delta/" + kind);
         var schema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
-        var (kit, cleaner) = For(kind, parser);
+        var (kit, cleaner) = For(kind, parser, cached);
         var pcg = PCG.Parse("0007Ab1cD3eF");
         var gen = ParsedLoadTests.Lines(kind).Array[0, 60];
         string key = CleaningRules.Rules(kind).Key.Name;
         DeltaSnapshot? snapshot = null;
         var inTable = new HashSet<long>();
-        int filesRead = 0, filesSkipped = 0, cleanAgainstTable = 0;
+        int filesRead = 0, filesSkipped = 0, filesCached = 0, cleanAgainstTable = 0;
         for (int round = 0; round < 13; round++)
         {
             // First the fixtures' records of keys from 1,000 up: a file whose stats rule out the generated keys (mostly 1-40).
             byte[][] batch = round == 0
                 ? [.. TransformTestKit.FixtureLines("raw", kind).Where(l => KeyOf(l, key) >= 1_000).Select(l => Encoding.UTF8.GetBytes(l))]
                 : gen.Generate(pcg, null!, out _);
-            var (result, _) = await CompareAsync(kind, batch, null, null, MicroBatchPart.All, $"against the table, round {round}", parser, snapshot);
-            (filesRead, filesSkipped) = (filesRead + result.KeyFilesRead, filesSkipped + result.KeyFilesSkipped);
+            var (result, _) = await CompareAsync(kind, batch, null, null, MicroBatchPart.All, $"against the table, round {round}", parser, snapshot, cached);
+            (filesRead, filesSkipped, filesCached) = (filesRead + result.KeyFilesRead, filesSkipped + result.KeyFilesSkipped, filesCached + result.KeyFilesCached);
 
             // Told apart from the table without it: the micro-batch's clean keys alone, less those the table holds.
             var expected = (await CleanKeysAloneAsync(kind, batch)).Except(inTable).Order().ToList();
@@ -119,6 +134,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
         Assert.True(cleanAgainstTable > 0, "no micro-batch against the table had a clean row");
         Assert.True(filesRead > 0, $"the key check read no file ({filesSkipped} skipped)");
         Assert.True(filesSkipped > 0, $"the key check skipped no file ({filesRead} read)");
+        Assert.True(!cached || filesCached > 0, $"the key check took no file's keys from the cache ({filesRead} read)");
 
         static long KeyOf(string line, string key)
         {
@@ -261,9 +277,9 @@ public sealed class MicroBatchCleanerTests : IDisposable
     /// result and rows. Returns the result and how many records our parser read.
     /// </summary>
     private async Task<(CleanResult Result, int Parsed)> CompareAsync(RecordKind kind, byte[][] values, bool[]? isNull, (bool ForClean, bool ForRejects)[]? flags, MicroBatchPart part, string what,
-        RecordParser parser, DeltaSnapshot? table = null)
+        RecordParser parser, DeltaSnapshot? table = null, bool cached = false)
     {
-        var (kit, cleaner) = For(kind, parser);
+        var (kit, cleaner) = For(kind, parser, cached);
         cleaner.Begin();
         int parsed;
         using (var rows = cleaner.OpenRows())
@@ -297,7 +313,9 @@ public sealed class MicroBatchCleanerTests : IDisposable
         string shown = $"{kind}, {what}:\n" + string.Join("\n", lines);
         Assert.True((expected.Read, expected.Clean, expected.Duplicates, expected.Rejects) == (actual.Read, actual.Clean, actual.Duplicates, actual.Rejects),
             $"counts {actual} differ from the cleaner's {expected} for {shown}");
-        Assert.Equal((expected.KeyFilesRead, expected.KeyFilesSkipped), (actual.KeyFilesRead, actual.KeyFilesSkipped));
+        // With a key cache, the files the cleaner reads are the ones the cache did not hold.
+        Assert.Equal((expected.KeyFilesRead, expected.KeyFilesSkipped), (actual.KeyFilesRead + actual.KeyFilesCached, actual.KeyFilesSkipped));
+        if (!cached) Assert.Equal(0, actual.KeyFilesCached);
         Assert.Equal(expected.Quality, actual.Quality);
         Assert.Equal(expected.RejectReasons, actual.RejectReasons);
         AssertSameRows(fresh.Rows($"SELECT * FROM {Sql.Identifier(CleaningRules.CleanTable(kind))} ORDER BY ind"), kit.Rows($"SELECT * FROM {cleaner.CleanRowsSql}"), "clean rows", shown);

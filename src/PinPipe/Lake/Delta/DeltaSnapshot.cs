@@ -81,7 +81,18 @@ public sealed class DeltaSnapshot
     /// <param name="cancellationToken">Stops the downloads (stores without local paths).</param>
     /// <returns>The scan (dispose it after the queries that use it); <see cref="DeltaKeyScan.FilesRead"/> and
     /// <see cref="DeltaKeyScan.FilesSkipped"/> tell how much the stats pruned.</returns>
-    public async Task<DeltaKeyScan> OpenKeyScanAsync(string column, IReadOnlyList<long> sortedKeys, CancellationToken cancellationToken = default)
+    public Task<DeltaKeyScan> OpenKeyScanAsync(string column, IReadOnlyList<long> sortedKeys, CancellationToken cancellationToken = default) =>
+        OpenKeyScanAsync(column, sortedKeys, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="OpenKeyScanAsync(string, IReadOnlyList{long}, CancellationToken)"/>, with the keys of the files that
+    /// the stats do not rule out taken from <paramref name="cache"/> where it holds them: those files are not read, and
+    /// their keys among <paramref name="sortedKeys"/> are <see cref="DeltaKeyScan.HeldKeys"/>. A file the cache lacks is
+    /// read once, its keys kept while they fit; the files that do not fit are the scan's (<see cref="DeltaKeyScan.Sql"/>),
+    /// read at every check as without a cache. The keys found are those of both.
+    /// </summary>
+    /// <param name="cache">The table's keys kept between checks (one table's, one check at a time); null: none.</param>
+    public async Task<DeltaKeyScan> OpenKeyScanAsync(string column, IReadOnlyList<long> sortedKeys, DeltaKeyCache? cache, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(column);
         ArgumentNullException.ThrowIfNull(sortedKeys);
@@ -92,10 +103,71 @@ public sealed class DeltaSnapshot
             if (sortedKeys.Count == 0 || (file.TryGetRange(column, out long min, out long max) && !AnyInRange(sortedKeys, min, max))) skipped++;
             else candidates.Add(file);
         }
-        // Every file ruled out (a stream's new keys above every file's range): no connection and no query.
+        HashSet<long>? held = null;
+        int cached = 0, loaded = 0;
+        if (cache is not null)
+        {
+            cache.Retain(State.Files);
+            var toRead = new List<DeltaFile>();
+            foreach (var file in candidates)
+            {
+                if (cache.TryGet(file.Path, out long[] keys))
+                {
+                    DeltaKeyCache.Intersect(sortedKeys, keys, held ??= []);
+                    cached++;
+                }
+                else toRead.Add(file);
+            }
+            candidates = toRead;
+            // Read once the files whose keys fit (by their stats' row counts), in one query; the rest are scanned as before.
+            var toLoad = new List<DeltaFile>();
+            long rows = 0;
+            foreach (var file in candidates)
+            {
+                if (file.NumRecords is not { } n || !cache.Fits(rows + n)) continue;
+                toLoad.Add(file);
+                rows += n;
+            }
+            if (toLoad.Count > 0)
+            {
+                await LoadKeysAsync(column, toLoad, cache, sortedKeys, held ??= [], cancellationToken).ConfigureAwait(false);
+                loaded = toLoad.Count;
+                candidates = candidates.Except(toLoad).ToList();
+            }
+        }
+        // Every file ruled out (a stream's new keys above every file's range) or cached: no connection and no query.
         using var connection = candidates.Count > 0 ? DuckDbSession.OpenShared() : null;
         var scan = await DeltaScan.OpenAsync(_store, _root, State, candidates.ToArray(), [column], connection, cancellationToken).ConfigureAwait(false);
-        return new DeltaKeyScan(scan, candidates.Count, skipped);
+        var found = held is null ? [] : held.Order().ToArray();
+        return new DeltaKeyScan(scan, candidates.Count + loaded, skipped, found) { FilesCached = cached, FilesScanned = candidates.Count };
+    }
+
+    /// <summary>Reads the distinct keys of <paramref name="files"/> in one query, keeps each file's in <paramref name="cache"/> and adds those among <paramref name="sortedKeys"/> to <paramref name="held"/>.</summary>
+    private async Task LoadKeysAsync(string column, List<DeltaFile> files, DeltaKeyCache cache, IReadOnlyList<long> sortedKeys, HashSet<long> held, CancellationToken cancellationToken)
+    {
+        using var connection = DuckDbSession.OpenShared();
+        var scans = new List<DeltaScan>(files.Count);
+        try
+        {
+            foreach (var file in files)
+                scans.Add(await DeltaScan.OpenAsync(_store, _root, State, [file], [column], connection, cancellationToken).ConfigureAwait(false));
+            string ind = PinPipe.DuckDb.Sql.Identifier(column);
+            string sql = string.Join(" UNION ALL ", scans.Select((s, i) => $"SELECT {i} AS f, {ind} AS k FROM {s.Sql} AS t WHERE {ind} IS NOT NULL"));
+            var keys = new List<long>[files.Count];
+            for (int i = 0; i < keys.Length; i++) keys[i] = [];
+            foreach (var (f, k) in connection.Query($"SELECT DISTINCT f, k FROM ({sql}) ORDER BY f, k", r => (r.GetInt32(0), r.GetInt64(1)), cancellationToken))
+                keys[f].Add(k);
+            for (int i = 0; i < files.Count; i++)
+            {
+                long[] fileKeys = keys[i].ToArray();
+                cache.TryAdd(files[i].Path, fileKeys);
+                DeltaKeyCache.Intersect(sortedKeys, fileKeys, held);
+            }
+        }
+        finally
+        {
+            foreach (var scan in scans) scan.Dispose();
+        }
     }
 
     /// <summary>True when a key of the ascending list lies in [min, max] (a binary search for the first key ≥ min).</summary>
@@ -147,18 +219,32 @@ public sealed class DeltaKeyScan : IDisposable
 {
     private readonly DeltaScan _scan;
 
-    internal DeltaKeyScan(DeltaScan scan, int filesRead, int filesSkipped)
+    internal DeltaKeyScan(DeltaScan scan, int filesRead, int filesSkipped, IReadOnlyList<long>? heldKeys = null)
     {
         _scan = scan;
         FilesRead = filesRead;
         FilesSkipped = filesSkipped;
+        FilesScanned = filesRead;
+        HeldKeys = heldKeys ?? [];
     }
 
-    /// <summary>A parenthesized SQL table expression with the one column; use as <c>SELECT … FROM {Sql} AS t</c>.</summary>
+    /// <summary>
+    /// A parenthesized SQL table expression with the one column, over the files the scan reads (<see cref="FilesScanned"/>;
+    /// none: no row); use as <c>SELECT … FROM {Sql} AS t</c>.
+    /// </summary>
     public string Sql => _scan.Sql;
 
-    /// <summary>Live files the scan reads (their stats do not rule out a key).</summary>
+    /// <summary>Live files read from storage for this check (their stats do not rule out a key, and no cache held their keys).</summary>
     public int FilesRead { get; }
+
+    /// <summary>Of <see cref="FilesRead"/>, the files <see cref="Sql"/> reads (the others' keys were read into the cache).</summary>
+    public int FilesScanned { get; init; }
+
+    /// <summary>Live files whose keys a <see cref="DeltaKeyCache"/> already held: not read.</summary>
+    public int FilesCached { get; init; }
+
+    /// <summary>The keys looked for that the files outside <see cref="Sql"/> hold (cached or read into the cache), ascending.</summary>
+    public IReadOnlyList<long> HeldKeys { get; }
 
     /// <summary>Live files the stats ruled out: not read.</summary>
     public int FilesSkipped { get; }

@@ -43,6 +43,73 @@ public sealed class DeltaKeyScanTests : IDisposable
         await Assert.ThrowsAsync<ArgumentException>(() => snapshot.OpenKeyScanAsync("nope", []));
     }
 
+    [Fact]
+    public async Task With_a_cache_each_file_is_read_once_and_the_next_checks_take_its_keys_from_the_cache()
+    {
+        var snapshot = await TwoFilesAsync();
+        var cache = new DeltaKeyCache(1 << 20);
+        using (var first = await snapshot.OpenKeyScanAsync("ind", [2, 12, 30], cache))
+        {
+            Assert.Equal((2, 0, 0, 0), (first.FilesRead, first.FilesSkipped, first.FilesScanned, first.FilesCached));
+            Assert.Equal([2L, 12L], first.HeldKeys);
+            using var c = OpenDuckDb();
+            Assert.Equal(0L, Query(c, $"SELECT count(*) FROM {first.Sql} AS t").Single()[0]); // every file went to the cache: the scan reads none
+        }
+        Assert.Equal((2, 6L * sizeof(long)), (cache.FileCount, cache.Bytes));
+
+        // Spoil both files: a check that read them would fail.
+        foreach (var file in snapshot.Files) await File.WriteAllTextAsync(_store.LocalPath(snapshot.KeyOf(file))!, "not parquet");
+        using var second = await snapshot.OpenKeyScanAsync("ind", [1, 3, 5, 11, 13], cache);
+        Assert.Equal((0, 0, 0, 2), (second.FilesRead, second.FilesSkipped, second.FilesScanned, second.FilesCached));
+        Assert.Equal([1L, 3L, 11L], second.HeldKeys);
+        // The stats still rule files out before the cache is looked at.
+        using var third = await snapshot.OpenKeyScanAsync("ind", [20], cache);
+        Assert.Equal((0, 2, 0, 0), (third.FilesRead, third.FilesSkipped, third.FilesScanned, third.FilesCached));
+        Assert.Empty(third.HeldKeys);
+    }
+
+    [Fact]
+    public async Task Files_whose_keys_do_not_fit_the_cache_are_scanned_at_each_check_and_the_keys_found_are_those_of_both()
+    {
+        var snapshot = await TwoFilesAsync();
+        var cache = new DeltaKeyCache(3 * sizeof(long)); // one file's three keys
+        for (int check = 0; check < 2; check++)
+        {
+            using var scan = await snapshot.OpenKeyScanAsync("ind", [2, 12], cache);
+            Assert.Equal(check == 0 ? (2, 1, 0) : (1, 1, 1), (scan.FilesRead, scan.FilesScanned, scan.FilesCached));
+            Assert.Equal([2L], scan.HeldKeys); // the low file's, cached
+            using var c = OpenDuckDb();
+            var scanned = Query(c, $"SELECT DISTINCT ind FROM {scan.Sql} AS t WHERE ind IN (2, 12) ORDER BY ind").Select(r => (long)r[0]!).ToArray();
+            Assert.Equal([12L], scanned);
+        }
+        Assert.Equal((1, 3L * sizeof(long)), (cache.FileCount, cache.Bytes));
+
+        // No budget: as without a cache.
+        using var none = await snapshot.OpenKeyScanAsync("ind", [2, 12], new DeltaKeyCache(0));
+        Assert.Equal((2, 2, 0), (none.FilesRead, none.FilesScanned, none.FilesCached));
+        Assert.Empty(none.HeldKeys);
+    }
+
+    [Fact]
+    public async Task A_file_no_longer_live_leaves_the_cache_at_the_next_check()
+    {
+        string low = WriteParquet(_temp.Path, "SELECT CAST(i AS BIGINT) AS ind, 'pin ' || i AS title FROM range(1, 4) r(i)");
+        string high = WriteParquet(_temp.Path, "SELECT CAST(i AS BIGINT) AS ind, 'pin ' || i AS title FROM range(10, 13) r(i)");
+        var table = new DeltaTable(_store, "keys");
+        await table.CommitAsync(new DeltaWrite(Schema, [low]));
+        await table.CommitAsync(new DeltaWrite(Schema, [high]));
+        var cache = new DeltaKeyCache(1 << 20);
+        using (await (await table.LoadAsync())!.OpenKeyScanAsync("ind", [2, 11], cache)) { }
+        Assert.Equal(2, cache.FileCount);
+        // Overwrite: both files removed, one new file of 1..12.
+        string all = WriteParquet(_temp.Path, "SELECT CAST(i AS BIGINT) AS ind, 'pin ' || i AS title FROM range(1, 13) r(i)");
+        await table.CommitAsync(new DeltaWrite(Schema, [all]) { Mode = DeltaWriteMode.Overwrite });
+        using var scan = await (await table.LoadAsync())!.OpenKeyScanAsync("ind", [5], cache);
+        Assert.Equal((1, 0, 0), (scan.FilesRead, scan.FilesScanned, scan.FilesCached));
+        Assert.Equal([5L], scan.HeldKeys);
+        Assert.Equal((1, 12L * sizeof(long)), (cache.FileCount, cache.Bytes));
+    }
+
     /// <summary>A table of two files: ind 1..3 and ind 10..12.</summary>
     private async Task<DeltaSnapshot> TwoFilesAsync()
     {

@@ -1,0 +1,47 @@
+using PinPipe.Lake.Delta;
+
+namespace PinPipe.Tests.Lake.Delta;
+
+public sealed class DeltaKeyCacheTests
+{
+    private static DeltaFile File(string path) => new(path, new Dictionary<string, string?>(), 1, 0, null);
+
+    [Fact]
+    public void Keys_are_kept_while_they_fit_the_budget_and_a_file_no_longer_live_gives_its_bytes_back()
+    {
+        var cache = new DeltaKeyCache(5 * sizeof(long));
+        Assert.True(cache.Fits(5));
+        Assert.False(cache.Fits(6));
+        Assert.True(cache.TryAdd("a.parquet", [1, 2, 3]));
+        Assert.True(cache.TryAdd("a.parquet", [1, 2, 3])); // already kept: nothing added
+        Assert.Equal((1, 3L * sizeof(long)), (cache.FileCount, cache.Bytes));
+        Assert.False(cache.Fits(3));
+        Assert.False(cache.TryAdd("b.parquet", [4, 5, 6])); // 6 keys would not fit
+        Assert.True(cache.TryAdd("c.parquet", [7, 8]));
+        Assert.Equal((2, 5L * sizeof(long)), (cache.FileCount, cache.Bytes));
+        Assert.True(cache.TryGet("c.parquet", out var keys));
+        Assert.Equal([7L, 8L], keys);
+        Assert.False(cache.TryGet("b.parquet", out _));
+
+        cache.Retain(new Dictionary<string, DeltaFile> { ["c.parquet"] = File("c.parquet"), ["d.parquet"] = File("d.parquet") });
+        Assert.Equal((1, 2L * sizeof(long)), (cache.FileCount, cache.Bytes));
+        Assert.False(cache.TryGet("a.parquet", out _));
+        Assert.True(cache.TryAdd("b.parquet", [4, 5, 6]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DeltaKeyCache(-1));
+    }
+
+    [Fact]
+    public void Intersect_finds_exactly_the_keys_a_file_holds()
+    {
+        var random = new Random(20261206);
+        for (int round = 0; round < 500; round++)
+        {
+            long[] file = Enumerable.Range(0, random.Next(0, 200)).Select(_ => (long)random.Next(-50, 400)).Distinct().Order().ToArray();
+            var keys = Enumerable.Range(0, random.Next(0, 100)).Select(_ => (long)random.Next(-100, 500)).Order().ToList(); // duplicates allowed
+            var held = new HashSet<long> { 10_000 }; // found earlier, in another file: kept
+            DeltaKeyCache.Intersect(keys, file, held);
+            var expected = keys.Intersect(file).Append(10_000).ToHashSet();
+            Assert.True(expected.SetEquals(held), $"round {round}");
+        }
+    }
+}
