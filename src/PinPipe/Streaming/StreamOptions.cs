@@ -118,11 +118,12 @@ public sealed record StreamOptions
     public TimeSpan FreedMemoryDecay { get; init; } = TimeSpan.FromMilliseconds(300);
 
     /// <summary>
-    /// The most each table's key cache may hold (<see cref="Lake.Delta.DeltaKeyCache"/>, 8 bytes a key; default 16 MiB, two
-    /// million keys): the keys of the clean table's files that a micro-batch's duplicate check had to read, kept for the
-    /// next micro-batches. Files that do not fit are read at every check, as with 0. Not a user setting (tests change it).
+    /// The most each table's key cache may hold, in bytes (<see cref="Lake.Delta.DeltaKeyCache"/>, 8 bytes a key; default
+    /// 16 MiB, two million keys; 0 to 16 GiB): the keys of the clean table's files that a micro-batch's duplicate check had
+    /// to read (their <c>ind</c> range could hold a new key), kept for the next micro-batches. Files that do not fit are
+    /// read at every check, as with 0. A stream of new, rising keys reads no file and keeps nothing.
     /// </summary>
-    internal long KeyCacheBytes { get; init; } = 16L << 20;
+    public long KeyCacheBytes { get; init; } = 16L << 20;
 
     /// <summary>
     /// Each table's DuckDB is replaced by a new instance after this many micro-batches (default 200, about 20 s at the
@@ -138,6 +139,7 @@ public sealed record StreamOptions
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
         .Check(CompactionNice is >= 0 and <= 19, $"Stream:CompactionNice: {CompactionNice} must be 0 (the job's own priority) to 19.")
         .Check(FreedMemoryDecay >= TimeSpan.Zero && FreedMemoryDecay <= TimeSpan.FromMinutes(1), $"Stream:FreedMemoryDecay: {Durations.Text(FreedMemoryDecay)} must be 0 to 1 minute.")
+        .Check(KeyCacheBytes is >= 0 and <= 16L << 30, $"Stream:KeyCacheBytes: {KeyCacheBytes} must be 0 (no cache) to {16L << 30} (16 GiB).")
         .Check(CheckpointEvery >= TimeSpan.Zero && CheckpointEvery <= TimeSpan.FromHours(1), $"Stream:CheckpointEvery: {Durations.Text(CheckpointEvery)} must be 0 (every due version) to 1 hour.")
         .OneOf("Stream:Source", Source)
         .OneOf("Stream:From", From)
