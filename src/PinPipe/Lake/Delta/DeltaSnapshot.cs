@@ -120,10 +120,13 @@ public sealed class DeltaSnapshot
             }
             candidates = toRead;
             // Read once the files whose keys fit (by their stats' row counts), in one query; the rest are scanned as before.
+            // At most MaxFilesLoadedPerCheck at a time: after a restart over a table of many files, the first checks
+            // load them a few at a time instead of one check loading them all.
             var toLoad = new List<DeltaFile>();
             long rows = 0;
             foreach (var file in candidates)
             {
+                if (toLoad.Count == MaxFilesLoadedPerCheck) break;
                 if (file.NumRecords is not { } n || !cache.Fits(rows + n)) continue;
                 toLoad.Add(file);
                 rows += n;
@@ -141,6 +144,9 @@ public sealed class DeltaSnapshot
         var found = held is null ? [] : held.Order().ToArray();
         return new DeltaKeyScan(scan, candidates.Count + loaded, skipped, found) { FilesCached = cached, FilesScanned = candidates.Count };
     }
+
+    /// <summary>The most files whose keys one check reads into a <see cref="DeltaKeyCache"/>; the others it scans.</summary>
+    internal const int MaxFilesLoadedPerCheck = 32;
 
     /// <summary>Reads the distinct keys of <paramref name="files"/> in one query, keeps each file's in <paramref name="cache"/> and adds those among <paramref name="sortedKeys"/> to <paramref name="held"/>.</summary>
     private async Task LoadKeysAsync(string column, List<DeltaFile> files, DeltaKeyCache cache, IReadOnlyList<long> sortedKeys, HashSet<long> held, CancellationToken cancellationToken)

@@ -91,6 +91,29 @@ public sealed class DeltaKeyScanTests : IDisposable
     }
 
     [Fact]
+    public async Task A_check_reads_at_most_MaxFilesLoadedPerCheck_files_into_the_cache_and_scans_the_others()
+    {
+        int files = DeltaSnapshot.MaxFilesLoadedPerCheck + 3;
+        var paths = Enumerable.Range(0, files)
+            .Select(f => WriteParquet(_temp.Path, $"SELECT CAST({f * 10} + i AS BIGINT) AS ind, 'pin' AS title FROM range(0, 2) r(i)")).ToArray();
+        var table = new DeltaTable(_store, "many");
+        await table.CommitAsync(new DeltaWrite(Schema, paths));
+        var snapshot = (await table.LoadAsync())!;
+        long[] keys = Enumerable.Range(0, files).Select(f => f * 10L).ToArray();
+        var cache = new DeltaKeyCache(1 << 20);
+        (int Read, int Scanned, int Cached)[] expected = [(files, 3, 0), (3, 0, DeltaSnapshot.MaxFilesLoadedPerCheck), (0, 0, files)];
+        foreach (var (read, scanned, cached) in expected)
+        {
+            using var scan = await snapshot.OpenKeyScanAsync("ind", keys, cache);
+            Assert.Equal((read, scanned, cached), (scan.FilesRead, scan.FilesScanned, scan.FilesCached));
+            using var c = OpenDuckDb();
+            var fromScan = Query(c, $"SELECT DISTINCT ind FROM {scan.Sql} AS t WHERE ind % 10 = 0").Select(r => (long)r[0]!);
+            Assert.Equal(keys, scan.HeldKeys.Concat(fromScan).Order().ToArray()); // every key found, once from either side
+            Assert.Equal(keys.Length - 3 * Math.Sign(scanned), scan.HeldKeys.Count);
+        }
+    }
+
+    [Fact]
     public async Task A_file_no_longer_live_leaves_the_cache_at_the_next_check()
     {
         string low = WriteParquet(_temp.Path, "SELECT CAST(i AS BIGINT) AS ind, 'pin ' || i AS title FROM range(1, 4) r(i)");
