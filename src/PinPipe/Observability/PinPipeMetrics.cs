@@ -189,6 +189,14 @@ public static class PinPipeMetrics
     public static readonly Counter StreamCompactionFailures = Metrics.CreateCounter("pinpipe_stream_compaction_failures_total",
         "Compactions of the stream job that failed beside the micro-batches (logged as errors; the table keeps its small files and the next is tried after a backoff), by table.", "table");
 
+    /// <summary>Clean-table files the micro-batches' duplicate checks met, by how their keys were had.</summary>
+    public static readonly Counter StreamKeyFiles = Metrics.CreateCounter("pinpipe_stream_key_files_total",
+        "Clean-table files the stream job's duplicate checks met, summed over the micro-batches, by table and source: skipped (their ind stats rule out every new key), cached (the key cache held their keys), read (read from the table).", "table", "source");
+
+    /// <summary>What each table's key cache holds.</summary>
+    public static readonly Gauge StreamKeyCacheBytes = Metrics.CreateGauge("pinpipe_stream_key_cache_bytes",
+        "Bytes of clean-table keys the stream job keeps between micro-batches (8 a key; at most Stream:KeyCacheBytes), by table.", "table");
+
     /// <summary>The clean table's Delta version after the last commit.</summary>
     public static readonly Gauge StreamTableVersion = Metrics.CreateGauge("pinpipe_stream_table_version",
         "The streaming clean table's Delta version after the stream job's last commit.", "table");

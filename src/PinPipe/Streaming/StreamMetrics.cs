@@ -24,6 +24,10 @@ internal static class StreamMetrics
                 feed.Report(PinPipeMetrics.StreamRows, t.Clean, t.Table, "clean");
                 feed.Report(PinPipeMetrics.StreamRows, t.Duplicates, t.Table, "duplicate");
                 feed.Report(PinPipeMetrics.StreamRows, t.Rejects, t.Table, "reject");
+                feed.Report(PinPipeMetrics.StreamKeyFiles, t.KeyFilesSkipped, t.Table, "skipped");
+                feed.Report(PinPipeMetrics.StreamKeyFiles, t.KeyFilesCached, t.Table, "cached");
+                feed.Report(PinPipeMetrics.StreamKeyFiles, t.KeyFilesRead, t.Table, "read");
+                PinPipeMetrics.StreamKeyCacheBytes.WithLabels(t.Table).Set(t.KeyCacheBytes);
                 feed.Report(PinPipeMetrics.StreamCompactions, t.Compactions, t.Table);
                 feed.Report(PinPipeMetrics.StreamCompactionFailures, t.CompactionFailures, t.Table);
                 if (t.Version >= 0) PinPipeMetrics.StreamTableVersion.WithLabels(t.Table).Set(t.Version);
@@ -31,7 +35,11 @@ internal static class StreamMetrics
             return Task.CompletedTask;
         }, () =>
         {
-            foreach (string table in tables) PinPipeMetrics.StreamTableVersion.RemoveLabelled(table);
+            foreach (string table in tables)
+            {
+                PinPipeMetrics.StreamTableVersion.RemoveLabelled(table);
+                PinPipeMetrics.StreamKeyCacheBytes.RemoveLabelled(table);
+            }
         });
     }
 }

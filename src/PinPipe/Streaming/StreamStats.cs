@@ -26,6 +26,9 @@ public sealed record StreamTableStats(
     /// <summary>Clean-table files the micro-batches' key checks did not read because the table's key cache held their keys (<see cref="Lake.Delta.DeltaKeyCache"/>), summed over the micro-batches.</summary>
     public long KeyFilesCached { get; init; }
 
+    /// <summary>What the table's key cache holds after the last micro-batch: 8 bytes a key (at most <c>Stream:KeyCacheBytes</c>).</summary>
+    public long KeyCacheBytes { get; init; }
+
     /// <summary>Compactions beside the micro-batches that failed (each logged as an error; the micro-batches went on).</summary>
     public long CompactionFailures { get; init; }
 

@@ -60,7 +60,7 @@ internal sealed class StreamTable : IDisposable
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2213", Justification = "Never disposed: a revocation racing the table's end must get the gate; it holds no wait handle.")]
     private readonly SemaphoreSlim _batchGate = new(1, 1); // held while a micro-batch is read, cleaned and committed
-    private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped, _keyFilesCached;
+    private long _duckDbOpens = 1, _batches, _read, _cleanRows, _duplicates, _rejectRows, _lastRecords, _version = -1, _keyFilesRead, _keyFilesSkipped, _keyFilesCached, _keyCacheBytes;
     private TimeSpan _lastLatency;
 
     /// <param name="maintenance">The job's slots for work beside the micro-batches (this table's compactions and DuckDB reopens), one piece per two cores across its tables.</param>
@@ -103,6 +103,7 @@ internal sealed class StreamTable : IDisposable
                 KeyFilesRead = _keyFilesRead,
                 KeyFilesSkipped = _keyFilesSkipped,
                 KeyFilesCached = _keyFilesCached,
+                KeyCacheBytes = _keyCacheBytes,
                 DuckDbOpens = _duckDbOpens,
                 CompactionFailures = _compactor.Failures,
             };
@@ -644,6 +645,7 @@ internal sealed class StreamTable : IDisposable
             _keyFilesRead += result.KeyFilesRead;
             _keyFilesSkipped += result.KeyFilesSkipped;
             _keyFilesCached += result.KeyFilesCached;
+            _keyCacheBytes = _keys.Bytes;
         }
         return result;
     }

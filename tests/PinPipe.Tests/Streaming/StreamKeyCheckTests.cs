@@ -82,6 +82,7 @@ public sealed class StreamKeyCheckTests
         Assert.Equal((5L, 50L, 14L, 36L), (pin.Batches, pin.Read, pin.Clean, pin.Duplicates));
         // The file of 1..10 is read by the second micro-batch and cached; the third to fifth take it from the cache.
         Assert.Equal((1L, 3L), (pin.KeyFilesRead, pin.KeyFilesCached));
+        Assert.Equal(10 * sizeof(long), pin.KeyCacheBytes); // the ten keys of that file
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
 
         // Without a cache every micro-batch after the first reads the file again: the same rows.
@@ -91,7 +92,7 @@ public sealed class StreamKeyCheckTests
         var plain = without.NewJob();
         await without.RunUntilCaughtUpAsync(plain);
         var p = plain.GetStats().Tables[0];
-        Assert.Equal((14L, 36L, 4L, 0L), (p.Clean, p.Duplicates, p.KeyFilesRead, p.KeyFilesCached));
+        Assert.Equal((14L, 36L, 4L, 0L, 0L), (p.Clean, p.Duplicates, p.KeyFilesRead, p.KeyFilesCached, p.KeyCacheBytes));
         await without.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
 

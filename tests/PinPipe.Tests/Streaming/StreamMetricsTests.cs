@@ -46,6 +46,10 @@ public sealed class StreamMetricsTests
             Assert.Equal(t.Duplicates, running.Value("pinpipe_stream_rows_total", $"table={t.Table}", "outcome=duplicate"));
             Assert.Equal(t.Rejects, running.Value("pinpipe_stream_rows_total", $"table={t.Table}", "outcome=reject"));
             Assert.Equal(t.Compactions, running.Value("pinpipe_stream_compactions_total", $"table={t.Table}"));
+            Assert.Equal(t.KeyFilesSkipped, running.Value("pinpipe_stream_key_files_total", $"table={t.Table}", "source=skipped"));
+            Assert.Equal(t.KeyFilesCached, running.Value("pinpipe_stream_key_files_total", $"table={t.Table}", "source=cached"));
+            Assert.Equal(t.KeyFilesRead, running.Value("pinpipe_stream_key_files_total", $"table={t.Table}", "source=read"));
+            Assert.Equal(t.KeyCacheBytes, running.Value("pinpipe_stream_key_cache_bytes", $"table={t.Table}"));
             Assert.Equal(t.Version, running.Value("pinpipe_stream_table_version", $"table={t.Table}"));
             Assert.Equal(t.Batches, running.Value("pinpipe_stream_batch_duration_seconds_count", $"table={t.Table}"));
             Assert.Equal(t.Batches, running.Value("pinpipe_stream_batch_records_count", $"table={t.Table}"));
@@ -66,6 +70,7 @@ public sealed class StreamMetricsTests
         var stopped = await PrometheusText.ScrapeProcessAsync();
         Assert.Empty(stopped.Find("pinpipe_stream_lag", $"stream={stream}"));
         Assert.Empty(stopped.Find("pinpipe_stream_table_version", $"table={StreamJob.TableName(user, RecordKind.Pin)}"));
+        Assert.Empty(stopped.Find("pinpipe_stream_key_cache_bytes", $"table={StreamJob.TableName(user, RecordKind.Pin)}"));
         Assert.Equal(lines.Count, stopped.Find("pinpipe_stream_rows_total", $"table={StreamJob.TableName(user, RecordKind.Pin)}").Sum(s => s.Value));
     }
 }

@@ -118,31 +118,30 @@ public sealed class DeltaSnapshot
                 }
                 else toRead.Add(file);
             }
-            candidates = toRead;
             // Read once the files whose keys fit (by their stats' row counts), in one query; the rest are scanned as before.
             // At most MaxFilesLoadedPerCheck at a time: after a restart over a table of many files, the first checks
             // load them a few at a time instead of one check loading them all.
             var toLoad = new List<DeltaFile>();
+            var toScan = new List<DeltaFile>();
             long rows = 0;
-            foreach (var file in candidates)
+            foreach (var file in toRead)
             {
-                if (toLoad.Count == MaxFilesLoadedPerCheck) break;
-                if (file.NumRecords is not { } n || !cache.Fits(rows + n)) continue;
-                toLoad.Add(file);
-                rows += n;
+                if (toLoad.Count < MaxFilesLoadedPerCheck && file.NumRecords is { } n && cache.Fits(rows + n))
+                {
+                    toLoad.Add(file);
+                    rows += n;
+                }
+                else toScan.Add(file);
             }
-            if (toLoad.Count > 0)
-            {
-                await LoadKeysAsync(column, toLoad, cache, sortedKeys, held ??= [], cancellationToken).ConfigureAwait(false);
-                loaded = toLoad.Count;
-                candidates = candidates.Except(toLoad).ToList();
-            }
+            if (toLoad.Count > 0) await LoadKeysAsync(column, toLoad, cache, sortedKeys, held ??= [], cancellationToken).ConfigureAwait(false);
+            loaded = toLoad.Count;
+            candidates = toScan;
         }
         // Every file ruled out (a stream's new keys above every file's range) or cached: no connection and no query.
         using var connection = candidates.Count > 0 ? DuckDbSession.OpenShared() : null;
         var scan = await DeltaScan.OpenAsync(_store, _root, State, candidates.ToArray(), [column], connection, cancellationToken).ConfigureAwait(false);
         var found = held is null ? [] : held.Order().ToArray();
-        return new DeltaKeyScan(scan, candidates.Count + loaded, skipped, found) { FilesCached = cached, FilesScanned = candidates.Count };
+        return new DeltaKeyScan(scan, filesScanned: candidates.Count, filesLoaded: loaded, filesCached: cached, filesSkipped: skipped, found);
     }
 
     /// <summary>The most files whose keys one check reads into a <see cref="DeltaKeyCache"/>; the others it scans.</summary>
@@ -225,13 +224,14 @@ public sealed class DeltaKeyScan : IDisposable
 {
     private readonly DeltaScan _scan;
 
-    internal DeltaKeyScan(DeltaScan scan, int filesRead, int filesSkipped, IReadOnlyList<long>? heldKeys = null)
+    internal DeltaKeyScan(DeltaScan scan, int filesScanned, int filesLoaded, int filesCached, int filesSkipped, IReadOnlyList<long> heldKeys)
     {
         _scan = scan;
-        FilesRead = filesRead;
+        FilesScanned = filesScanned;
+        FilesRead = filesScanned + filesLoaded;
+        FilesCached = filesCached;
         FilesSkipped = filesSkipped;
-        FilesScanned = filesRead;
-        HeldKeys = heldKeys ?? [];
+        HeldKeys = heldKeys;
     }
 
     /// <summary>
@@ -244,10 +244,10 @@ public sealed class DeltaKeyScan : IDisposable
     public int FilesRead { get; }
 
     /// <summary>Of <see cref="FilesRead"/>, the files <see cref="Sql"/> reads (the others' keys were read into the cache).</summary>
-    public int FilesScanned { get; init; }
+    public int FilesScanned { get; }
 
     /// <summary>Live files whose keys a <see cref="DeltaKeyCache"/> already held: not read.</summary>
-    public int FilesCached { get; init; }
+    public int FilesCached { get; }
 
     /// <summary>The keys looked for that the files outside <see cref="Sql"/> hold (cached or read into the cache), ascending.</summary>
     public IReadOnlyList<long> HeldKeys { get; }
