@@ -179,6 +179,36 @@ public sealed class MicroBatchCleanerTests : IDisposable
     }
 
     [Theory]
+    [InlineData(RecordKind.Pin)]
+    [InlineData(RecordKind.Geo)]
+    [InlineData(RecordKind.User)]
+    public async Task A_micro_batch_our_parser_read_whole_runs_the_rules_without_the_JSON_text_and_cleans_as_the_cleaner_cleans_it(RecordKind kind)
+    {
+        string[] lines = TransformTestKit.FixtureLines("raw", kind);
+        var reader = new FieldReader(kind);
+        string[] flat = lines.Where(l => reader.TryRead(Encoding.UTF8.GetBytes(l))).ToArray();
+        Assert.True(flat.Length >= 5, $"{flat.Length} fixture records our parser reads");
+        string text = " " + flat[0]; // JSON still, but not as our parser reads a record: DuckDB's functions read its text
+        Assert.False(reader.TryRead(Encoding.UTF8.GetBytes(text)));
+        var cleaner = For(kind).Cleaner;
+        long before = cleaner.FieldsOnlyStages;
+
+        // Every record read as fields (rejects among them): the rules' statement without the text branch.
+        var (whole, parsed) = await CompareAsync(kind, flat, null, MicroBatchPart.All, "records our parser read");
+        Assert.Equal(flat.Length, parsed);
+        Assert.True(whole.Rejects > 0 && whole.Clean > 0, $"clean {whole.Clean}, rejects {whole.Rejects}");
+        Assert.Equal(before + 1, cleaner.FieldsOnlyStages);
+        // One record as text: the whole statement.
+        await CompareAsync(kind, [.. flat, text], null, MicroBatchPart.All, "and one as text");
+        Assert.Equal(before + 1, cleaner.FieldsOnlyStages);
+        // A part of a split micro-batch read whole.
+        var flags = flat.Select((_, i) => (i % 3 != 0, i % 2 == 0)).ToArray();
+        await CompareAsync(kind, flat, flags, MicroBatchPart.ForClean, "records our parser read, for the clean table");
+        await CompareAsync(kind, flat, flags, MicroBatchPart.ForRejects, "records our parser read, for the reject table");
+        Assert.Equal(before + 3, cleaner.FieldsOnlyStages);
+    }
+
+    [Theory]
     [InlineData(RecordParser.PinPipe)]
     [InlineData(RecordParser.DuckDb)]
     public async Task Values_that_are_null_not_utf8_or_not_flat_go_to_duckdb_and_clean_as_the_cleaner_cleans_them(RecordParser parser)
