@@ -50,7 +50,7 @@ public sealed class MicroBatchCleaner
     private readonly string _prefix;
     private readonly HashSet<(MicroBatchPart Part, bool Lines)> _prepared = [];
     private readonly (string Name, string Table)[] _stepTables; // the tables each clean empties first, by the name of their prepared DELETE
-    private bool _stepsHoldRows; // a clean ran since the steps' tables were last emptied (so Begin's emptying is not done again by the clean after it)
+    private readonly HashSet<string> _filled = new(StringComparer.Ordinal); // the steps' tables that may hold rows since they were last emptied, by name: only those are emptied (most micro-batches have no rejects)
 
     /// <summary>
     /// The clean table's keys kept between micro-batches (<see cref="DeltaSnapshot.OpenKeyScanAsync(string, IReadOnlyList{long}, DeltaKeyCache?, CancellationToken)"/>);
@@ -231,13 +231,12 @@ public sealed class MicroBatchCleaner
     private CleanResult Clean(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken)
     {
         ClearSteps(cancellationToken);
-        _stepsHoldRows = true;
         // A micro-batch our parser read whole has no JSON text to read: the rules' statement without that branch (DuckDB
         // sets up every operator of a plan at each execution, rows or none; about a third of the statement's time at a few
         // hundred records). The rules are the same: one query, its text relation empty (CleaningRules.StageQuerySql).
         bool lines = _fields is null || _connection.QueryLongs($"EXECUTE {_prefix}has_lines", cancellationToken)[0] > 0;
         if (!lines) FieldsOnlyStages++;
-        Run(PrepareStage(part, lines));
+        Fill("stage", PrepareStage(part, lines));
         if (_fields is not null) FillRejectedLines(cancellationToken);
         DeltaKeyScan? keyScan = null;
         try
@@ -251,13 +250,18 @@ public sealed class MicroBatchCleaner
                 // The keys the cache held (or read into it) are appended; the files it could not hold are joined.
                 if (keyScan.HeldKeys.Count > 0)
                 {
+                    _filled.Add("held");
                     using var appender = _connection.CreateAppender("temp", "main", _heldName);
                     foreach (long key in keyScan.HeldKeys) appender.CreateRow().AppendValue(key).EndRow();
                 }
                 // Its files differ each time: planned each time, an insert (no table created, so the prepared statements stay planned).
-                if (keyScan.FilesScanned > 0) _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
+                if (keyScan.FilesScanned > 0)
+                {
+                    _filled.Add("held");
+                    _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
+                }
             }
-            Run("rejects");
+            Fill("rejects", "rejects");
             long duplicates = _connection.ExecuteChanged($"EXECUTE {_prefix}delete_duplicates", cancellationToken);
             long[] counts = _connection.QueryLongs($"EXECUTE {_prefix}counts", cancellationToken);
             return _steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0, deleted: duplicates) with { KeyFilesCached = keyScan?.FilesCached ?? 0 };
@@ -267,7 +271,12 @@ public sealed class MicroBatchCleaner
             keyScan?.Dispose();
         }
 
-        void Run(string name) => _connection.Execute($"EXECUTE {_prefix}{name}", cancellationToken);
+        // Marked before the statement runs (a failed one may have left rows), unmarked when it inserted none.
+        void Fill(string step, string statement)
+        {
+            _filled.Add(step);
+            if (_connection.ExecuteChanged($"EXECUTE {_prefix}{statement}", cancellationToken) == 0) _filled.Remove(step);
+        }
     }
 
     /// <summary>Gives the stage's rejects among the records our parser read their text, kept as the micro-batch's rows were added.</summary>
@@ -275,6 +284,7 @@ public sealed class MicroBatchCleaner
     {
         var seqs = _connection.Query($"EXECUTE {_prefix}rejected_seqs", r => r.GetInt64(0), cancellationToken);
         if (seqs.Count == 0) return;
+        _filled.Add("rejected_lines");
         using (var appender = _connection.CreateAppender("temp", "main", _rejectedLines))
         {
             foreach (var (seq, line) in _kept.LinesOf(seqs)) appender.CreateRow().AppendValue(seq).AppendValue(line).EndRow();
@@ -284,10 +294,12 @@ public sealed class MicroBatchCleaner
 
     private void ClearSteps(CancellationToken cancellationToken)
     {
-        if (!_stepsHoldRows) return;
+        if (_filled.Count == 0) return;
         foreach (var (name, _) in _stepTables)
-            _connection.Execute($"EXECUTE {_prefix}clear_{name}", cancellationToken);
-        _stepsHoldRows = false;
+        {
+            if (_filled.Contains(name)) _connection.Execute($"EXECUTE {_prefix}clear_{name}", cancellationToken);
+        }
+        _filled.Clear();
     }
 
     /// <summary>
