@@ -124,8 +124,13 @@ internal static class StreamLatencyBench
             double rss = sustainedRuns.GroupBy(x => x.Rate).Select(g => M([.. g], x => x.RssSteadyMiB)).DefaultIfEmpty(double.NaN).Max();
             double rssRound = sustainedRuns.Select(x => x.RssSteadyMiB).DefaultIfEmpty(double.NaN).Max();
             double rssRead = sustainedRuns.Select(x => x.RssMaxMiB).DefaultIfEmpty(double.NaN).Max();
+            // A run whose lag grew has no steady memory (its micro-batches grow with the lag): with no sustained run there is
+            // nothing to judge, and the cell says so with the unsustained runs' highest round instead of a NaN.
+            string rssCell = sustainedRuns.Count == 0
+                ? string.Create(CultureInfo.InvariantCulture, $"not judged: no run sustained its rate (highest round of the unsustained {mine.Select(x => x.RssSteadyMiB).DefaultIfEmpty(0).Max():N0} MiB) ✗")
+                : string.Create(CultureInfo.InvariantCulture, $"{rss:N0} MiB, the median of the rounds' steady RSS (highest 10-s mean) at the rate where it is highest {Mark(rss * 1.048576 <= 300)} (highest round {rssRound:N0} MiB, highest read {rssRead:N0} MiB)");
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"| {trigger} | {(at10k.Count == 0 ? "not run" : $"{p50 * 1000:N0} ms {Mark(p50 <= 0.1)}")} | {(at10k.Count == 0 ? "not run" : $"{p99 * 1000:N0} ms {Mark(p99 <= 0.25)}")} | {(best == 0 ? "none" : $"{best:N0}/s")} {Mark(best >= 100_000)} | {(at100k.Count == 0 ? "not run" : $"{p99At100k * 1000:N0} ms {Mark(p99At100k <= 1 && at100k.All(x => x.Sustained))}")} | {rss:N0} MiB, the median of the rounds' steady RSS (highest 10-s mean) at the rate where it is highest {Mark(rss * 1.048576 <= 300)} (highest round {rssRound:N0} MiB, highest read {rssRead:N0} MiB) |"));
+                $"| {trigger} | {(at10k.Count == 0 ? "not run" : $"{p50 * 1000:N0} ms {Mark(p50 <= 0.1)}")} | {(at10k.Count == 0 ? "not run" : $"{p99 * 1000:N0} ms {Mark(p99 <= 0.25)}")} | {(best == 0 ? "none" : $"{best:N0}/s")} {Mark(best >= 100_000)} | {(at100k.Count == 0 ? "not run" : $"{p99At100k * 1000:N0} ms {Mark(p99At100k <= 1 && at100k.All(x => x.Sustained))}")} | {rssCell} |"));
         }
         return lines;
     }

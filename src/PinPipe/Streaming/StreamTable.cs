@@ -328,6 +328,7 @@ internal sealed class StreamTable : IDisposable
         string rejectsFile = Path.Combine(_work!, $"rejects-{Guid.NewGuid():N}.parquet");
         CleanResult forClean, forRejects;
         DeltaStats.FileFacts? cleanFacts = null, rejectsFacts = null;
+        long[]? cleanKeys = null;
         try
         {
             // The keys already committed are found through the clean table itself (files whose ind stats rule out
@@ -344,7 +345,7 @@ internal sealed class StreamTable : IDisposable
             {
                 forClean = forRejects = await CleanAsync(MicroBatchPart.All, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                if (forClean.Clean > 0) cleanFacts = SpillClean(cleanFile, forClean.Clean);
+                if (forClean.Clean > 0) (cleanFacts, cleanKeys) = SpillClean(cleanFile, forClean, cancellationToken);
                 if (forRejects.Rejects > 0) rejectsFacts = SpillRejects(rejectsFile, forRejects.Rejects);
                 Step(ref writing);
             }
@@ -353,7 +354,7 @@ internal sealed class StreamTable : IDisposable
                 // After a crash between the two commits one table is ahead: clean each table's own records.
                 forClean = await CleanAsync(MicroBatchPart.ForClean, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
-                if (forClean.Clean > 0) cleanFacts = SpillClean(cleanFile, forClean.Clean);
+                if (forClean.Clean > 0) (cleanFacts, cleanKeys) = SpillClean(cleanFile, forClean, cancellationToken);
                 Step(ref writing);
                 forRejects = await CleanAsync(MicroBatchPart.ForRejects, table, cancellationToken).ConfigureAwait(false);
                 Step(ref cleaning);
@@ -383,6 +384,11 @@ internal sealed class StreamTable : IDisposable
                 }
                 _input.Committed(rejects: false);
                 _cleanRead = result.Version;
+                // The file's keys, taken from the rows it was written from: the next check finds them without reading it.
+                if (cleanKeys is not null && result.Added.Count == 1 && _keys.TryAdd(result.Added[0].Path, cleanKeys))
+                {
+                    lock (_statsGate) _keyCacheBytes = _keys.Bytes;
+                }
                 _compactor.CleanAppended(files.Length);
                 version = result.Version;
             }
@@ -620,8 +626,19 @@ internal sealed class StreamTable : IDisposable
         _opening = Task.Run(OpenInstance);
     }
 
-    /// <summary>Writes the micro-batch's clean rows to <paramref name="file"/> and returns its stats, from the same rows (the file is not read back).</summary>
-    private DeltaStats.FileFacts SpillClean(string file, long rows) => Spill(Cleaner.CleanRowsSql, file, CleanStatsStatement, _cleanStats!, rows);
+    /// <summary>
+    /// Writes the micro-batch's clean rows to <paramref name="file"/> and returns its stats, from the same rows (the file is
+    /// not read back), and the file's keys when they are worth keeping in the key cache once it is committed: when the
+    /// micro-batch's own check had to look at the keys of files of the table (keys that recur, as the emulators post),
+    /// the next check would otherwise read this file's keys back. A stream of new, rising keys never looks at a file's
+    /// keys, and keeps none.
+    /// </summary>
+    private (DeltaStats.FileFacts Facts, long[]? Keys) SpillClean(string file, CleanResult result, CancellationToken cancellationToken)
+    {
+        var facts = Spill(Cleaner.CleanRowsSql, file, CleanStatsStatement, _cleanStats!, result.Clean);
+        bool keep = result.KeyFilesRead + result.KeyFilesCached > 0 && _keys.Fits(result.Clean);
+        return (facts, keep ? Cleaner.CleanKeys(cancellationToken) : null);
+    }
 
     /// <summary>Writes the micro-batch's rejects to <paramref name="file"/> and returns its stats, from the same rows.</summary>
     private DeltaStats.FileFacts SpillRejects(string file, long rows) => Spill(Cleaner.RejectRowsSql, file, RejectsStatsStatement, _rejectsStats!, rows);

@@ -121,6 +121,7 @@ public sealed class MicroBatchCleaner
         Prepare("rejects", $"INSERT INTO {_steps.Rejects} {_steps.RejectsSql}");
         Prepare("delete_duplicates", _steps.DeleteDuplicatesSql(_held));
         Prepare("counts", _steps.CountsSql);
+        Prepare("clean_keys", $"SELECT DISTINCT ind FROM {_steps.Clean} WHERE ind IS NOT NULL ORDER BY ind");
         if (_fields is not null)
         {
             Prepare("rejected_seqs", $"SELECT seq FROM {_steps.Stage} WHERE reason IS NOT NULL AND raw IS NULL ORDER BY seq");
@@ -193,6 +194,13 @@ public sealed class MicroBatchCleaner
 
     /// <summary>A parenthesized query of the last clean's rejects (schema <see cref="CleaningRules.RejectSchema"/>), in arrival order.</summary>
     public string RejectRowsSql { get; }
+
+    /// <summary>
+    /// The distinct <c>ind</c> keys of the last clean's clean rows (<see cref="CleanRowsSql"/>), ascending: the keys of the
+    /// file written from them, for a <see cref="DeltaKeyCache"/> once that file is committed.
+    /// </summary>
+    public long[] CleanKeys(CancellationToken cancellationToken = default) =>
+        [.. _connection.Query($"EXECUTE {_prefix}clean_keys", r => r.GetInt64(0), cancellationToken)];
 
     /// <summary>
     /// Empties the raw table and the steps' tables, for the next micro-batch, and hands their blocks back to DuckDB's

@@ -23,6 +23,7 @@ public sealed class StreamKeyCheckTests
         var pin = first.GetStats().Tables[0];
         Assert.Equal((30L, 0L), (pin.Clean, pin.Duplicates));
         Assert.Equal((0L, 3L), (pin.KeyFilesRead, pin.KeyFilesSkipped)); // 11..20 skipped the file of 1..10; 21..30 skipped both
+        Assert.Equal(0, pin.KeyCacheBytes); // rising keys: no check looked at a file, so no file's keys were kept
 
         // Spoil the files that cannot hold a new key: a start that read the table's keys fails on them.
         var snapshot = (await kit.Table(RecordKind.Pin).LoadAsync())!;
@@ -82,7 +83,7 @@ public sealed class StreamKeyCheckTests
         Assert.Equal((5L, 50L, 14L, 36L), (pin.Batches, pin.Read, pin.Clean, pin.Duplicates));
         // The file of 1..10 is read by the second micro-batch and cached; the third to fifth take it from the cache.
         Assert.Equal((1L, 3L), (pin.KeyFilesRead, pin.KeyFilesCached));
-        Assert.Equal(10 * sizeof(long), pin.KeyCacheBytes); // the ten keys of that file
+        Assert.Equal(14 * sizeof(long), pin.KeyCacheBytes); // the ten keys of that file, and the four of the last one (11..14), kept at its commit
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
 
         // Without a cache every micro-batch after the first reads the file again: the same rows.
@@ -94,6 +95,45 @@ public sealed class StreamKeyCheckTests
         var p = plain.GetStats().Tables[0];
         Assert.Equal((14L, 36L, 4L, 0L, 0L), (p.Clean, p.Duplicates, p.KeyFilesRead, p.KeyFilesCached, p.KeyCacheBytes));
         await without.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
+
+    [Fact]
+    public async Task A_committed_files_keys_go_into_the_key_cache_from_its_rows_so_no_check_reads_it_back()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch);
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 10));  // file A: 1..10 (the table was empty: no check)
+        await kit.AppendAsync(RecordKind.Pin, Pins(5, 10));  // A read into the cache; 11..14 new: file B, its keys kept
+        await kit.AppendAsync(RecordKind.Pin, Pins(11, 10)); // A skipped, B cached; 15..20 new: file C, its keys kept
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 10));  // A cached; B and C skipped by their ranges
+        await kit.AppendAsync(RecordKind.Pin, Pins(13, 10)); // B and C cached; 21..22 new: file D, its keys kept
+        var job = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(job);
+        var pin = job.GetStats().Tables[0];
+        Assert.Equal((5L, 50L, 22L, 28L), (pin.Batches, pin.Read, pin.Clean, pin.Duplicates));
+        // Only A was ever read; B, C and D went into the cache at their commits.
+        Assert.Equal((1L, 4L, 4L), (pin.KeyFilesRead, pin.KeyFilesCached, pin.KeyFilesSkipped));
+        Assert.Equal(22 * sizeof(long), pin.KeyCacheBytes); // every key of the four files, once
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+
+        // The keys kept are the files' own: a new job over the same table reads them and finds the same duplicates.
+        await kit.AppendAsync(RecordKind.Pin, Pins(20, 5)); // 20..22 held, 23..24 new
+        var second = kit.NewJob();
+        await kit.RunUntilCaughtUpAsync(second);
+        var again = second.GetStats().Tables[0];
+        Assert.Equal((2L, 3L), (again.Clean, again.Duplicates));
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+
+        // A cache too small for a file's keys keeps none of them and reads the files at each check, with the same rows.
+        await using var small = await StreamTestKit.CreateAsync(options: TenPerBatch with { KeyCacheBytes = 3 * sizeof(long) });
+        await small.AppendAsync(RecordKind.Pin, Pins(1, 10));
+        await small.AppendAsync(RecordKind.Pin, Pins(5, 10));
+        await small.AppendAsync(RecordKind.Pin, Pins(11, 10));
+        var tight = small.NewJob();
+        await small.RunUntilCaughtUpAsync(tight);
+        var t = tight.GetStats().Tables[0];
+        Assert.Equal((20L, 10L, 0L, 0L), (t.Clean, t.Duplicates, t.KeyFilesCached, t.KeyCacheBytes));
+        Assert.Equal(2L, t.KeyFilesRead); // A by the second micro-batch, B by the third
+        await small.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
 
     [Fact]

@@ -3,7 +3,9 @@ namespace PinPipe.Lake.Delta;
 /// <summary>
 /// The keys of a table's files that a key check had to read (<see cref="DeltaSnapshot.OpenKeyScanAsync(string, IReadOnlyList{long}, DeltaKeyCache?, CancellationToken)"/>),
 /// kept for the next checks: a Delta data file never changes once committed (and deletion vectors are refused), so its
-/// keys stay true for as long as it is live. Bounded by <see cref="BudgetBytes"/> (8 bytes a distinct key): a file that
+/// keys stay true for as long as it is live. A writer may also add the keys of a file it has just committed, taken from
+/// the rows it wrote the file from (the stream job, once its checks look at files' keys), so that no check reads it back.
+/// Bounded by <see cref="BudgetBytes"/> (8 bytes a distinct key): a file that
 /// does not fit is read from storage at each check, as without the cache; files no longer live (compacted, removed) leave
 /// it at the next check.
 /// </summary>
