@@ -156,10 +156,11 @@ public static class Cleaner
                 Release();
             }
             connection.Execute($"CREATE OR REPLACE TABLE {steps.Rejects} AS {steps.RejectsSql}", cancellationToken);
+            long rejectsWritten = connection.QueryLongs($"SELECT count(*) FROM {steps.Rejects}", cancellationToken)[0]; // DuckDB counts no changed rows for CREATE TABLE AS
             connection.Execute($"CREATE OR REPLACE TABLE {steps.Clean} AS {steps.CleanSql(existing is null ? null : held)}", cancellationToken);
             long[] counts = connection.QueryLongs(steps.CountsSql, cancellationToken);
             connection.Execute($"ALTER TABLE {steps.Clean} DROP COLUMN {CleaningRules.QualityColumn}", cancellationToken);
-            return steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0);
+            return steps.Result(counts, rejectsWritten, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0);
         }
         finally
         {

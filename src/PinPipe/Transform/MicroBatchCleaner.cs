@@ -245,7 +245,6 @@ public sealed class MicroBatchCleaner
         bool lines = _fields is null || _connection.QueryLongs($"EXECUTE {_prefix}has_lines", cancellationToken)[0] > 0;
         if (!lines) FieldsOnlyStages++;
         Fill("stage", PrepareStage(part, lines));
-        if (_fields is not null) FillRejectedLines(cancellationToken);
         DeltaKeyScan? keyScan = null;
         try
         {
@@ -269,10 +268,19 @@ public sealed class MicroBatchCleaner
                     _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
                 }
             }
-            Fill("rejects", "rejects");
             long duplicates = _connection.ExecuteChanged($"EXECUTE {_prefix}delete_duplicates", cancellationToken);
             long[] counts = _connection.QueryLongs($"EXECUTE {_prefix}counts", cancellationToken);
-            return _steps.Result(counts, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0, deleted: duplicates) with { KeyFilesCached = keyScan?.FilesCached ?? 0 };
+            // The rejects are counted in the stage table: most micro-batches have none, and skip the two statements that
+            // give them their text and copy them to the reject table.
+            long rejectsWritten = 0;
+            if (_steps.RejectsIn(counts) > 0)
+            {
+                if (_fields is not null) FillRejectedLines(cancellationToken);
+                _filled.Add("rejects");
+                rejectsWritten = _connection.ExecuteChanged($"EXECUTE {_prefix}rejects", cancellationToken);
+                RejectsFilled++;
+            }
+            return _steps.Result(counts, rejectsWritten, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0, deleted: duplicates) with { KeyFilesCached = keyScan?.FilesCached ?? 0 };
         }
         finally
         {
@@ -334,6 +342,9 @@ public sealed class MicroBatchCleaner
 
     /// <summary>Cleans whose micro-batch our parser read whole, so the rules' statement ran without its JSON text branch (for tests).</summary>
     internal long FieldsOnlyStages { get; private set; }
+
+    /// <summary>Cleans that had rejects, so that their text was found and they were copied to the reject table (for tests).</summary>
+    internal long RejectsFilled { get; private set; }
 
     private void Prepare(string name, string sql) => _connection.Execute($"PREPARE {_prefix}{name} AS {sql}");
 }

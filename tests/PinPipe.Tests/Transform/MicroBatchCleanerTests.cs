@@ -234,6 +234,30 @@ public sealed class MicroBatchCleanerTests : IDisposable
         Assert.True(result.Rejects >= 3, $"rejects {result.Rejects}");
     }
 
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task A_micro_batch_without_rejects_skips_the_reject_tables_statements_and_the_next_one_with_rejects_has_them_all(RecordKind kind, RecordParser parser)
+    {
+        string[] lines = TransformTestKit.FixtureLines("raw", kind);
+        var (kit, cleaner) = For(kind, parser);
+        long before = cleaner.RejectsFilled;
+        var (all, _) = await CompareAsync(kind, lines, null, MicroBatchPart.All, "fixtures", parser);
+        Assert.True(all.Rejects > 0 && all.Clean > 0, $"clean {all.Clean}, rejects {all.Rejects}");
+        Assert.Equal(before + 1, cleaner.RejectsFilled);
+        // The fixtures without the records that were rejected (their origins are test/<position>).
+        var rejected = kit.Rows($"SELECT origin FROM {cleaner.RejectRowsSql}").Select(r => int.Parse(r["origin"]!["test/".Length..], System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+        Assert.Equal(all.Rejects, rejected.Count);
+        string[] valid = lines.Where((_, i) => !rejected.Contains(i)).ToArray();
+
+        var (none, _) = await CompareAsync(kind, valid, null, MicroBatchPart.All, "fixtures without their rejects", parser);
+        Assert.Equal((0L, all.Clean), (none.Rejects, none.Clean));
+        Assert.Equal(before + 1, cleaner.RejectsFilled);
+        // Rejects again after a micro-batch without: each of them, once (CompareAsync compares the rows).
+        var (again, _) = await CompareAsync(kind, lines, null, MicroBatchPart.All, "fixtures again", parser);
+        Assert.Equal(all.Rejects, again.Rejects);
+        Assert.Equal(before + 2, cleaner.RejectsFilled);
+    }
+
     [Fact]
     public async Task Begin_empties_the_raw_table_and_a_micro_batch_of_nothing_counts_nothing()
     {
