@@ -33,8 +33,10 @@ public enum MicroBatchPart
 /// cleaner is in use (<see cref="DuckDbSession.CopyToParquet"/> and queries may run).</para>
 /// <para>An in-memory DuckDB keeps the blocks of rows deleted from a table until a checkpoint, which it runs by itself on
 /// the main catalog only after some volume and never on the temp catalog: <see cref="Begin"/> checkpoints both, so the
-/// tables hold one micro-batch at most.</para>
+/// tables hold one micro-batch at most. (Skipping one checkpoint is not cheap in memory: the next micro-batch of 1,000
+/// pins then held about ten times the blocks of the first.)</para>
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "The rows OpenRows opened are the caller's to dispose; the cleaner only reads their counts.")]
 public sealed class MicroBatchCleaner
 {
     private readonly DuckDBConnection _connection;
@@ -45,7 +47,8 @@ public sealed class MicroBatchCleaner
     private readonly FieldReader? _parser;
     private readonly int _fieldColumns;
     private readonly KeptText _kept = new(); // the text of the micro-batch's records that our parser read
-    private bool _rowsOpened; // OpenRows ran since Begin (a second would number its records from 0 again)
+    private MicroBatchRows? _rows; // opened since Begin (a second would number its records from 0 again): what went to the raw and fields tables
+    private (List<long> Keys, IReadOnlyList<long> Held)? _checked; // the last clean's valid keys and those of them the table held, when the check knew all held ones
     private readonly string _held, _heldName;
     private readonly string _prefix;
     private readonly HashSet<(MicroBatchPart Part, bool Lines)> _prepared = [];
@@ -152,7 +155,9 @@ public sealed class MicroBatchCleaner
 
     /// <summary>
     /// The table the micro-batch's records go to before <see cref="CleanAsync"/> as JSON text (in the connection's main schema;
-    /// <see cref="OpenRows"/> appends to it, and so may an appender of the caller's): <c>seq BIGINT</c> (arrival order),
+    /// <see cref="OpenRows"/> appends to it; a caller may fill it with an appender of its own instead, in a micro-batch
+    /// whose rows it does not open: the cleaner goes by what opened rows added, and reads the table only when none were
+    /// opened): <c>seq BIGINT</c> (arrival order),
     /// <c>origin VARCHAR</c>, <c>line VARCHAR</c> (the JSON text), <c>for_clean BOOLEAN</c> and <c>for_rejects BOOLEAN</c>
     /// (see <see cref="MicroBatchPart"/>). <see cref="Begin"/> empties it.
     /// </summary>
@@ -165,7 +170,7 @@ public sealed class MicroBatchCleaner
     /// </summary>
     public MicroBatchRows OpenRows()
     {
-        if (_rowsOpened) throw new InvalidOperationException("The micro-batch's rows were opened already: call Begin first.");
+        if (_rows is not null) throw new InvalidOperationException("The micro-batch's rows were opened already: call Begin first.");
 #pragma warning disable CA2000 // owned by the rows, which the caller disposes
         var lines = _connection.CreateAppender(RawTable);
         DuckDBAppender? fields = null;
@@ -179,8 +184,7 @@ public sealed class MicroBatchCleaner
             throw;
         }
 #pragma warning restore CA2000
-        _rowsOpened = true;
-        return new MicroBatchRows(lines, fields, _parser, _fieldColumns, _kept);
+        return _rows = new MicroBatchRows(lines, fields, _parser, _fieldColumns, _kept);
     }
 
     /// <summary>
@@ -199,8 +203,28 @@ public sealed class MicroBatchCleaner
     /// The distinct <c>ind</c> keys of the last clean's clean rows (<see cref="CleanRowsSql"/>), ascending: the keys of the
     /// file written from them, for a <see cref="DeltaKeyCache"/> once that file is committed.
     /// </summary>
-    public long[] CleanKeys(CancellationToken cancellationToken = default) =>
-        [.. _connection.Query($"EXECUTE {_prefix}clean_keys", r => r.GetInt64(0), cancellationToken)];
+    public long[] CleanKeys(CancellationToken cancellationToken = default)
+    {
+        // The clean rows are one a valid key that the table does not hold: when the check knew every held key (none was
+        // found by a scan's join in SQL), they are the valid keys without the held ones, with no statement.
+        if (_checked is { } known) return Except(known.Keys, known.Held);
+        return [.. _connection.Query($"EXECUTE {_prefix}clean_keys", r => r.GetInt64(0), cancellationToken)];
+    }
+
+    /// <summary>The ascending <paramref name="keys"/> that the ascending <paramref name="held"/> (each among them) lacks.</summary>
+    private long[] Except(List<long> keys, IReadOnlyList<long> held)
+    {
+        var result = new List<long>(keys.Count - held.Count);
+        int h = 0, matched = 0;
+        foreach (long key in keys)
+        {
+            while (h < held.Count && held[h] < key) h++;
+            if (h < held.Count && held[h] == key) matched++;
+            else result.Add(key);
+        }
+        if (matched != held.Count) throw new InvalidOperationException($"{Kind}: {held.Count - matched} of the {held.Count} held keys are not among the micro-batch's valid keys.");
+        return [.. result];
+    }
 
     /// <summary>
     /// Empties the raw table and the steps' tables, for the next micro-batch, and hands their blocks back to DuckDB's
@@ -209,10 +233,12 @@ public sealed class MicroBatchCleaner
     /// </summary>
     public void Begin(CancellationToken cancellationToken = default)
     {
-        _connection.Execute($"EXECUTE {_prefix}clear_raw", cancellationToken);
-        if (_fields is not null) _connection.Execute($"EXECUTE {_prefix}clear_fields", cancellationToken);
+        // The rows opened for the last micro-batch tell which of the two tables they filled (a failed add counts: it may
+        // have left a row); without them, a caller's appender may have filled the raw table, and both are emptied.
+        if (_rows is null || _rows.Texts > 0) _connection.Execute($"EXECUTE {_prefix}clear_raw", cancellationToken);
+        if (_fields is not null && (_rows is null || _rows.Count > _rows.Texts)) _connection.Execute($"EXECUTE {_prefix}clear_fields", cancellationToken);
         _kept.Clear();
-        _rowsOpened = false;
+        _rows = null;
         ClearSteps(cancellationToken);
         // The deleted rows' blocks go back only with a checkpoint: DuckDB's automatic one runs on the main database after
         // some volume (the raw table then swings by tens of MB between them) and never on the temp catalog (the stage table
@@ -239,10 +265,12 @@ public sealed class MicroBatchCleaner
     private CleanResult Clean(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken)
     {
         ClearSteps(cancellationToken);
+        _checked = null;
         // A micro-batch our parser read whole has no JSON text to read: the rules' statement without that branch (DuckDB
         // sets up every operator of a plan at each execution, rows or none; about a third of the statement's time at a few
         // hundred records). The rules are the same: one query, its text relation empty (CleaningRules.StageQuerySql).
-        bool lines = _fields is null || _connection.QueryLongs($"EXECUTE {_prefix}has_lines", cancellationToken)[0] > 0;
+        // The rows opened for it know whether any record went in as text; a caller's own appender is asked of the table.
+        bool lines = _fields is null || (_rows is { } rows ? rows.Texts > 0 : _connection.QueryLongs($"EXECUTE {_prefix}has_lines", cancellationToken)[0] > 0);
         if (!lines) FieldsOnlyStages++;
         Fill("stage", PrepareStage(part, lines));
         DeltaKeyScan? keyScan = null;
@@ -267,6 +295,7 @@ public sealed class MicroBatchCleaner
                     _filled.Add("held");
                     _connection.Execute($"INSERT INTO {_held} {_steps.HeldSql(keyScan.Sql)}", cancellationToken);
                 }
+                else _checked = (keys, keyScan.HeldKeys);
             }
             long duplicates = _connection.ExecuteChanged($"EXECUTE {_prefix}delete_duplicates", cancellationToken);
             long[] counts = _connection.QueryLongs($"EXECUTE {_prefix}counts", cancellationToken);

@@ -39,6 +39,9 @@ public sealed class MicroBatchRows : IDisposable
     /// <summary>Records added as their fields (read by our parser); the rest went in as JSON text.</summary>
     public int Parsed => _kept.Count;
 
+    /// <summary>Records added as JSON text, to the raw table (counted before the append: a failed one counts too).</summary>
+    public int Texts { get; private set; }
+
     /// <summary>
     /// Adds a record (its sequence is <see cref="Count"/> before the call): its value's bytes, which need not be UTF-8 (bytes
     /// that are not become the envelope the rules reject as invalid_utf8, never U+FFFD text); a null value is an empty line.
@@ -56,6 +59,7 @@ public sealed class MicroBatchRows : IDisposable
         }
 
         string line = isNull ? "" : RecordLine.ToText(value);
+        Texts++;
         _lines.CreateRow().AppendValue(seq).AppendValue(origin).AppendValue(line).AppendValue(forClean).AppendValue(forRejects).EndRow();
     }
 

@@ -206,6 +206,12 @@ public sealed class MicroBatchCleanerTests : IDisposable
         await CompareAsync(kind, flat, flags, MicroBatchPart.ForClean, "records our parser read, for the clean table");
         await CompareAsync(kind, flat, flags, MicroBatchPart.ForRejects, "records our parser read, for the reject table");
         Assert.Equal(before + 3, cleaner.FieldsOnlyStages);
+        // Text, then none, then text again: each micro-batch sees its own records only (the tables it filled are emptied).
+        await CompareAsync(kind, [text, .. flat], null, MicroBatchPart.All, "one as text first");
+        await CompareAsync(kind, flat, null, MicroBatchPart.All, "read whole after one with text");
+        await CompareAsync(kind, flat, null, MicroBatchPart.All, "read whole again");
+        await CompareAsync(kind, [.. flat, text], null, MicroBatchPart.All, "one as text after two read whole");
+        Assert.Equal(before + 5, cleaner.FieldsOnlyStages);
     }
 
     [Theory]
@@ -374,6 +380,10 @@ public sealed class MicroBatchCleanerTests : IDisposable
         Assert.Equal(expected.RejectReasons, actual.RejectReasons);
         AssertSameRows(fresh.Rows($"SELECT * FROM {Sql.Identifier(CleaningRules.CleanTable(kind))} ORDER BY ind"), kit.Rows($"SELECT * FROM {cleaner.CleanRowsSql}"), "clean rows", shown);
         AssertSameRows(fresh.Rows($"SELECT * FROM {Sql.Identifier(CleaningRules.RejectTable(kind))}"), kit.Rows($"SELECT * FROM {cleaner.RejectRowsSql}"), "rejects", shown);
+        // The clean rows' keys, ascending, as the key cache takes them for the file written from the rows (from the valid and
+        // held keys when the check knew every held key, else by a statement).
+        long[] cleanKeys = [.. kit.Rows($"SELECT ind FROM {cleaner.CleanRowsSql}").Select(r => long.Parse(r["ind"]!, System.Globalization.CultureInfo.InvariantCulture))];
+        Assert.Equal(cleanKeys, cleaner.CleanKeys());
         return (actual, parsed);
     }
 
