@@ -205,8 +205,8 @@ public sealed class MicroBatchCleaner
     /// </summary>
     public long[] CleanKeys(CancellationToken cancellationToken = default)
     {
-        // The clean rows are one a valid key that the table does not hold: when the check knew every held key (none was
-        // found by a scan's join in SQL), they are the valid keys without the held ones, with no statement.
+        // The clean rows are one for each valid key that the table does not hold: when the check knew every held key
+        // (none was found by a scan's join in SQL), they are the valid keys without the held ones, with no statement.
         if (_checked is { } known) return Except(known.Keys, known.Held);
         return [.. _connection.Query($"EXECUTE {_prefix}clean_keys", r => r.GetInt64(0), cancellationToken)];
     }
