@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using DuckDB.NET.Data;
 using Microsoft.Extensions.Logging;
 using PinPipe.Configuration;
@@ -66,6 +67,7 @@ internal sealed class StreamCompactor
     private int _cleanFiles, _rejectFiles; // small live files (compaction candidates): the micro-batches and the compaction task update them
     private long _compactions;
     private Task? _compaction; // at most one per table, beside the micro-batches
+    private readonly ConcurrentQueue<(string File, string[] From)> _cleanRewrites = new(); // for the stream table's key cache (TakeCleanRewrites)
     private readonly int _reopenDbEvery;
     private readonly MaintenanceSlot _slot;
     private readonly IWorkRunner? _runner;
@@ -128,6 +130,17 @@ internal sealed class StreamCompactor
 
     /// <summary>Small live files of the reject table, as last counted.</summary>
     public int RejectSmallFiles => Volatile.Read(ref _rejectFiles);
+
+    /// <summary>
+    /// The clean table's files that compactions committed since the last call, each with the files whose rows it holds (the
+    /// ones it replaced): the stream table gives the new file the keys it kept for those (<see cref="DeltaKeyCache.TryAddUnion"/>),
+    /// so that its next check does not read the compacted file's keys back. Only compactions that wrote one file per group
+    /// of files are given (a group of more than the target size is split at row-group boundaries, the keys of each part unknown).
+    /// </summary>
+    public IEnumerable<(string File, string[] From)> TakeCleanRewrites()
+    {
+        while (_cleanRewrites.TryDequeue(out var rewrite)) yield return rewrite;
+    }
 
     /// <summary>Counts the small live files of the tables as the stream table (re)loaded them.</summary>
     public void Resumed(DeltaSnapshot? clean, DeltaSnapshot? rejects)
@@ -317,6 +330,11 @@ internal sealed class StreamCompactor
         }
         if (bins.Count == 0) return 0;
         var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, _runner, cancellationToken).ConfigureAwait(false);
+        // The files added follow the groups' order, one or more a group: as many as groups, each group's is known.
+        if (ReferenceEquals(table, _clean) && result!.Added.Count == bins.Count)
+        {
+            for (int i = 0; i < bins.Count; i++) _cleanRewrites.Enqueue((result.Added[i].Path, bins[i].Select(f => f.Path).ToArray()));
+        }
         Interlocked.Increment(ref _compactions);
         int smallTaken = small.Length >= 2 ? small.Length : 0, largerTaken = bins.Skip(smallTaken > 0 ? 1 : 0).Sum(b => b.Count);
         if (smallTaken > 0)

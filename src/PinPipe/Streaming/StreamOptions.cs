@@ -121,7 +121,8 @@ public sealed record StreamOptions
     /// The most each table's key cache may hold, in bytes (<see cref="Lake.Delta.DeltaKeyCache"/>, 8 bytes a key; default
     /// 16 MiB, two million keys; 0 to 16 GiB): the keys of the clean table's files that a micro-batch's duplicate check had
     /// to read (their <c>ind</c> range could hold a new key), kept for the next micro-batches, and, once a check has looked
-    /// at a file's keys, those of each file the job commits. Files that do not fit are read at every check, as with 0. A
+    /// at a file's keys, those of each file the job commits and of each file its compactions write (the union of the
+    /// replaced files' keys). Files that do not fit are read at every check, as with 0. A
     /// stream of new, rising keys reads no file and keeps nothing.
     /// </summary>
     public long KeyCacheBytes { get; init; } = 16L << 20;

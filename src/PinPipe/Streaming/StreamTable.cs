@@ -656,6 +656,8 @@ internal sealed class StreamTable : IDisposable
 
     private async Task<CleanResult> CleanAsync(MicroBatchPart part, DeltaSnapshot? table, CancellationToken cancellationToken)
     {
+        // A compaction's file gets the keys kept for the files it replaced, before the check forgets those (no longer live).
+        foreach (var (file, from) in _compactor.TakeCleanRewrites()) _keys.TryAddUnion(file, from);
         var result = await Cleaner.CleanAsync(part, table, cancellationToken).ConfigureAwait(false);
         lock (_statsGate)
         {

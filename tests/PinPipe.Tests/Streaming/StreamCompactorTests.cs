@@ -98,6 +98,40 @@ public sealed class StreamCompactorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_compaction_of_the_clean_table_hands_its_file_and_the_files_it_replaced_to_the_key_cache()
+    {
+        var clean = await AppendAsync("delta/clean", 3, 4, 5);
+        var rejects = await AppendAsync("delta/rejects", 1, 2);
+        var before = (await clean.LoadAsync())!;
+        var compactor = NewCompactor(compactEvery: 2);
+        compactor.Resumed(before, (await rejects.LoadAsync())!);
+        Assert.Empty(compactor.TakeCleanRewrites());
+
+        await compactor.FinishAsync(); // both tables compacted
+
+        var after = (await clean.LoadAsync())!;
+        var rewrite = Assert.Single(compactor.TakeCleanRewrites()); // the reject table's compaction hands nothing
+        Assert.Equal(Assert.Single(after.Files).Path, rewrite.File);
+        Assert.Equal(before.Files.Select(f => f.Path).Order(StringComparer.Ordinal), rewrite.From.Order(StringComparer.Ordinal));
+        Assert.Empty(compactor.TakeCleanRewrites()); // taken once
+        Assert.Equal(2, compactor.Compactions);
+
+        // With the replaced files' keys kept, the new file's are their union, and a check over the new version reads no file.
+        var cache = new DeltaKeyCache(1 << 20);
+        for (int i = 0; i < before.Files.Count; i++)
+        {
+            int first = new[] { 0, 3, 7 }[i], rows = new[] { 3, 4, 5 }[i];
+            var file = before.Files.Single(f => f.TryGetRange("ind", out long min, out _) && min == first);
+            Assert.True(cache.TryAdd(file.Path, [.. Enumerable.Range(first, rows).Select(k => (long)k)]));
+        }
+        Assert.True(cache.TryAddUnion(rewrite.File, rewrite.From));
+        using var scan = await after.OpenKeyScanAsync("ind", [2, 6, 11, 12], cache);
+        Assert.Equal((0, 1), (scan.FilesRead, scan.FilesCached));
+        Assert.Equal([2L, 6L, 11L], scan.HeldKeys);
+        Assert.Equal((1, 12L * sizeof(long)), (cache.FileCount, cache.Bytes)); // the replaced files left at the check
+    }
+
+    [Fact]
     public async Task A_compaction_reads_at_most_four_small_file_sizes_and_leaves_large_files()
     {
         var table = await AppendAsync("delta/clean", 5_000, 10, 10, 10, 10, 10, 10);

@@ -137,6 +137,51 @@ public sealed class StreamKeyCheckTests
     }
 
     [Fact]
+    public async Task A_compacted_file_gets_the_keys_of_the_files_it_replaced_so_no_check_reads_it()
+    {
+        await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch with { CompactEvery = 2 });
+        var job = kit.NewJob();
+        using var stop = new CancellationTokenSource();
+        var run = job.RunAsync(stop.Token);
+        await kit.AppendAsync(RecordKind.Pin, Pins(1, 10)); // file A: 1..10
+        await CaughtUpAsync();
+        await kit.AppendAsync(RecordKind.Pin, Pins(5, 10)); // A read into the cache; 11..14 new: file B, its keys kept
+        await CaughtUpAsync();
+        // Two small files: a compaction rewrites A and B into one beside the micro-batches.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (job.GetStats().Tables[0].Compactions == 0)
+        {
+            if (run.IsCompleted) await run;
+            Assert.True(DateTime.UtcNow < deadline, "no compaction within 30 s");
+            await Task.Delay(20);
+        }
+        var compacted = (await kit.Table(RecordKind.Pin).LoadAsync())!;
+        Assert.Single(compacted.Files);
+        await kit.AppendAsync(RecordKind.Pin, Pins(3, 10)); // 3..12: every key in the compacted file
+        await CaughtUpAsync();
+        await stop.CancelAsync();
+        await run;
+
+        var pin = job.GetStats().Tables[0];
+        Assert.Equal((3L, 30L, 14L, 16L), (pin.Batches, pin.Read, pin.Clean, pin.Duplicates));
+        // Only A was ever read: B's keys came from its rows, the compacted file's from A's and B's.
+        Assert.Equal((1L, 1L), (pin.KeyFilesRead, pin.KeyFilesCached)); // the third check found the compacted file in the cache
+        Assert.Equal(14 * sizeof(long), pin.KeyCacheBytes); // A and B left at the last check: the compacted file's 14 keys alone
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+
+        async Task CaughtUpAsync()
+        {
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (!await kit.CaughtUpAsync())
+            {
+                if (run.IsCompleted) await run; // surfaces the failure
+                Assert.True(DateTime.UtcNow < until, "the stream job did not catch up in time");
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_tables_DuckDB_is_reopened_every_ReopenDuckDbEvery_micro_batches_and_the_rows_stay_exact()
     {
         await using var kit = await StreamTestKit.CreateAsync(options: TenPerBatch with { ReopenDuckDbEvery = 2 });

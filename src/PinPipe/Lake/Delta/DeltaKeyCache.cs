@@ -4,7 +4,8 @@ namespace PinPipe.Lake.Delta;
 /// The keys of a table's files that a key check had to read (<see cref="DeltaSnapshot.OpenKeyScanAsync(string, IReadOnlyList{long}, DeltaKeyCache?, CancellationToken)"/>),
 /// kept for the next checks: a Delta data file never changes once committed (and deletion vectors are refused), so its
 /// keys stay true for as long as it is live. A writer may also add the keys of a file it has just committed, taken from
-/// the rows it wrote the file from (the stream job, once its checks look at files' keys), so that no check reads it back.
+/// the rows it wrote the file from (the stream job, once its checks look at files' keys), so that no check reads it back,
+/// and the keys of a compaction's file, the union of those of the files it rewrote (<see cref="TryAddUnion"/>).
 /// Bounded by <see cref="BudgetBytes"/> (8 bytes a distinct key): a file that
 /// does not fit is read from storage at each check, as without the cache; files no longer live (compacted, removed) leave
 /// it at the next check.
@@ -51,6 +52,59 @@ public sealed class DeltaKeyCache
         _files.Add(path, keys);
         _bytes += bytes;
         return true;
+    }
+
+    /// <summary>
+    /// Keeps for the file at <paramref name="path"/> the union of the keys kept for <paramref name="from"/>, the files whose
+    /// rows it holds (a compaction's rewrite of them, which changes no row), so that no check reads the new file; false,
+    /// with nothing added, when the keys of one of them are not kept or the union does not fit. The files it was written from
+    /// stay until they are no longer live (<see cref="Retain"/>): a check on an older version still reads them.
+    /// </summary>
+    internal bool TryAddUnion(string path, IReadOnlyList<string> from)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        if (from.Count == 0) return false;
+        if (_files.ContainsKey(path)) return true;
+        var parts = new long[from.Count][];
+        long keys = 0;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!_files.TryGetValue(from[i], out parts[i]!)) return false;
+            keys += parts[i].Length;
+        }
+        return Fits(keys) && TryAdd(path, Union(parts));
+    }
+
+    /// <summary>The ascending, distinct keys of all of <paramref name="parts"/> (each ascending and distinct), merged two by two.</summary>
+    internal static long[] Union(long[][] parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Length == 0) return [];
+        var merged = new List<long[]>(parts);
+        while (merged.Count > 1)
+        {
+            var next = new List<long[]>((merged.Count + 1) / 2);
+            for (int i = 0; i + 1 < merged.Count; i += 2) next.Add(Merge(merged[i], merged[i + 1]));
+            if (merged.Count % 2 == 1) next.Add(merged[^1]);
+            merged = next;
+        }
+        return merged[0];
+    }
+
+    private static long[] Merge(long[] a, long[] b)
+    {
+        var result = new long[a.Length + b.Length];
+        int i = 0, j = 0, n = 0;
+        while (i < a.Length && j < b.Length)
+        {
+            long x = a[i], y = b[j];
+            if (x <= y) i++;
+            if (y <= x) j++;
+            result[n++] = Math.Min(x, y); // a key in both goes in once
+        }
+        while (i < a.Length) result[n++] = a[i++];
+        while (j < b.Length) result[n++] = b[j++];
+        return n == result.Length ? result : result[..n];
     }
 
     /// <summary>Forgets the files that are not live in <paramref name="live"/> (keyed by path).</summary>

@@ -39,65 +39,111 @@ public sealed class DeltaScan : IDisposable
         DuckDBConnection? connection, CancellationToken cancellationToken)
     {
         if (files.Length > 0) ArgumentNullException.ThrowIfNull(connection);
-        var metadata = state.Metadata!;
-        var schema = metadata.Schema;
-        if (schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table at version {state.Version} has no schema: there are no columns to read.");
-        if (columns is not null)
-        {
-            var unknown = columns.Where(c => !schema.Fields.Any(f => string.Equals(f.Name, c, StringComparison.OrdinalIgnoreCase))).ToList();
-            if (unknown.Count > 0 || columns.Count == 0)
-                throw new ArgumentException($"The table has no column(s) {string.Join(", ", unknown)}; it has: {string.Join(", ", schema.Fields.Select(f => f.Name))}.", nameof(columns));
-            schema = new DeltaSchema(schema.Fields.Where(f => columns.Contains(f.Name, StringComparer.OrdinalIgnoreCase)).ToList());
-        }
-        TempFolder? downloads = null;
+        var schema = Projected(state, columns);
+        var (paths, downloads) = await FetchAsync(store, root, state, files, cancellationToken).ConfigureAwait(false);
         try
         {
-            var paths = new string[files.Length];
-            var toDownload = new List<int>();
-            for (int i = 0; i < files.Length; i++)
-            {
-                string? local = LocalPathOf(store, root, files[i], state.Version);
-                if (local is null) toDownload.Add(i);
-                else paths[i] = local;
-            }
-            if (toDownload.Count > 0)
-            {
-                var folder = downloads = new TempFolder();
-                await Parallel.ForEachAsync(toDownload, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
-                {
-                    string key = root + files[i].Path;
-                    string path = folder.File(i.ToString("D6", CultureInfo.InvariantCulture) + ".parquet");
-                    if (!await store.GetFileAsync(key, path, ct).ConfigureAwait(false))
-                        throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of version {state.Version} is missing from {store.Location}.");
-                    paths[i] = path;
-                }).ConfigureAwait(false);
-            }
-
-            string sql;
-            if (files.Length == 0)
-            {
-                sql = "(SELECT " + string.Join(", ", schema.Fields.Select(f => $"CAST(NULL AS {DeltaDuckDb.TypeOf(f.Type)}) AS {DuckSql.Identifier(f.Name)}")) + " LIMIT 0)";
-            }
-            else
-            {
-                var canonical = DeltaDuckDb.CanonicalTypes(connection!, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
-                var groups = Enumerable.Range(0, files.Length)
-                    .GroupBy(i => string.Join("\u0001", metadata.PartitionColumns.Select(c => Partition(files[i], c) ?? "\u0002")), StringComparer.Ordinal);
-                var selects = new List<string>();
-                foreach (var group in groups)
-                {
-                    var groupPaths = group.Select(i => paths[i]).ToArray();
-                    selects.Add(GroupSelect(connection!, schema, metadata.PartitionColumns, files[group.First()], groupPaths, canonical, cancellationToken));
-                }
-                sql = "(" + string.Join(" UNION ALL ", selects) + ")";
-            }
-            return new DeltaScan(sql, paths, downloads);
+            return new DeltaScan(TableSql(state, schema, files, paths, connection, cancellationToken), paths, downloads);
         }
         catch
         {
             downloads?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A scan of each of <paramref name="files"/> alone, as <see cref="OpenAsync(IObjectStore, string, DeltaState, DeltaFile[], IReadOnlyList{string}?, DuckDBConnection?, CancellationToken)"/>
+    /// of that one file, with the files a store without local paths holds downloaded in parallel (as one scan of them all
+    /// downloads them) rather than one scan after the other. Dispose each scan after the queries that use it.
+    /// </summary>
+    internal static async Task<DeltaScan[]> OpenEachAsync(IObjectStore store, string root, DeltaState state, DeltaFile[] files, IReadOnlyList<string>? columns,
+        DuckDBConnection connection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var schema = Projected(state, columns);
+        // Each file's own download (a folder each, its scan's to delete), all of them at once.
+        var fetched = new (string[] Paths, TempFolder? Downloads)[files.Length];
+        var scans = new List<DeltaScan>(files.Length);
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, files.Length), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+                async (i, ct) => fetched[i] = await FetchAsync(store, root, state, [files[i]], ct).ConfigureAwait(false)).ConfigureAwait(false);
+            for (int i = 0; i < files.Length; i++)
+            {
+                scans.Add(new DeltaScan(TableSql(state, schema, [files[i]], fetched[i].Paths, connection, cancellationToken), fetched[i].Paths, fetched[i].Downloads));
+                fetched[i].Downloads = null; // the scan's now
+            }
+            return [.. scans];
+        }
+        catch
+        {
+            foreach (var scan in scans) scan.Dispose();
+            foreach (var (_, downloads) in fetched) downloads?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The schema of the scan: the table's, or its <paramref name="columns"/> in schema order.</summary>
+    private static DeltaSchema Projected(DeltaState state, IReadOnlyList<string>? columns)
+    {
+        var schema = state.Metadata!.Schema;
+        if (schema.Fields.Count == 0) throw new DeltaException(DeltaErrorCode.Corrupt, $"Delta table at version {state.Version} has no schema: there are no columns to read.");
+        if (columns is null) return schema;
+        var unknown = columns.Where(c => !schema.Fields.Any(f => string.Equals(f.Name, c, StringComparison.OrdinalIgnoreCase))).ToList();
+        if (unknown.Count > 0 || columns.Count == 0)
+            throw new ArgumentException($"The table has no column(s) {string.Join(", ", unknown)}; it has: {string.Join(", ", schema.Fields.Select(f => f.Name))}.", nameof(columns));
+        return new DeltaSchema(schema.Fields.Where(f => columns.Contains(f.Name, StringComparer.OrdinalIgnoreCase)).ToList());
+    }
+
+    /// <summary>The local paths of <paramref name="files"/>: the store's own files, or downloads (at most 8 at a time) into a folder the caller disposes.</summary>
+    private static async Task<(string[] Paths, TempFolder? Downloads)> FetchAsync(IObjectStore store, string root, DeltaState state, DeltaFile[] files, CancellationToken cancellationToken)
+    {
+        var paths = new string[files.Length];
+        var toDownload = new List<int>();
+        for (int i = 0; i < files.Length; i++)
+        {
+            string? local = LocalPathOf(store, root, files[i], state.Version);
+            if (local is null) toDownload.Add(i);
+            else paths[i] = local;
+        }
+        if (toDownload.Count == 0) return (paths, null);
+        var folder = new TempFolder();
+        try
+        {
+            await Parallel.ForEachAsync(toDownload, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
+            {
+                string key = root + files[i].Path;
+                string path = folder.File(i.ToString("D6", CultureInfo.InvariantCulture) + ".parquet");
+                if (!await store.GetFileAsync(key, path, ct).ConfigureAwait(false))
+                    throw new DeltaException(DeltaErrorCode.Corrupt, $"Data file '{key}' of version {state.Version} is missing from {store.Location}.");
+                paths[i] = path;
+            }).ConfigureAwait(false);
+            return (paths, folder);
+        }
+        catch
+        {
+            folder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The table expression over <paramref name="paths"/>, the local copies of <paramref name="files"/>.</summary>
+    private static string TableSql(DeltaState state, DeltaSchema schema, DeltaFile[] files, string[] paths, DuckDBConnection? connection, CancellationToken cancellationToken)
+    {
+        if (files.Length == 0)
+            return "(SELECT " + string.Join(", ", schema.Fields.Select(f => $"CAST(NULL AS {DeltaDuckDb.TypeOf(f.Type)}) AS {DuckSql.Identifier(f.Name)}")) + " LIMIT 0)";
+        var metadata = state.Metadata!;
+        var canonical = DeltaDuckDb.CanonicalTypes(connection!, schema.Fields.Select(f => f.Type).ToArray(), cancellationToken);
+        var groups = Enumerable.Range(0, files.Length)
+            .GroupBy(i => string.Join("\u0001", metadata.PartitionColumns.Select(c => Partition(files[i], c) ?? "\u0002")), StringComparer.Ordinal);
+        var selects = new List<string>();
+        foreach (var group in groups)
+        {
+            var groupPaths = group.Select(i => paths[i]).ToArray();
+            selects.Add(GroupSelect(connection!, schema, metadata.PartitionColumns, files[group.First()], groupPaths, canonical, cancellationToken));
+        }
+        return "(" + string.Join(" UNION ALL ", selects) + ")";
     }
 
     private static string? LocalPathOf(IObjectStore store, string root, DeltaFile file, long version)

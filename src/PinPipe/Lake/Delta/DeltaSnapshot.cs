@@ -151,11 +151,10 @@ public sealed class DeltaSnapshot
     private async Task LoadKeysAsync(string column, List<DeltaFile> files, DeltaKeyCache cache, IReadOnlyList<long> sortedKeys, HashSet<long> held, CancellationToken cancellationToken)
     {
         using var connection = DuckDbSession.OpenShared();
-        var scans = new List<DeltaScan>(files.Count);
+        // A scan per file, so that each key is known by its file; from a store without local paths, downloaded in parallel.
+        var scans = await DeltaScan.OpenEachAsync(_store, _root, State, [.. files], [column], connection, cancellationToken).ConfigureAwait(false);
         try
         {
-            foreach (var file in files)
-                scans.Add(await DeltaScan.OpenAsync(_store, _root, State, [file], [column], connection, cancellationToken).ConfigureAwait(false));
             string ind = PinPipe.DuckDb.Sql.Identifier(column);
             string sql = string.Join(" UNION ALL ", scans.Select((s, i) => $"SELECT {i} AS f, {ind} AS k FROM {s.Sql} AS t WHERE {ind} IS NOT NULL"));
             var keys = new List<long>[files.Count];

@@ -44,4 +44,39 @@ public sealed class DeltaKeyCacheTests
             Assert.True(expected.SetEquals(held), $"round {round}");
         }
     }
+
+    [Fact]
+    public void A_compacted_file_gets_the_union_of_the_keys_kept_for_the_files_it_replaced_when_all_are_kept_and_it_fits()
+    {
+        var cache = new DeltaKeyCache(12 * sizeof(long));
+        Assert.True(cache.TryAdd("a.parquet", [1, 5, 9]));
+        Assert.True(cache.TryAdd("b.parquet", [2, 5]));
+        Assert.True(cache.TryAdd("c.parquet", [3]));
+        Assert.True(cache.TryAddUnion("abc.parquet", ["a.parquet", "b.parquet", "c.parquet"]));
+        Assert.True(cache.TryGet("abc.parquet", out var keys));
+        Assert.Equal([1L, 2L, 3L, 5L, 9L], keys); // 5, in two of them, once
+        Assert.True(cache.TryGet("a.parquet", out _)); // the files replaced stay until they are no longer live
+        Assert.Equal((4, 11L * sizeof(long)), (cache.FileCount, cache.Bytes));
+
+        Assert.False(cache.TryAddUnion("ax.parquet", ["a.parquet", "x.parquet"])); // x's keys are not kept
+        Assert.False(cache.TryAddUnion("ab.parquet", ["a.parquet", "b.parquet"])); // 5 keys, 1 left in the budget
+        Assert.False(cache.TryAddUnion("none.parquet", []));
+        Assert.Equal((4, 11L * sizeof(long)), (cache.FileCount, cache.Bytes));
+        Assert.False(cache.TryGet("ab.parquet", out _));
+
+        cache.Retain(new Dictionary<string, DeltaFile> { ["abc.parquet"] = File("abc.parquet") });
+        Assert.Equal((1, 5L * sizeof(long)), (cache.FileCount, cache.Bytes));
+    }
+
+    [Fact]
+    public void Union_of_ascending_distinct_arrays_is_their_ascending_distinct_keys()
+    {
+        var random = new Random(20261207);
+        for (int round = 0; round < 300; round++)
+        {
+            var parts = Enumerable.Range(0, random.Next(0, 9))
+                .Select(_ => Enumerable.Range(0, random.Next(0, 60)).Select(_ => (long)random.Next(-200, 200)).Distinct().Order().ToArray()).ToArray();
+            Assert.Equal(parts.SelectMany(p => p).Distinct().Order().ToArray(), DeltaKeyCache.Union(parts));
+        }
+    }
 }

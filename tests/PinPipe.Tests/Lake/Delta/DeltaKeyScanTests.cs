@@ -136,6 +136,70 @@ public sealed class DeltaKeyScanTests : IDisposable
         Assert.Equal((1, 12L * sizeof(long)), (cache.FileCount, cache.Bytes));
     }
 
+    [Fact]
+    public async Task From_a_store_without_local_files_a_check_downloads_the_files_it_loads_into_the_cache_at_once()
+    {
+        const int files = 4;
+        var paths = Enumerable.Range(0, files)
+            .Select(f => WriteParquet(_temp.Path, $"SELECT CAST({f * 10} + i AS BIGINT) AS ind, 'pin' AS title FROM range(0, 3) r(i)")).ToArray();
+        await new DeltaTable(_store, "remote").CommitAsync(new DeltaWrite(Schema, paths));
+        var store = new GatedDownloadsStore(_store, files);
+        var snapshot = (await new DeltaTable(store, "remote").LoadAsync())!;
+        var cache = new DeltaKeyCache(1 << 20);
+        long[] keys = [1, 12, 22, 31, 40];
+        using (var scan = await snapshot.OpenKeyScanAsync("ind", keys, cache))
+        {
+            Assert.Equal((files, 0, 0), (scan.FilesRead, scan.FilesScanned, scan.FilesCached));
+            Assert.Equal([1L, 12L, 22L, 31L], scan.HeldKeys);
+        }
+        // Every download was under way before any finished: one after the other, the first would have waited alone.
+        Assert.Equal(files, store.MostAtOnce);
+        Assert.Equal(files, store.Downloads);
+        Assert.Equal((files, files * 3L * sizeof(long)), (cache.FileCount, cache.Bytes));
+
+        // A file gone from the bucket fails the check, naming it, and nothing goes into the cache.
+        File.Delete(_store.LocalPath(snapshot.KeyOf(snapshot.Files[2]))!);
+        var fresh = new DeltaKeyCache(1 << 20);
+        var error = await Assert.ThrowsAsync<DeltaException>(() => snapshot.OpenKeyScanAsync("ind", keys, fresh));
+        Assert.Contains(snapshot.Files[2].Path, error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, fresh.FileCount);
+    }
+
+    /// <summary>Hides local paths, and holds each data file's download until <paramref name="expected"/> are under way (or 5 s passed).</summary>
+    private sealed class GatedDownloadsStore(PinPipe.Lake.IObjectStore inner, int expected) : RemoteLikeStore(inner)
+    {
+        private readonly TaskCompletionSource _all = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _inFlight, _mostAtOnce, _downloads;
+
+        public int MostAtOnce => Volatile.Read(ref _mostAtOnce);
+
+        public int Downloads => Volatile.Read(ref _downloads);
+
+        public override async ValueTask<Stream?> OpenReadAsync(string key, CancellationToken cancellationToken = default)
+        {
+            if (!key.EndsWith(".parquet", StringComparison.Ordinal)) return await base.OpenReadAsync(key, cancellationToken);
+            Interlocked.Increment(ref _downloads);
+            int now = Interlocked.Increment(ref _inFlight);
+            InterlockedMax(ref _mostAtOnce, now);
+            if (now >= expected) _all.TrySetResult();
+            try
+            {
+                await Task.WhenAny(_all.Task, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken));
+                return await base.OpenReadAsync(key, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+
+        private static void InterlockedMax(ref int target, int value)
+        {
+            int seen;
+            while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen) { }
+        }
+    }
+
     /// <summary>A table of two files: ind 1..3 and ind 10..12.</summary>
     private async Task<DeltaSnapshot> TwoFilesAsync()
     {
