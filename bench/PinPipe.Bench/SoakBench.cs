@@ -65,7 +65,8 @@ internal static class SoakBench
     /// machine's busy CPU and the CPU time the hypervisor gave other guests (steal), in % of all cores (<c>/proc/stat</c>);
     /// and the baseline's CPU probe taken again with each sample, per second of its thread's CPU time
     /// (<see cref="Baseline.ThreadCpuMBps"/>): at a steady load a fall in it is the host running a core slower, which every
-    /// process's CPU use and latency then follow.
+    /// process's CPU use and latency then follow; the pin table's micro-batches (<see cref="PinSteps"/>); and the clean
+    /// tables' files the stream job's duplicate checks read or found in the key cache (<see cref="KeyFileSources"/>).
     /// </summary>
     private static string[] Diagnostics(bool both)
     {
@@ -75,10 +76,17 @@ internal static class SoakBench
         if (both) keys.Add("sink_failures");
         keys.AddRange(["machine_busy_pct", "machine_steal_pct", "cpu_probe_mbps"]);
         keys.AddRange(PinSteps.Select(s => $"pin_{s}_ms").Prepend("pin_batch_ms").Prepend("pin_batch_records"));
+        keys.AddRange(KeyFileSources.Select(s => $"stream_key_files_{s}"));
         return [.. keys];
     }
 
     private static readonly string[] ServiceProcesses = ["serve", "sink", "stream"];
+
+    /// <summary>
+    /// Where the stream job's duplicate checks found the keys of the clean tables' files that could hold a new key, in the sample
+    /// (<c>pinpipe_stream_key_files_total</c>, all tables): files read from the bucket, or held by the key cache.
+    /// </summary>
+    private static readonly string[] KeyFileSources = ["read", "cached"];
 
     /// <summary>The steps of a micro-batch the stream job times (<c>pinpipe_stream_batch_step_seconds</c>), sampled for the pin table: what the table probe waits for.</summary>
     private static readonly string[] PinSteps = ["collect", "clean", "write", "commit"];
@@ -208,6 +216,8 @@ internal static class SoakBench
                     double count = stream.Sum(metric + "_count", match) - last.Stream.Sum(metric + "_count", match);
                     return count > 0 ? (stream.Sum(metric + "_sum", match) - last.Stream.Sum(metric + "_sum", match)) / count : double.NaN;
                 }
+                foreach (string source in KeyFileSources)
+                    values[$"stream_key_files_{source}"] = stream.Sum("pinpipe_stream_key_files_total", ("source", source)) - last.Stream.Sum("pinpipe_stream_key_files_total", ("source", source));
                 values["pin_batch_records"] = Mean10s("pinpipe_stream_batch_records", ("table", pinTable));
                 values["pin_batch_ms"] = 1000 * Mean10s("pinpipe_stream_batch_duration_seconds", ("table", pinTable));
                 foreach (string step in PinSteps) values[$"pin_{step}_ms"] = 1000 * Mean10s("pinpipe_stream_batch_step_seconds", ("table", pinTable), ("step", step));
