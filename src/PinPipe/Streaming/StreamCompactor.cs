@@ -132,10 +132,11 @@ internal sealed class StreamCompactor
     public int RejectSmallFiles => Volatile.Read(ref _rejectFiles);
 
     /// <summary>
-    /// The clean table's files that compactions committed since the last call, each with the files whose rows it holds (the
-    /// ones it replaced): the stream table gives the new file the keys it kept for those (<see cref="DeltaKeyCache.TryAddUnion"/>),
-    /// so that its next check does not read the compacted file's keys back. Only compactions that wrote one file per group
-    /// of files are given (a group of more than the target size is split at row-group boundaries, the keys of each part unknown).
+    /// The clean table's files that compactions wrote since the last call (handed over before their commit, so that no check
+    /// sees them live first), each with the files whose rows it holds (the ones it replaces): the stream table gives the new
+    /// file the keys it kept for those (<see cref="DeltaKeyCache.TryAddUnion"/>), so that its next check does not read the
+    /// compacted file's keys back. Only a group rewritten into one file is given (a group of more than the target size is
+    /// split at row-group boundaries, the keys of each part unknown).
     /// </summary>
     public IEnumerable<(string File, string[] From)> TakeCleanRewrites()
     {
@@ -329,12 +330,18 @@ internal sealed class StreamCompactor
             break;
         }
         if (bins.Count == 0) return 0;
-        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, _runner, cancellationToken).ConfigureAwait(false);
-        // The files added follow the groups' order, one or more a group: as many as groups, each group's is known.
-        if (ReferenceEquals(table, _clean) && result!.Added.Count == bins.Count)
+        // The clean table's new files are handed over before the commit can make them live: a micro-batch's check that saw
+        // the commit (and forgot the replaced files' keys) before the commit returned would otherwise read the new file.
+        // A group rewritten into several files is not handed over; a commit that then fails leaves files never live,
+        // which the key cache forgets at its next check.
+        Action<IReadOnlyList<IReadOnlyList<DeltaFile>>>? written = !ReferenceEquals(table, _clean) ? null : byBin =>
         {
-            for (int i = 0; i < bins.Count; i++) _cleanRewrites.Enqueue((result.Added[i].Path, bins[i].Select(f => f.Path).ToArray()));
-        }
+            for (int i = 0; i < bins.Count; i++)
+            {
+                if (byBin[i].Count == 1) _cleanRewrites.Enqueue((byBin[i][0].Path, bins[i].Select(f => f.Path).ToArray()));
+            }
+        };
+        var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, _runner, written, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _compactions);
         int smallTaken = small.Length >= 2 ? small.Length : 0, largerTaken = bins.Skip(smallTaken > 0 ? 1 : 0).Sum(b => b.Count);
         if (smallTaken > 0)

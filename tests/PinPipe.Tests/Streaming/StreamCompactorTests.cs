@@ -103,14 +103,20 @@ public sealed class StreamCompactorTests : IDisposable
         var clean = await AppendAsync("delta/clean", 3, 4, 5);
         var rejects = await AppendAsync("delta/rejects", 1, 2);
         var before = (await clean.LoadAsync())!;
-        var compactor = NewCompactor(compactEvery: 2);
+        // The hand-over is taken when each compaction's commit is written: it must be there before a check can see the commit.
+        var store = new CommitWatchingStore(_store);
+        var compactor = new StreamCompactor("t_pin_table", store, "delta/clean", "delta/rejects", Work, 2, 8L << 20, _loggers.CreateLogger("pinpipe.stream"), _loggers, TimeProvider.System);
+        store.OnCommit = key => store.Taken.Add((key, [.. compactor.TakeCleanRewrites()]));
         compactor.Resumed(before, (await rejects.LoadAsync())!);
         Assert.Empty(compactor.TakeCleanRewrites());
 
         await compactor.FinishAsync(); // both tables compacted
 
         var after = (await clean.LoadAsync())!;
-        var rewrite = Assert.Single(compactor.TakeCleanRewrites()); // the reject table's compaction hands nothing
+        Assert.Equal(2, store.Taken.Count);
+        var (cleanCommit, handed) = store.Taken.Single(t => t.Key.StartsWith("delta/clean/", StringComparison.Ordinal));
+        var rewrite = Assert.Single(handed); // at the clean table's commit; the reject table's compaction hands nothing
+        Assert.Empty(store.Taken.Single(t => t != (cleanCommit, handed)).Rewrites);
         Assert.Equal(Assert.Single(after.Files).Path, rewrite.File);
         Assert.Equal(before.Files.Select(f => f.Path).Order(StringComparer.Ordinal), rewrite.From.Order(StringComparer.Ordinal));
         Assert.Empty(compactor.TakeCleanRewrites()); // taken once
@@ -397,6 +403,24 @@ public sealed class StreamCompactorTests : IDisposable
     }
 
     /// <summary>The directory store, recording which thread (its name and nice value) wrote each object of a Delta log; its local paths stay visible, as the job sees them.</summary>
+    /// <summary>Calls <see cref="OnCommit"/> with the key of each Delta commit before it is written (local paths kept).</summary>
+    private sealed class CommitWatchingStore(IObjectStore store) : RemoteLikeStore(store), IObjectStore
+    {
+        private readonly IObjectStore _store = store;
+
+        string? IObjectStore.LocalPath(string key) => _store.LocalPath(key);
+
+        public Action<string>? OnCommit { get; set; }
+
+        public List<(string Key, List<(string File, string[] From)> Rewrites)> Taken { get; } = [];
+
+        public override ValueTask<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            if (key.Contains("/_delta_log/", StringComparison.Ordinal) && key.EndsWith(".json", StringComparison.Ordinal)) OnCommit?.Invoke(key);
+            return base.PutIfAbsentAsync(key, content, cancellationToken);
+        }
+    }
+
     private sealed class LogWritersStore(IObjectStore store) : RemoteLikeStore(store), IObjectStore
     {
         private readonly IObjectStore _store = store;

@@ -58,7 +58,8 @@ public sealed class DeltaKeyCache
     /// Keeps for the file at <paramref name="path"/> the union of the keys kept for <paramref name="from"/>, the files whose
     /// rows it holds (a compaction's rewrite of them, which changes no row), so that no check reads the new file; false,
     /// with nothing added, when the keys of one of them are not kept or the union does not fit. The files it was written from
-    /// stay until they are no longer live (<see cref="Retain"/>): a check on an older version still reads them.
+    /// stay until they are no longer live (<see cref="Retain"/>): a check on a version before the compaction still finds
+    /// their keys; and a new file whose commit failed leaves at the next check.
     /// </summary>
     internal bool TryAddUnion(string path, IReadOnlyList<string> from)
     {

@@ -66,6 +66,7 @@ public sealed partial class DeltaTable
         await CheckTxnsSinceReadAsync(state, write, cancellationToken).ConfigureAwait(false);
 
         var added = await UploadAsync(write, cancellationToken).ConfigureAwait(false);
+        write.Uploaded?.Invoke(added);
         bool done = false;
         long? unsure = null; // the version whose commit failed without saying whether it was written
         try

@@ -185,8 +185,15 @@ public sealed partial class DeltaTable
     /// <param name="runner">Where the DuckDB work runs (the files' rewrite and their stats, all of a rewrite's CPU but the
     /// commit): e.g. threads of a lower CPU priority; null: the calling thread.</param>
     /// <param name="cancellationToken">Stops the rewrite before the commit.</param>
-    public async Task<DeltaCommitResult?> RewriteAsync(DeltaSnapshot snapshot, IReadOnlyList<IReadOnlyList<DeltaFile>> bins, DuckDBConnection connection, string workFolder,
-        long targetFileBytes = DuckDbSession.TargetFileBytes, long rowGroupBytes = 0, IWorkRunner? runner = null, CancellationToken cancellationToken = default)
+    public Task<DeltaCommitResult?> RewriteAsync(DeltaSnapshot snapshot, IReadOnlyList<IReadOnlyList<DeltaFile>> bins, DuckDBConnection connection, string workFolder,
+        long targetFileBytes = DuckDbSession.TargetFileBytes, long rowGroupBytes = 0, IWorkRunner? runner = null, CancellationToken cancellationToken = default) =>
+        RewriteAsync(snapshot, bins, connection, workFolder, targetFileBytes, rowGroupBytes, runner, written: null, cancellationToken);
+
+    /// <summary>As <see cref="RewriteAsync(DeltaSnapshot, IReadOnlyList{IReadOnlyList{DeltaFile}}, DuckDBConnection, string, long, long, IWorkRunner?, CancellationToken)"/>,
+    /// calling <paramref name="written"/> with the files each bin was rewritten into (in the bins' order; one or more a bin)
+    /// once they are in the store, before the commit can make them live (<see cref="DeltaWrite.Uploaded"/>).</summary>
+    internal async Task<DeltaCommitResult?> RewriteAsync(DeltaSnapshot snapshot, IReadOnlyList<IReadOnlyList<DeltaFile>> bins, DuckDBConnection connection, string workFolder,
+        long targetFileBytes, long rowGroupBytes, IWorkRunner? runner, Action<IReadOnlyList<IReadOnlyList<DeltaFile>>>? written, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(bins);
@@ -195,23 +202,38 @@ public sealed partial class DeltaTable
         string folder = Path.Combine(workFolder, $"rewrite-{Guid.NewGuid():N}");
         try
         {
-            var written = new List<WrittenParquetFile>();
+            var files = new List<WrittenParquetFile>();
+            var perBin = new int[bins.Count]; // the files each bin was rewritten into
             for (int i = 0; i < bins.Count; i++)
             {
                 if (bins[i].Count == 0) continue;
                 using var scan = await DeltaScan.OpenAsync(_store, _root, snapshot.State, [.. bins[i]], null, connection, cancellationToken).ConfigureAwait(false);
                 string prefix = Path.Combine(folder, i.ToString(CultureInfo.InvariantCulture));
-                written.AddRange(await On(runner, () => connection.CopyToParquetFiles($"(SELECT * FROM {scan.Sql} AS t)", prefix, targetFileBytes, rowGroupBytes, cancellationToken),
-                    cancellationToken).ConfigureAwait(false));
+                var binFiles = await On(runner, () => connection.CopyToParquetFiles($"(SELECT * FROM {scan.Sql} AS t)", prefix, targetFileBytes, rowGroupBytes, cancellationToken),
+                    cancellationToken).ConfigureAwait(false);
+                files.AddRange(binFiles);
+                perBin[i] = binFiles.Count;
             }
             // The new files' stats in the rewrite's own DuckDB (not the process's shared one, whose threads run at the normal priority),
             // from what the writer kept, reading back only the columns whose stats it does not give exactly.
-            var facts = await On(runner, () => DeltaStats.ComputeAll(connection, written, snapshot.Schema, DeltaStats.NumIndexedCols(snapshot.State.Metadata?.Configuration), cancellationToken),
+            var facts = await On(runner, () => DeltaStats.ComputeAll(connection, files, snapshot.Schema, DeltaStats.NumIndexedCols(snapshot.State.Metadata?.Configuration), cancellationToken),
                 cancellationToken).ConfigureAwait(false);
             var removes = bins.SelectMany(b => b).Select(f => f.Path).ToArray();
-            return await CommitAsync(new DeltaWrite(snapshot.Schema, written.Select(f => f.Path).ToList())
+            return await CommitAsync(new DeltaWrite(snapshot.Schema, files.Select(f => f.Path).ToList())
             {
                 Facts = facts,
+                // The added files follow the written ones' order: each bin's, bin after bin.
+                Uploaded = written is null ? null : added =>
+                {
+                    var byBin = new List<IReadOnlyList<DeltaFile>>(bins.Count);
+                    int at = 0;
+                    foreach (int n in perBin)
+                    {
+                        byBin.Add([.. added.Skip(at).Take(n)]);
+                        at += n;
+                    }
+                    written(byBin);
+                },
                 Removes = removes,
                 DataChange = false,
                 Operation = "OPTIMIZE",

@@ -62,6 +62,13 @@ public sealed record DeltaWrite(DeltaSchema Schema, IReadOnlyList<string> Files)
     /// </summary>
     internal IReadOnlyList<DeltaStats.FileFacts>? Facts { get; init; }
 
+    /// <summary>
+    /// Called with the files to add once they are in the store, before the commit's log entry is written: a reader of the
+    /// table may see them live as soon as that entry is, before the commit returns (which may first write a checkpoint).
+    /// The files are the same in every attempt; the commit may still fail, and they are then never live.
+    /// </summary>
+    internal Action<IReadOnlyList<DeltaFile>>? Uploaded { get; init; }
+
     /// <summary><see cref="Txn"/> and <see cref="Txns"/> together.</summary>
     internal IEnumerable<DeltaTxn> AllTxns => Txn is null ? Txns : Txns.Prepend(Txn);
 
