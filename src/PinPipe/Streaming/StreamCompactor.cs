@@ -333,7 +333,7 @@ internal sealed class StreamCompactor
         // The clean table's new files are handed over before the commit can make them live: a micro-batch's check that saw
         // the commit (and forgot the replaced files' keys) before the commit returned would otherwise read the new file.
         // A group rewritten into several files is not handed over; a commit that then fails leaves files never live,
-        // which the key cache forgets at its next check.
+        // which the key cache forgets after DeltaKeyCache.MaxPendingChecks checks.
         Action<IReadOnlyList<IReadOnlyList<DeltaFile>>>? written = !ReferenceEquals(table, _clean) ? null : byBin =>
         {
             for (int i = 0; i < bins.Count; i++)

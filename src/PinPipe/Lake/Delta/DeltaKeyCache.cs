@@ -19,6 +19,13 @@ namespace PinPipe.Lake.Delta;
 public sealed class DeltaKeyCache
 {
     private readonly Dictionary<string, long[]> _files = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _pending = new(StringComparer.Ordinal); // files kept before they are live (TryAddUnion): the Retains each has waited
+
+    /// <summary>
+    /// The checks a file kept before its commit (<see cref="TryAddUnion"/>) stays while it is not live: a compaction's commit
+    /// lands a moment after it hands its files over (over S3, a PUT later), and one that failed never does.
+    /// </summary>
+    internal const int MaxPendingChecks = 100;
     private long _bytes;
 
     /// <param name="budgetBytes">The most the keys may take, 8 bytes a distinct key; 0 keeps nothing.</param>
@@ -59,7 +66,8 @@ public sealed class DeltaKeyCache
     /// rows it holds (a compaction's rewrite of them, which changes no row), so that no check reads the new file; false,
     /// with nothing added, when the keys of one of them are not kept or the union does not fit. The files it was written from
     /// stay until they are no longer live (<see cref="Retain"/>): a check on a version before the compaction still finds
-    /// their keys; and a new file whose commit failed leaves at the next check.
+    /// their keys. The new file, handed over before its commit, stays while it is not live yet, for at most
+    /// <see cref="MaxPendingChecks"/> checks (a commit that failed never makes it live).
     /// </summary>
     internal bool TryAddUnion(string path, IReadOnlyList<string> from)
     {
@@ -73,7 +81,9 @@ public sealed class DeltaKeyCache
             if (!_files.TryGetValue(from[i], out parts[i]!)) return false;
             keys += parts[i].Length;
         }
-        return Fits(keys) && TryAdd(path, Union(parts));
+        if (!Fits(keys) || !TryAdd(path, Union(parts))) return false;
+        _pending[path] = 0; // not live yet, maybe: kept through the checks before its commit lands
+        return true;
     }
 
     /// <summary>The ascending, distinct keys of all of <paramref name="parts"/> (each ascending and distinct), merged two by two.</summary>
@@ -108,20 +118,26 @@ public sealed class DeltaKeyCache
         return n == result.Length ? result : result[..n];
     }
 
-    /// <summary>Forgets the files that are not live in <paramref name="live"/> (keyed by path).</summary>
+    /// <summary>
+    /// Forgets the files that are not live in <paramref name="live"/> (keyed by path), but a file kept before its commit
+    /// (<see cref="TryAddUnion"/>) until it has waited <see cref="MaxPendingChecks"/> calls without becoming live.
+    /// </summary>
     internal void Retain(IReadOnlyDictionary<string, DeltaFile> live)
     {
         if (_files.Count == 0) return;
         List<string>? gone = null;
         foreach (var path in _files.Keys)
         {
-            if (!live.ContainsKey(path)) (gone ??= []).Add(path);
+            if (live.ContainsKey(path)) _pending.Remove(path);
+            else if (_pending.TryGetValue(path, out int waited) && waited < MaxPendingChecks) _pending[path] = waited + 1;
+            else (gone ??= []).Add(path);
         }
         if (gone is null) return;
         foreach (var path in gone)
         {
             _bytes -= (long)_files[path].Length * sizeof(long);
             _files.Remove(path);
+            _pending.Remove(path);
         }
     }
 

@@ -64,8 +64,26 @@ public sealed class DeltaKeyCacheTests
         Assert.Equal((4, 11L * sizeof(long)), (cache.FileCount, cache.Bytes));
         Assert.False(cache.TryGet("ab.parquet", out _));
 
+        // Handed over before its commit: checks on the version before it keep it, and the replaced files.
+        var before = new Dictionary<string, DeltaFile> { ["a.parquet"] = File("a.parquet"), ["b.parquet"] = File("b.parquet"), ["c.parquet"] = File("c.parquet") };
+        cache.Retain(before);
+        cache.Retain(before);
+        Assert.Equal((4, 11L * sizeof(long)), (cache.FileCount, cache.Bytes));
+        // Its commit landed: the replaced files leave, it stays, and from now on it leaves as any file once no longer live.
         cache.Retain(new Dictionary<string, DeltaFile> { ["abc.parquet"] = File("abc.parquet") });
         Assert.Equal((1, 5L * sizeof(long)), (cache.FileCount, cache.Bytes));
+        cache.Retain(new Dictionary<string, DeltaFile> { ["d.parquet"] = File("d.parquet") });
+        Assert.Equal((0, 0L), (cache.FileCount, cache.Bytes));
+
+        // One whose commit never lands (it failed) leaves after MaxPendingChecks checks.
+        Assert.True(cache.TryAdd("e.parquet", [1, 2]));
+        Assert.True(cache.TryAddUnion("failed.parquet", ["e.parquet"]));
+        var without = new Dictionary<string, DeltaFile> { ["e.parquet"] = File("e.parquet") };
+        for (int i = 0; i < DeltaKeyCache.MaxPendingChecks; i++) cache.Retain(without);
+        Assert.True(cache.TryGet("failed.parquet", out _));
+        cache.Retain(without);
+        Assert.False(cache.TryGet("failed.parquet", out _));
+        Assert.Equal((1, 2L * sizeof(long)), (cache.FileCount, cache.Bytes));
     }
 
     [Fact]
