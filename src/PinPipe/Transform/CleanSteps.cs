@@ -66,8 +66,8 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
 
     /// <summary>
     /// One row of every count a <see cref="CleanResult"/> needs, read once the clean rows are filled: records read, valid
-    /// records, clean rows, rejects, each quality rule's sum over the clean rows, each reject kind's count (<see cref="Result"/>
-    /// reads them in this order). The rejects are counted in the stage table, so the counts may run before the reject table
+    /// records, clean rows, each quality rule's sum over the clean rows, the clean rows' distinct keys, rejects, each reject
+    /// kind's count (<see cref="Result"/> reads them in this order). The rejects are counted in the stage table, so the counts may run before the reject table
     /// is filled, and that fill skipped when there is none (<see cref="RejectsIn"/>); the caller hands <see cref="Result"/>
     /// the rows the reject table received, which must match. After <see cref="DeleteDuplicatesSql"/> the stage table no
     /// longer holds the duplicates: the records read and valid then lack them (<see cref="Result"/>'s <c>deleted</c> adds
@@ -83,7 +83,7 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
             return $"""
                 SELECT * FROM
                     (SELECT count(*) AS read, count(*) FILTER (WHERE reason IS NULL) AS valid FROM {Stage}),
-                    (SELECT count(*) AS clean, {string.Join(", ", sums)} FROM {Clean}),
+                    (SELECT count(*) AS clean, {string.Join(", ", sums)}, count(DISTINCT ind) AS clean_keys FROM {Clean}),
                     (SELECT count(*) AS rejects, {string.Join(", ", kinds)} FROM (SELECT {RejectKinds.KindSql("reason")} AS kind FROM {Stage} WHERE reason IS NOT NULL))
                 """;
         }
@@ -93,7 +93,7 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
     public long RejectsIn(long[] counts)
     {
         ArgumentNullException.ThrowIfNull(counts);
-        return counts[3 + CleaningRules.QualityRulesOf(Kind).Count];
+        return counts[4 + CleaningRules.QualityRulesOf(Kind).Count];
     }
 
     /// <summary>The result from the row of <see cref="CountsSql"/>; throws when the counts do not reconcile.</summary>
@@ -102,21 +102,35 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
     /// <param name="keyFilesRead">Files of the target the key check read.</param>
     /// <param name="keyFilesSkipped">Files of the target the key check skipped by their stats.</param>
     /// <param name="deleted">Duplicates deleted from the stage table before the counts (<see cref="DeleteDuplicatesSql"/>): records read and valid that it no longer holds.</param>
-    public CleanResult Result(long[] counts, long rejectsWritten, int keyFilesRead, int keyFilesSkipped, long deleted = 0)
+    /// <param name="newKeys">
+    /// When the caller knows them: the valid records' distinct keys that the target did not hold, which must be the clean
+    /// rows (one each). Without it the clean rows are only checked to have distinct keys.
+    /// </param>
+    /// <remarks>
+    /// Read = clean + duplicates + rejects holds by construction (the duplicates are the valid records that are not clean
+    /// rows); what the counts check of the duplicates themselves is that no two clean rows share a key and, with
+    /// <paramref name="newKeys"/>, that no held key and no new key was lost or kept.
+    /// </remarks>
+    public CleanResult Result(long[] counts, long rejectsWritten, int keyFilesRead, int keyFilesSkipped, long deleted = 0, long? newKeys = null)
     {
         ArgumentNullException.ThrowIfNull(counts);
         ArgumentOutOfRangeException.ThrowIfNegative(deleted);
         var rules = CleaningRules.QualityRulesOf(Kind);
-        long read = counts[0] + deleted, valid = counts[1] + deleted, clean = counts[2];
+        long read = counts[0] + deleted, valid = counts[1] + deleted, clean = counts[2], cleanKeys = counts[3 + rules.Count];
         long rejects = RejectsIn(counts);
         long duplicates = valid - clean;
         if (duplicates < 0 || read != clean + duplicates + rejects)
             throw new InvalidOperationException(
                 $"Cleaning {Kind} does not reconcile: read {read} != clean {clean} + duplicates {duplicates} + rejects {rejects}.");
+        if (cleanKeys != clean)
+            throw new InvalidOperationException($"Cleaning {Kind} does not reconcile: {clean} clean rows but {cleanKeys} distinct keys among them (duplicates kept).");
+        if (newKeys is { } expected && clean != expected)
+            throw new InvalidOperationException(
+                $"Cleaning {Kind} does not reconcile: {clean} clean rows but {expected} valid keys the table did not hold ({(clean > expected ? "held keys kept" : "new keys lost")}).");
         if (rejectsWritten != rejects)
             throw new InvalidOperationException($"Cleaning {Kind} does not reconcile: {rejects} rejects, but the reject table received {rejectsWritten} rows.");
         var quality = rules.Select((r, i) => new QualityCount(r.Column, r.Rule, counts[3 + i])).ToArray();
-        var reasons = RejectKinds.All.Select((k, i) => new RejectCount(k, counts[4 + rules.Count + i])).ToArray();
+        var reasons = RejectKinds.All.Select((k, i) => new RejectCount(k, counts[5 + rules.Count + i])).ToArray();
         return new CleanResult(Kind, read, clean, duplicates, rejects, quality, reasons) { KeyFilesRead = keyFilesRead, KeyFilesSkipped = keyFilesSkipped };
     }
 }

@@ -134,6 +134,7 @@ public static class Cleaner
         string held = "temp.main." + Sql.Identifier("_pinpipe_held_" + CleaningRules.TableName(kind));
         var steps = new CleanSteps(kind, stage, Sql.Identifier(CleaningRules.CleanTable(kind)), Sql.Identifier(CleaningRules.RejectTable(kind)));
         DeltaKeyScan? keyScan = null;
+        long? newKeys = null; // the valid records' distinct keys the target did not hold, when known: the clean rows
         try
         {
             connection.Execute("SET TimeZone = 'UTC'", cancellationToken);
@@ -144,6 +145,7 @@ public static class Cleaner
             {
                 // The new keys, then only the table's files whose ind range holds one of them, only their ind column.
                 var keys = connection.Query(steps.SortedNewKeysSql, r => r.GetInt64(0), cancellationToken);
+                newKeys = keys.Count;
 #pragma warning disable CA2000 // disposed in finally
                 keyScan = table.OpenKeyScanAsync("ind", keys, cancellationToken).GetAwaiter().GetResult();
 #pragma warning restore CA2000
@@ -153,6 +155,7 @@ public static class Cleaner
             if (existing is not null)
             {
                 connection.Execute($"CREATE OR REPLACE TEMP TABLE {held} AS {steps.HeldSql(existing)}", cancellationToken);
+                if (newKeys is { } valid) newKeys = valid - connection.QueryLongs($"SELECT count(*) FROM {held}", cancellationToken)[0];
                 Release();
             }
             connection.Execute($"CREATE OR REPLACE TABLE {steps.Rejects} AS {steps.RejectsSql}", cancellationToken);
@@ -160,7 +163,7 @@ public static class Cleaner
             connection.Execute($"CREATE OR REPLACE TABLE {steps.Clean} AS {steps.CleanSql(existing is null ? null : held)}", cancellationToken);
             long[] counts = connection.QueryLongs(steps.CountsSql, cancellationToken);
             connection.Execute($"ALTER TABLE {steps.Clean} DROP COLUMN {CleaningRules.QualityColumn}", cancellationToken);
-            return steps.Result(counts, rejectsWritten, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0);
+            return steps.Result(counts, rejectsWritten, keyScan?.FilesRead ?? 0, keyScan?.FilesSkipped ?? 0, newKeys: newKeys);
         }
         finally
         {
