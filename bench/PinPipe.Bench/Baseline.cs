@@ -77,6 +77,9 @@ internal static class Baseline
         return IngestBench.Median(rates);
     }
 
+    /// <summary>The calling thread's CPU time so far, in seconds (<c>CLOCK_THREAD_CPUTIME_ID</c>); NaN where the clock is missing.</summary>
+    public static double ThreadCpuSeconds() => TryThreadCpuSeconds(out double seconds) ? seconds : double.NaN;
+
     private static bool TryThreadCpuSeconds(out double seconds)
     {
         seconds = 0;

@@ -13,7 +13,8 @@ namespace PinPipe.Bench;
 /// three tables) and of 20,000 (a pin micro-batch at 100,000 records/s), with our parser reading the records as they are
 /// added (<c>Stream:Parser=pinpipe</c>) and with DuckDB's JSON functions reading them when the micro-batch is cleaned
 /// (<c>duckdb</c>), alternating by round. Each cell is the median over rounds of the median time of a micro-batch's step,
-/// and the CPU time of the process per micro-batch.
+/// and the CPU time of the process per micro-batch. Then the soak's pin micro-batch (<see cref="HeldMicroBatch"/>): a few
+/// hundred pins almost all held by a clean Delta table, whose keys the duplicate check takes from the key cache.
 /// </summary>
 internal static class MicroBatchBench
 {
@@ -28,8 +29,12 @@ internal static class MicroBatchBench
         // Distinct posts for the largest micro-batch; the others take a window of them (a micro-batch is cleaned on its own).
         var values = Enumerable.Range(0, sizes[^1]).Select(i => SourceJson.Pin(SyntheticData.Post(42, i + 1).Pin)).ToArray();
         var results = new Dictionary<(int Size, RecordParser Parser), List<Series>>();
+        var held = new List<Series>();
         for (int round = 0; round < args.Rounds; round++)
         {
+            var h = await RunHeldSeriesAsync(Path.Combine(dir.Path, $"held-{round}"));
+            IngestBench.Progress($"micro-batch: round {round + 1}/{args.Rounds}, {HeldMicroBatch.Size:N0} pins against a table of {HeldMicroBatch.TablePins:N0}: {h.Wall:0.0} ms a micro-batch ({h.Add:0.0} ms add, {h.Clean:0.0} ms clean and check), {h.Cpu:0.0} ms CPU");
+            held.Add(h);
             foreach (int size in sizes)
             {
                 foreach (RecordParser parser in parsers)
@@ -58,7 +63,41 @@ internal static class MicroBatchBench
                     $"| {size:N0} | {parser} | {IngestBench.Median(r.Select(x => x.Wall)):0.0} ms | {IngestBench.Median(r.Select(x => x.Add)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean)):0.0} ms | {IngestBench.Median(r.Select(x => x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean + x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Cpu)):0.0} ms |"));
             }
         }
+        output.AddRange([
+            "",
+            $"The soak's pin micro-batch (HeldMicroBatch): {HeldMicroBatch.Size} pins a micro-batch (our parser) drawn from the {HeldMicroBatch.TablePins:N0} of a clean Delta table of {HeldMicroBatch.TableFiles} files, all but {HeldMicroBatch.NewPerBatch} of them held, their keys in the key cache; one every {Cadence.TotalMilliseconds:0} ms, {Batches - Warmup} after {Warmup} of warm-up, medians of {args.Rounds} round(s):",
+            "",
+            "| micro-batch (add + clean) | add | clean (rules, key check, duplicates, counts) | CPU a micro-batch (its thread) |",
+            "|---|---|---|---|",
+            string.Create(CultureInfo.InvariantCulture,
+                $"| {IngestBench.Median(held.Select(x => x.Wall)):0.00} ms | {IngestBench.Median(held.Select(x => x.Add)):0.00} ms | {IngestBench.Median(held.Select(x => x.Clean)):0.00} ms | {IngestBench.Median(held.Select(x => x.Cpu)):0.00} ms |"),
+        ]);
         return output;
+    }
+
+    /// <summary><see cref="Batches"/> micro-batches of <see cref="HeldMicroBatch"/> on the cadence, after the one that read the table's keys into the cache.</summary>
+    private static async Task<Series> RunHeldSeriesAsync(string folder)
+    {
+        using var probe = await HeldMicroBatch.CreateAsync(folder);
+        var walls = new List<double>();
+        var adds = new List<double>();
+        var cleans = new List<double>();
+        var cpus = new List<double>();
+        for (int b = 0; b < Batches; b++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            var (add, clean, cpu) = probe.Run();
+            if (b >= Warmup)
+            {
+                walls.Add(add + clean);
+                adds.Add(add);
+                cleans.Add(clean);
+                cpus.Add(cpu);
+            }
+            var left = Cadence - Stopwatch.GetElapsedTime(start);
+            if (left > TimeSpan.Zero) await Task.Delay(left);
+        }
+        return new Series(IngestBench.Median(walls), IngestBench.Median(adds), IngestBench.Median(cleans), 0, IngestBench.Median(cpus));
     }
 
     private sealed record Series(double Wall, double Add, double Clean, double Spill, double Cpu);
@@ -66,14 +105,7 @@ internal static class MicroBatchBench
     /// <summary>A fresh DuckDB and cleaner (as the stream job's reopen gives), <see cref="Batches"/> micro-batches of <paramref name="size"/> pins on the cadence.</summary>
     private static async Task<Series> RunSeriesAsync(string folder, byte[][] values, int size, RecordParser parser)
     {
-        using var db = DuckDbSession.Open(new DuckDbSettings
-        {
-            MemoryLimit = "400MB",
-            Threads = 1,
-            TempDirectory = Path.Combine(folder, "spill"),
-            AllocatorFlushThreshold = "16MB",
-            ExternalFileCache = false,
-        });
+        using var db = HeldMicroBatch.OpenDb(folder);
         var cleaner = new MicroBatchCleaner(db, RecordKind.Pin, parser);
         string file = Path.Combine(folder, "clean.parquet");
         var walls = new List<double>();
