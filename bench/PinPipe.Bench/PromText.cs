@@ -54,6 +54,13 @@ internal sealed class PromText
     }
 
     /// <summary>
+    /// The same cumulative counts with only the bounds <paramref name="keep"/> accepts (and <c>+Inf</c>): a histogram as if
+    /// it had had fewer, wider buckets, to compare what a quantile interpolated in each layout reads.
+    /// </summary>
+    public static SortedDictionary<double, double> Coarsen(SortedDictionary<double, double> buckets, Func<double, bool> keep) =>
+        new(buckets.Where(b => double.IsPositiveInfinity(b.Key) || keep(b.Key)).ToDictionary(b => b.Key, b => b.Value));
+
+    /// <summary>
     /// The <paramref name="q"/>-quantile of the observations made between two scrapes of a histogram, interpolated
     /// linearly within its bucket (as Prometheus' <c>histogram_quantile</c>); NaN when nothing was observed.
     /// </summary>

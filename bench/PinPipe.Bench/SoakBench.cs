@@ -77,12 +77,19 @@ internal static class SoakBench
             keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue", $"{process}_rss_low_mib", $"{process}_rss_high_mib"]);
         if (both) keys.Add("sink_failures");
         keys.AddRange(["machine_busy_pct", "machine_steal_pct", "cpu_probe_mbps", "duckdb_probe_ms"]);
+        keys.AddRange(DoublingQuantiles.Where(k => both || !k.StartsWith("kafka", StringComparison.Ordinal)));
         keys.AddRange(PinSteps.Select(s => $"pin_{s}_ms").Prepend("pin_batch_ms").Prepend("pin_batch_records"));
         keys.AddRange(KeyFileSources.Select(s => $"stream_key_files_{s}"));
         return [.. keys];
     }
 
     private static readonly string[] ServiceProcesses = ["serve", "sink", "stream"];
+
+    /// <summary>
+    /// The API's p50 and p99 from the same histogram taken with the bounds a doubling apart that it had before
+    /// (<see cref="Observability.PinPipeMetrics.IngestDurationBounds"/>): what the coarser layout read in the same seconds.
+    /// </summary>
+    private static readonly string[] DoublingQuantiles = ["kafka_p50_2x_ms", "kafka_p99_2x_ms", "kinesis_p50_2x_ms", "kinesis_p99_2x_ms"];
 
     /// <summary>The micro-batches of the DuckDB probe with each sample (about 10 ms of CPU each): the sample takes their median.</summary>
     private const int ProbeBatches = 5;
@@ -203,6 +210,8 @@ internal static class SoakBench
                     ["stream_lag"] = Drain(probes, "stream_lag", Mean),
                     ["kinesis_p50_ms"] = 1000 * Quantile(0.5, "kinesis", last.Serve, serve),
                     ["kinesis_p99_ms"] = 1000 * Quantile(0.99, "kinesis", last.Serve, serve),
+                    ["kinesis_p50_2x_ms"] = 1000 * Quantile(0.5, "kinesis", last.Serve, serve, doubling: true),
+                    ["kinesis_p99_2x_ms"] = 1000 * Quantile(0.99, "kinesis", last.Serve, serve, doubling: true),
                     ["probe_table_ms"] = Drain(probes, "probe_table_ms", IngestBench.Median),
                 };
                 if (both)
@@ -211,6 +220,8 @@ internal static class SoakBench
                     values["sink_lag"] = Drain(probes, "sink_lag", Mean);
                     values["kafka_p50_ms"] = 1000 * Quantile(0.5, "kafka-rest", last.Serve, serve);
                     values["kafka_p99_ms"] = 1000 * Quantile(0.99, "kafka-rest", last.Serve, serve);
+                    values["kafka_p50_2x_ms"] = 1000 * Quantile(0.5, "kafka-rest", last.Serve, serve, doubling: true);
+                    values["kafka_p99_2x_ms"] = 1000 * Quantile(0.99, "kafka-rest", last.Serve, serve, doubling: true);
                     values["probe_bucket_ms"] = Drain(probes, "probe_bucket_ms", IngestBench.Median);
                 }
                 foreach (var (name, now, before) in new[] { ("serve", serve, last.Serve), ("sink", sink, last.Sink), ("stream", stream, last.Stream) }.Where(p => both || p.Item1 != "sink"))
@@ -337,8 +348,10 @@ internal static class SoakBench
                 bySample: true, judged: false);
         foreach (var m in Measures.Where(m => both || !m.BothLanesOnly))
             allFlat &= Row(lines, m.Label, m.Unit, [.. steady.Select(s => (s.Minutes, Value: s.Values.GetValueOrDefault(m.Key, double.NaN))).Where(v => !double.IsNaN(v.Value))], bySample: false);
-        // The host beside the judged series: at a steady load, window medians that follow these are the host, not the pipeline.
-        foreach (var (key, label, unit) in new[] { ("machine_busy_pct", "host: machine busy", "%"), ("cpu_probe_mbps", "host: CPU probe per CPU-second", "MB/s"), ("duckdb_probe_ms", "host: DuckDB micro-batch probe, CPU", "ms") })
+        // The host beside the judged series: at a steady load, window medians that follow these are the host, not the pipeline;
+        // and the API's quantiles as the histogram's former buckets, a doubling apart, read them.
+        foreach (var (key, label, unit) in new[] { ("machine_busy_pct", "host: machine busy", "%"), ("cpu_probe_mbps", "host: CPU probe per CPU-second", "MB/s"), ("duckdb_probe_ms", "host: DuckDB micro-batch probe, CPU", "ms") }
+            .Concat(DoublingQuantiles.Where(k => both || !k.StartsWith("kafka", StringComparison.Ordinal)).Select(k => (k, $"{Measures.Single(m => m.Key == k.Replace("_2x", "", StringComparison.Ordinal)).Label}, from buckets a doubling apart", "ms"))))
             Row(lines, label, unit, [.. steady.Select(s => (s.Minutes, Value: s.Values.GetValueOrDefault(key, double.NaN))).Where(v => !double.IsNaN(v.Value))], bySample: false, judged: false);
         lines.Add("");
         lines.Add(allFlat ? "Every series flat within ±10 % after the warm-up: PASS." : "Not every series flat within ±10 % after the warm-up: FAIL (see the last column).");
@@ -406,8 +419,22 @@ internal static class SoakBench
     /// <summary>A signed percentage with one decimal (<c>-5.1%</c>, <c>+0.0%</c>).</summary>
     private static string Percent(double fraction) => double.IsInfinity(fraction) ? "∞" : Math.Round(fraction * 100, 1).ToString("+0.0;-0.0;+0.0", CultureInfo.InvariantCulture) + "%";
 
-    private static double Quantile(double q, string family, PromText before, PromText after) =>
-        PromText.Quantile(q, before.Buckets("pinpipe_ingest_request_duration_seconds", ("family", family)), after.Buckets("pinpipe_ingest_request_duration_seconds", ("family", family)));
+    private static double Quantile(double q, string family, PromText before, PromText after, bool doubling = false)
+    {
+        SortedDictionary<double, double> Read(PromText scrape)
+        {
+            var buckets = scrape.Buckets("pinpipe_ingest_request_duration_seconds", ("family", family));
+            return doubling ? PromText.Coarsen(buckets, IsDoublingBound) : buckets;
+        }
+        return PromText.Quantile(q, Read(before), Read(after));
+    }
+
+    /// <summary>Whether a bound is one of the ingest histogram's bounds before they were a quarter of a doubling apart: 0.25 ms × 2^k.</summary>
+    private static bool IsDoublingBound(double le)
+    {
+        double k = Math.Log2(le / 0.00025);
+        return k > -0.001 && Math.Abs(k - Math.Round(k)) < 0.001;
+    }
 
     /// <summary>The values of that key read since the last sample, aggregated (median or mean); NaN when none.</summary>
     private static double Drain(ConcurrentQueue<(string Key, double Value)> readings, string key, Func<IEnumerable<double>, double> aggregate)

@@ -70,10 +70,23 @@ public static class PinPipeMetrics
     public static readonly Counter IngestBytes = Metrics.CreateCounter("pinpipe_ingest_request_bytes_total",
         "Request body bytes the ingest API received, by route family, topic and HTTP status.", "family", "topic", "status");
 
-    /// <summary>From the request's arrival to its answer, by route family and topic.</summary>
+    /// <summary>
+    /// From the request's arrival to its answer, by route family and topic. Its buckets are a quarter of a doubling apart
+    /// (<see cref="IngestDurationBounds"/>), not a doubling as the other durations': a quantile is interpolated linearly
+    /// within its bucket (Prometheus' <c>histogram_quantile</c>) as if the requests were spread evenly over it, while a
+    /// latency's tail thins out across it. Within buckets a doubling wide, a small shift of the tail moved an interpolated
+    /// p99 near a bound (8 ms, say) by far more than the requests' own p99 moved; within buckets 19 % wide it follows them.
+    /// </summary>
     public static readonly Histogram IngestDuration = Metrics.CreateHistogram("pinpipe_ingest_request_duration_seconds",
-        "Time from a request's arrival to its answer (the records durable in the log for a 2xx), by route family and topic.",
-        new HistogramConfiguration { LabelNames = ["family", "topic"], Buckets = Histogram.ExponentialBuckets(0.00025, 2, 16) });
+        "Time from a request's arrival to its answer (the records durable in the log for a 2xx), by route family and topic; buckets 2^(1/4) apart.",
+        new HistogramConfiguration { LabelNames = ["family", "topic"], Buckets = IngestDurationBounds() });
+
+    /// <summary>
+    /// The ingest duration's bucket bounds: 0.125 ms × 2^(i/4) for i = 0 … 64, to 8.192 s. Every fourth, from 0.25 ms, is
+    /// exactly a bound of the doubling buckets it had before (0.25 ms × 2^k), so a quantile from the old layout can still be
+    /// taken from it.
+    /// </summary>
+    public static double[] IngestDurationBounds() => [.. Enumerable.Range(0, 65).Select(i => 0.000125 * Math.Pow(2, i / 4.0))];
 
     // ---- Log ----
 

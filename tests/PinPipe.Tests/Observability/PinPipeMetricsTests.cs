@@ -27,4 +27,37 @@ public sealed class PinPipeMetricsTests
         Assert.Contains(lines, l => l.StartsWith("pinpipe_ingest_requests_total", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains(activity.TraceId.ToHexString(), StringComparison.Ordinal) || l.Contains(" # {", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void The_ingest_durations_bounds_are_a_quarter_of_a_doubling_apart_and_keep_the_former_doubling_bounds()
+    {
+        double[] bounds = PinPipeMetrics.IngestDurationBounds();
+
+        Assert.Equal(65, bounds.Length);
+        Assert.Equal(0.000125, bounds[0]);
+        Assert.Equal(8.192, bounds[^1], 12);
+        for (int i = 1; i < bounds.Length; i++) Assert.Equal(Math.Pow(2, 0.25), bounds[i] / bounds[i - 1], 12);
+        // The doubling layout it replaced, ExponentialBuckets(0.00025, 2, 16): every fourth bound from the fifth, exactly.
+        Assert.Equal(Histogram.ExponentialBuckets(0.00025, 2, 16), bounds.Where((_, i) => i >= 4 && i % 4 == 0));
+    }
+
+    [Fact]
+    public async Task A_request_of_9_ms_is_counted_above_8_ms_and_within_the_next_quarter_doubling()
+    {
+        string topic = "bounds-" + Guid.NewGuid().ToString("N")[..8];
+        PinPipeMetrics.IngestDuration.WithLabels("kafka-rest", topic).Observe(0.009);
+
+        using var body = new MemoryStream();
+        await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(body, ExpositionFormat.PrometheusText);
+        var buckets = System.Text.Encoding.UTF8.GetString(body.ToArray()).Split('\n')
+            .Where(l => l.StartsWith("pinpipe_ingest_request_duration_seconds_bucket{", StringComparison.Ordinal) && l.Contains(topic, StringComparison.Ordinal))
+            .Select(l => (Le: l[(l.IndexOf("le=\"", StringComparison.Ordinal) + 4)..l.IndexOf("\"}", StringComparison.Ordinal)], Count: double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)))
+            .ToList();
+
+        Assert.Equal(66, buckets.Count); // the 65 bounds and +Inf
+        var cumulative = buckets.Where(b => b.Le != "+Inf").Select(b => (Le: double.Parse(b.Le, System.Globalization.CultureInfo.InvariantCulture), b.Count)).ToList();
+        Assert.Equal(0, cumulative.Single(b => b.Le == 0.008).Count);
+        var first = cumulative.First(b => b.Count == 1);
+        Assert.Equal(0.008 * Math.Pow(2, 0.25), first.Le, 12);
+    }
 }
