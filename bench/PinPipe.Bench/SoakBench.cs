@@ -682,7 +682,8 @@ internal static class SoakBench
             foreach (string key in measures.Select(m => m.Key).Concat(diagnostics))
             {
                 double v = s.Values.GetValueOrDefault(key, double.NaN);
-                csv.Append(',').Append(double.IsNaN(v) ? "" : v.ToString("0.#", CultureInfo.InvariantCulture));
+                // Three decimals: a p50 of about 1 ms read to 0.1 ms would move a tenth by rounding alone.
+                csv.Append(',').Append(double.IsNaN(v) ? "" : v.ToString("0.###", CultureInfo.InvariantCulture));
             }
             csv.Append('\n');
         }
