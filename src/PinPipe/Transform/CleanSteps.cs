@@ -67,11 +67,11 @@ internal sealed record CleanSteps(RecordKind Kind, string Stage, string Clean, s
     /// <summary>
     /// One row of every count a <see cref="CleanResult"/> needs, read once the clean rows are filled: records read, valid
     /// records, clean rows, each quality rule's sum over the clean rows, the clean rows' distinct keys, rejects, each reject
-    /// kind's count (<see cref="Result"/> reads them in this order). The rejects are counted in the stage table, so the counts may run before the reject table
-    /// is filled, and that fill skipped when there is none (<see cref="RejectsIn"/>); the caller hands <see cref="Result"/>
-    /// the rows the reject table received, which must match. After <see cref="DeleteDuplicatesSql"/> the stage table no
-    /// longer holds the duplicates: the records read and valid then lack them (<see cref="Result"/>'s <c>deleted</c> adds
-    /// them back).
+    /// kind's count (<see cref="Result"/> reads them in this order). The rejects are counted in the stage table, so the
+    /// counts may run before the reject table is filled, and that fill skipped when there is none (<see cref="RejectsIn"/>);
+    /// the caller hands <see cref="Result"/> the rows the reject table received, which must match. After
+    /// <see cref="DeleteDuplicatesSql"/> the stage table no longer holds the duplicates: the records read and valid then
+    /// lack them (<see cref="Result"/>'s <c>deleted</c> adds them back).
     /// </summary>
     public string CountsSql
     {
