@@ -356,7 +356,48 @@ internal static class SoakBench
         lines.Add("");
         lines.Add(allFlat ? "Every series flat within ±10 % after the warm-up: PASS." : "Not every series flat within ±10 % after the warm-up: FAIL (see the last column).");
         lines.AddRange(HostAdjusted(steady, both));
+        lines.AddRange(WhatTheTailFollows(steady, both));
         return lines;
+    }
+
+    /// <summary>
+    /// What the API's p99 moved with, sample by sample after the warm-up: its Pearson correlation with the host's and the
+    /// processes' diagnostic columns (busy, steal, both probes, each process's CPU and GC pauses, the pin micro-batch's
+    /// clean step). Each run's report gives the figures its write-up needs instead of a pass over the CSV by hand.
+    /// </summary>
+    private static List<string> WhatTheTailFollows(List<Sample> steady, bool both)
+    {
+        string tail = both ? "kafka_p99_ms" : "kinesis_p99_ms";
+        string[] signals =
+        [
+            "machine_busy_pct", "machine_steal_pct", "cpu_probe_mbps", "duckdb_probe_ms",
+            .. ServiceProcesses.Where(p => both || p != "sink").SelectMany(p => new[] { $"{p}_cpu_pct", $"{p}_gc_pause_ms" }),
+            "pin_clean_ms",
+        ];
+        var parts = new List<string>();
+        foreach (string signal in signals)
+        {
+            var pairs = steady.Select(s => (X: s.Values.GetValueOrDefault(tail, double.NaN), Y: s.Values.GetValueOrDefault(signal, double.NaN)))
+                .Where(p => !double.IsNaN(p.X) && !double.IsNaN(p.Y)).ToList();
+            double r = Correlation(pairs);
+            if (!double.IsNaN(r)) parts.Add(string.Create(CultureInfo.InvariantCulture, $"{signal} {r:+0.00;-0.00}"));
+        }
+        return parts.Count == 0 ? [] :
+            ["", $"What {Measures.Single(m => m.Key == tail).Label} followed, sample by sample after the warm-up (Pearson correlation): {string.Join(", ", parts)}."];
+    }
+
+    /// <summary>Pearson's correlation of the pairs; NaN with fewer than three or when either side does not vary.</summary>
+    internal static double Correlation(IReadOnlyList<(double X, double Y)> pairs)
+    {
+        if (pairs.Count < 3) return double.NaN;
+        double mx = pairs.Average(p => p.X), my = pairs.Average(p => p.Y), sxy = 0, sxx = 0, syy = 0;
+        foreach (var (x, y) in pairs)
+        {
+            sxy += (x - mx) * (y - my);
+            sxx += (x - mx) * (x - mx);
+            syy += (y - my) * (y - my);
+        }
+        return sxx == 0 || syy == 0 ? double.NaN : sxy / Math.Sqrt(sxx * syy);
     }
 
     /// <summary>
