@@ -77,7 +77,7 @@ internal static class SoakBench
             keys.AddRange([$"{process}_cpu_pct", $"{process}_gc_pause_ms", $"{process}_threadpool_queue", $"{process}_rss_low_mib", $"{process}_rss_high_mib"]);
         if (both) keys.Add("sink_failures");
         keys.AddRange(["machine_busy_pct", "machine_steal_pct", "cpu_probe_mbps", "duckdb_probe_ms"]);
-        keys.AddRange(DoublingQuantiles.Where(k => both || !k.StartsWith("kafka", StringComparison.Ordinal)));
+        keys.AddRange(DoublingQuantiles(both).Select(q => q.Key));
         keys.AddRange(PinSteps.Select(s => $"pin_{s}_ms").Prepend("pin_batch_ms").Prepend("pin_batch_records"));
         keys.AddRange(KeyFileSources.Select(s => $"stream_key_files_{s}"));
         return [.. keys];
@@ -86,10 +86,13 @@ internal static class SoakBench
     private static readonly string[] ServiceProcesses = ["serve", "sink", "stream"];
 
     /// <summary>
-    /// The API's p50 and p99 from the same histogram taken with the bounds a doubling apart that it had before
-    /// (<see cref="Observability.PinPipeMetrics.IngestDurationBounds"/>): what the coarser layout read in the same seconds.
+    /// The API's p50 and p99 (the <see cref="Measures"/> of the lanes run) from the same histogram taken with the bounds a
+    /// doubling apart that it had before (<see cref="Observability.PinPipeMetrics.IngestDurationBounds"/>): what the coarser
+    /// layout read in the same seconds, as <c>kafka_p99_2x_ms</c> beside <c>kafka_p99_ms</c>.
     /// </summary>
-    private static readonly string[] DoublingQuantiles = ["kafka_p50_2x_ms", "kafka_p99_2x_ms", "kinesis_p50_2x_ms", "kinesis_p99_2x_ms"];
+    private static IEnumerable<(string Key, string Label)> DoublingQuantiles(bool both) =>
+        Measures.Where(m => (both || !m.BothLanesOnly) && m.Label.StartsWith("API ", StringComparison.Ordinal))
+            .Select(m => (m.Key.Replace("_ms", "_2x_ms", StringComparison.Ordinal), $"{m.Label}, from buckets a doubling apart"));
 
     /// <summary>The micro-batches of the DuckDB probe with each sample (about 10 ms of CPU each): the sample takes their median.</summary>
     private const int ProbeBatches = 5;
@@ -351,7 +354,7 @@ internal static class SoakBench
         // The host beside the judged series: at a steady load, window medians that follow these are the host, not the pipeline;
         // and the API's quantiles as the histogram's former buckets, a doubling apart, read them.
         foreach (var (key, label, unit) in new[] { ("machine_busy_pct", "host: machine busy", "%"), ("cpu_probe_mbps", "host: CPU probe per CPU-second", "MB/s"), ("duckdb_probe_ms", "host: DuckDB micro-batch probe, CPU", "ms") }
-            .Concat(DoublingQuantiles.Where(k => both || !k.StartsWith("kafka", StringComparison.Ordinal)).Select(k => (k, $"{Measures.Single(m => m.Key == k.Replace("_2x", "", StringComparison.Ordinal)).Label}, from buckets a doubling apart", "ms"))))
+            .Concat(DoublingQuantiles(both).Select(q => (q.Key, q.Label, "ms"))))
             Row(lines, label, unit, [.. steady.Select(s => (s.Minutes, Value: s.Values.GetValueOrDefault(key, double.NaN))).Where(v => !double.IsNaN(v.Value))], bySample: false, judged: false);
         lines.Add("");
         lines.Add(allFlat ? "Every series flat within ±10 % after the warm-up: PASS." : "Not every series flat within ±10 % after the warm-up: FAIL (see the last column).");
