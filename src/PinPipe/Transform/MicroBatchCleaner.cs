@@ -214,16 +214,9 @@ public sealed class MicroBatchCleaner
     /// <summary>The ascending <paramref name="keys"/> that the ascending <paramref name="held"/> (each among them) lacks.</summary>
     private long[] Except(List<long> keys, IReadOnlyList<long> held)
     {
-        var result = new List<long>(Math.Max(0, keys.Count - held.Count));
-        int h = 0, matched = 0;
-        foreach (long key in keys)
-        {
-            while (h < held.Count && held[h] < key) h++;
-            if (h < held.Count && held[h] == key) matched++;
-            else result.Add(key);
-        }
+        long[] result = SortedKeys.Except(keys, held, out int matched);
         if (matched != held.Count) throw new InvalidOperationException($"{Kind}: {held.Count - matched} of the {held.Count} held keys are not among the micro-batch's valid keys.");
-        return [.. result];
+        return result;
     }
 
     /// <summary>

@@ -81,41 +81,9 @@ public sealed class DeltaKeyCache
             if (!_files.TryGetValue(from[i], out parts[i]!)) return false;
             keys += parts[i].Length;
         }
-        if (!Fits(keys) || !TryAdd(path, Union(parts))) return false;
+        if (!Fits(keys) || !TryAdd(path, SortedKeys.Union(parts))) return false;
         _pending[path] = 0; // not live yet, maybe: kept through the checks before its commit lands
         return true;
-    }
-
-    /// <summary>The ascending, distinct keys of all of <paramref name="parts"/> (each ascending and distinct), merged two by two.</summary>
-    internal static long[] Union(long[][] parts)
-    {
-        ArgumentNullException.ThrowIfNull(parts);
-        if (parts.Length == 0) return [];
-        var merged = new List<long[]>(parts);
-        while (merged.Count > 1)
-        {
-            var next = new List<long[]>((merged.Count + 1) / 2);
-            for (int i = 0; i + 1 < merged.Count; i += 2) next.Add(Merge(merged[i], merged[i + 1]));
-            if (merged.Count % 2 == 1) next.Add(merged[^1]);
-            merged = next;
-        }
-        return merged[0];
-    }
-
-    private static long[] Merge(long[] a, long[] b)
-    {
-        var result = new long[a.Length + b.Length];
-        int i = 0, j = 0, n = 0;
-        while (i < a.Length && j < b.Length)
-        {
-            long x = a[i], y = b[j];
-            if (x <= y) i++;
-            if (y <= x) j++;
-            result[n++] = Math.Min(x, y); // a key in both goes in once
-        }
-        while (i < a.Length) result[n++] = a[i++];
-        while (j < b.Length) result[n++] = b[j++];
-        return n == result.Length ? result : result[..n];
     }
 
     /// <summary>
@@ -138,20 +106,6 @@ public sealed class DeltaKeyCache
             _bytes -= (long)_files[path].Length * sizeof(long);
             _files.Remove(path);
             _pending.Remove(path);
-        }
-    }
-
-    /// <summary>Adds to <paramref name="held"/> each of <paramref name="sortedKeys"/> (ascending) that <paramref name="fileKeys"/> (ascending, distinct) holds.</summary>
-    internal static void Intersect(IReadOnlyList<long> sortedKeys, long[] fileKeys, HashSet<long> held)
-    {
-        if (fileKeys.Length == 0) return;
-        long min = fileKeys[0], max = fileKeys[^1];
-        for (int i = 0; i < sortedKeys.Count; i++)
-        {
-            long key = sortedKeys[i];
-            if (key < min) continue;
-            if (key > max) break;
-            if (Array.BinarySearch(fileKeys, key) >= 0) held.Add(key);
         }
     }
 }

@@ -100,7 +100,7 @@ public sealed class DeltaSnapshot
         int skipped = 0;
         foreach (var file in Files)
         {
-            if (sortedKeys.Count == 0 || (file.TryGetRange(column, out long min, out long max) && !AnyInRange(sortedKeys, min, max))) skipped++;
+            if (sortedKeys.Count == 0 || (file.TryGetRange(column, out long min, out long max) && !SortedKeys.AnyInRange(sortedKeys, min, max))) skipped++;
             else candidates.Add(file);
         }
         HashSet<long>? held = null;
@@ -113,7 +113,7 @@ public sealed class DeltaSnapshot
             {
                 if (cache.TryGet(file.Path, out long[] keys))
                 {
-                    DeltaKeyCache.Intersect(sortedKeys, keys, held ??= []);
+                    SortedKeys.Intersect(sortedKeys, keys, held ??= []);
                     cached++;
                 }
                 else toRead.Add(file);
@@ -165,26 +165,13 @@ public sealed class DeltaSnapshot
             {
                 long[] fileKeys = keys[i].ToArray();
                 cache.TryAdd(files[i].Path, fileKeys);
-                DeltaKeyCache.Intersect(sortedKeys, fileKeys, held);
+                SortedKeys.Intersect(sortedKeys, fileKeys, held);
             }
         }
         finally
         {
             foreach (var scan in scans) scan.Dispose();
         }
-    }
-
-    /// <summary>True when a key of the ascending list lies in [min, max] (a binary search for the first key ≥ min).</summary>
-    private static bool AnyInRange(IReadOnlyList<long> sortedKeys, long min, long max)
-    {
-        int lo = 0, hi = sortedKeys.Count;
-        while (lo < hi)
-        {
-            int mid = lo + ((hi - lo) >> 1);
-            if (sortedKeys[mid] < min) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo < sortedKeys.Count && sortedKeys[lo] <= max;
     }
 
     /// <summary>

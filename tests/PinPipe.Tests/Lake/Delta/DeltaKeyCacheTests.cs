@@ -31,21 +31,6 @@ public sealed class DeltaKeyCacheTests
     }
 
     [Fact]
-    public void Intersect_finds_exactly_the_keys_a_file_holds()
-    {
-        var random = new Random(20261206);
-        for (int round = 0; round < 500; round++)
-        {
-            long[] file = Enumerable.Range(0, random.Next(0, 200)).Select(_ => (long)random.Next(-50, 400)).Distinct().Order().ToArray();
-            var keys = Enumerable.Range(0, random.Next(0, 100)).Select(_ => (long)random.Next(-100, 500)).Order().ToList(); // duplicates allowed
-            var held = new HashSet<long> { 10_000 }; // found earlier, in another file: kept
-            DeltaKeyCache.Intersect(keys, file, held);
-            var expected = keys.Intersect(file).Append(10_000).ToHashSet();
-            Assert.True(expected.SetEquals(held), $"round {round}");
-        }
-    }
-
-    [Fact]
     public void A_compacted_file_gets_the_union_of_the_keys_kept_for_the_files_it_replaced_when_all_are_kept_and_it_fits()
     {
         var cache = new DeltaKeyCache(12 * sizeof(long));
@@ -84,17 +69,5 @@ public sealed class DeltaKeyCacheTests
         cache.Retain(without);
         Assert.False(cache.TryGet("failed.parquet", out _));
         Assert.Equal((1, 2L * sizeof(long)), (cache.FileCount, cache.Bytes));
-    }
-
-    [Fact]
-    public void Union_of_ascending_distinct_arrays_is_their_ascending_distinct_keys()
-    {
-        var random = new Random(20261207);
-        for (int round = 0; round < 300; round++)
-        {
-            var parts = Enumerable.Range(0, random.Next(0, 9))
-                .Select(_ => Enumerable.Range(0, random.Next(0, 60)).Select(_ => (long)random.Next(-200, 200)).Distinct().Order().ToArray()).ToArray();
-            Assert.Equal(parts.SelectMany(p => p).Distinct().Order().ToArray(), DeltaKeyCache.Union(parts));
-        }
     }
 }
