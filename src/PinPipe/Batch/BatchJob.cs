@@ -119,6 +119,9 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     /// <summary>The commitInfo operation parameter naming the run that made a batch commit (the id of its <c>runs/&lt;id&gt;/</c> folder).</summary>
     internal const string RunIdParameter = "pinpipe.runId";
 
+    /// <summary>The commit parameter that says whether a batch run was a full rebuild (<c>full</c>) or incremental.</summary>
+    internal const string ModeParameter = "pinpipe.batch";
+
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private const string MarksTable = "temp.main._pinpipe_batch_marks";
     private const string OriginPartition = "CAST(string_split(origin, '/')[-2] AS INTEGER)";
@@ -529,7 +532,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             {
                 ["mode"] = mode.ToString(),
                 [RunIdParameter] = runId,
-                ["pinpipe.batch"] = full ? "full" : "incremental",
+                [ModeParameter] = full ? "full" : "incremental",
                 [BatchRules.Parameter] = BatchRules.Hash,
             },
         }, cancellationToken).ConfigureAwait(false);

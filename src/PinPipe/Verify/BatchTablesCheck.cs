@@ -13,7 +13,8 @@ namespace PinPipe.Verify;
 /// <summary>
 /// Bucket ↔ batch Delta tables: the last batch run's counts reconcile with the raw objects it read. The run is the one
 /// of the clean table's newest batch commit (<c>pinpipe.runId</c> in its commitInfo); the objects it read are the lines
-/// between the tables' offsets before that commit and after it; the rows it added are the files it added. Its
+/// between the tables' offsets before that commit and after it (from the first offset for a full rebuild, which reads
+/// every raw object again); the rows it added are the files it added. Its
 /// <c>summary.json</c> (under <c>Batch:OutputDir</c>, when this machine has it) must give the same read, clean and
 /// reject counts, and read = clean + duplicates + rejects. The clean table holds each <c>ind</c> once (its <c>ind</c>
 /// column is read, nothing else).
@@ -41,7 +42,7 @@ internal sealed class BatchTablesCheck(IObjectStore store, BatchOptions batch, S
             check.Note($"{cleanTable.Location} has no batch commit within its last {MaxCommitsBack} versions (or its log was cleaned up below it): the last run was not compared.");
             return check.Build();
         }
-        var (runId, version) = last.Value;
+        var (runId, version, full) = last.Value;
         var rejectsLatest = await rejectsTable.LoadAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
         var rejectsCommit = rejectsLatest is null ? null : await NewestRunCommitAsync(rejectsTable.Prefix, rejectsLatest.Version, runId, cancellationToken).ConfigureAwait(false);
 
@@ -55,7 +56,7 @@ internal sealed class BatchTablesCheck(IObjectStore store, BatchOptions batch, S
         foreach (var (mark, next) in new[] { (cleanBefore, cleanAfter), (rejectsBefore, rejectsAfter) })
         {
             if (next is null) continue;
-            var before = BatchCheckpoint.Read(mark?.Txns, topic, topicId);
+            var before = BatchCheckpoint.Read(full ? null : mark?.Txns, topic, topicId); // a full rebuild read from the start
             var after = BatchCheckpoint.Read(next.Txns, topic, topicId);
             foreach (var (p, end) in after.Next)
             {
@@ -102,15 +103,18 @@ internal sealed class BatchTablesCheck(IObjectStore store, BatchOptions batch, S
         return check.Build();
     }
 
-    /// <summary>The newest commit at or below <paramref name="latest"/> with a batch run id (that id when given), or null.</summary>
-    private async Task<(string RunId, long Version)?> NewestRunCommitAsync(string prefix, long latest, string? runId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The newest commit at or below <paramref name="latest"/> with a batch run id (that id when given), and whether its run
+    /// was a full rebuild; or null.
+    /// </summary>
+    private async Task<(string RunId, long Version, bool Full)?> NewestRunCommitAsync(string prefix, long latest, string? runId, CancellationToken cancellationToken)
     {
         for (long v = latest; v >= 0 && v > latest - MaxCommitsBack; v--)
         {
             byte[]? commit = await store.GetAsync($"{prefix}/{DeltaLogFiles.LogFolder}{DeltaLogFiles.Commit(v)}", cancellationToken).ConfigureAwait(false);
             if (commit is null) return null;
             if (DeltaLogFiles.OperationParameter(commit, BatchJob.RunIdParameter) is not { } id) continue;
-            if (runId is null || id == runId) return (id, v);
+            if (runId is null || id == runId) return (id, v, DeltaLogFiles.OperationParameter(commit, BatchJob.ModeParameter) == "full");
             if (string.CompareOrdinal(id, runId) < 0) return null; // an earlier run's: the run committed nothing here
         }
         return null;

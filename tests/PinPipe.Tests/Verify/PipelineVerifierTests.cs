@@ -237,6 +237,26 @@ public sealed class PipelineVerifierTests(VerifiedPipelineFixture up) : IClassFi
     }
 
     [Fact]
+    public async Task A_full_rebuild_after_an_incremental_run_is_compared_with_every_raw_line_it_read_again()
+    {
+        CopyPipeline();
+        // The fixture's up ran the first (incremental) batch; a full rebuild reads every raw object again, from offset 0.
+        var (code, output) = await CliProcess.RunAsync(_copy.Path, TimeSpan.FromMinutes(3), "batch", "--full");
+        Assert.True(code == 0, $"pinpipe batch --full exited {code}:\n{output}");
+
+        var report = await VerifyAsync(VerifyLanes.Batch);
+        Assert.True(report.Consistent, string.Join("\n", report.Checks.SelectMany(c => c.Listed.Select(p => $"{c.Check} {c.Subject}: {p.Message}"))));
+        foreach (string table in new[] { "delta/pin", "delta/geo", "delta/user" })
+        {
+            var c = Only(report, "bucket-batch", table);
+            Assert.Equal(400, c.Figures["read"]);
+            Assert.Equal(400, c.Figures["clean"] + c.Figures["duplicates"] + c.Figures["rejects"]);
+            Assert.True(c.Figures["clean"] > 0, table);
+            Assert.Empty(c.Notes); // the rebuild's own summary was found and compared
+        }
+    }
+
+    [Fact]
     public async Task The_cli_exits_0_when_consistent_and_1_with_the_list_otherwise()
     {
         CopyPipeline();
