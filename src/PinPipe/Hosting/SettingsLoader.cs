@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using PinPipe.Configuration;
 
@@ -10,7 +11,8 @@ namespace PinPipe.Hosting;
 /// variables prefixed <c>PINPIPE_</c> (section separator <c>__</c>), and flag overrides given as
 /// configuration keys (<c>Log:Path</c>). Every key and value is checked first, in PinPipe's words, and every
 /// problem is reported at once, each naming where it came from: <c>pinpipe.json:7</c>,
-/// <c>environment PINPIPE_Sink__FlushSize</c> or <c>flag --flush-size</c>.
+/// <c>environment PINPIPE_Sink__FlushSize</c> or <c>flag --flush-size</c>. A JSON <c>null</c> or an empty value unsets a
+/// setting that may be unset (a <c>string?</c> as a number or a duration): .NET's configuration would give the text "".
 /// </summary>
 public static class SettingsLoader
 {
@@ -72,9 +74,32 @@ public static class SettingsLoader
             // Every key and value was checked above; this is a safety net, not the way problems are reported.
             throw new SettingsException([.. problems, ex.InnerException is null ? ex.Message : $"{ex.Message} {ex.InnerException.Message}"], ex);
         }
+        UnsetEmptyText(settings);
         problems.AddRange(settings.Validate().Select(p => WithSource(SourceOf(p, winners), p)));
         if (problems.Count > 0) throw new SettingsException(problems);
         return settings;
+    }
+
+    /// <summary>
+    /// Sets to null every text setting of <paramref name="section"/> and the sections under it that is declared <c>string?</c>
+    /// and holds "": the configuration binder turns a JSON null or an empty value into "", which would be taken as a value
+    /// (an empty size, URL or key) instead of none.
+    /// </summary>
+    private static void UnsetEmptyText(object section)
+    {
+        var nullability = new NullabilityInfoContext();
+        foreach (var p in section.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (!p.CanWrite || p.GetIndexParameters().Length > 0) continue;
+            if (p.PropertyType == typeof(string))
+            {
+                if (p.GetValue(section) is "" && nullability.Create(p).WriteState == NullabilityState.Nullable) p.SetValue(section, null);
+            }
+            else if (p.PropertyType.IsClass && !typeof(IEnumerable).IsAssignableFrom(p.PropertyType) && p.GetValue(section) is { } child)
+            {
+                UnsetEmptyText(child);
+            }
+        }
     }
 
     /// <summary>The environment's <c>PINPIPE_</c> variables as settings (<c>PINPIPE_Sink__FlushSize</c> → <c>Sink:FlushSize</c>), each naming its variable.</summary>

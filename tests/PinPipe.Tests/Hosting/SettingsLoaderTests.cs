@@ -200,6 +200,50 @@ public sealed class SettingsLoaderTests
         Assert.Equal("5", s.Log.Kafka["linger.ms"]);
     }
 
+    [Fact]
+    public void A_null_or_an_empty_value_unsets_a_text_setting_that_may_be_unset_and_an_empty_required_one_is_refused()
+    {
+        using var dir = new TempDirectory("settings");
+        var file = SettingsFileWith(dir, """
+            {"Batch": {"ChunkSize": null}, "Metrics": {"Urls": null}, "Emulator": {"ApiKey": null},
+             "Ingest": {"Certificate": null, "CertificateKey": null, "PathBase": null}}
+            """);
+
+        var s = SettingsLoader.Load(file, NoOverrides, new Dictionary<string, string?> { ["PINPIPE_Source__CredentialsFile"] = "" });
+
+        Assert.Null(s.Batch.ChunkSize); // a sixth of Batch:MemoryLimit, as when not given
+        Assert.Null(s.Metrics.Urls);
+        Assert.Null(s.Emulator.ApiKey);
+        Assert.Null(s.Ingest.Certificate);
+        Assert.Null(s.Ingest.CertificateKey);
+        Assert.Null(s.Ingest.PathBase);
+        Assert.Null(s.Source.CredentialsFile);
+        var refused = Assert.Throws<SettingsException>(() => SettingsLoader.Load(null, NoOverrides, new Dictionary<string, string?> { ["PINPIPE_UserId"] = "" }));
+        Assert.Contains(refused.Errors, p => p.StartsWith("environment PINPIPE_UserId: UserId", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_settings_file_shown_in_the_readme_loads_as_it_is()
+    {
+        string readme = File.ReadAllText(Path.Combine(TestData.RepoRoot, "README.md"));
+        int section = readme.IndexOf("\n## Configuration\n", StringComparison.Ordinal);
+        Assert.True(section >= 0, "README has no Configuration section");
+        int start = readme.IndexOf("```json\n", section, StringComparison.Ordinal) + "```json\n".Length;
+        int end = readme.IndexOf("```", start, StringComparison.Ordinal);
+        using var dir = new TempDirectory("settings");
+        var file = SettingsFileWith(dir, readme[start..end]);
+
+        var s = SettingsLoader.Load(file, NoOverrides, NoEnvironment);
+
+        Assert.Equal("12885f560a0b", s.UserId);
+        Assert.Equal(16_777_216, s.Ingest.MaxRequestBytes);
+        Assert.Null(s.Batch.ChunkSize);
+        Assert.Null(s.Metrics.Urls);
+        Assert.Null(s.Log.RetentionBytes);
+        Assert.Equal(1_048_576, s.Log.MaxRecordBytes);
+        Assert.Equal("b-1.msk.example:9094", s.Log.Kafka["bootstrap.servers"]);
+    }
+
     [Theory]
     [InlineData("PINPIPE_Sink", "5", "environment PINPIPE_Sink: Sink: is a section, not a value; set its keys (Sink:Topics, Sink:GroupId, Sink:TopicsDir, ...).")]
     [InlineData("PINPIPE_Log__Kafka", "x", "environment PINPIPE_Log__Kafka: Log:Kafka: takes named values (Log:Kafka:<name>), not one value.")]
