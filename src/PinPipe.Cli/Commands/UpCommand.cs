@@ -157,17 +157,27 @@ internal static class UpCommand
         if (results.Length == 0)
         {
             // Interrupted while emulating: said as any other cancelled command says it (the runner only sees a cancellation that throws).
-            await ctx.Error.WriteLineAsync("Cancelled.").ConfigureAwait(false);
-            return ExitCodes.Cancelled;
+            return await StoppedBeforeBatchAsync().ConfigureAwait(false);
         }
         if (results.OfType<EmulatorResult>().Any(r => r.RecordsLost > 0 || r.SourceFailure is not null) || !drained) return await KeepOpenAsync(ExitCodes.Failed).ConfigureAwait(false);
         if (skipBatch || !lanes.Batch) return await KeepOpenAsync(ExitCodes.Ok).ConfigureAwait(false);
+        if (token.IsCancellationRequested) return await StoppedBeforeBatchAsync().ConfigureAwait(false);
 
         // The batch lane's processing: what landed in the bucket, cleaned into Delta tables and answered.
 #pragma warning disable CA1849 // console output of a command line tool: short synchronous writes to the terminal
         ctx.Out.WriteLine();
 #pragma warning restore CA1849
         return await KeepOpenAsync(await BatchCommand.RunRecordedAsync(ctx, rows: 10, token).ConfigureAwait(false)).ConfigureAwait(false);
+
+        // Ctrl-C ended the emulators (with --records 0 the only way to end them): what was logged landed; the batch job is not
+        // started under a signal that would cancel it at once, leaving a cancelled run in the history.
+        async Task<int> StoppedBeforeBatchAsync()
+        {
+            if (lanes.Batch && !skipBatch)
+                await ctx.Out.WriteLineAsync("Stopped by Ctrl-C before the batch job: `pinpipe batch` cleans what landed in the bucket and answers the questions.").ConfigureAwait(false);
+            await ctx.Error.WriteLineAsync("Cancelled.").ConfigureAwait(false);
+            return ExitCodes.Cancelled;
+        }
 
         // With --keep-open, the API and the dashboard stay up after the run (the sink too) until Ctrl-C; the run's exit code stands.
         async Task<int> KeepOpenAsync(int code)

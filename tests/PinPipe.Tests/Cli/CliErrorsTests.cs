@@ -206,5 +206,11 @@ public sealed class CliErrorsTests
 
         Assert.True(code == 130, up.Output);
         Assert.Contains("Cancelled.", up.Output, StringComparison.Ordinal);
+        // What was logged landed; the batch job was not started only to be cancelled (no cancelled run in the history).
+        Assert.Contains("What landed where", up.Output, StringComparison.Ordinal);
+        Assert.Contains("Stopped by Ctrl-C before the batch job: `pinpipe batch` cleans what landed", up.Output, StringComparison.Ordinal);
+        var (runsCode, runs) = await CliProcess.RunAsync(dir.Path, Timeout, "runs");
+        Assert.True(runsCode == 0, runs);
+        Assert.Contains("No runs recorded yet", runs, StringComparison.Ordinal);
     }
 }
