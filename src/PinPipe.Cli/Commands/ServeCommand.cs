@@ -28,11 +28,11 @@ internal static class ServeCommand
             await using var host = await PipelineHost.StartAsync(ctx.Settings, HostParts.Api, ctx.LoggerFactory, token).ConfigureAwait(false);
             var logger = ctx.LoggerFactory.CreateLogger("pinpipe.serve");
             if (ApiKeyGuard.KeysNeeded(ctx.Settings.Ingest))
-                logger.LogInformation("API keys: every request but /healthz needs one (x-api-key or Authorization: Bearer); keys in {KeysFile}.", ctx.Settings.Ingest.KeysFile);
+                logger.LogInformation("API keys: every request but /healthz and /readyz needs one (x-api-key or Authorization: Bearer); keys in {KeysFile}.", ctx.Settings.Ingest.KeysFile);
             else
                 logger.LogInformation("API keys: none needed now (no key defined); `pinpipe keys create` (in {KeysFile}) turns them on, also while serving.", ctx.Settings.Ingest.KeysFile);
             logger.LogInformation("Ingest API listening on {Addresses}; topics {Topics}; streams {Streams}; log {Log}. Ctrl-C to stop.",
-                string.Join(", ", host.Api!.Addresses), string.Join(", ", ctx.Settings.Names.Topics), string.Join(", ", ctx.Settings.Names.Streams), ctx.Settings.Log.Path);
+                string.Join(", ", host.Api!.Listening), string.Join(", ", ctx.Settings.Names.Topics), string.Join(", ", ctx.Settings.Names.Streams), ctx.Settings.Log.Path);
             if (host.DashboardAddress is { } dashboard)
                 logger.LogInformation("Dashboard at {Dashboard} (signed in with an API key when keys are on; Dashboard:Enabled false turns it off).", dashboard);
             try { await Task.Delay(Timeout.Infinite, token).ConfigureAwait(false); }

@@ -28,6 +28,9 @@ public sealed class IngestServer : IAsyncDisposable
     /// <summary>The addresses Kestrel listens on (the real port when 0 was asked for, 127.0.0.1 for all interfaces), path base included.</summary>
     public IReadOnlyList<Uri> Addresses { get; private set; } = [];
 
+    /// <summary>The addresses as Kestrel bound them (<c>http://0.0.0.0:8082/</c> for all interfaces), path base included: what to log.</summary>
+    public IReadOnlyList<string> Listening { get; private set; } = [];
+
     /// <summary>The first address: what clients should post to.</summary>
     public Uri BaseAddress => Addresses[0];
 
@@ -148,6 +151,7 @@ public sealed class IngestServer : IAsyncDisposable
         var server = new IngestServer(app);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         server.Addresses = ClientAddresses(bound, options.PathBase);
+        server.Listening = bound.Select(a => a.TrimEnd('/') + (options.PathBase ?? "") + "/").ToList();
         return server;
     }
 

@@ -216,6 +216,9 @@ public sealed class RequestGuardTests
     public async Task Listening_on_all_interfaces_accepts_any_IP_address_as_host_but_no_other_name()
     {
         await using var api = await StartAsync(new IngestOptions { Urls = "http://0.0.0.0:0", AllowAnonymous = true });
+        // Logged as bound (all interfaces), posted to on loopback.
+        Assert.Equal([$"http://0.0.0.0:{Port(api)}/"], api.Server.Listening);
+        Assert.Equal(new Uri($"http://127.0.0.1:{Port(api)}/"), api.Server.BaseAddress);
         foreach (var host in new[] { $"127.0.0.1:{Port(api)}", $"192.168.1.20:{Port(api)}", $"localhost:{Port(api)}" })
         {
             using var response = await SendAsync(api, HttpMethod.Post, $"topics/{Topic}", Produce, IngestApiHarness.JsonV2, host: host);
