@@ -29,7 +29,7 @@ internal static class UpCommand
     {
         var command = new Command("up", "Run the pipeline on one machine: seed the source when empty, serve the API, run the sink and the stream job, emulate posts to both lanes, show what landed where, then run the batch job.");
         var flags = new ConfigFlags();
-        var records = WholeNumberOption.Create<long>("--records", "Posts to emulate per lane (3 records each); 0 = until Ctrl-C.", 1000, 0, "zero (until Ctrl-C) or more");
+        var records = WholeNumberOption.Create<long>("--records", "Posts to emulate per lane (3 records each); 0 = until Ctrl-C, after which the batch job is not run.", 1000, 0, "zero (until Ctrl-C) or more");
         command.Options.Add(records);
         var lanes = new Option<string>("--lanes") { Description = "Lanes to run: batch, stream, or batch,stream (default).", DefaultValueFactory = _ => "batch,stream" };
         lanes.Validators.Add(r =>

@@ -119,8 +119,11 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
     /// <summary>The commitInfo operation parameter naming the run that made a batch commit (the id of its <c>runs/&lt;id&gt;/</c> folder).</summary>
     internal const string RunIdParameter = "pinpipe.runId";
 
-    /// <summary>The commit parameter that says whether a batch run was a full rebuild (<c>full</c>) or incremental.</summary>
+    /// <summary>The commit parameter that says whether a batch run was a full rebuild (<see cref="FullMode"/>) or incremental.</summary>
     internal const string ModeParameter = "pinpipe.batch";
+
+    /// <summary>The value of <see cref="ModeParameter"/> for a full rebuild.</summary>
+    internal const string FullMode = "full";
 
     private static readonly RecordKind[] Kinds = [RecordKind.Pin, RecordKind.Geo, RecordKind.User];
     private const string MarksTable = "temp.main._pinpipe_batch_marks";
@@ -532,7 +535,7 @@ public sealed partial class BatchJob(BatchOptions options, PipelineNames names, 
             {
                 ["mode"] = mode.ToString(),
                 [RunIdParameter] = runId,
-                [ModeParameter] = full ? "full" : "incremental",
+                [ModeParameter] = full ? FullMode : "incremental",
                 [BatchRules.Parameter] = BatchRules.Hash,
             },
         }, cancellationToken).ConfigureAwait(false);

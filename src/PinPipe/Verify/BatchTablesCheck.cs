@@ -14,9 +14,9 @@ namespace PinPipe.Verify;
 /// Bucket ↔ batch Delta tables: the last batch run's counts reconcile with the raw objects it read. The run is the one
 /// of the clean table's newest batch commit (<c>pinpipe.runId</c> in its commitInfo); the objects it read are the lines
 /// between the tables' offsets before that commit and after it (from the first offset for a full rebuild, which reads
-/// every raw object again); the rows it added are the files it added. Its
-/// <c>summary.json</c> (under <c>Batch:OutputDir</c>, when this machine has it) must give the same read, clean and
-/// reject counts, and read = clean + duplicates + rejects. The clean table holds each <c>ind</c> once (its <c>ind</c>
+/// every raw object again); the rows it added are the files it added. Its <c>summary.json</c> (under
+/// <c>Batch:OutputDir</c>, when this machine has it) must give the same read, clean and reject counts, and
+/// read = clean + duplicates + rejects. The clean table holds each <c>ind</c> once (its <c>ind</c>
 /// column is read, nothing else).
 /// </summary>
 internal sealed class BatchTablesCheck(IObjectStore store, BatchOptions batch, SinkOptions sink, PipelineNames names, VerifyOptions options)
@@ -114,7 +114,7 @@ internal sealed class BatchTablesCheck(IObjectStore store, BatchOptions batch, S
             byte[]? commit = await store.GetAsync($"{prefix}/{DeltaLogFiles.LogFolder}{DeltaLogFiles.Commit(v)}", cancellationToken).ConfigureAwait(false);
             if (commit is null) return null;
             if (DeltaLogFiles.OperationParameter(commit, BatchJob.RunIdParameter) is not { } id) continue;
-            if (runId is null || id == runId) return (id, v, DeltaLogFiles.OperationParameter(commit, BatchJob.ModeParameter) == "full");
+            if (runId is null || id == runId) return (id, v, DeltaLogFiles.OperationParameter(commit, BatchJob.ModeParameter) == BatchJob.FullMode);
             if (string.CompareOrdinal(id, runId) < 0) return null; // an earlier run's: the run committed nothing here
         }
         return null;
