@@ -12,22 +12,20 @@ namespace PinPipe.Cli;
 /// </summary>
 internal sealed class ConfigFlags
 {
-    private readonly List<(Option<string> Option, string Key)> _flags = [];
+    private readonly List<(Option Option, string Key)> _flags = [];
 
     /// <summary>
     /// A flag setting <paramref name="key"/>, whose value is of type <typeparamref name="T"/>. The parser takes its text as
     /// typed: the settings check it with every other setting, so that a bad value (<c>--threads abc</c>) is reported with
-    /// every other problem, naming the flag and the key (exit code 2).
+    /// every other problem, naming the flag and the key (exit code 2). A <see cref="bool"/> setting is a switch, as users
+    /// expect and help shows it (<c>--create-bucket</c>, no value): alone it is true, and <c>--create-bucket false</c> is
+    /// also taken; a word after it that is neither is not its value (System.CommandLine reads it as an unmatched argument).
     /// </summary>
-    public Option<string> Add<T>(Command command, string name, string key, string description)
+    public Option Add<T>(Command command, string name, string key, string description)
     {
-        var option = new Option<string>(name) { Description = $"{description} [config: {key}]" };
-        if (typeof(T) == typeof(bool))
-        {
-            // A switch, as users expect: `--create-bucket` alone is true; `--create-bucket false` is also taken.
-            option.Arity = ArgumentArity.ZeroOrOne;
-            option.CustomParser = r => r.Tokens.Count == 0 ? "true" : r.Tokens[^1].Value;
-        }
+        Option option = typeof(T) == typeof(bool)
+            ? new Option<bool>(name) { Description = $"{description} [config: {key}]" }
+            : new Option<string>(name) { Description = $"{description} [config: {key}]" };
         command.Options.Add(option);
         _flags.Add((option, key));
         return option;
@@ -38,7 +36,7 @@ internal sealed class ConfigFlags
     /// names. Its value goes to the settings as given: a bad one is reported there with every other bad setting, naming
     /// the key and the valid values (exit code 2).
     /// </summary>
-    public Option<string> AddChoice<TEnum>(Command command, string name, string key, string description) where TEnum : struct, Enum
+    public Option AddChoice<TEnum>(Command command, string name, string key, string description) where TEnum : struct, Enum
     {
         var names = SettingChoices.Names<TEnum>();
         var option = Add<TEnum>(command, name, key, description);
@@ -48,7 +46,7 @@ internal sealed class ConfigFlags
     }
 
     /// <summary>A duration flag: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>2h</c>, <c>1d</c> or <c>hh:mm:ss</c>, as in the settings file and the environment.</summary>
-    public Option<string> AddDuration(Command command, string name, string key, string description) =>
+    public Option AddDuration(Command command, string name, string key, string description) =>
         Add<TimeSpan>(command, name, key, description + " (e.g. 30s, 5m, 1h)");
 
     /// <summary>The configuration overrides of the flags given on this command line.</summary>
@@ -59,7 +57,7 @@ internal sealed class ConfigFlags
         {
             var r = result.GetResult(option);
             if (r is null || r.Implicit) continue;
-            overrides[key] = r.GetValueOrDefault<string?>();
+            overrides[key] = option is Option<bool> ? (r.GetValueOrDefault<bool>() ? "true" : "false") : r.GetValueOrDefault<string?>();
         }
         return overrides;
     }

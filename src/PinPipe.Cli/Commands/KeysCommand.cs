@@ -105,7 +105,8 @@ internal static class KeysCommand
         return ExitCodes.Ok;
     }
 
-    private static string Topics(ApiKey key) => key.Scope == KeyScope.Admin ? "(all)" : key.Topics ?? "(any)";
+    /// <summary>The topics and streams a key may produce to, as a <c>--topics</c> pattern: <c>*</c> for every one (an admin key, or a produce key without a pattern).</summary>
+    private static string Topics(ApiKey key) => key.Scope == KeyScope.Admin ? "*" : key.Topics ?? "*";
 
     private static string Rate(ApiKey key) => key.RateLimit is { } limit ? $"{limit}/s" : "-";
 

@@ -38,13 +38,17 @@ public sealed class KeysCommandTests
         var (adminCode, adminOutput) = await CliProcess.RunAsync(dir.Path, Timeout, "keys", "create", "ops", "--scope", "admin");
         Assert.True(adminCode == 0, adminOutput);
         string adminKey = KeyIn(adminOutput);
+        var (webCode, webOutput) = await CliProcess.RunAsync(dir.Path, Timeout, "keys", "create", "web");
+        Assert.True(webCode == 0, webOutput);
+        Assert.Contains("Created key 'web' (scope produce, topics *, rate limit none).", webOutput, StringComparison.Ordinal);
 
         var (listCode, list) = await CliProcess.RunAsync(dir.Path, Timeout, "keys", "list");
         Assert.True(listCode == 0, list);
         var lines = list.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Matches(@"^ci\s+produce\s+u1\.\*,streaming-u1-\*\s+100/s\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("ci ", StringComparison.Ordinal)));
-        Assert.Matches(@"^ops\s+admin\s+\(all\)\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("ops ", StringComparison.Ordinal)));
-        foreach (string secret in new[] { key, adminKey })
+        Assert.Matches(@"^ops\s+admin\s+\*\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("ops ", StringComparison.Ordinal)));
+        Assert.Matches(@"^web\s+produce\s+\*\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+-$", Assert.Single(lines, l => l.StartsWith("web ", StringComparison.Ordinal)));
+        foreach (string secret in new[] { key, adminKey, KeyIn(webOutput) })
             Assert.DoesNotContain(secret[KeyStore.SecretPrefix.Length..], list, StringComparison.Ordinal);
         Assert.DoesNotContain(KeyStore.SecretPrefix, list, StringComparison.Ordinal);
         Assert.DoesNotContain(System.Text.Json.JsonDocument.Parse(stored).RootElement.GetProperty("keys")[0].GetProperty("sha256").GetString()!, list, StringComparison.Ordinal);
