@@ -111,6 +111,7 @@ internal static class BatchBench
         IngestBench.Progress($"{command}: building src/PinPipe.Cli (Release)");
         var build = await ChildRun.RunAsync("dotnet", ["build", project, "-c", "Release", "--nologo", "-v", "q", "-clp:ErrorsOnly"], Repo.Root);
         if (build.ExitCode != 0) return (null, $"the Release build of src/PinPipe.Cli failed: {build.Excerpt()}");
+        IngestBench.Progress($"{command}: {Baseline.FlushPendingWrites()}"); // the build's output, written back now rather than in the first round
         var framework = new DirectoryInfo(AppContext.BaseDirectory).Name; // bin/Release/<tfm>/
         var dll = Path.Combine(project, "bin", "Release", framework, "PinPipe.Cli.dll");
         if (!File.Exists(dll)) return (null, $"{dll} is missing after the build");

@@ -37,6 +37,7 @@ if (what is not ("ingest" or "latency" or "emulator" or "sink" or "seed" or "cle
 }
 if (!args2.LandOnly) // history --land-only writes data and measures nothing
 {
+    IngestBench.Progress(Baseline.FlushPendingWrites());
     IngestBench.Progress("measuring the machine's baseline (CPU and fsync probes)");
     var baseline = Baseline.Measure();
     IngestBench.Progress(baseline.Line());

@@ -21,6 +21,9 @@ public sealed partial class BaselineTests
         Assert.True(p50 > 0 && p99 >= p50, line);
         Assert.Equal(Environment.ProcessorCount, int.Parse(m.Groups["cores"].Value, CultureInfo.InvariantCulture));
         Assert.DoesNotContain("| load |", output, StringComparison.Ordinal); // the probes only, no benchmark
+        // Before the probes, what the file system held unwritten was flushed (a build's output would slow every fsync).
+        Assert.Matches(@"flushed the file system's pending writes \([\d,.]+ MiB dirty or under writeback\) in [\d.]+ s before measuring", output);
+        Assert.True(output.IndexOf("flushed the file system", StringComparison.Ordinal) < output.IndexOf("measuring the machine's baseline", StringComparison.Ordinal), output);
     }
 
     [Fact]
