@@ -69,8 +69,12 @@ public sealed partial class PipelineHost : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         bool producer = parts.HasFlag(HostParts.Api);
         settings = settings with { Log = settings.Log with { Access = producer ? LogAccess.Producer : LogAccess.Consumer } };
-        // An API that may not start (beyond loopback without a key) is refused before the log is opened or changed.
-        if (producer) ApiKeyGuard.CheckCanStart(settings.Ingest);
+        // An API that may not start (beyond loopback without a key, or its address taken) is refused before the log is opened or changed.
+        if (producer)
+        {
+            ApiKeyGuard.CheckCanStart(settings.Ingest);
+            IngestServer.CheckAddressesFree(settings.Ingest);
+        }
         var log = await LogFactory.OpenAsync(settings.Log, loggerFactory, cancellationToken).ConfigureAwait(false);
         var host = new PipelineHost(settings, log, loggerFactory.CreateLogger("PinPipe.Host"));
         try

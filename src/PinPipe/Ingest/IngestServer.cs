@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -214,14 +216,54 @@ public sealed class IngestServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Refuses an address of <see cref="IngestOptions.Urls"/> that something already listens on, before the log is opened or
+    /// anything is created: Kestrel finds it only when it binds, after the data folder, the log and its topics were made.
+    /// Each address that is an IP literal or <c>localhost</c> (or <c>*</c>, <c>+</c>: every interface) with a port is bound by a
+    /// probe socket (with <c>SO_REUSEADDR</c>, so a closed connection's TIME_WAIT does not count) and closed at once; only
+    /// "address in use" refuses. A host name, port 0 or any other failure is left to Kestrel, which reports as before.
+    /// </summary>
+    /// <exception cref="IngestException">An address is in use (<c>ingest.address_in_use</c>, naming it and <c>--urls</c>).</exception>
+    internal static void CheckAddressesFree(IngestOptions options)
+    {
+        foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string parseable = url.Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal);
+            if (!Uri.TryCreate(parseable, UriKind.Absolute, out var uri) || uri.Port <= 0) continue;
+            var address = uri.IsLoopback && !IPAddress.TryParse(uri.Host.Trim('[', ']'), out _) ? IPAddress.Loopback
+                : IPAddress.TryParse(uri.Host.Trim('[', ']'), out var literal) ? literal : null;
+            if (address is null) continue;
+            using var probe = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            probe.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            try
+            {
+                probe.Bind(new IPEndPoint(address, uri.Port));
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw AddressInUse(parseable, ex); // * and + named as 0.0.0.0, every interface
+            }
+            catch (SocketException)
+            {
+                // Not ours to judge (an address not on this machine, no permission for the port): Kestrel says what it is.
+            }
+        }
+    }
+
     /// <summary>Kestrel's "Failed to bind to address http://127.0.0.1:8082: address already in use." as one line naming the flag.</summary>
     private static IngestException AddressInUse(string urls, IOException ex)
     {
         var addresses = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var taken = addresses.FirstOrDefault(a => ex.Message.Contains(a.TrimEnd('/'), StringComparison.OrdinalIgnoreCase)) ?? string.Join(";", addresses);
+        return AddressInUse(taken, (Exception)ex);
+    }
+
+    /// <summary>"127.0.0.1:8082 is already in use; ..." for the address <paramref name="taken"/> (a URL of <c>--urls</c>).</summary>
+    private static IngestException AddressInUse(string taken, Exception inner)
+    {
         string address = Uri.TryCreate(taken, UriKind.Absolute, out var uri) ? uri.Authority : taken;
         return new IngestException("ingest.address_in_use", ErrorKind.Unavailable,
-            $"{address} is already in use; stop what listens there or choose another address with --urls", ex, "Ingest:Urls");
+            $"{address} is already in use; stop what listens there or choose another address with --urls", inner, "Ingest:Urls");
     }
 
     /// <summary>Stops accepting requests, lets those in flight finish, then stops.</summary>

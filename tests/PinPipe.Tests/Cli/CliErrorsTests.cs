@@ -90,6 +90,8 @@ public sealed class CliErrorsTests
         Assert.True(code == 3, output);
         Assert.Equal($"error: 127.0.0.1:{port} is already in use; stop what listens there or choose another address with --urls (Ingest:Urls)", OneErrorLine(output));
         Assert.DoesNotContain("fail:", output, StringComparison.Ordinal);
+        // Found before anything was opened: no data folder, no log, no topics left behind.
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")), string.Join(", ", Directory.EnumerateFileSystemEntries(dir.Path, "*", SearchOption.AllDirectories)));
         await VerboseOutputAsync(dir.Path, null, 3, "serve", "--urls", $"http://127.0.0.1:{port}");
     }
 

@@ -22,6 +22,45 @@ public sealed class IngestServerTests
         Assert.All(files, f => Assert.False(f.Source.ReloadOnChange, $"{f.Source.Path} is reloaded on change"));
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:{0}")]
+    [InlineData("http://localhost:{0}")]
+    [InlineData("http://0.0.0.0:{0}")]
+    [InlineData("http://*:{0}")]
+    [InlineData("http://127.0.0.1:1;http://127.0.0.1:{0}/")]
+    public void An_address_something_listens_on_is_refused_before_anything_is_opened_naming_it(string urls)
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        string given = string.Format(CultureInfo.InvariantCulture, urls, port);
+
+        var ex = Assert.Throws<IngestException>(() => IngestServer.CheckAddressesFree(new IngestOptions { Urls = given }));
+
+        Assert.Equal("ingest.address_in_use", ex.ErrorCode);
+        Assert.StartsWith($"{new Uri(given.Split(';')[^1].Replace("*", "0.0.0.0", StringComparison.Ordinal)).Host}:{port} is already in use", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:{0}")]
+    [InlineData("http://localhost:{0}")]
+    [InlineData("http://127.0.0.1:0")]
+    [InlineData("http://pinpipe.invalid:{0}")] // a host name: left to Kestrel
+    public void A_free_address_passes_and_stays_free(string urls)
+    {
+        int port;
+        using (var free = new TcpListener(IPAddress.Loopback, 0))
+        {
+            free.Start();
+            port = ((IPEndPoint)free.LocalEndpoint).Port;
+        }
+
+        IngestServer.CheckAddressesFree(new IngestOptions { Urls = string.Format(CultureInfo.InvariantCulture, urls, port) });
+
+        using var after = new TcpListener(IPAddress.Loopback, port); // the probe let it go
+        after.Start();
+    }
+
     private const string Stream = "streaming-t-pin";
 
     /// <summary>Connects to the server and sends <paramref name="head"/> (request line and headers, maybe the start of a body).</summary>
