@@ -28,7 +28,8 @@ namespace PinPipe.Streaming;
 /// repeats (a file it cannot read, memory it cannot get) would otherwise end the job at every restart. The failure is
 /// logged as an error and counted (<c>pinpipe_stream_compaction_failures_total</c>), the table keeps its small files, and
 /// the next compaction waits <see cref="FirstRetryDelay"/>, doubled with each failure in a row up to
-/// <see cref="MaxRetryDelay"/>. A graceful stop (<see cref="FinishAsync"/>) still throws a compaction's failure.
+/// <see cref="MaxRetryDelay"/>. A graceful stop (<see cref="FinishAsync"/>) treats the compaction running beside the
+/// micro-batches so too, then compacts what is due and throws that compaction's failure.
 /// </remarks>
 internal sealed class StreamCompactor
 {
@@ -167,18 +168,7 @@ internal sealed class StreamCompactor
         if (_compaction is { } compaction)
         {
             if (!compaction.IsCompleted) return;
-            _compaction = null;
-            try
-            {
-                await compaction.ConfigureAwait(false);
-                _failuresInARow = 0;
-            }
-#pragma warning disable CA1031 // any failure of the maintenance task: logged and counted, the micro-batches go on
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                Failed(ex);
-            }
+            await ObserveAsync().ConfigureAwait(false);
         }
         if (_time.GetUtcNow() < _retryAt) return;
         var (clean, rejects) = Due();
@@ -197,12 +187,16 @@ internal sealed class StreamCompactor
         });
     }
 
-    /// <summary>A graceful stop: finishes the running compaction (throwing its failure) and leaves no table with a compaction due.</summary>
+    /// <summary>
+    /// A graceful stop: waits for the compaction running beside the micro-batches (its failure logged and counted as
+    /// between them, not thrown: whether a micro-batch came after it to see it is chance), then compacts every table with a
+    /// compaction due, throwing that compaction's failure.
+    /// </summary>
     public async Task FinishAsync()
     {
         try
         {
-            await EndCompactionAsync(throwOnFailure: true).ConfigureAwait(false);
+            await ObserveAsync().ConfigureAwait(false);
             var (clean, rejects) = Due();
             if (_every > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
         }
@@ -215,7 +209,7 @@ internal sealed class StreamCompactor
     /// <summary>Waits for the running compaction, if any, and closes the compactions' DuckDB; its failure is logged (the job is stopping), not thrown.</summary>
     public async Task EndAsync()
     {
-        await EndCompactionAsync(throwOnFailure: false).ConfigureAwait(false);
+        await EndCompactionAsync().ConfigureAwait(false);
         CloseDb();
     }
 
@@ -232,13 +226,35 @@ internal sealed class StreamCompactor
 
     private (bool Clean, bool Rejects) Due() => (Volatile.Read(ref _cleanFiles) >= _every, Volatile.Read(ref _rejectFiles) >= _every);
 
-    private async Task EndCompactionAsync(bool throwOnFailure)
+    /// <summary>Waits for the running compaction, if any: a failure is logged as an error and counted (<see cref="Failed"/>), not thrown.</summary>
+    private async Task ObserveAsync()
+    {
+        var compaction = _compaction;
+        _compaction = null;
+        if (compaction is null) return;
+        try
+        {
+            await compaction.ConfigureAwait(false);
+            _failuresInARow = 0;
+        }
+#pragma warning disable CA1031 // any failure of the maintenance task: logged and counted, the micro-batches go on
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Failed(ex);
+        }
+    }
+
+    /// <summary>Waits for the running compaction, if any, when the job stops without finishing: a failure is a warning.</summary>
+    private async Task EndCompactionAsync()
     {
         var compaction = _compaction;
         _compaction = null;
         if (compaction is null) return;
         try { await compaction.ConfigureAwait(false); }
-        catch (Exception ex) when (!throwOnFailure)
+#pragma warning disable CA1031 // the job is stopping on another failure or a cancel: the compaction's is logged with it
+        catch (Exception ex)
+#pragma warning restore CA1031
         {
             _logger.LogWarning(ex, "{Table}: a compaction failed while the job stopped; the table keeps its small files.", _name);
         }

@@ -210,6 +210,29 @@ public sealed class StreamCompactorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_graceful_stop_logs_and_counts_the_running_compactions_failure_then_throws_its_own()
+    {
+        var table = await AppendAsync("delta/clean", 2, 2, 2);
+        var before = (await table.LoadAsync())!;
+        string missing = before.KeyOf(before.Files[1]);
+        File.Delete(_store.LocalPath(missing)!);
+        var compactor = NewCompactor(compactEvery: 3);
+        compactor.Resumed(before, null);
+
+        await compactor.StartAsync(); // a compaction beside the micro-batches, which fails; no micro-batch comes after it
+        var ex = await Assert.ThrowsAsync<DeltaException>(compactor.FinishAsync);
+
+        // The running one's failure is logged and counted as between micro-batches; the stop's own compaction (the file
+        // still missing) fails too, and that is what the stop throws.
+        Assert.Equal(1, compactor.Failures);
+        var error = Assert.Single(_logs.Entries, e => e.Level == LogLevel.Error);
+        Assert.Contains("t_pin_table: a compaction failed (1 in a row): ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(missing, ex.Message, StringComparison.Ordinal);
+        Assert.Equal(before.Version, (await table.LoadAsync())!.Version);
+        Assert.Equal(0, compactor.Compactions);
+    }
+
+    [Fact]
     public async Task A_compaction_that_fails_beside_the_micro_batches_is_logged_and_counted_and_tried_again_after_a_backoff()
     {
         var table = await AppendAsync("delta/clean", 2, 2, 2);
