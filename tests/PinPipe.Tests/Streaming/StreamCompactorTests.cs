@@ -184,8 +184,8 @@ public sealed class StreamCompactorTests : IDisposable
         Assert.Equal(before.Version + 1, (await table.LoadAsync())!.Version);
     }
 
-    [Fact]
-    public async Task A_missing_data_file_fails_the_compaction_naming_it_and_the_table_keeps_its_files()
+    /// <summary>A clean table of three small files, the second's data file deleted, and a compactor resumed over it (due at 3).</summary>
+    private async Task<(DeltaTable Table, DeltaSnapshot Before, string Missing, StreamCompactor Compactor)> MissingFileAsync()
     {
         var table = await AppendAsync("delta/clean", 2, 2, 2);
         var before = (await table.LoadAsync())!;
@@ -193,6 +193,13 @@ public sealed class StreamCompactorTests : IDisposable
         File.Delete(_store.LocalPath(missing)!);
         var compactor = NewCompactor(compactEvery: 3);
         compactor.Resumed(before, null);
+        return (table, before, missing, compactor);
+    }
+
+    [Fact]
+    public async Task A_missing_data_file_fails_the_compaction_naming_it_and_the_table_keeps_its_files()
+    {
+        var (table, before, missing, compactor) = await MissingFileAsync();
 
         var ex = await Assert.ThrowsAsync<DeltaException>(compactor.FinishAsync);
         Assert.Equal(DeltaErrorCode.Corrupt, ex.Code);
@@ -212,12 +219,7 @@ public sealed class StreamCompactorTests : IDisposable
     [Fact]
     public async Task A_graceful_stop_logs_and_counts_the_running_compactions_failure_then_throws_its_own()
     {
-        var table = await AppendAsync("delta/clean", 2, 2, 2);
-        var before = (await table.LoadAsync())!;
-        string missing = before.KeyOf(before.Files[1]);
-        File.Delete(_store.LocalPath(missing)!);
-        var compactor = NewCompactor(compactEvery: 3);
-        compactor.Resumed(before, null);
+        var (table, before, missing, compactor) = await MissingFileAsync();
 
         await compactor.StartAsync(); // a compaction beside the micro-batches, which fails; no micro-batch comes after it
         var ex = await Assert.ThrowsAsync<DeltaException>(compactor.FinishAsync);
