@@ -241,7 +241,7 @@ public sealed class IngestServer : IAsyncDisposable
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
             {
-                throw AddressInUse(parseable, ex); // * and + named as 0.0.0.0, every interface
+                throw AddressTaken(parseable, ex); // * and + named as 0.0.0.0, every interface
             }
             catch (SocketException)
             {
@@ -255,11 +255,11 @@ public sealed class IngestServer : IAsyncDisposable
     {
         var addresses = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var taken = addresses.FirstOrDefault(a => ex.Message.Contains(a.TrimEnd('/'), StringComparison.OrdinalIgnoreCase)) ?? string.Join(";", addresses);
-        return AddressInUse(taken, (Exception)ex);
+        return AddressTaken(taken, ex);
     }
 
     /// <summary>"127.0.0.1:8082 is already in use; ..." for the address <paramref name="taken"/> (a URL of <c>--urls</c>).</summary>
-    private static IngestException AddressInUse(string taken, Exception inner)
+    private static IngestException AddressTaken(string taken, Exception inner)
     {
         string address = Uri.TryCreate(taken, UriKind.Absolute, out var uri) ? uri.Authority : taken;
         return new IngestException("ingest.address_in_use", ErrorKind.Unavailable,

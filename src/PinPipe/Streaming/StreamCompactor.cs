@@ -67,6 +67,8 @@ internal sealed class StreamCompactor
     private DateTimeOffset _retryAt = DateTimeOffset.MinValue; // after a failure, no compaction starts before this
     private int _cleanFiles, _rejectFiles; // small live files (compaction candidates): the micro-batches and the compaction task update them
     private long _compactions;
+    private long _putOff; // times a due compaction was put off because the table was behind
+    private bool _puttingOff;
     private Task? _compaction; // at most one per table, beside the micro-batches
     private readonly ConcurrentQueue<(string File, string[] From)> _cleanRewrites = new(); // for the stream table's key cache (TakeCleanRewrites)
     private readonly int _reopenDbEvery;
@@ -117,6 +119,9 @@ internal sealed class StreamCompactor
     /// <summary>Compaction commits since the job started (clean and reject table).</summary>
     public long Compactions => Interlocked.Read(ref _compactions);
 
+    /// <summary>Times a due compaction was put off because the table was behind its stream (<see cref="StartAsync"/>).</summary>
+    internal long PutOff => Interlocked.Read(ref _putOff);
+
     /// <summary>Compactions beside the micro-batches that failed since the job started (each logged as an error).</summary>
     public long Failures => Interlocked.Read(ref _failures);
 
@@ -158,20 +163,38 @@ internal sealed class StreamCompactor
     public void RejectsAppended(int files) => Interlocked.Add(ref _rejectFiles, files);
 
     /// <summary>
-    /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files unless one is
-    /// running, the job's <see cref="MaintenanceSlot"/>s are all taken or the last one failed less than the retry delay
-    /// ago. The failure of the one that ran before is logged and counted, not thrown (see the remarks).
+    /// How many times <see cref="StreamOptions.CompactEvery"/> small files a table that is behind its stream holds before
+    /// it compacts anyway: the compactions a table puts off while it catches up are bounded.
     /// </summary>
-    public async Task StartAsync()
+    internal const int BehindFactor = 2;
+
+    /// <summary>
+    /// Starts a compaction of the tables with <see cref="StreamOptions.CompactEvery"/> small files (<see cref="BehindFactor"/>
+    /// times as many when <paramref name="behind"/>) unless one is running, the job's <see cref="MaintenanceSlot"/>s are all
+    /// taken or the last one failed less than the retry delay ago. The failure of the one that ran before is logged and
+    /// counted, not thrown (see the remarks).
+    /// </summary>
+    /// <param name="behind">The table is not keeping pace with its stream (its last micro-batch took longer than its records
+    /// took to come): the compaction waits until it has caught up, or until the table holds <see cref="BehindFactor"/> ×
+    /// <see cref="StreamOptions.CompactEvery"/> small files.</param>
+    public async Task StartAsync(bool behind = false)
     {
         if (_every <= 0) return;
         if (_compaction is { } compaction)
         {
             if (!compaction.IsCompleted) return;
-            await ObserveAsync().ConfigureAwait(false);
+            await ObserveAsync(Moment.BetweenBatches).ConfigureAwait(false);
         }
         if (_time.GetUtcNow() < _retryAt) return;
-        var (clean, rejects) = Due();
+        var (clean, rejects) = Due(behind ? _every * BehindFactor : _every);
+        bool putOff = behind && !(clean || rejects) && Due(_every) is (true, _) or (_, true);
+        if (putOff != _puttingOff)
+        {
+            _puttingOff = putOff;
+            if (putOff) Interlocked.Increment(ref _putOff);
+            if (putOff) _logger.LogDebug("{Table}: behind its stream; its compaction waits until it catches up (or has {Bound} small files).", _name, _every * BehindFactor);
+            else _logger.LogDebug("{Table}: no compaction put off now (the bound is {Bound} small files).", _name, _every * BehindFactor);
+        }
         // Other tables' compactions or DuckDB reopens hold the job's slots: this one starts after a later micro-batch.
         if (!(clean || rejects) || !_slot.TryTake()) return;
         _compaction = Task.Run(async () =>
@@ -196,8 +219,8 @@ internal sealed class StreamCompactor
     {
         try
         {
-            await ObserveAsync().ConfigureAwait(false);
-            var (clean, rejects) = Due();
+            await ObserveAsync(Moment.Finishing).ConfigureAwait(false);
+            var (clean, rejects) = Due(_every);
             if (_every > 0 && (clean || rejects)) await CompactTablesAsync(clean, rejects).ConfigureAwait(false);
         }
         finally
@@ -209,25 +232,43 @@ internal sealed class StreamCompactor
     /// <summary>Waits for the running compaction, if any, and closes the compactions' DuckDB; its failure is logged (the job is stopping), not thrown.</summary>
     public async Task EndAsync()
     {
-        await EndCompactionAsync().ConfigureAwait(false);
+        await ObserveAsync(Moment.Ending).ConfigureAwait(false);
         CloseDb();
     }
 
-    /// <summary>Counts and logs a failed compaction and puts the next one off.</summary>
-    private void Failed(Exception ex)
+    /// <summary>Counts and logs a failed compaction and puts the next one off (at a graceful stop, <paramref name="finishing"/>, the stop compacts at once).</summary>
+    private void Failed(Exception ex, bool finishing = false)
     {
         Interlocked.Increment(ref _failures);
         _failuresInARow++;
+        if (finishing)
+        {
+            _logger.LogError(ex, "{Table}: a compaction failed ({Failures} in a row): {Message} The stop compacts what is due once more.", _name, _failuresInARow, ex.Message);
+            return;
+        }
         var delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, FirstRetryDelay.Ticks << Math.Min(_failuresInARow - 1, 20)));
         _retryAt = _time.GetUtcNow() + delay;
         _logger.LogError(ex, "{Table}: a compaction failed ({Failures} in a row): {Message} The table keeps its small files and the micro-batches go on; the next compaction is tried in {Delay}.",
             _name, _failuresInARow, ex.Message, Durations.Text(delay));
     }
 
-    private (bool Clean, bool Rejects) Due() => (Volatile.Read(ref _cleanFiles) >= _every, Volatile.Read(ref _rejectFiles) >= _every);
+    private (bool Clean, bool Rejects) Due(int every) => (Volatile.Read(ref _cleanFiles) >= every, Volatile.Read(ref _rejectFiles) >= every);
 
-    /// <summary>Waits for the running compaction, if any: a failure is logged as an error and counted (<see cref="Failed"/>), not thrown.</summary>
-    private async Task ObserveAsync()
+    /// <summary>When the running compaction is waited for: what its failure does.</summary>
+    private enum Moment
+    {
+        /// <summary>Between micro-batches: logged as an error and counted, the next compaction put off (<see cref="Failed"/>).</summary>
+        BetweenBatches,
+
+        /// <summary>At a graceful stop: logged as an error and counted; the stop compacts what is due at once.</summary>
+        Finishing,
+
+        /// <summary>The job stops on another failure or a cancel: a warning.</summary>
+        Ending,
+    }
+
+    /// <summary>Waits for the running compaction, if any: a failure is logged (and counted) as <paramref name="moment"/> says, not thrown.</summary>
+    private async Task ObserveAsync(Moment moment)
     {
         var compaction = _compaction;
         _compaction = null;
@@ -237,28 +278,15 @@ internal sealed class StreamCompactor
             await compaction.ConfigureAwait(false);
             _failuresInARow = 0;
         }
-#pragma warning disable CA1031 // any failure of the maintenance task: logged and counted, the micro-batches go on
+#pragma warning disable CA1031 // any failure of the maintenance task: logged (and counted), the micro-batches go on or the job's own failure is thrown
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            Failed(ex);
+            if (moment == Moment.Ending) _logger.LogWarning(ex, "{Table}: a compaction failed while the job stopped; the table keeps its small files.", _name);
+            else Failed(ex, finishing: moment == Moment.Finishing);
         }
     }
 
-    /// <summary>Waits for the running compaction, if any, when the job stops without finishing: a failure is a warning.</summary>
-    private async Task EndCompactionAsync()
-    {
-        var compaction = _compaction;
-        _compaction = null;
-        if (compaction is null) return;
-        try { await compaction.ConfigureAwait(false); }
-#pragma warning disable CA1031 // the job is stopping on another failure or a cancel: the compaction's is logged with it
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            _logger.LogWarning(ex, "{Table}: a compaction failed while the job stopped; the table keeps its small files.", _name);
-        }
-    }
 
     /// <summary>Compacts the clean and/or reject table.</summary>
     private async Task CompactTablesAsync(bool clean, bool rejects)

@@ -55,6 +55,7 @@ internal sealed class StreamTable : IDisposable
     private readonly MaintenanceSlot _maintenance;
     private readonly (SemaphoreSlim Clean, SemaphoreSlim Rejects)? _commitGates; // the tables' DeltaTable.CommitGate, over a store whose put-if-absent is not atomic
     private int _batchesSinceOpen;
+    private bool _behind; // the last micro-batch's stream had at least as many records waiting after its commit as it took
     private string? _work;
     private long _rejectsCommittedAt; // when the reject table's position was last committed (or read, at a resume)
     private long? _cleanRead, _rejectsRead; // the table versions the offsets were read at (then this worker's last commits): a commit fails when another worker moved one of its partitions since
@@ -163,7 +164,7 @@ internal sealed class StreamTable : IDisposable
                         _batchGate.Release();
                     }
                     await ReopenDuckDbWhenDueAsync().ConfigureAwait(false);
-                    await _compactor.StartAsync().ConfigureAwait(false);
+                    await _compactor.StartAsync(_behind).ConfigureAwait(false);
                     failures = 0;
                 }
                 catch (DeltaException ex) when (ex.Code is DeltaErrorCode.Conflict or DeltaErrorCode.ConcurrentTransaction && !cancellationToken.IsCancellationRequested)
@@ -438,6 +439,8 @@ internal sealed class StreamTable : IDisposable
                 if (version >= 0) _version = version;
             }
             await _input.CommittedBatchAsync(cancellationToken).ConfigureAwait(false);
+            // More records came while the micro-batch ran than it took: the table is not gaining on its stream.
+            _behind = _input.Lag >= batch.Records;
             var quality = string.Join(", ", forClean.Quality.Where(q => q.Count > 0).Select(q => $"{q.Column} {q.Rule} {q.Count}")
                 .Concat(forRejects.RejectReasons.Where(k => k.Count > 0).Select(k => $"rejected {k.Kind} {k.Count}")));
             _logger.LogDebug("{Table}: micro-batch of {Read:N0} records → {Clean:N0} clean, {Duplicates:N0} duplicates, {Rejects:N0} rejects in {Ms:N0} ms (collect {Collect:N0}, clean {Cleaning:N0}, write {Writing:N0}, commit {Committing:N0} ms; Delta v{Version}, rejects v{RejectsVersion}); quality: {Quality}.",

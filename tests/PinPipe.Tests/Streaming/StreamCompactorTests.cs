@@ -229,6 +229,7 @@ public sealed class StreamCompactorTests : IDisposable
         Assert.Equal(1, compactor.Failures);
         var error = Assert.Single(_logs.Entries, e => e.Level == LogLevel.Error);
         Assert.Contains("t_pin_table: a compaction failed (1 in a row): ", error.Message, StringComparison.Ordinal);
+        Assert.EndsWith("The stop compacts what is due once more.", error.Message, StringComparison.Ordinal); // not "tried in 30s": the stop tries at once
         Assert.Contains(missing, ex.Message, StringComparison.Ordinal);
         Assert.Equal(before.Version, (await table.LoadAsync())!.Version);
         Assert.Equal(0, compactor.Compactions);
@@ -332,6 +333,41 @@ public sealed class StreamCompactorTests : IDisposable
     /// The job's tables share one <see cref="MaintenanceSlot"/>: a compaction that comes due while another table's work holds
     /// it waits for a later start, and a compaction holds it while it runs.
     /// </summary>
+    [Fact]
+    public async Task A_table_behind_its_stream_puts_its_compaction_off_until_it_catches_up_or_holds_twice_the_files()
+    {
+        var table = await AppendAsync("delta/clean", 2, 2, 2);
+        var compactor = NewCompactor(compactEvery: 2);
+        compactor.Resumed((await table.LoadAsync())!, null);
+
+        // Due (3 small files of 2), but behind: put off while it has fewer than 2 × 2, logged once however often it is asked.
+        for (int i = 0; i < 3; i++) await compactor.StartAsync(behind: true);
+        await compactor.EndAsync();
+        Assert.Equal(0, compactor.Compactions);
+        Assert.Equal(1, compactor.PutOff);
+        Assert.Equal(3, (await table.LoadAsync())!.Files.Count);
+        Assert.Single(_logs.Entries, e => e.Message.Contains("t_pin_table: behind its stream; its compaction waits until it catches up (or has 4 small files).", StringComparison.Ordinal));
+
+        // Caught up: the next start compacts.
+        await compactor.StartAsync(behind: false);
+        await StartUntil(compactor, () => compactor.Compactions == 1);
+        Assert.Single((await table.LoadAsync())!.Files);
+        Assert.Contains(_logs.Entries, e => e.Message.Contains("t_pin_table: no compaction put off now (the bound is 4 small files).", StringComparison.Ordinal));
+
+        // Behind, with the bound reached (1 compacted + 3 new = 4 small files): compacted anyway, nothing put off.
+        await AppendAsync("delta/clean", 2, 2, 2);
+        compactor.CleanAppended(3);
+        await compactor.StartAsync(behind: true);
+        while (compactor.Compactions < 2)
+        {
+            await Task.Delay(20);
+            await compactor.StartAsync(behind: true);
+        }
+        await compactor.EndAsync();
+        Assert.Equal(1, compactor.PutOff);
+        Assert.Single((await table.LoadAsync())!.Files);
+    }
+
     [Fact]
     public async Task A_due_compaction_waits_while_the_jobs_maintenance_slot_is_taken_and_holds_it_while_it_runs()
     {
