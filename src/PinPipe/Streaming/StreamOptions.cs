@@ -27,7 +27,8 @@ public sealed record StreamOptions
     /// <summary>
     /// Once a table holds this many small live files (under 8 MiB; a micro-batch adds one), they are rewritten into one
     /// (an <c>OPTIMIZE</c> commit; at most 32 MiB of them read by one, with four files of a larger tier when there are, so
-    /// files grow tier by tier to about 128 MiB), beside the micro-batches, which do not wait for it; 0 never compacts. Default 50.
+    /// files grow tier by tier to about 128 MiB), beside the micro-batches, which do not wait for it; 0 never compacts. A
+    /// table behind its stream waits until it has caught up or holds twice this many. Default 50.
     /// </summary>
     public int CompactEvery { get; init; } = 50;
 
