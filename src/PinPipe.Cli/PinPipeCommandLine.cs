@@ -46,6 +46,13 @@ internal static class PinPipeCommandLine
     }
 
     /// <summary>
+    /// Whether the command line names no command and nothing else is wrong with it (<c>pinpipe</c>, <c>pinpipe --verbose</c>):
+    /// the only error is the root's missing command.
+    /// </summary>
+    public static bool OnlyTheRoot(ParseResult parse) =>
+        parse.CommandResult.Command.Name == Name && parse.CommandResult.Command.Action is null && parse.UnmatchedTokens.Count == 0 && parse.Errors.Count == 1;
+
+    /// <summary>
     /// When the command line names a command that does not exist (<c>pinpipe srve</c>): the message saying so, with the
     /// near commands, instead of System.CommandLine's errors (which add "Required command was not provided" and the
     /// whole help); else null.
@@ -65,7 +72,7 @@ internal static class PinPipeCommandLine
     }
 
     /// <summary>
-    /// A command line the parser refuses, other than a command without its subcommand (<c>pinpipe</c>, which shows the help):
+    /// A command line the parser refuses, other than the root alone (<c>pinpipe</c>, which shows the help, <see cref="OnlyTheRoot"/>):
     /// the unknown command (<see cref="UnknownCommand"/>), or one <c>error:</c> line per problem (an unknown flag with the
     /// near ones, a value a flag refuses) and where the flags are listed, instead of the errors followed by the whole help;
     /// else null.
@@ -74,7 +81,7 @@ internal static class PinPipeCommandLine
     {
         if (UnknownCommand(parse) is { } unknown) return unknown;
         var command = parse.CommandResult.Command;
-        if (parse.Errors.Count == 0 || command.Action is null || parse.Action is HelpAction) return null;
+        if (parse.Errors.Count == 0 || parse.Action is HelpAction) return null;
         var lines = new List<string>();
         var flags = FlagsOf(parse.CommandResult);
         var unmatched = parse.UnmatchedTokens.ToHashSet(StringComparer.Ordinal);
@@ -98,6 +105,8 @@ internal static class PinPipeCommandLine
         foreach (var error in parse.Errors)
         {
             if (unmatched.Any(t => error.Message.Contains($"'{t}'", StringComparison.Ordinal))) continue;
+            // The root's missing command ("Required command was not provided."): the other errors say what is wrong.
+            if (command.Action is null && error.SymbolResult == parse.CommandResult) continue;
             lines.Add(error.Message.StartsWith("error:", StringComparison.Ordinal) ? error.Message : $"error: {error.Message}");
         }
         lines.Add($"`{path} --help` lists its flags.");

@@ -3,7 +3,11 @@ using PinPipe.Cli;
 
 // Signals are handled by CliRunner (Ctrl-C and SIGTERM cancel the command, which then stops cleanly),
 // not by System.CommandLine's default, which gives up on the command after a timeout.
-var parse = PinPipeCommandLine.Build().Parse(args);
+var root = PinPipeCommandLine.Build();
+var parse = root.Parse(args);
+// `pinpipe` without a command shows the help, as `pinpipe --help` does (exit 0), not System.CommandLine's "Required
+// command was not provided." with the help and exit 2.
+if (PinPipeCommandLine.OnlyTheRoot(parse)) parse = root.Parse([.. args, "--help"]);
 ThreadPoolSpin.Apply(parse);
 if (PinPipeCommandLine.UsageErrors(parse) is { } usage)
 {

@@ -25,6 +25,28 @@ public sealed class UsageMessagesTests
     }
 
     [Fact]
+    public async Task Pinpipe_without_a_command_shows_the_help_and_exits_0_as_help_does()
+    {
+        using var dir = new TempDirectory("cli");
+        var (code, output) = await CliProcess.RunAsync(dir.Path, Timeout);
+        Assert.True(code == 0, output);
+        Assert.DoesNotContain("Required command was not provided", output, StringComparison.Ordinal);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+        Assert.Contains("pinpipe [command] [options]", output, StringComparison.Ordinal);
+        Assert.Contains("Commands:", output, StringComparison.Ordinal);
+        var (helpCode, help) = await CliProcess.RunAsync(dir.Path, Timeout, "--help");
+        Assert.True(helpCode == 0, help);
+        Assert.Equal(help, output);
+
+        // An unknown flag besides is still a usage error (exit 2), not the help alone.
+        var (badCode, bad) = await CliProcess.RunAsync(dir.Path, Timeout, "--verbos");
+        Assert.True(badCode == 2, bad);
+        Assert.Equal(["error: '--verbos' is not a flag of `pinpipe`. Did you mean --verbose?", "`pinpipe --help` lists its flags."],
+            bad.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pinpipe")));
+    }
+
+    [Fact]
     public async Task An_unknown_flag_or_a_bad_value_is_one_error_line_each_with_the_near_flag_not_the_whole_help()
     {
         using var dir = new TempDirectory("cli");
