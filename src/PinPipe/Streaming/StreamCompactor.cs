@@ -191,9 +191,15 @@ internal sealed class StreamCompactor
         if (putOff != _puttingOff)
         {
             _puttingOff = putOff;
-            if (putOff) Interlocked.Increment(ref _putOff);
-            if (putOff) _logger.LogDebug("{Table}: behind its stream; its compaction waits until it catches up (or has {Bound} small files).", _name, _every * BehindFactor);
-            else _logger.LogDebug("{Table}: no compaction put off now (the bound is {Bound} small files).", _name, _every * BehindFactor);
+            if (putOff)
+            {
+                Interlocked.Increment(ref _putOff);
+                _logger.LogDebug("{Table}: behind its stream; its compaction waits until it catches up (or has {Bound} small files).", _name, _every * BehindFactor);
+            }
+            else
+            {
+                _logger.LogDebug("{Table}: no compaction put off now (the bound is {Bound} small files).", _name, _every * BehindFactor);
+            }
         }
         // Other tables' compactions or DuckDB reopens hold the job's slots: this one starts after a later micro-batch.
         if (!(clean || rejects) || !_slot.TryTake()) return;
@@ -286,7 +292,6 @@ internal sealed class StreamCompactor
             else Failed(ex, finishing: moment == Moment.Finishing);
         }
     }
-
 
     /// <summary>Compacts the clean and/or reject table.</summary>
     private async Task CompactTablesAsync(bool clean, bool rejects)
