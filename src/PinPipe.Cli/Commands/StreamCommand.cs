@@ -24,7 +24,7 @@ internal static class StreamCommand
         flags.AddDuration(command, "--session-timeout", "Stream:SessionTimeout", "A stream worker silent this long leaves the group and its stream partitions go to the other workers (default 10s).");
         flags.AddChoice<RecordParser>(command, "--parser", "Stream:Parser",
             "Who reads the records' JSON: pinpipe (default: our parser as each record arrives, for flat objects; DuckDB's JSON functions for the rest) or duckdb (DuckDB's for every record, when the micro-batch is cleaned). Same rules, same results.");
-        flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Rewrite a table into one file once it has this many files; 0 never (default 50).");
+        flags.Add<int>(command, "--compact-every", "Stream:CompactEvery", "Compact a table's small files (under 8 MiB) into one once it has this many, or twice as many while it is behind its stream; 0 never (default 50).");
         flags.AddChoice<ObjectStoreKind>(command, "--object-store", "ObjectStore:Kind", "directory (default) or s3.");
         flags.Add<string>(command, "--bucket", "ObjectStore:Bucket", "Bucket name (default user-<UserId>-bucket).");
         flags.Add<string>(command, "--s3-endpoint", "ObjectStore:ServiceUrl", "S3-compatible endpoint URL (default: AWS).");

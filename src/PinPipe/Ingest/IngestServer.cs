@@ -230,8 +230,7 @@ public sealed class IngestServer : IAsyncDisposable
         {
             string parseable = url.Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal);
             if (!Uri.TryCreate(parseable, UriKind.Absolute, out var uri) || uri.Port <= 0) continue;
-            var address = uri.IsLoopback && !IPAddress.TryParse(uri.Host.Trim('[', ']'), out _) ? IPAddress.Loopback
-                : IPAddress.TryParse(uri.Host.Trim('[', ']'), out var literal) ? literal : null;
+            var address = IPAddress.TryParse(uri.Host.Trim('[', ']'), out var literal) ? literal : uri.IsLoopback ? IPAddress.Loopback : null;
             if (address is null) continue;
             using var probe = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             probe.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);

@@ -186,8 +186,9 @@ internal sealed class StreamCompactor
             await ObserveAsync(Moment.BetweenBatches).ConfigureAwait(false);
         }
         if (_time.GetUtcNow() < _retryAt) return;
-        var (clean, rejects) = Due(behind ? _every * BehindFactor : _every);
-        bool putOff = behind && !(clean || rejects) && Due(_every) is (true, _) or (_, true);
+        var due = Due(_every);
+        var (clean, rejects) = behind ? Due(_every * BehindFactor) : due;
+        bool putOff = (due.Clean || due.Rejects) && !(clean || rejects);
         if (putOff != _puttingOff)
         {
             _puttingOff = putOff;
