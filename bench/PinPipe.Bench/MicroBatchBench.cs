@@ -12,7 +12,8 @@ namespace PinPipe.Bench;
 /// spilled to a Parquet file; one micro-batch every 100 ms (the default trigger), of 1,000 pins (10,000 records/s over
 /// three tables) and of 20,000 (a pin micro-batch at 100,000 records/s), with our parser reading the records as they are
 /// added (<c>Stream:Parser=pinpipe</c>) and with DuckDB's JSON functions reading them when the micro-batch is cleaned
-/// (<c>duckdb</c>), alternating by round. Each cell is the median over rounds of the median time of a micro-batch's step,
+/// (<c>duckdb</c>), and with our parser again but the file's rows as cleaned instead of sorted by ind, alternating by round.
+/// Each cell is the median over rounds of the median time of a micro-batch's step,
 /// and the CPU time of the process per micro-batch. Then the soak's pin micro-batch (<see cref="HeldMicroBatch"/>): a few
 /// hundred pins almost all held by a clean Delta table, whose keys the duplicate check takes from the key cache.
 /// </summary>
@@ -25,10 +26,11 @@ internal static class MicroBatchBench
     {
         using var dir = new BenchDirectory("micro-batch");
         int[] sizes = [1_000, 20_000];
-        RecordParser[] parsers = [RecordParser.PinPipe, RecordParser.DuckDb];
+        // Our parser with the file's rows sorted by ind and as cleaned (as StreamTable writes a file of one row group); DuckDB's JSON functions sorted.
+        (RecordParser Parser, bool Sorted)[] variants = [(RecordParser.PinPipe, true), (RecordParser.PinPipe, false), (RecordParser.DuckDb, true)];
         // Distinct posts for the largest micro-batch; the others take a window of them (a micro-batch is cleaned on its own).
         var values = Enumerable.Range(0, sizes[^1]).Select(i => SourceJson.Pin(SyntheticData.Post(42, i + 1).Pin)).ToArray();
-        var results = new Dictionary<(int Size, RecordParser Parser), List<Series>>();
+        var results = new Dictionary<(int Size, RecordParser Parser, bool Sorted), List<Series>>();
         var held = new List<Series>();
         for (int round = 0; round < args.Rounds; round++)
         {
@@ -37,11 +39,12 @@ internal static class MicroBatchBench
             held.Add(h);
             foreach (int size in sizes)
             {
-                foreach (RecordParser parser in parsers)
+                // Alternated by round, so that neither variant always runs after the other.
+                foreach (var (parser, sorted) in round % 2 == 0 ? variants : variants.Reverse())
                 {
-                    var r = await RunSeriesAsync(dir.Path, values, size, parser);
-                    IngestBench.Progress($"micro-batch: round {round + 1}/{args.Rounds}, {size:N0} pins, parser {parser}: {r.Wall:0.0} ms a micro-batch ({r.Add:0.0} ms add, {r.Clean:0.0} ms clean, {r.Spill:0.0} ms Parquet), {r.Cpu:0.0} ms CPU");
-                    (results.TryGetValue((size, parser), out var list) ? list : results[(size, parser)] = []).Add(r);
+                    var r = await RunSeriesAsync(dir.Path, values, size, parser, sorted);
+                    IngestBench.Progress($"micro-batch: round {round + 1}/{args.Rounds}, {size:N0} pins, parser {parser}, file rows {Order(sorted)}: {r.Wall:0.0} ms a micro-batch ({r.Add:0.0} ms add, {r.Clean:0.0} ms clean, {r.Spill:0.0} ms Parquet), {r.Cpu:0.0} ms CPU");
+                    (results.TryGetValue((size, parser, sorted), out var list) ? list : results[(size, parser, sorted)] = []).Add(r);
                 }
             }
         }
@@ -51,16 +54,16 @@ internal static class MicroBatchBench
             "",
             $"One micro-batch every {Cadence.TotalMilliseconds:0} ms through MicroBatchCleaner (pin, 1 DuckDB thread, DuckDB's jemalloc decay), {Batches - Warmup} micro-batches after {Warmup} of warm-up, medians of {args.Rounds} round(s):",
             "",
-            "| pins a micro-batch | parser | micro-batch (add + clean + Parquet) | add (as records arrive) | clean | Parquet | after the close (clean + Parquet) | CPU a micro-batch |",
-            "|---|---|---|---|---|---|---|---|",
+            "| pins a micro-batch | parser | the file's rows | micro-batch (add + clean + Parquet) | add (as records arrive) | clean | Parquet | after the close (clean + Parquet) | CPU a micro-batch |",
+            "|---|---|---|---|---|---|---|---|---|",
         };
         foreach (int size in sizes)
         {
-            foreach (RecordParser parser in parsers)
+            foreach (var (parser, sorted) in variants)
             {
-                var r = results[(size, parser)];
+                var r = results[(size, parser, sorted)];
                 output.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"| {size:N0} | {parser} | {IngestBench.Median(r.Select(x => x.Wall)):0.0} ms | {IngestBench.Median(r.Select(x => x.Add)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean)):0.0} ms | {IngestBench.Median(r.Select(x => x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean + x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Cpu)):0.0} ms |"));
+                    $"| {size:N0} | {parser} | {Order(sorted)} | {IngestBench.Median(r.Select(x => x.Wall)):0.0} ms | {IngestBench.Median(r.Select(x => x.Add)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean)):0.0} ms | {IngestBench.Median(r.Select(x => x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean + x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Cpu)):0.0} ms |"));
             }
         }
         output.AddRange([
@@ -100,10 +103,15 @@ internal static class MicroBatchBench
         return new Series(IngestBench.Median(walls), IngestBench.Median(adds), IngestBench.Median(cleans), 0, IngestBench.Median(cpus));
     }
 
+    private static string Order(bool sorted) => sorted ? "sorted by ind" : "as cleaned";
+
     private sealed record Series(double Wall, double Add, double Clean, double Spill, double Cpu);
 
-    /// <summary>A fresh DuckDB and cleaner (as the stream job's reopen gives), <see cref="Batches"/> micro-batches of <paramref name="size"/> pins on the cadence.</summary>
-    private static async Task<Series> RunSeriesAsync(string folder, byte[][] values, int size, RecordParser parser)
+    /// <summary>
+    /// A fresh DuckDB and cleaner (as the stream job's reopen gives), <see cref="Batches"/> micro-batches of <paramref name="size"/>
+    /// pins on the cadence, their clean rows written sorted by ind (<see cref="MicroBatchCleaner.CleanRowsSql"/>) or as cleaned.
+    /// </summary>
+    private static async Task<Series> RunSeriesAsync(string folder, byte[][] values, int size, RecordParser parser, bool sorted)
     {
         using var db = HeldMicroBatch.OpenDb(folder);
         var cleaner = new MicroBatchCleaner(db, RecordKind.Pin, parser);
@@ -127,7 +135,7 @@ internal static class MicroBatchBench
             var result = await cleaner.CleanAsync(MicroBatchPart.All, null);
             if (result.Clean != size) throw new InvalidOperationException($"{result.Clean} clean rows of {size} pins");
             long spilling = Stopwatch.GetTimestamp();
-            db.CopyToParquet(cleaner.CleanRowsSql, file);
+            db.CopyToParquet(sorted ? cleaner.CleanRowsSql : cleaner.CleanRowSetSql, file);
             long end = Stopwatch.GetTimestamp();
             if (b >= Warmup)
             {

@@ -246,6 +246,9 @@ public static class DuckDbSession
         connection.Execute($"COPY {source} TO {Sql.Literal(file)} (FORMAT parquet, COMPRESSION {ParquetCompression})", cancellationToken);
     }
 
+    /// <summary>The rows of a Parquet row group that <see cref="CopyToParquet"/> writes: DuckDB's default <c>ROW_GROUP_SIZE</c>.</summary>
+    public const long RowGroupRows = 122_880;
+
     /// <summary>
     /// The size a Parquet file PinPipe writes for a Delta table stays near (Delta's OPTIMIZE target, 128 MiB): below .NET's
     /// 2 GB array limit and S3's 5 GB single-PUT limit, large enough to keep the file count low.

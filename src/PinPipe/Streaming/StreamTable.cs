@@ -638,7 +638,7 @@ internal sealed class StreamTable : IDisposable
     /// </summary>
     private (DeltaStats.FileFacts Facts, long[]? Keys) SpillClean(string file, CleanResult result, CancellationToken cancellationToken)
     {
-        var facts = Spill(Cleaner.CleanRowsSql, file, CleanStatsStatement, _cleanStats!, result.Clean);
+        var facts = Spill(Cleaner.CleanFileRowsSql(result.Clean), file, CleanStatsStatement, _cleanStats!, result.Clean);
         bool keep = result.KeyFilesRead + result.KeyFilesCached > 0 && _keys.Fits(result.Clean);
         return (facts, keep ? Cleaner.CleanKeys(cancellationToken) : null);
     }

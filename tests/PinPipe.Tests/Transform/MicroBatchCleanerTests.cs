@@ -127,7 +127,7 @@ public sealed class MicroBatchCleanerTests : IDisposable
             if (snapshot is not null) cleanAgainstTable += clean.Count;
             inTable.UnionWith(clean);
             string file = Path.Combine(folder.Path, $"round-{round}.parquet");
-            kit.Connection.CopyToParquet(cleaner.CleanRowsSql, file);
+            kit.Connection.CopyToParquet(cleaner.CleanFileRowsSql(clean.Count), file); // as the stream job writes it
             await table.CommitAsync(new DeltaWrite(schema, [file]));
             snapshot = await table.LoadAsync();
         }
@@ -301,6 +301,50 @@ public sealed class MicroBatchCleanerTests : IDisposable
     /// <summary>What DuckDB's buffer manager holds for tables (<c>duckdb_memory()</c>: in-memory and base tables).</summary>
     private static long TablesMemory(TransformTestKit kit) =>
         long.Parse(kit.Rows("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT AS bytes FROM duckdb_memory() WHERE tag IN ('IN_MEMORY_TABLE', 'BASE_TABLE')")[0]["bytes"]!, System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task A_micro_batch_file_is_sorted_by_ind_only_when_its_rows_fill_more_than_one_row_group()
+    {
+        // Keys falling, so that rows as cleaned are out of ind order: a row group and a thousand rows, then three hundred.
+        var (kit, geo) = For(RecordKind.Geo);
+        using var folder = new TempDirectory("micro-batch-file");
+        foreach (int size in new[] { (int)DuckDbSession.RowGroupRows + 1_000, 300 })
+        {
+            geo.Begin();
+            using (var rows = geo.OpenRows())
+            {
+                for (int i = 0; i < size; i++)
+                {
+                    string line = $$"""{"ind": {{size - i}}, "country": "Chad", "latitude": 1.5, "longitude": 2.5, "timestamp": "2021-01-01 10:00:00"}""";
+                    rows.Add($"test/{i}", Encoding.UTF8.GetBytes(line), isNull: false, forClean: true, forRejects: true);
+                }
+            }
+            var result = await geo.CleanAsync(MicroBatchPart.All, null);
+            Assert.Equal(size, result.Clean);
+            string file = Path.Combine(folder.Path, $"{size}.parquet");
+            kit.Connection.CopyToParquet(geo.CleanFileRowsSql(result.Clean), file);
+
+            // Every row once, in the file's order; each row group's ind range from its footer.
+            var inds = Inds(kit, $"read_parquet({Sql.Literal(file)})").ToList();
+            var groups = kit.Rows($"SELECT stats_min, stats_max FROM parquet_metadata({Sql.Literal(file)}) WHERE path_in_schema = 'ind' ORDER BY row_group_id")
+                .Select(r => (long.Parse(r["stats_min"]!, System.Globalization.CultureInfo.InvariantCulture), long.Parse(r["stats_max"]!, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+            if (size > DuckDbSession.RowGroupRows)
+            {
+                // Sorted: two row groups of disjoint ranges, so that a key check skips the one a key is outside of.
+                Assert.Same(geo.CleanRowsSql, geo.CleanFileRowsSql(result.Clean));
+                Assert.Equal(Enumerable.Range(1, size).Select(i => (long)i), inds);
+                Assert.Equal([(1L, DuckDbSession.RowGroupRows), (DuckDbSession.RowGroupRows + 1, (long)size)], groups);
+            }
+            else
+            {
+                // As cleaned, not sorted: one row group, whose range is its rows' whatever their order.
+                Assert.Same(geo.CleanRowSetSql, geo.CleanFileRowsSql(result.Clean));
+                Assert.Equal(Enumerable.Range(1, size).Select(i => (long)i), inds.Order());
+                Assert.NotEqual(inds.Order(), inds);
+                Assert.Equal([(1L, (long)size)], groups);
+            }
+        }
+    }
 
     [Fact]
     public void Rows_opened_twice_in_one_micro_batch_are_refused_until_the_next_begin()
