@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using PinPipe.DuckDb;
+using PinPipe.Lake.Delta;
 using PinPipe.Source;
 using PinPipe.Transform;
 
@@ -9,7 +10,7 @@ namespace PinPipe.Bench;
 /// <summary>
 /// One stream table's micro-batch in DuckDB, as <c>StreamTable</c> runs it: the records added through
 /// <see cref="MicroBatchCleaner.OpenRows"/> as they arrive, cleaned by <see cref="MicroBatchCleaner"/> and the clean rows
-/// spilled to a Parquet file; one micro-batch every 100 ms (the default trigger), of 1,000 pins (10,000 records/s over
+/// spilled to a Parquet file with their Delta stats taken from the same rows; one micro-batch every 100 ms (the default trigger), of 1,000 pins (10,000 records/s over
 /// three tables) and of 20,000 (a pin micro-batch at 100,000 records/s), with our parser reading the records as they are
 /// added (<c>Stream:Parser=pinpipe</c>) and with DuckDB's JSON functions reading them when the micro-batch is cleaned
 /// (<c>duckdb</c>), and with our parser again but the file's rows as cleaned instead of sorted by ind, alternating by round.
@@ -43,7 +44,7 @@ internal static class MicroBatchBench
                 foreach (var (parser, sorted) in round % 2 == 0 ? variants : variants.Reverse())
                 {
                     var r = await RunSeriesAsync(dir.Path, values, size, parser, sorted);
-                    IngestBench.Progress($"micro-batch: round {round + 1}/{args.Rounds}, {size:N0} pins, parser {parser}, file rows {Order(sorted)}: {r.Wall:0.0} ms a micro-batch ({r.Add:0.0} ms add, {r.Clean:0.0} ms clean, {r.Spill:0.0} ms Parquet), {r.Cpu:0.0} ms CPU");
+                    IngestBench.Progress($"micro-batch: round {round + 1}/{args.Rounds}, {size:N0} pins, parser {parser}, file rows {Order(sorted)}: {r.Wall:0.0} ms a micro-batch ({r.Add:0.0} ms add, {r.Clean:0.0} ms clean, {r.Spill:0.0} ms Parquet, {r.Stats:0.0} ms stats), {r.Cpu:0.0} ms CPU");
                     (results.TryGetValue((size, parser, sorted), out var list) ? list : results[(size, parser, sorted)] = []).Add(r);
                 }
             }
@@ -54,8 +55,8 @@ internal static class MicroBatchBench
             "",
             $"One micro-batch every {Cadence.TotalMilliseconds:0} ms through MicroBatchCleaner (pin, 1 DuckDB thread, DuckDB's jemalloc decay), {Batches - Warmup} micro-batches after {Warmup} of warm-up, medians of {args.Rounds} round(s):",
             "",
-            "| pins a micro-batch | parser | the file's rows | micro-batch (add + clean + Parquet) | add (as records arrive) | clean | Parquet | after the close (clean + Parquet) | CPU a micro-batch |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| pins a micro-batch | parser | the file's rows | micro-batch (add + clean + Parquet + stats) | add (as records arrive) | clean | Parquet | Delta stats | after the close (clean + Parquet + stats) | CPU a micro-batch |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         };
         foreach (int size in sizes)
         {
@@ -63,7 +64,7 @@ internal static class MicroBatchBench
             {
                 var r = results[(size, parser, sorted)];
                 output.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"| {size:N0} | {parser} | {Order(sorted)} | {IngestBench.Median(r.Select(x => x.Wall)):0.0} ms | {IngestBench.Median(r.Select(x => x.Add)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean)):0.0} ms | {IngestBench.Median(r.Select(x => x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean + x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Cpu)):0.0} ms |"));
+                    $"| {size:N0} | {parser} | {Order(sorted)} | {IngestBench.Median(r.Select(x => x.Wall)):0.0} ms | {IngestBench.Median(r.Select(x => x.Add)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean)):0.0} ms | {IngestBench.Median(r.Select(x => x.Spill)):0.0} ms | {IngestBench.Median(r.Select(x => x.Stats)):0.0} ms | {IngestBench.Median(r.Select(x => x.Clean + x.Spill + x.Stats)):0.0} ms | {IngestBench.Median(r.Select(x => x.Cpu)):0.0} ms |"));
             }
         }
         output.AddRange([
@@ -105,7 +106,7 @@ internal static class MicroBatchBench
 
     private static string Order(bool sorted) => sorted ? "sorted by ind" : "as cleaned";
 
-    private sealed record Series(double Wall, double Add, double Clean, double Spill, double Cpu);
+    private sealed record Series(double Wall, double Add, double Clean, double Spill, double Cpu, double Stats = 0);
 
     /// <summary>
     /// A fresh DuckDB and cleaner (as the stream job's reopen gives), <see cref="Batches"/> micro-batches of <paramref name="size"/>
@@ -115,11 +116,15 @@ internal static class MicroBatchBench
     {
         using var db = HeldMicroBatch.OpenDb(folder);
         var cleaner = new MicroBatchCleaner(db, RecordKind.Pin, parser);
+        // The file's Delta stats from the same rows, planned once, as StreamTable takes them.
+        var statsQuery = DeltaStats.RowsQuery(CleanSchemas.ToDelta(CleaningRules.Schema(RecordKind.Pin)), cleaner.CleanRowSetSql, "the bench's clean rows");
+        db.Execute($"PREPARE bench_clean_stats AS {statsQuery.Sql}");
         string file = Path.Combine(folder, "clean.parquet");
         var walls = new List<double>();
         var adds = new List<double>();
         var cleans = new List<double>();
         var spills = new List<double>();
+        var stats = new List<double>();
         TimeSpan cpu0 = default;
         for (int b = 0; b < Batches; b++)
         {
@@ -136,18 +141,22 @@ internal static class MicroBatchBench
             if (result.Clean != size) throw new InvalidOperationException($"{result.Clean} clean rows of {size} pins");
             long spilling = Stopwatch.GetTimestamp();
             db.CopyToParquet(sorted ? cleaner.CleanRowsSql : cleaner.CleanRowSetSql, file);
+            long stating = Stopwatch.GetTimestamp();
+            var (_, counted) = db.Query("EXECUTE bench_clean_stats", statsQuery.Read)[0];
+            if (counted != size) throw new InvalidOperationException($"the stats counted {counted} clean rows of {size} pins");
             long end = Stopwatch.GetTimestamp();
             if (b >= Warmup)
             {
                 walls.Add(Stopwatch.GetElapsedTime(start, end).TotalMilliseconds);
                 adds.Add(Stopwatch.GetElapsedTime(start, cleaning).TotalMilliseconds);
                 cleans.Add(Stopwatch.GetElapsedTime(cleaning, spilling).TotalMilliseconds);
-                spills.Add(Stopwatch.GetElapsedTime(spilling, end).TotalMilliseconds);
+                spills.Add(Stopwatch.GetElapsedTime(spilling, stating).TotalMilliseconds);
+                stats.Add(Stopwatch.GetElapsedTime(stating, end).TotalMilliseconds);
             }
             var left = Cadence - Stopwatch.GetElapsedTime(start);
             if (left > TimeSpan.Zero) await Task.Delay(left);
         }
         double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / (Batches - Warmup);
-        return new Series(IngestBench.Median(walls), IngestBench.Median(adds), IngestBench.Median(cleans), IngestBench.Median(spills), cpu);
+        return new Series(IngestBench.Median(walls), IngestBench.Median(adds), IngestBench.Median(cleans), IngestBench.Median(spills), cpu, IngestBench.Median(stats));
     }
 }
