@@ -314,6 +314,39 @@ public sealed class StreamJobTests
     }
 
     [Fact]
+    public async Task A_table_whose_stream_holds_more_than_a_micro_batch_puts_its_compaction_off_until_it_has_twice_the_files_or_caught_up()
+    {
+        // 60 pins waiting, 4 a micro-batch: each micro-batch but the last leaves more waiting than it took (behind).
+        var options = new StreamOptions { Trigger = TimeSpan.FromMilliseconds(10), MaxBatchRecords = 4, CompactEvery = 3 };
+        await using var kit = await StreamTestKit.CreateAsync(options: options);
+        await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 1, 60));
+        using var logs = new CapturedLogs();
+        using var factory = logs.Factory();
+        var job = new StreamJob(options, kit.Target, kit.Log, kit.Store, factory);
+        await kit.RunUntilCaughtUpAsync(job);
+
+        // After its third micro-batch (3 small files, 48 pins waiting) the table put its compaction off; after its sixth (6
+        // small files, the bound, 36 still waiting) it no longer did, though still behind.
+        var messages = logs.Entries.Select(e => e.Message).ToList();
+        string all = string.Join('\n', messages);
+        int putOff = messages.FindIndex(m => m.Contains("behind its stream; its compaction waits until it catches up (or has 6 small files).", StringComparison.Ordinal));
+        int bound = messages.FindIndex(m => m.Contains("no compaction put off now (the bound is 6 small files).", StringComparison.Ordinal));
+        Assert.True(putOff >= 0 && bound > putOff, "no compaction put off, or never released:\n" + all);
+        Assert.Equal(3, messages.Take(putOff).Count(MicroBatch));
+        Assert.Equal(6, messages.Take(bound).Count(MicroBatch));
+        // The compaction it then started ran beside the micro-batches (its files those of its snapshot when it read it).
+        Assert.Contains(messages.Skip(bound), m => m.Contains("compacted ", StringComparison.Ordinal) && m.Contains(" small files of ", StringComparison.Ordinal));
+        Assert.True(job.GetStats().Tables[0].Compactions >= 1);
+
+        // Caught up and stopped, the table has fewer small files than make a compaction due, and the batch cleaning's rows.
+        var snapshot = (await kit.Table(RecordKind.Pin).LoadAsync())!;
+        Assert.True(snapshot.Files.Count < options.CompactEvery, $"{snapshot.Files.Count} live files:\n" + all);
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+
+        static bool MicroBatch(string message) => message.Contains("micro-batch of 4 records", StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Over_a_store_without_local_paths_resume_and_compaction_download_the_files()
     {
         var options = new StreamOptions { Trigger = TimeSpan.FromMilliseconds(10), MaxBatchRecords = 5, CompactEvery = 3 };
