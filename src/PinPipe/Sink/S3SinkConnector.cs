@@ -284,7 +284,7 @@ public sealed class S3SinkConnector
                     var member = Member!;
                     _workers[key] = (Task.Run(() => sink.RunPartitionAsync(key.Topic, key.Partition, topicId, member, Fatal, cancel.Token), CancellationToken.None), cancel);
                 }
-                ThreadPoolFloor.Raise(_workers.Count);
+                RaiseThreadFloor(_workers.Count);
             }
         }
 
@@ -307,14 +307,25 @@ public sealed class S3SinkConnector
         }
     }
 
+    /// <summary>The most thread-pool threads <see cref="RaiseThreadFloor"/> asks for, however many partitions this worker writes.</summary>
+    internal const int MaxThreadFloor = 64;
+
     /// <summary>
-    /// The thread pool's floor for <paramref name="writers"/> partition writers (<see cref="ThreadPoolFloor.For"/>): the cores,
-    /// plus two a writer. A writer holds a pool thread while it reads and spools (synchronous work), and its flush a second
-    /// one while it blocks in the put's <c>fsync</c>s and the offset commit. Below that floor the pool adds threads slowly,
-    /// and the flushes and their offset commits waited for one: on 2 cores with 3 partitions the writers spent about a fifth
-    /// of their time waiting for the object before to be committed, against 2-4 % with a floor of 10 threads (BENCHMARKS.md, sink).
+    /// The thread pool's floor for <paramref name="writers"/> partition writers: the cores, plus two a writer. A writer holds
+    /// a pool thread while it reads and spools (synchronous work), and its flush a second one while it blocks in the put's
+    /// <c>fsync</c>s and the offset commit. Below that floor the pool adds threads slowly, and the flushes and their offset
+    /// commits waited for one: on 2 cores with 3 partitions the writers spent about a fifth of their time waiting for the
+    /// object before to be committed, against 2-4 % with a floor of 10 threads (BENCHMARKS.md, sink).
     /// </summary>
-    internal static int ThreadFloor(int writers) => ThreadPoolFloor.For(writers);
+    internal static int ThreadFloor(int writers) => Math.Min(MaxThreadFloor, Environment.ProcessorCount + 2 * writers);
+
+    /// <summary>Raises the thread pool's floor of worker threads to <see cref="ThreadFloor"/>; never lowers it.</summary>
+    private static void RaiseThreadFloor(int writers)
+    {
+        int wanted = ThreadFloor(writers);
+        ThreadPool.GetMinThreads(out int workers, out int completionPorts);
+        if (workers < wanted) ThreadPool.SetMinThreads(wanted, completionPorts);
+    }
 
     private async Task RunPartitionAsync(string topic, int partition, string? topicId, IGroupMember member, TaskCompletionSource<Exception> fatal, CancellationToken cancellationToken)
     {

@@ -36,9 +36,6 @@ internal sealed class MaintenanceSlot
         }
     }
 
-    /// <summary>How many pieces of work may run at once.</summary>
-    public int Slots => _slots;
-
     /// <summary>Whether every slot is taken.</summary>
     public bool Taken => Volatile.Read(ref _free) == 0;
 

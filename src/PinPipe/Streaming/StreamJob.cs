@@ -4,7 +4,6 @@ using PinPipe.Files;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using PinPipe.Configuration;
 using PinPipe.DuckDb;
 using PinPipe.Lake;
 using PinPipe.Log;
@@ -59,15 +58,6 @@ public sealed class StreamJob
 
     /// <summary>The tables' work beside the micro-batches (compactions, DuckDB reopens), one piece at a time per two cores across the tables.</summary>
     internal MaintenanceSlot Maintenance { get; } = new(MaintenanceSlot.For(Kinds.Length, Environment.ProcessorCount));
-
-    /// <summary>
-    /// The pieces of work that may each hold two pool threads at once, for the thread pool's floor (<see cref="ThreadPoolFloor"/>,
-    /// raised when the job starts): each table's micro-batch (its statements on one thread, the key check's reads of the
-    /// table's files awaited on it, on another) and each maintenance slot (a compaction or a DuckDB reopen). At the pool's
-    /// default floor (the cores) a compaction's start waited about a second for a thread, and a table's micro-batch 0.6-0.8 s
-    /// with it (BENCHMARKS.md).
-    /// </summary>
-    internal int ThreadPieces => _tables.Length + Maintenance.Slots;
 
     /// <summary>Files below this size are compaction candidates; larger ones stay as they are, so a compacted file is not rewritten again and again. 8 MiB.</summary>
     internal const long DefaultSmallFileBytes = 8L << 20;
@@ -202,7 +192,6 @@ public sealed class StreamJob
                 break;
         }
         DeleteStaleWork();
-        ThreadPoolFloor.Raise(ThreadPieces);
         using var metrics = StreamMetrics.Register(this);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (_log is null)

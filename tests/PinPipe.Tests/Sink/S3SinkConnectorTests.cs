@@ -76,6 +76,14 @@ public sealed class S3SinkConnectorTests : IDisposable
     }
 
     [Fact]
+    public void The_thread_floor_is_the_cores_plus_two_threads_a_partition_writer_capped()
+    {
+        Assert.Equal(Environment.ProcessorCount, S3SinkConnector.ThreadFloor(0));
+        Assert.Equal(Environment.ProcessorCount + 8, S3SinkConnector.ThreadFloor(4));
+        Assert.Equal(S3SinkConnector.MaxThreadFloor, S3SinkConnector.ThreadFloor(10_000));
+    }
+
+    [Fact]
     public async Task A_running_sink_keeps_the_thread_pool_floor_at_two_threads_a_partition_writer()
     {
         ILog log = await TestLogs.CreateAsync();

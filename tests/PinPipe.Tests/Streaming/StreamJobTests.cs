@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
-using PinPipe.Configuration;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
 using PinPipe.Log;
@@ -345,19 +344,6 @@ public sealed class StreamJobTests
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
 
         static bool MicroBatch(string message) => message.Contains("micro-batch of 4 records", StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task A_running_stream_job_keeps_the_thread_pool_floor_at_two_threads_a_table_and_a_maintenance_slot()
-    {
-        await using var kit = await StreamTestKit.CreateAsync();
-        await kit.AppendAsync(RecordKind.Geo, StreamTestKit.Synthetic(RecordKind.Geo, 1, 5));
-        var job = kit.NewJob();
-        await kit.RunUntilCaughtUpAsync(job);
-
-        Assert.Equal(StreamTestKit.Kinds.Length + job.Maintenance.Slots, job.ThreadPieces);
-        ThreadPool.GetMinThreads(out int workers, out _);
-        Assert.True(workers >= ThreadPoolFloor.For(job.ThreadPieces), $"the pool's floor is {workers} worker threads, below {ThreadPoolFloor.For(job.ThreadPieces)} for {job.ThreadPieces} pieces");
     }
 
     [Fact]
