@@ -360,6 +360,7 @@ internal sealed class StreamCompactor
     private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
     {
         // The cached state brought up to date (the commits since the last compaction): no listing of the log, no checkpoint read.
+        long started = _time.GetTimestamp();
         var snapshot = await table.LatestAsync(cancellationToken).ConfigureAwait(false);
         if (snapshot is null) return 0;
         var candidates = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
@@ -394,11 +395,14 @@ internal sealed class StreamCompactor
         var result = await table.RewriteAsync(snapshot, bins, db, _work, _targetFileBytes, CompactRowGroupBytes, _runner, written, cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _compactions);
         int smallTaken = small.Length >= 2 ? small.Length : 0, largerTaken = bins.Skip(smallTaken > 0 ? 1 : 0).Sum(b => b.Count);
+        // What it read and how long it took (from reading the table's state to its commit), for telling its cost apart
+        // from the micro-batches': a rewrite of a tier of larger files reads up to the target file size.
+        double mib = bins.Sum(b => b.Sum(f => f.Size)) / (1024.0 * 1024.0), seconds = _time.GetElapsedTime(started).TotalSeconds;
         if (smallTaken > 0)
-            _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one{Larger} (Delta v{Version}).",
-                _name, smallTaken, table.Prefix, largerTaken > 0 ? $" and {largerTaken} larger files into one" : "", result!.Version);
+            _logger.LogDebug("{Table}: compacted {Files} small files of {Prefix} into one{Larger}: {MiB:0.0} MiB in {Seconds:0.00} s (Delta v{Version}).",
+                _name, smallTaken, table.Prefix, largerTaken > 0 ? $" and {largerTaken} larger files into one" : "", mib, seconds, result!.Version);
         else
-            _logger.LogDebug("{Table}: compacted {Files} larger files of {Prefix} into one (Delta v{Version}).", _name, largerTaken, table.Prefix, result!.Version);
+            _logger.LogDebug("{Table}: compacted {Files} larger files of {Prefix} into one: {MiB:0.0} MiB in {Seconds:0.00} s (Delta v{Version}).", _name, largerTaken, table.Prefix, mib, seconds, result!.Version);
         return result.Added.Count(f => f.Size < _smallFileBytes) - smallTaken;
     }
 }

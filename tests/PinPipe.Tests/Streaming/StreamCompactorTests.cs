@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using PinPipe.Lake;
 using PinPipe.Lake.Delta;
@@ -459,7 +461,10 @@ public sealed class StreamCompactorTests : IDisposable
         Assert.Contains(after.Files, f => f.Path == target.Path);
         Assert.DoesNotContain(after.Files, f => small.Concat(medium).Any(b => b.Path == f.Path));
         Assert.Equal(await RowsAsync(before), await RowsAsync(after));
-        Assert.Contains(_logs.Entries, e => e.Message.StartsWith("t_pin_table: compacted 2 small files of delta/clean into one and 4 larger files into one", StringComparison.Ordinal));
+        // What it read (both bins) and how long it took, in the same line.
+        string mib = (small.Concat(medium).Sum(f => f.Size) / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture);
+        var line = Assert.Single(_logs.Entries, e => e.Message.StartsWith("t_pin_table: compacted 2 small files of delta/clean into one and 4 larger files into one", StringComparison.Ordinal));
+        Assert.Matches($@"^t_pin_table: compacted 2 small files of delta/clean into one and 4 larger files into one: {Regex.Escape(mib)} MiB in \d+\.\d\d s \(Delta v{after.Version}\)\.$", line.Message);
         Assert.Equal(1, compactor.Compactions);
     }
 
