@@ -359,8 +359,8 @@ internal sealed class StreamCompactor
     /// </summary>
     private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
     {
-        // The cached state brought up to date (the commits since the last compaction): no listing of the log, no checkpoint read.
         long started = _time.GetTimestamp();
+        // The cached state brought up to date (the commits since the last compaction): no listing of the log, no checkpoint read.
         var snapshot = await table.LatestAsync(cancellationToken).ConfigureAwait(false);
         if (snapshot is null) return 0;
         var candidates = snapshot.Files.Where(f => f.Size < _smallFileBytes).ToArray();
