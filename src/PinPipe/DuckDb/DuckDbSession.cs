@@ -268,7 +268,7 @@ public static class DuckDbSession
     /// <param name="maxFileBytes">About the largest a file gets (<see cref="TargetFileBytes"/> by default).</param>
     /// <param name="rowGroupBytes">
     /// About the largest a row group gets in memory before it is written (DuckDB's <c>ROW_GROUP_SIZE_BYTES</c>); 0 (default):
-    /// DuckDB's row groups of 122,880 rows, which the writer holds in memory whole (about 90 MB of pins). A copy under a
+    /// DuckDB's row groups of <see cref="RowGroupRows"/> (122,880) rows, which the writer holds in memory whole (about 90 MB of pins). A copy under a
     /// tight memory limit needs it; DuckDB takes it only on a connection that does not preserve insertion order
     /// (<see cref="DuckDbSettings.PreserveInsertionOrder"/>).
     /// </param>

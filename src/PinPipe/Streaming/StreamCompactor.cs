@@ -47,7 +47,7 @@ internal sealed class StreamCompactor
     internal const int ReopenDbEvery = 20;
 
     /// <summary>
-    /// The row groups a compaction writes, by bytes: DuckDB's default of 122,880 rows is held in memory whole before it is
+    /// The row groups a compaction writes, by bytes: DuckDB's default of <see cref="DuckDbSession.RowGroupRows"/> (122,880) rows is held in memory whole before it is
     /// written, about 90 MB of pins, which ran a compaction out of its 100 MB once the table's files held new posts (an
     /// out-of-memory error that ended the stream job two minutes into a soak of unique records).
     /// </summary>
