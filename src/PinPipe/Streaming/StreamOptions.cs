@@ -33,6 +33,14 @@ public sealed record StreamOptions
     public int CompactEvery { get; init; } = 50;
 
     /// <summary>
+    /// The size, in bytes, a table's compactions grow its files to, tier by tier (8 → 32 → 128 MiB by default), after
+    /// which they are left alone; 8 MiB (the small-file size) to 1 GiB. A compaction of a tier of larger files reads up to
+    /// this much at once beside the micro-batches. <c>pinpipe optimize</c> merges files to 128 MiB whatever this is.
+    /// Default 128 MiB.
+    /// </summary>
+    public long CompactTargetBytes { get; init; } = DuckDb.DuckDbSession.TargetFileBytes;
+
+    /// <summary>
     /// The nice value (Linux's CPU priority, 1 to 19 above the default 0) of the threads that rewrite a compaction's files
     /// and compute their stats: on busy cores the micro-batches (and, in <c>pinpipe up</c>, the API and the sink) get the
     /// CPU first and a compaction what is left, as RocksDB runs its compactions; on an idle core it runs at full speed.
@@ -135,11 +143,16 @@ public sealed record StreamOptions
     /// </summary>
     internal int ReopenDuckDbEvery { get; init; } = 200;
 
+    /// <summary>The least <see cref="CompactTargetBytes"/>: the size below which a file is small (a compaction candidate).</summary>
+    internal const long MinCompactTargetBytes = StreamJob.DefaultSmallFileBytes;
+
     /// <summary>Every problem of these settings, each naming its key; empty when all is well.</summary>
     public IReadOnlyList<string> Validate() => new SettingsProblems()
         .Check(Trigger > TimeSpan.Zero && Trigger <= TimeSpan.FromHours(1), $"Stream:Trigger: {Durations.Text(Trigger)} must be more than 0 and at most 1 hour.")
         .Check(MaxBatchRecords is >= 1 and <= 10_000_000, $"Stream:MaxBatchRecords: {MaxBatchRecords} must be 1 to 10000000.")
         .Check(CompactEvery is 0 or >= 2, $"Stream:CompactEvery: {CompactEvery} must be 0 (never compact) or at least 2.")
+        .Check(CompactTargetBytes is >= MinCompactTargetBytes and <= 1L << 30,
+            $"Stream:CompactTargetBytes: {CompactTargetBytes} must be {MinCompactTargetBytes} (8 MiB, the small-file size) to {1L << 30} (1 GiB).")
         .Check(CompactionNice is >= 0 and <= 19, $"Stream:CompactionNice: {CompactionNice} must be 0 (the job's own priority) to 19.")
         .Check(FreedMemoryDecay >= TimeSpan.Zero && FreedMemoryDecay <= TimeSpan.FromMinutes(1), $"Stream:FreedMemoryDecay: {Durations.Text(FreedMemoryDecay)} must be 0 to 1 minute.")
         .Check(KeyCacheBytes is >= 0 and <= 16L << 30, $"Stream:KeyCacheBytes: {KeyCacheBytes} must be 0 (no cache) to {16L << 30} (16 GiB).")

@@ -88,7 +88,8 @@ internal sealed class StreamTable : IDisposable
         _rejects = new DeltaTable(store, target.TablePrefix(kind, rejects: true), loggerFactory.CreateLogger<DeltaTable>(), time) { CheckpointInBackground = true, CheckpointMinInterval = options.CheckpointEvery, CommitGate = gates?.Rejects };
         _metrics = new StreamTableMetrics(_name, stream);
         _trigger = new MicroBatchTrigger(options.Trigger, time);
-        _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time, slot: maintenance, commitGates: gates,
+        _compactor = new StreamCompactor(_name, store, _clean.Prefix, _rejects.Prefix, WorkFolder, _options.CompactEvery, smallFileBytes, logger, loggerFactory, time,
+            targetFileBytes: options.CompactTargetBytes, slot: maintenance, commitGates: gates,
             runner: options.CompactionNice > 0 ? LowPriorityScheduler.Shared(options.CompactionNice) : null);
         _cleanSchema = CleanSchemas.ToDelta(CleaningRules.Schema(kind));
         _keys = new DeltaKeyCache(options.KeyCacheBytes);

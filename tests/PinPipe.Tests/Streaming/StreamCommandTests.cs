@@ -28,6 +28,8 @@ public sealed class StreamCommandTests
         Assert.Equal(TimeSpan.FromMilliseconds(300), s.Stream.FreedMemoryDecay);
         Assert.Equal(TimeSpan.FromSeconds(1), SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__FreedMemoryDecay"] = "1s" }).Stream.FreedMemoryDecay);
         Assert.Equal(16L << 20, s.Stream.KeyCacheBytes);
+        Assert.Equal(128L << 20, s.Stream.CompactTargetBytes);
+        Assert.Equal(32L << 20, SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__CompactTargetBytes"] = "33554432" }).Stream.CompactTargetBytes);
         Assert.Equal(0L, SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__KeyCacheBytes"] = "0" }).Stream.KeyCacheBytes);
         Assert.True(SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__ReleaseFreedMemory"] = "true" }).Stream.ReleaseFreedMemory);
         Assert.Equal("delta/12885f560a0b_pin_table", PipelineJobs.StreamTarget(s).TablePrefix(RecordKind.Pin));
@@ -40,7 +42,7 @@ public sealed class StreamCommandTests
     {
         var errors = new PinPipeSettings
         {
-            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, CheckpointEvery = TimeSpan.FromSeconds(-1), From = (StreamStart)7, MemoryLimit = " ", Threads = 257, CompactionNice = 20, FreedMemoryDecay = TimeSpan.FromMinutes(2), KeyCacheBytes = -1 },
+            Stream = new StreamOptions { Trigger = TimeSpan.Zero, MaxBatchRecords = 0, CompactEvery = 1, CheckpointEvery = TimeSpan.FromSeconds(-1), From = (StreamStart)7, MemoryLimit = " ", Threads = 257, CompactionNice = 20, FreedMemoryDecay = TimeSpan.FromMinutes(2), KeyCacheBytes = -1, CompactTargetBytes = (8L << 20) - 1 },
         }.Validate();
         Assert.Contains(errors, e => e.StartsWith("Stream:Trigger:", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Stream:MaxBatchRecords:", StringComparison.Ordinal));
@@ -52,8 +54,12 @@ public sealed class StreamCommandTests
         Assert.Contains("Stream:CompactionNice: 20 must be 0 (the job's own priority) to 19.", errors);
         Assert.Contains("Stream:FreedMemoryDecay: 2m must be 0 to 1 minute.", errors);
         Assert.Contains("Stream:KeyCacheBytes: -1 must be 0 (no cache) to 17179869184 (16 GiB).", errors);
-        Assert.Equal(10, errors.Count);
-        Assert.Empty(new PinPipeSettings { Stream = new StreamOptions { Threads = 0, CompactionNice = 0, KeyCacheBytes = 0 } }.Validate());
+        Assert.Contains("Stream:CompactTargetBytes: 8388607 must be 8388608 (8 MiB, the small-file size) to 1073741824 (1 GiB).", errors);
+        Assert.Equal(11, errors.Count);
+        Assert.Empty(new PinPipeSettings { Stream = new StreamOptions { Threads = 0, CompactionNice = 0, KeyCacheBytes = 0, CompactTargetBytes = 8L << 20 } }.Validate());
+        Assert.Empty(new PinPipeSettings { Stream = new StreamOptions { CompactTargetBytes = 1L << 30 } }.Validate());
+        Assert.Contains("Stream:CompactTargetBytes: 1073741825 must be 8388608 (8 MiB, the small-file size) to 1073741824 (1 GiB).",
+            new PinPipeSettings { Stream = new StreamOptions { CompactTargetBytes = (1L << 30) + 1 } }.Validate());
         Assert.Contains("Stream:CompactionNice: -1 must be 0 (the job's own priority) to 19.", new PinPipeSettings { Stream = new StreamOptions { CompactionNice = -1 } }.Validate());
     }
 

@@ -313,6 +313,38 @@ public sealed class StreamJobTests
         await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Stream_CompactTargetBytes_bounds_what_a_compaction_reads_of_a_tier_of_larger_files(bool bounded)
+    {
+        // Eight files of four pins, not compacted.
+        await using var kit = await StreamTestKit.CreateAsync(options: new StreamOptions { Trigger = TimeSpan.FromMilliseconds(10), MaxBatchRecords = 4, CompactEvery = 0 });
+        await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 1, 32));
+        await kit.RunUntilCaughtUpAsync();
+        var table = kit.Table(RecordKind.Pin);
+        var tier = (await table.LoadAsync())!.Files;
+        Assert.Equal(8, tier.Count);
+        long min = tier.Min(f => f.Size), max = tier.Max(f => f.Size);
+
+        // Files of one pin are small next to them (the small-file size is the least of the eight), the eight are the tier
+        // above; a target of twice the largest of them holds two of them and no third.
+        long target = 2 * max + 1;
+        Assert.True(3 * min > target, $"the test needs files of about one size: {string.Join(", ", tier.Select(f => f.Size))}");
+        var options = new StreamOptions { Trigger = TimeSpan.FromMilliseconds(10), MaxBatchRecords = 1, CompactEvery = 2, CompactTargetBytes = bounded ? target : 128L << 20 };
+        await kit.AppendAsync(RecordKind.Pin, StreamTestKit.Synthetic(RecordKind.Pin, 33, 4));
+        long before = (await table.LoadAsync())!.Version;
+        await kit.RunUntilCaughtUpAsync(kit.NewJob(options: options, smallFileBytes: min));
+
+        var first = (await ReadCommitsAsync(kit, table.Prefix)).First(c => c.Version > before && c.Operation == "OPTIMIZE");
+        var live = (await table.LoadAsync(first.Version))!.Files.Select(f => f.Path).ToHashSet();
+        var wasLive = (await table.LoadAsync(first.Version - 1))!.Files.Select(f => f.Path).ToHashSet();
+        Assert.True(wasLive.Count(p => tier.Any(f => f.Path == p)) == 8, "the eight files were live before the first compaction");
+        // Bounded: two of the eight into one; at the default: all eight.
+        Assert.Equal(bounded ? 6 : 0, live.Count(p => tier.Any(f => f.Path == p)));
+        await kit.AssertTablesMatchBatchCleaningAsync(RecordKind.Pin);
+    }
+
     [Fact]
     public async Task A_table_whose_stream_holds_more_than_a_micro_batch_puts_its_compaction_off_until_it_has_twice_the_files_or_caught_up()
     {
