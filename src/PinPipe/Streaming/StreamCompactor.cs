@@ -13,7 +13,7 @@ namespace PinPipe.Streaming;
 /// the small-file size) and, once a table has <see cref="StreamOptions.CompactEvery"/> of them, rewrites them into
 /// one file in an <c>OPTIMIZE</c> commit, tiered and bounded (at most <see cref="CompactBytesFactor"/> × the small-file
 /// size of small files, and one target-sized file's worth of a tier of larger ones, read by one compaction), so files
-/// grow tier by tier to the target size (128 MiB, <see cref="DuckDbSession.TargetFileBytes"/>) and are then left alone.
+/// grow tier by tier to the target size (<see cref="StreamOptions.CompactTargetBytes"/>) and are then left alone.
 /// </summary>
 /// <remarks>
 /// It runs beside the micro-batches, which do not wait for it: at most one compaction at a time per table, and only when
@@ -88,7 +88,7 @@ internal sealed class StreamCompactor
     /// <param name="logger">Where each compaction is logged (Debug) and a failure while stopping (Warning).</param>
     /// <param name="loggerFactory">For the compaction's own <see cref="DeltaTable"/> instances.</param>
     /// <param name="time">Clock of the Delta commits.</param>
-    /// <param name="targetFileBytes">The size compacted files grow to, tier by tier (<see cref="DuckDbSession.TargetFileBytes"/>, 128 MiB).</param>
+    /// <param name="targetFileBytes">The size compacted files grow to, tier by tier (<see cref="StreamOptions.CompactTargetBytes"/>).</param>
     /// <param name="reopenDbEvery">Compactions that share one DuckDB (<see cref="ReopenDbEvery"/>).</param>
     /// <param name="slot">The job's <see cref="MaintenanceSlot"/>, one of which a compaction beside the micro-batches holds while
     /// it runs; null: one of its own.</param>
@@ -350,11 +350,12 @@ internal sealed class StreamCompactor
     /// <item>its small live files (below the small-file size, 8 MiB by default), at most <see cref="CompactBytesFactor"/> × the
     /// small-file size of them (in the snapshot's order, by path, so in no particular age order; at least two);</item>
     /// <item>and the lowest tier of larger files that holds <see cref="CompactBytesFactor"/> files or more: tier k holds the files
-    /// of [small × 4^(k-1), small × 4^k), below the target file size (128 MiB); as many of its files as fit in one target-sized
+    /// of [small × 4^(k-1), small × 4^k), below the target file size; as many of its files as fit in one target-sized
     /// file (at least two), rewritten into one.</item>
     /// </list>
-    /// So a file is rewritten about once per tier (8 → 32 → 128 MiB) until it reaches the target size, and never after: the
-    /// tables end with files of about 128 MiB, each byte rewritten a few times, however long the job runs. Returns the change
+    /// So a file is rewritten about once per tier (8 → 32 → 128 MiB for a target of 128 MiB) until it reaches the target
+    /// size, and never after: the tables end with files of about the target size, each byte rewritten once per tier, however
+    /// long the job runs. Returns the change
     /// in the number of small live files.
     /// </summary>
     private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)

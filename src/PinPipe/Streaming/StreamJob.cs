@@ -31,7 +31,7 @@ namespace PinPipe.Streaming;
 /// <para>The three tables run concurrently, each with its own DuckDB. Micro-batches close
 /// <see cref="StreamOptions.Trigger"/> apart while records come (<see cref="MicroBatchTrigger"/>), at most that long after
 /// their first record, or at <see cref="StreamOptions.MaxBatchRecords"/>.
-/// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under <see cref="DefaultSmallFileBytes"/>, 8 MiB) has them rewritten into one file (OPTIMIZE), and files grow tier by tier to about 128 MiB (<see cref="StreamCompactor"/>).
+/// A table with <see cref="StreamOptions.CompactEvery"/> small live files (under <see cref="DefaultSmallFileBytes"/>, 8 MiB) has them rewritten into one file (OPTIMIZE), and files grow tier by tier to <see cref="StreamOptions.CompactTargetBytes"/> (<see cref="StreamCompactor"/>).
 /// </para>
 /// <para>Several jobs (workers, on any machines) may run on one bucket and tables prefix: they share the streams'
 /// partitions as the consumer group <see cref="StreamOptions.GroupId"/> (<see cref="ILog.JoinGroupAsync"/>), each table of

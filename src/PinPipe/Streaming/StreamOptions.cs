@@ -26,19 +26,24 @@ public sealed record StreamOptions
 
     /// <summary>
     /// Once a table holds this many small live files (under 8 MiB; a micro-batch adds one), they are rewritten into one
-    /// (an <c>OPTIMIZE</c> commit; at most 32 MiB of them read by one, with four files of a larger tier when there are, so
-    /// files grow tier by tier to about 128 MiB), beside the micro-batches, which do not wait for it; 0 never compacts. A
+    /// (an <c>OPTIMIZE</c> commit; at most 32 MiB of them read by one, with files of a larger tier when there are, so
+    /// files grow to <see cref="CompactTargetBytes"/>), beside the micro-batches, which do not wait for it; 0 never compacts. A
     /// table behind its stream waits until it has caught up or holds twice this many. Default 50.
     /// </summary>
     public int CompactEvery { get; init; } = 50;
 
     /// <summary>
-    /// The size, in bytes, a table's compactions grow its files to, tier by tier (8 → 32 → 128 MiB by default), after
+    /// The size, in bytes, a table's compactions grow its files to, tier by tier (8 → 32 → 128 MiB at 128 MiB), after
     /// which they are left alone; 8 MiB (the small-file size) to 1 GiB. A compaction of a tier of larger files reads up to
-    /// this much at once beside the micro-batches. <c>pinpipe optimize</c> merges files to 128 MiB whatever this is.
-    /// Default 128 MiB.
+    /// this much at once beside the micro-batches. Default 32 MiB: files of up to 32 MiB, each byte rewritten once by the
+    /// job, and <c>pinpipe optimize</c> (the schedule's, daily) merges them to 128 MiB, as Delta's auto compaction writes
+    /// files of 128 MB and leaves those of 1 GB to OPTIMIZE; at 128 MiB the rewrites of the tier of 32-128 MiB read about 150 MiB at once, for up to
+    /// 11 s at 100k records/s on two cores, beside the micro-batches (BENCHMARKS.md).
     /// </summary>
-    public long CompactTargetBytes { get; init; } = DuckDb.DuckDbSession.TargetFileBytes;
+    public long CompactTargetBytes { get; init; } = DefaultCompactTargetBytes;
+
+    /// <summary>The default of <see cref="CompactTargetBytes"/>, 32 MiB.</summary>
+    internal const long DefaultCompactTargetBytes = 32L << 20;
 
     /// <summary>
     /// The nice value (Linux's CPU priority, 1 to 19 above the default 0) of the threads that rewrite a compaction's files

@@ -28,7 +28,7 @@ public sealed class StreamCommandTests
         Assert.Equal(TimeSpan.FromMilliseconds(300), s.Stream.FreedMemoryDecay);
         Assert.Equal(TimeSpan.FromSeconds(1), SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__FreedMemoryDecay"] = "1s" }).Stream.FreedMemoryDecay);
         Assert.Equal(16L << 20, s.Stream.KeyCacheBytes);
-        Assert.Equal(128L << 20, s.Stream.CompactTargetBytes);
+        Assert.Equal(32L << 20, s.Stream.CompactTargetBytes);
         Assert.Equal(32L << 20, SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__CompactTargetBytes"] = "33554432" }).Stream.CompactTargetBytes);
         Assert.Equal(0L, SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__KeyCacheBytes"] = "0" }).Stream.KeyCacheBytes);
         Assert.True(SettingsLoader.Load(null, new Dictionary<string, string?>(), new Dictionary<string, string?> { ["PINPIPE_Stream__ReleaseFreedMemory"] = "true" }).Stream.ReleaseFreedMemory);
