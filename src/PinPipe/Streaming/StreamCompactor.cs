@@ -355,8 +355,7 @@ internal sealed class StreamCompactor
     /// </list>
     /// So a file is rewritten about once per tier (8 → 32 → 128 MiB for a target of 128 MiB) until it reaches the target
     /// size, and never after: the tables end with files of about the target size, each byte rewritten once per tier, however
-    /// long the job runs. Returns the change
-    /// in the number of small live files.
+    /// long the job runs. Returns the change in the number of small live files.
     /// </summary>
     private async Task<int> CompactAsync(DeltaTable table, DuckDBConnection db, CancellationToken cancellationToken)
     {

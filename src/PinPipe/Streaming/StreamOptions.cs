@@ -37,8 +37,8 @@ public sealed record StreamOptions
     /// which they are left alone; 8 MiB (the small-file size) to 1 GiB. A compaction of a tier of larger files reads up to
     /// this much at once beside the micro-batches. Default 32 MiB: files of up to 32 MiB, each byte rewritten about once by
     /// the job, and <c>pinpipe optimize</c> (the schedule's, daily) merges them to 128 MiB, as Delta's auto compaction writes
-    /// files of 128 MB and leaves those of 1 GB to OPTIMIZE; at 128 MiB the rewrites of the tier of 32-128 MiB read about 150 MiB at once, for up to
-    /// 11 s at 100k records/s on two cores, beside the micro-batches (BENCHMARKS.md).
+    /// files of 128 MB and leaves those of 1 GB to OPTIMIZE; at 128 MiB the rewrites of the tier of 32-128 MiB read about
+    /// 150 MiB at once, for up to 11 s at 100k records/s on two cores, beside the micro-batches (BENCHMARKS.md).
     /// </summary>
     public long CompactTargetBytes { get; init; } = DefaultCompactTargetBytes;
 
